@@ -1,0 +1,76 @@
+# moongate — see README.md. `make run` and `make test` are the two commands.
+CC      ?= cc
+BUILD   ?= build
+LLHTTP  ?= /usr/share/llhttp
+LLHTTP_INC ?= /usr/share/include/llhttp
+OPT     ?= -O2
+SAN     ?=
+PKGS    := luajit libuv
+DEBS    := gcc make pkg-config libluajit2-5.1-dev luajit2 libuv1-dev libssl-dev node-llhttp \
+           lua-busted lua-cjson lua-socket curl
+
+CFLAGS_COMMON = -std=c11 -D_GNU_SOURCE -g $(OPT) $(SAN) -I$(LLHTTP_INC) \
+                $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
+                -DMGW_LUA_DIR='"$(CURDIR)/lua"'
+CFLAGS  = $(CFLAGS_COMMON) -Wall -Wextra -Werror -Iruntime
+LDLIBS  = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -ldl -lpthread
+LDFLAGS = $(SAN) -Wl,-E
+
+RUNTIME_SRC := $(filter-out runtime/main.c,$(wildcard runtime/*.c))
+RUNTIME_OBJ := $(RUNTIME_SRC:runtime/%.c=$(BUILD)/runtime/%.o)
+LLHTTP_OBJ  := $(BUILD)/llhttp/llhttp.o $(BUILD)/llhttp/api.o $(BUILD)/llhttp/http.o
+UNIT_SRC    := $(wildcard tests/unit/test_*.c)
+UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps run test asan format clean unit bench
+
+all: $(BUILD)/moongate $(BUILD)/test-upstream $(UNIT_BIN)
+
+# Installs the Debian packages that are missing (and nothing when all are there).
+deps:
+	@missing=""; for p in $(DEBS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+$(BUILD)/runtime/%.o: runtime/%.c $(wildcard runtime/*.h) | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+# llhttp is third-party generated C: compiled without our warning flags.
+$(BUILD)/llhttp/%.o: $(LLHTTP)/%.c | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) -w -c $< -o $@
+
+$(BUILD)/moongate: $(BUILD)/runtime/main.o $(RUNTIME_OBJ) $(LLHTTP_OBJ)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/test-upstream: tests/e2e/upstream.c | deps
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g $(SAN) -Wall -Wextra -Werror -pthread $< -o $@
+
+$(BUILD)/tests/test_%: tests/unit/test_%.c tests/unit/unit.h $(RUNTIME_OBJ) $(LLHTTP_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) $< $(filter-out $(BUILD)/runtime/$*.o,$(RUNTIME_OBJ)) $(LLHTTP_OBJ) -o $@ $(LDLIBS)
+
+run: all
+	$(BUILD)/moongate -c conf/gateway.lua
+
+test: all
+	@BUILD=$(BUILD) bash tests/run.sh
+
+# AddressSanitizer + UndefinedBehaviorSanitizer build in build-asan/, C and e2e tests.
+asan:
+	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all
+	@BUILD=build-asan SUITES="unit e2e" ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 bash tests/run.sh
+
+format:
+	clang-format -i runtime/*.c runtime/*.h tests/unit/*.c tests/unit/*.h tests/e2e/*.c
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,1198 @@
+-- moongate.config: loads the gateway configuration file, validates it and
+-- returns the normalized table that the C runtime reads.
+--
+--   local conf, errs = config.load(path, prefix)
+--   local conf, errs = config.validate(tbl, { source = "conf/x.lua", prefix = "." })
+--
+-- The configuration is checked in three steps:
+--   1. a declarative schema (every field has a description) walked by one
+--      generic walker: types, ranges, enums, unknown keys with "did you mean";
+--   2. reference checks that need more than one field (routes against stages,
+--      listeners against APIs), attached to schema nodes as `post` functions;
+--   3. shaping into the normalized form: maps become lists sorted by key, so
+--      the C side sees a deterministic order.
+-- Every error is collected; nothing stops at the first one.
+
+local type, pairs, ipairs, tostring, tonumber = type, pairs, ipairs, tostring, tonumber
+local pcall, error, select, setfenv, setmetatable = pcall, error, select, setfenv, setmetatable
+local loadfile, unpack = loadfile, unpack
+local io_open = io.open
+local sort, concat = table.sort, table.concat
+local format, find, sub, match, gsub, lower, byte = string.format, string.find,
+  string.sub, string.match, string.gsub, string.lower, string.byte
+local floor, min = math.floor, math.min
+local debug_sethook, debug_gethook = debug.sethook, debug.gethook
+local jit = rawget(_G, "jit")
+
+local M = {}
+
+-- Instructions a configuration chunk may execute before it is stopped.
+M.instruction_budget = 1e8
+local HOOK_STEP = 1000
+local BUDGET_EXCEEDED = "configuration did not finish (instruction budget exceeded)"
+
+local METHODS = { "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS" }
+local ROUTE_METHODS = { "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "ANY" }
+
+local GATEWAY_RESPONSE_TYPES = {
+  "ACCESS_DENIED", "API_CONFIGURATION_ERROR", "AUTHORIZER_CONFIGURATION_ERROR",
+  "AUTHORIZER_FAILURE", "BAD_REQUEST", "BAD_REQUEST_BODY", "BAD_REQUEST_PARAMETERS",
+  "DEFAULT_4XX", "DEFAULT_5XX", "EXPIRED_TOKEN", "INTEGRATION_FAILURE",
+  "INTEGRATION_TIMEOUT", "INVALID_API_KEY", "INVALID_SIGNATURE",
+  "MISSING_AUTHENTICATION_TOKEN", "QUOTA_EXCEEDED", "REQUEST_HEADERS_TOO_LARGE",
+  "REQUEST_TIMEOUT", "REQUEST_TOO_LARGE", "RESOURCE_NOT_FOUND", "THROTTLED",
+  "UNAUTHORIZED", "UNSUPPORTED_MEDIA_TYPE", "WAF_FILTERED",
+}
+
+local API_ID = "^[A-Za-z0-9_-]+$"
+local STAGE_NAME = "^[A-Za-z0-9_-]+$" -- plus "$default", at most 128 bytes
+local VARIABLE_NAME = "^[A-Za-z0-9_]+$"
+local PARAM_NAME = "^[A-Za-z_][A-Za-z0-9_]*$"
+local SEGMENT_CHARS = "^[A-Za-z0-9%._~!%$&'%(%)%*%+,;=:@%-]+$"
+local HEADER_TOKEN = "^[!#%$%%&'%*%+%.%^_`|~0-9A-Za-z%-]+$"
+local HOST_CHARS = "^[A-Za-z0-9%.%-]+$"
+local BASE_SEGMENT = "^[A-Za-z0-9%._~%-]+$"
+
+---------------------------------------------------------------------------
+-- Small pure helpers
+---------------------------------------------------------------------------
+
+local ESCAPES = { ['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
+
+-- Double-quoted string with C-like escapes, always on one line.
+local function quote(s)
+  local body = gsub(s, '[%c"\\]', function(c)
+    return ESCAPES[c] or format("\\%03d", byte(c))
+  end)
+  return '"' .. body .. '"'
+end
+
+local function num(n)
+  if n == floor(n) and n > -2 ^ 53 and n < 2 ^ 53 then
+    return format("%d", n)
+  end
+  return tostring(n)
+end
+
+-- How a value is shown after "got": strings quoted (shortened), numbers as
+-- written, tables and functions by their type.
+local function show(v)
+  local t = type(v)
+  if t == "string" then
+    if #v > 80 then
+      return quote(sub(v, 1, 77)) .. "..."
+    end
+    return quote(v)
+  elseif t == "number" then
+    return num(v)
+  elseif t == "boolean" or t == "nil" then
+    return tostring(v)
+  end
+  return t
+end
+
+local function quoted_list(list)
+  local out = {}
+  for i, v in ipairs(list) do
+    out[i] = quote(v)
+  end
+  return concat(out, ", ")
+end
+
+local function contains(list, v)
+  for _, x in ipairs(list) do
+    if x == v then
+      return true
+    end
+  end
+  return false
+end
+
+local TYPE_ORDER = { number = 1, string = 2, boolean = 3 }
+
+-- Keys of a table in a deterministic order: numbers, then strings, then the rest.
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do
+    keys[#keys + 1] = k
+  end
+  sort(keys, function(a, b)
+    local ta, tb = type(a), type(b)
+    if ta ~= tb then
+      return (TYPE_ORDER[ta] or 4) < (TYPE_ORDER[tb] or 4)
+    end
+    if ta == "number" or ta == "string" then
+      return a < b
+    end
+    return tostring(a) < tostring(b)
+  end)
+  return keys
+end
+
+-- Config path of `key` below `path`: `a.b`, `a["GET /x"]`, `a[1]`.
+local function join(path, key)
+  if type(key) == "string" and find(key, "^[A-Za-z_][A-Za-z0-9_]*$") then
+    return path == "" and key or path .. "." .. key
+  elseif type(key) == "string" then
+    return path .. "[" .. quote(key) .. "]"
+  elseif type(key) == "number" or type(key) == "boolean" then
+    return path .. "[" .. show(key) .. "]"
+  end
+  return path .. "[" .. type(key) .. "]"
+end
+
+local function levenshtein(a, b)
+  local prev = {}
+  for j = 0, #b do
+    prev[j] = j
+  end
+  for i = 1, #a do
+    local cur = { [0] = i }
+    local ca = byte(a, i)
+    for j = 1, #b do
+      local cost = ca == byte(b, j) and 0 or 1
+      cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+    end
+    prev = cur
+  end
+  return prev[#b]
+end
+
+-- The candidate closest to `word` (case-insensitive): distance at most 2 (and
+-- less than the word's length), or one a prefix of the other (3+ characters).
+local function suggest(word, candidates)
+  if type(word) ~= "string" or word == "" then
+    return nil
+  end
+  local w = lower(word)
+  local best, best_d
+  for _, c in ipairs(candidates) do
+    local lc = lower(c)
+    local d = levenshtein(w, lc)
+    local close = d <= 2 and d < #w
+    local prefix = (#w >= 3 and sub(lc, 1, #w) == w) or (#lc >= 3 and sub(w, 1, #lc) == lc)
+    if (close or prefix) and (best_d == nil or d < best_d) then
+      best, best_d = c, d
+    end
+  end
+  return best
+end
+
+local function did_you_mean(word, candidates)
+  local s = suggest(word, candidates)
+  return s and format(" (did you mean %s?)", quote(s)) or ""
+end
+
+local function deep_copy(v)
+  if type(v) ~= "table" then
+    return v
+  end
+  local out = {}
+  for k, x in pairs(v) do
+    out[k] = deep_copy(x)
+  end
+  return out
+end
+
+local function string_keys(t)
+  local out = {}
+  if type(t) == "table" then
+    for _, k in ipairs(sorted_keys(t)) do
+      if type(k) == "string" then
+        out[#out + 1] = k
+      end
+    end
+  end
+  return out
+end
+
+---------------------------------------------------------------------------
+-- Value checks used by the schema (each returns an error message or nil)
+---------------------------------------------------------------------------
+
+local function is_ipv4(s)
+  local octets = { match(s, "^(%d+)%.(%d+)%.(%d+)%.(%d+)$") }
+  if #octets ~= 4 then
+    return false
+  end
+  for _, o in ipairs(octets) do
+    if #o > 3 or tonumber(o) > 255 or (#o > 1 and sub(o, 1, 1) == "0") then
+      return false
+    end
+  end
+  return true
+end
+
+-- Number of 16-bit groups in a colon-separated IPv6 part, or nil when malformed;
+-- an IPv4 tail counts as two groups.
+local function ipv6_groups(part, allow_ipv4_tail)
+  if part == "" then
+    return 0
+  end
+  local items = {}
+  for g in (part .. ":"):gmatch("([^:]*):") do
+    items[#items + 1] = g
+  end
+  local n = 0
+  for i, g in ipairs(items) do
+    if allow_ipv4_tail and i == #items and find(g, ".", 1, true) then
+      if not is_ipv4(g) then
+        return nil
+      end
+      n = n + 2
+    elseif find(g, "^%x%x?%x?%x?$") then
+      n = n + 1
+    else
+      return nil
+    end
+  end
+  return n
+end
+
+local function is_ipv6(s)
+  if not find(s, ":", 1, true) then
+    return false
+  end
+  local dc = find(s, "::", 1, true)
+  if not dc then
+    return ipv6_groups(s, true) == 8
+  end
+  local head, tail = sub(s, 1, dc - 1), sub(s, dc + 2)
+  if find(tail, "::", 1, true) then
+    return false
+  end
+  local h, t = ipv6_groups(head, false), ipv6_groups(tail, true)
+  return h ~= nil and t ~= nil and h + t <= 7
+end
+
+local function address_error(v)
+  if not (is_ipv4(v) or is_ipv6(v)) then
+    return "must be an IPv4 or IPv6 address literal, got " .. show(v)
+  end
+end
+
+local function workers_value(v)
+  if v == "auto" then
+    return 0
+  end
+  if type(v) == "number" and v == floor(v) and v >= 1 and v <= 256 then
+    return v
+  end
+  return nil, 'must be "auto" or an integer between 1 and 256, got ' .. show(v)
+end
+
+local function api_ref_error(id, raw)
+  local ids = string_keys(type(raw) == "table" and raw.apis)
+  if not contains(ids, id) then
+    return "unknown API " .. quote(id) .. did_you_mean(id, ids)
+  end
+end
+
+local function listener_api_error(v, ctx)
+  return api_ref_error(v, ctx.raw)
+end
+
+local function host_error(v)
+  if not find(v, HOST_CHARS) then
+    return 'invalid host name: only letters, digits, "-" and "." are allowed'
+  end
+  if find(v, "^%.") or find(v, "%.$") or find(v, "..", 1, true) then
+    return "invalid host name: empty label"
+  end
+end
+
+local function strip_slashes(v)
+  return (gsub(gsub(v, "^/", ""), "/$", ""))
+end
+
+local function base_path_error(v)
+  local base = strip_slashes(v)
+  if base ~= "" and not find(base, BASE_SEGMENT) then
+    return 'invalid base path: must be "" or one path segment of [A-Za-z0-9._~-]'
+  end
+end
+
+local function is_stage_name(s)
+  return s == "$default" or (#s <= 128 and find(s, STAGE_NAME) ~= nil)
+end
+
+-- "api" or "api/stage" → api, stage (stage may be nil); nil when malformed.
+local function parse_target(v)
+  local api, stage = match(v, "^([^/]*)/(.*)$")
+  api = api or v
+  if not find(api, API_ID) or (stage and not is_stage_name(stage)) then
+    return nil
+  end
+  return api, stage
+end
+
+local function mapping_target_error(v, ctx)
+  local api, stage = parse_target(v)
+  if not api then
+    return 'must be "api" or "api/stage", got ' .. show(v)
+  end
+  local err = api_ref_error(api, ctx.raw)
+  if err then
+    return err
+  end
+  local stages = ctx.raw.apis[api]
+  stages = type(stages) == "table" and stages.stages
+  if stage and (type(stages) ~= "table" or stages[stage] == nil) then
+    return format("API %s has no stage %s%s", quote(api), quote(stage),
+      did_you_mean(stage, string_keys(stages)))
+  end
+end
+
+local function stage_name_error(v)
+  if not is_stage_name(v) then
+    return 'invalid stage name: must be "$default" or match [A-Za-z0-9_-]{1,128}'
+  end
+end
+
+local function header_value_error(v)
+  if find(v, "[%z\r\n]") then
+    return "must not contain CR, LF or NUL"
+  end
+end
+
+-- Parses a route key. Returns { method, path, params = set, shape } (method
+-- and path nil for "$default"), or nil and the reason.
+local function parse_route_key(key)
+  if key == "$default" then
+    return { params = {}, shape = "$default" }
+  end
+  local method, path = match(key, "^([^ ]*) ([^ ]*)$")
+  if not method then
+    return nil, 'must be "METHOD /path" or "$default" (one space between method and path)'
+  end
+  if not contains(ROUTE_METHODS, method) then
+    return nil, format("method %s must be one of %s", quote(method), concat(ROUTE_METHODS, " "))
+  end
+  if sub(path, 1, 1) ~= "/" then
+    return nil, format("path %s must start with \"/\"", quote(path))
+  end
+  local params, shape = {}, {}
+  if path ~= "/" then
+    if sub(path, -1) == "/" then
+      return nil, "path must not end with \"/\""
+    end
+    local segments = {}
+    for seg in (sub(path, 2) .. "/"):gmatch("([^/]*)/") do
+      segments[#segments + 1] = seg
+    end
+    for i, seg in ipairs(segments) do
+      local inner = match(seg, "^{([^{}]*)}$")
+      if seg == "" then
+        return nil, "path must not contain empty segments"
+      elseif inner then
+        local name, greedy = match(inner, "^(.-)(%+?)$")
+        if not find(name, PARAM_NAME) then
+          return nil, format("parameter name %s must match [A-Za-z_][A-Za-z0-9_]*", quote(name))
+        elseif greedy ~= "" and i < #segments then
+          return nil, format("greedy variable {%s+} must be the last segment", name)
+        elseif params[name] then
+          return nil, format("duplicate path parameter {%s}", name)
+        end
+        params[name] = true
+        shape[i] = greedy ~= "" and "{+}" or "{}"
+      elseif find(seg, "[{}]") then
+        return nil, format("segment %s mixes literal text and a {parameter}", quote(seg))
+      elseif seg == "." or seg == ".." then
+        return nil, format("segment %s is not allowed", quote(seg))
+      elseif not find(seg, SEGMENT_CHARS) then
+        return nil, format("segment %s has characters outside [A-Za-z0-9._~!$&'()*+,;=:@-]", quote(seg))
+      else
+        shape[i] = seg
+      end
+    end
+  end
+  return { method = method, path = path, params = params, shape = method .. " /" .. concat(shape, "/") }
+end
+
+local function route_key_error(v)
+  local _, err = parse_route_key(v)
+  return err
+end
+
+-- `${stageVariables.NAME}` references in a URI template, or nil and a reason.
+local function uri_stage_variables(uri)
+  local names = {}
+  for inner in uri:gmatch("%${([^}]*)}") do
+    local name = match(inner, "^stageVariables%.([A-Za-z0-9_]+)$")
+    if not name then
+      return nil, format("unsupported substitution %s (use ${stageVariables.NAME})", quote("${" .. inner .. "}"))
+    end
+    names[#names + 1] = name
+  end
+  if find(gsub(uri, "%${[^}]*}", ""), "${", 1, true) then
+    return nil, 'has "${" without a closing "}"'
+  end
+  return names
+end
+
+local function url_error(url)
+  local rest = match(url, "^https?://(.*)$")
+  if not rest then
+    return "must be an http(s) URL, got " .. show(url)
+  end
+  local host = gsub(gsub(match(rest, "^[^/?#]*"), "^.*@", ""), ":%d*$", "")
+  if host == "" then
+    return "must have a host, got " .. show(url)
+  end
+end
+
+local function uri_error(v)
+  local _, err = uri_stage_variables(v)
+  if err then
+    return err
+  end
+  if find(v, "^%${stageVariables%.") then
+    return nil -- checked per stage once the stages are known (see check_api)
+  end
+  return url_error(v)
+end
+
+local function expand_stage_variables(uri, variables)
+  local missing
+  local out = gsub(uri, "%${stageVariables%.([A-Za-z0-9_]+)}", function(name)
+    if variables[name] == nil then
+      missing = missing or name
+      return ""
+    end
+    return variables[name]
+  end)
+  if missing then
+    return nil, missing
+  end
+  return out
+end
+
+-- Resolves a relative file path against the prefix directory.
+local function resolve(prefix, path)
+  if sub(path, 1, 1) == "/" or prefix == nil or prefix == "." then
+    return path
+  end
+  return gsub(prefix, "/+$", "") .. "/" .. path
+end
+
+local function dir_exists(dir)
+  local f = io_open(dir .. "/.", "r")
+  if f then
+    f:close()
+    return true
+  end
+  return false
+end
+
+local function log_path_error(v, ctx)
+  if sub(v, -1) == "/" then
+    return "must name a file, got " .. show(v)
+  end
+  local full = resolve(ctx.prefix, v)
+  local dir = match(full, "^(.*)/[^/]*$")
+  if dir == nil then
+    dir = "."
+  end
+  if not dir_exists(dir == "" and "/" or dir) then
+    return format("directory %s does not exist", quote(dir))
+  end
+end
+
+---------------------------------------------------------------------------
+-- Reference checks that span several fields (schema `post` functions).
+-- They see the checked value `c` (defaults applied, invalid parts nil) and
+-- the raw value `v` as written.
+---------------------------------------------------------------------------
+
+local function fail(ctx, path, msg)
+  local errs = ctx.errs
+  errs[#errs + 1] = path == "" and format("%s: %s", ctx.source, msg)
+    or format("%s: %s: %s", ctx.source, path, msg)
+  return nil
+end
+
+local function check_listeners(c, _, path, ctx)
+  local used = {}
+  for i, l in ipairs(c) do
+    if l and l.address and l.port then
+      local where = find(l.address, ":", 1, true) and format("[%s]:%d", l.address, l.port)
+        or format("%s:%d", l.address, l.port)
+      if used[where] then
+        fail(ctx, join(path, i), format("%s is already used by %s", where, join(path, used[where])))
+      else
+        used[where] = i
+      end
+    end
+  end
+end
+
+local function check_uri_params(uri, params, path, ctx)
+  local template = gsub(uri, "%${[^}]*}", "")
+  for inner in template:gmatch("{([^{}]*)}") do
+    local name = gsub(inner, "%+$", "")
+    if not params[name] then
+      fail(ctx, path, format("{%s} is not a path parameter of the route", inner))
+    end
+  end
+end
+
+local function check_uri_stages(uri, stages, path, ctx)
+  if not find(uri, "${", 1, true) or type(stages) ~= "table" then
+    return
+  end
+  for _, name in ipairs(sorted_keys(stages)) do
+    local variables = stages[name] and stages[name].variables
+    if variables then
+      local url, missing = expand_stage_variables(uri, variables)
+      local err = url and url_error(url)
+      if missing then
+        fail(ctx, path, format("stage %s has no variable %s", quote(name), quote(missing)))
+      elseif err then
+        fail(ctx, path, format("%s (stage %s)", err, quote(name)))
+      end
+    end
+  end
+end
+
+-- Per API: routes whose paths have the same shape conflict; HTTP integration
+-- URIs may only use the route's parameters and must expand in every stage.
+local function check_api(c, v, path, ctx)
+  if type(v.routes) ~= "table" or type(c.routes) ~= "table" then
+    return
+  end
+  local seen = {}
+  local routes_path = join(path, "routes")
+  for _, key in ipairs(string_keys(v.routes)) do
+    local route = parse_route_key(key)
+    local rpath = join(routes_path, key)
+    if route then
+      if seen[route.shape] then
+        fail(ctx, rpath, "conflicts with " .. quote(seen[route.shape]))
+      else
+        seen[route.shape] = key
+      end
+      local integration = c.routes[key] and c.routes[key].integration
+      if integration and integration.type == "http" and integration.uri then
+        local upath = join(join(rpath, "integration"), "uri")
+        check_uri_params(integration.uri, route.params, upath, ctx)
+        check_uri_stages(integration.uri, c.stages, upath, ctx)
+      end
+    end
+  end
+end
+
+---------------------------------------------------------------------------
+-- The schema. Node types: string, integer, number, boolean, record (fixed
+-- fields), map (keys + values), list, variant (record chosen by a tag field),
+-- custom (own validate function). Optional: required, default, description,
+-- check(value, ctx) -> err, normalize(value), post(checked, raw, path, ctx).
+---------------------------------------------------------------------------
+
+local function headers_map(description)
+  return {
+    type = "map", default = {}, description = description,
+    keys = {
+      type = "string", pattern = HEADER_TOKEN, description = "header name (an HTTP token)",
+      pattern_message = "invalid header name: must be an HTTP token",
+      normalize = lower, duplicate = "header",
+    },
+    values = { type = "string", check = header_value_error, description = "header value" },
+  }
+end
+
+local http_integration = {
+  type = "record", description = "HTTP proxy integration",
+  fields = {
+    type = { type = "string", one_of = { "http" }, description = 'integration type "http"' },
+    uri = {
+      type = "string", required = true, check = uri_error,
+      description = "http:// or https:// URL template with {param}, {param+} and ${stageVariables.NAME}",
+    },
+    method = { type = "string", one_of = METHODS, description = "method sent to the backend (default: the request's)" },
+    timeout_ms = {
+      type = "integer", between = { 50, 29000 }, default = 29000,
+      description = "backend timeout in milliseconds (connect + response head, and between body reads)",
+    },
+  },
+}
+
+local mock_integration = {
+  type = "record", description = "mock integration: a fixed response",
+  fields = {
+    type = { type = "string", one_of = { "mock" }, description = 'integration type "mock"' },
+    status = { type = "integer", between = { 100, 599 }, default = 200, description = "response status" },
+    headers = headers_map("response headers"),
+    body = { type = "string", default = "", description = "response body" },
+  },
+}
+
+local route = {
+  type = "record", description = "a route",
+  fields = {
+    integration = {
+      type = "variant", tag = "type", required = true,
+      variants = { http = http_integration, mock = mock_integration },
+      unsupported = { lua = true },
+      description = "what answers the route: an http proxy or a mock",
+    },
+  },
+}
+
+local gateway_response = {
+  type = "record", description = "a customized gateway response",
+  fields = {
+    status = { type = "integer", between = { 100, 599 }, description = "replaces the type's default status" },
+    headers = headers_map('extra response headers; "$request.header.NAME" copies a request header'),
+    body = { type = "string", description = "body template with $context.* and $stageVariables.*" },
+  },
+}
+
+local stage = {
+  type = "record", description = "a stage of an API",
+  fields = {
+    variables = {
+      type = "map", default = {}, max_entries = 100,
+      description = "stage variables (at most 100), usable as ${stageVariables.NAME}",
+      keys = {
+        type = "string", pattern = VARIABLE_NAME, description = "variable name",
+        pattern_message = "invalid variable name: must match [A-Za-z0-9_]+",
+      },
+      values = { type = "string", numbers = true, description = "variable value (numbers are converted)" },
+    },
+    access_log = {
+      type = "record", description = "access log: one line per request",
+      fields = {
+        path = {
+          type = "string", required = true, non_empty = true, check = log_path_error,
+          description = "log file; relative paths are resolved against the prefix; its directory must exist",
+        },
+        format = {
+          type = "string", required = true, non_empty = true, max_len = 3072,
+          description = "$context template of a line (at most 3072 bytes)",
+        },
+      },
+    },
+  },
+}
+
+local api = {
+  type = "record", description = "an API", post = check_api,
+  fields = {
+    protocol = {
+      type = "string", one_of = { "http" }, unsupported = { rest = true, websocket = true },
+      default = "http", description = 'API type; only "http" for now',
+    },
+    default_endpoint = {
+      type = "boolean", default = true,
+      description = "false: reachable only through a custom domain",
+    },
+    stages = {
+      type = "map", required = true, non_empty = true, description = "stages by name",
+      keys = { type = "string", check = stage_name_error, description = 'stage name: "$default" or [A-Za-z0-9_-]{1,128}' },
+      values = stage,
+    },
+    routes = {
+      type = "map", required = true, non_empty = true, description = "routes by route key",
+      keys = { type = "string", check = route_key_error, description = 'route key: "METHOD /path" or "$default"' },
+      values = route,
+    },
+    gateway_responses = {
+      type = "map", default = {}, description = "customized gateway responses by type",
+      keys = {
+        type = "string", one_of = GATEWAY_RESPONSE_TYPES, description = "gateway response type",
+        enum_message = "unknown gateway response type",
+      },
+      values = gateway_response,
+    },
+  },
+}
+
+local listener = {
+  type = "record", description = "a listening socket",
+  fields = {
+    address = {
+      type = "string", default = "127.0.0.1", check = address_error,
+      description = "bind address (IPv4 or IPv6 literal)",
+    },
+    port = { type = "integer", between = { 1, 65535 }, required = true, description = "bind port" },
+    api = {
+      type = "string", check = listener_api_error,
+      description = "API whose default endpoint this listener serves",
+    },
+  },
+}
+
+local domain = {
+  type = "record", description = "a custom domain name",
+  fields = {
+    mappings = {
+      type = "map", required = true, non_empty = true,
+      description = 'API mappings: base path ("" or one segment) to "api" or "api/stage"',
+      keys = {
+        type = "string", check = base_path_error, normalize = strip_slashes,
+        description = 'base path: "" or one path segment', duplicate = "base path",
+      },
+      values = { type = "string", check = mapping_target_error, description = '"api" or "api/stage"' },
+    },
+  },
+}
+
+M.schema = {
+  type = "record", description = "the gateway configuration",
+  fields = {
+    workers = {
+      type = "custom", validate = workers_value, default = "auto",
+      description = 'worker threads: "auto" (one per core) or 1..256',
+    },
+    listen = {
+      type = "list", non_empty = true, elements = listener, post = check_listeners,
+      default = { { address = "127.0.0.1", port = 8080 } },
+      description = "where to accept HTTP connections",
+    },
+    domains = {
+      type = "map", default = {}, description = "custom domain names selected by the Host header",
+      keys = {
+        type = "string", check = host_error, normalize = lower,
+        description = "host name (lower-cased)", duplicate = "host",
+      },
+      values = domain,
+    },
+    apis = {
+      type = "map", required = true, non_empty = true, description = "the APIs by id",
+      keys = {
+        type = "string", pattern = API_ID, description = "API id",
+        pattern_message = "invalid API id: must match [A-Za-z0-9_-]+",
+      },
+      values = api,
+    },
+    limits = {
+      type = "record", default = {}, description = "request size limits",
+      fields = {
+        max_body_size = {
+          type = "integer", between = { 0, 2 ^ 40 }, default = 10485760,
+          description = "largest request body in bytes (413 beyond)",
+        },
+        max_header_size = {
+          type = "integer", between = { 1024, 65536 }, default = 10240,
+          description = "largest request line + headers in bytes (431 beyond)",
+        },
+      },
+    },
+    timeouts = {
+      type = "record", default = {}, description = "client-side timeouts in seconds",
+      fields = {
+        header = { type = "number", above = 0, at_most = 86400, default = 10, description = "time to receive a request head" },
+        idle = { type = "number", above = 0, at_most = 86400, default = 60, description = "keep-alive idle time" },
+        body = { type = "number", above = 0, at_most = 86400, default = 30, description = "time between two body reads" },
+        shutdown = { type = "number", above = 0, at_most = 86400, default = 10, description = "graceful shutdown bound" },
+      },
+    },
+  },
+}
+
+---------------------------------------------------------------------------
+-- The walker: walk(schema, value, path, ctx) returns the checked value (nil
+-- when invalid) and appends every error to ctx.errs.
+---------------------------------------------------------------------------
+
+local kinds = {}
+
+local function walk(s, v, path, ctx)
+  if v == nil then
+    if s.required then
+      return fail(ctx, path, "is required")
+    end
+    if s.default == nil then
+      return nil
+    end
+    v = deep_copy(s.default)
+  end
+  return kinds[s.type](s, v, path, ctx)
+end
+
+local function field_names(s)
+  local names = {}
+  for name in pairs(s.fields) do
+    names[#names + 1] = name
+  end
+  sort(names)
+  return names
+end
+
+local function string_error(s, v, ctx)
+  if s.unsupported and s.unsupported[v] then
+    return quote(v) .. " is not supported yet"
+  end
+  if s.one_of and not contains(s.one_of, v) then
+    local msg = s.enum_message or ("must be one of " .. quoted_list(s.one_of) .. ", got " .. show(v))
+    return msg .. did_you_mean(v, s.one_of)
+  end
+  if s.non_empty and v == "" then
+    return "must not be empty"
+  end
+  if s.max_len and #v > s.max_len then
+    return format("must be at most %d bytes, got %d", s.max_len, #v)
+  end
+  if s.pattern and not find(v, s.pattern) then
+    return s.pattern_message
+  end
+  if s.check then
+    return s.check(v, ctx)
+  end
+end
+
+function kinds.string(s, v, path, ctx)
+  if type(v) == "number" and s.numbers then
+    v = tostring(v)
+  end
+  if type(v) ~= "string" then
+    return fail(ctx, path, "must be a string, got " .. show(v))
+  end
+  local err = string_error(s, v, ctx)
+  if err then
+    return fail(ctx, path, err)
+  end
+  return s.normalize and s.normalize(v) or v
+end
+
+function kinds.integer(s, v, path, ctx)
+  local lo, hi = s.between[1], s.between[2]
+  if type(v) ~= "number" or v ~= floor(v) or v < lo or v > hi then
+    return fail(ctx, path, format("must be an integer between %s and %s, got %s", num(lo), num(hi), show(v)))
+  end
+  return v
+end
+
+function kinds.number(s, v, path, ctx)
+  if type(v) ~= "number" or not (v > s.above and v <= s.at_most) then
+    return fail(ctx, path, format("must be a number greater than %s and at most %s, got %s",
+      num(s.above), num(s.at_most), show(v)))
+  end
+  return v
+end
+
+function kinds.boolean(_, v, path, ctx)
+  if type(v) ~= "boolean" then
+    return fail(ctx, path, "must be a boolean, got " .. show(v))
+  end
+  return v
+end
+
+function kinds.custom(s, v, path, ctx)
+  local value, err = s.validate(v)
+  if err then
+    return fail(ctx, path, err)
+  end
+  return value
+end
+
+function kinds.record(s, v, path, ctx)
+  if type(v) ~= "table" then
+    return fail(ctx, path, "must be a table, got " .. show(v))
+  end
+  local names = field_names(s)
+  for _, k in ipairs(sorted_keys(v)) do
+    if type(k) ~= "string" or s.fields[k] == nil then
+      fail(ctx, join(path, k), "unknown key" .. did_you_mean(k, names))
+    end
+  end
+  local out = {}
+  for _, name in ipairs(names) do
+    out[name] = walk(s.fields[name], v[name], join(path, name), ctx)
+  end
+  if s.post then
+    s.post(out, v, path, ctx)
+  end
+  return out
+end
+
+function kinds.map(s, v, path, ctx)
+  if type(v) ~= "table" then
+    return fail(ctx, path, "must be a table, got " .. show(v))
+  end
+  local keys = sorted_keys(v)
+  if s.non_empty and #keys == 0 then
+    return fail(ctx, path, "must not be empty")
+  end
+  if s.max_entries and #keys > s.max_entries then
+    fail(ctx, path, format("must have at most %d entries, got %d", s.max_entries, #keys))
+  end
+  local out, first = {}, {}
+  for _, k in ipairs(keys) do
+    local kpath = join(path, k)
+    local nk
+    if type(k) ~= "string" then
+      fail(ctx, kpath, "key must be a string, got " .. show(k))
+    else
+      nk = walk(s.keys, k, kpath, ctx)
+    end
+    if nk ~= nil and first[nk] then
+      fail(ctx, kpath, format("duplicate %s (same as %s)", s.keys.duplicate or "key", quote(first[nk])))
+      nk = nil
+    end
+    local nv = walk(s.values, v[k], kpath, ctx)
+    if nk ~= nil then
+      first[nk] = k
+      out[nk] = nv
+    end
+  end
+  if s.post then
+    s.post(out, v, path, ctx)
+  end
+  return out
+end
+
+function kinds.list(s, v, path, ctx)
+  if type(v) ~= "table" then
+    return fail(ctx, path, "must be a table, got " .. show(v))
+  end
+  local keys = sorted_keys(v)
+  for _, k in ipairs(keys) do
+    if type(k) ~= "number" or k < 1 or k > #keys or k ~= floor(k) then
+      return fail(ctx, path, "must be a list, found key " .. show(k))
+    end
+  end
+  if s.non_empty and #keys == 0 then
+    return fail(ctx, path, "must not be empty")
+  end
+  local out = {}
+  for i = 1, #keys do
+    local x = walk(s.elements, v[i], join(path, i), ctx)
+    out[i] = x == nil and false or x -- keep positions: false marks an invalid element
+  end
+  if s.post then
+    s.post(out, v, path, ctx)
+  end
+  return out
+end
+
+function kinds.variant(s, v, path, ctx)
+  if type(v) ~= "table" then
+    return fail(ctx, path, "must be a table, got " .. show(v))
+  end
+  local tag, tpath = v[s.tag], join(path, s.tag)
+  local names = sorted_keys(s.variants)
+  if tag == nil then
+    return fail(ctx, tpath, "is required")
+  elseif type(tag) ~= "string" then
+    return fail(ctx, tpath, "must be a string, got " .. show(tag))
+  elseif s.unsupported and s.unsupported[tag] then
+    return fail(ctx, tpath, quote(tag) .. " is not supported yet")
+  elseif not s.variants[tag] then
+    return fail(ctx, tpath, "must be one of " .. quoted_list(names) .. ", got " .. show(tag)
+      .. did_you_mean(tag, names))
+  end
+  return walk(s.variants[tag], v, path, ctx)
+end
+
+---------------------------------------------------------------------------
+-- Shaping: checked tables → the normalized form the C runtime reads.
+---------------------------------------------------------------------------
+
+local function map_list(map, fn)
+  local out = {}
+  for i, k in ipairs(sorted_keys(map)) do
+    out[i] = fn(k, map[k])
+  end
+  return out
+end
+
+local function pairs_list(map)
+  return map_list(map, function(name, value)
+    return { name = name, value = value }
+  end)
+end
+
+local function shape_integration(i)
+  if i.type == "http" then
+    return { type = "http", uri = i.uri, method = i.method, timeout_ms = i.timeout_ms }
+  end
+  return { type = "mock", status = i.status, headers = pairs_list(i.headers), body = i.body }
+end
+
+local function shape_route(key, r)
+  local parsed = parse_route_key(key)
+  return { key = key, method = parsed.method, path = parsed.path, integration = shape_integration(r.integration) }
+end
+
+local function shape_stage(api_path, name, st, prefix)
+  local log = st.access_log
+  local stage_path = join(join(api_path, "stages"), name)
+  return {
+    name = name,
+    variables = pairs_list(st.variables),
+    access_log = log and {
+      path = resolve(prefix, log.path),
+      format = log.format,
+      where = join(join(stage_path, "access_log"), "format"),
+    },
+  }
+end
+
+local function shape_api(id, a, prefix)
+  local api_path = join("apis", id)
+  return {
+    id = id,
+    protocol = a.protocol,
+    default_endpoint = a.default_endpoint,
+    stages = map_list(a.stages, function(name, st)
+      return shape_stage(api_path, name, st, prefix)
+    end),
+    routes = map_list(a.routes, shape_route),
+    gateway_responses = map_list(a.gateway_responses, function(t, r)
+      return {
+        type = t, status = r.status, headers = pairs_list(r.headers), body = r.body,
+        where = join(join(api_path, "gateway_responses"), t),
+      }
+    end),
+  }
+end
+
+local function shape_domain(host, d)
+  return {
+    host = host,
+    mappings = map_list(d.mappings, function(base, target)
+      local api_id, stage_name = parse_target(target)
+      return { base = base, api = api_id, stage = stage_name }
+    end),
+  }
+end
+
+local function shape(c, prefix)
+  local listen = {}
+  for i, l in ipairs(c.listen) do
+    listen[i] = { address = l.address, port = l.port, api = l.api }
+  end
+  return {
+    workers = c.workers,
+    listen = listen,
+    limits = { max_body_size = c.limits.max_body_size, max_header_size = c.limits.max_header_size },
+    timeouts = {
+      header = c.timeouts.header, idle = c.timeouts.idle,
+      body = c.timeouts.body, shutdown = c.timeouts.shutdown,
+    },
+    domains = map_list(c.domains, shape_domain),
+    apis = map_list(c.apis, function(id, a)
+      return shape_api(id, a, prefix)
+    end),
+  }
+end
+
+---------------------------------------------------------------------------
+-- Public API
+---------------------------------------------------------------------------
+
+-- Validates a configuration table. opts.source names it in errors (default
+-- "config"); opts.prefix is the directory relative file paths are resolved
+-- against (default "."). Returns the normalized table, or nil and the sorted
+-- list of every error.
+function M.validate(tbl, opts)
+  opts = opts or {}
+  local ctx = { source = opts.source or "config", prefix = opts.prefix or ".", errs = {}, raw = tbl }
+  if type(tbl) ~= "table" then
+    return nil, { format("%s: must be a table, got %s", ctx.source, type(tbl)) }
+  end
+  local checked = walk(M.schema, tbl, "", ctx)
+  if #ctx.errs > 0 then
+    sort(ctx.errs)
+    return nil, ctx.errs
+  end
+  return shape(checked, ctx.prefix)
+end
+
+local SANDBOX_LIBS = { "string", "table", "math" }
+local SANDBOX_FUNCTIONS = {
+  "pairs", "ipairs", "next", "select", "type", "tostring", "tonumber", "error", "assert", "unpack",
+}
+
+-- Globals a configuration might reach for; naming them gives a clear error
+-- instead of "attempt to index a nil value".
+local FORBIDDEN = {
+  io = true, os = true, require = true, load = true, loadstring = true, loadfile = true,
+  dofile = true, setfenv = true, getfenv = true, rawset = true, rawget = true, rawequal = true,
+  setmetatable = true, getmetatable = true, debug = true, jit = true, ffi = true,
+  package = true, module = true, collectgarbage = true, newproxy = true, coroutine = true,
+  xpcall = true, print = true, _G = true, bit = true,
+}
+
+local function pack(...)
+  return { n = select("#", ...), ... }
+end
+
+local function sandbox_env(state)
+  local env = {}
+  for _, name in ipairs(SANDBOX_LIBS) do
+    env[name] = deep_copy(_G[name])
+  end
+  env.string.dump = nil
+  for _, name in ipairs(SANDBOX_FUNCTIONS) do
+    env[name] = _G[name]
+  end
+  -- pcall must not swallow the budget error, or a loop around pcall runs forever.
+  env.pcall = function(...)
+    local r = pack(pcall(...))
+    if state.exceeded then
+      error(BUDGET_EXCEEDED, 0)
+    end
+    return unpack(r, 1, r.n)
+  end
+  return setmetatable(env, {
+    __index = function(_, name)
+      if FORBIDDEN[name] then
+        error(format("%s is not available in the configuration sandbox", tostring(name)), 2)
+      end
+    end,
+  })
+end
+
+-- Runs chunk under the instruction budget. Returns ok, result-or-error.
+local function run_budgeted(chunk, budget, state)
+  if jit then
+    jit.off(chunk, true) -- compiled traces never call the count hook
+  end
+  local left = budget
+  local old_hook, old_mask, old_count = debug_gethook()
+  debug_sethook(function()
+    left = left - HOOK_STEP
+    if left <= 0 then
+      state.exceeded = true
+      error(BUDGET_EXCEEDED, 0)
+    end
+  end, "", HOOK_STEP)
+  local ok, result = pcall(chunk)
+  if old_hook then
+    debug_sethook(old_hook, old_mask, old_count)
+  else
+    debug_sethook()
+  end
+  return ok, result
+end
+
+-- Loads the configuration file at `path` in a sandbox and validates it.
+-- `prefix` is the directory relative file paths are resolved against
+-- (default "."). Returns the normalized table, or nil and a list of errors.
+function M.load(path, prefix)
+  local chunk, err = loadfile(path, "t") -- "t": precompiled bytecode could escape the sandbox
+  if not chunk then
+    if not find(err, path, 1, true) then
+      err = format("%s: %s", path, err) -- e.g. "attempt to load chunk with wrong mode"
+    end
+    return nil, { err }
+  end
+  local state = { exceeded = false }
+  setfenv(chunk, sandbox_env(state))
+  local ok, result = run_budgeted(chunk, M.instruction_budget, state)
+  if state.exceeded then
+    return nil, { format("%s: %s", path, BUDGET_EXCEEDED) }
+  elseif not ok then
+    return nil, { type(result) == "string" and result or format("%s: error: %s", path, show(result)) }
+  elseif type(result) ~= "table" then
+    return nil, { format("%s: must return a table, got %s", path, type(result)) }
+  end
+  return M.validate(result, { source = path, prefix = prefix })
+end
+
+-- Exposed for specs and for tools that want to explain route keys.
+M.parse_route_key = parse_route_key
+
+return M

@@ -1,0 +1,378 @@
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "err.h"
+
+#ifndef MGW_LUA_DIR
+#define MGW_LUA_DIR "lua"
+#endif
+
+typedef struct {
+    lua_State *L;
+    mgw_gen_t *g;
+    mgw_buf_t *errors;
+    int nerrors;
+} builder_t;
+
+const char *mgw_config_lua_dir(void)
+{
+    const char *d = getenv("MOONGATE_LUA_DIR");
+    return d && *d ? d : MGW_LUA_DIR;
+}
+
+static void add_error(builder_t *b, const char *where, const char *reason)
+{
+    mgw_buf_printf(b->errors, "%s: %s: %s\n", b->g->file, where, reason);
+    b->nerrors++;
+}
+
+/* Field readers for the table on top of the stack. */
+static const char *get_str(builder_t *b, const char *key)
+{
+    lua_getfield(b->L, -1, key);
+    const char *s = NULL;
+    if (lua_type(b->L, -1) == LUA_TSTRING) {
+        size_t n;
+        const char *v = lua_tolstring(b->L, -1, &n);
+        s = mgw_pool_strndup(b->g->pool, v, n);
+    }
+    lua_pop(b->L, 1);
+    return s;
+}
+
+static mgw_str_t get_lstr(builder_t *b, const char *key)
+{
+    lua_getfield(b->L, -1, key);
+    mgw_str_t s = MGW_STR("");
+    if (lua_type(b->L, -1) == LUA_TSTRING) {
+        size_t n;
+        const char *v = lua_tolstring(b->L, -1, &n);
+        s = (mgw_str_t){mgw_pool_strndup(b->g->pool, v, n), n};
+    }
+    lua_pop(b->L, 1);
+    return s;
+}
+
+static double get_num(builder_t *b, const char *key, double def)
+{
+    lua_getfield(b->L, -1, key);
+    double v = lua_type(b->L, -1) == LUA_TNUMBER ? lua_tonumber(b->L, -1) : def;
+    lua_pop(b->L, 1);
+    return v;
+}
+
+static int get_bool(builder_t *b, const char *key, int def)
+{
+    lua_getfield(b->L, -1, key);
+    int v = lua_type(b->L, -1) == LUA_TBOOLEAN ? lua_toboolean(b->L, -1) : def;
+    lua_pop(b->L, 1);
+    return v;
+}
+
+/* Pushes t[key] when it is a table and returns its length; else pushes nothing, returns -1. */
+static int push_list(builder_t *b, const char *key)
+{
+    lua_getfield(b->L, -1, key);
+    if (lua_type(b->L, -1) != LUA_TTABLE) {
+        lua_pop(b->L, 1);
+        return -1;
+    }
+    return (int)lua_objlen(b->L, -1);
+}
+
+/* Reads a list of { name =, value = } pairs at t[key]. */
+static mgw_kv_t *get_kvs(builder_t *b, const char *key, int *count)
+{
+    *count = 0;
+    int n = push_list(b, key);
+    if (n < 0) return NULL;
+    mgw_kv_t *kv = mgw_pool_calloc(b->g->pool, sizeof(*kv) * (size_t)(n ? n : 1));
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(b->L, -1, i + 1);
+        kv[i].name = get_lstr(b, "name");
+        kv[i].value = get_lstr(b, "value");
+        lua_pop(b->L, 1);
+    }
+    lua_pop(b->L, 1);
+    *count = n;
+    return kv;
+}
+
+static mgw_template_t *compile(builder_t *b, const char *src, const char *where)
+{
+    const char *err = NULL;
+    mgw_template_t *t = mgw_template_compile(b->g->pool, src, &err);
+    if (t == NULL) add_error(b, where, err);
+    return t;
+}
+
+static int open_log(builder_t *b, const char *path, const char *where, int check_only)
+{
+    mgw_gen_t *g = b->g;
+    for (int i = 0; i < g->nlogs; i++)
+        if (strcmp(g->logs[i].path, path) == 0) return i;
+    int fd = -1;
+    if (!check_only) {
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            char msg[512];
+            snprintf(msg, sizeof(msg), "cannot open \"%s\": %s", path, strerror(errno));
+            add_error(b, where, msg);
+            return -1;
+        }
+    }
+    mgw_logfile_t *logs = mgw_pool_alloc(g->pool, sizeof(*logs) * (size_t)(g->nlogs + 1));
+    if (g->nlogs) memcpy(logs, g->logs, sizeof(*logs) * (size_t)g->nlogs);
+    logs[g->nlogs] = (mgw_logfile_t){path, fd};
+    g->logs = logs;
+    return g->nlogs++;
+}
+
+static void build_stage(builder_t *b, mgw_api_t *api, mgw_stage_t *st, int check_only)
+{
+    st->api = api;
+    st->name = get_str(b, "name");
+    st->vars = get_kvs(b, "variables", &st->nvars);
+    st->log_id = -1;
+    lua_getfield(b->L, -1, "access_log");
+    if (lua_type(b->L, -1) == LUA_TTABLE) {
+        const char *where = get_str(b, "where");
+        const char *format = get_str(b, "format");
+        const char *path = get_str(b, "path");
+        st->log_format = compile(b, format ? format : "", where ? where : "access_log.format");
+        st->log_id = open_log(b, path ? path : "", where ? where : "access_log.path", check_only);
+    }
+    lua_pop(b->L, 1);
+}
+
+static void build_integration(builder_t *b, mgw_integration_t *in)
+{
+    const char *type = get_str(b, "type");
+    if (type && strcmp(type, "mock") == 0) {
+        in->type = MGW_INTEG_MOCK;
+        in->status = (int)get_num(b, "status", 200);
+        in->headers = get_kvs(b, "headers", &in->nheaders);
+        in->body = get_lstr(b, "body");
+    } else {
+        in->type = MGW_INTEG_HTTP;
+        in->uri = get_str(b, "uri");
+        in->method = get_str(b, "method");
+        in->timeout_ms = (uint64_t)get_num(b, "timeout_ms", 29000);
+    }
+}
+
+static void build_api(builder_t *b, mgw_api_t *api, int check_only)
+{
+    mgw_pool_t *pool = b->g->pool;
+    api->id = get_str(b, "id");
+    api->default_endpoint = get_bool(b, "default_endpoint", 1);
+    api->router = mgw_router_create(pool);
+
+    int n = push_list(b, "stages");
+    api->nstages = n > 0 ? n : 0;
+    api->stages = mgw_pool_calloc(pool, sizeof(mgw_stage_t) * (size_t)(n > 0 ? n : 1));
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(b->L, -1, i + 1);
+        build_stage(b, api, &api->stages[i], check_only);
+        if (strcmp(api->stages[i].name, "$default") == 0) api->default_stage = &api->stages[i];
+        lua_pop(b->L, 1);
+    }
+    if (n >= 0) lua_pop(b->L, 1);
+
+    n = push_list(b, "routes");
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(b->L, -1, i + 1);
+        mgw_route_t *r = mgw_pool_calloc(pool, sizeof(*r));
+        r->key = get_str(b, "key");
+        lua_getfield(b->L, -1, "integration");
+        build_integration(b, &r->integration);
+        lua_pop(b->L, 1);
+        const char *err = NULL;
+        if (mgw_router_add(api->router, r->key, r, &err) != 0) {
+            char where[512];
+            snprintf(where, sizeof(where), "apis.%s.routes[\"%s\"]", api->id, r->key);
+            add_error(b, where, err);
+        }
+        lua_pop(b->L, 1);
+    }
+    if (n >= 0) lua_pop(b->L, 1);
+
+    n = push_list(b, "gateway_responses");
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(b->L, -1, i + 1);
+        const char *type = get_str(b, "type"), *where = get_str(b, "where");
+        mgw_gwresp_type_t t = type ? mgw_gwresp_by_name(type) : MGW_GW_NONE;
+        if (t == MGW_GW_NONE) {
+            add_error(b, where ? where : "gateway_responses", "unknown gateway response type");
+        } else {
+            mgw_gwresp_conf_t *c = &api->responses[t];
+            c->configured = 1;
+            c->status = (int)get_num(b, "status", 0);
+            c->headers = get_kvs(b, "headers", &c->nheaders);
+            const char *body = get_str(b, "body");
+            if (body) {
+                char w[512];
+                snprintf(w, sizeof(w), "%s.body", where ? where : type);
+                c->body = compile(b, body, w);
+            }
+        }
+        lua_pop(b->L, 1);
+    }
+    if (n >= 0) lua_pop(b->L, 1);
+}
+
+static int cmp_mapping(const void *a, const void *b)
+{
+    const mgw_mapping_t *x = a, *y = b;
+    return (int)y->base_len - (int)x->base_len;
+}
+
+static void build_gen(builder_t *b, int check_only)
+{
+    mgw_gen_t *g = b->g;
+    mgw_pool_t *pool = g->pool;
+    g->workers = (int)get_num(b, "workers", 0);
+    if (g->workers <= 0) g->workers = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (g->workers <= 0) g->workers = 1;
+
+    lua_getfield(b->L, -1, "limits");
+    g->max_body_size = (uint64_t)get_num(b, "max_body_size", 10485760);
+    g->max_header_size = (size_t)get_num(b, "max_header_size", 10240);
+    lua_pop(b->L, 1);
+    lua_getfield(b->L, -1, "timeouts");
+    g->header_timeout_ms = (uint64_t)(get_num(b, "header", 10) * 1000);
+    g->idle_timeout_ms = (uint64_t)(get_num(b, "idle", 60) * 1000);
+    g->body_timeout_ms = (uint64_t)(get_num(b, "body", 30) * 1000);
+    g->shutdown_timeout_ms = (uint64_t)(get_num(b, "shutdown", 10) * 1000);
+    lua_pop(b->L, 1);
+
+    int n = push_list(b, "apis");
+    g->napis = n > 0 ? n : 0;
+    g->apis = mgw_pool_calloc(pool, sizeof(mgw_api_t) * (size_t)(n > 0 ? n : 1));
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(b->L, -1, i + 1);
+        build_api(b, &g->apis[i], check_only);
+        lua_pop(b->L, 1);
+    }
+    if (n >= 0) lua_pop(b->L, 1);
+
+    n = push_list(b, "listen");
+    g->nlisten = n > 0 ? n : 0;
+    g->listen = mgw_pool_calloc(pool, sizeof(mgw_listen_t) * (size_t)(n > 0 ? n : 1));
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(b->L, -1, i + 1);
+        mgw_listen_t *l = &g->listen[i];
+        l->address = get_str(b, "address");
+        l->port = (int)get_num(b, "port", 0);
+        const char *api = get_str(b, "api");
+        if (api) l->api = mgw_gen_find_api(g, api, strlen(api));
+        lua_pop(b->L, 1);
+    }
+    if (n >= 0) lua_pop(b->L, 1);
+
+    n = push_list(b, "domains");
+    g->ndomains = n > 0 ? n : 0;
+    g->domains = mgw_pool_calloc(pool, sizeof(mgw_domain_t) * (size_t)(n > 0 ? n : 1));
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(b->L, -1, i + 1);
+        mgw_domain_t *d = &g->domains[i];
+        d->host = get_str(b, "host");
+        int m = push_list(b, "mappings");
+        d->nmaps = m > 0 ? m : 0;
+        d->maps = mgw_pool_calloc(pool, sizeof(mgw_mapping_t) * (size_t)(m > 0 ? m : 1));
+        for (int j = 0; j < m; j++) {
+            lua_rawgeti(b->L, -1, j + 1);
+            mgw_mapping_t *mp = &d->maps[j];
+            mp->base = get_str(b, "base");
+            if (!mp->base) mp->base = "";
+            mp->base_len = strlen(mp->base);
+            const char *api = get_str(b, "api"), *stage = get_str(b, "stage");
+            mp->api = api ? mgw_gen_find_api(g, api, strlen(api)) : NULL;
+            if (mp->api && stage) mp->stage = mgw_api_find_stage(mp->api, stage, strlen(stage));
+            lua_pop(b->L, 1);
+        }
+        if (m >= 0) lua_pop(b->L, 1);
+        qsort(d->maps, (size_t)d->nmaps, sizeof(mgw_mapping_t), cmp_mapping);
+        lua_pop(b->L, 1);
+    }
+    if (n >= 0) lua_pop(b->L, 1);
+}
+
+static void init_default_body(void)
+{
+    static mgw_pool_t *pool;
+    if (mgw_default_error_body) return;
+    const char *err;
+    pool = mgw_pool_create(0);
+    mgw_default_error_body =
+        mgw_template_compile(pool, "{\"message\":$context.error.messageString}", &err);
+}
+
+int mgw_config_load(const char *file, const char *prefix, int check_only, mgw_gen_t **out,
+                    mgw_buf_t *errors)
+{
+    init_default_body();
+    lua_State *L = luaL_newstate();
+    luaL_openlibs(L);
+    /* package.path = <lua dir>/?.lua;<lua dir>/?/init.lua;<old> */
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "path");
+    lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", mgw_config_lua_dir(), mgw_config_lua_dir(),
+                    lua_tostring(L, -1));
+    lua_setfield(L, -3, "path");
+    lua_pop(L, 2);
+
+    mgw_gen_t *g = NULL;
+    builder_t b = {L, NULL, errors, 0};
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "moongate.config");
+    if (lua_pcall(L, 1, 1, 0) != 0) {
+        mgw_buf_printf(errors, "%s: cannot load the configuration module: %s\n", file,
+                       lua_tostring(L, -1));
+        goto fail;
+    }
+    lua_getfield(L, -1, "load");
+    lua_pushstring(L, file);
+    lua_pushstring(L, prefix ? prefix : ".");
+    if (lua_pcall(L, 2, 2, 0) != 0) {
+        mgw_buf_printf(errors, "%s: %s\n", file, lua_tostring(L, -1));
+        goto fail;
+    }
+    if (lua_type(L, -1) == LUA_TTABLE) { /* errs */
+        int n = (int)lua_objlen(L, -1);
+        for (int i = 1; i <= n; i++) {
+            lua_rawgeti(L, -1, i);
+            mgw_buf_printf(errors, "%s\n", lua_tostring(L, -1));
+            lua_pop(L, 1);
+        }
+        if (n == 0) mgw_buf_printf(errors, "%s: invalid configuration\n", file);
+        goto fail;
+    }
+    lua_pop(L, 1); /* nil errs; conf on top */
+
+    mgw_pool_t *pool = mgw_pool_create(16384);
+    g = mgw_pool_calloc(pool, sizeof(*g));
+    g->pool = pool;
+    atomic_init(&g->refs, 1);
+    g->file = mgw_pool_strdup(pool, file);
+    b.g = g;
+    build_gen(&b, check_only);
+    if (b.nerrors) goto fail;
+    lua_close(L);
+    *out = g;
+    return 0;
+
+fail:
+    mgw_gen_unref(g);
+    lua_close(L);
+    return MGW_ECONFIG;
+}

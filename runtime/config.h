@@ -1,0 +1,22 @@
+/*
+ * Loading a configuration file: the Lua side (lua/moongate/config.lua) evaluates it in a
+ * sandbox and validates it; this file turns the validated table into a generation.
+ */
+#ifndef MGW_CONFIG_H
+#define MGW_CONFIG_H
+
+#include "gen.h"
+
+/*
+ * Loads and compiles file. prefix is the directory relative paths are resolved against.
+ * With check_only, log files are not opened. Returns 0 and *out (one reference owned by
+ * the caller), or MGW_ECONFIG with every error appended to errors, one per line, each
+ * naming the file, the config path and the reason.
+ */
+int mgw_config_load(const char *file, const char *prefix, int check_only, mgw_gen_t **out,
+                    mgw_buf_t *errors);
+
+/* Directory of the Lua modules (lua/), from MOONGATE_LUA_DIR or the build. */
+const char *mgw_config_lua_dir(void);
+
+#endif

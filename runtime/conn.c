@@ -1,0 +1,506 @@
+/*
+ * Client connections: reading, HTTP/1.x parsing into requests, pipelining, timeouts and
+ * ordered writes. Request handling itself is in request.c.
+ */
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "log.h"
+#include "req_int.h"
+
+static const mgw_http1_cbs_t server_cbs;
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void parse(mgw_conn_t *c, mgw_rbuf_t *rb, const char *p, size_t n);
+
+/* ---- buffers and writes ---- */
+
+mgw_rbuf_t *mgw__rbuf_new(void)
+{
+    mgw_rbuf_t *b = mgw_malloc(sizeof(*b) + MGW_RBUF_SIZE);
+    b->refs = 1;
+    b->cap = MGW_RBUF_SIZE;
+    return b;
+}
+
+void mgw__rbuf_ref(mgw_rbuf_t *b)
+{
+    b->refs++;
+}
+
+void mgw__rbuf_unref(mgw_rbuf_t *b)
+{
+    if (b && --b->refs == 0) free(b);
+}
+
+typedef struct {
+    uv_write_t req;
+    mgw_wq_t *q;
+    mgw_rbuf_t *ref;
+    size_t len;
+    uv_buf_t bufs[4];
+    char copy[];
+} write_t;
+
+static void write_cb(uv_write_t *req, int status)
+{
+    (void)status;
+    write_t *w = (write_t *)req;
+    mgw_wq_t *q = w->q;
+    size_t before = q->pending;
+    q->pending -= w->len;
+    mgw__rbuf_unref(w->ref);
+    free(w);
+    if (before >= MGW_WQ_LOW && q->pending < MGW_WQ_LOW && q->drained) q->drained(q);
+}
+
+int mgw__write(uv_stream_t *stream, mgw_wq_t *q, const uv_buf_t *bufs, int nbufs, mgw_rbuf_t *ref)
+{
+    size_t len = 0;
+    for (int i = 0; i < nbufs; i++)
+        len += bufs[i].len;
+    write_t *w;
+    if (ref) {
+        w = mgw_malloc(sizeof(*w));
+        for (int i = 0; i < nbufs; i++)
+            w->bufs[i] = bufs[i];
+        mgw__rbuf_ref(ref);
+    } else {
+        /* Copy into one buffer: the caller's memory may go away before the write ends. */
+        w = mgw_malloc(sizeof(*w) + len);
+        size_t off = 0;
+        for (int i = 0; i < nbufs; i++) {
+            memcpy(w->copy + off, bufs[i].base, bufs[i].len);
+            off += bufs[i].len;
+        }
+        w->bufs[0] = uv_buf_init(w->copy, (unsigned)len);
+        nbufs = 1;
+    }
+    w->q = q;
+    w->ref = ref;
+    w->len = len;
+    q->pending += len;
+    int rc = uv_write(&w->req, stream, w->bufs, (unsigned)nbufs, write_cb);
+    if (rc < 0) {
+        q->pending -= len;
+        mgw__rbuf_unref(ref);
+        free(w);
+    }
+    return rc;
+}
+
+/* ---- lifetime ---- */
+
+static void handle_closed(uv_handle_t *h)
+{
+    mgw_conn_t *c = h->data;
+    if (--c->handles > 0) return;
+    mgw__rbuf_unref(c->rbuf);
+    mgw__rbuf_unref(c->pend_buf);
+    mgw_http1_destroy(c->parser);
+    free(c);
+}
+
+void mgw__conn_close(mgw_conn_t *c)
+{
+    if (c->closing) return;
+    c->closing = 1;
+    c->done = 1;
+    if (c->req) {
+        mgw_req_t *r = c->req;
+        c->req = NULL;
+        if (r->px) mgw__proxy_abort(r);
+        if (!r->resp_done && r->status == 0) r->status = 499; /* the client went away */
+        mgw__req_free(r);
+    }
+    /* unlink */
+    if (c->prev) c->prev->next = c->next;
+    else c->w->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    uv_close((uv_handle_t *)&c->timer, handle_closed);
+    uv_close((uv_handle_t *)&c->tcp, handle_closed);
+}
+
+static void shutdown_cb(uv_shutdown_t *req, int status)
+{
+    (void)status;
+    mgw_conn_t *c = req->data;
+    free(req);
+    mgw__conn_close(c);
+}
+
+/* Closes after everything queued has been written. */
+static void close_after_write(mgw_conn_t *c)
+{
+    if (c->closing || c->done) return;
+    c->done = 1;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = 0;
+    uv_timer_stop(&c->timer);
+    uv_shutdown_t *req = mgw_malloc(sizeof(*req));
+    req->data = c;
+    if (uv_shutdown(req, (uv_stream_t *)&c->tcp, shutdown_cb) != 0) {
+        free(req);
+        mgw__conn_close(c);
+    }
+}
+
+/* ---- timers ---- */
+
+static void timeout_cb(uv_timer_t *t)
+{
+    mgw_conn_t *c = t->data;
+    mgw_req_t *r = c->req;
+    if (r && !r->head_done) {
+        /* The head did not arrive in time (slowloris): answer 408 and close. */
+        r->keepalive = 0;
+        mgw__req_fail(r, MGW_GW_REQUEST_TIMEOUT, NULL);
+        return;
+    }
+    if (r && !r->body_done && !r->resp_started) {
+        r->keepalive = 0;
+        mgw__req_fail(r, MGW_GW_REQUEST_TIMEOUT, "Request body timed out");
+        return;
+    }
+    mgw__conn_close(c);
+}
+
+static void arm_timer(mgw_conn_t *c, uint64_t ms)
+{
+    uv_timer_start(&c->timer, timeout_cb, ms, 0);
+}
+
+/* ---- reading ---- */
+
+static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    (void)hint;
+    mgw_conn_t *c = h->data;
+    /* Reuse the buffer when no pending write still points into it. */
+    if (c->rbuf == NULL || c->rbuf->refs > 1) {
+        mgw__rbuf_unref(c->rbuf);
+        c->rbuf = mgw__rbuf_new();
+    }
+    buf->base = c->rbuf->data;
+    buf->len = c->rbuf->cap;
+}
+
+static void start_reading(mgw_conn_t *c)
+{
+    if (c->reading || c->done || c->paused || c->read_blocked || c->eof) return;
+    if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) == 0) c->reading = 1;
+}
+
+static void stop_reading(mgw_conn_t *c)
+{
+    if (!c->reading) return;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = 0;
+}
+
+void mgw__conn_block_read(mgw_conn_t *c)
+{
+    c->read_blocked = 1;
+    stop_reading(c);
+}
+
+void mgw__conn_unblock_read(mgw_conn_t *c)
+{
+    c->read_blocked = 0;
+    start_reading(c);
+}
+
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    (void)buf;
+    mgw_conn_t *c = s->data;
+    if (nread == 0) return;
+    if (nread < 0) {
+        c->eof = 1;
+        stop_reading(c);
+        /* A request whose response is under way may still finish; otherwise close. */
+        if (c->req && c->req->body_done && !c->req->resp_done) return;
+        mgw__conn_close(c);
+        return;
+    }
+    mgw_rbuf_t *rb = c->rbuf;
+    mgw__rbuf_ref(rb);
+    parse(c, rb, rb->data, (size_t)nread);
+    mgw__rbuf_unref(rb);
+}
+
+static void parse(mgw_conn_t *c, mgw_rbuf_t *rb, const char *p, size_t n)
+{
+    mgw_rbuf_t *saved = c->rbuf;
+    /* on_body forwards slices of the buffer being parsed: make it the current one. */
+    c->rbuf = rb;
+    size_t used = 0;
+    int rc = mgw_http1_execute(c->parser, p, n, &used);
+    c->rbuf = saved;
+    if (c->done) return;
+    if (rc == MGW_HTTP1_PAUSE) {
+        /* A request is complete and its response is not: keep the rest for later. */
+        c->paused = 1;
+        stop_reading(c);
+        if (used < n) {
+            mgw__rbuf_ref(rb);
+            mgw__rbuf_unref(c->pend_buf);
+            c->pend_buf = rb;
+            c->pend = p + used;
+            c->pend_len = n - used;
+        }
+        return;
+    }
+    if (rc == MGW_HTTP1_ERROR) {
+        mgw_req_t *r = c->req;
+        if (r == NULL) r = c->req = mgw__req_new(c);
+        if (r->resp_started) {
+            mgw__conn_close(c);
+            return;
+        }
+        r->keepalive = 0;
+        if (r->error_type == MGW_GW_NONE) r->error_type = MGW_GW_BAD_REQUEST;
+        mgw__req_fail(r, r->error_type, r->error_message);
+        return;
+    }
+}
+
+/* ---- parser callbacks ---- */
+
+static int head_append(mgw_req_t *r, const char *p, size_t n)
+{
+    if (r->head_len + n > r->head_cap) {
+        r->error_type = MGW_GW_REQUEST_HEADERS_TOO_LARGE;
+        return -1;
+    }
+    memcpy(r->head + r->head_len, p, n);
+    r->head_len += n;
+    return 0;
+}
+
+static int on_begin(void *ud)
+{
+    mgw_conn_t *c = ud;
+    if (c->req == NULL) c->req = mgw__req_new(c);
+    arm_timer(c, c->w->gen->header_timeout_ms);
+    return 0;
+}
+
+static int on_url(void *ud, const char *p, size_t n)
+{
+    mgw_req_t *r = ((mgw_conn_t *)ud)->req;
+    if (r->target.p == NULL) r->target.p = r->head + r->head_len;
+    if (head_append(r, p, n)) return -1;
+    r->target.n += n;
+    return 0;
+}
+
+static int on_field(void *ud, const char *p, size_t n)
+{
+    mgw_req_t *r = ((mgw_conn_t *)ud)->req;
+    if (r->hstate != 1) {
+        if (r->nheaders == r->cap_headers) {
+            int cap = r->cap_headers ? r->cap_headers * 2 : 16;
+            mgw_hdr_t *h = mgw_pool_alloc(r->pool, sizeof(*h) * (size_t)cap);
+            if (r->nheaders) memcpy(h, r->headers, sizeof(*h) * (size_t)r->nheaders);
+            r->headers = h;
+            r->cap_headers = cap;
+        }
+        mgw_hdr_t *h = &r->headers[r->nheaders++];
+        h->name = (mgw_str_t){r->head + r->head_len, 0};
+        h->value = (mgw_str_t){r->head + r->head_len, 0};
+        r->hstate = 1;
+    }
+    /* Header names are stored lower case: every lookup compares lower case. */
+    mgw_hdr_t *h = &r->headers[r->nheaders - 1];
+    size_t at = r->head_len;
+    if (head_append(r, p, n)) return -1;
+    for (size_t i = 0; i < n; i++) {
+        char ch = r->head[at + i];
+        if (ch >= 'A' && ch <= 'Z') r->head[at + i] = (char)(ch + 32);
+    }
+    h->name.n += n;
+    return 0;
+}
+
+static int on_value(void *ud, const char *p, size_t n)
+{
+    mgw_req_t *r = ((mgw_conn_t *)ud)->req;
+    mgw_hdr_t *h = &r->headers[r->nheaders - 1];
+    if (r->hstate != 2) {
+        h->value.p = r->head + r->head_len;
+        r->hstate = 2;
+    }
+    if (head_append(r, p, n)) return -1;
+    h->value.n += n;
+    return 0;
+}
+
+static int on_headers_complete(void *ud, const mgw_http1_head_t *hd)
+{
+    mgw_conn_t *c = ud;
+    mgw_req_t *r = c->req;
+    r->head_done = 1;
+    r->method = (mgw_str_t){hd->method, strlen(hd->method)};
+    r->major = hd->major;
+    r->minor = hd->minor;
+    r->keepalive = hd->keepalive && !c->w->shutting_down;
+    r->has_length = hd->has_length;
+    r->content_length = hd->content_length;
+    r->chunked = hd->chunked;
+    uv_timer_stop(&c->timer);
+    if (r->has_length || r->chunked) arm_timer(c, c->w->gen->body_timeout_ms);
+    mgw__req_dispatch(r);
+    return c->done || c->req != r ? -1 : 0;
+}
+
+static int on_body(void *ud, const char *p, size_t n)
+{
+    mgw_conn_t *c = ud;
+    mgw_req_t *r = c->req;
+    if (r == NULL) return -1;
+    r->body_received += n;
+    if (r->body_received > c->w->gen->max_body_size) {
+        if (r->resp_started) {
+            mgw__conn_close(c);
+            return -1;
+        }
+        r->keepalive = 0;
+        mgw__req_fail(r, MGW_GW_REQUEST_TOO_LARGE, NULL);
+        return -1;
+    }
+    arm_timer(c, c->w->gen->body_timeout_ms);
+    if (r->px && !r->discard_body) mgw__proxy_body(r, p, n, c->rbuf);
+    return c->done || c->req != r ? -1 : 0;
+}
+
+static void finish_request(mgw_conn_t *c);
+
+static int on_complete(void *ud)
+{
+    mgw_conn_t *c = ud;
+    mgw_req_t *r = c->req;
+    if (r == NULL) return -1;
+    r->body_done = 1;
+    uv_timer_stop(&c->timer);
+    if (r->px && !r->discard_body) mgw__proxy_body_done(r);
+    if (c->done || c->req != r) return MGW_HTTP1_PAUSE;
+    if (r->resp_done) {
+        /* The response went out before the body finished arriving (e.g. a mock): the
+         * request ends here, and parsing may go straight on to the next one. */
+        finish_request(c);
+        return c->done ? MGW_HTTP1_PAUSE : 0;
+    }
+    return MGW_HTTP1_PAUSE;
+}
+
+static const mgw_http1_cbs_t server_cbs = {
+    .on_message_begin = on_begin,
+    .on_url = on_url,
+    .on_header_field = on_field,
+    .on_header_value = on_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_complete,
+};
+
+/* ---- request completion ---- */
+
+/* Ends the current request and either closes or moves on to the next one. */
+static void finish_request(mgw_conn_t *c)
+{
+    mgw_req_t *r = c->req;
+    int keep = r->keepalive && !r->resp_close && !c->w->shutting_down && !c->eof;
+    c->req = NULL;
+    mgw__req_free(r);
+    if (!keep) {
+        close_after_write(c);
+        return;
+    }
+    arm_timer(c, c->w->gen->idle_timeout_ms);
+    if (c->paused) {
+        c->paused = 0;
+        mgw_http1_resume(c->parser);
+        if (c->pend_len) {
+            mgw_rbuf_t *rb = c->pend_buf;
+            const char *p = c->pend;
+            size_t n = c->pend_len;
+            c->pend_buf = NULL;
+            c->pend = NULL;
+            c->pend_len = 0;
+            parse(c, rb, p, n);
+            mgw__rbuf_unref(rb);
+        }
+    }
+    start_reading(c);
+}
+
+void mgw__conn_response_done(mgw_conn_t *c)
+{
+    mgw_req_t *r = c->req;
+    if (r == NULL) return;
+    if (!r->body_done) {
+        /* Keep reading the rest of the body and drop it, unless the request is to be
+         * abandoned anyway. */
+        if (!r->keepalive || r->resp_close) {
+            close_after_write(c);
+            mgw_req_t *req = c->req;
+            c->req = NULL;
+            mgw__req_free(req);
+            return;
+        }
+        r->discard_body = 1;
+        return;
+    }
+    finish_request(c);
+}
+
+void mgw__conn_shutdown(mgw_conn_t *c)
+{
+    if (c->req == NULL || !mgw_http1_in_message(c->parser)) {
+        if (c->req == NULL) close_after_write(c);
+        return;
+    }
+    c->req->keepalive = 0;
+}
+
+/* ---- accept ---- */
+
+static void conn_drained(mgw_wq_t *q)
+{
+    mgw_conn_t *c = (mgw_conn_t *)((char *)q - offsetof(mgw_conn_t, wq));
+    if (c->req && c->req->px) mgw__proxy_client_drained(c->req);
+}
+
+void mgw__conn_accept(mgw_worker_t *w, uv_stream_t *server, const mgw_listen_t *listen)
+{
+    mgw_conn_t *c = mgw_calloc(1, sizeof(*c));
+    c->w = w;
+    c->listen = listen;
+    uv_tcp_init(&w->loop, &c->tcp);
+    uv_timer_init(&w->loop, &c->timer);
+    c->tcp.data = c->timer.data = c;
+    c->handles = 2;
+    c->wq.drained = conn_drained;
+    c->next = w->conns;
+    if (w->conns) w->conns->prev = c;
+    w->conns = c;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+        mgw__conn_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    strcpy(c->peer, "-");
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET)
+            uv_ip4_name((struct sockaddr_in *)&ss, c->peer, sizeof(c->peer));
+        else
+            uv_ip6_name((struct sockaddr_in6 *)&ss, c->peer, sizeof(c->peer));
+    }
+    c->parser = mgw_http1_create(1, &server_cbs, c);
+    arm_timer(c, w->gen->header_timeout_ms);
+    start_reading(c);
+}

@@ -1,0 +1,123 @@
+/*
+ * A configuration generation: everything compiled from one configuration file (APIs,
+ * stages, routers, templates, open log files), immutable once built and
+ * reference-counted, so that requests keep the generation they started with.
+ */
+#ifndef MGW_GEN_H
+#define MGW_GEN_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "gwresp.h"
+#include "path.h"
+#include "pool.h"
+#include "router.h"
+#include "template.h"
+
+typedef struct mgw_api_s mgw_api_t;
+
+enum { MGW_INTEG_HTTP, MGW_INTEG_MOCK };
+
+typedef struct {
+    int type;
+    /* http */
+    const char *uri;
+    const char *method; /* NULL: the request's method */
+    uint64_t timeout_ms;
+    /* mock */
+    int status;
+    mgw_kv_t *headers;
+    int nheaders;
+    mgw_str_t body;
+} mgw_integration_t;
+
+typedef struct {
+    const char *key;
+    mgw_integration_t integration;
+} mgw_route_t;
+
+typedef struct {
+    const char *name;
+    mgw_api_t *api;
+    mgw_kv_t *vars;
+    int nvars;
+    mgw_template_t *log_format; /* NULL: no access log */
+    int log_id;                 /* index into mgw_gen_t.logs */
+} mgw_stage_t;
+
+typedef struct {
+    int configured;
+    int status; /* 0: the type's default */
+    mgw_kv_t *headers;
+    int nheaders;
+    mgw_template_t *body; /* NULL: the default body */
+} mgw_gwresp_conf_t;
+
+struct mgw_api_s {
+    const char *id;
+    int default_endpoint;
+    mgw_stage_t *stages;
+    int nstages;
+    mgw_stage_t *default_stage; /* the $default stage, or NULL */
+    mgw_router_t *router;
+    mgw_gwresp_conf_t responses[MGW_GW__COUNT];
+};
+
+typedef struct {
+    const char *base; /* "" or one segment */
+    size_t base_len;
+    mgw_api_t *api;
+    mgw_stage_t *stage; /* NULL: taken from the path */
+} mgw_mapping_t;
+
+typedef struct {
+    const char *host;
+    mgw_mapping_t *maps; /* longest base first */
+    int nmaps;
+} mgw_domain_t;
+
+typedef struct {
+    const char *address;
+    int port;
+    mgw_api_t *api; /* default endpoint served by this listener, or NULL */
+} mgw_listen_t;
+
+typedef struct {
+    const char *path;
+    int fd;
+} mgw_logfile_t;
+
+typedef struct mgw_gen_s {
+    mgw_pool_t *pool;
+    atomic_int refs;
+    const char *file;
+    int workers;
+    mgw_listen_t *listen;
+    int nlisten;
+    mgw_domain_t *domains;
+    int ndomains;
+    mgw_api_t *apis;
+    int napis;
+    mgw_logfile_t *logs;
+    int nlogs;
+    uint64_t max_body_size;
+    size_t max_header_size;
+    uint64_t header_timeout_ms, idle_timeout_ms, body_timeout_ms, shutdown_timeout_ms;
+} mgw_gen_t;
+
+/* The default gateway-response body template, {"message":$context.error.messageString}. */
+extern const mgw_template_t *mgw_default_error_body;
+
+void mgw_gen_ref(mgw_gen_t *g);
+/* Drops a reference; the last one closes the log files and frees the generation. */
+void mgw_gen_unref(mgw_gen_t *g);
+
+/* The API whose id is id (n bytes), or NULL. */
+mgw_api_t *mgw_gen_find_api(const mgw_gen_t *g, const char *id, size_t n);
+/* The stage of api named name (n bytes), or NULL. */
+mgw_stage_t *mgw_api_find_stage(const mgw_api_t *api, const char *name, size_t n);
+/* The configured domain for host (n bytes, lower case), or NULL. */
+const mgw_domain_t *mgw_gen_find_domain(const mgw_gen_t *g, const char *host, size_t n);
+
+#endif

@@ -1,0 +1,182 @@
+/*
+ * Internal definitions shared by the worker, the client connection (conn.c), the request
+ * (request.c) and the upstream side (upstream.c). Nothing outside runtime/ includes this.
+ */
+#ifndef MGW_REQ_INT_H
+#define MGW_REQ_INT_H
+
+#include <netinet/in.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "accesslog.h"
+#include "gen.h"
+#include "gwresp.h"
+#include "http1.h"
+#include "pool.h"
+
+typedef struct mgw_worker_s mgw_worker_t;
+typedef struct mgw_conn_s mgw_conn_t;
+typedef struct mgw_req_s mgw_req_t;
+typedef struct mgw_proxy_s mgw_proxy_t;
+typedef struct mgw_origin_s mgw_origin_t;
+
+/*
+ * A read buffer shared by reference: body bytes are written on to the other side
+ * straight from the buffer they were read into, and the buffer lives until the last
+ * write that points into it completes. Worker-local, so the count is not atomic.
+ */
+typedef struct {
+    int refs;
+    size_t cap;
+    char data[];
+} mgw_rbuf_t;
+
+#define MGW_RBUF_SIZE 65536
+mgw_rbuf_t *mgw__rbuf_new(void);
+void mgw__rbuf_ref(mgw_rbuf_t *b);
+void mgw__rbuf_unref(mgw_rbuf_t *b);
+
+/* Bytes written but not yet acknowledged on a stream, with a hook when they drain. */
+typedef struct mgw_wq_s {
+    size_t pending;
+    void (*drained)(struct mgw_wq_s *q);
+} mgw_wq_t;
+
+/* Above this many pending bytes a producer stops reading its source. */
+#define MGW_WQ_HIGH (1024 * 1024)
+#define MGW_WQ_LOW (256 * 1024)
+
+/*
+ * Writes bufs to stream. Bytes are copied unless ref is given, in which case they must
+ * point into ref, which is held until the write completes. Returns 0 or a libuv error.
+ */
+int mgw__write(uv_stream_t *stream, mgw_wq_t *q, const uv_buf_t *bufs, int nbufs, mgw_rbuf_t *ref);
+
+struct mgw_worker_s {
+    uv_loop_t loop;
+    int id;
+    mgw_gen_t *gen;
+    uv_thread_t thread;
+    uv_async_t wakeup; /* shutdown request from the main thread */
+    uv_tcp_t *listeners;
+    int nlisteners;
+    mgw_conn_t *conns; /* every open client connection */
+    mgw_origin_t *origins;
+    mgw_accesslog_t *alog;
+    uv_timer_t shutdown_timer;
+    int shutting_down;
+    uint64_t rng[2];
+    char date[40]; /* "Date: ..." value cache */
+    time_t date_sec;
+    int startup_error;
+};
+
+struct mgw_conn_s {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    mgw_worker_t *w;
+    const mgw_listen_t *listen;
+    mgw_http1_t *parser;
+    mgw_rbuf_t *rbuf;     /* buffer being read into */
+    mgw_rbuf_t *pend_buf; /* unparsed bytes left by a pause (pipelining) */
+    const char *pend;
+    size_t pend_len;
+    mgw_req_t *req;
+    mgw_wq_t wq;
+    mgw_conn_t *next, *prev;
+    char peer[64];
+    int handles;
+    /* done: no further request will be read (closing or closing after the writes) */
+    unsigned closing : 1, done : 1, reading : 1, paused : 1, read_blocked : 1, eof : 1;
+};
+
+typedef struct {
+    mgw_str_t name, value;
+} mgw_hdr_t;
+
+struct mgw_req_s {
+    mgw_pool_t *pool;
+    mgw_conn_t *c;
+    mgw_gen_t *gen;
+    /* request head; strings point into head (copied from the read buffers) */
+    char *head;
+    size_t head_len, head_cap;
+    int hstate; /* 0 start, 1 in a field, 2 in a value */
+    mgw_str_t target, method;
+    int method_idx;
+    int major, minor;
+    mgw_hdr_t *headers;
+    int nheaders, cap_headers;
+    int has_length, chunked, keepalive;
+    uint64_t content_length, body_received;
+    unsigned head_done : 1, body_done : 1, resp_started : 1, resp_done : 1, resp_chunked : 1,
+        resp_close : 1, head_method : 1, discard_body : 1;
+    /* routing */
+    mgw_str_t raw_path, query, path, host;
+    mgw_api_t *api;
+    mgw_stage_t *stage;
+    const mgw_route_t *route;
+    mgw_kv_t *params;
+    int nparams;
+    /* response */
+    int status;
+    uint64_t resp_bytes;
+    mgw_gwresp_type_t error_type;
+    const char *error_message;
+    /* integration */
+    mgw_proxy_t *px;
+    int integ_status;
+    uint64_t integ_start, integ_end;
+    const char *integ_error;
+    /* timing */
+    uint64_t start_ns;
+    uint64_t start_ms; /* wall clock */
+    char id[24];
+};
+
+/* conn.c */
+void mgw__conn_accept(mgw_worker_t *w, uv_stream_t *server, const mgw_listen_t *listen);
+/* Stops reading from the client (producer backpressure) / starts again. */
+void mgw__conn_block_read(mgw_conn_t *c);
+void mgw__conn_unblock_read(mgw_conn_t *c);
+/* Closes a connection (idempotent); the request on it, if any, is aborted. */
+void mgw__conn_close(mgw_conn_t *c);
+/* Graceful shutdown: closes c when it is idle, or marks its request "Connection: close". */
+void mgw__conn_shutdown(mgw_conn_t *c);
+
+/* request.c */
+mgw_req_t *mgw__req_new(mgw_conn_t *c);
+/* Called when the head is parsed: resolves, routes and starts the integration. */
+void mgw__req_dispatch(mgw_req_t *r);
+/* Sends the gateway response of type (message overrides the type's message when set). */
+void mgw__req_fail(mgw_req_t *r, mgw_gwresp_type_t type, const char *message);
+/* Writes a response head; content_length < 0 means a streamed body. */
+void mgw__resp_head(mgw_req_t *r, int status, const mgw_hdr_t *hdrs, int nhdrs,
+                    int64_t content_length);
+void mgw__resp_body(mgw_req_t *r, const char *p, size_t n, mgw_rbuf_t *ref);
+void mgw__resp_end(mgw_req_t *r);
+/* The request's header named name (lower case), or an empty string with p == NULL. */
+mgw_str_t mgw__req_header(const mgw_req_t *r, const char *name);
+/* Writes the access-log line and frees the request. */
+void mgw__req_free(mgw_req_t *r);
+/* Milliseconds on the loop clock. */
+uint64_t mgw__now_ms(const mgw_req_t *r);
+
+/* upstream.c */
+void mgw__proxy_start(mgw_req_t *r);
+void mgw__proxy_body(mgw_req_t *r, const char *p, size_t n, mgw_rbuf_t *ref);
+void mgw__proxy_body_done(mgw_req_t *r);
+/* The client went away: drop the upstream connection. */
+void mgw__proxy_abort(mgw_req_t *r);
+/* The client's pending writes drained: read from the backend again. */
+void mgw__proxy_client_drained(mgw_req_t *r);
+/* Closes the worker's idle upstream connections (shutdown). */
+void mgw__upstream_close_idle(mgw_worker_t *w);
+/* Frees the worker's origin table once its loop has stopped. */
+void mgw__upstream_free(mgw_worker_t *w);
+
+/* conn.c: called by request.c when the response has been fully queued. */
+void mgw__conn_response_done(mgw_conn_t *c);
+
+#endif

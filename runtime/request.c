@@ -1,0 +1,479 @@
+/*
+ * A request from head to access-log line: resolving the API, stage and route, starting
+ * the integration, writing responses (proxied, mock and gateway responses), and the
+ * $context variables.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "err.h"
+#include "log.h"
+#include "req_int.h"
+
+/* ---- request ids ---- */
+
+static uint64_t rng_next(uint64_t s[2])
+{
+    uint64_t x = s[0], y = s[1];
+    s[0] = y;
+    x ^= x << 23;
+    s[1] = x ^ y ^ (x >> 17) ^ (y >> 26);
+    return s[1] + y;
+}
+
+/* 12 random bytes as 16 base64 characters, the shape of API Gateway's request ids. */
+static void make_id(mgw_worker_t *w, char out[24])
+{
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    uint64_t a = rng_next(w->rng), b = rng_next(w->rng);
+    unsigned char bytes[12];
+    memcpy(bytes, &a, 8);
+    memcpy(bytes + 8, &b, 4);
+    for (int i = 0; i < 4; i++) {
+        unsigned v = (unsigned)bytes[3 * i] << 16 | (unsigned)bytes[3 * i + 1] << 8 | bytes[3 * i + 2];
+        out[4 * i] = b64[v >> 18 & 63];
+        out[4 * i + 1] = b64[v >> 12 & 63];
+        out[4 * i + 2] = b64[v >> 6 & 63];
+        out[4 * i + 3] = b64[v & 63];
+    }
+    out[16] = '\0';
+}
+
+uint64_t mgw__now_ms(const mgw_req_t *r)
+{
+    return uv_now(&r->c->w->loop);
+}
+
+mgw_req_t *mgw__req_new(mgw_conn_t *c)
+{
+    mgw_gen_t *g = c->w->gen;
+    mgw_pool_t *pool = mgw_pool_create(8192);
+    mgw_req_t *r = mgw_pool_calloc(pool, sizeof(*r));
+    r->pool = pool;
+    r->c = c;
+    r->gen = g;
+    mgw_gen_ref(g);
+    r->head_cap = g->max_header_size;
+    r->head = mgw_pool_alloc(pool, r->head_cap);
+    r->error_type = MGW_GW_NONE;
+    r->start_ns = uv_hrtime();
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    r->start_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    r->method = MGW_STR("-");
+    make_id(c->w, r->id);
+    return r;
+}
+
+mgw_str_t mgw__req_header(const mgw_req_t *r, const char *name)
+{
+    size_t n = strlen(name);
+    for (int i = 0; i < r->nheaders; i++)
+        if (r->headers[i].name.n == n && memcmp(r->headers[i].name.p, name, n) == 0)
+            return r->headers[i].value;
+    return MGW_NULL_STR;
+}
+
+/* ---- $context ---- */
+
+static int num(mgw_req_t *r, uint64_t v, mgw_str_t *out)
+{
+    char *s = mgw_pool_printf(r->pool, "%llu", (unsigned long long)v);
+    *out = (mgw_str_t){s, strlen(s)};
+    return 1;
+}
+
+static int str(const char *s, mgw_str_t *out)
+{
+    if (s == NULL) return 0;
+    *out = (mgw_str_t){s, strlen(s)};
+    return 1;
+}
+
+static int lstr(mgw_str_t s, mgw_str_t *out)
+{
+    if (s.p == NULL) return 0;
+    *out = s;
+    return 1;
+}
+
+static int lookup(void *ud, int var, mgw_str_t arg, mgw_str_t *out)
+{
+    mgw_req_t *r = ud;
+    switch (var) {
+    case MGW_VAR_REQUEST_ID:
+    case MGW_VAR_EXTENDED_REQUEST_ID: return str(r->id, out);
+    case MGW_VAR_API_ID: return r->api ? str(r->api->id, out) : 0;
+    case MGW_VAR_STAGE: return r->stage ? str(r->stage->name, out) : 0;
+    case MGW_VAR_ROUTE_KEY: return r->route ? str(r->route->key, out) : 0;
+    case MGW_VAR_HTTP_METHOD: return lstr(r->method, out);
+    case MGW_VAR_PATH: return lstr(r->raw_path, out);
+    case MGW_VAR_PROTOCOL:
+        if (!r->head_done) return 0;
+        return str(r->minor == 0 ? "HTTP/1.0" : "HTTP/1.1", out);
+    case MGW_VAR_STATUS: return r->status ? num(r, (uint64_t)r->status, out) : 0;
+    case MGW_VAR_RESPONSE_LENGTH: return num(r, r->resp_bytes, out);
+    case MGW_VAR_REQUEST_TIME: {
+        char buf[40];
+        time_t t = (time_t)(r->start_ms / 1000);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        size_t n = strftime(buf, sizeof(buf), "%d/%b/%Y:%H:%M:%S +0000", &tm);
+        *out = (mgw_str_t){mgw_pool_strndup(r->pool, buf, n), n};
+        return 1;
+    }
+    case MGW_VAR_REQUEST_TIME_EPOCH: return num(r, r->start_ms / 1000, out);
+    case MGW_VAR_RESPONSE_LATENCY: return num(r, (uv_hrtime() - r->start_ns) / 1000000, out);
+    case MGW_VAR_INTEGRATION_LATENCY:
+    case MGW_VAR_INTEGRATION_LATENCY2:
+        if (!r->integ_start || !r->integ_end) return 0;
+        return num(r, r->integ_end - r->integ_start, out);
+    case MGW_VAR_INTEGRATION_STATUS:
+    case MGW_VAR_INTEGRATION_STATUS2:
+    case MGW_VAR_INTEGRATION_STATUS3:
+        return r->integ_status ? num(r, (uint64_t)r->integ_status, out) : 0;
+    case MGW_VAR_INTEGRATION_ERROR:
+    case MGW_VAR_INTEGRATION_ERROR2: return str(r->integ_error, out);
+    case MGW_VAR_SOURCE_IP: return str(r->c->peer, out);
+    case MGW_VAR_USER_AGENT: return lstr(mgw__req_header(r, "user-agent"), out);
+    case MGW_VAR_DOMAIN_NAME: return r->host.n ? lstr(r->host, out) : 0;
+    case MGW_VAR_DOMAIN_PREFIX: {
+        if (!r->host.n) return 0;
+        const char *dot = memchr(r->host.p, '.', r->host.n);
+        *out = (mgw_str_t){r->host.p, dot ? (size_t)(dot - r->host.p) : r->host.n};
+        return 1;
+    }
+    case MGW_VAR_ERROR_MESSAGE:
+    case MGW_VAR_ERROR_MESSAGE_STRING:
+        if (r->error_type == MGW_GW_NONE) return 0;
+        return str(r->error_message ? r->error_message : mgw_gwresp_info(r->error_type)->message,
+                   out);
+    case MGW_VAR_ERROR_RESPONSE_TYPE:
+        return r->error_type == MGW_GW_NONE ? 0 : str(mgw_gwresp_info(r->error_type)->name, out);
+    case MGW_VAR_STAGE_VARIABLE:
+        if (!r->stage) return 0;
+        for (int i = 0; i < r->stage->nvars; i++)
+            if (r->stage->vars[i].name.n == arg.n &&
+                memcmp(r->stage->vars[i].name.p, arg.p, arg.n) == 0)
+                return lstr(r->stage->vars[i].value, out);
+        return 0;
+    }
+    return 0;
+}
+
+/* ---- responses ---- */
+
+static const char *reason(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    }
+    return "Unknown";
+}
+
+static const char *date_header(mgw_worker_t *w)
+{
+    time_t now = time(NULL);
+    if (now != w->date_sec) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(w->date, sizeof(w->date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        w->date_sec = now;
+    }
+    return w->date;
+}
+
+static int no_body_status(int status)
+{
+    return status < 200 || status == 204 || status == 304;
+}
+
+void mgw__resp_head(mgw_req_t *r, int status, const mgw_hdr_t *hdrs, int nhdrs,
+                    int64_t content_length)
+{
+    mgw_conn_t *c = r->c;
+    mgw_buf_t b = {0};
+    r->status = status;
+    r->resp_started = 1;
+    int bodyless = no_body_status(status);
+    if (content_length < 0 && !bodyless) {
+        if (r->minor >= 1 || !r->head_done) r->resp_chunked = 1;
+        else r->resp_close = 1;
+    }
+    if (c->w->shutting_down) r->keepalive = 0;
+    mgw_buf_printf(&b, "HTTP/1.1 %d %s\r\n", status, reason(status));
+    for (int i = 0; i < nhdrs; i++) {
+        mgw_buf_add(&b, hdrs[i].name.p, hdrs[i].name.n);
+        mgw_buf_add(&b, ": ", 2);
+        mgw_buf_add(&b, hdrs[i].value.p, hdrs[i].value.n);
+        mgw_buf_add(&b, "\r\n", 2);
+    }
+    mgw_buf_printf(&b, "date: %s\r\napigw-requestid: %s\r\n", date_header(c->w), r->id);
+    if (content_length >= 0 && !bodyless)
+        mgw_buf_printf(&b, "content-length: %lld\r\n", (long long)content_length);
+    else if (r->resp_chunked)
+        mgw_buf_adds(&b, "transfer-encoding: chunked\r\n");
+    if (!r->keepalive || r->resp_close) mgw_buf_adds(&b, "connection: close\r\n");
+    else if (r->minor == 0) mgw_buf_adds(&b, "connection: keep-alive\r\n");
+    mgw_buf_add(&b, "\r\n", 2);
+    uv_buf_t ub = uv_buf_init(b.p, (unsigned)b.n);
+    mgw__write((uv_stream_t *)&c->tcp, &c->wq, &ub, 1, NULL);
+    mgw_buf_free(&b);
+    if (bodyless) r->head_method = 1; /* nothing may follow the head */
+}
+
+void mgw__resp_body(mgw_req_t *r, const char *p, size_t n, mgw_rbuf_t *ref)
+{
+    if (n == 0 || r->head_method) return;
+    mgw_conn_t *c = r->c;
+    r->resp_bytes += n;
+    if (r->resp_chunked) {
+        char pre[20];
+        int pn = snprintf(pre, sizeof(pre), "%zx\r\n", n);
+        uv_buf_t bufs[3] = {uv_buf_init(pre, (unsigned)pn), uv_buf_init((char *)p, (unsigned)n),
+                            uv_buf_init("\r\n", 2)};
+        if (ref) {
+            /* Chunk framing is copied, the payload is not. */
+            mgw__write((uv_stream_t *)&c->tcp, &c->wq, &bufs[0], 1, NULL);
+            mgw__write((uv_stream_t *)&c->tcp, &c->wq, &bufs[1], 1, ref);
+            mgw__write((uv_stream_t *)&c->tcp, &c->wq, &bufs[2], 1, NULL);
+        } else {
+            mgw__write((uv_stream_t *)&c->tcp, &c->wq, bufs, 3, NULL);
+        }
+        return;
+    }
+    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+    mgw__write((uv_stream_t *)&c->tcp, &c->wq, &b, 1, ref);
+}
+
+void mgw__resp_end(mgw_req_t *r)
+{
+    mgw_conn_t *c = r->c;
+    if (r->resp_chunked && !r->head_method) {
+        uv_buf_t b = uv_buf_init("0\r\n\r\n", 5);
+        mgw__write((uv_stream_t *)&c->tcp, &c->wq, &b, 1, NULL);
+    }
+    r->resp_done = 1;
+    mgw__conn_response_done(c);
+}
+
+/* The configured customization for type, following the DEFAULT_4XX/5XX fallback. */
+static const mgw_gwresp_conf_t *gw_conf(const mgw_req_t *r, mgw_gwresp_type_t type)
+{
+    if (r->api == NULL) return NULL;
+    if (r->api->responses[type].configured) return &r->api->responses[type];
+    mgw_gwresp_type_t fb = mgw_gwresp_fallback(type);
+    if (r->api->responses[fb].configured) return &r->api->responses[fb];
+    return NULL;
+}
+
+void mgw__req_fail(mgw_req_t *r, mgw_gwresp_type_t type, const char *message)
+{
+    if (r->resp_started) {
+        /* Too late for a gateway response: the client sees a truncated response. */
+        mgw__conn_close(r->c);
+        return;
+    }
+    const mgw_gwresp_info_t *info = mgw_gwresp_info(type);
+    r->error_type = type;
+    r->error_message = message;
+    const mgw_gwresp_conf_t *conf = gw_conf(r, type);
+    int status = conf && conf->status ? conf->status : info->status;
+
+    mgw_hdr_t hdrs[40];
+    int n = 0;
+    hdrs[n++] = (mgw_hdr_t){MGW_STR("content-type"), MGW_STR("application/json")};
+    hdrs[n++] = (mgw_hdr_t){MGW_STR("x-amzn-errortype"), {info->error_type, strlen(info->error_type)}};
+    for (int i = 0; conf && i < conf->nheaders && n < 40; i++) {
+        mgw_str_t v = conf->headers[i].value;
+        static const char from[] = "$request.header.";
+        if (v.n > sizeof(from) - 1 && memcmp(v.p, from, sizeof(from) - 1) == 0) {
+            char *name = mgw_pool_strndup(r->pool, v.p + sizeof(from) - 1, v.n - sizeof(from) + 1);
+            for (char *s = name; *s; s++)
+                if (*s >= 'A' && *s <= 'Z') *s = (char)(*s + 32);
+            v = mgw__req_header(r, name);
+            if (v.p == NULL) continue;
+        }
+        hdrs[n++] = (mgw_hdr_t){conf->headers[i].name, v};
+    }
+    mgw_buf_t body = {0};
+    const mgw_template_t *tpl = conf && conf->body ? conf->body : mgw_default_error_body;
+    mgw_template_render(tpl, lookup, r, &body);
+    mgw__resp_head(r, status, hdrs, n, (int64_t)body.n);
+    mgw__resp_body(r, body.p, body.n, NULL);
+    mgw_buf_free(&body);
+    mgw__resp_end(r);
+}
+
+/* ---- resolution and routing ---- */
+
+/* Removes the first segment of *path when it equals seg; returns 1 if it did. */
+static int strip_segment(mgw_str_t *path, const char *seg, size_t n)
+{
+    if (n == 0) return 1;
+    if (path->n < n + 1 || memcmp(path->p + 1, seg, n) != 0) return 0;
+    if (path->n > n + 1 && path->p[n + 1] != '/') return 0;
+    if (path->n == n + 1) *path = MGW_STR("/");
+    else *path = (mgw_str_t){path->p + n + 1, path->n - n - 1};
+    return 1;
+}
+
+static mgw_str_t first_segment(mgw_str_t path)
+{
+    if (path.n <= 1) return MGW_NULL_STR;
+    const char *s = path.p + 1, *e = memchr(s, '/', path.n - 1);
+    return (mgw_str_t){s, e ? (size_t)(e - s) : path.n - 1};
+}
+
+/* Finds the API, stage and route; returns MGW_GW_NONE or the type of the failure. */
+static mgw_gwresp_type_t resolve(mgw_req_t *r)
+{
+    mgw_gen_t *g = r->gen;
+    /* target: origin-form, or absolute-form whose authority we skip */
+    mgw_str_t t = r->target;
+    if (t.n > 7 && (memcmp(t.p, "http://", 7) == 0 || memcmp(t.p, "https://", 8) == 0)) {
+        const char *s = memchr(t.p + 8, '/', t.n - 8);
+        t = s ? (mgw_str_t){s, t.n - (size_t)(s - t.p)} : MGW_STR("/");
+    }
+    const char *q = memchr(t.p, '?', t.n);
+    r->raw_path = (mgw_str_t){t.p, q ? (size_t)(q - t.p) : t.n};
+    r->query = q ? (mgw_str_t){q + 1, t.n - (size_t)(q - t.p) - 1} : MGW_NULL_STR;
+    if (mgw_path_normalize(r->pool, r->raw_path.p, r->raw_path.n, &r->path) != 0) {
+        r->error_message = "Invalid request path";
+        return MGW_GW_BAD_REQUEST;
+    }
+
+    mgw_str_t host = mgw__req_header(r, "host");
+    if (host.p) {
+        const char *colon = host.p[0] == '[' ? memchr(host.p, ']', host.n) : NULL;
+        colon = memchr(colon ? colon : host.p, ':', host.n - (size_t)((colon ? colon : host.p) - host.p));
+        char *h = mgw_pool_strndup(r->pool, host.p, colon ? (size_t)(colon - host.p) : host.n);
+        for (char *s = h; *s; s++)
+            if (*s >= 'A' && *s <= 'Z') *s = (char)(*s + 32);
+        r->host = (mgw_str_t){h, strlen(h)};
+    }
+
+    mgw_str_t path = r->path;
+    const mgw_domain_t *d = r->host.n ? mgw_gen_find_domain(g, r->host.p, r->host.n) : NULL;
+    if (d) {
+        for (int i = 0; i < d->nmaps; i++) {
+            if (strip_segment(&path, d->maps[i].base, d->maps[i].base_len)) {
+                r->api = d->maps[i].api;
+                r->stage = d->maps[i].stage;
+                break;
+            }
+        }
+    } else {
+        mgw_api_t *api = r->c->listen->api;
+        if (api == NULL && r->host.n) {
+            const char *dot = memchr(r->host.p, '.', r->host.n);
+            if (dot) api = mgw_gen_find_api(g, r->host.p, (size_t)(dot - r->host.p));
+        }
+        if (api && api->default_endpoint) r->api = api;
+    }
+    if (r->api == NULL) return MGW_GW_RESOURCE_NOT_FOUND;
+    if (r->stage == NULL) {
+        mgw_str_t seg = first_segment(path);
+        mgw_stage_t *st = seg.p ? mgw_api_find_stage(r->api, seg.p, seg.n) : NULL;
+        if (st && strcmp(st->name, "$default") != 0) {
+            strip_segment(&path, seg.p, seg.n);
+            r->stage = st;
+        } else {
+            r->stage = r->api->default_stage;
+        }
+    }
+    if (r->stage == NULL) return MGW_GW_RESOURCE_NOT_FOUND;
+
+    mgw_route_match_t m;
+    r->method_idx = mgw_method_index(r->method.p, r->method.n);
+    if (mgw_router_match(r->api->router, r->method_idx, path, &m) != 0)
+        return MGW_GW_RESOURCE_NOT_FOUND;
+    r->route = m.data;
+    r->nparams = m.nparams;
+    if (m.nparams) {
+        r->params = mgw_pool_alloc(r->pool, sizeof(mgw_kv_t) * (size_t)m.nparams);
+        memcpy(r->params, m.params, sizeof(mgw_kv_t) * (size_t)m.nparams);
+    }
+    return MGW_GW_NONE;
+}
+
+static void run_mock(mgw_req_t *r)
+{
+    const mgw_integration_t *in = &r->route->integration;
+    mgw_hdr_t hdrs[64];
+    int n = 0, has_ct = 0;
+    for (int i = 0; i < in->nheaders && n < 63; i++) {
+        hdrs[n++] = (mgw_hdr_t){in->headers[i].name, in->headers[i].value};
+        if (mgw_str_ieq(in->headers[i].name, "content-type")) has_ct = 1;
+    }
+    if (!has_ct && in->body.n) hdrs[n++] = (mgw_hdr_t){MGW_STR("content-type"), MGW_STR("application/json")};
+    mgw__resp_head(r, in->status, hdrs, n, (int64_t)in->body.n);
+    mgw__resp_body(r, in->body.p, in->body.n, NULL);
+    mgw__resp_end(r);
+}
+
+void mgw__req_dispatch(mgw_req_t *r)
+{
+    r->head_method = r->method.n == 4 && memcmp(r->method.p, "HEAD", 4) == 0;
+    /* Resolve even a request about to be refused, so that its API's customized response
+     * and its stage's access log apply. */
+    mgw_gwresp_type_t err = resolve(r);
+    if (r->has_length && r->content_length > r->gen->max_body_size) {
+        r->keepalive = 0;
+        mgw__req_fail(r, MGW_GW_REQUEST_TOO_LARGE, NULL);
+        return;
+    }
+    if (err != MGW_GW_NONE) {
+        mgw__req_fail(r, err, r->error_message);
+        return;
+    }
+    mgw_str_t expect = mgw__req_header(r, "expect");
+    if (expect.p && mgw_str_ieq(expect, "100-continue") && r->minor >= 1 && !r->body_done) {
+        uv_buf_t b = uv_buf_init("HTTP/1.1 100 Continue\r\n\r\n", 25);
+        mgw__write((uv_stream_t *)&r->c->tcp, &r->c->wq, &b, 1, NULL);
+    }
+    if (r->route->integration.type == MGW_INTEG_MOCK) {
+        run_mock(r);
+        return;
+    }
+    mgw__proxy_start(r);
+}
+
+/* ---- end ---- */
+
+void mgw__req_free(mgw_req_t *r)
+{
+    if (r->stage && r->stage->log_format && r->stage->log_id >= 0) {
+        mgw_buf_t line = {0};
+        mgw_template_render(r->stage->log_format, lookup, r, &line);
+        mgw_buf_addc(&line, '\n');
+        mgw_accesslog_append(r->c->w->alog, r->stage->log_id, line.p, line.n);
+        mgw_buf_free(&line);
+    }
+    mgw_gen_t *g = r->gen;
+    mgw_pool_destroy(r->pool);
+    mgw_gen_unref(g);
+}

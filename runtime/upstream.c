@@ -1,0 +1,690 @@
+/*
+ * HTTP proxy integrations: a keep-alive connection pool per backend origin and worker,
+ * the request streamed to the backend and its response streamed back, with
+ * backpressure both ways, timeouts, and one retry when a pooled connection turns out to
+ * have been closed by the backend before it answered.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "log.h"
+#include "req_int.h"
+
+#define MAX_IDLE_PER_ORIGIN 64
+#define UPSTREAM_IDLE_MS 30000
+#define MAX_RESPONSE_HEAD 65536
+
+typedef struct upconn_s upconn_t;
+
+struct mgw_origin_s {
+    mgw_origin_t *next;
+    char *host;
+    int port;
+    upconn_t *idle;
+    int nidle;
+};
+
+typedef struct {
+    uv_getaddrinfo_t req;
+    upconn_t *uc; /* NULL once the connection was abandoned */
+} resolve_t;
+
+struct upconn_s {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_connect_t connect;
+    mgw_worker_t *w;
+    mgw_origin_t *origin;
+    mgw_http1_t *parser;
+    mgw_rbuf_t *rbuf;
+    mgw_wq_t wq;
+    mgw_proxy_t *px;
+    resolve_t *resolving;
+    upconn_t *next_idle;
+    int handles;
+    unsigned closing : 1, connected : 1, reused : 1, idle : 1, reading : 1, blocked : 1;
+};
+
+struct mgw_proxy_s {
+    mgw_req_t *r;
+    upconn_t *uc;
+    mgw_url_t url;
+    char *host;
+    mgw_str_t head; /* serialized request head, kept for a retry */
+    mgw_buf_t early; /* body bytes that arrived before the connection was ready */
+    uint64_t timeout_ms;
+    int chunked, body_done, head_request, retried, got_bytes, backend_keepalive;
+    /* response head */
+    char *rhead;
+    size_t rhead_len;
+    mgw_hdr_t rhdrs[100];
+    int nrhdrs, hstate, skip_interim;
+};
+
+static const mgw_http1_cbs_t response_cbs;
+static void uc_close(upconn_t *uc);
+static void uc_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void px_fail(mgw_proxy_t *px, mgw_gwresp_type_t type, const char *why);
+static void px_connect(mgw_proxy_t *px);
+
+/* ---- connections ---- */
+
+static void uc_closed(uv_handle_t *h)
+{
+    upconn_t *uc = h->data;
+    if (--uc->handles > 0) return;
+    mgw__rbuf_unref(uc->rbuf);
+    mgw_http1_destroy(uc->parser);
+    free(uc);
+}
+
+static void idle_remove(upconn_t *uc)
+{
+    if (!uc->idle) return;
+    mgw_origin_t *o = uc->origin;
+    for (upconn_t **p = &o->idle; *p; p = &(*p)->next_idle) {
+        if (*p == uc) {
+            *p = uc->next_idle;
+            o->nidle--;
+            break;
+        }
+    }
+    uc->idle = 0;
+}
+
+static void uc_close(upconn_t *uc)
+{
+    if (uc->closing) return;
+    uc->closing = 1;
+    idle_remove(uc);
+    if (uc->resolving) {
+        uc->resolving->uc = NULL;
+        uc->resolving = NULL;
+    }
+    if (uc->px) {
+        uc->px->uc = NULL;
+        uc->px = NULL;
+    }
+    uv_close((uv_handle_t *)&uc->timer, uc_closed);
+    uv_close((uv_handle_t *)&uc->tcp, uc_closed);
+}
+
+static void uc_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    (void)hint;
+    upconn_t *uc = h->data;
+    if (uc->rbuf == NULL || uc->rbuf->refs > 1) {
+        mgw__rbuf_unref(uc->rbuf);
+        uc->rbuf = mgw__rbuf_new();
+    }
+    buf->base = uc->rbuf->data;
+    buf->len = uc->rbuf->cap;
+}
+
+static void uc_start_reading(upconn_t *uc)
+{
+    if (uc->reading || uc->closing || uc->blocked) return;
+    if (uv_read_start((uv_stream_t *)&uc->tcp, uc_alloc_cb, uc_read_cb) == 0) uc->reading = 1;
+}
+
+static void uc_stop_reading(upconn_t *uc)
+{
+    if (!uc->reading) return;
+    uv_read_stop((uv_stream_t *)&uc->tcp);
+    uc->reading = 0;
+}
+
+static void idle_timeout_cb(uv_timer_t *t)
+{
+    uc_close(t->data);
+}
+
+/* Parks a connection whose exchange ended cleanly in its origin's idle list. */
+static void uc_release(upconn_t *uc)
+{
+    mgw_origin_t *o = uc->origin;
+    uc->px = NULL;
+    if (uc->w->shutting_down || o->nidle >= MAX_IDLE_PER_ORIGIN) {
+        uc_close(uc);
+        return;
+    }
+    uc->idle = 1;
+    uc->blocked = 0;
+    uc->next_idle = o->idle;
+    o->idle = uc;
+    o->nidle++;
+    uv_timer_start(&uc->timer, idle_timeout_cb, UPSTREAM_IDLE_MS, 0);
+    /* Keep reading: EOF or stray bytes on an idle connection close it. */
+    uc_start_reading(uc);
+}
+
+static mgw_origin_t *origin_get(mgw_worker_t *w, const char *host, int port)
+{
+    for (mgw_origin_t *o = w->origins; o; o = o->next)
+        if (o->port == port && strcmp(o->host, host) == 0) return o;
+    mgw_origin_t *o = mgw_calloc(1, sizeof(*o));
+    o->host = mgw_strdup(host);
+    o->port = port;
+    o->next = w->origins;
+    w->origins = o;
+    return o;
+}
+
+void mgw__upstream_close_idle(mgw_worker_t *w)
+{
+    for (mgw_origin_t *o = w->origins; o; o = o->next)
+        while (o->idle)
+            uc_close(o->idle);
+}
+
+/* Frees the origin list; the loop has closed every connection by then. */
+void mgw__upstream_free(mgw_worker_t *w)
+{
+    while (w->origins) {
+        mgw_origin_t *o = w->origins;
+        w->origins = o->next;
+        free(o->host);
+        free(o);
+    }
+}
+
+static void uc_drained(mgw_wq_t *q)
+{
+    upconn_t *uc = (upconn_t *)((char *)q - offsetof(upconn_t, wq));
+    if (uc->px && uc->px->r) mgw__conn_unblock_read(uc->px->r->c);
+}
+
+static upconn_t *uc_new(mgw_worker_t *w, mgw_origin_t *o)
+{
+    upconn_t *uc = mgw_calloc(1, sizeof(*uc));
+    uc->w = w;
+    uc->origin = o;
+    uv_tcp_init(&w->loop, &uc->tcp);
+    uv_timer_init(&w->loop, &uc->timer);
+    uc->tcp.data = uc->timer.data = uc;
+    uc->handles = 2;
+    uc->wq.drained = uc_drained;
+    return uc;
+}
+
+/* ---- sending the request ---- */
+
+static int hop_by_hop(mgw_str_t name, mgw_str_t connection)
+{
+    static const char *const names[] = {"connection", "keep-alive", "proxy-connection", "te",
+                                        "trailer", "transfer-encoding", "upgrade", "host",
+                                        "content-length", "expect", "x-forwarded-proto",
+                                        "x-forwarded-port", "x-forwarded-for"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (mgw_str_ieq(name, names[i])) return 1;
+    /* Headers named by Connection are hop-by-hop too. */
+    const char *s = connection.p, *end = connection.p + connection.n;
+    while (s && s < end) {
+        while (s < end && (*s == ' ' || *s == ',' || *s == '\t'))
+            s++;
+        const char *t = s;
+        while (t < end && *t != ',' && *t != ' ' && *t != '\t')
+            t++;
+        if (t > s && (size_t)(t - s) == name.n && strncasecmp(s, name.p, name.n) == 0) return 1;
+        s = t;
+    }
+    return 0;
+}
+
+static void build_head(mgw_proxy_t *px, const char *method)
+{
+    mgw_req_t *r = px->r;
+    mgw_buf_t b = {0};
+    mgw_buf_printf(&b, "%s %.*s", method, (int)px->url.path.n, px->url.path.p);
+    if (r->query.n) {
+        mgw_buf_addc(&b, memchr(px->url.path.p, '?', px->url.path.n) ? '&' : '?');
+        mgw_buf_add(&b, r->query.p, r->query.n);
+    }
+    mgw_buf_printf(&b, " HTTP/1.1\r\nhost: %.*s\r\n", (int)px->url.authority.n, px->url.authority.p);
+    mgw_str_t connection = mgw__req_header(r, "connection");
+    for (int i = 0; i < r->nheaders; i++) {
+        const mgw_hdr_t *h = &r->headers[i];
+        if (hop_by_hop(h->name, connection)) continue;
+        mgw_buf_add(&b, h->name.p, h->name.n);
+        mgw_buf_add(&b, ": ", 2);
+        mgw_buf_add(&b, h->value.p, h->value.n);
+        mgw_buf_add(&b, "\r\n", 2);
+    }
+    mgw_str_t xff = mgw__req_header(r, "x-forwarded-for");
+    if (xff.p) mgw_buf_printf(&b, "x-forwarded-for: %.*s, %s\r\n", (int)xff.n, xff.p, r->c->peer);
+    else mgw_buf_printf(&b, "x-forwarded-for: %s\r\n", r->c->peer);
+    mgw_buf_printf(&b, "x-forwarded-proto: http\r\nx-forwarded-port: %d\r\n", r->c->listen->port);
+    if (r->chunked) {
+        px->chunked = 1;
+        mgw_buf_adds(&b, "transfer-encoding: chunked\r\n");
+    } else if (r->has_length) {
+        mgw_buf_printf(&b, "content-length: %llu\r\n", (unsigned long long)r->content_length);
+    }
+    mgw_buf_adds(&b, "\r\n");
+    px->head = (mgw_str_t){mgw_pool_strndup(r->pool, b.p, b.n), b.n};
+    mgw_buf_free(&b);
+}
+
+static void send_body(mgw_proxy_t *px, const char *p, size_t n, mgw_rbuf_t *ref)
+{
+    upconn_t *uc = px->uc;
+    uv_stream_t *s = (uv_stream_t *)&uc->tcp;
+    if (px->chunked) {
+        char pre[20];
+        int pn = snprintf(pre, sizeof(pre), "%zx\r\n", n);
+        uv_buf_t b = uv_buf_init(pre, (unsigned)pn);
+        mgw__write(s, &uc->wq, &b, 1, NULL);
+    }
+    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+    mgw__write(s, &uc->wq, &b, 1, ref);
+    if (px->chunked) {
+        uv_buf_t e = uv_buf_init("\r\n", 2);
+        mgw__write(s, &uc->wq, &e, 1, NULL);
+    }
+}
+
+static void send_body_end(mgw_proxy_t *px)
+{
+    if (!px->chunked) return;
+    uv_buf_t b = uv_buf_init("0\r\n\r\n", 5);
+    mgw__write((uv_stream_t *)&px->uc->tcp, &px->uc->wq, &b, 1, NULL);
+}
+
+static void response_timeout_cb(uv_timer_t *t)
+{
+    upconn_t *uc = t->data;
+    mgw_proxy_t *px = uc->px;
+    if (px == NULL) return;
+    char *why = mgw_pool_printf(px->r->pool, "integration timed out after %llu ms",
+                                (unsigned long long)px->timeout_ms);
+    px_fail(px, MGW_GW_INTEGRATION_TIMEOUT, why);
+}
+
+/* The connection is ready: send what the client has sent so far. */
+static void px_start_exchange(mgw_proxy_t *px)
+{
+    upconn_t *uc = px->uc;
+    uv_buf_t b = uv_buf_init((char *)px->head.p, (unsigned)px->head.n);
+    mgw__write((uv_stream_t *)&uc->tcp, &uc->wq, &b, 1, NULL);
+    if (px->early.n) {
+        send_body(px, px->early.p, px->early.n, NULL);
+        mgw_buf_free(&px->early);
+    }
+    if (px->body_done) send_body_end(px);
+    mgw__conn_unblock_read(px->r->c);
+    uc_start_reading(uc);
+}
+
+static void connect_cb(uv_connect_t *req, int status)
+{
+    upconn_t *uc = req->handle->data;
+    if (status == UV_ECANCELED || uc->closing) return;
+    mgw_proxy_t *px = uc->px;
+    if (px == NULL) {
+        uc_close(uc);
+        return;
+    }
+    if (status < 0) {
+        char *why = mgw_pool_printf(px->r->pool, "connect to %s:%d failed: %s", px->host,
+                                    px->url.port, uv_strerror(status));
+        px_fail(px, MGW_GW_INTEGRATION_FAILURE, why);
+        return;
+    }
+    uc->connected = 1;
+    uv_tcp_nodelay(&uc->tcp, 1);
+    px_start_exchange(px);
+}
+
+static void uc_connect(upconn_t *uc, const struct sockaddr *addr)
+{
+    int rc = uv_tcp_connect(&uc->connect, &uc->tcp, addr, connect_cb);
+    if (rc < 0 && uc->px) {
+        mgw_proxy_t *px = uc->px;
+        char *why = mgw_pool_printf(px->r->pool, "connect to %s:%d failed: %s", px->host,
+                                    px->url.port, uv_strerror(rc));
+        px_fail(px, MGW_GW_INTEGRATION_FAILURE, why);
+    }
+}
+
+static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    resolve_t *rs = (resolve_t *)req;
+    upconn_t *uc = rs->uc;
+    free(rs);
+    if (uc == NULL) {
+        uv_freeaddrinfo(res);
+        return;
+    }
+    uc->resolving = NULL;
+    mgw_proxy_t *px = uc->px;
+    if (px == NULL) {
+        uv_freeaddrinfo(res);
+        uc_close(uc);
+        return;
+    }
+    if (status < 0 || res == NULL) {
+        char *why = mgw_pool_printf(px->r->pool, "cannot resolve %s: %s", px->host,
+                                    uv_strerror(status));
+        uv_freeaddrinfo(res);
+        px_fail(px, MGW_GW_INTEGRATION_FAILURE, why);
+        return;
+    }
+    uc_connect(uc, res->ai_addr);
+    uv_freeaddrinfo(res);
+}
+
+/* Attaches a pooled connection, or opens a new one. */
+static void px_connect(mgw_proxy_t *px)
+{
+    mgw_worker_t *w = px->r->c->w;
+    mgw_origin_t *o = origin_get(w, px->host, px->url.port);
+    upconn_t *uc = o->idle;
+    if (uc) {
+        idle_remove(uc);
+        uc->reused = 1;
+    } else {
+        uc = uc_new(w, o);
+        uc->parser = mgw_http1_create(0, &response_cbs, uc);
+    }
+    uc->px = px;
+    px->uc = uc;
+    uv_timer_start(&uc->timer, response_timeout_cb, px->timeout_ms, 0);
+    if (uc->reused) {
+        uc_stop_reading(uc);
+        px_start_exchange(px);
+        return;
+    }
+    struct sockaddr_storage ss;
+    if (uv_ip4_addr(px->host, px->url.port, (struct sockaddr_in *)&ss) == 0 ||
+        uv_ip6_addr(px->host, px->url.port, (struct sockaddr_in6 *)&ss) == 0) {
+        uc_connect(uc, (struct sockaddr *)&ss);
+        return;
+    }
+    resolve_t *rs = mgw_calloc(1, sizeof(*rs));
+    rs->uc = uc;
+    uc->resolving = rs;
+    char port[8];
+    snprintf(port, sizeof(port), "%d", px->url.port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    int rc = uv_getaddrinfo(&w->loop, &rs->req, resolved_cb, px->host, port, &hints);
+    if (rc < 0) {
+        uc->resolving = NULL;
+        free(rs);
+        char *why = mgw_pool_printf(px->r->pool, "cannot resolve %s: %s", px->host, uv_strerror(rc));
+        px_fail(px, MGW_GW_INTEGRATION_FAILURE, why);
+    }
+}
+
+/* ---- the proxy, driven by request.c and conn.c ---- */
+
+void mgw__proxy_start(mgw_req_t *r)
+{
+    const mgw_integration_t *in = &r->route->integration;
+    mgw_proxy_t *px = mgw_pool_calloc(r->pool, sizeof(*px));
+    px->r = r;
+    px->timeout_ms = in->timeout_ms ? in->timeout_ms : 29000;
+    mgw_str_t uri = mgw_uri_expand(r->pool, in->uri, r->stage->vars, r->stage->nvars, r->params,
+                                   r->nparams);
+    if (mgw_url_parse(uri.p, uri.n, &px->url) != 0) {
+        r->integ_error = mgw_pool_printf(r->pool, "invalid integration URI \"%s\"", uri.p);
+        mgw__req_fail(r, MGW_GW_API_CONFIGURATION_ERROR, NULL);
+        return;
+    }
+    if (px->url.tls) {
+        r->integ_error = "https integrations are not supported yet";
+        mgw__req_fail(r, MGW_GW_API_CONFIGURATION_ERROR, NULL);
+        return;
+    }
+    px->host = mgw_pool_strndup(r->pool, px->url.host.p, px->url.host.n);
+    const char *method = in->method;
+    if (method == NULL) method = mgw_pool_strndup(r->pool, r->method.p, r->method.n);
+    px->head_request = strcmp(method, "HEAD") == 0;
+    build_head(px, method);
+    r->px = px;
+    r->integ_start = mgw__now_ms(r);
+    px_connect(px);
+}
+
+void mgw__proxy_body(mgw_req_t *r, const char *p, size_t n, mgw_rbuf_t *ref)
+{
+    mgw_proxy_t *px = r->px;
+    if (px->uc == NULL || !(px->uc->connected || px->uc->reused)) {
+        mgw_buf_add(&px->early, p, n);
+        if (px->early.n >= MGW_WQ_HIGH) mgw__conn_block_read(r->c);
+        return;
+    }
+    send_body(px, p, n, ref);
+    if (px->uc->wq.pending >= MGW_WQ_HIGH) mgw__conn_block_read(r->c);
+}
+
+void mgw__proxy_body_done(mgw_req_t *r)
+{
+    mgw_proxy_t *px = r->px;
+    px->body_done = 1;
+    if (px->uc && (px->uc->connected || px->uc->reused)) send_body_end(px);
+}
+
+/* Detaches the proxy from its request and connection; the connection is closed. */
+static void px_detach(mgw_proxy_t *px)
+{
+    if (px->uc) uc_close(px->uc);
+    mgw_buf_free(&px->early);
+    px->r->px = NULL;
+}
+
+void mgw__proxy_abort(mgw_req_t *r)
+{
+    if (r->px) px_detach(r->px);
+}
+
+void mgw__proxy_client_drained(mgw_req_t *r)
+{
+    if (r->px && r->px->uc) {
+        r->px->uc->blocked = 0;
+        uc_start_reading(r->px->uc);
+    }
+}
+
+static void px_fail(mgw_proxy_t *px, mgw_gwresp_type_t type, const char *why)
+{
+    mgw_req_t *r = px->r;
+    upconn_t *uc = px->uc;
+    /* A pooled connection the backend closed before answering: try a fresh one once, if
+     * nothing of the body has been consumed that could not be sent again. */
+    if (uc && uc->reused && !px->got_bytes && !px->retried && type == MGW_GW_INTEGRATION_FAILURE &&
+        !r->has_length && !r->chunked) {
+        px->retried = 1;
+        uc_close(uc);
+        px->uc = NULL;
+        px_connect(px);
+        return;
+    }
+    if (r->integ_end == 0) r->integ_end = mgw__now_ms(r);
+    r->integ_error = why;
+    mgw_log_info("request %s: %s", r->id, why);
+    px_detach(px);
+    mgw__req_fail(r, type, NULL);
+}
+
+/* ---- reading the response ---- */
+
+static void uc_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    (void)buf;
+    upconn_t *uc = s->data;
+    if (nread == 0) return;
+    mgw_proxy_t *px = uc->px;
+    if (px == NULL) {
+        /* idle: the backend closed it or sent something unasked for */
+        uc_close(uc);
+        return;
+    }
+    if (nread < 0) {
+        if (nread == UV_EOF && px->r->resp_started &&
+            mgw_http1_finish(uc->parser) == MGW_HTTP1_OK && uc->px == NULL)
+            return; /* a close-delimited body ended */
+        const char *why = nread == UV_EOF ? "the backend closed the connection"
+                                          : uv_strerror((int)nread);
+        px_fail(px, MGW_GW_INTEGRATION_FAILURE,
+                mgw_pool_printf(px->r->pool, "reading from %s:%d: %s", px->host, px->url.port, why));
+        return;
+    }
+    px->got_bytes = 1;
+    mgw_rbuf_t *rb = uc->rbuf;
+    mgw__rbuf_ref(rb);
+    size_t used;
+    int rc = mgw_http1_execute(uc->parser, rb->data, (size_t)nread, &used);
+    mgw__rbuf_unref(rb);
+    if (rc != MGW_HTTP1_ERROR) return;
+    if (uc->px) {
+        px_fail(uc->px, MGW_GW_INTEGRATION_FAILURE,
+                mgw_pool_printf(px->r->pool, "invalid response from %s:%d: %s", px->host,
+                                px->url.port, mgw_http1_error(uc->parser)));
+    } else {
+        uc_close(uc); /* bytes after the response: never reuse this connection */
+    }
+}
+
+static int on_begin(void *ud)
+{
+    upconn_t *uc = ud;
+    mgw_proxy_t *px = uc->px;
+    if (px == NULL) return -1;
+    px->nrhdrs = 0;
+    px->hstate = 0;
+    px->rhead_len = 0;
+    if (px->rhead == NULL) px->rhead = mgw_pool_alloc(px->r->pool, MAX_RESPONSE_HEAD);
+    return 0;
+}
+
+static int rhead_add(mgw_proxy_t *px, const char *p, size_t n)
+{
+    if (px->rhead_len + n > MAX_RESPONSE_HEAD) return -1;
+    memcpy(px->rhead + px->rhead_len, p, n);
+    px->rhead_len += n;
+    return 0;
+}
+
+static int on_field(void *ud, const char *p, size_t n)
+{
+    mgw_proxy_t *px = ((upconn_t *)ud)->px;
+    if (px->hstate != 1) {
+        if (px->nrhdrs == (int)(sizeof(px->rhdrs) / sizeof(px->rhdrs[0]))) return -1;
+        mgw_hdr_t *h = &px->rhdrs[px->nrhdrs++];
+        h->name = (mgw_str_t){px->rhead + px->rhead_len, 0};
+        h->value = (mgw_str_t){px->rhead + px->rhead_len, 0};
+        px->hstate = 1;
+    }
+    if (rhead_add(px, p, n)) return -1;
+    px->rhdrs[px->nrhdrs - 1].name.n += n;
+    return 0;
+}
+
+static int on_value(void *ud, const char *p, size_t n)
+{
+    mgw_proxy_t *px = ((upconn_t *)ud)->px;
+    mgw_hdr_t *h = &px->rhdrs[px->nrhdrs - 1];
+    if (px->hstate != 2) {
+        h->value.p = px->rhead + px->rhead_len;
+        px->hstate = 2;
+    }
+    if (rhead_add(px, p, n)) return -1;
+    h->value.n += n;
+    return 0;
+}
+
+static void body_timeout_cb(uv_timer_t *t)
+{
+    upconn_t *uc = t->data;
+    mgw_proxy_t *px = uc->px;
+    if (px == NULL) return;
+    px->r->integ_error = "the backend stopped sending the response body";
+    mgw_conn_t *c = px->r->c;
+    px_detach(px);
+    mgw__conn_close(c);
+}
+
+static int on_headers_complete(void *ud, const mgw_http1_head_t *hd)
+{
+    upconn_t *uc = ud;
+    mgw_proxy_t *px = uc->px;
+    mgw_req_t *r = px->r;
+    if (hd->status >= 100 && hd->status < 200) {
+        px->skip_interim = 1; /* 100 Continue and friends are not forwarded */
+        return 0;
+    }
+    r->integ_end = mgw__now_ms(r);
+    r->integ_status = hd->status;
+    px->backend_keepalive = hd->keepalive;
+    uv_timer_start(&uc->timer, body_timeout_cb, px->timeout_ms, 0);
+
+    mgw_hdr_t hdrs[100];
+    int n = 0;
+    mgw_str_t connection = MGW_NULL_STR;
+    for (int i = 0; i < px->nrhdrs; i++)
+        if (mgw_str_ieq(px->rhdrs[i].name, "connection")) connection = px->rhdrs[i].value;
+    for (int i = 0; i < px->nrhdrs; i++) {
+        mgw_str_t name = px->rhdrs[i].name;
+        if (hop_by_hop(name, connection) || mgw_str_ieq(name, "date") ||
+            mgw_str_ieq(name, "apigw-requestid"))
+            continue;
+        hdrs[n++] = px->rhdrs[i];
+    }
+    int64_t len = hd->has_length && !hd->chunked ? (int64_t)hd->content_length : -1;
+    if (px->head_request || r->head_method) {
+        /* No body follows; forward the length the backend announced. */
+        r->head_method = 1;
+        mgw__resp_head(r, hd->status, hdrs, n, len < 0 ? 0 : len);
+        return 1;
+    }
+    mgw__resp_head(r, hd->status, hdrs, n, len);
+    return 0;
+}
+
+static int on_body(void *ud, const char *p, size_t n)
+{
+    upconn_t *uc = ud;
+    mgw_proxy_t *px = uc->px;
+    if (px->skip_interim) return 0;
+    mgw_req_t *r = px->r;
+    mgw__resp_body(r, p, n, uc->rbuf);
+    uv_timer_start(&uc->timer, body_timeout_cb, px->timeout_ms, 0);
+    if (r->c->wq.pending >= MGW_WQ_HIGH) {
+        uc->blocked = 1;
+        uc_stop_reading(uc);
+    }
+    return 0;
+}
+
+static int on_complete(void *ud)
+{
+    upconn_t *uc = ud;
+    mgw_proxy_t *px = uc->px;
+    if (px == NULL) return -1;
+    if (px->skip_interim) {
+        px->skip_interim = 0;
+        return 0;
+    }
+    mgw_req_t *r = px->r;
+    uv_timer_stop(&uc->timer);
+    px->uc = NULL;
+    r->px = NULL;
+    /* Reuse the connection only if the backend allows it and our request went out whole. */
+    if (px->backend_keepalive && px->body_done && uc->wq.pending == 0) uc_release(uc);
+    else
+        uc_close(uc);
+    mgw_buf_free(&px->early);
+    mgw__resp_end(r);
+    return 0;
+}
+
+static const mgw_http1_cbs_t response_cbs = {
+    .on_message_begin = on_begin,
+    .on_header_field = on_field,
+    .on_header_value = on_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_complete,
+};

@@ -1,0 +1,200 @@
+#include "worker.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "log.h"
+#include "req_int.h"
+
+typedef struct {
+    mgw_worker_t *w;
+    const mgw_listen_t *listen;
+} listener_ctx_t;
+
+/* Opens one SO_REUSEPORT listening socket; returns the fd or -errno. */
+static int open_listener(const mgw_listen_t *l)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    socklen_t len;
+    if (uv_ip4_addr(l->address, l->port, (struct sockaddr_in *)&ss) == 0) {
+        len = sizeof(struct sockaddr_in);
+    } else if (uv_ip6_addr(l->address, l->port, (struct sockaddr_in6 *)&ss) == 0) {
+        len = sizeof(struct sockaddr_in6);
+    } else {
+        return -EINVAL;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 511) != 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    listener_ctx_t *ctx = server->data;
+    if (status < 0) {
+        mgw_log_error("accept on port %d: %s", ctx->listen->port, uv_strerror(status));
+        return;
+    }
+    mgw__conn_accept(ctx->w, server, ctx->listen);
+}
+
+static void listener_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void force_close_cb(uv_timer_t *t)
+{
+    mgw_worker_t *w = t->data;
+    int n = 0;
+    for (mgw_conn_t *c = w->conns, *next; c; c = next) {
+        next = c->next;
+        mgw__conn_close(c);
+        n++;
+    }
+    if (n) mgw_log_warn("shutdown timeout: closed %d busy connection(s)", n);
+}
+
+/* Graceful shutdown: stop accepting, close idle connections, let busy ones finish. */
+static void wakeup_cb(uv_async_t *a)
+{
+    mgw_worker_t *w = a->data;
+    if (w->shutting_down) return;
+    w->shutting_down = 1;
+    for (int i = 0; i < w->nlisteners; i++)
+        uv_close((uv_handle_t *)&w->listeners[i], listener_closed);
+    mgw__upstream_close_idle(w);
+    for (mgw_conn_t *c = w->conns, *next; c; c = next) {
+        next = c->next;
+        mgw__conn_shutdown(c);
+    }
+    uv_timer_start(&w->shutdown_timer, force_close_cb, w->gen->shutdown_timeout_ms, 0);
+    uv_unref((uv_handle_t *)&w->shutdown_timer);
+    uv_close((uv_handle_t *)&w->wakeup, NULL);
+}
+
+static void worker_main(void *arg)
+{
+    mgw_worker_t *w = arg;
+    mgw_log_set_worker(w->id);
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    /* Every connection is gone: flush the access logs and close what is left. */
+    mgw_accesslog_close(w->alog);
+    uv_close((uv_handle_t *)&w->shutdown_timer, NULL);
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    mgw__upstream_free(w);
+    int rc = uv_loop_close(&w->loop);
+    if (rc != 0) mgw_log_error("event loop closed with handles still open: %s", uv_strerror(rc));
+}
+
+static void worker_init(mgw_worker_t *w, int id, mgw_gen_t *gen, const int *fds)
+{
+    w->id = id;
+    w->gen = gen;
+    uv_loop_init(&w->loop);
+    uv_async_init(&w->loop, &w->wakeup, wakeup_cb);
+    w->wakeup.data = w;
+    uv_timer_init(&w->loop, &w->shutdown_timer);
+    w->shutdown_timer.data = w;
+    if (getrandom(w->rng, sizeof(w->rng), 0) != sizeof(w->rng)) {
+        w->rng[0] = (uint64_t)uv_hrtime() ^ (uint64_t)id;
+        w->rng[1] = 0x9e3779b97f4a7c15ULL * (uint64_t)(id + 1);
+    }
+    w->alog = mgw_accesslog_create(&w->loop, gen);
+    w->nlisteners = gen->nlisten;
+    w->listeners = mgw_calloc((size_t)(gen->nlisten ? gen->nlisten : 1), sizeof(uv_tcp_t));
+    for (int i = 0; i < gen->nlisten; i++) {
+        listener_ctx_t *ctx = mgw_malloc(sizeof(*ctx));
+        ctx->w = w;
+        ctx->listen = &gen->listen[i];
+        uv_tcp_init(&w->loop, &w->listeners[i]);
+        w->listeners[i].data = ctx;
+        uv_tcp_open(&w->listeners[i], fds[i]);
+        uv_listen((uv_stream_t *)&w->listeners[i], 511, on_connection);
+    }
+}
+
+static mgw_worker_t *workers;
+static int nworkers;
+
+static void signal_cb(uv_signal_t *s, int signum)
+{
+    mgw_log_info("received %s, shutting down gracefully", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    for (int i = 0; i < nworkers; i++)
+        uv_async_send(&workers[i].wakeup);
+    uv_close((uv_handle_t *)s, NULL);
+    uv_signal_t *other = s->data;
+    if (!uv_is_closing((uv_handle_t *)other)) uv_close((uv_handle_t *)other, NULL);
+}
+
+int mgw_server_run(mgw_gen_t *gen)
+{
+    signal(SIGPIPE, SIG_IGN);
+    nworkers = gen->workers;
+    /* Open every socket before any thread starts, so a port in use fails the start. */
+    int *fds = mgw_calloc((size_t)(nworkers * (gen->nlisten ? gen->nlisten : 1)), sizeof(int));
+    for (int i = 0; i < nworkers; i++) {
+        for (int j = 0; j < gen->nlisten; j++) {
+            int fd = open_listener(&gen->listen[j]);
+            if (fd < 0) {
+                mgw_log_error("%s: listen[%d]: cannot listen on %s:%d: %s", gen->file, j + 1,
+                              gen->listen[j].address, gen->listen[j].port, strerror(-fd));
+                for (int k = 0; k < i * gen->nlisten + j; k++)
+                    close(fds[k]);
+                free(fds);
+                mgw_gen_unref(gen);
+                return MGW_EIO;
+            }
+            fds[i * gen->nlisten + j] = fd;
+        }
+    }
+
+    uv_loop_t main_loop;
+    uv_loop_init(&main_loop);
+    uv_signal_t sigterm, sigint;
+    uv_signal_init(&main_loop, &sigterm);
+    uv_signal_init(&main_loop, &sigint);
+    sigterm.data = &sigint;
+    sigint.data = &sigterm;
+    uv_signal_start(&sigterm, signal_cb, SIGTERM);
+    uv_signal_start(&sigint, signal_cb, SIGINT);
+
+    workers = mgw_calloc((size_t)nworkers, sizeof(mgw_worker_t));
+    for (int i = 0; i < nworkers; i++)
+        worker_init(&workers[i], i + 1, gen, fds + i * gen->nlisten);
+    free(fds);
+    for (int j = 0; j < gen->nlisten; j++)
+        mgw_log_info("listening on %s:%d%s%s", gen->listen[j].address, gen->listen[j].port,
+                     gen->listen[j].api ? " for API " : "",
+                     gen->listen[j].api ? gen->listen[j].api->id : "");
+    mgw_log_info("moongate started with %d worker(s)", nworkers);
+    for (int i = 0; i < nworkers; i++)
+        uv_thread_create(&workers[i].thread, worker_main, &workers[i]);
+
+    uv_run(&main_loop, UV_RUN_DEFAULT);
+    for (int i = 0; i < nworkers; i++)
+        uv_thread_join(&workers[i].thread);
+    uv_loop_close(&main_loop);
+    for (int i = 0; i < nworkers; i++)
+        free(workers[i].listeners);
+    free(workers);
+    mgw_gen_unref(gen);
+    mgw_log_info("moongate stopped");
+    return 0;
+}
