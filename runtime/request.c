@@ -297,6 +297,7 @@ void mgw__req_fail(mgw_req_t *r, mgw_gwresp_type_t type, const char *message)
         mgw__conn_close(r->c);
         return;
     }
+    if (r->px) mgw__proxy_abort(r); /* e.g. a body over the limit while proxying */
     const mgw_gwresp_info_t *info = mgw_gwresp_info(type);
     r->error_type = type;
     r->error_message = message;

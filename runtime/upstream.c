@@ -55,7 +55,7 @@ struct mgw_proxy_s {
     mgw_str_t head; /* serialized request head, kept for a retry */
     mgw_buf_t early; /* body bytes that arrived before the connection was ready */
     uint64_t timeout_ms;
-    int chunked, body_done, head_request, retried, got_bytes, backend_keepalive;
+    int chunked, body_done, head_request, retried, got_bytes, backend_keepalive, idempotent;
     /* response head */
     char *rhead;
     size_t rhead_len;
@@ -441,6 +441,9 @@ void mgw__proxy_start(mgw_req_t *r)
     const char *method = in->method;
     if (method == NULL) method = mgw_pool_strndup(r->pool, r->method.p, r->method.n);
     px->head_request = strcmp(method, "HEAD") == 0;
+    px->idempotent = px->head_request || strcmp(method, "GET") == 0 ||
+                     strcmp(method, "OPTIONS") == 0 || strcmp(method, "PUT") == 0 ||
+                     strcmp(method, "DELETE") == 0;
     build_head(px, method);
     r->px = px;
     r->integ_start = mgw__now_ms(r);
@@ -491,10 +494,11 @@ static void px_fail(mgw_proxy_t *px, mgw_gwresp_type_t type, const char *why)
 {
     mgw_req_t *r = px->r;
     upconn_t *uc = px->uc;
-    /* A pooled connection the backend closed before answering: try a fresh one once, if
-     * nothing of the body has been consumed that could not be sent again. */
+    /* A pooled connection the backend closed before answering: try a fresh one once, for
+     * an idempotent request without a body (the backend may have seen it, as Go's
+     * transport and nginx reason too). */
     if (uc && uc->reused && !px->got_bytes && !px->retried && type == MGW_GW_INTEGRATION_FAILURE &&
-        !r->has_length && !r->chunked) {
+        px->idempotent && !r->has_length && !r->chunked) {
         px->retried = 1;
         uc_close(uc);
         px->uc = NULL;
