@@ -145,11 +145,16 @@ static void build_stage(builder_t *b, mgw_api_t *api, mgw_stage_t *st, int check
     st->log_id = -1;
     lua_getfield(b->L, -1, "access_log");
     if (lua_type(b->L, -1) == LUA_TTABLE) {
+        /* where names the format; the path's errors are reported at its sibling key */
         const char *where = get_str(b, "where");
+        if (where == NULL) where = "access_log.format";
         const char *format = get_str(b, "format");
         const char *path = get_str(b, "path");
-        st->log_format = compile(b, format ? format : "", where ? where : "access_log.format");
-        st->log_id = open_log(b, path ? path : "", where ? where : "access_log.path", check_only);
+        const char *dot = strrchr(where, '.');
+        const char *path_where =
+            mgw_pool_printf(b->g->pool, "%.*s.path", (int)(dot ? dot - where : 0), where);
+        st->log_format = compile(b, format ? format : "", where);
+        st->log_id = open_log(b, path ? path : "", path_where, check_only);
     }
     lua_pop(b->L, 1);
 }
@@ -307,20 +312,9 @@ static void build_gen(builder_t *b, int check_only)
     if (n >= 0) lua_pop(b->L, 1);
 }
 
-static void init_default_body(void)
-{
-    static mgw_pool_t *pool;
-    if (mgw_default_error_body) return;
-    const char *err;
-    pool = mgw_pool_create(0);
-    mgw_default_error_body =
-        mgw_template_compile(pool, "{\"message\":$context.error.messageString}", &err);
-}
-
 int mgw_config_load(const char *file, const char *prefix, int check_only, mgw_gen_t **out,
                     mgw_buf_t *errors)
 {
-    init_default_body();
     lua_State *L = luaL_newstate();
     luaL_openlibs(L);
     /* package.path = <lua dir>/?.lua;<lua dir>/?/init.lua;<old> */
@@ -364,6 +358,9 @@ int mgw_config_load(const char *file, const char *prefix, int check_only, mgw_ge
     g->pool = pool;
     atomic_init(&g->refs, 1);
     g->file = mgw_pool_strdup(pool, file);
+    const char *err;
+    g->default_error_body =
+        mgw_template_compile(pool, "{\"message\":$context.error.messageString}", &err);
     b.g = g;
     build_gen(&b, check_only);
     if (b.nerrors) goto fail;

@@ -3,8 +3,6 @@
 #include <string.h>
 #include <unistd.h>
 
-const mgw_template_t *mgw_default_error_body;
-
 void mgw_gen_ref(mgw_gen_t *g)
 {
     atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed);

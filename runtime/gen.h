@@ -104,10 +104,9 @@ typedef struct mgw_gen_s {
     uint64_t max_body_size;
     size_t max_header_size;
     uint64_t header_timeout_ms, idle_timeout_ms, body_timeout_ms, shutdown_timeout_ms;
+    /* the default gateway-response body, {"message":$context.error.messageString} */
+    const mgw_template_t *default_error_body;
 } mgw_gen_t;
-
-/* The default gateway-response body template, {"message":$context.error.messageString}. */
-extern const mgw_template_t *mgw_default_error_body;
 
 void mgw_gen_ref(mgw_gen_t *g);
 /* Drops a reference; the last one closes the log files and frees the generation. */

@@ -159,6 +159,7 @@ int mgw_str_ieq(mgw_str_t a, const char *b)
 {
     size_t i = 0;
     for (; i < a.n; i++) {
+        if (b[i] == '\0') return 0;
         char c = a.p[i];
         if (c >= 'A' && c <= 'Z') c = (char)(c + 32);
         if (b[i] != c) return 0;

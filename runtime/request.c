@@ -321,7 +321,7 @@ void mgw__req_fail(mgw_req_t *r, mgw_gwresp_type_t type, const char *message)
         hdrs[n++] = (mgw_hdr_t){conf->headers[i].name, v};
     }
     mgw_buf_t body = {0};
-    const mgw_template_t *tpl = conf && conf->body ? conf->body : mgw_default_error_body;
+    const mgw_template_t *tpl = conf && conf->body ? conf->body : r->gen->default_error_body;
     mgw_template_render(tpl, lookup, r, &body);
     mgw__resp_head(r, status, hdrs, n, (int64_t)body.n);
     mgw__resp_body(r, body.p, body.n, NULL);

@@ -26,7 +26,7 @@ static const struct {
 static int name_char(char c)
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '.' || c == '-';
+           c == '_' || c == '.';
 }
 
 /* Length of the variable name starting at s, without a trailing dot. */

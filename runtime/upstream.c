@@ -237,7 +237,9 @@ static void build_head(mgw_proxy_t *px, const char *method)
 {
     mgw_req_t *r = px->r;
     mgw_buf_t b = {0};
-    mgw_buf_printf(&b, "%s %.*s", method, (int)px->url.path.n, px->url.path.p);
+    /* "http://h?x=1" has the path "?x=1": the request line needs "/?x=1" */
+    mgw_buf_printf(&b, "%s %s%.*s", method, px->url.path.p[0] == '/' ? "" : "/",
+                   (int)px->url.path.n, px->url.path.p);
     if (r->query.n) {
         mgw_buf_addc(&b, memchr(px->url.path.p, '?', px->url.path.n) ? '&' : '?');
         mgw_buf_add(&b, r->query.p, r->query.n);

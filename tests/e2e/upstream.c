@@ -13,6 +13,7 @@
  *   /status/NNN     status NNN with the body {"status":NNN}
  *   /reset          close the socket at once with an RST, no response
  *   /big?bytes=N    200 with N bytes of 'x'
+ *   /close          echo, then Connection: close and close the connection
  *   anything else   200 application/json echo of the request:
  *                   {"method":..,"target":..,"headers":{..},"body":..,
  *                    "bodyLength":N,"connection":K}
@@ -81,8 +82,7 @@ static void die(const char *msg)
 
 static void buf_reserve(buf_t *b, size_t extra)
 {
-    if (b->len + extra <= b->cap)
-        return;
+    if (b->len + extra <= b->cap) return;
     size_t cap = b->cap ? b->cap : 4096;
     while (cap < b->len + extra)
         cap *= 2;
@@ -144,8 +144,7 @@ static int write_all(int fd, const char *p, size_t n)
     while (n > 0) {
         ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
         if (w < 0) {
-            if (errno == EINTR)
-                continue;
+            if (errno == EINTR) continue;
             return -1;
         }
         p += w;
@@ -173,10 +172,8 @@ static int fill(conn_t *c)
     buf_reserve(&c->in, 16384 + 1);
     for (;;) {
         ssize_t r = recv(c->fd, c->in.data + c->in.len, 16384, 0);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return 0;
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return 0;
         c->in.len += (size_t)r;
         c->in.data[c->in.len] = '\0';
         return 1;
@@ -192,26 +189,21 @@ static char *read_line(conn_t *c)
         if (nl != NULL) {
             c->pos = (size_t)(nl - c->in.data) + 1;
             *nl = '\0';
-            if (nl > start && nl[-1] == '\r')
-                nl[-1] = '\0';
+            if (nl > start && nl[-1] == '\r') nl[-1] = '\0';
             return start;
         }
-        if (c->in.len - c->pos > MAX_HEAD)
-            return NULL;
-        if (!fill(c))
-            return NULL;
+        if (c->in.len - c->pos > MAX_HEAD) return NULL;
+        if (!fill(c)) return NULL;
     }
 }
 
 static int read_exact(conn_t *c, buf_t *out, size_t n)
 {
     while (n > 0) {
-        if (c->pos == c->in.len && !fill(c))
-            return 0;
+        if (c->pos == c->in.len && !fill(c)) return 0;
         size_t avail = c->in.len - c->pos;
         size_t take = avail < n ? avail : n;
-        if (out != NULL)
-            buf_add(out, c->in.data + c->pos, take);
+        if (out != NULL) buf_add(out, c->in.data + c->pos, take);
         c->pos += take;
         n -= take;
     }
@@ -221,8 +213,7 @@ static int read_exact(conn_t *c, buf_t *out, size_t n)
 static const char *header_get(request_t *rq, const char *name)
 {
     for (int i = 0; i < rq->nheaders; i++)
-        if (strcmp(rq->headers[i].name, name) == 0)
-            return rq->headers[i].value;
+        if (strcmp(rq->headers[i].name, name) == 0) return rq->headers[i].value;
     return NULL;
 }
 
@@ -231,8 +222,7 @@ static int header_has_token(request_t *rq, const char *name, const char *tok)
 {
     size_t tl = strlen(tok);
     for (int i = 0; i < rq->nheaders; i++) {
-        if (strcmp(rq->headers[i].name, name) != 0)
-            continue;
+        if (strcmp(rq->headers[i].name, name) != 0) continue;
         const char *p = rq->headers[i].value;
         while (*p) {
             while (*p == ' ' || *p == '\t' || *p == ',')
@@ -243,8 +233,7 @@ static int header_has_token(request_t *rq, const char *name, const char *tok)
             const char *t = e;
             while (t > p && (t[-1] == ' ' || t[-1] == '\t'))
                 t--;
-            if ((size_t)(t - p) == tl && strncasecmp(p, tok, tl) == 0)
-                return 1;
+            if ((size_t)(t - p) == tl && strncasecmp(p, tok, tl) == 0) return 1;
             p = e;
         }
     }
@@ -283,8 +272,7 @@ static int read_request(conn_t *c, request_t *rq)
     char *line;
     do { /* tolerate empty lines before a request line (RFC 9112 2.2) */
         line = read_line(c);
-        if (line == NULL)
-            return 0;
+        if (line == NULL) return 0;
     } while (*line == '\0');
 
     char *sp1 = strchr(line, ' ');
@@ -301,10 +289,8 @@ static int read_request(conn_t *c, request_t *rq)
 
     for (;;) {
         line = read_line(c);
-        if (line == NULL)
-            return 0;
-        if (*line == '\0')
-            break;
+        if (line == NULL) return 0;
+        if (*line == '\0') break;
         char *colon = strchr(line, ':');
         if (colon == NULL || rq->nheaders == MAX_HEADERS) {
             send_simple(c, 400, "Bad Request", "{\"upstream\":\"bad header\"}");
@@ -318,8 +304,7 @@ static int read_request(conn_t *c, request_t *rq)
             *--end = '\0';
         *colon = '\0';
         for (char *p = line; *p; p++)
-            if (*p >= 'A' && *p <= 'Z')
-                *p = (char)(*p + 32);
+            if (*p >= 'A' && *p <= 'Z') *p = (char)(*p + 32);
         rq->headers[rq->nheaders].name = strdup(line);
         rq->headers[rq->nheaders].value = strdup(v);
         rq->nheaders++;
@@ -335,8 +320,7 @@ static int read_request(conn_t *c, request_t *rq)
     if (header_has_token(rq, "transfer-encoding", "chunked")) {
         for (;;) {
             line = read_line(c);
-            if (line == NULL)
-                return 0;
+            if (line == NULL) return 0;
             char *endp;
             unsigned long size = strtoul(line, &endp, 16);
             if (endp == line) {
@@ -346,13 +330,11 @@ static int read_request(conn_t *c, request_t *rq)
             if (size == 0) {
                 do { /* trailers up to the empty line */
                     line = read_line(c);
-                    if (line == NULL)
-                        return 0;
+                    if (line == NULL) return 0;
                 } while (*line != '\0');
                 break;
             }
-            if (!read_exact(c, &rq->body, size))
-                return 0;
+            if (!read_exact(c, &rq->body, size)) return 0;
             line = read_line(c); /* the CRLF after the chunk data */
             if (line == NULL || *line != '\0') {
                 send_simple(c, 400, "Bad Request", "{\"upstream\":\"bad chunk\"}");
@@ -368,12 +350,10 @@ static int read_request(conn_t *c, request_t *rq)
                 send_simple(c, 400, "Bad Request", "{\"upstream\":\"bad content-length\"}");
                 return 0;
             }
-            if (!read_exact(c, &rq->body, (size_t)n))
-                return 0;
+            if (!read_exact(c, &rq->body, (size_t)n)) return 0;
         }
     }
-    if (rq->body.data == NULL)
-        buf_add(&rq->body, "", 0);
+    if (rq->body.data == NULL) buf_add(&rq->body, "", 0);
     return 1;
 }
 
@@ -384,8 +364,7 @@ static long query_long(const char *target, const char *name, long dflt)
     size_t nl = strlen(name);
     while (q != NULL) {
         q++;
-        if (strncmp(q, name, nl) == 0 && q[nl] == '=')
-            return strtol(q + nl + 1, NULL, 10);
+        if (strncmp(q, name, nl) == 0 && q[nl] == '=') return strtol(q + nl + 1, NULL, 10);
         q = strchr(q, '&');
     }
     return dflt;
@@ -394,24 +373,42 @@ static long query_long(const char *target, const char *name, long dflt)
 static const char *reason_phrase(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 418: return "I'm a teapot";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Status";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 418:
+        return "I'm a teapot";
+    case 429:
+        return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return "Status";
     }
 }
 
@@ -427,8 +424,7 @@ static int respond(conn_t *c, request_t *rq, int status, const char *ctype, cons
     int rc = write_all(c->fd, out.data, out.len);
     free(out.data);
     int no_body = strcmp(rq->method, "HEAD") == 0 || status == 204 || status == 304;
-    if (rc == 0 && !no_body && blen > 0)
-        rc = write_all(c->fd, body, blen);
+    if (rc == 0 && !no_body && blen > 0) rc = write_all(c->fd, body, blen);
     return rc;
 }
 
@@ -444,10 +440,8 @@ static int echo(conn_t *c, request_t *rq, int keep)
     for (int i = 0; i < rq->nheaders; i++) {
         int seen = 0;
         for (int j = 0; j < i; j++)
-            if (strcmp(rq->headers[j].name, rq->headers[i].name) == 0)
-                seen = 1;
-        if (seen)
-            continue;
+            if (strcmp(rq->headers[j].name, rq->headers[i].name) == 0) seen = 1;
+        if (seen) continue;
         buf_t joined = {0};
         buf_add(&joined, rq->headers[i].value, strlen(rq->headers[i].value));
         for (int j = i + 1; j < rq->nheaders; j++) {
@@ -456,8 +450,7 @@ static int echo(conn_t *c, request_t *rq, int keep)
                 buf_add(&joined, rq->headers[j].value, strlen(rq->headers[j].value));
             }
         }
-        if (!first)
-            buf_add(&out, ",", 1);
+        if (!first) buf_add(&out, ",", 1);
         first = 0;
         buf_json_string(&out, rq->headers[i].name, strlen(rq->headers[i].name));
         buf_add(&out, ":", 1);
@@ -482,24 +475,21 @@ static int chunked(conn_t *c, request_t *rq, int keep)
                keep ? "keep-alive" : "close");
     int rc = write_all(c->fd, out.data, out.len);
     free(out.data);
-    if (strcmp(rq->method, "HEAD") == 0)
-        return rc;
+    if (strcmp(rq->method, "HEAD") == 0) return rc;
     for (int i = 0; rc == 0 && i < 3; i++) {
         char chunk[64];
         int n = snprintf(chunk, sizeof(chunk), "%zx\r\n%s\r\n", strlen(parts[i]), parts[i]);
         rc = write_all(c->fd, chunk, (size_t)n);
         sleep_ms(50);
     }
-    if (rc == 0)
-        rc = write_all(c->fd, "0\r\n\r\n", 5);
+    if (rc == 0) rc = write_all(c->fd, "0\r\n\r\n", 5);
     return rc;
 }
 
 static int big(conn_t *c, request_t *rq, int keep)
 {
     long n = query_long(rq->target, "bytes", 0);
-    if (n < 0)
-        n = 0;
+    if (n < 0) n = 0;
     buf_t out = {0};
     buf_printf(&out,
                "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
@@ -507,8 +497,7 @@ static int big(conn_t *c, request_t *rq, int keep)
                n, keep ? "keep-alive" : "close");
     int rc = write_all(c->fd, out.data, out.len);
     free(out.data);
-    if (strcmp(rq->method, "HEAD") == 0)
-        return rc;
+    if (strcmp(rq->method, "HEAD") == 0) return rc;
     char block[65536];
     memset(block, 'x', sizeof(block));
     while (rc == 0 && n > 0) {
@@ -530,10 +519,11 @@ static int handle(conn_t *c, request_t *rq)
 
     size_t plen = strcspn(rq->target, "?");
     char path[1024];
-    if (plen >= sizeof(path))
-        plen = sizeof(path) - 1;
+    if (plen >= sizeof(path)) plen = sizeof(path) - 1;
     memcpy(path, rq->target, plen);
     path[plen] = '\0';
+
+    if (strcmp(path, "/close") == 0) keep = 0;
 
     int rc;
     if (strcmp(path, "/reset") == 0) {
@@ -542,8 +532,7 @@ static int handle(conn_t *c, request_t *rq)
         return 0;
     } else if (strcmp(path, "/slow") == 0) {
         long ms = query_long(rq->target, "ms", 1000);
-        if (ms > 0)
-            sleep_ms(ms);
+        if (ms > 0) sleep_ms(ms);
         rc = echo(c, rq, keep);
     } else if (strcmp(path, "/chunked") == 0) {
         rc = chunked(c, rq, keep);
@@ -551,8 +540,7 @@ static int handle(conn_t *c, request_t *rq)
         rc = big(c, rq, keep);
     } else if (strncmp(path, "/status/", 8) == 0 && strlen(path) == 11) {
         int status = atoi(path + 8);
-        if (status < 100 || status > 599)
-            status = 500;
+        if (status < 100 || status > 599) status = 500;
         char body[64];
         int n = snprintf(body, sizeof(body), "{\"status\":%d}", status);
         rc = respond(c, rq, status, "application/json", body, (size_t)n, keep);
@@ -574,8 +562,7 @@ static void *conn_main(void *arg)
         }
         int again = handle(c, &rq);
         request_free(&rq);
-        if (!again)
-            break;
+        if (!again) break;
     }
     close(c->fd);
     free(c->in.data);
@@ -606,8 +593,7 @@ int main(int argc, char **argv)
     signal(SIGINT, on_term);
 
     int lfd = socket(AF_INET, SOCK_STREAM, 0);
-    if (lfd < 0)
-        die("socket");
+    if (lfd < 0) die("socket");
     int one = 1;
     setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     struct sockaddr_in sa;
@@ -615,10 +601,8 @@ int main(int argc, char **argv)
     sa.sin_family = AF_INET;
     sa.sin_port = htons((uint16_t)port);
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-        die("bind");
-    if (listen(lfd, 512) < 0)
-        die("listen");
+    if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0) die("bind");
+    if (listen(lfd, 512) < 0) die("listen");
 
     pthread_attr_t attr;
     pthread_attr_init(&attr);

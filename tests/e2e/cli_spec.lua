@@ -1,0 +1,141 @@
+-- The command line (README "Command line", "Configuration reference"): version,
+-- check with good and bad configurations, and refusing to start on a bad one.
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+package.path = here .. "?.lua;" .. package.path
+local h = require "helpers"
+
+describe("moongate command line", function()
+    local dir
+
+    lazy_setup(function()
+        dir = h.tmpdir()
+    end)
+
+    local function config_file(name, source)
+        return h.write_file(dir .. "/" .. name, source)
+    end
+
+    local GOOD = [[
+return {
+  workers = 1,
+  listen = { { address = "127.0.0.1", port = 18080, api = "pets" } },
+  apis = {
+    pets = {
+      stages = { ["$default"] = { variables = { backend = "http://127.0.0.1:9001" } } },
+      routes = {
+        ["GET /pets"] = { integration = { type = "mock", body = "[]" } },
+        ["GET /pets/{id}"] = { integration = { type = "http", uri = "${stageVariables.backend}/pets/{id}" } },
+        ["$default"] = { integration = { type = "mock", status = 404 } },
+      },
+    },
+  },
+}
+]]
+
+    it("version prints a version and exits 0", function()
+        local out, rc = h.moongate{ "version" }
+        assert.are.equal(0, rc)
+        assert.matches("%d+%.%d+", out)
+    end)
+
+    it("check accepts a good configuration", function()
+        local out, rc = h.moongate{ "check", "-c", config_file("good.lua", GOOD) }
+        assert.are.equal(0, rc, out)
+        assert.matches("OK", out)
+    end)
+
+    it("check prints every error with the file and the config path, and exits 1", function()
+        local path = config_file("bad.lua", [[
+return {
+  workers = 0,
+  listen = { { address = "127.0.0.1", port = 70000 } },
+  apis = {
+    pets = {
+      stags = {},
+      routes = {
+        ["GET /x"] = { integration = { type = "http", uri = "ftp://x" } },
+      },
+    },
+  },
+}
+]])
+        local out, rc = h.moongate{ "check", "-c", path }
+        assert.are.equal(1, rc, out)
+        for _, p in ipairs{
+            "workers",
+            "listen[1].port",
+            "apis.pets.stags",
+            'apis.pets.routes["GET /x"].integration.uri',
+        } do
+            assert.is_truthy(out:find(path .. ": " .. p .. ":", 1, true),
+                "no error for " .. p .. " in:\n" .. out)
+        end
+        assert.matches('did you mean "stages"', out)
+        assert.matches("ftp://x", out, 1, true)
+    end)
+
+    it("check rejects an unknown $context variable in an access-log format", function()
+        local path = config_file("badlog.lua", [[
+return {
+  apis = {
+    a = {
+      stages = { prod = { access_log = { path = "/tmp/x.log", format = '{"a":"$context.nope"}' } } },
+      routes = { ["GET /x"] = { integration = { type = "mock" } } },
+    },
+  },
+}
+]])
+        local out, rc = h.moongate{ "check", "-c", path }
+        assert.are.equal(1, rc, out)
+        assert.is_truthy(out:find(path .. ": apis.a.stages.prod.access_log.format:", 1, true), out)
+        assert.matches("nope", out)
+    end)
+
+    it("check rejects a bad route key and a greedy segment that is not last", function()
+        local path = config_file("badroutes.lua", [[
+return {
+  apis = {
+    a = {
+      stages = { ["$default"] = {} },
+      routes = {
+        ["FETCH /x"] = { integration = { type = "mock" } },
+        ["GET /{p+}/x"] = { integration = { type = "mock" } },
+      },
+    },
+  },
+}
+]])
+        local out, rc = h.moongate{ "check", "-c", path }
+        assert.are.equal(1, rc, out)
+        assert.is_truthy(out:find('apis.a.routes["FETCH /x"]', 1, true), out)
+        assert.is_truthy(out:find('apis.a.routes["GET /{p+}/x"]', 1, true), out)
+    end)
+
+    it("check rejects a configuration that reaches outside the sandbox", function()
+        local path = config_file("sandbox.lua", [[
+local f = io.open("/etc/hostname")
+return { apis = {} }
+]])
+        local out, rc = h.moongate{ "check", "-c", path }
+        assert.are.equal(1, rc, out)
+        assert.is_truthy(out:find(path, 1, true), out)
+    end)
+
+    it("check reports a file that does not exist", function()
+        local out, rc = h.moongate{ "check", "-c", dir .. "/missing.lua" }
+        assert.are.equal(1, rc, out)
+        assert.is_truthy(out:find(dir .. "/missing.lua", 1, true), out)
+    end)
+
+    it("refuses to start with a bad configuration and says why", function()
+        local path = config_file("bad2.lua", [[
+return { apis = { pets = { stags = {}, routes = {} } } }
+]])
+        local p = h.spawn({ h.bin, "-c", path }, dir, "badstart")
+        local rc = p:wait(10)
+        if rc == nil then p:stop(2) end
+        assert.is_number(rc, "moongate kept running with a bad configuration")
+        assert.are_not.equal(0, rc)
+        assert.is_truthy((p.stderr() .. p.stdout()):find("apis.pets.stags", 1, true), p.stderr())
+    end)
+end)
