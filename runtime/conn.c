@@ -115,8 +115,10 @@ void mgw__conn_close(mgw_conn_t *c)
         mgw__req_free(r);
     }
     /* unlink */
-    if (c->prev) c->prev->next = c->next;
-    else c->w->conns = c->next;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        c->w->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     uv_close((uv_handle_t *)&c->timer, handle_closed);
     uv_close((uv_handle_t *)&c->tcp, handle_closed);

@@ -8,10 +8,10 @@
 /* XX(TYPE, status, "message", "x-amzn-ErrorType") */
 #define MGW_GWRESP_TYPES(XX)                                                                       \
     XX(ACCESS_DENIED, 403, "Forbidden", "AccessDeniedException")                                   \
-    XX(API_CONFIGURATION_ERROR, 500, "Internal Server Error", "InternalServerErrorException")       \
+    XX(API_CONFIGURATION_ERROR, 500, "Internal Server Error", "InternalServerErrorException")      \
     XX(AUTHORIZER_CONFIGURATION_ERROR, 500, "Internal Server Error",                               \
        "AuthorizerConfigurationException")                                                         \
-    XX(AUTHORIZER_FAILURE, 500, "Internal Server Error", "AuthorizerFailureException")              \
+    XX(AUTHORIZER_FAILURE, 500, "Internal Server Error", "AuthorizerFailureException")             \
     XX(BAD_REQUEST, 400, "Bad Request", "BadRequestException")                                     \
     XX(BAD_REQUEST_BODY, 400, "Invalid request body", "BadRequestException")                       \
     XX(BAD_REQUEST_PARAMETERS, 400, "Invalid request parameters", "BadRequestException")           \
@@ -39,7 +39,7 @@ typedef enum {
 #define XX(t, s, m, e) MGW_GW_##t,
     MGW_GWRESP_TYPES(XX)
 #undef XX
-    MGW_GW__COUNT,
+        MGW_GW__COUNT,
     MGW_GW_NONE = -1
 } mgw_gwresp_type_t;
 

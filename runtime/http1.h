@@ -13,9 +13,9 @@ typedef struct mgw_http1_s mgw_http1_t;
 typedef struct {
     const char *method; /* requests: static string, e.g. "GET" */
     int major, minor;
-    int status;         /* responses */
-    int keepalive;      /* the peer allows another message on this connection */
-    int has_length;     /* a Content-Length was given */
+    int status;     /* responses */
+    int keepalive;  /* the peer allows another message on this connection */
+    int has_length; /* a Content-Length was given */
     uint64_t content_length;
     int chunked;
     int expect_continue; /* requests: "Expect: 100-continue" (parsed by the owner) */

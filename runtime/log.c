@@ -21,8 +21,9 @@ void mgw_log(int level, const char *fmt, ...)
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(ts, sizeof(ts), "%Y/%m/%d %H:%M:%S", &tm);
-    int n = snprintf(line, sizeof(line), "%s [%s] %s %d: ", ts, names[level],
-                     worker_id ? "worker" : "main", worker_id);
+    int n = worker_id
+                ? snprintf(line, sizeof(line), "%s [%s] worker %d: ", ts, names[level], worker_id)
+                : snprintf(line, sizeof(line), "%s [%s] main: ", ts, names[level]);
     va_list ap;
     va_start(ap, fmt);
     if (n < (int)sizeof(line)) n += vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);

@@ -30,11 +30,11 @@ mgw_str_t mgw_uri_expand(mgw_pool_t *pool, const char *tpl, const mgw_kv_t *vars
                          const mgw_kv_t *params, int nparams);
 
 typedef struct {
-    int tls;           /* 1 for https */
-    mgw_str_t host;    /* without brackets for IPv6 */
-    int port;          /* explicit or the scheme's default */
-    mgw_str_t path;    /* what follows the authority: path and query, "/" when empty;
-                          "?q" when the URL has a query but no path */
+    int tls;             /* 1 for https */
+    mgw_str_t host;      /* without brackets for IPv6 */
+    int port;            /* explicit or the scheme's default */
+    mgw_str_t path;      /* what follows the authority: path and query, "/" when empty;
+                            "?q" when the URL has a query but no path */
     mgw_str_t authority; /* host[:port] as written, for the Host header */
 } mgw_url_t;
 

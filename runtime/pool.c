@@ -178,11 +178,21 @@ void mgw_buf_add_json(mgw_buf_t *b, const char *s, size_t n)
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         switch (c) {
-        case '"': mgw_buf_add(b, "\\\"", 2); break;
-        case '\\': mgw_buf_add(b, "\\\\", 2); break;
-        case '\n': mgw_buf_add(b, "\\n", 2); break;
-        case '\r': mgw_buf_add(b, "\\r", 2); break;
-        case '\t': mgw_buf_add(b, "\\t", 2); break;
+        case '"':
+            mgw_buf_add(b, "\\\"", 2);
+            break;
+        case '\\':
+            mgw_buf_add(b, "\\\\", 2);
+            break;
+        case '\n':
+            mgw_buf_add(b, "\\n", 2);
+            break;
+        case '\r':
+            mgw_buf_add(b, "\\r", 2);
+            break;
+        case '\t':
+            mgw_buf_add(b, "\\t", 2);
+            break;
         default:
             if (c < 0x20 || c == 0x7f) {
                 char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};

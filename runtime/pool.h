@@ -25,8 +25,7 @@ void *mgw_pool_alloc(mgw_pool_t *pool, size_t n);
 void *mgw_pool_calloc(mgw_pool_t *pool, size_t n);
 char *mgw_pool_strndup(mgw_pool_t *pool, const char *s, size_t n);
 char *mgw_pool_strdup(mgw_pool_t *pool, const char *s);
-char *mgw_pool_printf(mgw_pool_t *pool, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+char *mgw_pool_printf(mgw_pool_t *pool, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Registers cb(data) to run when the pool is destroyed. */
 void mgw_pool_cleanup_add(mgw_pool_t *pool, mgw_pool_cleanup_cb cb, void *data);

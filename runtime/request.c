@@ -32,7 +32,8 @@ static void make_id(mgw_worker_t *w, char out[24])
     memcpy(bytes, &a, 8);
     memcpy(bytes + 8, &b, 4);
     for (int i = 0; i < 4; i++) {
-        unsigned v = (unsigned)bytes[3 * i] << 16 | (unsigned)bytes[3 * i + 1] << 8 | bytes[3 * i + 2];
+        unsigned v =
+            (unsigned)bytes[3 * i] << 16 | (unsigned)bytes[3 * i + 1] << 8 | bytes[3 * i + 2];
         out[4 * i] = b64[v >> 18 & 63];
         out[4 * i + 1] = b64[v >> 12 & 63];
         out[4 * i + 2] = b64[v >> 6 & 63];
@@ -46,6 +47,11 @@ uint64_t mgw__now_ms(const mgw_req_t *r)
     return uv_now(&r->c->w->loop);
 }
 
+static void gen_unref_cb(void *g)
+{
+    mgw_gen_unref(g);
+}
+
 mgw_req_t *mgw__req_new(mgw_conn_t *c)
 {
     mgw_gen_t *g = c->w->gen;
@@ -54,7 +60,9 @@ mgw_req_t *mgw__req_new(mgw_conn_t *c)
     r->pool = pool;
     r->c = c;
     r->gen = g;
+    /* The request keeps the generation it started with until its pool goes away. */
     mgw_gen_ref(g);
+    mgw_pool_cleanup_add(pool, gen_unref_cb, g);
     r->head_cap = g->max_header_size;
     r->head = mgw_pool_alloc(pool, r->head_cap);
     r->error_type = MGW_GW_NONE;
@@ -104,17 +112,25 @@ static int lookup(void *ud, int var, mgw_str_t arg, mgw_str_t *out)
     mgw_req_t *r = ud;
     switch (var) {
     case MGW_VAR_REQUEST_ID:
-    case MGW_VAR_EXTENDED_REQUEST_ID: return str(r->id, out);
-    case MGW_VAR_API_ID: return r->api ? str(r->api->id, out) : 0;
-    case MGW_VAR_STAGE: return r->stage ? str(r->stage->name, out) : 0;
-    case MGW_VAR_ROUTE_KEY: return r->route ? str(r->route->key, out) : 0;
-    case MGW_VAR_HTTP_METHOD: return lstr(r->method, out);
-    case MGW_VAR_PATH: return lstr(r->raw_path, out);
+    case MGW_VAR_EXTENDED_REQUEST_ID:
+        return str(r->id, out);
+    case MGW_VAR_API_ID:
+        return r->api ? str(r->api->id, out) : 0;
+    case MGW_VAR_STAGE:
+        return r->stage ? str(r->stage->name, out) : 0;
+    case MGW_VAR_ROUTE_KEY:
+        return r->route ? str(r->route->key, out) : 0;
+    case MGW_VAR_HTTP_METHOD:
+        return lstr(r->method, out);
+    case MGW_VAR_PATH:
+        return lstr(r->raw_path, out);
     case MGW_VAR_PROTOCOL:
         if (!r->head_done) return 0;
         return str(r->minor == 0 ? "HTTP/1.0" : "HTTP/1.1", out);
-    case MGW_VAR_STATUS: return r->status ? num(r, (uint64_t)r->status, out) : 0;
-    case MGW_VAR_RESPONSE_LENGTH: return num(r, r->resp_bytes, out);
+    case MGW_VAR_STATUS:
+        return r->status ? num(r, (uint64_t)r->status, out) : 0;
+    case MGW_VAR_RESPONSE_LENGTH:
+        return num(r, r->resp_bytes, out);
     case MGW_VAR_REQUEST_TIME: {
         char buf[40];
         time_t t = (time_t)(r->start_ms / 1000);
@@ -124,8 +140,10 @@ static int lookup(void *ud, int var, mgw_str_t arg, mgw_str_t *out)
         *out = (mgw_str_t){mgw_pool_strndup(r->pool, buf, n), n};
         return 1;
     }
-    case MGW_VAR_REQUEST_TIME_EPOCH: return num(r, r->start_ms / 1000, out);
-    case MGW_VAR_RESPONSE_LATENCY: return num(r, (uv_hrtime() - r->start_ns) / 1000000, out);
+    case MGW_VAR_REQUEST_TIME_EPOCH:
+        return num(r, r->start_ms / 1000, out);
+    case MGW_VAR_RESPONSE_LATENCY:
+        return num(r, (uv_hrtime() - r->start_ns) / 1000000, out);
     case MGW_VAR_INTEGRATION_LATENCY:
     case MGW_VAR_INTEGRATION_LATENCY2:
         if (!r->integ_start || !r->integ_end) return 0;
@@ -135,10 +153,14 @@ static int lookup(void *ud, int var, mgw_str_t arg, mgw_str_t *out)
     case MGW_VAR_INTEGRATION_STATUS3:
         return r->integ_status ? num(r, (uint64_t)r->integ_status, out) : 0;
     case MGW_VAR_INTEGRATION_ERROR:
-    case MGW_VAR_INTEGRATION_ERROR2: return str(r->integ_error, out);
-    case MGW_VAR_SOURCE_IP: return str(r->c->peer, out);
-    case MGW_VAR_USER_AGENT: return lstr(mgw__req_header(r, "user-agent"), out);
-    case MGW_VAR_DOMAIN_NAME: return r->host.n ? lstr(r->host, out) : 0;
+    case MGW_VAR_INTEGRATION_ERROR2:
+        return str(r->integ_error, out);
+    case MGW_VAR_SOURCE_IP:
+        return str(r->c->peer, out);
+    case MGW_VAR_USER_AGENT:
+        return lstr(mgw__req_header(r, "user-agent"), out);
+    case MGW_VAR_DOMAIN_NAME:
+        return r->host.n ? lstr(r->host, out) : 0;
     case MGW_VAR_DOMAIN_PREFIX: {
         if (!r->host.n) return 0;
         const char *dot = memchr(r->host.p, '.', r->host.n);
@@ -168,28 +190,50 @@ static int lookup(void *ud, int var, mgw_str_t arg, mgw_str_t *out)
 static const char *reason(int status)
 {
     switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
+    case 100:
+        return "Continue";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
     }
     return "Unknown";
 }
@@ -220,8 +264,10 @@ void mgw__resp_head(mgw_req_t *r, int status, const mgw_hdr_t *hdrs, int nhdrs,
     r->resp_started = 1;
     int bodyless = no_body_status(status);
     if (content_length < 0 && !bodyless) {
-        if (r->minor >= 1 || !r->head_done) r->resp_chunked = 1;
-        else r->resp_close = 1;
+        if (r->minor >= 1 || !r->head_done)
+            r->resp_chunked = 1;
+        else
+            r->resp_close = 1;
     }
     if (c->w->shutting_down) r->keepalive = 0;
     mgw_buf_printf(&b, "HTTP/1.1 %d %s\r\n", status, reason(status));
@@ -236,8 +282,10 @@ void mgw__resp_head(mgw_req_t *r, int status, const mgw_hdr_t *hdrs, int nhdrs,
         mgw_buf_printf(&b, "content-length: %lld\r\n", (long long)content_length);
     else if (r->resp_chunked)
         mgw_buf_adds(&b, "transfer-encoding: chunked\r\n");
-    if (!r->keepalive || r->resp_close) mgw_buf_adds(&b, "connection: close\r\n");
-    else if (r->minor == 0) mgw_buf_adds(&b, "connection: keep-alive\r\n");
+    if (!r->keepalive || r->resp_close)
+        mgw_buf_adds(&b, "connection: close\r\n");
+    else if (r->minor == 0)
+        mgw_buf_adds(&b, "connection: keep-alive\r\n");
     mgw_buf_add(&b, "\r\n", 2);
     uv_buf_t ub = uv_buf_init(b.p, (unsigned)b.n);
     mgw__write((uv_stream_t *)&c->tcp, &c->wq, &ub, 1, NULL);
@@ -307,7 +355,8 @@ void mgw__req_fail(mgw_req_t *r, mgw_gwresp_type_t type, const char *message)
     mgw_hdr_t hdrs[40];
     int n = 0;
     hdrs[n++] = (mgw_hdr_t){MGW_STR("content-type"), MGW_STR("application/json")};
-    hdrs[n++] = (mgw_hdr_t){MGW_STR("x-amzn-errortype"), {info->error_type, strlen(info->error_type)}};
+    hdrs[n++] =
+        (mgw_hdr_t){MGW_STR("x-amzn-errortype"), {info->error_type, strlen(info->error_type)}};
     for (int i = 0; conf && i < conf->nheaders && n < 40; i++) {
         mgw_str_t v = conf->headers[i].value;
         static const char from[] = "$request.header.";
@@ -337,8 +386,10 @@ static int strip_segment(mgw_str_t *path, const char *seg, size_t n)
     if (n == 0) return 1;
     if (path->n < n + 1 || memcmp(path->p + 1, seg, n) != 0) return 0;
     if (path->n > n + 1 && path->p[n + 1] != '/') return 0;
-    if (path->n == n + 1) *path = MGW_STR("/");
-    else *path = (mgw_str_t){path->p + n + 1, path->n - n - 1};
+    if (path->n == n + 1)
+        *path = MGW_STR("/");
+    else
+        *path = (mgw_str_t){path->p + n + 1, path->n - n - 1};
     return 1;
 }
 
@@ -370,7 +421,8 @@ static mgw_gwresp_type_t resolve(mgw_req_t *r)
     mgw_str_t host = mgw__req_header(r, "host");
     if (host.p) {
         const char *colon = host.p[0] == '[' ? memchr(host.p, ']', host.n) : NULL;
-        colon = memchr(colon ? colon : host.p, ':', host.n - (size_t)((colon ? colon : host.p) - host.p));
+        colon = memchr(colon ? colon : host.p, ':',
+                       host.n - (size_t)((colon ? colon : host.p) - host.p));
         char *h = mgw_pool_strndup(r->pool, host.p, colon ? (size_t)(colon - host.p) : host.n);
         for (char *s = h; *s; s++)
             if (*s >= 'A' && *s <= 'Z') *s = (char)(*s + 32);
@@ -430,7 +482,8 @@ static void run_mock(mgw_req_t *r)
         hdrs[n++] = (mgw_hdr_t){in->headers[i].name, in->headers[i].value};
         if (mgw_str_ieq(in->headers[i].name, "content-type")) has_ct = 1;
     }
-    if (!has_ct && in->body.n) hdrs[n++] = (mgw_hdr_t){MGW_STR("content-type"), MGW_STR("application/json")};
+    if (!has_ct && in->body.n)
+        hdrs[n++] = (mgw_hdr_t){MGW_STR("content-type"), MGW_STR("application/json")};
     mgw__resp_head(r, in->status, hdrs, n, (int64_t)in->body.n);
     mgw__resp_body(r, in->body.p, in->body.n, NULL);
     mgw__resp_end(r);
@@ -465,16 +518,29 @@ void mgw__req_dispatch(mgw_req_t *r)
 
 /* ---- end ---- */
 
+/*
+ * The stage whose access log records r. A request rejected before its stage was known
+ * (malformed, head too large, too slow, no such stage) is recorded by the $default stage
+ * (or only stage) of its API, or of the API its listener serves.
+ */
+static const mgw_stage_t *log_stage(const mgw_req_t *r)
+{
+    if (r->stage) return r->stage;
+    const mgw_api_t *api = r->api ? r->api : r->c->listen->api;
+    if (api == NULL) return NULL;
+    if (api->default_stage) return api->default_stage;
+    return api->nstages == 1 ? &api->stages[0] : NULL;
+}
+
 void mgw__req_free(mgw_req_t *r)
 {
-    if (r->stage && r->stage->log_format && r->stage->log_id >= 0) {
+    const mgw_stage_t *st = log_stage(r);
+    if (st && st->log_format && st->log_id >= 0) {
         mgw_buf_t line = {0};
-        mgw_template_render(r->stage->log_format, lookup, r, &line);
+        mgw_template_render(st->log_format, lookup, r, &line);
         mgw_buf_addc(&line, '\n');
-        mgw_accesslog_append(r->c->w->alog, r->stage->log_id, line.p, line.n);
+        mgw_accesslog_append(r->c->w->alog, st->log_id, line.p, line.n);
         mgw_buf_free(&line);
     }
-    mgw_gen_t *g = r->gen;
     mgw_pool_destroy(r->pool);
-    mgw_gen_unref(g);
 }

@@ -58,8 +58,10 @@ static node_t *find_static(const node_t *n, const char *seg, size_t len, int *po
         int mid = (lo + hi) / 2;
         int c = seg_cmp(n->statics[mid]->seg, n->statics[mid]->seg_len, seg, len);
         if (c == 0) return n->statics[mid];
-        if (c < 0) lo = mid + 1;
-        else hi = mid - 1;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
     }
     if (pos) *pos = lo;
     return NULL;
@@ -148,8 +150,8 @@ static const route_t *pick(route_t *const *tab, int m)
  * node. The first full match found is the most specific one, because at each level the
  * more specific alternative is tried first and a dead end backtracks.
  */
-static const route_t *walk(const node_t *n, int m, const char *p, const char *end,
-                           mgw_str_t *caps, int ncaps, mgw_route_match_t *out)
+static const route_t *walk(const node_t *n, int m, const char *p, const char *end, mgw_str_t *caps,
+                           int ncaps, mgw_route_match_t *out)
 {
     out->visits++;
     if (p >= end) {

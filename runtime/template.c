@@ -3,7 +3,7 @@
 #include <string.h>
 
 typedef struct {
-    int var; /* -1 for a literal */
+    int var;        /* -1 for a literal */
     mgw_str_t text; /* the literal, or the stage variable name */
 } segment_t;
 
@@ -25,8 +25,8 @@ static const struct {
 
 static int name_char(char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '.';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.';
 }
 
 /* Length of the variable name starting at s, without a trailing dot. */
@@ -40,8 +40,7 @@ static size_t name_len(const char *s)
     return n;
 }
 
-static void add_seg(mgw_pool_t *pool, mgw_template_t *t, int *cap, int var, const char *p,
-                    size_t n)
+static void add_seg(mgw_pool_t *pool, mgw_template_t *t, int *cap, int var, const char *p, size_t n)
 {
     if (var < 0 && n == 0) return;
     if (t->nsegs == *cap) {

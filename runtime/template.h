@@ -42,7 +42,7 @@ enum {
 #define XX(id, _) MGW_VAR_##id,
     MGW_CONTEXT_VARS(XX)
 #undef XX
-    MGW_VAR_STAGE_VARIABLE, /* $stageVariables.NAME; the name is the argument */
+        MGW_VAR_STAGE_VARIABLE, /* $stageVariables.NAME; the name is the argument */
     MGW_VAR__COUNT
 };
 

@@ -52,7 +52,7 @@ struct mgw_proxy_s {
     upconn_t *uc;
     mgw_url_t url;
     char *host;
-    mgw_str_t head; /* serialized request head, kept for a retry */
+    mgw_str_t head;  /* serialized request head, kept for a retry */
     mgw_buf_t early; /* body bytes that arrived before the connection was ready */
     uint64_t timeout_ms;
     int chunked, body_done, head_request, retried, got_bytes, backend_keepalive, idempotent;
@@ -213,10 +213,13 @@ static upconn_t *uc_new(mgw_worker_t *w, mgw_origin_t *o)
 
 static int hop_by_hop(mgw_str_t name, mgw_str_t connection)
 {
-    static const char *const names[] = {"connection", "keep-alive", "proxy-connection", "te",
-                                        "trailer", "transfer-encoding", "upgrade", "host",
-                                        "content-length", "expect", "x-forwarded-proto",
-                                        "x-forwarded-port", "x-forwarded-for"};
+    static const char *const names[] = {"connection",        "keep-alive",
+                                        "proxy-connection",  "te",
+                                        "trailer",           "transfer-encoding",
+                                        "upgrade",           "host",
+                                        "content-length",    "expect",
+                                        "x-forwarded-proto", "x-forwarded-port",
+                                        "x-forwarded-for"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (mgw_str_ieq(name, names[i])) return 1;
     /* Headers named by Connection are hop-by-hop too. */
@@ -244,7 +247,8 @@ static void build_head(mgw_proxy_t *px, const char *method)
         mgw_buf_addc(&b, memchr(px->url.path.p, '?', px->url.path.n) ? '&' : '?');
         mgw_buf_add(&b, r->query.p, r->query.n);
     }
-    mgw_buf_printf(&b, " HTTP/1.1\r\nhost: %.*s\r\n", (int)px->url.authority.n, px->url.authority.p);
+    mgw_buf_printf(&b, " HTTP/1.1\r\nhost: %.*s\r\n", (int)px->url.authority.n,
+                   px->url.authority.p);
     mgw_str_t connection = mgw__req_header(r, "connection");
     for (int i = 0; i < r->nheaders; i++) {
         const mgw_hdr_t *h = &r->headers[i];
@@ -255,8 +259,10 @@ static void build_head(mgw_proxy_t *px, const char *method)
         mgw_buf_add(&b, "\r\n", 2);
     }
     mgw_str_t xff = mgw__req_header(r, "x-forwarded-for");
-    if (xff.p) mgw_buf_printf(&b, "x-forwarded-for: %.*s, %s\r\n", (int)xff.n, xff.p, r->c->peer);
-    else mgw_buf_printf(&b, "x-forwarded-for: %s\r\n", r->c->peer);
+    if (xff.p)
+        mgw_buf_printf(&b, "x-forwarded-for: %.*s, %s\r\n", (int)xff.n, xff.p, r->c->peer);
+    else
+        mgw_buf_printf(&b, "x-forwarded-for: %s\r\n", r->c->peer);
     mgw_buf_printf(&b, "x-forwarded-proto: http\r\nx-forwarded-port: %d\r\n", r->c->listen->port);
     if (r->chunked) {
         px->chunked = 1;
@@ -367,8 +373,8 @@ static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         return;
     }
     if (status < 0 || res == NULL) {
-        char *why = mgw_pool_printf(px->r->pool, "cannot resolve %s: %s", px->host,
-                                    uv_strerror(status));
+        char *why =
+            mgw_pool_printf(px->r->pool, "cannot resolve %s: %s", px->host, uv_strerror(status));
         uv_freeaddrinfo(res);
         px_fail(px, MGW_GW_INTEGRATION_FAILURE, why);
         return;
@@ -414,7 +420,8 @@ static void px_connect(mgw_proxy_t *px)
     if (rc < 0) {
         uc->resolving = NULL;
         free(rs);
-        char *why = mgw_pool_printf(px->r->pool, "cannot resolve %s: %s", px->host, uv_strerror(rc));
+        char *why =
+            mgw_pool_printf(px->r->pool, "cannot resolve %s: %s", px->host, uv_strerror(rc));
         px_fail(px, MGW_GW_INTEGRATION_FAILURE, why);
     }
 }
@@ -427,8 +434,8 @@ void mgw__proxy_start(mgw_req_t *r)
     mgw_proxy_t *px = mgw_pool_calloc(r->pool, sizeof(*px));
     px->r = r;
     px->timeout_ms = in->timeout_ms ? in->timeout_ms : 29000;
-    mgw_str_t uri = mgw_uri_expand(r->pool, in->uri, r->stage->vars, r->stage->nvars, r->params,
-                                   r->nparams);
+    mgw_str_t uri =
+        mgw_uri_expand(r->pool, in->uri, r->stage->vars, r->stage->nvars, r->params, r->nparams);
     if (mgw_url_parse(uri.p, uri.n, &px->url) != 0) {
         r->integ_error = mgw_pool_printf(r->pool, "invalid integration URI \"%s\"", uri.p);
         mgw__req_fail(r, MGW_GW_API_CONFIGURATION_ERROR, NULL);
@@ -531,10 +538,11 @@ static void uc_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         if (nread == UV_EOF && px->r->resp_started &&
             mgw_http1_finish(uc->parser) == MGW_HTTP1_OK && uc->px == NULL)
             return; /* a close-delimited body ended */
-        const char *why = nread == UV_EOF ? "the backend closed the connection"
-                                          : uv_strerror((int)nread);
-        px_fail(px, MGW_GW_INTEGRATION_FAILURE,
-                mgw_pool_printf(px->r->pool, "reading from %s:%d: %s", px->host, px->url.port, why));
+        const char *why =
+            nread == UV_EOF ? "the backend closed the connection" : uv_strerror((int)nread);
+        px_fail(
+            px, MGW_GW_INTEGRATION_FAILURE,
+            mgw_pool_printf(px->r->pool, "reading from %s:%d: %s", px->host, px->url.port, why));
         return;
     }
     px->got_bytes = 1;
@@ -678,7 +686,8 @@ static int on_complete(void *ud)
     px->uc = NULL;
     r->px = NULL;
     /* Reuse the connection only if the backend allows it and our request went out whole. */
-    if (px->backend_keepalive && px->body_done && uc->wq.pending == 0) uc_release(uc);
+    if (px->backend_keepalive && px->body_done && uc->wq.pending == 0)
+        uc_release(uc);
     else
         uc_close(uc);
     mgw_buf_free(&px->early);

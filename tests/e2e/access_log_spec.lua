@@ -85,6 +85,15 @@ describe("access log", function()
                 R.clf_ok = h.curl{ gw:url "/clf/hello" }
                 R.clf_404 = h.curl{ gw:url "/clf/nope" }
                 R.rel = h.curl{ gw:url "/rel/mocked" }
+                local g = h.connect(gw.port)
+                g:send("GARBAGE\r\n\r\n")
+                R.garbage = assert(g:read_response())
+                g:close()
+                local big = h.connect(gw.port)
+                big:send("GET /hello HTTP/1.1\r\nHost: gw.example.test\r\nX-Big: "
+                    .. string.rep("b", 11000) .. "\r\n\r\n")
+                R.head_too_large = assert(big:read_response())
+                big:close()
             end)
             stop_rc = gw:stop()
             R.stderr = gw.stderr()
@@ -118,8 +127,8 @@ describe("access log", function()
         for _, e in ipairs(json_log) do
             assert.is_nil(e._error, e._raw)
         end
-        -- ok, not_found, too_large, http10, raw_path, mock
-        assert.are.equal(6, #json_log)
+        -- ok, not_found, too_large, http10, raw_path, mock, garbage, head_too_large
+        assert.are.equal(8, #json_log)
     end)
 
     it("records the request id that the client saw in apigw-requestid", function()
@@ -246,5 +255,19 @@ describe("access log", function()
 
     it("flushes the logs and exits 0 on SIGTERM", function()
         assert.are.equal(0, stop_rc, R.stderr)
+    end)
+
+    it("records requests rejected before their stage was known in the API's $default stage", function()
+        assert.equal(400, R.garbage.status)
+        assert.equal(431, R.head_too_large.status)
+        local e = entry_for(R.garbage)
+        assert.equal("400", e.status)
+        assert.equal("BAD_REQUEST", e.responseType)
+        -- the request never reached a stage: the line says so rather than borrow one
+        assert.equal("-", e.stage)
+        assert.equal("-", e.tag)
+        e = entry_for(R.head_too_large)
+        assert.equal("431", e.status)
+        assert.equal("REQUEST_HEADERS_TOO_LARGE", e.responseType)
     end)
 end)

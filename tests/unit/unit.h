@@ -42,7 +42,6 @@ static int unit_failures_in_test, unit_passed, unit_failed;
         }                                                                                          \
     } while (0)
 
-#define DONE()                                                                                     \
-    (printf("%d passed, %d failed\n", unit_passed, unit_failed), unit_failed ? 1 : 0)
+#define DONE() (printf("%d passed, %d failed\n", unit_passed, unit_failed), unit_failed ? 1 : 0)
 
 #endif
