@@ -113,12 +113,16 @@ struct mgw_req_s {
     unsigned head_done : 1, body_done : 1, resp_started : 1, resp_done : 1, resp_chunked : 1,
         resp_close : 1, head_method : 1, discard_body : 1;
     /* routing */
+    int phase;            /* MGW_PHASE_*: the lifecycle phase running or next to run */
     mgw_str_t raw_path, query, path, host;
+    mgw_str_t route_path; /* the path routes see: without base path and stage */
     mgw_api_t *api;
     mgw_stage_t *stage;
     const mgw_route_t *route;
     mgw_kv_t *params;
     int nparams;
+    /* the caller's API key: x-api-key, or an authorizer's usageIdentifierKey */
+    mgw_str_t api_key;
     /* response */
     int status;
     uint64_t resp_bytes;
@@ -145,8 +149,28 @@ void mgw__conn_close(mgw_conn_t *c);
 /* Graceful shutdown: closes c when it is idle, or marks its request "Connection: close". */
 void mgw__conn_shutdown(mgw_conn_t *c);
 
+/*
+ * The request lifecycle after the API and stage are known, in order. A phase function
+ * returns MGW_PHASE_NEXT to go on, MGW_PHASE_STOP when it has answered the request (or
+ * failed it with mgw__req_fail), or MGW_PHASE_WAIT when it continues asynchronously and
+ * will call mgw__req_resume() (go on with the next phase) or mgw__req_fail() later.
+ */
+enum {
+    MGW_PHASE_WAF,
+    MGW_PHASE_ROUTE,
+    MGW_PHASE_AUTHORIZE,
+    MGW_PHASE_THROTTLE,
+    MGW_PHASE_INTEGRATION,
+    MGW_PHASE__COUNT
+};
+enum { MGW_PHASE_NEXT, MGW_PHASE_STOP, MGW_PHASE_WAIT };
+
 /* request.c */
 mgw_req_t *mgw__req_new(mgw_conn_t *c);
+/* Runs the phases from r->phase on. */
+void mgw__req_continue(mgw_req_t *r);
+/* Ends the phase that returned MGW_PHASE_WAIT successfully and runs the next ones. */
+void mgw__req_resume(mgw_req_t *r);
 /* Called when the head is parsed: resolves, routes and starts the integration. */
 void mgw__req_dispatch(mgw_req_t *r);
 /* Sends the gateway response of type (message overrides the type's message when set). */

@@ -400,7 +400,7 @@ static mgw_str_t first_segment(mgw_str_t path)
     return (mgw_str_t){s, e ? (size_t)(e - s) : path.n - 1};
 }
 
-/* Finds the API, stage and route; returns MGW_GW_NONE or the type of the failure. */
+/* Finds the API and the stage; returns MGW_GW_NONE or the type of the failure. */
 static mgw_gwresp_type_t resolve(mgw_req_t *r)
 {
     mgw_gen_t *g = r->gen;
@@ -459,17 +459,7 @@ static mgw_gwresp_type_t resolve(mgw_req_t *r)
         }
     }
     if (r->stage == NULL) return MGW_GW_RESOURCE_NOT_FOUND;
-
-    mgw_route_match_t m;
-    r->method_idx = mgw_method_index(r->method.p, r->method.n);
-    if (mgw_router_match(r->api->router, r->method_idx, path, &m) != 0)
-        return MGW_GW_RESOURCE_NOT_FOUND;
-    r->route = m.data;
-    r->nparams = m.nparams;
-    if (m.nparams) {
-        r->params = mgw_pool_alloc(r->pool, sizeof(mgw_kv_t) * (size_t)m.nparams);
-        memcpy(r->params, m.params, sizeof(mgw_kv_t) * (size_t)m.nparams);
-    }
+    r->route_path = path;
     return MGW_GW_NONE;
 }
 
@@ -489,6 +479,84 @@ static void run_mock(mgw_req_t *r)
     mgw__resp_end(r);
 }
 
+/* ---- phases (DESIGN.md "Request lifecycle") ---- */
+
+/* WAF: web ACL rules of the stage (Lua policies arrive with issue 3). */
+static int phase_waf(mgw_req_t *r)
+{
+    (void)r;
+    return MGW_PHASE_NEXT;
+}
+
+/* Route selection: the stage's route keys, matched in C. */
+static int phase_route(mgw_req_t *r)
+{
+    mgw_route_match_t m;
+    r->method_idx = mgw_method_index(r->method.p, r->method.n);
+    if (mgw_router_match(r->api->router, r->method_idx, r->route_path, &m) != 0) {
+        mgw__req_fail(r, MGW_GW_RESOURCE_NOT_FOUND, NULL);
+        return MGW_PHASE_STOP;
+    }
+    r->route = m.data;
+    r->nparams = m.nparams;
+    if (m.nparams) {
+        r->params = mgw_pool_alloc(r->pool, sizeof(mgw_kv_t) * (size_t)m.nparams);
+        memcpy(r->params, m.params, sizeof(mgw_kv_t) * (size_t)m.nparams);
+    }
+    return MGW_PHASE_NEXT;
+}
+
+/* Authorization: the route's authorizer (arrives with issue 3). */
+static int phase_authorize(mgw_req_t *r)
+{
+    (void)r;
+    return MGW_PHASE_NEXT;
+}
+
+/* Throttling: account, stage, route and usage-plan buckets (arrives with issue 6). */
+static int phase_throttle(mgw_req_t *r)
+{
+    (void)r;
+    return MGW_PHASE_NEXT;
+}
+
+/* The integration: always the last phase; it answers the request. */
+static int phase_integration(mgw_req_t *r)
+{
+    /* "100 Continue" only once the request is sure to reach its integration. */
+    mgw_str_t expect = mgw__req_header(r, "expect");
+    if (expect.p && mgw_str_ieq(expect, "100-continue") && r->minor >= 1 && !r->body_done) {
+        uv_buf_t b = uv_buf_init("HTTP/1.1 100 Continue\r\n\r\n", 25);
+        mgw__write((uv_stream_t *)&r->c->tcp, &r->c->wq, &b, 1, NULL);
+    }
+    if (r->route->integration.type == MGW_INTEG_MOCK) run_mock(r);
+    else mgw__proxy_start(r);
+    return MGW_PHASE_STOP;
+}
+
+static int (*const phases[MGW_PHASE__COUNT])(mgw_req_t *r) = {
+    [MGW_PHASE_WAF] = phase_waf,
+    [MGW_PHASE_ROUTE] = phase_route,
+    [MGW_PHASE_AUTHORIZE] = phase_authorize,
+    [MGW_PHASE_THROTTLE] = phase_throttle,
+    [MGW_PHASE_INTEGRATION] = phase_integration,
+};
+
+void mgw__req_continue(mgw_req_t *r)
+{
+    while (r->phase < MGW_PHASE__COUNT) {
+        int rc = phases[r->phase](r);
+        if (rc != MGW_PHASE_NEXT) return; /* answered, or waiting for mgw__req_resume() */
+        r->phase++;
+    }
+}
+
+void mgw__req_resume(mgw_req_t *r)
+{
+    r->phase++;
+    mgw__req_continue(r);
+}
+
 void mgw__req_dispatch(mgw_req_t *r)
 {
     r->head_method = r->method.n == 4 && memcmp(r->method.p, "HEAD", 4) == 0;
@@ -504,16 +572,8 @@ void mgw__req_dispatch(mgw_req_t *r)
         mgw__req_fail(r, err, r->error_message);
         return;
     }
-    mgw_str_t expect = mgw__req_header(r, "expect");
-    if (expect.p && mgw_str_ieq(expect, "100-continue") && r->minor >= 1 && !r->body_done) {
-        uv_buf_t b = uv_buf_init("HTTP/1.1 100 Continue\r\n\r\n", 25);
-        mgw__write((uv_stream_t *)&r->c->tcp, &r->c->wq, &b, 1, NULL);
-    }
-    if (r->route->integration.type == MGW_INTEG_MOCK) {
-        run_mock(r);
-        return;
-    }
-    mgw__proxy_start(r);
+    r->phase = MGW_PHASE_WAF;
+    mgw__req_continue(r);
 }
 
 /* ---- end ---- */
