@@ -5,7 +5,7 @@ LLHTTP  ?= /usr/share/llhttp
 LLHTTP_INC ?= /usr/share/include/llhttp
 OPT     ?= -O2
 SAN     ?=
-PKGS    := luajit libuv
+PKGS    := luajit libuv libcrypto
 DEBS    := gcc make pkg-config libluajit2-5.1-dev luajit2 libuv1-dev libssl-dev node-llhttp \
            lua-busted lua-cjson lua-socket curl
 

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "crypto.h"
 #include "err.h"
 
 #ifndef MGW_LUA_DIR
@@ -21,6 +22,10 @@ typedef struct {
     mgw_gen_t *g;
     mgw_buf_t *errors;
     int nerrors;
+    mgw_route_t **routes; /* the routes of the API being built, by idx */
+    int nroutes;
+    int check_only;
+    int quota_open;
 } builder_t;
 
 const char *mgw_config_lua_dir(void)
@@ -137,12 +142,67 @@ static int open_log(builder_t *b, const char *path, const char *where, int check
     return g->nlogs++;
 }
 
+/*
+ * The bucket for t[key] = { rate =, burst = } of the table on top of the stack, or NULL
+ * when absent. name identifies the limit; the limit itself is part of the bucket's key,
+ * so that an unchanged limit keeps its state across reloads.
+ */
+static mgw_bucket_t *get_bucket(builder_t *b, const char *key, const char *name)
+{
+    lua_getfield(b->L, -1, key);
+    mgw_bucket_t *bk = NULL;
+    if (lua_type(b->L, -1) == LUA_TTABLE) {
+        double rate = get_num(b, "rate", 1);
+        uint64_t burst = (uint64_t)get_num(b, "burst", 0);
+        char k[1024];
+        int n = snprintf(k, sizeof(k), "%s|%.17g|%llu", name, rate, (unsigned long long)burst);
+        bk = mgw_throttle_bucket(k, (size_t)n, rate, burst);
+        if (bk == NULL) add_error(b, name, "too many throttle buckets");
+    }
+    lua_pop(b->L, 1);
+    return bk;
+}
+
+static int route_idx(builder_t *b, const char *key)
+{
+    for (int i = 0; i < b->nroutes; i++)
+        if (strcmp(b->routes[i]->key, key) == 0) return i;
+    return -1;
+}
+
+/* Reads route_settings = { { key =, throttle = {} } } into per-route buckets. */
+static mgw_bucket_t **get_route_buckets(builder_t *b, const char *name)
+{
+    mgw_bucket_t **out = NULL;
+    int n = push_list(b, "route_settings");
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(b->L, -1, i + 1);
+        const char *key = get_str(b, "key");
+        int idx = key ? route_idx(b, key) : -1;
+        if (idx >= 0) {
+            if (out == NULL)
+                out = mgw_pool_calloc(b->g->pool, sizeof(*out) * (size_t)(b->nroutes ? b->nroutes : 1));
+            char full[1024];
+            snprintf(full, sizeof(full), "%s|%s", name, key);
+            out[idx] = get_bucket(b, "throttle", full);
+        }
+        lua_pop(b->L, 1);
+    }
+    if (n >= 0) lua_pop(b->L, 1);
+    return out;
+}
+
 static void build_stage(builder_t *b, mgw_api_t *api, mgw_stage_t *st, int check_only)
 {
     st->api = api;
     st->name = get_str(b, "name");
     st->vars = get_kvs(b, "variables", &st->nvars);
     st->log_id = -1;
+    st->rate_limit_headers = get_bool(b, "rate_limit_headers", 1);
+    char name[512];
+    snprintf(name, sizeof(name), "stage|%s|%s", api->id, st->name);
+    st->throttle = get_bucket(b, "throttle", name);
+    st->route_throttle = get_route_buckets(b, name);
     lua_getfield(b->L, -1, "access_log");
     if (lua_type(b->L, -1) == LUA_TTABLE) {
         /* where names the format; the path's errors are reported at its sibling key */
@@ -175,6 +235,91 @@ static void build_integration(builder_t *b, mgw_integration_t *in)
     }
 }
 
+static int period_of(const char *p)
+{
+    if (p && strcmp(p, "week") == 0) return MGW_QUOTA_WEEK;
+    if (p && strcmp(p, "month") == 0) return MGW_QUOTA_MONTH;
+    return MGW_QUOTA_DAY;
+}
+
+/*
+ * Usage plans: each key of a plan gets a membership with its own buckets (the plan's
+ * limit applies per key, across every stage of the plan) and its own quota counter.
+ */
+static void build_plans(builder_t *b, mgw_api_t *api)
+{
+    mgw_gen_t *g = b->g;
+    int n = push_list(b, "usage_plans");
+    api->nplans = n > 0 ? n : 0;
+    api->plans = mgw_pool_calloc(g->pool, sizeof(mgw_plan_t) * (size_t)(n > 0 ? n : 1));
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(b->L, -1, i + 1);
+        mgw_plan_t *plan = &api->plans[i];
+        plan->name = get_str(b, "name");
+        plan->stages = mgw_pool_calloc(g->pool, (size_t)(api->nstages ? api->nstages : 1));
+        int ns = push_list(b, "stages");
+        for (int s = 0; s < api->nstages; s++)
+            plan->stages[s] = ns < 0; /* no list: every stage */
+        for (int j = 0; j < ns; j++) {
+            lua_rawgeti(b->L, -1, j + 1);
+            const char *sname = lua_tostring(b->L, -1);
+            mgw_stage_t *st = sname ? mgw_api_find_stage(api, sname, strlen(sname)) : NULL;
+            if (st) plan->stages[st - api->stages] = 1;
+            lua_pop(b->L, 1);
+        }
+        if (ns >= 0) lua_pop(b->L, 1);
+        lua_getfield(b->L, -1, "quota");
+        if (lua_type(b->L, -1) == LUA_TTABLE) {
+            plan->has_quota = 1;
+            plan->quota_limit = (uint64_t)get_num(b, "limit", 0);
+            plan->quota_offset = (uint64_t)get_num(b, "offset", 0);
+            plan->quota_period = period_of(get_str(b, "period"));
+        }
+        lua_pop(b->L, 1);
+
+        int nk = push_list(b, "keys");
+        for (int j = 0; j < nk; j++) {
+            lua_rawgeti(b->L, -1, j + 1);
+            const char *id = lua_tostring(b->L, -1);
+            lua_pop(b->L, 1);
+            mgw_apikey_t *k = NULL;
+            for (int x = 0; id && x < g->nkeys; x++)
+                if (strcmp(g->keys[x].id, id) == 0) k = &g->keys[x];
+            if (k == NULL) continue;
+            mgw_member_t *m = mgw_pool_alloc(g->pool, sizeof(*m) * (size_t)(k->nmembers + 1));
+            if (k->nmembers) memcpy(m, k->members, sizeof(*m) * (size_t)k->nmembers);
+            k->members = m;
+            m = &k->members[k->nmembers++];
+            memset(m, 0, sizeof(*m));
+            m->api = api;
+            m->plan = plan;
+            char name[512];
+            snprintf(name, sizeof(name), "plan|%s|%s|%s", api->id, plan->name, id);
+            lua_pushvalue(b->L, -2); /* the plan table */
+            m->throttle = get_bucket(b, "throttle", name);
+            m->route_throttle = get_route_buckets(b, name);
+            lua_pop(b->L, 1);
+            if (plan->has_quota && !b->check_only && !b->quota_open) {
+                /* Counters are replayed from the state directory before the first slot. */
+                mgw_buf_t err = {0};
+                b->quota_open = 1;
+                if (mgw_quota_open(g->state_dir ? g->state_dir : "state", &err) != 0)
+                    add_error(b, "state_dir", err.p);
+                mgw_buf_free(&err);
+            }
+            if (plan->has_quota && !b->check_only) {
+                static const char *const periods[] = {"day", "week", "month"};
+                snprintf(name, sizeof(name), "quota|%s|%s|%s|%s", api->id, plan->name, id,
+                         periods[plan->quota_period]);
+                m->quota = mgw_quota_slot(name);
+            }
+        }
+        if (nk >= 0) lua_pop(b->L, 1);
+        lua_pop(b->L, 1);
+    }
+    if (n >= 0) lua_pop(b->L, 1);
+}
+
 static void build_api(builder_t *b, mgw_api_t *api, int check_only)
 {
     mgw_pool_t *pool = b->g->pool;
@@ -182,22 +327,17 @@ static void build_api(builder_t *b, mgw_api_t *api, int check_only)
     api->default_endpoint = get_bool(b, "default_endpoint", 1);
     api->router = mgw_router_create(pool);
 
-    int n = push_list(b, "stages");
-    api->nstages = n > 0 ? n : 0;
-    api->stages = mgw_pool_calloc(pool, sizeof(mgw_stage_t) * (size_t)(n > 0 ? n : 1));
-    for (int i = 0; i < n; i++) {
-        lua_rawgeti(b->L, -1, i + 1);
-        build_stage(b, api, &api->stages[i], check_only);
-        if (strcmp(api->stages[i].name, "$default") == 0) api->default_stage = &api->stages[i];
-        lua_pop(b->L, 1);
-    }
-    if (n >= 0) lua_pop(b->L, 1);
-
-    n = push_list(b, "routes");
+    int n = push_list(b, "routes");
+    api->nroutes = n > 0 ? n : 0;
+    b->routes = mgw_pool_calloc(pool, sizeof(mgw_route_t *) * (size_t)(n > 0 ? n : 1));
+    b->nroutes = api->nroutes;
     for (int i = 0; i < n; i++) {
         lua_rawgeti(b->L, -1, i + 1);
         mgw_route_t *r = mgw_pool_calloc(pool, sizeof(*r));
+        b->routes[i] = r;
+        r->idx = i;
         r->key = get_str(b, "key");
+        r->api_key_required = get_bool(b, "api_key_required", 0);
         lua_getfield(b->L, -1, "integration");
         build_integration(b, &r->integration);
         lua_pop(b->L, 1);
@@ -210,6 +350,19 @@ static void build_api(builder_t *b, mgw_api_t *api, int check_only)
         lua_pop(b->L, 1);
     }
     if (n >= 0) lua_pop(b->L, 1);
+
+    n = push_list(b, "stages");
+    api->nstages = n > 0 ? n : 0;
+    api->stages = mgw_pool_calloc(pool, sizeof(mgw_stage_t) * (size_t)(n > 0 ? n : 1));
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(b->L, -1, i + 1);
+        build_stage(b, api, &api->stages[i], check_only);
+        if (strcmp(api->stages[i].name, "$default") == 0) api->default_stage = &api->stages[i];
+        lua_pop(b->L, 1);
+    }
+    if (n >= 0) lua_pop(b->L, 1);
+
+    build_plans(b, api);
 
     n = push_list(b, "gateway_responses");
     for (int i = 0; i < n; i++) {
@@ -241,8 +394,38 @@ static int cmp_mapping(const void *a, const void *b)
     return (int)y->base_len - (int)x->base_len;
 }
 
+static int cmp_key(const void *a, const void *b)
+{
+    return memcmp(((const mgw_apikey_t *)a)->digest, ((const mgw_apikey_t *)b)->digest, 32);
+}
+
+/* API keys, stored only as SHA-256 digests, sorted for binary search. */
+static void build_keys(builder_t *b)
+{
+    mgw_gen_t *g = b->g;
+    int n = push_list(b, "api_keys");
+    g->nkeys = n > 0 ? n : 0;
+    g->keys = mgw_pool_calloc(g->pool, sizeof(mgw_apikey_t) * (size_t)(n > 0 ? n : 1));
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(b->L, -1, i + 1);
+        mgw_apikey_t *k = &g->keys[i];
+        k->id = get_str(b, "id");
+        mgw_str_t value = get_lstr(b, "value");
+        const char *digest = get_str(b, "sha256");
+        if (digest) {
+            if (mgw_hex32(digest, k->digest) != 0) add_error(b, "api_keys", "bad sha256 digest");
+        } else {
+            mgw_sha256(value.p, value.n, k->digest);
+        }
+        lua_pop(b->L, 1);
+    }
+    if (n >= 0) lua_pop(b->L, 1);
+    qsort(g->keys, (size_t)g->nkeys, sizeof(mgw_apikey_t), cmp_key);
+}
+
 static void build_gen(builder_t *b, int check_only)
 {
+    b->check_only = check_only;
     mgw_gen_t *g = b->g;
     mgw_pool_t *pool = g->pool;
     g->workers = (int)get_num(b, "workers", 0);
@@ -259,6 +442,10 @@ static void build_gen(builder_t *b, int check_only)
     g->body_timeout_ms = (uint64_t)(get_num(b, "body", 30) * 1000);
     g->shutdown_timeout_ms = (uint64_t)(get_num(b, "shutdown", 10) * 1000);
     lua_pop(b->L, 1);
+
+    g->account = get_bucket(b, "throttle", "account");
+    g->state_dir = get_str(b, "state_dir");
+    build_keys(b);
 
     int n = push_list(b, "apis");
     g->napis = n > 0 ? n : 0;
@@ -326,7 +513,7 @@ int mgw_config_load(const char *file, const char *prefix, int check_only, mgw_ge
     lua_pop(L, 2);
 
     mgw_gen_t *g = NULL;
-    builder_t b = {L, NULL, errors, 0};
+    builder_t b = {.L = L, .errors = errors};
     lua_getglobal(L, "require");
     lua_pushliteral(L, "moongate.config");
     if (lua_pcall(L, 1, 1, 0) != 0) {

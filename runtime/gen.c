@@ -39,3 +39,25 @@ const mgw_domain_t *mgw_gen_find_domain(const mgw_gen_t *g, const char *host, si
             return &g->domains[i];
     return NULL;
 }
+
+const mgw_apikey_t *mgw_gen_find_key(const mgw_gen_t *g, const uint8_t digest[32])
+{
+    int lo = 0, hi = g->nkeys - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        int c = memcmp(g->keys[mid].digest, digest, 32);
+        if (c == 0) return &g->keys[mid];
+        if (c < 0) lo = mid + 1;
+        else hi = mid - 1;
+    }
+    return NULL;
+}
+
+const mgw_member_t *mgw_key_member(const mgw_apikey_t *k, const mgw_api_t *api,
+                                   const mgw_stage_t *stage)
+{
+    int si = (int)(stage - api->stages);
+    for (int i = 0; i < k->nmembers; i++)
+        if (k->members[i].api == api && k->members[i].plan->stages[si]) return &k->members[i];
+    return NULL;
+}

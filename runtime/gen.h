@@ -11,6 +11,8 @@
 
 #include "gwresp.h"
 #include "path.h"
+#include "quota.h"
+#include "throttle.h"
 #include "pool.h"
 #include "router.h"
 #include "template.h"
@@ -34,6 +36,8 @@ typedef struct {
 
 typedef struct {
     const char *key;
+    int idx;              /* position in the API's routes, for per-route tables */
+    int api_key_required; /* callers must present an API key */
     mgw_integration_t integration;
 } mgw_route_t;
 
@@ -44,7 +48,34 @@ typedef struct {
     int nvars;
     mgw_template_t *log_format; /* NULL: no access log */
     int log_id;                 /* index into mgw_gen_t.logs */
+    mgw_bucket_t *throttle;        /* stage default limit, or NULL */
+    mgw_bucket_t **route_throttle; /* by route idx: route_settings limits, or NULL */
+    int rate_limit_headers;        /* send RateLimit-Policy / RateLimit */
 } mgw_stage_t;
+
+/* A usage plan of an API: its limits, applied per API key. */
+typedef struct {
+    const char *name;
+    int has_quota, quota_period;
+    uint64_t quota_limit, quota_offset;
+    char *stages; /* by stage index: 1 when the plan covers the stage */
+} mgw_plan_t;
+
+/* An API key's membership in a plan, with the key's own buckets and quota counter. */
+typedef struct {
+    const mgw_api_t *api;
+    const mgw_plan_t *plan;
+    mgw_bucket_t *throttle;        /* the plan's limit for this key, or NULL */
+    mgw_bucket_t **route_throttle; /* by route idx, or NULL */
+    mgw_quota_t *quota;            /* NULL without a quota */
+} mgw_member_t;
+
+typedef struct {
+    const char *id;
+    uint8_t digest[32]; /* SHA-256 of the key: the configuration may hold only this */
+    mgw_member_t *members;
+    int nmembers;
+} mgw_apikey_t;
 
 typedef struct {
     int configured;
@@ -61,6 +92,9 @@ struct mgw_api_s {
     int nstages;
     mgw_stage_t *default_stage; /* the $default stage, or NULL */
     mgw_router_t *router;
+    int nroutes;
+    mgw_plan_t *plans;
+    int nplans;
     mgw_gwresp_conf_t responses[MGW_GW__COUNT];
 };
 
@@ -104,6 +138,10 @@ typedef struct mgw_gen_s {
     uint64_t max_body_size;
     size_t max_header_size;
     uint64_t header_timeout_ms, idle_timeout_ms, body_timeout_ms, shutdown_timeout_ms;
+    mgw_bucket_t *account; /* gateway-wide limit, or NULL */
+    mgw_apikey_t *keys;    /* sorted by digest */
+    int nkeys;
+    const char *state_dir;
     /* the default gateway-response body, {"message":$context.error.messageString} */
     const mgw_template_t *default_error_body;
 } mgw_gen_t;
@@ -116,6 +154,12 @@ void mgw_gen_unref(mgw_gen_t *g);
 mgw_api_t *mgw_gen_find_api(const mgw_gen_t *g, const char *id, size_t n);
 /* The stage of api named name (n bytes), or NULL. */
 mgw_stage_t *mgw_api_find_stage(const mgw_api_t *api, const char *name, size_t n);
+/* The API key whose SHA-256 is digest, or NULL. */
+const mgw_apikey_t *mgw_gen_find_key(const mgw_gen_t *g, const uint8_t digest[32]);
+/* The key's membership in a plan of api covering stage, or NULL. */
+const mgw_member_t *mgw_key_member(const mgw_apikey_t *k, const mgw_api_t *api,
+                                   const mgw_stage_t *stage);
+
 /* The configured domain for host (n bytes, lower case), or NULL. */
 const mgw_domain_t *mgw_gen_find_domain(const mgw_gen_t *g, const char *host, size_t n);
 

@@ -123,6 +123,11 @@ struct mgw_req_s {
     int nparams;
     /* the caller's API key: x-api-key, or an authorizer's usageIdentifierKey */
     mgw_str_t api_key;
+    const mgw_apikey_t *key; /* the configured key it matched */
+    /* throttling: the tightest limit that applied, for the RateLimit headers */
+    const char *rl_name;
+    uint64_t rl_quota, rl_window_s, rl_remaining, rl_reset_s;
+    uint64_t retry_after_s; /* sent as Retry-After when set */
     /* response */
     int status;
     uint64_t resp_bytes;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "crypto.h"
 #include "err.h"
 #include "log.h"
 #include "req_int.h"
@@ -157,6 +158,16 @@ static int lookup(void *ud, int var, mgw_str_t arg, mgw_str_t *out)
         return str(r->integ_error, out);
     case MGW_VAR_SOURCE_IP:
         return str(r->c->peer, out);
+    case MGW_VAR_API_KEY: {
+        /* A key is a secret: the log shows only its last four characters. */
+        if (r->key == NULL) return 0;
+        mgw_str_t k = r->api_key.p ? r->api_key : mgw__req_header(r, "x-api-key");
+        int tail = k.n > 8 ? 4 : 0;
+        char *m = mgw_pool_printf(r->pool, "****%.*s", tail, k.p + k.n - (size_t)tail);
+        return str(m, out);
+    }
+    case MGW_VAR_API_KEY_ID:
+        return r->key ? str(r->key->id, out) : 0;
     case MGW_VAR_USER_AGENT:
         return lstr(mgw__req_header(r, "user-agent"), out);
     case MGW_VAR_DOMAIN_NAME:
@@ -278,6 +289,15 @@ void mgw__resp_head(mgw_req_t *r, int status, const mgw_hdr_t *hdrs, int nhdrs,
         mgw_buf_add(&b, "\r\n", 2);
     }
     mgw_buf_printf(&b, "date: %s\r\napigw-requestid: %s\r\n", date_header(c->w), r->id);
+    if (r->retry_after_s)
+        mgw_buf_printf(&b, "retry-after: %llu\r\n", (unsigned long long)r->retry_after_s);
+    if (r->rl_name && r->stage && r->stage->rate_limit_headers) {
+        /* draft-ietf-httpapi-ratelimit-headers: the policy that is closest to refusing */
+        mgw_buf_printf(&b, "ratelimit-policy: \"%s\";q=%llu;w=%llu\r\n", r->rl_name,
+                       (unsigned long long)r->rl_quota, (unsigned long long)r->rl_window_s);
+        mgw_buf_printf(&b, "ratelimit: \"%s\";r=%llu;t=%llu\r\n", r->rl_name,
+                       (unsigned long long)r->rl_remaining, (unsigned long long)r->rl_reset_s);
+    }
     if (content_length >= 0 && !bodyless)
         mgw_buf_printf(&b, "content-length: %lld\r\n", (long long)content_length);
     else if (r->resp_chunked)
@@ -513,12 +533,107 @@ static int phase_authorize(mgw_req_t *r)
     return MGW_PHASE_NEXT;
 }
 
-/* Throttling: account, stage, route and usage-plan buckets (arrives with issue 6). */
+static uint64_t ceil_s(uint64_t ms)
+{
+    return (ms + 999) / 1000;
+}
+
+/* Remembers the limit closest to refusing, for the RateLimit headers. */
+static void note_limit(mgw_req_t *r, const char *name, uint64_t quota, uint64_t window_s,
+                       uint64_t remaining, uint64_t reset_s)
+{
+    if (r->rl_name && remaining >= r->rl_remaining) return;
+    r->rl_name = name;
+    r->rl_quota = quota;
+    r->rl_window_s = window_s ? window_s : 1;
+    r->rl_remaining = remaining;
+    r->rl_reset_s = reset_s;
+}
+
+/* Finds the caller's API key; returns 0, or -1 after answering 403 INVALID_API_KEY. */
+static int identify_key(mgw_req_t *r, const mgw_member_t **member)
+{
+    const mgw_route_t *rt = r->route;
+    *member = NULL;
+    if (!rt->api_key_required && r->api->nplans == 0) return 0;
+    mgw_str_t key = r->api_key.p ? r->api_key : mgw__req_header(r, "x-api-key");
+    if (key.p && key.n) {
+        uint8_t digest[32];
+        mgw_sha256(key.p, key.n, digest);
+        r->key = mgw_gen_find_key(r->gen, digest);
+        if (r->key) *member = mgw_key_member(r->key, r->api, r->stage);
+    }
+    /* A required key must exist and, when the API has usage plans, belong to one that
+     * covers this stage (as in API Gateway). */
+    if (rt->api_key_required && (r->key == NULL || (r->api->nplans && *member == NULL))) {
+        mgw__req_fail(r, MGW_GW_INVALID_API_KEY, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct {
+    mgw_bucket_t *bucket;
+    const char *name;
+} level_t;
+
+/*
+ * Throttling: the account, stage, stage route, plan and plan route buckets, then the
+ * plan's quota. A request takes a token at every level only if it passes them all: a
+ * refusal gives back what the levels before it took.
+ */
 static int phase_throttle(mgw_req_t *r)
 {
-    (void)r;
+    static const uint64_t period_s[] = {86400, 7 * 86400, 31 * 86400};
+    const mgw_stage_t *st = r->stage;
+    const mgw_route_t *rt = r->route;
+    const mgw_member_t *m;
+    if (identify_key(r, &m) != 0) return MGW_PHASE_STOP;
+
+    level_t lv[5];
+    int n = 0;
+    if (r->gen->account) lv[n++] = (level_t){r->gen->account, "account"};
+    if (st->throttle) lv[n++] = (level_t){st->throttle, "stage"};
+    if (st->route_throttle && st->route_throttle[rt->idx])
+        lv[n++] = (level_t){st->route_throttle[rt->idx], "route"};
+    if (m && m->throttle) lv[n++] = (level_t){m->throttle, "plan"};
+    if (m && m->route_throttle && m->route_throttle[rt->idx])
+        lv[n++] = (level_t){m->route_throttle[rt->idx], "plan-route"};
+    if (n == 0 && !(m && m->quota)) return MGW_PHASE_NEXT;
+
+    uint64_t now = mgw_throttle_now();
+    for (int i = 0; i < n; i++) {
+        mgw_take_t t;
+        uint64_t burst = mgw_bucket_burst(lv[i].bucket);
+        uint64_t window = (uint64_t)((double)burst / mgw_bucket_rate(lv[i].bucket) + 0.999);
+        int ok = mgw_bucket_take(lv[i].bucket, now, &t);
+        note_limit(r, lv[i].name, burst, window, t.remaining,
+                   ceil_s(ok ? t.reset_ms : t.retry_after_ms));
+        if (!ok) {
+            while (i-- > 0)
+                mgw_bucket_refund(lv[i].bucket);
+            r->retry_after_s = ceil_s(t.retry_after_ms) ? ceil_s(t.retry_after_ms) : 1;
+            mgw__req_fail(r, MGW_GW_THROTTLED, NULL);
+            return MGW_PHASE_STOP;
+        }
+    }
+    if (m && m->quota) {
+        const mgw_plan_t *p = m->plan;
+        uint64_t remaining, reset_s;
+        int ok = mgw_quota_take(m->quota, p->quota_period, p->quota_limit, p->quota_offset,
+                                time(NULL), &remaining, &reset_s);
+        note_limit(r, "quota", p->quota_limit, period_s[p->quota_period], remaining, reset_s);
+        if (!ok) {
+            for (int i = 0; i < n; i++)
+                mgw_bucket_refund(lv[i].bucket);
+            r->retry_after_s = reset_s ? reset_s : 1;
+            mgw__req_fail(r, MGW_GW_QUOTA_EXCEEDED, NULL);
+            return MGW_PHASE_STOP;
+        }
+    }
     return MGW_PHASE_NEXT;
 }
+
 
 /* The integration: always the last phase; it answers the request. */
 static int phase_integration(mgw_req_t *r)

@@ -31,6 +31,8 @@
     XX(INTEGRATION_ERROR, "integrationErrorMessage")                                               \
     XX(INTEGRATION_ERROR2, "integration.error")                                                    \
     XX(SOURCE_IP, "identity.sourceIp")                                                             \
+    XX(API_KEY, "identity.apiKey")                                                                 \
+    XX(API_KEY_ID, "identity.apiKeyId")                                                            \
     XX(USER_AGENT, "identity.userAgent")                                                           \
     XX(DOMAIN_NAME, "domainName")                                                                  \
     XX(DOMAIN_PREFIX, "domainPrefix")                                                              \

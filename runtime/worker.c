@@ -132,6 +132,14 @@ static void worker_init(mgw_worker_t *w, int id, mgw_gen_t *gen, const int *fds)
 
 static mgw_worker_t *workers;
 static int nworkers;
+static uv_timer_t quota_timer;
+
+/* Quota counters reach the disk at least every second. */
+static void quota_flush_cb(uv_timer_t *t)
+{
+    (void)t;
+    mgw_quota_flush();
+}
 
 static void signal_cb(uv_signal_t *s, int signum)
 {
@@ -139,6 +147,7 @@ static void signal_cb(uv_signal_t *s, int signum)
     for (int i = 0; i < nworkers; i++)
         uv_async_send(&workers[i].wakeup);
     uv_close((uv_handle_t *)s, NULL);
+    if (!uv_is_closing((uv_handle_t *)&quota_timer)) uv_close((uv_handle_t *)&quota_timer, NULL);
     uv_signal_t *other = s->data;
     if (!uv_is_closing((uv_handle_t *)other)) uv_close((uv_handle_t *)other, NULL);
 }
@@ -174,6 +183,8 @@ int mgw_server_run(mgw_gen_t *gen)
     sigint.data = &sigterm;
     uv_signal_start(&sigterm, signal_cb, SIGTERM);
     uv_signal_start(&sigint, signal_cb, SIGINT);
+    uv_timer_init(&main_loop, &quota_timer);
+    uv_timer_start(&quota_timer, quota_flush_cb, 1000, 1000);
 
     workers = mgw_calloc((size_t)nworkers, sizeof(mgw_worker_t));
     for (int i = 0; i < nworkers; i++)
@@ -190,6 +201,7 @@ int mgw_server_run(mgw_gen_t *gen)
     uv_run(&main_loop, UV_RUN_DEFAULT);
     for (int i = 0; i < nworkers; i++)
         uv_thread_join(&workers[i].thread);
+    mgw_quota_flush(); /* what the drained requests counted */
     uv_loop_close(&main_loop);
     for (int i = 0; i < nworkers; i++)
         free(workers[i].listeners);

@@ -554,9 +554,121 @@ local function check_uri_stages(uri, stages, path, ctx)
   end
 end
 
+-- route_settings keys must name routes of the API.
+local function check_route_settings(settings, routes, path, ctx)
+  if type(settings) ~= "table" or type(routes) ~= "table" then
+    return
+  end
+  local keys = string_keys(routes)
+  for _, key in ipairs(sorted_keys(settings)) do
+    if routes[key] == nil then
+      fail(ctx, join(path, key), "is not a route of the API" .. did_you_mean(key, keys))
+    end
+  end
+end
+
+local function check_throttle_refs(c, path, ctx)
+  for _, name in ipairs(sorted_keys(c.stages or {})) do
+    local st = c.stages[name]
+    if st then
+      check_route_settings(st.route_settings, c.routes, join(join(join(path, "stages"), name), "route_settings"), ctx)
+    end
+  end
+  for _, name in ipairs(sorted_keys(c.usage_plans or {})) do
+    local plan, ppath = c.usage_plans[name], join(join(path, "usage_plans"), name)
+    if plan then
+      check_route_settings(plan.route_settings, c.routes, join(ppath, "route_settings"), ctx)
+      local stage_names = string_keys(c.stages or {})
+      for i, s in ipairs(plan.stages or {}) do
+        if s and c.stages and c.stages[s] == nil then
+          fail(ctx, join(join(ppath, "stages"), i), "no stage " .. quote(s) .. did_you_mean(s, stage_names))
+        end
+      end
+      if plan.quota and plan.quota.offset and plan.quota.limit and plan.quota.offset >= plan.quota.limit then
+        fail(ctx, join(join(ppath, "quota"), "offset"), "must be less than the limit")
+      end
+    end
+  end
+end
+
+-- Reads an API key file: "id value" or "id sha256:HEX" per line, # comments.
+-- Returns a map id -> { value = } | { sha256 = }, or nil and an error.
+local function read_key_file(file)
+  local f, err = io_open(file, "r")
+  if not f then
+    return nil, "cannot read: " .. tostring(err)
+  end
+  local keys, n = {}, 0
+  for line in f:lines() do
+    n = n + 1
+    line = gsub(gsub(line, "#.*$", ""), "^%s+", "")
+    if line ~= "" then
+      local id, secret = match(line, "^(%S+)%s+(%S+)%s*$")
+      local digest = secret and match(secret, "^sha256:(.*)$")
+      local bad = not id and "expected \"id value\" or \"id sha256:HEX\""
+        or not find(id, API_ID) and "invalid key id " .. quote(id)
+        or (digest and hex64_error(digest)) or (not digest and api_key_value_error(secret))
+        or keys[id] and "duplicate key id " .. quote(id)
+      if bad then
+        f:close()
+        return nil, format("line %d: %s", n, bad)
+      end
+      keys[id] = digest and { sha256 = lower(digest) } or { value = secret }
+    end
+  end
+  f:close()
+  return keys
+end
+
+-- Whole-configuration checks: the key file, and that usage plans name keys
+-- that exist.
+local function check_root(c, _, _, ctx)
+  local keys = {}
+  for id, k in pairs(c.api_keys or {}) do
+    keys[id] = k
+  end
+  if c.api_keys_file then
+    local file_keys, err = read_key_file(resolve(ctx.prefix, c.api_keys_file))
+    if not file_keys then
+      fail(ctx, "api_keys_file", err)
+    else
+      for id, k in pairs(file_keys) do
+        if keys[id] then
+          fail(ctx, "api_keys_file", "key id " .. quote(id) .. " is also in api_keys")
+        end
+        keys[id] = k
+      end
+    end
+  end
+  ctx.all_keys = keys
+  local seen = {}
+  for _, id in ipairs(sorted_keys(keys)) do
+    local v = keys[id] and keys[id].value
+    if v and seen[v] then
+      fail(ctx, join("api_keys", id), "has the same value as " .. quote(seen[v]))
+    elseif v then
+      seen[v] = id
+    end
+  end
+  local ids = string_keys(keys)
+  for _, api_id in ipairs(sorted_keys(c.apis or {})) do
+    local a = c.apis[api_id]
+    for _, name in ipairs(sorted_keys(a and a.usage_plans or {})) do
+      local plan = a.usage_plans[name]
+      for i, id in ipairs(plan and plan.keys or {}) do
+        if id and keys[id] == nil then
+          fail(ctx, join(join(join(join(join("apis", api_id), "usage_plans"), name), "keys"), i),
+            "no API key " .. quote(id) .. did_you_mean(id, ids))
+        end
+      end
+    end
+  end
+end
+
 -- Per API: routes whose paths have the same shape conflict; HTTP integration
 -- URIs may only use the route's parameters and must expand in every stage.
 local function check_api(c, v, path, ctx)
+  check_throttle_refs(c, path, ctx)
   if type(v.routes) ~= "table" or type(c.routes) ~= "table" then
     return
   end
@@ -626,9 +738,98 @@ local mock_integration = {
   },
 }
 
+local throttle_settings = {
+  type = "record", description = "a token bucket: rate requests/second refilled continuously, burst capacity",
+  fields = {
+    rate = {
+      type = "number", above = 0, at_most = 1e9, required = true,
+      description = "steady requests per second (fractions allowed)",
+    },
+    burst = {
+      type = "integer", between = { 0, 1e9 }, required = true,
+      description = "bucket capacity: requests allowed at once after an idle period",
+    },
+  },
+}
+
+local function route_settings(description)
+  return {
+    type = "map", default = {}, description = description,
+    keys = { type = "string", check = route_key_error, description = "a route key of the API" },
+    values = {
+      type = "record", description = "settings of one route",
+      fields = { throttle = { type = "record", fields = throttle_settings.fields,
+        description = throttle_settings.description } },
+    },
+  }
+end
+
+local function hex64_error(v)
+  if not find(v, "^[0-9a-fA-F]+$") or #v ~= 64 then
+    return "must be 64 hexadecimal digits (a SHA-256 digest)"
+  end
+end
+
+local function api_key_value_error(v)
+  if #v < 20 or #v > 128 then
+    return format("must be 20 to 128 characters long, got %d", #v)
+  end
+  if find(v, "[%c%s]") then
+    return "must not contain spaces or control characters"
+  end
+end
+
+-- An API key: its value, or only the SHA-256 of its value so that the
+-- configuration holds no secret.
+local function check_api_key(c, v, path, ctx)
+  if type(v) == "table" and (v.value == nil) == (v.sha256 == nil) then
+    fail(ctx, path, 'needs exactly one of "value" and "sha256"')
+  end
+end
+
+local api_key = {
+  type = "record", description = "an API key", post = check_api_key,
+  fields = {
+    value = { type = "string", check = api_key_value_error, description = "the key (20 to 128 characters)" },
+    sha256 = { type = "string", check = hex64_error, normalize = lower,
+      description = "hex SHA-256 digest of the key, instead of value" },
+    description = { type = "string", description = "free text" },
+  },
+}
+
+local usage_plan = {
+  type = "record", description = "a usage plan: throttle and quota per API key",
+  fields = {
+    throttle = throttle_settings,
+    quota = {
+      type = "record", description = "requests allowed per period and key",
+      fields = {
+        limit = { type = "integer", between = { 1, 2 ^ 40 }, required = true, description = "requests per period" },
+        period = { type = "string", one_of = { "day", "week", "month" }, required = true,
+          description = "day (from 00:00 UTC), week (from Monday 00:00 UTC) or month (from the 1st, 00:00 UTC)" },
+        offset = { type = "integer", between = { 0, 2 ^ 40 }, default = 0,
+          description = "requests subtracted from the limit in the first period" },
+      },
+    },
+    keys = {
+      type = "list", required = true, non_empty = true, description = "ids of the API keys in the plan",
+      elements = { type = "string", non_empty = true, description = "an API key id" },
+    },
+    stages = {
+      type = "list", description = "stages the plan covers (default: every stage of the API)",
+      elements = { type = "string", non_empty = true, description = "a stage name" },
+    },
+    route_settings = route_settings("per-route throttle for each key of the plan"),
+  },
+}
+
 local route = {
   type = "record", description = "a route",
   fields = {
+    api_key_required = {
+      type = "boolean", default = false,
+      description = "true: callers must present an API key (x-api-key or an authorizer's usageIdentifierKey)",
+    },
     integration = {
       type = "variant", tag = "type", required = true,
       variants = { http = http_integration, mock = mock_integration },
@@ -658,6 +859,12 @@ local stage = {
         pattern_message = "invalid variable name: must match [A-Za-z0-9_]+",
       },
       values = { type = "string", numbers = true, description = "variable value (numbers are converted)" },
+    },
+    throttle = throttle_settings,
+    route_settings = route_settings("per-route settings of the stage (throttle)"),
+    rate_limit_headers = {
+      type = "boolean", default = true,
+      description = "send RateLimit-Policy / RateLimit headers on throttled routes",
     },
     access_log = {
       type = "record", description = "access log: one line per request",
@@ -695,6 +902,12 @@ local api = {
       type = "map", required = true, non_empty = true, description = "routes by route key",
       keys = { type = "string", check = route_key_error, description = 'route key: "METHOD /path" or "$default"' },
       values = route,
+    },
+    usage_plans = {
+      type = "map", default = {}, description = "usage plans by name",
+      keys = { type = "string", pattern = API_ID, description = "plan name",
+        pattern_message = "invalid plan name: must match [A-Za-z0-9_-]+" },
+      values = usage_plan,
     },
     gateway_responses = {
       type = "map", default = {}, description = "customized gateway responses by type",
@@ -738,7 +951,7 @@ local domain = {
 }
 
 M.schema = {
-  type = "record", description = "the gateway configuration",
+  type = "record", description = "the gateway configuration", post = check_root,
   fields = {
     workers = {
       type = "custom", validate = workers_value, default = "auto",
@@ -764,6 +977,24 @@ M.schema = {
         pattern_message = "invalid API id: must match [A-Za-z0-9_-]+",
       },
       values = api,
+    },
+    throttle = {
+      type = "record", fields = throttle_settings.fields,
+      description = "gateway-wide (account) limit shared by every API; none when absent",
+    },
+    api_keys = {
+      type = "map", default = {}, description = "API keys by id",
+      keys = { type = "string", pattern = API_ID, description = "key id",
+        pattern_message = "invalid key id: must match [A-Za-z0-9_-]+" },
+      values = api_key,
+    },
+    api_keys_file = {
+      type = "string", non_empty = true,
+      description = 'file of more API keys, one per line: "id value" or "id sha256:HEX"',
+    },
+    state_dir = {
+      type = "string", non_empty = true, default = "state",
+      description = "directory for state that survives restarts (quota counters); created if missing",
     },
     limits = {
       type = "record", default = {}, description = "request size limits",
@@ -1012,7 +1243,40 @@ end
 
 local function shape_route(key, r)
   local parsed = parse_route_key(key)
-  return { key = key, method = parsed.method, path = parsed.path, integration = shape_integration(r.integration) }
+  return {
+    key = key, method = parsed.method, path = parsed.path,
+    api_key_required = r.api_key_required, integration = shape_integration(r.integration),
+  }
+end
+
+local function shape_throttle(t)
+  return t and { rate = t.rate, burst = t.burst }
+end
+
+local function shape_route_settings(rs)
+  local out = {}
+  for _, key in ipairs(sorted_keys(rs or {})) do
+    if rs[key].throttle then
+      out[#out + 1] = { key = key, throttle = shape_throttle(rs[key].throttle) }
+    end
+  end
+  return out
+end
+
+local function shape_plan(name, p)
+  local keys = {}
+  for i, k in ipairs(p.keys) do
+    keys[i] = k
+  end
+  sort(keys)
+  return {
+    name = name,
+    throttle = shape_throttle(p.throttle),
+    quota = p.quota and { limit = p.quota.limit, period = p.quota.period, offset = p.quota.offset },
+    keys = keys,
+    stages = p.stages,
+    route_settings = shape_route_settings(p.route_settings),
+  }
 end
 
 local function shape_stage(api_path, name, st, prefix)
@@ -1021,6 +1285,9 @@ local function shape_stage(api_path, name, st, prefix)
   return {
     name = name,
     variables = pairs_list(st.variables),
+    throttle = shape_throttle(st.throttle),
+    route_settings = shape_route_settings(st.route_settings),
+    rate_limit_headers = st.rate_limit_headers,
     access_log = log and {
       path = resolve(prefix, log.path),
       format = log.format,
@@ -1039,6 +1306,7 @@ local function shape_api(id, a, prefix)
       return shape_stage(api_path, name, st, prefix)
     end),
     routes = map_list(a.routes, shape_route),
+    usage_plans = map_list(a.usage_plans, shape_plan),
     gateway_responses = map_list(a.gateway_responses, function(t, r)
       return {
         type = t, status = r.status, headers = pairs_list(r.headers), body = r.body,
@@ -1058,7 +1326,10 @@ local function shape_domain(host, d)
   }
 end
 
-local function shape(c, prefix)
+local function shape(c, prefix, ctx)
+  local api_keys = map_list(ctx.all_keys or {}, function(id, k)
+    return { id = id, value = k.value, sha256 = k.sha256 }
+  end)
   local listen = {}
   for i, l in ipairs(c.listen) do
     listen[i] = { address = l.address, port = l.port, api = l.api }
@@ -1066,6 +1337,9 @@ local function shape(c, prefix)
   return {
     workers = c.workers,
     listen = listen,
+    throttle = shape_throttle(c.throttle),
+    api_keys = api_keys,
+    state_dir = resolve(prefix, c.state_dir),
     limits = { max_body_size = c.limits.max_body_size, max_header_size = c.limits.max_header_size },
     timeouts = {
       header = c.timeouts.header, idle = c.timeouts.idle,
@@ -1097,7 +1371,7 @@ function M.validate(tbl, opts)
     sort(ctx.errs)
     return nil, ctx.errs
   end
-  return shape(checked, ctx.prefix)
+  return shape(checked, ctx.prefix, ctx)
 end
 
 local SANDBOX_LIBS = { "string", "table", "math" }

@@ -165,11 +165,11 @@ describe("moongate.config", function()
       end
       assert.same({ "$default", "GET /pets", "GET /pets/{id}", "POST /pets" }, keys)
       assert.same({
-        key = "$default",
+        key = "$default", api_key_required = false,
         integration = { type = "mock", status = 404, headers = { { name = "x-a", value = "1" } }, body = "" },
       }, routes[1])
       assert.same({
-        key = "GET /pets/{id}", method = "GET", path = "/pets/{id}",
+        key = "GET /pets/{id}", method = "GET", path = "/pets/{id}", api_key_required = false,
         integration = { type = "http", uri = "${stageVariables.backend}/pets/{id}", timeout_ms = 29000 },
       }, routes[3])
       assert.same({ type = "http", uri = "http://127.0.0.1:9001/pets", method = "PUT", timeout_ms = 500 },
