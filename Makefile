@@ -22,7 +22,7 @@ LLHTTP_OBJ  := $(BUILD)/llhttp/llhttp.o $(BUILD)/llhttp/api.o $(BUILD)/llhttp/ht
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test asan format clean unit bench
+.PHONY: all deps run test asan format clean unit bench bench-throttle
 
 all: $(BUILD)/moongate $(BUILD)/test-upstream $(UNIT_BIN)
 
@@ -68,6 +68,14 @@ asan:
 	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all
 	@BUILD=build-asan SUITES="unit e2e" ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 bash tests/run.sh
+
+# Micro-benchmark of one token-bucket check (issue 6): ns per check.
+bench-throttle: $(BUILD)/bench/throttle_bench
+	$(BUILD)/bench/throttle_bench
+
+$(BUILD)/bench/throttle_bench: bench/throttle_bench.c $(BUILD)/runtime/throttle.o $(BUILD)/runtime/log.o $(BUILD)/runtime/mem.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -pthread $^ -o $@
 
 format:
 	clang-format -i runtime/*.c runtime/*.h tests/unit/*.c tests/unit/*.h tests/e2e/*.c

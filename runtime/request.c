@@ -168,6 +168,14 @@ static int lookup(void *ud, int var, mgw_str_t arg, mgw_str_t *out)
     }
     case MGW_VAR_API_KEY_ID:
         return r->key ? str(r->key->id, out) : 0;
+    case MGW_VAR_THROTTLE_POLICY:
+        return str(r->rl_name, out);
+    case MGW_VAR_THROTTLE_LIMIT:
+        return r->rl_name ? num(r, r->rl_quota, out) : 0;
+    case MGW_VAR_THROTTLE_REMAINING:
+        return r->rl_name ? num(r, r->rl_remaining, out) : 0;
+    case MGW_VAR_THROTTLE_RESET:
+        return r->rl_name ? num(r, r->rl_reset_s, out) : 0;
     case MGW_VAR_USER_AGENT:
         return lstr(mgw__req_header(r, "user-agent"), out);
     case MGW_VAR_DOMAIN_NAME:

@@ -32,6 +32,10 @@
     XX(INTEGRATION_ERROR2, "integration.error")                                                    \
     XX(SOURCE_IP, "identity.sourceIp")                                                             \
     XX(API_KEY, "identity.apiKey")                                                                 \
+    XX(THROTTLE_POLICY, "throttle.policy")                                                         \
+    XX(THROTTLE_LIMIT, "throttle.limit")                                                           \
+    XX(THROTTLE_REMAINING, "throttle.remaining")                                                   \
+    XX(THROTTLE_RESET, "throttle.reset")                                                           \
     XX(API_KEY_ID, "identity.apiKeyId")                                                            \
     XX(USER_AGENT, "identity.userAgent")                                                           \
     XX(DOMAIN_NAME, "domainName")                                                                  \

@@ -8,8 +8,9 @@
 #include "log.h"
 #include "mem.h"
 
+/* One cache line per bucket: two busy buckets never share a line between cores. */
 struct mgw_bucket_s {
-    _Atomic uint64_t key;  /* hash of the key string; 0 = free slot */
+    _Alignas(64) _Atomic uint64_t key; /* hash of the key string; 0 = free slot */
     _Atomic uint64_t tat;  /* theoretical arrival time of the next request, ns */
     _Atomic int ready;     /* interval and tolerance are set */
     uint64_t interval_ns;  /* 1 / rate */
@@ -108,6 +109,15 @@ int mgw_bucket_take(mgw_bucket_t *b, uint64_t now, mgw_take_t *t)
             return 1;
         }
     }
+}
+
+void mgw_bucket_peek(const mgw_bucket_t *b, uint64_t now, mgw_take_t *t)
+{
+    uint64_t tat = atomic_load_explicit(&b->tat, memory_order_relaxed);
+    uint64_t ahead = tat > now ? tat - now : 0;
+    t->remaining = ahead >= b->tolerance_ns ? 0 : (b->tolerance_ns - ahead) / b->interval_ns;
+    t->retry_after_ms = t->remaining ? 0 : (ahead - b->tolerance_ns + b->interval_ns + 999999) / 1000000;
+    t->reset_ms = (ahead + 999999) / 1000000;
 }
 
 void mgw_bucket_refund(mgw_bucket_t *b)

@@ -34,6 +34,8 @@ mgw_bucket_t *mgw_throttle_bucket(const char *key, size_t n, double rate, uint64
 
 /* Takes one token at now_ns (mgw_throttle_now). Returns 1 and fills t, or 0 (refused). */
 int mgw_bucket_take(mgw_bucket_t *b, uint64_t now_ns, mgw_take_t *t);
+/* Fills t with the bucket's state at now_ns without taking a token. */
+void mgw_bucket_peek(const mgw_bucket_t *b, uint64_t now_ns, mgw_take_t *t);
 /* Gives back the token of a successful take (a later level refused the request). */
 void mgw_bucket_refund(mgw_bucket_t *b);
 /* The bucket's limits. */
