@@ -47,7 +47,10 @@ int64_t mgw_quota_period(int period, time_t t)
 {
     int64_t days = (int64_t)(t >= 0 ? t / 86400 : (t - 86399) / 86400);
     if (period == MGW_QUOTA_DAY) return days;
-    if (period == MGW_QUOTA_WEEK) return (days + 3) / 7; /* 1970-01-01 was a Thursday */
+    if (period == MGW_QUOTA_WEEK) { /* 1970-01-01 was a Thursday; floor division */
+        int64_t d = days + 3;
+        return d >= 0 ? d / 7 : (d - 6) / 7;
+    }
     struct tm tm;
     gmtime_r(&t, &tm);
     return (int64_t)(tm.tm_year + 1900 - 1970) * 12 + tm.tm_mon;
@@ -223,27 +226,33 @@ int mgw_quota_take(mgw_quota_t *q, int period, uint64_t limit, uint64_t offset, 
 void mgw_quota_refund(mgw_quota_t *q)
 {
     atomic_fetch_sub_explicit(&q->state, 1, memory_order_relaxed);
+    atomic_store_explicit(&q->dirty, 1, memory_order_relaxed);
 }
 
-/* Rewrites the file from the live slots once appends made it large. Lock held. */
+/*
+ * Rewrites the file once appends made it large: the replayed records, updated from the
+ * live slots, plus the slots created since. Records without a slot (a plan removed from
+ * the configuration, maybe back later) are kept. Lock held.
+ */
 static void compact_live(void)
 {
-    free(replayed);
-    replayed = mgw_calloc((size_t)(nslots ? nslots : 1), sizeof(*replayed));
-    nreplayed = 0;
     for (int i = 0; i < nslots; i++) {
+        record_t *r = find_record(slots[i]->key);
+        if (r == NULL) {
+            replayed = mgw_realloc(replayed, sizeof(*replayed) * (size_t)(nreplayed + 1));
+            r = &replayed[nreplayed++];
+            r->key = mgw_strdup(slots[i]->key);
+        }
         uint64_t s = atomic_load_explicit(&slots[i]->state, memory_order_relaxed);
-        replayed[nreplayed++] = (record_t){slots[i]->key, (int64_t)(s >> COUNT_BITS),
-                                           slots[i]->first_period, s & COUNT_MASK};
+        r->period = (int64_t)(s >> COUNT_BITS);
+        r->count = s & COUNT_MASK;
+        r->first = slots[i]->first_period;
     }
     if (compact(wal_dir) == 0) {
         close(wal_fd);
         wal_fd = open(wal_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         wal_bytes = 0;
     }
-    free(replayed); /* the keys belong to the slots */
-    replayed = NULL;
-    nreplayed = 0;
 }
 
 void mgw_quota_flush(void)

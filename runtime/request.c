@@ -546,11 +546,12 @@ static uint64_t ceil_s(uint64_t ms)
     return (ms + 999) / 1000;
 }
 
-/* Remembers the limit closest to refusing, for the RateLimit headers. */
+/* Remembers the limit closest to refusing (or the one that refused: force), for the
+ * RateLimit headers. */
 static void note_limit(mgw_req_t *r, const char *name, uint64_t quota, uint64_t window_s,
-                       uint64_t remaining, uint64_t reset_s)
+                       uint64_t remaining, uint64_t reset_s, int force)
 {
-    if (r->rl_name && remaining >= r->rl_remaining) return;
+    if (!force && r->rl_name && remaining >= r->rl_remaining) return;
     r->rl_name = name;
     r->rl_quota = quota;
     r->rl_window_s = window_s ? window_s : 1;
@@ -616,7 +617,7 @@ static int phase_throttle(mgw_req_t *r)
         uint64_t window = (uint64_t)((double)burst / mgw_bucket_rate(lv[i].bucket) + 0.999);
         int ok = mgw_bucket_take(lv[i].bucket, now, &t);
         note_limit(r, lv[i].name, burst, window, t.remaining,
-                   ceil_s(ok ? t.reset_ms : t.retry_after_ms));
+                   ceil_s(ok ? t.reset_ms : t.retry_after_ms), !ok);
         if (!ok) {
             while (i-- > 0)
                 mgw_bucket_refund(lv[i].bucket);
@@ -630,7 +631,7 @@ static int phase_throttle(mgw_req_t *r)
         uint64_t remaining, reset_s;
         int ok = mgw_quota_take(m->quota, p->quota_period, p->quota_limit, p->quota_offset,
                                 time(NULL), &remaining, &reset_s);
-        note_limit(r, "quota", p->quota_limit, period_s[p->quota_period], remaining, reset_s);
+        note_limit(r, "quota", p->quota_limit, period_s[p->quota_period], remaining, reset_s, !ok);
         if (!ok) {
             for (int i = 0; i < n; i++)
                 mgw_bucket_refund(lv[i].bucket);

@@ -10,7 +10,8 @@
 
 /* One cache line per bucket: two busy buckets never share a line between cores. */
 struct mgw_bucket_s {
-    _Alignas(64) _Atomic uint64_t key; /* hash of the key string; 0 = free slot */
+    _Alignas(64) _Atomic uint64_t key; /* hash of key, rate and burst; 0 = free slot */
+    uint64_t key2;                     /* a second, independent hash: no silent sharing */
     _Atomic uint64_t tat;  /* theoretical arrival time of the next request, ns */
     _Atomic int ready;     /* interval and tolerance are set */
     uint64_t interval_ns;  /* 1 / rate */
@@ -47,29 +48,51 @@ uint64_t mgw_throttle_now(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static uint64_t hash_key(const char *s, size_t n)
+static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
 {
-    uint64_t h = 1469598103934665603ull;
+    const unsigned char *s = p;
     for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
+        h ^= s[i];
         h *= 1099511628211ull;
     }
-    return h ? h : 1;
+    return h;
+}
+
+/* Two independent 64-bit hashes of (key, rate, burst): the same key with other limits is
+ * another bucket, and two keys sharing one by accident would need a 128-bit collision. */
+static void hash_key(const char *s, size_t n, double rate, uint64_t burst, uint64_t h[2])
+{
+    for (int i = 0; i < 2; i++) {
+        uint64_t x = hash_bytes(i ? 0x9e3779b97f4a7c15ull : 1469598103934665603ull, s, n);
+        x = hash_bytes(x, &rate, sizeof(rate));
+        x = hash_bytes(x, &burst, sizeof(burst));
+        h[i] = x ? x : 1;
+    }
 }
 
 mgw_bucket_t *mgw_throttle_bucket(const char *key, size_t n, double rate, uint64_t burst)
 {
     if (region == NULL) mgw_throttle_init(0);
-    uint64_t h = hash_key(key, n);
+    uint64_t hh[2];
+    hash_key(key, n, rate, burst, hh);
+    uint64_t h = hh[0];
     for (size_t i = 0, slot = h & region_mask; i <= region_mask; i++, slot = (slot + 1) & region_mask) {
         mgw_bucket_t *b = &region[slot];
         uint64_t k = atomic_load_explicit(&b->key, memory_order_acquire);
         if (k == 0) {
             uint64_t expected = 0;
             if (atomic_compare_exchange_strong(&b->key, &expected, h)) {
+                /* Rounded up so a limit is never exceeded: rates are at most 1e6/s, so
+                 * the interval is at least 1000 ns and a bucket admits at most 0.1%
+                 * less than its rate. */
                 double interval = 1e9 / rate;
-                b->interval_ns = interval < 1 ? 1 : (uint64_t)interval;
-                b->tolerance_ns = b->interval_ns * burst;
+                b->interval_ns = (uint64_t)interval + ((double)(uint64_t)interval < interval);
+                if (b->interval_ns == 0) b->interval_ns = 1;
+                /* Saturate: a slow rate with a huge burst must not wrap around. */
+                if (__builtin_mul_overflow(b->interval_ns, burst, &b->tolerance_ns) ||
+                    b->tolerance_ns > (UINT64_MAX >> 2))
+                    b->tolerance_ns = UINT64_MAX >> 2;
+                b->key2 = hh[1];
                 b->rate = rate;
                 b->burst = burst;
                 atomic_store_explicit(&b->tat, 0, memory_order_relaxed);
@@ -82,7 +105,7 @@ mgw_bucket_t *mgw_throttle_bucket(const char *key, size_t n, double rate, uint64
             /* Claimed by another thread a moment ago: wait until it is initialized. */
             while (!atomic_load_explicit(&b->ready, memory_order_acquire))
                 ;
-            return b;
+            if (b->key2 == hh[1]) return b;
         }
     }
     return NULL;
@@ -103,7 +126,8 @@ int mgw_bucket_take(mgw_bucket_t *b, uint64_t now, mgw_take_t *t)
         }
         if (atomic_compare_exchange_weak_explicit(&b->tat, &tat, next, memory_order_relaxed,
                                                   memory_order_relaxed)) {
-            t->remaining = (b->tolerance_ns - ahead) / b->interval_ns;
+            uint64_t left = (b->tolerance_ns - ahead) / b->interval_ns;
+            t->remaining = left < b->burst ? left : b->burst;
             t->retry_after_ms = 0;
             t->reset_ms = (ahead + 999999) / 1000000;
             return 1;

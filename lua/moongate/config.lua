@@ -591,6 +591,21 @@ local function check_throttle_refs(c, path, ctx)
   end
 end
 
+local function hex64_error(v)
+  if not find(v, "^[0-9a-fA-F]+$") or #v ~= 64 then
+    return "must be 64 hexadecimal digits (a SHA-256 digest)"
+  end
+end
+
+local function api_key_value_error(v)
+  if #v < 20 or #v > 128 then
+    return format("must be 20 to 128 characters long, got %d", #v)
+  end
+  if find(v, "[%c%s]") then
+    return "must not contain spaces or control characters"
+  end
+end
+
 -- Reads an API key file: "id value" or "id sha256:HEX" per line, # comments.
 -- Returns a map id -> { value = } | { sha256 = }, or nil and an error.
 local function read_key_file(file)
@@ -742,8 +757,8 @@ local throttle_settings = {
   type = "record", description = "a token bucket: rate requests/second refilled continuously, burst capacity",
   fields = {
     rate = {
-      type = "number", above = 0, at_most = 1e9, required = true,
-      description = "steady requests per second (fractions allowed)",
+      type = "number", above = 0, at_most = 1e6, required = true,
+      description = "steady requests per second (fractions allowed, at most 1,000,000)",
     },
     burst = {
       type = "integer", between = { 0, 1e9 }, required = true,
@@ -752,31 +767,24 @@ local throttle_settings = {
   },
 }
 
+-- The refill window burst / rate must fit the nanosecond clock comfortably.
+local function check_throttle(c, _, path, ctx)
+  if c.rate and c.burst and c.burst / c.rate > 1e7 then
+    fail(ctx, path, format("burst / rate must be at most 10000000 seconds (the time to refill), got %s",
+      num(c.burst / c.rate)))
+  end
+end
+throttle_settings.post = check_throttle
+
 local function route_settings(description)
   return {
     type = "map", default = {}, description = description,
     keys = { type = "string", check = route_key_error, description = "a route key of the API" },
     values = {
       type = "record", description = "settings of one route",
-      fields = { throttle = { type = "record", fields = throttle_settings.fields,
-        description = throttle_settings.description } },
+      fields = { throttle = throttle_settings },
     },
   }
-end
-
-local function hex64_error(v)
-  if not find(v, "^[0-9a-fA-F]+$") or #v ~= 64 then
-    return "must be 64 hexadecimal digits (a SHA-256 digest)"
-  end
-end
-
-local function api_key_value_error(v)
-  if #v < 20 or #v > 128 then
-    return format("must be 20 to 128 characters long, got %d", #v)
-  end
-  if find(v, "[%c%s]") then
-    return "must not contain spaces or control characters"
-  end
 end
 
 -- An API key: its value, or only the SHA-256 of its value so that the
@@ -979,7 +987,7 @@ M.schema = {
       values = api,
     },
     throttle = {
-      type = "record", fields = throttle_settings.fields,
+      type = "record", fields = throttle_settings.fields, post = check_throttle,
       description = "gateway-wide (account) limit shared by every API; none when absent",
     },
     api_keys = {
