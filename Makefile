@@ -5,7 +5,7 @@ LLHTTP  ?= /usr/share/llhttp
 LLHTTP_INC ?= /usr/share/include/llhttp
 OPT     ?= -O2
 SAN     ?=
-PKGS    := luajit libuv libcrypto
+PKGS    := luajit libuv libssl libcrypto
 DEBS    := gcc make pkg-config libluajit2-5.1-dev luajit2 libuv1-dev libssl-dev node-llhttp \
            lua-busted lua-cjson lua-socket curl
 
@@ -22,7 +22,7 @@ LLHTTP_OBJ  := $(BUILD)/llhttp/llhttp.o $(BUILD)/llhttp/api.o $(BUILD)/llhttp/ht
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test asan format clean unit bench bench-throttle
+.PHONY: all deps run test asan format clean unit bench bench-deps bench-throttle
 
 all: $(BUILD)/moongate $(BUILD)/test-upstream $(UNIT_BIN)
 
@@ -76,6 +76,15 @@ bench-throttle: $(BUILD)/bench/throttle_bench
 $(BUILD)/bench/throttle_bench: bench/throttle_bench.c $(BUILD)/runtime/throttle.o $(BUILD)/runtime/log.o $(BUILD)/runtime/mem.o
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -pthread $^ -o $@
+
+# moongate beside nginx + lua-nginx-module and HAProxy on this machine (bench/README.md):
+# table on stdout, figures in bench/results/latest.json. QUICK=1: under a minute.
+bench: all bench-deps
+	@QUICK=$(QUICK) BUILD=$(BUILD) bash bench/run.sh
+
+# Installs wrk, nginx, libnginx-mod-http-lua and haproxy when missing.
+bench-deps:
+	@bash bench/deps.sh
 
 format:
 	clang-format -i runtime/*.c runtime/*.h tests/unit/*.c tests/unit/*.h tests/e2e/*.c

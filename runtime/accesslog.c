@@ -25,6 +25,7 @@ typedef struct {
 
 struct mgw_accesslog_s {
     uv_loop_t *loop;
+    mgw_gen_t *gen; /* holds the log files open until the last write is done */
     uv_timer_t timer;
     logfile_t *files;
     int nfiles;
@@ -39,6 +40,7 @@ static void free_if_done(mgw_accesslog_t *a)
         for (int i = 0; i < a->nfiles; i++)
             mgw_buf_free(&a->files[i].buf);
         free(a->files);
+        mgw_gen_unref(a->gen);
         free(a);
     }
 }
@@ -89,10 +91,12 @@ static void timer_cb(uv_timer_t *t)
         flush(a, &a->files[i]);
 }
 
-mgw_accesslog_t *mgw_accesslog_create(uv_loop_t *loop, const mgw_gen_t *gen)
+mgw_accesslog_t *mgw_accesslog_create(uv_loop_t *loop, mgw_gen_t *gen)
 {
     mgw_accesslog_t *a = mgw_calloc(1, sizeof(*a));
     a->loop = loop;
+    a->gen = gen;
+    mgw_gen_ref(gen);
     a->nfiles = gen->nlogs;
     a->files = mgw_calloc((size_t)(gen->nlogs ? gen->nlogs : 1), sizeof(logfile_t));
     for (int i = 0; i < gen->nlogs; i++)

@@ -13,8 +13,9 @@
 
 typedef struct mgw_accesslog_s mgw_accesslog_t;
 
-/* A writer for the log files of gen, driven by loop. */
-mgw_accesslog_t *mgw_accesslog_create(uv_loop_t *loop, const mgw_gen_t *gen);
+/* A writer for the log files of gen, driven by loop; it holds a reference to gen (whose
+ * file descriptors it writes) until it is freed. */
+mgw_accesslog_t *mgw_accesslog_create(uv_loop_t *loop, mgw_gen_t *gen);
 /* Appends a line (n bytes, newline included) to log log_id. */
 void mgw_accesslog_append(mgw_accesslog_t *a, int log_id, const char *line, size_t n);
 /* Writes everything buffered synchronously and stops the flush timer; frees a once the

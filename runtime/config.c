@@ -12,6 +12,7 @@
 
 #include "crypto.h"
 #include "err.h"
+#include "log.h"
 
 #ifndef MGW_LUA_DIR
 #define MGW_LUA_DIR "lua"
@@ -203,6 +204,7 @@ static void build_stage(builder_t *b, mgw_api_t *api, mgw_stage_t *st, int check
     snprintf(name, sizeof(name), "stage|%s|%s", api->id, st->name);
     st->throttle = get_bucket(b, "throttle", name);
     st->route_throttle = get_route_buckets(b, name);
+    st->waf = (int)get_num(b, "waf", 0);
     lua_getfield(b->L, -1, "access_log");
     if (lua_type(b->L, -1) == LUA_TTABLE) {
         /* where names the format; the path's errors are reported at its sibling key */
@@ -213,7 +215,9 @@ static void build_stage(builder_t *b, mgw_api_t *api, mgw_stage_t *st, int check
         const char *dot = strrchr(where, '.');
         const char *path_where =
             mgw_pool_printf(b->g->pool, "%.*s.path", (int)(dot ? dot - where : 0), where);
-        st->log_format = compile(b, format ? format : "", where);
+        st->log_policy = (int)get_num(b, "policy", 0);
+        /* A log policy may write whole lines itself: the format is then optional. */
+        if (format || !st->log_policy) st->log_format = compile(b, format ? format : "", where);
         st->log_id = open_log(b, path ? path : "", path_where, check_only);
     }
     lua_pop(b->L, 1);
@@ -227,6 +231,10 @@ static void build_integration(builder_t *b, mgw_integration_t *in)
         in->status = (int)get_num(b, "status", 200);
         in->headers = get_kvs(b, "headers", &in->nheaders);
         in->body = get_lstr(b, "body");
+    } else if (type && strcmp(type, "lua") == 0) {
+        in->type = MGW_INTEG_LUA;
+        in->handler = (int)get_num(b, "use", 0);
+        in->timeout_ms = (uint64_t)get_num(b, "timeout_ms", 29000);
     } else {
         in->type = MGW_INTEG_HTTP;
         in->uri = get_str(b, "uri");
@@ -326,11 +334,13 @@ static void build_api(builder_t *b, mgw_api_t *api, int check_only)
     api->id = get_str(b, "id");
     api->default_endpoint = get_bool(b, "default_endpoint", 1);
     api->router = mgw_router_create(pool);
+    api->selector = (int)get_num(b, "selector", 0);
 
     int n = push_list(b, "routes");
     api->nroutes = n > 0 ? n : 0;
     b->routes = mgw_pool_calloc(pool, sizeof(mgw_route_t *) * (size_t)(n > 0 ? n : 1));
     b->nroutes = api->nroutes;
+    api->routes = b->routes;
     for (int i = 0; i < n; i++) {
         lua_rawgeti(b->L, -1, i + 1);
         mgw_route_t *r = mgw_pool_calloc(pool, sizeof(*r));
@@ -338,6 +348,7 @@ static void build_api(builder_t *b, mgw_api_t *api, int check_only)
         r->idx = i;
         r->key = get_str(b, "key");
         r->api_key_required = get_bool(b, "api_key_required", 0);
+        r->authorizer = (int)get_num(b, "authorizer", 0);
         lua_getfield(b->L, -1, "integration");
         build_integration(b, &r->integration);
         lua_pop(b->L, 1);
@@ -394,6 +405,50 @@ static int cmp_mapping(const void *a, const void *b)
     return (int)y->base_len - (int)x->base_len;
 }
 
+static void tls_ctx_free_cb(void *ctx)
+{
+    mgw_tls_ctx_free(ctx);
+}
+
+/*
+ * A TLS context per TLS listener: its own certificate as the default, plus every domain
+ * with a certificate as an SNI site. Certificates expiring within 30 days are logged.
+ */
+static void build_tls(builder_t *b)
+{
+    mgw_gen_t *g = b->g;
+    for (int i = 0; i < g->nlisten; i++) {
+        mgw_listen_t *l = &g->listen[i];
+        if (l->certificate == NULL) continue;
+        char where[64], err[512];
+        snprintf(where, sizeof(where), "listen[%d].tls", i + 1);
+        mgw_tls_site_t def = {.certificate = l->certificate, .key = l->key};
+        l->tls = mgw_tls_ctx_new(&def, l->reject_unknown_sni, err, sizeof(err));
+        if (l->tls == NULL) {
+            add_error(b, where, err);
+            continue;
+        }
+        mgw_pool_cleanup_add(g->pool, tls_ctx_free_cb, l->tls);
+        for (int j = 0; j < g->ndomains; j++) {
+            mgw_domain_t *d = &g->domains[j];
+            if (d->certificate == NULL) continue;
+            mgw_tls_site_t site = {.host = d->host, .certificate = d->certificate, .key = d->key,
+                                   .mtls = d->mtls, .truststore = d->truststore, .crl = d->crl,
+                                   .data = d};
+            if (mgw_tls_ctx_add(l->tls, &site, err, sizeof(err)) != 0) {
+                char w[512];
+                snprintf(w, sizeof(w), "domains[\"%s\"]", d->host);
+                add_error(b, w, err);
+            }
+        }
+        const char *file;
+        int days = mgw_tls_ctx_expiry(l->tls, &file);
+        if (!b->check_only && days < 30)
+            mgw_log_warn("%s: certificate \"%s\" %s %d day(s)", g->file, file,
+                         days < 0 ? "expired" : "expires in", days < 0 ? -days : days);
+    }
+}
+
 static int cmp_key(const void *a, const void *b)
 {
     return memcmp(((const mgw_apikey_t *)a)->digest, ((const mgw_apikey_t *)b)->digest, 32);
@@ -423,6 +478,37 @@ static void build_keys(builder_t *b)
     qsort(g->keys, (size_t)g->nkeys, sizeof(mgw_apikey_t), cmp_key);
 }
 
+/* Lua policies, the management listener and the file watcher (issue 3). */
+static void build_lua(builder_t *b)
+{
+    mgw_gen_t *g = b->g;
+    lua_getfield(b->L, -1, "lua_spec");
+    if (lua_type(b->L, -1) == LUA_TSTRING) {
+        size_t n;
+        const char *s = lua_tolstring(b->L, -1, &n);
+        g->lua_spec = mgw_pool_strndup(g->pool, s, n);
+        g->lua_spec_len = n;
+    }
+    lua_pop(b->L, 1);
+    lua_getfield(b->L, -1, "management");
+    if (lua_type(b->L, -1) == LUA_TTABLE) {
+        g->management = mgw_pool_calloc(g->pool, sizeof(mgw_listen_t));
+        g->management->address = get_str(b, "address");
+        g->management->port = (int)get_num(b, "port", 0);
+    }
+    lua_pop(b->L, 1);
+    g->watch = get_bool(b, "watch", 0);
+    int n = push_list(b, "watch_files");
+    g->nwatch = n > 0 ? n : 0;
+    g->watch_files = mgw_pool_calloc(g->pool, sizeof(char *) * (size_t)(n > 0 ? n : 1));
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(b->L, -1, i + 1);
+        g->watch_files[i] = mgw_pool_strdup(g->pool, lua_tostring(b->L, -1));
+        lua_pop(b->L, 1);
+    }
+    if (n >= 0) lua_pop(b->L, 1);
+}
+
 static void build_gen(builder_t *b, int check_only)
 {
     b->check_only = check_only;
@@ -443,6 +529,7 @@ static void build_gen(builder_t *b, int check_only)
     g->shutdown_timeout_ms = (uint64_t)(get_num(b, "shutdown", 10) * 1000);
     lua_pop(b->L, 1);
 
+    build_lua(b);
     g->account = get_bucket(b, "throttle", "account");
     g->state_dir = get_str(b, "state_dir");
     build_keys(b);
@@ -467,6 +554,14 @@ static void build_gen(builder_t *b, int check_only)
         l->port = (int)get_num(b, "port", 0);
         const char *api = get_str(b, "api");
         if (api) l->api = mgw_gen_find_api(g, api, strlen(api));
+        lua_getfield(b->L, -1, "tls");
+        if (lua_type(b->L, -1) == LUA_TTABLE) {
+            l->certificate = get_str(b, "certificate");
+            l->key = get_str(b, "key");
+            const char *sni = get_str(b, "unknown_sni");
+            l->reject_unknown_sni = sni && strcmp(sni, "reject") == 0;
+        }
+        lua_pop(b->L, 1);
         lua_pop(b->L, 1);
     }
     if (n >= 0) lua_pop(b->L, 1);
@@ -478,6 +573,17 @@ static void build_gen(builder_t *b, int check_only)
         lua_rawgeti(b->L, -1, i + 1);
         mgw_domain_t *d = &g->domains[i];
         d->host = get_str(b, "host");
+        d->certificate = get_str(b, "certificate");
+        d->key = get_str(b, "key");
+        lua_getfield(b->L, -1, "mtls");
+        if (lua_type(b->L, -1) == LUA_TTABLE) {
+            const char *mode = get_str(b, "mode");
+            d->mtls = mode && strcmp(mode, "request") == 0 ? MGW_MTLS_REQUEST : MGW_MTLS_REQUIRE;
+            d->truststore = get_str(b, "truststore");
+            d->crl = get_str(b, "crl");
+            d->forward_header = get_str(b, "forward_header");
+        }
+        lua_pop(b->L, 1);
         int m = push_list(b, "mappings");
         d->nmaps = m > 0 ? m : 0;
         d->maps = mgw_pool_calloc(pool, sizeof(mgw_mapping_t) * (size_t)(m > 0 ? m : 1));
@@ -497,6 +603,7 @@ static void build_gen(builder_t *b, int check_only)
         lua_pop(b->L, 1);
     }
     if (n >= 0) lua_pop(b->L, 1);
+    build_tls(b);
 }
 
 int mgw_config_load(const char *file, const char *prefix, int check_only, mgw_gen_t **out,
@@ -545,6 +652,9 @@ int mgw_config_load(const char *file, const char *prefix, int check_only, mgw_ge
     g->pool = pool;
     atomic_init(&g->refs, 1);
     g->file = mgw_pool_strdup(pool, file);
+    g->prefix = mgw_pool_strdup(pool, prefix ? prefix : ".");
+    static atomic_int generations;
+    g->id = atomic_fetch_add(&generations, 1) + 1;
     const char *err;
     g->default_error_body =
         mgw_template_compile(pool, "{\"message\":$context.error.messageString}", &err);
@@ -559,4 +669,39 @@ fail:
     mgw_gen_unref(g);
     lua_close(L);
     return MGW_ECONFIG;
+}
+
+int mgw_config_management(const char *file, char *address, size_t n, int *port,
+                          mgw_buf_t *errors)
+{
+    lua_State *L = luaL_newstate();
+    luaL_openlibs(L);
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "path");
+    lua_pushfstring(L, "%s/?.lua;%s", mgw_config_lua_dir(), lua_tostring(L, -1));
+    lua_setfield(L, -3, "path");
+    lua_pop(L, 2);
+    int rc = MGW_ECONFIG;
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "moongate.config");
+    if (lua_pcall(L, 1, 1, 0) != 0) {
+        mgw_buf_printf(errors, "%s: %s\n", file, lua_tostring(L, -1));
+        goto done;
+    }
+    lua_getfield(L, -1, "management");
+    lua_pushstring(L, file);
+    if (lua_pcall(L, 1, 2, 0) != 0) {
+        mgw_buf_printf(errors, "%s: %s\n", file, lua_tostring(L, -1));
+        goto done;
+    }
+    if (lua_type(L, -2) != LUA_TSTRING) {
+        mgw_buf_printf(errors, "%s\n", lua_tostring(L, -1));
+        goto done;
+    }
+    snprintf(address, n, "%s", lua_tostring(L, -2));
+    *port = (int)lua_tointeger(L, -1);
+    rc = 0;
+done:
+    lua_close(L);
+    return rc;
 }

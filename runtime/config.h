@@ -16,6 +16,13 @@
 int mgw_config_load(const char *file, const char *prefix, int check_only, mgw_gen_t **out,
                     mgw_buf_t *errors);
 
+/*
+ * Reads only the management listener of file (for `moongate reload`): 0 with address
+ * (n bytes at most) and *port, or MGW_ECONFIG with the reason appended to errors.
+ */
+int mgw_config_management(const char *file, char *address, size_t n, int *port,
+                          mgw_buf_t *errors);
+
 /* Directory of the Lua modules (lua/), from MOONGATE_LUA_DIR or the build. */
 const char *mgw_config_lua_dir(void);
 

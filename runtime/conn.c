@@ -8,11 +8,13 @@
 
 #include "err.h"
 #include "log.h"
+#include "lua_int.h"
 #include "req_int.h"
 
 static const mgw_http1_cbs_t server_cbs;
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void parse(mgw_conn_t *c, mgw_rbuf_t *rb, const char *p, size_t n);
+static void stop_reading(mgw_conn_t *c);
 
 /* ---- buffers and writes ---- */
 
@@ -92,10 +94,111 @@ int mgw__write(uv_stream_t *stream, mgw_wq_t *q, const uv_buf_t *bufs, int nbufs
 
 /* ---- lifetime ---- */
 
+/* ---- TLS ---- */
+
+/* Sends the ciphertext the TLS engine produced (handshake messages, records, alerts). */
+static void tls_flush(mgw_conn_t *c)
+{
+    char buf[16384 + 1024];
+    size_t n;
+    while ((n = mgw_tls_pending(c->tls, buf, sizeof(buf))) > 0) {
+        uv_buf_t b = uv_buf_init(buf, (unsigned)n);
+        mgw__write((uv_stream_t *)&c->tcp, &c->wq, &b, 1, NULL);
+    }
+}
+
+int mgw__conn_write(mgw_conn_t *c, const uv_buf_t *bufs, int nbufs, mgw_rbuf_t *ref)
+{
+    if (c->tls == NULL) return mgw__write((uv_stream_t *)&c->tcp, &c->wq, bufs, nbufs, ref);
+    for (int i = 0; i < nbufs; i++)
+        if (mgw_tls_write(c->tls, bufs[i].base, bufs[i].len) != MGW_TLS_OK) return UV_EPROTO;
+    tls_flush(c);
+    return 0;
+}
+
+/* The handshake is over: keep what requests need to know of it, unpin the generation. */
+static void tls_established(mgw_conn_t *c)
+{
+    c->tls_ready = 1;
+    c->tls_pool = mgw_pool_create(4096);
+    const mgw_domain_t *d = mgw_tls_site_data(c->tls);
+    if (d) c->tls_host = mgw_pool_strdup(c->tls_pool, d->host);
+    mgw_client_cert_t cert;
+    if (mgw_tls_client_cert(c->tls, c->tls_pool, &cert) == 0) {
+        c->client_cert = mgw_pool_alloc(c->tls_pool, sizeof(cert));
+        *c->client_cert = cert;
+    }
+    mgw_gen_unref(c->tls_gen);
+    c->tls_gen = NULL;
+}
+
+static void close_after_write(mgw_conn_t *c);
+
+/* A handshake or record failed: one error-log line, an answer if one makes sense, close. */
+static void tls_failed(mgw_conn_t *c)
+{
+    mgw_log_info("TLS from %s: %s", c->peer, mgw_tls_error(c->tls));
+    if (mgw_tls_plain_http(c->tls)) {
+        static const char body[] = "{\"message\":\"The plain HTTP request was sent to HTTPS port\"}";
+        char head[256];
+        int n = snprintf(head, sizeof(head),
+                         "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
+                         "x-amzn-errortype: BadRequestException\r\nconnection: close\r\n"
+                         "content-length: %zu\r\n\r\n",
+                         sizeof(body) - 1);
+        uv_buf_t b[2] = {uv_buf_init(head, (unsigned)n), uv_buf_init((char *)body, sizeof(body) - 1)};
+        mgw__write((uv_stream_t *)&c->tcp, &c->wq, b, 2, NULL);
+    } else {
+        tls_flush(c); /* the alert */
+    }
+    if (c->req) {
+        mgw_req_t *r = c->req;
+        c->req = NULL;
+        if (r->px) mgw__proxy_abort(r);
+        mgw__req_free(r);
+    }
+    close_after_write(c);
+}
+
+/* Decrypts what arrived (n may be 0: drain what OpenSSL holds) and parses it. */
+static void tls_read(mgw_conn_t *c, const char *p, size_t n)
+{
+    if (n) mgw_tls_feed(c->tls, p, n);
+    while (!c->done && !c->paused) {
+        if (c->plain == NULL || c->plain->refs > 1) {
+            mgw__rbuf_unref(c->plain);
+            c->plain = mgw__rbuf_new();
+        }
+        ssize_t got = mgw_tls_read(c->tls, c->plain->data, c->plain->cap);
+        if (!c->tls_ready && mgw_tls_handshake_done(c->tls)) tls_established(c);
+        if (got > 0) {
+            mgw_rbuf_t *rb = c->plain;
+            mgw__rbuf_ref(rb);
+            parse(c, rb, rb->data, (size_t)got);
+            mgw__rbuf_unref(rb);
+            continue;
+        }
+        if (got == MGW_TLS_WANT) break;
+        if (got == MGW_TLS_CLOSED) {
+            c->eof = 1;
+            stop_reading(c);
+            if (!(c->req && c->req->body_done && !c->req->resp_done)) mgw__conn_close(c);
+            return;
+        }
+        tls_failed(c);
+        return;
+    }
+    if (!c->closing) tls_flush(c);
+}
+
 static void handle_closed(uv_handle_t *h)
 {
     mgw_conn_t *c = h->data;
     if (--c->handles > 0) return;
+    mgw_tls_free(c->tls);
+    mgw__rbuf_unref(c->plain);
+    mgw_pool_destroy(c->tls_pool);
+    mgw_gen_unref(c->tls_gen);
     mgw__rbuf_unref(c->rbuf);
     mgw__rbuf_unref(c->pend_buf);
     mgw_http1_destroy(c->parser);
@@ -140,6 +243,10 @@ static void close_after_write(mgw_conn_t *c)
     uv_read_stop((uv_stream_t *)&c->tcp);
     c->reading = 0;
     uv_timer_stop(&c->timer);
+    if (c->tls) {
+        mgw_tls_shutdown(c->tls); /* close_notify */
+        tls_flush(c);
+    }
     uv_shutdown_t *req = mgw_malloc(sizeof(*req));
     req->data = c;
     if (uv_shutdown(req, (uv_stream_t *)&c->tcp, shutdown_cb) != 0) {
@@ -165,6 +272,7 @@ static void timeout_cb(uv_timer_t *t)
         mgw__req_fail(r, MGW_GW_REQUEST_TIMEOUT, "Request body timed out");
         return;
     }
+    if (c->tls && !c->tls_ready) mgw_log_info("TLS from %s: handshake timed out", c->peer);
     mgw__conn_close(c);
 }
 
@@ -224,6 +332,10 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         /* A request whose response is under way may still finish; otherwise close. */
         if (c->req && c->req->body_done && !c->req->resp_done) return;
         mgw__conn_close(c);
+        return;
+    }
+    if (c->tls) {
+        tls_read(c, c->rbuf->data, (size_t)nread);
         return;
     }
     mgw_rbuf_t *rb = c->rbuf;
@@ -374,6 +486,7 @@ static int on_body(void *ud, const char *p, size_t n)
     }
     arm_timer(c, c->w->gen->body_timeout_ms);
     if (r->px && !r->discard_body) mgw__proxy_body(r, p, n, c->rbuf);
+    else if (r->lua && !r->resp_started) mgw__hooks_body(r, p, n); /* hooks still running */
     return c->done || c->req != r ? -1 : 0;
 }
 
@@ -387,7 +500,9 @@ static int on_complete(void *ud)
     r->body_done = 1;
     uv_timer_stop(&c->timer);
     if (r->px && !r->discard_body) mgw__proxy_body_done(r);
-    if (c->done || c->req != r) return MGW_HTTP1_PAUSE;
+    else if (r->lua && !r->resp_started) mgw__hooks_body_done(r); /* may answer r */
+    if (c->done) return MGW_HTTP1_PAUSE;
+    if (c->req != r) return 0; /* answered and finished: parsing goes on */
     if (r->resp_done) {
         /* The response went out before the body finished arriving (e.g. a mock): the
          * request ends here, and parsing may go straight on to the next one. */
@@ -434,6 +549,9 @@ static void finish_request(mgw_conn_t *c)
             parse(c, rb, p, n);
             mgw__rbuf_unref(rb);
         }
+        /* OpenSSL may hold decrypted bytes of the next requests: no socket read will
+         * bring them, so drain them now. */
+        if (c->tls && !c->paused && !c->done) tls_read(c, NULL, 0);
     }
     start_reading(c);
 }
@@ -475,11 +593,11 @@ static void conn_drained(mgw_wq_t *q)
     if (c->req && c->req->px) mgw__proxy_client_drained(c->req);
 }
 
-void mgw__conn_accept(mgw_worker_t *w, uv_stream_t *server, const mgw_listen_t *listen)
+void mgw__conn_accept(mgw_worker_t *w, uv_stream_t *server, int listen_idx)
 {
     mgw_conn_t *c = mgw_calloc(1, sizeof(*c));
     c->w = w;
-    c->listen = listen;
+    c->listen_idx = listen_idx;
     uv_tcp_init(&w->loop, &c->tcp);
     uv_timer_init(&w->loop, &c->timer);
     c->tcp.data = c->timer.data = c;
@@ -503,6 +621,13 @@ void mgw__conn_accept(mgw_worker_t *w, uv_stream_t *server, const mgw_listen_t *
             uv_ip6_name((struct sockaddr_in6 *)&ss, c->peer, sizeof(c->peer));
     }
     c->parser = mgw_http1_create(1, &server_cbs, c);
-    arm_timer(c, w->gen->header_timeout_ms);
+    mgw_tls_ctx_t *tls = w->gen->listen[listen_idx].tls;
+    if (tls) {
+        /* The SNI sites live in the generation: keep it until the handshake is over. */
+        c->tls = mgw_tls_new(tls);
+        c->tls_gen = w->gen;
+        mgw_gen_ref(w->gen);
+    }
+    arm_timer(c, w->gen->header_timeout_ms); /* also bounds the TLS handshake */
     start_reading(c);
 }

@@ -13,20 +13,28 @@
 #include "path.h"
 #include "quota.h"
 #include "throttle.h"
+#include "tls.h"
 #include "pool.h"
 #include "router.h"
 #include "template.h"
 
 typedef struct mgw_api_s mgw_api_t;
 
-enum { MGW_INTEG_HTTP, MGW_INTEG_MOCK };
+enum { MGW_INTEG_HTTP, MGW_INTEG_MOCK, MGW_INTEG_LUA };
+
+/*
+ * Lua policy uses (WAF ACLs, authorizers, route selectors, Lua integrations, log
+ * policies) are numbered from 1 in mgw_gen_t.lua_spec; 0 means none. The Lua side
+ * (lua/moongate/runtime.lua) holds everything else about them.
+ */
 
 typedef struct {
     int type;
     /* http */
     const char *uri;
     const char *method; /* NULL: the request's method */
-    uint64_t timeout_ms;
+    uint64_t timeout_ms; /* http; lua: the handler's deadline */
+    int handler;         /* lua: the use number of the handler */
     /* mock */
     int status;
     mgw_kv_t *headers;
@@ -38,6 +46,7 @@ typedef struct {
     const char *key;
     int idx;              /* position in the API's routes, for per-route tables */
     int api_key_required; /* callers must present an API key */
+    int authorizer;       /* use number of the route's Lua authorizer, or 0 */
     mgw_integration_t integration;
 } mgw_route_t;
 
@@ -51,6 +60,8 @@ typedef struct {
     mgw_bucket_t *throttle;        /* stage default limit, or NULL */
     mgw_bucket_t **route_throttle; /* by route idx: route_settings limits, or NULL */
     int rate_limit_headers;        /* send RateLimit-Policy / RateLimit */
+    int waf;                       /* use number of the stage's web ACL, or 0 */
+    int log_policy;                /* use number of the access log's Lua policy, or 0 */
 } mgw_stage_t;
 
 /* A usage plan of an API: its limits, applied per API key. */
@@ -92,7 +103,9 @@ struct mgw_api_s {
     int nstages;
     mgw_stage_t *default_stage; /* the $default stage, or NULL */
     mgw_router_t *router;
+    mgw_route_t **routes; /* by idx */
     int nroutes;
+    int selector; /* use number of the route_selection policy, or 0 */
     mgw_plan_t *plans;
     int nplans;
     mgw_gwresp_conf_t responses[MGW_GW__COUNT];
@@ -109,12 +122,21 @@ typedef struct {
     const char *host;
     mgw_mapping_t *maps; /* longest base first */
     int nmaps;
+    const char *certificate, *key; /* TLS, or NULL */
+    int mtls;                      /* MGW_MTLS_*: only TLS connections whose SNI chose this
+                                      domain (and so passed its checks) may use it */
+    const char *truststore, *crl;
+    const char *forward_header; /* send the client certificate to backends, or NULL */
 } mgw_domain_t;
 
 typedef struct {
     const char *address;
     int port;
-    mgw_api_t *api; /* default endpoint served by this listener, or NULL */
+    mgw_api_t *api;          /* default endpoint served by this listener, or NULL */
+    const char *certificate; /* TLS listener: default certificate and key, else NULL */
+    const char *key;
+    int reject_unknown_sni;
+    mgw_tls_ctx_t *tls; /* built from the above and the domains */
 } mgw_listen_t;
 
 typedef struct {
@@ -125,7 +147,9 @@ typedef struct {
 typedef struct mgw_gen_s {
     mgw_pool_t *pool;
     atomic_int refs;
+    int id;             /* 1 for the first generation of the process, then 2, 3, ... */
     const char *file;
+    const char *prefix; /* -p: relative paths are resolved against it */
     int workers;
     mgw_listen_t *listen;
     int nlisten;
@@ -142,6 +166,14 @@ typedef struct mgw_gen_s {
     mgw_apikey_t *keys;    /* sorted by digest */
     int nkeys;
     const char *state_dir;
+    /* Lua policies: the text of lua/moongate/runtime.lua's generation spec (policy
+     * sources and their uses), NULL when the configuration uses none */
+    const char *lua_spec;
+    size_t lua_spec_len;
+    mgw_listen_t *management; /* the management listener (reload), or NULL */
+    int watch;                /* reload when a file of watch_files changes */
+    const char **watch_files; /* the configuration file and every policy file */
+    int nwatch;
     /* the default gateway-response body, {"message":$context.error.messageString} */
     const mgw_template_t *default_error_body;
 } mgw_gen_t;

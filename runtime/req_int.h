@@ -20,6 +20,9 @@ typedef struct mgw_conn_s mgw_conn_t;
 typedef struct mgw_req_s mgw_req_t;
 typedef struct mgw_proxy_s mgw_proxy_t;
 typedef struct mgw_origin_s mgw_origin_t;
+typedef struct mgw_wgen_s mgw_wgen_t;   /* reload.h */
+typedef struct mgw_lua_s mgw_lua_t;     /* lua_int.h */
+typedef struct mgw_lreq_s mgw_lreq_t;   /* lua_int.h */
 
 /*
  * A read buffer shared by reference: body bytes are written on to the other side
@@ -56,14 +59,16 @@ int mgw__write(uv_stream_t *stream, mgw_wq_t *q, const uv_buf_t *bufs, int nbufs
 struct mgw_worker_s {
     uv_loop_t loop;
     int id;
-    mgw_gen_t *gen;
+    mgw_gen_t *gen;   /* the current generation: wgen->gen */
+    mgw_wgen_t *wgen; /* what new requests use (reload.c) */
+    mgw_lua_t *lua;   /* the worker's LuaJIT state (lua.c) */
     uv_thread_t thread;
     uv_async_t wakeup; /* shutdown request from the main thread */
+    uv_async_t reload; /* a new generation from the main thread (reload.c) */
     uv_tcp_t *listeners;
     int nlisteners;
     mgw_conn_t *conns; /* every open client connection */
     mgw_origin_t *origins;
-    mgw_accesslog_t *alog;
     uv_timer_t shutdown_timer;
     int shutting_down;
     uint64_t rng[2];
@@ -76,7 +81,7 @@ struct mgw_conn_s {
     uv_tcp_t tcp;
     uv_timer_t timer;
     mgw_worker_t *w;
-    const mgw_listen_t *listen;
+    int listen_idx; /* the listener, as an index into every generation's listen[] */
     mgw_http1_t *parser;
     mgw_rbuf_t *rbuf;     /* buffer being read into */
     mgw_rbuf_t *pend_buf; /* unparsed bytes left by a pause (pipelining) */
@@ -87,6 +92,14 @@ struct mgw_conn_s {
     mgw_conn_t *next, *prev;
     char peer[64];
     int handles;
+    /* TLS: the engine, and the handshake's outcome, kept for the connection's life */
+    mgw_tls_t *tls;                 /* NULL for a plain connection */
+    mgw_rbuf_t *plain;              /* decrypted bytes being parsed */
+    mgw_gen_t *tls_gen;             /* pinned until the handshake is over (SNI sites) */
+    mgw_pool_t *tls_pool;           /* tls_host and client_cert */
+    const char *tls_host;           /* the domain the SNI chose (its checks passed), or NULL */
+    mgw_client_cert_t *client_cert; /* the verified client certificate, or NULL */
+    int tls_ready;                  /* handshake over */
     /* done: no further request will be read (closing or closing after the writes) */
     unsigned closing : 1, done : 1, reading : 1, paused : 1, read_blocked : 1, eof : 1;
 };
@@ -98,7 +111,9 @@ typedef struct {
 struct mgw_req_s {
     mgw_pool_t *pool;
     mgw_conn_t *c;
-    mgw_gen_t *gen;
+    mgw_gen_t *gen;     /* wgen->gen: the generation the request started with */
+    mgw_wgen_t *wgen;   /* holds gen and its access log until the request ends */
+    mgw_lreq_t *lua;    /* Lua policy state (hooks.c), NULL until a hook runs */
     /* request head; strings point into head (copied from the read buffers) */
     char *head;
     size_t head_len, head_cap;
@@ -116,6 +131,7 @@ struct mgw_req_s {
     int phase;            /* MGW_PHASE_*: the lifecycle phase running or next to run */
     mgw_str_t raw_path, query, path, host;
     mgw_str_t route_path; /* the path routes see: without base path and stage */
+    const mgw_domain_t *domain; /* the custom domain the Host header named, or NULL */
     mgw_api_t *api;
     mgw_stage_t *stage;
     const mgw_route_t *route;
@@ -144,8 +160,20 @@ struct mgw_req_s {
     char id[24];
 };
 
+/* The listener a request arrived on, in the request's own generation (reloads keep the
+ * listeners and their order, so the index is valid in every generation). */
+static inline const mgw_listen_t *mgw__req_listen(const mgw_req_t *r)
+{
+    return &r->gen->listen[r->c->listen_idx];
+}
+
+/* worker.c: opens a SO_REUSEPORT listening socket; returns the fd or -errno. */
+int mgw__open_listener(const mgw_listen_t *l);
+
 /* conn.c */
-void mgw__conn_accept(mgw_worker_t *w, uv_stream_t *server, const mgw_listen_t *listen);
+/* Writes bufs to the client, through TLS when the connection has it (see mgw__write). */
+int mgw__conn_write(mgw_conn_t *c, const uv_buf_t *bufs, int nbufs, mgw_rbuf_t *ref);
+void mgw__conn_accept(mgw_worker_t *w, uv_stream_t *server, int listen_idx);
 /* Stops reading from the client (producer backpressure) / starts again. */
 void mgw__conn_block_read(mgw_conn_t *c);
 void mgw__conn_unblock_read(mgw_conn_t *c);
@@ -187,6 +215,10 @@ void mgw__resp_body(mgw_req_t *r, const char *p, size_t n, mgw_rbuf_t *ref);
 void mgw__resp_end(mgw_req_t *r);
 /* The request's header named name (lower case), or an empty string with p == NULL. */
 mgw_str_t mgw__req_header(const mgw_req_t *r, const char *name);
+/* Answers "Expect: 100-continue" when the client waits for it and the body is to come. */
+void mgw__req_send_continue(mgw_req_t *r);
+/* The value of a $context variable (see template.h) for r; 1 when it has one. */
+int mgw__req_lookup(mgw_req_t *r, int var, mgw_str_t arg, mgw_str_t *out);
 /* Writes the access-log line and frees the request. */
 void mgw__req_free(mgw_req_t *r);
 /* Milliseconds on the loop clock. */

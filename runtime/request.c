@@ -11,6 +11,8 @@
 #include "crypto.h"
 #include "err.h"
 #include "log.h"
+#include "lua_int.h"
+#include "reload.h"
 #include "req_int.h"
 
 /* ---- request ids ---- */
@@ -48,22 +50,16 @@ uint64_t mgw__now_ms(const mgw_req_t *r)
     return uv_now(&r->c->w->loop);
 }
 
-static void gen_unref_cb(void *g)
-{
-    mgw_gen_unref(g);
-}
-
 mgw_req_t *mgw__req_new(mgw_conn_t *c)
 {
-    mgw_gen_t *g = c->w->gen;
     mgw_pool_t *pool = mgw_pool_create(8192);
     mgw_req_t *r = mgw_pool_calloc(pool, sizeof(*r));
     r->pool = pool;
     r->c = c;
-    r->gen = g;
     /* The request keeps the generation it started with until its pool goes away. */
-    mgw_gen_ref(g);
-    mgw_pool_cleanup_add(pool, gen_unref_cb, g);
+    r->wgen = mgw__wgen_acquire(c->w);
+    mgw_pool_cleanup_add(pool, mgw__wgen_release, r->wgen);
+    mgw_gen_t *g = r->gen = r->wgen->gen;
     r->head_cap = g->max_header_size;
     r->head = mgw_pool_alloc(pool, r->head_cap);
     r->error_type = MGW_GW_NONE;
@@ -166,6 +162,18 @@ static int lookup(void *ud, int var, mgw_str_t arg, mgw_str_t *out)
         char *m = mgw_pool_printf(r->pool, "****%.*s", tail, k.p + k.n - (size_t)tail);
         return str(m, out);
     }
+    case MGW_VAR_CLIENT_CERT_PEM:
+        return r->c->client_cert ? str(r->c->client_cert->pem, out) : 0;
+    case MGW_VAR_CLIENT_CERT_SUBJECT:
+        return r->c->client_cert ? str(r->c->client_cert->subject_dn, out) : 0;
+    case MGW_VAR_CLIENT_CERT_ISSUER:
+        return r->c->client_cert ? str(r->c->client_cert->issuer_dn, out) : 0;
+    case MGW_VAR_CLIENT_CERT_SERIAL:
+        return r->c->client_cert ? str(r->c->client_cert->serial, out) : 0;
+    case MGW_VAR_CLIENT_CERT_NOT_BEFORE:
+        return r->c->client_cert ? str(r->c->client_cert->not_before, out) : 0;
+    case MGW_VAR_CLIENT_CERT_NOT_AFTER:
+        return r->c->client_cert ? str(r->c->client_cert->not_after, out) : 0;
     case MGW_VAR_API_KEY_ID:
         return r->key ? str(r->key->id, out) : 0;
     case MGW_VAR_THROTTLE_POLICY:
@@ -200,8 +208,15 @@ static int lookup(void *ud, int var, mgw_str_t arg, mgw_str_t *out)
                 memcmp(r->stage->vars[i].name.p, arg.p, arg.n) == 0)
                 return lstr(r->stage->vars[i].value, out);
         return 0;
+    default: /* authorizer, WAF and log-policy values (hooks.c) */
+        return mgw__hooks_lookup(r, var, arg, out);
     }
     return 0;
+}
+
+int mgw__req_lookup(mgw_req_t *r, int var, mgw_str_t arg, mgw_str_t *out)
+{
+    return lookup(r, var, arg, out);
 }
 
 /* ---- responses ---- */
@@ -316,7 +331,7 @@ void mgw__resp_head(mgw_req_t *r, int status, const mgw_hdr_t *hdrs, int nhdrs,
         mgw_buf_adds(&b, "connection: keep-alive\r\n");
     mgw_buf_add(&b, "\r\n", 2);
     uv_buf_t ub = uv_buf_init(b.p, (unsigned)b.n);
-    mgw__write((uv_stream_t *)&c->tcp, &c->wq, &ub, 1, NULL);
+    mgw__conn_write(c, &ub, 1, NULL);
     mgw_buf_free(&b);
     if (bodyless) r->head_method = 1; /* nothing may follow the head */
 }
@@ -333,16 +348,16 @@ void mgw__resp_body(mgw_req_t *r, const char *p, size_t n, mgw_rbuf_t *ref)
                             uv_buf_init("\r\n", 2)};
         if (ref) {
             /* Chunk framing is copied, the payload is not. */
-            mgw__write((uv_stream_t *)&c->tcp, &c->wq, &bufs[0], 1, NULL);
-            mgw__write((uv_stream_t *)&c->tcp, &c->wq, &bufs[1], 1, ref);
-            mgw__write((uv_stream_t *)&c->tcp, &c->wq, &bufs[2], 1, NULL);
+            mgw__conn_write(c, &bufs[0], 1, NULL);
+            mgw__conn_write(c, &bufs[1], 1, ref);
+            mgw__conn_write(c, &bufs[2], 1, NULL);
         } else {
-            mgw__write((uv_stream_t *)&c->tcp, &c->wq, bufs, 3, NULL);
+            mgw__conn_write(c, bufs, 3, NULL);
         }
         return;
     }
     uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
-    mgw__write((uv_stream_t *)&c->tcp, &c->wq, &b, 1, ref);
+    mgw__conn_write(c, &b, 1, ref);
 }
 
 void mgw__resp_end(mgw_req_t *r)
@@ -350,7 +365,7 @@ void mgw__resp_end(mgw_req_t *r)
     mgw_conn_t *c = r->c;
     if (r->resp_chunked && !r->head_method) {
         uv_buf_t b = uv_buf_init("0\r\n\r\n", 5);
-        mgw__write((uv_stream_t *)&c->tcp, &c->wq, &b, 1, NULL);
+        mgw__conn_write(c, &b, 1, NULL);
     }
     r->resp_done = 1;
     mgw__conn_response_done(c);
@@ -459,6 +474,13 @@ static mgw_gwresp_type_t resolve(mgw_req_t *r)
 
     mgw_str_t path = r->path;
     const mgw_domain_t *d = r->host.n ? mgw_gen_find_domain(g, r->host.p, r->host.n) : NULL;
+    r->domain = d;
+    /* A mutual-TLS domain is served only on connections whose handshake chose it (by
+     * SNI) and so checked the client's certificate: a Host header alone cannot reach it. */
+    if (d && d->mtls && (r->c->tls_host == NULL || strcmp(r->c->tls_host, d->host) != 0)) {
+        r->error_message = "Misdirected Request: this domain requires a TLS connection to it";
+        return MGW_GW_MISDIRECTED_REQUEST;
+    }
     if (d) {
         for (int i = 0; i < d->nmaps; i++) {
             if (strip_segment(&path, d->maps[i].base, d->maps[i].base_len)) {
@@ -468,7 +490,7 @@ static mgw_gwresp_type_t resolve(mgw_req_t *r)
             }
         }
     } else {
-        mgw_api_t *api = r->c->listen->api;
+        mgw_api_t *api = mgw__req_listen(r)->api;
         if (api == NULL && r->host.n) {
             const char *dot = memchr(r->host.p, '.', r->host.n);
             if (dot) api = mgw_gen_find_api(g, r->host.p, (size_t)(dot - r->host.p));
@@ -512,8 +534,7 @@ static void run_mock(mgw_req_t *r)
 /* WAF: web ACL rules of the stage (Lua policies arrive with issue 3). */
 static int phase_waf(mgw_req_t *r)
 {
-    (void)r;
-    return MGW_PHASE_NEXT;
+    return r->stage->waf ? mgw__hooks_waf(r) : MGW_PHASE_NEXT;
 }
 
 /* Route selection: the stage's route keys, matched in C. */
@@ -521,11 +542,21 @@ static int phase_route(mgw_req_t *r)
 {
     mgw_route_match_t m;
     r->method_idx = mgw_method_index(r->method.p, r->method.n);
-    if (mgw_router_match(r->api->router, r->method_idx, r->route_path, &m) != 0) {
-        mgw__req_fail(r, MGW_GW_RESOURCE_NOT_FOUND, NULL);
-        return MGW_PHASE_STOP;
+    /* A route_selection policy may pick the route (or leave it to the route keys). */
+    if (r->api->selector) {
+        int rc = mgw__hooks_select_route(r);
+        if (rc != MGW_PHASE_NEXT) return rc;
     }
-    r->route = m.data;
+    int found = mgw_router_match(r->api->router, r->method_idx, r->route_path, &m) == 0;
+    if (r->route == NULL) {
+        if (!found) {
+            mgw__req_fail(r, MGW_GW_RESOURCE_NOT_FOUND, NULL);
+            return MGW_PHASE_STOP;
+        }
+        r->route = m.data;
+    } else if (!found || m.data != r->route) {
+        return MGW_PHASE_NEXT; /* a selected route its path does not match: no parameters */
+    }
     r->nparams = m.nparams;
     if (m.nparams) {
         r->params = mgw_pool_alloc(r->pool, sizeof(mgw_kv_t) * (size_t)m.nparams);
@@ -537,8 +568,7 @@ static int phase_route(mgw_req_t *r)
 /* Authorization: the route's authorizer (arrives with issue 3). */
 static int phase_authorize(mgw_req_t *r)
 {
-    (void)r;
-    return MGW_PHASE_NEXT;
+    return r->route->authorizer ? mgw__hooks_authorize(r) : MGW_PHASE_NEXT;
 }
 
 static uint64_t ceil_s(uint64_t ms)
@@ -645,16 +675,27 @@ static int phase_throttle(mgw_req_t *r)
 
 
 /* The integration: always the last phase; it answers the request. */
-static int phase_integration(mgw_req_t *r)
+void mgw__req_send_continue(mgw_req_t *r)
 {
-    /* "100 Continue" only once the request is sure to reach its integration. */
     mgw_str_t expect = mgw__req_header(r, "expect");
     if (expect.p && mgw_str_ieq(expect, "100-continue") && r->minor >= 1 && !r->body_done) {
         uv_buf_t b = uv_buf_init("HTTP/1.1 100 Continue\r\n\r\n", 25);
-        mgw__write((uv_stream_t *)&r->c->tcp, &r->c->wq, &b, 1, NULL);
+        mgw__conn_write(r->c, &b, 1, NULL);
     }
-    if (r->route->integration.type == MGW_INTEG_MOCK) run_mock(r);
-    else mgw__proxy_start(r);
+}
+
+static int phase_integration(mgw_req_t *r)
+{
+    /* "100 Continue" only once the request is sure to reach its integration. */
+    mgw__req_send_continue(r);
+    if (r->route->integration.type == MGW_INTEG_MOCK) {
+        run_mock(r);
+    } else if (r->route->integration.type == MGW_INTEG_LUA) {
+        return mgw__hooks_handle(r);
+    } else {
+        mgw__proxy_start(r);
+        if (r->lua) mgw__hooks_forward_body(r); /* what arrived while hooks ran */
+    }
     return MGW_PHASE_STOP;
 }
 
@@ -710,7 +751,7 @@ void mgw__req_dispatch(mgw_req_t *r)
 static const mgw_stage_t *log_stage(const mgw_req_t *r)
 {
     if (r->stage) return r->stage;
-    const mgw_api_t *api = r->api ? r->api : r->c->listen->api;
+    const mgw_api_t *api = r->api ? r->api : mgw__req_listen(r)->api;
     if (api == NULL) return NULL;
     if (api->default_stage) return api->default_stage;
     return api->nstages == 1 ? &api->stages[0] : NULL;
@@ -719,11 +760,15 @@ static const mgw_stage_t *log_stage(const mgw_req_t *r)
 void mgw__req_free(mgw_req_t *r)
 {
     const mgw_stage_t *st = log_stage(r);
-    if (st && st->log_format && st->log_id >= 0) {
+    if (st && st->log_id >= 0 && (st->log_format || st->log_policy)) {
         mgw_buf_t line = {0};
-        mgw_template_render(st->log_format, lookup, r, &line);
-        mgw_buf_addc(&line, '\n');
-        mgw_accesslog_append(r->c->w->alog, st->log_id, line.p, line.n);
+        /* A log policy writes the line itself, or adds $context.custom.* values. */
+        if (!(st->log_policy && mgw__hooks_log(r, st, &line)) && st->log_format)
+            mgw_template_render(st->log_format, lookup, r, &line);
+        if (line.n) {
+            mgw_buf_addc(&line, '\n');
+            mgw_accesslog_append(r->wgen->alog, st->log_id, line.p, line.n);
+        }
         mgw_buf_free(&line);
     }
     mgw_pool_destroy(r->pool);

@@ -53,6 +53,31 @@ static void add_seg(mgw_pool_t *pool, mgw_template_t *t, int *cap, int var, cons
     if (var >= 0) t->uses[var] = 1;
 }
 
+/* $context variables whose last part is a name chosen by the configuration. */
+static const struct {
+    const char *prefix;
+    size_t len;
+    int var;
+} prefixed[] = {
+    {"authorizer.", sizeof("authorizer.") - 1, MGW_VAR_AUTHORIZER_KEY},
+    {"custom.", sizeof("custom.") - 1, MGW_VAR_CUSTOM},
+};
+
+int mgw_template_var(const char *name, size_t n, mgw_str_t *arg)
+{
+    *arg = (mgw_str_t){NULL, 0};
+    for (int i = 0; i < (int)(sizeof(vars) / sizeof(vars[0])); i++)
+        if (vars[i].len == n && memcmp(vars[i].name, name, n) == 0) return i;
+    for (int i = 0; i < (int)(sizeof(prefixed) / sizeof(prefixed[0])); i++) {
+        size_t len = prefixed[i].len;
+        if (n > len && memcmp(name, prefixed[i].prefix, len) == 0) {
+            *arg = (mgw_str_t){name + len, n - len};
+            return prefixed[i].var;
+        }
+    }
+    return -1;
+}
+
 mgw_template_t *mgw_template_compile(mgw_pool_t *pool, const char *src, const char **err)
 {
     static const char ctx[] = "$context.", sv[] = "$stageVariables.";
@@ -72,15 +97,14 @@ mgw_template_t *mgw_template_compile(mgw_pool_t *pool, const char *src, const ch
         if (strncmp(s, ctx, sizeof(ctx) - 1) == 0) {
             const char *name = s + sizeof(ctx) - 1;
             size_t n = name_len(name);
-            int var = -1;
-            for (int i = 0; i < (int)(sizeof(vars) / sizeof(vars[0])); i++)
-                if (vars[i].len == n && memcmp(vars[i].name, name, n) == 0) var = i;
+            mgw_str_t arg;
+            int var = mgw_template_var(name, n, &arg);
             if (var < 0) {
                 *err = mgw_pool_printf(pool, "unknown variable $context.%.*s", (int)n, name);
                 return NULL;
             }
             add_seg(pool, t, &cap, -1, lit, (size_t)(s - lit));
-            add_seg(pool, t, &cap, var, NULL, 0);
+            add_seg(pool, t, &cap, var, arg.p, arg.n);
             s = lit = name + n;
         } else if (strncmp(s, sv, sizeof(sv) - 1) == 0) {
             const char *name = s + sizeof(sv) - 1;

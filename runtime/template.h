@@ -32,6 +32,12 @@
     XX(INTEGRATION_ERROR2, "integration.error")                                                    \
     XX(SOURCE_IP, "identity.sourceIp")                                                             \
     XX(API_KEY, "identity.apiKey")                                                                 \
+    XX(CLIENT_CERT_PEM, "identity.clientCert.clientCertPem")                                       \
+    XX(CLIENT_CERT_SUBJECT, "identity.clientCert.subjectDN")                                       \
+    XX(CLIENT_CERT_ISSUER, "identity.clientCert.issuerDN")                                         \
+    XX(CLIENT_CERT_SERIAL, "identity.clientCert.serialNumber")                                     \
+    XX(CLIENT_CERT_NOT_BEFORE, "identity.clientCert.validity.notBefore")                           \
+    XX(CLIENT_CERT_NOT_AFTER, "identity.clientCert.validity.notAfter")                             \
     XX(THROTTLE_POLICY, "throttle.policy")                                                         \
     XX(THROTTLE_LIMIT, "throttle.limit")                                                           \
     XX(THROTTLE_REMAINING, "throttle.remaining")                                                   \
@@ -42,19 +48,32 @@
     XX(DOMAIN_PREFIX, "domainPrefix")                                                              \
     XX(ERROR_MESSAGE, "error.message")                                                             \
     XX(ERROR_MESSAGE_STRING, "error.messageString")                                                \
-    XX(ERROR_RESPONSE_TYPE, "error.responseType")
+    XX(ERROR_RESPONSE_TYPE, "error.responseType")                                                 \
+    XX(AUTHORIZER_PRINCIPAL, "authorizer.principalId")                                             \
+    XX(AUTHORIZER_ERROR, "authorizer.error")                                                       \
+    XX(AUTHORIZER_STATUS, "authorizer.status")                                                     \
+    XX(AUTHORIZER_LATENCY, "authorizer.latency")                                                   \
+    XX(WAF_STATUS, "waf.status")                                                                   \
+    XX(WAF_LATENCY, "waf.latency")                                                                 \
+    XX(WAF_ERROR, "waf.error")                                                                     \
+    XX(WAF_RULE, "waf.rule")                                                                       \
+    XX(WAF_COUNTED, "waf.counted")                                                                 \
+    XX(WAF_RESPONSE_CODE, "wafResponseCode")
 
 enum {
 #define XX(id, _) MGW_VAR_##id,
     MGW_CONTEXT_VARS(XX)
 #undef XX
         MGW_VAR_STAGE_VARIABLE, /* $stageVariables.NAME; the name is the argument */
+    MGW_VAR_AUTHORIZER_KEY,     /* $context.authorizer.KEY: a Lua authorizer's context value */
+    MGW_VAR_CUSTOM,             /* $context.custom.NAME: a value set by a log policy */
     MGW_VAR__COUNT
 };
 
 /*
  * Looks a variable up for rendering: returns 1 and sets *out when it has a value, 0 when
- * it has none (rendered "-"). arg is the name of a stage variable.
+ * it has none (rendered "-"). arg is the name of a stage variable, authorizer context key
+ * or custom value.
  */
 typedef int (*mgw_var_lookup_cb)(void *ud, int var, mgw_str_t arg, mgw_str_t *out);
 
@@ -70,6 +89,12 @@ mgw_template_t *mgw_template_compile(mgw_pool_t *pool, const char *src, const ch
 /* Appends the rendered template to out. */
 void mgw_template_render(const mgw_template_t *t, mgw_var_lookup_cb lookup, void *ud,
                          mgw_buf_t *out);
+
+/*
+ * The variable named name (n bytes, what follows "$context."), or -1 when there is none.
+ * For authorizer.KEY and custom.NAME, *arg is set to KEY / NAME (borrowed from name).
+ */
+int mgw_template_var(const char *name, size_t n, mgw_str_t *arg);
 
 /* Returns 1 when t uses var (lets callers skip work nobody reads). */
 int mgw_template_uses(const mgw_template_t *t, int var);

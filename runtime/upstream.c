@@ -263,7 +263,20 @@ static void build_head(mgw_proxy_t *px, const char *method)
         mgw_buf_printf(&b, "x-forwarded-for: %.*s, %s\r\n", (int)xff.n, xff.p, r->c->peer);
     else
         mgw_buf_printf(&b, "x-forwarded-for: %s\r\n", r->c->peer);
-    mgw_buf_printf(&b, "x-forwarded-proto: http\r\nx-forwarded-port: %d\r\n", r->c->listen->port);
+    mgw_buf_printf(&b, "x-forwarded-proto: %s\r\nx-forwarded-port: %d\r\n",
+                   r->c->tls ? "https" : "http", mgw__req_listen(r)->port);
+    if (r->domain && r->domain->forward_header && r->c->client_cert) {
+        /* The client certificate, URL-encoded PEM (as nginx's $ssl_client_escaped_cert). */
+        mgw_buf_printf(&b, "%s: ", r->domain->forward_header);
+        for (const unsigned char *s = (const unsigned char *)r->c->client_cert->pem; *s; s++) {
+            if ((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+                *s == '-' || *s == '.' || *s == '_' || *s == '~')
+                mgw_buf_addc(&b, (char)*s);
+            else
+                mgw_buf_printf(&b, "%%%02X", *s);
+        }
+        mgw_buf_adds(&b, "\r\n");
+    }
     if (r->chunked) {
         px->chunked = 1;
         mgw_buf_adds(&b, "transfer-encoding: chunked\r\n");

@@ -11,15 +11,17 @@
 
 #include "err.h"
 #include "log.h"
+#include "lua_int.h"
+#include "reload.h"
 #include "req_int.h"
 
 typedef struct {
     mgw_worker_t *w;
-    const mgw_listen_t *listen;
+    int idx; /* into every generation's listen[] */
 } listener_ctx_t;
 
 /* Opens one SO_REUSEPORT listening socket; returns the fd or -errno. */
-static int open_listener(const mgw_listen_t *l)
+int mgw__open_listener(const mgw_listen_t *l)
 {
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof(ss));
@@ -48,10 +50,11 @@ static void on_connection(uv_stream_t *server, int status)
 {
     listener_ctx_t *ctx = server->data;
     if (status < 0) {
-        mgw_log_error("accept on port %d: %s", ctx->listen->port, uv_strerror(status));
+        mgw_log_error("accept on port %d: %s", ctx->w->gen->listen[ctx->idx].port,
+                      uv_strerror(status));
         return;
     }
-    mgw__conn_accept(ctx->w, server, ctx->listen);
+    mgw__conn_accept(ctx->w, server, ctx->idx);
 }
 
 static void listener_closed(uv_handle_t *h)
@@ -87,18 +90,22 @@ static void wakeup_cb(uv_async_t *a)
     uv_timer_start(&w->shutdown_timer, force_close_cb, w->gen->shutdown_timeout_ms, 0);
     uv_unref((uv_handle_t *)&w->shutdown_timer);
     uv_close((uv_handle_t *)&w->wakeup, NULL);
+    uv_close((uv_handle_t *)&w->reload, NULL);
 }
 
 static void worker_main(void *arg)
 {
     mgw_worker_t *w = arg;
     mgw_log_set_worker(w->id);
+    mgw__reload_worker_start(w, w->gen);
     uv_run(&w->loop, UV_RUN_DEFAULT);
     /* Every connection is gone: flush the access logs and close what is left. */
-    mgw_accesslog_close(w->alog);
+    mgw__reload_worker_stop(w);
     uv_close((uv_handle_t *)&w->shutdown_timer, NULL);
     uv_run(&w->loop, UV_RUN_DEFAULT);
     mgw__upstream_free(w);
+    mgw_lua_destroy(w->lua);
+    w->lua = NULL;
     int rc = uv_loop_close(&w->loop);
     if (rc != 0) mgw_log_error("event loop closed with handles still open: %s", uv_strerror(rc));
 }
@@ -110,19 +117,20 @@ static void worker_init(mgw_worker_t *w, int id, mgw_gen_t *gen, const int *fds)
     uv_loop_init(&w->loop);
     uv_async_init(&w->loop, &w->wakeup, wakeup_cb);
     w->wakeup.data = w;
+    uv_async_init(&w->loop, &w->reload, mgw__reload_worker_cb);
+    w->reload.data = w;
     uv_timer_init(&w->loop, &w->shutdown_timer);
     w->shutdown_timer.data = w;
     if (getrandom(w->rng, sizeof(w->rng), 0) != sizeof(w->rng)) {
         w->rng[0] = (uint64_t)uv_hrtime() ^ (uint64_t)id;
         w->rng[1] = 0x9e3779b97f4a7c15ULL * (uint64_t)(id + 1);
     }
-    w->alog = mgw_accesslog_create(&w->loop, gen);
     w->nlisteners = gen->nlisten;
     w->listeners = mgw_calloc((size_t)(gen->nlisten ? gen->nlisten : 1), sizeof(uv_tcp_t));
     for (int i = 0; i < gen->nlisten; i++) {
         listener_ctx_t *ctx = mgw_malloc(sizeof(*ctx));
         ctx->w = w;
-        ctx->listen = &gen->listen[i];
+        ctx->idx = i;
         uv_tcp_init(&w->loop, &w->listeners[i]);
         w->listeners[i].data = ctx;
         uv_tcp_open(&w->listeners[i], fds[i]);
@@ -150,6 +158,7 @@ static void signal_cb(uv_signal_t *s, int signum)
     if (!uv_is_closing((uv_handle_t *)&quota_timer)) uv_close((uv_handle_t *)&quota_timer, NULL);
     uv_signal_t *other = s->data;
     if (!uv_is_closing((uv_handle_t *)other)) uv_close((uv_handle_t *)other, NULL);
+    mgw__reload_shutdown();
 }
 
 int mgw_server_run(mgw_gen_t *gen)
@@ -160,7 +169,7 @@ int mgw_server_run(mgw_gen_t *gen)
     int *fds = mgw_calloc((size_t)(nworkers * (gen->nlisten ? gen->nlisten : 1)), sizeof(int));
     for (int i = 0; i < nworkers; i++) {
         for (int j = 0; j < gen->nlisten; j++) {
-            int fd = open_listener(&gen->listen[j]);
+            int fd = mgw__open_listener(&gen->listen[j]);
             if (fd < 0) {
                 mgw_log_error("%s: listen[%d]: cannot listen on %s:%d: %s", gen->file, j + 1,
                               gen->listen[j].address, gen->listen[j].port, strerror(-fd));
@@ -172,6 +181,18 @@ int mgw_server_run(mgw_gen_t *gen)
             }
             fds[i * gen->nlisten + j] = fd;
         }
+    }
+
+    /* The management listener too (reload.c serves it on the main loop). */
+    int mfd = gen->management ? mgw__open_listener(gen->management) : -1;
+    if (mfd < 0 && gen->management) {
+        mgw_log_error("%s: management: cannot listen on %s:%d: %s", gen->file,
+                      gen->management->address, gen->management->port, strerror(-mfd));
+        for (int k = 0; k < nworkers * gen->nlisten; k++)
+            close(fds[k]);
+        free(fds);
+        mgw_gen_unref(gen);
+        return MGW_EIO;
     }
 
     uv_loop_t main_loop;
@@ -190,6 +211,7 @@ int mgw_server_run(mgw_gen_t *gen)
     for (int i = 0; i < nworkers; i++)
         worker_init(&workers[i], i + 1, gen, fds + i * gen->nlisten);
     free(fds);
+    mgw__reload_init(&main_loop, workers, nworkers, gen, mfd);
     for (int j = 0; j < gen->nlisten; j++)
         mgw_log_info("listening on %s:%d%s%s", gen->listen[j].address, gen->listen[j].port,
                      gen->listen[j].api ? " for API " : "",
@@ -206,7 +228,7 @@ int mgw_server_run(mgw_gen_t *gen)
     for (int i = 0; i < nworkers; i++)
         free(workers[i].listeners);
     free(workers);
-    mgw_gen_unref(gen);
+    mgw__reload_free(); /* the main thread's reference to the generation it ended with */
     mgw_log_info("moongate stopped");
     return 0;
 }

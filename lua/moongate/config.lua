@@ -39,7 +39,7 @@ local GATEWAY_RESPONSE_TYPES = {
   "AUTHORIZER_FAILURE", "BAD_REQUEST", "BAD_REQUEST_BODY", "BAD_REQUEST_PARAMETERS",
   "DEFAULT_4XX", "DEFAULT_5XX", "EXPIRED_TOKEN", "INTEGRATION_FAILURE",
   "INTEGRATION_TIMEOUT", "INVALID_API_KEY", "INVALID_SIGNATURE",
-  "MISSING_AUTHENTICATION_TOKEN", "QUOTA_EXCEEDED", "REQUEST_HEADERS_TOO_LARGE",
+  "MISDIRECTED_REQUEST", "MISSING_AUTHENTICATION_TOKEN", "QUOTA_EXCEEDED", "REQUEST_HEADERS_TOO_LARGE",
   "REQUEST_TIMEOUT", "REQUEST_TOO_LARGE", "RESOURCE_NOT_FOUND", "THROTTLED",
   "UNAUTHORIZED", "UNSUPPORTED_MEDIA_TYPE", "WAF_FILTERED",
 }
@@ -484,6 +484,15 @@ local function dir_exists(dir)
   return false
 end
 
+-- A file the gateway reads (certificate, key, truststore, CRL) must exist.
+local function file_error(v, ctx)
+  local f = io_open(resolve(ctx.prefix, v), "r")
+  if not f then
+    return format("file %s cannot be read", quote(resolve(ctx.prefix, v)))
+  end
+  f:close()
+end
+
 local function log_path_error(v, ctx)
   if sub(v, -1) == "/" then
     return "must name a file, got " .. show(v)
@@ -682,8 +691,11 @@ end
 
 -- Per API: routes whose paths have the same shape conflict; HTTP integration
 -- URIs may only use the route's parameters and must expand in every stage.
+local check_route_authorizers
+
 local function check_api(c, v, path, ctx)
   check_throttle_refs(c, path, ctx)
+  check_route_authorizers(c, path, ctx)
   if type(v.routes) ~= "table" or type(c.routes) ~= "table" then
     return
   end
@@ -831,6 +843,404 @@ local usage_plan = {
   },
 }
 
+---------------------------------------------------------------------------
+-- Lua policies: WAF rules, authorizers, route selection, Lua integrations and
+-- log policies. A policy use names a file (`policy`, or `handler` for
+-- integrations) and its `config`; the file is loaded here the way the workers
+-- load it (moongate.policy), must have the hook its use needs, and `config` is
+-- validated against the policy's `schema`.
+---------------------------------------------------------------------------
+
+local policy_lib = require "moongate.policy"
+
+-- Directories `require` searches from a policy: <prefix>/policies and lua.path.
+local function policy_dirs(ctx)
+  local dirs = { resolve(ctx.prefix, "policies") }
+  local raw = type(ctx.raw) == "table" and type(ctx.raw.lua) == "table" and ctx.raw.lua.path
+  if type(raw) == "table" then
+    for _, d in ipairs(raw) do
+      if type(d) == "string" then
+        dirs[#dirs + 1] = resolve(ctx.prefix, d)
+      end
+    end
+  end
+  return dirs
+end
+
+-- Loads a policy file once per validation: { name, full, source, mod } or nil, err.
+local function load_policy(ctx, name)
+  ctx.policies = ctx.policies or {}
+  local full = resolve(ctx.prefix, name)
+  local entry = ctx.policies[full]
+  if entry == nil then
+    if not ctx.searcher_installed then
+      policy_lib.install_searcher(policy_dirs(ctx))
+      ctx.searcher_installed = true
+    end
+    local source, err = policy_lib.read_file(full)
+    if not source then
+      entry = { err = format("cannot read %s: %s", quote(full), tostring(err)) }
+    else
+      local mod, lerr = policy_lib.load_source(source, name)
+      entry = mod and { name = name, full = full, source = source, mod = mod } or { err = lerr }
+    end
+    ctx.policies[full] = entry
+  end
+  if entry.err then
+    return nil, entry.err
+  end
+  return entry
+end
+
+local USE_NAMES = {
+  authorizer = "an authorizer", waf = "a WAF rule", log = "a log policy",
+  route_selection = "a route selector", integration = "a Lua integration",
+}
+
+-- A schema `post` for a record naming a policy in `field`: loads it, checks that it
+-- has the hook `kind` needs, validates and normalizes `config`.
+local function policy_use(kind, field)
+  field = field or "policy"
+  return function(c, v, path, ctx)
+    if c[field] == nil then
+      return
+    end
+    local entry, err = load_policy(ctx, c[field])
+    if not entry then
+      return fail(ctx, join(path, field), err)
+    end
+    local hook = policy_lib.HOOKS[kind]
+    if type(entry.mod[hook]) ~= "function" then
+      return fail(ctx, join(path, field), format("%s has no %s function, which %s needs",
+        quote(c[field]), hook, USE_NAMES[kind]))
+    end
+    local conf, errs = policy_lib.check_conf(entry.mod, v.config, join(path, "config"), ctx.source)
+    if not conf then
+      for _, e in ipairs(errs) do
+        ctx.errs[#ctx.errs + 1] = e
+      end
+      return
+    end
+    local _, serr = policy_lib.serialize(conf)
+    if serr then
+      return fail(ctx, join(path, "config"), "must hold only strings, numbers, booleans and tables, found " .. serr)
+    end
+    local prepared, perr = policy_lib.prepare(entry.mod, conf)
+    if prepared == nil then
+      return fail(ctx, join(path, "config"), perr)
+    end
+    c.config = conf
+    c._policy = entry
+  end
+end
+
+local function policy_field(description)
+  return {
+    type = "string", non_empty = true, required = true,
+    description = description .. " (a Lua file; relative paths are resolved against the prefix)",
+  }
+end
+
+local policy_config = {
+  type = "custom", description = "the policy's configuration, validated by its schema",
+  validate = function(v)
+    if type(v) ~= "table" then
+      return nil, "must be a table, got " .. show(v)
+    end
+    return v
+  end,
+}
+
+local function lua_pattern_error(v)
+  local ok, err = pcall(find, "", v)
+  if not ok then
+    return "invalid Lua pattern: " .. gsub(tostring(err), "^.-:%d+: ", "")
+  end
+end
+
+local function identity_source_error(v)
+  local kind = match(v, "^%$request%.(%a+)%.[^%s]+$")
+  if kind == "header" or kind == "querystring" then
+    return nil
+  end
+  local name = match(v, "^%$context%.(.+)$")
+  if name then
+    if not require("moongate.request").is_context_variable(name) then
+      return "unknown variable $context." .. name
+    end
+    return nil
+  end
+  if find(v, "^%$stageVariables%.[A-Za-z0-9_]+$") then
+    return nil
+  end
+  return "must be $request.header.NAME, $request.querystring.NAME, $context.NAME or $stageVariables.NAME, got "
+    .. show(v)
+end
+
+local check_lua_use = policy_use("authorizer")
+
+local function check_authorizer(c, v, path, ctx)
+  if c.kind == "TOKEN" then
+    c.identity_sources = c.identity_sources or { "$request.header.Authorization" }
+    if #c.identity_sources ~= 1 then
+      fail(ctx, join(path, "identity_sources"), "a TOKEN authorizer takes exactly one identity source")
+    end
+  else
+    c.identity_sources = c.identity_sources or {}
+    if c.token_pattern then
+      fail(ctx, join(path, "token_pattern"), 'is for kind = "TOKEN" authorizers')
+    end
+    if #c.identity_sources == 0 and (c.ttl or 0) > 0 then
+      fail(ctx, join(path, "identity_sources"),
+        "must not be empty when ttl > 0 (the cache is keyed by them); set ttl = 0 to call the authorizer on every request")
+    end
+  end
+  check_lua_use(c, v, path, ctx)
+end
+
+local lua_authorizer = {
+  type = "record", description = "a Lua authorizer (REQUEST or TOKEN, as Lambda authorizers)",
+  post = check_authorizer,
+  fields = {
+    type = { type = "string", one_of = { "lua" }, description = 'authorizer type "lua"' },
+    policy = policy_field("the policy whose authorize(req, conf, auth) decides"),
+    config = policy_config,
+    kind = {
+      type = "string", one_of = { "REQUEST", "TOKEN" }, default = "REQUEST",
+      description = "REQUEST: the hook sees the whole request; TOKEN: one token (auth.token)",
+    },
+    identity_sources = {
+      type = "list", description = "values that must be present (else 401) and key the cache",
+      elements = { type = "string", check = identity_source_error, description = "an identity source" },
+    },
+    ttl = {
+      type = "integer", between = { 0, 3600 }, default = 300,
+      description = "seconds a decision is cached per identity (0: no cache)",
+    },
+    token_pattern = {
+      type = "string", check = lua_pattern_error,
+      description = "TOKEN: a Lua pattern the token must match (else 401 without running the policy)",
+    },
+  },
+}
+
+local authorizer = {
+  type = "variant", tag = "type", variants = { lua = lua_authorizer }, unsupported = { jwt = true },
+  description = "an authorizer",
+}
+
+local lua_integration = {
+  type = "record", description = "Lua integration: a policy's handle(event, conf) answers",
+  post = policy_use("integration", "handler"),
+  fields = {
+    type = { type = "string", one_of = { "lua" }, description = 'integration type "lua"' },
+    handler = policy_field("the policy whose handle(event, conf) answers"),
+    config = policy_config,
+    timeout_ms = {
+      type = "integer", between = { 50, 29000 }, default = 29000,
+      description = "deadline of the handler's HTTP calls, in milliseconds",
+    },
+  },
+}
+
+local function check_waf(c, _, path, ctx)
+  local priorities, names = {}, {}
+  for i, rule in ipairs(c.rules or {}) do
+    if rule then
+      local rpath = join(join(path, "rules"), i)
+      if rule.name == nil and rule.policy then
+        rule.name = match(rule.policy, "([^/]+)%.lua$") or rule.policy
+      end
+      if rule.priority and priorities[rule.priority] then
+        fail(ctx, join(rpath, "priority"), format("priority %s is also rules[%d]'s (priorities must be unique)",
+          num(rule.priority), priorities[rule.priority]))
+      elseif rule.priority then
+        priorities[rule.priority] = i
+      end
+      if rule.name and names[rule.name] then
+        fail(ctx, join(rpath, "name"), format("%s is also rules[%d]'s name (give rules distinct names)",
+          quote(rule.name), names[rule.name]))
+      elseif rule.name then
+        names[rule.name] = i
+      end
+    end
+  end
+end
+
+local waf_rule = {
+  type = "record", description = "a web ACL rule", post = policy_use("waf"),
+  fields = {
+    name = {
+      type = "string", pattern = API_ID, pattern_message = "invalid rule name: must match [A-Za-z0-9_-]+",
+      description = "the rule's name in $context.waf.rule (default: the policy file's name)",
+    },
+    priority = {
+      type = "integer", between = { 0, 2 ^ 31 }, required = true,
+      description = "evaluation order, lowest first; unique within the web ACL",
+    },
+    policy = policy_field("the policy whose inspect(req, conf) says whether the rule matches"),
+    config = policy_config,
+    action = {
+      type = "string", one_of = { "allow", "block", "count" }, required = true,
+      description = "on a match: allow and block end the evaluation, count records it and goes on",
+    },
+  },
+}
+
+local waf = {
+  type = "record", description = "the stage's web ACL", post = check_waf,
+  fields = {
+    default_action = {
+      type = "string", one_of = { "allow", "block" }, default = "allow",
+      description = "what happens when no allow or block rule matches",
+    },
+    rules = { type = "list", default = {}, elements = waf_rule, description = "the rules" },
+  },
+}
+
+local route_selection = {
+  type = "record", description = "a route selector policy", post = policy_use("route_selection"),
+  fields = {
+    policy = policy_field("the policy whose select_route(req, conf) returns a route key"),
+    config = policy_config,
+  },
+}
+
+local check_log_use = policy_use("log")
+
+local function check_access_log(c, v, path, ctx)
+  if v.format == nil and v.policy == nil then
+    fail(ctx, join(path, "format"), "is required (unless a log policy writes the lines)")
+  end
+  check_log_use(c, v, path, ctx)
+end
+
+-- The management listener must not take a listener's address.
+local function check_management(c, _, path, ctx)
+  local listen = type(ctx.raw) == "table" and ctx.raw.listen
+  for i, l in ipairs(type(listen) == "table" and listen or {}) do
+    if type(l) == "table" and l.port == c.port and (l.address or "127.0.0.1") == c.address then
+      fail(ctx, join(path, "port"), format("%s:%s is also listen[%d]", c.address, num(c.port), i))
+    end
+  end
+end
+
+local management = {
+  type = "record", description = "the management listener (POST /reload)", post = check_management,
+  fields = {
+    address = {
+      type = "string", default = "127.0.0.1", check = address_error,
+      description = "bind address (keep it on loopback or a private network)",
+    },
+    port = { type = "integer", between = { 1, 65535 }, required = true, description = "bind port" },
+  },
+}
+
+local lua_settings = {
+  type = "record", default = {}, description = "how Lua policies run",
+  fields = {
+    path = {
+      type = "list", default = {}, description = "more directories `require` searches (after policies/)",
+      elements = { type = "string", non_empty = true, description = "a directory" },
+    },
+    instruction_budget = {
+      type = "integer", between = { 1000, 1e10 }, default = policy_lib.default_budget,
+      description = "steps (loop iterations and function calls) one hook call may take",
+    },
+  },
+}
+
+-- Route checks of an API: a route's authorizer must exist; scopes need one.
+function check_route_authorizers(c, path, ctx)
+  local names = string_keys(c.authorizers or {})
+  for _, key in ipairs(sorted_keys(c.routes or {})) do
+    local r = c.routes[key]
+    local rpath = join(join(path, "routes"), key)
+    if r and r.authorizer and (c.authorizers or {})[r.authorizer] == nil then
+      fail(ctx, join(rpath, "authorizer"), "no authorizer " .. quote(r.authorizer) .. did_you_mean(r.authorizer, names))
+    end
+    if r and r.scopes and #r.scopes > 0 and not r.authorizer then
+      fail(ctx, join(rpath, "scopes"), "scopes need an authorizer on the route")
+    end
+  end
+end
+
+-- Adds the policy uses to the shaped configuration `out`: use numbers on stages
+-- (waf, access_log.policy), APIs (selector), routes (authorizer, lua integration),
+-- the workers' spec (lua_spec), the management listener and the watched files.
+local function shape_policies(out, c, ctx)
+  local spec = { budget = c.lua.instruction_budget, dirs = policy_dirs(ctx), policies = {}, uses = {} }
+  local index = {}
+  local watch = { ctx.source }
+  local function pid(entry)
+    if not index[entry.full] then
+      spec.policies[#spec.policies + 1] = { name = entry.name, source = entry.source }
+      index[entry.full] = #spec.policies
+      watch[#watch + 1] = entry.full
+    end
+    return index[entry.full]
+  end
+  local function add(use)
+    spec.uses[#spec.uses + 1] = use
+    return #spec.uses
+  end
+  for _, sa in ipairs(out.apis) do
+    local a = c.apis[sa.id]
+    local api_path = join("apis", sa.id)
+    local route_index = {}
+    for i, sr in ipairs(sa.routes) do
+      route_index[sr.key] = i - 1
+    end
+    if a.route_selection then
+      sa.selector = add({ hook = "select_route", where = join(api_path, "route_selection"),
+        policy = pid(a.route_selection._policy), conf = a.route_selection.config, routes = route_index })
+    end
+    for _, sr in ipairs(sa.routes) do
+      local r = a.routes[sr.key]
+      local rpath = join(join(api_path, "routes"), sr.key)
+      if r.authorizer then
+        local az = a.authorizers[r.authorizer]
+        sr.authorizer = add({
+          hook = "authorize", api = sa.id, name = r.authorizer,
+          where = join(join(api_path, "authorizers"), r.authorizer),
+          policy = pid(az._policy), conf = az.config, kind = az.kind,
+          identity_sources = az.identity_sources, ttl = az.ttl, token_pattern = az.token_pattern,
+          scopes = r.scopes or {},
+        })
+      end
+      if r.integration.type == "lua" then
+        sr.integration.use = add({ hook = "handle", where = join(rpath, "integration"),
+          policy = pid(r.integration._policy), conf = r.integration.config,
+          timeout_ms = r.integration.timeout_ms })
+      end
+    end
+    for _, ss in ipairs(sa.stages) do
+      local st = a.stages[ss.name]
+      local spath = join(join(api_path, "stages"), ss.name)
+      if st.waf then
+        local rules = {}
+        for _, rule in ipairs(st.waf.rules) do
+          rules[#rules + 1] = { name = rule.name, priority = rule.priority, action = rule.action,
+            policy = pid(rule._policy), conf = rule.config }
+        end
+        sort(rules, function(x, y) return x.priority < y.priority end)
+        ss.waf = add({ hook = "waf", where = join(spath, "waf"), default_action = st.waf.default_action,
+          rules = rules })
+      end
+      if st.access_log and st.access_log.policy then
+        ss.access_log.policy = add({ hook = "log", where = join(spath, "access_log"),
+          policy = pid(st.access_log._policy), conf = st.access_log.config })
+      end
+    end
+  end
+  if #spec.uses > 0 then
+    out.lua_spec = policy_lib.serialize(spec)
+  end
+  out.management = c.management and { address = c.management.address, port = c.management.port }
+  out.watch = c.watch
+  out.watch_files = watch
+end
+
 local route = {
   type = "record", description = "a route",
   fields = {
@@ -840,9 +1250,13 @@ local route = {
     },
     integration = {
       type = "variant", tag = "type", required = true,
-      variants = { http = http_integration, mock = mock_integration },
-      unsupported = { lua = true },
-      description = "what answers the route: an http proxy or a mock",
+      variants = { http = http_integration, mock = mock_integration, lua = lua_integration },
+      description = "what answers the route: an http proxy, a mock or a Lua handler",
+    },
+    authorizer = { type = "string", non_empty = true, description = "name of the API's authorizer that guards the route" },
+    scopes = {
+      type = "list", max_entries = 10, description = "scopes the route requires, given to the authorizer (auth.scopes)",
+      elements = { type = "string", non_empty = true, description = "a scope" },
     },
   },
 }
@@ -874,15 +1288,21 @@ local stage = {
       type = "boolean", default = true,
       description = "send RateLimit-Policy / RateLimit headers on throttled routes",
     },
+    waf = waf,
     access_log = {
-      type = "record", description = "access log: one line per request",
+      type = "record", description = "access log: one line per request", post = check_access_log,
       fields = {
+        policy = {
+          type = "string", non_empty = true,
+          description = "a log policy whose log(ctx, conf) returns the line, or $context.custom values for format",
+        },
+        config = policy_config,
         path = {
           type = "string", required = true, non_empty = true, check = log_path_error,
           description = "log file; relative paths are resolved against the prefix; its directory must exist",
         },
         format = {
-          type = "string", required = true, non_empty = true, max_len = 3072,
+          type = "string", non_empty = true, max_len = 3072,
           description = "$context template of a line (at most 3072 bytes)",
         },
       },
@@ -911,6 +1331,13 @@ local api = {
       keys = { type = "string", check = route_key_error, description = 'route key: "METHOD /path" or "$default"' },
       values = route,
     },
+    authorizers = {
+      type = "map", default = {}, description = "authorizers by name, for routes' `authorizer`",
+      keys = { type = "string", pattern = API_ID, description = "authorizer name",
+        pattern_message = "invalid authorizer name: must match [A-Za-z0-9_-]+" },
+      values = authorizer,
+    },
+    route_selection = route_selection,
     usage_plans = {
       type = "map", default = {}, description = "usage plans by name",
       keys = { type = "string", pattern = API_ID, description = "plan name",
@@ -928,9 +1355,21 @@ local api = {
   },
 }
 
+local listener_tls = {
+  type = "record", description = "TLS on this listener (TLS 1.2 and 1.3, ALPN http/1.1)",
+  fields = {
+    certificate = { type = "string", required = true, check = file_error,
+      description = "PEM certificate (then its chain) served when no domain's certificate matches the SNI" },
+    key = { type = "string", required = true, check = file_error, description = "PEM private key" },
+    unknown_sni = { type = "string", one_of = { "default", "reject" }, default = "default",
+      description = '"default": serve the listener certificate to unknown names; "reject": fail the handshake' },
+  },
+}
+
 local listener = {
   type = "record", description = "a listening socket",
   fields = {
+    tls = listener_tls,
     address = {
       type = "string", default = "127.0.0.1", check = address_error,
       description = "bind address (IPv4 or IPv6 literal)",
@@ -943,9 +1382,38 @@ local listener = {
   },
 }
 
+local function check_domain(c, v, path, ctx)
+  if type(v) ~= "table" then
+    return
+  end
+  if (v.certificate == nil) ~= (v.key == nil) then
+    fail(ctx, path, 'needs both "certificate" and "key", or neither')
+  end
+  if v.mtls ~= nil and v.certificate == nil then
+    fail(ctx, join(path, "mtls"), "needs the domain's certificate and key (mutual TLS is TLS)")
+  end
+end
+
 local domain = {
-  type = "record", description = "a custom domain name",
+  type = "record", description = "a custom domain name", post = check_domain,
   fields = {
+    certificate = { type = "string", check = file_error,
+      description = "PEM certificate (then its chain) served on TLS listeners when the SNI names this domain" },
+    key = { type = "string", check = file_error, description = "PEM private key" },
+    mtls = {
+      type = "record", description = "mutual TLS: clients must present a certificate the truststore vouches for",
+      fields = {
+        truststore = { type = "string", required = true, check = file_error,
+          description = "PEM bundle of the CA certificates that issue client certificates (chain depth <= 4)" },
+        crl = { type = "string", check = file_error,
+          description = "PEM file of CRLs, checked for every chain element that has one" },
+        mode = { type = "string", one_of = { "require", "request" }, default = "require",
+          description = '"require": no valid certificate, no handshake; "request": the certificate is optional' },
+        forward_header = { type = "string", pattern = HEADER_TOKEN, normalize = lower,
+          pattern_message = "invalid header name: must be an HTTP token",
+          description = "send the client certificate (URL-encoded PEM) to HTTP backends in this header" },
+      },
+    },
     mappings = {
       type = "map", required = true, non_empty = true,
       description = 'API mappings: base path ("" or one segment) to "api" or "api/stage"',
@@ -1017,6 +1485,12 @@ M.schema = {
         },
       },
     },
+    management = management,
+    watch = {
+      type = "boolean", default = false,
+      description = "reload when the configuration file or a policy file changes",
+    },
+    lua = lua_settings,
     timeouts = {
       type = "record", default = {}, description = "client-side timeouts in seconds",
       fields = {
@@ -1243,7 +1717,9 @@ local function pairs_list(map)
 end
 
 local function shape_integration(i)
-  if i.type == "http" then
+  if i.type == "lua" then
+    return { type = "lua", timeout_ms = i.timeout_ms }
+  elseif i.type == "http" then
     return { type = "http", uri = i.uri, method = i.method, timeout_ms = i.timeout_ms }
   end
   return { type = "mock", status = i.status, headers = pairs_list(i.headers), body = i.body }
@@ -1324,9 +1800,16 @@ local function shape_api(id, a, prefix)
   }
 end
 
-local function shape_domain(host, d)
+local function shape_domain(host, d, prefix)
+  local m = d.mtls
   return {
     host = host,
+    certificate = d.certificate and resolve(prefix, d.certificate),
+    key = d.key and resolve(prefix, d.key),
+    mtls = m and {
+      truststore = resolve(prefix, m.truststore), crl = m.crl and resolve(prefix, m.crl),
+      mode = m.mode, forward_header = m.forward_header,
+    },
     mappings = map_list(d.mappings, function(base, target)
       local api_id, stage_name = parse_target(target)
       return { base = base, api = api_id, stage = stage_name }
@@ -1340,7 +1823,13 @@ local function shape(c, prefix, ctx)
   end)
   local listen = {}
   for i, l in ipairs(c.listen) do
-    listen[i] = { address = l.address, port = l.port, api = l.api }
+    listen[i] = {
+      address = l.address, port = l.port, api = l.api,
+      tls = l.tls and {
+        certificate = resolve(prefix, l.tls.certificate), key = resolve(prefix, l.tls.key),
+        unknown_sni = l.tls.unknown_sni,
+      },
+    }
   end
   return {
     workers = c.workers,
@@ -1353,7 +1842,9 @@ local function shape(c, prefix, ctx)
       header = c.timeouts.header, idle = c.timeouts.idle,
       body = c.timeouts.body, shutdown = c.timeouts.shutdown,
     },
-    domains = map_list(c.domains, shape_domain),
+    domains = map_list(c.domains, function(host, d)
+      return shape_domain(host, d, prefix)
+    end),
     apis = map_list(c.apis, function(id, a)
       return shape_api(id, a, prefix)
     end),
@@ -1379,7 +1870,28 @@ function M.validate(tbl, opts)
     sort(ctx.errs)
     return nil, ctx.errs
   end
-  return shape(checked, ctx.prefix, ctx)
+  local out = shape(checked, ctx.prefix, ctx)
+  shape_policies(out, checked, ctx)
+  return out
+end
+
+-- Validates value against a schema written in this module's schema language (a
+-- policy's `schema`). path names value in messages, source the file. Returns the
+-- normalized value, or nil and the sorted list of errors.
+function M.check(schema, value, path, source)
+  local ctx = { source = source or "config", prefix = ".", errs = {}, raw = {} }
+  if value == nil then
+    value = {}
+  end
+  local ok, out = pcall(walk, schema, value, path, ctx)
+  if not ok then
+    return nil, { format("%s: %s: invalid policy schema: %s", ctx.source, path, tostring(out)) }
+  end
+  if #ctx.errs > 0 then
+    sort(ctx.errs)
+    return nil, ctx.errs
+  end
+  return out
 end
 
 local SANDBOX_LIBS = { "string", "table", "math" }
@@ -1453,7 +1965,9 @@ end
 -- Loads the configuration file at `path` in a sandbox and validates it.
 -- `prefix` is the directory relative file paths are resolved against
 -- (default "."). Returns the normalized table, or nil and a list of errors.
-function M.load(path, prefix)
+-- Evaluates the configuration file at `path` in the sandbox. Returns its table, or
+-- nil and a list with the error.
+local function evaluate(path)
   local chunk, err = loadfile(path, "t") -- "t": precompiled bytecode could escape the sandbox
   if not chunk then
     if not find(err, path, 1, true) then
@@ -1471,7 +1985,30 @@ function M.load(path, prefix)
   elseif type(result) ~= "table" then
     return nil, { format("%s: must return a table, got %s", path, type(result)) }
   end
+  return result
+end
+
+function M.load(path, prefix)
+  local result, errs = evaluate(path)
+  if not result then
+    return nil, errs
+  end
   return M.validate(result, { source = path, prefix = prefix })
+end
+
+-- The management listener of the configuration file at `path` (what `moongate
+-- reload` talks to): address and port, or nil and why there is none.
+function M.management(path)
+  local result, errs = evaluate(path)
+  if not result then
+    return nil, errs[1]
+  end
+  local m = result.management
+  if type(m) ~= "table" or type(m.port) ~= "number" then
+    return nil, format("%s: no management listener: set management = { port = N } (or send the "
+      .. "running gateway SIGHUP)", path)
+  end
+  return type(m.address) == "string" and m.address or "127.0.0.1", m.port
 end
 
 -- Exposed for specs and for tools that want to explain route keys.

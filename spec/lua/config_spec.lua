@@ -490,9 +490,9 @@ describe("moongate.config", function()
   describe("integrations", function()
     it("requires a supported type", function()
       fails_with('apis.pets.routes["GET /x"].integration.type: is required', route({ integration = {} }))
-      fails_with('apis.pets.routes["GET /x"].integration.type: "lua" is not supported yet',
+      fails_with('apis.pets.routes["GET /x"].integration.handler: is required',
         route({ integration = { type = "lua" } }))
-      fails_with('apis.pets.routes["GET /x"].integration.type: must be one of "http", "mock", got "htp" (did you mean "http"?)',
+      fails_with('apis.pets.routes["GET /x"].integration.type: must be one of "http", "lua", "mock", got "htp" (did you mean "http"?)',
         route({ integration = { type = "htp" } }))
     end)
 

@@ -1,0 +1,284 @@
+-- Turns bench/results/run/raw.jsonl (one line per wrk run) into the table on stdout
+-- and bench/results/latest.json.
+--   luajit summarize.lua META.json RAW.jsonl OUT.json
+-- Ratios are computed round by round (moongate's run and the other gateway's run of
+-- the same round, seconds apart), then their median is reported.
+local cjson = require "cjson"
+
+local meta_path, raw_path, out_path = arg[1], arg[2], arg[3]
+
+local function slurp(p)
+    local f = assert(io.open(p, "rb"))
+    local s = f:read("*a")
+    f:close()
+    return s
+end
+
+local meta = cjson.decode(slurp(meta_path))
+local runs = {}
+for line in slurp(raw_path):gmatch("[^\n]+") do
+    runs[#runs + 1] = cjson.decode(line)
+end
+
+local WORKLOADS = {
+    { id = "W1", title = "W1 plain proxy: GET /bench through one route, keep-alive both sides" },
+    { id = "W2", title = "W2 policy: API key + token bucket + JSON access log (8 variables), then proxy" },
+    { id = "W3", title = "W3 TLS keep-alive: W2 over TLS 1.3 (ECDSA P-256)" },
+    { id = "W4", title = "W4 TLS handshakes: W2 with a new TLS 1.3 connection per request" },
+}
+local GATEWAYS = { "moongate", "nginx-lua", "haproxy", "upstream" }
+local OTHERS = { "nginx-lua", "haproxy" }
+
+local function median(t)
+    local s = {}
+    for i, v in ipairs(t) do s[i] = v end
+    if #s == 0 then return nil end
+    table.sort(s)
+    local m = math.floor((#s + 1) / 2)
+    if #s % 2 == 1 then return s[m] end
+    return (s[m] + s[m + 1]) / 2
+end
+
+local function round(x, n)
+    if x == nil then return nil end
+    local p = 10 ^ (n or 0)
+    return math.floor(x * p + 0.5) / p
+end
+
+local function notes_for(w, g)
+    for _, n in ipairs(meta.notes or {}) do
+        if n.workload == w and n.gateway == g then return n.note end
+    end
+end
+
+-- runs[w][g] = list ordered by round
+local by = {}
+for _, r in ipairs(runs) do
+    by[r.workload] = by[r.workload] or {}
+    by[r.workload][r.gateway] = by[r.workload][r.gateway] or {}
+    table.insert(by[r.workload][r.gateway], r)
+end
+
+local function errors_of(r)
+    local k = r.wrk
+    return (k.err_connect or 0) + (k.err_read or 0) + (k.err_write or 0) + (k.err_timeout or 0)
+end
+
+local function gateway_stats(list)
+    local rps, p50, p99, cpu, per_core = {}, {}, {}, {}, {}
+    local errors, non2xx, requests, lines = 0, 0, 0, 0
+    local have_lines = false
+    for _, r in ipairs(list) do
+        local k = r.wrk
+        rps[#rps + 1] = k.rps
+        p50[#p50 + 1] = k.p50_us
+        p99[#p99 + 1] = k.p99_us
+        local c = r.cpu_gw_s / r.wall_s
+        cpu[#cpu + 1] = c * 100
+        if c > 0 then per_core[#per_core + 1] = k.rps / c end
+        errors = errors + errors_of(r)
+        non2xx = non2xx + (k.non2xx or 0)
+        requests = requests + (k.requests or 0)
+        if r.log_lines ~= nil and r.log_lines ~= cjson.null then
+            have_lines = true
+            lines = lines + r.log_lines
+        end
+    end
+    return {
+        runs = #list,
+        median_rps = round(median(rps), 0),
+        p50_us = median(p50),
+        p99_us = median(p99),
+        errors = errors,
+        non2xx = non2xx,
+        requests = requests,
+        cpu_pct = round(median(cpu), 1),
+        rps_per_cpu_core = round(median(per_core), 0),
+        access_log_lines = have_lines and lines or nil,
+        rounds = (function()
+            local t = {}
+            for _, r in ipairs(list) do
+                t[#t + 1] = { round = r.round, rps = r.wrk.rps, p50_us = r.wrk.p50_us, p99_us = r.wrk.p99_us,
+                    errors = errors_of(r), non2xx = r.wrk.non2xx, cpu_pct = round(r.cpu_gw_s / r.wall_s * 100, 1),
+                    upstream_cpu_pct = round(r.cpu_up_s / r.wall_s * 100, 1),
+                    wrk_cpu_pct = round(r.cpu_wrk_s / r.wall_s * 100, 1),
+                    cpu0_busy_pct = round(r.cpu0_busy_s / r.wall_s * 100, 1),
+                    cpu1_busy_pct = round(r.cpu1_busy_s / r.wall_s * 100, 1),
+                    other_cpu_pct = r.other_cpu_pct, log_lines = r.log_lines }
+            end
+            return t
+        end)(),
+    }
+end
+
+-- ratio of a over b, round by round, then the median
+local function ratio(la, lb, field)
+    local idx = {}
+    for _, r in ipairs(lb or {}) do idx[r.round] = r end
+    local per = {}
+    for _, r in ipairs(la or {}) do
+        local o = idx[r.round]
+        if o and o.wrk[field] and o.wrk[field] > 0 then
+            per[#per + 1] = round(r.wrk[field] / o.wrk[field], 3)
+        end
+    end
+    if #per == 0 then return nil end
+    return { median = round(median(per), 3), rounds = per }
+end
+
+local out = {
+    date = meta.started, command = meta.command, elapsed_s = meta.elapsed_s,
+    machine = meta.machine, versions = meta.versions, settings = meta.settings,
+    workloads = {}, notes = meta.notes,
+}
+
+local function ms(us)
+    if us == nil then return "-" end
+    return string.format("%.2f", us / 1000)
+end
+
+local function thousands(n)
+    if n == nil then return "-" end
+    local s = tostring(math.floor(n + 0.5))
+    local r = s:reverse():gsub("(%d%d%d)", "%1,"):reverse()
+    return (r:gsub("^,", ""))
+end
+
+local P = print
+local m = meta.machine
+local s = meta.settings
+P(string.format("moongate bench  %s  (%s, %ds)", meta.started, meta.command, meta.elapsed_s))
+P(string.format("machine: %d x %s, kernel %s, %d MB; moongate %s (%s), nginx %s + lua-nginx-module %s, HAProxy %s, wrk %s",
+    m.cores, m.cpu, m.kernel, m.memory_mb, meta.versions.moongate, meta.versions.moongate_commit,
+    meta.versions.nginx, meta.versions.lua_nginx_module, meta.versions.haproxy, meta.versions.wrk))
+P(string.format("load: wrk -t1 -c%d, %d rounds x %ss after a %ss warm-up per gateway (TLS: %d rounds), "
+    .. "gateways alternate A B C A B C; pin=%s%s",
+    s.connections, s.rounds, s.duration_s, s.warmup_s, s.tls_rounds, s.pin,
+    s.pin == "split" and " (gateway on CPU 1; wrk + upstream on CPU 0)" or ""))
+P("every gateway runs one worker / one thread; req/s and latency are medians over rounds;"
+    .. " 'cpu' is the gateway's CPU use, 'req/s/core' its rate per CPU-second")
+
+local headline = {}
+for _, wl in ipairs(WORKLOADS) do
+    local w = wl.id
+    local runs_w = by[w]
+    local wnote_mg = notes_for(w, "moongate")
+    if runs_w or wnote_mg then
+        local ow = { title = wl.title, gateways = {}, ratios = {} }
+        out.workloads[w] = ow
+        P("")
+        P(wl.title)
+        P(string.format("  %-22s %10s %8s %8s %7s %7s %6s %11s  %s", "gateway", "req/s", "p50 ms", "p99 ms",
+            "errors", "non2xx", "cpu%", "req/s/core", "note"))
+        for _, g in ipairs(GATEWAYS) do
+            local list = runs_w and runs_w[g]
+            local note = notes_for(w, g)
+            local label = g == "upstream" and "upstream (direct)" or g
+            if list then
+                local st = gateway_stats(list)
+                st.note = note
+                ow.gateways[g] = st
+                P(string.format("  %-22s %10s %8s %8s %7d %7d %6.0f %11s  %s", label, thousands(st.median_rps),
+                    ms(st.p50_us), ms(st.p99_us), st.errors, st.non2xx, st.cpu_pct,
+                    thousands(st.rps_per_cpu_core), note or ""))
+            elseif note then
+                ow.gateways[g] = { note = note }
+                P(string.format("  %-22s %10s %8s %8s %7s %7s %6s %11s  %s", label, "-", "-", "-", "-", "-", "-", "-", note))
+            end
+        end
+        local ll = {}
+        for _, g in ipairs({ "moongate", "nginx-lua", "haproxy" }) do
+            local st = ow.gateways[g]
+            if st and st.access_log_lines and st.requests and st.requests > 0 then
+                st.access_log_lines_per_request = round(st.access_log_lines / st.requests, 3)
+                ll[#ll + 1] = string.format("%s %.3f", g, st.access_log_lines_per_request)
+            end
+        end
+        if #ll > 0 then P("  access-log lines per request: " .. table.concat(ll, ", ")) end
+        local mg = runs_w and runs_w.moongate
+        for _, o in ipairs(OTHERS) do
+            local rr = ratio(mg, runs_w and runs_w[o], "rps")
+            if rr then
+                local rp = ratio(mg, runs_w[o], "p99_us")
+                local key = "moongate/" .. o
+                ow.ratios[key] = { rps = rr, p99 = rp, partial = wnote_mg }
+                local per = {}
+                for i, v in ipairs(rr.rounds) do per[i] = string.format("%.2f", v) end
+                P(string.format("  %-22s %10.2f   (rounds: %s; p99 ratio %.2f)%s", key .. " req/s", rr.median,
+                    table.concat(per, " "), rp and rp.median or 0 / 0, wnote_mg and ("  [" .. wnote_mg .. "]") or ""))
+                if o == "nginx-lua" then headline[w] = { value = rr.median, partial = wnote_mg } end
+            end
+        end
+        local rc = ratio(mg, runs_w and runs_w.upstream, "rps")
+        if rc then
+            ow.ratios["moongate/upstream"] = { rps = rc }
+            ow.ceiling = { upstream_rps = ow.gateways.upstream.median_rps, moongate_fraction = rc.median }
+            P(string.format("  %-22s %10.2f   (upstream's direct rate = ceiling: %s req/s)", "moongate/upstream",
+                rc.median, thousands(ow.gateways.upstream.median_rps)))
+        end
+    end
+end
+
+-- Reload under load
+if by.RELOAD or notes_for("RELOAD", "moongate") then
+    local orl = { title = "RELOAD: W2 with " .. s.reloads .. " reloads during " .. s.reload_duration_s .. " s", gateways = {} }
+    out.reload = orl
+    P("")
+    P(orl.title .. " (failed = connect/read/write/timeout errors + non-2xx; must be 0)")
+    P(string.format("  %-22s %10s %10s %8s %8s  %s", "gateway", "requests", "req/s", "p99 ms", "failed", "note"))
+    for _, g in ipairs({ "moongate", "nginx-lua", "haproxy" }) do
+        local list = by.RELOAD and by.RELOAD[g]
+        local note = notes_for("RELOAD", g)
+        if list then
+            local r = list[1]
+            local failed = errors_of(r) + (r.wrk.non2xx or 0)
+            orl.gateways[g] = { requests = r.wrk.requests, rps = round(r.wrk.rps, 0), p99_us = r.wrk.p99_us,
+                failed = failed, errors = errors_of(r), non2xx = r.wrk.non2xx, note = note,
+                reload_method = g == "nginx-lua" and "nginx -s reload" or g == "haproxy" and "SIGUSR2 to the master (-W)"
+                    or "SIGHUP (moongate reload exists)" }
+            P(string.format("  %-22s %10d %10s %8s %8d  %s", g, r.wrk.requests, thousands(r.wrk.rps),
+                ms(r.wrk.p99_us), failed, note or ""))
+        elseif note then
+            orl.gateways[g] = { note = note }
+            P(string.format("  %-22s %10s %10s %8s %8s  %s", g, "-", "-", "-", "-", note))
+        end
+    end
+end
+
+-- Noise: CPU used by processes outside the bench during measured runs.
+do
+    local n, noisy, worst = 0, 0, 0
+    for _, r in ipairs(runs) do
+      if r.workload ~= "RELOAD" then
+        n = n + 1
+        local o = r.other_cpu_pct or 0
+        if o > (s.noise_max_pct or 15) then noisy = noisy + 1 end
+        if o > worst then worst = o end
+      end
+    end
+    out.noise = { runs = n, noisy_runs = noisy, worst_other_cpu_pct = worst, threshold_pct = s.noise_max_pct }
+    P("")
+    P(string.format("noise: %d of %d measured runs had other processes above %s%% of a core (worst %.0f%%)%s",
+        noisy, n, tostring(s.noise_max_pct), worst, noisy > 0 and "; see other_cpu_pct in latest.json" or ""))
+end
+
+-- The last line: W2's ratio when moongate ran the whole W2, else W1's.
+local last
+if headline.W2 and not headline.W2.partial then
+    last = string.format("W2 moongate/nginx-lua: %.2f", headline.W2.value)
+elseif headline.W1 then
+    if headline.W2 then
+        P("")
+        P(string.format("(W2 moongate/nginx-lua %.2f is not the headline: moongate's W2 row is %s)",
+            headline.W2.value, headline.W2.partial))
+    end
+    last = string.format("W1 moongate/nginx-lua: %.2f", headline.W1.value)
+end
+out.last_line = last
+
+local f = assert(io.open(out_path, "wb"))
+f:write(cjson.encode(out), "\n")
+f:close()
+P("")
+P("results: " .. out_path)
+if last then P(last) end

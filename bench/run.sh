@@ -1,0 +1,404 @@
+#!/usr/bin/env bash
+# make bench: moongate beside nginx + lua-nginx-module and HAProxy, on this machine,
+# in one run, on loopback. See bench/README.md.
+#
+#   QUICK=1 bash bench/run.sh       # < 1 minute
+#   bash bench/run.sh               # full run, < 10 minutes
+#
+# Knobs (environment): ROUNDS, DURATION (s per run), WARMUP (s per gateway), CONNS,
+# PIN (split | none), WORKLOADS ("W1 W2 W3 W4 RELOAD"), MOONGATE_BIN, BUILD.
+set -euo pipefail
+
+BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$BENCH")
+BUILD=${BUILD:-build}
+case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
+MOONGATE=${MOONGATE_BIN:-$BUILD/moongate}
+RESULTS=$BENCH/results
+RUN=$RESULTS/run
+RAW=$RUN/raw.jsonl
+
+QUICK=${QUICK:-}
+[ "$QUICK" = 0 ] && QUICK=
+if [ -n "$QUICK" ]; then
+    ROUNDS=${ROUNDS:-2} DURATION=${DURATION:-2} WARMUP=${WARMUP:-1}
+    TLS_ROUNDS=${TLS_ROUNDS:-1} TLS_WARMUP=${TLS_WARMUP:-0} RELOAD_DURATION=${RELOAD_DURATION:-3}
+    RETRY_BUDGET=${RETRY_BUDGET:-6}
+else
+    ROUNDS=${ROUNDS:-6} DURATION=${DURATION:-5} WARMUP=${WARMUP:-3}
+    TLS_ROUNDS=${TLS_ROUNDS:-3} TLS_WARMUP=${TLS_WARMUP:-2} RELOAD_DURATION=${RELOAD_DURATION:-11}
+    RETRY_BUDGET=${RETRY_BUDGET:-90}
+fi
+CONNS=${CONNS:-64}
+NOISE_MAX=${NOISE_MAX:-15}
+MAX_ATTEMPTS=${MAX_ATTEMPTS:-3}   # per measured run, while RETRY_BUDGET (s of re-runs) lasts
+RETRY_SPENT=0
+PIN=${PIN:-split}
+WORKLOADS=${WORKLOADS:-"W1 W2 W3 W4 RELOAD"}
+RELOADS=10
+KEY="bench-key-0123456789abcdef"
+
+# Ports (loopback only).
+P_UP=18080 P_MG=18081 P_NG=18082 P_HA=18083 P_NG_TLS=18092 P_HA_TLS=18093
+
+# CPU placement. split: every gateway on CPU 1, wrk and the upstream on CPU 0 (for
+# the upstream's direct rate, wrk moves to CPU 1 so that client and server each have
+# a core). none: no pinning.
+if [ "$PIN" = split ]; then
+    GW_CPU=(taskset -c 1) UP_CPU=(taskset -c 0) WRK_CPU=(taskset -c 0) WRK_CPU_DIRECT=(taskset -c 1)
+else
+    GW_CPU=() UP_CPU=() WRK_CPU=() WRK_CPU_DIRECT=()
+fi
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# ---------------------------------------------------------------- processes --
+declare -A PID=()      # name -> pid of the process we started (nginx: the master)
+NOTES=()               # "workload|gateway|note" lines for the summary
+
+cleanup() {
+    local name
+    for name in "${!PID[@]}"; do
+        kill -TERM "${PID[$name]}" 2>/dev/null || true
+    done
+    for name in "${!PID[@]}"; do
+        local i=0
+        while kill -0 "${PID[$name]}" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+        kill -KILL "${PID[$name]}" 2>/dev/null || true
+        wait "${PID[$name]}" 2>/dev/null || true
+        unset "PID[$name]"
+    done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+stop() {   # stop NAME...
+    local name
+    for name in "$@"; do
+        [ -n "${PID[$name]:-}" ] || continue
+        kill -TERM "${PID[$name]}" 2>/dev/null || true
+    done
+    for name in "$@"; do
+        [ -n "${PID[$name]:-}" ] || continue
+        local i=0
+        while kill -0 "${PID[$name]}" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+        kill -KILL "${PID[$name]}" 2>/dev/null || true
+        wait "${PID[$name]}" 2>/dev/null || true
+        unset "PID[$name]"
+    done
+}
+
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_port() {   # wait_port PORT NAME: up to 10 s
+    local i=0
+    while ! port_busy "$1"; do
+        kill -0 "${PID[$2]}" 2>/dev/null || die "$2 exited while starting (see $RUN/logs/)"
+        [ $i -lt 100 ] || die "$2 did not listen on $1 within 10 s (see $RUN/logs/)"
+        sleep 0.1; i=$((i + 1))
+    done
+}
+
+start_upstream() {
+    "${UP_CPU[@]}" nginx -p "$RUN/" -c "$RUN/upstream.nginx.conf" -e logs/upstream.error.log \
+        >>"$RUN/logs/upstream.out" 2>&1 &
+    PID[upstream]=$!
+    wait_port $P_UP upstream
+}
+
+MG_PARTIAL=""
+start_gateways() {   # start_gateways W1|W2
+    local w=${1,,} mgconf
+    mgconf=$BENCH/conf/moongate-$w.lua
+    if [ "$1" = W2 ]; then
+        MG_PARTIAL=""
+        if ! "$MOONGATE" check -p "$RUN" -c "$mgconf" >/dev/null 2>&1; then
+            MG_PARTIAL="partial: api key/throttle not yet available"
+        fi
+    fi
+    [ -z "$MG_PARTIAL" ] || mgconf=$BENCH/conf/moongate-w2-partial.lua
+    "${GW_CPU[@]}" "$MOONGATE" -p "$RUN" -c "$mgconf" >>"$RUN/logs/moongate.out" 2>&1 &
+    PID[moongate]=$!
+    "${GW_CPU[@]}" nginx -p "$RUN/" -c "$RUN/nginx-$w.conf" -e logs/nginx-gw.error.log \
+        >>"$RUN/logs/nginx-gw.out" 2>&1 &
+    PID[nginx-lua]=$!
+    # Master-worker mode (-W) so that the reload workload can send SIGUSR2.
+    BENCH_RUN=$RUN BENCH_CONF=$BENCH/conf "${GW_CPU[@]}" haproxy -W -db -f "$BENCH/conf/haproxy-$w.cfg" \
+        >>"$RUN/logs/haproxy-$w.access.log" 2>>"$RUN/logs/haproxy.err" &
+    PID[haproxy]=$!
+    wait_port $P_MG moongate; wait_port $P_NG nginx-lua; wait_port $P_HA haproxy
+
+    # Every gateway must answer 200 with the key (and, in W2, 403 without it) before
+    # anything is measured.
+    local g port code
+    for g in moongate nginx-lua haproxy; do
+        port=$(gw_port "$g")
+        code=$(curl -s -o /dev/null -m 5 -w '%{http_code}' -H "x-api-key: $KEY" "http://127.0.0.1:$port/bench" || true)
+        [ "$code" = 200 ] || die "$g: GET /bench answered $code, expected 200"
+        if [ "$1" = W2 ]; then
+            code=$(curl -s -o /dev/null -m 5 -w '%{http_code}' "http://127.0.0.1:$port/bench" || true)
+            if [ "$code" != 403 ] && [ "$g" = moongate ] && [ -z "$MG_PARTIAL" ]; then
+                # The configuration validates but this binary does not enforce it yet.
+                MG_PARTIAL="partial: api key/throttle not yet available"
+                stop moongate
+                "${GW_CPU[@]}" "$MOONGATE" -p "$RUN" -c "$BENCH/conf/moongate-w2-partial.lua" \
+                    >>"$RUN/logs/moongate.out" 2>&1 &
+                PID[moongate]=$!
+                wait_port $P_MG moongate
+            elif [ "$code" != 403 ] && [ "$g" != moongate ]; then
+                die "$g: GET /bench without a key answered $code, expected 403"
+            fi
+        fi
+    done
+    if [ "$1" = W2 ] && [ -n "$MG_PARTIAL" ]; then
+        NOTES+=("W2|moongate|$MG_PARTIAL")
+        log "W2 moongate: $MG_PARTIAL (runs conf/moongate-w2-partial.lua: access log only)"
+    fi
+}
+
+gw_port() {
+    case $1 in
+        moongate) echo $P_MG ;; nginx-lua) echo $P_NG ;; haproxy) echo $P_HA ;; upstream) echo $P_UP ;;
+    esac
+}
+gw_tls_port() { case $1 in nginx-lua) echo $P_NG_TLS ;; haproxy) echo $P_HA_TLS ;; esac; }
+
+# -------------------------------------------------------------- measurement --
+CLK_TCK=$(getconf CLK_TCK)
+
+tree_ticks() {   # utime+stime of a process and its children (nginx/haproxy workers)
+    local pid=$1 total=0 p t
+    for p in $pid $(ps -o pid= --ppid "$pid" 2>/dev/null); do
+        t=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)
+        total=$((total + t))
+    done
+    echo $total
+}
+
+cpu_busy() {   # busy jiffies (user nice system irq softirq) of cpu0, cpu1: "b0 b1"
+    awk '/^cpu[01] / { printf "%d ", $2 + $3 + $4 + $7 + $8 }' /proc/stat
+}
+
+children_cpu() {   # KIDS = user+system seconds of every child this shell has waited for
+    times >"$RUN/times"   # not in a $( ) subshell: that would report the subshell's
+    KIDS=$(awk 'function sec(x, a) { split(x, a, "m"); sub("s", "", a[2]); return a[1] * 60 + a[2] }
+         NR == 2 { printf "%.3f", sec($1) + sec($2) }' "$RUN/times")
+}
+
+log_file() {   # the W2 access log of a gateway
+    case $1 in
+        moongate) echo "$RUN/logs/moongate-w2.access.log" ;;
+        nginx-lua) echo "$RUN/logs/nginx-w2.access.log" ;;
+        haproxy) echo "$RUN/logs/haproxy-w2.access.log" ;;
+    esac
+}
+
+# measure_once WORKLOAD ROUND GATEWAY URL SECONDS [wrk args...]: one wrk run; sets
+# LINE (the raw JSON line) and FOREIGN (CPU used by processes other than wrk, the
+# gateway and the upstream during the run, in % of one core).
+measure_once() {
+    local w=$1 r=$2 g=$3 url=$4 secs=$5
+    shift 5
+    local wrkcpu=("${WRK_CPU[@]}")
+    [ "$g" = upstream ] && wrkcpu=("${WRK_CPU_DIRECT[@]}")
+    local gpid=${PID[$g]} t0 t1 u0 u1 c0 c1 k0 k1 s0 s1 json
+    t0=$(tree_ticks "$gpid"); u0=$(tree_ticks "${PID[upstream]}"); children_cpu; k0=$KIDS
+    c0=$(cpu_busy); s0=$(date +%s.%N)
+    timeout $((secs + 20)) "${wrkcpu[@]}" wrk -t1 -c"$CONNS" -d"${secs}s" --timeout 2s \
+        -s "$BENCH/lib/report.lua" "$@" "$url" >"$RUN/wrk.out" 2>&1 || true
+    s1=$(date +%s.%N); c1=$(cpu_busy)
+    children_cpu; k1=$KIDS; u1=$(tree_ticks "${PID[upstream]}"); t1=$(tree_ticks "$gpid")
+    json=$(sed -n 's/^BENCH //p' "$RUN/wrk.out")
+    if [ -z "$json" ]; then
+        log "$w round $r $g: wrk gave no result: $(tr '\n' ' ' <"$RUN/wrk.out" | cut -c1-300)"
+        json='{"requests":0,"rps":0,"p50_us":0,"p90_us":0,"p99_us":0,"p999_us":0,"max_us":0,"err_connect":0,"err_read":0,"err_write":0,"err_timeout":0,"non2xx":0,"failed_run":true}'
+    fi
+    local lines=null f
+    if [ "$w" != W1 ] && [ "$g" != upstream ]; then
+        f=$(log_file "$g")
+        sleep 0.15   # moongate and nginx flush their log buffers every 100 ms
+        lines=$(wc -l <"$f")
+        : >"$f"      # all three open their logs with O_APPEND: truncation is safe
+    fi
+    local cpu
+    cpu=$(awk -v s0="$s0" -v s1="$s1" -v t0="$t0" -v t1="$t1" -v u0="$u0" -v u1="$u1" \
+              -v k0="$k0" -v k1="$k1" -v h="$CLK_TCK" -v c0="$c0" -v c1="$c1" 'BEGIN {
+        split(c0, a, " "); split(c1, b, " ")
+        wall = s1 - s0; gw = (t1 - t0) / h; up = (u1 - u0) / h; wrk = k1 - k0
+        if (gw < 0) gw = 0
+        busy0 = (b[1] - a[1]) / h; busy1 = (b[2] - a[2]) / h
+        other = busy0 + busy1 - wrk - (gw == up ? gw : gw + up)
+        if (other < 0) other = 0
+        printf "%.3f %.2f %.2f %.2f %.2f %.2f %.1f", wall, gw, up, wrk, busy0, busy1, other / wall * 100 }')
+    local wall gw up wk b0 b1
+    read -r wall gw up wk b0 b1 FOREIGN <<<"$cpu"
+    LINE=$(printf '{"workload":"%s","round":"%s","gateway":"%s","wall_s":%s,"cpu_gw_s":%s,"cpu_up_s":%s,"cpu_wrk_s":%s,"cpu0_busy_s":%s,"cpu1_busy_s":%s,"other_cpu_pct":%s,"log_lines":%s,"wrk":%s}' \
+        "$w" "$r" "$g" "$wall" "$gw" "$up" "$wk" "$b0" "$b1" "$FOREIGN" "$lines" "$json")
+}
+
+# measure WORKLOAD ROUND GATEWAY URL SECONDS [wrk args...]: one measured run, appended
+# to raw.jsonl. A run during which other processes (a compiler, a test suite) used
+# more than NOISE_MAX % of a core is measured again (up to MAX_ATTEMPTS runs) while the
+# retry budget (RETRY_BUDGET seconds of re-runs in all) lasts; the raw line keeps
+# other_cpu_pct either way.
+measure() {
+    local attempt=1
+    while :; do
+        measure_once "$@"
+        [ "$2" = warmup ] && return 0
+        [ "$1" = RELOAD ] && break   # reloaded workers' CPU is not counted: no noise check
+        awk -v f="$FOREIGN" -v m="$NOISE_MAX" 'BEGIN { exit !(f > m) }' || break
+        [ $attempt -lt "$MAX_ATTEMPTS" ] && [ $((RETRY_SPENT + $5)) -le "$RETRY_BUDGET" ] || break
+        RETRY_SPENT=$((RETRY_SPENT + $5))
+        log "$1 round $2 $3: other processes used ${FOREIGN}% of a core during the run: measuring again"
+        attempt=$((attempt + 1))
+    done
+    printf '%s\n' "$LINE" >>"$RAW"
+    printf '  %-7s round %-2s %-10s %9.0f req/s  p50 %6s us  p99 %6s us  (other procs %s%%)\n' "$1" "$2" "$3" \
+        "$(sed -n 's/.*"rps":\([0-9.]*\).*/\1/p' <<<"$LINE")" \
+        "$(sed -n 's/.*"p50_us":\([0-9]*\).*/\1/p' <<<"$LINE")" \
+        "$(sed -n 's/.*"p99_us":\([0-9]*\).*/\1/p' <<<"$LINE")" "$FOREIGN" >&2
+}
+
+# alternate WORKLOAD ROUNDS WARMUP "gateway url"... -- [wrk args]: a warm-up run per
+# gateway (none for the upstream), then rounds of A B C A B C ...
+alternate() {
+    local w=$1 rounds=$2 warm=$3
+    shift 3
+    local specs=()
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do specs+=("$1"); shift; done
+    [ $# -gt 0 ] && shift
+    local s r
+    for s in "${specs[@]}"; do
+        [ "$warm" = 0 ] || [ "${s% *}" = upstream ] || measure "$w" warmup ${s% *} ${s#* } "$warm" "$@"
+    done
+    for ((r = 1; r <= rounds; r++)); do
+        for s in "${specs[@]}"; do measure "$w" "$r" ${s% *} ${s#* } "$DURATION" "$@"; done
+    done
+}
+
+# ------------------------------------------------------------------ reloads --
+moongate_has_reload() {
+    local out
+    out=$("$MOONGATE" reload -c /dev/null 2>&1 || true)
+    [[ "$out" != *"unknown argument"* ]]
+}
+
+reload_gateway() {   # reload_gateway GATEWAY
+    case $1 in
+        nginx-lua) nginx -p "$RUN/" -c "$RUN/nginx-w2.conf" -e logs/nginx-gw.error.log -s reload \
+                       >>"$RUN/logs/nginx-gw.out" 2>&1 ;;
+        haproxy) kill -USR2 "${PID[haproxy]}" ;;
+        # SIGHUP is one of moongate's reload triggers (with `moongate reload`, which
+        # needs a management listener); it is sent only when `moongate reload` exists.
+        moongate) kill -HUP "${PID[moongate]}" ;;
+    esac
+}
+
+# W2 for RELOAD_DURATION seconds with RELOADS reloads spread over the run.
+reload_run() {
+    local g=$1 port gap i
+    port=$(gw_port "$g")
+    gap=$(awk -v d="$RELOAD_DURATION" -v n=$RELOADS 'BEGIN{printf "%.3f", d / (n + 1)}')
+    (
+        for ((i = 1; i <= RELOADS; i++)); do sleep "$gap"; reload_gateway "$g" || true; done
+    ) &
+    local reloader=$!
+    measure RELOAD 1 "$g" "http://127.0.0.1:$port/bench" "$RELOAD_DURATION" -H "x-api-key: $KEY"
+    wait $reloader || true
+}
+
+# --------------------------------------------------------------------- main --
+bash "$BENCH/deps.sh"
+[ -x "$MOONGATE" ] || die "$MOONGATE not found: run make all (make bench does)"
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+for p in $P_UP $P_MG $P_NG $P_HA $P_NG_TLS $P_HA_TLS; do
+    port_busy $p && die "port $p on 127.0.0.1 is in use (another bench running?)"
+done
+
+rm -rf "$RUN"
+mkdir -p "$RUN/logs" "$RUN/tls"
+# nginx resolves relative certificate paths against the configuration's directory:
+# the configurations are copied next to the run's files.
+cp "$BENCH/conf/upstream.nginx.conf" "$BENCH/conf/nginx-w1.conf" "$BENCH/conf/nginx-w2.conf" "$RUN/"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=localhost \
+    -keyout "$RUN/tls/bench.key" -out "$RUN/tls/bench.crt" >/dev/null 2>&1
+cat "$RUN/tls/bench.crt" "$RUN/tls/bench.key" >"$RUN/tls/bench.pem"
+: >"$RAW"
+
+STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+T_START=$(date +%s)
+log "rounds=$ROUNDS duration=${DURATION}s warmup=${WARMUP}s conns=$CONNS threads=1 pin=$PIN workloads=\"$WORKLOADS\""
+has() { [[ " $WORKLOADS " == *" $1 "* ]]; }
+
+start_upstream
+
+if has W1; then
+    log "W1 plain proxy"
+    start_gateways W1
+    alternate W1 "$ROUNDS" "$WARMUP" "moongate http://127.0.0.1:$P_MG/bench" "nginx-lua http://127.0.0.1:$P_NG/bench" \
+        "haproxy http://127.0.0.1:$P_HA/bench" "upstream http://127.0.0.1:$P_UP/bench" --
+    stop moongate nginx-lua haproxy
+fi
+
+if has W2 || has W3 || has W4 || has RELOAD; then
+    start_gateways W2
+    if has W2; then
+        log "W2 policy"
+        alternate W2 "$ROUNDS" "$WARMUP" "moongate http://127.0.0.1:$P_MG/bench" "nginx-lua http://127.0.0.1:$P_NG/bench" \
+            "haproxy http://127.0.0.1:$P_HA/bench" -- -H "x-api-key: $KEY"
+    fi
+    if has W3; then
+        log "W3 TLS keep-alive (W2 over TLS 1.3, ECDSA P-256)"
+        NOTES+=("W3|moongate|no TLS yet (issue 4)")
+        alternate W3 "$TLS_ROUNDS" "$TLS_WARMUP" "nginx-lua https://127.0.0.1:$P_NG_TLS/bench" \
+            "haproxy https://127.0.0.1:$P_HA_TLS/bench" -- -H "x-api-key: $KEY"
+    fi
+    if has W4; then
+        log "W4 TLS handshakes (a new TLS 1.3 connection per request)"
+        NOTES+=("W4|moongate|no TLS yet (issue 4)")
+        alternate W4 "$TLS_ROUNDS" "$TLS_WARMUP" "nginx-lua https://127.0.0.1:$P_NG_TLS/bench" \
+            "haproxy https://127.0.0.1:$P_HA_TLS/bench" -- -H "x-api-key: $KEY" -H "Connection: close"
+    fi
+    if has RELOAD; then
+        log "RELOAD: W2 with $RELOADS reloads during ${RELOAD_DURATION}s"
+        if moongate_has_reload && [ -z "$MG_PARTIAL" ]; then
+            reload_run moongate
+        else
+            NOTES+=("RELOAD|moongate|reload not yet available (issue 3)")
+        fi
+        reload_run nginx-lua
+        reload_run haproxy
+    fi
+    stop moongate nginx-lua haproxy
+fi
+stop upstream
+
+ELAPSED=$(($(date +%s) - T_START))
+{
+    printf '{"started":"%s","elapsed_s":%d,' "$STARTED" "$ELAPSED"
+    printf '"command":"%s",' "$([ -n "$QUICK" ] && echo "make bench QUICK=1" || echo "make bench")"
+    printf '"settings":{"rounds":%d,"tls_rounds":%d,"duration_s":%s,"warmup_s":%s,"tls_warmup_s":%s,"connections":%d,"wrk_threads":1,"pin":"%s","reloads":%d,"reload_duration_s":%s,"noise_max_pct":%s},' \
+        "$ROUNDS" "$TLS_ROUNDS" "$DURATION" "$WARMUP" "$TLS_WARMUP" "$CONNS" "$PIN" "$RELOADS" "$RELOAD_DURATION" "$NOISE_MAX"
+    printf '"machine":{"cpu":"%s","cores":%d,"kernel":"%s","memory_mb":%d},' \
+        "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)" "$(nproc)" "$(uname -r)" \
+        "$(awk '/MemTotal/ {print int($2 / 1024)}' /proc/meminfo)"
+    printf '"versions":{"moongate":"%s","moongate_commit":"%s","nginx":"%s","lua_nginx_module":"%s","haproxy":"%s","wrk":"%s"},' \
+        "$("$MOONGATE" version | awk '{print $2}')" \
+        "${MOONGATE_COMMIT:-$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD -- runtime lua 2>/dev/null || echo '+dirty')}" \
+        "$(nginx -v 2>&1 | sed 's/.*nginx\///')" \
+        "$(dpkg-query -W -f='${Version}' libnginx-mod-http-lua 2>/dev/null)" \
+        "$(haproxy -v | head -1 | awk '{print $3}')" \
+        "$(dpkg-query -W -f='${Version}' wrk 2>/dev/null)"
+    printf '"notes":['
+    sep=""
+    for n in "${NOTES[@]}"; do
+        IFS='|' read -r nw ng nt <<<"$n"
+        printf '%s{"workload":"%s","gateway":"%s","note":"%s"}' "$sep" "$nw" "$ng" "$nt"
+        sep=","
+    done
+    printf ']}\n'
+} >"$RUN/meta.json"
+
+luajit "$BENCH/lib/summarize.lua" "$RUN/meta.json" "$RAW" "$RESULTS/latest.json"

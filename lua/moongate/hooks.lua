@@ -1,0 +1,666 @@
+-- moongate.hooks: how each hook kind is called and how its result is read. The
+-- runtime (moongate.runtime) and the busted kit (moongate.testing) both run hooks
+-- through these functions, so a decision the kit shows is the decision the gateway
+-- makes.
+--
+-- A hook function is called through M.call(budget, fn, ...), which runs it under the
+-- instruction budget and turns an error into { message, traceback }. The decision
+-- functions take a `use` (what the configuration says about one use of a policy:
+-- its module, conf, and kind-specific settings) and the request object.
+local policy = require "moongate.policy"
+local cjson = require "cjson.safe"
+
+local type, pairs, ipairs, tostring, tonumber, error, select, unpack, pcall, xpcall, setmetatable =
+  type, pairs, ipairs, tostring, tonumber, error, select, unpack, pcall, xpcall, setmetatable
+local format, find, sub, gsub, match, lower, byte, char, rep =
+  string.format, string.find, string.sub, string.gsub, string.match, string.lower,
+  string.byte, string.char, string.rep
+local concat, sort = table.concat, table.sort
+local floor, huge = math.floor, math.huge
+local traceback = debug.traceback
+
+local M = {}
+
+---------------------------------------------------------------------------
+-- Calling a hook function
+---------------------------------------------------------------------------
+
+local function pack(...)
+  return { n = select("#", ...), ... }
+end
+
+-- Where a hook error came from: the message and a one-line traceback.
+local function on_error(err)
+  local msg = type(err) == "string" and err or ("error object: " .. tostring(err))
+  if policy.exceeded() and not find(msg, policy.BUDGET_EXCEEDED, 1, true) then
+    msg = policy.BUDGET_EXCEEDED .. " (" .. msg .. ")"
+  end
+  local tb = traceback("", 2)
+  tb = gsub(gsub(tb, "^\n?stack traceback:\n?", ""), "\n%s*", " | ")
+  return { message = msg, traceback = tb }
+end
+
+-- Runs fn(...) with a budget of n steps. Returns true and fn's results, or false
+-- and { message, traceback }.
+function M.call(n, fn, ...)
+  local saved = policy.set_budget(n)
+  local r = pack(xpcall(fn, on_error, ...))
+  policy.set_budget(saved)
+  return unpack(r, 1, r.n)
+end
+
+-- The error text of a failed call, for the error log.
+function M.describe(err)
+  if type(err) ~= "table" then
+    return tostring(err)
+  end
+  if err.traceback and err.traceback ~= "" then
+    return err.message .. "; traceback: " .. err.traceback
+  end
+  return err.message
+end
+
+-- A result that does not have the shape its hook kind requires.
+local function malformed(what)
+  return { message = what, traceback = "" }
+end
+
+---------------------------------------------------------------------------
+-- Value helpers
+---------------------------------------------------------------------------
+
+local function num(n)
+  if n == floor(n) and n > -2 ^ 53 and n < 2 ^ 53 then
+    return format("%d", n)
+  end
+  return tostring(n)
+end
+
+-- A context or header value as a string; nil and a reason for other types.
+local function scalar(v)
+  local t = type(v)
+  if t == "string" then
+    return v
+  elseif t == "number" then
+    return num(v)
+  elseif t == "boolean" then
+    return tostring(v)
+  elseif t == "table" then
+    local s = cjson.encode(v)
+    if s then
+      return s
+    end
+  end
+  return nil, "a " .. t
+end
+
+-- An authorizer context table -> sorted list of { key, string value }.
+local function context_values(ctx)
+  if ctx == nil then
+    return {}
+  end
+  if type(ctx) ~= "table" then
+    return nil, "context must be a table, got " .. type(ctx)
+  end
+  local out = {}
+  for k, v in pairs(ctx) do
+    if type(k) ~= "string" then
+      return nil, "context keys must be strings"
+    end
+    local s, why = scalar(v)
+    if not s then
+      return nil, format("context.%s must be a string, number, boolean or table, got %s", k, why)
+    end
+    out[k] = s
+  end
+  return out
+end
+
+local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+local B64_INDEX = {}
+for i = 1, 64 do
+  B64_INDEX[byte(B64, i)] = i - 1
+end
+
+function M.base64_encode(s)
+  local out = {}
+  for i = 1, #s, 3 do
+    local a, b, c = byte(s, i, i + 2)
+    local v = a * 65536 + (b or 0) * 256 + (c or 0)
+    local c1, c2 = floor(v / 262144) % 64, floor(v / 4096) % 64
+    local c3, c4 = floor(v / 64) % 64, v % 64
+    out[#out + 1] = sub(B64, c1 + 1, c1 + 1) .. sub(B64, c2 + 1, c2 + 1)
+      .. (b and sub(B64, c3 + 1, c3 + 1) or "=") .. (c and sub(B64, c4 + 1, c4 + 1) or "=")
+  end
+  return concat(out)
+end
+
+function M.base64_decode(s)
+  s = gsub(s, "[%s=]", "")
+  if find(s, "[^%w%+/]") then
+    return nil, "invalid base64"
+  end
+  local out = {}
+  for i = 1, #s, 4 do
+    local a, b, c, d = byte(s, i, i + 3)
+    local v = B64_INDEX[a] * 262144 + (b and B64_INDEX[b] or 0) * 4096
+      + (c and B64_INDEX[c] or 0) * 64 + (d and B64_INDEX[d] or 0)
+    local bytes = char(floor(v / 65536) % 256, floor(v / 256) % 256, v % 256)
+    out[#out + 1] = sub(bytes, 1, d and 3 or c and 2 or 1)
+  end
+  return concat(out)
+end
+
+-- True when s is text a JSON event can carry as is: valid UTF-8 without NUL.
+local function is_text(s)
+  if not find(s, "[%z\128-\255]") then
+    return true
+  end
+  if find(s, "%z") then
+    return false
+  end
+  local i, n = 1, #s
+  while i <= n do
+    local c = byte(s, i)
+    local len = c < 0x80 and 1 or c >= 0xC2 and c < 0xE0 and 2 or c >= 0xE0 and c < 0xF0 and 3
+      or c >= 0xF0 and c < 0xF5 and 4 or nil
+    if not len then
+      return false
+    end
+    for j = i + 1, i + len - 1 do
+      local cc = byte(s, j)
+      if not cc or cc < 0x80 or cc > 0xBF then
+        return false
+      end
+    end
+    i = i + len
+  end
+  return true
+end
+
+---------------------------------------------------------------------------
+-- Events (Amazon API Gateway payload format 2.0)
+---------------------------------------------------------------------------
+
+local function non_empty(t)
+  return next(t) ~= nil and t or nil
+end
+
+-- The requestContext of an event.
+local function request_context(req)
+  local epoch = req:time_epoch()
+  local host = req.host
+  local rc = {
+    accountId = "moongate",
+    apiId = req.api_id,
+    domainName = host,
+    domainPrefix = host and match(host, "^[^.]*") or nil,
+    http = {
+      method = req.method,
+      path = req.raw_path,
+      protocol = req.protocol,
+      sourceIp = req.source_ip,
+      userAgent = req:header("user-agent") or "",
+    },
+    requestId = req.request_id,
+    routeKey = req.route_key or "$default",
+    stage = req.stage,
+    time = os.date("!%d/%b/%Y:%H:%M:%S +0000", floor(epoch / 1000)),
+    timeEpoch = epoch,
+  }
+  if req.authorizer then
+    rc.authorizer = { lambda = req.authorizer }
+  end
+  return rc
+end
+
+-- The integration event of a request (what a Lua integration's handle() gets).
+function M.event(req)
+  local headers = req:headers()
+  headers.cookie = nil -- cookies travel in their own list
+  local body = req:body()
+  local b64 = body ~= "" and not is_text(body)
+  return {
+    version = "2.0",
+    routeKey = req.route_key or "$default",
+    rawPath = req.raw_path,
+    rawQueryString = req.query_string or "",
+    cookies = non_empty(req:cookies()),
+    headers = headers,
+    queryStringParameters = non_empty(req:query_params()),
+    requestContext = request_context(req),
+    body = body ~= "" and (b64 and M.base64_encode(body) or body) or nil,
+    pathParameters = non_empty(req:path_params()),
+    isBase64Encoded = b64,
+    stageVariables = non_empty(req:stage_variables()),
+  }
+end
+
+---------------------------------------------------------------------------
+-- Authorizers
+---------------------------------------------------------------------------
+
+-- The route ARN of a request, as in IAM-policy Resource patterns:
+-- arn:moongate:execute-api:local:moongate:API/STAGE/METHOD/path
+function M.route_arn(req)
+  local path = req.route_path or req.path or "/"
+  return format("arn:moongate:execute-api:local:moongate:%s/%s/%s/%s", req.api_id or "-",
+    req.stage or "$default", req.method or "GET", sub(path, 2))
+end
+
+-- The value of one identity source for req, or nil when missing or empty.
+function M.identity_source(req, src)
+  local kind, name = match(src, "^%$request%.(%a+)%.(.+)$")
+  local v
+  if kind == "header" then
+    v = req:header(name)
+  elseif kind == "querystring" then
+    v = req:query(name)
+  elseif match(src, "^%$context%.") then
+    v = req:context(sub(src, 10))
+  elseif match(src, "^%$stageVariables%.") then
+    v = req:stage_variable(sub(src, 17))
+  end
+  if v == nil or v == "" then
+    return nil
+  end
+  return v
+end
+
+local Auth = {}
+Auth.__index = Auth
+
+-- The authorizer's Lambda-style event: REQUEST (payload 2.0 with identitySource
+-- and routeArn) or TOKEN ({type, authorizationToken, methodArn}).
+function Auth:event()
+  if self.type == "TOKEN" then
+    return { type = "TOKEN", authorizationToken = self.token, methodArn = self.method_arn }
+  end
+  local e = M.event(self.request)
+  e.type = "REQUEST"
+  e.routeArn = self.method_arn
+  e.identitySource = self.identity_source
+  return e
+end
+
+-- What the authorizer's third argument holds, or nil and why the request is
+-- unauthorized without running it (a missing identity source, a token that does
+-- not match token_pattern). Also returns the cache key.
+function M.authorizer_input(use, req)
+  local values = {}
+  for i, src in ipairs(use.identity_sources or {}) do
+    local v = M.identity_source(req, src)
+    if v == nil then
+      return nil, "missing identity source " .. src
+    end
+    values[i] = v
+  end
+  local auth = setmetatable({
+    type = use.kind or "REQUEST",
+    identity_source = values,
+    method_arn = M.route_arn(req),
+    scopes = use.scopes or {},
+    request = req,
+  }, Auth)
+  auth.route_arn = auth.method_arn
+  if auth.type == "TOKEN" then
+    auth.token = values[1]
+    if use.token_pattern and not find(auth.token or "", use.token_pattern) then
+      return nil, "the token does not match token_pattern"
+    end
+  end
+  return auth, concat(values, "\0")
+end
+
+-- Matches an IAM Resource/Action pattern with * and ? wildcards.
+local function glob(pattern, s)
+  local p = gsub(pattern, "[%^%$%(%)%%%.%[%]%+%-]", "%%%0")
+  p = gsub(gsub(p, "%*", ".*"), "%?", ".")
+  return find(s, "^" .. p .. "$") ~= nil
+end
+
+local function as_list(v)
+  if type(v) == "string" then
+    return { v }
+  end
+  return v
+end
+
+-- Evaluates an IAM policy document for arn: "allow", "deny" (explicit) or
+-- "implicit" (no statement allows); nil and a reason when malformed.
+function M.evaluate_policy(doc, arn)
+  if type(doc) ~= "table" then
+    return nil, "policyDocument must be a table"
+  end
+  local statements = doc.Statement
+  if type(statements) ~= "table" then
+    return nil, "policyDocument.Statement must be a list"
+  end
+  if statements.Effect ~= nil then
+    statements = { statements }
+  end
+  local allowed = false
+  for i, st in ipairs(statements) do
+    if type(st) ~= "table" or (st.Effect ~= "Allow" and st.Effect ~= "Deny") then
+      return nil, format("policyDocument.Statement[%d].Effect must be \"Allow\" or \"Deny\"", i)
+    end
+    local actions, resources = as_list(st.Action), as_list(st.Resource)
+    if type(actions) ~= "table" or type(resources) ~= "table" then
+      return nil, format("policyDocument.Statement[%d] needs Action and Resource", i)
+    end
+    local action_ok = false
+    for _, a in ipairs(actions) do
+      if type(a) == "string" and glob(a, "execute-api:Invoke") then
+        action_ok = true
+      end
+    end
+    local resource_ok = false
+    for _, res in ipairs(resources) do
+      if type(res) == "string" and glob(res, arn) then
+        resource_ok = true
+      end
+    end
+    if action_ok and resource_ok then
+      if st.Effect == "Deny" then
+        return "deny"
+      end
+      allowed = true
+    end
+  end
+  return allowed and "allow" or "implicit"
+end
+
+-- Checks an authorizer's return value. Returns the result to remember (and cache):
+-- { simple = bool, allowed = bool (simple), policy = doc (IAM), principal_id,
+-- context = {k = string}, usage_identifier_key }, or nil and why it is malformed.
+function M.authorizer_result(v)
+  if type(v) ~= "table" then
+    return nil, "an authorizer must return a table ({isAuthorized = ...} or an IAM policy), got "
+      .. type(v)
+  end
+  local ctx, why = context_values(v.context)
+  if not ctx then
+    return nil, why
+  end
+  local key = v.usageIdentifierKey
+  if key ~= nil and type(key) ~= "string" then
+    return nil, "usageIdentifierKey must be a string"
+  end
+  local principal = v.principalId
+  if principal ~= nil and type(principal) ~= "string" and type(principal) ~= "number" then
+    return nil, "principalId must be a string"
+  end
+  principal = principal and scalar(principal)
+  if v.isAuthorized ~= nil then
+    if type(v.isAuthorized) ~= "boolean" then
+      return nil, "isAuthorized must be a boolean"
+    end
+    return { simple = true, allowed = v.isAuthorized, context = ctx, principal_id = principal,
+             usage_identifier_key = key }
+  end
+  if v.policyDocument ~= nil then
+    local _, perr = M.evaluate_policy(v.policyDocument, "")
+    if perr then
+      return nil, perr
+    end
+    return { simple = false, policy = v.policyDocument, context = ctx, principal_id = principal,
+             usage_identifier_key = key }
+  end
+  return nil, "an authorizer result needs isAuthorized (simple) or policyDocument (IAM)"
+end
+
+-- The decision for one request from a (possibly cached) result.
+function M.authorizer_decision(res, auth)
+  local d = {
+    context = res.context, principal_id = res.principal_id,
+    usage_identifier_key = res.usage_identifier_key,
+  }
+  if res.simple then
+    d.outcome = res.allowed and "allow" or "deny"
+  else
+    local effect = M.evaluate_policy(res.policy, auth.method_arn)
+    d.outcome = effect == "allow" and "allow" or "deny"
+    d.explicit_deny = effect == "deny" or nil
+  end
+  d.status = d.outcome == "allow" and 200 or 403
+  return d
+end
+
+-- error("Unauthorized") (with or without a position) means 401.
+local function is_unauthorized(err)
+  local msg = type(err) == "table" and err.message or err
+  return type(msg) == "string" and (msg == "Unauthorized" or find(msg, "^[^\n]-:%d+: Unauthorized$") ~= nil)
+end
+
+-- Runs an authorizer use for req: { outcome = "allow" | "unauthorized" | "deny" |
+-- "error", status, context, principal_id, usage_identifier_key, explicit_deny,
+-- error (message), traceback, result (what may be cached) }. call is how the hook
+-- function is run (M.call or the runtime's coroutine-aware equivalent).
+function M.authorize(use, req, call, auth)
+  if not auth then
+    local why
+    auth, why = M.authorizer_input(use, req)
+    if not auth then
+      return { outcome = "unauthorized", status = 401, error = why }
+    end
+  end
+  local ok, v = call(use.mod.authorize, req, use.conf, auth)
+  if not ok then
+    if is_unauthorized(v) then
+      return { outcome = "unauthorized", status = 401, error = "Unauthorized" }
+    end
+    return { outcome = "error", status = 500, error = v.message, traceback = v.traceback }
+  end
+  local res, why = M.authorizer_result(v)
+  if not res then
+    return { outcome = "error", status = 500, error = "malformed authorizer result: " .. why }
+  end
+  local d = M.authorizer_decision(res, auth)
+  d.result = res
+  return d
+end
+
+---------------------------------------------------------------------------
+-- WAF
+---------------------------------------------------------------------------
+
+-- Runs a web ACL (use.rules sorted by priority, use.default_action "allow" or
+-- "block"): { action = "ALLOW" | "BLOCK", status = 200 | 403 | 500, rule (the
+-- terminating rule), counted (names of count rules that matched), error, traceback }.
+function M.waf(use, req, call)
+  local counted = {}
+  for _, rule in ipairs(use.rules) do
+    local ok, matched = call(rule.mod.inspect, req, rule.conf)
+    if not ok then
+      return { status = 500, rule = rule.name, counted = counted,
+               error = matched.message, traceback = matched.traceback }
+    end
+    if matched then
+      if rule.action == "count" then
+        counted[#counted + 1] = rule.name
+      else
+        local block = rule.action == "block"
+        return { action = block and "BLOCK" or "ALLOW", status = block and 403 or 200,
+                 rule = rule.name, counted = counted }
+      end
+    end
+  end
+  local block = use.default_action == "block"
+  return { action = block and "BLOCK" or "ALLOW", status = block and 403 or 200, counted = counted }
+end
+
+---------------------------------------------------------------------------
+-- Route selection
+---------------------------------------------------------------------------
+
+-- Runs a selector: { route_key = the key that serves the request (nil: the route
+-- keys decide), status = 404 | 500 when none can, error }. use.routes is the set
+-- of the API's route keys (nil: any key is taken as is).
+function M.select_route(use, req, call)
+  local ok, key = call(use.mod.select_route, req, use.conf)
+  if not ok then
+    return { status = 500, error = key.message, traceback = key.traceback }
+  end
+  if key == nil then
+    return { declined = true }
+  end
+  if type(key) ~= "string" then
+    return { status = 500, error = "select_route must return a route key (a string) or nil, got "
+      .. type(key) }
+  end
+  local routes = use.routes
+  if routes == nil or routes[key] then
+    return { route_key = key }
+  end
+  if routes["$default"] then
+    return { route_key = "$default", unknown = key }
+  end
+  return { status = 404, unknown = key }
+end
+
+---------------------------------------------------------------------------
+-- Lua integrations
+---------------------------------------------------------------------------
+
+-- Headers the gateway itself sets on a response.
+local OWN_HEADERS = {
+  ["content-length"] = true, ["transfer-encoding"] = true, connection = true,
+  ["keep-alive"] = true, date = true, ["apigw-requestid"] = true,
+}
+
+-- Turns a handler's return value into the response the client gets:
+-- { status, headers = list of { name, value }, body }, or nil and why.
+function M.response(v)
+  if type(v) ~= "table" or v.statusCode == nil then
+    -- A plain value: 200 application/json, the value as JSON.
+    local body = v == nil and "null" or cjson.encode(v)
+    if body == nil then
+      return nil, "the handler's result cannot be encoded as JSON (a " .. type(v) .. ")"
+    end
+    return { status = 200, headers = { { "content-type", "application/json" } }, body = body }
+  end
+  local status = v.statusCode
+  if type(status) ~= "number" or status ~= floor(status) or status < 100 or status > 599 then
+    return nil, "statusCode must be an integer between 100 and 599"
+  end
+  local headers = {}
+  if v.headers ~= nil then
+    if type(v.headers) ~= "table" then
+      return nil, "headers must be a table"
+    end
+    local names = {}
+    for name in pairs(v.headers) do
+      if type(name) ~= "string" or not find(name, "^[!#%$%%&'%*%+%-%.%^_`|~%w]+$") then
+        return nil, "header names must be HTTP tokens, got " .. tostring(name)
+      end
+      names[#names + 1] = name
+    end
+    sort(names)
+    for _, name in ipairs(names) do
+      local value, why = scalar(v.headers[name])
+      if not value or type(v.headers[name]) == "table" then
+        return nil, format("headers[%q] must be a string, got %s", name, why or "a table")
+      end
+      if find(value, "[%z\r\n]") then
+        return nil, format("headers[%q] must not contain CR, LF or NUL", name)
+      end
+      local lname = lower(name)
+      if not OWN_HEADERS[lname] then
+        headers[#headers + 1] = { lname, value }
+      end
+    end
+  end
+  if v.cookies ~= nil then
+    if type(v.cookies) ~= "table" then
+      return nil, "cookies must be a list of strings"
+    end
+    for _, c in ipairs(v.cookies) do
+      if type(c) ~= "string" or find(c, "[%z\r\n]") then
+        return nil, "cookies must be a list of strings without CR, LF or NUL"
+      end
+      headers[#headers + 1] = { "set-cookie", c }
+    end
+  end
+  local body = v.body
+  if body == nil then
+    body = ""
+  elseif type(body) ~= "string" then
+    return nil, "body must be a string, got " .. type(body)
+  end
+  if v.isBase64Encoded == true then
+    local decoded, why = M.base64_decode(body)
+    if not decoded then
+      return nil, "body: " .. why
+    end
+    body = decoded
+  elseif v.isBase64Encoded ~= nil and v.isBase64Encoded ~= false then
+    return nil, "isBase64Encoded must be a boolean"
+  end
+  return { status = status, headers = headers, body = body }
+end
+
+-- Runs a Lua integration: the response { status, headers, body }, or
+-- { status = 500, error, traceback }.
+function M.handle(use, req, call)
+  local event = M.event(req)
+  local ok, v = call(use.mod.handle, event, use.conf)
+  if not ok then
+    return { status = 500, error = v.message, traceback = v.traceback }
+  end
+  local resp, why = M.response(v)
+  if not resp then
+    return { status = 500, error = "malformed handler result: " .. why }
+  end
+  return resp
+end
+
+---------------------------------------------------------------------------
+-- Log policies
+---------------------------------------------------------------------------
+
+local Ctx = {}
+
+function Ctx.get(self, name)
+  return self.request:context(name)
+end
+
+local CtxMeta = {
+  __index = function(self, k)
+    local m = Ctx[k]
+    if m then
+      return m
+    end
+    return self.request:context(k)
+  end,
+}
+
+-- What a log hook gets: ctx.request, ctx:get("identity.sourceIp"), ctx["status"].
+function M.log_context(req)
+  return setmetatable({ request = req }, CtxMeta)
+end
+
+-- Runs a log policy: { line = text } or { custom = { name = string } } or {}, or
+-- { error, traceback }.
+function M.log(use, req, call)
+  local ok, v = call(use.mod.log, M.log_context(req), use.conf)
+  if not ok then
+    return { error = v.message, traceback = v.traceback }
+  end
+  if type(v) == "string" then
+    if find(v, "[\r\n]") then
+      return { error = "a log line must not contain CR or LF" }
+    end
+    return { line = v }
+  elseif type(v) == "table" then
+    local custom, why = context_values(v)
+    if not custom then
+      return { error = "malformed log result: " .. gsub(why, "^context", "custom") }
+    end
+    return { custom = custom }
+  elseif v == nil then
+    return {}
+  end
+  return { error = "log must return a string, a table or nil, got " .. type(v) }
+end
+
+return M

@@ -1,0 +1,528 @@
+-- moongate.request: the request object hooks receive, in two backings with one API.
+--
+--   request.from_c(ptr)   the runtime's: backed by the C request through the FFI
+--                         (runtime/ffi_request.c), read lazily when a script asks
+--   request.new{ ... }    the busted kit's: backed by a plain table (see testing.lua)
+--
+-- Fields: method, path, raw_path, route_path, query_string, route_key, request_id,
+-- source_ip, stage, api_id, host, protocol, ctx (a table shared by every hook of the
+-- request), authorizer (the Lua authorizer's context, once authorized), r (the C
+-- request pointer, for runtime modules such as moongate.throttle; nil in the kit).
+-- Methods: header(name), headers(), query(name), query_params(), path_param(name),
+-- path_params(), stage_variable(name), stage_variables(), cookie(name), cookies(),
+-- body(), context(name), set_header(name, value), clear_header(name), event().
+local ffi = require "ffi"
+
+ffi.cdef [[
+typedef struct mgw_req_s mgw_req_t;
+typedef struct { const char *p; size_t n; } mgw_str_t;
+typedef struct { mgw_str_t name, value; } mgw_kv_t;
+typedef struct { mgw_str_t name, value; } mgw_hdr_t;
+int mgw_ffi_req_field(mgw_req_t *r, int field, mgw_str_t *out);
+int mgw_ffi_req_header(mgw_req_t *r, const char *name, size_t n, mgw_str_t *out);
+int mgw_ffi_req_headers(mgw_req_t *r, mgw_hdr_t *out, int max);
+int mgw_ffi_req_params(mgw_req_t *r, mgw_kv_t *out, int max);
+int mgw_ffi_req_stage_variables(mgw_req_t *r, mgw_kv_t *out, int max);
+int mgw_ffi_req_body(mgw_req_t *r, mgw_str_t *out, const char **err);
+int mgw_ffi_req_set_header(mgw_req_t *r, const char *name, size_t nn, const char *value,
+                           size_t vn, const char **err);
+int mgw_ffi_req_context(mgw_req_t *r, const char *name, size_t n, mgw_str_t *out);
+int mgw_ffi_req_time(mgw_req_t *r, uint64_t *epoch_ms);
+]]
+
+local C = ffi.C
+local ffi_string, ffi_new, ffi_cast = ffi.string, ffi.new, ffi.cast
+local type, error, pairs, ipairs, tostring, tonumber, rawget, rawset, setmetatable, select =
+  type, error, pairs, ipairs, tostring, tonumber, rawget, rawset, setmetatable, select
+local co_running, co_yield = coroutine.running, coroutine.yield
+local lower, gsub, find, sub, char, format, match, gmatch =
+  string.lower, string.gsub, string.find, string.sub, string.char, string.format,
+  string.match, string.gmatch
+local concat = table.concat
+
+local M = {}
+
+---------------------------------------------------------------------------
+-- Waiting (the request body, moongate.http): only hooks the runtime runs wait
+---------------------------------------------------------------------------
+
+-- The coroutines the runtime runs hooks in, with the request each serves:
+-- running[co] = { r = <mgw_req_t *>, deadline = <loop ms> }.
+M.running = setmetatable({}, { __mode = "k" })
+
+-- What a hook's coroutine yields to the runtime when it waits for the event loop.
+M.WAIT = setmetatable({}, { __tostring = function() return "moongate wait" end })
+
+-- The state of the hook running now, or nil outside the runtime (busted).
+function M.current()
+  local co = co_running()
+  return co and M.running[co]
+end
+
+-- Yields the running hook until the runtime resumes it (the awaited event happened).
+function M.wait(level)
+  local co = co_running()
+  if not (co and M.running[co]) then
+    error("the request body and moongate.http can only be waited for from the hook itself "
+      .. "(not from a coroutine the policy created)", (level or 1) + 1)
+  end
+  co_yield(M.WAIT)
+end
+
+---------------------------------------------------------------------------
+-- Pure helpers shared by both backings
+---------------------------------------------------------------------------
+
+local function unescape(s)
+  return (gsub(s, "%%(%x%x)", function(h)
+    return char(tonumber(h, 16))
+  end))
+end
+M.unescape = unescape
+
+-- "a=1&b=2&a=3" -> { a = "1,3", b = "2" } (decoded; repeated names joined with
+-- "," as in Amazon API Gateway's queryStringParameters).
+function M.parse_query(qs)
+  local out = {}
+  if qs == nil or qs == "" then
+    return out
+  end
+  for part in gmatch(qs, "[^&]+") do
+    local k, v = match(part, "^([^=]*)=(.*)$")
+    if not k then
+      k, v = part, ""
+    end
+    k, v = unescape(k), unescape(v)
+    if k ~= "" then
+      local old = out[k]
+      out[k] = old and (old .. "," .. v) or v
+    end
+  end
+  return out
+end
+
+-- The Cookie header -> { "a=1", "b=2" } (the event's cookies list).
+function M.parse_cookies(header)
+  local out = {}
+  if header then
+    for c in gmatch(header, "[^;]+") do
+      c = gsub(gsub(c, "^%s+", ""), "%s+$", "")
+      if c ~= "" then
+        out[#out + 1] = c
+      end
+    end
+  end
+  return out
+end
+
+local function cookie_value(cookies, name)
+  for _, c in ipairs(cookies) do
+    local k, v = match(c, "^([^=]*)=(.*)$")
+    if k == name then
+      return v
+    end
+  end
+  return nil
+end
+
+-- Every $context variable a hook may read (runtime/template.h), plus the
+-- authorizer.KEY and custom.NAME families.
+M.CONTEXT_VARIABLES = {
+  "requestId", "extendedRequestId", "apiId", "stage", "routeKey", "httpMethod", "path",
+  "protocol", "status", "responseLength", "requestTime", "requestTimeEpoch",
+  "responseLatency", "integrationLatency", "integration.latency", "integrationStatus",
+  "integration.status", "integration.integrationStatus", "integrationErrorMessage",
+  "integration.error", "identity.sourceIp", "identity.apiKey", "identity.apiKeyId",
+  "identity.userAgent", "throttle.policy", "throttle.limit", "throttle.remaining",
+  "throttle.reset", "domainName", "domainPrefix", "error.message", "error.messageString",
+  "error.responseType", "authorizer.principalId", "authorizer.error", "authorizer.status",
+  "authorizer.latency", "waf.status", "waf.latency", "waf.error", "waf.rule", "waf.counted",
+  "wafResponseCode",
+}
+local KNOWN = {}
+for _, v in ipairs(M.CONTEXT_VARIABLES) do
+  KNOWN[v] = true
+end
+
+function M.is_context_variable(name)
+  return KNOWN[name] == true or (find(name, "^authorizer%.[%w_%.]+$") ~= nil)
+    or (find(name, "^custom%.[%w_%.]+$") ~= nil)
+end
+
+local function check_header(name, value, level)
+  if type(name) ~= "string" or not find(name, "^[!#%$%%&'%*%+%-%.%^_`|~%w]+$") or #name > 256 then
+    error("header name must be an HTTP token", level + 1)
+  end
+  if value ~= nil and (type(value) ~= "string" or find(value, "[%z\r\n]")) then
+    error("header value must be a string without CR, LF or NUL", level + 1)
+  end
+end
+
+-- Methods defined once on top of each backing's raw accessors.
+local function add_common(class)
+  function class:query(name)
+    return self:query_params()[name]
+  end
+  function class:path_param(name)
+    return self:path_params()[name]
+  end
+  function class:stage_variable(name)
+    return self:stage_variables()[name]
+  end
+  function class:cookies()
+    return M.parse_cookies(self:header("cookie"))
+  end
+  function class:cookie(name)
+    return cookie_value(self:cookies(), name)
+  end
+  function class:clear_header(name)
+    return self:set_header(name, nil)
+  end
+  function class:event()
+    return require("moongate.hooks").event(self)
+  end
+end
+
+---------------------------------------------------------------------------
+-- The FFI backing (the runtime)
+---------------------------------------------------------------------------
+
+-- runtime/ffi_request.c: the F_* fields
+local FIELDS = {
+  method = 0, path = 1, raw_path = 2, route_path = 3, query_string = 4, route_key = 5,
+  request_id = 6, source_ip = 7, stage = 8, api_id = 9, host = 10, protocol = 11,
+}
+-- Fields that never change during a request and may be cached on the object.
+local FIXED = {
+  method = true, path = true, raw_path = true, query_string = true, request_id = true,
+  source_ip = true, host = true, protocol = true,
+}
+
+local str_buf = ffi_new("mgw_str_t[1]")
+local err_buf = ffi_new("const char *[1]")
+local u64_buf = ffi_new("uint64_t[1]")
+local list_cap = 64
+local list_buf = ffi_new("mgw_kv_t[?]", list_cap)
+
+local Ffi = {}
+add_common(Ffi)
+
+local function cptr(self, level)
+  local r = rawget(self, "r")
+  if r == nil then
+    error("the request object is used after its request ended", level + 1)
+  end
+  return r
+end
+
+local function field(self, k)
+  local r = cptr(self, 2)
+  if C.mgw_ffi_req_field(r, FIELDS[k], str_buf) ~= 0 then
+    return nil
+  end
+  local v = ffi_string(str_buf[0].p, str_buf[0].n)
+  if FIXED[k] then
+    rawset(self, k, v)
+  end
+  return v
+end
+
+Ffi.__index = function(self, k)
+  local m = Ffi[k]
+  if m ~= nil then
+    return m
+  end
+  if FIELDS[k] then
+    return field(self, k)
+  end
+  return nil
+end
+
+function Ffi:header(name)
+  if type(name) ~= "string" then
+    error("header name must be a string", 2)
+  end
+  if C.mgw_ffi_req_header(cptr(self, 2), name, #name, str_buf) ~= 0 then
+    return nil
+  end
+  return ffi_string(str_buf[0].p, str_buf[0].n)
+end
+
+-- Calls fill(r, buf, max) count-then-fill; returns buf and the count.
+local function list(r, fill)
+  local n = fill(r, list_buf, list_cap)
+  if n > list_cap then
+    list_cap = n
+    list_buf = ffi_new("mgw_kv_t[?]", list_cap)
+    n = fill(r, list_buf, list_cap)
+  end
+  return list_buf, n
+end
+
+local function kv_table(buf, n, join)
+  local out = {}
+  for i = 0, n - 1 do
+    local k = ffi_string(buf[i].name.p, buf[i].name.n)
+    local v = ffi_string(buf[i].value.p, buf[i].value.n)
+    local old = join and out[k]
+    out[k] = old and (old .. "," .. v) or v
+  end
+  return out
+end
+
+local function fill_headers(r, buf, max)
+  return C.mgw_ffi_req_headers(r, ffi_cast("mgw_hdr_t *", buf), max)
+end
+
+function Ffi:headers()
+  local buf, n = list(cptr(self, 2), fill_headers)
+  return kv_table(buf, n, true)
+end
+
+function Ffi:query_params()
+  local q = rawget(self, "_query")
+  if q == nil then
+    q = M.parse_query(self.query_string)
+    rawset(self, "_query", q)
+  end
+  return q
+end
+
+function Ffi:path_params()
+  local buf, n = list(cptr(self, 2), C.mgw_ffi_req_params)
+  return kv_table(buf, n, false)
+end
+
+function Ffi:stage_variables()
+  local v = rawget(self, "_stage_variables")
+  if v == nil then
+    local buf, n = list(cptr(self, 2), C.mgw_ffi_req_stage_variables)
+    v = kv_table(buf, n, false)
+    rawset(self, "_stage_variables", v)
+  end
+  return v
+end
+
+-- The whole request body; waits (yielding the hook) until it has arrived.
+function Ffi:body()
+  local b = rawget(self, "_body")
+  if b ~= nil then
+    return b
+  end
+  local r = cptr(self, 2)
+  local rc = C.mgw_ffi_req_body(r, str_buf, err_buf)
+  while rc == 1 do
+    M.wait(2)
+    rc = C.mgw_ffi_req_body(cptr(self, 2), str_buf, err_buf)
+  end
+  if rc ~= 0 then
+    error(ffi_string(err_buf[0]), 2)
+  end
+  b = ffi_string(str_buf[0].p, str_buf[0].n)
+  rawset(self, "_body", b)
+  return b
+end
+
+function Ffi:set_header(name, value)
+  check_header(name, value, 2)
+  local vn = value and #value or 0
+  if C.mgw_ffi_req_set_header(cptr(self, 2), name, #name, value, vn, err_buf) ~= 0 then
+    error(ffi_string(err_buf[0]), 2)
+  end
+end
+
+-- A $context variable as the access log shows it ("identity.sourceIp"), or nil.
+function Ffi:context(name)
+  if type(name) ~= "string" then
+    error("$context variable name must be a string", 2)
+  end
+  local rc = C.mgw_ffi_req_context(cptr(self, 2), name, #name, str_buf)
+  if rc == -2 then
+    error("unknown $context variable " .. name, 2)
+  elseif rc ~= 0 then
+    return nil
+  end
+  return ffi_string(str_buf[0].p, str_buf[0].n)
+end
+
+-- Milliseconds since the epoch when the request started.
+function Ffi:time_epoch()
+  C.mgw_ffi_req_time(cptr(self, 2), u64_buf)
+  return tonumber(u64_buf[0])
+end
+
+-- The request object for the C request at lightuserdata p.
+function M.from_c(p)
+  return setmetatable({ r = ffi_cast("mgw_req_t *", p), ctx = {} }, Ffi)
+end
+
+-- Ends the object's life with its request: later use raises an error, not a crash.
+function M.close(req)
+  rawset(req, "r", nil)
+end
+
+---------------------------------------------------------------------------
+-- The table backing (the busted kit)
+---------------------------------------------------------------------------
+
+local Plain = {}
+add_common(Plain)
+Plain.__index = Plain
+
+local function lower_keys(t, what)
+  local out = {}
+  for k, v in pairs(t or {}) do
+    if type(k) ~= "string" then
+      error(what .. " names must be strings", 3)
+    end
+    out[lower(k)] = tostring(v)
+  end
+  return out
+end
+
+local function string_map(t)
+  local out = {}
+  for k, v in pairs(t or {}) do
+    out[tostring(k)] = tostring(v)
+  end
+  return out
+end
+
+-- A plain request: t.method (default GET), t.path (default "/"), t.headers,
+-- t.query (a string or a table), t.body, t.source_ip, t.path_params,
+-- t.stage_variables, t.route_key, t.stage, t.api_id, t.request_id, t.host,
+-- t.protocol, t.authorizer (an authorizer context), t.context ($context values by
+-- name, for those the builder cannot derive), t.time (epoch ms).
+function M.new(t)
+  t = t or {}
+  local path = t.path or "/"
+  local query = t.query
+  local qs = ""
+  if type(query) == "table" then
+    local parts = {}
+    for k, v in pairs(query) do
+      parts[#parts + 1] = tostring(k) .. "=" .. tostring(v)
+    end
+    table.sort(parts)
+    qs = concat(parts, "&")
+  elseif type(query) == "string" then
+    qs = query
+  end
+  local p, q = match(path, "^([^?]*)%?(.*)$")
+  if p then
+    path, qs = p, q
+  end
+  local headers = lower_keys(t.headers, "header")
+  local req = setmetatable({
+    method = t.method or "GET",
+    path = path,
+    raw_path = t.raw_path or path,
+    route_path = t.route_path or path,
+    query_string = qs,
+    route_key = t.route_key,
+    request_id = t.request_id or "kit-request-id",
+    source_ip = t.source_ip or "127.0.0.1",
+    stage = t.stage or "$default",
+    api_id = t.api_id or "api",
+    host = t.host or headers.host,
+    protocol = t.protocol or "HTTP/1.1",
+    authorizer = t.authorizer,
+    ctx = {},
+    _headers = headers,
+    _body = t.body or "",
+    _path_params = string_map(t.path_params),
+    _stage_variables = string_map(t.stage_variables),
+    _context = t.context or {},
+    _time = t.time or 1700000000000,
+  }, Plain)
+  return req
+end
+
+function Plain:header(name)
+  if type(name) ~= "string" then
+    error("header name must be a string", 2)
+  end
+  return self._headers[lower(name)]
+end
+
+function Plain:headers()
+  local out = {}
+  for k, v in pairs(self._headers) do
+    out[k] = v
+  end
+  return out
+end
+
+function Plain:query_params()
+  return M.parse_query(self.query_string)
+end
+
+function Plain:path_params()
+  return self._path_params
+end
+
+function Plain:stage_variables()
+  return self._stage_variables
+end
+
+function Plain:body()
+  return self._body
+end
+
+function Plain:set_header(name, value)
+  check_header(name, value, 2)
+  if self._frozen then
+    error("request headers can only be changed before the integration", 2)
+  end
+  self._headers[lower(name)] = value
+end
+
+-- $context values the builder derives; others come from t.context.
+local DERIVED = {
+  requestId = function(s) return s.request_id end,
+  extendedRequestId = function(s) return s.request_id end,
+  apiId = function(s) return s.api_id end,
+  stage = function(s) return s.stage end,
+  routeKey = function(s) return s.route_key end,
+  httpMethod = function(s) return s.method end,
+  path = function(s) return s.raw_path end,
+  protocol = function(s) return s.protocol end,
+  ["identity.sourceIp"] = function(s) return s.source_ip end,
+  ["identity.userAgent"] = function(s) return s._headers["user-agent"] end,
+  domainName = function(s) return s.host end,
+  domainPrefix = function(s) return s.host and match(s.host, "^[^.]*") end,
+  requestTimeEpoch = function(s) return tostring(math.floor(s._time / 1000)) end,
+  requestTime = function(s) return os.date("!%d/%b/%Y:%H:%M:%S +0000", math.floor(s._time / 1000)) end,
+}
+
+function Plain:context(name)
+  if type(name) ~= "string" then
+    error("$context variable name must be a string", 2)
+  end
+  if not M.is_context_variable(name) then
+    error("unknown $context variable " .. name, 2)
+  end
+  local v = self._context[name]
+  if v == nil and DERIVED[name] then
+    v = DERIVED[name](self)
+  end
+  if v == nil and self.authorizer then
+    local key = match(name, "^authorizer%.(.+)$")
+    v = key and self.authorizer[key]
+  end
+  return v ~= nil and tostring(v) or nil
+end
+
+function Plain:time_epoch()
+  return self._time
+end
+
+M.Ffi, M.Plain = Ffi, Plain
+
+-- True for a request object of either backing.
+function M.is_request(v)
+  local mt = type(v) == "table" and getmetatable(v)
+  return mt == Ffi or mt == Plain
+end
+
+return M

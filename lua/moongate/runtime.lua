@@ -1,0 +1,455 @@
+-- moongate.runtime: the worker side of Lua policies, entered only from runtime/lua.c.
+--
+--   load_gen(id, spec)       compiles the policies of a configuration generation
+--   unload_gen(id)           drops them once the generation's last request has ended
+--   call(r, hook, use, gen)  runs a hook for request r (lightuserdata) in a coroutine
+--   resume(r)                resumes the coroutine once what it waited for happened
+--   release(r)               the request ended: drops its request object and state
+--
+-- call and resume return a code (CODES, runtime/lua_int.h) and an auxiliary integer.
+-- Results travel back to C through the mgw_ffi_runtime_* setters (ffi_runtime.c),
+-- which only store; C acts on them after this module has returned.
+local ffi = require "ffi"
+local policy = require "moongate.policy"
+local request = require "moongate.request"
+local hooks = require "moongate.hooks"
+
+ffi.cdef [[
+typedef struct mgw_req_s mgw_req_t;
+typedef struct { const char *p; size_t n; } mgw_str_t;
+typedef struct { mgw_str_t name, value; } mgw_kv_t;
+typedef struct { mgw_str_t name, value; } mgw_hdr_t;
+int mgw_ffi_runtime_authorized(mgw_req_t *r, const char *principal, size_t pn,
+                               const mgw_kv_t *ctx, int n, const char *key, size_t kn);
+int mgw_ffi_runtime_waf(mgw_req_t *r, const char *rule, size_t rn, const char *counted,
+                        size_t cn);
+int mgw_ffi_runtime_response(mgw_req_t *r, int status, const mgw_hdr_t *hdrs, int n,
+                             const char *body, size_t bn);
+int mgw_ffi_runtime_log_line(mgw_req_t *r, const char *line, size_t n);
+int mgw_ffi_runtime_custom(mgw_req_t *r, const mgw_kv_t *kv, int n);
+int mgw_ffi_runtime_error(mgw_req_t *r, int hook, const char *msg, size_t n);
+int mgw_ffi_runtime_log(mgw_req_t *r, int level, const char *msg, size_t n);
+int mgw_ffi_runtime_now(mgw_req_t *r, uint64_t *ms);
+]]
+
+local C = ffi.C
+local ffi_new, ffi_cast = ffi.new, ffi.cast
+local type, pairs, ipairs, tostring, tonumber, next, select, unpack, xpcall =
+  type, pairs, ipairs, tostring, tonumber, next, select, unpack, xpcall
+local co_create, co_resume, co_status = coroutine.create, coroutine.resume, coroutine.status
+local format, concat, sort = string.format, table.concat, table.sort
+local huge = math.huge
+
+local M = {}
+
+-- runtime/lua_int.h
+local HOOK = { WAF = 1, ROUTE = 2, AUTHORIZE = 3, HANDLE = 4, LOG = 5 }
+local OK, WAIT, ERROR, BLOCK, UNAUTHORIZED, DENY, NOT_FOUND = 0, 1, 2, 3, 4, 5, 6
+local LOG_ERROR, LOG_WARN = 0, 1
+
+-- Deadline of a hook call (its HTTP calls time out by then) when the use sets none.
+M.default_deadline_ms = 10000
+-- Entries one authorizer's cache holds per worker before it is swept.
+M.cache_max_entries = 10000
+
+local worker_id = 0
+local gens = {}   -- generation id -> { uses = {...}, budget = n }
+local live = {}   -- lightuserdata -> per-request state { req, co, use, hook, left }
+local caches = {} -- authorizer fingerprint -> { entries = {}, n = 0 }
+
+local u64 = ffi_new("uint64_t[1]")
+
+local function now_ms(r)
+  C.mgw_ffi_runtime_now(r, u64)
+  return tonumber(u64[0])
+end
+
+local function log(r, level, msg)
+  C.mgw_ffi_runtime_log(r, level, msg, #msg)
+end
+
+function M.init(id)
+  worker_id = id
+end
+
+---------------------------------------------------------------------------
+-- Generations
+---------------------------------------------------------------------------
+
+local function fingerprint(use, source)
+  return concat({ use.api or "", use.name or "", policy.serialize(use.conf) or "",
+    policy.serialize(use.identity_sources or {}), use.kind or "", tostring(use.ttl),
+    use.token_pattern or "", source }, "\0")
+end
+
+-- Loads a generation's spec (see moongate.config: lua_spec). Returns nil, or the
+-- text of what failed (those uses answer 500 and log why).
+function M.load_gen(id, text)
+  local spec, err = policy.deserialize(text)
+  if type(spec) ~= "table" then
+    return "invalid policy spec: " .. tostring(err)
+  end
+  -- Modules the previous generation's policies required are loaded afresh.
+  policy.install_searcher(spec.dirs or {})
+  local failures = {}
+  local mods = {}
+  for i, p in ipairs(spec.policies) do
+    local mod, lerr = policy.load_source(p.source, p.name)
+    mods[i] = mod or { broken = lerr }
+    if not mod then
+      failures[#failures + 1] = lerr
+    end
+  end
+  local function bind(u)
+    local mod = mods[u.policy]
+    if mod.broken then
+      u.broken = mod.broken
+      return
+    end
+    u.mod = mod
+    local conf, perr = policy.prepare(mod, u.conf)
+    if conf == nil then
+      u.broken = spec.policies[u.policy].name .. ": prepare: " .. tostring(perr)
+      failures[#failures + 1] = u.broken
+    else
+      u.conf = conf
+    end
+  end
+  for _, use in ipairs(spec.uses) do
+    if use.hook == "waf" then
+      for _, rule in ipairs(use.rules) do
+        bind(rule)
+        if rule.broken then
+          use.broken = rule.broken
+        end
+      end
+    else
+      local raw_conf = use.conf
+      bind(use)
+      if use.hook == "authorize" then
+        use.fingerprint = fingerprint({ api = use.api, name = use.name, conf = raw_conf,
+          identity_sources = use.identity_sources, kind = use.kind, ttl = use.ttl,
+          token_pattern = use.token_pattern }, spec.policies[use.policy].source)
+      end
+    end
+  end
+  gens[id] = { uses = spec.uses, budget = spec.budget or policy.default_budget }
+  if #failures > 0 then
+    return "policies that failed to load (their uses answer 500): " .. concat(failures, "; ")
+  end
+  return nil
+end
+
+function M.unload_gen(id)
+  gens[id] = nil
+  -- Authorizer caches no loaded generation uses any more are dropped.
+  local used = {}
+  for _, g in pairs(gens) do
+    for _, use in ipairs(g.uses) do
+      if use.fingerprint then
+        used[use.fingerprint] = true
+      end
+    end
+  end
+  for fp in pairs(caches) do
+    if not used[fp] then
+      caches[fp] = nil
+    end
+  end
+end
+
+---------------------------------------------------------------------------
+-- Running hooks
+---------------------------------------------------------------------------
+
+local function where(use)
+  return use.where or "policy"
+end
+
+-- Logs a hook failure with the policy's file, line and traceback, and keeps the
+-- message for $context (waf.error, authorizer.error, integrationErrorMessage).
+local function report(st, hook, use, msg, tb)
+  local r = st.req.r
+  local text = format("%s: %s", where(use), msg)
+  if tb and tb ~= "" then
+    text = text .. "; traceback: " .. tb
+  end
+  log(r, LOG_ERROR, text)
+  C.mgw_ffi_runtime_error(r, hook, msg, #msg)
+end
+
+-- Runs a hook function under the budget inside the request's coroutine.
+local function call_in(st)
+  return function(fn, ...)
+    return hooks.call(st.budget, fn, ...)
+  end
+end
+
+local kv_cap = 16
+local kv_buf = ffi_new("mgw_kv_t[?]", kv_cap)
+
+-- A Lua table of string -> string as an mgw_kv_t array (kept alive by keep).
+local function kv_array(t, keep)
+  local names = {}
+  for k in pairs(t) do
+    names[#names + 1] = k
+  end
+  sort(names)
+  local n = #names
+  if n > kv_cap then
+    kv_cap = n
+    kv_buf = ffi_new("mgw_kv_t[?]", kv_cap)
+  end
+  for i, k in ipairs(names) do
+    local v = t[k]
+    keep[#keep + 1] = k
+    keep[#keep + 1] = v
+    kv_buf[i - 1].name.p, kv_buf[i - 1].name.n = k, #k
+    kv_buf[i - 1].value.p, kv_buf[i - 1].value.n = v, #v
+  end
+  return kv_buf, n
+end
+
+local function authorized(st, d)
+  local keep = {}
+  local ctx, n = kv_array(d.context or {}, keep)
+  local p, k = d.principal_id, d.usage_identifier_key
+  C.mgw_ffi_runtime_authorized(st.req.r, p, p and #p or 0, ctx, n, k, k and #k or 0)
+  st.req.authorizer = d.context or {}
+end
+
+local function cache_for(use)
+  local c = caches[use.fingerprint]
+  if c == nil then
+    c = { entries = {}, n = 0 }
+    caches[use.fingerprint] = c
+  end
+  return c
+end
+
+local function cache_put(c, key, res, expires, now)
+  if c.n >= M.cache_max_entries then
+    for k, e in pairs(c.entries) do
+      if e.expires <= now then
+        c.entries[k] = nil
+        c.n = c.n - 1
+      end
+    end
+    if c.n >= M.cache_max_entries then
+      c.entries, c.n = {}, 0
+    end
+  end
+  if c.entries[key] == nil then
+    c.n = c.n + 1
+  end
+  c.entries[key] = { result = res, expires = expires }
+end
+
+local RUN = {}
+
+RUN[HOOK.WAF] = function(st, use)
+  local d = hooks.waf(use, st.req, call_in(st))
+  local r = st.req.r
+  local counted = #d.counted > 0 and concat(d.counted, ",") or nil
+  C.mgw_ffi_runtime_waf(r, d.rule, d.rule and #d.rule or 0, counted, counted and #counted or 0)
+  if d.error then
+    report(st, HOOK.WAF, use, format("rule %q: %s", d.rule, d.error), d.traceback)
+    return ERROR
+  end
+  return d.action == "BLOCK" and BLOCK or OK
+end
+
+RUN[HOOK.ROUTE] = function(st, use)
+  local d = hooks.select_route(use, st.req, call_in(st))
+  if d.error then
+    report(st, HOOK.ROUTE, use, d.error, d.traceback)
+    return ERROR
+  end
+  if d.declined then
+    return OK, -1
+  end
+  if d.route_key == nil then
+    return NOT_FOUND
+  end
+  return OK, use.routes[d.route_key]
+end
+
+RUN[HOOK.AUTHORIZE] = function(st, use)
+  local req = st.req
+  local auth, key = hooks.authorizer_input(use, req)
+  if not auth then
+    C.mgw_ffi_runtime_error(req.r, HOOK.AUTHORIZE, key, #key)
+    return UNAUTHORIZED
+  end
+  local d
+  local ttl = use.ttl or 0
+  local c = ttl > 0 and cache_for(use)
+  local now = c and now_ms(req.r)
+  local hit = c and c.entries[key]
+  if hit and hit.expires > now then
+    d = hooks.authorizer_decision(hit.result, auth)
+  else
+    d = hooks.authorize(use, req, call_in(st), auth)
+    -- Allow and deny results are remembered; 401 and failures are not.
+    if c and d.result then
+      cache_put(c, key, d.result, now_ms(req.r) + ttl * 1000, now)
+    end
+  end
+  if d.outcome == "allow" then
+    authorized(st, d)
+    return OK
+  elseif d.outcome == "unauthorized" then
+    C.mgw_ffi_runtime_error(req.r, HOOK.AUTHORIZE, d.error, #d.error)
+    return UNAUTHORIZED
+  elseif d.outcome == "deny" then
+    return DENY, d.explicit_deny and 1 or 0
+  end
+  report(st, HOOK.AUTHORIZE, use, d.error, d.traceback)
+  return ERROR
+end
+
+local hdr_cap = 16
+local hdr_buf = ffi_new("mgw_hdr_t[?]", hdr_cap)
+
+RUN[HOOK.HANDLE] = function(st, use)
+  local resp = hooks.handle(use, st.req, call_in(st))
+  if resp.error then
+    report(st, HOOK.HANDLE, use, resp.error, resp.traceback)
+    return ERROR
+  end
+  local n = #resp.headers
+  if n > hdr_cap then
+    hdr_cap = n
+    hdr_buf = ffi_new("mgw_hdr_t[?]", hdr_cap)
+  end
+  for i, h in ipairs(resp.headers) do
+    hdr_buf[i - 1].name.p, hdr_buf[i - 1].name.n = h[1], #h[1]
+    hdr_buf[i - 1].value.p, hdr_buf[i - 1].value.n = h[2], #h[2]
+  end
+  C.mgw_ffi_runtime_response(st.req.r, resp.status, hdr_buf, n, resp.body, #resp.body)
+  return OK
+end
+
+RUN[HOOK.LOG] = function(st, use)
+  local d = hooks.log(use, st.req, call_in(st))
+  local r = st.req.r
+  if d.error then
+    report(st, HOOK.LOG, use, d.error, d.traceback)
+    return ERROR
+  end
+  if d.line then
+    C.mgw_ffi_runtime_log_line(r, d.line, #d.line)
+  elseif d.custom then
+    local keep = {}
+    local kv, n = kv_array(d.custom, keep)
+    C.mgw_ffi_runtime_custom(r, kv, n)
+  end
+  return OK
+end
+
+-- The body of a hook's coroutine.
+local function hook_main(st, use, hook)
+  return RUN[hook](st, use)
+end
+
+local function traceback_of(co, err)
+  return debug.traceback(co, tostring(err))
+end
+
+-- Resumes st's coroutine and turns what it did into (code, aux).
+local function step(st, ...)
+  local co = st.co
+  policy.set_budget(st.left or huge)
+  local ok, a, b = co_resume(co, ...)
+  st.left = policy.set_budget(huge)
+  if not ok then
+    -- A failure of the runtime itself (hook errors are caught inside): log it.
+    st.co = nil
+    request.running[co] = nil
+    report(st, st.hook, st.use, "moongate runtime: " .. tostring(a), traceback_of(co, a))
+    return ERROR, 0
+  end
+  if co_status(co) == "suspended" then
+    if a ~= request.WAIT then
+      st.co = nil
+      request.running[co] = nil
+      report(st, st.hook, st.use, "the policy yielded (only moongate.http and req:body() may wait)")
+      return ERROR, 0
+    end
+    return WAIT, 0
+  end
+  st.co = nil
+  request.running[co] = nil
+  return a or OK, b or 0
+end
+
+function M.call(lud, hook, use_id, gen_id)
+  local g = gens[gen_id]
+  local st = live[lud]
+  if st == nil then
+    st = { req = request.from_c(lud) }
+    live[lud] = st
+  end
+  local use = g and g.uses[use_id]
+  if use == nil then
+    log(st.req.r, LOG_ERROR, format("no Lua policy use %d in generation %d", use_id, gen_id))
+    return ERROR, 0
+  end
+  st.use, st.hook, st.budget, st.left = use, hook, g.budget, nil
+  if use.broken then
+    report(st, hook, use, "the policy failed to load: " .. use.broken)
+    return ERROR, 0
+  end
+  if hook == HOOK.LOG then
+    -- Log hooks run as the request ends: they may not wait.
+    local ok, code = xpcall(RUN[HOOK.LOG], function(e)
+      return traceback_of(nil, e)
+    end, st, use)
+    if not ok then
+      report(st, hook, use, "moongate runtime: " .. tostring(code))
+      return ERROR, 0
+    end
+    return code, 0
+  end
+  local co = co_create(hook_main)
+  st.co = co
+  local r = st.req.r
+  request.running[co] = { r = r, deadline = now_ms(r) + (use.timeout_ms or M.default_deadline_ms) }
+  return step(st, st, use, hook)
+end
+
+function M.resume(lud)
+  local st = live[lud]
+  if st == nil or st.co == nil then
+    return ERROR, 0
+  end
+  return step(st)
+end
+
+function M.release(lud)
+  local st = live[lud]
+  if st == nil then
+    return OK, 0
+  end
+  live[lud] = nil
+  if st.co then
+    request.running[st.co] = nil
+  end
+  request.close(st.req)
+  return OK, 0
+end
+
+-- For specs and diagnostics.
+function M.stats()
+  local n = 0
+  for _ in pairs(live) do
+    n = n + 1
+  end
+  local g = 0
+  for _ in pairs(gens) do
+    g = g + 1
+  end
+  return { live = n, generations = g, worker = worker_id }
+end
+
+return M

@@ -1,0 +1,260 @@
+-- moongate.testing: the busted kit. Builds requests, log contexts and events in
+-- plain Lua and runs a policy's hooks exactly as the gateway does (the same
+-- loader, instruction budget, config-schema validation and result rules: see
+-- moongate.hooks), with no gateway running.
+--
+--   local testing = require "moongate.testing"
+--   local req = testing.request{ method = "GET", path = "/pets/1",
+--                                headers = { ["x-api-key"] = "k1" }, source_ip = "10.0.0.1" }
+--   local d = testing.authorize("policies/authorizers/api_key_header.lua",
+--                               { keys = { k1 = "alice" } }, req,
+--                               { identity_sources = { "$request.header.x-api-key" } })
+--   assert.equal(200, d.status); assert.equal("alice", d.context.caller)
+--
+-- Runners take a policy as a path (relative to the working directory, like
+-- busted's) or an already loaded module, its configuration (validated against
+-- the policy's schema: an invalid one raises the same message `moongate check`
+-- prints), and a request. They return decision tables (see each function).
+local policy = require "moongate.policy"
+local request = require "moongate.request"
+local hooks = require "moongate.hooks"
+local http = require "moongate.http"
+
+local type, pairs, ipairs, error, tostring, setmetatable = type, pairs, ipairs, error, tostring, setmetatable
+local concat = table.concat
+
+local M = {}
+
+-- Steps a hook call may take (the gateway's lua.instruction_budget default).
+M.budget = policy.default_budget
+
+local loaded = {}
+
+-- Loads the policy at path as the gateway does (instrumented for the budget, in
+-- its own environment); a module table is returned as is.
+function M.load(p)
+  if type(p) == "table" then
+    return p
+  end
+  if type(p) ~= "string" then
+    error("a policy is a file path or a module table", 2)
+  end
+  local mod = loaded[p]
+  if mod == nil then
+    local err
+    mod, err = policy.load(p, p)
+    if not mod then
+      error(err, 2)
+    end
+    loaded[p] = mod
+  end
+  return mod
+end
+
+-- Forgets loaded policies (after a spec rewrote a policy file).
+function M.reset()
+  loaded = {}
+  http.set_transport(nil)
+end
+
+local function call(fn, ...)
+  return hooks.call(M.budget, fn, ...)
+end
+
+-- Validates conf against the policy's schema and runs its prepare(conf), as the
+-- configuration loader does; raises the loader's messages when conf is invalid.
+function M.config(p, conf, where)
+  local mod = M.load(p)
+  local checked, errs = policy.check_conf(mod, conf, where or "config", "spec")
+  if not checked then
+    error(concat(errs, "\n"), 3)
+  end
+  local prepared, err = policy.prepare(mod, checked)
+  if prepared == nil then
+    error("prepare: " .. tostring(err), 3)
+  end
+  return prepared, mod
+end
+
+local function use_of(p, conf, hook, extra)
+  local prepared, mod = M.config(p, conf)
+  if type(mod[hook]) ~= "function" then
+    error("the policy has no " .. hook .. " function", 3)
+  end
+  local use = { mod = mod, conf = prepared }
+  for k, v in pairs(extra or {}) do
+    use[k] = v
+  end
+  return use
+end
+
+local function check_request(req)
+  if not request.is_request(req) then
+    error("expected a request object (testing.request{...})", 3)
+  end
+end
+
+---------------------------------------------------------------------------
+-- Builders
+---------------------------------------------------------------------------
+
+-- A request object (see moongate.request: request.new for the fields).
+function M.request(t)
+  return request.new(t)
+end
+
+-- A log context: $context values by name ("status", "identity.sourceIp", ...),
+-- and `request` (a testing.request) for what they do not say.
+function M.context(t)
+  t = t or {}
+  local req = t.request or request.new({})
+  for k, v in pairs(t) do
+    if k ~= "request" then
+      req._context[k] = tostring(v)
+    end
+  end
+  return hooks.log_context(req)
+end
+
+-- The payload format 2.0 event of a request, as a Lua integration receives it.
+function M.event(req)
+  check_request(req)
+  return hooks.event(req)
+end
+
+---------------------------------------------------------------------------
+-- Runners
+---------------------------------------------------------------------------
+
+-- Runs an authorizer: { outcome = "allow" | "unauthorized" | "deny" | "error",
+-- status = 200 | 401 | 403 | 500, context, principal_id, usage_identifier_key,
+-- error }. opts: kind ("REQUEST" | "TOKEN"), identity_sources (default none;
+-- TOKEN: { "$request.header.Authorization" }), token_pattern, scopes. On allow,
+-- req.authorizer holds the context, as for later hooks in the gateway.
+function M.authorize(p, conf, req, opts)
+  check_request(req)
+  opts = opts or {}
+  local kind = opts.kind or "REQUEST"
+  local use = use_of(p, conf, "authorize", {
+    kind = kind,
+    identity_sources = opts.identity_sources
+      or (kind == "TOKEN" and { "$request.header.Authorization" } or {}),
+    token_pattern = opts.token_pattern,
+    scopes = opts.scopes,
+  })
+  local d = hooks.authorize(use, req, call)
+  if d.outcome == "allow" then
+    req.authorizer = d.context
+  end
+  d.result = nil
+  return d
+end
+
+-- Runs one WAF rule's inspect: { match = true | false } or { status = 500, error }.
+function M.inspect(p, conf, req)
+  check_request(req)
+  local use = use_of(p, conf, "inspect")
+  local ok, v = call(use.mod.inspect, req, use.conf)
+  if not ok then
+    return { status = 500, error = v.message }
+  end
+  return { match = v and true or false }
+end
+
+-- Runs a web ACL: rules = list of { policy, config, action, name, priority } (in
+-- any order), default_action "allow" | "block". Returns { action = "ALLOW" |
+-- "BLOCK", status = 200 | 403 | 500, rule, counted, error }.
+function M.waf(rules, req, default_action)
+  check_request(req)
+  local list = {}
+  for i, r in ipairs(rules) do
+    local use = use_of(r.policy, r.config, "inspect")
+    list[i] = {
+      mod = use.mod, conf = use.conf, action = r.action or "block",
+      name = r.name or (type(r.policy) == "string" and r.policy:match("([^/]+)%.lua$")) or ("rule" .. i),
+      priority = r.priority or i,
+    }
+  end
+  table.sort(list, function(a, b) return a.priority < b.priority end)
+  return hooks.waf({ rules = list, default_action = default_action or "allow" }, req, call)
+end
+
+-- Runs a route selector: { route_key } (the route that serves the request), or
+-- { declined = true } (the route keys decide), or { status = 404 | 500, error }.
+-- routes: the API's route keys (a list); without it any returned key is taken.
+function M.select_route(p, conf, req, routes)
+  check_request(req)
+  local set
+  if routes then
+    set = {}
+    for i, k in ipairs(routes) do
+      set[k] = i - 1
+    end
+  end
+  return hooks.select_route(use_of(p, conf, "select_route", { routes = set }), req, call)
+end
+
+-- Runs a Lua integration on a request (its event is built as the gateway builds
+-- it) or on an event table: { status, headers = { name = value } (repeated names
+-- joined with ", "), header_list = { { name, value } }, body } or
+-- { status = 500, error }.
+function M.handle(p, conf, req_or_event)
+  local use = use_of(p, conf, "handle")
+  local resp
+  if request.is_request(req_or_event) then
+    req_or_event._frozen = true
+    resp = hooks.handle(use, req_or_event, call)
+    req_or_event._frozen = nil
+  else
+    local ok, v = call(use.mod.handle, req_or_event, use.conf)
+    if not ok then
+      resp = { status = 500, error = v.message }
+    else
+      local r, why = hooks.response(v)
+      resp = r or { status = 500, error = "malformed handler result: " .. why }
+    end
+  end
+  if resp.error then
+    return { status = 500, error = resp.error }
+  end
+  local map = {}
+  for _, h in ipairs(resp.headers) do
+    map[h[1]] = map[h[1]] and (map[h[1]] .. ", " .. h[2]) or h[2]
+  end
+  return { status = resp.status, headers = map, header_list = resp.headers, body = resp.body }
+end
+
+-- Runs a log policy with a context (testing.context{...}): { line } or { custom }
+-- or {} (nothing), or { error }.
+function M.log(p, conf, ctx)
+  if type(ctx) ~= "table" or ctx.request == nil then
+    error("expected a log context (testing.context{...})", 2)
+  end
+  local use = use_of(p, conf, "log")
+  ctx.request._frozen = true
+  local d = hooks.log(use, ctx.request, call)
+  ctx.request._frozen = nil
+  if d.error then
+    d.status = 500
+  end
+  return d
+end
+
+-- Answers moongate.http calls made by hooks under test: fn(req) gets
+-- { method, url, headers, body, timeout } and returns { status, headers, body }
+-- or nil, "error". A table maps URLs to responses. nil restores "no transport".
+function M.mock_http(fn)
+  if type(fn) == "table" then
+    local map = fn
+    fn = function(req)
+      local res = map[req.url]
+      if res == nil then
+        return nil, "connect to " .. req.url .. " failed: connection refused"
+      end
+      return { status = res.status or 200, headers = res.headers or {}, body = res.body or "" }
+    end
+  end
+  http.set_transport(fn)
+end
+
+return M
