@@ -22,8 +22,8 @@ QUICK=${QUICK:-}
 [ "$QUICK" = 0 ] && QUICK=
 if [ -n "$QUICK" ]; then
     ROUNDS=${ROUNDS:-2} DURATION=${DURATION:-2} WARMUP=${WARMUP:-1}
-    TLS_ROUNDS=${TLS_ROUNDS:-1} TLS_WARMUP=${TLS_WARMUP:-0} RELOAD_DURATION=${RELOAD_DURATION:-3}
-    RETRY_BUDGET=${RETRY_BUDGET:-6}
+    TLS_ROUNDS=${TLS_ROUNDS:-1} TLS_WARMUP=${TLS_WARMUP:-0} RELOAD_DURATION=${RELOAD_DURATION:-2}
+    RETRY_BUDGET=${RETRY_BUDGET:-4}
 else
     ROUNDS=${ROUNDS:-6} DURATION=${DURATION:-5} WARMUP=${WARMUP:-3}
     TLS_ROUNDS=${TLS_ROUNDS:-3} TLS_WARMUP=${TLS_WARMUP:-2} RELOAD_DURATION=${RELOAD_DURATION:-11}
@@ -39,7 +39,7 @@ RELOADS=10
 KEY="bench-key-0123456789abcdef"
 
 # Ports (loopback only).
-P_UP=18080 P_MG=18081 P_NG=18082 P_HA=18083 P_NG_TLS=18092 P_HA_TLS=18093
+P_UP=18080 P_MG=18081 P_NG=18082 P_HA=18083 P_MG_TLS=18091 P_NG_TLS=18092 P_HA_TLS=18093
 
 # CPU placement. split: every gateway on CPU 1, wrk and the upstream on CPU 0 (for
 # the upstream's direct rate, wrk moves to CPU 1 so that client and server each have
@@ -157,12 +157,31 @@ start_gateways() {   # start_gateways W1|W2
     fi
 }
 
+# For W3/W4: restarts moongate with conf/moongate-w3.lua (W2 plus a TLS listener) when
+# that configuration validates and answers over TLS; sets MG_TLS=1 then.
+MG_TLS=0
+moongate_tls() {
+    MG_TLS=0
+    [ -z "$MG_PARTIAL" ] || return 0
+    if ! "$MOONGATE" check -p "$RUN" -c "$BENCH/conf/moongate-w3.lua" >"$RUN/logs/moongate-w3-check.txt" 2>&1; then
+        log "moongate: conf/moongate-w3.lua does not validate (no TLS listeners yet?): see $RUN/logs/moongate-w3-check.txt"
+        return 0
+    fi
+    stop moongate
+    "${GW_CPU[@]}" "$MOONGATE" -p "$RUN" -c "$BENCH/conf/moongate-w3.lua" >>"$RUN/logs/moongate.out" 2>&1 &
+    PID[moongate]=$!
+    wait_port $P_MG moongate; wait_port $P_MG_TLS moongate
+    local code
+    code=$(curl -sk -o /dev/null -m 5 -w '%{http_code}' -H "x-api-key: $KEY" "https://127.0.0.1:$P_MG_TLS/bench" || true)
+    [ "$code" = 200 ] || die "moongate: GET https://127.0.0.1:$P_MG_TLS/bench answered $code, expected 200"
+    MG_TLS=1
+}
+
 gw_port() {
     case $1 in
         moongate) echo $P_MG ;; nginx-lua) echo $P_NG ;; haproxy) echo $P_HA ;; upstream) echo $P_UP ;;
     esac
 }
-gw_tls_port() { case $1 in nginx-lua) echo $P_NG_TLS ;; haproxy) echo $P_HA_TLS ;; esac; }
 
 # -------------------------------------------------------------- measurement --
 CLK_TCK=$(getconf CLK_TCK)
@@ -313,7 +332,7 @@ reload_run() {
 bash "$BENCH/deps.sh"
 [ -x "$MOONGATE" ] || die "$MOONGATE not found: run make all (make bench does)"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-for p in $P_UP $P_MG $P_NG $P_HA $P_NG_TLS $P_HA_TLS; do
+for p in $P_UP $P_MG $P_NG $P_HA $P_MG_TLS $P_NG_TLS $P_HA_TLS; do
     port_busy $p && die "port $p on 127.0.0.1 is in use (another bench running?)"
 done
 
@@ -349,17 +368,23 @@ if has W2 || has W3 || has W4 || has RELOAD; then
         alternate W2 "$ROUNDS" "$WARMUP" "moongate http://127.0.0.1:$P_MG/bench" "nginx-lua http://127.0.0.1:$P_NG/bench" \
             "haproxy http://127.0.0.1:$P_HA/bench" -- -H "x-api-key: $KEY"
     fi
+    if has W3 || has W4; then
+        moongate_tls
+        TLS_SPECS=()
+        if [ "$MG_TLS" = 1 ]; then
+            TLS_SPECS+=("moongate https://127.0.0.1:$P_MG_TLS/bench")
+        else
+            NOTES+=("W3|moongate|no TLS yet (issue 4)" "W4|moongate|no TLS yet (issue 4)")
+        fi
+        TLS_SPECS+=("nginx-lua https://127.0.0.1:$P_NG_TLS/bench" "haproxy https://127.0.0.1:$P_HA_TLS/bench")
+    fi
     if has W3; then
         log "W3 TLS keep-alive (W2 over TLS 1.3, ECDSA P-256)"
-        NOTES+=("W3|moongate|no TLS yet (issue 4)")
-        alternate W3 "$TLS_ROUNDS" "$TLS_WARMUP" "nginx-lua https://127.0.0.1:$P_NG_TLS/bench" \
-            "haproxy https://127.0.0.1:$P_HA_TLS/bench" -- -H "x-api-key: $KEY"
+        alternate W3 "$TLS_ROUNDS" "$TLS_WARMUP" "${TLS_SPECS[@]}" -- -H "x-api-key: $KEY"
     fi
     if has W4; then
         log "W4 TLS handshakes (a new TLS 1.3 connection per request)"
-        NOTES+=("W4|moongate|no TLS yet (issue 4)")
-        alternate W4 "$TLS_ROUNDS" "$TLS_WARMUP" "nginx-lua https://127.0.0.1:$P_NG_TLS/bench" \
-            "haproxy https://127.0.0.1:$P_HA_TLS/bench" -- -H "x-api-key: $KEY" -H "Connection: close"
+        alternate W4 "$TLS_ROUNDS" "$TLS_WARMUP" "${TLS_SPECS[@]}" -- -H "x-api-key: $KEY" -H "Connection: close"
     fi
     if has RELOAD; then
         log "RELOAD: W2 with $RELOADS reloads during ${RELOAD_DURATION}s"

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <lauxlib.h>
 #include <lua.h>
@@ -193,6 +194,69 @@ static mgw_bucket_t **get_route_buckets(builder_t *b, const char *name)
     return out;
 }
 
+static void tls_ctx_free_cb(void *ctx);
+
+int mgw_config_client_cert(const mgw_stage_t *st, char *err, size_t errlen)
+{
+    if (access(st->client_cert_file, R_OK) == 0 && access(st->client_key_file, R_OK) == 0) return 0;
+    /* state_dir/client-certs, created as needed */
+    char dir[1024];
+    snprintf(dir, sizeof(dir), "%s", st->client_cert_file);
+    for (char *s = dir + 1; *s; s++) {
+        if (*s != '/') continue;
+        *s = '\0';
+        mkdir(dir, 0700);
+        *s = '/';
+    }
+    char cn[256];
+    snprintf(cn, sizeof(cn), "moongate %s/%s", st->api->id, st->name);
+    if (mgw_tls_generate_cert(cn, st->client_cert_file, st->client_key_file, err, errlen) != 0)
+        return -1;
+    mgw_log_info("generated client certificate \"%s\" (valid 365 days)", st->client_cert_file);
+    return 0;
+}
+
+/*
+ * The stage's client certificate for https backends: given files, or a self-signed one
+ * generated under state_dir/client-certs when missing (not in check mode). Rotation:
+ * replace the files (or delete the generated ones) and reload.
+ */
+static void build_client_cert(builder_t *b, mgw_api_t *api, mgw_stage_t *st)
+{
+    mgw_gen_t *g = b->g;
+    lua_getfield(b->L, -1, "client_certificate");
+    if (lua_type(b->L, -1) == LUA_TTABLE) {
+        st->client_cert_generate = get_bool(b, "generate", 0);
+        if (st->client_cert_generate) {
+            const char *dir = g->state_dir ? g->state_dir : "state";
+            st->client_cert_file = mgw_pool_printf(g->pool, "%s/client-certs/%s-%s.pem", dir,
+                                                   api->id, st->name);
+            st->client_key_file = mgw_pool_printf(g->pool, "%s/client-certs/%s-%s.key", dir,
+                                                  api->id, st->name);
+        } else {
+            st->client_cert_file = get_str(b, "certificate");
+            st->client_key_file = get_str(b, "key");
+        }
+    }
+    lua_pop(b->L, 1);
+    if (st->client_cert_file == NULL || b->check_only) return;
+    char where[512], err[512];
+    snprintf(where, sizeof(where), "apis.%s.stages.%s.client_certificate", api->id, st->name);
+    if (st->client_cert_generate && mgw_config_client_cert(st, err, sizeof(err)) != 0) {
+        add_error(b, where, err);
+        return;
+    }
+    st->backend_tls = mgw_tls_client_ctx_new(b->g->backend_ca, st->client_cert_file,
+                                             st->client_key_file, err, sizeof(err));
+    if (st->backend_tls == NULL) {
+        add_error(b, where, err);
+        return;
+    }
+    mgw_pool_cleanup_add(g->pool, tls_ctx_free_cb, st->backend_tls);
+    st->backend_tls_id = mgw_pool_printf(g->pool, "%s|%s", g->backend_ca ? g->backend_ca : "-",
+                                         st->client_cert_file);
+}
+
 static void build_stage(builder_t *b, mgw_api_t *api, mgw_stage_t *st, int check_only)
 {
     st->api = api;
@@ -204,6 +268,11 @@ static void build_stage(builder_t *b, mgw_api_t *api, mgw_stage_t *st, int check
     snprintf(name, sizeof(name), "stage|%s|%s", api->id, st->name);
     st->throttle = get_bucket(b, "throttle", name);
     st->route_throttle = get_route_buckets(b, name);
+    build_client_cert(b, api, st);
+    if (st->backend_tls == NULL) {
+        st->backend_tls = b->g->backend_tls;
+        st->backend_tls_id = b->g->backend_ca ? b->g->backend_ca : "-";
+    }
     st->waf = (int)get_num(b, "waf", 0);
     lua_getfield(b->L, -1, "access_log");
     if (lua_type(b->L, -1) == LUA_TTABLE) {
@@ -532,6 +601,13 @@ static void build_gen(builder_t *b, int check_only)
     build_lua(b);
     g->account = get_bucket(b, "throttle", "account");
     g->state_dir = get_str(b, "state_dir");
+    g->backend_ca = get_str(b, "backend_ca");
+    if (!check_only) {
+        char err[512];
+        g->backend_tls = mgw_tls_client_ctx_new(g->backend_ca, NULL, NULL, err, sizeof(err));
+        if (g->backend_tls) mgw_pool_cleanup_add(g->pool, tls_ctx_free_cb, g->backend_tls);
+        else add_error(b, "backend_ca", err);
+    }
     build_keys(b);
 
     int n = push_list(b, "apis");

@@ -23,6 +23,12 @@ int mgw_config_load(const char *file, const char *prefix, int check_only, mgw_ge
 int mgw_config_management(const char *file, char *address, size_t n, int *port,
                           mgw_buf_t *errors);
 
+/*
+ * Makes sure a stage with client_certificate.generate has its certificate: generates a
+ * self-signed one when the files are missing. Returns 0, or -1 with the reason in err.
+ */
+int mgw_config_client_cert(const mgw_stage_t *st, char *err, size_t errlen);
+
 /* Directory of the Lua modules (lua/), from MOONGATE_LUA_DIR or the build. */
 const char *mgw_config_lua_dir(void);
 

@@ -62,6 +62,11 @@ typedef struct {
     int rate_limit_headers;        /* send RateLimit-Policy / RateLimit */
     int waf;                       /* use number of the stage's web ACL, or 0 */
     int log_policy;                /* use number of the access log's Lua policy, or 0 */
+    /* https backends: the client context (with the stage's client certificate, if any) */
+    mgw_tls_ctx_t *backend_tls;
+    const char *backend_tls_id; /* identifies it across generations (pool keys) */
+    const char *client_cert_file, *client_key_file;
+    int client_cert_generate;
 } mgw_stage_t;
 
 /* A usage plan of an API: its limits, applied per API key. */
@@ -163,6 +168,8 @@ typedef struct mgw_gen_s {
     size_t max_header_size;
     uint64_t header_timeout_ms, idle_timeout_ms, body_timeout_ms, shutdown_timeout_ms;
     mgw_bucket_t *account; /* gateway-wide limit, or NULL */
+    const char *backend_ca;     /* CA bundle for https backends, NULL: the system store */
+    mgw_tls_ctx_t *backend_tls; /* client context without a client certificate */
     mgw_apikey_t *keys;    /* sorted by digest */
     int nkeys;
     const char *state_dir;

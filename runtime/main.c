@@ -17,6 +17,8 @@ static void usage(FILE *f)
                "       moongate check [-c FILE] [-p DIR]  validate a configuration\n"
                "       moongate reload [-c FILE]          reload the running gateway (its management\n"
                "                                          listener, from FILE): prints the outcome\n"
+               "       moongate client-cert show API STAGE print the certificate a stage\n"
+               "                                          presents to https backends\n"
                "       moongate version                   print the version\n"
                "  -c FILE  configuration file (default conf/gateway.lua)\n"
                "  -p DIR   prefix for relative paths in the configuration (default .)\n");
@@ -42,10 +44,45 @@ static int reload_running(const char *file, mgw_buf_t *out)
     return status == 200 ? 0 : 1;
 }
 
+/*
+ * Prints the PEM certificate a stage presents to https backends, generating it first
+ * when the stage asks for a generated one that does not exist yet, so that a backend can
+ * be told to trust it before the gateway first starts.
+ */
+static int show_client_cert(mgw_gen_t *gen, const char *api_id, const char *stage_name)
+{
+    int rc = 1;
+    mgw_api_t *api = mgw_gen_find_api(gen, api_id, strlen(api_id));
+    mgw_stage_t *st = api ? mgw_api_find_stage(api, stage_name, strlen(stage_name)) : NULL;
+    char err[512];
+    if (st == NULL) {
+        fprintf(stderr, "moongate: no stage \"%s\" in API \"%s\"\n", stage_name, api_id);
+    } else if (st->client_cert_file == NULL) {
+        fprintf(stderr, "moongate: apis.%s.stages.%s has no client_certificate\n", api_id, stage_name);
+    } else if (st->client_cert_generate && mgw_config_client_cert(st, err, sizeof(err)) != 0) {
+        fprintf(stderr, "moongate: %s\n", err);
+    } else {
+        FILE *f = fopen(st->client_cert_file, "r");
+        char buf[4096];
+        size_t n;
+        if (f == NULL) {
+            fprintf(stderr, "moongate: cannot read \"%s\"\n", st->client_cert_file);
+        } else {
+            while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+                fwrite(buf, 1, n, stdout);
+            fclose(f);
+            rc = 0;
+        }
+    }
+    mgw_gen_unref(gen);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     const char *file = "conf/gateway.lua", *prefix = ".";
     int check = 0, reload = 0;
+    const char *cert_api = NULL, *cert_stage = NULL;
     int i = 1;
     if (i < argc && strcmp(argv[i], "version") == 0) {
         printf("moongate %s\n", MGW_VERSION);
@@ -57,6 +94,15 @@ int main(int argc, char **argv)
     } else if (i < argc && strcmp(argv[i], "reload") == 0) {
         reload = 1;
         i++;
+    } else if (i < argc && strcmp(argv[i], "client-cert") == 0) {
+        if (i + 3 >= argc || strcmp(argv[i + 1], "show") != 0) {
+            fprintf(stderr, "usage: moongate client-cert show API STAGE [-c FILE] [-p DIR]\n");
+            return 2;
+        }
+        cert_api = argv[i + 2];
+        cert_stage = argv[i + 3];
+        check = 1; /* load without serving */
+        i += 4;
     }
     for (; i < argc; i++) {
         if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
@@ -82,6 +128,7 @@ int main(int argc, char **argv)
         return 1;
     }
     mgw_buf_free(&errors);
+    if (cert_api) return show_client_cert(gen, cert_api, cert_stage);
     if (check) {
         printf("%s: OK\n", file);
         mgw_gen_unref(gen);

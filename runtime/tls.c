@@ -5,7 +5,9 @@
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <arpa/inet.h>
 #include <pthread.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +28,9 @@ typedef struct {
     int mtls;
     void *data;
     time_t not_after;
+    /* What a session ticket must have been made under to resume here: a digest of the
+     * host, the mTLS mode and the truststore and CRL contents. */
+    unsigned char tag[16];
 } site_t;
 
 struct mgw_tls_ctx_s {
@@ -39,7 +44,8 @@ struct mgw_tls_s {
     SSL *ssl;
     BIO *in, *out; /* memory BIOs: ciphertext from and to the network */
     mgw_tls_ctx_t *ctx;
-    const site_t *site;
+    const site_t *site;       /* chosen by the SNI callback */
+    const site_t *hello_site; /* named by the ClientHello, for the ticket check */
     int done, failed, plain_http;
     char error[256];
 };
@@ -109,6 +115,98 @@ static int ticket_cb(SSL *s, unsigned char name[16], unsigned char *iv, EVP_CIPH
     return found == 2 ? 2 : 1;
 }
 
+/* ---- which tickets may resume where ---- */
+
+static const site_t *site_for(const mgw_tls_ctx_t *ctx, const char *name)
+{
+    for (int i = 0; name && i < ctx->nsites; i++)
+        if (strcasecmp(ctx->sites[i].host, name) == 0) return &ctx->sites[i];
+    return &ctx->def;
+}
+
+static void hash_file(EVP_MD_CTX *md, const char *file)
+{
+    FILE *f = file ? fopen(file, "rb") : NULL;
+    char buf[4096];
+    size_t n;
+    while (f && (n = fread(buf, 1, sizeof(buf), f)) > 0)
+        EVP_DigestUpdate(md, buf, n);
+    if (f) fclose(f);
+    EVP_DigestUpdate(md, "|", 1);
+}
+
+static void site_tag(site_t *s, const mgw_tls_site_t *in)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+    EVP_DigestUpdate(c, in->host ? in->host : "", in->host ? strlen(in->host) : 0);
+    EVP_DigestUpdate(c, &in->mtls, sizeof(in->mtls));
+    if (in->mtls != MGW_MTLS_OFF) {
+        hash_file(c, in->truststore);
+        hash_file(c, in->crl);
+    }
+    EVP_DigestFinal_ex(c, md, &len);
+    EVP_MD_CTX_free(c);
+    memcpy(s->tag, md, sizeof(s->tag));
+}
+
+/*
+ * Runs first, before OpenSSL processes any extension (tickets are decrypted before the
+ * SNI callback): notes which site the client names, for ticket_dec_cb.
+ */
+static int client_hello_cb(SSL *ssl, int *alert, void *arg)
+{
+    (void)alert;
+    mgw_tls_t *t = SSL_get_ex_data(ssl, ex_index);
+    const unsigned char *p;
+    size_t n;
+    char name[256] = "";
+    /* server_name: list length (2), type (1, 0 = host_name), name length (2), name */
+    if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &p, &n) && n > 5 && p[2] == 0) {
+        size_t len = (size_t)p[3] << 8 | p[4];
+        if (len + 5 <= n && len < sizeof(name)) {
+            memcpy(name, p + 5, len);
+            name[len] = '\0';
+        }
+    }
+    if (t) t->hello_site = site_for(arg, name[0] ? name : NULL);
+    return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+/* A new ticket records the site it was made for. */
+static int ticket_gen_cb(SSL *ssl, void *arg)
+{
+    mgw_tls_t *t = SSL_get_ex_data(ssl, ex_index);
+    const site_t *site = t && t->site ? t->site : arg ? &((mgw_tls_ctx_t *)arg)->def : NULL;
+    if (site == NULL) return 1;
+    return SSL_SESSION_set1_ticket_appdata(SSL_get0_session(ssl), site->tag, sizeof(site->tag));
+}
+
+/*
+ * A ticket resumes only on the site it was made for, under the same truststore and CRLs:
+ * a ticket from a plain site must not skip a mutual-TLS site's check, and one made before
+ * a reload that revoked its certificate must not outlive the revocation. Tickets are
+ * decrypted before the SNI callback runs: client_hello_cb found the site.
+ */
+static SSL_TICKET_RETURN ticket_dec_cb(SSL *ssl, SSL_SESSION *ss, const unsigned char *keyname,
+                                       size_t keyname_len, SSL_TICKET_STATUS status, void *arg)
+{
+    (void)keyname;
+    (void)keyname_len;
+    if (status != SSL_TICKET_SUCCESS && status != SSL_TICKET_SUCCESS_RENEW)
+        return SSL_TICKET_RETURN_IGNORE_RENEW;
+    mgw_tls_t *t = SSL_get_ex_data(ssl, ex_index);
+    const site_t *site = t && t->hello_site ? t->hello_site : &((mgw_tls_ctx_t *)arg)->def;
+    void *data = NULL;
+    size_t len = 0;
+    if (!SSL_SESSION_get0_ticket_appdata(ss, &data, &len) || len != sizeof(site->tag) ||
+        memcmp(data, site->tag, sizeof(site->tag)) != 0)
+        return SSL_TICKET_RETURN_IGNORE_RENEW;
+    return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
+}
+
 /* ---- verification ---- */
 
 /* The words of API Gateway's execution logs for the common verification failures. */
@@ -171,6 +269,12 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
         return 1;
     }
     X509 *cert = X509_STORE_CTX_get_current_cert(xs);
+    /* "A maximum chain length of four": at most four CA certificates above the client's. */
+    if (ok && X509_STORE_CTX_get_error_depth(xs) > MAX_CHAIN_DEPTH) {
+        X509_STORE_CTX_set_error(xs, X509_V_ERR_CERT_CHAIN_TOO_LONG);
+        err = X509_V_ERR_CERT_CHAIN_TOO_LONG;
+        ok = 0;
+    }
     const char *weak = ok && cert ? weak_cert(cert) : NULL;
     if (weak) {
         X509_STORE_CTX_set_error(xs, X509_V_ERR_EE_KEY_TOO_SMALL);
@@ -265,8 +369,8 @@ static void init_once(void)
     ex_index = SSL_get_ex_new_index(0, "mgw_tls", NULL, NULL, NULL);
 }
 
-static int site_init(site_t *s, const mgw_tls_site_t *in, mgw_tls_ctx_t *owner, char *err,
-                     size_t errlen)
+static int site_init(site_t *s, const mgw_tls_site_t *in, mgw_tls_ctx_t *owner, int is_default,
+                     char *err, size_t errlen)
 {
     pthread_once(&once, init_once);
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
@@ -279,6 +383,8 @@ static int site_init(site_t *s, const mgw_tls_site_t *in, mgw_tls_ctx_t *owner, 
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF); /* tickets only: no shared cache */
     SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb);
     SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, NULL);
+    /* One session context for all sites: tickets are checked against their site by
+     * ticket_dec_cb (the SNI switch comes after OpenSSL compares session contexts). */
     static const unsigned char sid[] = "moongate";
     SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);
     if (SSL_CTX_use_certificate_chain_file(ctx, in->certificate) != 1) {
@@ -314,8 +420,11 @@ static int site_init(site_t *s, const mgw_tls_site_t *in, mgw_tls_ctx_t *owner, 
         SSL_CTX_set_verify(ctx, mode, verify_cb);
         SSL_CTX_set_verify_depth(ctx, MAX_CHAIN_DEPTH);
     }
-    if (owner) SSL_CTX_set_tlsext_servername_callback(ctx, sni_cb);
-    if (owner) SSL_CTX_set_tlsext_servername_arg(ctx, owner);
+    if (is_default) SSL_CTX_set_client_hello_cb(ctx, client_hello_cb, owner);
+    if (is_default) SSL_CTX_set_tlsext_servername_callback(ctx, sni_cb);
+    if (is_default) SSL_CTX_set_tlsext_servername_arg(ctx, owner);
+    SSL_CTX_set_session_ticket_cb(ctx, ticket_gen_cb, ticket_dec_cb, owner);
+    site_tag(s, in);
     s->ctx = ctx;
     s->host = in->host ? mgw_strdup(in->host) : NULL;
     s->certificate = mgw_strdup(in->certificate);
@@ -340,7 +449,7 @@ mgw_tls_ctx_t *mgw_tls_ctx_new(const mgw_tls_site_t *def, int reject_unknown_sni
 {
     mgw_tls_ctx_t *ctx = mgw_calloc(1, sizeof(*ctx));
     ctx->reject_unknown_sni = reject_unknown_sni;
-    if (site_init(&ctx->def, def, ctx, err, errlen) != 0) {
+    if (site_init(&ctx->def, def, ctx, 1, err, errlen) != 0) {
         free(ctx);
         return NULL;
     }
@@ -350,7 +459,7 @@ mgw_tls_ctx_t *mgw_tls_ctx_new(const mgw_tls_site_t *def, int reject_unknown_sni
 int mgw_tls_ctx_add(mgw_tls_ctx_t *ctx, const mgw_tls_site_t *site, char *err, size_t errlen)
 {
     site_t s = {0};
-    if (site_init(&s, site, NULL, err, errlen) != 0) return -1;
+    if (site_init(&s, site, ctx, 0, err, errlen) != 0) return -1;
     ctx->sites = mgw_realloc(ctx->sites, sizeof(site_t) * (size_t)(ctx->nsites + 1));
     ctx->sites[ctx->nsites++] = s;
     return 0;
@@ -378,6 +487,124 @@ int mgw_tls_ctx_expiry(const mgw_tls_ctx_t *ctx, const char **file)
     }
     double days = difftime(min, now) / 86400.0;
     return days < 0 ? (int)days - 1 : (int)days;
+}
+
+/* ---- backends ---- */
+
+mgw_tls_ctx_t *mgw_tls_client_ctx_new(const char *ca_file, const char *certificate,
+                                      const char *key, char *err, size_t errlen)
+{
+    pthread_once(&once, init_once);
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx) return ssl_error(err, errlen, "cannot create a TLS client context", ""), NULL;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_cipher_list(ctx, CIPHERS);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    static const unsigned char alpn[] = "\x08http/1.1";
+    SSL_CTX_set_alpn_protos(ctx, alpn, sizeof(alpn) - 1);
+    int ok = ca_file ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL)
+                     : SSL_CTX_set_default_verify_paths(ctx);
+    if (ok != 1) {
+        ssl_error(err, errlen, "cannot load CA bundle", ca_file ? ca_file : "(system store)");
+        goto fail;
+    }
+    if (certificate && SSL_CTX_use_certificate_chain_file(ctx, certificate) != 1) {
+        ssl_error(err, errlen, "cannot load client certificate", certificate);
+        goto fail;
+    }
+    if (key && (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+                SSL_CTX_check_private_key(ctx) != 1)) {
+        ssl_error(err, errlen, "cannot load client key", key);
+        goto fail;
+    }
+    mgw_tls_ctx_t *c = mgw_calloc(1, sizeof(*c));
+    c->def.ctx = ctx;
+    c->def.certificate = mgw_strdup(certificate ? certificate : "");
+    c->def.not_after = certificate ? cert_not_after(ctx) : 0;
+    return c;
+fail:
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+int mgw_tls_generate_cert(const char *cn, const char *cert_file, const char *key_file, char *err,
+                          size_t errlen)
+{
+    int rc = -1;
+    EVP_PKEY *pkey = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    FILE *f = NULL;
+    if (!pkey || !x) goto done;
+    X509_set_version(x, 2);
+    unsigned char serial[16];
+    RAND_bytes(serial, sizeof(serial));
+    serial[0] &= 0x7f;
+    BIGNUM *bn = BN_bin2bn(serial, sizeof(serial), NULL);
+    BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x));
+    BN_free(bn);
+    X509_gmtime_adj(X509_getm_notBefore(x), 0);
+    X509_gmtime_adj(X509_getm_notAfter(x), 365L * 86400);
+    X509_set_pubkey(x, pkey);
+    X509_NAME *name = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"moongate", -1, -1, 0);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+    X509_set_issuer_name(x, name);
+    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, NULL, NID_ext_key_usage, "clientAuth");
+    if (ext) {
+        X509_add_ext(x, ext, -1);
+        X509_EXTENSION_free(ext);
+    }
+    if (!X509_sign(x, pkey, EVP_sha256())) goto done;
+    /* the key is written first, readable by the owner only */
+    f = fopen(key_file, "w");
+    if (!f || fchmod(fileno(f), 0600) != 0 || !PEM_write_PrivateKey(f, pkey, NULL, NULL, 0, NULL, NULL))
+        goto done;
+    fclose(f);
+    f = fopen(cert_file, "w");
+    if (!f || !PEM_write_X509(f, x)) goto done;
+    rc = 0;
+done:
+    if (rc != 0) snprintf(err, errlen, "cannot write a client certificate to \"%s\"", cert_file);
+    if (f) fclose(f);
+    X509_free(x);
+    EVP_PKEY_free(pkey);
+    ERR_clear_error();
+    return rc;
+}
+
+mgw_tls_t *mgw_tls_client_new(mgw_tls_ctx_t *ctx, const char *host, void *session)
+{
+    mgw_tls_t *t = mgw_calloc(1, sizeof(*t));
+    t->ctx = ctx;
+    t->ssl = SSL_new(ctx->def.ctx);
+    t->in = BIO_new(BIO_s_mem());
+    t->out = BIO_new(BIO_s_mem());
+    BIO_set_mem_eof_return(t->in, -1);
+    SSL_set_bio(t->ssl, t->in, t->out);
+    SSL_set_ex_data(t->ssl, ex_index, t);
+    SSL_set_connect_state(t->ssl);
+    unsigned char buf[16];
+    int literal = inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
+    if (!literal) SSL_set_tlsext_host_name(t->ssl, host);
+    /* the certificate must name the host (DNS name or IP address) */
+    if (literal) X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl), host);
+    else SSL_set1_host(t->ssl, host);
+    if (session) SSL_set_session(t->ssl, session);
+    return t;
+}
+
+void mgw_tls_save_session(mgw_tls_t *t, void **slot)
+{
+    SSL_SESSION *s = SSL_get1_session(t->ssl);
+    if (s == NULL) return;
+    if (*slot) SSL_SESSION_free(*slot);
+    *slot = s;
+}
+
+void mgw_tls_session_free(void *session)
+{
+    if (session) SSL_SESSION_free(session);
 }
 
 /* ---- connections ---- */
@@ -425,8 +652,13 @@ static void set_failure(mgw_tls_t *t, int ssl_err)
     unsigned long e = ERR_peek_error();
     if (e) {
         const char *reason = ERR_reason_error_string(e);
-        snprintf(t->error, sizeof(t->error), "TLS handshake failed: %s",
-                 reason ? reason : "unknown reason");
+        long vr = SSL_get_verify_result(t->ssl);
+        if (vr != X509_V_OK && !SSL_is_server(t->ssl))
+            snprintf(t->error, sizeof(t->error), "TLS handshake failed: %s",
+                     X509_verify_cert_error_string(vr));
+        else
+            snprintf(t->error, sizeof(t->error), "TLS handshake failed: %s",
+                     reason ? reason : "unknown reason");
     } else {
         snprintf(t->error, sizeof(t->error), "TLS error %d", ssl_err);
     }

@@ -55,6 +55,27 @@ void mgw_tls_ctx_free(mgw_tls_ctx_t *ctx);
  * and which file it is. */
 int mgw_tls_ctx_expiry(const mgw_tls_ctx_t *ctx, const char **file);
 
+/*
+ * A client context for backends: verifies their certificates against ca_file (NULL: the
+ * system store), and presents certificate/key when given (backend mutual TLS).
+ */
+mgw_tls_ctx_t *mgw_tls_client_ctx_new(const char *ca_file, const char *certificate,
+                                      const char *key, char *err, size_t errlen);
+
+/*
+ * Writes a new self-signed client certificate (EC P-256, valid 365 days, CN = cn) to
+ * cert_file and key_file. Returns 0, or -1 with the reason in err.
+ */
+int mgw_tls_generate_cert(const char *cn, const char *cert_file, const char *key_file, char *err,
+                          size_t errlen);
+
+/* A client-side engine for host (SNI and hostname check unless it is an IP literal).
+ * *session (may be NULL) is a saved session to resume; see mgw_tls_save_session. */
+mgw_tls_t *mgw_tls_client_new(mgw_tls_ctx_t *ctx, const char *host, void *session);
+/* The session of a completed client handshake for later resumption (replaces *slot). */
+void mgw_tls_save_session(mgw_tls_t *t, void **slot);
+void mgw_tls_session_free(void *session);
+
 /* A server-side connection engine. */
 mgw_tls_t *mgw_tls_new(mgw_tls_ctx_t *ctx);
 void mgw_tls_free(mgw_tls_t *t);

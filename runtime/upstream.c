@@ -18,10 +18,16 @@
 
 typedef struct upconn_s upconn_t;
 
+/*
+ * A backend origin: scheme, host, port and, for https, the client TLS identity (CA bundle
+ * and client certificate), so that connections of different identities never mix.
+ */
 struct mgw_origin_s {
     mgw_origin_t *next;
     char *host;
     int port;
+    char *tls_id;  /* NULL for http */
+    void *session; /* last TLS session, resumed by the next connection */
     upconn_t *idle;
     int nidle;
 };
@@ -44,7 +50,10 @@ struct upconn_s {
     resolve_t *resolving;
     upconn_t *next_idle;
     int handles;
-    unsigned closing : 1, connected : 1, reused : 1, idle : 1, reading : 1, blocked : 1;
+    mgw_tls_t *tls; /* https: the engine; plaintext is parsed from `plain` */
+    mgw_rbuf_t *plain;
+    mgw_rbuf_t *cur; /* the buffer being parsed: body bytes are forwarded from it */
+    unsigned closing : 1, connected : 1, reused : 1, idle : 1, reading : 1, blocked : 1, ready : 1;
 };
 
 struct mgw_proxy_s {
@@ -76,6 +85,8 @@ static void uc_closed(uv_handle_t *h)
     upconn_t *uc = h->data;
     if (--uc->handles > 0) return;
     mgw__rbuf_unref(uc->rbuf);
+    mgw__rbuf_unref(uc->plain);
+    mgw_tls_free(uc->tls);
     mgw_http1_destroy(uc->parser);
     free(uc);
 }
@@ -150,6 +161,8 @@ static void uc_release(upconn_t *uc)
         uc_close(uc);
         return;
     }
+    if (uc->tls) mgw_tls_save_session(uc->tls, &o->session);
+    uc->ready = 0;
     uc->idle = 1;
     uc->blocked = 0;
     uc->next_idle = o->idle;
@@ -160,13 +173,16 @@ static void uc_release(upconn_t *uc)
     uc_start_reading(uc);
 }
 
-static mgw_origin_t *origin_get(mgw_worker_t *w, const char *host, int port)
+static mgw_origin_t *origin_get(mgw_worker_t *w, const char *host, int port, const char *tls_id)
 {
     for (mgw_origin_t *o = w->origins; o; o = o->next)
-        if (o->port == port && strcmp(o->host, host) == 0) return o;
+        if (o->port == port && strcmp(o->host, host) == 0 &&
+            (o->tls_id == NULL ? tls_id == NULL : tls_id && strcmp(o->tls_id, tls_id) == 0))
+            return o;
     mgw_origin_t *o = mgw_calloc(1, sizeof(*o));
     o->host = mgw_strdup(host);
     o->port = port;
+    o->tls_id = tls_id ? mgw_strdup(tls_id) : NULL;
     o->next = w->origins;
     w->origins = o;
     return o;
@@ -186,6 +202,8 @@ void mgw__upstream_free(mgw_worker_t *w)
         mgw_origin_t *o = w->origins;
         w->origins = o->next;
         free(o->host);
+        free(o->tls_id);
+        mgw_tls_session_free(o->session);
         free(o);
     }
 }
@@ -288,21 +306,43 @@ static void build_head(mgw_proxy_t *px, const char *method)
     mgw_buf_free(&b);
 }
 
+/* Sends the ciphertext the TLS engine produced. */
+static void uc_tls_flush(upconn_t *uc)
+{
+    char buf[16384 + 1024];
+    size_t n;
+    while ((n = mgw_tls_pending(uc->tls, buf, sizeof(buf))) > 0) {
+        uv_buf_t b = uv_buf_init(buf, (unsigned)n);
+        mgw__write((uv_stream_t *)&uc->tcp, &uc->wq, &b, 1, NULL);
+    }
+}
+
+/* Writes to the backend, through TLS for https (see mgw__write for ref). */
+static void uc_write(upconn_t *uc, const uv_buf_t *bufs, int nbufs, mgw_rbuf_t *ref)
+{
+    if (uc->tls == NULL) {
+        mgw__write((uv_stream_t *)&uc->tcp, &uc->wq, bufs, nbufs, ref);
+        return;
+    }
+    for (int i = 0; i < nbufs; i++)
+        mgw_tls_write(uc->tls, bufs[i].base, bufs[i].len);
+    uc_tls_flush(uc);
+}
+
 static void send_body(mgw_proxy_t *px, const char *p, size_t n, mgw_rbuf_t *ref)
 {
     upconn_t *uc = px->uc;
-    uv_stream_t *s = (uv_stream_t *)&uc->tcp;
     if (px->chunked) {
         char pre[20];
         int pn = snprintf(pre, sizeof(pre), "%zx\r\n", n);
         uv_buf_t b = uv_buf_init(pre, (unsigned)pn);
-        mgw__write(s, &uc->wq, &b, 1, NULL);
+        uc_write(uc, &b, 1, NULL);
     }
     uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
-    mgw__write(s, &uc->wq, &b, 1, ref);
+    uc_write(uc, &b, 1, ref);
     if (px->chunked) {
         uv_buf_t e = uv_buf_init("\r\n", 2);
-        mgw__write(s, &uc->wq, &e, 1, NULL);
+        uc_write(uc, &e, 1, NULL);
     }
 }
 
@@ -310,7 +350,7 @@ static void send_body_end(mgw_proxy_t *px)
 {
     if (!px->chunked) return;
     uv_buf_t b = uv_buf_init("0\r\n\r\n", 5);
-    mgw__write((uv_stream_t *)&px->uc->tcp, &px->uc->wq, &b, 1, NULL);
+    uc_write(px->uc, &b, 1, NULL);
 }
 
 static void response_timeout_cb(uv_timer_t *t)
@@ -327,8 +367,9 @@ static void response_timeout_cb(uv_timer_t *t)
 static void px_start_exchange(mgw_proxy_t *px)
 {
     upconn_t *uc = px->uc;
+    uc->ready = 1;
     uv_buf_t b = uv_buf_init((char *)px->head.p, (unsigned)px->head.n);
-    mgw__write((uv_stream_t *)&uc->tcp, &uc->wq, &b, 1, NULL);
+    uc_write(uc, &b, 1, NULL);
     if (px->early.n) {
         send_body(px, px->early.p, px->early.n, NULL);
         mgw_buf_free(&px->early);
@@ -355,6 +396,15 @@ static void connect_cb(uv_connect_t *req, int status)
     }
     uc->connected = 1;
     uv_tcp_nodelay(&uc->tcp, 1);
+    if (px->url.tls) {
+        /* https: the exchange starts once the handshake is over (uc_tls_read). */
+        uc->tls = mgw_tls_client_new(px->r->stage->backend_tls, px->host, uc->origin->session);
+        char none[1];
+        mgw_tls_read(uc->tls, none, 0); /* produces the ClientHello */
+        uc_tls_flush(uc);
+        uc_start_reading(uc);
+        return;
+    }
     px_start_exchange(px);
 }
 
@@ -400,7 +450,8 @@ static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 static void px_connect(mgw_proxy_t *px)
 {
     mgw_worker_t *w = px->r->c->w;
-    mgw_origin_t *o = origin_get(w, px->host, px->url.port);
+    mgw_origin_t *o =
+        origin_get(w, px->host, px->url.port, px->url.tls ? px->r->stage->backend_tls_id : NULL);
     upconn_t *uc = o->idle;
     if (uc) {
         idle_remove(uc);
@@ -454,8 +505,8 @@ void mgw__proxy_start(mgw_req_t *r)
         mgw__req_fail(r, MGW_GW_API_CONFIGURATION_ERROR, NULL);
         return;
     }
-    if (px->url.tls) {
-        r->integ_error = "https integrations are not supported yet";
+    if (px->url.tls && r->stage->backend_tls == NULL) {
+        r->integ_error = "no TLS client context for https backends";
         mgw__req_fail(r, MGW_GW_API_CONFIGURATION_ERROR, NULL);
         return;
     }
@@ -475,7 +526,7 @@ void mgw__proxy_start(mgw_req_t *r)
 void mgw__proxy_body(mgw_req_t *r, const char *p, size_t n, mgw_rbuf_t *ref)
 {
     mgw_proxy_t *px = r->px;
-    if (px->uc == NULL || !(px->uc->connected || px->uc->reused)) {
+    if (px->uc == NULL || !px->uc->ready) {
         mgw_buf_add(&px->early, p, n);
         if (px->early.n >= MGW_WQ_HIGH) mgw__conn_block_read(r->c);
         return;
@@ -488,7 +539,7 @@ void mgw__proxy_body_done(mgw_req_t *r)
 {
     mgw_proxy_t *px = r->px;
     px->body_done = 1;
-    if (px->uc && (px->uc->connected || px->uc->reused)) send_body_end(px);
+    if (px->uc && px->uc->ready) send_body_end(px);
 }
 
 /* Detaches the proxy from its request and connection; the connection is closed. */
@@ -504,11 +555,16 @@ void mgw__proxy_abort(mgw_req_t *r)
     if (r->px) px_detach(r->px);
 }
 
+static void uc_tls_read(upconn_t *uc, const char *p, size_t n);
+
 void mgw__proxy_client_drained(mgw_req_t *r)
 {
     if (r->px && r->px->uc) {
-        r->px->uc->blocked = 0;
-        uc_start_reading(r->px->uc);
+        upconn_t *uc = r->px->uc;
+        uc->blocked = 0;
+        uc_start_reading(uc);
+        /* OpenSSL may hold decrypted bytes no socket read will bring: drain them. */
+        if (uc->tls) uc_tls_read(uc, NULL, 0);
     }
 }
 
@@ -536,33 +592,36 @@ static void px_fail(mgw_proxy_t *px, mgw_gwresp_type_t type, const char *why)
 
 /* ---- reading the response ---- */
 
-static void uc_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+/* The backend closed the connection (err: UV_EOF) or it failed. */
+static void uc_eof(upconn_t *uc, int err)
 {
-    (void)buf;
-    upconn_t *uc = s->data;
-    if (nread == 0) return;
     mgw_proxy_t *px = uc->px;
     if (px == NULL) {
-        /* idle: the backend closed it or sent something unasked for */
         uc_close(uc);
         return;
     }
-    if (nread < 0) {
-        if (nread == UV_EOF && px->r->resp_started &&
-            mgw_http1_finish(uc->parser) == MGW_HTTP1_OK && uc->px == NULL)
-            return; /* a close-delimited body ended */
-        const char *why =
-            nread == UV_EOF ? "the backend closed the connection" : uv_strerror((int)nread);
-        px_fail(
-            px, MGW_GW_INTEGRATION_FAILURE,
+    if (err == UV_EOF && px->r->resp_started && mgw_http1_finish(uc->parser) == MGW_HTTP1_OK &&
+        uc->px == NULL)
+        return; /* a close-delimited body ended */
+    const char *why = err == UV_EOF ? "the backend closed the connection" : uv_strerror(err);
+    px_fail(px, MGW_GW_INTEGRATION_FAILURE,
             mgw_pool_printf(px->r->pool, "reading from %s:%d: %s", px->host, px->url.port, why));
+}
+
+/* Parses response bytes (plaintext) held in rb. */
+static void uc_parse(upconn_t *uc, mgw_rbuf_t *rb, const char *p, size_t n)
+{
+    mgw_proxy_t *px = uc->px;
+    if (px == NULL) {
+        uc_close(uc); /* bytes nobody asked for: never reuse this connection */
         return;
     }
     px->got_bytes = 1;
-    mgw_rbuf_t *rb = uc->rbuf;
     mgw__rbuf_ref(rb);
+    uc->cur = rb;
     size_t used;
-    int rc = mgw_http1_execute(uc->parser, rb->data, (size_t)nread, &used);
+    int rc = mgw_http1_execute(uc->parser, p, n, &used);
+    uc->cur = NULL;
     mgw__rbuf_unref(rb);
     if (rc != MGW_HTTP1_ERROR) return;
     if (uc->px) {
@@ -570,8 +629,59 @@ static void uc_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
                 mgw_pool_printf(px->r->pool, "invalid response from %s:%d: %s", px->host,
                                 px->url.port, mgw_http1_error(uc->parser)));
     } else {
-        uc_close(uc); /* bytes after the response: never reuse this connection */
+        uc_close(uc);
     }
+}
+
+/* https: decrypts what arrived (n may be 0: drain what OpenSSL holds), starts the
+ * exchange once the handshake is over, and parses the plaintext. */
+static void uc_tls_read(upconn_t *uc, const char *p, size_t n)
+{
+    if (n) mgw_tls_feed(uc->tls, p, n);
+    while (!uc->closing && !uc->blocked) {
+        if (uc->plain == NULL || uc->plain->refs > 1) {
+            mgw__rbuf_unref(uc->plain);
+            uc->plain = mgw__rbuf_new();
+        }
+        ssize_t got = mgw_tls_read(uc->tls, uc->plain->data, uc->plain->cap);
+        if (!uc->ready && uc->px && mgw_tls_handshake_done(uc->tls)) px_start_exchange(uc->px);
+        if (got > 0) {
+            uc_parse(uc, uc->plain, uc->plain->data, (size_t)got);
+            continue;
+        }
+        if (got == MGW_TLS_WANT) break;
+        if (got == MGW_TLS_CLOSED) {
+            uc_eof(uc, UV_EOF);
+            return;
+        }
+        if (uc->px) {
+            mgw_proxy_t *px = uc->px;
+            px_fail(px, MGW_GW_INTEGRATION_FAILURE,
+                    mgw_pool_printf(px->r->pool, "TLS with %s:%d: %s", px->host, px->url.port,
+                                    mgw_tls_error(uc->tls)));
+        } else {
+            uc_close(uc);
+        }
+        return;
+    }
+    if (!uc->closing) uc_tls_flush(uc);
+}
+
+static void uc_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    (void)buf;
+    upconn_t *uc = s->data;
+    if (nread == 0) return;
+    if (nread < 0) {
+        uc_eof(uc, (int)nread);
+        return;
+    }
+    if (uc->tls) {
+        /* an idle TLS connection may still get tickets: the engine takes them */
+        uc_tls_read(uc, uc->rbuf->data, (size_t)nread);
+        return;
+    }
+    uc_parse(uc, uc->rbuf, uc->rbuf->data, (size_t)nread);
 }
 
 static int on_begin(void *ud)
@@ -676,7 +786,7 @@ static int on_body(void *ud, const char *p, size_t n)
     mgw_proxy_t *px = uc->px;
     if (px->skip_interim) return 0;
     mgw_req_t *r = px->r;
-    mgw__resp_body(r, p, n, uc->rbuf);
+    mgw__resp_body(r, p, n, uc->cur);
     uv_timer_start(&uc->timer, body_timeout_cb, px->timeout_ms, 0);
     if (r->c->wq.pending >= MGW_WQ_HIGH) {
         uc->blocked = 1;

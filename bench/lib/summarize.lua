@@ -54,6 +54,8 @@ end
 -- runs[w][g] = list ordered by round
 local by = {}
 for _, r in ipairs(runs) do
+    local c = r.wall_s > 0 and r.cpu_gw_s / r.wall_s or 0
+    r.wrk.rps_per_core = c > 0 and r.wrk.rps / c or 0
     by[r.workload] = by[r.workload] or {}
     by[r.workload][r.gateway] = by[r.workload][r.gateway] or {}
     table.insert(by[r.workload][r.gateway], r)
@@ -200,12 +202,14 @@ for _, wl in ipairs(WORKLOADS) do
             local rr = ratio(mg, runs_w and runs_w[o], "rps")
             if rr then
                 local rp = ratio(mg, runs_w[o], "p99_us")
+                local rc = ratio(mg, runs_w[o], "rps_per_core")
                 local key = "moongate/" .. o
-                ow.ratios[key] = { rps = rr, p99 = rp, partial = wnote_mg }
+                ow.ratios[key] = { rps = rr, p99 = rp, rps_per_core = rc, partial = wnote_mg }
                 local per = {}
                 for i, v in ipairs(rr.rounds) do per[i] = string.format("%.2f", v) end
-                P(string.format("  %-22s %10.2f   (rounds: %s; p99 ratio %.2f)%s", key .. " req/s", rr.median,
-                    table.concat(per, " "), rp and rp.median or 0 / 0, wnote_mg and ("  [" .. wnote_mg .. "]") or ""))
+                P(string.format("  %-28s %4.2f   (rounds: %s; p99 ratio %.2f; req/s/core ratio %.2f)%s",
+                    key .. " req/s", rr.median, table.concat(per, " "), rp and rp.median or 0 / 0,
+                    rc and rc.median or 0 / 0, wnote_mg and ("  [" .. wnote_mg .. "]") or ""))
                 if o == "nginx-lua" then headline[w] = { value = rr.median, partial = wnote_mg } end
             end
         end
@@ -213,7 +217,7 @@ for _, wl in ipairs(WORKLOADS) do
         if rc then
             ow.ratios["moongate/upstream"] = { rps = rc }
             ow.ceiling = { upstream_rps = ow.gateways.upstream.median_rps, moongate_fraction = rc.median }
-            P(string.format("  %-22s %10.2f   (upstream's direct rate = ceiling: %s req/s)", "moongate/upstream",
+            P(string.format("  %-28s %4.2f   (upstream's direct rate = ceiling: %s req/s)", "moongate/upstream",
                 rc.median, thousands(ow.gateways.upstream.median_rps)))
         end
     end

@@ -1284,6 +1284,22 @@ local stage = {
     },
     throttle = throttle_settings,
     route_settings = route_settings("per-route settings of the stage (throttle)"),
+    client_certificate = {
+      type = "record", description = "certificate presented to https backends (backend mutual TLS)",
+      post = function(c, v, path, ctx)
+        if type(v) == "table" and (v.generate == true) == (v.certificate ~= nil or v.key ~= nil) then
+          fail(ctx, path, 'needs "certificate" and "key", or "generate = true"')
+        elseif type(v) == "table" and not v.generate and (v.certificate == nil or v.key == nil) then
+          fail(ctx, path, 'needs both "certificate" and "key"')
+        end
+      end,
+      fields = {
+        certificate = { type = "string", check = file_error, description = "PEM certificate (and chain)" },
+        key = { type = "string", check = file_error, description = "PEM private key" },
+        generate = { type = "boolean", default = false,
+          description = "true: a self-signed certificate valid 365 days, kept in state_dir/client-certs" },
+      },
+    },
     rate_limit_headers = {
       type = "boolean", default = true,
       description = "send RateLimit-Policy / RateLimit headers on throttled routes",
@@ -1467,6 +1483,10 @@ M.schema = {
     api_keys_file = {
       type = "string", non_empty = true,
       description = 'file of more API keys, one per line: "id value" or "id sha256:HEX"',
+    },
+    backend_ca = {
+      type = "string", check = file_error,
+      description = "PEM bundle that https backends' certificates are verified against (default: the system store)",
     },
     state_dir = {
       type = "string", non_empty = true, default = "state",
@@ -1771,6 +1791,11 @@ local function shape_stage(api_path, name, st, prefix)
     variables = pairs_list(st.variables),
     throttle = shape_throttle(st.throttle),
     route_settings = shape_route_settings(st.route_settings),
+    client_certificate = st.client_certificate and {
+      certificate = st.client_certificate.certificate and resolve(prefix, st.client_certificate.certificate),
+      key = st.client_certificate.key and resolve(prefix, st.client_certificate.key),
+      generate = st.client_certificate.generate,
+    },
     rate_limit_headers = st.rate_limit_headers,
     access_log = log and {
       path = resolve(prefix, log.path),
@@ -1837,6 +1862,7 @@ local function shape(c, prefix, ctx)
     throttle = shape_throttle(c.throttle),
     api_keys = api_keys,
     state_dir = resolve(prefix, c.state_dir),
+    backend_ca = c.backend_ca and resolve(prefix, c.backend_ca),
     limits = { max_body_size = c.limits.max_body_size, max_header_size = c.limits.max_header_size },
     timeouts = {
       header = c.timeouts.header, idle = c.timeouts.idle,

@@ -35,9 +35,16 @@ local function on_error(err)
   if policy.exceeded() and not find(msg, policy.BUDGET_EXCEEDED, 1, true) then
     msg = policy.BUDGET_EXCEEDED .. " (" .. msg .. ")"
   end
-  local tb = traceback("", 2)
-  tb = gsub(gsub(tb, "^\n?stack traceback:\n?", ""), "\n%s*", " | ")
-  return { message = msg, traceback = tb }
+  -- the policy's frames: not the budget machinery, the runtime or the C boundary
+  local frames = {}
+  for line in traceback("", 2):gmatch("[^\n]+") do
+    line = gsub(line, "^%s+", "")
+    if line ~= "stack traceback:" and not find(line, "^%[C%]") and not find(line, "moongate/%a+%.lua:")
+      and not find(line, "__mgw_budget_tick") then
+      frames[#frames + 1] = line
+    end
+  end
+  return { message = msg, traceback = concat(frames, " | ") }
 end
 
 -- Runs fn(...) with a budget of n steps. Returns true and fn's results, or false

@@ -73,10 +73,12 @@ end
 -- Pure helpers shared by both backings
 ---------------------------------------------------------------------------
 
+local function hex_char(h)
+  return char(tonumber(h, 16))
+end
+
 local function unescape(s)
-  return (gsub(s, "%%(%x%x)", function(h)
-    return char(tonumber(h, 16))
-  end))
+  return (gsub(s, "%%(%x%x)", hex_char))
 end
 M.unescape = unescape
 

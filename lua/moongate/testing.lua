@@ -61,10 +61,20 @@ local function call(fn, ...)
   return hooks.call(M.budget, fn, ...)
 end
 
+-- Prepared configurations by conf table and module: like the gateway, which
+-- validates a configuration once per generation, the kit validates a conf table
+-- once (pass a new table after changing one).
+local prepared_for = setmetatable({}, { __mode = "k" })
+local NO_CONF = {}
+
 -- Validates conf against the policy's schema and runs its prepare(conf), as the
 -- configuration loader does; raises the loader's messages when conf is invalid.
 function M.config(p, conf, where)
   local mod = M.load(p)
+  local by_mod = prepared_for[conf or NO_CONF]
+  if by_mod and by_mod[mod] ~= nil then
+    return by_mod[mod], mod
+  end
   local checked, errs = policy.check_conf(mod, conf, where or "config", "spec")
   if not checked then
     error(concat(errs, "\n"), 3)
@@ -72,6 +82,11 @@ function M.config(p, conf, where)
   local prepared, err = policy.prepare(mod, checked)
   if prepared == nil then
     error("prepare: " .. tostring(err), 3)
+  end
+  if type(conf) == "table" or conf == nil then
+    by_mod = by_mod or setmetatable({}, { __mode = "k" })
+    by_mod[mod] = prepared
+    prepared_for[conf or NO_CONF] = by_mod
   end
   return prepared, mod
 end
@@ -161,6 +176,10 @@ function M.inspect(p, conf, req)
   return { match = v and true or false }
 end
 
+local function by_priority(a, b)
+  return a.priority < b.priority
+end
+
 -- Runs a web ACL: rules = list of { policy, config, action, name, priority } (in
 -- any order), default_action "allow" | "block". Returns { action = "ALLOW" |
 -- "BLOCK", status = 200 | 403 | 500, rule, counted, error }.
@@ -175,7 +194,7 @@ function M.waf(rules, req, default_action)
       priority = r.priority or i,
     }
   end
-  table.sort(list, function(a, b) return a.priority < b.priority end)
+  table.sort(list, by_priority)
   return hooks.waf({ rules = list, default_action = default_action or "allow" }, req, call)
 end
 

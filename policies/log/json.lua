@@ -5,7 +5,12 @@
 --     config = { fields = { id = "requestId", ip = "identity.sourceIp", status = "status" },
 --                static = { service = "pets" } } }
 local cjson = require "cjson.safe"
-local encode = cjson.encode
+local gsub = string.gsub
+
+-- JSON without lua-cjson's "\/" escapes (every "/" is escaped, so each "\/" is one).
+local function encode(v)
+  return (gsub(cjson.encode(v), "\\/", "/"))
+end
 local concat, sort = table.concat, table.sort
 local pairs, ipairs = pairs, ipairs
 
@@ -51,14 +56,14 @@ function M.prepare(conf)
   return { members = members }
 end
 
--- The line for values looked up by get(variable).
-function M.line(members, get)
+-- The line for the values ctx:get(variable) gives.
+function M.line(members, ctx)
   local parts = {}
   for i = 1, #members do
     local m = members[i]
     local v = m[3]
     if m[2] then
-      v = get(m[2])
+      v = ctx:get(m[2])
     end
     parts[i] = m[1] .. ":" .. (v == nil and "null" or encode(v))
   end
@@ -66,9 +71,7 @@ function M.line(members, get)
 end
 
 function M.log(ctx, conf)
-  return M.line(conf.members, function(name)
-    return ctx:get(name)
-  end)
+  return M.line(conf.members, ctx)
 end
 
 return M

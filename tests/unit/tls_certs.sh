@@ -10,11 +10,13 @@
 #   client.pem               CN=client,O=Moongate Test, issued by inter, serial 0xA1B2C3;
 #                            client.chain.pem = client + inter
 #   expired, future, revoked client certificates issued by inter (+ .chain.pem)
-#   inter.crl.pem            inter's CRL revoking revoked.pem; root.crl.pem revokes inter2;
+#   inter.crl.pem            inter's CRL revoking revoked.pem (inter.crl0.pem: the one before);
+#                            root.crl.pem revokes inter2;
 #                            crl_all.pem = both;  client2.pem is issued by the revoked inter2
 #   rogue.pem                a client certificate from an unknown CA (rogue_root.pem)
-#   weak_rsa.pem             RSA-1024 client certificate; sha1.pem: SHA-1 signed client
-#   deep3.pem, deep4.pem     clients under 3 and 4 intermediates (d1..d4); deeptrust.pem
+#   weak_rsa.pem, weak_ec.pem  RSA-1024 and EC P-224 client certificates; sha1.pem: a
+#                            client certificate signed with SHA-1
+#   deep2..4.pem             clients under 2, 3 and 4 intermediates (d1..d4); deeptrust.pem
 #                            holds d4..d1 + root
 # Usage: sh tls_certs.sh DIR
 set -eu
@@ -133,6 +135,7 @@ sign inter2 client2 "$O/CN=client2" client -days 365 -sha256 -set_serial 0x0102
 for n in client expired future revoked; do cat "$n.pem" inter.pem >"$n.chain.pem"; done
 cat client2.pem inter2.pem >client2.chain.pem
 
+CADIR="$D/inter" openssl ca -config ca.cnf -batch -gencrl -out inter.crl0.pem
 CADIR="$D/inter" openssl ca -config ca.cnf -batch -revoke revoked.pem -crl_reason keyCompromise
 CADIR="$D/inter" openssl ca -config ca.cnf -batch -gencrl -out inter.crl.pem
 CADIR="$D/root" openssl ca -config ca.cnf -batch -revoke inter2.pem -crl_reason cACompromise
@@ -143,20 +146,26 @@ ec rogue_root
 selfsigned rogue_root "$O/CN=Rogue Root"
 ec rogue
 sign rogue_root rogue "$O/CN=rogue" client -days 365 -sha256 -set_serial 7
+cat rogue.pem rogue_root.pem >rogue.chain.pem
 
 rsa weak_rsa 1024
 sign inter weak_rsa "$O/CN=weak rsa" client -days 365 -sha256 -set_serial 8
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-224 -out weak_ec.key
+sign inter weak_ec "$O/CN=weak ec" client -days 365 -sha256 -set_serial 10
 ec sha1
 sign inter sha1 "$O/CN=sha1" client -days 365 -sha1 -set_serial 9
-for n in weak_rsa sha1; do cat "$n.pem" inter.pem >"$n.chain.pem"; done
+for n in weak_rsa weak_ec sha1; do cat "$n.pem" inter.pem >"$n.chain.pem"; done
 
-# root -> d1 -> d2 -> d3 -> d4; deep3 is issued by d3 (4 CAs), deep4 by d4 (5 CAs).
+# root -> d1 -> d2 -> d3 -> d4; deep2 is issued by d2 (3 CAs), deep3 by d3 (4 CAs), deep4
+# by d4 (5 CAs).
 prev=root
 for i in 1 2 3 4; do
     ec "d$i"
     sign "$prev" "d$i" "$O/CN=Deep $i" v3_ca -days 365 -sha256 -set_serial "$((20 + i))"
     prev=d$i
 done
+ec deep2
+sign d2 deep2 "$O/CN=deep2" client -days 365 -sha256 -set_serial 22
 ec deep3
 sign d3 deep3 "$O/CN=deep3" client -days 365 -sha256 -set_serial 33
 ec deep4
