@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "crypto.h"
+#include "truststore.h"
 #include "err.h"
 #include "log.h"
 
@@ -483,9 +484,32 @@ static void tls_ctx_free_cb(void *ctx)
  * A TLS context per TLS listener: its own certificate as the default, plus every domain
  * with a certificate as an SNI site. Certificates expiring within 30 days are logged.
  */
+/* mTLS domains serve a recorded truststore version (see truststore.h). */
+static void resolve_truststores(builder_t *b)
+{
+    mgw_gen_t *g = b->g;
+    for (int j = 0; j < g->ndomains && !b->check_only; j++) {
+        mgw_domain_t *d = &g->domains[j];
+        if (!d->mtls) continue;
+        char path[4096], err[512];
+        if (mgw_truststore_resolve(g->state_dir ? g->state_dir : "state", d->host,
+                                   d->truststore_file, d->truststore_pin, path, sizeof(path),
+                                   &d->truststore_version, err, sizeof(err)) != 0) {
+            char w[512];
+            snprintf(w, sizeof(w), "domains[\"%s\"].mtls", d->host);
+            add_error(b, w, err);
+            continue;
+        }
+        d->truststore = mgw_pool_strdup(g->pool, path);
+        mgw_log_info("%s: truststore version %d%s", d->host, d->truststore_version,
+                     strcmp(path, d->truststore_file) ? " (pinned)" : "");
+    }
+}
+
 static void build_tls(builder_t *b)
 {
     mgw_gen_t *g = b->g;
+    resolve_truststores(b);
     for (int i = 0; i < g->nlisten; i++) {
         mgw_listen_t *l = &g->listen[i];
         if (l->certificate == NULL) continue;
@@ -655,7 +679,8 @@ static void build_gen(builder_t *b, int check_only)
         if (lua_type(b->L, -1) == LUA_TTABLE) {
             const char *mode = get_str(b, "mode");
             d->mtls = mode && strcmp(mode, "request") == 0 ? MGW_MTLS_REQUEST : MGW_MTLS_REQUIRE;
-            d->truststore = get_str(b, "truststore");
+            d->truststore = d->truststore_file = get_str(b, "truststore");
+            d->truststore_pin = (int)get_num(b, "version", 0);
             d->crl = get_str(b, "crl");
             d->forward_header = get_str(b, "forward_header");
         }

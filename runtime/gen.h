@@ -131,6 +131,9 @@ typedef struct {
     int mtls;                      /* MGW_MTLS_*: only TLS connections whose SNI chose this
                                       domain (and so passed its checks) may use it */
     const char *truststore, *crl;
+    const char *truststore_file; /* as configured (truststore may be a recorded version) */
+    int truststore_pin;          /* mtls.version, or 0 */
+    int truststore_version;      /* the version served */
     const char *forward_header; /* send the client certificate to backends, or NULL */
 } mgw_domain_t;
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "truststore.h"
 #include "err.h"
 #include "log.h"
 #include "manage.h"
@@ -19,6 +20,8 @@ static void usage(FILE *f)
                "                                          listener, from FILE): prints the outcome\n"
                "       moongate client-cert show API STAGE print the certificate a stage\n"
                "                                          presents to https backends\n"
+               "       moongate truststore rollback DOMAIN serve the previous truststore\n"
+               "       moongate truststore unpin DOMAIN   serve the configured truststore again\n"
                "       moongate version                   print the version\n"
                "  -c FILE  configuration file (default conf/gateway.lua)\n"
                "  -p DIR   prefix for relative paths in the configuration (default .)\n");
@@ -78,11 +81,46 @@ static int show_client_cert(mgw_gen_t *gen, const char *api_id, const char *stag
     return rc;
 }
 
+/*
+ * moongate truststore rollback|unpin DOMAIN: pins the version before the one served (or
+ * removes the pin), then asks the running gateway to reload so it takes effect at once.
+ */
+static int truststore_command(mgw_gen_t *gen, const char *file, const char *action,
+                              const char *domain)
+{
+    const mgw_domain_t *d = mgw_gen_find_domain(gen, domain, strlen(domain));
+    char err[512];
+    int to = 0, rc = 1;
+    const char *state = gen->state_dir ? gen->state_dir : "state";
+    if (d == NULL || !d->mtls) {
+        fprintf(stderr, "moongate: domain \"%s\" has no mtls truststore\n", domain);
+    } else if (d->truststore_pin) {
+        fprintf(stderr, "moongate: domains[\"%s\"].mtls.version pins version %d in %s: change "
+                        "it there\n", domain, d->truststore_pin, file);
+    } else if (strcmp(action, "rollback") == 0 &&
+               mgw_truststore_rollback(state, domain, d->truststore_file, &to, err, sizeof(err)) != 0) {
+        fprintf(stderr, "moongate: %s\n", err);
+    } else if (strcmp(action, "unpin") == 0 && mgw_truststore_unpin(state, domain, err, sizeof(err)) != 0) {
+        fprintf(stderr, "moongate: %s\n", err);
+    } else {
+        if (to) printf("%s: truststore rolled back to version %d\n", domain, to);
+        else printf("%s: truststore unpinned, serving %s\n", domain, d->truststore_file);
+        rc = 0;
+    }
+    mgw_gen_unref(gen);
+    if (rc != 0) return rc;
+    mgw_buf_t out = {0};
+    if (reload_running(file, &out) != 0)
+        printf("(no running gateway reloaded: the change applies when it starts or reloads)\n");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *file = "conf/gateway.lua", *prefix = ".";
     int check = 0, reload = 0;
     const char *cert_api = NULL, *cert_stage = NULL;
+    const char *ts_action = NULL, *ts_domain = NULL;
     int i = 1;
     if (i < argc && strcmp(argv[i], "version") == 0) {
         printf("moongate %s\n", MGW_VERSION);
@@ -94,6 +132,16 @@ int main(int argc, char **argv)
     } else if (i < argc && strcmp(argv[i], "reload") == 0) {
         reload = 1;
         i++;
+    } else if (i < argc && strcmp(argv[i], "truststore") == 0) {
+        if (i + 2 >= argc ||
+            (strcmp(argv[i + 1], "rollback") != 0 && strcmp(argv[i + 1], "unpin") != 0)) {
+            fprintf(stderr, "usage: moongate truststore rollback|unpin DOMAIN [-c FILE] [-p DIR]\n");
+            return 2;
+        }
+        ts_action = argv[i + 1];
+        ts_domain = argv[i + 2];
+        check = 1;
+        i += 3;
     } else if (i < argc && strcmp(argv[i], "client-cert") == 0) {
         if (i + 3 >= argc || strcmp(argv[i + 1], "show") != 0) {
             fprintf(stderr, "usage: moongate client-cert show API STAGE [-c FILE] [-p DIR]\n");
@@ -129,6 +177,7 @@ int main(int argc, char **argv)
     }
     mgw_buf_free(&errors);
     if (cert_api) return show_client_cert(gen, cert_api, cert_stage);
+    if (ts_action) return truststore_command(gen, file, ts_action, ts_domain);
     if (check) {
         printf("%s: OK\n", file);
         mgw_gen_unref(gen);

@@ -1425,6 +1425,8 @@ local domain = {
           description = "PEM file of CRLs, checked for every chain element that has one" },
         mode = { type = "string", one_of = { "require", "request" }, default = "require",
           description = '"require": no valid certificate, no handshake; "request": the certificate is optional' },
+        version = { type = "integer", between = { 1, 1e6 },
+          description = "serve this recorded truststore version (state_dir/truststores/HOST/vN.pem)" },
         forward_header = { type = "string", pattern = HEADER_TOKEN, normalize = lower,
           pattern_message = "invalid header name: must be an HTTP token",
           description = "send the client certificate (URL-encoded PEM) to HTTP backends in this header" },
@@ -1833,7 +1835,7 @@ local function shape_domain(host, d, prefix)
     key = d.key and resolve(prefix, d.key),
     mtls = m and {
       truststore = resolve(prefix, m.truststore), crl = m.crl and resolve(prefix, m.crl),
-      mode = m.mode, forward_header = m.forward_header,
+      mode = m.mode, forward_header = m.forward_header, version = m.version,
     },
     mappings = map_list(d.mappings, function(base, target)
       local api_id, stage_name = parse_target(target)

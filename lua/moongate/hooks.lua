@@ -218,6 +218,14 @@ local function request_context(req)
   if req.authorizer then
     rc.authorizer = { lambda = req.authorizer }
   end
+  local cert = req.client_cert
+  if cert then
+    rc.authentication = { clientCert = {
+      clientCertPem = cert.pem, subjectDN = cert.subject_dn, issuerDN = cert.issuer_dn,
+      serialNumber = cert.serial_number,
+      validity = { notBefore = cert.not_before, notAfter = cert.not_after },
+    } }
+  end
   return rc
 end
 

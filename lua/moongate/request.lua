@@ -6,8 +6,10 @@
 --
 -- Fields: method, path, raw_path, route_path, query_string, route_key, request_id,
 -- source_ip, stage, api_id, host, protocol, ctx (a table shared by every hook of the
--- request), authorizer (the Lua authorizer's context, once authorized), r (the C
--- request pointer, for runtime modules such as moongate.throttle; nil in the kit).
+-- request), authorizer (the Lua authorizer's context, once authorized), client_cert
+-- (mutual TLS: { pem, subject_dn, issuer_dn, serial_number, not_before, not_after }),
+-- r (the C request pointer, for runtime modules such as moongate.throttle; nil in the
+-- kit).
 -- Methods: header(name), headers(), query(name), query_params(), path_param(name),
 -- path_params(), stage_variable(name), stage_variables(), cookie(name), cookies(),
 -- body(), context(name), set_header(name, value), clear_header(name), event().
@@ -127,19 +129,23 @@ local function cookie_value(cookies, name)
   return nil
 end
 
--- Every $context variable a hook may read (runtime/template.h), plus the
--- authorizer.KEY and custom.NAME families.
+-- Every $context variable a hook may read, plus the authorizer.KEY and custom.NAME
+-- families. The gateway's list is runtime/template.h; tests/unit/test_hooks.c fails
+-- when the two differ (the kit and config validation use this one).
 M.CONTEXT_VARIABLES = {
   "requestId", "extendedRequestId", "apiId", "stage", "routeKey", "httpMethod", "path",
   "protocol", "status", "responseLength", "requestTime", "requestTimeEpoch",
   "responseLatency", "integrationLatency", "integration.latency", "integrationStatus",
   "integration.status", "integration.integrationStatus", "integrationErrorMessage",
-  "integration.error", "identity.sourceIp", "identity.apiKey", "identity.apiKeyId",
-  "identity.userAgent", "throttle.policy", "throttle.limit", "throttle.remaining",
-  "throttle.reset", "domainName", "domainPrefix", "error.message", "error.messageString",
-  "error.responseType", "authorizer.principalId", "authorizer.error", "authorizer.status",
-  "authorizer.latency", "waf.status", "waf.latency", "waf.error", "waf.rule", "waf.counted",
-  "wafResponseCode",
+  "integration.error", "identity.sourceIp", "identity.apiKey",
+  "identity.clientCert.clientCertPem", "identity.clientCert.subjectDN",
+  "identity.clientCert.issuerDN", "identity.clientCert.serialNumber",
+  "identity.clientCert.validity.notBefore", "identity.clientCert.validity.notAfter",
+  "throttle.policy", "throttle.limit", "throttle.remaining", "throttle.reset",
+  "identity.apiKeyId", "identity.userAgent", "domainName", "domainPrefix", "error.message",
+  "error.messageString", "error.responseType", "authorizer.principalId", "authorizer.error",
+  "authorizer.status", "authorizer.latency", "waf.status", "waf.latency", "waf.error",
+  "waf.rule", "waf.counted", "wafResponseCode",
 }
 local KNOWN = {}
 for _, v in ipairs(M.CONTEXT_VARIABLES) do
@@ -229,6 +235,24 @@ local function field(self, k)
   return v
 end
 
+-- The client certificate of a mutual-TLS connection, or false without one.
+local function client_cert(self)
+  local pem = self:context("identity.clientCert.clientCertPem")
+  local cert = false
+  if pem then
+    cert = {
+      pem = pem,
+      subject_dn = self:context("identity.clientCert.subjectDN"),
+      issuer_dn = self:context("identity.clientCert.issuerDN"),
+      serial_number = self:context("identity.clientCert.serialNumber"),
+      not_before = self:context("identity.clientCert.validity.notBefore"),
+      not_after = self:context("identity.clientCert.validity.notAfter"),
+    }
+  end
+  rawset(self, "client_cert", cert)
+  return cert
+end
+
 Ffi.__index = function(self, k)
   local m = Ffi[k]
   if m ~= nil then
@@ -236,6 +260,9 @@ Ffi.__index = function(self, k)
   end
   if FIELDS[k] then
     return field(self, k)
+  end
+  if k == "client_cert" then
+    return client_cert(self) or nil
   end
   return nil
 end
@@ -429,6 +456,7 @@ function M.new(t)
     host = t.host or headers.host,
     protocol = t.protocol or "HTTP/1.1",
     authorizer = t.authorizer,
+    client_cert = t.client_cert,
     ctx = {},
     _headers = headers,
     _body = t.body or "",

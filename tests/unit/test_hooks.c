@@ -5,9 +5,12 @@
  */
 #include "../../runtime/hooks.c"
 
+#include <lauxlib.h>
+#include <lualib.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "config.h"
 #include "unit.h"
 
 static int lookup(void *ud, int var, mgw_str_t arg, mgw_str_t *out)
@@ -144,8 +147,47 @@ static void test_body_complete(void)
     mgw_pool_destroy(r->pool);
 }
 
+/* The kit (lua/moongate/request.lua) knows every $context variable the gateway has. */
+static void test_kit_knows_every_variable(void)
+{
+    static const char *names[] = {
+#define XX(id, name) name,
+        MGW_CONTEXT_VARS(XX)
+#undef XX
+    };
+    lua_State *L = luaL_newstate();
+    luaL_openlibs(L);
+    lua_getglobal(L, "package");
+    lua_pushfstring(L, "%s/?.lua", mgw_config_lua_dir());
+    lua_setfield(L, -2, "path");
+    lua_pop(L, 1);
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "moongate.request");
+    if (lua_pcall(L, 1, 1, 0) != 0) {
+        printf("#   %s\n", lua_tostring(L, -1));
+        CHECK(0);
+        lua_close(L);
+        return;
+    }
+    lua_getfield(L, -1, "CONTEXT_VARIABLES");
+    int n = (int)lua_objlen(L, -1);
+    CHECK(n == (int)(sizeof(names) / sizeof(names[0])));
+    for (int i = 0; i < (int)(sizeof(names) / sizeof(names[0])); i++) {
+        int found = 0;
+        for (int j = 1; j <= n && !found; j++) {
+            lua_rawgeti(L, -1, j);
+            found = strcmp(lua_tostring(L, -1), names[i]) == 0;
+            lua_pop(L, 1);
+        }
+        if (!found) printf("#   $context.%s is missing from request.lua CONTEXT_VARIABLES\n", names[i]);
+        CHECK(found);
+    }
+    lua_close(L);
+}
+
 int main(void)
 {
+    RUN(test_kit_knows_every_variable);
     RUN(test_nothing_before_a_hook_ran);
     RUN(test_authorizer_values);
     RUN(test_authorizer_failure);
