@@ -140,12 +140,14 @@ static void tls_failed(mgw_conn_t *c)
     mgw_log_info("TLS from %s: %s", c->peer, mgw_tls_error(c->tls));
     if (mgw_tls_plain_http(c->tls)) {
         static const char body[] = "{\"message\":\"The plain HTTP request was sent to HTTPS port\"}";
-        char head[256];
+        char head[512], id[24];
+        mgw__make_id(c->w, id);
         int n = snprintf(head, sizeof(head),
                          "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
-                         "x-amzn-errortype: BadRequestException\r\nconnection: close\r\n"
+                         "x-amzn-errortype: BadRequestException\r\ndate: %s\r\n"
+                         "apigw-requestid: %s\r\nconnection: close\r\n"
                          "content-length: %zu\r\n\r\n",
-                         sizeof(body) - 1);
+                         mgw__date(c->w), id, sizeof(body) - 1);
         uv_buf_t b[2] = {uv_buf_init(head, (unsigned)n), uv_buf_init((char *)body, sizeof(body) - 1)};
         mgw__write((uv_stream_t *)&c->tcp, &c->wq, b, 2, NULL);
     } else {
@@ -485,8 +487,10 @@ static int on_body(void *ud, const char *p, size_t n)
         return -1;
     }
     arm_timer(c, c->w->gen->body_timeout_ms);
-    if (r->px && !r->discard_body) mgw__proxy_body(r, p, n, c->rbuf);
-    else if (r->lua && !r->resp_started) mgw__hooks_body(r, p, n); /* hooks still running */
+    if (r->px && !r->discard_body)
+        mgw__proxy_body(r, p, n, c->rbuf);
+    else if (r->lua && !r->resp_started)
+        mgw__hooks_body(r, p, n); /* hooks still running */
     return c->done || c->req != r ? -1 : 0;
 }
 
@@ -499,8 +503,10 @@ static int on_complete(void *ud)
     if (r == NULL) return -1;
     r->body_done = 1;
     uv_timer_stop(&c->timer);
-    if (r->px && !r->discard_body) mgw__proxy_body_done(r);
-    else if (r->lua && !r->resp_started) mgw__hooks_body_done(r); /* may answer r */
+    if (r->px && !r->discard_body)
+        mgw__proxy_body_done(r);
+    else if (r->lua && !r->resp_started)
+        mgw__hooks_body_done(r); /* may answer r */
     if (c->done) return MGW_HTTP1_PAUSE;
     if (c->req != r) return 0; /* answered and finished: parsing goes on */
     if (r->resp_done) {

@@ -56,7 +56,7 @@ struct mgw_lhttp_s {
     mgw_req_t *r; /* NULL once abandoned */
     resolve_t *resolving;
     mgw_http1_t *parser;
-    mgw_buf_t out;  /* the serialized request */
+    mgw_buf_t out; /* the serialized request */
     mgw_buf_t name, value;
     mgw_buf_t body;
     mgw_hdr_t *hdrs; /* in r's arena */
@@ -107,9 +107,9 @@ static void finish(mgw_lhttp_t *call, const char *error)
         res->res.status = call->status;
         res->res.nheaders = call->nhdrs;
         res->headers = call->hdrs;
-        res->res.body = (mgw_str_t){mgw_pool_strndup(r->pool, call->body.p ? call->body.p : "",
-                                                     call->body.n),
-                                    call->body.n};
+        res->res.body =
+            (mgw_str_t){mgw_pool_strndup(r->pool, call->body.p ? call->body.p : "", call->body.n),
+                        call->body.n};
     }
     l->http_result = res;
     l->http = NULL;
@@ -284,28 +284,17 @@ static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     }
 }
 
-static int token_char(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
 /* Serializes the request into out; returns NULL or why it cannot be sent. */
 static const char *build(mgw_buf_t *out, const mgw_ffi_http_params_t *p, const mgw_url_t *url)
 {
-    for (size_t i = 0; i < p->method_len; i++)
-        if (!token_char((unsigned char)p->method[i])) return "invalid method";
+    if (!mgw_http1_is_token(p->method, p->method_len)) return "invalid method";
     mgw_buf_printf(out, "%.*s %s%.*s HTTP/1.1\r\nhost: %.*s\r\n", (int)p->method_len, p->method,
                    url->path.p[0] == '/' ? "" : "/", (int)url->path.n, url->path.p,
                    (int)url->authority.n, url->authority.p);
     for (int i = 0; i < p->nheaders; i++) {
         mgw_str_t n = p->headers[i].name, v = p->headers[i].value;
-        if (n.n == 0) return "empty header name";
-        for (size_t j = 0; j < n.n; j++)
-            if (!token_char((unsigned char)n.p[j])) return "header names must be HTTP tokens";
-        for (size_t j = 0; j < v.n; j++)
-            if (v.p[j] == '\r' || v.p[j] == '\n' || v.p[j] == '\0')
-                return "header values must not contain CR, LF or NUL";
+        if (!mgw_http1_is_token(n.p, n.n)) return "header names must be HTTP tokens";
+        if (!mgw_http1_is_value(v.p, v.n)) return "header values must not contain CR, LF or NUL";
         if (mgw_str_ieq(n, "host") || mgw_str_ieq(n, "content-length") ||
             mgw_str_ieq(n, "connection") || mgw_str_ieq(n, "transfer-encoding"))
             continue; /* set by the client */

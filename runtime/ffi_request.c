@@ -145,31 +145,22 @@ int mgw_ffi_req_body(mgw_req_t *r, mgw_str_t *out, const char **err)
     return 1;
 }
 
-static int token_char(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
 /*
  * Sets request header name to value (vn bytes), replacing every header of that name;
  * value NULL removes them. The change is what later hooks and the backend see. Returns
  * 0, or -1 with *err (a bad name or value, or too late: the integration has started).
  */
-int mgw_ffi_req_set_header(mgw_req_t *r, const char *name, size_t nn, const char *value,
-                           size_t vn, const char **err)
+int mgw_ffi_req_set_header(mgw_req_t *r, const char *name, size_t nn, const char *value, size_t vn,
+                           const char **err)
 {
     if (r->px || r->resp_started || r->phase >= MGW_PHASE_INTEGRATION) {
         *err = "request headers can only be changed before the integration";
         return -1;
     }
     if (nn == 0 || nn > 256) return *err = "header name must be 1 to 256 characters", -1;
-    for (size_t i = 0; i < nn; i++)
-        if (!token_char((unsigned char)name[i]))
-            return *err = "header name must be an HTTP token", -1;
-    for (size_t i = 0; value && i < vn; i++)
-        if (value[i] == '\r' || value[i] == '\n' || value[i] == '\0')
-            return *err = "header value must not contain CR, LF or NUL", -1;
+    if (!mgw_http1_is_token(name, nn)) return *err = "header name must be an HTTP token", -1;
+    if (value && !mgw_http1_is_value(value, vn))
+        return *err = "header value must not contain CR, LF or NUL", -1;
     /* drop the old values */
     int k = 0;
     for (int i = 0; i < r->nheaders; i++) {

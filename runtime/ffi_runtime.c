@@ -20,10 +20,10 @@ static mgw_kv_t *dup_kvs(mgw_req_t *r, const mgw_kv_t *kv, int n)
     if (n <= 0) return NULL;
     mgw_kv_t *out = mgw_pool_alloc(r->pool, sizeof(*out) * (size_t)n);
     for (int i = 0; i < n; i++) {
-        out[i].name = (mgw_str_t){mgw_pool_strndup(r->pool, kv[i].name.p, kv[i].name.n),
-                                  kv[i].name.n};
-        out[i].value = (mgw_str_t){mgw_pool_strndup(r->pool, kv[i].value.p, kv[i].value.n),
-                                   kv[i].value.n};
+        out[i].name =
+            (mgw_str_t){mgw_pool_strndup(r->pool, kv[i].name.p, kv[i].name.n), kv[i].name.n};
+        out[i].value =
+            (mgw_str_t){mgw_pool_strndup(r->pool, kv[i].value.p, kv[i].value.n), kv[i].value.n};
     }
     return out;
 }
@@ -33,8 +33,8 @@ static mgw_kv_t *dup_kvs(mgw_req_t *r, const mgw_kv_t *kv, int n)
  * ($context.authorizer.KEY; values as strings) and its usage identifier key (may be
  * NULL), which becomes the request's API key for usage plans. Returns 0.
  */
-int mgw_ffi_runtime_authorized(mgw_req_t *r, const char *principal, size_t pn,
-                               const mgw_kv_t *ctx, int n, const char *key, size_t kn)
+int mgw_ffi_runtime_authorized(mgw_req_t *r, const char *principal, size_t pn, const mgw_kv_t *ctx,
+                               int n, const char *key, size_t kn)
 {
     mgw_lreq_t *l = mgw__lreq(r);
     l->principal = dup_or_null(r, principal, pn);
@@ -46,8 +46,7 @@ int mgw_ffi_runtime_authorized(mgw_req_t *r, const char *principal, size_t pn,
 
 /* The web ACL's terminating rule (NULL: the default action) and the names of the count
  * rules that matched (comma-separated, NULL when none). Returns 0. */
-int mgw_ffi_runtime_waf(mgw_req_t *r, const char *rule, size_t rn, const char *counted,
-                        size_t cn)
+int mgw_ffi_runtime_waf(mgw_req_t *r, const char *rule, size_t rn, const char *counted, size_t cn)
 {
     mgw_lreq_t *l = mgw__lreq(r);
     l->waf_rule = dup_or_null(r, rule, rn);
@@ -65,7 +64,8 @@ int mgw_ffi_runtime_response(mgw_req_t *r, int status, const mgw_hdr_t *hdrs, in
     l->resp_hdrs = mgw_pool_alloc(r->pool, sizeof(mgw_hdr_t) * (size_t)(n > 0 ? n : 1));
     for (int i = 0; i < n; i++) {
         const mgw_hdr_t *h = &hdrs[i];
-        l->resp_hdrs[i].name = (mgw_str_t){mgw_pool_strndup(r->pool, h->name.p, h->name.n), h->name.n};
+        l->resp_hdrs[i].name =
+            (mgw_str_t){mgw_pool_strndup(r->pool, h->name.p, h->name.n), h->name.n};
         l->resp_hdrs[i].value =
             (mgw_str_t){mgw_pool_strndup(r->pool, h->value.p, h->value.n), h->value.n};
     }
@@ -99,9 +99,12 @@ int mgw_ffi_runtime_error(mgw_req_t *r, int hook, const char *msg, size_t n)
 {
     mgw_lreq_t *l = mgw__lreq(r);
     const char *m = mgw_pool_strndup(r->pool, msg, n);
-    if (hook == MGW_HOOK_WAF) l->waf_error = m;
-    else if (hook == MGW_HOOK_AUTHORIZE) l->authz_error = m;
-    else if (hook == MGW_HOOK_HANDLE) r->integ_error = m;
+    if (hook == MGW_HOOK_WAF)
+        l->waf_error = m;
+    else if (hook == MGW_HOOK_AUTHORIZE)
+        l->authz_error = m;
+    else if (hook == MGW_HOOK_HANDLE)
+        r->integ_error = m;
     return 0;
 }
 

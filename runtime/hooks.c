@@ -58,9 +58,9 @@ static int route_done(mgw_req_t *r, int rc, int idx)
         if (idx >= 0 && idx < r->api->nroutes) r->route = r->api->routes[idx];
         return MGW_PHASE_NEXT;
     }
-    mgw__req_fail(r, rc == MGW_LUA_NOT_FOUND ? MGW_GW_RESOURCE_NOT_FOUND
-                                             : MGW_GW_API_CONFIGURATION_ERROR,
-                  NULL);
+    mgw__req_fail(
+        r, rc == MGW_LUA_NOT_FOUND ? MGW_GW_RESOURCE_NOT_FOUND : MGW_GW_API_CONFIGURATION_ERROR,
+        NULL);
     return MGW_PHASE_STOP;
 }
 
@@ -153,8 +153,7 @@ void mgw__hooks_forward_body(mgw_req_t *r)
 int mgw__hooks_log(mgw_req_t *r, const mgw_stage_t *st, mgw_buf_t *line)
 {
     mgw_lreq_t *l = mgw__lreq(r);
-    if (mgw_lua_call(r, MGW_HOOK_LOG, st->log_policy, NULL) != MGW_LUA_OK || !l->has_line)
-        return 0;
+    if (mgw_lua_call(r, MGW_HOOK_LOG, st->log_policy, NULL) != MGW_LUA_OK || !l->has_line) return 0;
     mgw_buf_add(line, l->log_line.p, l->log_line.n);
     return 1;
 }

@@ -50,6 +50,11 @@ void mgw_http1_resume(mgw_http1_t *p);
 int mgw_http1_finish(mgw_http1_t *p);
 /* Why the last execute failed. */
 const char *mgw_http1_error(const mgw_http1_t *p);
+/* 1 when p (n bytes, n > 0) is an HTTP token (a method or a header name). */
+int mgw_http1_is_token(const char *p, size_t n);
+/* 1 when p (n bytes) may be a header value: no CR, LF or NUL. */
+int mgw_http1_is_value(const char *p, size_t n);
+
 /* 1 while the parser is inside a message (after its first byte). */
 int mgw_http1_in_message(const mgw_http1_t *p);
 

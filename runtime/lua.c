@@ -8,6 +8,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -111,7 +112,9 @@ static int enter(mgw_req_t *r, int fn, int a, int b, int *aux)
     if (ml == NULL) return MGW_LUA_ERROR;
     lua_State *L = ml->L;
     lua_rawgeti(L, LUA_REGISTRYINDEX, ml->fn[fn]);
-    lua_pushlightuserdata(L, r);
+    /* The address as a number: the JIT compiles a number-to-pointer cast, not a
+     * lightuserdata one (user-space addresses fit a double exactly). */
+    lua_pushnumber(L, (lua_Number)(uintptr_t)r);
     lua_pushinteger(L, a);
     lua_pushinteger(L, b);
     lua_pushinteger(L, r->gen->id);

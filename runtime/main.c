@@ -16,8 +16,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: moongate [-c FILE] [-p DIR]        run the gateway\n"
                "       moongate check [-c FILE] [-p DIR]  validate a configuration\n"
-               "       moongate reload [-c FILE]          reload the running gateway (its management\n"
-               "                                          listener, from FILE): prints the outcome\n"
+               "       moongate reload [-c FILE]          reload the running gateway\n"
                "       moongate client-cert show API STAGE print the certificate a stage\n"
                "                                          presents to https backends\n"
                "       moongate truststore rollback DOMAIN serve the previous truststore\n"

@@ -60,7 +60,7 @@ static void respond(mconn_t *c, int status, const char *type, const char *body)
 {
     if (c->answered || uv_is_closing((uv_handle_t *)&c->tcp)) return;
     c->answered = 1;
-    const char *reason = status == 200 ? "OK"
+    const char *reason = status == 200   ? "OK"
                          : status == 404 ? "Not Found"
                          : status == 405 ? "Method Not Allowed"
                          : status == 409 ? "Conflict"
@@ -124,8 +124,7 @@ static int on_body(void *ud, const char *p, size_t n)
 static int is(const mconn_t *c, const char *path)
 {
     size_t n = strlen(path);
-    return c->url.n >= n && memcmp(c->url.p, path, n) == 0 &&
-           (c->url.n == n || c->url.p[n] == '?');
+    return c->url.n >= n && memcmp(c->url.p, path, n) == 0 && (c->url.n == n || c->url.p[n] == '?');
 }
 
 static int on_complete(void *ud)
@@ -268,8 +267,7 @@ int mgw_manage_request(const char *address, int port, const char *method, const 
     if (sep && sscanf(in.p, "HTTP/1.%*d %d", &status) == 1) {
         mgw_buf_add(body, sep + 4, in.n - (size_t)(sep + 4 - in.p));
     } else {
-        mgw_buf_printf(body, "no valid answer from the management listener %s:%d\n", address,
-                       port);
+        mgw_buf_printf(body, "no valid answer from the management listener %s:%d\n", address, port);
         status = -1;
     }
     mgw_buf_free(&in);

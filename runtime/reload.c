@@ -21,28 +21,22 @@
 
 /* ---- worker side ---- */
 
-struct wgen_owner {
-    mgw_wgen_t wg;
-    mgw_worker_t *w;
-};
-
 static mgw_wgen_t *wgen_open(mgw_worker_t *w, mgw_gen_t *gen)
 {
-    struct wgen_owner *o = mgw_calloc(1, sizeof(*o));
-    o->w = w;
-    o->wg.gen = gen;
-    o->wg.alog = mgw_accesslog_create(&w->loop, gen);
+    mgw_wgen_t *wg = mgw_calloc(1, sizeof(*wg));
+    wg->w = w;
+    wg->gen = gen;
+    wg->alog = mgw_accesslog_create(&w->loop, gen);
     mgw_lua_load_gen(w->lua, gen);
-    return &o->wg;
+    return wg;
 }
 
 static void wgen_close(mgw_wgen_t *wg)
 {
-    struct wgen_owner *o = (struct wgen_owner *)wg;
-    mgw_lua_unload_gen(o->w->lua, wg->gen);
+    mgw_lua_unload_gen(wg->w->lua, wg->gen);
     mgw_accesslog_close(wg->alog); /* flushes; frees itself when its writes are done */
     mgw_gen_unref(wg->gen);
-    free(o);
+    free(wg);
 }
 
 /* The worker stops handing wg to new requests; it goes when its last request ends. */
@@ -107,12 +101,12 @@ static struct {
     uv_loop_t *loop;
     mgw_worker_t *workers;
     int nworkers;
-    mgw_gen_t *current;    /* the main thread's reference */
+    mgw_gen_t *current; /* the main thread's reference */
     uv_signal_t sighup;
-    uv_async_t done;       /* a worker acknowledged */
-    uv_mutex_t lock;       /* guards closed against workers' acks */
+    uv_async_t done; /* a worker acknowledged */
+    uv_mutex_t lock; /* guards closed against workers' acks */
     int closed;
-    atomic_int pending;    /* workers that have not swapped yet */
+    atomic_int pending; /* workers that have not swapped yet */
     int in_progress, again;
     mgw_reload_cb cb;
     void *ud;
@@ -149,10 +143,8 @@ static void done_cb(uv_async_t *a)
     if (!R.in_progress || atomic_load(&R.pending) > 0) return;
     R.in_progress = 0;
     char text[512];
-    snprintf(text, sizeof(text), "%s: reloaded (generation %d)\n", R.current->file,
-             R.current->id);
-    mgw_log_info("%s: reloaded: generation %d serves new requests", R.current->file,
-                 R.current->id);
+    snprintf(text, sizeof(text), "%s: reloaded (generation %d)\n", R.current->file, R.current->id);
+    mgw_log_info("%s: reloaded: generation %d serves new requests", R.current->file, R.current->id);
     mgw_reload_cb cb = R.cb;
     R.cb = NULL;
     if (cb) cb(R.ud, 1, text);
@@ -192,8 +184,9 @@ static const char *incompatible(const mgw_gen_t *old, const mgw_gen_t *g, char *
         return buf;
     }
     if (g->workers != old->workers) {
-        snprintf(buf, n, "%s: workers: changing the number of workers needs a restart (%d now, "
-                         "%d running)",
+        snprintf(buf, n,
+                 "%s: workers: changing the number of workers needs a restart (%d now, "
+                 "%d running)",
                  g->file, g->workers, old->workers);
         return buf;
     }

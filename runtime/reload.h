@@ -22,6 +22,7 @@
 typedef struct mgw_worker_s mgw_worker_t;
 
 typedef struct mgw_wgen_s {
+    mgw_worker_t *w;
     mgw_gen_t *gen;        /* one reference */
     mgw_accesslog_t *alog; /* writes gen's log files; holds its own reference */
     int nreqs;             /* requests of this worker that run on gen */

@@ -199,6 +199,10 @@ enum {
 enum { MGW_PHASE_NEXT, MGW_PHASE_STOP, MGW_PHASE_WAIT };
 
 /* request.c */
+/* A new request id: 12 random bytes as 16 base64 characters. */
+void mgw__make_id(mgw_worker_t *w, char out[24]);
+/* The current Date header value, cached per second. */
+const char *mgw__date(mgw_worker_t *w);
 mgw_req_t *mgw__req_new(mgw_conn_t *c);
 /* Runs the phases from r->phase on. */
 void mgw__req_continue(mgw_req_t *r);

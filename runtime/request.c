@@ -27,7 +27,7 @@ static uint64_t rng_next(uint64_t s[2])
 }
 
 /* 12 random bytes as 16 base64 characters, the shape of API Gateway's request ids. */
-static void make_id(mgw_worker_t *w, char out[24])
+void mgw__make_id(mgw_worker_t *w, char out[24])
 {
     static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     uint64_t a = rng_next(w->rng), b = rng_next(w->rng);
@@ -68,7 +68,7 @@ mgw_req_t *mgw__req_new(mgw_conn_t *c)
     clock_gettime(CLOCK_REALTIME, &ts);
     r->start_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
     r->method = MGW_STR("-");
-    make_id(c->w, r->id);
+    mgw__make_id(c->w, r->id);
     return r;
 }
 
@@ -254,6 +254,8 @@ static const char *reason(int status)
         return "Request Timeout";
     case 413:
         return "Payload Too Large";
+    case 421:
+        return "Misdirected Request";
     case 415:
         return "Unsupported Media Type";
     case 429:
@@ -272,7 +274,7 @@ static const char *reason(int status)
     return "Unknown";
 }
 
-static const char *date_header(mgw_worker_t *w)
+const char *mgw__date(mgw_worker_t *w)
 {
     time_t now = time(NULL);
     if (now != w->date_sec) {
@@ -311,7 +313,7 @@ void mgw__resp_head(mgw_req_t *r, int status, const mgw_hdr_t *hdrs, int nhdrs,
         mgw_buf_add(&b, hdrs[i].value.p, hdrs[i].value.n);
         mgw_buf_add(&b, "\r\n", 2);
     }
-    mgw_buf_printf(&b, "date: %s\r\napigw-requestid: %s\r\n", date_header(c->w), r->id);
+    mgw_buf_printf(&b, "date: %s\r\napigw-requestid: %s\r\n", mgw__date(c->w), r->id);
     if (r->retry_after_s)
         mgw_buf_printf(&b, "retry-after: %llu\r\n", (unsigned long long)r->retry_after_s);
     if (r->rl_name && r->stage && r->stage->rate_limit_headers) {
@@ -490,8 +492,9 @@ static mgw_gwresp_type_t resolve(mgw_req_t *r)
             }
         }
     } else {
+        /* the listener's API, else the Host's first label (README "Which API answers") */
         mgw_api_t *api = mgw__req_listen(r)->api;
-        if (api == NULL && r->host.n) {
+        if ((api == NULL || !api->default_endpoint) && r->host.n) {
             const char *dot = memchr(r->host.p, '.', r->host.n);
             if (dot) api = mgw_gen_find_api(g, r->host.p, (size_t)(dot - r->host.p));
         }
@@ -531,13 +534,13 @@ static void run_mock(mgw_req_t *r)
 
 /* ---- phases (DESIGN.md "Request lifecycle") ---- */
 
-/* WAF: web ACL rules of the stage (Lua policies arrive with issue 3). */
+/* WAF: the stage's web ACL, Lua rules run by hooks.c. */
 static int phase_waf(mgw_req_t *r)
 {
     return r->stage->waf ? mgw__hooks_waf(r) : MGW_PHASE_NEXT;
 }
 
-/* Route selection: the stage's route keys, matched in C. */
+/* Route selection: the API's route keys, matched in C, after its Lua selector if any. */
 static int phase_route(mgw_req_t *r)
 {
     mgw_route_match_t m;
@@ -565,7 +568,7 @@ static int phase_route(mgw_req_t *r)
     return MGW_PHASE_NEXT;
 }
 
-/* Authorization: the route's authorizer (arrives with issue 3). */
+/* Authorization: the route's Lua authorizer (hooks.c). */
 static int phase_authorize(mgw_req_t *r)
 {
     return r->route->authorizer ? mgw__hooks_authorize(r) : MGW_PHASE_NEXT;
@@ -674,7 +677,7 @@ static int phase_throttle(mgw_req_t *r)
 }
 
 
-/* The integration: always the last phase; it answers the request. */
+/* "100 Continue" for a client that waits for it before sending the body. */
 void mgw__req_send_continue(mgw_req_t *r)
 {
     mgw_str_t expect = mgw__req_header(r, "expect");
@@ -684,6 +687,7 @@ void mgw__req_send_continue(mgw_req_t *r)
     }
 }
 
+/* The integration: always the last phase; it answers the request. */
 static int phase_integration(mgw_req_t *r)
 {
     /* "100 Continue" only once the request is sure to reach its integration. */

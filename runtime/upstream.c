@@ -271,6 +271,9 @@ static void build_head(mgw_proxy_t *px, const char *method)
     for (int i = 0; i < r->nheaders; i++) {
         const mgw_hdr_t *h = &r->headers[i];
         if (hop_by_hop(h->name, connection)) continue;
+        /* The certificate header is the gateway's to set: a client's copy is dropped. */
+        if (r->domain && r->domain->forward_header && mgw_str_ieq(h->name, r->domain->forward_header))
+            continue;
         mgw_buf_add(&b, h->name.p, h->name.n);
         mgw_buf_add(&b, ": ", 2);
         mgw_buf_add(&b, h->value.p, h->value.n);

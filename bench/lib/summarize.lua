@@ -66,18 +66,38 @@ local function errors_of(r)
     return (k.err_connect or 0) + (k.err_read or 0) + (k.err_write or 0) + (k.err_timeout or 0)
 end
 
+-- A run is disturbed when other processes used more than noise_max_pct of a core
+-- during it (run.sh has already measured it again while its retry budget lasted).
+local NOISE_MAX = meta.settings.noise_max_pct or 15
+local function clean(r)
+    return (r.other_cpu_pct or 0) <= NOISE_MAX
+end
+
+-- Medians come from the undisturbed runs when there are at least two of them (or
+-- the only run is undisturbed), else from every run.
+local function use_clean(n_clean, n)
+    return n_clean >= 2 or (n == 1 and n_clean == 1)
+end
+
 local function gateway_stats(list)
     local rps, p50, p99, cpu, per_core = {}, {}, {}, {}, {}
     local errors, non2xx, requests, lines = 0, 0, 0, 0
     local have_lines = false
+    local n_clean = 0
+    for _, r in ipairs(list) do
+        if clean(r) then n_clean = n_clean + 1 end
+    end
+    local only_clean = use_clean(n_clean, #list)
     for _, r in ipairs(list) do
         local k = r.wrk
-        rps[#rps + 1] = k.rps
-        p50[#p50 + 1] = k.p50_us
-        p99[#p99 + 1] = k.p99_us
-        local c = r.cpu_gw_s / r.wall_s
-        cpu[#cpu + 1] = c * 100
-        if c > 0 then per_core[#per_core + 1] = k.rps / c end
+        if clean(r) or not only_clean then
+            rps[#rps + 1] = k.rps
+            p50[#p50 + 1] = k.p50_us
+            p99[#p99 + 1] = k.p99_us
+            local c = r.cpu_gw_s / r.wall_s
+            cpu[#cpu + 1] = c * 100
+            if c > 0 then per_core[#per_core + 1] = k.rps / c end
+        end
         errors = errors + errors_of(r)
         non2xx = non2xx + (k.non2xx or 0)
         requests = requests + (k.requests or 0)
@@ -88,6 +108,8 @@ local function gateway_stats(list)
     end
     return {
         runs = #list,
+        clean_runs = n_clean,
+        medians_of = only_clean and "undisturbed runs" or "all runs",
         median_rps = round(median(rps), 0),
         p50_us = median(p50),
         p99_us = median(p99),
@@ -106,7 +128,7 @@ local function gateway_stats(list)
                     wrk_cpu_pct = round(r.cpu_wrk_s / r.wall_s * 100, 1),
                     cpu0_busy_pct = round(r.cpu0_busy_s / r.wall_s * 100, 1),
                     cpu1_busy_pct = round(r.cpu1_busy_s / r.wall_s * 100, 1),
-                    other_cpu_pct = r.other_cpu_pct, log_lines = r.log_lines }
+                    other_cpu_pct = r.other_cpu_pct, disturbed = not clean(r), log_lines = r.log_lines }
             end
             return t
         end)(),
@@ -114,18 +136,31 @@ local function gateway_stats(list)
 end
 
 -- ratio of a over b, round by round, then the median
+-- Ratio of a over b round by round, then the median: over the rounds where neither run
+-- was disturbed when there are at least two such rounds, else over every round.
 local function ratio(la, lb, field)
     local idx = {}
     for _, r in ipairs(lb or {}) do idx[r.round] = r end
-    local per = {}
+    local per, flags, kept = {}, {}, {}
     for _, r in ipairs(la or {}) do
         local o = idx[r.round]
         if o and o.wrk[field] and o.wrk[field] > 0 then
-            per[#per + 1] = round(r.wrk[field] / o.wrk[field], 3)
+            local v = round(r.wrk[field] / o.wrk[field], 3)
+            per[#per + 1] = v
+            flags[#flags + 1] = clean(r) and clean(o)
         end
     end
     if #per == 0 then return nil end
-    return { median = round(median(per), 3), rounds = per }
+    local n_clean = 0
+    for _, f in ipairs(flags) do if f then n_clean = n_clean + 1 end end
+    local only_clean = use_clean(n_clean, #per)
+    for i, v in ipairs(per) do
+        if flags[i] or not only_clean then kept[#kept + 1] = v end
+    end
+    local disturbed = {}
+    for i, f in ipairs(flags) do disturbed[i] = not f end
+    return { median = round(median(kept), 3), rounds = per, disturbed = disturbed,
+             clean_rounds = n_clean, median_of = only_clean and "undisturbed rounds" or "all rounds" }
 end
 
 local out = {
@@ -153,9 +188,9 @@ P(string.format("moongate bench  %s  (%s, %ds)", meta.started, meta.command, met
 P(string.format("machine: %d x %s, kernel %s, %d MB; moongate %s (%s), nginx %s + lua-nginx-module %s, HAProxy %s, wrk %s",
     m.cores, m.cpu, m.kernel, m.memory_mb, meta.versions.moongate, meta.versions.moongate_commit,
     meta.versions.nginx, meta.versions.lua_nginx_module, meta.versions.haproxy, meta.versions.wrk))
-P(string.format("load: wrk -t1 -c%d, %d rounds x %ss after a %ss warm-up per gateway (TLS: %d rounds), "
+P(string.format("load: wrk -t1 -c%d, %d rounds x %ss after a %ss warm-up per gateway (TLS: %d rounds x %ss), "
     .. "gateways alternate A B C A B C; pin=%s%s",
-    s.connections, s.rounds, s.duration_s, s.warmup_s, s.tls_rounds, s.pin,
+    s.connections, s.rounds, s.duration_s, s.warmup_s, s.tls_rounds, s.tls_duration_s or s.duration_s, s.pin,
     s.pin == "split" and " (gateway on CPU 1; wrk + upstream on CPU 0)" or ""))
 P("every gateway runs one worker / one thread; req/s and latency are medians over rounds;"
     .. " 'cpu' is the gateway's CPU use, 'req/s/core' its rate per CPU-second")
@@ -206,11 +241,17 @@ for _, wl in ipairs(WORKLOADS) do
                 local key = "moongate/" .. o
                 ow.ratios[key] = { rps = rr, p99 = rp, rps_per_core = rc, partial = wnote_mg }
                 local per = {}
-                for i, v in ipairs(rr.rounds) do per[i] = string.format("%.2f", v) end
+                for i, v in ipairs(rr.rounds) do
+                    per[i] = string.format("%.2f%s", v, rr.disturbed[i] and "*" or "")
+                end
                 P(string.format("  %-28s %4.2f   (rounds: %s; p99 ratio %.2f; req/s/core ratio %.2f)%s",
                     key .. " req/s", rr.median, table.concat(per, " "), rp and rp.median or 0 / 0,
                     rc and rc.median or 0 / 0, wnote_mg and ("  [" .. wnote_mg .. "]") or ""))
-                if o == "nginx-lua" then headline[w] = { value = rr.median, partial = wnote_mg } end
+                if rr.clean_rounds < #rr.rounds then
+                    P(string.format("  %-28s      medians of %s (%d of %d undisturbed; * = disturbed)", "",
+                        rr.median_of, rr.clean_rounds, #rr.rounds))
+                end
+                if o == "nginx-lua" then headline[w] = { value = rr.median, partial = wnote_mg, noisy = rr.median_of == "all rounds" and rr.clean_rounds < #rr.rounds } end
             end
         end
         local rc = ratio(mg, runs_w and runs_w.upstream, "rps")
@@ -279,6 +320,12 @@ elseif headline.W1 then
     last = string.format("W1 moongate/nginx-lua: %.2f", headline.W1.value)
 end
 out.last_line = last
+local hw = headline.W2 and not headline.W2.partial and headline.W2 or headline.W1
+if hw and hw.noisy then
+    P("")
+    P("warning: fewer than two undisturbed rounds behind the ratio below: other processes"
+        .. " competed for the CPUs; run again on a quiet machine")
+end
 
 local f = assert(io.open(out_path, "wb"))
 f:write(cjson.encode(out), "\n")

@@ -902,8 +902,8 @@ local USE_NAMES = {
 local function policy_use(kind, field)
   field = field or "policy"
   return function(c, v, path, ctx)
-    if c[field] == nil then
-      return
+    if c[field] == nil or (c.config == nil and v.config ~= nil) then
+      return -- reported already
     end
     local entry, err = load_policy(ctx, c[field])
     if not entry then
@@ -951,10 +951,14 @@ local policy_config = {
   end,
 }
 
+-- Lua reports a malformed pattern only where matching reaches it: try subjects that
+-- take it far (the pattern itself, and as many letters).
 local function lua_pattern_error(v)
-  local ok, err = pcall(find, "", v)
-  if not ok then
-    return "invalid Lua pattern: " .. gsub(tostring(err), "^.-:%d+: ", "")
+  for _, subject in ipairs({ v, string.rep("x", #v), "" }) do
+    local ok, err = pcall(find, subject, v)
+    if not ok then
+      return "invalid Lua pattern: " .. gsub(tostring(err), "^.-:%d+: ", "")
+    end
   end
 end
 
@@ -980,9 +984,11 @@ end
 local check_lua_use = policy_use("authorizer")
 
 local function check_authorizer(c, v, path, ctx)
+  -- counted on the raw list: the checked one loses invalid entries
+  local count = type(v.identity_sources) == "table" and #v.identity_sources or 0
   if c.kind == "TOKEN" then
     c.identity_sources = c.identity_sources or { "$request.header.Authorization" }
-    if #c.identity_sources ~= 1 then
+    if v.identity_sources ~= nil and count ~= 1 then
       fail(ctx, join(path, "identity_sources"), "a TOKEN authorizer takes exactly one identity source")
     end
   else
@@ -990,7 +996,7 @@ local function check_authorizer(c, v, path, ctx)
     if c.token_pattern then
       fail(ctx, join(path, "token_pattern"), 'is for kind = "TOKEN" authorizers')
     end
-    if #c.identity_sources == 0 and (c.ttl or 0) > 0 then
+    if count == 0 and (c.ttl or 0) > 0 then
       fail(ctx, join(path, "identity_sources"),
         "must not be empty when ttl > 0 (the cache is keyed by them); set ttl = 0 to call the authorizer on every request")
     end

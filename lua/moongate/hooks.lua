@@ -424,10 +424,19 @@ function M.authorizer_result(v)
   return nil, "an authorizer result needs isAuthorized (simple) or policyDocument (IAM)"
 end
 
--- The decision for one request from a (possibly cached) result.
+local function copy(t)
+  local out = {}
+  for k, v in pairs(t) do
+    out[k] = v
+  end
+  return out
+end
+
+-- The decision for one request from a (possibly cached) result; its context is the
+-- request's own copy (hooks may change it without touching the cache).
 function M.authorizer_decision(res, auth)
   local d = {
-    context = res.context, principal_id = res.principal_id,
+    context = copy(res.context), principal_id = res.principal_id,
     usage_identifier_key = res.usage_identifier_key,
   }
   if res.simple then
@@ -537,6 +546,13 @@ end
 -- Lua integrations
 ---------------------------------------------------------------------------
 
+-- JSON without lua-cjson's "\/" escapes (every "/" is escaped, so each "\/" is one).
+local function json_encode(v)
+  local s = cjson.encode(v)
+  return s and (gsub(s, "\\/", "/"))
+end
+M.json_encode = json_encode
+
 -- Headers the gateway itself sets on a response.
 local OWN_HEADERS = {
   ["content-length"] = true, ["transfer-encoding"] = true, connection = true,
@@ -548,7 +564,7 @@ local OWN_HEADERS = {
 function M.response(v)
   if type(v) ~= "table" or v.statusCode == nil then
     -- A plain value: 200 application/json, the value as JSON.
-    local body = v == nil and "null" or cjson.encode(v)
+    local body = v == nil and "null" or json_encode(v)
     if body == nil then
       return nil, "the handler's result cannot be encoded as JSON (a " .. type(v) .. ")"
     end
@@ -614,11 +630,12 @@ function M.response(v)
   return { status = status, headers = headers, body = body }
 end
 
--- Runs a Lua integration: the response { status, headers, body }, or
+-- Runs a Lua integration: handle(event, conf, req) (req for req.ctx and what the
+-- event does not carry). Returns the response { status, headers, body }, or
 -- { status = 500, error, traceback }.
 function M.handle(use, req, call)
   local event = M.event(req)
-  local ok, v = call(use.mod.handle, event, use.conf)
+  local ok, v = call(use.mod.handle, event, use.conf, req)
   if not ok then
     return { status = 500, error = v.message, traceback = v.traceback }
   end

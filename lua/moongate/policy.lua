@@ -296,6 +296,19 @@ function M.load(path, name)
   return M.load_source(source, name or path)
 end
 
+-- Names of the modules M.searcher loaded (they are dropped from package.loaded
+-- when the next generation loads, so that it sees their new versions).
+M.loaded_names = {}
+
+-- Forgets the modules policies required: the next `require` loads them afresh.
+-- Policies already loaded keep the module they got.
+function M.forget_required()
+  for name in pairs(M.loaded_names) do
+    package.loaded[name] = nil
+  end
+  M.loaded_names = {}
+end
+
 -- A package loader for modules found on `dirs` (policies/ and the configured
 -- extra directories): `require "waf.lib"` from a policy is instrumented too.
 function M.searcher(dirs)
@@ -311,6 +324,7 @@ function M.searcher(dirs)
           if not fn then
             error(err, 0)
           end
+          M.loaded_names[modname] = true
           return fn
         end
         tried[#tried + 1] = "\n\tno file '" .. path .. "'"

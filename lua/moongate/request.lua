@@ -380,7 +380,7 @@ function Ffi:time_epoch()
   return tonumber(u64_buf[0])
 end
 
--- The request object for the C request at lightuserdata p.
+-- The request object for the C request at address p (a number).
 function M.from_c(p)
   return setmetatable({ r = ffi_cast("mgw_req_t *", p), ctx = {} }, Ffi)
 end

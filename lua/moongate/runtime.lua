@@ -2,7 +2,7 @@
 --
 --   load_gen(id, spec)       compiles the policies of a configuration generation
 --   unload_gen(id)           drops them once the generation's last request has ended
---   call(r, hook, use, gen)  runs a hook for request r (lightuserdata) in a coroutine
+--   call(r, hook, use, gen)  runs a hook for request r (its address, a number) in a coroutine
 --   resume(r)                resumes the coroutine once what it waited for happened
 --   release(r)               the request ended: drops its request object and state
 --
@@ -54,7 +54,7 @@ M.cache_max_entries = 10000
 
 local worker_id = 0
 local gens = {}   -- generation id -> { uses = {...}, budget = n }
-local live = {}   -- lightuserdata -> per-request state { req, co, use, hook, left }
+local live = {}   -- request address -> per-request state { req, co, use, hook, left }
 local caches = {} -- authorizer fingerprint -> { entries = {}, n = 0 }
 
 local u64 = ffi_new("uint64_t[1]")
@@ -68,8 +68,40 @@ local function log(r, level, msg)
   C.mgw_ffi_runtime_log(r, level, msg, #msg)
 end
 
+-- With MOONGATE_JIT_AUDIT set, every trace abort for code the JIT cannot compile
+-- ("NYI: ...") in policies or lua/moongate is logged once per place, as a warning:
+-- how to find what keeps a hot path out of compiled code in the real gateway.
+local function jit_audit()
+  local vmdef = require "jit.vmdef"
+  local jutil = require "jit.util"
+  local seen = {}
+  jit.attach(function(what, _, func, pc, otr, oex)
+    if what ~= "abort" then
+      return
+    end
+    local reason = vmdef.traceerr[otr] or tostring(otr)
+    if type(oex) == "number" and reason:find("%%d") then
+      reason = reason:format(oex)
+    elseif oex ~= nil and reason:find("%%s") then
+      reason = reason:format(type(oex) == "number" and (vmdef.ffnames[oex] or oex) or tostring(oex))
+    end
+    if not reason:find("^NYI") or reason == "NYI: return to lower frame" then
+      return
+    end
+    local info = jutil.funcinfo(func, pc)
+    local where = tostring(info.source):gsub("^@", "") .. ":" .. tostring(info.currentline)
+    if not seen[where .. reason] then
+      seen[where .. reason] = true
+      log(nil, LOG_WARN, "trace abort at " .. where .. ": " .. reason)
+    end
+  end, "trace")
+end
+
 function M.init(id)
   worker_id = id
+  if os.getenv("MOONGATE_JIT_AUDIT") then
+    jit_audit()
+  end
 end
 
 ---------------------------------------------------------------------------
@@ -91,6 +123,7 @@ function M.load_gen(id, text)
   end
   -- Modules the previous generation's policies required are loaded afresh.
   policy.install_searcher(spec.dirs or {})
+  policy.forget_required()
   local failures = {}
   local mods = {}
   for i, p in ipairs(spec.policies) do
@@ -178,11 +211,12 @@ local function report(st, hook, use, msg, tb)
   C.mgw_ffi_runtime_error(r, hook, msg, #msg)
 end
 
+-- The budget of the hook running now (set before every resume).
+local budget_now = policy.default_budget
+
 -- Runs a hook function under the budget inside the request's coroutine.
-local function call_in(st)
-  return function(fn, ...)
-    return hooks.call(st.budget, fn, ...)
-  end
+local function call(fn, ...)
+  return hooks.call(budget_now, fn, ...)
 end
 
 local kv_cap = 16
@@ -248,7 +282,7 @@ end
 local RUN = {}
 
 RUN[HOOK.WAF] = function(st, use)
-  local d = hooks.waf(use, st.req, call_in(st))
+  local d = hooks.waf(use, st.req, call)
   local r = st.req.r
   local counted = #d.counted > 0 and concat(d.counted, ",") or nil
   C.mgw_ffi_runtime_waf(r, d.rule, d.rule and #d.rule or 0, counted, counted and #counted or 0)
@@ -260,7 +294,7 @@ RUN[HOOK.WAF] = function(st, use)
 end
 
 RUN[HOOK.ROUTE] = function(st, use)
-  local d = hooks.select_route(use, st.req, call_in(st))
+  local d = hooks.select_route(use, st.req, call)
   if d.error then
     report(st, HOOK.ROUTE, use, d.error, d.traceback)
     return ERROR
@@ -289,7 +323,7 @@ RUN[HOOK.AUTHORIZE] = function(st, use)
   if hit and hit.expires > now then
     d = hooks.authorizer_decision(hit.result, auth)
   else
-    d = hooks.authorize(use, req, call_in(st), auth)
+    d = hooks.authorize(use, req, call, auth)
     -- Allow and deny results are remembered; 401 and failures are not.
     if c and d.result then
       cache_put(c, key, d.result, now_ms(req.r) + ttl * 1000, now)
@@ -312,7 +346,7 @@ local hdr_cap = 16
 local hdr_buf = ffi_new("mgw_hdr_t[?]", hdr_cap)
 
 RUN[HOOK.HANDLE] = function(st, use)
-  local resp = hooks.handle(use, st.req, call_in(st))
+  local resp = hooks.handle(use, st.req, call)
   if resp.error then
     report(st, HOOK.HANDLE, use, resp.error, resp.traceback)
     return ERROR
@@ -331,7 +365,7 @@ RUN[HOOK.HANDLE] = function(st, use)
 end
 
 RUN[HOOK.LOG] = function(st, use)
-  local d = hooks.log(use, st.req, call_in(st))
+  local d = hooks.log(use, st.req, call)
   local r = st.req.r
   if d.error then
     report(st, HOOK.LOG, use, d.error, d.traceback)
@@ -356,9 +390,14 @@ local function traceback_of(co, err)
   return debug.traceback(co, tostring(err))
 end
 
+local function log_traceback(err)
+  return debug.traceback(tostring(err))
+end
+
 -- Resumes st's coroutine and turns what it did into (code, aux).
 local function step(st, ...)
   local co = st.co
+  budget_now = st.budget
   policy.set_budget(st.left or huge)
   local ok, a, b = co_resume(co, ...)
   st.left = policy.set_budget(huge)
@@ -402,9 +441,8 @@ function M.call(lud, hook, use_id, gen_id)
   end
   if hook == HOOK.LOG then
     -- Log hooks run as the request ends: they may not wait.
-    local ok, code = xpcall(RUN[HOOK.LOG], function(e)
-      return traceback_of(nil, e)
-    end, st, use)
+    budget_now = st.budget
+    local ok, code = xpcall(RUN[HOOK.LOG], log_traceback, st, use)
     if not ok then
       report(st, hook, use, "moongate runtime: " .. tostring(code))
       return ERROR, 0

@@ -3,7 +3,7 @@
 -- what authorizers, WAF rules and route selectors did to a request.
 --
 --   ["ANY /echo/{proxy+}"] = { integration = { type = "lua", handler = "policies/examples/echo.lua" } }
-local cjson = require "cjson.safe"
+local hooks = require "moongate.hooks"
 
 local M = {}
 
@@ -40,7 +40,7 @@ function M.handle(event, conf)
   return {
     statusCode = conf.status,
     headers = { ["content-type"] = "application/json" },
-    body = cjson.encode(M.summary(event)),
+    body = hooks.json_encode(M.summary(event)),
   }
 end
 

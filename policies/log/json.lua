@@ -4,13 +4,7 @@
 --   access_log = { path = "logs/api.log", policy = "policies/log/json.lua",
 --     config = { fields = { id = "requestId", ip = "identity.sourceIp", status = "status" },
 --                static = { service = "pets" } } }
-local cjson = require "cjson.safe"
-local gsub = string.gsub
-
--- JSON without lua-cjson's "\/" escapes (every "/" is escaped, so each "\/" is one).
-local function encode(v)
-  return (gsub(cjson.encode(v), "\\/", "/"))
-end
+local encode = require("moongate.hooks").json_encode
 local concat, sort = table.concat, table.sort
 local pairs, ipairs = pairs, ipairs
 

@@ -291,7 +291,7 @@ end
 
 -- Starts the gateway with `conf` (a config table or Lua source text).
 -- opts.dir: the directory for the config, logs and output (a new temp dir by default);
--- opts.prefix: passed as -p (default: opts.dir). A table config without `listen`
+-- opts.prefix: passed as -p (default: opts.dir); opts.env: extra environment variables. A table config without `listen`
 -- gets one listener on a free port. Returns a process object with .port (the first
 -- listener), .ports, .dir, .config_path, :url(path), :stop(), :stderr().
 function h.start_gateway(conf, opts)
@@ -309,7 +309,15 @@ function h.start_gateway(conf, opts)
     end
     assert(#ports > 0, "start_gateway: no port to wait for")
     local path = h.write_file(dir .. "/gateway.lua", h.config_source(conf))
-    local p = spawn({ h.bin, "-c", path, "-p", opts.prefix or dir }, dir, "gateway")
+    local argv = { h.bin, "-c", path, "-p", opts.prefix or dir }
+    if opts.env then -- { NAME = "value" }: the gateway's extra environment
+        local names = {}
+        for k in pairs(opts.env) do names[#names + 1] = k end
+        table.sort(names)
+        for i = #names, 1, -1 do table.insert(argv, 1, names[i] .. "=" .. opts.env[names[i]]) end
+        table.insert(argv, 1, "env")
+    end
+    local p = spawn(argv, dir, "gateway")
     p.config_path = path
     p.ports = ports
     p.port = ports[1]

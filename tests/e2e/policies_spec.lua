@@ -80,9 +80,11 @@ return { inspect = function(req) return req:body():find("DROP TABLE", 1, true) ~
     ["ctxcheck.lua"] = [[
 -- A Lua integration that reports what earlier hooks left in the request.
 local cjson = require "cjson"
-return { handle = function(event)
+return { handle = function(event, conf, req)
   local a = event.requestContext.authorizer
-  return { statusCode = 200, body = cjson.encode(a and a.lambda or {}) }
+  local out = a and a.lambda or {}
+  out.inspected = req.ctx.inspected -- set by the WAF rule tag.lua
+  return { statusCode = 200, body = cjson.encode(out) }
 end }
 ]],
     ["custom_log.lua"] = [[
@@ -279,6 +281,7 @@ describe("Lua policies", function()
             assert.equal(200, r.status)
             local ctx = r:json()
             assert.equal("alice", ctx.token)
+            assert.is_true(ctx.inspected) -- req.ctx is shared by the request's hooks
             local e = h.wait_for(function()
                 return h.find_entry(h.json_log(dir .. "/logs/access.log"), "id", r.headers["apigw-requestid"])
             end, 5)
@@ -313,7 +316,7 @@ describe("Lua policies", function()
         it("evaluate IAM policies for TOKEN authorizers, with the route's scopes", function()
             local r = get("/pets", "-H", "Authorization: bob")
             assert.equal(200, r.status)
-            assert.same({ scopes = "pets:read pets:write" }, r:json())
+            assert.same({ scopes = "pets:read pets:write", inspected = true }, r:json())
             local denied = get("/secret", "-H", "Authorization: bob")
             h.assert_gateway_response(denied, 403,
                 "User is not authorized to access this resource with an explicit deny", "AccessDeniedException")
@@ -371,5 +374,33 @@ describe("a JSON log policy", function()
             string.format('{"id":"%s","service":"j","status":"200","type":null}', ok.headers["apigw-requestid"]),
             string.format('{"id":"%s","service":"j","status":"404","type":"RESOURCE_NOT_FOUND"}', missing.headers["apigw-requestid"]),
         }, lines)
+    end)
+end)
+
+describe("lua.path", function()
+    it("lets policies require modules from more directories, loaded with the budget", function()
+        local dir = h.tmpdir()
+        os.execute("mkdir -p " .. h.sh_quote(dir .. "/shared/acme") .. " " .. h.sh_quote(dir .. "/policies"))
+        h.write_file(dir .. "/shared/acme/greet.lua",
+            "local M = {}\nfunction M.greet(n) return 'hello ' .. n end\nfunction M.spin() while true do end end\nreturn M")
+        h.write_file(dir .. "/policies/h.lua", [[
+local greet = require "acme.greet"
+return { handle = function(event)
+  if event.rawPath == "/spin" then greet.spin() end
+  return { statusCode = 200, body = greet.greet("moon") }
+end }]])
+        local gw = h.start_gateway({
+            workers = 1,
+            listen = { { address = "127.0.0.1", port = h.free_port(), api = "l" } },
+            lua = { path = { "shared" }, instruction_budget = 50000 },
+            apis = { l = { stages = { ["$default"] = {} },
+                routes = { ["$default"] = { integration = { type = "lua", handler = "policies/h.lua" } } } } },
+        }, { dir = dir })
+        local ok = h.curl({ gw:url("/x") })
+        local spin = h.curl({ gw:url("/spin") })
+        h.stop_all(gw)
+        assert.equal("hello moon", ok.body)
+        assert.equal(500, spin.status)
+        assert.matches("shared/acme/greet.lua:3: instruction budget exceeded", gw.stderr(), 1, true)
     end)
 end)

@@ -186,3 +186,73 @@ describe("moongate reload without a management listener", function()
         assert.matches("no management listener: set management = { port = N } (or send the running gateway SIGHUP)", out, 1, true)
     end)
 end)
+
+describe("a reload keeps what did not change", function()
+    local gw, dir, port, mport
+
+    -- The authorizer counts its runs (one worker) and reports the count; its helper
+    -- module, required from policies/lib, says which version answers.
+    local AUTHZ = [[
+local lib = require "lib.answer"
+local instance = tostring({}) -- differs between generations: each loads the policy anew
+return { authorize = function(req, conf, auth)
+  return { isAuthorized = true, context = { instance = instance, version = lib.version, mode = conf.mode } }
+end, schema = { type = "record", fields = { mode = { type = "string", default = "a", description = "a label" } } } }
+]]
+
+    local function write(mode, mock, lib_version)
+        h.write_file(dir .. "/policies/lib/answer.lua", "return { version = " .. lib_version .. " }")
+        h.write_file(dir .. "/gateway.lua", "return " .. h.serialize({
+            workers = 1,
+            listen = { { address = "127.0.0.1", port = port, api = "k" } },
+            management = { address = "127.0.0.1", port = mport },
+            apis = { k = {
+                stages = { ["$default"] = {} },
+                authorizers = { count = { type = "lua", policy = "policies/count.lua", ttl = 300,
+                    identity_sources = { "$request.header.x-user" }, config = { mode = mode } } },
+                routes = {
+                    ["GET /who"] = { authorizer = "count", integration = { type = "lua",
+                        handler = h.root .. "/policies/examples/echo.lua" } },
+                    ["GET /mock"] = { integration = { type = "mock", body = mock } },
+                },
+            } },
+        }))
+    end
+
+    local function who()
+        return h.curl({ gw:url("/who"), "-H", "X-User: ann" }):json().authorizer
+    end
+
+    lazy_setup(function()
+        dir = h.tmpdir()
+        os.execute("mkdir -p " .. h.sh_quote(dir .. "/policies/lib"))
+        h.write_file(dir .. "/policies/count.lua", AUTHZ)
+        port, mport = h.free_port(), h.free_port()
+        write("a", "m1", 1)
+        gw = h.start_gateway(h.read_file(dir .. "/gateway.lua"), { dir = dir, ports = { port } })
+    end)
+
+    lazy_teardown(function()
+        h.stop_all(gw)
+    end)
+
+    it("keeps an unchanged authorizer's cache, and drops a changed one's", function()
+        local first = who()
+        assert.same({ "1", "a" }, { first.version, first.mode })
+        write("a", "m2", 1) -- only a route changed
+        assert.equal(0, select(2, h.moongate({ "reload", "-c", dir .. "/gateway.lua" })))
+        assert.equal("m2", h.curl({ gw:url("/mock") }).body)
+        assert.same(first, who()) -- the decision the old generation's policy made, from the cache
+        write("b", "m2", 1) -- the authorizer's config changed: a new cache
+        assert.equal(0, select(2, h.moongate({ "reload", "-c", dir .. "/gateway.lua" })))
+        local changed = who()
+        assert.equal("b", changed.mode)
+        assert.are_not.equal(first.instance, changed.instance)
+    end)
+
+    it("loads the new version of a module a policy requires", function()
+        write("c", "m3", 2)
+        assert.equal(0, select(2, h.moongate({ "reload", "-c", dir .. "/gateway.lua" })))
+        assert.same({ "2", "c" }, { who().version, who().mode })
+    end)
+end)

@@ -46,8 +46,9 @@ static mgw_req_t *new_req(void)
 static void test_nothing_before_a_hook_ran(void)
 {
     mgw_req_t *r = new_req();
-    CHECK_STR(render(r, "$context.authorizer.principalId $context.authorizer.user $context.waf.status "
-                        "$context.wafResponseCode $context.custom.x"),
+    CHECK_STR(render(r,
+                     "$context.authorizer.principalId $context.authorizer.user $context.waf.status "
+                     "$context.wafResponseCode $context.custom.x"),
               "- - - - -");
     mgw_pool_destroy(r->pool);
 }
@@ -179,7 +180,8 @@ static void test_kit_knows_every_variable(void)
             found = strcmp(lua_tostring(L, -1), names[i]) == 0;
             lua_pop(L, 1);
         }
-        if (!found) printf("#   $context.%s is missing from request.lua CONTEXT_VARIABLES\n", names[i]);
+        if (!found)
+            printf("#   $context.%s is missing from request.lua CONTEXT_VARIABLES\n", names[i]);
         CHECK(found);
     }
     lua_close(L);

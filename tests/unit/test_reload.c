@@ -54,7 +54,9 @@ static void test_incompatible(void)
     CHECK(why && strstr(why, "listen[1]: changing the listeners needs a restart (127.0.0.1:18002, "
                              "running 127.0.0.1:18001)"));
     why = incompatible(a, d, buf, sizeof buf);
-    CHECK(why && strstr(why, "workers: changing the number of workers needs a restart (3 now, 2 running)"));
+    CHECK(
+        why &&
+        strstr(why, "workers: changing the number of workers needs a restart (3 now, 2 running)"));
     why = incompatible(a, e, buf, sizeof buf);
     CHECK(why && strstr(why, "management: changing the management listener needs a restart"));
     mgw_gen_unref(a);
