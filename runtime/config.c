@@ -527,7 +527,7 @@ static void build_tls(builder_t *b)
             if (d->certificate == NULL) continue;
             mgw_tls_site_t site = {.host = d->host, .certificate = d->certificate, .key = d->key,
                                    .mtls = d->mtls, .truststore = d->truststore, .crl = d->crl,
-                                   .data = d};
+                                   .check = d->revocation_use != 0, .data = d};
             if (mgw_tls_ctx_add(l->tls, &site, err, sizeof(err)) != 0) {
                 char w[512];
                 snprintf(w, sizeof(w), "domains[\"%s\"]", d->host);
@@ -681,6 +681,8 @@ static void build_gen(builder_t *b, int check_only)
             d->mtls = mode && strcmp(mode, "request") == 0 ? MGW_MTLS_REQUEST : MGW_MTLS_REQUIRE;
             d->truststore = d->truststore_file = get_str(b, "truststore");
             d->truststore_pin = (int)get_num(b, "version", 0);
+            d->revocation_use = (int)get_num(b, "revocation", 0);
+            d->revocation_ttl_ms = (uint64_t)(get_num(b, "revocation_ttl", 300) * 1000);
             d->crl = get_str(b, "crl");
             d->forward_header = get_str(b, "forward_header");
         }

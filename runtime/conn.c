@@ -631,6 +631,7 @@ void mgw__conn_accept(mgw_worker_t *w, uv_stream_t *server, int listen_idx)
     if (tls) {
         /* The SNI sites live in the generation: keep it until the handshake is over. */
         c->tls = mgw_tls_new(tls);
+        mgw_tls_set_check(c->tls, mgw__revocation_check, c);
         c->tls_gen = w->gen;
         mgw_gen_ref(w->gen);
     }

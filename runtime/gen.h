@@ -134,6 +134,8 @@ typedef struct {
     const char *truststore_file; /* as configured (truststore may be a recorded version) */
     int truststore_pin;          /* mtls.version, or 0 */
     int truststore_version;      /* the version served */
+    int revocation_use;          /* the Lua revocation check (policy use number), or 0 */
+    uint64_t revocation_ttl_ms;  /* how long a verdict is cached per certificate */
     const char *forward_header; /* send the client certificate to backends, or NULL */
 } mgw_domain_t;
 

@@ -10,6 +10,7 @@
 #include <lualib.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "config.h"
@@ -17,9 +18,9 @@
 #include "log.h"
 #include "lua_int.h"
 
-enum { FN_LOAD_GEN, FN_UNLOAD_GEN, FN_CALL, FN_RESUME, FN_RELEASE, FN__COUNT };
+enum { FN_LOAD_GEN, FN_UNLOAD_GEN, FN_CALL, FN_RESUME, FN_RELEASE, FN_CHECK_CERT, FN__COUNT };
 static const char *const fn_names[FN__COUNT] = {"load_gen", "unload_gen", "call", "resume",
-                                                "release"};
+                                                "release", "check_cert"};
 
 struct mgw_lua_s {
     lua_State *L;
@@ -145,4 +146,44 @@ int mgw_lua_resume(mgw_req_t *r, int *aux)
 void mgw_lua_release(mgw_req_t *r)
 {
     enter(r, FN_RELEASE, 0, 0, NULL);
+}
+
+int mgw_lua_check_cert(mgw_lua_t *ml, int gen_id, int use, const mgw_client_cert_t *cert,
+                       const char *fingerprint, char *reason, size_t n)
+{
+    if (ml == NULL) {
+        snprintf(reason, n, "no Lua state");
+        return 2;
+    }
+    lua_State *L = ml->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ml->fn[FN_CHECK_CERT]);
+    lua_pushinteger(L, use);
+    lua_pushinteger(L, gen_id);
+    /* the shape of requestContext.authentication.clientCert, plus the fingerprint */
+    lua_createtable(L, 0, 7);
+    lua_pushstring(L, cert->pem);
+    lua_setfield(L, -2, "clientCertPem");
+    lua_pushstring(L, cert->subject_dn);
+    lua_setfield(L, -2, "subjectDN");
+    lua_pushstring(L, cert->issuer_dn);
+    lua_setfield(L, -2, "issuerDN");
+    lua_pushstring(L, cert->serial);
+    lua_setfield(L, -2, "serialNumber");
+    lua_pushstring(L, fingerprint);
+    lua_setfield(L, -2, "fingerprint");
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, cert->not_before);
+    lua_setfield(L, -2, "notBefore");
+    lua_pushstring(L, cert->not_after);
+    lua_setfield(L, -2, "notAfter");
+    lua_setfield(L, -2, "validity");
+    if (lua_pcall(L, 3, 2, 0) != 0) {
+        snprintf(reason, n, "moongate.runtime.check_cert: %s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return 2;
+    }
+    int code = (int)lua_tointeger(L, -2);
+    snprintf(reason, n, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
+    lua_pop(L, 2);
+    return code;
 }

@@ -90,6 +90,18 @@ int mgw_lua_call(mgw_req_t *r, int hook, int use, int *aux);
 int mgw_lua_resume(mgw_req_t *r, int *aux);
 /* Drops the Lua objects of r (its request object, coroutine, per-request table). */
 void mgw_lua_release(mgw_req_t *r);
+/*
+ * Runs revocation check use of generation gen_id on a client certificate (a TLS
+ * handshake, no request). Returns 0 allow, 1 deny, 2 error; reason says why.
+ */
+int mgw_lua_check_cert(mgw_lua_t *ml, int gen_id, int use, const mgw_client_cert_t *cert,
+                       const char *fingerprint, char *reason, size_t n);
+
+/* ---- revocation.c: the mTLS revocation hook with its per-worker cache ---- */
+
+/* The mgw_tls_check_cb of a client connection (ud: the mgw_conn_t). */
+int mgw__revocation_check(void *ud, void *site_data, const mgw_client_cert_t *cert,
+                          const char *fingerprint, char *reason, size_t n);
 
 /* ---- hooks.c: the hook kinds in the request phases ---- */
 

@@ -26,6 +26,7 @@ typedef struct {
     char *host;
     char *certificate;
     int mtls;
+    int check;
     void *data;
     time_t not_after;
     /* What a session ticket must have been made under to resume here: a digest of the
@@ -46,6 +47,8 @@ struct mgw_tls_s {
     mgw_tls_ctx_t *ctx;
     const site_t *site;       /* chosen by the SNI callback */
     const site_t *hello_site; /* named by the ClientHello, for the ticket check */
+    mgw_tls_check_cb check_cb;
+    void *check_ud;
     int done, failed, plain_http;
     char error[256];
 };
@@ -258,6 +261,27 @@ static const char *weak_cert(X509 *cert)
     return NULL;
 }
 
+static int cert_info(X509 *c, mgw_pool_t *pool, mgw_client_cert_t *out);
+
+/* The owner's revocation check for the client certificate (depth 0), once it verified. */
+static int run_check(mgw_tls_t *t, X509 *cert, char *reason, size_t n)
+{
+    const site_t *site = t->site ? t->site : &t->ctx->def;
+    if (!site->check || t->check_cb == NULL) return 0;
+    unsigned char md[32];
+    unsigned int len = sizeof(md);
+    char fp[65];
+    X509_digest(cert, EVP_sha256(), md, &len);
+    for (unsigned i = 0; i < 32; i++)
+        snprintf(fp + 2 * i, 3, "%02x", md[i]);
+    mgw_pool_t *pool = mgw_pool_create(4096);
+    mgw_client_cert_t info;
+    cert_info(cert, pool, &info);
+    int rc = t->check_cb(t->check_ud, site->data, &info, fp, reason, n);
+    mgw_pool_destroy(pool);
+    return rc;
+}
+
 static int verify_cb(int ok, X509_STORE_CTX *xs)
 {
     SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
@@ -280,10 +304,22 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
         X509_STORE_CTX_set_error(xs, X509_V_ERR_EE_KEY_TOO_SMALL);
         ok = 0;
     }
+    char why[160];
+    if (ok && t && cert && X509_STORE_CTX_get_error_depth(xs) == 0 &&
+        run_check(t, cert, why, sizeof(why)) != 0) {
+        X509_STORE_CTX_set_error(xs, X509_V_ERR_CERT_REVOKED);
+        char subject[128] = "";
+        X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof(subject));
+        snprintf(t->error, sizeof(t->error),
+                 "Access denied. Reason: Certificate has been revoked (%.80s) (%.100s)", why,
+                 subject);
+        return 0;
+    }
     if (!ok && t && t->error[0] == '\0') {
-        char subject[256] = "";
+        char subject[128] = "";
         if (cert) X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof(subject));
-        snprintf(t->error, sizeof(t->error), "Access denied. Reason: %s (%s)",
+        /* the reason first: a long subject is what gets cut */
+        snprintf(t->error, sizeof(t->error), "Access denied. Reason: %.80s (%.120s)",
                  weak ? weak : verify_reason(err), subject);
     }
     return ok;
@@ -429,6 +465,7 @@ static int site_init(site_t *s, const mgw_tls_site_t *in, mgw_tls_ctx_t *owner, 
     s->host = in->host ? mgw_strdup(in->host) : NULL;
     s->certificate = mgw_strdup(in->certificate);
     s->mtls = in->mtls;
+    s->check = in->check;
     s->data = in->data;
     s->not_after = cert_not_after(ctx);
     return 0;
@@ -625,6 +662,12 @@ mgw_tls_t *mgw_tls_new(mgw_tls_ctx_t *ctx)
     return t;
 }
 
+void mgw_tls_set_check(mgw_tls_t *t, mgw_tls_check_cb cb, void *ud)
+{
+    t->check_cb = cb;
+    t->check_ud = ud;
+}
+
 void mgw_tls_free(mgw_tls_t *t)
 {
     if (!t) return;
@@ -777,6 +820,11 @@ int mgw_tls_client_cert(const mgw_tls_t *t, mgw_pool_t *pool, mgw_client_cert_t 
 {
     X509 *c = SSL_get0_peer_certificate(t->ssl);
     if (c == NULL || SSL_get_verify_result(t->ssl) != X509_V_OK) return -1;
+    return cert_info(c, pool, out);
+}
+
+static int cert_info(X509 *c, mgw_pool_t *pool, mgw_client_cert_t *out)
+{
     BIO *b = BIO_new(BIO_s_mem());
     PEM_write_bio_X509(b, c);
     out->pem = bio_string(b, pool);

@@ -28,6 +28,7 @@ typedef struct {
     int mtls;                /* MGW_MTLS_* */
     const char *truststore;  /* PEM bundle of CA certificates (mtls) */
     const char *crl;         /* PEM file of one or more CRLs, or NULL */
+    int check;               /* ask the engine's check callback about client certificates */
     void *data;              /* the owner's (a domain), returned by mgw_tls_site_data */
 } mgw_tls_site_t;
 
@@ -76,8 +77,17 @@ mgw_tls_t *mgw_tls_client_new(mgw_tls_ctx_t *ctx, const char *host, void *sessio
 void mgw_tls_save_session(mgw_tls_t *t, void **slot);
 void mgw_tls_session_free(void *session);
 
+/*
+ * Asked once per handshake about a client certificate that passed verification, on a
+ * site with `check`: returns 0 to accept it, or -1 with a reason to fail the handshake.
+ */
+typedef int (*mgw_tls_check_cb)(void *ud, void *site_data, const mgw_client_cert_t *cert,
+                                const char *fingerprint, char *reason, size_t n);
+
 /* A server-side connection engine. */
 mgw_tls_t *mgw_tls_new(mgw_tls_ctx_t *ctx);
+/* Sets the certificate check of the engine (see mgw_tls_check_cb). */
+void mgw_tls_set_check(mgw_tls_t *t, mgw_tls_check_cb cb, void *ud);
 void mgw_tls_free(mgw_tls_t *t);
 
 /* Results of the engine calls; byte counts are positive, so these are not. */

@@ -895,6 +895,7 @@ end
 local USE_NAMES = {
   authorizer = "an authorizer", waf = "a WAF rule", log = "a log policy",
   route_selection = "a route selector", integration = "a Lua integration",
+  revocation = "a revocation check",
 }
 
 -- A schema `post` for a record naming a policy in `field`: loads it, checks that it
@@ -1239,6 +1240,14 @@ local function shape_policies(out, c, ctx)
       end
     end
   end
+  for _, sd in ipairs(out.domains) do
+    local m = c.domains[sd.host].mtls
+    if m and m.revocation then
+      sd.mtls.revocation = add({ hook = "check_cert", where = join(join(join("domains", sd.host), "mtls"), "revocation"),
+        policy = pid(m.revocation._policy), conf = m.revocation.config })
+      sd.mtls.revocation_ttl = m.revocation.ttl
+    end
+  end
   if #spec.uses > 0 then
     out.lua_spec = policy_lib.serialize(spec)
   end
@@ -1431,6 +1440,16 @@ local domain = {
           description = "PEM file of CRLs, checked for every chain element that has one" },
         mode = { type = "string", one_of = { "require", "request" }, default = "require",
           description = '"require": no valid certificate, no handshake; "request": the certificate is optional' },
+        revocation = {
+          type = "record", post = policy_use("revocation"),
+          description = "a Lua policy whose check(cert, conf) allows or denies each client certificate",
+          fields = {
+            policy = policy_field("revocation check policy"),
+            config = policy_config,
+            ttl = { type = "integer", between = { 0, 86400 }, default = 300,
+              description = "seconds a verdict is cached per certificate fingerprint (0: every handshake)" },
+          },
+        },
         version = { type = "integer", between = { 1, 1e6 },
           description = "serve this recorded truststore version (state_dir/truststores/HOST/vN.pem)" },
         forward_header = { type = "string", pattern = HEADER_TOKEN, normalize = lower,
@@ -1699,7 +1718,10 @@ function kinds.list(s, v, path, ctx)
   local out = {}
   for i = 1, #keys do
     local x = walk(s.elements, v[i], join(path, i), ctx)
-    out[i] = x == nil and false or x -- keep positions: false marks an invalid element
+    if x == nil then
+      x = false -- keep positions: false marks an invalid element
+    end
+    out[i] = x
   end
   if s.post then
     s.post(out, v, path, ctx)

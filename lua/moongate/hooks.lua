@@ -695,4 +695,21 @@ function M.log(use, req, call)
   return { error = "log must return a string, a table or nil, got " .. type(v) }
 end
 
+-- Mutual-TLS revocation check: check(cert, conf) -> { outcome = "allow" }, or
+-- { outcome = "deny", reason = ... }, or { outcome = "error", error = ... } (a failure,
+-- which the gateway treats as a refusal).
+function M.check_cert(use, cert, call)
+  local ok, verdict, reason = call(use.mod.check, cert, use.conf)
+  if not ok then
+    return { outcome = "error", error = M.describe(verdict) }
+  end
+  if verdict == true or verdict == "allow" then
+    return { outcome = "allow" }
+  end
+  if verdict == false or verdict == "deny" or verdict == nil then
+    return { outcome = "deny", reason = reason ~= nil and tostring(reason) or "denied by the revocation check" }
+  end
+  return { outcome = "error", error = 'check must return true or "allow", false or "deny", got ' .. type(verdict) }
+end
+
 return M

@@ -353,7 +353,7 @@ end
 -- The hook function a use needs, by use kind.
 M.HOOKS = {
   authorizer = "authorize", waf = "inspect", log = "log", route_selection = "select_route",
-  integration = "handle",
+  integration = "handle", revocation = "check",
 }
 
 -- Validates conf against mod.schema (the same schema language as the gateway

@@ -456,6 +456,29 @@ function M.call(lud, hook, use_id, gen_id)
   return step(st, st, use, hook)
 end
 
+-- A mutual-TLS revocation check (TLS handshake, no request): check(cert, conf) under
+-- the instruction budget; it may not wait. Returns 0 (allow), 1 (deny) or 2 (error),
+-- and the reason.
+function M.check_cert(use_id, gen_id, cert)
+  local g = gens[gen_id]
+  local use = g and g.uses[use_id]
+  if use == nil then
+    return 2, format("no revocation check %d in generation %d", use_id, gen_id)
+  end
+  if use.broken then
+    return 2, where(use) .. ": the policy failed to load: " .. use.broken
+  end
+  local d = hooks.check_cert(use, cert, function(fn, ...)
+    return hooks.call(g.budget, fn, ...)
+  end)
+  if d.outcome == "allow" then
+    return 0, ""
+  elseif d.outcome == "deny" then
+    return 1, d.reason
+  end
+  return 2, where(use) .. ": " .. d.error
+end
+
 function M.resume(lud)
   local st = live[lud]
   if st == nil or st.co == nil then

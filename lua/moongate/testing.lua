@@ -201,6 +201,13 @@ end
 -- Runs a route selector: { route_key } (the route that serves the request), or
 -- { declined = true } (the route keys decide), or { status = 404 | 500, error }.
 -- routes: the API's route keys (a list); without it any returned key is taken.
+-- Runs a revocation policy's check(cert, conf) as the gateway does at a TLS handshake.
+-- cert: { subjectDN, issuerDN, serialNumber, validity = { notBefore, notAfter },
+-- clientCertPem, fingerprint }. Returns { outcome = "allow" | "deny" | "error", ... }.
+function M.check_cert(p, conf, cert)
+  return hooks.check_cert(use_of(p, conf, "check"), cert, call)
+end
+
 function M.select_route(p, conf, req, routes)
   check_request(req)
   local set

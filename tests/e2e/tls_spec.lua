@@ -603,3 +603,69 @@ describe("https backends", function()
         assert.matches("^TLS with localhost:" .. strict.port .. ": TLS handshake failed", e.error)
     end)
 end)
+
+-- The Lua revocation hook (mtls.revocation): asked once per handshake about a verified
+-- client certificate, with the stock policy policies/authorizers/revocation.lua; a
+-- policy that fails refuses the certificate (fail closed) and says why in the error log.
+describe("mTLS revocation hook", function()
+    local gw, dir, port
+
+    lazy_setup(function()
+        make_pki()
+        dir = h.tmpdir()
+        port = h.free_port()
+        local broken = dir .. "/broken_check.lua"
+        local f = assert(io.open(broken, "w"))
+        f:write("local M = {}\nfunction M.check(cert, conf)\n  error(\"lookup service down\")\nend\nreturn M\n")
+        f:close()
+        gw = h.start_gateway({
+            workers = 1,
+            listen = { { address = "127.0.0.1", port = port, api = "a",
+                tls = { certificate = P("localhost.pem"), key = P("localhost.key") } } },
+            domains = {
+                ["api.test"] = {
+                    certificate = P("api.pem"), key = P("api.key"), mappings = { [""] = "a" },
+                    mtls = { truststore = P("trust.pem"), revocation = {
+                        policy = h.root .. "/policies/authorizers/revocation.lua",
+                        config = { serials = { "A1:B2:C3" } } } },
+                },
+                ["other.test"] = {
+                    certificate = P("other.pem"), key = P("other.key"), mappings = { [""] = "a" },
+                    mtls = { truststore = P("trust.pem"), revocation = { policy = broken, ttl = 0 } },
+                },
+            },
+            apis = { a = { stages = { ["$default"] = {} }, routes = { ["GET /hello"] = mock("hello") } } },
+        }, { dir = dir })
+    end)
+
+    lazy_teardown(function()
+        h.stop_all(gw)
+    end)
+
+    it("refuses a certificate the policy denies, with its reason in the error log", function()
+        local r = tls_curl(port, "api.test", "/hello", cert_args("client"))
+        assert.are_not.equal(0, r.rc)
+        assert.is_nil(r.status)
+        assert.matches("Access denied. Reason: Certificate has been revoked (serial a1:b2:c3 is revoked)",
+            gw.stderr(), 1, true)
+    end)
+
+    it("lets a certificate the policy allows through, again from its cached verdict", function()
+        for _ = 1, 2 do
+            local r = tls_curl(port, "api.test", "/hello", cert_args("revoked"))
+            assert.are.equal(200, r.status)
+            assert.are.equal("hello", r.body)
+        end
+    end)
+
+    it("fails closed when the policy fails, naming the policy's error", function()
+        local r = tls_curl(port, "other.test", "/hello", cert_args("revoked"))
+        assert.are_not.equal(0, r.rc)
+        assert.is_nil(r.status)
+        local log = gw.stderr()
+        assert.matches('other.test: mtls.revocation: domains["other.test"].mtls.revocation: ', log, 1, true)
+        assert.matches("lookup service down", log, 1, true)
+        -- the worker keeps serving
+        assert.are.equal(200, tls_curl(port, "api.test", "/hello", cert_args("revoked")).status)
+    end)
+end)
