@@ -41,7 +41,7 @@ typedef struct {
     mgw_wq_t *q;
     mgw_rbuf_t *ref;
     size_t len;
-    uv_buf_t bufs[4];
+    uv_buf_t bufs[8];
     char copy[];
 } write_t;
 
@@ -57,28 +57,42 @@ static void write_cb(uv_write_t *req, int status)
     if (before >= MGW_WQ_LOW && q->pending < MGW_WQ_LOW && q->drained) q->drained(q);
 }
 
+/* 1 when p lies inside ref's data (a slice that may be written without a copy). */
+static int inside(const mgw_rbuf_t *ref, const char *p)
+{
+    return ref && p >= ref->data && p < ref->data + ref->cap;
+}
+
 int mgw__write(uv_stream_t *stream, mgw_wq_t *q, const uv_buf_t *bufs, int nbufs, mgw_rbuf_t *ref)
 {
-    size_t len = 0;
-    for (int i = 0; i < nbufs; i++)
+    /* One uv_write (one writev) for all the pieces: slices of ref go out as they are,
+     * everything else is copied (the caller's memory may go away before the write ends),
+     * consecutive copied pieces into one buffer. */
+    size_t len = 0, copied = 0;
+    for (int i = 0; i < nbufs; i++) {
         len += bufs[i].len;
-    write_t *w;
-    if (ref) {
-        w = mgw_malloc(sizeof(*w));
-        for (int i = 0; i < nbufs; i++)
-            w->bufs[i] = bufs[i];
-        mgw__rbuf_ref(ref);
-    } else {
-        /* Copy into one buffer: the caller's memory may go away before the write ends. */
-        w = mgw_malloc(sizeof(*w) + len);
-        size_t off = 0;
-        for (int i = 0; i < nbufs; i++) {
-            memcpy(w->copy + off, bufs[i].base, bufs[i].len);
-            off += bufs[i].len;
-        }
-        w->bufs[0] = uv_buf_init(w->copy, (unsigned)len);
-        nbufs = 1;
+        if (!inside(ref, bufs[i].base)) copied += bufs[i].len;
     }
+    write_t *w = mgw_malloc(sizeof(*w) + copied);
+    size_t off = 0;
+    int n = 0, uses_ref = 0;
+    for (int i = 0; i < nbufs && n < 8; i++) {
+        if (bufs[i].len == 0) continue;
+        if (inside(ref, bufs[i].base)) {
+            w->bufs[n++] = bufs[i];
+            uses_ref = 1;
+            continue;
+        }
+        memcpy(w->copy + off, bufs[i].base, bufs[i].len);
+        if (n > 0 && w->bufs[n - 1].base + w->bufs[n - 1].len == w->copy + off)
+            w->bufs[n - 1].len += bufs[i].len;
+        else
+            w->bufs[n++] = uv_buf_init(w->copy + off, (unsigned)bufs[i].len);
+        off += bufs[i].len;
+    }
+    if (!uses_ref) ref = NULL;
+    if (ref) mgw__rbuf_ref(ref);
+    nbufs = n;
     w->q = q;
     w->ref = ref;
     w->len = len;
@@ -323,6 +337,32 @@ void mgw__conn_unblock_read(mgw_conn_t *c)
     start_reading(c);
 }
 
+/* Bytes of later requests that arrive while one waits for its response (pipelining). */
+static void queue_pending(mgw_conn_t *c, const char *p, size_t n)
+{
+    if (c->pend_len == 0) {
+        /* take the read buffer itself: alloc_cb sees the extra reference and makes a new one */
+        mgw__rbuf_ref(c->rbuf);
+        mgw__rbuf_unref(c->pend_buf);
+        c->pend_buf = c->rbuf;
+        c->pend = p;
+        c->pend_len = n;
+    } else {
+        size_t total = c->pend_len + n;
+        mgw_rbuf_t *b = mgw_malloc(sizeof(*b) + (total > MGW_RBUF_SIZE ? total : MGW_RBUF_SIZE));
+        b->refs = 1;
+        b->cap = total > MGW_RBUF_SIZE ? total : MGW_RBUF_SIZE;
+        memcpy(b->data, c->pend, c->pend_len);
+        memcpy(b->data + c->pend_len, p, n);
+        mgw__rbuf_unref(c->pend_buf);
+        c->pend_buf = b;
+        c->pend = b->data;
+        c->pend_len = total;
+    }
+    /* a client that pipelines faster than we answer waits for us */
+    if (c->pend_len > 256 * 1024) stop_reading(c);
+}
+
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     (void)buf;
@@ -338,6 +378,10 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     if (c->tls) {
         tls_read(c, c->rbuf->data, (size_t)nread);
+        return;
+    }
+    if (c->paused) {
+        queue_pending(c, c->rbuf->data, (size_t)nread);
         return;
     }
     mgw_rbuf_t *rb = c->rbuf;
@@ -356,9 +400,12 @@ static void parse(mgw_conn_t *c, mgw_rbuf_t *rb, const char *p, size_t n)
     c->rbuf = saved;
     if (c->done) return;
     if (rc == MGW_HTTP1_PAUSE) {
-        /* A request is complete and its response is not: keep the rest for later. */
+        /* A request is complete and its response is not: keep the rest for later. A plain
+         * connection keeps reading (stopping and restarting the watcher costs two system
+         * calls a request); what arrives meanwhile is queued (read_cb). TLS stops: the
+         * bytes would pile up in OpenSSL. */
         c->paused = 1;
-        stop_reading(c);
+        if (c->tls) stop_reading(c);
         if (used < n) {
             mgw__rbuf_ref(rb);
             mgw__rbuf_unref(c->pend_buf);

@@ -145,6 +145,8 @@ struct mgw_req_s {
     uint64_t rl_quota, rl_window_s, rl_remaining, rl_reset_s;
     uint64_t retry_after_s; /* sent as Retry-After when set */
     /* response */
+    mgw_str_t head_out; /* the response head, held back until body bytes go with it */
+    int head_pending;
     int status;
     uint64_t resp_bytes;
     mgw_gwresp_type_t error_type;
@@ -217,6 +219,8 @@ void mgw__resp_head(mgw_req_t *r, int status, const mgw_hdr_t *hdrs, int nhdrs,
                     int64_t content_length);
 void mgw__resp_body(mgw_req_t *r, const char *p, size_t n, mgw_rbuf_t *ref);
 void mgw__resp_end(mgw_req_t *r);
+/* Sends a held-back response head now (a streamed body is not there yet). */
+void mgw__resp_flush(mgw_req_t *r);
 /* The request's header named name (lower case), or an empty string with p == NULL. */
 mgw_str_t mgw__req_header(const mgw_req_t *r, const char *name);
 /* Answers "Expect: 100-continue" when the client waits for it and the body is to come. */

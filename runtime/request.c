@@ -291,11 +291,43 @@ static int no_body_status(int status)
     return status < 200 || status == 204 || status == 304;
 }
 
+/* A response head built in pool memory whose size was reserved up front. */
+typedef struct {
+    char *p;
+    size_t n;
+} head_t;
+
+static void hb_add(head_t *b, const char *s, size_t n)
+{
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+}
+
+static void hb_adds(head_t *b, const char *s)
+{
+    hb_add(b, s, strlen(s));
+}
+
+static void hb_u64(head_t *b, uint64_t v)
+{
+    char t[24];
+    int i = sizeof(t);
+    do {
+        t[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    hb_add(b, t + i, sizeof(t) - (size_t)i);
+}
+
+/*
+ * Builds the response head and holds it back: it goes out in one write with the first
+ * body bytes or the end of the response (mgw__resp_flush sends it alone), so a small
+ * response costs one system call.
+ */
 void mgw__resp_head(mgw_req_t *r, int status, const mgw_hdr_t *hdrs, int nhdrs,
                     int64_t content_length)
 {
     mgw_conn_t *c = r->c;
-    mgw_buf_t b = {0};
     r->status = status;
     r->resp_started = 1;
     int bodyless = no_body_status(status);
@@ -306,60 +338,105 @@ void mgw__resp_head(mgw_req_t *r, int status, const mgw_hdr_t *hdrs, int nhdrs,
             r->resp_close = 1;
     }
     if (c->w->shutting_down) r->keepalive = 0;
-    mgw_buf_printf(&b, "HTTP/1.1 %d %s\r\n", status, reason(status));
+    size_t cap = 768 + (r->rl_name ? strlen(r->rl_name) * 2 : 0);
+    for (int i = 0; i < nhdrs; i++)
+        cap += hdrs[i].name.n + hdrs[i].value.n + 4;
+    head_t b = {mgw_pool_alloc(r->pool, cap), 0};
+    const char *why = reason(status);
+    char code[4] = {(char)('0' + status / 100 % 10), (char)('0' + status / 10 % 10),
+                    (char)('0' + status % 10), ' '};
+    hb_add(&b, "HTTP/1.1 ", 9);
+    hb_add(&b, code, 4);
+    hb_add(&b, why, strlen(why) > 64 ? 64 : strlen(why));
+    hb_add(&b, "\r\n", 2);
     for (int i = 0; i < nhdrs; i++) {
-        mgw_buf_add(&b, hdrs[i].name.p, hdrs[i].name.n);
-        mgw_buf_add(&b, ": ", 2);
-        mgw_buf_add(&b, hdrs[i].value.p, hdrs[i].value.n);
-        mgw_buf_add(&b, "\r\n", 2);
+        hb_add(&b, hdrs[i].name.p, hdrs[i].name.n);
+        hb_add(&b, ": ", 2);
+        hb_add(&b, hdrs[i].value.p, hdrs[i].value.n);
+        hb_add(&b, "\r\n", 2);
     }
-    mgw_buf_printf(&b, "date: %s\r\napigw-requestid: %s\r\n", mgw__date(c->w), r->id);
-    if (r->retry_after_s)
-        mgw_buf_printf(&b, "retry-after: %llu\r\n", (unsigned long long)r->retry_after_s);
+    hb_add(&b, "date: ", 6);
+    hb_adds(&b, mgw__date(c->w));
+    hb_add(&b, "\r\napigw-requestid: ", 19);
+    hb_adds(&b, r->id);
+    hb_add(&b, "\r\n", 2);
+    if (r->retry_after_s) {
+        hb_add(&b, "retry-after: ", 13);
+        hb_u64(&b, r->retry_after_s);
+        hb_add(&b, "\r\n", 2);
+    }
     if (r->rl_name && r->stage && r->stage->rate_limit_headers) {
         /* draft-ietf-httpapi-ratelimit-headers: the policy that is closest to refusing */
-        mgw_buf_printf(&b, "ratelimit-policy: \"%s\";q=%llu;w=%llu\r\n", r->rl_name,
-                       (unsigned long long)r->rl_quota, (unsigned long long)r->rl_window_s);
-        mgw_buf_printf(&b, "ratelimit: \"%s\";r=%llu;t=%llu\r\n", r->rl_name,
-                       (unsigned long long)r->rl_remaining, (unsigned long long)r->rl_reset_s);
+        hb_add(&b, "ratelimit-policy: \"", 19);
+        hb_adds(&b, r->rl_name);
+        hb_add(&b, "\";q=", 4);
+        hb_u64(&b, r->rl_quota);
+        hb_add(&b, ";w=", 3);
+        hb_u64(&b, r->rl_window_s);
+        hb_add(&b, "\r\nratelimit: \"", 14);
+        hb_adds(&b, r->rl_name);
+        hb_add(&b, "\";r=", 4);
+        hb_u64(&b, r->rl_remaining);
+        hb_add(&b, ";t=", 3);
+        hb_u64(&b, r->rl_reset_s);
+        hb_add(&b, "\r\n", 2);
     }
-    if (content_length >= 0 && !bodyless)
-        mgw_buf_printf(&b, "content-length: %lld\r\n", (long long)content_length);
-    else if (r->resp_chunked)
-        mgw_buf_adds(&b, "transfer-encoding: chunked\r\n");
+    if (content_length >= 0 && !bodyless) {
+        hb_add(&b, "content-length: ", 16);
+        hb_u64(&b, (uint64_t)content_length);
+        hb_add(&b, "\r\n", 2);
+    } else if (r->resp_chunked) {
+        hb_adds(&b, "transfer-encoding: chunked\r\n");
+    }
     if (!r->keepalive || r->resp_close)
-        mgw_buf_adds(&b, "connection: close\r\n");
+        hb_adds(&b, "connection: close\r\n");
     else if (r->minor == 0)
-        mgw_buf_adds(&b, "connection: keep-alive\r\n");
-    mgw_buf_add(&b, "\r\n", 2);
-    uv_buf_t ub = uv_buf_init(b.p, (unsigned)b.n);
-    mgw__conn_write(c, &ub, 1, NULL);
-    mgw_buf_free(&b);
+        hb_adds(&b, "connection: keep-alive\r\n");
+    hb_add(&b, "\r\n", 2);
+    r->head_out = (mgw_str_t){b.p, b.n};
+    r->head_pending = 1;
     if (bodyless) r->head_method = 1; /* nothing may follow the head */
+}
+
+/* Writes bufs (slices of ref need no copy), after the held-back head if any. */
+static void send_out(mgw_req_t *r, const uv_buf_t *bufs, int n, mgw_rbuf_t *ref)
+{
+    uv_buf_t all[6];
+    int k = 0;
+    if (r->head_pending) {
+        all[k++] = uv_buf_init((char *)r->head_out.p, (unsigned)r->head_out.n);
+        r->head_pending = 0;
+    }
+    for (int i = 0; i < n && k < 6; i++)
+        all[k++] = bufs[i];
+    if (k) mgw__conn_write(r->c, all, k, ref);
+}
+
+void mgw__resp_flush(mgw_req_t *r)
+{
+    if (r->head_pending) send_out(r, NULL, 0, NULL);
 }
 
 void mgw__resp_body(mgw_req_t *r, const char *p, size_t n, mgw_rbuf_t *ref)
 {
     if (n == 0 || r->head_method) return;
-    mgw_conn_t *c = r->c;
     r->resp_bytes += n;
     if (r->resp_chunked) {
+        static const char hex[] = "0123456789abcdef";
         char pre[20];
-        int pn = snprintf(pre, sizeof(pre), "%zx\r\n", n);
+        int pn = 0;
+        for (int shift = 60; shift >= 0; shift -= 4)
+            if ((n >> shift) || pn || shift == 0) pre[pn++] = hex[(n >> shift) & 15];
+        pre[pn++] = '\r';
+        pre[pn++] = '\n';
+        /* chunk framing is copied, the payload is not */
         uv_buf_t bufs[3] = {uv_buf_init(pre, (unsigned)pn), uv_buf_init((char *)p, (unsigned)n),
                             uv_buf_init("\r\n", 2)};
-        if (ref) {
-            /* Chunk framing is copied, the payload is not. */
-            mgw__conn_write(c, &bufs[0], 1, NULL);
-            mgw__conn_write(c, &bufs[1], 1, ref);
-            mgw__conn_write(c, &bufs[2], 1, NULL);
-        } else {
-            mgw__conn_write(c, bufs, 3, NULL);
-        }
+        send_out(r, bufs, 3, ref);
         return;
     }
     uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
-    mgw__conn_write(c, &b, 1, ref);
+    send_out(r, &b, 1, ref);
 }
 
 void mgw__resp_end(mgw_req_t *r)
@@ -367,7 +444,9 @@ void mgw__resp_end(mgw_req_t *r)
     mgw_conn_t *c = r->c;
     if (r->resp_chunked && !r->head_method) {
         uv_buf_t b = uv_buf_init("0\r\n\r\n", 5);
-        mgw__conn_write(c, &b, 1, NULL);
+        send_out(r, &b, 1, NULL);
+    } else {
+        mgw__resp_flush(r);
     }
     r->resp_done = 1;
     mgw__conn_response_done(c);

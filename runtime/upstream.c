@@ -467,7 +467,7 @@ static void px_connect(mgw_proxy_t *px)
     px->uc = uc;
     uv_timer_start(&uc->timer, response_timeout_cb, px->timeout_ms, 0);
     if (uc->reused) {
-        uc_stop_reading(uc);
+        /* the idle connection's read watcher stays on: its callback serves both */
         px_start_exchange(px);
         return;
     }
@@ -626,6 +626,8 @@ static void uc_parse(upconn_t *uc, mgw_rbuf_t *rb, const char *p, size_t n)
     int rc = mgw_http1_execute(uc->parser, p, n, &used);
     uc->cur = NULL;
     mgw__rbuf_unref(rb);
+    /* a head whose body is not in this read goes out now */
+    if (uc->px) mgw__resp_flush(uc->px->r);
     if (rc != MGW_HTTP1_ERROR) return;
     if (uc->px) {
         px_fail(uc->px, MGW_GW_INTEGRATION_FAILURE,
