@@ -308,6 +308,11 @@ static void build_integration(builder_t *b, mgw_integration_t *in)
     } else {
         in->type = MGW_INTEG_HTTP;
         in->uri = get_str(b, "uri");
+        if (in->uri && !strchr(in->uri, '{') &&
+            mgw_url_parse(in->uri, strlen(in->uri), &in->url) == 0) {
+            in->uri_static = 1;
+            in->host = mgw_pool_strndup(b->g->pool, in->url.host.p, in->url.host.n);
+        }
         in->method = get_str(b, "method");
         in->timeout_ms = (uint64_t)get_num(b, "timeout_ms", 29000);
     }

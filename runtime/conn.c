@@ -434,8 +434,21 @@ static void parse(mgw_conn_t *c, mgw_rbuf_t *rb, const char *p, size_t n)
 static int head_append(mgw_req_t *r, const char *p, size_t n)
 {
     if (r->head_len + n > r->head_cap) {
-        r->error_type = MGW_GW_REQUEST_HEADERS_TOO_LARGE;
-        return -1;
+        size_t max = r->gen->max_header_size;
+        if (r->head_len + n > max) {
+            r->error_type = MGW_GW_REQUEST_HEADERS_TOO_LARGE;
+            return -1;
+        }
+        /* move to a buffer of the largest size and point target and headers at it */
+        char *big = mgw_pool_alloc(r->pool, max);
+        memcpy(big, r->head, r->head_len);
+        if (r->target.p) r->target.p = big + (r->target.p - r->head);
+        for (int i = 0; i < r->nheaders; i++) {
+            r->headers[i].name.p = big + (r->headers[i].name.p - r->head);
+            r->headers[i].value.p = big + (r->headers[i].value.p - r->head);
+        }
+        r->head = big;
+        r->head_cap = max;
     }
     memcpy(r->head + r->head_len, p, n);
     r->head_len += n;

@@ -1,11 +1,23 @@
 #include "crypto.h"
 
 #include <openssl/evp.h>
+#include <pthread.h>
 
+static EVP_MD *sha256_md; /* fetched once, for the life of the process */
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+/* The digest is fetched once: EVP_sha256() makes OpenSSL 3 look the algorithm up on every
+ * call, and API keys are hashed per request. */
 void mgw_sha256(const void *data, size_t n, uint8_t out[32])
 {
+    pthread_once(&sha256_once, sha256_fetch);
     unsigned int len = 32;
-    EVP_Digest(data, n, out, &len, EVP_sha256(), NULL);
+    EVP_Digest(data, n, out, &len, sha256_md ? sha256_md : EVP_sha256(), NULL);
 }
 
 static int hexval(char c)

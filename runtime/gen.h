@@ -32,6 +32,9 @@ typedef struct {
     int type;
     /* http */
     const char *uri;
+    int uri_static;   /* no {param} or ${stageVariables.x}: url and host are parsed once */
+    mgw_url_t url;    /* borrows from uri */
+    const char *host; /* url.host, NUL-terminated */
     const char *method; /* NULL: the request's method */
     uint64_t timeout_ms; /* http; lua: the handler's deadline */
     int handler;         /* lua: the use number of the handler */

@@ -176,6 +176,16 @@ void mgw_buf_add_json(mgw_buf_t *b, const char *s, size_t n)
     static const char hex[] = "0123456789abcdef";
     mgw_buf_reserve(b, n + 8);
     for (size_t i = 0; i < n; i++) {
+        /* runs of bytes that need no escape are copied at once */
+        size_t run = i;
+        while (run < n && (unsigned char)s[run] >= 0x20 && s[run] != '"' && s[run] != '\\' &&
+               s[run] != 0x7f)
+            run++;
+        if (run > i) {
+            mgw_buf_add(b, s + i, run - i);
+            i = run;
+            if (i == n) break;
+        }
         unsigned char c = (unsigned char)s[i];
         switch (c) {
         case '"':

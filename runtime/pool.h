@@ -33,6 +33,37 @@ void mgw_pool_cleanup_add(mgw_pool_t *pool, mgw_pool_cleanup_cb cb, void *data);
 /* Bytes handed out so far (for tests and metrics). */
 size_t mgw_pool_used(const mgw_pool_t *pool);
 
+/*
+ * Appending to memory whose size the caller reserved up front (e.g. an HTTP head in the
+ * request arena): no bounds checks, no allocation, no printf on the hot path.
+ */
+typedef struct {
+    char *p;
+    size_t n;
+} mgw_sbuf_t;
+
+static inline void mgw_sbuf_add(mgw_sbuf_t *b, const char *s, size_t n)
+{
+    __builtin_memcpy(b->p + b->n, s, n);
+    b->n += n;
+}
+
+static inline void mgw_sbuf_adds(mgw_sbuf_t *b, const char *s)
+{
+    mgw_sbuf_add(b, s, __builtin_strlen(s));
+}
+
+static inline void mgw_sbuf_u64(mgw_sbuf_t *b, unsigned long long v)
+{
+    char t[24];
+    int i = sizeof(t);
+    do {
+        t[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    mgw_sbuf_add(b, t + i, sizeof(t) - (size_t)i);
+}
+
 /* A growable byte buffer on the heap, for output that is built piece by piece. */
 typedef struct {
     char *p;

@@ -60,7 +60,9 @@ mgw_req_t *mgw__req_new(mgw_conn_t *c)
     r->wgen = mgw__wgen_acquire(c->w);
     mgw_pool_cleanup_add(pool, mgw__wgen_release, r->wgen);
     mgw_gen_t *g = r->gen = r->wgen->gen;
-    r->head_cap = g->max_header_size;
+    /* Most heads fit in 2 KB of the arena's first block; head_append (conn.c) grows it up
+     * to max_header_size. */
+    r->head_cap = g->max_header_size < 2048 ? g->max_header_size : 2048;
     r->head = mgw_pool_alloc(pool, r->head_cap);
     r->error_type = MGW_GW_NONE;
     r->start_ns = uv_hrtime();
@@ -85,8 +87,9 @@ mgw_str_t mgw__req_header(const mgw_req_t *r, const char *name)
 
 static int num(mgw_req_t *r, uint64_t v, mgw_str_t *out)
 {
-    char *s = mgw_pool_printf(r->pool, "%llu", (unsigned long long)v);
-    *out = (mgw_str_t){s, strlen(s)};
+    mgw_sbuf_t b = {mgw_pool_alloc(r->pool, 24), 0};
+    mgw_sbuf_u64(&b, v);
+    *out = (mgw_str_t){b.p, b.n};
     return 1;
 }
 
@@ -291,34 +294,6 @@ static int no_body_status(int status)
     return status < 200 || status == 204 || status == 304;
 }
 
-/* A response head built in pool memory whose size was reserved up front. */
-typedef struct {
-    char *p;
-    size_t n;
-} head_t;
-
-static void hb_add(head_t *b, const char *s, size_t n)
-{
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-}
-
-static void hb_adds(head_t *b, const char *s)
-{
-    hb_add(b, s, strlen(s));
-}
-
-static void hb_u64(head_t *b, uint64_t v)
-{
-    char t[24];
-    int i = sizeof(t);
-    do {
-        t[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    hb_add(b, t + i, sizeof(t) - (size_t)i);
-}
-
 /*
  * Builds the response head and holds it back: it goes out in one write with the first
  * body bytes or the end of the response (mgw__resp_flush sends it alone), so a small
@@ -341,58 +316,58 @@ void mgw__resp_head(mgw_req_t *r, int status, const mgw_hdr_t *hdrs, int nhdrs,
     size_t cap = 768 + (r->rl_name ? strlen(r->rl_name) * 2 : 0);
     for (int i = 0; i < nhdrs; i++)
         cap += hdrs[i].name.n + hdrs[i].value.n + 4;
-    head_t b = {mgw_pool_alloc(r->pool, cap), 0};
+    mgw_sbuf_t b = {mgw_pool_alloc(r->pool, cap), 0};
     const char *why = reason(status);
     char code[4] = {(char)('0' + status / 100 % 10), (char)('0' + status / 10 % 10),
                     (char)('0' + status % 10), ' '};
-    hb_add(&b, "HTTP/1.1 ", 9);
-    hb_add(&b, code, 4);
-    hb_add(&b, why, strlen(why) > 64 ? 64 : strlen(why));
-    hb_add(&b, "\r\n", 2);
+    mgw_sbuf_add(&b, "HTTP/1.1 ", 9);
+    mgw_sbuf_add(&b, code, 4);
+    mgw_sbuf_add(&b, why, strlen(why) > 64 ? 64 : strlen(why));
+    mgw_sbuf_add(&b, "\r\n", 2);
     for (int i = 0; i < nhdrs; i++) {
-        hb_add(&b, hdrs[i].name.p, hdrs[i].name.n);
-        hb_add(&b, ": ", 2);
-        hb_add(&b, hdrs[i].value.p, hdrs[i].value.n);
-        hb_add(&b, "\r\n", 2);
+        mgw_sbuf_add(&b, hdrs[i].name.p, hdrs[i].name.n);
+        mgw_sbuf_add(&b, ": ", 2);
+        mgw_sbuf_add(&b, hdrs[i].value.p, hdrs[i].value.n);
+        mgw_sbuf_add(&b, "\r\n", 2);
     }
-    hb_add(&b, "date: ", 6);
-    hb_adds(&b, mgw__date(c->w));
-    hb_add(&b, "\r\napigw-requestid: ", 19);
-    hb_adds(&b, r->id);
-    hb_add(&b, "\r\n", 2);
+    mgw_sbuf_add(&b, "date: ", 6);
+    mgw_sbuf_adds(&b, mgw__date(c->w));
+    mgw_sbuf_add(&b, "\r\napigw-requestid: ", 19);
+    mgw_sbuf_adds(&b, r->id);
+    mgw_sbuf_add(&b, "\r\n", 2);
     if (r->retry_after_s) {
-        hb_add(&b, "retry-after: ", 13);
-        hb_u64(&b, r->retry_after_s);
-        hb_add(&b, "\r\n", 2);
+        mgw_sbuf_add(&b, "retry-after: ", 13);
+        mgw_sbuf_u64(&b, r->retry_after_s);
+        mgw_sbuf_add(&b, "\r\n", 2);
     }
     if (r->rl_name && r->stage && r->stage->rate_limit_headers) {
         /* draft-ietf-httpapi-ratelimit-headers: the policy that is closest to refusing */
-        hb_add(&b, "ratelimit-policy: \"", 19);
-        hb_adds(&b, r->rl_name);
-        hb_add(&b, "\";q=", 4);
-        hb_u64(&b, r->rl_quota);
-        hb_add(&b, ";w=", 3);
-        hb_u64(&b, r->rl_window_s);
-        hb_add(&b, "\r\nratelimit: \"", 14);
-        hb_adds(&b, r->rl_name);
-        hb_add(&b, "\";r=", 4);
-        hb_u64(&b, r->rl_remaining);
-        hb_add(&b, ";t=", 3);
-        hb_u64(&b, r->rl_reset_s);
-        hb_add(&b, "\r\n", 2);
+        mgw_sbuf_add(&b, "ratelimit-policy: \"", 19);
+        mgw_sbuf_adds(&b, r->rl_name);
+        mgw_sbuf_add(&b, "\";q=", 4);
+        mgw_sbuf_u64(&b, r->rl_quota);
+        mgw_sbuf_add(&b, ";w=", 3);
+        mgw_sbuf_u64(&b, r->rl_window_s);
+        mgw_sbuf_add(&b, "\r\nratelimit: \"", 14);
+        mgw_sbuf_adds(&b, r->rl_name);
+        mgw_sbuf_add(&b, "\";r=", 4);
+        mgw_sbuf_u64(&b, r->rl_remaining);
+        mgw_sbuf_add(&b, ";t=", 3);
+        mgw_sbuf_u64(&b, r->rl_reset_s);
+        mgw_sbuf_add(&b, "\r\n", 2);
     }
     if (content_length >= 0 && !bodyless) {
-        hb_add(&b, "content-length: ", 16);
-        hb_u64(&b, (uint64_t)content_length);
-        hb_add(&b, "\r\n", 2);
+        mgw_sbuf_add(&b, "content-length: ", 16);
+        mgw_sbuf_u64(&b, (uint64_t)content_length);
+        mgw_sbuf_add(&b, "\r\n", 2);
     } else if (r->resp_chunked) {
-        hb_adds(&b, "transfer-encoding: chunked\r\n");
+        mgw_sbuf_adds(&b, "transfer-encoding: chunked\r\n");
     }
     if (!r->keepalive || r->resp_close)
-        hb_adds(&b, "connection: close\r\n");
+        mgw_sbuf_adds(&b, "connection: close\r\n");
     else if (r->minor == 0)
-        hb_adds(&b, "connection: keep-alive\r\n");
-    hb_add(&b, "\r\n", 2);
+        mgw_sbuf_adds(&b, "connection: keep-alive\r\n");
+    mgw_sbuf_add(&b, "\r\n", 2);
     r->head_out = (mgw_str_t){b.p, b.n};
     r->head_pending = 1;
     if (bodyless) r->head_method = 1; /* nothing may follow the head */

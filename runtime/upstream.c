@@ -15,6 +15,7 @@
 #define MAX_IDLE_PER_ORIGIN 64
 #define UPSTREAM_IDLE_MS 30000
 #define MAX_RESPONSE_HEAD 65536
+#define MAX_RESPONSE_HEADERS 100
 
 typedef struct upconn_s upconn_t;
 
@@ -67,8 +68,8 @@ struct mgw_proxy_s {
     int chunked, body_done, head_request, retried, got_bytes, backend_keepalive, idempotent;
     /* response head */
     char *rhead;
-    size_t rhead_len;
-    mgw_hdr_t rhdrs[100];
+    size_t rhead_len, rhead_cap;
+    mgw_hdr_t *rhdrs; /* MAX_RESPONSE_HEADERS, allocated when a response begins */
     int nrhdrs, hstate, skip_interim;
 };
 
@@ -231,15 +232,17 @@ static upconn_t *uc_new(mgw_worker_t *w, mgw_origin_t *o)
 
 static int hop_by_hop(mgw_str_t name, mgw_str_t connection)
 {
-    static const char *const names[] = {"connection",        "keep-alive",
-                                        "proxy-connection",  "te",
-                                        "trailer",           "transfer-encoding",
-                                        "upgrade",           "host",
-                                        "content-length",    "expect",
-                                        "x-forwarded-proto", "x-forwarded-port",
-                                        "x-forwarded-for"};
+    static const struct {
+        const char *s;
+        size_t n;
+    } names[] = {{"connection", 10},      {"keep-alive", 10},        {"proxy-connection", 16},
+                 {"te", 2},               {"trailer", 7},            {"transfer-encoding", 17},
+                 {"upgrade", 7},          {"host", 4},               {"content-length", 14},
+                 {"expect", 6},           {"x-forwarded-proto", 17}, {"x-forwarded-port", 16},
+                 {"x-forwarded-for", 15}};
+    /* the length first: most headers are not hop-by-hop, and most lengths say so */
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (mgw_str_ieq(name, names[i])) return 1;
+        if (names[i].n == name.n && mgw_str_ieq(name, names[i].s)) return 1;
     /* Headers named by Connection are hop-by-hop too. */
     const char *s = connection.p, *end = connection.p + connection.n;
     while (s && s < end) {
@@ -254,19 +257,28 @@ static int hop_by_hop(mgw_str_t name, mgw_str_t connection)
     return 0;
 }
 
+/* The backend's request head, built in the request arena (its size is known up front). */
 static void build_head(mgw_proxy_t *px, const char *method)
 {
+    static const char hex[] = "0123456789ABCDEF";
     mgw_req_t *r = px->r;
-    mgw_buf_t b = {0};
+    const mgw_client_cert_t *cert =
+        r->domain && r->domain->forward_header ? r->c->client_cert : NULL;
+    size_t cap = 512 + strlen(method) + px->url.path.n + r->query.n + px->url.authority.n +
+                 r->head_len + 4 * (size_t)r->nheaders + (cert ? 3 * strlen(cert->pem) + 64 : 0);
+    mgw_sbuf_t b = {mgw_pool_alloc(r->pool, cap), 0};
+    mgw_sbuf_adds(&b, method);
+    mgw_sbuf_add(&b, " ", 1);
     /* "http://h?x=1" has the path "?x=1": the request line needs "/?x=1" */
-    mgw_buf_printf(&b, "%s %s%.*s", method, px->url.path.p[0] == '/' ? "" : "/",
-                   (int)px->url.path.n, px->url.path.p);
+    if (px->url.path.p[0] != '/') mgw_sbuf_add(&b, "/", 1);
+    mgw_sbuf_add(&b, px->url.path.p, px->url.path.n);
     if (r->query.n) {
-        mgw_buf_addc(&b, memchr(px->url.path.p, '?', px->url.path.n) ? '&' : '?');
-        mgw_buf_add(&b, r->query.p, r->query.n);
+        mgw_sbuf_add(&b, memchr(px->url.path.p, '?', px->url.path.n) ? "&" : "?", 1);
+        mgw_sbuf_add(&b, r->query.p, r->query.n);
     }
-    mgw_buf_printf(&b, " HTTP/1.1\r\nhost: %.*s\r\n", (int)px->url.authority.n,
-                   px->url.authority.p);
+    mgw_sbuf_add(&b, " HTTP/1.1\r\nhost: ", 17);
+    mgw_sbuf_add(&b, px->url.authority.p, px->url.authority.n);
+    mgw_sbuf_add(&b, "\r\n", 2);
     mgw_str_t connection = mgw__req_header(r, "connection");
     for (int i = 0; i < r->nheaders; i++) {
         const mgw_hdr_t *h = &r->headers[i];
@@ -274,39 +286,47 @@ static void build_head(mgw_proxy_t *px, const char *method)
         /* The certificate header is the gateway's to set: a client's copy is dropped. */
         if (r->domain && r->domain->forward_header && mgw_str_ieq(h->name, r->domain->forward_header))
             continue;
-        mgw_buf_add(&b, h->name.p, h->name.n);
-        mgw_buf_add(&b, ": ", 2);
-        mgw_buf_add(&b, h->value.p, h->value.n);
-        mgw_buf_add(&b, "\r\n", 2);
+        mgw_sbuf_add(&b, h->name.p, h->name.n);
+        mgw_sbuf_add(&b, ": ", 2);
+        mgw_sbuf_add(&b, h->value.p, h->value.n);
+        mgw_sbuf_add(&b, "\r\n", 2);
     }
     mgw_str_t xff = mgw__req_header(r, "x-forwarded-for");
-    if (xff.p)
-        mgw_buf_printf(&b, "x-forwarded-for: %.*s, %s\r\n", (int)xff.n, xff.p, r->c->peer);
-    else
-        mgw_buf_printf(&b, "x-forwarded-for: %s\r\n", r->c->peer);
-    mgw_buf_printf(&b, "x-forwarded-proto: %s\r\nx-forwarded-port: %d\r\n",
-                   r->c->tls ? "https" : "http", mgw__req_listen(r)->port);
-    if (r->domain && r->domain->forward_header && r->c->client_cert) {
+    mgw_sbuf_add(&b, "x-forwarded-for: ", 17);
+    if (xff.p) {
+        mgw_sbuf_add(&b, xff.p, xff.n);
+        mgw_sbuf_add(&b, ", ", 2);
+    }
+    mgw_sbuf_adds(&b, r->c->peer);
+    mgw_sbuf_adds(&b, r->c->tls ? "\r\nx-forwarded-proto: https\r\nx-forwarded-port: "
+                                : "\r\nx-forwarded-proto: http\r\nx-forwarded-port: ");
+    mgw_sbuf_u64(&b, (unsigned)mgw__req_listen(r)->port);
+    mgw_sbuf_add(&b, "\r\n", 2);
+    if (cert) {
         /* The client certificate, URL-encoded PEM (as nginx's $ssl_client_escaped_cert). */
-        mgw_buf_printf(&b, "%s: ", r->domain->forward_header);
-        for (const unsigned char *s = (const unsigned char *)r->c->client_cert->pem; *s; s++) {
+        mgw_sbuf_adds(&b, r->domain->forward_header);
+        mgw_sbuf_add(&b, ": ", 2);
+        for (const unsigned char *s = (const unsigned char *)cert->pem; *s; s++) {
             if ((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
-                *s == '-' || *s == '.' || *s == '_' || *s == '~')
-                mgw_buf_addc(&b, (char)*s);
-            else
-                mgw_buf_printf(&b, "%%%02X", *s);
+                *s == '-' || *s == '.' || *s == '_' || *s == '~') {
+                mgw_sbuf_add(&b, (const char *)s, 1);
+            } else {
+                char e[3] = {'%', hex[*s >> 4], hex[*s & 15]};
+                mgw_sbuf_add(&b, e, 3);
+            }
         }
-        mgw_buf_adds(&b, "\r\n");
+        mgw_sbuf_add(&b, "\r\n", 2);
     }
     if (r->chunked) {
         px->chunked = 1;
-        mgw_buf_adds(&b, "transfer-encoding: chunked\r\n");
+        mgw_sbuf_adds(&b, "transfer-encoding: chunked\r\n");
     } else if (r->has_length) {
-        mgw_buf_printf(&b, "content-length: %llu\r\n", (unsigned long long)r->content_length);
+        mgw_sbuf_add(&b, "content-length: ", 16);
+        mgw_sbuf_u64(&b, r->content_length);
+        mgw_sbuf_add(&b, "\r\n", 2);
     }
-    mgw_buf_adds(&b, "\r\n");
-    px->head = (mgw_str_t){mgw_pool_strndup(r->pool, b.p, b.n), b.n};
-    mgw_buf_free(&b);
+    mgw_sbuf_add(&b, "\r\n", 2);
+    px->head = (mgw_str_t){b.p, b.n};
 }
 
 /* Sends the ciphertext the TLS engine produced. */
@@ -501,19 +521,24 @@ void mgw__proxy_start(mgw_req_t *r)
     mgw_proxy_t *px = mgw_pool_calloc(r->pool, sizeof(*px));
     px->r = r;
     px->timeout_ms = in->timeout_ms ? in->timeout_ms : 29000;
-    mgw_str_t uri =
-        mgw_uri_expand(r->pool, in->uri, r->stage->vars, r->stage->nvars, r->params, r->nparams);
-    if (mgw_url_parse(uri.p, uri.n, &px->url) != 0) {
-        r->integ_error = mgw_pool_printf(r->pool, "invalid integration URI \"%s\"", uri.p);
-        mgw__req_fail(r, MGW_GW_API_CONFIGURATION_ERROR, NULL);
-        return;
+    if (in->uri_static) {
+        px->url = in->url;
+    } else {
+        mgw_str_t uri = mgw_uri_expand(r->pool, in->uri, r->stage->vars, r->stage->nvars,
+                                       r->params, r->nparams);
+        if (mgw_url_parse(uri.p, uri.n, &px->url) != 0) {
+            r->integ_error = mgw_pool_printf(r->pool, "invalid integration URI \"%s\"", uri.p);
+            mgw__req_fail(r, MGW_GW_API_CONFIGURATION_ERROR, NULL);
+            return;
+        }
     }
     if (px->url.tls && r->stage->backend_tls == NULL) {
         r->integ_error = "no TLS client context for https backends";
         mgw__req_fail(r, MGW_GW_API_CONFIGURATION_ERROR, NULL);
         return;
     }
-    px->host = mgw_pool_strndup(r->pool, px->url.host.p, px->url.host.n);
+    px->host = in->uri_static ? (char *)in->host
+                              : mgw_pool_strndup(r->pool, px->url.host.p, px->url.host.n);
     const char *method = in->method;
     if (method == NULL) method = mgw_pool_strndup(r->pool, r->method.p, r->method.n);
     px->head_request = strcmp(method, "HEAD") == 0;
@@ -697,13 +722,29 @@ static int on_begin(void *ud)
     px->nrhdrs = 0;
     px->hstate = 0;
     px->rhead_len = 0;
-    if (px->rhead == NULL) px->rhead = mgw_pool_alloc(px->r->pool, MAX_RESPONSE_HEAD);
+    if (px->rhead == NULL) {
+        px->rhead_cap = 2048; /* most heads fit; rhead_add grows it */
+        px->rhead = mgw_pool_alloc(px->r->pool, px->rhead_cap);
+    }
+    if (px->rhdrs == NULL)
+        px->rhdrs = mgw_pool_alloc(px->r->pool, sizeof(mgw_hdr_t) * MAX_RESPONSE_HEADERS);
     return 0;
 }
 
 static int rhead_add(mgw_proxy_t *px, const char *p, size_t n)
 {
-    if (px->rhead_len + n > MAX_RESPONSE_HEAD) return -1;
+    if (px->rhead_len + n > px->rhead_cap) {
+        /* a large head: move to the largest buffer and point the headers at it */
+        if (px->rhead_len + n > MAX_RESPONSE_HEAD) return -1;
+        char *big = mgw_pool_alloc(px->r->pool, MAX_RESPONSE_HEAD);
+        memcpy(big, px->rhead, px->rhead_len);
+        for (int i = 0; i < px->nrhdrs; i++) {
+            px->rhdrs[i].name.p = big + (px->rhdrs[i].name.p - px->rhead);
+            px->rhdrs[i].value.p = big + (px->rhdrs[i].value.p - px->rhead);
+        }
+        px->rhead = big;
+        px->rhead_cap = MAX_RESPONSE_HEAD;
+    }
     memcpy(px->rhead + px->rhead_len, p, n);
     px->rhead_len += n;
     return 0;
@@ -713,7 +754,7 @@ static int on_field(void *ud, const char *p, size_t n)
 {
     mgw_proxy_t *px = ((upconn_t *)ud)->px;
     if (px->hstate != 1) {
-        if (px->nrhdrs == (int)(sizeof(px->rhdrs) / sizeof(px->rhdrs[0]))) return -1;
+        if (px->nrhdrs == MAX_RESPONSE_HEADERS) return -1;
         mgw_hdr_t *h = &px->rhdrs[px->nrhdrs++];
         h->name = (mgw_str_t){px->rhead + px->rhead_len, 0};
         h->value = (mgw_str_t){px->rhead + px->rhead_len, 0};
