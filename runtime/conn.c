@@ -124,8 +124,23 @@ static void tls_flush(mgw_conn_t *c)
 int mgw__conn_write(mgw_conn_t *c, const uv_buf_t *bufs, int nbufs, mgw_rbuf_t *ref)
 {
     if (c->tls == NULL) return mgw__write((uv_stream_t *)&c->tcp, &c->wq, bufs, nbufs, ref);
+    /* Pieces that fit one TLS record (head, chunk framing, body) are encrypted as one: a
+     * record per piece would cost a header, a MAC and a cipher call each. */
+    size_t total = 0;
     for (int i = 0; i < nbufs; i++)
-        if (mgw_tls_write(c->tls, bufs[i].base, bufs[i].len) != MGW_TLS_OK) return UV_EPROTO;
+        total += bufs[i].len;
+    if (nbufs > 1 && total <= 16384) {
+        char one[16384];
+        size_t off = 0;
+        for (int i = 0; i < nbufs; i++) {
+            memcpy(one + off, bufs[i].base, bufs[i].len);
+            off += bufs[i].len;
+        }
+        if (mgw_tls_write(c->tls, one, off) != MGW_TLS_OK) return UV_EPROTO;
+    } else {
+        for (int i = 0; i < nbufs; i++)
+            if (mgw_tls_write(c->tls, bufs[i].base, bufs[i].len) != MGW_TLS_OK) return UV_EPROTO;
+    }
     tls_flush(c);
     return 0;
 }
