@@ -585,3 +585,107 @@ describe("quota", function()
         h.assert_gateway_response(R.corrupt, 429, "Limit Exceeded", "LimitExceededException")
     end)
 end)
+
+-- Bucket state across reloads (README "Throttling": state survives a reload for every
+-- limit whose rate and burst did not change; a changed limit starts from a full bucket),
+-- and throttling from Lua policies (lua/moongate/throttle.lua): a WAF rule consuming
+-- from named buckets, and a Lua integration reading the limits of its request.
+describe("throttle state across reloads and from Lua", function()
+    local gw, dir, port, mport
+
+    local LIMITER = [[
+local throttle = require "moongate.throttle"
+local M = {}
+-- blocks (matches) when the caller's own bucket refuses
+function M.inspect(req, conf)
+  local ok = throttle.take(req.r, "client:" .. (req:header("x-client") or "anon"), conf.rate, conf.burst)
+  return not ok
+end
+return M
+]]
+
+    local LIMITS = [[
+local throttle = require "moongate.throttle"
+local M = {}
+function M.handle(event, conf, req)
+  local out = {}
+  for _, l in ipairs(throttle.limits(req.r)) do
+    out[#out + 1] = l.policy .. ":" .. l.burst .. ":" .. l.remaining
+  end
+  return { statusCode = 200, body = table.concat(out, ",") }
+end
+return M
+]]
+
+    local function write_config(burst)
+        h.write_file(dir .. "/gateway.lua", h.config_source({
+            workers = 1,
+            listen = { { address = "127.0.0.1", port = port, api = "t" } },
+            management = { address = "127.0.0.1", port = mport },
+            apis = { t = {
+                stages = { ["$default"] = {
+                    route_settings = {
+                        ["GET /slow"] = { throttle = { rate = 0.01, burst = burst } },
+                        ["GET /limits"] = { throttle = { rate = 0.01, burst = 10 } },
+                    },
+                    waf = { rules = { { name = "per-client", priority = 1, policy = dir .. "/limiter.lua",
+                        action = "block", config = { rate = 0.01, burst = 2 } } } },
+                } },
+                routes = {
+                    ["GET /slow"] = { integration = { type = "mock", body = "ok" } },
+                    ["GET /limits"] = { integration = { type = "lua", handler = dir .. "/limits.lua" } },
+                },
+            } },
+        }))
+    end
+
+    local function status(path, client)
+        return h.curl({ gw:url(path), "-H", "x-client: " .. (client or "c0") }).status
+    end
+
+    local function reload()
+        local out, rc = h.moongate({ "reload", "-c", dir .. "/gateway.lua" })
+        assert.are.equal(0, rc, out)
+    end
+
+    lazy_setup(function()
+        dir = h.tmpdir()
+        port, mport = h.free_port(), h.free_port()
+        h.write_file(dir .. "/limiter.lua", LIMITER)
+        h.write_file(dir .. "/limits.lua", LIMITS)
+        write_config(3)
+        gw = h.start_gateway(h.read_file(dir .. "/gateway.lua"), { dir = dir, ports = { port } })
+    end)
+
+    lazy_teardown(function()
+        h.stop_all(gw)
+    end)
+
+    it("keeps an unchanged bucket's state across a reload, and starts a changed one full", function()
+        -- each request from a new client, so the WAF's per-client buckets stay out of it
+        for i = 1, 3 do assert.are.equal(200, status("/slow", "r" .. i)) end
+        assert.are.equal(429, status("/slow", "r4"))
+        reload() -- same limits: still empty
+        assert.are.equal(429, status("/slow", "r5"))
+        write_config(4) -- the route's burst changed: a new, full bucket
+        reload()
+        assert.are.equal(200, status("/slow", "r6"))
+    end)
+
+    it("lets a WAF rule in Lua limit each caller by its own named bucket", function()
+        assert.are.equal(200, status("/limits", "alice"))
+        assert.are.equal(200, status("/limits", "alice"))
+        local r = h.curl({ gw:url("/limits"), "-H", "x-client: alice" })
+        h.assert_gateway_response(r, 403, "Forbidden", "ForbiddenException")
+        assert.are.equal(200, status("/limits", "bob")) -- bob's bucket is his own
+    end)
+
+    it("shows a Lua integration the limits of its request", function()
+        local r = h.curl({ gw:url("/limits"), "-H", "x-client: carol" })
+        assert.are.equal(200, r.status)
+        -- the route's bucket (burst 10) after the earlier /limits requests and this one
+        assert.matches("^route:10:%d+$", r.body)
+        local remaining = tonumber(r.body:match(":(%d+)$"))
+        assert.is_true(remaining < 10)
+    end)
+end)
