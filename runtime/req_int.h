@@ -39,6 +39,8 @@ typedef struct {
 mgw_rbuf_t *mgw__rbuf_new(void);
 void mgw__rbuf_ref(mgw_rbuf_t *b);
 void mgw__rbuf_unref(mgw_rbuf_t *b);
+/* Frees the thread's spare read buffers (a worker thread, before it ends). */
+void mgw__rbuf_drain(void);
 
 /* Bytes written but not yet acknowledged on a stream, with a hook when they drain. */
 typedef struct mgw_wq_s {

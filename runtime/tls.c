@@ -84,6 +84,8 @@ static void ticket_rotate(void)
     }
 }
 
+static EVP_CIPHER *ticket_cipher; /* fetched once: a lookup by name per ticket is costly */
+
 static int ticket_cb(SSL *s, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
                      EVP_MAC_CTX *hctx, int enc)
 {
@@ -110,7 +112,9 @@ static int ticket_cb(SSL *s, unsigned char name[16], unsigned char *iv, EVP_CIPH
     pthread_mutex_unlock(&ticket_lock);
     if (!found) return 0; /* unknown key: full handshake */
     if (enc && RAND_bytes(iv, EVP_MAX_IV_LENGTH) <= 0) return -1;
-    if (!EVP_CipherInit_ex(cctx, EVP_aes_256_cbc(), NULL, k.aes, iv, enc)) return -1;
+    if (!EVP_CipherInit_ex(cctx, ticket_cipher ? ticket_cipher : EVP_aes_256_cbc(), NULL, k.aes,
+                           iv, enc))
+        return -1;
     params[1] = OSSL_PARAM_construct_octet_string("key", k.hmac, sizeof(k.hmac));
     OSSL_PARAM p2[3] = {params[0], params[1], OSSL_PARAM_construct_end()};
     if (!EVP_MAC_CTX_set_params(hctx, p2)) return -1;
@@ -403,6 +407,7 @@ static time_t cert_not_after(SSL_CTX *ctx)
 static void init_once(void)
 {
     ex_index = SSL_get_ex_new_index(0, "mgw_tls", NULL, NULL, NULL);
+    ticket_cipher = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
 }
 
 static int site_init(site_t *s, const mgw_tls_site_t *in, mgw_tls_ctx_t *owner, int is_default,
@@ -418,6 +423,7 @@ static int site_init(site_t *s, const mgw_tls_site_t *in, mgw_tls_ctx_t *owner, 
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF); /* tickets only: no shared cache */
     SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb);
+    SSL_CTX_set_num_tickets(ctx, 1); /* TLS 1.3: one ticket resumes; OpenSSL sends two */
     SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, NULL);
     /* One session context for all sites: tickets are checked against their site by
      * ticket_dec_cb (the SNI switch comes after OpenSSL compares session contexts). */

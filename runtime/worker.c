@@ -106,6 +106,7 @@ static void worker_main(void *arg)
     mgw__upstream_free(w);
     mgw_lua_destroy(w->lua);
     w->lua = NULL;
+    mgw__rbuf_drain();
     int rc = uv_loop_close(&w->loop);
     if (rc != 0) mgw_log_error("event loop closed with handles still open: %s", uv_strerror(rc));
 }
