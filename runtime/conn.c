@@ -79,7 +79,30 @@ static int inside(const mgw_rbuf_t *ref, const char *p)
 
 int mgw__write(uv_stream_t *stream, mgw_wq_t *q, const uv_buf_t *bufs, int nbufs, mgw_rbuf_t *ref)
 {
-    /* One uv_write (one writev) for all the pieces: slices of ref go out as they are,
+    /* First try to write it all now: the usual case on a healthy connection, and then
+     * nothing is allocated and libuv has no write request to complete (completing one
+     * makes it re-arm the epoll watcher: a system call per write). */
+    uv_buf_t rest[8];
+    if (nbufs > 8) nbufs = 8;
+    int tw = uv_try_write(stream, bufs, (unsigned)nbufs);
+    if (tw > 0) {
+        size_t done = (size_t)tw;
+        int k = 0;
+        for (int i = 0; i < nbufs; i++) {
+            if (done >= bufs[i].len) {
+                done -= bufs[i].len;
+                continue;
+            }
+            rest[k++] = uv_buf_init(bufs[i].base + done, (unsigned)(bufs[i].len - done));
+            done = 0;
+        }
+        if (k == 0) return 0;
+        bufs = rest;
+        nbufs = k;
+    } else if (tw != UV_EAGAIN && tw != UV_ENOSYS) {
+        return tw; /* the connection is broken: its read side will say so */
+    }
+    /* The rest goes through one uv_write (one writev): slices of ref go out as they are,
      * everything else is copied (the caller's memory may go away before the write ends),
      * consecutive copied pieces into one buffer. */
     size_t len = 0, copied = 0;
