@@ -184,7 +184,8 @@ static mgw_bucket_t **get_route_buckets(builder_t *b, const char *name)
         int idx = key ? route_idx(b, key) : -1;
         if (idx >= 0) {
             if (out == NULL)
-                out = mgw_pool_calloc(b->g->pool, sizeof(*out) * (size_t)(b->nroutes ? b->nroutes : 1));
+                out = mgw_pool_calloc(b->g->pool,
+                                      sizeof(*out) * (size_t)(b->nroutes ? b->nroutes : 1));
             char full[1024];
             snprintf(full, sizeof(full), "%s|%s", name, key);
             out[idx] = get_bucket(b, "throttle", full);
@@ -230,10 +231,10 @@ static void build_client_cert(builder_t *b, mgw_api_t *api, mgw_stage_t *st)
         st->client_cert_generate = get_bool(b, "generate", 0);
         if (st->client_cert_generate) {
             const char *dir = g->state_dir ? g->state_dir : "state";
-            st->client_cert_file = mgw_pool_printf(g->pool, "%s/client-certs/%s-%s.pem", dir,
-                                                   api->id, st->name);
-            st->client_key_file = mgw_pool_printf(g->pool, "%s/client-certs/%s-%s.key", dir,
-                                                  api->id, st->name);
+            st->client_cert_file =
+                mgw_pool_printf(g->pool, "%s/client-certs/%s-%s.pem", dir, api->id, st->name);
+            st->client_key_file =
+                mgw_pool_printf(g->pool, "%s/client-certs/%s-%s.key", dir, api->id, st->name);
         } else {
             st->client_cert_file = get_str(b, "certificate");
             st->client_key_file = get_str(b, "key");
@@ -530,9 +531,14 @@ static void build_tls(builder_t *b)
         for (int j = 0; j < g->ndomains; j++) {
             mgw_domain_t *d = &g->domains[j];
             if (d->certificate == NULL) continue;
-            mgw_tls_site_t site = {.host = d->host, .certificate = d->certificate, .key = d->key,
-                                   .mtls = d->mtls, .truststore = d->truststore, .crl = d->crl,
-                                   .check = d->revocation_use != 0, .data = d};
+            mgw_tls_site_t site = {.host = d->host,
+                                   .certificate = d->certificate,
+                                   .key = d->key,
+                                   .mtls = d->mtls,
+                                   .truststore = d->truststore,
+                                   .crl = d->crl,
+                                   .check = d->revocation_use != 0,
+                                   .data = d};
             if (mgw_tls_ctx_add(l->tls, &site, err, sizeof(err)) != 0) {
                 char w[512];
                 snprintf(w, sizeof(w), "domains[\"%s\"]", d->host);
@@ -634,8 +640,10 @@ static void build_gen(builder_t *b, int check_only)
     if (!check_only) {
         char err[512];
         g->backend_tls = mgw_tls_client_ctx_new(g->backend_ca, NULL, NULL, err, sizeof(err));
-        if (g->backend_tls) mgw_pool_cleanup_add(g->pool, tls_ctx_free_cb, g->backend_tls);
-        else add_error(b, "backend_ca", err);
+        if (g->backend_tls)
+            mgw_pool_cleanup_add(g->pool, tls_ctx_free_cb, g->backend_tls);
+        else
+            add_error(b, "backend_ca", err);
     }
     build_keys(b);
 
@@ -779,8 +787,7 @@ fail:
     return MGW_ECONFIG;
 }
 
-int mgw_config_management(const char *file, char *address, size_t n, int *port,
-                          mgw_buf_t *errors)
+int mgw_config_management(const char *file, char *address, size_t n, int *port, mgw_buf_t *errors)
 {
     lua_State *L = luaL_newstate();
     luaL_openlibs(L);

@@ -20,8 +20,7 @@ int mgw_config_load(const char *file, const char *prefix, int check_only, mgw_ge
  * Reads only the management listener of file (for `moongate reload`): 0 with address
  * (n bytes at most) and *port, or MGW_ECONFIG with the reason appended to errors.
  */
-int mgw_config_management(const char *file, char *address, size_t n, int *port,
-                          mgw_buf_t *errors);
+int mgw_config_management(const char *file, char *address, size_t n, int *port, mgw_buf_t *errors);
 
 /*
  * Makes sure a stage with client_certificate.generate has its certificate: generates a

@@ -46,8 +46,10 @@ void mgw__rbuf_ref(mgw_rbuf_t *b)
 void mgw__rbuf_unref(mgw_rbuf_t *b)
 {
     if (b == NULL || --b->refs > 0) return;
-    if (b->cap == MGW_RBUF_SIZE && rbuf_nfree < RBUF_FREE_MAX) rbuf_free[rbuf_nfree++] = b;
-    else free(b);
+    if (b->cap == MGW_RBUF_SIZE && rbuf_nfree < RBUF_FREE_MAX)
+        rbuf_free[rbuf_nfree++] = b;
+    else
+        free(b);
 }
 
 typedef struct {
@@ -147,15 +149,20 @@ int mgw__write(uv_stream_t *stream, mgw_wq_t *q, const uv_buf_t *bufs, int nbufs
 
 /* ---- TLS ---- */
 
-/* Sends the ciphertext the TLS engine produced (handshake messages, records, alerts). */
-static void tls_flush(mgw_conn_t *c)
+/* Sends the ciphertext a TLS engine produced (handshake messages, records, alerts). */
+void mgw__tls_flush(mgw_tls_t *t, uv_stream_t *stream, mgw_wq_t *q)
 {
     char buf[16384 + 1024];
     size_t n;
-    while ((n = mgw_tls_pending(c->tls, buf, sizeof(buf))) > 0) {
+    while ((n = mgw_tls_pending(t, buf, sizeof(buf))) > 0) {
         uv_buf_t b = uv_buf_init(buf, (unsigned)n);
-        mgw__write((uv_stream_t *)&c->tcp, &c->wq, &b, 1, NULL);
+        mgw__write(stream, q, &b, 1, NULL);
     }
+}
+
+static void tls_flush(mgw_conn_t *c)
+{
+    mgw__tls_flush(c->tls, (uv_stream_t *)&c->tcp, &c->wq);
 }
 
 int mgw__conn_write(mgw_conn_t *c, const uv_buf_t *bufs, int nbufs, mgw_rbuf_t *ref)
@@ -205,7 +212,8 @@ static void tls_failed(mgw_conn_t *c)
 {
     mgw_log_info("TLS from %s: %s", c->peer, mgw_tls_error(c->tls));
     if (mgw_tls_plain_http(c->tls)) {
-        static const char body[] = "{\"message\":\"The plain HTTP request was sent to HTTPS port\"}";
+        static const char body[] =
+            "{\"message\":\"The plain HTTP request was sent to HTTPS port\"}";
         char head[512], id[24];
         mgw__make_id(c->w, id);
         int n = snprintf(head, sizeof(head),
@@ -214,7 +222,8 @@ static void tls_failed(mgw_conn_t *c)
                          "apigw-requestid: %s\r\nconnection: close\r\n"
                          "content-length: %zu\r\n\r\n",
                          mgw__date(c->w), id, sizeof(body) - 1);
-        uv_buf_t b[2] = {uv_buf_init(head, (unsigned)n), uv_buf_init((char *)body, sizeof(body) - 1)};
+        uv_buf_t b[2] = {uv_buf_init(head, (unsigned)n),
+                         uv_buf_init((char *)body, sizeof(body) - 1)};
         mgw__write((uv_stream_t *)&c->tcp, &c->wq, b, 2, NULL);
     } else {
         tls_flush(c); /* the alert */

@@ -39,8 +39,7 @@ int mgw_ffi_throttle_limits(mgw_req_t *r, mgw_ffi_limit_t *out, int max)
     const char *names[5];
     int n = 0;
     const mgw_stage_t *st = r->stage;
-    const mgw_member_t *m =
-        r->key && r->api && st ? mgw_key_member(r->key, r->api, st) : NULL;
+    const mgw_member_t *m = r->key && r->api && st ? mgw_key_member(r->key, r->api, st) : NULL;
     int idx = r->route ? r->route->idx : -1;
     if (r->gen->account) b[n] = r->gen->account, names[n++] = "account";
     if (st && st->throttle) b[n] = st->throttle, names[n++] = "stage";

@@ -47,8 +47,10 @@ const mgw_apikey_t *mgw_gen_find_key(const mgw_gen_t *g, const uint8_t digest[32
         int mid = (lo + hi) / 2;
         int c = memcmp(g->keys[mid].digest, digest, 32);
         if (c == 0) return &g->keys[mid];
-        if (c < 0) lo = mid + 1;
-        else hi = mid - 1;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
     }
     return NULL;
 }

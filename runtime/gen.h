@@ -32,10 +32,10 @@ typedef struct {
     int type;
     /* http */
     const char *uri;
-    int uri_static;   /* no {param} or ${stageVariables.x}: url and host are parsed once */
-    mgw_url_t url;    /* borrows from uri */
-    const char *host; /* url.host, NUL-terminated */
-    const char *method; /* NULL: the request's method */
+    int uri_static;      /* no {param} or ${stageVariables.x}: url and host are parsed once */
+    mgw_url_t url;       /* borrows from uri */
+    const char *host;    /* url.host, NUL-terminated */
+    const char *method;  /* NULL: the request's method */
     uint64_t timeout_ms; /* http; lua: the handler's deadline */
     int handler;         /* lua: the use number of the handler */
     /* mock */
@@ -58,8 +58,8 @@ typedef struct {
     mgw_api_t *api;
     mgw_kv_t *vars;
     int nvars;
-    mgw_template_t *log_format; /* NULL: no access log */
-    int log_id;                 /* index into mgw_gen_t.logs */
+    mgw_template_t *log_format;    /* NULL: no access log */
+    int log_id;                    /* index into mgw_gen_t.logs */
     mgw_bucket_t *throttle;        /* stage default limit, or NULL */
     mgw_bucket_t **route_throttle; /* by route idx: route_settings limits, or NULL */
     int rate_limit_headers;        /* send RateLimit-Policy / RateLimit */
@@ -139,7 +139,7 @@ typedef struct {
     int truststore_version;      /* the version served */
     int revocation_use;          /* the Lua revocation check (policy use number), or 0 */
     uint64_t revocation_ttl_ms;  /* how long a verdict is cached per certificate */
-    const char *forward_header; /* send the client certificate to backends, or NULL */
+    const char *forward_header;  /* send the client certificate to backends, or NULL */
 } mgw_domain_t;
 
 typedef struct {
@@ -160,7 +160,7 @@ typedef struct {
 typedef struct mgw_gen_s {
     mgw_pool_t *pool;
     atomic_int refs;
-    int id;             /* 1 for the first generation of the process, then 2, 3, ... */
+    int id; /* 1 for the first generation of the process, then 2, 3, ... */
     const char *file;
     const char *prefix; /* -p: relative paths are resolved against it */
     int workers;
@@ -175,10 +175,10 @@ typedef struct mgw_gen_s {
     uint64_t max_body_size;
     size_t max_header_size;
     uint64_t header_timeout_ms, idle_timeout_ms, body_timeout_ms, shutdown_timeout_ms;
-    mgw_bucket_t *account; /* gateway-wide limit, or NULL */
+    mgw_bucket_t *account;      /* gateway-wide limit, or NULL */
     const char *backend_ca;     /* CA bundle for https backends, NULL: the system store */
     mgw_tls_ctx_t *backend_tls; /* client context without a client certificate */
-    mgw_apikey_t *keys;    /* sorted by digest */
+    mgw_apikey_t *keys;         /* sorted by digest */
     int nkeys;
     const char *state_dir;
     /* Lua policies: the text of lua/moongate/runtime.lua's generation spec (policy

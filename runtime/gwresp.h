@@ -20,7 +20,7 @@
     XX(INTEGRATION_TIMEOUT, 504, "Endpoint request timed out", "GatewayTimeoutException")          \
     XX(INVALID_API_KEY, 403, "Forbidden", "ForbiddenException")                                    \
     XX(INVALID_SIGNATURE, 403, "Forbidden", "InvalidSignatureException")                           \
-    XX(MISDIRECTED_REQUEST, 421, "Misdirected Request", "MisdirectedRequestException")            \
+    XX(MISDIRECTED_REQUEST, 421, "Misdirected Request", "MisdirectedRequestException")             \
     XX(MISSING_AUTHENTICATION_TOKEN, 403, "Missing Authentication Token",                          \
        "MissingAuthenticationTokenException")                                                      \
     XX(QUOTA_EXCEEDED, 429, "Limit Exceeded", "LimitExceededException")                            \

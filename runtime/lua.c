@@ -19,8 +19,8 @@
 #include "lua_int.h"
 
 enum { FN_LOAD_GEN, FN_UNLOAD_GEN, FN_CALL, FN_RESUME, FN_RELEASE, FN_CHECK_CERT, FN__COUNT };
-static const char *const fn_names[FN__COUNT] = {"load_gen", "unload_gen", "call", "resume",
-                                                "release", "check_cert"};
+static const char *const fn_names[FN__COUNT] = {"load_gen", "unload_gen", "call",
+                                                "resume",   "release",    "check_cert"};
 
 struct mgw_lua_s {
     lua_State *L;

@@ -60,7 +60,8 @@ static int show_client_cert(mgw_gen_t *gen, const char *api_id, const char *stag
     if (st == NULL) {
         fprintf(stderr, "moongate: no stage \"%s\" in API \"%s\"\n", stage_name, api_id);
     } else if (st->client_cert_file == NULL) {
-        fprintf(stderr, "moongate: apis.%s.stages.%s has no client_certificate\n", api_id, stage_name);
+        fprintf(stderr, "moongate: apis.%s.stages.%s has no client_certificate\n", api_id,
+                stage_name);
     } else if (st->client_cert_generate && mgw_config_client_cert(st, err, sizeof(err)) != 0) {
         fprintf(stderr, "moongate: %s\n", err);
     } else {
@@ -94,16 +95,22 @@ static int truststore_command(mgw_gen_t *gen, const char *file, const char *acti
     if (d == NULL || !d->mtls) {
         fprintf(stderr, "moongate: domain \"%s\" has no mtls truststore\n", domain);
     } else if (d->truststore_pin) {
-        fprintf(stderr, "moongate: domains[\"%s\"].mtls.version pins version %d in %s: change "
-                        "it there\n", domain, d->truststore_pin, file);
+        fprintf(stderr,
+                "moongate: domains[\"%s\"].mtls.version pins version %d in %s: change "
+                "it there\n",
+                domain, d->truststore_pin, file);
     } else if (strcmp(action, "rollback") == 0 &&
-               mgw_truststore_rollback(state, domain, d->truststore_file, &to, err, sizeof(err)) != 0) {
+               mgw_truststore_rollback(state, domain, d->truststore_file, &to, err, sizeof(err)) !=
+                   0) {
         fprintf(stderr, "moongate: %s\n", err);
-    } else if (strcmp(action, "unpin") == 0 && mgw_truststore_unpin(state, domain, err, sizeof(err)) != 0) {
+    } else if (strcmp(action, "unpin") == 0 &&
+               mgw_truststore_unpin(state, domain, err, sizeof(err)) != 0) {
         fprintf(stderr, "moongate: %s\n", err);
     } else {
-        if (to) printf("%s: truststore rolled back to version %d\n", domain, to);
-        else printf("%s: truststore unpinned, serving %s\n", domain, d->truststore_file);
+        if (to)
+            printf("%s: truststore rolled back to version %d\n", domain, to);
+        else
+            printf("%s: truststore unpinned, serving %s\n", domain, d->truststore_file);
         rc = 0;
     }
     mgw_gen_unref(gen);
@@ -134,7 +141,8 @@ int main(int argc, char **argv)
     } else if (i < argc && strcmp(argv[i], "truststore") == 0) {
         if (i + 2 >= argc ||
             (strcmp(argv[i + 1], "rollback") != 0 && strcmp(argv[i + 1], "unpin") != 0)) {
-            fprintf(stderr, "usage: moongate truststore rollback|unpin DOMAIN [-c FILE] [-p DIR]\n");
+            fprintf(stderr,
+                    "usage: moongate truststore rollback|unpin DOMAIN [-c FILE] [-p DIR]\n");
             return 2;
         }
         ts_action = argv[i + 1];

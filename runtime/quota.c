@@ -163,8 +163,7 @@ int mgw_quota_open(const char *dir, mgw_buf_t *err)
         replay(f, wal_path);
         fclose(f);
     }
-    if (compact(dir) != 0)
-        mgw_log_error("%s: cannot rewrite: %s", wal_path, strerror(errno));
+    if (compact(dir) != 0) mgw_log_error("%s: cannot rewrite: %s", wal_path, strerror(errno));
     wal_fd = open(wal_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (wal_fd < 0) {
         mgw_buf_printf(err, "cannot open \"%s\": %s", wal_path, strerror(errno));

@@ -20,9 +20,9 @@ typedef struct mgw_conn_s mgw_conn_t;
 typedef struct mgw_req_s mgw_req_t;
 typedef struct mgw_proxy_s mgw_proxy_t;
 typedef struct mgw_origin_s mgw_origin_t;
-typedef struct mgw_wgen_s mgw_wgen_t;   /* reload.h */
-typedef struct mgw_lua_s mgw_lua_t;     /* lua_int.h */
-typedef struct mgw_lreq_s mgw_lreq_t;   /* lua_int.h */
+typedef struct mgw_wgen_s mgw_wgen_t; /* reload.h */
+typedef struct mgw_lua_s mgw_lua_t;   /* lua_int.h */
+typedef struct mgw_lreq_s mgw_lreq_t; /* lua_int.h */
 
 /*
  * A read buffer shared by reference: body bytes are written on to the other side
@@ -57,6 +57,8 @@ typedef struct mgw_wq_s {
  * point into ref, which is held until the write completes. Returns 0 or a libuv error.
  */
 int mgw__write(uv_stream_t *stream, mgw_wq_t *q, const uv_buf_t *bufs, int nbufs, mgw_rbuf_t *ref);
+/* Writes the ciphertext TLS engine t has produced to stream. */
+void mgw__tls_flush(mgw_tls_t *t, uv_stream_t *stream, mgw_wq_t *q);
 
 struct mgw_worker_s {
     uv_loop_t loop;
@@ -113,9 +115,9 @@ typedef struct {
 struct mgw_req_s {
     mgw_pool_t *pool;
     mgw_conn_t *c;
-    mgw_gen_t *gen;     /* wgen->gen: the generation the request started with */
-    mgw_wgen_t *wgen;   /* holds gen and its access log until the request ends */
-    mgw_lreq_t *lua;    /* Lua policy state (hooks.c), NULL until a hook runs */
+    mgw_gen_t *gen;   /* wgen->gen: the generation the request started with */
+    mgw_wgen_t *wgen; /* holds gen and its access log until the request ends */
+    mgw_lreq_t *lua;  /* Lua policy state (hooks.c), NULL until a hook runs */
     /* request head; strings point into head (copied from the read buffers) */
     char *head;
     size_t head_len, head_cap;
@@ -130,9 +132,9 @@ struct mgw_req_s {
     unsigned head_done : 1, body_done : 1, resp_started : 1, resp_done : 1, resp_chunked : 1,
         resp_close : 1, head_method : 1, discard_body : 1;
     /* routing */
-    int phase;            /* MGW_PHASE_*: the lifecycle phase running or next to run */
+    int phase; /* MGW_PHASE_*: the lifecycle phase running or next to run */
     mgw_str_t raw_path, query, path, host;
-    mgw_str_t route_path; /* the path routes see: without base path and stage */
+    mgw_str_t route_path;       /* the path routes see: without base path and stage */
     const mgw_domain_t *domain; /* the custom domain the Host header named, or NULL */
     mgw_api_t *api;
     mgw_stage_t *stage;

@@ -730,7 +730,6 @@ static int phase_throttle(mgw_req_t *r)
     return MGW_PHASE_NEXT;
 }
 
-
 /* "100 Continue" for a client that waits for it before sending the body. */
 void mgw__req_send_continue(mgw_req_t *r)
 {

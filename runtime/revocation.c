@@ -47,10 +47,11 @@ int mgw__revocation_check(void *ud, void *site_data, const mgw_client_cert_t *ce
         snprintf(reason, n, "%s", v->reason);
         return v->allow ? 0 : -1;
     }
-    int code = mgw_lua_check_cert(c->w->lua, g->id, d->revocation_use, cert, fingerprint, reason, n);
+    int code =
+        mgw_lua_check_cert(c->w->lua, g->id, d->revocation_use, cert, fingerprint, reason, n);
     if (code == 2) {
-        mgw_log_error("%s: mtls.revocation: %s (the certificate of %s is refused)", d->host,
-                      reason, cert->subject_dn);
+        mgw_log_error("%s: mtls.revocation: %s (the certificate of %s is refused)", d->host, reason,
+                      cert->subject_dn);
         snprintf(reason, n, "the revocation check failed");
         return -1;
     }

@@ -48,7 +48,7 @@
     XX(DOMAIN_PREFIX, "domainPrefix")                                                              \
     XX(ERROR_MESSAGE, "error.message")                                                             \
     XX(ERROR_MESSAGE_STRING, "error.messageString")                                                \
-    XX(ERROR_RESPONSE_TYPE, "error.responseType")                                                 \
+    XX(ERROR_RESPONSE_TYPE, "error.responseType")                                                  \
     XX(AUTHORIZER_PRINCIPAL, "authorizer.principalId")                                             \
     XX(AUTHORIZER_ERROR, "authorizer.error")                                                       \
     XX(AUTHORIZER_STATUS, "authorizer.status")                                                     \

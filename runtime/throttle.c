@@ -12,10 +12,10 @@
 struct mgw_bucket_s {
     _Alignas(64) _Atomic uint64_t key; /* hash of key, rate and burst; 0 = free slot */
     uint64_t key2;                     /* a second, independent hash: no silent sharing */
-    _Atomic uint64_t tat;  /* theoretical arrival time of the next request, ns */
-    _Atomic int ready;     /* interval and tolerance are set */
-    uint64_t interval_ns;  /* 1 / rate */
-    uint64_t tolerance_ns; /* burst * interval */
+    _Atomic uint64_t tat;              /* theoretical arrival time of the next request, ns */
+    _Atomic int ready;                 /* interval and tolerance are set */
+    uint64_t interval_ns;              /* 1 / rate */
+    uint64_t tolerance_ns;             /* burst * interval */
     double rate;
     uint64_t burst;
 };
@@ -76,7 +76,8 @@ mgw_bucket_t *mgw_throttle_bucket(const char *key, size_t n, double rate, uint64
     uint64_t hh[2];
     hash_key(key, n, rate, burst, hh);
     uint64_t h = hh[0];
-    for (size_t i = 0, slot = h & region_mask; i <= region_mask; i++, slot = (slot + 1) & region_mask) {
+    for (size_t i = 0, slot = h & region_mask; i <= region_mask;
+         i++, slot = (slot + 1) & region_mask) {
         mgw_bucket_t *b = &region[slot];
         uint64_t k = atomic_load_explicit(&b->key, memory_order_acquire);
         if (k == 0) {
@@ -140,7 +141,8 @@ void mgw_bucket_peek(const mgw_bucket_t *b, uint64_t now, mgw_take_t *t)
     uint64_t tat = atomic_load_explicit(&b->tat, memory_order_relaxed);
     uint64_t ahead = tat > now ? tat - now : 0;
     t->remaining = ahead >= b->tolerance_ns ? 0 : (b->tolerance_ns - ahead) / b->interval_ns;
-    t->retry_after_ms = t->remaining ? 0 : (ahead - b->tolerance_ns + b->interval_ns + 999999) / 1000000;
+    t->retry_after_ms =
+        t->remaining ? 0 : (ahead - b->tolerance_ns + b->interval_ns + 999999) / 1000000;
     t->reset_ms = (ahead + 999999) / 1000000;
 }
 

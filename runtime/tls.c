@@ -64,7 +64,7 @@ typedef struct {
 } ticket_key_t;
 
 static pthread_mutex_t ticket_lock = PTHREAD_MUTEX_INITIALIZER; /* handshakes only */
-static ticket_key_t ticket_keys[2];                           /* [0] current, [1] previous */
+static ticket_key_t ticket_keys[2];                             /* [0] current, [1] previous */
 
 static void ticket_key_new(ticket_key_t *k)
 {
@@ -112,8 +112,8 @@ static int ticket_cb(SSL *s, unsigned char name[16], unsigned char *iv, EVP_CIPH
     pthread_mutex_unlock(&ticket_lock);
     if (!found) return 0; /* unknown key: full handshake */
     if (enc && RAND_bytes(iv, EVP_MAX_IV_LENGTH) <= 0) return -1;
-    if (!EVP_CipherInit_ex(cctx, ticket_cipher ? ticket_cipher : EVP_aes_256_cbc(), NULL, k.aes,
-                           iv, enc))
+    if (!EVP_CipherInit_ex(cctx, ticket_cipher ? ticket_cipher : EVP_aes_256_cbc(), NULL, k.aes, iv,
+                           enc))
         return -1;
     params[1] = OSSL_PARAM_construct_octet_string("key", k.hmac, sizeof(k.hmac));
     OSSL_PARAM p2[3] = {params[0], params[1], OSSL_PARAM_construct_end()};
@@ -534,8 +534,8 @@ int mgw_tls_ctx_expiry(const mgw_tls_ctx_t *ctx, const char **file)
 
 /* ---- backends ---- */
 
-mgw_tls_ctx_t *mgw_tls_client_ctx_new(const char *ca_file, const char *certificate,
-                                      const char *key, char *err, size_t errlen)
+mgw_tls_ctx_t *mgw_tls_client_ctx_new(const char *ca_file, const char *certificate, const char *key,
+                                      char *err, size_t errlen)
 {
     pthread_once(&once, init_once);
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
@@ -590,7 +590,8 @@ int mgw_tls_generate_cert(const char *cn, const char *cert_file, const char *key
     X509_gmtime_adj(X509_getm_notAfter(x), 365L * 86400);
     X509_set_pubkey(x, pkey);
     X509_NAME *name = X509_get_subject_name(x);
-    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"moongate", -1, -1, 0);
+    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"moongate", -1, -1,
+                               0);
     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
     X509_set_issuer_name(x, name);
     X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, NULL, NID_ext_key_usage, "clientAuth");
@@ -601,7 +602,8 @@ int mgw_tls_generate_cert(const char *cn, const char *cert_file, const char *key
     if (!X509_sign(x, pkey, EVP_sha256())) goto done;
     /* the key is written first, readable by the owner only */
     f = fopen(key_file, "w");
-    if (!f || fchmod(fileno(f), 0600) != 0 || !PEM_write_PrivateKey(f, pkey, NULL, NULL, 0, NULL, NULL))
+    if (!f || fchmod(fileno(f), 0600) != 0 ||
+        !PEM_write_PrivateKey(f, pkey, NULL, NULL, 0, NULL, NULL))
         goto done;
     fclose(f);
     f = fopen(cert_file, "w");
@@ -631,8 +633,10 @@ mgw_tls_t *mgw_tls_client_new(mgw_tls_ctx_t *ctx, const char *host, void *sessio
     int literal = inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
     if (!literal) SSL_set_tlsext_host_name(t->ssl, host);
     /* the certificate must name the host (DNS name or IP address) */
-    if (literal) X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl), host);
-    else SSL_set1_host(t->ssl, host);
+    if (literal)
+        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl), host);
+    else
+        SSL_set1_host(t->ssl, host);
     if (session) SSL_set_session(t->ssl, session);
     return t;
 }

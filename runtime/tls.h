@@ -60,8 +60,8 @@ int mgw_tls_ctx_expiry(const mgw_tls_ctx_t *ctx, const char **file);
  * A client context for backends: verifies their certificates against ca_file (NULL: the
  * system store), and presents certificate/key when given (backend mutual TLS).
  */
-mgw_tls_ctx_t *mgw_tls_client_ctx_new(const char *ca_file, const char *certificate,
-                                      const char *key, char *err, size_t errlen);
+mgw_tls_ctx_t *mgw_tls_client_ctx_new(const char *ca_file, const char *certificate, const char *key,
+                                      char *err, size_t errlen);
 
 /*
  * Writes a new self-signed client certificate (EC P-256, valid 365 days, CN = cn) to

@@ -235,10 +235,18 @@ static int hop_by_hop(mgw_str_t name, mgw_str_t connection)
     static const struct {
         const char *s;
         size_t n;
-    } names[] = {{"connection", 10},      {"keep-alive", 10},        {"proxy-connection", 16},
-                 {"te", 2},               {"trailer", 7},            {"transfer-encoding", 17},
-                 {"upgrade", 7},          {"host", 4},               {"content-length", 14},
-                 {"expect", 6},           {"x-forwarded-proto", 17}, {"x-forwarded-port", 16},
+    } names[] = {{"connection", 10},
+                 {"keep-alive", 10},
+                 {"proxy-connection", 16},
+                 {"te", 2},
+                 {"trailer", 7},
+                 {"transfer-encoding", 17},
+                 {"upgrade", 7},
+                 {"host", 4},
+                 {"content-length", 14},
+                 {"expect", 6},
+                 {"x-forwarded-proto", 17},
+                 {"x-forwarded-port", 16},
                  {"x-forwarded-for", 15}};
     /* the length first: most headers are not hop-by-hop, and most lengths say so */
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -284,7 +292,8 @@ static void build_head(mgw_proxy_t *px, const char *method)
         const mgw_hdr_t *h = &r->headers[i];
         if (hop_by_hop(h->name, connection)) continue;
         /* The certificate header is the gateway's to set: a client's copy is dropped. */
-        if (r->domain && r->domain->forward_header && mgw_str_ieq(h->name, r->domain->forward_header))
+        if (r->domain && r->domain->forward_header &&
+            mgw_str_ieq(h->name, r->domain->forward_header))
             continue;
         mgw_sbuf_add(&b, h->name.p, h->name.n);
         mgw_sbuf_add(&b, ": ", 2);
@@ -329,15 +338,9 @@ static void build_head(mgw_proxy_t *px, const char *method)
     px->head = (mgw_str_t){b.p, b.n};
 }
 
-/* Sends the ciphertext the TLS engine produced. */
 static void uc_tls_flush(upconn_t *uc)
 {
-    char buf[16384 + 1024];
-    size_t n;
-    while ((n = mgw_tls_pending(uc->tls, buf, sizeof(buf))) > 0) {
-        uv_buf_t b = uv_buf_init(buf, (unsigned)n);
-        mgw__write((uv_stream_t *)&uc->tcp, &uc->wq, &b, 1, NULL);
-    }
+    mgw__tls_flush(uc->tls, (uv_stream_t *)&uc->tcp, &uc->wq);
 }
 
 /* Writes to the backend, through TLS for https (see mgw__write for ref). */
@@ -524,8 +527,8 @@ void mgw__proxy_start(mgw_req_t *r)
     if (in->uri_static) {
         px->url = in->url;
     } else {
-        mgw_str_t uri = mgw_uri_expand(r->pool, in->uri, r->stage->vars, r->stage->nvars,
-                                       r->params, r->nparams);
+        mgw_str_t uri = mgw_uri_expand(r->pool, in->uri, r->stage->vars, r->stage->nvars, r->params,
+                                       r->nparams);
         if (mgw_url_parse(uri.p, uri.n, &px->url) != 0) {
             r->integ_error = mgw_pool_printf(r->pool, "invalid integration URI \"%s\"", uri.p);
             mgw__req_fail(r, MGW_GW_API_CONFIGURATION_ERROR, NULL);

@@ -152,8 +152,7 @@ static void test_week_boundaries(void)
 static void test_month_boundaries(void)
 {
     /* 2028 is a leap year: Feb 28 and Feb 29 are February, Mar 1 is not. */
-    time_t feb28_end = 1835395199, feb29 = 1835395200, feb29_end = 1835481599,
-           mar1 = 1835481600;
+    time_t feb28_end = 1835395199, feb29 = 1835395200, feb29_end = 1835481599, mar1 = 1835481600;
     int64_t feb = mgw_quota_period(MGW_QUOTA_MONTH, feb29);
     CHECK(feb == (2028 - 1970) * 12 + 1);
     CHECK(mgw_quota_period(MGW_QUOTA_MONTH, feb28_end) == feb);
@@ -207,8 +206,10 @@ static void test_periods_ignore_time_zone(void)
         CHECK(mgw_quota_period(MGW_QUOTA_MONTH, 1830297600) == (2028 - 1970) * 12);
         CHECK(mgw_quota_period_end(MGW_QUOTA_MONTH, (2028 - 1970) * 12 + 1) == 1835481600);
     }
-    if (old) setenv("TZ", saved, 1);
-    else unsetenv("TZ");
+    if (old)
+        setenv("TZ", saved, 1);
+    else
+        unsetenv("TZ");
     tzset();
 }
 

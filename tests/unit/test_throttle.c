@@ -69,20 +69,20 @@ static void test_refill_after_dt(void)
         double rate;
         uint64_t burst, dt_ns, want;
     } cases[] = {
-        {10, 5, 250 * MS, 2},           /* 2.5 tokens */
-        {10, 5, 300 * MS, 3},           /* exactly 3 */
-        {10, 5, 99 * MS, 0},            /* not quite one */
-        {10, 5, 100 * MS, 1},           /* exactly one */
-        {3, 10, 1 * SEC, 3},            /* 1e9/3 is not a whole number of ns */
-        {7, 10, 500 * MS, 3},           /* 3.5 */
-        {100, 20, 123 * MS, 12},        /* 12.3 */
-        {1000, 100, 57 * MS, 57},       /* exact */
+        {10, 5, 250 * MS, 2},     /* 2.5 tokens */
+        {10, 5, 300 * MS, 3},     /* exactly 3 */
+        {10, 5, 99 * MS, 0},      /* not quite one */
+        {10, 5, 100 * MS, 1},     /* exactly one */
+        {3, 10, 1 * SEC, 3},      /* 1e9/3 is not a whole number of ns */
+        {7, 10, 500 * MS, 3},     /* 3.5 */
+        {100, 20, 123 * MS, 12},  /* 12.3 */
+        {1000, 100, 57 * MS, 57}, /* exact */
         {1000, 100, 57 * MS + 999999, 57},
-        {0.5, 3, 1 * SEC, 0},           /* half a token */
-        {0.5, 3, 2 * SEC, 1},           /* one */
-        {0.5, 3, 5 * SEC, 2},           /* 2.5 */
-        {1e6, 1000, 500 * 1000, 500},   /* the fastest rate: one per us */
-        {1e6, 1000, 1 * SEC, 1000},     /* capped at burst */
+        {0.5, 3, 1 * SEC, 0},         /* half a token */
+        {0.5, 3, 2 * SEC, 1},         /* one */
+        {0.5, 3, 5 * SEC, 2},         /* 2.5 */
+        {1e6, 1000, 500 * 1000, 500}, /* the fastest rate: one per us */
+        {1e6, 1000, 1 * SEC, 1000},   /* capped at burst */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char key[64];
