@@ -74,6 +74,8 @@ struct mgw_worker_s {
     mgw_conn_t *conns; /* every open client connection */
     mgw_origin_t *origins;
     uv_timer_t shutdown_timer;
+    uv_check_t accept_check; /* a new batch of accepts per loop iteration */
+    int accepts;             /* connections accepted in this iteration */
     int shutting_down;
     uint64_t rng[2];
     char date[40]; /* "Date: ..." value cache */
