@@ -132,12 +132,18 @@ static int lookup(void *ud, int var, mgw_str_t arg, mgw_str_t *out)
     case MGW_VAR_RESPONSE_LENGTH:
         return num(r, r->resp_bytes, out);
     case MGW_VAR_REQUEST_TIME: {
-        char buf[40];
+        /* formatted once per second and worker thread: strftime is costly per request */
+        static _Thread_local time_t cached_sec = -1;
+        static _Thread_local char cached[40];
+        static _Thread_local size_t cached_len;
         time_t t = (time_t)(r->start_ms / 1000);
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        size_t n = strftime(buf, sizeof(buf), "%d/%b/%Y:%H:%M:%S +0000", &tm);
-        *out = (mgw_str_t){mgw_pool_strndup(r->pool, buf, n), n};
+        if (t != cached_sec) {
+            struct tm tm;
+            gmtime_r(&t, &tm);
+            cached_len = strftime(cached, sizeof(cached), "%d/%b/%Y:%H:%M:%S +0000", &tm);
+            cached_sec = t;
+        }
+        *out = (mgw_str_t){mgw_pool_strndup(r->pool, cached, cached_len), cached_len};
         return 1;
     }
     case MGW_VAR_REQUEST_TIME_EPOCH:
