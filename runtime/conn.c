@@ -165,9 +165,8 @@ static void tls_flush(mgw_conn_t *c)
     mgw__tls_flush(c->tls, (uv_stream_t *)&c->tcp, &c->wq);
 }
 
-int mgw__conn_write(mgw_conn_t *c, const uv_buf_t *bufs, int nbufs, mgw_rbuf_t *ref)
+int mgw__tls_send(mgw_tls_t *t, uv_stream_t *stream, mgw_wq_t *q, const uv_buf_t *bufs, int nbufs)
 {
-    if (c->tls == NULL) return mgw__write((uv_stream_t *)&c->tcp, &c->wq, bufs, nbufs, ref);
     /* Pieces that fit one TLS record (head, chunk framing, body) are encrypted as one: a
      * record per piece would cost a header, a MAC and a cipher call each. */
     size_t total = 0;
@@ -180,13 +179,19 @@ int mgw__conn_write(mgw_conn_t *c, const uv_buf_t *bufs, int nbufs, mgw_rbuf_t *
             memcpy(one + off, bufs[i].base, bufs[i].len);
             off += bufs[i].len;
         }
-        if (mgw_tls_write(c->tls, one, off) != MGW_TLS_OK) return UV_EPROTO;
+        if (mgw_tls_write(t, one, off) != MGW_TLS_OK) return UV_EPROTO;
     } else {
         for (int i = 0; i < nbufs; i++)
-            if (mgw_tls_write(c->tls, bufs[i].base, bufs[i].len) != MGW_TLS_OK) return UV_EPROTO;
+            if (mgw_tls_write(t, bufs[i].base, bufs[i].len) != MGW_TLS_OK) return UV_EPROTO;
     }
-    tls_flush(c);
+    mgw__tls_flush(t, stream, q);
     return 0;
+}
+
+int mgw__conn_write(mgw_conn_t *c, const uv_buf_t *bufs, int nbufs, mgw_rbuf_t *ref)
+{
+    if (c->tls == NULL) return mgw__write((uv_stream_t *)&c->tcp, &c->wq, bufs, nbufs, ref);
+    return mgw__tls_send(c->tls, (uv_stream_t *)&c->tcp, &c->wq, bufs, nbufs);
 }
 
 /* The handshake is over: keep what requests need to know of it, unpin the generation. */
@@ -705,11 +710,10 @@ void mgw__conn_response_done(mgw_conn_t *c)
 
 void mgw__conn_shutdown(mgw_conn_t *c)
 {
-    if (c->req == NULL || !mgw_http1_in_message(c->parser)) {
-        if (c->req == NULL) close_after_write(c);
-        return;
-    }
-    c->req->keepalive = 0;
+    if (c->req == NULL)
+        close_after_write(c); /* idle keep-alive connection */
+    else
+        c->req->keepalive = 0; /* ends after its response */
 }
 
 /* ---- accept ---- */

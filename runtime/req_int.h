@@ -53,12 +53,16 @@ typedef struct mgw_wq_s {
 #define MGW_WQ_LOW (256 * 1024)
 
 /*
- * Writes bufs to stream. Bytes are copied unless ref is given, in which case they must
- * point into ref, which is held until the write completes. Returns 0 or a libuv error.
+ * Writes bufs to stream, in order after earlier writes: what the kernel takes at once is
+ * written directly; the rest goes out in one uv_write, where slices of ref are sent as
+ * they are (ref is held until the write completes) and every other piece is copied.
+ * Returns 0 or a libuv error.
  */
 int mgw__write(uv_stream_t *stream, mgw_wq_t *q, const uv_buf_t *bufs, int nbufs, mgw_rbuf_t *ref);
 /* Writes the ciphertext TLS engine t has produced to stream. */
 void mgw__tls_flush(mgw_tls_t *t, uv_stream_t *stream, mgw_wq_t *q);
+/* Encrypts bufs with t (one record when they fit one) and sends the result. */
+int mgw__tls_send(mgw_tls_t *t, uv_stream_t *stream, mgw_wq_t *q, const uv_buf_t *bufs, int nbufs);
 
 struct mgw_worker_s {
     uv_loop_t loop;

@@ -54,7 +54,7 @@ struct upconn_s {
     mgw_tls_t *tls; /* https: the engine; plaintext is parsed from `plain` */
     mgw_rbuf_t *plain;
     mgw_rbuf_t *cur; /* the buffer being parsed: body bytes are forwarded from it */
-    unsigned closing : 1, connected : 1, reused : 1, idle : 1, reading : 1, blocked : 1, ready : 1;
+    unsigned closing : 1, reused : 1, idle : 1, reading : 1, blocked : 1, ready : 1;
 };
 
 struct mgw_proxy_s {
@@ -346,13 +346,10 @@ static void uc_tls_flush(upconn_t *uc)
 /* Writes to the backend, through TLS for https (see mgw__write for ref). */
 static void uc_write(upconn_t *uc, const uv_buf_t *bufs, int nbufs, mgw_rbuf_t *ref)
 {
-    if (uc->tls == NULL) {
+    if (uc->tls == NULL)
         mgw__write((uv_stream_t *)&uc->tcp, &uc->wq, bufs, nbufs, ref);
-        return;
-    }
-    for (int i = 0; i < nbufs; i++)
-        mgw_tls_write(uc->tls, bufs[i].base, bufs[i].len);
-    uc_tls_flush(uc);
+    else
+        mgw__tls_send(uc->tls, (uv_stream_t *)&uc->tcp, &uc->wq, bufs, nbufs);
 }
 
 static void send_body(mgw_proxy_t *px, const char *p, size_t n, mgw_rbuf_t *ref)
@@ -420,7 +417,6 @@ static void connect_cb(uv_connect_t *req, int status)
         px_fail(px, MGW_GW_INTEGRATION_FAILURE, why);
         return;
     }
-    uc->connected = 1;
     uv_tcp_nodelay(&uc->tcp, 1);
     if (px->url.tls) {
         /* https: the exchange starts once the handshake is over (uc_tls_read). */
