@@ -211,7 +211,11 @@ static SSL_TICKET_RETURN ticket_dec_cb(SSL *ssl, SSL_SESSION *ss, const unsigned
     if (!SSL_SESSION_get0_ticket_appdata(ss, &data, &len) || len != sizeof(site->tag) ||
         memcmp(data, site->tag, sizeof(site->tag)) != 0)
         return SSL_TICKET_RETURN_IGNORE_RENEW;
-    return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
+    /* TLS 1.3 clients use a ticket once (RFC 8446, C.4): without a fresh one after each
+     * resumption, every other connection of a browser or wrk would be a full handshake. */
+    if (status == SSL_TICKET_SUCCESS && SSL_version(ssl) != TLS1_3_VERSION)
+        return SSL_TICKET_RETURN_USE;
+    return SSL_TICKET_RETURN_USE_RENEW;
 }
 
 /* ---- verification ---- */

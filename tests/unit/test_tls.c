@@ -932,6 +932,36 @@ static void test_resumption(void)
     mgw_tls_ctx_free(ctx);
 }
 
+/* A TLS 1.3 resumption hands the client a fresh ticket: clients use a ticket once, so a
+ * chain of connections stays resumed (wrk, browsers). */
+static void test_resumption_renews_ticket(void)
+{
+    mgw_tls_ctx_t *ctx = ctx_sites(0);
+    NEED(ctx);
+    client_opts_t o = {.sni = "api.test", .alpn = (const char *)HTTP11};
+    SSL_SESSION *s = session_from(ctx, o);
+    CHECK(s != NULL);
+    for (int hop = 0; s && hop < 3; hop++) {
+        conn_t k;
+        o.session = s;
+        CHECK(conn_connect(&k, ctx, &o));
+        CHECK(mgw_tls_resumed(k.t) == 1);
+        pump(&k);
+        SSL_SESSION *next = SSL_get1_session(k.c);
+        SSL_shutdown(k.c);
+        pump(&k);
+        conn_close(&k);
+        int fresh = next && next != s && SSL_SESSION_is_resumable(next);
+        if (!fresh) printf("#   resumption %d left the client without a fresh ticket\n", hop + 1);
+        CHECK(fresh);
+        SSL_SESSION_free(s);
+        s = fresh ? next : NULL;
+        if (!fresh && next) SSL_SESSION_free(next);
+    }
+    if (s) SSL_SESSION_free(s);
+    mgw_tls_ctx_free(ctx);
+}
+
 /* A ticket key encrypts for TICKET_KEY_LIFETIME and decrypts for one more. */
 static void test_ticket_key_rotation(void)
 {
@@ -1210,6 +1240,7 @@ int main(void)
     RUN(test_plain_http);
     RUN(test_garbage);
     RUN(test_resumption);
+    RUN(test_resumption_renews_ticket);
     RUN(test_ticket_key_rotation);
     RUN(test_resumption_keeps_client_cert);
     RUN(test_ticket_does_not_bypass_mtls);
