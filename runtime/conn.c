@@ -305,7 +305,7 @@ void mgw__conn_close(mgw_conn_t *c)
     else
         c->w->conns = c->next;
     if (c->next) c->next->prev = c->prev;
-    uv_close((uv_handle_t *)&c->timer, handle_closed);
+    uv_close((uv_handle_t *)&c->timer.t, handle_closed);
     uv_close((uv_handle_t *)&c->tcp, handle_closed);
 }
 
@@ -324,7 +324,7 @@ static void close_after_write(mgw_conn_t *c)
     c->done = 1;
     uv_read_stop((uv_stream_t *)&c->tcp);
     c->reading = 0;
-    uv_timer_stop(&c->timer);
+    mgw_deadline_clear(&c->timer);
     if (c->tls) {
         mgw_tls_shutdown(c->tls); /* close_notify */
         tls_flush(c);
@@ -360,7 +360,7 @@ static void timeout_cb(uv_timer_t *t)
 
 static void arm_timer(mgw_conn_t *c, uint64_t ms)
 {
-    uv_timer_start(&c->timer, timeout_cb, ms, 0);
+    mgw_deadline_set(&c->timer, timeout_cb, ms);
 }
 
 /* ---- reading ---- */
@@ -591,7 +591,7 @@ static int on_headers_complete(void *ud, const mgw_http1_head_t *hd)
     r->has_length = hd->has_length;
     r->content_length = hd->content_length;
     r->chunked = hd->chunked;
-    uv_timer_stop(&c->timer);
+    mgw_deadline_clear(&c->timer);
     if (r->has_length || r->chunked) arm_timer(c, c->w->gen->body_timeout_ms);
     mgw__req_dispatch(r);
     return c->done || c->req != r ? -1 : 0;
@@ -628,7 +628,7 @@ static int on_complete(void *ud)
     mgw_req_t *r = c->req;
     if (r == NULL) return -1;
     r->body_done = 1;
-    uv_timer_stop(&c->timer);
+    mgw_deadline_clear(&c->timer);
     if (r->px && !r->discard_body)
         mgw__proxy_body_done(r);
     else if (r->lua && !r->resp_started)
@@ -730,8 +730,8 @@ void mgw__conn_accept(mgw_worker_t *w, uv_stream_t *server, int listen_idx)
     c->w = w;
     c->listen_idx = listen_idx;
     uv_tcp_init(&w->loop, &c->tcp);
-    uv_timer_init(&w->loop, &c->timer);
-    c->tcp.data = c->timer.data = c;
+    mgw_deadline_init(&w->loop, &c->timer, c);
+    c->tcp.data = c;
     c->handles = 2;
     c->wq.drained = conn_drained;
     c->next = w->conns;

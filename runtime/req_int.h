@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "accesslog.h"
+#include "deadline.h"
 #include "gen.h"
 #include "gwresp.h"
 #include "http1.h"
@@ -89,7 +90,7 @@ struct mgw_worker_s {
 
 struct mgw_conn_s {
     uv_tcp_t tcp;
-    uv_timer_t timer;
+    mgw_deadline_t timer; /* header, body and keep-alive timeouts */
     mgw_worker_t *w;
     int listen_idx; /* the listener, as an index into every generation's listen[] */
     mgw_http1_t *parser;

@@ -40,7 +40,7 @@ typedef struct {
 
 struct upconn_s {
     uv_tcp_t tcp;
-    uv_timer_t timer;
+    mgw_deadline_t timer; /* idle, response and body timeouts */
     uv_connect_t connect;
     mgw_worker_t *w;
     mgw_origin_t *origin;
@@ -119,7 +119,7 @@ static void uc_close(upconn_t *uc)
         uc->px->uc = NULL;
         uc->px = NULL;
     }
-    uv_close((uv_handle_t *)&uc->timer, uc_closed);
+    uv_close((uv_handle_t *)&uc->timer.t, uc_closed);
     uv_close((uv_handle_t *)&uc->tcp, uc_closed);
 }
 
@@ -169,7 +169,7 @@ static void uc_release(upconn_t *uc)
     uc->next_idle = o->idle;
     o->idle = uc;
     o->nidle++;
-    uv_timer_start(&uc->timer, idle_timeout_cb, UPSTREAM_IDLE_MS, 0);
+    mgw_deadline_set(&uc->timer, idle_timeout_cb, UPSTREAM_IDLE_MS);
     /* Keep reading: EOF or stray bytes on an idle connection close it. */
     uc_start_reading(uc);
 }
@@ -221,8 +221,8 @@ static upconn_t *uc_new(mgw_worker_t *w, mgw_origin_t *o)
     uc->w = w;
     uc->origin = o;
     uv_tcp_init(&w->loop, &uc->tcp);
-    uv_timer_init(&w->loop, &uc->timer);
-    uc->tcp.data = uc->timer.data = uc;
+    mgw_deadline_init(&w->loop, &uc->timer, uc);
+    uc->tcp.data = uc;
     uc->handles = 2;
     uc->wq.drained = uc_drained;
     return uc;
@@ -484,7 +484,7 @@ static void px_connect(mgw_proxy_t *px)
     }
     uc->px = px;
     px->uc = uc;
-    uv_timer_start(&uc->timer, response_timeout_cb, px->timeout_ms, 0);
+    mgw_deadline_set(&uc->timer, response_timeout_cb, px->timeout_ms);
     if (uc->reused) {
         /* the idle connection's read watcher stays on: its callback serves both */
         px_start_exchange(px);
@@ -800,7 +800,7 @@ static int on_headers_complete(void *ud, const mgw_http1_head_t *hd)
     r->integ_end = mgw__now_ms(r);
     r->integ_status = hd->status;
     px->backend_keepalive = hd->keepalive;
-    uv_timer_start(&uc->timer, body_timeout_cb, px->timeout_ms, 0);
+    mgw_deadline_set(&uc->timer, body_timeout_cb, px->timeout_ms);
 
     mgw_hdr_t hdrs[100];
     int n = 0;
@@ -832,7 +832,7 @@ static int on_body(void *ud, const char *p, size_t n)
     if (px->skip_interim) return 0;
     mgw_req_t *r = px->r;
     mgw__resp_body(r, p, n, uc->cur);
-    uv_timer_start(&uc->timer, body_timeout_cb, px->timeout_ms, 0);
+    mgw_deadline_set(&uc->timer, body_timeout_cb, px->timeout_ms);
     if (r->c->wq.pending >= MGW_WQ_HIGH) {
         uc->blocked = 1;
         uc_stop_reading(uc);
@@ -850,7 +850,7 @@ static int on_complete(void *ud)
         return 0;
     }
     mgw_req_t *r = px->r;
-    uv_timer_stop(&uc->timer);
+    mgw_deadline_clear(&uc->timer);
     px->uc = NULL;
     r->px = NULL;
     /* Reuse the connection only if the backend allows it and our request went out whole. */
