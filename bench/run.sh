@@ -222,9 +222,13 @@ log_file() {   # the W2 access log of a gateway
 measure_once() {
     local w=$1 r=$2 g=$3 url=$4 secs=$5
     shift 5
-    local wrkcpu=("${WRK_CPU[@]}")
+    local wrkcpu=("${WRK_CPU[@]}") gpid
     [ "$g" = upstream ] && wrkcpu=("${WRK_CPU_DIRECT[@]}")
-    local gpid=${PID[$g]} t0 t1 u0 u1 c0 c1 k0 k1 s0 s1 json
+    # upstream-1core: wrk straight to the upstream, both on CPU 0 as in the gateway runs.
+    # wrk and the upstream do the same work per request with or without a gateway in
+    # between, so this rate bounds every gateway's rate in this placement.
+    if [ "$g" = upstream-1core ]; then gpid=${PID[upstream]}; else gpid=${PID[$g]}; fi
+    local t0 t1 u0 u1 c0 c1 k0 k1 s0 s1 json
     t0=$(tree_ticks "$gpid"); u0=$(tree_ticks "${PID[upstream]}"); children_cpu; k0=$KIDS
     c0=$(cpu_busy); s0=$(date +%s.%N)
     timeout $((secs + 20)) "${wrkcpu[@]}" wrk -t1 -c"$CONNS" -d"${secs}s" --timeout 2s \
@@ -293,7 +297,7 @@ alternate() {
     [ $# -gt 0 ] && shift
     local s r
     for s in "${specs[@]}"; do
-        [ "$warm" = 0 ] || [ "${s% *}" = upstream ] || measure "$w" warmup ${s% *} ${s#* } "$warm" "$@"
+        [ "$warm" = 0 ] || [[ "${s% *}" = upstream* ]] || measure "$w" warmup ${s% *} ${s#* } "$warm" "$@"
     done
     for ((r = 1; r <= rounds; r++)); do
         for s in "${specs[@]}"; do measure "$w" "$r" ${s% *} ${s#* } "$DURATION" "$@"; done
@@ -376,7 +380,8 @@ if has W1; then
     log "W1 plain proxy"
     start_gateways W1
     alternate W1 "$ROUNDS" "$WARMUP" "moongate http://127.0.0.1:$P_MG/bench" "nginx-lua http://127.0.0.1:$P_NG/bench" \
-        "haproxy http://127.0.0.1:$P_HA/bench" "upstream http://127.0.0.1:$P_UP/bench" --
+        "haproxy http://127.0.0.1:$P_HA/bench" "upstream http://127.0.0.1:$P_UP/bench" \
+        "upstream-1core http://127.0.0.1:$P_UP/bench" --
     stop moongate nginx-lua haproxy
 fi
 

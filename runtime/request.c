@@ -824,7 +824,9 @@ void mgw__req_free(mgw_req_t *r)
 {
     const mgw_stage_t *st = log_stage(r);
     if (st && st->log_id >= 0 && (st->log_format || st->log_policy)) {
-        mgw_buf_t line = {0};
+        /* One buffer per worker thread, reused line after line. */
+        static _Thread_local mgw_buf_t line;
+        line.n = 0;
         /* A log policy writes the line itself, or adds $context.custom.* values. */
         if (!(st->log_policy && mgw__hooks_log(r, st, &line)) && st->log_format)
             mgw_template_render(st->log_format, lookup, r, &line);
@@ -832,7 +834,7 @@ void mgw__req_free(mgw_req_t *r)
             mgw_buf_addc(&line, '\n');
             mgw_accesslog_append(r->wgen->alog, st->log_id, line.p, line.n);
         }
-        mgw_buf_free(&line);
+        if (line.cap > 65536) mgw_buf_free(&line); /* after an outsized line */
     }
     mgw_pool_destroy(r->pool);
 }

@@ -26,7 +26,7 @@ local WORKLOADS = {
     { id = "W3", title = "W3 TLS keep-alive: W2 over TLS 1.3 (ECDSA P-256)" },
     { id = "W4", title = "W4 TLS handshakes: W2 with a new TLS 1.3 connection per request" },
 }
-local GATEWAYS = { "moongate", "nginx-lua", "haproxy", "upstream" }
+local GATEWAYS = { "moongate", "nginx-lua", "haproxy", "upstream", "upstream-1core" }
 local OTHERS = { "nginx-lua", "haproxy" }
 
 local function median(t)
@@ -210,7 +210,8 @@ for _, wl in ipairs(WORKLOADS) do
         for _, g in ipairs(GATEWAYS) do
             local list = runs_w and runs_w[g]
             local note = notes_for(w, g)
-            local label = g == "upstream" and "upstream (direct)" or g
+            local label = g == "upstream" and "upstream (direct)"
+                or g == "upstream-1core" and "upstream (wrk, 1 core)" or g
             if list then
                 local st = gateway_stats(list)
                 st.note = note
@@ -260,6 +261,24 @@ for _, wl in ipairs(WORKLOADS) do
             ow.ceiling = { upstream_rps = ow.gateways.upstream.median_rps, moongate_fraction = rc.median }
             P(string.format("  %-28s %4.2f   (upstream's direct rate = ceiling: %s req/s)", "moongate/upstream",
                 rc.median, thousands(ow.gateways.upstream.median_rps)))
+        end
+        -- wrk and the upstream sharing CPU 0, as they do in the gateway runs: no gateway
+        -- in this placement can pass this rate, whatever its own cost.
+        local one = runs_w and runs_w["upstream-1core"]
+        if one then
+            ow.ceiling = ow.ceiling or {}
+            ow.ceiling.same_core_rps = ow.gateways["upstream-1core"].median_rps
+            ow.ceiling.same_core_fraction = {}
+            local fr = {}
+            for _, g in ipairs({ "moongate", "nginx-lua", "haproxy" }) do
+                local r = ratio(runs_w[g], one, "rps")
+                if r then
+                    ow.ceiling.same_core_fraction[g] = r.median
+                    fr[#fr + 1] = string.format("%s %.2f", g, r.median)
+                end
+            end
+            P(string.format("  %-28s %s   (wrk + upstream on one core, as here: %s req/s bounds any gateway)",
+                "fraction of that ceiling", table.concat(fr, ", "), thousands(ow.ceiling.same_core_rps)))
         end
     end
 end

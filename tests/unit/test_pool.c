@@ -194,6 +194,36 @@ static void test_used(void)
     mgw_pool_destroy(pool);
 }
 
+/*
+ * A destroyed pool may come back from mgw_pool_create (the per-thread cache): it must come
+ * back empty, its old cleanups must not run again, and its memory must hold new data
+ * whole, also after a life with extra and large blocks.
+ */
+static void test_recycled_pool_is_fresh(void)
+{
+    for (int life = 0; life < 3; life++) {
+        mgw_pool_t *pool = mgw_pool_create(1024);
+        CHECK(mgw_pool_used(pool) == 0);
+        enum { N = 40 };
+        unsigned char *p[N];
+        for (int i = 0; i < N; i++) {
+            p[i] = mgw_pool_alloc(pool, 100);
+            memset(p[i], life * 50 + i, 100);
+        }
+        mgw_pool_alloc(pool, 5000); /* a block of its own */
+        int bad = 0;
+        for (int i = 0; i < N; i++)
+            for (int j = 0; j < 100; j++)
+                bad += p[i][j] != (unsigned char)(life * 50 + i);
+        CHECK(bad == 0);
+        norder = 0;
+        mgw_pool_cleanup_add(pool, record, life == 0 ? "a" : "b");
+        mgw_pool_destroy(pool);
+        CHECK(norder == 1); /* this life's cleanup ran, once */
+        CHECK(order[0] == (life == 0 ? 'a' : 'b'));
+    }
+}
+
 static void test_buf(void)
 {
     mgw_buf_t b = {0};
@@ -281,6 +311,7 @@ int main(void)
     RUN(test_strings);
     RUN(test_cleanups);
     RUN(test_used);
+    RUN(test_recycled_pool_is_fresh);
     RUN(test_buf);
     RUN(test_buf_json);
     return DONE();
