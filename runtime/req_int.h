@@ -85,6 +85,7 @@ struct mgw_worker_s {
     uint64_t rng[2];
     char date[40]; /* "Date: ..." value cache */
     time_t date_sec;
+    mgw_buf_t log_line; /* access-log lines are built here, one after the other */
     int startup_error;
 };
 

@@ -826,8 +826,7 @@ void mgw__req_free(mgw_req_t *r)
 {
     const mgw_stage_t *st = log_stage(r);
     if (st && st->log_id >= 0 && (st->log_format || st->log_policy)) {
-        /* One buffer per worker thread, reused line after line. */
-        static _Thread_local mgw_buf_t line;
+        mgw_buf_t line = r->c->w->log_line; /* the worker's, reused line after line */
         line.n = 0;
         /* A log policy writes the line itself, or adds $context.custom.* values. */
         if (!(st->log_policy && mgw__hooks_log(r, st, &line)) && st->log_format)
@@ -837,6 +836,7 @@ void mgw__req_free(mgw_req_t *r)
             mgw_accesslog_append(r->wgen->alog, st->log_id, line.p, line.n);
         }
         if (line.cap > 65536) mgw_buf_free(&line); /* after an outsized line */
+        r->c->w->log_line = line;
     }
     mgw_pool_destroy(r->pool);
 }

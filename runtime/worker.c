@@ -140,6 +140,7 @@ static void worker_main(void *arg)
     mgw_lua_destroy(w->lua);
     w->lua = NULL;
     mgw__rbuf_drain();
+    mgw_buf_free(&w->log_line);
     int rc = uv_loop_close(&w->loop);
     if (rc != 0) mgw_log_error("event loop closed with handles still open: %s", uv_strerror(rc));
 }
