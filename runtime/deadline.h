@@ -1,6 +1,6 @@
 /*
  * A connection's deadline: moved on every request, rarely reached. Setting or clearing
- * it writes two fields; the libuv timer underneath is re-armed only when the new deadline
+ * it writes a field or two; the libuv timer underneath is re-armed only when the new deadline
  * is earlier than the moment it will fire. A timer that fires before the deadline re-arms
  * itself for the time left. A keep-alive connection thus touches libuv's timer heap about
  * once per timeout period instead of several times per request (the lazy timers of

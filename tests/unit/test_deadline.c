@@ -8,19 +8,34 @@
 
 #include "unit.h"
 
+/* A loop with one deadline, and what its callback saw. */
 typedef struct {
+    uv_loop_t loop;
+    mgw_deadline_t d;
     int runs;
-    uint64_t at; /* loop time of the last run */
-    mgw_deadline_t *d;
-} probe_t;
-
-static uint64_t t0;
+    uint64_t t0, at; /* loop time at the start; of the last run, from t0 */
+} fixture_t;
 
 static void on_deadline(uv_timer_t *t)
 {
-    probe_t *p = t->data;
-    p->runs++;
-    p->at = uv_now(t->loop) - t0;
+    fixture_t *f = t->data;
+    f->runs++;
+    f->at = uv_now(t->loop) - f->t0;
+}
+
+static void setup(fixture_t *f)
+{
+    *f = (fixture_t){0};
+    uv_loop_init(&f->loop);
+    mgw_deadline_init(&f->loop, &f->d, f);
+    f->t0 = uv_now(&f->loop);
+}
+
+/* Runs the loop until the deadline's callback has run or nothing is left to run. */
+static void run_until_fired(fixture_t *f)
+{
+    while (f->runs == 0 && uv_run(&f->loop, UV_RUN_ONCE))
+        ;
 }
 
 /* A helper timer that moves or clears a deadline part-way through. */
@@ -39,89 +54,77 @@ static void on_move(uv_timer_t *t)
         mgw_deadline_clear(m->d);
 }
 
-static void close_all(uv_loop_t *loop)
+static void close_one(uv_handle_t *h, void *arg)
 {
-    uv_walk(loop, (uv_walk_cb)uv_close, NULL);
-    uv_run(loop, UV_RUN_DEFAULT);
-    uv_loop_close(loop);
+    (void)arg;
+    if (!uv_is_closing(h)) uv_close(h, NULL);
+}
+
+static void teardown(fixture_t *f)
+{
+    uv_walk(&f->loop, close_one, NULL);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    CHECK(uv_loop_close(&f->loop) == 0);
 }
 
 static void test_moved_later_runs_later(void)
 {
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    mgw_deadline_t d;
-    probe_t p = {0};
-    mgw_deadline_init(&loop, &d, &p);
-    t0 = uv_now(&loop);
-    mgw_deadline_set(&d, on_deadline, 20);
-    mgw_deadline_set(&d, on_deadline, 80); /* later: the timer stays at 20 and re-arms */
-    CHECK(d.fires == t0 + 20);
-    while (p.runs == 0 && uv_run(&loop, UV_RUN_ONCE))
-        ;
-    CHECK(p.runs == 1);
-    CHECK(p.at >= 80);
-    if (p.at < 80) printf("#   ran at %llu ms, deadline 80 ms\n", (unsigned long long)p.at);
-    uv_run(&loop, UV_RUN_NOWAIT);
-    CHECK(p.runs == 1); /* once */
-    CHECK(!uv_is_active((uv_handle_t *)&d.t));
-    close_all(&loop);
+    fixture_t f;
+    setup(&f);
+    mgw_deadline_set(&f.d, on_deadline, 20);
+    mgw_deadline_set(&f.d, on_deadline, 80); /* later: the timer stays at 20 and re-arms */
+    CHECK(f.d.fires == f.t0 + 20);
+    run_until_fired(&f);
+    CHECK(f.runs == 1);
+    CHECK(f.at >= 80);
+    if (f.at < 80) printf("#   ran at %llu ms, deadline 80 ms\n", (unsigned long long)f.at);
+    uv_run(&f.loop, UV_RUN_NOWAIT);
+    CHECK(f.runs == 1); /* once */
+    CHECK(!uv_is_active((uv_handle_t *)&f.d.t));
+    teardown(&f);
 }
 
 static void test_moved_earlier_runs_earlier(void)
 {
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    mgw_deadline_t d;
-    probe_t p = {0};
-    mgw_deadline_init(&loop, &d, &p);
-    t0 = uv_now(&loop);
-    mgw_deadline_set(&d, on_deadline, 5000);
-    mgw_deadline_set(&d, on_deadline, 30);
-    while (p.runs == 0 && uv_run(&loop, UV_RUN_ONCE))
-        ;
-    CHECK(p.runs == 1);
-    CHECK(p.at >= 30 && p.at < 5000);
-    close_all(&loop);
+    fixture_t f;
+    setup(&f);
+    mgw_deadline_set(&f.d, on_deadline, 5000);
+    mgw_deadline_set(&f.d, on_deadline, 30);
+    run_until_fired(&f);
+    CHECK(f.runs == 1);
+    CHECK(f.at >= 30 && f.at < 5000);
+    teardown(&f);
 }
 
 static void test_cleared_never_runs(void)
 {
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    mgw_deadline_t d;
-    probe_t p = {0};
-    mgw_deadline_init(&loop, &d, &p);
-    t0 = uv_now(&loop);
-    mgw_deadline_set(&d, on_deadline, 20);
-    mover_t m = {.d = &d, .move_to = 0};
-    uv_timer_init(&loop, &m.t);
+    fixture_t f;
+    setup(&f);
+    mgw_deadline_set(&f.d, on_deadline, 20);
+    mover_t m = {.d = &f.d, .move_to = 0};
+    uv_timer_init(&f.loop, &m.t);
     uv_timer_start(&m.t, on_move, 5, 0); /* clears it after 5 ms */
-    uv_run(&loop, UV_RUN_DEFAULT);       /* returns once no timer is left */
-    CHECK(p.runs == 0);
+    uv_run(&f.loop, UV_RUN_DEFAULT);     /* returns once no timer is left */
+    CHECK(f.runs == 0);
     /* and a cleared deadline can be set again */
-    mgw_deadline_set(&d, on_deadline, 10);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    CHECK(p.runs == 1);
-    close_all(&loop);
+    mgw_deadline_set(&f.d, on_deadline, 10);
+    uv_run(&f.loop, UV_RUN_DEFAULT);
+    CHECK(f.runs == 1);
+    teardown(&f);
 }
 
 static void test_moved_while_armed_by_another_callback(void)
 {
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    mgw_deadline_t d;
-    probe_t p = {0};
-    mgw_deadline_init(&loop, &d, &p);
-    t0 = uv_now(&loop);
-    mgw_deadline_set(&d, on_deadline, 20);
-    mover_t m = {.d = &d, .move_to = 60}; /* at 10 ms: due at 70 ms */
-    uv_timer_init(&loop, &m.t);
+    fixture_t f;
+    setup(&f);
+    mgw_deadline_set(&f.d, on_deadline, 20);
+    mover_t m = {.d = &f.d, .move_to = 60}; /* at 10 ms: due at 70 ms */
+    uv_timer_init(&f.loop, &m.t);
     uv_timer_start(&m.t, on_move, 10, 0);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    CHECK(p.runs == 1);
-    CHECK(p.at >= 70);
-    close_all(&loop);
+    uv_run(&f.loop, UV_RUN_DEFAULT);
+    CHECK(f.runs == 1);
+    CHECK(f.at >= 70);
+    teardown(&f);
 }
 
 int main(void)
