@@ -215,8 +215,8 @@ end
 local budget_now = policy.default_budget
 
 -- Runs a hook function under the budget inside the request's coroutine.
-local function call(fn, ...)
-  return hooks.call(budget_now, fn, ...)
+local function call(fn, a, b, c)
+  return hooks.call(budget_now, fn, a, b, c)
 end
 
 local kv_cap = 16
