@@ -48,8 +48,8 @@ local M = {}
 -- Waiting (the request body, moongate.http): only hooks the runtime runs wait
 ---------------------------------------------------------------------------
 
--- The coroutines the runtime runs hooks in, with the request each serves:
--- running[co] = { r = <mgw_req_t *>, deadline = <loop ms> }.
+-- The coroutines the runtime runs hooks in, with the state of the hook each runs:
+-- running[co] = { r = <mgw_req_t *>, deadline = <loop ms>, ... }.
 M.running = setmetatable({}, { __mode = "k" })
 
 -- What a hook's coroutine yields to the runtime when it waits for the event loop.

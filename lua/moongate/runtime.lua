@@ -36,7 +36,7 @@ local C = ffi.C
 local ffi_new, ffi_cast = ffi.new, ffi.cast
 local type, pairs, ipairs, tostring, tonumber, next, select, unpack, xpcall =
   type, pairs, ipairs, tostring, tonumber, next, select, unpack, xpcall
-local co_create, co_resume, co_status = coroutine.create, coroutine.resume, coroutine.status
+local co_create, co_resume, co_yield = coroutine.create, coroutine.resume, coroutine.yield
 local format, concat, sort = string.format, table.concat, table.sort
 local huge = math.huge
 
@@ -381,9 +381,21 @@ RUN[HOOK.LOG] = function(st, use)
   return OK
 end
 
--- The body of a hook's coroutine.
-local function hook_main(st, use, hook)
-  return RUN[hook](st, use)
+-- Hook coroutines are reused: creating one per hook call (a new Lua thread and its
+-- stack, then garbage) was a good part of what a Lua hook cost per request. A
+-- coroutine runs hooks in a loop; after each it yields DONE and the hook's code, and
+-- waits in the idle list for the next call. One that failed, or was left waiting by
+-- a request that ended, is not reused.
+local DONE = setmetatable({}, { __tostring = function() return "moongate hook done" end })
+local idle, n_idle = {}, 0
+M.idle_max = 64
+
+local function hook_loop(st, use, hook)
+  while true do
+    local code, aux = RUN[hook](st, use)
+    st, use = nil, nil -- keep nothing of the request while idle
+    st, use, hook = co_yield(DONE, code, aux)
+  end
 end
 
 local function traceback_of(co, err)
@@ -399,27 +411,27 @@ local function step(st, ...)
   local co = st.co
   budget_now = st.budget
   policy.set_budget(st.left or huge)
-  local ok, a, b = co_resume(co, ...)
+  local ok, a, b, c = co_resume(co, ...)
   st.left = policy.set_budget(huge)
-  if not ok then
-    -- A failure of the runtime itself (hook errors are caught inside): log it.
-    st.co = nil
-    request.running[co] = nil
-    report(st, st.hook, st.use, "moongate runtime: " .. tostring(a), traceback_of(co, a))
-    return ERROR, 0
-  end
-  if co_status(co) == "suspended" then
-    if a ~= request.WAIT then
-      st.co = nil
-      request.running[co] = nil
-      report(st, st.hook, st.use, "the policy yielded (only moongate.http and req:body() may wait)")
-      return ERROR, 0
-    end
-    return WAIT, 0
+  if ok and a == request.WAIT then
+    return WAIT, 0 -- M.resume continues it
   end
   st.co = nil
   request.running[co] = nil
-  return a or OK, b or 0
+  if ok and a == DONE then
+    if n_idle < M.idle_max then
+      n_idle = n_idle + 1
+      idle[n_idle] = co
+    end
+    return b or OK, c or 0
+  end
+  if not ok then
+    -- A failure of the runtime itself (hook errors are caught inside): log it.
+    report(st, st.hook, st.use, "moongate runtime: " .. tostring(a), traceback_of(co, a))
+  else
+    report(st, st.hook, st.use, "the policy yielded (only moongate.http and req:body() may wait)")
+  end
+  return ERROR, 0
 end
 
 function M.call(lud, hook, use_id, gen_id)
@@ -449,10 +461,18 @@ function M.call(lud, hook, use_id, gen_id)
     end
     return code, 0
   end
-  local co = co_create(hook_main)
+  local co
+  if n_idle > 0 then
+    co = idle[n_idle]
+    idle[n_idle] = nil
+    n_idle = n_idle - 1
+  else
+    co = co_create(hook_loop)
+  end
   st.co = co
   local r = st.req.r
-  request.running[co] = { r = r, deadline = now_ms(r) + (use.timeout_ms or M.default_deadline_ms) }
+  st.r, st.deadline = r, now_ms(r) + (use.timeout_ms or M.default_deadline_ms)
+  request.running[co] = st
   return step(st, st, use, hook)
 end
 

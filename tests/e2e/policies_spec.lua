@@ -62,6 +62,10 @@ return { handle = function() return { statusCode = "two hundred" } end }
     ["plain.lua"] = [[
 return { handle = function(event) return { ok = true, route = event.routeKey } end }
 ]],
+    ["yields.lua"] = [[
+-- Yields the hook's coroutine itself: only moongate.http and req:body() may wait.
+return { handle = function(event) coroutine.yield("not a wait") return { ok = true } end }
+]],
     ["tag.lua"] = [[
 -- A WAF rule that matches nothing but adds a header for the backend.
 local M = {}
@@ -163,6 +167,7 @@ describe("Lua policies", function()
                         ["GET /broken"] = { integration = { type = "lua", handler = "policies/broken.lua" } },
                         ["GET /badresult"] = { integration = { type = "lua", handler = "policies/badresult.lua" } },
                         ["GET /plain"] = { integration = { type = "lua", handler = "policies/plain.lua" } },
+                        ["GET /yields"] = { integration = { type = "lua", handler = "policies/yields.lua" } },
                         ["GET /v1"] = { integration = { type = "mock", body = "v1" } },
                         ["GET /v2"] = { integration = { type = "mock", body = "v2" } },
                     },
@@ -224,6 +229,23 @@ describe("Lua policies", function()
             h.assert_gateway_response(r, 500, "Internal Server Error", "InternalServerErrorException")
             -- the loop's line: the budget is counted where the loop starts over
             assert.matches("policies/spin.lua:4: instruction budget exceeded", gw.stderr(), 1, true)
+            assert.equal(200, get("/plain").status)
+        end)
+
+        -- Hook coroutines are reused after a hook finishes; one a policy yielded is not.
+        it("answers 500 when a policy yields by itself, and later hooks run as before", function()
+            local r = get("/yields")
+            h.assert_gateway_response(r, 500, "Internal Server Error", "InternalServerErrorException")
+            assert.matches("the policy yielded (only moongate.http and req:body() may wait)", gw.stderr(), 1, true)
+            for _ = 1, 3 do
+                local p = get("/plain")
+                assert.equal(200, p.status)
+                assert.same({ ok = true, route = "GET /plain" }, p:json())
+            end
+            -- a WAF rule that waits for the body, then one that does not wait
+            assert.equal(200, get("/echo/x", "--data-binary", "@" .. h.write_file(dir .. "/mid", h.payload(200000))).status)
+            assert.equal(403, get("/echo/x", "-d", "1; DROP TABLE pets").status)
+            assert.equal(500, get("/yields").status)
             assert.equal(200, get("/plain").status)
         end)
     end)
