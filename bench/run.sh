@@ -7,7 +7,7 @@
 #
 # Knobs (environment): ROUNDS, DURATION (whole s per run), WARMUP (s per gateway),
 # TLS_ROUNDS, TLS_WARMUP, TLS_DURATION, RELOAD_DURATION, CONNS, PIN (split | none), WORKLOADS
-# ("W1 W2 W3 W4 RELOAD"), NOISE_MAX, MAX_ATTEMPTS, RETRY_BUDGET, QUIET_WAIT,
+# ("W1 W5 W2 W3 W4 RELOAD"), NOISE_MAX, MAX_ATTEMPTS, RETRY_BUDGET, QUIET_WAIT,
 # MOONGATE_BIN, BUILD.
 set -euo pipefail
 
@@ -37,9 +37,14 @@ NOISE_MAX=${NOISE_MAX:-15}
 MAX_ATTEMPTS=${MAX_ATTEMPTS:-3}   # per measured run, while RETRY_BUDGET (s of re-runs) lasts
 RETRY_SPENT=0
 PIN=${PIN:-split}
-WORKLOADS=${WORKLOADS:-"W1 W2 W3 W4 RELOAD"}
+WORKLOADS=${WORKLOADS:-"W1 W5 W2 W3 W4 RELOAD"}
 RELOADS=10
 KEY="bench-key-0123456789abcdef"
+# W5's request: a browser's User-Agent and a query string that every rule reads and
+# none matches; W5_BAD are requests some rule must block (403) on every gateway.
+W5_PATH="/bench?q=running+shoes&page=2&sort=price"
+W5_UA="Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+W5_BAD=("/bench?q=1%27%20union%20select%20password%20from%20users" "/bench?q=%3Cscript%3Ealert(1)%3C/script%3E")
 
 # Ports (loopback only).
 P_UP=18080 P_MG=18081 P_NG=18082 P_HA=18083 P_MG_TLS=18091 P_NG_TLS=18092 P_HA_TLS=18093
@@ -111,7 +116,7 @@ start_upstream() {
 }
 
 MG_PARTIAL=""
-start_gateways() {   # start_gateways W1|W2
+start_gateways() {   # start_gateways W1|W2|W5
     local w=${1,,} mgconf
     mgconf=$BENCH/conf/moongate-$w.lua
     if [ "$1" = W2 ]; then
@@ -152,6 +157,17 @@ start_gateways() {   # start_gateways W1|W2
             elif [ "$code" != 403 ] && [ "$g" != moongate ]; then
                 die "$g: GET /bench without a key answered $code, expected 403"
             fi
+        fi
+        if [ "$1" = W5 ]; then
+            code=$(curl -s -o /dev/null -m 5 -w '%{http_code}' -A "$W5_UA" "http://127.0.0.1:$port$W5_PATH" || true)
+            [ "$code" = 200 ] || die "$g: GET $W5_PATH answered $code, expected 200"
+            local bad
+            for bad in "${W5_BAD[@]}"; do
+                code=$(curl -s -o /dev/null -m 5 -w '%{http_code}' -A "$W5_UA" "http://127.0.0.1:$port$bad" || true)
+                [ "$code" = 403 ] || die "$g: the web ACL let GET $bad through ($code, expected 403)"
+            done
+            code=$(curl -s -o /dev/null -m 5 -w '%{http_code}' -A "sqlmap/1.7" "http://127.0.0.1:$port/bench" || true)
+            [ "$code" = 403 ] || die "$g: the web ACL let User-Agent sqlmap through ($code, expected 403)"
         fi
     done
     if [ "$1" = W2 ] && [ -n "$MG_PARTIAL" ]; then
@@ -241,7 +257,7 @@ measure_once() {
         json='{"requests":0,"rps":0,"p50_us":0,"p90_us":0,"p99_us":0,"p999_us":0,"max_us":0,"err_connect":0,"err_read":0,"err_write":0,"err_timeout":0,"non2xx":0,"failed_run":true}'
     fi
     local lines=null f
-    if [ "$w" != W1 ] && [ "$g" != upstream ]; then
+    if [ "$w" != W1 ] && [ "$w" != W5 ] && [ "$g" != upstream ]; then   # W1 and W5 keep no log
         f=$(log_file "$g")
         sleep 0.15   # moongate and nginx flush their log buffers every 100 ms
         lines=$(wc -l <"$f")
@@ -362,7 +378,12 @@ rm -rf "$RUN"
 mkdir -p "$RUN/logs" "$RUN/tls"
 # nginx resolves relative certificate paths against the configuration's directory:
 # the configurations are copied next to the run's files.
-cp "$BENCH/conf/upstream.nginx.conf" "$BENCH/conf/nginx-w1.conf" "$BENCH/conf/nginx-w2.conf" "$RUN/"
+cp "$BENCH/conf/upstream.nginx.conf" "$BENCH/conf/nginx-w1.conf" "$BENCH/conf/nginx-w2.conf" \
+    "$BENCH/conf/nginx-w5.conf" "$RUN/"
+# W5's rules, on every gateway's module path as bench.bench_waf (and moongate's
+# policies/bench/rule.lua).
+mkdir -p "$RUN/policies/bench"
+cp "$BENCH"/conf/waf/*.lua "$RUN/policies/bench/"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=localhost \
     -keyout "$RUN/tls/bench.key" -out "$RUN/tls/bench.crt" >/dev/null 2>&1
 cat "$RUN/tls/bench.crt" "$RUN/tls/bench.key" >"$RUN/tls/bench.pem"
@@ -382,6 +403,14 @@ if has W1; then
     alternate W1 "$ROUNDS" "$WARMUP" "moongate http://127.0.0.1:$P_MG/bench" "nginx-lua http://127.0.0.1:$P_NG/bench" \
         "haproxy http://127.0.0.1:$P_HA/bench" "upstream http://127.0.0.1:$P_UP/bench" \
         "upstream-1core http://127.0.0.1:$P_UP/bench" --
+    stop moongate nginx-lua haproxy
+fi
+
+if has W5; then
+    log "W5 WAF rule set (six Lua rules, none matching)"
+    start_gateways W5
+    alternate W5 "$ROUNDS" "$WARMUP" "moongate http://127.0.0.1:$P_MG$W5_PATH" \
+        "nginx-lua http://127.0.0.1:$P_NG$W5_PATH" "haproxy http://127.0.0.1:$P_HA$W5_PATH" -- -H "User-Agent: $W5_UA"
     stop moongate nginx-lua haproxy
 fi
 

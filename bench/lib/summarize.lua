@@ -25,6 +25,7 @@ local WORKLOADS = {
     { id = "W2", title = "W2 policy: API key + token bucket + JSON access log (8 variables), then proxy" },
     { id = "W3", title = "W3 TLS keep-alive: W2 over TLS 1.3 (ECDSA P-256)" },
     { id = "W4", title = "W4 TLS handshakes: W2 with a new TLS 1.3 connection per request" },
+    { id = "W5", title = "W5 WAF rule set: six Lua rules (conf/waf/bench_waf.lua) a clean request passes, then proxy" },
 }
 local GATEWAYS = { "moongate", "nginx-lua", "haproxy", "upstream", "upstream-1core" }
 local OTHERS = { "nginx-lua", "haproxy" }
