@@ -384,11 +384,11 @@ end
 -- Hook coroutines are reused: creating one per hook call (a new Lua thread and its
 -- stack, then garbage) was a good part of what a Lua hook cost per request. A
 -- coroutine runs hooks in a loop; after each it yields DONE and the hook's code, and
--- waits in the idle list for the next call. One that failed, or was left waiting by
--- a request that ended, is not reused.
+-- waits in the idle list for the next call. One that failed, that its policy yielded,
+-- or that a request left waiting when it ended, is not reused.
 local DONE = setmetatable({}, { __tostring = function() return "moongate hook done" end })
+local IDLE_MAX = 64
 local idle, n_idle = {}, 0
-M.idle_max = 64
 
 local function hook_loop(st, use, hook)
   while true do
@@ -419,7 +419,7 @@ local function step(st, ...)
   st.co = nil
   request.running[co] = nil
   if ok and a == DONE then
-    if n_idle < M.idle_max then
+    if n_idle < IDLE_MAX then
       n_idle = n_idle + 1
       idle[n_idle] = co
     end
