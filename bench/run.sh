@@ -5,7 +5,7 @@
 #   QUICK=1 bash bench/run.sh       # < 1 minute
 #   bash bench/run.sh               # full run, < 10 minutes
 #
-# Knobs (environment): ROUNDS, DURATION (whole s per run), WARMUP (s per gateway),
+# Knobs (environment): ROUNDS, DURATION (whole s per run), WARMUP (s per gateway), W5_ROUNDS,
 # TLS_ROUNDS, TLS_WARMUP, TLS_DURATION, RELOAD_DURATION, CONNS, PIN (split | none), WORKLOADS
 # ("W1 W5 W2 W3 W4 RELOAD"), NOISE_MAX, MAX_ATTEMPTS, RETRY_BUDGET, QUIET_WAIT,
 # MOONGATE_BIN, BUILD.
@@ -23,14 +23,16 @@ RAW=$RUN/raw.jsonl
 QUICK=${QUICK:-}
 [ "$QUICK" = 0 ] && QUICK=
 if [ -n "$QUICK" ]; then
-    ROUNDS=${ROUNDS:-2} DURATION=${DURATION:-1} WARMUP=${WARMUP:-1}
+    ROUNDS=${ROUNDS:-2} DURATION=${DURATION:-1} WARMUP=${WARMUP:-1} W5_ROUNDS=${W5_ROUNDS:-2}
     TLS_ROUNDS=${TLS_ROUNDS:-1} TLS_WARMUP=${TLS_WARMUP:-0} TLS_DURATION=${TLS_DURATION:-1}
     RELOAD_DURATION=${RELOAD_DURATION:-2} RETRY_BUDGET=${RETRY_BUDGET:-2} QUIET_WAIT=${QUIET_WAIT:-0}
 else
-    ROUNDS=${ROUNDS:-6} DURATION=${DURATION:-5} WARMUP=${WARMUP:-3}
+    # W5 gets 4 rounds and the idle wait 20 s so that a full run, re-runs of
+    # disturbed runs included, stays under 10 minutes.
+    ROUNDS=${ROUNDS:-6} DURATION=${DURATION:-5} WARMUP=${WARMUP:-3} W5_ROUNDS=${W5_ROUNDS:-4}
     TLS_ROUNDS=${TLS_ROUNDS:-3} TLS_WARMUP=${TLS_WARMUP:-2} TLS_DURATION=${TLS_DURATION:-$DURATION}
     RELOAD_DURATION=${RELOAD_DURATION:-11}
-    RETRY_BUDGET=${RETRY_BUDGET:-75} QUIET_WAIT=${QUIET_WAIT:-30}
+    RETRY_BUDGET=${RETRY_BUDGET:-75} QUIET_WAIT=${QUIET_WAIT:-20}
 fi
 CONNS=${CONNS:-64}
 NOISE_MAX=${NOISE_MAX:-15}
@@ -409,7 +411,7 @@ fi
 if has W5; then
     log "W5 WAF rule set (six Lua rules, none matching)"
     start_gateways W5
-    alternate W5 "$ROUNDS" "$WARMUP" "moongate http://127.0.0.1:$P_MG$W5_PATH" \
+    alternate W5 "$W5_ROUNDS" "$WARMUP" "moongate http://127.0.0.1:$P_MG$W5_PATH" \
         "nginx-lua http://127.0.0.1:$P_NG$W5_PATH" "haproxy http://127.0.0.1:$P_HA$W5_PATH" -- -H "User-Agent: $W5_UA"
     stop moongate nginx-lua haproxy
 fi
@@ -457,8 +459,8 @@ ELAPSED=$(($(date +%s) - T_START))
 {
     printf '{"started":"%s","elapsed_s":%d,' "$STARTED" "$ELAPSED"
     printf '"command":"%s",' "$([ -n "$QUICK" ] && echo "make bench QUICK=1" || echo "make bench")"
-    printf '"settings":{"rounds":%d,"tls_rounds":%d,"duration_s":%s,"warmup_s":%s,"tls_warmup_s":%s,"tls_duration_s":%s,"connections":%d,"wrk_threads":1,"pin":"%s","reloads":%d,"reload_duration_s":%s,"noise_max_pct":%s},' \
-        "$ROUNDS" "$TLS_ROUNDS" "$DURATION" "$WARMUP" "$TLS_WARMUP" "$TLS_DURATION" "$CONNS" "$PIN" "$RELOADS" "$RELOAD_DURATION" "$NOISE_MAX"
+    printf '"settings":{"rounds":%d,"w5_rounds":%d,"tls_rounds":%d,"duration_s":%s,"warmup_s":%s,"tls_warmup_s":%s,"tls_duration_s":%s,"connections":%d,"wrk_threads":1,"pin":"%s","reloads":%d,"reload_duration_s":%s,"noise_max_pct":%s},' \
+        "$ROUNDS" "$W5_ROUNDS" "$TLS_ROUNDS" "$DURATION" "$WARMUP" "$TLS_WARMUP" "$TLS_DURATION" "$CONNS" "$PIN" "$RELOADS" "$RELOAD_DURATION" "$NOISE_MAX"
     printf '"machine":{"cpu":"%s","cores":%d,"kernel":"%s","memory_mb":%d},' \
         "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)" "$(nproc)" "$(uname -r)" \
         "$(awk '/MemTotal/ {print int($2 / 1024)}' /proc/meminfo)"

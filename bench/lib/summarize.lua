@@ -189,9 +189,10 @@ P(string.format("moongate bench  %s  (%s, %ds)", meta.started, meta.command, met
 P(string.format("machine: %d x %s, kernel %s, %d MB; moongate %s (%s), nginx %s + lua-nginx-module %s, HAProxy %s, wrk %s",
     m.cores, m.cpu, m.kernel, m.memory_mb, meta.versions.moongate, meta.versions.moongate_commit,
     meta.versions.nginx, meta.versions.lua_nginx_module, meta.versions.haproxy, meta.versions.wrk))
-P(string.format("load: wrk -t1 -c%d, %d rounds x %ss after a %ss warm-up per gateway (TLS: %d rounds x %ss), "
+P(string.format("load: wrk -t1 -c%d, %d rounds x %ss after a %ss warm-up per gateway (W5: %d rounds; TLS: %d rounds x %ss), "
     .. "gateways alternate A B C A B C; pin=%s%s",
-    s.connections, s.rounds, s.duration_s, s.warmup_s, s.tls_rounds, s.tls_duration_s or s.duration_s, s.pin,
+    s.connections, s.rounds, s.duration_s, s.warmup_s, s.w5_rounds or s.rounds, s.tls_rounds,
+    s.tls_duration_s or s.duration_s, s.pin,
     s.pin == "split" and " (gateway on CPU 1; wrk + upstream on CPU 0)" or ""))
 P("every gateway runs one worker / one thread; req/s and latency are medians over rounds;"
     .. " 'cpu' is the gateway's CPU use, 'req/s/core' its rate per CPU-second")
