@@ -85,7 +85,7 @@ local function decoded(query)
   if not query or query == "" then
     return nil
   end
-  return lower((gsub(gsub(query, "+", " "), "%%(%x%x)", hexchar)))
+  return lower((gsub(gsub(query, "%+", " "), "%%(%x%x)", hexchar)))
 end
 
 local function any(s, patterns)
