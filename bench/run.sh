@@ -67,22 +67,6 @@ die() { log "error: $*"; exit 1; }
 declare -A PID=()      # name -> pid of the process we started (nginx: the master)
 NOTES=()               # "workload|gateway|note" lines for the summary
 
-cleanup() {
-    local name
-    for name in "${!PID[@]}"; do
-        kill -TERM "${PID[$name]}" 2>/dev/null || true
-    done
-    for name in "${!PID[@]}"; do
-        local i=0
-        while kill -0 "${PID[$name]}" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-        kill -KILL "${PID[$name]}" 2>/dev/null || true
-        wait "${PID[$name]}" 2>/dev/null || true
-        unset "PID[$name]"
-    done
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
 stop() {   # stop NAME...
     local name
     for name in "$@"; do
@@ -98,6 +82,9 @@ stop() {   # stop NAME...
         unset "PID[$name]"
     done
 }
+cleanup() { stop "${!PID[@]}"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 

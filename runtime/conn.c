@@ -542,14 +542,7 @@ static int on_field(void *ud, const char *p, size_t n)
 {
     mgw_req_t *r = ((mgw_conn_t *)ud)->req;
     if (r->hstate != 1) {
-        if (r->nheaders == r->cap_headers) {
-            int cap = r->cap_headers ? r->cap_headers * 2 : 16;
-            mgw_hdr_t *h = mgw_pool_alloc(r->pool, sizeof(*h) * (size_t)cap);
-            if (r->nheaders) memcpy(h, r->headers, sizeof(*h) * (size_t)r->nheaders);
-            r->headers = h;
-            r->cap_headers = cap;
-        }
-        mgw_hdr_t *h = &r->headers[r->nheaders++];
+        mgw_hdr_t *h = mgw__req_push_header(r);
         h->name = (mgw_str_t){r->head + r->head_len, 0};
         h->value = (mgw_str_t){r->head + r->head_len, 0};
         r->hstate = 1;

@@ -170,18 +170,10 @@ int mgw_ffi_req_set_header(mgw_req_t *r, const char *name, size_t nn, const char
     }
     r->nheaders = k;
     if (value == NULL) return 0;
-    if (r->nheaders == r->cap_headers) {
-        int cap = r->cap_headers ? r->cap_headers * 2 : 16;
-        mgw_hdr_t *h = mgw_pool_alloc(r->pool, sizeof(*h) * (size_t)cap);
-        if (r->nheaders) memcpy(h, r->headers, sizeof(*h) * (size_t)r->nheaders);
-        r->headers = h;
-        r->cap_headers = cap;
-    }
     char *lname = mgw_pool_strndup(r->pool, name, nn);
     for (char *s = lname; *s; s++)
         if (*s >= 'A' && *s <= 'Z') *s = (char)(*s + 32);
-    r->headers[r->nheaders++] =
-        (mgw_hdr_t){{lname, nn}, {mgw_pool_strndup(r->pool, value, vn), vn}};
+    *mgw__req_push_header(r) = (mgw_hdr_t){{lname, nn}, {mgw_pool_strndup(r->pool, value, vn), vn}};
     return 0;
 }
 

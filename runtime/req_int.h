@@ -7,6 +7,7 @@
 
 #include <netinet/in.h>
 #include <stdint.h>
+#include <string.h>
 #include <uv.h>
 
 #include "accesslog.h"
@@ -235,6 +236,19 @@ void mgw__resp_end(mgw_req_t *r);
 void mgw__resp_flush(mgw_req_t *r);
 /* The request's header named name (lower case), or an empty string with p == NULL. */
 mgw_str_t mgw__req_header(const mgw_req_t *r, const char *name);
+/* A new header at the end of r's list (the parser's and req:set_header's), the list
+ * doubled in the request arena when full. */
+static inline mgw_hdr_t *mgw__req_push_header(mgw_req_t *r)
+{
+    if (r->nheaders == r->cap_headers) {
+        int cap = r->cap_headers ? r->cap_headers * 2 : 16;
+        mgw_hdr_t *h = mgw_pool_alloc(r->pool, sizeof(*h) * (size_t)cap);
+        if (r->nheaders) memcpy(h, r->headers, sizeof(*h) * (size_t)r->nheaders);
+        r->headers = h;
+        r->cap_headers = cap;
+    }
+    return &r->headers[r->nheaders++];
+}
 /* Answers "Expect: 100-continue" when the client waits for it and the body is to come. */
 void mgw__req_send_continue(mgw_req_t *r);
 /* The value of a $context variable (see template.h) for r; 1 when it has one. */

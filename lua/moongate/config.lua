@@ -23,6 +23,7 @@ local format, find, sub, match, gsub, lower, byte = string.format, string.find,
 local floor, min = math.floor, math.min
 local debug_sethook, debug_gethook = debug.sethook, debug.gethook
 local jit = rawget(_G, "jit")
+local policy_lib = require "moongate.policy" -- it requires this module lazily, not at load
 
 local M = {}
 
@@ -67,12 +68,7 @@ local function quote(s)
   return '"' .. body .. '"'
 end
 
-local function num(n)
-  if n == floor(n) and n > -2 ^ 53 and n < 2 ^ 53 then
-    return format("%d", n)
-  end
-  return tostring(n)
-end
+local num = policy_lib.number_text
 
 -- How a value is shown after "got": strings quoted (shortened), numbers as
 -- written, tables and functions by their type.
@@ -850,8 +846,6 @@ local usage_plan = {
 -- load it (moongate.policy), must have the hook its use needs, and `config` is
 -- validated against the policy's `schema`.
 ---------------------------------------------------------------------------
-
-local policy_lib = require "moongate.policy"
 
 -- Directories `require` searches from a policy: <prefix>/policies and lua.path.
 local function policy_dirs(ctx)

@@ -75,12 +75,7 @@ end
 -- Value helpers
 ---------------------------------------------------------------------------
 
-local function num(n)
-  if n == floor(n) and n > -2 ^ 53 and n < 2 ^ 53 then
-    return format("%d", n)
-  end
-  return tostring(n)
-end
+local num = policy.number_text
 
 -- A context or header value as a string; nil and a reason for other types.
 local function scalar(v)

@@ -390,6 +390,18 @@ end
 -- Serialization of plain values (configurations travel to the workers as text)
 ---------------------------------------------------------------------------
 
+-- n as text: an integer (within 2^53) without a decimal point or an exponent.
+local function integer_text(n)
+  if n == floor(n) and n > -2 ^ 53 and n < 2 ^ 53 then
+    return format("%d", n)
+  end
+end
+
+-- A number as messages and $context show it (integers as integers).
+function M.number_text(n)
+  return integer_text(n) or tostring(n)
+end
+
 local function serialize(v, out, seen)
   local t = type(v)
   if t == "string" then
@@ -401,10 +413,8 @@ local function serialize(v, out, seen)
       out[#out + 1] = "1/0"
     elseif v == -huge then
       out[#out + 1] = "-1/0"
-    elseif v == floor(v) and v > -2 ^ 53 and v < 2 ^ 53 then
-      out[#out + 1] = format("%d", v)
     else
-      out[#out + 1] = format("%.17g", v)
+      out[#out + 1] = integer_text(v) or format("%.17g", v) -- reads back exactly
     end
   elseif t == "boolean" then
     out[#out + 1] = tostring(v)

@@ -101,6 +101,21 @@ static uint64_t take_all(mgw_quota_t *q, int period, uint64_t limit, uint64_t of
 
 /* Periods ----------------------------------------------------------------------------- */
 
+/* The ends of periods from..to-1 of a kind: each at 00:00:00 UTC on a Monday (weeks) or
+ * on the 1st (months), each the first second of the next period. */
+static void check_period_ends(int period, int64_t from, int64_t to)
+{
+    for (int64_t i = from; i < to; i++) {
+        time_t end = mgw_quota_period_end(period, i);
+        struct tm tm;
+        gmtime_r(&end, &tm);
+        int day_ok = period == MGW_QUOTA_WEEK ? tm.tm_wday == 1 : tm.tm_mday == 1;
+        CHECK(day_ok && tm.tm_hour == 0 && tm.tm_min == 0 && tm.tm_sec == 0);
+        CHECK(mgw_quota_period(period, end) == i + 1);
+        CHECK(mgw_quota_period(period, end - 1) == i);
+    }
+}
+
 static void test_day_boundaries(void)
 {
     int64_t d = mgw_quota_period(MGW_QUOTA_DAY, MON_2024);
@@ -139,14 +154,7 @@ static void test_week_boundaries(void)
     CHECK(mgw_quota_period(MGW_QUOTA_WEEK, -3 * DAY - 1) == w0 - 1);
     CHECK(mgw_quota_period_end(MGW_QUOTA_WEEK, w0 - 1) == -3 * DAY);
     /* The end of a week is always a Monday 00:00 UTC. */
-    for (int64_t i = w - 100; i < w + 100; i++) {
-        time_t end = mgw_quota_period_end(MGW_QUOTA_WEEK, i);
-        struct tm tm;
-        gmtime_r(&end, &tm);
-        CHECK(tm.tm_wday == 1 && tm.tm_hour == 0 && tm.tm_min == 0 && tm.tm_sec == 0);
-        CHECK(mgw_quota_period(MGW_QUOTA_WEEK, end) == i + 1);
-        CHECK(mgw_quota_period(MGW_QUOTA_WEEK, end - 1) == i);
-    }
+    check_period_ends(MGW_QUOTA_WEEK, w - 100, w + 100);
 }
 
 static void test_month_boundaries(void)
@@ -177,14 +185,7 @@ static void test_month_boundaries(void)
     CHECK(mgw_quota_period(MGW_QUOTA_MONTH, -1) == -1);
     CHECK(mgw_quota_period_end(MGW_QUOTA_MONTH, -1) == 0);
     /* Every month end for 40 years is the 1st at 00:00 and begins the next index. */
-    for (int64_t i = 600; i < 1080; i++) {
-        time_t end = mgw_quota_period_end(MGW_QUOTA_MONTH, i);
-        struct tm tm;
-        gmtime_r(&end, &tm);
-        CHECK(tm.tm_mday == 1 && tm.tm_hour == 0 && tm.tm_min == 0 && tm.tm_sec == 0);
-        CHECK(mgw_quota_period(MGW_QUOTA_MONTH, end) == i + 1);
-        CHECK(mgw_quota_period(MGW_QUOTA_MONTH, end - 1) == i);
-    }
+    check_period_ends(MGW_QUOTA_MONTH, 600, 1080);
 }
 
 /* Periods are UTC whatever the local time zone is. */

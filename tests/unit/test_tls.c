@@ -238,42 +238,58 @@ static int try_cert(mgw_tls_ctx_t *ctx, const char *name, conn_t *k)
 
 static int def_data, api_data, other_data; /* the sites' data pointers */
 
-/* default.test by default, api.test and other.test by SNI; no client certificates. */
-static mgw_tls_ctx_t *ctx_sites(int reject_unknown_sni)
+/* The test sites: the default one (default.pem) and api.test / other.test (api.pem,
+ * other.pem), each with its data pointer; host NULL makes a site the default one. */
+static mgw_tls_site_t site(const char *host, const char *name)
+{
+    char cert[64], key[64];
+    snprintf(cert, sizeof(cert), "%s.pem", name);
+    snprintf(key, sizeof(key), "%s.key", name);
+    int *data = strcmp(name, "api") == 0     ? &api_data
+                : strcmp(name, "other") == 0 ? &other_data
+                                             : &def_data;
+    return (mgw_tls_site_t){.host = host, .certificate = P(cert), .key = P(key), .data = data};
+}
+
+/* s with mutual TLS against truststore (and crl, when not NULL). */
+static mgw_tls_site_t with_mtls(mgw_tls_site_t s, int mode, const char *truststore, const char *crl)
+{
+    s.mtls = mode;
+    s.truststore = P(truststore);
+    s.crl = crl ? P(crl) : NULL;
+    return s;
+}
+
+/* A context of def plus the sites of hosts (up to two; NULL ends the list). */
+static mgw_tls_ctx_t *ctx_of(mgw_tls_site_t def, int reject_unknown_sni, const mgw_tls_site_t *a,
+                             const mgw_tls_site_t *b)
 {
     char err[512] = "";
-    mgw_tls_site_t def = {
-        .certificate = P("default.pem"), .key = P("default.key"), .data = &def_data};
     mgw_tls_ctx_t *ctx = mgw_tls_ctx_new(&def, reject_unknown_sni, err, sizeof(err));
     if (!ctx) {
         printf("#   %s\n", err);
         return NULL;
     }
-    mgw_tls_site_t api = {
-        .host = "api.test", .certificate = P("api.pem"), .key = P("api.key"), .data = &api_data};
-    mgw_tls_site_t other = {.host = "other.test",
-                            .certificate = P("other.pem"),
-                            .key = P("other.key"),
-                            .data = &other_data};
-    if (mgw_tls_ctx_add(ctx, &api, err, sizeof(err)) != 0 ||
-        mgw_tls_ctx_add(ctx, &other, err, sizeof(err)) != 0)
+    if ((a && mgw_tls_ctx_add(ctx, a, err, sizeof(err)) != 0) ||
+        (b && mgw_tls_ctx_add(ctx, b, err, sizeof(err)) != 0)) {
         printf("#   %s\n", err);
+        mgw_tls_ctx_free(ctx);
+        return NULL;
+    }
     return ctx;
+}
+
+/* default.test by default, api.test and other.test by SNI; no client certificates. */
+static mgw_tls_ctx_t *ctx_sites(int reject_unknown_sni)
+{
+    mgw_tls_site_t api = site("api.test", "api"), other = site("other.test", "other");
+    return ctx_of(site(NULL, "default"), reject_unknown_sni, &api, &other);
 }
 
 /* api.test as the default site, with mutual TLS. */
 static mgw_tls_ctx_t *ctx_mtls(int mode, const char *truststore, const char *crl)
 {
-    char err[512] = "";
-    mgw_tls_site_t def = {.certificate = P("api.pem"),
-                          .key = P("api.key"),
-                          .mtls = mode,
-                          .truststore = P(truststore),
-                          .crl = crl ? P(crl) : NULL,
-                          .data = &api_data};
-    mgw_tls_ctx_t *ctx = mgw_tls_ctx_new(&def, 0, err, sizeof(err));
-    if (!ctx) printf("#   %s\n", err);
-    return ctx;
+    return ctx_of(with_mtls(site(NULL, "api"), mode, truststore, crl), 0, NULL, NULL);
 }
 
 /* ---- handshakes ---- */
@@ -727,20 +743,11 @@ static void test_mtls_request_mode(void)
 /* mTLS belongs to the site the SNI selects, in both directions. */
 static void test_mtls_per_site(void)
 {
-    char err[512] = "";
-    /* default and other.test: no mTLS; api.test: mTLS required */
-    mgw_tls_site_t def = {
-        .certificate = P("default.pem"), .key = P("default.key"), .data = &def_data};
-    mgw_tls_ctx_t *ctx = mgw_tls_ctx_new(&def, 0, err, sizeof(err));
+    /* default: no mTLS; api.test: mTLS required */
+    mgw_tls_site_t api =
+        with_mtls(site("api.test", "api"), MGW_MTLS_REQUIRE, "trust.pem", "inter.crl.pem");
+    mgw_tls_ctx_t *ctx = ctx_of(site(NULL, "default"), 0, &api, NULL);
     NEED(ctx);
-    mgw_tls_site_t api = {.host = "api.test",
-                          .certificate = P("api.pem"),
-                          .key = P("api.key"),
-                          .mtls = MGW_MTLS_REQUIRE,
-                          .truststore = P("trust.pem"),
-                          .crl = P("inter.crl.pem"),
-                          .data = &api_data};
-    CHECK(mgw_tls_ctx_add(ctx, &api, err, sizeof(err)) == 0);
     conn_t k;
     CHECK(!try_cert(ctx, NULL, &k));
     conn_close(&k);
@@ -753,18 +760,10 @@ static void test_mtls_per_site(void)
     mgw_tls_ctx_free(ctx);
 
     /* default: mTLS required; other.test: none */
-    mgw_tls_site_t def2 = {.certificate = P("api.pem"),
-                           .key = P("api.key"),
-                           .mtls = MGW_MTLS_REQUIRE,
-                           .truststore = P("trust.pem"),
-                           .data = &api_data};
-    ctx = mgw_tls_ctx_new(&def2, 0, err, sizeof(err));
+    mgw_tls_site_t other = site("other.test", "other");
+    ctx =
+        ctx_of(with_mtls(site(NULL, "api"), MGW_MTLS_REQUIRE, "trust.pem", NULL), 0, &other, NULL);
     NEED(ctx);
-    mgw_tls_site_t other = {.host = "other.test",
-                            .certificate = P("other.pem"),
-                            .key = P("other.key"),
-                            .data = &other_data};
-    CHECK(mgw_tls_ctx_add(ctx, &other, err, sizeof(err)) == 0);
     o.sni = "other.test";
     CHECK(conn_connect(&k, ctx, &o));
     CHECK(mgw_tls_site_data(k.t) == &other_data);
@@ -781,21 +780,10 @@ static void test_mtls_per_site(void)
  */
 static void test_mtls_ca_names(void)
 {
-    char err[512] = "";
-    mgw_tls_site_t def = {.certificate = P("default.pem"),
-                          .key = P("default.key"),
-                          .mtls = MGW_MTLS_REQUIRE,
-                          .truststore = P("rogue_root.pem"),
-                          .data = &def_data};
-    mgw_tls_ctx_t *ctx = mgw_tls_ctx_new(&def, 0, err, sizeof(err));
+    mgw_tls_site_t api = with_mtls(site("api.test", "api"), MGW_MTLS_REQUIRE, "trust.pem", NULL);
+    mgw_tls_ctx_t *ctx = ctx_of(
+        with_mtls(site(NULL, "default"), MGW_MTLS_REQUIRE, "rogue_root.pem", NULL), 0, &api, NULL);
     NEED(ctx);
-    mgw_tls_site_t api = {.host = "api.test",
-                          .certificate = P("api.pem"),
-                          .key = P("api.key"),
-                          .mtls = MGW_MTLS_REQUIRE,
-                          .truststore = P("trust.pem"),
-                          .data = &api_data};
-    CHECK(mgw_tls_ctx_add(ctx, &api, err, sizeof(err)) == 0);
     conn_t k;
     client_opts_t o = {.sni = "default.test",
                        .alpn = (const char *)HTTP11,
@@ -1016,23 +1004,10 @@ static void test_resumption_keeps_client_cert(void)
  */
 static void test_ticket_does_not_bypass_mtls(void)
 {
-    char err[512] = "";
-    mgw_tls_site_t def = {
-        .certificate = P("default.pem"), .key = P("default.key"), .data = &def_data};
-    mgw_tls_ctx_t *ctx = mgw_tls_ctx_new(&def, 0, err, sizeof(err));
+    mgw_tls_site_t api = with_mtls(site("api.test", "api"), MGW_MTLS_REQUIRE, "trust.pem", NULL);
+    mgw_tls_site_t other = site("other.test", "other");
+    mgw_tls_ctx_t *ctx = ctx_of(site(NULL, "default"), 0, &api, &other);
     NEED(ctx);
-    mgw_tls_site_t api = {.host = "api.test",
-                          .certificate = P("api.pem"),
-                          .key = P("api.key"),
-                          .mtls = MGW_MTLS_REQUIRE,
-                          .truststore = P("trust.pem"),
-                          .data = &api_data};
-    mgw_tls_site_t other = {.host = "other.test",
-                            .certificate = P("other.pem"),
-                            .key = P("other.key"),
-                            .data = &other_data};
-    CHECK(mgw_tls_ctx_add(ctx, &api, err, sizeof(err)) == 0);
-    CHECK(mgw_tls_ctx_add(ctx, &other, err, sizeof(err)) == 0);
     int versions[] = {TLS1_3_VERSION, TLS1_2_VERSION};
     for (int i = 0; i < 2; i++) {
         client_opts_t o = {
