@@ -60,6 +60,27 @@ static void remove_dir(const char *dir)
     CHECK(system(cmd) == 0);
 }
 
+/* A test's fixture: no quota state, a fresh state directory; teardown removes both. */
+static char *setup(void)
+{
+    reset_state();
+    return make_dir();
+}
+
+static void teardown(const char *dir)
+{
+    reset_state();
+    remove_dir(dir);
+}
+
+/* The write-ahead log in dir. */
+static const char *wal_of(const char *dir)
+{
+    static char wal[256];
+    snprintf(wal, sizeof(wal), "%s/quotas.wal", dir);
+    return wal;
+}
+
 static char *read_text(const char *path)
 {
     static char buf[65536];
@@ -369,10 +390,8 @@ static char *with_stderr(const char *dir, int (*fn)(const char *), const char *a
 
 static void test_restart_restores_counts(void)
 {
-    reset_state();
-    char *dir = make_dir();
-    char wal[256];
-    snprintf(wal, sizeof(wal), "%s/quotas.wal", dir);
+    char *dir = setup();
+    const char *wal = wal_of(dir);
     CHECK(open_dir(dir) == 0);
     CHECK(access(wal, F_OK) == 0);
     mgw_quota_t *q = mgw_quota_slot("quota|api|plan|k1|day");
@@ -406,16 +425,13 @@ static void test_restart_restores_counts(void)
     CHECK(take_all(u, MGW_QUOTA_DAY, 4, 0, MON_2024 + 20, 100) == 4);
     /* The next day the restored count no longer applies. */
     CHECK(take_all(q, MGW_QUOTA_DAY, 10, 0, MON_2024 + DAY + 1, 100) == 10);
-    reset_state();
-    remove_dir(dir);
+    teardown(dir);
 }
 
 static void test_restart_after_many_flushes_compacts(void)
 {
-    reset_state();
-    char *dir = make_dir();
-    char wal[256];
-    snprintf(wal, sizeof(wal), "%s/quotas.wal", dir);
+    char *dir = setup();
+    const char *wal = wal_of(dir);
     CHECK(open_dir(dir) == 0);
     mgw_quota_t *a = mgw_quota_slot("quota|a|day");
     mgw_quota_t *b = mgw_quota_slot("quota|b|day");
@@ -443,15 +459,13 @@ static void test_restart_after_many_flushes_compacts(void)
     a = mgw_quota_slot("quota|a|day");
     CHECK(mgw_quota_take(a, MGW_QUOTA_DAY, 100, 0, MON_2024, &remaining, &reset_s) == 1);
     CHECK(remaining == 89); /* the take after the last flush was never written */
-    reset_state();
-    remove_dir(dir);
+    teardown(dir);
 }
 
 /* A refund reaches the file too: after a restart the count is the refunded one. */
 static void test_refund_persisted(void)
 {
-    reset_state();
-    char *dir = make_dir();
+    char *dir = setup();
     CHECK(open_dir(dir) == 0);
     mgw_quota_t *q = mgw_quota_slot("quota|refund|day");
     CHECK(take_all(q, MGW_QUOTA_DAY, 10, 0, MON_2024, 3) == 3);
@@ -464,8 +478,7 @@ static void test_refund_persisted(void)
     uint64_t remaining, reset_s;
     CHECK(mgw_quota_take(q, MGW_QUOTA_DAY, 10, 0, MON_2024, &remaining, &reset_s) == 1);
     CHECK(remaining == 7); /* 2 counted + this one */
-    reset_state();
-    remove_dir(dir);
+    teardown(dir);
 }
 
 static void append(FILE *f, const char *key, int64_t period, uint64_t count, int64_t first)
@@ -478,10 +491,8 @@ static void append(FILE *f, const char *key, int64_t period, uint64_t count, int
 
 static void test_corrupt_records_skipped(void)
 {
-    reset_state();
-    char *dir = make_dir();
-    char wal[256];
-    snprintf(wal, sizeof(wal), "%s/quotas.wal", dir);
+    char *dir = setup();
+    const char *wal = wal_of(dir);
     int64_t day = MON_2024 / DAY;
     FILE *f = fopen(wal, "w");
     CHECK(f != NULL);
@@ -540,17 +551,14 @@ static void test_corrupt_records_skipped(void)
     k1 = mgw_quota_slot("quota|k1|day");
     CHECK(mgw_quota_take(k1, MGW_QUOTA_DAY, 10, 0, MON_2024, &remaining, &reset_s) == 1);
     CHECK(remaining == 5);
-    reset_state();
-    remove_dir(dir);
+    teardown(dir);
 }
 
 /* A file that is nothing but binary noise: reported, skipped, and the gateway starts. */
 static void test_binary_file(void)
 {
-    reset_state();
-    char *dir = make_dir();
-    char wal[256];
-    snprintf(wal, sizeof(wal), "%s/quotas.wal", dir);
+    char *dir = setup();
+    const char *wal = wal_of(dir);
     FILE *f = fopen(wal, "w");
     unsigned x = 12345;
     for (int i = 0; i < 20000; i++) {
@@ -565,15 +573,13 @@ static void test_binary_file(void)
     CHECK(count_lines(read_text(wal)) == 0);
     mgw_quota_t *q = mgw_quota_slot("quota|noise|day");
     CHECK(take_all(q, MGW_QUOTA_DAY, 3, 0, MON_2024, 100) == 3);
-    reset_state();
-    remove_dir(dir);
+    teardown(dir);
 }
 
 /* The state directory is created when missing; one that cannot be is an error. */
 static void test_open_creates_dir(void)
 {
-    reset_state();
-    char *dir = make_dir();
+    char *dir = setup();
     char sub[256];
     snprintf(sub, sizeof(sub), "%s/state", dir);
     CHECK(open_dir(sub) == 0);
@@ -586,8 +592,7 @@ static void test_open_creates_dir(void)
     CHECK(mgw_quota_open(bad, &err) == MGW_EIO);
     CHECK(err.p != NULL && strstr(err.p, bad) != NULL);
     mgw_buf_free(&err);
-    reset_state();
-    remove_dir(dir);
+    teardown(dir);
 }
 
 /*
@@ -597,10 +602,8 @@ static void test_open_creates_dir(void)
  */
 static void test_live_compaction_keeps_everything(void)
 {
-    reset_state();
-    char *dir = make_dir();
-    char wal[256];
-    snprintf(wal, sizeof(wal), "%s/quotas.wal", dir);
+    char *dir = setup();
+    const char *wal = wal_of(dir);
     int64_t day = MON_2024 / DAY;
     FILE *f = fopen(wal, "w");
     append(f, "quota|orphan|day", day, 4, day);
@@ -626,8 +629,7 @@ static void test_live_compaction_keeps_everything(void)
     mgw_quota_t *o = mgw_quota_slot("quota|orphan|day");
     CHECK(mgw_quota_take(o, MGW_QUOTA_DAY, 10, 0, MON_2024, &remaining, &reset_s) == 1);
     CHECK(remaining == 5);
-    reset_state();
-    remove_dir(dir);
+    teardown(dir);
 }
 
 int main(void)
