@@ -106,12 +106,22 @@ function h.tmpdir()
     return d
 end
 
--- A port nothing listens on right now (the kernel's choice for an ephemeral bind).
+-- A port nothing listens on right now (the kernel's choice for an ephemeral bind), and
+-- not one handed out before in this run: a port closed again at once may come back on
+-- the next call, and two listeners of one configuration then get the same port.
+local given = {}
 function h.free_port()
-    local s = assert(socket.bind("127.0.0.1", 0))
-    local _, port = s:getsockname()
-    s:close()
-    return tonumber(port)
+    for _ = 1, 100 do
+        local s = assert(socket.bind("127.0.0.1", 0))
+        local _, port = s:getsockname()
+        s:close()
+        port = tonumber(port)
+        if not given[port] then
+            given[port] = true
+            return port
+        end
+    end
+    error("no fresh ephemeral port in 100 tries")
 end
 
 function h.port_open(port, host)

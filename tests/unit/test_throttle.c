@@ -90,7 +90,9 @@ static void test_refill_after_dt(void)
         mgw_bucket_t *b = bucket(key, cases[i].rate, cases[i].burst);
         uint64_t first = drain(b, T0, 10 * cases[i].burst + 10);
         uint64_t more = drain(b, T0 + cases[i].dt_ns, 10 * cases[i].burst + 10);
-        if (first != cases[i].burst || more != cases[i].want)
+        /* Intervals are whole nanoseconds rounded up: never more than rate * dt, and at
+         * an exact boundary (3/s after exactly 1 s) the last token may be a few ns late. */
+        if (first != cases[i].burst || more > cases[i].want || more + 1 < cases[i].want)
             printf("#   case %zu (rate %g, burst %llu, dt %llu ns): admitted %llu then %llu, "
                    "want %llu then %llu\n",
                    i, cases[i].rate, (unsigned long long)cases[i].burst,
@@ -98,8 +100,6 @@ static void test_refill_after_dt(void)
                    (unsigned long long)more, (unsigned long long)cases[i].burst,
                    (unsigned long long)cases[i].want);
         CHECK(first == cases[i].burst);
-        /* Intervals are whole nanoseconds rounded up: never more than rate * dt, and at
-         * an exact boundary (3/s after exactly 1 s) the last token may be a few ns late. */
         CHECK(more <= cases[i].want);
         CHECK(more + 1 >= cases[i].want);
     }
