@@ -22,9 +22,15 @@ LLHTTP_OBJ  := $(BUILD)/llhttp/llhttp.o $(BUILD)/llhttp/api.o $(BUILD)/llhttp/ht
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test asan format clean unit bench bench-deps bench-throttle
+.PHONY: all build deps run test asan format clean unit bench bench-deps bench-throttle
 
-all: $(BUILD)/moongate $(BUILD)/test-upstream $(UNIT_BIN)
+# `all` installs what is missing first and then builds in a second make: make resolves
+# a target's rules (llhttp's sources under /usr/share/llhttp among them) before it runs
+# any recipe, so on a fresh machine one make could not see the files `deps` installs.
+all: deps
+	@$(MAKE) --no-print-directory build
+
+build: $(BUILD)/moongate $(BUILD)/test-upstream $(UNIT_BIN)
 
 # Installs the Debian packages that are missing (and nothing when all are there).
 deps:
@@ -37,19 +43,19 @@ deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
 
-$(BUILD)/runtime/%.o: runtime/%.c $(wildcard runtime/*.h) | deps
+$(BUILD)/runtime/%.o: runtime/%.c $(wildcard runtime/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
 # llhttp is third-party generated C: compiled without our warning flags.
-$(BUILD)/llhttp/%.o: $(LLHTTP)/%.c | deps
+$(BUILD)/llhttp/%.o: $(LLHTTP)/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) -w -c $< -o $@
 
 $(BUILD)/moongate: $(BUILD)/runtime/main.o $(RUNTIME_OBJ) $(LLHTTP_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
-$(BUILD)/test-upstream: tests/e2e/upstream.c | deps
+$(BUILD)/test-upstream: tests/e2e/upstream.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -g $(SAN) -Wall -Wextra -Werror -pthread $< -o $@
 
@@ -70,7 +76,7 @@ asan:
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 bash tests/run.sh
 
 # Micro-benchmark of one token-bucket check (issue 6): ns per check.
-bench-throttle: $(BUILD)/bench/throttle_bench
+bench-throttle: all $(BUILD)/bench/throttle_bench
 	$(BUILD)/bench/throttle_bench
 
 $(BUILD)/bench/throttle_bench: bench/throttle_bench.c $(BUILD)/runtime/throttle.o $(BUILD)/runtime/log.o $(BUILD)/runtime/mem.o
