@@ -167,7 +167,7 @@ struct mgw_req_s {
     /* integration */
     mgw_proxy_t *px;
     int integ_status;
-    uint64_t integ_start, integ_end;
+    uint64_t integ_start_ns, integ_end_ns; /* uv_hrtime(), the clock of start_ns */
     const char *integ_error;
     /* timing */
     uint64_t start_ns;

@@ -154,8 +154,9 @@ static int lookup(void *ud, int var, mgw_str_t arg, mgw_str_t *out)
         return num(r, (uv_hrtime() - r->start_ns) / 1000000, out);
     case MGW_VAR_INTEGRATION_LATENCY:
     case MGW_VAR_INTEGRATION_LATENCY2:
-        if (!r->integ_start || !r->integ_end) return 0;
-        return num(r, r->integ_end - r->integ_start, out);
+        /* on responseLatency's clock, truncated the same way: never the larger */
+        if (!r->integ_start_ns || !r->integ_end_ns) return 0;
+        return num(r, (r->integ_end_ns - r->integ_start_ns) / 1000000, out);
     case MGW_VAR_INTEGRATION_STATUS:
     case MGW_VAR_INTEGRATION_STATUS2:
     case MGW_VAR_INTEGRATION_STATUS3:
