@@ -346,12 +346,14 @@ static void timeout_cb(uv_timer_t *t)
     if (r && !r->head_done) {
         /* The head did not arrive in time (slowloris): answer 408 and close. */
         r->keepalive = 0;
+        r->error_reason = "Request head timed out";
         mgw__req_fail(r, MGW_GW_REQUEST_TIMEOUT, NULL);
         return;
     }
     if (r && !r->body_done && !r->resp_started) {
         r->keepalive = 0;
-        mgw__req_fail(r, MGW_GW_REQUEST_TIMEOUT, "Request body timed out");
+        r->error_reason = "Request body timed out";
+        mgw__req_fail(r, MGW_GW_REQUEST_TIMEOUT, NULL);
         return;
     }
     if (c->tls && !c->tls_ready) mgw_log_info("TLS from %s: handshake timed out", c->peer);
@@ -489,8 +491,12 @@ static void parse(mgw_conn_t *c, mgw_rbuf_t *rb, const char *p, size_t n)
             return;
         }
         r->keepalive = 0;
-        if (r->error_type == MGW_GW_NONE) r->error_type = MGW_GW_BAD_REQUEST;
-        mgw__req_fail(r, r->error_type, r->error_message);
+        if (r->error_type == MGW_GW_NONE) {
+            /* llhttp refused the bytes itself: its reason says why */
+            r->error_type = MGW_GW_BAD_REQUEST;
+            r->error_reason = mgw_http1_error(c->parser);
+        }
+        mgw__req_fail(r, r->error_type, NULL);
         return;
     }
 }
