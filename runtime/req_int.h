@@ -131,6 +131,9 @@ struct mgw_req_s {
     char *head;
     size_t head_len, head_cap;
     int hstate; /* 0 start, 1 in a field, 2 in a value */
+    /* counted as their names complete, for the head's checks (conn.c) */
+    int nhost, nte; /* Host and Transfer-Encoding headers */
+    int te_header;  /* index of the last Transfer-Encoding header */
     mgw_str_t target, method;
     int method_idx;
     int major, minor;
