@@ -771,9 +771,6 @@ int mgw_config_load(const char *file, const char *prefix, int check_only, mgw_ge
     g->prefix = mgw_pool_strdup(pool, prefix ? prefix : ".");
     static atomic_int generations;
     g->id = atomic_fetch_add(&generations, 1) + 1;
-    const char *err;
-    g->default_error_body =
-        mgw_template_compile(pool, "{\"message\":$context.error.messageString}", &err);
     b.g = g;
     build_gen(&b, check_only);
     if (b.nerrors) goto fail;

@@ -346,12 +346,14 @@ static void timeout_cb(uv_timer_t *t)
     if (r && !r->head_done) {
         /* The head did not arrive in time (slowloris): answer 408 and close. */
         r->keepalive = 0;
+        r->error_reason = "Request head timed out";
         mgw__req_fail(r, MGW_GW_REQUEST_TIMEOUT, NULL);
         return;
     }
     if (r && !r->body_done && !r->resp_started) {
         r->keepalive = 0;
-        mgw__req_fail(r, MGW_GW_REQUEST_TIMEOUT, "Request body timed out");
+        r->error_reason = "Request body timed out";
+        mgw__req_fail(r, MGW_GW_REQUEST_TIMEOUT, NULL);
         return;
     }
     if (c->tls && !c->tls_ready) mgw_log_info("TLS from %s: handshake timed out", c->peer);
@@ -489,8 +491,12 @@ static void parse(mgw_conn_t *c, mgw_rbuf_t *rb, const char *p, size_t n)
             return;
         }
         r->keepalive = 0;
-        if (r->error_type == MGW_GW_NONE) r->error_type = MGW_GW_BAD_REQUEST;
-        mgw__req_fail(r, r->error_type, r->error_message);
+        if (r->error_type == MGW_GW_NONE) {
+            /* llhttp refused the bytes itself: its reason says why */
+            r->error_type = MGW_GW_BAD_REQUEST;
+            r->error_reason = mgw_http1_error(c->parser);
+        }
+        mgw__req_fail(r, r->error_type, NULL);
         return;
     }
 }
@@ -547,13 +553,20 @@ static int on_field(void *ud, const char *p, size_t n)
         h->value = (mgw_str_t){r->head + r->head_len, 0};
         r->hstate = 1;
     }
-    /* Header names are stored lower case: every lookup compares lower case. */
+    /* Header names are stored lower case: every lookup compares lower case. llhttp lets a
+     * space into a name ("Transfer Encoding"); a name is a token (RFC 9110 5.1), checked
+     * in the same pass. */
     mgw_hdr_t *h = &r->headers[r->nheaders - 1];
     size_t at = r->head_len;
     if (head_append(r, p, n)) return -1;
     for (size_t i = 0; i < n; i++) {
-        char ch = r->head[at + i];
-        if (ch >= 'A' && ch <= 'Z') r->head[at + i] = (char)(ch + 32);
+        unsigned char lc = mgw_http1_tchar[(unsigned char)r->head[at + i]];
+        if (lc == 0) {
+            r->error_type = MGW_GW_BAD_REQUEST;
+            r->error_reason = "Invalid header name";
+            return -1;
+        }
+        r->head[at + i] = (char)lc;
     }
     h->name.n += n;
     return 0;
@@ -566,18 +579,57 @@ static int on_value(void *ud, const char *p, size_t n)
     if (r->hstate != 2) {
         h->value.p = r->head + r->head_len;
         r->hstate = 2;
+        /* the name is complete: count what on_headers_complete checks */
+        if (h->name.n == 4 && memcmp(h->name.p, "host", 4) == 0) {
+            r->nhost++;
+        } else if (h->name.n == 17 && memcmp(h->name.p, "transfer-encoding", 17) == 0) {
+            r->nte++;
+            r->te_header = r->nheaders - 1;
+        }
     }
     if (head_append(r, p, n)) return -1;
     h->value.n += n;
     return 0;
 }
 
+/* 1 when s is "chunked", case-insensitive, with optional whitespace around it. */
+static int is_chunked(mgw_str_t s)
+{
+    while (s.n && (s.p[0] == ' ' || s.p[0] == '\t'))
+        s.p++, s.n--;
+    while (s.n && (s.p[s.n - 1] == ' ' || s.p[s.n - 1] == '\t'))
+        s.n--;
+    return mgw_str_ieq(s, "chunked");
+}
+
+/*
+ * Why a complete head cannot be served unambiguously, or NULL. It is checked before the
+ * request is dispatched: a refused request reaches no backend.
+ */
+static const char *head_invalid(const mgw_req_t *r, const mgw_http1_head_t *hd)
+{
+    /* llhttp takes HTTP/0.9 ("GET /x") and "HTTP/2.0" request lines */
+    if (hd->major != 1) return "Unsupported HTTP version";
+    /* moongate picks the API by Host: none in HTTP/1.1, or two, is 400 (RFC 9112 3.2) */
+    if (r->nhost > 1) return "Multiple Host headers";
+    if (r->nhost == 0 && hd->minor >= 1) return "Missing Host header";
+    /* Only "chunked" is decoded (and the backend gets a new chunked body): another coding
+     * would reach it undeclared. HTTP/1.0 has no Transfer-Encoding (RFC 9112 6.1). */
+    if (r->nte && (r->nte > 1 || hd->minor == 0 || !is_chunked(r->headers[r->te_header].value)))
+        return "Unsupported Transfer-Encoding";
+    return NULL;
+}
+
 static int on_headers_complete(void *ud, const mgw_http1_head_t *hd)
 {
     mgw_conn_t *c = ud;
     mgw_req_t *r = c->req;
-    r->head_done = 1;
     r->method = (mgw_str_t){hd->method, strlen(hd->method)};
+    if ((r->error_reason = head_invalid(r, hd)) != NULL) {
+        r->error_type = MGW_GW_BAD_REQUEST;
+        return -1;
+    }
+    r->head_done = 1;
     r->major = hd->major;
     r->minor = hd->minor;
     r->keepalive = hd->keepalive && !c->w->shutting_down;

@@ -189,8 +189,6 @@ typedef struct mgw_gen_s {
     int watch;                /* reload when a file of watch_files changes */
     const char **watch_files; /* the configuration file and every policy file */
     int nwatch;
-    /* the default gateway-response body, {"message":$context.error.messageString} */
-    const mgw_template_t *default_error_body;
 } mgw_gen_t;
 
 void mgw_gen_ref(mgw_gen_t *g);

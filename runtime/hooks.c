@@ -96,7 +96,7 @@ static int handle_done(mgw_req_t *r, int rc)
 {
     if (rc == MGW_LUA_WAIT) return MGW_PHASE_WAIT;
     mgw_lreq_t *l = r->lua;
-    r->integ_end = mgw__now_ms(r);
+    r->integ_end_ns = uv_hrtime();
     if (rc != MGW_LUA_OK) {
         mgw__req_fail(r, MGW_GW_API_CONFIGURATION_ERROR, NULL);
         return MGW_PHASE_STOP;
@@ -138,7 +138,8 @@ int mgw__hooks_authorize(mgw_req_t *r)
 int mgw__hooks_handle(mgw_req_t *r)
 {
     mgw_lreq_t *l = mgw__lreq(r);
-    l->hook_start_ms = r->integ_start = mgw__now_ms(r);
+    l->hook_start_ms = mgw__now_ms(r);
+    r->integ_start_ns = uv_hrtime();
     return handle_done(r, mgw_lua_call(r, MGW_HOOK_HANDLE, r->route->integration.handler, NULL));
 }
 

@@ -13,6 +13,7 @@ struct mgw_http1_s {
     void *ud;
     int in_message;
     int upgrade_paused;
+    const char *reason; /* why a callback of ours failed the parse, or NULL */
 };
 
 #define SELF(p) ((mgw_http1_t *)(p))
@@ -20,6 +21,7 @@ struct mgw_http1_s {
 static int cb_begin(llhttp_t *p)
 {
     SELF(p)->in_message = 1;
+    SELF(p)->reason = NULL;
     return SELF(p)->cbs->on_message_begin ? SELF(p)->cbs->on_message_begin(SELF(p)->ud) : 0;
 }
 
@@ -40,6 +42,15 @@ static int cb_value(llhttp_t *p, const char *at, size_t n)
 
 static int cb_headers_complete(llhttp_t *p)
 {
+    /* llhttp calls this before its last verdict on the head (llhttp__after_headers_complete):
+     * a request whose Transfer-Encoding does not end in chunked has no knowable length
+     * (RFC 9112 6.3) and is refused only after this callback returned. The owner
+     * dispatches the request here, so the verdict is given first: a refused head must not
+     * reach a backend, not even over a pooled connection that would send it at once. */
+    if (p->type == HTTP_REQUEST && (p->flags & F_TRANSFER_ENCODING) && !(p->flags & F_CHUNKED)) {
+        SELF(p)->reason = "Invalid Transfer-Encoding";
+        return -1;
+    }
     mgw_http1_head_t h = {0};
     if (p->type == HTTP_REQUEST) h.method = llhttp_method_name((llhttp_method_t)p->method);
     h.major = p->http_major;
@@ -117,6 +128,7 @@ int mgw_http1_finish(mgw_http1_t *p)
 
 const char *mgw_http1_error(const mgw_http1_t *p)
 {
+    if (p->reason) return p->reason;
     const char *r = llhttp_get_error_reason(&p->parser);
     return r ? r : llhttp_errno_name(llhttp_get_errno(&p->parser));
 }
@@ -126,15 +138,26 @@ int mgw_http1_in_message(const mgw_http1_t *p)
     return p->in_message;
 }
 
+/* tchar (RFC 9110 5.6.2): ALPHA DIGIT ! # $ % & ' * + - . ^ _ ` | ~, mapped to lower case;
+ * 16 bytes a row, 0x80-0xff are none */
+/* clang-format off */
+const unsigned char mgw_http1_tchar[256] = {
+       0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,
+       0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,
+       0,  '!',    0,  '#',  '$',  '%',  '&', '\'',    0,    0,  '*',  '+',    0,  '-',  '.',    0,
+     '0',  '1',  '2',  '3',  '4',  '5',  '6',  '7',  '8',  '9',    0,    0,    0,    0,    0,    0,
+       0,  'a',  'b',  'c',  'd',  'e',  'f',  'g',  'h',  'i',  'j',  'k',  'l',  'm',  'n',  'o',
+     'p',  'q',  'r',  's',  't',  'u',  'v',  'w',  'x',  'y',  'z',    0,    0,    0,  '^',  '_',
+     '`',  'a',  'b',  'c',  'd',  'e',  'f',  'g',  'h',  'i',  'j',  'k',  'l',  'm',  'n',  'o',
+     'p',  'q',  'r',  's',  't',  'u',  'v',  'w',  'x',  'y',  'z',    0,  '|',    0,  '~',    0,
+};
+/* clang-format on */
+
 int mgw_http1_is_token(const char *p, size_t n)
 {
     if (n == 0) return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)p[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              (c && strchr("!#$%&'*+-.^_`|~", c))))
-            return 0;
-    }
+    for (size_t i = 0; i < n; i++)
+        if (!mgw_http1_tchar[(unsigned char)p[i]]) return 0;
     return 1;
 }
 

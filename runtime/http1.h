@@ -48,8 +48,10 @@ int mgw_http1_execute(mgw_http1_t *p, const char *data, size_t n, size_t *consum
 void mgw_http1_resume(mgw_http1_t *p);
 /* Signals EOF (ends a close-delimited response body). Returns OK or ERROR. */
 int mgw_http1_finish(mgw_http1_t *p);
-/* Why the last execute failed. */
+/* Why the last execute failed (a static string). */
 const char *mgw_http1_error(const mgw_http1_t *p);
+/* A token character's lower-case form, 0 for any byte that is not one (RFC 9110 5.6.2). */
+extern const unsigned char mgw_http1_tchar[256];
 /* 1 when p (n bytes, n > 0) is an HTTP token (a method or a header name). */
 int mgw_http1_is_token(const char *p, size_t n);
 /* 1 when p (n bytes) may be a header value: no CR, LF or NUL. */

@@ -131,6 +131,9 @@ struct mgw_req_s {
     char *head;
     size_t head_len, head_cap;
     int hstate; /* 0 start, 1 in a field, 2 in a value */
+    /* counted as their names complete, for the head's checks (conn.c) */
+    int nhost, nte; /* Host and Transfer-Encoding headers */
+    int te_header;  /* index of the last Transfer-Encoding header */
     mgw_str_t target, method;
     int method_idx;
     int major, minor;
@@ -163,11 +166,12 @@ struct mgw_req_s {
     int status;
     uint64_t resp_bytes;
     mgw_gwresp_type_t error_type;
-    const char *error_message;
+    const char *error_message; /* the response's message when not the type's (mgw__req_fail) */
+    const char *error_reason;  /* why, when the gateway knows more than the type says */
     /* integration */
     mgw_proxy_t *px;
     int integ_status;
-    uint64_t integ_start, integ_end;
+    uint64_t integ_start_ns, integ_end_ns; /* uv_hrtime(), the clock of start_ns */
     const char *integ_error;
     /* timing */
     uint64_t start_ns;
@@ -225,7 +229,11 @@ void mgw__req_continue(mgw_req_t *r);
 void mgw__req_resume(mgw_req_t *r);
 /* Called when the head is parsed: resolves, routes and starts the integration. */
 void mgw__req_dispatch(mgw_req_t *r);
-/* Sends the gateway response of type (message overrides the type's message when set). */
+/*
+ * Sends the gateway response of type. Its body says the type's message, or message when
+ * set (AWS words some cases of a type differently: the authorizer's explicit deny).
+ * $context.error.message says r->error_reason instead when the caller set one.
+ */
 void mgw__req_fail(mgw_req_t *r, mgw_gwresp_type_t type, const char *message);
 /* Writes a response head; content_length < 0 means a streamed body. */
 void mgw__resp_head(mgw_req_t *r, int status, const mgw_hdr_t *hdrs, int nhdrs,

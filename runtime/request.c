@@ -154,8 +154,9 @@ static int lookup(void *ud, int var, mgw_str_t arg, mgw_str_t *out)
         return num(r, (uv_hrtime() - r->start_ns) / 1000000, out);
     case MGW_VAR_INTEGRATION_LATENCY:
     case MGW_VAR_INTEGRATION_LATENCY2:
-        if (!r->integ_start || !r->integ_end) return 0;
-        return num(r, r->integ_end - r->integ_start, out);
+        /* on responseLatency's clock, truncated the same way: never the larger */
+        if (!r->integ_start_ns || !r->integ_end_ns) return 0;
+        return num(r, (r->integ_end_ns - r->integ_start_ns) / 1000000, out);
     case MGW_VAR_INTEGRATION_STATUS:
     case MGW_VAR_INTEGRATION_STATUS2:
     case MGW_VAR_INTEGRATION_STATUS3:
@@ -208,6 +209,7 @@ static int lookup(void *ud, int var, mgw_str_t arg, mgw_str_t *out)
     case MGW_VAR_ERROR_MESSAGE:
     case MGW_VAR_ERROR_MESSAGE_STRING:
         if (r->error_type == MGW_GW_NONE) return 0;
+        if (r->error_reason) return str(r->error_reason, out);
         return str(r->error_message ? r->error_message : mgw_gwresp_info(r->error_type)->message,
                    out);
     case MGW_VAR_ERROR_RESPONSE_TYPE:
@@ -476,12 +478,24 @@ void mgw__req_fail(mgw_req_t *r, mgw_gwresp_type_t type, const char *message)
         }
         hdrs[n++] = (mgw_hdr_t){conf->headers[i].name, v};
     }
-    mgw_buf_t body = {0};
-    const mgw_template_t *tpl = conf && conf->body ? conf->body : r->gen->default_error_body;
-    mgw_template_render(tpl, lookup, r, &body);
-    mgw__resp_head(r, status, hdrs, n, (int64_t)body.n);
-    mgw__resp_body(r, body.p, body.n, NULL);
-    mgw_buf_free(&body);
+    if (conf && conf->body) {
+        mgw_buf_t body = {0};
+        mgw_template_render(conf->body, lookup, r, &body);
+        mgw__resp_head(r, status, hdrs, n, (int64_t)body.n);
+        mgw__resp_body(r, body.p, body.n, NULL);
+        mgw_buf_free(&body);
+    } else {
+        /* {"message":"..."}: the type's message, as API Gateway's default body says it
+         * (the reason, if any, is for $context.error.message); no JSON escaping needed */
+        const char *m = message ? message : info->message;
+        size_t mn = strlen(m);
+        mgw_sbuf_t b = {mgw_pool_alloc(r->pool, mn + 16), 0};
+        mgw_sbuf_add(&b, "{\"message\":\"", 12);
+        mgw_sbuf_add(&b, m, mn);
+        mgw_sbuf_add(&b, "\"}", 2);
+        mgw__resp_head(r, status, hdrs, n, (int64_t)b.n);
+        mgw__resp_body(r, b.p, b.n, NULL);
+    }
     mgw__resp_end(r);
 }
 
@@ -521,7 +535,7 @@ static mgw_gwresp_type_t resolve(mgw_req_t *r)
     r->raw_path = (mgw_str_t){t.p, q ? (size_t)(q - t.p) : t.n};
     r->query = q ? (mgw_str_t){q + 1, t.n - (size_t)(q - t.p) - 1} : MGW_NULL_STR;
     if (mgw_path_normalize(r->pool, r->raw_path.p, r->raw_path.n, &r->path) != 0) {
-        r->error_message = "Invalid request path";
+        r->error_reason = "Invalid request path";
         return MGW_GW_BAD_REQUEST;
     }
 
@@ -542,7 +556,7 @@ static mgw_gwresp_type_t resolve(mgw_req_t *r)
     /* A mutual-TLS domain is served only on connections whose handshake chose it (by
      * SNI) and so checked the client's certificate: a Host header alone cannot reach it. */
     if (d && d->mtls && (r->c->tls_host == NULL || strcmp(r->c->tls_host, d->host) != 0)) {
-        r->error_message = "Misdirected Request: this domain requires a TLS connection to it";
+        r->error_reason = "This domain requires a TLS connection to it";
         return MGW_GW_MISDIRECTED_REQUEST;
     }
     if (d) {
@@ -795,11 +809,12 @@ void mgw__req_dispatch(mgw_req_t *r)
     mgw_gwresp_type_t err = resolve(r);
     if (r->has_length && r->content_length > r->gen->max_body_size) {
         r->keepalive = 0;
+        r->error_reason = NULL; /* resolve's, if any, is not why */
         mgw__req_fail(r, MGW_GW_REQUEST_TOO_LARGE, NULL);
         return;
     }
     if (err != MGW_GW_NONE) {
-        mgw__req_fail(r, err, r->error_message);
+        mgw__req_fail(r, err, NULL);
         return;
     }
     r->phase = MGW_PHASE_WAF;

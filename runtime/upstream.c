@@ -546,7 +546,7 @@ void mgw__proxy_start(mgw_req_t *r)
                      strcmp(method, "DELETE") == 0;
     build_head(px, method);
     r->px = px;
-    r->integ_start = mgw__now_ms(r);
+    r->integ_start_ns = uv_hrtime();
     px_connect(px);
 }
 
@@ -610,7 +610,7 @@ static void px_fail(mgw_proxy_t *px, mgw_gwresp_type_t type, const char *why)
         px_connect(px);
         return;
     }
-    if (r->integ_end == 0) r->integ_end = mgw__now_ms(r);
+    if (r->integ_end_ns == 0) r->integ_end_ns = uv_hrtime();
     r->integ_error = why;
     mgw_log_info("request %s: %s", r->id, why);
     px_detach(px);
@@ -797,7 +797,7 @@ static int on_headers_complete(void *ud, const mgw_http1_head_t *hd)
         px->skip_interim = 1; /* 100 Continue and friends are not forwarded */
         return 0;
     }
-    r->integ_end = mgw__now_ms(r);
+    r->integ_end_ns = uv_hrtime();
     r->integ_status = hd->status;
     px->backend_keepalive = hd->keepalive;
     mgw_deadline_set(&uc->timer, body_timeout_cb, px->timeout_ms);

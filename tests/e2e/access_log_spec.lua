@@ -94,6 +94,14 @@ describe("access log", function()
                     .. string.rep("b", 11000) .. "\r\n\r\n")
                 R.head_too_large = assert(big:read_response())
                 big:close()
+                -- 40 proxied requests on one connection: their latencies side by side
+                R.latency = {}
+                local k = h.connect(gw.port)
+                for i = 1, 40 do
+                    k:send("GET /hello HTTP/1.1\r\nHost: gw.example.test\r\n\r\n")
+                    R.latency[i] = assert(k:read_response())
+                end
+                k:close()
             end)
             stop_rc = gw:stop()
             R.stderr = gw.stderr()
@@ -127,8 +135,8 @@ describe("access log", function()
         for _, e in ipairs(json_log) do
             assert.is_nil(e._error, e._raw)
         end
-        -- ok, not_found, too_large, http10, raw_path, mock, garbage, head_too_large
-        assert.are.equal(8, #json_log)
+        -- ok, not_found, too_large, http10, raw_path, mock, garbage, head_too_large, 40 latency
+        assert.are.equal(48, #json_log)
     end)
 
     it("records the request id that the client saw in apigw-requestid", function()
@@ -167,6 +175,16 @@ describe("access log", function()
         assert.matches("^%d+$", e.responseLatency)
         assert.matches("^%d+$", e.integrationLatency)
         assert.are.equal(e.integrationLatency, e.integrationLatency2)
+    end)
+
+    it("records an integration latency within the response latency, request after request", function()
+        for i, r in ipairs(R.latency) do
+            assert.are.equal(200, r.status)
+            local e = entry_for(r)
+            local integ, resp = tonumber(e.integrationLatency), tonumber(e.responseLatency)
+            assert.is_true(integ <= resp, string.format("request %d: integrationLatency %d > responseLatency %d",
+                i, integ, resp))
+        end
     end)
 
     it("records the client identity, JSON-escaped", function()

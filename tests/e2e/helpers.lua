@@ -288,13 +288,19 @@ local function wait_listening(p, ports, what)
     end
 end
 
-function h.start_upstream(port)
+-- Starts the fake backend. opts.raw_log: it appends every byte it receives to a file,
+-- and p:received() returns all of them so far (what reached the backend at all).
+function h.start_upstream(port, opts)
+    opts = opts or {}
     assert(io.open(h.upstream_bin, "rb"), "missing " .. h.upstream_bin .. " (make all)"):close()
     port = port or h.free_port()
     local dir = h.tmpdir()
-    local p = spawn({ h.upstream_bin, tostring(port) }, dir, "upstream")
+    local argv = { h.upstream_bin, tostring(port) }
+    if opts.raw_log then argv[3] = dir .. "/received.raw" end
+    local p = spawn(argv, dir, "upstream")
     p.port = port
     p.origin = "http://127.0.0.1:" .. port
+    function p.received() return opts.raw_log and (h.read_file(argv[3]) or "") or error("no raw_log") end
     wait_listening(p, { port }, "test-upstream")
     return p
 end

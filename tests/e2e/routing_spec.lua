@@ -263,11 +263,11 @@ describe("routing", function()
         end)
 
         it("answers 400 to %00", function()
-            h.assert_gateway_response(get("/items/%00"), 400, "Invalid request path", "BadRequestException")
+            h.assert_gateway_response(get("/items/%00"), 400, "Bad Request", "BadRequestException")
         end)
 
         it("answers 400 to a broken escape", function()
-            h.assert_gateway_response(get("/items/%zz"), 400, "Invalid request path", "BadRequestException")
+            h.assert_gateway_response(get("/items/%zz"), 400, "Bad Request", "BadRequestException")
         end)
     end)
 end)

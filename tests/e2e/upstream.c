@@ -1,7 +1,11 @@
 /*
  * test-upstream: the fake backend the end-to-end tests proxy to.
  *
- * Usage: test-upstream PORT
+ * Usage: test-upstream PORT [RAWLOG]
+ *
+ * With RAWLOG, every byte received on any connection is appended to that file as it
+ * arrives (one write per recv, before the bytes are parsed), so a test can assert what
+ * reached the backend at all, parsed or not, complete or not.
  *
  * A deliberately plain HTTP/1.1 server: POSIX sockets, one detached thread per
  * connection, blocking I/O, no event loop. It is simple enough to be obviously
@@ -27,6 +31,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -46,6 +51,7 @@
 #define MAX_HEADERS 128
 
 static unsigned long connection_counter;
+static int rawlog_fd = -1; /* RAWLOG, opened O_APPEND, or -1 */
 
 typedef struct {
     char *data;
@@ -174,6 +180,8 @@ static int fill(conn_t *c)
         ssize_t r = recv(c->fd, c->in.data + c->in.len, 16384, 0);
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) return 0;
+        if (rawlog_fd >= 0 && write(rawlog_fd, c->in.data + c->in.len, (size_t)r) != r)
+            die("write RAWLOG");
         c->in.len += (size_t)r;
         c->in.data[c->in.len] = '\0';
         return 1;
@@ -578,8 +586,8 @@ static void on_term(int sig)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: test-upstream PORT\n");
+    if (argc != 2 && argc != 3) {
+        fprintf(stderr, "usage: test-upstream PORT [RAWLOG]\n");
         return 2;
     }
     int port = atoi(argv[1]);
@@ -588,6 +596,10 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    if (argc == 3) {
+        rawlog_fd = open(argv[2], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (rawlog_fd < 0) die(argv[2]);
+    }
     signal(SIGPIPE, SIG_IGN);
     signal(SIGTERM, on_term);
     signal(SIGINT, on_term);
