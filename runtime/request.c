@@ -207,7 +207,8 @@ static int lookup(void *ud, int var, mgw_str_t arg, mgw_str_t *out)
     }
     case MGW_VAR_ERROR_MESSAGE:
     case MGW_VAR_ERROR_MESSAGE_STRING:
-        if (r->error_type == MGW_GW_NONE) return 0;
+        /* a message without a type: why a response was cut short (a client too slow) */
+        if (r->error_type == MGW_GW_NONE && r->error_message == NULL) return 0;
         return str(r->error_message ? r->error_message : mgw_gwresp_info(r->error_type)->message,
                    out);
     case MGW_VAR_ERROR_RESPONSE_TYPE:
