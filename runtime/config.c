@@ -631,6 +631,7 @@ static void build_gen(builder_t *b, int check_only)
     g->idle_timeout_ms = (uint64_t)(get_num(b, "idle", 60) * 1000);
     g->body_timeout_ms = (uint64_t)(get_num(b, "body", 30) * 1000);
     g->shutdown_timeout_ms = (uint64_t)(get_num(b, "shutdown", 10) * 1000);
+    g->send_timeout_ms = (uint64_t)(get_num(b, "send", 60) * 1000);
     lua_pop(b->L, 1);
 
     build_lua(b);

@@ -70,6 +70,7 @@ static void write_cb(uv_write_t *req, int status)
     q->pending -= w->len;
     mgw__rbuf_unref(w->ref);
     free(w);
+    if (q->progress) q->progress(q);
     if (before >= MGW_WQ_LOW && q->pending < MGW_WQ_LOW && q->drained) q->drained(q);
 }
 
@@ -211,6 +212,7 @@ static void tls_established(mgw_conn_t *c)
 }
 
 static void close_after_write(mgw_conn_t *c);
+static void arm_output_timer(mgw_conn_t *c);
 
 /* A handshake or record failed: one error-log line, an answer if one makes sense, close. */
 static void tls_failed(mgw_conn_t *c)
@@ -329,6 +331,7 @@ static void close_after_write(mgw_conn_t *c)
         mgw_tls_shutdown(c->tls); /* close_notify */
         tls_flush(c);
     }
+    arm_output_timer(c); /* the shutdown waits for the client to take what is queued */
     uv_shutdown_t *req = mgw_malloc(sizeof(*req));
     req->data = c;
     if (uv_shutdown(req, (uv_stream_t *)&c->tcp, shutdown_cb) != 0) {
@@ -363,6 +366,28 @@ static void timeout_cb(uv_timer_t *t)
 static void arm_timer(mgw_conn_t *c, uint64_t ms)
 {
     mgw_deadline_set(&c->timer, timeout_cb, ms);
+}
+
+static void send_timeout_cb(uv_timer_t *t)
+{
+    mgw_conn_t *c = t->data;
+    mgw_log_info("client %s took none of the response for %g s (timeouts.send)", c->peer,
+                 (double)c->w->gen->send_timeout_ms / 1000);
+    mgw__conn_close(c);
+}
+
+/*
+ * No request is under way (between two, or closing after the writes): while the client
+ * still has part of a response to take, timeouts.send bounds each wait for it to take
+ * more (nginx's send_timeout); the idle time starts once it has taken everything, so
+ * that a slow download is not cut off as an idle connection.
+ */
+static void arm_output_timer(mgw_conn_t *c)
+{
+    if (c->wq.pending)
+        mgw_deadline_set(&c->timer, send_timeout_cb, c->w->gen->send_timeout_ms);
+    else if (!c->done)
+        arm_timer(c, c->w->gen->idle_timeout_ms);
 }
 
 /* ---- reading ---- */
@@ -712,7 +737,7 @@ static void finish_request(mgw_conn_t *c)
         close_after_write(c);
         return;
     }
-    arm_timer(c, c->w->gen->idle_timeout_ms);
+    arm_output_timer(c);
     if (c->paused) {
         c->paused = 0;
         mgw_http1_resume(c->parser);
@@ -763,6 +788,16 @@ void mgw__conn_shutdown(mgw_conn_t *c)
 
 /* ---- accept ---- */
 
+static void conn_progress(mgw_wq_t *q)
+{
+    mgw_conn_t *c = (mgw_conn_t *)((char *)q - offsetof(mgw_conn_t, wq));
+    if (c->closing) return;
+    if (c->req == NULL)
+        arm_output_timer(c);
+    else if (c->req->px)
+        mgw__proxy_client_progress(c->req);
+}
+
 static void conn_drained(mgw_wq_t *q)
 {
     mgw_conn_t *c = (mgw_conn_t *)((char *)q - offsetof(mgw_conn_t, wq));
@@ -778,6 +813,7 @@ void mgw__conn_accept(mgw_worker_t *w, uv_stream_t *server, int listen_idx)
     mgw_deadline_init(&w->loop, &c->timer, c);
     c->tcp.data = c;
     c->handles = 2;
+    c->wq.progress = conn_progress;
     c->wq.drained = conn_drained;
     c->next = w->conns;
     if (w->conns) w->conns->prev = c;

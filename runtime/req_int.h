@@ -44,9 +44,11 @@ void mgw__rbuf_unref(mgw_rbuf_t *b);
 /* Frees the thread's spare read buffers (a worker thread, before it ends). */
 void mgw__rbuf_drain(void);
 
-/* Bytes written but not yet acknowledged on a stream, with a hook when they drain. */
+/* Bytes written but not yet acknowledged on a stream, with hooks for when a queued write
+ * completes (progress, may be NULL) and when they drain below MGW_WQ_LOW. */
 typedef struct mgw_wq_s {
     size_t pending;
+    void (*progress)(struct mgw_wq_s *q);
     void (*drained)(struct mgw_wq_s *q);
 } mgw_wq_t;
 
@@ -274,6 +276,8 @@ void mgw__proxy_body_done(mgw_req_t *r);
 void mgw__proxy_abort(mgw_req_t *r);
 /* The client's pending writes drained: read from the backend again. */
 void mgw__proxy_client_drained(mgw_req_t *r);
+/* The client took some of the response: the backend waiting on it waits on (timeouts.send). */
+void mgw__proxy_client_progress(mgw_req_t *r);
 /* Closes the worker's idle upstream connections (shutdown). */
 void mgw__upstream_close_idle(mgw_worker_t *w);
 /* Frees the worker's origin table once its loop has stopped. */

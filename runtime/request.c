@@ -208,7 +208,8 @@ static int lookup(void *ud, int var, mgw_str_t arg, mgw_str_t *out)
     }
     case MGW_VAR_ERROR_MESSAGE:
     case MGW_VAR_ERROR_MESSAGE_STRING:
-        if (r->error_type == MGW_GW_NONE) return 0;
+        /* a reason without a type: why a response was cut short (a client too slow) */
+        if (r->error_type == MGW_GW_NONE && r->error_reason == NULL) return 0;
         if (r->error_reason) return str(r->error_reason, out);
         return str(r->error_message ? r->error_message : mgw_gwresp_info(r->error_type)->message,
                    out);

@@ -698,16 +698,39 @@ void mgw_tls_feed(mgw_tls_t *t, const char *p, size_t n)
     BIO_write(t->in, p, (int)n);
 }
 
+/*
+ * OpenSSL keeps its errors in a queue per thread, and every connection of a worker shares
+ * it. SSL_get_error() reads the queue: an error another connection left there (a refused
+ * handshake leaves "certificate verify failed") would turn this connection's "want more
+ * input" into a failure, and close a healthy connection with a stranger's reason. So
+ * every SSL call whose result goes to SSL_get_error() is made here, on an empty queue.
+ */
+enum { IO_HANDSHAKE, IO_READ, IO_WRITE };
+
+static int ssl_io(mgw_tls_t *t, int op, void *buf, int n, int *ssl_err)
+{
+    ERR_clear_error();
+    int rc;
+    if (op == IO_HANDSHAKE)
+        rc = SSL_do_handshake(t->ssl);
+    else if (op == IO_READ)
+        rc = SSL_read(t->ssl, buf, n);
+    else
+        rc = SSL_write(t->ssl, buf, n);
+    *ssl_err = rc > 0 ? SSL_ERROR_NONE : SSL_get_error(t->ssl, rc);
+    return rc;
+}
+
+/* Records why the engine failed, and leaves the thread's error queue empty. */
 static void set_failure(mgw_tls_t *t, int ssl_err)
 {
     t->failed = 1;
-    if (t->error[0]) return;
-    if (t->plain_http) {
-        snprintf(t->error, sizeof(t->error), "plain HTTP request sent to a TLS port");
-        return;
-    }
     unsigned long e = ERR_peek_error();
-    if (e) {
+    if (t->error[0]) {
+        /* the verify or SNI callback said why */
+    } else if (t->plain_http) {
+        snprintf(t->error, sizeof(t->error), "plain HTTP request sent to a TLS port");
+    } else if (e) {
         const char *reason = ERR_reason_error_string(e);
         long vr = SSL_get_verify_result(t->ssl);
         if (vr != X509_V_OK && !SSL_is_server(t->ssl))
@@ -725,19 +748,17 @@ static void set_failure(mgw_tls_t *t, int ssl_err)
 ssize_t mgw_tls_read(mgw_tls_t *t, char *out, size_t cap)
 {
     if (t->failed) return MGW_TLS_ERROR;
+    int e;
     if (!t->done) {
-        int rc = SSL_do_handshake(t->ssl);
-        if (rc != 1) {
-            int e = SSL_get_error(t->ssl, rc);
+        if (ssl_io(t, IO_HANDSHAKE, NULL, 0, &e) != 1) {
             if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return MGW_TLS_WANT;
             set_failure(t, e);
             return MGW_TLS_ERROR;
         }
         t->done = 1;
     }
-    int n = SSL_read(t->ssl, out, (int)(cap > 0x7fffffff ? 0x7fffffff : cap));
+    int n = ssl_io(t, IO_READ, out, (int)(cap > 0x7fffffff ? 0x7fffffff : cap), &e);
     if (n > 0) return n;
-    int e = SSL_get_error(t->ssl, n);
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return MGW_TLS_WANT;
     if (e == SSL_ERROR_ZERO_RETURN) return MGW_TLS_CLOSED;
     set_failure(t, e);
@@ -748,10 +769,10 @@ int mgw_tls_write(mgw_tls_t *t, const void *p, size_t n)
 {
     if (t->failed || !t->done) return MGW_TLS_ERROR;
     while (n > 0) {
-        int chunk = n > 16384 ? 16384 : (int)n;
-        int w = SSL_write(t->ssl, p, chunk);
+        int chunk = n > 16384 ? 16384 : (int)n, e;
+        int w = ssl_io(t, IO_WRITE, (void *)p, chunk, &e);
         if (w <= 0) {
-            set_failure(t, SSL_get_error(t->ssl, w));
+            set_failure(t, e);
             return MGW_TLS_ERROR;
         }
         p = (const char *)p + w;
@@ -768,7 +789,9 @@ size_t mgw_tls_pending(mgw_tls_t *t, char *out, size_t cap)
 
 void mgw_tls_shutdown(mgw_tls_t *t)
 {
-    if (t->done && !t->failed) SSL_shutdown(t->ssl);
+    if (!t->done || t->failed) return;
+    SSL_shutdown(t->ssl);
+    ERR_clear_error(); /* nobody asks why it failed: leave the queue empty for the others */
 }
 
 int mgw_tls_handshake_done(const mgw_tls_t *t)

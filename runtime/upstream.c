@@ -584,15 +584,26 @@ void mgw__proxy_abort(mgw_req_t *r)
 
 static void uc_tls_read(upconn_t *uc, const char *p, size_t n);
 
+static void body_timeout_cb(uv_timer_t *t);
+static void send_timeout_cb(uv_timer_t *t);
+
 void mgw__proxy_client_drained(mgw_req_t *r)
 {
     if (r->px && r->px->uc) {
         upconn_t *uc = r->px->uc;
+        /* the backend's clock runs again from now, as its reads do */
+        if (uc->blocked) mgw_deadline_set(&uc->timer, body_timeout_cb, r->px->timeout_ms);
         uc->blocked = 0;
         uc_start_reading(uc);
         /* OpenSSL may hold decrypted bytes no socket read will bring: drain them. */
         if (uc->tls) uc_tls_read(uc, NULL, 0);
     }
+}
+
+void mgw__proxy_client_progress(mgw_req_t *r)
+{
+    upconn_t *uc = r->px ? r->px->uc : NULL;
+    if (uc && uc->blocked) mgw_deadline_set(&uc->timer, send_timeout_cb, r->gen->send_timeout_ms);
 }
 
 static void px_fail(mgw_proxy_t *px, mgw_gwresp_type_t type, const char *why)
@@ -788,6 +799,24 @@ static void body_timeout_cb(uv_timer_t *t)
     mgw__conn_close(c);
 }
 
+/*
+ * The backend waits on a client that took none of the response for timeouts.send: the
+ * client is closed, and the logs say it was the client (the response's status stands).
+ */
+static void send_timeout_cb(uv_timer_t *t)
+{
+    upconn_t *uc = t->data;
+    mgw_proxy_t *px = uc->px;
+    if (px == NULL) return;
+    mgw_req_t *r = px->r;
+    mgw_conn_t *c = r->c;
+    r->error_reason = "The client stopped reading the response";
+    mgw_log_info("request %s: client %s took none of the response for %g s (timeouts.send)", r->id,
+                 c->peer, (double)r->gen->send_timeout_ms / 1000);
+    px_detach(px);
+    mgw__conn_close(c);
+}
+
 static int on_headers_complete(void *ud, const mgw_http1_head_t *hd)
 {
     upconn_t *uc = ud;
@@ -832,10 +861,16 @@ static int on_body(void *ud, const char *p, size_t n)
     if (px->skip_interim) return 0;
     mgw_req_t *r = px->r;
     mgw__resp_body(r, p, n, uc->cur);
-    mgw_deadline_set(&uc->timer, body_timeout_cb, px->timeout_ms);
     if (r->c->wq.pending >= MGW_WQ_HIGH) {
+        /* The client is slower than the backend: stop reading the backend, and with it
+         * the backend's clock (timeout_ms); the client's (timeouts.send) runs instead,
+         * moved on by every write it takes (mgw__proxy_client_progress), until it has
+         * taken enough to read on (mgw__proxy_client_drained). */
         uc->blocked = 1;
         uc_stop_reading(uc);
+        mgw_deadline_set(&uc->timer, send_timeout_cb, r->gen->send_timeout_ms);
+    } else {
+        mgw_deadline_set(&uc->timer, body_timeout_cb, px->timeout_ms);
     }
     return 0;
 }

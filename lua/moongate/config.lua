@@ -1539,6 +1539,10 @@ M.schema = {
         idle = { type = "number", above = 0, at_most = 86400, default = 60, description = "keep-alive idle time" },
         body = { type = "number", above = 0, at_most = 86400, default = 30, description = "time between two body reads" },
         shutdown = { type = "number", above = 0, at_most = 86400, default = 10, description = "graceful shutdown bound" },
+        send = {
+          type = "number", above = 0, at_most = 86400, default = 60,
+          description = "time a client may take to accept more of a response",
+        },
       },
     },
   },
@@ -1890,7 +1894,7 @@ local function shape(c, prefix, ctx)
     limits = { max_body_size = c.limits.max_body_size, max_header_size = c.limits.max_header_size },
     timeouts = {
       header = c.timeouts.header, idle = c.timeouts.idle,
-      body = c.timeouts.body, shutdown = c.timeouts.shutdown,
+      body = c.timeouts.body, shutdown = c.timeouts.shutdown, send = c.timeouts.send,
     },
     domains = map_list(c.domains, function(host, d)
       return shape_domain(host, d, prefix)

@@ -125,7 +125,7 @@ describe("moongate.config", function()
 
     it("fills limits and timeouts defaults", function()
       assert.same({ max_body_size = 10485760, max_header_size = 10240 }, conf.limits)
-      assert.same({ header = 10, idle = 2.5, body = 30, shutdown = 10 }, conf.timeouts)
+      assert.same({ header = 10, idle = 2.5, body = 30, shutdown = 10, send = 60 }, conf.timeouts)
     end)
 
     it("lower-cases hosts and strips slashes from base paths", function()
@@ -303,6 +303,12 @@ describe("moongate.config", function()
       end))
       fails_with('timeouts.idle: must be a number greater than 0 and at most 86400, got "60"', with(function(c)
         c.timeouts = { idle = "60" }
+      end))
+      fails_with("timeouts.send: must be a number greater than 0 and at most 86400, got -1", with(function(c)
+        c.timeouts = { send = -1 }
+      end))
+      fails_with("timeouts.send: must be a number greater than 0 and at most 86400, got 86401", with(function(c)
+        c.timeouts = { send = 86401 }
       end))
     end)
 

@@ -399,3 +399,151 @@ describe("http proxy", function()
         end)
     end)
 end)
+
+-- A response body streams at the pace of its slower side. While the client is slow (the
+-- gateway has stopped reading the backend because the client has not taken what it has),
+-- the backend's timer (timeout_ms) stands still and timeouts.send runs instead; the log
+-- blames whichever side stopped. A response queued whole (a Lua handler's) is bounded by
+-- timeouts.send too, and the keep-alive idle time starts once the client has taken it.
+describe("a slow client and a stalled backend", function()
+    local up, gw, log_path
+    local PAUSE = 2.5 -- a client's pause: longer than timeout_ms and timeouts.idle, shorter than timeouts.send
+    local LUA_BIG = 16000000
+
+    lazy_setup(function()
+        up = h.start_upstream()
+        local dir = h.tmpdir()
+        log_path = dir .. "/access.log"
+        h.write_file(dir .. "/big.lua", "return { handle = function() return { statusCode = 200, body = string.rep('y', "
+            .. LUA_BIG .. ") } end }\n")
+        gw = h.start_gateway({
+            workers = 1,
+            timeouts = { send = 5, idle = 1 },
+            listen = { { address = "127.0.0.1", port = h.free_port(), api = "p" } },
+            apis = {
+                p = {
+                    stages = { ["$default"] = { access_log = { path = log_path,
+                        format = '{"id":"$context.requestId","status":"$context.status",'
+                            .. '"length":"$context.responseLength",'
+                            .. '"integration":"$context.integrationErrorMessage",'
+                            .. '"error":"$context.error.message"}' } } },
+                    routes = {
+                        ["GET /big"] = { integration = { type = "http", uri = up.origin .. "/big", timeout_ms = 1000 } },
+                        ["GET /lua-big"] = { integration = { type = "lua", handler = "big.lua" } },
+                    },
+                },
+            },
+        }, { dir = dir })
+    end)
+
+    lazy_teardown(function()
+        h.stop_all(gw, up)
+    end)
+
+    -- Sends GET `target` on a new connection and reads the response head; returns the
+    -- connection, the status and the headers.
+    local function get_head(target, extra)
+        local c = h.connect(gw.port, 30)
+        assert(c:send("GET " .. target .. " HTTP/1.1\r\nHost: gw.test\r\n" .. (extra or "") .. "\r\n"))
+        local status = tonumber(assert(c.sock:receive("*l")):match("^HTTP/1%.1 (%d+)"))
+        local headers = {}
+        while true do
+            local l = assert(c.sock:receive("*l"))
+            if l == "" then break end
+            local name, value = l:match("^([^:]+):%s*(.-)%s*$")
+            headers[name:lower()] = value
+        end
+        return c, status, headers
+    end
+
+    local function log_entry(id)
+        local e = h.wait_for(function() return h.find_entry(h.json_log(log_path), "id", id) end, 10)
+        return assert(e, "no access-log line for " .. id .. " in:\n" .. (h.read_file(log_path) or ""))
+    end
+
+    it("gives a client that pauses longer than timeout_ms its whole download", function()
+        local size = 16000000
+        local c, status, headers = get_head("/big?bytes=" .. size)
+        assert.are.equal(200, status)
+        assert.are.equal(tostring(size), headers["content-length"])
+        local first = assert(c.sock:receive(65536))
+        h.sleep(PAUSE) -- meanwhile the gateway fills the socket buffers and stops reading the backend
+        local rest, err, partial = c.sock:receive(size - #first)
+        c:close()
+        assert.is_not_nil(rest, string.format("%s after %d of %d bytes", tostring(err),
+            #first + #(partial or ""), size))
+        assert.is_nil((first .. rest):find("[^x]"))
+        local e = log_entry(headers["apigw-requestid"])
+        assert.are.equal("200", e.status)
+        assert.are.equal(tostring(size), e.length)
+        assert.are.equal("-", e.integration)
+        assert.are.equal("-", e.error)
+    end)
+
+    it("closes a client that stops reading for timeouts.send, and names the client", function()
+        local size = 32000000
+        local c, status, headers = get_head("/big?bytes=" .. size)
+        assert.are.equal(200, status)
+        local id = headers["apigw-requestid"]
+        local got = #assert(c.sock:receive(65536))
+        -- the client reads nothing more until the gateway has given up on it
+        assert(h.wait_for(function() return gw.stderr():find("request " .. id .. ": ", 1, true) end, 20),
+            "no error-log line for " .. id .. ":\n" .. gw.stderr())
+        local rest, err, partial = c.sock:receive("*a") -- what the kernel still held, then the end
+        c:close()
+        got = got + #(rest or partial or "")
+        assert.is_true(got < size, err)
+        assert.matches("request " .. id .. ": client 127.0.0.1 took none of the response for 5 s (timeouts.send)",
+            gw.stderr(), 1, true)
+        local e = log_entry(id)
+        assert.are.equal("200", e.status)
+        assert.are.equal("-", e.integration)
+        assert.are.equal("The client stopped reading the response", e.error)
+        assert.does_not.match("backend", e.error)
+    end)
+
+    it("cuts a response whose backend pauses longer than timeout_ms, and names the backend", function()
+        local c, status, headers = get_head("/big?bytes=200000&pause_at=100000&pause_ms=3000")
+        assert.are.equal(200, status)
+        local data, err, partial = c.sock:receive(200000)
+        c:close()
+        assert.is_nil(data)
+        assert.are.equal("closed", err)
+        assert.are.equal(100000, #partial)
+        local e = log_entry(headers["apigw-requestid"])
+        assert.are.equal("200", e.status)
+        assert.are.equal("the backend stopped sending the response body", e.integration)
+    end)
+
+    it("does not count a slow download of a queued response as keep-alive idle time", function()
+        local c, status, headers = get_head("/lua-big")
+        assert.are.equal(200, status)
+        assert.are.equal(tostring(LUA_BIG), headers["content-length"])
+        local first = assert(c.sock:receive(65536))
+        h.sleep(PAUSE)
+        local rest, err, partial = c.sock:receive(LUA_BIG - #first)
+        assert.is_not_nil(rest, string.format("%s after %d of %d bytes", tostring(err),
+            #first + #(partial or ""), LUA_BIG))
+        assert.is_nil((first .. rest):find("[^y]"))
+        -- the connection is still good for the next request
+        assert(c:send("GET /big?bytes=10 HTTP/1.1\r\nHost: gw.test\r\n\r\n"))
+        local r = assert(c:read_response())
+        c:close()
+        assert.are.equal(200, r.status)
+        assert.are.equal("xxxxxxxxxx", r.body)
+    end)
+
+    it("closes a client that stops taking a queued response for timeouts.send", function()
+        local line = "worker 1: client 127.0.0.1 took none of the response for 5 s (timeouts.send)"
+        local before = select(2, gw.stderr():gsub(line:gsub("%p", "%%%0"), ""))
+        local c, status = get_head("/lua-big", "Connection: close\r\n")
+        assert.are.equal(200, status)
+        local got = #assert(c.sock:receive(65536))
+        assert(h.wait_for(function() return select(2, gw.stderr():gsub(line:gsub("%p", "%%%0"), "")) > before end, 20),
+            "no error-log line:\n" .. gw.stderr())
+        local rest, err, partial = c.sock:receive("*a")
+        c:close()
+        got = got + #(rest or partial or "")
+        assert.is_true(got < LUA_BIG, err)
+    end)
+end)

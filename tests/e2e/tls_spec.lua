@@ -4,9 +4,10 @@
 -- missing, unknown CA, expired and revoked client certificates, mode = "request", the
 -- client certificate's identity in the access log and in forward_header, 421 for a Host
 -- header naming an mTLS domain on another connection, default_endpoint = false),
--- truststore rotation and rollback under a running client loop, and https backends
+-- truststore rotation and rollback under a running client loop, https backends
 -- (`openssl s_server`) verified against backend_ca and requiring the stage's generated
--- client certificate. The PKI is generated at test time by tls_certs.sh.
+-- client certificate, and refused handshakes that leave the other TLS connections of
+-- their worker alone. The PKI is generated at test time by tls_certs.sh.
 local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 package.path = here .. "?.lua;" .. package.path
 local h = require "helpers"
@@ -601,6 +602,177 @@ describe("https backends", function()
         h.assert_gateway_response(r, 502, "Bad Gateway", "BadGatewayException")
         local e = log_entry(dir .. "/b.log", r)
         assert.matches("^TLS with localhost:" .. strict.port .. ": TLS handshake failed", e.error)
+    end)
+end)
+
+-- OpenSSL keeps its errors in a queue per thread, shared by every connection of a worker:
+-- a refused handshake must not fail the next TLS call of another connection on the same
+-- worker, be it an established client connection or a connection to an https backend
+-- halfway through its handshake. Each refusal comes between two steps of the other
+-- connection, so the order is fixed, not left to load.
+describe("a refused handshake on one worker", function()
+    local socket = require "socket"
+    local gw, up, www, dir, tls_port, plain_port, relay
+    local ka -- a keep-alive `openssl s_client` driven through a FIFO
+    local ka_in
+
+    lazy_setup(function()
+        make_pki()
+        dir = h.tmpdir()
+        up = h.start_upstream()
+        tls_port, plain_port = h.free_port(), h.free_port()
+        local www_port = h.free_port()
+        www = h.spawn({ "openssl", "s_server", "-www", "-tls1_2", "-accept", tostring(www_port),
+            "-cert", P("localhost.pem"), "-key", P("localhost.key") }, dir, "www")
+        www.port = www_port
+        h.wait_for(function() return www.exited() or h.port_open(www_port) end, 10)
+        assert(not www.exited() and h.port_open(www_port), "s_server did not start: " .. www.stderr())
+        -- the https backend the gateway sees: this process, relaying to s_server
+        relay = assert(socket.bind("127.0.0.1", 0))
+        relay:settimeout(10)
+        local _, relay_port = relay:getsockname()
+        gw = h.start_gateway({
+            workers = 1, -- every connection on the same thread, and its error queue
+            backend_ca = P("root.pem"),
+            listen = {
+                { address = "127.0.0.1", port = tls_port, api = "a",
+                    tls = { certificate = P("localhost.pem"), key = P("localhost.key") } },
+                { address = "127.0.0.1", port = plain_port, api = "a" },
+            },
+            domains = {
+                ["api.test"] = {
+                    certificate = P("api.pem"), key = P("api.key"),
+                    mappings = { [""] = "m" },
+                    mtls = { truststore = P("trust.pem") },
+                },
+            },
+            apis = {
+                a = {
+                    stages = { ["$default"] = {} },
+                    routes = {
+                        ["GET /echo"] = { integration = { type = "http", uri = up.origin .. "/echo" } },
+                        ["GET /relayed"] = { integration = { type = "http", uri = "https://localhost:" .. relay_port .. "/" } },
+                    },
+                },
+                m = {
+                    default_endpoint = false,
+                    stages = { ["$default"] = {} },
+                    routes = { ["GET /hello"] = mock("mtls hello") },
+                },
+            },
+        }, { dir = dir })
+
+        -- The FIFO is opened read-write, so that opening it does not wait for s_client
+        -- and s_client never sees the end of its input.
+        local fifo = dir .. "/ka.in"
+        assert(h.run("mkfifo " .. h.sh_quote(fifo)) == "")
+        ka_in = assert(io.open(fifo, "r+"))
+        ka = h.spawn({ "sh", "-c", "exec " .. shell({ "openssl", "s_client", "-quiet",
+            "-connect", "127.0.0.1:" .. tls_port, "-servername", "localhost",
+            "-CAfile", P("root.pem") }) .. " <" .. h.sh_quote(fifo) }, dir, "ka")
+    end)
+
+    lazy_teardown(function()
+        if ka then ka:stop(5) end
+        if ka_in then ka_in:close() end
+        if www then www:stop(5) end
+        if relay then relay:close() end
+        h.stop_all(gw, up)
+    end)
+
+    local refusals = {
+        { "a client certificate from an unknown CA", function()
+            local r = tls_curl(tls_port, "api.test", "/hello", cert_args("rogue", false))
+            assert.is_nil(r.status)
+        end },
+        { "plain HTTP", function()
+            assert.are.equal(400, h.curl({ "http://127.0.0.1:" .. tls_port .. "/hello" }).status)
+        end },
+        { "an SSH banner", function()
+            assert.are.equal("closed", select(2, h.raw_exchange(tls_port, "SSH-2.0-OpenSSH_9.6\r\n")))
+        end },
+        { "binary garbage", function()
+            assert.are.equal("closed", select(2, h.raw_exchange(tls_port, "\0\1\2\3\255\254garbage\r\n\r\n")))
+        end },
+    }
+
+    local sent = 0
+
+    -- Sends one more request on the established connection; returns how many answers the
+    -- connection has got once this one's came (or the wait gave up).
+    local function ka_request()
+        sent = sent + 1
+        ka_in:write("GET /echo HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        ka_in:flush()
+        local function answers() return count(ka.stdout(), "HTTP/1.1 200 OK") end
+        h.wait_for(function() return answers() >= sent end, 10)
+        return answers()
+    end
+
+    it("leaves an established keep-alive TLS connection alone", function()
+        assert.are.equal(1, ka_request(), ka.stderr())
+        for _, case in ipairs(refusals) do
+            case[2]()
+            local answers = ka_request()
+            assert.are.equal(sent, answers, "after " .. case[1] .. ":\n" .. gw.stderr())
+        end
+        assert.is_nil(ka.exited())
+    end)
+
+    -- Takes the gateway's connection to the relay and relays it to s_server (TLS 1.2, whose
+    -- record types show where the handshake ends): once the gateway sends its request, its
+    -- handshake is over and it waits for the response; `between` runs then, and the relay
+    -- goes on until a side closes.
+    local function relay_once(between)
+        local g = assert(relay:accept())
+        local s = assert(socket.connect("127.0.0.1", www.port))
+        g:settimeout(10)
+        s:settimeout(0)
+        local request
+        while not request do
+            local ready = socket.select({ g, s }, nil, 10)
+            assert(#ready > 0, "the TLS handshake through the relay stalled")
+            for _, x in ipairs(ready) do
+                if x == g then -- one whole record of the gateway's
+                    local head = assert(g:receive(5))
+                    local record = head .. assert(g:receive(head:byte(4) * 256 + head:byte(5)))
+                    if head:byte(1) == 23 then request = record else assert(s:send(record)) end
+                else
+                    local data, err, partial = s:receive(65536)
+                    data = data or partial
+                    if data and #data > 0 then assert(g:send(data)) end
+                    assert(err ~= "closed", "s_server closed the connection during the handshake")
+                end
+            end
+        end
+        between()
+        assert(s:send(request))
+        g:settimeout(0)
+        local peer = { [g] = s, [s] = g }
+        local closed = false
+        while not closed do
+            local ready = socket.select({ g, s }, nil, 10)
+            if #ready == 0 then break end
+            for _, x in ipairs(ready) do
+                local data, err, partial = x:receive(65536)
+                data = data or partial
+                if data and #data > 0 then peer[x]:send(data) end
+                if err == "closed" then closed = true end
+            end
+        end
+        g:close()
+        s:close()
+    end
+
+    it("leaves an established https backend connection alone", function()
+        for _, case in ipairs(refusals) do
+            local c = h.curl_background({ "http://127.0.0.1:" .. plain_port .. "/relayed" })
+            relay_once(case[2])
+            local r = c:result()
+            assert.are.equal(0, r.rc, "after " .. case[1] .. ": " .. r.stderr .. "\n" .. gw.stderr())
+            assert.are.equal(200, r.status, "after " .. case[1] .. ": " .. r.body .. "\n" .. gw.stderr())
+            assert.matches("s_server -www", r.body, 1, true)
+        end
     end)
 end)
 

@@ -16,7 +16,8 @@
  *   /chunked        200, Transfer-Encoding: chunked, "hello " "chunked " "world"
  *   /status/NNN     status NNN with the body {"status":NNN}
  *   /reset          close the socket at once with an RST, no response
- *   /big?bytes=N    200 with N bytes of 'x'
+ *   /big?bytes=N    200 with N bytes of 'x'; with &pause_at=K&pause_ms=M (K > 0) it
+ *                   sleeps M milliseconds after the first K bytes of the body
  *   /close          echo, then Connection: close and close the connection
  *   anything else   200 application/json echo of the request:
  *                   {"method":..,"target":..,"headers":{..},"body":..,
@@ -506,12 +507,18 @@ static int big(conn_t *c, request_t *rq, int keep)
     int rc = write_all(c->fd, out.data, out.len);
     free(out.data);
     if (strcmp(rq->method, "HEAD") == 0) return rc;
+    long pause_at = query_long(rq->target, "pause_at", 0);
+    long pause_ms = query_long(rq->target, "pause_ms", 0);
+    long sent = 0;
     char block[65536];
     memset(block, 'x', sizeof(block));
     while (rc == 0 && n > 0) {
         size_t take = n < (long)sizeof(block) ? (size_t)n : sizeof(block);
+        if (sent < pause_at && pause_at - sent < (long)take) take = (size_t)(pause_at - sent);
         rc = write_all(c->fd, block, take);
         n -= (long)take;
+        sent += (long)take;
+        if (sent == pause_at) sleep_ms(pause_ms);
     }
     return rc;
 }

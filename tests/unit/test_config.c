@@ -184,6 +184,7 @@ static void check_good(const mgw_gen_t *g, int check_only)
     CHECK(g->idle_timeout_ms == 1500);
     CHECK(g->body_timeout_ms == 30000);
     CHECK(g->shutdown_timeout_ms == 10000);
+    CHECK(g->send_timeout_ms == 60000);
     CHECK(g->ndomains == 0);
 
     CHECK(g->napis == 1);
@@ -320,7 +321,7 @@ static const char *MORE =
     "  workers = 3,\n"
     "  listen = { { port = 18081 }, { address = '::1', port = 18082, api = 'b' } },\n"
     "  limits = { max_body_size = 1024, max_header_size = 2048 },\n"
-    "  timeouts = { header = 1, idle = 2, body = 3, shutdown = 0.25 },\n"
+    "  timeouts = { header = 1, idle = 2, body = 3, shutdown = 0.25, send = 4.5 },\n"
     "  domains = { ['API.Example.com'] = { mappings = { [''] = 'a', v1 = 'b/live' } } },\n"
     "  apis = {\n"
     "    a = {\n"
@@ -363,6 +364,7 @@ static void test_more(void)
     CHECK(g->idle_timeout_ms == 2000);
     CHECK(g->body_timeout_ms == 3000);
     CHECK(g->shutdown_timeout_ms == 250);
+    CHECK(g->send_timeout_ms == 4500);
 
     CHECK(g->napis == 2);
     mgw_api_t *a = mgw_gen_find_api(g, "a", 1), *b = mgw_gen_find_api(g, "b", 1);
