@@ -1,7 +1,8 @@
 -- The example served by `make run`: the API "pets" on 127.0.0.1:8080, whose http route
 -- proxies to the mock-only API "backend" served by the same gateway on 127.0.0.1:8081,
 -- with Lua policies (a WAF rule, an API-key authorizer, a Lua integration) and the
--- management listener `moongate reload -c conf/gateway.lua` talks to.
+-- management listener `moongate reload -c conf/gateway.lua` talks to (its token is
+-- generated in state/management.token at the first start).
 return {
   workers = "auto",
   listen = {

@@ -15,6 +15,7 @@
 #include "truststore.h"
 #include "err.h"
 #include "log.h"
+#include "manage.h"
 
 #ifndef MGW_LUA_DIR
 #define MGW_LUA_DIR "lua"
@@ -582,6 +583,33 @@ static void build_keys(builder_t *b)
     qsort(g->keys, (size_t)g->nkeys, sizeof(mgw_apikey_t), cmp_key);
 }
 
+/*
+ * The management token (manage.h): the generated one is created when missing, except by
+ * `moongate check`, so that the management listener never serves without one and the
+ * gateway refuses to start when it cannot have one (state_dir not writable). A token
+ * file that exists, and one the configuration names, must hold a valid token.
+ */
+static void check_token(builder_t *b, int generated)
+{
+    const char *path = b->g->management_token_file;
+    char tok[MGW_MANAGE_TOKEN_MAX + 1], err[1200];
+    if (path == NULL) return;
+    if (generated && !b->check_only && mgw_manage_token_generate(path, err, sizeof(err)) != 0) {
+        add_error(b, "management.token_file", err);
+        return;
+    }
+    if (generated && b->check_only && access(path, F_OK) != 0) return;
+    if (mgw_manage_token_read(path, tok, sizeof(tok), err, sizeof(err)) < 0) {
+        add_error(b, "management.token_file", err);
+        return;
+    }
+    struct stat st;
+    if (!b->check_only && stat(path, &st) == 0 && (st.st_mode & 077))
+        mgw_log_warn("%s: management.token_file: \"%s\" is open to other users (mode %03o): "
+                     "chmod 600 it",
+                     b->g->file, path, (unsigned)(st.st_mode & 0777));
+}
+
 /* Lua policies, the management listener and the file watcher (issue 3). */
 static void build_lua(builder_t *b)
 {
@@ -599,6 +627,8 @@ static void build_lua(builder_t *b)
         g->management = mgw_pool_calloc(g->pool, sizeof(mgw_listen_t));
         g->management->address = get_str(b, "address");
         g->management->port = (int)get_num(b, "port", 0);
+        g->management_token_file = get_str(b, "token_file");
+        check_token(b, get_bool(b, "token_generated", 0));
     }
     lua_pop(b->L, 1);
     g->watch = get_bool(b, "watch", 0);
@@ -785,7 +815,8 @@ fail:
     return MGW_ECONFIG;
 }
 
-int mgw_config_management(const char *file, char *address, size_t n, int *port, mgw_buf_t *errors)
+int mgw_config_management(const char *file, const char *prefix, mgw_manage_addr_t *out,
+                          mgw_buf_t *errors)
 {
     lua_State *L = luaL_newstate();
     luaL_openlibs(L);
@@ -803,16 +834,19 @@ int mgw_config_management(const char *file, char *address, size_t n, int *port, 
     }
     lua_getfield(L, -1, "management");
     lua_pushstring(L, file);
-    if (lua_pcall(L, 1, 2, 0) != 0) {
+    lua_pushstring(L, prefix ? prefix : ".");
+    if (lua_pcall(L, 2, 4, 0) != 0) {
         mgw_buf_printf(errors, "%s: %s\n", file, lua_tostring(L, -1));
         goto done;
     }
-    if (lua_type(L, -2) != LUA_TSTRING) {
-        mgw_buf_printf(errors, "%s\n", lua_tostring(L, -1));
+    if (lua_type(L, -4) != LUA_TSTRING) {
+        mgw_buf_printf(errors, "%s\n", lua_tostring(L, -3));
         goto done;
     }
-    snprintf(address, n, "%s", lua_tostring(L, -2));
-    *port = (int)lua_tointeger(L, -1);
+    snprintf(out->address, sizeof(out->address), "%s", lua_tostring(L, -4));
+    out->port = (int)lua_tointeger(L, -3);
+    snprintf(out->token_file, sizeof(out->token_file), "%s", lua_tostring(L, -2));
+    out->token_generated = lua_toboolean(L, -1);
     rc = 0;
 done:
     lua_close(L);

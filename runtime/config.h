@@ -16,11 +16,21 @@
 int mgw_config_load(const char *file, const char *prefix, int check_only, mgw_gen_t **out,
                     mgw_buf_t *errors);
 
+/* Where the command line finds the management listener of a configuration file. */
+typedef struct {
+    char address[256];
+    int port;
+    char token_file[1024]; /* management.token_file, resolved against the prefix */
+    int token_generated;   /* token_file is the default, state_dir/management.token */
+} mgw_manage_addr_t;
+
 /*
- * Reads only the management listener of file (for `moongate reload`): 0 with address
- * (n bytes at most) and *port, or MGW_ECONFIG with the reason appended to errors.
+ * Reads only the management listener of file (for `moongate reload` and `moongate
+ * status`), with relative paths resolved against prefix: 0 with *out filled, or
+ * MGW_ECONFIG with the reason appended to errors.
  */
-int mgw_config_management(const char *file, char *address, size_t n, int *port, mgw_buf_t *errors);
+int mgw_config_management(const char *file, const char *prefix, mgw_manage_addr_t *out,
+                          mgw_buf_t *errors);
 
 /*
  * Makes sure a stage with client_certificate.generate has its certificate: generates a

@@ -1,6 +1,8 @@
 #include "crypto.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <pthread.h>
 
 static EVP_MD *sha256_md; /* fetched once, for the life of the process */
@@ -36,4 +38,14 @@ int mgw_hex32(const char *hex, uint8_t out[32])
         out[i] = (uint8_t)(h << 4 | l);
     }
     return hex[64] == '\0' ? 0 : -1;
+}
+
+int mgw_random_bytes(void *out, size_t n)
+{
+    return RAND_bytes(out, (int)n) == 1 ? 0 : -1;
+}
+
+int mgw_equal_ct(const void *a, const void *b, size_t n)
+{
+    return CRYPTO_memcmp(a, b, n) == 0;
 }

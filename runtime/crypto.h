@@ -9,5 +9,12 @@
 void mgw_sha256(const void *data, size_t n, uint8_t out[32]);
 /* Decodes 64 hex digits into 32 bytes; returns 0 or -1. */
 int mgw_hex32(const char *hex, uint8_t out[32]);
+/* Fills out with n bytes from OpenSSL's CSPRNG; returns 0, or -1 when it failed. */
+int mgw_random_bytes(void *out, size_t n);
+/*
+ * 1 when a and b (n bytes each) are equal, in time that depends only on n, so that
+ * comparing secrets (or their digests) leaks nothing to a caller who measures it.
+ */
+int mgw_equal_ct(const void *a, const void *b, size_t n);
 
 #endif

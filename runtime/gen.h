@@ -187,6 +187,8 @@ typedef struct mgw_gen_s {
     const char *lua_spec;
     size_t lua_spec_len;
     mgw_listen_t *management; /* the management listener (reload), or NULL */
+    /* the file whose token every management request must carry (manage.h) */
+    const char *management_token_file;
     int watch;                /* reload when a file of watch_files changes */
     const char **watch_files; /* the configuration file and every policy file */
     int nwatch;

@@ -1,4 +1,4 @@
-/* The moongate command line: run, check, version. */
+/* The moongate command line: run, check, reload, status, client-cert, truststore, version. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +16,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: moongate [-c FILE] [-p DIR]        run the gateway\n"
                "       moongate check [-c FILE] [-p DIR]  validate a configuration\n"
-               "       moongate reload [-c FILE]          reload the running gateway\n"
+               "       moongate reload [-c FILE] [-p DIR] reload the running gateway\n"
+               "       moongate status [-c FILE] [-p DIR] print the running gateway's status\n"
                "       moongate client-cert show API STAGE print the certificate a stage\n"
                "                                          presents to https backends\n"
                "       moongate truststore rollback DOMAIN serve the previous truststore\n"
@@ -27,23 +28,45 @@ static void usage(FILE *f)
 }
 
 /*
+ * A request to the management listener of FILE (prefix: the -p the gateway runs with,
+ * which locates a relative state_dir or token_file), with the token of its token file.
+ * Prints what it answered to stdout when it answered 200, else to stderr, and returns
+ * the exit status: 0 only for a 200.
+ */
+static int manage_running(const char *file, const char *prefix, const char *method,
+                          const char *path)
+{
+    mgw_manage_addr_t m;
+    mgw_buf_t out = {0};
+    char tok[MGW_MANAGE_TOKEN_MAX + 1], err[1200];
+    int status = -1;
+    if (mgw_config_management(file, prefix, &m, &out) != 0) {
+        fputs(out.p ? out.p : "no management listener\n", stderr);
+    } else if (mgw_manage_token_read(m.token_file, tok, sizeof(tok), err, sizeof(err)) < 0) {
+        fprintf(stderr, "%s: management.token_file: %s%s\n", file, err,
+                m.token_generated ? " (the gateway creates it under its state_dir when it "
+                                    "starts: give the -p DIR it runs with)"
+                                  : "");
+    } else {
+        status = mgw_manage_request(m.address, m.port, tok, method, path, &out);
+        if (status == 401)
+            fprintf(stderr, "%s: the management listener %s:%d refused the token of \"%s\"\n", file,
+                    m.address, m.port, m.token_file);
+        else
+            fputs(out.p ? out.p : "", status == 200 ? stdout : stderr);
+    }
+    mgw_buf_free(&out);
+    return status == 200 ? 0 : 1;
+}
+
+/*
  * `moongate reload`: asks the gateway that serves FILE's management listener to reload.
  * Prints what it answered (the errors when it rejected the configuration) and exits 0
  * only when the new generation serves.
  */
-static int reload_running(const char *file, mgw_buf_t *out)
+static int reload_running(const char *file, const char *prefix)
 {
-    char address[256];
-    int port = 0;
-    if (mgw_config_management(file, address, sizeof(address), &port, out) != 0) {
-        fputs(out->p ? out->p : "no management listener\n", stderr);
-        mgw_buf_free(out);
-        return 1;
-    }
-    int status = mgw_manage_request(address, port, "POST", "/reload", out);
-    fputs(out->p ? out->p : "", status == 200 ? stdout : stderr);
-    mgw_buf_free(out);
-    return status == 200 ? 0 : 1;
+    return manage_running(file, prefix, "POST", "/reload");
 }
 
 /*
@@ -85,8 +108,8 @@ static int show_client_cert(mgw_gen_t *gen, const char *api_id, const char *stag
  * moongate truststore rollback|unpin DOMAIN: pins the version before the one served (or
  * removes the pin), then asks the running gateway to reload so it takes effect at once.
  */
-static int truststore_command(mgw_gen_t *gen, const char *file, const char *action,
-                              const char *domain)
+static int truststore_command(mgw_gen_t *gen, const char *file, const char *prefix,
+                              const char *action, const char *domain)
 {
     const mgw_domain_t *d = mgw_gen_find_domain(gen, domain, strlen(domain));
     char err[512];
@@ -115,8 +138,7 @@ static int truststore_command(mgw_gen_t *gen, const char *file, const char *acti
     }
     mgw_gen_unref(gen);
     if (rc != 0) return rc;
-    mgw_buf_t out = {0};
-    if (reload_running(file, &out) != 0)
+    if (reload_running(file, prefix) != 0)
         printf("(no running gateway reloaded: the change applies when it starts or reloads)\n");
     return 0;
 }
@@ -124,7 +146,7 @@ static int truststore_command(mgw_gen_t *gen, const char *file, const char *acti
 int main(int argc, char **argv)
 {
     const char *file = "conf/gateway.lua", *prefix = ".";
-    int check = 0, reload = 0;
+    int check = 0, reload = 0, status = 0;
     const char *cert_api = NULL, *cert_stage = NULL;
     const char *ts_action = NULL, *ts_domain = NULL;
     int i = 1;
@@ -137,6 +159,9 @@ int main(int argc, char **argv)
         i++;
     } else if (i < argc && strcmp(argv[i], "reload") == 0) {
         reload = 1;
+        i++;
+    } else if (i < argc && strcmp(argv[i], "status") == 0) {
+        status = 1;
         i++;
     } else if (i < argc && strcmp(argv[i], "truststore") == 0) {
         if (i + 2 >= argc ||
@@ -175,7 +200,8 @@ int main(int argc, char **argv)
     }
 
     mgw_buf_t errors = {0};
-    if (reload) return reload_running(file, &errors);
+    if (reload) return reload_running(file, prefix);
+    if (status) return manage_running(file, prefix, "GET", "/status");
     mgw_gen_t *gen = NULL;
     if (mgw_config_load(file, prefix, check, &gen, &errors) != 0) {
         fputs(errors.p ? errors.p : "configuration error\n", stderr);
@@ -184,7 +210,7 @@ int main(int argc, char **argv)
     }
     mgw_buf_free(&errors);
     if (cert_api) return show_client_cert(gen, cert_api, cert_stage);
-    if (ts_action) return truststore_command(gen, file, ts_action, ts_domain);
+    if (ts_action) return truststore_command(gen, file, prefix, ts_action, ts_domain);
     if (check) {
         printf("%s: OK\n", file);
         mgw_gen_unref(gen);

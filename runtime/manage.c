@@ -1,20 +1,29 @@
 /*
  * The management listener (see manage.h): a small HTTP/1.1 server on the main thread's
- * loop, one request per connection, and the blocking client `moongate reload` uses.
+ * loop, one request per connection, its bearer token, and the blocking client the
+ * command line uses.
  */
 #include "manage.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "crypto.h"
 #include "http1.h"
 #include "log.h"
 #include "reload.h"
+
+/* An Authorization value: "Bearer " and a token, with room for extra white space. */
+#define AUTH_MAX (MGW_MANAGE_TOKEN_MAX + 64)
 
 typedef struct mconn_s {
     uv_tcp_t tcp;
@@ -22,6 +31,15 @@ typedef struct mconn_s {
     const char *method;
     mgw_buf_t url;
     int answered, waiting;
+    /* The header being read: its name (only "authorization" matters, so it is kept
+     * only while it can still be that) and whether its value is being read. */
+    char field[16];
+    size_t nfield;
+    int field_long, in_value, is_auth;
+    /* The Authorization headers: how many, and the value of the last one. */
+    int nauth, auth_long;
+    char auth[AUTH_MAX];
+    size_t auth_len;
     struct mconn_s *next, *prev;
 } mconn_t;
 
@@ -56,22 +74,25 @@ static void written(uv_write_t *w, int status)
     conn_close(c);
 }
 
-static void respond(mconn_t *c, int status, const char *type, const char *body)
+/* Answers status with body; extra is more header lines ("name: value\r\n"), or "". */
+static void respond_with(mconn_t *c, int status, const char *extra, const char *type,
+                         const char *body)
 {
     if (c->answered || uv_is_closing((uv_handle_t *)&c->tcp)) return;
     c->answered = 1;
     const char *reason = status == 200   ? "OK"
+                         : status == 401 ? "Unauthorized"
                          : status == 404 ? "Not Found"
                          : status == 405 ? "Method Not Allowed"
                          : status == 409 ? "Conflict"
                          : status == 422 ? "Unprocessable Content"
                                          : "Error";
     size_t n = strlen(body);
-    char head[256];
+    char head[512];
     int hn = snprintf(head, sizeof(head),
-                      "HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %zu\r\n"
+                      "HTTP/1.1 %d %s\r\n%scontent-type: %s\r\ncontent-length: %zu\r\n"
                       "connection: close\r\n\r\n",
-                      status, reason, type, n);
+                      status, reason, extra, type, n);
     char *buf = mgw_malloc(sizeof(uv_write_t) + (size_t)hn + n);
     uv_write_t *w = (uv_write_t *)buf;
     memcpy(buf + sizeof(uv_write_t), head, (size_t)hn);
@@ -82,6 +103,11 @@ static void respond(mconn_t *c, int status, const char *type, const char *body)
         free(buf);
         conn_close(c);
     }
+}
+
+static void respond(mconn_t *c, int status, const char *type, const char *body)
+{
+    respond_with(c, status, "", type, body);
 }
 
 static void reload_done(void *ud, int ok, const char *text)
@@ -99,11 +125,44 @@ static int on_url(void *ud, const char *p, size_t n)
     return 0;
 }
 
+/* A header name, perhaps in pieces; a name after a value starts the next header. */
 static int on_field(void *ud, const char *p, size_t n)
 {
-    (void)ud;
-    (void)p;
-    (void)n;
+    mconn_t *c = ud;
+    if (c->in_value) {
+        c->in_value = 0;
+        c->nfield = 0;
+        c->field_long = 0;
+    }
+    if (c->field_long || c->nfield + n > sizeof("authorization") - 1) {
+        c->field_long = 1;
+        return 0;
+    }
+    memcpy(c->field + c->nfield, p, n);
+    c->nfield += n;
+    return 0;
+}
+
+/* A header value, perhaps in pieces: kept when the header is Authorization. */
+static int on_value(void *ud, const char *p, size_t n)
+{
+    mconn_t *c = ud;
+    if (!c->in_value) {
+        c->in_value = 1;
+        c->is_auth = !c->field_long && c->nfield == sizeof("authorization") - 1 &&
+                     strncasecmp(c->field, "authorization", c->nfield) == 0;
+        if (c->is_auth) {
+            c->nauth++;
+            c->auth_len = 0;
+        }
+    }
+    if (!c->is_auth) return 0;
+    if (c->auth_len + n > sizeof(c->auth)) {
+        c->auth_long = 1;
+        return 0;
+    }
+    memcpy(c->auth + c->auth_len, p, n);
+    c->auth_len += n;
     return 0;
 }
 
@@ -127,10 +186,57 @@ static int is(const mconn_t *c, const char *path)
     return c->url.n >= n && memcmp(c->url.p, path, n) == 0 && (c->url.n == n || c->url.p[n] == '?');
 }
 
+enum { AUTH_OK, AUTH_MISSING, AUTH_INVALID };
+
+/*
+ * Whether the request carries the token of the running generation's token file as
+ * "Authorization: Bearer TOKEN". The file is read now, so that replacing it rotates
+ * the token without a reload; when it cannot be read no request is let in. The
+ * digests of the two tokens are compared in constant time, so neither the time taken
+ * nor an early mismatch tells a caller how much of a guess was right, or the token's
+ * length.
+ */
+static int authorize(const mconn_t *c)
+{
+    const mgw_gen_t *g = mgw__reload_current();
+    char tok[MGW_MANAGE_TOKEN_MAX + 1], err[1200];
+    int n = -1;
+    if (g->management_token_file == NULL)
+        snprintf(err, sizeof(err), "no token file");
+    else
+        n = mgw_manage_token_read(g->management_token_file, tok, sizeof(tok), err, sizeof(err));
+    if (n < 0)
+        mgw_log_error("%s: management.token_file: %s: every management request is refused", g->file,
+                      err);
+    if (c->nauth == 0) return AUTH_MISSING;
+    if (n < 0 || c->nauth > 1 || c->auth_long) return AUTH_INVALID;
+    const char *p = c->auth, *end = c->auth + c->auth_len;
+    if (end - p < 7 || strncasecmp(p, "Bearer", 6) != 0 || (p[6] != ' ' && p[6] != '\t'))
+        return AUTH_INVALID;
+    for (p += 6; p < end && (*p == ' ' || *p == '\t'); p++) {
+    }
+    while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    uint8_t want[32], got[32];
+    mgw_sha256(tok, (size_t)n, want);
+    mgw_sha256(p, (size_t)(end - p), got);
+    return mgw_equal_ct(want, got, sizeof(want)) ? AUTH_OK : AUTH_INVALID;
+}
+
 static int on_complete(void *ud)
 {
     mconn_t *c = ud;
-    if (is(c, "/reload")) {
+    int auth = authorize(c);
+    if (auth != AUTH_OK) {
+        /* RFC 6750 section 3: a challenge, with error="invalid_token" when a token
+         * (or anything else) was sent and refused. */
+        respond_with(c, 401,
+                     auth == AUTH_MISSING
+                         ? "www-authenticate: Bearer realm=\"moongate management\"\r\n"
+                         : "www-authenticate: Bearer realm=\"moongate management\", "
+                           "error=\"invalid_token\"\r\n",
+                     "application/json", "{\"message\":\"Unauthorized\"}\n");
+    } else if (is(c, "/reload")) {
         if (strcmp(c->method, "POST") != 0) {
             respond(c, 405, "text/plain", "use POST /reload\n");
         } else {
@@ -157,7 +263,7 @@ static int on_complete(void *ud)
 static const mgw_http1_cbs_t cbs = {
     .on_url = on_url,
     .on_header_field = on_field,
-    .on_header_value = on_field,
+    .on_header_value = on_value,
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
     .on_message_complete = on_complete,
@@ -223,10 +329,105 @@ void mgw__manage_close(void)
         conn_close(conns);
 }
 
-/* ---- the client (moongate reload) ---- */
+/* ---- the token ---- */
 
-int mgw_manage_request(const char *address, int port, const char *method, const char *path,
-                       mgw_buf_t *body)
+int mgw_manage_token_read(const char *path, char *tok, size_t n, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot read \"%s\": %s", path, strerror(errno));
+        return -1;
+    }
+    char buf[AUTH_MAX];
+    size_t len = 0;
+    ssize_t got = 0;
+    while (len < sizeof(buf) && (got = read(fd, buf + len, sizeof(buf) - len)) > 0)
+        len += (size_t)got;
+    int read_errno = got < 0 ? errno : 0;
+    close(fd);
+    if (read_errno) {
+        snprintf(err, errlen, "cannot read \"%s\": %s", path, strerror(read_errno));
+        return -1;
+    }
+    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' ' ||
+                       buf[len - 1] == '\t'))
+        len--;
+    if (len == 0) {
+        snprintf(err, errlen, "\"%s\" is empty: it must hold the token", path);
+        return -1;
+    }
+    if (len > MGW_MANAGE_TOKEN_MAX || len >= n) {
+        snprintf(err, errlen, "\"%s\": the token is longer than %d characters", path,
+                 MGW_MANAGE_TOKEN_MAX);
+        return -1;
+    }
+    /* A header value carries it: visible ASCII only, so one line without spaces. */
+    for (size_t i = 0; i < len; i++) {
+        if (buf[i] < 0x21 || buf[i] > 0x7e) {
+            snprintf(err, errlen,
+                     "\"%s\": the token must be one line of visible ASCII characters (no "
+                     "spaces)",
+                     path);
+            return -1;
+        }
+    }
+    memcpy(tok, buf, len);
+    tok[len] = '\0';
+    return (int)len;
+}
+
+int mgw_manage_token_generate(const char *path, char *err, size_t errlen)
+{
+    if (access(path, F_OK) == 0) return 0;
+    char dir[1024];
+    if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir)) {
+        snprintf(err, errlen, "path too long: \"%s\"", path);
+        return -1;
+    }
+    for (char *s = dir + 1; *s; s++) {
+        if (*s != '/') continue;
+        *s = '\0';
+        mkdir(dir, 0700);
+        *s = '/';
+    }
+    uint8_t raw[32];
+    if (mgw_random_bytes(raw, sizeof(raw)) != 0) {
+        snprintf(err, errlen, "cannot generate \"%s\": no random bytes from OpenSSL", path);
+        return -1;
+    }
+    char text[2 * sizeof(raw) + 1];
+    for (size_t i = 0; i < sizeof(raw); i++) {
+        text[2 * i] = "0123456789abcdef"[raw[i] >> 4];
+        text[2 * i + 1] = "0123456789abcdef"[raw[i] & 15];
+    }
+    text[sizeof(text) - 1] = '\n';
+    /* Written to a file of our own and linked into place, so that nobody ever reads a
+     * half-written token, and a token someone made meanwhile is not overwritten. */
+    char tmp[1100];
+    snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
+    unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    int ok = fd >= 0 && fchmod(fd, 0600) == 0 && write(fd, text, sizeof(text)) == sizeof(text) &&
+             fsync(fd) == 0;
+    int e = errno;
+    if (fd >= 0) close(fd);
+    if (ok && link(tmp, path) != 0 && errno != EEXIST) {
+        ok = 0;
+        e = errno;
+    }
+    unlink(tmp);
+    if (!ok) {
+        snprintf(err, errlen, "cannot create \"%s\": %s", path, strerror(e));
+        return -1;
+    }
+    mgw_log_info("generated the management token \"%s\"", path);
+    return 0;
+}
+
+/* ---- the client (moongate reload, moongate status) ---- */
+
+int mgw_manage_request(const char *address, int port, const char *token, const char *method,
+                       const char *path, mgw_buf_t *body)
 {
     char service[16];
     snprintf(service, sizeof(service), "%d", port);
@@ -249,20 +450,21 @@ int mgw_manage_request(const char *address, int port, const char *method, const 
         return -1;
     }
     freeaddrinfo(res);
-    char req[512];
-    int n = snprintf(req, sizeof(req),
-                     "%s %s HTTP/1.1\r\nhost: %s:%d\r\ncontent-length: 0\r\n"
-                     "connection: close\r\n\r\n",
-                     method, path, address, port);
+    mgw_buf_t req = {0};
+    mgw_buf_printf(&req,
+                   "%s %s HTTP/1.1\r\nhost: %s:%d\r\nauthorization: Bearer %s\r\n"
+                   "content-length: 0\r\nconnection: close\r\n\r\n",
+                   method, path, address, port, token);
     mgw_buf_t in = {0};
     int status = -1;
-    if (write(fd, req, (size_t)n) == n) {
+    if (write(fd, req.p, req.n) == (ssize_t)req.n) {
         char chunk[4096];
         ssize_t got;
         while ((got = read(fd, chunk, sizeof(chunk))) > 0)
             mgw_buf_add(&in, chunk, (size_t)got);
     }
     close(fd);
+    mgw_buf_free(&req);
     const char *sep = in.n ? memmem(in.p, in.n, "\r\n\r\n", 4) : NULL;
     if (sep && sscanf(in.p, "HTTP/1.%*d %d", &status) == 1) {
         mgw_buf_add(body, sep + 4, in.n - (size_t)(sep + 4 - in.p));

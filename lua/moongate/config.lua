@@ -1134,8 +1134,23 @@ local management = {
       description = "bind address (keep it on loopback or a private network)",
     },
     port = { type = "integer", between = { 1, 65535 }, required = true, description = "bind port" },
+    token_file = {
+      type = "string", non_empty = true,
+      description = "file holding the bearer token every management request must send "
+        .. "(default: state_dir/management.token, generated when missing)",
+    },
   },
 }
+
+-- The token file of the management listener m (raw or validated): the configured one
+-- or state_dir/management.token, resolved against the prefix. The gateway and the
+-- command line (M.management) must agree on it.
+local function management_token_file(m, state_dir, prefix)
+  if type(m.token_file) == "string" then
+    return resolve(prefix, m.token_file), false
+  end
+  return resolve(prefix, (type(state_dir) == "string" and state_dir or "state") .. "/management.token"), true
+end
 
 local lua_settings = {
   type = "record", default = {}, description = "how Lua policies run",
@@ -1245,7 +1260,11 @@ local function shape_policies(out, c, ctx)
   if #spec.uses > 0 then
     out.lua_spec = policy_lib.serialize(spec)
   end
-  out.management = c.management and { address = c.management.address, port = c.management.port }
+  if c.management then
+    local token_file, generated = management_token_file(c.management, c.state_dir, ctx.prefix)
+    out.management = { address = c.management.address, port = c.management.port,
+      token_file = token_file, token_generated = generated }
+  end
   out.watch = c.watch
   out.watch_files = watch
 end
@@ -2051,8 +2070,9 @@ function M.load(path, prefix)
 end
 
 -- The management listener of the configuration file at `path` (what `moongate
--- reload` talks to): address and port, or nil and why there is none.
-function M.management(path)
+-- reload` talks to): address, port, token file (relative paths resolved against
+-- prefix) and whether that is the generated default, or nil and why there is none.
+function M.management(path, prefix)
   local result, errs = evaluate(path)
   if not result then
     return nil, errs[1]
@@ -2062,7 +2082,8 @@ function M.management(path)
     return nil, format("%s: no management listener: set management = { port = N } (or send the "
       .. "running gateway SIGHUP)", path)
   end
-  return type(m.address) == "string" and m.address or "127.0.0.1", m.port
+  local token_file, generated = management_token_file(m, result.state_dir, prefix or ".")
+  return type(m.address) == "string" and m.address or "127.0.0.1", m.port, token_file, generated
 end
 
 -- Exposed for specs and for tools that want to explain route keys.

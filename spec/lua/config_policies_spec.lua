@@ -165,6 +165,17 @@ describe("moongate.config: Lua policies", function()
         c.lua = { instruction_budget = 10 }
       end)))
     end)
+
+    it("takes management.token_file as given, resolved against the prefix", function()
+      local out = assert(config.validate(base(function(c)
+        c.management = { port = 9180, token_file = "secrets/mgmt.token" }
+      end), { source = SOURCE, prefix = dir }))
+      assert.same({ address = "127.0.0.1", port = 9180, token_file = dir .. "/secrets/mgmt.token",
+        token_generated = false }, out.management)
+      assert.same({ SOURCE .. ': management.token_file: must not be empty' }, errors_of(base(function(c)
+        c.management = { port = 9180, token_file = "" }
+      end)))
+    end)
   end)
 
   describe("what the workers receive", function()
@@ -180,7 +191,9 @@ describe("moongate.config: Lua policies", function()
           { priority = 9, policy = "policies/all.lua", action = "count", name = "late" },
           { priority = 2, policy = "policies/all.lua", action = "allow", name = "early", config = { level = 3 } } } }
       end), { source = SOURCE, prefix = dir }))
-      assert.same({ address = "127.0.0.1", port = 9180 }, out.management)
+      -- the token file defaults to state_dir/management.token, under the prefix
+      assert.same({ address = "127.0.0.1", port = 9180, token_file = dir .. "/state/management.token",
+        token_generated = true }, out.management)
       assert.is_true(out.watch)
       assert.same({ SOURCE, dir .. "/policies/all.lua" }, out.watch_files)
       local api = out.apis[1]

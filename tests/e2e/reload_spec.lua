@@ -54,8 +54,9 @@ describe("hot reload", function()
         h.write_file(dir .. "/policies/versioned.lua", versioned(n))
     end
 
+    -- -p: the token file the gateway generated is in its state_dir, under the prefix.
     local function reload()
-        return h.moongate({ "reload", "-c", dir .. "/gateway.lua" })
+        return h.moongate({ "reload", "-c", dir .. "/gateway.lua", "-p", dir })
     end
 
     local function body(path)
@@ -91,10 +92,11 @@ describe("hot reload", function()
         gw:signal("HUP")
         assert.truthy(h.wait_for(function() return body("/mock") == "mock 2" end, 5))
         write_config({ mock = "mock 3" })
-        local r = h.curl({ "http://127.0.0.1:" .. mport .. "/reload", "-X", "POST" })
+        local auth = "Authorization: Bearer " .. h.read_file(dir .. "/state/management.token"):gsub("%s+$", "")
+        local r = h.curl({ "http://127.0.0.1:" .. mport .. "/reload", "-X", "POST", "-H", auth })
         assert.equal(200, r.status)
         assert.equal("mock 3", body("/mock"))
-        local st = h.curl({ "http://127.0.0.1:" .. mport .. "/status" }):json()
+        local st = h.curl({ "http://127.0.0.1:" .. mport .. "/status", "-H", auth }):json()
         assert.equal("running", st.status)
         assert.is_number(st.generation)
     end)
@@ -240,11 +242,11 @@ end, schema = { type = "record", fields = { mode = { type = "string", default = 
         local first = who()
         assert.same({ "1", "a" }, { first.version, first.mode })
         write("a", "m2", 1) -- only a route changed
-        assert.equal(0, select(2, h.moongate({ "reload", "-c", dir .. "/gateway.lua" })))
+        assert.equal(0, select(2, h.moongate({ "reload", "-c", dir .. "/gateway.lua", "-p", dir })))
         assert.equal("m2", h.curl({ gw:url("/mock") }).body)
         assert.same(first, who()) -- the decision the old generation's policy made, from the cache
         write("b", "m2", 1) -- the authorizer's config changed: a new cache
-        assert.equal(0, select(2, h.moongate({ "reload", "-c", dir .. "/gateway.lua" })))
+        assert.equal(0, select(2, h.moongate({ "reload", "-c", dir .. "/gateway.lua", "-p", dir })))
         local changed = who()
         assert.equal("b", changed.mode)
         assert.are_not.equal(first.instance, changed.instance)
@@ -252,7 +254,7 @@ end, schema = { type = "record", fields = { mode = { type = "string", default = 
 
     it("loads the new version of a module a policy requires", function()
         write("c", "m3", 2)
-        assert.equal(0, select(2, h.moongate({ "reload", "-c", dir .. "/gateway.lua" })))
+        assert.equal(0, select(2, h.moongate({ "reload", "-c", dir .. "/gateway.lua", "-p", dir })))
         assert.same({ "2", "c" }, { who().version, who().mode })
     end)
 end)

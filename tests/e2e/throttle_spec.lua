@@ -644,7 +644,7 @@ return M
     end
 
     local function reload()
-        local out, rc = h.moongate({ "reload", "-c", dir .. "/gateway.lua" })
+        local out, rc = h.moongate({ "reload", "-c", dir .. "/gateway.lua", "-p", dir })
         assert.are.equal(0, rc, out)
     end
 

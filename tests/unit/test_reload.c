@@ -119,6 +119,7 @@ static void test_worker_swaps_at_request_boundaries(void)
 int main(void)
 {
     if (mkdtemp(dir) == NULL) return 1;
+    mgw_log_level = MGW_LOG_WARN; /* not "generated the management token ..." */
     RUN(test_incompatible);
     RUN(test_worker_swaps_at_request_boundaries);
     char cmd[300];
