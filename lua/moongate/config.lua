@@ -1291,8 +1291,16 @@ local stage = {
       },
       values = { type = "string", numbers = true, description = "variable value (numbers are converted)" },
     },
-    throttle = throttle_settings,
-    route_settings = route_settings("per-route settings of the stage (throttle)"),
+    throttle = {
+      type = "record", fields = throttle_settings.fields, post = check_throttle,
+      description = "the default limit of each route: every route without a route_settings throttle"
+        .. " gets its own bucket with this rate and burst",
+    },
+    shared_throttle = {
+      type = "record", fields = throttle_settings.fields, post = check_throttle,
+      description = "one limit shared by every route of the stage (on top of each route's own)",
+    },
+    route_settings = route_settings("per-route settings of the stage (throttle replaces the stage's for that route)"),
     client_certificate = {
       type = "record", description = "certificate presented to https backends (backend mutual TLS)",
       post = function(c, v, path, ctx)
@@ -1814,6 +1822,7 @@ local function shape_stage(api_path, name, st, prefix)
     name = name,
     variables = pairs_list(st.variables),
     throttle = shape_throttle(st.throttle),
+    shared_throttle = shape_throttle(st.shared_throttle),
     route_settings = shape_route_settings(st.route_settings),
     client_certificate = st.client_certificate and {
       certificate = st.client_certificate.certificate and resolve(prefix, st.client_certificate.certificate),
