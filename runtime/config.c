@@ -752,6 +752,51 @@ static void build_gen(builder_t *b, int check_only)
     build_tls(b);
 }
 
+/*
+ * moongate.native: checks the configuration validator (moongate.config) asks of the
+ * gateway's own code, so that their errors are reported together with every other
+ * error of the file instead of only once the rest is valid.
+ */
+static int native_template_error(lua_State *L)
+{
+    const char *src = luaL_checkstring(L, 1);
+    mgw_pool_t *pool = mgw_pool_create(4096);
+    const char *err = NULL;
+    if (mgw_template_compile(pool, src, &err) == NULL)
+        lua_pushstring(L, err ? err : "invalid template");
+    else
+        lua_pushnil(L);
+    mgw_pool_destroy(pool);
+    return 1;
+}
+
+/* A certificate and its key as a TLS server would load them (contents, match, strength). */
+static int native_tls_error(lua_State *L)
+{
+    mgw_tls_site_t site = {.certificate = luaL_checkstring(L, 1), .key = luaL_checkstring(L, 2)};
+    char err[512];
+    mgw_tls_ctx_t *ctx = mgw_tls_ctx_new(&site, 0, err, sizeof(err));
+    if (ctx == NULL)
+        lua_pushstring(L, err);
+    else
+        lua_pushnil(L);
+    mgw_tls_ctx_free(ctx);
+    return 1;
+}
+
+static void register_native(lua_State *L)
+{
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "loaded");
+    lua_newtable(L);
+    lua_pushcfunction(L, native_template_error);
+    lua_setfield(L, -2, "template_error");
+    lua_pushcfunction(L, native_tls_error);
+    lua_setfield(L, -2, "tls_error");
+    lua_setfield(L, -2, "moongate.native");
+    lua_pop(L, 2);
+}
+
 int mgw_config_load(const char *file, const char *prefix, int check_only, mgw_gen_t **out,
                     mgw_buf_t *errors)
 {
@@ -764,6 +809,8 @@ int mgw_config_load(const char *file, const char *prefix, int check_only, mgw_ge
                     lua_tostring(L, -1));
     lua_setfield(L, -3, "path");
     lua_pop(L, 2);
+
+    register_native(L);
 
     mgw_gen_t *g = NULL;
     builder_t b = {.L = L, .errors = errors};

@@ -23,6 +23,7 @@ local format, find, sub, match, gsub, lower, byte = string.format, string.find,
 local floor, min, huge = math.floor, math.min, math.huge
 local debug_sethook, debug_gethook = debug.sethook, debug.gethook
 local jit = rawget(_G, "jit")
+local loaded_modules = package.loaded
 local policy_lib = require "moongate.policy" -- it requires this module lazily, not at load
 
 local M = {}
@@ -487,6 +488,25 @@ local function file_error(v, ctx)
     return format("file %s cannot be read", quote(resolve(ctx.prefix, v)))
   end
   f:close()
+end
+
+-- $context templates are compiled, and certificates loaded, by the gateway
+-- (runtime/template.c, tls.c). Inside moongate the validator asks it through
+-- moongate.native, so that such errors are reported with every other error; without
+-- it (busted) the gateway reports them when it builds the configuration.
+local function template_error(v)
+  local native = loaded_modules["moongate.native"]
+  if native then
+    return native.template_error(v)
+  end
+end
+
+-- A certificate and key the gateway would refuse (unreadable PEM, key mismatch, weak).
+local function certificate_pair_error(c, ctx)
+  local native = loaded_modules["moongate.native"]
+  if native and c.certificate and c.key then
+    return native.tls_error(resolve(ctx.prefix, c.certificate), resolve(ctx.prefix, c.key))
+  end
 end
 
 local function log_path_error(v, ctx)
@@ -1275,7 +1295,7 @@ local gateway_response = {
   fields = {
     status = { type = "integer", between = { 100, 599 }, description = "replaces the type's default status" },
     headers = headers_map('extra response headers; "$request.header.NAME" copies a request header'),
-    body = { type = "string", description = "body template with $context.* and $stageVariables.*" },
+    body = { type = "string", check = template_error, description = "body template with $context.* and $stageVariables.*" },
   },
 }
 
@@ -1335,7 +1355,7 @@ local stage = {
           description = "log file; relative paths are resolved against the prefix; its directory must exist",
         },
         format = {
-          type = "string", non_empty = true, max_len = 3072,
+          type = "string", non_empty = true, max_len = 3072, check = template_error,
           description = "$context template of a line (at most 3072 bytes)",
         },
       },
@@ -1399,6 +1419,13 @@ local listener_tls = {
   },
 }
 
+listener_tls.post = function(c, _, path, ctx)
+  local err = certificate_pair_error(c, ctx)
+  if err then
+    fail(ctx, path, err)
+  end
+end
+
 local listener = {
   type = "record", description = "a listening socket",
   fields = {
@@ -1424,6 +1451,17 @@ local function check_domain(c, v, path, ctx)
   end
   if v.mtls ~= nil and v.certificate == nil then
     fail(ctx, join(path, "mtls"), "needs the domain's certificate and key (mutual TLS is TLS)")
+  end
+  -- Domain certificates are loaded only into TLS listeners: checked when there is one.
+  local listen = type(ctx.raw) == "table" and ctx.raw.listen
+  for _, l in ipairs(type(listen) == "table" and listen or {}) do
+    if type(l) == "table" and l.tls ~= nil then
+      local err = certificate_pair_error(c, ctx)
+      if err then
+        fail(ctx, path, err)
+      end
+      break
+    end
   end
 end
 

@@ -92,6 +92,33 @@ return {
         assert.matches("nope", out)
     end)
 
+    it("check reports template and certificate errors along with a missing log directory", function()
+        h.write_file(dir .. "/garbage.pem", "not a certificate\n")
+        local path = config_file("everything.lua", string.format([[
+return {
+  listen = { { address = "127.0.0.1", port = 18443, tls = { certificate = %q, key = %q } } },
+  apis = {
+    a = {
+      stages = { prod = { access_log = { path = %q, format = '{"a":"$context.nope"}' } } },
+      gateway_responses = { THROTTLED = { body = '{"m":"$context.bogus"}' } },
+      routes = { ["GET /x"] = { integration = { type = "mock" } } },
+    },
+  },
+}
+]], dir .. "/garbage.pem", dir .. "/garbage.pem", dir .. "/no-such-dir/access.log"))
+        local out, rc = h.moongate{ "check", "-c", path }
+        assert.are.equal(1, rc, out)
+        local lines = {}
+        for line in out:gmatch("[^\n]+") do lines[#lines + 1] = line end
+        assert.are.same({
+            path .. ": apis.a.gateway_responses.THROTTLED.body: unknown variable $context.bogus",
+            path .. ": apis.a.stages.prod.access_log.format: unknown variable $context.nope",
+            path .. ': apis.a.stages.prod.access_log.path: directory "' .. dir .. '/no-such-dir" does not exist',
+        }, { lines[1], lines[2], lines[3] })
+        assert.are.equal(4, #lines, out)
+        assert.is_truthy(lines[4]:find(path .. ': listen[1].tls: cannot load certificate "' .. dir .. '/garbage.pem"', 1, true), out)
+    end)
+
     -- Issue item 7: bounds are optional in a policy schema, and a mistake in a schema is
     -- reported naming the policy file and the field, never as a Lua error.
     local function waf_config(name, policy_file, config)
