@@ -146,25 +146,36 @@ static int open_log(builder_t *b, const char *path, const char *where, int check
     return g->nlogs++;
 }
 
-/*
- * The bucket for t[key] = { rate =, burst = } of the table on top of the stack, or NULL
- * when absent. name identifies the limit; the limit itself is part of the bucket's key,
- * so that an unchanged limit keeps its state across reloads.
- */
-static mgw_bucket_t *get_bucket(builder_t *b, const char *key, const char *name)
+/* The bucket named name with this limit; the limit itself is part of the bucket's key,
+ * so that an unchanged limit keeps its state across reloads. */
+static mgw_bucket_t *make_bucket(builder_t *b, const char *name, double rate, uint64_t burst)
+{
+    char k[1024];
+    int n = snprintf(k, sizeof(k), "%s|%.17g|%llu", name, rate, (unsigned long long)burst);
+    mgw_bucket_t *bk = mgw_throttle_bucket(k, (size_t)n, rate, burst);
+    if (bk == NULL) add_error(b, name, "too many throttle buckets");
+    return bk;
+}
+
+/* Reads t[key] = { rate =, burst = } of the table on top of the stack: 1 when present. */
+static int get_limit(builder_t *b, const char *key, double *rate, uint64_t *burst)
 {
     lua_getfield(b->L, -1, key);
-    mgw_bucket_t *bk = NULL;
-    if (lua_type(b->L, -1) == LUA_TTABLE) {
-        double rate = get_num(b, "rate", 1);
-        uint64_t burst = (uint64_t)get_num(b, "burst", 0);
-        char k[1024];
-        int n = snprintf(k, sizeof(k), "%s|%.17g|%llu", name, rate, (unsigned long long)burst);
-        bk = mgw_throttle_bucket(k, (size_t)n, rate, burst);
-        if (bk == NULL) add_error(b, name, "too many throttle buckets");
+    int found = lua_type(b->L, -1) == LUA_TTABLE;
+    if (found) {
+        *rate = get_num(b, "rate", 1);
+        *burst = (uint64_t)get_num(b, "burst", 0);
     }
     lua_pop(b->L, 1);
-    return bk;
+    return found;
+}
+
+/* The bucket for t[key] of the table on top of the stack, or NULL when absent. */
+static mgw_bucket_t *get_bucket(builder_t *b, const char *key, const char *name)
+{
+    double rate;
+    uint64_t burst;
+    return get_limit(b, key, &rate, &burst) ? make_bucket(b, name, rate, burst) : NULL;
 }
 
 static int route_idx(builder_t *b, const char *key)
@@ -174,26 +185,44 @@ static int route_idx(builder_t *b, const char *key)
     return -1;
 }
 
-/* Reads route_settings = { { key =, throttle = {} } } into per-route buckets. */
-static mgw_bucket_t **get_route_buckets(builder_t *b, const char *name)
+static mgw_limit_t *route_limits_alloc(builder_t *b)
 {
-    mgw_bucket_t **out = NULL;
+    return mgw_pool_calloc(b->g->pool, sizeof(mgw_limit_t) * (size_t)(b->nroutes ? b->nroutes : 1));
+}
+
+/*
+ * Reads route_settings = { { key =, throttle = {} } } of the table on top of the stack
+ * into one bucket per route, named policy. With a default (the stage's throttle), every
+ * other route gets its own bucket with that limit, named default_policy: a busy route
+ * never uses up another route's tokens. Returns NULL when no route has a limit.
+ */
+static mgw_limit_t *get_route_limits(builder_t *b, const char *name, const char *policy,
+                                     const char *default_key, const char *default_policy)
+{
+    mgw_limit_t *out = NULL;
+    char full[1024];
     int n = push_list(b, "route_settings");
     for (int i = 0; i < n; i++) {
         lua_rawgeti(b->L, -1, i + 1);
         const char *key = get_str(b, "key");
         int idx = key ? route_idx(b, key) : -1;
         if (idx >= 0) {
-            if (out == NULL)
-                out = mgw_pool_calloc(b->g->pool,
-                                      sizeof(*out) * (size_t)(b->nroutes ? b->nroutes : 1));
-            char full[1024];
+            if (out == NULL) out = route_limits_alloc(b);
             snprintf(full, sizeof(full), "%s|%s", name, key);
-            out[idx] = get_bucket(b, "throttle", full);
+            out[idx] = (mgw_limit_t){get_bucket(b, "throttle", full), policy};
         }
         lua_pop(b->L, 1);
     }
     if (n >= 0) lua_pop(b->L, 1);
+    double rate;
+    uint64_t burst;
+    if (default_key == NULL || !get_limit(b, default_key, &rate, &burst)) return out;
+    if (out == NULL) out = route_limits_alloc(b);
+    for (int idx = 0; idx < b->nroutes; idx++) {
+        if (out[idx].bucket) continue;
+        snprintf(full, sizeof(full), "%s|%s", name, b->routes[idx]->key);
+        out[idx] = (mgw_limit_t){make_bucket(b, full, rate, burst), default_policy};
+    }
     return out;
 }
 
@@ -269,8 +298,9 @@ static void build_stage(builder_t *b, mgw_api_t *api, mgw_stage_t *st, int check
     st->rate_limit_headers = get_bool(b, "rate_limit_headers", 1);
     char name[512];
     snprintf(name, sizeof(name), "stage|%s|%s", api->id, st->name);
-    st->throttle = get_bucket(b, "throttle", name);
-    st->route_throttle = get_route_buckets(b, name);
+    st->route_limits = get_route_limits(b, name, "route", "throttle", "stage");
+    snprintf(name, sizeof(name), "shared|%s|%s", api->id, st->name);
+    st->shared_throttle = get_bucket(b, "shared_throttle", name);
     build_client_cert(b, api, st);
     if (st->backend_tls == NULL) {
         st->backend_tls = b->g->backend_tls;
@@ -382,7 +412,7 @@ static void build_plans(builder_t *b, mgw_api_t *api)
             snprintf(name, sizeof(name), "plan|%s|%s|%s", api->id, plan->name, id);
             lua_pushvalue(b->L, -2); /* the plan table */
             m->throttle = get_bucket(b, "throttle", name);
-            m->route_throttle = get_route_buckets(b, name);
+            m->route_limits = get_route_limits(b, name, "plan-route", NULL, NULL);
             lua_pop(b->L, 1);
             if (plan->has_quota && !b->check_only && !b->quota_open) {
                 /* Counters are replayed from the state directory before the first slot. */
@@ -753,6 +783,51 @@ static void build_gen(builder_t *b, int check_only)
     build_tls(b);
 }
 
+/*
+ * moongate.native: checks the configuration validator (moongate.config) asks of the
+ * gateway's own code, so that their errors are reported together with every other
+ * error of the file instead of only once the rest is valid.
+ */
+static int native_template_error(lua_State *L)
+{
+    const char *src = luaL_checkstring(L, 1);
+    mgw_pool_t *pool = mgw_pool_create(4096);
+    const char *err = NULL;
+    if (mgw_template_compile(pool, src, &err) == NULL)
+        lua_pushstring(L, err ? err : "invalid template");
+    else
+        lua_pushnil(L);
+    mgw_pool_destroy(pool);
+    return 1;
+}
+
+/* A certificate and its key as a TLS server would load them (contents, match, strength). */
+static int native_tls_error(lua_State *L)
+{
+    mgw_tls_site_t site = {.certificate = luaL_checkstring(L, 1), .key = luaL_checkstring(L, 2)};
+    char err[512];
+    mgw_tls_ctx_t *ctx = mgw_tls_ctx_new(&site, 0, err, sizeof(err));
+    if (ctx == NULL)
+        lua_pushstring(L, err);
+    else
+        lua_pushnil(L);
+    mgw_tls_ctx_free(ctx);
+    return 1;
+}
+
+static void register_native(lua_State *L)
+{
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "loaded");
+    lua_newtable(L);
+    lua_pushcfunction(L, native_template_error);
+    lua_setfield(L, -2, "template_error");
+    lua_pushcfunction(L, native_tls_error);
+    lua_setfield(L, -2, "tls_error");
+    lua_setfield(L, -2, "moongate.native");
+    lua_pop(L, 2);
+}
+
 int mgw_config_load(const char *file, const char *prefix, int check_only, mgw_gen_t **out,
                     mgw_buf_t *errors)
 {
@@ -765,6 +840,8 @@ int mgw_config_load(const char *file, const char *prefix, int check_only, mgw_ge
                     lua_tostring(L, -1));
     lua_setfield(L, -3, "path");
     lua_pop(L, 2);
+
+    register_native(L);
 
     mgw_gen_t *g = NULL;
     builder_t b = {.L = L, .errors = errors};

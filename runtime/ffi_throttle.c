@@ -10,7 +10,8 @@
 
 /* One limit, as Lua sees it. */
 typedef struct {
-    const char *policy; /* "account", "stage", "route", "plan", "plan-route", or the bucket key */
+    const char *policy; /* "account", "stage-shared", "stage", "route", "plan", "plan-route", or the
+                           bucket key */
     double rate;
     uint64_t burst;
     uint64_t remaining;
@@ -35,24 +36,15 @@ static void fill(mgw_ffi_limit_t *l, const char *policy, const mgw_bucket_t *b, 
  */
 int mgw_ffi_throttle_limits(mgw_req_t *r, mgw_ffi_limit_t *out, int max)
 {
-    const mgw_bucket_t *b[5];
-    const char *names[5];
-    int n = 0;
     const mgw_stage_t *st = r->stage;
     const mgw_member_t *m = r->key && r->api && st ? mgw_key_member(r->key, r->api, st) : NULL;
-    int idx = r->route ? r->route->idx : -1;
-    if (r->gen->account) b[n] = r->gen->account, names[n++] = "account";
-    if (st && st->throttle) b[n] = st->throttle, names[n++] = "stage";
-    if (st && idx >= 0 && st->route_throttle && st->route_throttle[idx])
-        b[n] = st->route_throttle[idx], names[n++] = "route";
-    if (m && m->throttle) b[n] = m->throttle, names[n++] = "plan";
-    if (m && idx >= 0 && m->route_throttle && m->route_throttle[idx])
-        b[n] = m->route_throttle[idx], names[n++] = "plan-route";
+    mgw_limit_t lv[MGW_LIMITS_MAX];
+    int n = mgw__req_limits(r, m, lv);
     uint64_t now = mgw_throttle_now();
     for (int i = 0; i < n && i < max; i++) {
         mgw_take_t t;
-        mgw_bucket_peek(b[i], now, &t);
-        fill(&out[i], names[i], b[i], &t);
+        mgw_bucket_peek(lv[i].bucket, now, &t);
+        fill(&out[i], lv[i].policy, lv[i].bucket, &t);
     }
     return n;
 }

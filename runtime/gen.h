@@ -53,6 +53,12 @@ typedef struct {
     mgw_integration_t integration;
 } mgw_route_t;
 
+/* One throttle level of a route: its bucket and the policy name clients and logs see. */
+typedef struct {
+    mgw_bucket_t *bucket; /* NULL: no limit at this level */
+    const char *policy;   /* "stage", "route", "plan-route", ... */
+} mgw_limit_t;
+
 typedef struct {
     const char *name;
     mgw_api_t *api;
@@ -60,11 +66,14 @@ typedef struct {
     int nvars;
     mgw_template_t *log_format;    /* NULL: no access log */
     int log_id;                    /* index into mgw_gen_t.logs */
-    mgw_bucket_t *throttle;        /* stage default limit, or NULL */
-    mgw_bucket_t **route_throttle; /* by route idx: route_settings limits, or NULL */
-    int rate_limit_headers;        /* send RateLimit-Policy / RateLimit */
-    int waf;                       /* use number of the stage's web ACL, or 0 */
-    int log_policy;                /* use number of the access log's Lua policy, or 0 */
+    mgw_bucket_t *shared_throttle; /* shared_throttle: one bucket for every route, or NULL */
+    /* By route idx, or NULL when no route is limited: the route's own bucket, with its
+     * route_settings limit ("route") or else the stage's default throttle ("stage"). As
+     * in API Gateway, a stage's throttle is a per-route default, not a shared limit. */
+    mgw_limit_t *route_limits;
+    int rate_limit_headers; /* send RateLimit-Policy / RateLimit */
+    int waf;                /* use number of the stage's web ACL, or 0 */
+    int log_policy;         /* use number of the access log's Lua policy, or 0 */
     /* https backends: the client context (with the stage's client certificate, if any) */
     mgw_tls_ctx_t *backend_tls;
     const char *backend_tls_id; /* identifies it across generations (pool keys) */
@@ -84,9 +93,9 @@ typedef struct {
 typedef struct {
     const mgw_api_t *api;
     const mgw_plan_t *plan;
-    mgw_bucket_t *throttle;        /* the plan's limit for this key, or NULL */
-    mgw_bucket_t **route_throttle; /* by route idx, or NULL */
-    mgw_quota_t *quota;            /* NULL without a quota */
+    mgw_bucket_t *throttle;    /* the plan's limit for this key, or NULL */
+    mgw_limit_t *route_limits; /* by route idx ("plan-route"), or NULL */
+    mgw_quota_t *quota;        /* NULL without a quota */
 } mgw_member_t;
 
 typedef struct {

@@ -105,8 +105,9 @@ static int show_client_cert(mgw_gen_t *gen, const char *api_id, const char *stag
 }
 
 /*
- * moongate truststore rollback|unpin DOMAIN: pins the version before the one served (or
- * removes the pin), then asks the running gateway to reload so it takes effect at once.
+ * moongate truststore rollback|unpin DOMAIN: pins the version served before the one
+ * served now (or removes the pin), then asks the running gateway to reload so it
+ * takes effect at once.
  */
 static int truststore_command(mgw_gen_t *gen, const char *file, const char *prefix,
                               const char *action, const char *domain)

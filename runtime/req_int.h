@@ -263,6 +263,11 @@ static inline mgw_hdr_t *mgw__req_push_header(mgw_req_t *r)
 void mgw__req_send_continue(mgw_req_t *r);
 /* The value of a $context variable (see template.h) for r; 1 when it has one. */
 int mgw__req_lookup(mgw_req_t *r, int var, mgw_str_t arg, mgw_str_t *out);
+/* Most throttle levels a request can have (account, stage-shared, route, plan, plan-route). */
+#define MGW_LIMITS_MAX 5
+/* Fills lv with the throttle levels that apply to r, in the order they are taken, for the
+ * caller's plan membership m (or NULL); returns how many. */
+int mgw__req_limits(const mgw_req_t *r, const mgw_member_t *m, mgw_limit_t lv[MGW_LIMITS_MAX]);
 /* Writes the access-log line and frees the request. */
 void mgw__req_free(mgw_req_t *r);
 /* Milliseconds on the loop clock. */

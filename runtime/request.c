@@ -691,33 +691,35 @@ static int identify_key(mgw_req_t *r, const mgw_member_t **member)
     return 0;
 }
 
-typedef struct {
-    mgw_bucket_t *bucket;
-    const char *name;
-} level_t;
+int mgw__req_limits(const mgw_req_t *r, const mgw_member_t *m, mgw_limit_t lv[MGW_LIMITS_MAX])
+{
+    const mgw_stage_t *st = r->stage;
+    int idx = r->route ? r->route->idx : -1;
+    int n = 0;
+    if (r->gen->account) lv[n++] = (mgw_limit_t){r->gen->account, "account"};
+    if (st && st->shared_throttle) lv[n++] = (mgw_limit_t){st->shared_throttle, "stage-shared"};
+    if (st && idx >= 0 && st->route_limits && st->route_limits[idx].bucket)
+        lv[n++] = st->route_limits[idx];
+    if (m && m->throttle) lv[n++] = (mgw_limit_t){m->throttle, "plan"};
+    if (m && idx >= 0 && m->route_limits && m->route_limits[idx].bucket)
+        lv[n++] = m->route_limits[idx];
+    return n;
+}
 
 /*
- * Throttling: the account, stage, stage route, plan and plan route buckets, then the
- * plan's quota. A request takes a token at every level only if it passes them all: a
- * refusal gives back what the levels before it took.
+ * Throttling: the account, stage-shared, route (its route_settings limit or the stage's
+ * default), plan and plan route buckets, then the plan's quota. A request takes a token
+ * at every level only if it passes them all: a refusal gives back what the levels before
+ * it took.
  */
 static int phase_throttle(mgw_req_t *r)
 {
     static const uint64_t period_s[] = {86400, 7 * 86400, 31 * 86400};
-    const mgw_stage_t *st = r->stage;
-    const mgw_route_t *rt = r->route;
     const mgw_member_t *m;
     if (identify_key(r, &m) != 0) return MGW_PHASE_STOP;
 
-    level_t lv[5];
-    int n = 0;
-    if (r->gen->account) lv[n++] = (level_t){r->gen->account, "account"};
-    if (st->throttle) lv[n++] = (level_t){st->throttle, "stage"};
-    if (st->route_throttle && st->route_throttle[rt->idx])
-        lv[n++] = (level_t){st->route_throttle[rt->idx], "route"};
-    if (m && m->throttle) lv[n++] = (level_t){m->throttle, "plan"};
-    if (m && m->route_throttle && m->route_throttle[rt->idx])
-        lv[n++] = (level_t){m->route_throttle[rt->idx], "plan-route"};
+    mgw_limit_t lv[MGW_LIMITS_MAX];
+    int n = mgw__req_limits(r, m, lv);
     if (n == 0 && !(m && m->quota)) return MGW_PHASE_NEXT;
 
     uint64_t now = mgw_throttle_now();
@@ -726,7 +728,7 @@ static int phase_throttle(mgw_req_t *r)
         uint64_t burst = mgw_bucket_burst(lv[i].bucket);
         uint64_t window = (uint64_t)((double)burst / mgw_bucket_rate(lv[i].bucket) + 0.999);
         int ok = mgw_bucket_take(lv[i].bucket, now, &t);
-        note_limit(r, lv[i].name, burst, window, t.remaining,
+        note_limit(r, lv[i].policy, burst, window, t.remaining,
                    ceil_s(ok ? t.reset_ms : t.retry_after_ms), !ok);
         if (!ok) {
             while (i-- > 0)

@@ -72,7 +72,10 @@ static void hash_key(const char *s, size_t n, double rate, uint64_t burst, uint6
 
 mgw_bucket_t *mgw_throttle_bucket(const char *key, size_t n, double rate, uint64_t burst)
 {
-    if (region == NULL) mgw_throttle_init(0);
+    /* 4 MB of address space; pages are only touched where buckets land. Every route of a
+     * throttled stage has a bucket of its own, and a reload that changes a limit adds
+     * buckets (old ones are never freed), so room for tens of thousands. */
+    if (region == NULL) mgw_throttle_init(MGW_THROTTLE_DEFAULT_BUCKETS);
     uint64_t hh[2];
     hash_key(key, n, rate, burst, hh);
     uint64_t h = hh[0];

@@ -23,7 +23,11 @@ typedef struct {
     uint64_t reset_ms;       /* when the bucket is full again */
 } mgw_take_t;
 
-/* Allocates the region for nbuckets buckets (rounded up to a power of two); idempotent. */
+/* Buckets in the region when nothing called mgw_throttle_init before the first bucket. */
+#define MGW_THROTTLE_DEFAULT_BUCKETS 65536
+
+/* Allocates the region for nbuckets buckets (rounded up to a power of two, at least
+ * 1024); idempotent. */
 void mgw_throttle_init(size_t nbuckets);
 
 /*

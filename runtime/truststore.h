@@ -11,14 +11,16 @@
 #include <stddef.h>
 
 /*
- * Records file's content as a new version when it differs from the newest one, and
- * chooses what to serve: writes its path to out and its version number to *version.
- * pin > 0 serves that version. Returns 0, or -1 with the reason in err.
+ * Records file's content as a new version when no version has it yet (each distinct
+ * content once, numbered by first appearance) and appends its version to the history
+ * when it changed, then chooses what to serve: writes its path to out and its version
+ * number to *version. pin > 0 serves that version. Returns 0, or -1 with the reason in err.
  */
 int mgw_truststore_resolve(const char *state_dir, const char *host, const char *file, int pin,
                            char *out, size_t outlen, int *version, char *err, size_t errlen);
 
-/* Pins the version before the one served now. Returns 0 and *to, or -1 with err. */
+/* Pins the version served before the one served now (one step back in the history per
+ * call). Returns 0 and *to, or -1 with err. */
 int mgw_truststore_rollback(const char *state_dir, const char *host, const char *file, int *to,
                             char *err, size_t errlen);
 

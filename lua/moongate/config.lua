@@ -20,9 +20,10 @@ local io_open = io.open
 local sort, concat = table.sort, table.concat
 local format, find, sub, match, gsub, lower, byte = string.format, string.find,
   string.sub, string.match, string.gsub, string.lower, string.byte
-local floor, min = math.floor, math.min
+local floor, min, huge = math.floor, math.min, math.huge
 local debug_sethook, debug_gethook = debug.sethook, debug.gethook
 local jit = rawget(_G, "jit")
+local loaded_modules = package.loaded
 local policy_lib = require "moongate.policy" -- it requires this module lazily, not at load
 
 local M = {}
@@ -489,6 +490,25 @@ local function file_error(v, ctx)
   f:close()
 end
 
+-- $context templates are compiled, and certificates loaded, by the gateway
+-- (runtime/template.c, tls.c). Inside moongate the validator asks it through
+-- moongate.native, so that such errors are reported with every other error; without
+-- it (busted) the gateway reports them when it builds the configuration.
+local function template_error(v)
+  local native = loaded_modules["moongate.native"]
+  if native then
+    return native.template_error(v)
+  end
+end
+
+-- A certificate and key the gateway would refuse (unreadable PEM, key mismatch, weak).
+local function certificate_pair_error(c, ctx)
+  local native = loaded_modules["moongate.native"]
+  if native and c.certificate and c.key then
+    return native.tls_error(resolve(ctx.prefix, c.certificate), resolve(ctx.prefix, c.key))
+  end
+end
+
 local function log_path_error(v, ctx)
   if sub(v, -1) == "/" then
     return "must name a file, got " .. show(v)
@@ -909,7 +929,7 @@ local function policy_use(kind, field)
       return fail(ctx, join(path, field), format("%s has no %s function, which %s needs",
         quote(c[field]), hook, USE_NAMES[kind]))
     end
-    local conf, errs = policy_lib.check_conf(entry.mod, v.config, join(path, "config"), ctx.source)
+    local conf, errs = policy_lib.check_conf(entry.mod, v.config, join(path, "config"), ctx.source, c[field])
     if not conf then
       for _, e in ipairs(errs) do
         ctx.errs[#ctx.errs + 1] = e
@@ -1294,7 +1314,7 @@ local gateway_response = {
   fields = {
     status = { type = "integer", between = { 100, 599 }, description = "replaces the type's default status" },
     headers = headers_map('extra response headers; "$request.header.NAME" copies a request header'),
-    body = { type = "string", description = "body template with $context.* and $stageVariables.*" },
+    body = { type = "string", check = template_error, description = "body template with $context.* and $stageVariables.*" },
   },
 }
 
@@ -1310,8 +1330,16 @@ local stage = {
       },
       values = { type = "string", numbers = true, description = "variable value (numbers are converted)" },
     },
-    throttle = throttle_settings,
-    route_settings = route_settings("per-route settings of the stage (throttle)"),
+    throttle = {
+      type = "record", fields = throttle_settings.fields, post = check_throttle,
+      description = "the default limit of each route: every route without a route_settings throttle"
+        .. " gets its own bucket with this rate and burst",
+    },
+    shared_throttle = {
+      type = "record", fields = throttle_settings.fields, post = check_throttle,
+      description = "one limit shared by every route of the stage (on top of each route's own)",
+    },
+    route_settings = route_settings("per-route settings of the stage (throttle replaces the stage's for that route)"),
     client_certificate = {
       type = "record", description = "certificate presented to https backends (backend mutual TLS)",
       post = function(c, v, path, ctx)
@@ -1346,7 +1374,7 @@ local stage = {
           description = "log file; relative paths are resolved against the prefix; its directory must exist",
         },
         format = {
-          type = "string", non_empty = true, max_len = 3072,
+          type = "string", non_empty = true, max_len = 3072, check = template_error,
           description = "$context template of a line (at most 3072 bytes)",
         },
       },
@@ -1410,6 +1438,13 @@ local listener_tls = {
   },
 }
 
+listener_tls.post = function(c, _, path, ctx)
+  local err = certificate_pair_error(c, ctx)
+  if err then
+    fail(ctx, path, err)
+  end
+end
+
 local listener = {
   type = "record", description = "a listening socket",
   fields = {
@@ -1435,6 +1470,17 @@ local function check_domain(c, v, path, ctx)
   end
   if v.mtls ~= nil and v.certificate == nil then
     fail(ctx, join(path, "mtls"), "needs the domain's certificate and key (mutual TLS is TLS)")
+  end
+  -- Domain certificates are loaded only into TLS listeners: checked when there is one.
+  local listen = type(ctx.raw) == "table" and ctx.raw.listen
+  for _, l in ipairs(type(listen) == "table" and listen or {}) do
+    if type(l) == "table" and l.tls ~= nil then
+      local err = certificate_pair_error(c, ctx)
+      if err then
+        fail(ctx, path, err)
+      end
+      break
+    end
   end
 end
 
@@ -1584,7 +1630,15 @@ local function walk(s, v, path, ctx)
     end
     v = deep_copy(s.default)
   end
-  return kinds[s.type](s, v, path, ctx)
+  local out = kinds[s.type](s, v, path, ctx)
+  -- Strings run check(value) among their own checks; every other type runs it here.
+  if out ~= nil and s.check and s.type ~= "string" then
+    local err = s.check(out, ctx)
+    if err then
+      return fail(ctx, path, err)
+    end
+  end
+  return out
 end
 
 local function field_names(s)
@@ -1611,7 +1665,7 @@ local function string_error(s, v, ctx)
     return format("must be at most %d bytes, got %d", s.max_len, #v)
   end
   if s.pattern and not find(v, s.pattern) then
-    return s.pattern_message
+    return s.pattern_message or format("must match the pattern %s, got %s", quote(s.pattern), show(v))
   end
   if s.check then
     return s.check(v, ctx)
@@ -1632,18 +1686,48 @@ function kinds.string(s, v, path, ctx)
   return s.normalize and s.normalize(v) or v
 end
 
+-- Bounds of integer and number nodes, each optional: between = { low, high }, or any
+-- of above / at_least (the low end) and at_most. within() says whether v is inside
+-- them, bounds_text() words them for a message (" between 1 and 5", or "").
+local function within(s, v)
+  if s.between then
+    return v >= s.between[1] and v <= s.between[2]
+  end
+  return (s.above == nil or v > s.above) and (s.at_least == nil or v >= s.at_least)
+    and (s.at_most == nil or v <= s.at_most)
+end
+
+local function bounds_text(s)
+  if s.between then
+    return format(" between %s and %s", num(s.between[1]), num(s.between[2]))
+  end
+  local parts = {}
+  if s.above then
+    parts[#parts + 1] = "greater than " .. num(s.above)
+  elseif s.at_least then
+    parts[#parts + 1] = "at least " .. num(s.at_least)
+  end
+  if s.at_most then
+    parts[#parts + 1] = "at most " .. num(s.at_most)
+  end
+  return #parts > 0 and " " .. concat(parts, " and ") or ""
+end
+
+-- A finite number: NaN and infinities are no configuration value.
+local function finite(v)
+  return type(v) == "number" and v == v and v ~= huge and v ~= -huge
+end
+
 function kinds.integer(s, v, path, ctx)
-  local lo, hi = s.between[1], s.between[2]
-  if type(v) ~= "number" or v ~= floor(v) or v < lo or v > hi then
-    return fail(ctx, path, format("must be an integer between %s and %s, got %s", num(lo), num(hi), show(v)))
+  if not finite(v) or v ~= floor(v) or not within(s, v) then
+    return fail(ctx, path, format("must be an integer%s, got %s", bounds_text(s), show(v)))
   end
   return v
 end
 
 function kinds.number(s, v, path, ctx)
-  if type(v) ~= "number" or not (v > s.above and v <= s.at_most) then
-    return fail(ctx, path, format("must be a number greater than %s and at most %s, got %s",
-      num(s.above), num(s.at_most), show(v)))
+  if not finite(v) or not within(s, v) then
+    return fail(ctx, path, format("must be a number%s, got %s", bounds_text(s), show(v)))
   end
   return v
 end
@@ -1700,14 +1784,19 @@ function kinds.map(s, v, path, ctx)
     local nk
     if type(k) ~= "string" then
       fail(ctx, kpath, "key must be a string, got " .. show(k))
-    else
+    elseif s.keys then
       nk = walk(s.keys, k, kpath, ctx)
+    else
+      nk = k
     end
     if nk ~= nil and first[nk] then
       fail(ctx, kpath, format("duplicate %s (same as %s)", s.keys.duplicate or "key", quote(first[nk])))
       nk = nil
     end
-    local nv = walk(s.values, v[k], kpath, ctx)
+    local nv = v[k]
+    if s.values then
+      nv = walk(s.values, nv, kpath, ctx)
+    end
     if nk ~= nil then
       first[nk] = k
       out[nk] = nv
@@ -1734,7 +1823,10 @@ function kinds.list(s, v, path, ctx)
   end
   local out = {}
   for i = 1, #keys do
-    local x = walk(s.elements, v[i], join(path, i), ctx)
+    local x = v[i]
+    if s.elements then
+      x = walk(s.elements, x, join(path, i), ctx)
+    end
     if x == nil then
       x = false -- keep positions: false marks an invalid element
     end
@@ -1763,6 +1855,205 @@ function kinds.variant(s, v, path, ctx)
       .. did_you_mean(tag, names))
   end
   return walk(s.variants[tag], v, path, ctx)
+end
+
+---------------------------------------------------------------------------
+-- Policy schemas. A policy's `schema` is written in the language above; before it
+-- validates anything it is itself checked against SCHEMA_NODE (the same language),
+-- so that a mistake in it reads "policies/x.lua: schema.fields.n.between: ..." and
+-- never surfaces as a Lua error inside the walker. Bounds, keys, values and
+-- elements are optional; what a node type does not know is an unknown key.
+---------------------------------------------------------------------------
+
+local NODE_TYPES = { "boolean", "custom", "integer", "list", "map", "number", "record", "string", "variant" }
+
+local function function_node(description)
+  return {
+    type = "custom", description = description,
+    validate = function(v)
+      if type(v) ~= "function" then
+        return nil, "must be a function, got " .. show(v)
+      end
+      return v
+    end,
+  }
+end
+
+local any_value = {
+  type = "custom", description = "any value",
+  validate = function(v)
+    return v
+  end,
+}
+
+local SCHEMA_NODE = {
+  type = "variant", tag = "type", description = "a schema node", variants = {},
+}
+
+local function list_of_two_numbers(v)
+  local n = 0
+  for _ in pairs(type(v) == "table" and v or {}) do
+    n = n + 1
+  end
+  if n ~= 2 or not finite(v[1]) or not finite(v[2]) then
+    return nil, "must be a list of two numbers { low, high }, got " .. (type(v) == "table" and "another table" or show(v))
+  end
+  if v[1] > v[2] then
+    return nil, format("must be { low, high } with low <= high, got { %s, %s }", num(v[1]), num(v[2]))
+  end
+  return v
+end
+
+-- between excludes the other bounds; above and at_least exclude each other.
+local function check_bounds(c, _, path, ctx)
+  if c.between and (c.above or c.at_least or c.at_most) then
+    fail(ctx, path, "between cannot be combined with above, at_least or at_most")
+  elseif c.above and c.at_least then
+    fail(ctx, path, "above and at_least cannot be combined")
+  elseif c.at_most and (c.above or c.at_least) and (c.above or c.at_least) > c.at_most then
+    fail(ctx, path, format("the low bound %s is above at_most %s", num(c.above or c.at_least), num(c.at_most)))
+  end
+end
+
+-- A node's default must itself pass the node; checked after the walk (ctx.deferred),
+-- for nodes with no error of their own inside, since walking a broken node is exactly
+-- what this section prevents.
+local function check_default(_, v, path, ctx)
+  if v.default ~= nil then
+    ctx.deferred[#ctx.deferred + 1] = function()
+      local prefix = format("%s: %s", ctx.source, path)
+      for _, e in ipairs(ctx.errs) do
+        if sub(e, 1, #prefix) == prefix and find(sub(e, #prefix + 1, #prefix + 1), "^[%.%[:]") then
+          return
+        end
+      end
+      local dpath = join(path, "default")
+      local ok, err = pcall(walk, v, deep_copy(v.default), dpath, ctx)
+      if not ok then
+        fail(ctx, dpath, "the schema raised an error checking it: " .. tostring(err))
+      end
+    end
+  end
+end
+
+local function node_type(name, extra, post)
+  local fields = {
+    type = { type = "string", description = "the node type" },
+    description = { type = "string", description = "what the value means" },
+    required = { type = "boolean", description = "the value must be present" },
+    default = any_value,
+    check = function_node("check(value) returns an error message, or nil when the value is good"),
+  }
+  for k, v in pairs(extra) do
+    fields[k] = v
+  end
+  SCHEMA_NODE.variants[name] = {
+    type = "record", description = "a " .. name .. " node", fields = fields,
+    post = function(c, v, path, ctx)
+      if post then
+        post(c, v, path, ctx)
+      end
+      check_default(c, v, path, ctx)
+    end,
+  }
+end
+
+local bound = { type = "number", description = "a bound (inclusive unless above)" }
+local numeric = {
+  between = { type = "custom", description = "{ low, high }, both inclusive", validate = list_of_two_numbers },
+  above = bound, at_least = bound, at_most = bound,
+}
+local flag = { type = "boolean", description = "a flag" }
+local count = { type = "integer", at_least = 0, description = "a count" }
+
+node_type("boolean", {})
+node_type("integer", numeric, check_bounds)
+node_type("number", numeric, check_bounds)
+node_type("string", {
+  one_of = { type = "list", non_empty = true, elements = { type = "string", description = "an allowed value" },
+    description = "the allowed values" },
+  pattern = { type = "string", check = lua_pattern_error, description = "a Lua pattern the value must match" },
+  pattern_message = { type = "string", description = "the message when the pattern does not match" },
+  non_empty = flag,
+  max_len = count,
+  normalize = function_node("normalize(value) returns the value to keep"),
+})
+node_type("record", {
+  fields = {
+    type = "map", required = true, description = "the fields by name",
+    keys = { type = "string", description = "a field name" }, values = SCHEMA_NODE,
+  },
+})
+node_type("map", { keys = SCHEMA_NODE, values = SCHEMA_NODE, non_empty = flag, max_entries = count },
+  function(c, _, path, ctx)
+    if c.keys and c.keys.type ~= "string" then
+      fail(ctx, join(join(path, "keys"), "type"), 'must be "string": map keys are strings, got ' .. show(c.keys.type))
+    end
+  end)
+node_type("list", { elements = SCHEMA_NODE, non_empty = flag })
+node_type("variant", {
+  tag = { type = "string", required = true, non_empty = true, description = "the field that picks the variant" },
+  variants = {
+    type = "map", required = true, non_empty = true, description = "a record node by tag value",
+    keys = { type = "string", description = "a tag value" }, values = SCHEMA_NODE,
+  },
+}, function(c, _, path, ctx)
+  for _, name in ipairs(sorted_keys(c.variants or {})) do
+    local vnode = c.variants[name]
+    local vpath = join(join(path, "variants"), name)
+    if vnode and vnode.type ~= "record" then
+      fail(ctx, join(vpath, "type"), 'must be "record": a variant is a record, got ' .. show(vnode.type))
+    elseif vnode and c.tag and vnode.fields and vnode.fields[c.tag] == nil then
+      fail(ctx, join(vpath, "fields"), format("must have the tag field %s", quote(c.tag)))
+    end
+  end
+end)
+node_type("custom", { validate = function_node("validate(value) returns the value, or nil and a message") })
+SCHEMA_NODE.variants.custom.fields.validate.required = true
+
+-- The path of a table that contains itself (a schema must be a tree), or nil.
+local function find_cycle(t, path, open)
+  open[t] = true
+  for _, k in ipairs(sorted_keys(t)) do
+    local v = t[k]
+    if type(v) == "table" then
+      local p = join(path, k)
+      if open[v] then
+        return p
+      end
+      local found = find_cycle(v, p, open)
+      if found then
+        return found
+      end
+    end
+  end
+  open[t] = nil
+end
+
+local schema_errors = setmetatable({}, { __mode = "k" })
+
+-- Checks a policy's schema; name is the policy file as configured. Returns nil, or the
+-- list of errors, each "NAME: schema.PATH: reason". Cached per schema table.
+function M.check_schema(schema, name)
+  local cached = schema_errors[schema]
+  if cached == nil then
+    local ctx = { source = name, prefix = ".", errs = {}, raw = {}, deferred = {} }
+    local cycle = type(schema) == "table" and find_cycle(schema, "schema", {})
+    if cycle then
+      fail(ctx, cycle, "contains itself (a schema is a tree of tables)")
+    else
+      walk(SCHEMA_NODE, schema, "schema", ctx)
+      for _, fn in ipairs(ctx.deferred) do
+        fn()
+      end
+    end
+    sort(ctx.errs)
+    cached = #ctx.errs > 0 and ctx.errs or false
+    if type(schema) == "table" then
+      schema_errors[schema] = cached
+    end
+  end
+  return cached or nil
 end
 
 ---------------------------------------------------------------------------
@@ -1837,6 +2128,7 @@ local function shape_stage(api_path, name, st, prefix)
     name = name,
     variables = pairs_list(st.variables),
     throttle = shape_throttle(st.throttle),
+    shared_throttle = shape_throttle(st.shared_throttle),
     route_settings = shape_route_settings(st.route_settings),
     client_certificate = st.client_certificate and {
       certificate = st.client_certificate.certificate and resolve(prefix, st.client_certificate.certificate),
@@ -1940,8 +2232,15 @@ function M.validate(tbl, opts)
   end
   local checked = walk(M.schema, tbl, "", ctx)
   if #ctx.errs > 0 then
+    -- sorted, each once: a policy used twice reports a mistake in its schema once
     sort(ctx.errs)
-    return nil, ctx.errs
+    local errs = {}
+    for i, e in ipairs(ctx.errs) do
+      if e ~= ctx.errs[i - 1] then
+        errs[#errs + 1] = e
+      end
+    end
+    return nil, errs
   end
   local out = shape(checked, ctx.prefix, ctx)
   shape_policies(out, checked, ctx)
@@ -1949,16 +2248,23 @@ function M.validate(tbl, opts)
 end
 
 -- Validates value against a schema written in this module's schema language (a
--- policy's `schema`). path names value in messages, source the file. Returns the
--- normalized value, or nil and the sorted list of errors.
-function M.check(schema, value, path, source)
+-- policy's `schema`, checked first: see M.check_schema). path names value in messages,
+-- source the file, name the policy. Returns the normalized value, or nil and the sorted
+-- list of errors.
+function M.check(schema, value, path, source, name)
+  name = name or "the policy"
+  local errs = M.check_schema(schema, name)
+  if errs then
+    return nil, errs
+  end
   local ctx = { source = source or "config", prefix = ".", errs = {}, raw = {} }
   if value == nil then
     value = {}
   end
+  -- What can still raise is the policy's own check, normalize or validate function.
   local ok, out = pcall(walk, schema, value, path, ctx)
   if not ok then
-    return nil, { format("%s: %s: invalid policy schema: %s", ctx.source, path, tostring(out)) }
+    return nil, { format("%s: %s: the schema of %s raised an error: %s", ctx.source, path, name, tostring(out)) }
   end
   if #ctx.errs > 0 then
     sort(ctx.errs)

@@ -358,16 +358,19 @@ M.HOOKS = {
 
 -- Validates conf against mod.schema (the same schema language as the gateway
 -- configuration, see moongate.config). path names conf in messages, source the
--- file. Returns the normalized conf, or nil and a list of errors.
-function M.check_conf(mod, conf, path, source)
+-- file, name the policy file (a mistake in its schema is reported as
+-- "NAME: schema.fields.x: ..."). Returns the normalized conf, or nil and a list of
+-- errors.
+function M.check_conf(mod, conf, path, source, name)
+  name = name or "the policy"
   if mod.schema == nil then
     return conf == nil and {} or conf
   end
   if type(mod.schema) ~= "table" then
-    return nil, { format("%s: %s: the policy's schema must be a table", source, path) }
+    return nil, { format("%s: schema: must be a table, got %s", name, type(mod.schema)) }
   end
   local config = require "moongate.config"
-  return config.check(mod.schema, conf, path, source)
+  return config.check(mod.schema, conf, path, source, name)
 end
 
 -- Runs the optional prepare(conf) of a module: its result is what the hooks get

@@ -75,7 +75,8 @@ function M.config(p, conf, where)
   if by_mod and by_mod[mod] ~= nil then
     return by_mod[mod], mod
   end
-  local checked, errs = policy.check_conf(mod, conf, where or "config", "spec")
+  local checked, errs = policy.check_conf(mod, conf, where or "config", "spec",
+    type(p) == "string" and p or "the policy")
   if not checked then
     error(concat(errs, "\n"), 3)
   end

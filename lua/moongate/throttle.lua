@@ -44,8 +44,8 @@ local function to_table(l)
   }
 end
 
--- The limits that apply to the request (account, stage, route, plan, plan-route), with
--- their remaining tokens; nothing is taken.
+-- The limits that apply to the request (account, stage-shared, stage or route, plan,
+-- plan-route), with their remaining tokens; nothing is taken.
 function M.limits(r)
   local n = C.mgw_ffi_throttle_limits(r, limits_buf, 5)
   local out = {}

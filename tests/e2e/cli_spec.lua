@@ -9,6 +9,7 @@ describe("moongate command line", function()
 
     lazy_setup(function()
         dir = h.tmpdir()
+        os.execute("mkdir -p " .. dir .. "/policies")
     end)
 
     local function config_file(name, source)
@@ -89,6 +90,94 @@ return {
         assert.are.equal(1, rc, out)
         assert.is_truthy(out:find(path .. ": apis.a.stages.prod.access_log.format:", 1, true), out)
         assert.matches("nope", out)
+    end)
+
+    it("check reports template and certificate errors along with a missing log directory", function()
+        h.write_file(dir .. "/garbage.pem", "not a certificate\n")
+        local path = config_file("everything.lua", string.format([[
+return {
+  listen = { { address = "127.0.0.1", port = 18443, tls = { certificate = %q, key = %q } } },
+  apis = {
+    a = {
+      stages = { prod = { access_log = { path = %q, format = '{"a":"$context.nope"}' } } },
+      gateway_responses = { THROTTLED = { body = '{"m":"$context.bogus"}' } },
+      routes = { ["GET /x"] = { integration = { type = "mock" } } },
+    },
+  },
+}
+]], dir .. "/garbage.pem", dir .. "/garbage.pem", dir .. "/no-such-dir/access.log"))
+        local out, rc = h.moongate{ "check", "-c", path }
+        assert.are.equal(1, rc, out)
+        local lines = {}
+        for line in out:gmatch("[^\n]+") do lines[#lines + 1] = line end
+        assert.are.same({
+            path .. ": apis.a.gateway_responses.THROTTLED.body: unknown variable $context.bogus",
+            path .. ": apis.a.stages.prod.access_log.format: unknown variable $context.nope",
+            path .. ': apis.a.stages.prod.access_log.path: directory "' .. dir .. '/no-such-dir" does not exist',
+        }, { lines[1], lines[2], lines[3] })
+        assert.are.equal(4, #lines, out)
+        assert.is_truthy(lines[4]:find(path .. ': listen[1].tls: cannot load certificate "' .. dir .. '/garbage.pem"', 1, true), out)
+    end)
+
+    -- Issue item 7: bounds are optional in a policy schema, and a mistake in a schema is
+    -- reported naming the policy file and the field, never as a Lua error.
+    local function waf_config(name, policy_file, config)
+        return config_file(name, string.format([[
+return {
+  apis = {
+    a = {
+      stages = { ["$default"] = { waf = { rules = {
+        { priority = 1, policy = %q, action = "block", config = %s },
+        { priority = 2, name = "again", policy = %q, action = "count" },
+      } } } },
+      routes = { ["GET /x"] = { integration = { type = "mock" } } },
+    },
+  },
+}
+]], policy_file, config, policy_file))
+    end
+
+    it("check accepts a policy schema with an integer and a number without bounds", function()
+        h.write_file(dir .. "/policies/unbounded.lua", [[
+return {
+  schema = { type = "record", fields = {
+    limit = { type = "integer", default = 10 },
+    ratio = { type = "number" },
+  } },
+  inspect = function() return false end,
+}
+]])
+        local path = waf_config("unbounded.lua", "policies/unbounded.lua", "{ limit = 3, ratio = 0.5 }")
+        local out, rc = h.moongate{ "check", "-c", path, "-p", dir }
+        assert.are.equal(0, rc, out)
+        assert.matches("OK", out)
+        path = waf_config("unbounded2.lua", "policies/unbounded.lua", "{ limit = 2.5 }")
+        out, rc = h.moongate{ "check", "-c", path, "-p", dir }
+        assert.are.equal(1, rc, out)
+        assert.are.equal(path .. ': apis.a.stages["$default"].waf.rules[1].config.limit: must be an integer, got 2.5\n', out)
+    end)
+
+    it("check reports every mistake in a policy schema once, naming the policy file and the field", function()
+        h.write_file(dir .. "/policies/badschema.lua", [[
+return {
+  schema = { type = "record", fields = {
+    limit = { type = "integer", between = { 10 } },
+    mode = { type = "strnig" },
+    ratio = { type = "number", default = "half" },
+  } },
+  inspect = function() return false end,
+}
+]])
+        local path = waf_config("badschema.lua", "policies/badschema.lua", "{ limit = 1 }")
+        local out, rc = h.moongate{ "check", "-c", path, "-p", dir }
+        assert.are.equal(1, rc, out)
+        assert.are.equal(table.concat({
+            "policies/badschema.lua: schema.fields.limit.between: must be a list of two numbers { low, high }, got another table",
+            'policies/badschema.lua: schema.fields.mode.type: must be one of "boolean", "custom", "integer", "list", '
+                .. '"map", "number", "record", "string", "variant", got "strnig" (did you mean "string"?)',
+            'policies/badschema.lua: schema.fields.ratio.default: must be a number, got "half"',
+            "",
+        }, "\n"), out)
     end)
 
     it("check rejects a bad route key and a greedy segment that is not last", function()

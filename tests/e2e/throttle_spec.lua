@@ -93,11 +93,11 @@ describe("throttling", function()
                             route_settings = { ["GET /tight"] = { throttle = { rate = 0.01, burst = 2 } } },
                         },
                         order = {
-                            throttle = { rate = 0.01, burst = 5 },
+                            shared_throttle = { rate = 0.01, burst = 5 },
                             route_settings = { ["GET /tight"] = { throttle = slow } },
                         },
                         tie = {
-                            throttle = { rate = 0.01, burst = 2 },
+                            shared_throttle = { rate = 0.01, burst = 2 },
                             route_settings = { ["GET /tight"] = { throttle = slow } },
                         },
                         nohdr = { throttle = slow, rate_limit_headers = false },
@@ -226,30 +226,36 @@ describe("throttling", function()
 
         it("gives back the tokens of earlier levels when a later level refuses", function()
             local c = h.connect(port_t)
-            assert.are.equal(200, get(c, "/order/tight").status) -- stage 5 -> 4, route 1 -> 0
+            assert.are.equal(200, get(c, "/order/tight").status) -- shared 5 -> 4, route 1 -> 0
             for _ = 1, 3 do
                 assert_throttled(get(c, "/order/tight"), "route")
             end
-            -- The stage still has its 4 tokens for other routes.
-            for i = 1, 4 do
+            -- The shared limit still has its 4 tokens, for any route of the stage.
+            for i = 1, 2 do
                 local r = get(c, "/order/other")
                 assert.are.equal(200, r.status, "request " .. i .. " to /order/other")
             end
-            assert_throttled(get(c, "/order/other"), "stage")
+            for i = 1, 2 do
+                local r = get(c, "/order/x")
+                assert.are.equal(200, r.status, "request " .. i .. " to /order/x")
+            end
+            assert_throttled(get(c, "/order/other"), "stage-shared")
+            assert_throttled(get(c, "/order/x"), "stage-shared")
             c:close()
         end)
 
         it("names the limit that refused in the RateLimit headers of a 429", function()
             local c = h.connect(port_t)
-            local r = get(c, "/tie/tight") -- stage 2 -> 1, route 1 -> 0
+            local r = get(c, "/tie/tight") -- shared 2 -> 1, route 1 -> 0
             assert.are.equal(200, r.status)
             assert.are.equal("route", policy(r.headers["ratelimit-policy"]))
-            -- Now the stage's last token and the route's empty bucket: the route refuses
-            -- (and the stage keeps its token).
+            -- Now the shared limit's last token and the route's empty bucket: the route
+            -- refuses (and the shared limit keeps its token).
             assert_throttled(get(c, "/tie/tight"), "route")
             r = get(c, "/tie/other")
             assert.are.equal(200, r.status)
-            assert.are.equal('"stage";r=0;', (r.headers["ratelimit"] or ""):match('^"stage";r=0;'))
+            assert.are.equal('"stage-shared";r=0;', (r.headers["ratelimit"] or ""):match('^"stage%-shared";r=0;'))
+            assert_throttled(get(c, "/tie/x"), "stage-shared")
             c:close()
         end)
 
@@ -411,6 +417,115 @@ describe("throttling", function()
                 assert.is_nil(text:find(v, 1, true), "the log holds the key of " .. id)
             end
         end)
+    end)
+end)
+
+-- Issue 6: as in API Gateway, a stage's throttle is the default limit of each route and
+-- a route's own route_settings throttle replaces it for that route.
+describe("a stage's throttle as each route's default", function()
+    local gw, dir, log_path
+
+    lazy_setup(function()
+        dir = h.tmpdir()
+        log_path = dir .. "/access.log"
+        h.write_file(dir .. "/limits.lua", [[
+local throttle = require "moongate.throttle"
+return { handle = function(event, conf, req)
+  local out = {}
+  for _, l in ipairs(throttle.limits(req.r)) do
+    out[#out + 1] = l.policy .. ":" .. l.burst
+  end
+  return { statusCode = 200, body = table.concat(out, ",") }
+end }
+]])
+        gw = h.start_gateway({
+            workers = 2,
+            listen = { { address = "127.0.0.1", port = h.free_port(), api = "w" } },
+            apis = {
+                w = {
+                    stages = {
+                        ["$default"] = {
+                            throttle = { rate = 0.01, burst = 2 },
+                            route_settings = { ["GET /wide"] = { throttle = { rate = 1000, burst = 100 } } },
+                            access_log = {
+                                path = log_path,
+                                format = '{"status":"$context.status","path":"$context.path",'
+                                    .. '"policy":"$context.throttle.policy","limit":"$context.throttle.limit",'
+                                    .. '"remaining":"$context.throttle.remaining"}',
+                            },
+                        },
+                    },
+                    routes = {
+                        ["GET /wide"] = mock(),
+                        ["GET /a"] = mock(),
+                        ["GET /b"] = mock(),
+                        ["GET /limits"] = { integration = { type = "lua", handler = dir .. "/limits.lua" } },
+                    },
+                },
+            },
+        }, { dir = dir })
+    end)
+
+    lazy_teardown(function()
+        h.stop_all(gw)
+    end)
+
+    it("lets a route's own setting replace the stage's: the third request to /wide is 200", function()
+        local c = h.connect(gw.port)
+        for i = 1, 10 do
+            local r = get(c, "/wide")
+            assert.are.equal(200, r.status, "request " .. i .. " to /wide: " .. r.raw_head)
+            assert.are.equal('"route";q=100;w=1', r.headers["ratelimit-policy"])
+        end
+        c:close()
+    end)
+
+    it("gives every other route its own bucket with the stage's rate and burst", function()
+        local c = h.connect(gw.port)
+        for _, path in ipairs({ "/a", "/b" }) do
+            for i = 1, 2 do
+                local r = get(c, path)
+                assert.are.equal(200, r.status, "request " .. i .. " to " .. path)
+                assert.matches('^"stage";q=2;w=%d+$', r.headers["ratelimit-policy"] or "")
+                assert.matches('^"stage";r=' .. (2 - i) .. ';t=%d+$', r.headers["ratelimit"] or "")
+            end
+            assert_throttled(get(c, path), "stage")
+        end
+        -- /wide is untouched by the other routes' empty buckets
+        assert.are.equal(200, get(c, "/wide").status)
+        c:close()
+    end)
+
+    it("shows Lua the route's level by the setting that made it", function()
+        local r = h.curl({ gw:url("/limits") })
+        assert.are.equal(200, r.status)
+        assert.are.equal("stage:2", r.body)
+    end)
+
+    it("logs the level that refused", function()
+        local entries = h.wait_for(function()
+            local e = h.json_log(log_path)
+            local n = 0
+            for _, x in ipairs(e) do
+                if x.status == "429" then n = n + 1 end
+            end
+            return n >= 2 and e
+        end, 5) or h.json_log(log_path)
+        local refused, wide = {}, nil
+        for _, e in ipairs(entries) do
+            if e.status == "429" then refused[e.path] = e end
+            if e.path == "/wide" then wide = e end
+        end
+        for _, path in ipairs({ "/a", "/b" }) do
+            assert.is_table(refused[path], "no 429 line for " .. path)
+            assert.are.equal("stage", refused[path].policy)
+            assert.are.equal("2", refused[path].limit)
+            assert.are.equal("0", refused[path].remaining)
+        end
+        assert.is_nil(refused["/wide"])
+        assert.is_table(wide, "no line for /wide")
+        assert.are.equal("route", wide.policy)
+        assert.are.equal("100", wide.limit)
     end)
 end)
 

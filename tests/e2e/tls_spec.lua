@@ -507,6 +507,38 @@ describe("truststore rotation", function()
         assert.are.equal(h.read_file(P("trust_ab.pem")), h.read_file(versions .. "v2.pem"))
         assert.is_nil(h.read_file(versions .. "v3.pem"))
     end)
+
+    -- Issue item 8: switching the file A -> B -> A -> B recorded v3 ... v6.
+    it("records each distinct content once, and rolls back through what was served", function()
+        -- the file holds B (trust_ab, version 2) after the test above
+        for _, name in ipairs({ "trust.pem", "trust_ab.pem", "trust.pem", "trust_ab.pem" }) do
+            h.write_file(dir .. "/ts.pem", h.read_file(P(name)))
+            local out, rc = moongate("reload")
+            assert.are.equal(0, rc, out)
+            if name == "trust.pem" then -- CA A only: CA B's client is refused
+                assert.matches("^curl exit %d+$", status_of("rogue"))
+            else
+                assert.are.equal(200, status_of("rogue"))
+            end
+        end
+        local versions = dir .. "/state/truststores/api.test/"
+        assert.are.equal(h.read_file(P("trust.pem")), h.read_file(versions .. "v1.pem"))
+        assert.are.equal(h.read_file(P("trust_ab.pem")), h.read_file(versions .. "v2.pem"))
+        assert.is_nil(h.read_file(versions .. "v3.pem"))
+
+        -- Each rollback goes one step back in what the file served: A, then B before it.
+        local out, rc = moongate("truststore", "rollback", "api.test")
+        assert.are.equal(0, rc, out)
+        assert.matches("api.test: truststore rolled back to version 1", out, 1, true)
+        assert.matches("^curl exit %d+$", status_of("rogue"))
+        out, rc = moongate("truststore", "rollback", "api.test")
+        assert.are.equal(0, rc, out)
+        assert.matches("api.test: truststore rolled back to version 2", out, 1, true)
+        assert.are.equal(200, status_of("rogue"))
+        out, rc = moongate("truststore", "unpin", "api.test")
+        assert.are.equal(0, rc, out)
+        assert.is_nil(h.read_file(versions .. "v3.pem"))
+    end)
 end)
 
 describe("https backends", function()
