@@ -6,6 +6,7 @@
 #                 "N passed, N failed" (what `make test` counts)
 #   run.sh long   every target for FUZZ_S seconds (default 60), growing the working
 #                 corpus $BUILD/fuzz/corpus/NAME; prints each target's execution count
+# tests/fuzz/NAME.dict, when there is one, is the target's dictionary.
 # FUZZ_TARGETS="http path" picks targets. Crashes are written to $BUILD/fuzz/artifacts/NAME/.
 set -u
 cd "$(dirname "$0")/../.."
@@ -31,7 +32,9 @@ for t in $targets; do
         mkdir -p "$corpus"
         secs=${FUZZ_QUICK_S:-3}
     fi
-    "$bin" -max_total_time="$secs" -timeout=25 -print_final_stats=1 -artifact_prefix="$art" \
+    dict=()
+    [ -f tests/fuzz/"$t".dict ] && dict=(-dict=tests/fuzz/"$t".dict)
+    "$bin" "${dict[@]}" -max_total_time="$secs" -timeout=25 -print_final_stats=1 -artifact_prefix="$art" \
         "$corpus" tests/fuzz/corpus/"$t" tests/fuzz/crashers/"$t" >"$log" 2>&1
     rc=$?
     runs=$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}')
