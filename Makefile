@@ -105,6 +105,9 @@ FUZZ_INCLUDES_pem := tls
 
 fuzz-build: $(FUZZ_BIN)
 
+# Objects made only for the pattern rule below: kept (make would delete them as intermediate).
+.SECONDARY: $(FUZZ_RT_OBJ) $(FUZZ_LLHTTP_OBJ)
+
 $(BUILD)/fuzz/runtime/%.o: runtime/%.c $(wildcard runtime/*.h) | deps
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -Wall -Wextra -Werror -Iruntime -c $< -o $@
