@@ -7,7 +7,7 @@ OPT     ?= -O2
 SAN     ?=
 PKGS    := luajit libuv libssl libcrypto
 DEBS    := gcc make pkg-config libluajit2-5.1-dev luajit2 libuv1-dev libssl-dev node-llhttp \
-           lua-busted lua-cjson lua-socket curl
+           lua-busted lua-cjson lua-socket curl clang libclang-rt-dev
 
 CFLAGS_COMMON = -std=c11 -D_GNU_SOURCE -g $(OPT) $(SAN) -I$(LLHTTP_INC) \
                 $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
@@ -22,7 +22,7 @@ LLHTTP_OBJ  := $(BUILD)/llhttp/llhttp.o $(BUILD)/llhttp/api.o $(BUILD)/llhttp/ht
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all build deps run test asan format clean unit bench bench-deps bench-throttle
+.PHONY: all build deps run test asan format clean unit bench bench-deps bench-throttle fuzz fuzz-build
 
 # `all` installs what is missing first and then builds in a second make: make resolves
 # a target's rules (llhttp's sources under /usr/share/llhttp among them) before it runs
@@ -66,7 +66,9 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c tests/unit/unit.h $(RUNTIME_OBJ) $(LL
 run: all
 	$(BUILD)/moongate -c conf/gateway.lua
 
-test: all
+# The fuzz targets are built in the second make too (their llhttp objects need deps).
+test: deps
+	@$(MAKE) --no-print-directory build fuzz-build
 	@BUILD=$(BUILD) bash tests/run.sh
 
 # AddressSanitizer + UndefinedBehaviorSanitizer build in build-asan/, C and e2e tests.
@@ -92,8 +94,50 @@ bench: all bench-deps
 bench-deps:
 	@bash bench/deps.sh
 
+# ---- fuzzing (README "Fuzzing"): libFuzzer targets built with clang, ASan and UBSan ----
+# The runtime is compiled again with clang into $(BUILD)/fuzz (coverage-instrumented for
+# the fuzzer); a target that #includes a runtime .c file to reach its static functions
+# names it in FUZZ_INCLUDES_<target> so that its object is left out of the link.
+FUZZ_CC     ?= clang
+FUZZ_S      ?= 60
+FUZZ_SAN     = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS  = -std=c11 -D_GNU_SOURCE -g -O1 $(FUZZ_SAN) -I$(LLHTTP_INC) \
+               $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -DMGW_LUA_DIR='"$(CURDIR)/lua"'
+FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN    := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_RT_OBJ := $(RUNTIME_SRC:runtime/%.c=$(BUILD)/fuzz/runtime/%.o)
+FUZZ_LLHTTP_OBJ := $(LLHTTP_OBJ:$(BUILD)/llhttp/%=$(BUILD)/fuzz/llhttp/%)
+FUZZ_INCLUDES_response := upstream
+FUZZ_INCLUDES_quota_wal := quota
+FUZZ_INCLUDES_pem := tls
+
+fuzz-build: $(FUZZ_BIN)
+
+# Objects made only for the pattern rule below: kept (make would delete them as intermediate).
+.SECONDARY: $(FUZZ_RT_OBJ) $(FUZZ_LLHTTP_OBJ)
+
+$(BUILD)/fuzz/runtime/%.o: runtime/%.c $(wildcard runtime/*.h) | deps
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -Wall -Wextra -Werror -Iruntime -c $< -o $@
+
+$(BUILD)/fuzz/llhttp/%.o: $(LLHTTP)/%.c | deps
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -w -c $< -o $@
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(FUZZ_RT_OBJ) $(FUZZ_LLHTTP_OBJ)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Wall -Wextra -Werror -Iruntime -Itests/fuzz \
+	  -Wl,-E $< $(filter-out $(FUZZ_INCLUDES_$*:%=$(BUILD)/fuzz/runtime/%.o),$(FUZZ_RT_OBJ)) \
+	  $(FUZZ_LLHTTP_OBJ) -o $@ $(LDLIBS)
+
+# Runs every target for FUZZ_S seconds on a working corpus in $(BUILD)/fuzz/corpus
+# (seeded from tests/fuzz/corpus); crashes land in $(BUILD)/fuzz/artifacts.
+fuzz: fuzz-build
+	@BUILD=$(BUILD) FUZZ_S=$(FUZZ_S) bash tests/fuzz/run.sh long
+
 format:
-	clang-format -i runtime/*.c runtime/*.h tests/unit/*.c tests/unit/*.h tests/e2e/*.c
+	clang-format -i runtime/*.c runtime/*.h tests/unit/*.c tests/unit/*.h tests/e2e/*.c \
+	  tests/fuzz/*.c tests/fuzz/*.h
 
 clean:
 	rm -rf build build-asan

@@ -867,13 +867,12 @@ static int cert_info(X509 *c, mgw_pool_t *pool, mgw_client_cert_t *out)
     out->pem = bio_string(b, pool);
     out->subject_dn = dn(X509_get_subject_name(c), pool);
     out->issuer_dn = dn(X509_get_issuer_name(c), pool);
-    /* serial as lower-case hex bytes joined by ':' */
+    /* serial as lower-case hex bytes joined by ':', however long the CA made it */
     const ASN1_INTEGER *sn = X509_get0_serialNumber(c);
     BIGNUM *bn = ASN1_INTEGER_to_BN(sn, NULL);
-    int len = BN_num_bytes(bn);
-    unsigned char bytes[64];
-    if (len > (int)sizeof(bytes)) len = (int)sizeof(bytes);
-    BN_bn2binpad(bn, bytes, len);
+    int len = bn ? BN_num_bytes(bn) : 0;
+    unsigned char *bytes = mgw_pool_alloc(pool, (size_t)len + 1);
+    if (bn) BN_bn2bin(bn, bytes);
     BN_free(bn);
     char *serial = mgw_pool_alloc(pool, (size_t)(len ? len * 3 : 3));
     if (len == 0) strcpy(serial, "00");

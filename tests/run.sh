@@ -3,11 +3,13 @@
 #   unit  C unit tests (build/tests/test_*)
 #   spec  busted specs of the Lua modules and policies (spec/), no gateway running
 #   e2e   end-to-end busted specs that start build/moongate (tests/e2e/)
+#   fuzz  each libFuzzer target (build/fuzz/fuzz_*) on its seeds and crashers, then a few
+#         seconds of fuzzing: one test per target (tests/fuzz/run.sh)
 # SUITES picks a subset ("unit e2e" for the sanitizer build). BUILD picks the build dir.
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-SUITES=${SUITES:-"unit spec e2e"}
+SUITES=${SUITES:-"unit spec e2e fuzz"}
 export MOONGATE_BIN=${MOONGATE_BIN:-$PWD/$BUILD/moongate}
 export MOONGATE_UPSTREAM_BIN=${MOONGATE_UPSTREAM_BIN:-$PWD/$BUILD/test-upstream}
 passed=0
@@ -53,6 +55,16 @@ for suite in $SUITES; do
         rc=$?
         grep -vE '^ok [0-9]+' "$out"
         count_tap $rc
+        ;;
+    fuzz)
+        BUILD=$BUILD bash tests/fuzz/run.sh quick >"$out" 2>&1
+        rc=$?
+        grep -vE '^[0-9]+ passed, [0-9]+ failed$' "$out"
+        line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -1)
+        p=$(echo "$line" | awk '{print $1}'); f=$(echo "$line" | awk '{print $3}')
+        p=${p:-0}; f=${f:-0}
+        if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+        passed=$((passed + p)); failed=$((failed + f))
         ;;
     esac
 done

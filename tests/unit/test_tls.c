@@ -722,6 +722,28 @@ static void test_mtls_chain_depth(void)
     mgw_tls_ctx_free(ctx);
 }
 
+/* A serial over 64 bytes is reported whole (it was printed from an uninitialized buffer;
+ * found by tests/fuzz/fuzz_pem). */
+static void test_mtls_long_serial(void)
+{
+    mgw_tls_ctx_t *ctx = ctx_mtls(MGW_MTLS_REQUIRE, "trust.pem", NULL);
+    NEED(ctx);
+    conn_t k;
+    CHECK(try_cert(ctx, "longserial", &k));
+    if (!conn_ok(&k)) printf("#   longserial: %s\n", mgw_tls_error(k.t));
+    mgw_pool_t *pool = mgw_pool_create(0);
+    mgw_client_cert_t cc = {0};
+    CHECK(mgw_tls_client_cert(k.t, pool, &cc) == 0);
+    char want[70 * 3];
+    size_t n = 0;
+    for (int i = 0; i < 70; i++)
+        n += (size_t)snprintf(want + n, sizeof(want) - n, i ? ":ab" : "ab");
+    CHECK_STR(cc.serial, want);
+    mgw_pool_destroy(pool);
+    conn_close(&k);
+    mgw_tls_ctx_free(ctx);
+}
+
 static void test_mtls_request_mode(void)
 {
     mgw_tls_ctx_t *ctx = ctx_mtls(MGW_MTLS_REQUEST, "trust.pem", NULL);
@@ -1209,6 +1231,7 @@ int main(void)
     RUN(test_mtls_rejections);
     RUN(test_mtls_crl);
     RUN(test_mtls_chain_depth);
+    RUN(test_mtls_long_serial);
     RUN(test_mtls_request_mode);
     RUN(test_mtls_per_site);
     RUN(test_mtls_ca_names);

@@ -132,7 +132,10 @@ ec revoked
 issue inter revoked "$O/CN=revoked" client -days 365
 ec client2
 sign inter2 client2 "$O/CN=client2" client -days 365 -sha256 -set_serial 0x0102
-for n in client expired future revoked; do cat "$n.pem" inter.pem >"$n.chain.pem"; done
+# a 70-byte serial: RFC 5280 allows 20, but CAs do not always keep to it
+ec longserial
+sign inter longserial "$O/CN=long serial" client -days 365 -sha256 -set_serial "0x$(printf 'ab%.0s' $(seq 70))"
+for n in client expired future revoked longserial; do cat "$n.pem" inter.pem >"$n.chain.pem"; done
 cat client2.pem inter2.pem >client2.chain.pem
 
 CADIR="$D/inter" openssl ca -config ca.cnf -batch -gencrl -out inter.crl0.pem
