@@ -16,10 +16,11 @@ CFLAGS  = $(CFLAGS_COMMON) -Wall -Wextra -Werror -Iruntime
 LDLIBS  = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -ldl -lpthread
 LDFLAGS = $(SAN) -Wl,-E
 
-RUNTIME_SRC := $(filter-out runtime/main.c,$(wildcard runtime/*.c))
+RUNTIME_SRC := $(wildcard runtime/*/*.c)
+RUNTIME_HDR := $(wildcard runtime/*/*.h)
 RUNTIME_OBJ := $(RUNTIME_SRC:runtime/%.c=$(BUILD)/runtime/%.o)
 LLHTTP_OBJ  := $(BUILD)/llhttp/llhttp.o $(BUILD)/llhttp/api.o $(BUILD)/llhttp/http.o
-UNIT_SRC    := $(wildcard tests/unit/test_*.c)
+UNIT_SRC    := $(wildcard tests/unit/*/test_*.c)
 UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all build deps run test asan format clean unit bench bench-deps bench-throttle fuzz fuzz-build
@@ -43,7 +44,7 @@ deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
 
-$(BUILD)/runtime/%.o: runtime/%.c $(wildcard runtime/*.h)
+$(BUILD)/runtime/%.o: runtime/%.c $(RUNTIME_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -59,9 +60,11 @@ $(BUILD)/test-upstream: tests/e2e/upstream.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -g $(SAN) -Wall -Wextra -Werror -pthread $< -o $@
 
-$(BUILD)/tests/test_%: tests/unit/test_%.c tests/unit/unit.h $(RUNTIME_OBJ) $(LLHTTP_OBJ)
+# A unit test tests/unit/LAYER/test_NAME.c #includes runtime/LAYER/NAME.c (to reach its static
+# functions) and is linked with every other runtime object.
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(RUNTIME_OBJ) $(LLHTTP_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) $< $(filter-out $(BUILD)/runtime/$*.o,$(RUNTIME_OBJ)) $(LLHTTP_OBJ) -o $@ $(LDLIBS)
+	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) $< $(filter-out $(BUILD)/runtime/$(subst test_,,$*).o,$(RUNTIME_OBJ)) $(LLHTTP_OBJ) -o $@ $(LDLIBS)
 
 run: all
 	$(BUILD)/moongate -c conf/gateway.lua
@@ -81,7 +84,7 @@ asan:
 bench-throttle: all $(BUILD)/bench/throttle_bench
 	$(BUILD)/bench/throttle_bench
 
-$(BUILD)/bench/throttle_bench: bench/throttle_bench.c $(BUILD)/runtime/throttle.o $(BUILD)/runtime/log.o $(BUILD)/runtime/mem.o
+$(BUILD)/bench/throttle_bench: bench/throttle_bench.c $(BUILD)/runtime/base/throttle.o $(BUILD)/runtime/base/log.o $(BUILD)/runtime/base/mem.o
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -pthread $^ -o $@
 
@@ -107,16 +110,16 @@ FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN    := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_RT_OBJ := $(RUNTIME_SRC:runtime/%.c=$(BUILD)/fuzz/runtime/%.o)
 FUZZ_LLHTTP_OBJ := $(LLHTTP_OBJ:$(BUILD)/llhttp/%=$(BUILD)/fuzz/llhttp/%)
-FUZZ_INCLUDES_response := upstream
-FUZZ_INCLUDES_quota_wal := quota
-FUZZ_INCLUDES_pem := tls
+FUZZ_INCLUDES_response := http/upstream
+FUZZ_INCLUDES_quota_wal := base/quota
+FUZZ_INCLUDES_pem := base/tls
 
 fuzz-build: $(FUZZ_BIN)
 
 # Objects made only for the pattern rule below: kept (make would delete them as intermediate).
 .SECONDARY: $(FUZZ_RT_OBJ) $(FUZZ_LLHTTP_OBJ)
 
-$(BUILD)/fuzz/runtime/%.o: runtime/%.c $(wildcard runtime/*.h) | deps
+$(BUILD)/fuzz/runtime/%.o: runtime/%.c $(RUNTIME_HDR) | deps
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -Wall -Wextra -Werror -Iruntime -c $< -o $@
 
@@ -136,7 +139,7 @@ fuzz: fuzz-build
 	@BUILD=$(BUILD) FUZZ_S=$(FUZZ_S) bash tests/fuzz/run.sh long
 
 format:
-	clang-format -i runtime/*.c runtime/*.h tests/unit/*.c tests/unit/*.h tests/e2e/*.c \
+	clang-format -i runtime/*.c runtime/*/*.c runtime/*/*.h tests/unit/*/*.c tests/unit/*.h tests/e2e/*.c \
 	  tests/fuzz/*.c tests/fuzz/*.h
 
 clean:

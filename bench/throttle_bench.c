@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "throttle.h"
+#include "base/throttle.h"
 
 #define N 20000000L
 

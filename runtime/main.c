@@ -3,12 +3,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "truststore.h"
-#include "err.h"
-#include "log.h"
-#include "manage.h"
-#include "worker.h"
+#include "conf/config.h"
+#include "conf/truststore.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "conf/token.h"
+#include "ctl/cli.h"
+#include "net/worker.h"
 
 #define MGW_VERSION "0.1.0"
 

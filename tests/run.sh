@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test suite and ends with one line: "N passed, N failed".
-#   unit  C unit tests (build/tests/test_*)
+#   unit  C unit tests (build/tests/LAYER/test_*)
 #   spec  busted specs of the Lua modules and policies (spec/), no gateway running
 #   e2e   end-to-end busted specs that start build/moongate (tests/e2e/)
 #   fuzz  each libFuzzer target (build/fuzz/fuzz_*) on its seeds and crashers, then a few
@@ -31,7 +31,7 @@ for suite in $SUITES; do
     echo "== $suite"
     case $suite in
     unit)
-        for t in "$BUILD"/tests/test_*; do
+        for t in "$BUILD"/tests/*/test_*; do
             [ -x "$t" ] || continue
             "$t" >"$out" 2>&1
             rc=$?

@@ -13,11 +13,11 @@
 #include <limits.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "err.h"
+#include "conf/config.h"
+#include "base/err.h"
 #include "fuzz.h"
-#include "gen.h"
-#include "log.h"
+#include "conf/gen.h"
+#include "base/log.h"
 
 static char file[PATH_MAX], prefix[PATH_MAX];
 

@@ -12,8 +12,8 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "path.h"
-#include "router.h"
+#include "conf/path.h"
+#include "conf/router.h"
 
 static const char *fixed_keys[] = {
     "GET /pets",          "GET /pets/{id}", "POST /pets",       "ANY /echo/{proxy+}",

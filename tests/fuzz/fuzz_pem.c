@@ -7,7 +7,7 @@
  * client certificate's $context.identity.clientCert values. Property: the serialNumber
  * value is the certificate's serial, in lower-case hex bytes joined by ':'.
  */
-#include "../../runtime/tls.c"
+#include "base/tls.c"
 
 #include <limits.h>
 #include <unistd.h>

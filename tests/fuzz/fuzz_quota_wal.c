@@ -6,7 +6,7 @@
  * never loses or changes a counter). A slot for each of the first records then takes a
  * request, as the first request of a key after a restart does.
  */
-#include "../../runtime/quota.c"
+#include "base/quota.c"
 
 #include <limits.h>
 

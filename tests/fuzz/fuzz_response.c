@@ -12,7 +12,7 @@
  * (nothing the backend sends can break the framing of what the gateway forwards), and
  * both connections are closed once both peers have gone.
  */
-#include "../../runtime/upstream.c"
+#include "http/upstream.c"
 
 #include <llhttp.h>
 

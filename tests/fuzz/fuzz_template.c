@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "pool.h"
-#include "template.h"
+#include "base/pool.h"
+#include "conf/template.h"
 
 typedef struct {
     const char *p;

@@ -17,13 +17,13 @@
 
 #include <lauxlib.h>
 
-#include "config.h"
-#include "err.h"
+#include "conf/config.h"
+#include "base/err.h"
 #include "fuzz.h"
-#include "log.h"
-#include "lua_int.h"
-#include "reload.h"
-#include "req_int.h"
+#include "base/log.h"
+#include "lua/lua_int.h"
+#include "ctl/reload.h"
+#include "gw/req_int.h"
 
 /* lua-cjson keeps its encode buffer (malloc) in a userdata, which lives in LuaJIT's own
  * mmap'ed memory that the leak checker does not scan: not a leak. (gw_start also stops

@@ -1,0 +1,51 @@
+#include "base/crypto.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+
+static EVP_MD *sha256_md; /* fetched once, for the life of the process */
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+/* The digest is fetched once: EVP_sha256() makes OpenSSL 3 look the algorithm up on every
+ * call, and API keys are hashed per request. */
+void mgw_sha256(const void *data, size_t n, uint8_t out[32])
+{
+    pthread_once(&sha256_once, sha256_fetch);
+    unsigned int len = 32;
+    EVP_Digest(data, n, out, &len, sha256_md ? sha256_md : EVP_sha256(), NULL);
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+int mgw_hex32(const char *hex, uint8_t out[32])
+{
+    for (int i = 0; i < 32; i++) {
+        int h = hexval(hex[2 * i]), l = h < 0 ? -1 : hexval(hex[2 * i + 1]);
+        if (h < 0 || l < 0) return -1;
+        out[i] = (uint8_t)(h << 4 | l);
+    }
+    return hex[64] == '\0' ? 0 : -1;
+}
+
+int mgw_random_bytes(void *out, size_t n)
+{
+    return RAND_bytes(out, (int)n) == 1 ? 0 : -1;
+}
+
+int mgw_equal_ct(const void *a, const void *b, size_t n)
+{
+    return CRYPTO_memcmp(a, b, n) == 0;
+}

@@ -1,0 +1,931 @@
+#include "conf/config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <stdio.h>
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/crypto.h"
+#include "conf/truststore.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "conf/token.h"
+
+#ifndef MGW_LUA_DIR
+#define MGW_LUA_DIR "lua"
+#endif
+
+typedef struct {
+    lua_State *L;
+    mgw_gen_t *g;
+    mgw_buf_t *errors;
+    int nerrors;
+    mgw_route_t **routes; /* the routes of the API being built, by idx */
+    int nroutes;
+    int check_only;
+    int quota_open;
+} builder_t;
+
+const char *mgw_config_lua_dir(void)
+{
+    const char *d = getenv("MOONGATE_LUA_DIR");
+    return d && *d ? d : MGW_LUA_DIR;
+}
+
+static void add_error(builder_t *b, const char *where, const char *reason)
+{
+    mgw_buf_printf(b->errors, "%s: %s: %s\n", b->g->file, where, reason);
+    b->nerrors++;
+}
+
+/* Field readers for the table on top of the stack. */
+static const char *get_str(builder_t *b, const char *key)
+{
+    lua_getfield(b->L, -1, key);
+    const char *s = NULL;
+    if (lua_type(b->L, -1) == LUA_TSTRING) {
+        size_t n;
+        const char *v = lua_tolstring(b->L, -1, &n);
+        s = mgw_pool_strndup(b->g->pool, v, n);
+    }
+    lua_pop(b->L, 1);
+    return s;
+}
+
+static mgw_str_t get_lstr(builder_t *b, const char *key)
+{
+    lua_getfield(b->L, -1, key);
+    mgw_str_t s = MGW_STR("");
+    if (lua_type(b->L, -1) == LUA_TSTRING) {
+        size_t n;
+        const char *v = lua_tolstring(b->L, -1, &n);
+        s = (mgw_str_t){mgw_pool_strndup(b->g->pool, v, n), n};
+    }
+    lua_pop(b->L, 1);
+    return s;
+}
+
+static double get_num(builder_t *b, const char *key, double def)
+{
+    lua_getfield(b->L, -1, key);
+    double v = lua_type(b->L, -1) == LUA_TNUMBER ? lua_tonumber(b->L, -1) : def;
+    lua_pop(b->L, 1);
+    return v;
+}
+
+static int get_bool(builder_t *b, const char *key, int def)
+{
+    lua_getfield(b->L, -1, key);
+    int v = lua_type(b->L, -1) == LUA_TBOOLEAN ? lua_toboolean(b->L, -1) : def;
+    lua_pop(b->L, 1);
+    return v;
+}
+
+/* Pushes t[key] when it is a table and returns its length; else pushes nothing, returns -1. */
+static int push_list(builder_t *b, const char *key)
+{
+    lua_getfield(b->L, -1, key);
+    if (lua_type(b->L, -1) != LUA_TTABLE) {
+        lua_pop(b->L, 1);
+        return -1;
+    }
+    return (int)lua_objlen(b->L, -1);
+}
+
+/* Reads a list of { name =, value = } pairs at t[key]. */
+static mgw_kv_t *get_kvs(builder_t *b, const char *key, int *count)
+{
+    *count = 0;
+    int n = push_list(b, key);
+    if (n < 0) return NULL;
+    mgw_kv_t *kv = mgw_pool_calloc(b->g->pool, sizeof(*kv) * (size_t)(n ? n : 1));
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(b->L, -1, i + 1);
+        kv[i].name = get_lstr(b, "name");
+        kv[i].value = get_lstr(b, "value");
+        lua_pop(b->L, 1);
+    }
+    lua_pop(b->L, 1);
+    *count = n;
+    return kv;
+}
+
+static mgw_template_t *compile(builder_t *b, const char *src, const char *where)
+{
+    const char *err = NULL;
+    mgw_template_t *t = mgw_template_compile(b->g->pool, src, &err);
+    if (t == NULL) add_error(b, where, err);
+    return t;
+}
+
+static int open_log(builder_t *b, const char *path, const char *where, int check_only)
+{
+    mgw_gen_t *g = b->g;
+    for (int i = 0; i < g->nlogs; i++)
+        if (strcmp(g->logs[i].path, path) == 0) return i;
+    int fd = -1;
+    if (!check_only) {
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            char msg[512];
+            snprintf(msg, sizeof(msg), "cannot open \"%s\": %s", path, strerror(errno));
+            add_error(b, where, msg);
+            return -1;
+        }
+    }
+    mgw_logfile_t *logs = mgw_pool_alloc(g->pool, sizeof(*logs) * (size_t)(g->nlogs + 1));
+    if (g->nlogs) memcpy(logs, g->logs, sizeof(*logs) * (size_t)g->nlogs);
+    logs[g->nlogs] = (mgw_logfile_t){path, fd};
+    g->logs = logs;
+    return g->nlogs++;
+}
+
+/* The bucket named name with this limit; the limit itself is part of the bucket's key,
+ * so that an unchanged limit keeps its state across reloads. */
+static mgw_bucket_t *make_bucket(builder_t *b, const char *name, double rate, uint64_t burst)
+{
+    char k[1024];
+    int n = snprintf(k, sizeof(k), "%s|%.17g|%llu", name, rate, (unsigned long long)burst);
+    mgw_bucket_t *bk = mgw_throttle_bucket(k, (size_t)n, rate, burst);
+    if (bk == NULL) add_error(b, name, "too many throttle buckets");
+    return bk;
+}
+
+/* Reads t[key] = { rate =, burst = } of the table on top of the stack: 1 when present. */
+static int get_limit(builder_t *b, const char *key, double *rate, uint64_t *burst)
+{
+    lua_getfield(b->L, -1, key);
+    int found = lua_type(b->L, -1) == LUA_TTABLE;
+    if (found) {
+        *rate = get_num(b, "rate", 1);
+        *burst = (uint64_t)get_num(b, "burst", 0);
+    }
+    lua_pop(b->L, 1);
+    return found;
+}
+
+/* The bucket for t[key] of the table on top of the stack, or NULL when absent. */
+static mgw_bucket_t *get_bucket(builder_t *b, const char *key, const char *name)
+{
+    double rate;
+    uint64_t burst;
+    return get_limit(b, key, &rate, &burst) ? make_bucket(b, name, rate, burst) : NULL;
+}
+
+static int route_idx(builder_t *b, const char *key)
+{
+    for (int i = 0; i < b->nroutes; i++)
+        if (strcmp(b->routes[i]->key, key) == 0) return i;
+    return -1;
+}
+
+static mgw_limit_t *route_limits_alloc(builder_t *b)
+{
+    return mgw_pool_calloc(b->g->pool, sizeof(mgw_limit_t) * (size_t)(b->nroutes ? b->nroutes : 1));
+}
+
+/*
+ * Reads route_settings = { { key =, throttle = {} } } of the table on top of the stack
+ * into one bucket per route, named policy. With a default (the stage's throttle), every
+ * other route gets its own bucket with that limit, named default_policy: a busy route
+ * never uses up another route's tokens. Returns NULL when no route has a limit.
+ */
+static mgw_limit_t *get_route_limits(builder_t *b, const char *name, const char *policy,
+                                     const char *default_key, const char *default_policy)
+{
+    mgw_limit_t *out = NULL;
+    char full[1024];
+    int n = push_list(b, "route_settings");
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(b->L, -1, i + 1);
+        const char *key = get_str(b, "key");
+        int idx = key ? route_idx(b, key) : -1;
+        if (idx >= 0) {
+            if (out == NULL) out = route_limits_alloc(b);
+            snprintf(full, sizeof(full), "%s|%s", name, key);
+            out[idx] = (mgw_limit_t){get_bucket(b, "throttle", full), policy};
+        }
+        lua_pop(b->L, 1);
+    }
+    if (n >= 0) lua_pop(b->L, 1);
+    double rate;
+    uint64_t burst;
+    if (default_key == NULL || !get_limit(b, default_key, &rate, &burst)) return out;
+    if (out == NULL) out = route_limits_alloc(b);
+    for (int idx = 0; idx < b->nroutes; idx++) {
+        if (out[idx].bucket) continue;
+        snprintf(full, sizeof(full), "%s|%s", name, b->routes[idx]->key);
+        out[idx] = (mgw_limit_t){make_bucket(b, full, rate, burst), default_policy};
+    }
+    return out;
+}
+
+static void tls_ctx_free_cb(void *ctx);
+
+int mgw_config_client_cert(const mgw_stage_t *st, char *err, size_t errlen)
+{
+    if (access(st->client_cert_file, R_OK) == 0 && access(st->client_key_file, R_OK) == 0) return 0;
+    /* state_dir/client-certs, created as needed */
+    char dir[1024];
+    snprintf(dir, sizeof(dir), "%s", st->client_cert_file);
+    for (char *s = dir + 1; *s; s++) {
+        if (*s != '/') continue;
+        *s = '\0';
+        mkdir(dir, 0700);
+        *s = '/';
+    }
+    char cn[256];
+    snprintf(cn, sizeof(cn), "moongate %s/%s", st->api->id, st->name);
+    if (mgw_tls_generate_cert(cn, st->client_cert_file, st->client_key_file, err, errlen) != 0)
+        return -1;
+    mgw_log_info("generated client certificate \"%s\" (valid 365 days)", st->client_cert_file);
+    return 0;
+}
+
+/*
+ * The stage's client certificate for https backends: given files, or a self-signed one
+ * generated under state_dir/client-certs when missing (not in check mode). Rotation:
+ * replace the files (or delete the generated ones) and reload.
+ */
+static void build_client_cert(builder_t *b, mgw_api_t *api, mgw_stage_t *st)
+{
+    mgw_gen_t *g = b->g;
+    lua_getfield(b->L, -1, "client_certificate");
+    if (lua_type(b->L, -1) == LUA_TTABLE) {
+        st->client_cert_generate = get_bool(b, "generate", 0);
+        if (st->client_cert_generate) {
+            const char *dir = g->state_dir ? g->state_dir : "state";
+            st->client_cert_file =
+                mgw_pool_printf(g->pool, "%s/client-certs/%s-%s.pem", dir, api->id, st->name);
+            st->client_key_file =
+                mgw_pool_printf(g->pool, "%s/client-certs/%s-%s.key", dir, api->id, st->name);
+        } else {
+            st->client_cert_file = get_str(b, "certificate");
+            st->client_key_file = get_str(b, "key");
+        }
+    }
+    lua_pop(b->L, 1);
+    if (st->client_cert_file == NULL || b->check_only) return;
+    char where[512], err[512];
+    snprintf(where, sizeof(where), "apis.%s.stages.%s.client_certificate", api->id, st->name);
+    if (st->client_cert_generate && mgw_config_client_cert(st, err, sizeof(err)) != 0) {
+        add_error(b, where, err);
+        return;
+    }
+    st->backend_tls = mgw_tls_client_ctx_new(b->g->backend_ca, st->client_cert_file,
+                                             st->client_key_file, err, sizeof(err));
+    if (st->backend_tls == NULL) {
+        add_error(b, where, err);
+        return;
+    }
+    mgw_pool_cleanup_add(g->pool, tls_ctx_free_cb, st->backend_tls);
+    st->backend_tls_id = mgw_pool_printf(g->pool, "%s|%s", g->backend_ca ? g->backend_ca : "-",
+                                         st->client_cert_file);
+}
+
+static void build_stage(builder_t *b, mgw_api_t *api, mgw_stage_t *st, int check_only)
+{
+    st->api = api;
+    st->name = get_str(b, "name");
+    st->vars = get_kvs(b, "variables", &st->nvars);
+    st->log_id = -1;
+    st->rate_limit_headers = get_bool(b, "rate_limit_headers", 1);
+    char name[512];
+    snprintf(name, sizeof(name), "stage|%s|%s", api->id, st->name);
+    st->route_limits = get_route_limits(b, name, "route", "throttle", "stage");
+    snprintf(name, sizeof(name), "shared|%s|%s", api->id, st->name);
+    st->shared_throttle = get_bucket(b, "shared_throttle", name);
+    build_client_cert(b, api, st);
+    if (st->backend_tls == NULL) {
+        st->backend_tls = b->g->backend_tls;
+        st->backend_tls_id = b->g->backend_ca ? b->g->backend_ca : "-";
+    }
+    st->waf = (int)get_num(b, "waf", 0);
+    lua_getfield(b->L, -1, "access_log");
+    if (lua_type(b->L, -1) == LUA_TTABLE) {
+        /* where names the format; the path's errors are reported at its sibling key */
+        const char *where = get_str(b, "where");
+        if (where == NULL) where = "access_log.format";
+        const char *format = get_str(b, "format");
+        const char *path = get_str(b, "path");
+        const char *dot = strrchr(where, '.');
+        const char *path_where =
+            mgw_pool_printf(b->g->pool, "%.*s.path", (int)(dot ? dot - where : 0), where);
+        st->log_policy = (int)get_num(b, "policy", 0);
+        /* A log policy may write whole lines itself: the format is then optional. */
+        if (format || !st->log_policy) st->log_format = compile(b, format ? format : "", where);
+        st->log_id = open_log(b, path ? path : "", path_where, check_only);
+    }
+    lua_pop(b->L, 1);
+}
+
+static void build_integration(builder_t *b, mgw_integration_t *in)
+{
+    const char *type = get_str(b, "type");
+    if (type && strcmp(type, "mock") == 0) {
+        in->type = MGW_INTEG_MOCK;
+        in->status = (int)get_num(b, "status", 200);
+        in->headers = get_kvs(b, "headers", &in->nheaders);
+        in->body = get_lstr(b, "body");
+    } else if (type && strcmp(type, "lua") == 0) {
+        in->type = MGW_INTEG_LUA;
+        in->handler = (int)get_num(b, "use", 0);
+        in->timeout_ms = (uint64_t)get_num(b, "timeout_ms", 29000);
+    } else {
+        in->type = MGW_INTEG_HTTP;
+        in->uri = get_str(b, "uri");
+        if (in->uri && !strchr(in->uri, '{') &&
+            mgw_url_parse(in->uri, strlen(in->uri), &in->url) == 0) {
+            in->uri_static = 1;
+            in->host = mgw_pool_strndup(b->g->pool, in->url.host.p, in->url.host.n);
+        }
+        in->method = get_str(b, "method");
+        in->timeout_ms = (uint64_t)get_num(b, "timeout_ms", 29000);
+    }
+}
+
+static int period_of(const char *p)
+{
+    if (p && strcmp(p, "week") == 0) return MGW_QUOTA_WEEK;
+    if (p && strcmp(p, "month") == 0) return MGW_QUOTA_MONTH;
+    return MGW_QUOTA_DAY;
+}
+
+/*
+ * Usage plans: each key of a plan gets a membership with its own buckets (the plan's
+ * limit applies per key, across every stage of the plan) and its own quota counter.
+ */
+static void build_plans(builder_t *b, mgw_api_t *api)
+{
+    mgw_gen_t *g = b->g;
+    int n = push_list(b, "usage_plans");
+    api->nplans = n > 0 ? n : 0;
+    api->plans = mgw_pool_calloc(g->pool, sizeof(mgw_plan_t) * (size_t)(n > 0 ? n : 1));
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(b->L, -1, i + 1);
+        mgw_plan_t *plan = &api->plans[i];
+        plan->name = get_str(b, "name");
+        plan->stages = mgw_pool_calloc(g->pool, (size_t)(api->nstages ? api->nstages : 1));
+        int ns = push_list(b, "stages");
+        for (int s = 0; s < api->nstages; s++)
+            plan->stages[s] = ns < 0; /* no list: every stage */
+        for (int j = 0; j < ns; j++) {
+            lua_rawgeti(b->L, -1, j + 1);
+            const char *sname = lua_tostring(b->L, -1);
+            mgw_stage_t *st = sname ? mgw_api_find_stage(api, sname, strlen(sname)) : NULL;
+            if (st) plan->stages[st - api->stages] = 1;
+            lua_pop(b->L, 1);
+        }
+        if (ns >= 0) lua_pop(b->L, 1);
+        lua_getfield(b->L, -1, "quota");
+        if (lua_type(b->L, -1) == LUA_TTABLE) {
+            plan->has_quota = 1;
+            plan->quota_limit = (uint64_t)get_num(b, "limit", 0);
+            plan->quota_offset = (uint64_t)get_num(b, "offset", 0);
+            plan->quota_period = period_of(get_str(b, "period"));
+        }
+        lua_pop(b->L, 1);
+
+        int nk = push_list(b, "keys");
+        for (int j = 0; j < nk; j++) {
+            lua_rawgeti(b->L, -1, j + 1);
+            const char *id = lua_tostring(b->L, -1);
+            lua_pop(b->L, 1);
+            mgw_apikey_t *k = NULL;
+            for (int x = 0; id && x < g->nkeys; x++)
+                if (strcmp(g->keys[x].id, id) == 0) k = &g->keys[x];
+            if (k == NULL) continue;
+            mgw_member_t *m = mgw_pool_alloc(g->pool, sizeof(*m) * (size_t)(k->nmembers + 1));
+            if (k->nmembers) memcpy(m, k->members, sizeof(*m) * (size_t)k->nmembers);
+            k->members = m;
+            m = &k->members[k->nmembers++];
+            memset(m, 0, sizeof(*m));
+            m->api = api;
+            m->plan = plan;
+            char name[512];
+            snprintf(name, sizeof(name), "plan|%s|%s|%s", api->id, plan->name, id);
+            lua_pushvalue(b->L, -2); /* the plan table */
+            m->throttle = get_bucket(b, "throttle", name);
+            m->route_limits = get_route_limits(b, name, "plan-route", NULL, NULL);
+            lua_pop(b->L, 1);
+            if (plan->has_quota && !b->check_only && !b->quota_open) {
+                /* Counters are replayed from the state directory before the first slot. */
+                mgw_buf_t err = {0};
+                b->quota_open = 1;
+                if (mgw_quota_open(g->state_dir ? g->state_dir : "state", &err) != 0)
+                    add_error(b, "state_dir", err.p);
+                mgw_buf_free(&err);
+            }
+            if (plan->has_quota && !b->check_only) {
+                static const char *const periods[] = {"day", "week", "month"};
+                snprintf(name, sizeof(name), "quota|%s|%s|%s|%s", api->id, plan->name, id,
+                         periods[plan->quota_period]);
+                m->quota = mgw_quota_slot(name);
+            }
+        }
+        if (nk >= 0) lua_pop(b->L, 1);
+        lua_pop(b->L, 1);
+    }
+    if (n >= 0) lua_pop(b->L, 1);
+}
+
+static void build_api(builder_t *b, mgw_api_t *api, int check_only)
+{
+    mgw_pool_t *pool = b->g->pool;
+    api->id = get_str(b, "id");
+    api->default_endpoint = get_bool(b, "default_endpoint", 1);
+    api->router = mgw_router_create(pool);
+    api->selector = (int)get_num(b, "selector", 0);
+
+    int n = push_list(b, "routes");
+    api->nroutes = n > 0 ? n : 0;
+    b->routes = mgw_pool_calloc(pool, sizeof(mgw_route_t *) * (size_t)(n > 0 ? n : 1));
+    b->nroutes = api->nroutes;
+    api->routes = b->routes;
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(b->L, -1, i + 1);
+        mgw_route_t *r = mgw_pool_calloc(pool, sizeof(*r));
+        b->routes[i] = r;
+        r->idx = i;
+        r->key = get_str(b, "key");
+        r->api_key_required = get_bool(b, "api_key_required", 0);
+        r->authorizer = (int)get_num(b, "authorizer", 0);
+        lua_getfield(b->L, -1, "integration");
+        build_integration(b, &r->integration);
+        lua_pop(b->L, 1);
+        const char *err = NULL;
+        if (mgw_router_add(api->router, r->key, r, &err) != 0) {
+            char where[512];
+            snprintf(where, sizeof(where), "apis.%s.routes[\"%s\"]", api->id, r->key);
+            add_error(b, where, err);
+        }
+        lua_pop(b->L, 1);
+    }
+    if (n >= 0) lua_pop(b->L, 1);
+
+    n = push_list(b, "stages");
+    api->nstages = n > 0 ? n : 0;
+    api->stages = mgw_pool_calloc(pool, sizeof(mgw_stage_t) * (size_t)(n > 0 ? n : 1));
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(b->L, -1, i + 1);
+        build_stage(b, api, &api->stages[i], check_only);
+        if (strcmp(api->stages[i].name, "$default") == 0) api->default_stage = &api->stages[i];
+        lua_pop(b->L, 1);
+    }
+    if (n >= 0) lua_pop(b->L, 1);
+
+    build_plans(b, api);
+
+    n = push_list(b, "gateway_responses");
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(b->L, -1, i + 1);
+        const char *type = get_str(b, "type"), *where = get_str(b, "where");
+        mgw_gwresp_type_t t = type ? mgw_gwresp_by_name(type) : MGW_GW_NONE;
+        if (t == MGW_GW_NONE) {
+            add_error(b, where ? where : "gateway_responses", "unknown gateway response type");
+        } else {
+            mgw_gwresp_conf_t *c = &api->responses[t];
+            c->configured = 1;
+            c->status = (int)get_num(b, "status", 0);
+            c->headers = get_kvs(b, "headers", &c->nheaders);
+            const char *body = get_str(b, "body");
+            if (body) {
+                char w[512];
+                snprintf(w, sizeof(w), "%s.body", where ? where : type);
+                c->body = compile(b, body, w);
+            }
+        }
+        lua_pop(b->L, 1);
+    }
+    if (n >= 0) lua_pop(b->L, 1);
+}
+
+static int cmp_mapping(const void *a, const void *b)
+{
+    const mgw_mapping_t *x = a, *y = b;
+    return (int)y->base_len - (int)x->base_len;
+}
+
+static void tls_ctx_free_cb(void *ctx)
+{
+    mgw_tls_ctx_free(ctx);
+}
+
+/*
+ * A TLS context per TLS listener: its own certificate as the default, plus every domain
+ * with a certificate as an SNI site. Certificates expiring within 30 days are logged.
+ */
+/* mTLS domains serve a recorded truststore version (see truststore.h). */
+static void resolve_truststores(builder_t *b)
+{
+    mgw_gen_t *g = b->g;
+    for (int j = 0; j < g->ndomains && !b->check_only; j++) {
+        mgw_domain_t *d = &g->domains[j];
+        if (!d->mtls) continue;
+        char path[4096], err[512];
+        if (mgw_truststore_resolve(g->state_dir ? g->state_dir : "state", d->host,
+                                   d->truststore_file, d->truststore_pin, path, sizeof(path),
+                                   &d->truststore_version, err, sizeof(err)) != 0) {
+            char w[512];
+            snprintf(w, sizeof(w), "domains[\"%s\"].mtls", d->host);
+            add_error(b, w, err);
+            continue;
+        }
+        d->truststore = mgw_pool_strdup(g->pool, path);
+        mgw_log_info("%s: truststore version %d%s", d->host, d->truststore_version,
+                     strcmp(path, d->truststore_file) ? " (pinned)" : "");
+    }
+}
+
+static void build_tls(builder_t *b)
+{
+    mgw_gen_t *g = b->g;
+    resolve_truststores(b);
+    for (int i = 0; i < g->nlisten; i++) {
+        mgw_listen_t *l = &g->listen[i];
+        if (l->certificate == NULL) continue;
+        char where[64], err[512];
+        snprintf(where, sizeof(where), "listen[%d].tls", i + 1);
+        mgw_tls_site_t def = {.certificate = l->certificate, .key = l->key};
+        l->tls = mgw_tls_ctx_new(&def, l->reject_unknown_sni, err, sizeof(err));
+        if (l->tls == NULL) {
+            add_error(b, where, err);
+            continue;
+        }
+        mgw_pool_cleanup_add(g->pool, tls_ctx_free_cb, l->tls);
+        for (int j = 0; j < g->ndomains; j++) {
+            mgw_domain_t *d = &g->domains[j];
+            if (d->certificate == NULL) continue;
+            mgw_tls_site_t site = {.host = d->host,
+                                   .certificate = d->certificate,
+                                   .key = d->key,
+                                   .mtls = d->mtls,
+                                   .truststore = d->truststore,
+                                   .crl = d->crl,
+                                   .check = d->revocation_use != 0,
+                                   .data = d};
+            if (mgw_tls_ctx_add(l->tls, &site, err, sizeof(err)) != 0) {
+                char w[512];
+                snprintf(w, sizeof(w), "domains[\"%s\"]", d->host);
+                add_error(b, w, err);
+            }
+        }
+        const char *file;
+        int days = mgw_tls_ctx_expiry(l->tls, &file);
+        if (!b->check_only && days < 30)
+            mgw_log_warn("%s: certificate \"%s\" %s %d day(s)", g->file, file,
+                         days < 0 ? "expired" : "expires in", days < 0 ? -days : days);
+    }
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+    return memcmp(((const mgw_apikey_t *)a)->digest, ((const mgw_apikey_t *)b)->digest, 32);
+}
+
+/* API keys, stored only as SHA-256 digests, sorted for binary search. */
+static void build_keys(builder_t *b)
+{
+    mgw_gen_t *g = b->g;
+    int n = push_list(b, "api_keys");
+    g->nkeys = n > 0 ? n : 0;
+    g->keys = mgw_pool_calloc(g->pool, sizeof(mgw_apikey_t) * (size_t)(n > 0 ? n : 1));
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(b->L, -1, i + 1);
+        mgw_apikey_t *k = &g->keys[i];
+        k->id = get_str(b, "id");
+        mgw_str_t value = get_lstr(b, "value");
+        const char *digest = get_str(b, "sha256");
+        if (digest) {
+            if (mgw_hex32(digest, k->digest) != 0) add_error(b, "api_keys", "bad sha256 digest");
+        } else {
+            mgw_sha256(value.p, value.n, k->digest);
+        }
+        lua_pop(b->L, 1);
+    }
+    if (n >= 0) lua_pop(b->L, 1);
+    qsort(g->keys, (size_t)g->nkeys, sizeof(mgw_apikey_t), cmp_key);
+}
+
+/*
+ * The management token (manage.h): the generated one is created when missing, except by
+ * `moongate check`, so that the management listener never serves without one and the
+ * gateway refuses to start when it cannot have one (state_dir not writable). A token
+ * file that exists, and one the configuration names, must hold a valid token.
+ */
+static void check_token(builder_t *b, int generated)
+{
+    const char *path = b->g->management_token_file;
+    char tok[MGW_MANAGE_TOKEN_MAX + 1], err[1200];
+    if (path == NULL) return;
+    if (generated && !b->check_only && mgw_manage_token_generate(path, err, sizeof(err)) != 0) {
+        add_error(b, "management.token_file", err);
+        return;
+    }
+    if (generated && b->check_only && access(path, F_OK) != 0) return;
+    if (mgw_manage_token_read(path, tok, sizeof(tok), err, sizeof(err)) < 0) {
+        add_error(b, "management.token_file", err);
+        return;
+    }
+    struct stat st;
+    if (!b->check_only && stat(path, &st) == 0 && (st.st_mode & 077))
+        mgw_log_warn("%s: management.token_file: \"%s\" is open to other users (mode %03o): "
+                     "chmod 600 it",
+                     b->g->file, path, (unsigned)(st.st_mode & 0777));
+}
+
+/* Lua policies, the management listener and the file watcher (issue 3). */
+static void build_lua(builder_t *b)
+{
+    mgw_gen_t *g = b->g;
+    lua_getfield(b->L, -1, "lua_spec");
+    if (lua_type(b->L, -1) == LUA_TSTRING) {
+        size_t n;
+        const char *s = lua_tolstring(b->L, -1, &n);
+        g->lua_spec = mgw_pool_strndup(g->pool, s, n);
+        g->lua_spec_len = n;
+    }
+    lua_pop(b->L, 1);
+    lua_getfield(b->L, -1, "management");
+    if (lua_type(b->L, -1) == LUA_TTABLE) {
+        g->management = mgw_pool_calloc(g->pool, sizeof(mgw_listen_t));
+        g->management->address = get_str(b, "address");
+        g->management->port = (int)get_num(b, "port", 0);
+        g->management_token_file = get_str(b, "token_file");
+        check_token(b, get_bool(b, "token_generated", 0));
+    }
+    lua_pop(b->L, 1);
+    g->watch = get_bool(b, "watch", 0);
+    int n = push_list(b, "watch_files");
+    g->nwatch = n > 0 ? n : 0;
+    g->watch_files = mgw_pool_calloc(g->pool, sizeof(char *) * (size_t)(n > 0 ? n : 1));
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(b->L, -1, i + 1);
+        g->watch_files[i] = mgw_pool_strdup(g->pool, lua_tostring(b->L, -1));
+        lua_pop(b->L, 1);
+    }
+    if (n >= 0) lua_pop(b->L, 1);
+}
+
+static void build_gen(builder_t *b, int check_only)
+{
+    b->check_only = check_only;
+    mgw_gen_t *g = b->g;
+    mgw_pool_t *pool = g->pool;
+    g->workers = (int)get_num(b, "workers", 0);
+    if (g->workers <= 0) g->workers = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (g->workers <= 0) g->workers = 1;
+
+    lua_getfield(b->L, -1, "limits");
+    g->max_body_size = (uint64_t)get_num(b, "max_body_size", 10485760);
+    g->max_header_size = (size_t)get_num(b, "max_header_size", 10240);
+    lua_pop(b->L, 1);
+    lua_getfield(b->L, -1, "timeouts");
+    g->header_timeout_ms = (uint64_t)(get_num(b, "header", 10) * 1000);
+    g->idle_timeout_ms = (uint64_t)(get_num(b, "idle", 60) * 1000);
+    g->body_timeout_ms = (uint64_t)(get_num(b, "body", 30) * 1000);
+    g->shutdown_timeout_ms = (uint64_t)(get_num(b, "shutdown", 10) * 1000);
+    g->send_timeout_ms = (uint64_t)(get_num(b, "send", 60) * 1000);
+    lua_pop(b->L, 1);
+
+    build_lua(b);
+    g->account = get_bucket(b, "throttle", "account");
+    g->state_dir = get_str(b, "state_dir");
+    g->backend_ca = get_str(b, "backend_ca");
+    if (!check_only) {
+        char err[512];
+        g->backend_tls = mgw_tls_client_ctx_new(g->backend_ca, NULL, NULL, err, sizeof(err));
+        if (g->backend_tls)
+            mgw_pool_cleanup_add(g->pool, tls_ctx_free_cb, g->backend_tls);
+        else
+            add_error(b, "backend_ca", err);
+    }
+    build_keys(b);
+
+    int n = push_list(b, "apis");
+    g->napis = n > 0 ? n : 0;
+    g->apis = mgw_pool_calloc(pool, sizeof(mgw_api_t) * (size_t)(n > 0 ? n : 1));
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(b->L, -1, i + 1);
+        build_api(b, &g->apis[i], check_only);
+        lua_pop(b->L, 1);
+    }
+    if (n >= 0) lua_pop(b->L, 1);
+
+    n = push_list(b, "listen");
+    g->nlisten = n > 0 ? n : 0;
+    g->listen = mgw_pool_calloc(pool, sizeof(mgw_listen_t) * (size_t)(n > 0 ? n : 1));
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(b->L, -1, i + 1);
+        mgw_listen_t *l = &g->listen[i];
+        l->address = get_str(b, "address");
+        l->port = (int)get_num(b, "port", 0);
+        const char *api = get_str(b, "api");
+        if (api) l->api = mgw_gen_find_api(g, api, strlen(api));
+        lua_getfield(b->L, -1, "tls");
+        if (lua_type(b->L, -1) == LUA_TTABLE) {
+            l->certificate = get_str(b, "certificate");
+            l->key = get_str(b, "key");
+            const char *sni = get_str(b, "unknown_sni");
+            l->reject_unknown_sni = sni && strcmp(sni, "reject") == 0;
+        }
+        lua_pop(b->L, 1);
+        lua_pop(b->L, 1);
+    }
+    if (n >= 0) lua_pop(b->L, 1);
+
+    n = push_list(b, "domains");
+    g->ndomains = n > 0 ? n : 0;
+    g->domains = mgw_pool_calloc(pool, sizeof(mgw_domain_t) * (size_t)(n > 0 ? n : 1));
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(b->L, -1, i + 1);
+        mgw_domain_t *d = &g->domains[i];
+        d->host = get_str(b, "host");
+        d->certificate = get_str(b, "certificate");
+        d->key = get_str(b, "key");
+        lua_getfield(b->L, -1, "mtls");
+        if (lua_type(b->L, -1) == LUA_TTABLE) {
+            const char *mode = get_str(b, "mode");
+            d->mtls = mode && strcmp(mode, "request") == 0 ? MGW_MTLS_REQUEST : MGW_MTLS_REQUIRE;
+            d->truststore = d->truststore_file = get_str(b, "truststore");
+            d->truststore_pin = (int)get_num(b, "version", 0);
+            d->revocation_use = (int)get_num(b, "revocation", 0);
+            d->revocation_ttl_ms = (uint64_t)(get_num(b, "revocation_ttl", 300) * 1000);
+            d->crl = get_str(b, "crl");
+            d->forward_header = get_str(b, "forward_header");
+        }
+        lua_pop(b->L, 1);
+        int m = push_list(b, "mappings");
+        d->nmaps = m > 0 ? m : 0;
+        d->maps = mgw_pool_calloc(pool, sizeof(mgw_mapping_t) * (size_t)(m > 0 ? m : 1));
+        for (int j = 0; j < m; j++) {
+            lua_rawgeti(b->L, -1, j + 1);
+            mgw_mapping_t *mp = &d->maps[j];
+            mp->base = get_str(b, "base");
+            if (!mp->base) mp->base = "";
+            mp->base_len = strlen(mp->base);
+            const char *api = get_str(b, "api"), *stage = get_str(b, "stage");
+            mp->api = api ? mgw_gen_find_api(g, api, strlen(api)) : NULL;
+            if (mp->api && stage) mp->stage = mgw_api_find_stage(mp->api, stage, strlen(stage));
+            lua_pop(b->L, 1);
+        }
+        if (m >= 0) lua_pop(b->L, 1);
+        qsort(d->maps, (size_t)d->nmaps, sizeof(mgw_mapping_t), cmp_mapping);
+        lua_pop(b->L, 1);
+    }
+    if (n >= 0) lua_pop(b->L, 1);
+    build_tls(b);
+}
+
+/*
+ * moongate.native: checks the configuration validator (moongate.config) asks of the
+ * gateway's own code, so that their errors are reported together with every other
+ * error of the file instead of only once the rest is valid.
+ */
+static int native_template_error(lua_State *L)
+{
+    const char *src = luaL_checkstring(L, 1);
+    mgw_pool_t *pool = mgw_pool_create(4096);
+    const char *err = NULL;
+    if (mgw_template_compile(pool, src, &err) == NULL)
+        lua_pushstring(L, err ? err : "invalid template");
+    else
+        lua_pushnil(L);
+    mgw_pool_destroy(pool);
+    return 1;
+}
+
+/* A certificate and its key as a TLS server would load them (contents, match, strength). */
+static int native_tls_error(lua_State *L)
+{
+    mgw_tls_site_t site = {.certificate = luaL_checkstring(L, 1), .key = luaL_checkstring(L, 2)};
+    char err[512];
+    mgw_tls_ctx_t *ctx = mgw_tls_ctx_new(&site, 0, err, sizeof(err));
+    if (ctx == NULL)
+        lua_pushstring(L, err);
+    else
+        lua_pushnil(L);
+    mgw_tls_ctx_free(ctx);
+    return 1;
+}
+
+static void register_native(lua_State *L)
+{
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "loaded");
+    lua_newtable(L);
+    lua_pushcfunction(L, native_template_error);
+    lua_setfield(L, -2, "template_error");
+    lua_pushcfunction(L, native_tls_error);
+    lua_setfield(L, -2, "tls_error");
+    lua_setfield(L, -2, "moongate.native");
+    lua_pop(L, 2);
+}
+
+int mgw_config_load(const char *file, const char *prefix, int check_only, mgw_gen_t **out,
+                    mgw_buf_t *errors)
+{
+    lua_State *L = luaL_newstate();
+    luaL_openlibs(L);
+    /* package.path = <lua dir>/?.lua;<lua dir>/?/init.lua;<old> */
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "path");
+    lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", mgw_config_lua_dir(), mgw_config_lua_dir(),
+                    lua_tostring(L, -1));
+    lua_setfield(L, -3, "path");
+    lua_pop(L, 2);
+
+    register_native(L);
+
+    mgw_gen_t *g = NULL;
+    builder_t b = {.L = L, .errors = errors};
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "moongate.config");
+    if (lua_pcall(L, 1, 1, 0) != 0) {
+        mgw_buf_printf(errors, "%s: cannot load the configuration module: %s\n", file,
+                       lua_tostring(L, -1));
+        goto fail;
+    }
+    lua_getfield(L, -1, "load");
+    lua_pushstring(L, file);
+    lua_pushstring(L, prefix ? prefix : ".");
+    if (lua_pcall(L, 2, 2, 0) != 0) {
+        mgw_buf_printf(errors, "%s: %s\n", file, lua_tostring(L, -1));
+        goto fail;
+    }
+    if (lua_type(L, -1) == LUA_TTABLE) { /* errs */
+        int n = (int)lua_objlen(L, -1);
+        for (int i = 1; i <= n; i++) {
+            lua_rawgeti(L, -1, i);
+            mgw_buf_printf(errors, "%s\n", lua_tostring(L, -1));
+            lua_pop(L, 1);
+        }
+        if (n == 0) mgw_buf_printf(errors, "%s: invalid configuration\n", file);
+        goto fail;
+    }
+    lua_pop(L, 1); /* nil errs; conf on top */
+
+    mgw_pool_t *pool = mgw_pool_create(16384);
+    g = mgw_pool_calloc(pool, sizeof(*g));
+    g->pool = pool;
+    atomic_init(&g->refs, 1);
+    g->file = mgw_pool_strdup(pool, file);
+    g->prefix = mgw_pool_strdup(pool, prefix ? prefix : ".");
+    static atomic_int generations;
+    g->id = atomic_fetch_add(&generations, 1) + 1;
+    b.g = g;
+    build_gen(&b, check_only);
+    if (b.nerrors) goto fail;
+    lua_close(L);
+    *out = g;
+    return 0;
+
+fail:
+    mgw_gen_unref(g);
+    lua_close(L);
+    return MGW_ECONFIG;
+}
+
+int mgw_config_management(const char *file, const char *prefix, mgw_manage_addr_t *out,
+                          mgw_buf_t *errors)
+{
+    lua_State *L = luaL_newstate();
+    luaL_openlibs(L);
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "path");
+    lua_pushfstring(L, "%s/?.lua;%s", mgw_config_lua_dir(), lua_tostring(L, -1));
+    lua_setfield(L, -3, "path");
+    lua_pop(L, 2);
+    int rc = MGW_ECONFIG;
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "moongate.config");
+    if (lua_pcall(L, 1, 1, 0) != 0) {
+        mgw_buf_printf(errors, "%s: %s\n", file, lua_tostring(L, -1));
+        goto done;
+    }
+    lua_getfield(L, -1, "management");
+    lua_pushstring(L, file);
+    lua_pushstring(L, prefix ? prefix : ".");
+    if (lua_pcall(L, 2, 4, 0) != 0) {
+        mgw_buf_printf(errors, "%s: %s\n", file, lua_tostring(L, -1));
+        goto done;
+    }
+    if (lua_type(L, -4) != LUA_TSTRING) {
+        mgw_buf_printf(errors, "%s\n", lua_tostring(L, -3));
+        goto done;
+    }
+    snprintf(out->address, sizeof(out->address), "%s", lua_tostring(L, -4));
+    out->port = (int)lua_tointeger(L, -3);
+    snprintf(out->token_file, sizeof(out->token_file), "%s", lua_tostring(L, -2));
+    out->token_generated = lua_toboolean(L, -1);
+    rc = 0;
+done:
+    lua_close(L);
+    return rc;
+}

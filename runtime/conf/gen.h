@@ -1,0 +1,223 @@
+/*
+ * A configuration generation: everything compiled from one configuration file (APIs,
+ * stages, routers, templates, open log files), immutable once built and
+ * reference-counted, so that requests keep the generation they started with.
+ */
+#ifndef MGW_GEN_H
+#define MGW_GEN_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "conf/gwresp.h"
+#include "conf/path.h"
+#include "base/quota.h"
+#include "base/throttle.h"
+#include "base/tls.h"
+#include "base/pool.h"
+#include "conf/router.h"
+#include "conf/template.h"
+
+typedef struct mgw_api_s mgw_api_t;
+
+enum { MGW_INTEG_HTTP, MGW_INTEG_MOCK, MGW_INTEG_LUA };
+
+/*
+ * Lua policy uses (WAF ACLs, authorizers, route selectors, Lua integrations, log
+ * policies) are numbered from 1 in mgw_gen_t.lua_spec; 0 means none. The Lua side
+ * (lua/moongate/runtime.lua) holds everything else about them.
+ */
+
+typedef struct {
+    int type;
+    /* http */
+    const char *uri;
+    int uri_static;      /* no {param} or ${stageVariables.x}: url and host are parsed once */
+    mgw_url_t url;       /* borrows from uri */
+    const char *host;    /* url.host, NUL-terminated */
+    const char *method;  /* NULL: the request's method */
+    uint64_t timeout_ms; /* http; lua: the handler's deadline */
+    int handler;         /* lua: the use number of the handler */
+    /* mock */
+    int status;
+    mgw_kv_t *headers;
+    int nheaders;
+    mgw_str_t body;
+} mgw_integration_t;
+
+typedef struct {
+    const char *key;
+    int idx;              /* position in the API's routes, for per-route tables */
+    int api_key_required; /* callers must present an API key */
+    int authorizer;       /* use number of the route's Lua authorizer, or 0 */
+    mgw_integration_t integration;
+} mgw_route_t;
+
+/* One throttle level of a route: its bucket and the policy name clients and logs see. */
+typedef struct {
+    mgw_bucket_t *bucket; /* NULL: no limit at this level */
+    const char *policy;   /* "stage", "route", "plan-route", ... */
+} mgw_limit_t;
+
+typedef struct {
+    const char *name;
+    mgw_api_t *api;
+    mgw_kv_t *vars;
+    int nvars;
+    mgw_template_t *log_format;    /* NULL: no access log */
+    int log_id;                    /* index into mgw_gen_t.logs */
+    mgw_bucket_t *shared_throttle; /* shared_throttle: one bucket for every route, or NULL */
+    /* By route idx, or NULL when no route is limited: the route's own bucket, with its
+     * route_settings limit ("route") or else the stage's default throttle ("stage"). As
+     * in API Gateway, a stage's throttle is a per-route default, not a shared limit. */
+    mgw_limit_t *route_limits;
+    int rate_limit_headers; /* send RateLimit-Policy / RateLimit */
+    int waf;                /* use number of the stage's web ACL, or 0 */
+    int log_policy;         /* use number of the access log's Lua policy, or 0 */
+    /* https backends: the client context (with the stage's client certificate, if any) */
+    mgw_tls_ctx_t *backend_tls;
+    const char *backend_tls_id; /* identifies it across generations (pool keys) */
+    const char *client_cert_file, *client_key_file;
+    int client_cert_generate;
+} mgw_stage_t;
+
+/* A usage plan of an API: its limits, applied per API key. */
+typedef struct {
+    const char *name;
+    int has_quota, quota_period;
+    uint64_t quota_limit, quota_offset;
+    char *stages; /* by stage index: 1 when the plan covers the stage */
+} mgw_plan_t;
+
+/* An API key's membership in a plan, with the key's own buckets and quota counter. */
+typedef struct {
+    const mgw_api_t *api;
+    const mgw_plan_t *plan;
+    mgw_bucket_t *throttle;    /* the plan's limit for this key, or NULL */
+    mgw_limit_t *route_limits; /* by route idx ("plan-route"), or NULL */
+    mgw_quota_t *quota;        /* NULL without a quota */
+} mgw_member_t;
+
+typedef struct {
+    const char *id;
+    uint8_t digest[32]; /* SHA-256 of the key: the configuration may hold only this */
+    mgw_member_t *members;
+    int nmembers;
+} mgw_apikey_t;
+
+typedef struct {
+    int configured;
+    int status; /* 0: the type's default */
+    mgw_kv_t *headers;
+    int nheaders;
+    mgw_template_t *body; /* NULL: the default body */
+} mgw_gwresp_conf_t;
+
+struct mgw_api_s {
+    const char *id;
+    int default_endpoint;
+    mgw_stage_t *stages;
+    int nstages;
+    mgw_stage_t *default_stage; /* the $default stage, or NULL */
+    mgw_router_t *router;
+    mgw_route_t **routes; /* by idx */
+    int nroutes;
+    int selector; /* use number of the route_selection policy, or 0 */
+    mgw_plan_t *plans;
+    int nplans;
+    mgw_gwresp_conf_t responses[MGW_GW__COUNT];
+};
+
+typedef struct {
+    const char *base; /* "" or one segment */
+    size_t base_len;
+    mgw_api_t *api;
+    mgw_stage_t *stage; /* NULL: taken from the path */
+} mgw_mapping_t;
+
+typedef struct {
+    const char *host;
+    mgw_mapping_t *maps; /* longest base first */
+    int nmaps;
+    const char *certificate, *key; /* TLS, or NULL */
+    int mtls;                      /* MGW_MTLS_*: only TLS connections whose SNI chose this
+                                      domain (and so passed its checks) may use it */
+    const char *truststore, *crl;
+    const char *truststore_file; /* as configured (truststore may be a recorded version) */
+    int truststore_pin;          /* mtls.version, or 0 */
+    int truststore_version;      /* the version served */
+    int revocation_use;          /* the Lua revocation check (policy use number), or 0 */
+    uint64_t revocation_ttl_ms;  /* how long a verdict is cached per certificate */
+    const char *forward_header;  /* send the client certificate to backends, or NULL */
+} mgw_domain_t;
+
+typedef struct {
+    const char *address;
+    int port;
+    mgw_api_t *api;          /* default endpoint served by this listener, or NULL */
+    const char *certificate; /* TLS listener: default certificate and key, else NULL */
+    const char *key;
+    int reject_unknown_sni;
+    mgw_tls_ctx_t *tls; /* built from the above and the domains */
+} mgw_listen_t;
+
+typedef struct {
+    const char *path;
+    int fd;
+} mgw_logfile_t;
+
+typedef struct mgw_gen_s {
+    mgw_pool_t *pool;
+    atomic_int refs;
+    int id; /* 1 for the first generation of the process, then 2, 3, ... */
+    const char *file;
+    const char *prefix; /* -p: relative paths are resolved against it */
+    int workers;
+    mgw_listen_t *listen;
+    int nlisten;
+    mgw_domain_t *domains;
+    int ndomains;
+    mgw_api_t *apis;
+    int napis;
+    mgw_logfile_t *logs;
+    int nlogs;
+    uint64_t max_body_size;
+    size_t max_header_size;
+    uint64_t header_timeout_ms, idle_timeout_ms, body_timeout_ms, shutdown_timeout_ms;
+    uint64_t send_timeout_ms;   /* a client that takes none of a response for this long is closed */
+    mgw_bucket_t *account;      /* gateway-wide limit, or NULL */
+    const char *backend_ca;     /* CA bundle for https backends, NULL: the system store */
+    mgw_tls_ctx_t *backend_tls; /* client context without a client certificate */
+    mgw_apikey_t *keys;         /* sorted by digest */
+    int nkeys;
+    const char *state_dir;
+    /* Lua policies: the text of lua/moongate/runtime.lua's generation spec (policy
+     * sources and their uses), NULL when the configuration uses none */
+    const char *lua_spec;
+    size_t lua_spec_len;
+    mgw_listen_t *management; /* the management listener (reload), or NULL */
+    /* the file whose token every management request must carry (manage.h) */
+    const char *management_token_file;
+    int watch;                /* reload when a file of watch_files changes */
+    const char **watch_files; /* the configuration file and every policy file */
+    int nwatch;
+} mgw_gen_t;
+
+void mgw_gen_ref(mgw_gen_t *g);
+/* Drops a reference; the last one closes the log files and frees the generation. */
+void mgw_gen_unref(mgw_gen_t *g);
+
+/* The API whose id is id (n bytes), or NULL. */
+mgw_api_t *mgw_gen_find_api(const mgw_gen_t *g, const char *id, size_t n);
+/* The stage of api named name (n bytes), or NULL. */
+mgw_stage_t *mgw_api_find_stage(const mgw_api_t *api, const char *name, size_t n);
+/* The API key whose SHA-256 is digest, or NULL. */
+const mgw_apikey_t *mgw_gen_find_key(const mgw_gen_t *g, const uint8_t digest[32]);
+/* The key's membership in a plan of api covering stage, or NULL. */
+const mgw_member_t *mgw_key_member(const mgw_apikey_t *k, const mgw_api_t *api,
+                                   const mgw_stage_t *stage);
+
+/* The configured domain for host (n bytes, lower case), or NULL. */
+const mgw_domain_t *mgw_gen_find_domain(const mgw_gen_t *g, const char *host, size_t n);
+
+#endif

@@ -1,0 +1,343 @@
+/*
+ * Hot reload (see reload.h). The main thread builds the new generation with the same
+ * loader as at start-up, so a bad file is rejected with the same messages and the old
+ * generation keeps serving. A good one is handed to each worker through an atomic slot
+ * and the worker's reload async handle; each worker loads its policies, swaps it in
+ * for new requests and acknowledges; the reload is reported done when every worker has.
+ */
+#include "ctl/reload.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf/config.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "lua/lua_int.h"
+#include "ctl/manage.h"
+#include "gw/req_int.h"
+
+/* ---- worker side ---- */
+
+static mgw_wgen_t *wgen_open(mgw_worker_t *w, mgw_gen_t *gen)
+{
+    mgw_wgen_t *wg = mgw_calloc(1, sizeof(*wg));
+    wg->w = w;
+    wg->gen = gen;
+    wg->alog = mgw_accesslog_create(&w->loop, gen);
+    mgw_lua_load_gen(w->lua, gen);
+    return wg;
+}
+
+static void wgen_close(mgw_wgen_t *wg)
+{
+    mgw_lua_unload_gen(wg->w->lua, wg->gen);
+    mgw_accesslog_close(wg->alog); /* flushes; frees itself when its writes are done */
+    mgw_gen_unref(wg->gen);
+    free(wg);
+}
+
+/* The worker stops handing wg to new requests; it goes when its last request ends. */
+static void wgen_retire(mgw_wgen_t *wg)
+{
+    wg->retired = 1;
+    if (wg->nreqs == 0) wgen_close(wg);
+}
+
+mgw_wgen_t *mgw__wgen_acquire(mgw_worker_t *w)
+{
+    w->wgen->nreqs++;
+    return w->wgen;
+}
+
+void mgw__wgen_release(void *data)
+{
+    mgw_wgen_t *wg = data;
+    if (--wg->nreqs == 0 && wg->retired) wgen_close(wg);
+}
+
+void mgw__reload_worker_start(mgw_worker_t *w, mgw_gen_t *gen)
+{
+    w->lua = mgw_lua_create(w);
+    mgw_gen_ref(gen);
+    w->wgen = wgen_open(w, gen);
+    w->gen = gen;
+}
+
+/* The generation each worker is to swap in, set by the main thread. */
+static _Atomic(mgw_gen_t *) *slots;
+
+void mgw__reload_worker_stop(mgw_worker_t *w)
+{
+    mgw_gen_t *g = atomic_exchange(&slots[w->id - 1], NULL);
+    if (g) mgw_gen_unref(g); /* a reload that arrived with the shutdown */
+    wgen_retire(w->wgen);
+    w->wgen = NULL;
+}
+
+static void ack(void);
+
+void mgw__reload_worker_cb(uv_async_t *a)
+{
+    mgw_worker_t *w = a->data;
+    mgw_gen_t *g = atomic_exchange(&slots[w->id - 1], NULL);
+    if (g == NULL) return;
+    if (w->shutting_down) {
+        mgw_gen_unref(g);
+    } else {
+        mgw_wgen_t *old = w->wgen;
+        w->wgen = wgen_open(w, g); /* takes the reference the main thread gave */
+        w->gen = g;
+        wgen_retire(old);
+    }
+    ack();
+}
+
+/* ---- main thread ---- */
+
+static struct {
+    uv_loop_t *loop;
+    mgw_worker_t *workers;
+    int nworkers;
+    mgw_gen_t *current; /* the main thread's reference */
+    uv_signal_t sighup;
+    uv_async_t done; /* a worker acknowledged */
+    uv_mutex_t lock; /* guards closed against workers' acks */
+    int closed;
+    atomic_int pending; /* workers that have not swapped yet */
+    int in_progress, again;
+    mgw_reload_cb cb;
+    void *ud;
+    /* watch = true */
+    uv_fs_poll_t **polls;
+    int npolls;
+    uv_timer_t debounce;
+} R;
+
+static void ack(void)
+{
+    atomic_fetch_sub(&R.pending, 1);
+    uv_mutex_lock(&R.lock);
+    if (!R.closed) uv_async_send(&R.done);
+    uv_mutex_unlock(&R.lock);
+}
+
+static void log_cb(void *ud, int ok, const char *text)
+{
+    (void)ud;
+    (void)ok;
+    (void)text; /* the reload logged its outcome already */
+}
+
+static void start_or_defer(const char *why)
+{
+    if (R.closed) return;
+    if (mgw__reload_start(why, log_cb, NULL) != 0) R.again = 1; /* after the one under way */
+}
+
+static void done_cb(uv_async_t *a)
+{
+    (void)a;
+    if (!R.in_progress || atomic_load(&R.pending) > 0) return;
+    R.in_progress = 0;
+    char text[512];
+    snprintf(text, sizeof(text), "%s: reloaded (generation %d)\n", R.current->file, R.current->id);
+    mgw_log_info("%s: reloaded: generation %d serves new requests", R.current->file, R.current->id);
+    mgw_reload_cb cb = R.cb;
+    R.cb = NULL;
+    if (cb) cb(R.ud, 1, text);
+    if (R.again) {
+        R.again = 0;
+        start_or_defer("changed during a reload");
+    }
+}
+
+static int same_listener(const mgw_listen_t *a, const mgw_listen_t *b)
+{
+    if (a == NULL || b == NULL) return a == b;
+    return a->port == b->port && strcmp(a->address, b->address) == 0;
+}
+
+/* Why the new generation g cannot replace the running one, or NULL. */
+static const char *incompatible(const mgw_gen_t *old, const mgw_gen_t *g, char *buf, size_t n)
+{
+    if (g->nlisten != old->nlisten) {
+        snprintf(buf, n, "%s: listen: changing the listeners needs a restart (%d now, %d running)",
+                 g->file, g->nlisten, old->nlisten);
+        return buf;
+    }
+    for (int i = 0; i < g->nlisten; i++) {
+        if (!same_listener(&g->listen[i], &old->listen[i])) {
+            snprintf(buf, n,
+                     "%s: listen[%d]: changing the listeners needs a restart (%s:%d, running "
+                     "%s:%d)",
+                     g->file, i + 1, g->listen[i].address, g->listen[i].port,
+                     old->listen[i].address, old->listen[i].port);
+            return buf;
+        }
+    }
+    if (!same_listener(g->management, old->management)) {
+        snprintf(buf, n, "%s: management: changing the management listener needs a restart",
+                 g->file);
+        return buf;
+    }
+    if (g->workers != old->workers) {
+        snprintf(buf, n,
+                 "%s: workers: changing the number of workers needs a restart (%d now, "
+                 "%d running)",
+                 g->file, g->workers, old->workers);
+        return buf;
+    }
+    return NULL;
+}
+
+static void watch_start(const mgw_gen_t *g);
+static void watch_stop(void);
+
+int mgw__reload_start(const char *why, mgw_reload_cb cb, void *ud)
+{
+    if (R.closed || R.in_progress) return MGW_EINVAL;
+    mgw_log_info("%s: reloading (%s)", R.current->file, why);
+    mgw_buf_t errors = {0};
+    mgw_gen_t *g = NULL;
+    if (mgw_config_load(R.current->file, R.current->prefix, 0, &g, &errors) != 0) {
+        const char *text = errors.p ? errors.p : "invalid configuration\n";
+        for (const char *s = text; *s;) {
+            const char *e = strchr(s, '\n');
+            int len = e ? (int)(e - s) : (int)strlen(s);
+            mgw_log_error("reload rejected, generation %d keeps serving: %.*s", R.current->id, len,
+                          s);
+            s += len + (e ? 1 : 0);
+        }
+        cb(ud, 0, text);
+        mgw_buf_free(&errors);
+        return 0;
+    }
+    mgw_buf_free(&errors);
+    char buf[512];
+    const char *bad = incompatible(R.current, g, buf, sizeof(buf) - 1);
+    if (bad) {
+        mgw_log_error("reload rejected, generation %d keeps serving: %s", R.current->id, bad);
+        strcat(buf, "\n");
+        cb(ud, 0, buf);
+        mgw_gen_unref(g);
+        return 0;
+    }
+    R.in_progress = 1;
+    R.cb = cb;
+    R.ud = ud;
+    atomic_store(&R.pending, R.nworkers);
+    for (int i = 0; i < R.nworkers; i++) {
+        mgw_gen_ref(g);
+        mgw_gen_t *old = atomic_exchange(&slots[i], g);
+        if (old) mgw_gen_unref(old);
+        uv_async_send(&R.workers[i].reload);
+    }
+    mgw_gen_unref(R.current);
+    R.current = g;
+    watch_stop();
+    watch_start(g);
+    return 0;
+}
+
+static void sighup_cb(uv_signal_t *s, int signum)
+{
+    (void)s;
+    (void)signum;
+    start_or_defer("SIGHUP");
+}
+
+/* ---- watch = true ---- */
+
+static void debounce_cb(uv_timer_t *t)
+{
+    (void)t;
+    start_or_defer("a watched file changed");
+}
+
+static void poll_cb(uv_fs_poll_t *h, int status, const uv_stat_t *prev, const uv_stat_t *curr)
+{
+    (void)h;
+    (void)status;
+    (void)prev;
+    (void)curr;
+    /* Editors write in several steps: reload once things have been quiet for 200 ms. */
+    uv_timer_start(&R.debounce, debounce_cb, 200, 0);
+}
+
+static void poll_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void watch_start(const mgw_gen_t *g)
+{
+    if (!g->watch || R.closed) return;
+    R.polls = mgw_calloc((size_t)(g->nwatch ? g->nwatch : 1), sizeof(uv_fs_poll_t *));
+    for (int i = 0; i < g->nwatch; i++) {
+        uv_fs_poll_t *p = mgw_malloc(sizeof(*p));
+        uv_fs_poll_init(R.loop, p);
+        uv_fs_poll_start(p, poll_cb, g->watch_files[i], 500);
+        R.polls[R.npolls++] = p;
+    }
+}
+
+static void watch_stop(void)
+{
+    for (int i = 0; i < R.npolls; i++)
+        uv_close((uv_handle_t *)R.polls[i], poll_closed);
+    free(R.polls);
+    R.polls = NULL;
+    R.npolls = 0;
+}
+
+void mgw__reload_init(uv_loop_t *loop, mgw_worker_t *workers, int nworkers, mgw_gen_t *gen,
+                      int management_fd)
+{
+    R.loop = loop;
+    R.workers = workers;
+    R.nworkers = nworkers;
+    R.current = gen;
+    slots = mgw_calloc((size_t)nworkers, sizeof(*slots));
+    uv_mutex_init(&R.lock);
+    uv_async_init(loop, &R.done, done_cb);
+    uv_signal_init(loop, &R.sighup);
+    uv_signal_start(&R.sighup, sighup_cb, SIGHUP);
+    uv_timer_init(loop, &R.debounce);
+    watch_start(gen);
+    if (management_fd >= 0) mgw__manage_start(loop, management_fd, gen->management);
+}
+
+void mgw__reload_shutdown(void)
+{
+    if (R.closed) return;
+    uv_mutex_lock(&R.lock);
+    R.closed = 1;
+    uv_mutex_unlock(&R.lock);
+    R.cb = NULL; /* a reload under way is not reported */
+    uv_close((uv_handle_t *)&R.done, NULL);
+    uv_close((uv_handle_t *)&R.sighup, NULL);
+    uv_close((uv_handle_t *)&R.debounce, NULL);
+    watch_stop();
+    mgw__manage_close();
+}
+
+const mgw_gen_t *mgw__reload_current(void)
+{
+    return R.current;
+}
+
+void mgw__reload_free(void)
+{
+    for (int i = 0; i < R.nworkers; i++) {
+        mgw_gen_t *g = atomic_exchange(&slots[i], NULL);
+        if (g) mgw_gen_unref(g);
+    }
+    free(slots);
+    slots = NULL;
+    uv_mutex_destroy(&R.lock);
+    mgw_gen_unref(R.current);
+    R.current = NULL;
+}

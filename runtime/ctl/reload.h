@@ -1,0 +1,76 @@
+/*
+ * Hot reload: a new generation is built by the main thread next to the running one
+ * and handed to every worker, which swaps it in at request boundaries. A worker keeps
+ * each generation it has used in a worker generation (mgw_wgen_t): the generation, its
+ * access-log writer, its policies loaded into the worker's Lua state, and the number of
+ * the worker's requests that still run on it. A request takes its worker's current
+ * generation when it starts and keeps it to its end; a generation that is no longer
+ * current is unloaded when its last request ends.
+ *
+ * Triggers: SIGHUP, POST /reload on the management listener (what `moongate reload`
+ * sends), and with `watch = true` a change of the configuration file or of a policy.
+ */
+#ifndef MGW_RELOAD_H
+#define MGW_RELOAD_H
+
+#include <uv.h>
+
+#include "gw/accesslog.h"
+#include "conf/gen.h"
+#include "base/pool.h"
+
+typedef struct mgw_worker_s mgw_worker_t;
+
+typedef struct mgw_wgen_s {
+    mgw_worker_t *w;
+    mgw_gen_t *gen;        /* one reference */
+    mgw_accesslog_t *alog; /* writes gen's log files; holds its own reference */
+    int nreqs;             /* requests of this worker that run on gen */
+    int retired;           /* no longer the worker's current generation */
+} mgw_wgen_t;
+
+/* ---- worker side (worker thread) ---- */
+
+/* Creates the worker's Lua state and makes gen (one reference taken) its generation. */
+void mgw__reload_worker_start(mgw_worker_t *w, mgw_gen_t *gen);
+/* At shutdown, once the loop has run dry: retires the current generation. */
+void mgw__reload_worker_stop(mgw_worker_t *w);
+/* The worker's reload async callback: swaps in the generation the main thread sent. */
+void mgw__reload_worker_cb(uv_async_t *a);
+
+/* The worker's current generation, with one more request on it. */
+mgw_wgen_t *mgw__wgen_acquire(mgw_worker_t *w);
+/* Pool cleanup of a request: one request fewer on the generation. */
+void mgw__wgen_release(void *wgen);
+
+/* ---- main thread ---- */
+
+/*
+ * Sets up reloading for the running server: SIGHUP, the management listener on
+ * management_fd (a listening socket, or -1) and the file watcher of gen (the main
+ * thread's reference to gen is taken over).
+ */
+void mgw__reload_init(uv_loop_t *loop, mgw_worker_t *workers, int nworkers, mgw_gen_t *gen,
+                      int management_fd);
+/* Shutdown started: closes the reload handles; no reload starts after this. */
+void mgw__reload_shutdown(void);
+/* The generation new requests get (the main thread's view). */
+const mgw_gen_t *mgw__reload_current(void);
+/* After the workers have stopped: drops the main thread's generation. */
+void mgw__reload_free(void);
+
+/*
+ * Called with the outcome of a reload: ok, and a text for the operator (what was
+ * reloaded, or every error found, one per line).
+ */
+typedef void (*mgw_reload_cb)(void *ud, int ok, const char *text);
+
+/*
+ * Starts a reload of the configuration file the server runs. cb is called once, when
+ * every worker has swapped in the new generation or when the new generation was
+ * rejected (the old one keeps serving). Returns 0, or MGW_EINVAL when a reload is
+ * already under way or shutdown has begun (cb is not called).
+ */
+int mgw__reload_start(const char *why, mgw_reload_cb cb, void *ud);
+
+#endif

@@ -1,0 +1,294 @@
+/*
+ * Internal definitions shared by the worker, the client connection (conn.c), the request
+ * (request.c) and the upstream side (upstream.c). Nothing outside runtime/ includes this.
+ */
+#ifndef MGW_REQ_INT_H
+#define MGW_REQ_INT_H
+
+#include <netinet/in.h>
+#include <stdint.h>
+#include <string.h>
+#include <uv.h>
+
+#include "gw/accesslog.h"
+#include "base/deadline.h"
+#include "conf/gen.h"
+#include "conf/gwresp.h"
+#include "http/http1.h"
+#include "base/pool.h"
+
+typedef struct mgw_worker_s mgw_worker_t;
+typedef struct mgw_conn_s mgw_conn_t;
+typedef struct mgw_req_s mgw_req_t;
+typedef struct mgw_proxy_s mgw_proxy_t;
+typedef struct mgw_origin_s mgw_origin_t;
+typedef struct mgw_wgen_s mgw_wgen_t; /* reload.h */
+typedef struct mgw_lua_s mgw_lua_t;   /* lua_int.h */
+typedef struct mgw_lreq_s mgw_lreq_t; /* lua_int.h */
+
+/*
+ * A read buffer shared by reference: body bytes are written on to the other side
+ * straight from the buffer they were read into, and the buffer lives until the last
+ * write that points into it completes. Worker-local, so the count is not atomic.
+ */
+typedef struct {
+    int refs;
+    size_t cap;
+    char data[];
+} mgw_rbuf_t;
+
+#define MGW_RBUF_SIZE 65536
+mgw_rbuf_t *mgw__rbuf_new(void);
+void mgw__rbuf_ref(mgw_rbuf_t *b);
+void mgw__rbuf_unref(mgw_rbuf_t *b);
+/* Frees the thread's spare read buffers (a worker thread, before it ends). */
+void mgw__rbuf_drain(void);
+
+/* Bytes written but not yet acknowledged on a stream, with hooks for when a queued write
+ * completes (progress, may be NULL) and when they drain below MGW_WQ_LOW. */
+typedef struct mgw_wq_s {
+    size_t pending;
+    void (*progress)(struct mgw_wq_s *q);
+    void (*drained)(struct mgw_wq_s *q);
+} mgw_wq_t;
+
+/* Above this many pending bytes a producer stops reading its source. */
+#define MGW_WQ_HIGH (1024 * 1024)
+#define MGW_WQ_LOW (256 * 1024)
+
+/*
+ * Writes bufs to stream, in order after earlier writes: what the kernel takes at once is
+ * written directly; the rest goes out in one uv_write, where slices of ref are sent as
+ * they are (ref is held until the write completes) and every other piece is copied.
+ * Returns 0 or a libuv error.
+ */
+int mgw__write(uv_stream_t *stream, mgw_wq_t *q, const uv_buf_t *bufs, int nbufs, mgw_rbuf_t *ref);
+/* Writes the ciphertext TLS engine t has produced to stream. */
+void mgw__tls_flush(mgw_tls_t *t, uv_stream_t *stream, mgw_wq_t *q);
+/* Encrypts bufs with t (one record when they fit one) and sends the result. */
+int mgw__tls_send(mgw_tls_t *t, uv_stream_t *stream, mgw_wq_t *q, const uv_buf_t *bufs, int nbufs);
+
+struct mgw_worker_s {
+    uv_loop_t loop;
+    int id;
+    mgw_gen_t *gen;   /* the current generation: wgen->gen */
+    mgw_wgen_t *wgen; /* what new requests use (reload.c) */
+    mgw_lua_t *lua;   /* the worker's LuaJIT state (lua.c) */
+    uv_thread_t thread;
+    uv_async_t wakeup; /* shutdown request from the main thread */
+    uv_async_t reload; /* a new generation from the main thread (reload.c) */
+    uv_tcp_t *listeners;
+    int nlisteners;
+    mgw_conn_t *conns; /* every open client connection */
+    mgw_origin_t *origins;
+    uv_timer_t shutdown_timer;
+    uv_check_t accept_check; /* a new batch of accepts per loop iteration */
+    int accepts;             /* connections accepted in this iteration */
+    int shutting_down;
+    uint64_t rng[2];
+    char date[40]; /* "Date: ..." value cache */
+    time_t date_sec;
+    mgw_buf_t log_line; /* access-log lines are built here, one after the other */
+    int startup_error;
+};
+
+struct mgw_conn_s {
+    uv_tcp_t tcp;
+    mgw_deadline_t timer; /* header, body and keep-alive timeouts */
+    mgw_worker_t *w;
+    int listen_idx; /* the listener, as an index into every generation's listen[] */
+    mgw_http1_t *parser;
+    mgw_rbuf_t *rbuf;     /* buffer being read into */
+    mgw_rbuf_t *pend_buf; /* unparsed bytes left by a pause (pipelining) */
+    const char *pend;
+    size_t pend_len;
+    mgw_req_t *req;
+    mgw_wq_t wq;
+    mgw_conn_t *next, *prev;
+    char peer[64];
+    int handles;
+    /* TLS: the engine, and the handshake's outcome, kept for the connection's life */
+    mgw_tls_t *tls;                 /* NULL for a plain connection */
+    mgw_rbuf_t *plain;              /* decrypted bytes being parsed */
+    mgw_gen_t *tls_gen;             /* pinned until the handshake is over (SNI sites) */
+    mgw_pool_t *tls_pool;           /* tls_host and client_cert */
+    const char *tls_host;           /* the domain the SNI chose (its checks passed), or NULL */
+    mgw_client_cert_t *client_cert; /* the verified client certificate, or NULL */
+    int tls_ready;                  /* handshake over */
+    /* done: no further request will be read (closing or closing after the writes) */
+    unsigned closing : 1, done : 1, reading : 1, paused : 1, read_blocked : 1, eof : 1;
+};
+
+typedef struct {
+    mgw_str_t name, value;
+} mgw_hdr_t;
+
+struct mgw_req_s {
+    mgw_pool_t *pool;
+    mgw_conn_t *c;
+    mgw_gen_t *gen;   /* wgen->gen: the generation the request started with */
+    mgw_wgen_t *wgen; /* holds gen and its access log until the request ends */
+    mgw_lreq_t *lua;  /* Lua policy state (hooks.c), NULL until a hook runs */
+    /* request head; strings point into head (copied from the read buffers) */
+    char *head;
+    size_t head_len, head_cap;
+    int hstate; /* 0 start, 1 in a field, 2 in a value */
+    /* counted as their names complete, for the head's checks (conn.c) */
+    int nhost, nte; /* Host and Transfer-Encoding headers */
+    int te_header;  /* index of the last Transfer-Encoding header */
+    mgw_str_t target, method;
+    int method_idx;
+    int major, minor;
+    mgw_hdr_t *headers;
+    int nheaders, cap_headers;
+    int has_length, chunked, keepalive;
+    uint64_t content_length, body_received;
+    unsigned head_done : 1, body_done : 1, resp_started : 1, resp_done : 1, resp_chunked : 1,
+        resp_close : 1, head_method : 1, discard_body : 1;
+    /* routing */
+    int phase; /* MGW_PHASE_*: the lifecycle phase running or next to run */
+    mgw_str_t raw_path, query, path, host;
+    mgw_str_t route_path;       /* the path routes see: without base path and stage */
+    const mgw_domain_t *domain; /* the custom domain the Host header named, or NULL */
+    mgw_api_t *api;
+    mgw_stage_t *stage;
+    const mgw_route_t *route;
+    mgw_kv_t *params;
+    int nparams;
+    /* the caller's API key: x-api-key, or an authorizer's usageIdentifierKey */
+    mgw_str_t api_key;
+    const mgw_apikey_t *key; /* the configured key it matched */
+    /* throttling: the tightest limit that applied, for the RateLimit headers */
+    const char *rl_name;
+    uint64_t rl_quota, rl_window_s, rl_remaining, rl_reset_s;
+    uint64_t retry_after_s; /* sent as Retry-After when set */
+    /* response */
+    mgw_str_t head_out; /* the response head, held back until body bytes go with it */
+    int head_pending;
+    int status;
+    uint64_t resp_bytes;
+    mgw_gwresp_type_t error_type;
+    const char *error_message; /* the response's message when not the type's (mgw__req_fail) */
+    const char *error_reason;  /* why, when the gateway knows more than the type says */
+    /* integration */
+    mgw_proxy_t *px;
+    int integ_status;
+    uint64_t integ_start_ns, integ_end_ns; /* uv_hrtime(), the clock of start_ns */
+    const char *integ_error;
+    /* timing */
+    uint64_t start_ns;
+    uint64_t start_ms; /* wall clock */
+    char id[24];
+};
+
+/* The listener a request arrived on, in the request's own generation (reloads keep the
+ * listeners and their order, so the index is valid in every generation). */
+static inline const mgw_listen_t *mgw__req_listen(const mgw_req_t *r)
+{
+    return &r->gen->listen[r->c->listen_idx];
+}
+
+/* worker.c: opens a SO_REUSEPORT listening socket; returns the fd or -errno. */
+int mgw__open_listener(const mgw_listen_t *l);
+
+/* conn.c */
+/* Writes bufs to the client, through TLS when the connection has it (see mgw__write). */
+int mgw__conn_write(mgw_conn_t *c, const uv_buf_t *bufs, int nbufs, mgw_rbuf_t *ref);
+void mgw__conn_accept(mgw_worker_t *w, uv_stream_t *server, int listen_idx);
+/* Stops reading from the client (producer backpressure) / starts again. */
+void mgw__conn_block_read(mgw_conn_t *c);
+void mgw__conn_unblock_read(mgw_conn_t *c);
+/* Closes a connection (idempotent); the request on it, if any, is aborted. */
+void mgw__conn_close(mgw_conn_t *c);
+/* Graceful shutdown: closes c when it is idle, or marks its request "Connection: close". */
+void mgw__conn_shutdown(mgw_conn_t *c);
+
+/*
+ * The request lifecycle after the API and stage are known, in order. A phase function
+ * returns MGW_PHASE_NEXT to go on, MGW_PHASE_STOP when it has answered the request (or
+ * failed it with mgw__req_fail), or MGW_PHASE_WAIT when it continues asynchronously and
+ * will call mgw__req_resume() (go on with the next phase) or mgw__req_fail() later.
+ */
+enum {
+    MGW_PHASE_WAF,
+    MGW_PHASE_ROUTE,
+    MGW_PHASE_AUTHORIZE,
+    MGW_PHASE_THROTTLE,
+    MGW_PHASE_INTEGRATION,
+    MGW_PHASE__COUNT
+};
+enum { MGW_PHASE_NEXT, MGW_PHASE_STOP, MGW_PHASE_WAIT };
+
+/* request.c */
+/* A new request id: 12 random bytes as 16 base64 characters. */
+void mgw__make_id(mgw_worker_t *w, char out[24]);
+/* The current Date header value, cached per second. */
+const char *mgw__date(mgw_worker_t *w);
+mgw_req_t *mgw__req_new(mgw_conn_t *c);
+/* Runs the phases from r->phase on. */
+void mgw__req_continue(mgw_req_t *r);
+/* Ends the phase that returned MGW_PHASE_WAIT successfully and runs the next ones. */
+void mgw__req_resume(mgw_req_t *r);
+/* Called when the head is parsed: resolves, routes and starts the integration. */
+void mgw__req_dispatch(mgw_req_t *r);
+/*
+ * Sends the gateway response of type. Its body says the type's message, or message when
+ * set (AWS words some cases of a type differently: the authorizer's explicit deny).
+ * $context.error.message says r->error_reason instead when the caller set one.
+ */
+void mgw__req_fail(mgw_req_t *r, mgw_gwresp_type_t type, const char *message);
+/* Writes a response head; content_length < 0 means a streamed body. */
+void mgw__resp_head(mgw_req_t *r, int status, const mgw_hdr_t *hdrs, int nhdrs,
+                    int64_t content_length);
+void mgw__resp_body(mgw_req_t *r, const char *p, size_t n, mgw_rbuf_t *ref);
+void mgw__resp_end(mgw_req_t *r);
+/* Sends a held-back response head now (a streamed body is not there yet). */
+void mgw__resp_flush(mgw_req_t *r);
+/* The request's header named name (lower case), or an empty string with p == NULL. */
+mgw_str_t mgw__req_header(const mgw_req_t *r, const char *name);
+/* A new header at the end of r's list (the parser's and req:set_header's), the list
+ * doubled in the request arena when full. */
+static inline mgw_hdr_t *mgw__req_push_header(mgw_req_t *r)
+{
+    if (r->nheaders == r->cap_headers) {
+        int cap = r->cap_headers ? r->cap_headers * 2 : 16;
+        mgw_hdr_t *h = mgw_pool_alloc(r->pool, sizeof(*h) * (size_t)cap);
+        if (r->nheaders) memcpy(h, r->headers, sizeof(*h) * (size_t)r->nheaders);
+        r->headers = h;
+        r->cap_headers = cap;
+    }
+    return &r->headers[r->nheaders++];
+}
+/* Answers "Expect: 100-continue" when the client waits for it and the body is to come. */
+void mgw__req_send_continue(mgw_req_t *r);
+/* The value of a $context variable (see template.h) for r; 1 when it has one. */
+int mgw__req_lookup(mgw_req_t *r, int var, mgw_str_t arg, mgw_str_t *out);
+/* Most throttle levels a request can have (account, stage-shared, route, plan, plan-route). */
+#define MGW_LIMITS_MAX 5
+/* Fills lv with the throttle levels that apply to r, in the order they are taken, for the
+ * caller's plan membership m (or NULL); returns how many. */
+int mgw__req_limits(const mgw_req_t *r, const mgw_member_t *m, mgw_limit_t lv[MGW_LIMITS_MAX]);
+/* Writes the access-log line and frees the request. */
+void mgw__req_free(mgw_req_t *r);
+/* Milliseconds on the loop clock. */
+uint64_t mgw__now_ms(const mgw_req_t *r);
+
+/* upstream.c */
+void mgw__proxy_start(mgw_req_t *r);
+void mgw__proxy_body(mgw_req_t *r, const char *p, size_t n, mgw_rbuf_t *ref);
+void mgw__proxy_body_done(mgw_req_t *r);
+/* The client went away: drop the upstream connection. */
+void mgw__proxy_abort(mgw_req_t *r);
+/* The client's pending writes drained: read from the backend again. */
+void mgw__proxy_client_drained(mgw_req_t *r);
+/* The client took some of the response: the backend waiting on it waits on (timeouts.send). */
+void mgw__proxy_client_progress(mgw_req_t *r);
+/* Closes the worker's idle upstream connections (shutdown). */
+void mgw__upstream_close_idle(mgw_worker_t *w);
+/* Frees the worker's origin table once its loop has stopped. */
+void mgw__upstream_free(mgw_worker_t *w);
+
+/* conn.c: called by request.c when the response has been fully queued. */
+void mgw__conn_response_done(mgw_conn_t *c);
+
+#endif

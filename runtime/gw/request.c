@@ -1,0 +1,860 @@
+/*
+ * A request from head to access-log line: resolving the API, stage and route, starting
+ * the integration, writing responses (proxied, mock and gateway responses), and the
+ * $context variables.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/crypto.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "lua/lua_int.h"
+#include "ctl/reload.h"
+#include "gw/req_int.h"
+
+/* ---- request ids ---- */
+
+static uint64_t rng_next(uint64_t s[2])
+{
+    uint64_t x = s[0], y = s[1];
+    s[0] = y;
+    x ^= x << 23;
+    s[1] = x ^ y ^ (x >> 17) ^ (y >> 26);
+    return s[1] + y;
+}
+
+/* 12 random bytes as 16 base64 characters, the shape of API Gateway's request ids. */
+void mgw__make_id(mgw_worker_t *w, char out[24])
+{
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    uint64_t a = rng_next(w->rng), b = rng_next(w->rng);
+    unsigned char bytes[12];
+    memcpy(bytes, &a, 8);
+    memcpy(bytes + 8, &b, 4);
+    for (int i = 0; i < 4; i++) {
+        unsigned v =
+            (unsigned)bytes[3 * i] << 16 | (unsigned)bytes[3 * i + 1] << 8 | bytes[3 * i + 2];
+        out[4 * i] = b64[v >> 18 & 63];
+        out[4 * i + 1] = b64[v >> 12 & 63];
+        out[4 * i + 2] = b64[v >> 6 & 63];
+        out[4 * i + 3] = b64[v & 63];
+    }
+    out[16] = '\0';
+}
+
+uint64_t mgw__now_ms(const mgw_req_t *r)
+{
+    return uv_now(&r->c->w->loop);
+}
+
+mgw_req_t *mgw__req_new(mgw_conn_t *c)
+{
+    /* 16 KB: a proxied request (heads both ways, header tables, log state) fits in the
+     * first block, which the pool keeps when it is recycled. */
+    mgw_pool_t *pool = mgw_pool_create(16384);
+    mgw_req_t *r = mgw_pool_calloc(pool, sizeof(*r));
+    r->pool = pool;
+    r->c = c;
+    /* The request keeps the generation it started with until its pool goes away. */
+    r->wgen = mgw__wgen_acquire(c->w);
+    mgw_pool_cleanup_add(pool, mgw__wgen_release, r->wgen);
+    mgw_gen_t *g = r->gen = r->wgen->gen;
+    /* Most heads fit in 2 KB of the arena's first block; head_append (conn.c) grows it up
+     * to max_header_size. */
+    r->head_cap = g->max_header_size < 2048 ? g->max_header_size : 2048;
+    r->head = mgw_pool_alloc(pool, r->head_cap);
+    r->error_type = MGW_GW_NONE;
+    r->start_ns = uv_hrtime();
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    r->start_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    r->method = MGW_STR("-");
+    mgw__make_id(c->w, r->id);
+    return r;
+}
+
+mgw_str_t mgw__req_header(const mgw_req_t *r, const char *name)
+{
+    size_t n = strlen(name);
+    for (int i = 0; i < r->nheaders; i++)
+        if (r->headers[i].name.n == n && memcmp(r->headers[i].name.p, name, n) == 0)
+            return r->headers[i].value;
+    return MGW_NULL_STR;
+}
+
+/* ---- $context ---- */
+
+static int num(mgw_req_t *r, uint64_t v, mgw_str_t *out)
+{
+    mgw_sbuf_t b = {mgw_pool_alloc(r->pool, 24), 0};
+    mgw_sbuf_u64(&b, v);
+    *out = (mgw_str_t){b.p, b.n};
+    return 1;
+}
+
+static int str(const char *s, mgw_str_t *out)
+{
+    if (s == NULL) return 0;
+    *out = (mgw_str_t){s, strlen(s)};
+    return 1;
+}
+
+static int lstr(mgw_str_t s, mgw_str_t *out)
+{
+    if (s.p == NULL) return 0;
+    *out = s;
+    return 1;
+}
+
+static int lookup(void *ud, int var, mgw_str_t arg, mgw_str_t *out)
+{
+    mgw_req_t *r = ud;
+    switch (var) {
+    case MGW_VAR_REQUEST_ID:
+    case MGW_VAR_EXTENDED_REQUEST_ID:
+        return str(r->id, out);
+    case MGW_VAR_API_ID:
+        return r->api ? str(r->api->id, out) : 0;
+    case MGW_VAR_STAGE:
+        return r->stage ? str(r->stage->name, out) : 0;
+    case MGW_VAR_ROUTE_KEY:
+        return r->route ? str(r->route->key, out) : 0;
+    case MGW_VAR_HTTP_METHOD:
+        return lstr(r->method, out);
+    case MGW_VAR_PATH:
+        return lstr(r->raw_path, out);
+    case MGW_VAR_PROTOCOL:
+        if (!r->head_done) return 0;
+        return str(r->minor == 0 ? "HTTP/1.0" : "HTTP/1.1", out);
+    case MGW_VAR_STATUS:
+        return r->status ? num(r, (uint64_t)r->status, out) : 0;
+    case MGW_VAR_RESPONSE_LENGTH:
+        return num(r, r->resp_bytes, out);
+    case MGW_VAR_REQUEST_TIME: {
+        /* formatted once per second and worker thread: strftime is costly per request */
+        static _Thread_local time_t cached_sec = -1;
+        static _Thread_local char cached[40];
+        static _Thread_local size_t cached_len;
+        time_t t = (time_t)(r->start_ms / 1000);
+        if (t != cached_sec) {
+            struct tm tm;
+            gmtime_r(&t, &tm);
+            cached_len = strftime(cached, sizeof(cached), "%d/%b/%Y:%H:%M:%S +0000", &tm);
+            cached_sec = t;
+        }
+        *out = (mgw_str_t){mgw_pool_strndup(r->pool, cached, cached_len), cached_len};
+        return 1;
+    }
+    case MGW_VAR_REQUEST_TIME_EPOCH:
+        return num(r, r->start_ms / 1000, out);
+    case MGW_VAR_RESPONSE_LATENCY:
+        return num(r, (uv_hrtime() - r->start_ns) / 1000000, out);
+    case MGW_VAR_INTEGRATION_LATENCY:
+    case MGW_VAR_INTEGRATION_LATENCY2:
+        /* on responseLatency's clock, truncated the same way: never the larger */
+        if (!r->integ_start_ns || !r->integ_end_ns) return 0;
+        return num(r, (r->integ_end_ns - r->integ_start_ns) / 1000000, out);
+    case MGW_VAR_INTEGRATION_STATUS:
+    case MGW_VAR_INTEGRATION_STATUS2:
+    case MGW_VAR_INTEGRATION_STATUS3:
+        return r->integ_status ? num(r, (uint64_t)r->integ_status, out) : 0;
+    case MGW_VAR_INTEGRATION_ERROR:
+    case MGW_VAR_INTEGRATION_ERROR2:
+        return str(r->integ_error, out);
+    case MGW_VAR_SOURCE_IP:
+        return str(r->c->peer, out);
+    case MGW_VAR_API_KEY: {
+        /* A key is a secret: the log shows only its last four characters. */
+        if (r->key == NULL) return 0;
+        mgw_str_t k = r->api_key.p ? r->api_key : mgw__req_header(r, "x-api-key");
+        int tail = k.n > 8 ? 4 : 0;
+        char *m = mgw_pool_printf(r->pool, "****%.*s", tail, k.p + k.n - (size_t)tail);
+        return str(m, out);
+    }
+    case MGW_VAR_CLIENT_CERT_PEM:
+        return r->c->client_cert ? str(r->c->client_cert->pem, out) : 0;
+    case MGW_VAR_CLIENT_CERT_SUBJECT:
+        return r->c->client_cert ? str(r->c->client_cert->subject_dn, out) : 0;
+    case MGW_VAR_CLIENT_CERT_ISSUER:
+        return r->c->client_cert ? str(r->c->client_cert->issuer_dn, out) : 0;
+    case MGW_VAR_CLIENT_CERT_SERIAL:
+        return r->c->client_cert ? str(r->c->client_cert->serial, out) : 0;
+    case MGW_VAR_CLIENT_CERT_NOT_BEFORE:
+        return r->c->client_cert ? str(r->c->client_cert->not_before, out) : 0;
+    case MGW_VAR_CLIENT_CERT_NOT_AFTER:
+        return r->c->client_cert ? str(r->c->client_cert->not_after, out) : 0;
+    case MGW_VAR_API_KEY_ID:
+        return r->key ? str(r->key->id, out) : 0;
+    case MGW_VAR_THROTTLE_POLICY:
+        return str(r->rl_name, out);
+    case MGW_VAR_THROTTLE_LIMIT:
+        return r->rl_name ? num(r, r->rl_quota, out) : 0;
+    case MGW_VAR_THROTTLE_REMAINING:
+        return r->rl_name ? num(r, r->rl_remaining, out) : 0;
+    case MGW_VAR_THROTTLE_RESET:
+        return r->rl_name ? num(r, r->rl_reset_s, out) : 0;
+    case MGW_VAR_USER_AGENT:
+        return lstr(mgw__req_header(r, "user-agent"), out);
+    case MGW_VAR_DOMAIN_NAME:
+        return r->host.n ? lstr(r->host, out) : 0;
+    case MGW_VAR_DOMAIN_PREFIX: {
+        if (!r->host.n) return 0;
+        const char *dot = memchr(r->host.p, '.', r->host.n);
+        *out = (mgw_str_t){r->host.p, dot ? (size_t)(dot - r->host.p) : r->host.n};
+        return 1;
+    }
+    case MGW_VAR_ERROR_MESSAGE:
+    case MGW_VAR_ERROR_MESSAGE_STRING:
+        /* a reason without a type: why a response was cut short (a client too slow) */
+        if (r->error_type == MGW_GW_NONE && r->error_reason == NULL) return 0;
+        if (r->error_reason) return str(r->error_reason, out);
+        return str(r->error_message ? r->error_message : mgw_gwresp_info(r->error_type)->message,
+                   out);
+    case MGW_VAR_ERROR_RESPONSE_TYPE:
+        return r->error_type == MGW_GW_NONE ? 0 : str(mgw_gwresp_info(r->error_type)->name, out);
+    case MGW_VAR_STAGE_VARIABLE:
+        if (!r->stage) return 0;
+        for (int i = 0; i < r->stage->nvars; i++)
+            if (r->stage->vars[i].name.n == arg.n &&
+                memcmp(r->stage->vars[i].name.p, arg.p, arg.n) == 0)
+                return lstr(r->stage->vars[i].value, out);
+        return 0;
+    default: /* authorizer, WAF and log-policy values (hooks.c) */
+        return mgw__hooks_lookup(r, var, arg, out);
+    }
+    return 0;
+}
+
+int mgw__req_lookup(mgw_req_t *r, int var, mgw_str_t arg, mgw_str_t *out)
+{
+    return lookup(r, var, arg, out);
+}
+
+/* ---- responses ---- */
+
+static const char *reason(int status)
+{
+    switch (status) {
+    case 100:
+        return "Continue";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 413:
+        return "Payload Too Large";
+    case 421:
+        return "Misdirected Request";
+    case 415:
+        return "Unsupported Media Type";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    }
+    return "Unknown";
+}
+
+const char *mgw__date(mgw_worker_t *w)
+{
+    time_t now = time(NULL);
+    if (now != w->date_sec) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(w->date, sizeof(w->date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        w->date_sec = now;
+    }
+    return w->date;
+}
+
+static int no_body_status(int status)
+{
+    return status < 200 || status == 204 || status == 304;
+}
+
+/*
+ * Builds the response head and holds it back: it goes out in one write with the first
+ * body bytes or the end of the response (mgw__resp_flush sends it alone), so a small
+ * response costs one system call.
+ */
+void mgw__resp_head(mgw_req_t *r, int status, const mgw_hdr_t *hdrs, int nhdrs,
+                    int64_t content_length)
+{
+    mgw_conn_t *c = r->c;
+    r->status = status;
+    r->resp_started = 1;
+    int bodyless = no_body_status(status);
+    if (content_length < 0 && !bodyless) {
+        if (r->minor >= 1 || !r->head_done)
+            r->resp_chunked = 1;
+        else
+            r->resp_close = 1;
+    }
+    if (c->w->shutting_down) r->keepalive = 0;
+    size_t cap = 768 + (r->rl_name ? strlen(r->rl_name) * 2 : 0);
+    for (int i = 0; i < nhdrs; i++)
+        cap += hdrs[i].name.n + hdrs[i].value.n + 4;
+    mgw_sbuf_t b = {mgw_pool_alloc(r->pool, cap), 0};
+    const char *why = reason(status);
+    char code[4] = {(char)('0' + status / 100 % 10), (char)('0' + status / 10 % 10),
+                    (char)('0' + status % 10), ' '};
+    mgw_sbuf_add(&b, "HTTP/1.1 ", 9);
+    mgw_sbuf_add(&b, code, 4);
+    mgw_sbuf_add(&b, why, strlen(why) > 64 ? 64 : strlen(why));
+    mgw_sbuf_add(&b, "\r\n", 2);
+    for (int i = 0; i < nhdrs; i++) {
+        mgw_sbuf_add(&b, hdrs[i].name.p, hdrs[i].name.n);
+        mgw_sbuf_add(&b, ": ", 2);
+        mgw_sbuf_add(&b, hdrs[i].value.p, hdrs[i].value.n);
+        mgw_sbuf_add(&b, "\r\n", 2);
+    }
+    mgw_sbuf_add(&b, "date: ", 6);
+    mgw_sbuf_adds(&b, mgw__date(c->w));
+    mgw_sbuf_add(&b, "\r\napigw-requestid: ", 19);
+    mgw_sbuf_adds(&b, r->id);
+    mgw_sbuf_add(&b, "\r\n", 2);
+    if (r->retry_after_s) {
+        mgw_sbuf_add(&b, "retry-after: ", 13);
+        mgw_sbuf_u64(&b, r->retry_after_s);
+        mgw_sbuf_add(&b, "\r\n", 2);
+    }
+    if (r->rl_name && r->stage && r->stage->rate_limit_headers) {
+        /* draft-ietf-httpapi-ratelimit-headers: the policy that is closest to refusing */
+        mgw_sbuf_add(&b, "ratelimit-policy: \"", 19);
+        mgw_sbuf_adds(&b, r->rl_name);
+        mgw_sbuf_add(&b, "\";q=", 4);
+        mgw_sbuf_u64(&b, r->rl_quota);
+        mgw_sbuf_add(&b, ";w=", 3);
+        mgw_sbuf_u64(&b, r->rl_window_s);
+        mgw_sbuf_add(&b, "\r\nratelimit: \"", 14);
+        mgw_sbuf_adds(&b, r->rl_name);
+        mgw_sbuf_add(&b, "\";r=", 4);
+        mgw_sbuf_u64(&b, r->rl_remaining);
+        mgw_sbuf_add(&b, ";t=", 3);
+        mgw_sbuf_u64(&b, r->rl_reset_s);
+        mgw_sbuf_add(&b, "\r\n", 2);
+    }
+    if (content_length >= 0 && !bodyless) {
+        mgw_sbuf_add(&b, "content-length: ", 16);
+        mgw_sbuf_u64(&b, (uint64_t)content_length);
+        mgw_sbuf_add(&b, "\r\n", 2);
+    } else if (r->resp_chunked) {
+        mgw_sbuf_adds(&b, "transfer-encoding: chunked\r\n");
+    }
+    if (!r->keepalive || r->resp_close)
+        mgw_sbuf_adds(&b, "connection: close\r\n");
+    else if (r->minor == 0)
+        mgw_sbuf_adds(&b, "connection: keep-alive\r\n");
+    mgw_sbuf_add(&b, "\r\n", 2);
+    r->head_out = (mgw_str_t){b.p, b.n};
+    r->head_pending = 1;
+    if (bodyless) r->head_method = 1; /* nothing may follow the head */
+}
+
+/* Writes bufs (slices of ref need no copy), after the held-back head if any. */
+static void send_out(mgw_req_t *r, const uv_buf_t *bufs, int n, mgw_rbuf_t *ref)
+{
+    uv_buf_t all[6];
+    int k = 0;
+    if (r->head_pending) {
+        all[k++] = uv_buf_init((char *)r->head_out.p, (unsigned)r->head_out.n);
+        r->head_pending = 0;
+    }
+    for (int i = 0; i < n && k < 6; i++)
+        all[k++] = bufs[i];
+    if (k) mgw__conn_write(r->c, all, k, ref);
+}
+
+void mgw__resp_flush(mgw_req_t *r)
+{
+    if (r->head_pending) send_out(r, NULL, 0, NULL);
+}
+
+void mgw__resp_body(mgw_req_t *r, const char *p, size_t n, mgw_rbuf_t *ref)
+{
+    if (n == 0 || r->head_method) return;
+    r->resp_bytes += n;
+    if (r->resp_chunked) {
+        static const char hex[] = "0123456789abcdef";
+        char pre[20];
+        int pn = 0;
+        for (int shift = 60; shift >= 0; shift -= 4)
+            if ((n >> shift) || pn || shift == 0) pre[pn++] = hex[(n >> shift) & 15];
+        pre[pn++] = '\r';
+        pre[pn++] = '\n';
+        /* chunk framing is copied, the payload is not */
+        uv_buf_t bufs[3] = {uv_buf_init(pre, (unsigned)pn), uv_buf_init((char *)p, (unsigned)n),
+                            uv_buf_init("\r\n", 2)};
+        send_out(r, bufs, 3, ref);
+        return;
+    }
+    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+    send_out(r, &b, 1, ref);
+}
+
+void mgw__resp_end(mgw_req_t *r)
+{
+    mgw_conn_t *c = r->c;
+    if (r->resp_chunked && !r->head_method) {
+        uv_buf_t b = uv_buf_init("0\r\n\r\n", 5);
+        send_out(r, &b, 1, NULL);
+    } else {
+        mgw__resp_flush(r);
+    }
+    r->resp_done = 1;
+    mgw__conn_response_done(c);
+}
+
+/* The configured customization for type, following the DEFAULT_4XX/5XX fallback. */
+static const mgw_gwresp_conf_t *gw_conf(const mgw_req_t *r, mgw_gwresp_type_t type)
+{
+    if (r->api == NULL) return NULL;
+    if (r->api->responses[type].configured) return &r->api->responses[type];
+    mgw_gwresp_type_t fb = mgw_gwresp_fallback(type);
+    if (r->api->responses[fb].configured) return &r->api->responses[fb];
+    return NULL;
+}
+
+void mgw__req_fail(mgw_req_t *r, mgw_gwresp_type_t type, const char *message)
+{
+    if (r->resp_started) {
+        /* Too late for a gateway response: the client sees a truncated response. */
+        mgw__conn_close(r->c);
+        return;
+    }
+    if (r->px) mgw__proxy_abort(r); /* e.g. a body over the limit while proxying */
+    const mgw_gwresp_info_t *info = mgw_gwresp_info(type);
+    r->error_type = type;
+    r->error_message = message;
+    const mgw_gwresp_conf_t *conf = gw_conf(r, type);
+    int status = conf && conf->status ? conf->status : info->status;
+
+    mgw_hdr_t hdrs[40];
+    int n = 0;
+    hdrs[n++] = (mgw_hdr_t){MGW_STR("content-type"), MGW_STR("application/json")};
+    hdrs[n++] =
+        (mgw_hdr_t){MGW_STR("x-amzn-errortype"), {info->error_type, strlen(info->error_type)}};
+    for (int i = 0; conf && i < conf->nheaders && n < 40; i++) {
+        mgw_str_t v = conf->headers[i].value;
+        static const char from[] = "$request.header.";
+        if (v.n > sizeof(from) - 1 && memcmp(v.p, from, sizeof(from) - 1) == 0) {
+            char *name = mgw_pool_strndup(r->pool, v.p + sizeof(from) - 1, v.n - sizeof(from) + 1);
+            for (char *s = name; *s; s++)
+                if (*s >= 'A' && *s <= 'Z') *s = (char)(*s + 32);
+            v = mgw__req_header(r, name);
+            if (v.p == NULL) continue;
+        }
+        hdrs[n++] = (mgw_hdr_t){conf->headers[i].name, v};
+    }
+    if (conf && conf->body) {
+        mgw_buf_t body = {0};
+        mgw_template_render(conf->body, lookup, r, &body);
+        mgw__resp_head(r, status, hdrs, n, (int64_t)body.n);
+        mgw__resp_body(r, body.p, body.n, NULL);
+        mgw_buf_free(&body);
+    } else {
+        /* {"message":"..."}: the type's message, as API Gateway's default body says it
+         * (the reason, if any, is for $context.error.message); no JSON escaping needed */
+        const char *m = message ? message : info->message;
+        size_t mn = strlen(m);
+        mgw_sbuf_t b = {mgw_pool_alloc(r->pool, mn + 16), 0};
+        mgw_sbuf_add(&b, "{\"message\":\"", 12);
+        mgw_sbuf_add(&b, m, mn);
+        mgw_sbuf_add(&b, "\"}", 2);
+        mgw__resp_head(r, status, hdrs, n, (int64_t)b.n);
+        mgw__resp_body(r, b.p, b.n, NULL);
+    }
+    mgw__resp_end(r);
+}
+
+/* ---- resolution and routing ---- */
+
+/* Removes the first segment of *path when it equals seg; returns 1 if it did. */
+static int strip_segment(mgw_str_t *path, const char *seg, size_t n)
+{
+    if (n == 0) return 1;
+    if (path->n < n + 1 || memcmp(path->p + 1, seg, n) != 0) return 0;
+    if (path->n > n + 1 && path->p[n + 1] != '/') return 0;
+    if (path->n == n + 1)
+        *path = MGW_STR("/");
+    else
+        *path = (mgw_str_t){path->p + n + 1, path->n - n - 1};
+    return 1;
+}
+
+static mgw_str_t first_segment(mgw_str_t path)
+{
+    if (path.n <= 1) return MGW_NULL_STR;
+    const char *s = path.p + 1, *e = memchr(s, '/', path.n - 1);
+    return (mgw_str_t){s, e ? (size_t)(e - s) : path.n - 1};
+}
+
+/* Finds the API and the stage; returns MGW_GW_NONE or the type of the failure. */
+static mgw_gwresp_type_t resolve(mgw_req_t *r)
+{
+    mgw_gen_t *g = r->gen;
+    /* target: origin-form, or absolute-form whose authority we skip */
+    mgw_str_t t = r->target;
+    if (t.n > 7 && (memcmp(t.p, "http://", 7) == 0 || memcmp(t.p, "https://", 8) == 0)) {
+        const char *s = memchr(t.p + 8, '/', t.n - 8);
+        t = s ? (mgw_str_t){s, t.n - (size_t)(s - t.p)} : MGW_STR("/");
+    }
+    const char *q = memchr(t.p, '?', t.n);
+    r->raw_path = (mgw_str_t){t.p, q ? (size_t)(q - t.p) : t.n};
+    r->query = q ? (mgw_str_t){q + 1, t.n - (size_t)(q - t.p) - 1} : MGW_NULL_STR;
+    if (mgw_path_normalize(r->pool, r->raw_path.p, r->raw_path.n, &r->path) != 0) {
+        r->error_reason = "Invalid request path";
+        return MGW_GW_BAD_REQUEST;
+    }
+
+    mgw_str_t host = mgw__req_header(r, "host");
+    if (host.p) {
+        const char *colon = host.p[0] == '[' ? memchr(host.p, ']', host.n) : NULL;
+        colon = memchr(colon ? colon : host.p, ':',
+                       host.n - (size_t)((colon ? colon : host.p) - host.p));
+        char *h = mgw_pool_strndup(r->pool, host.p, colon ? (size_t)(colon - host.p) : host.n);
+        for (char *s = h; *s; s++)
+            if (*s >= 'A' && *s <= 'Z') *s = (char)(*s + 32);
+        r->host = (mgw_str_t){h, strlen(h)};
+    }
+
+    mgw_str_t path = r->path;
+    const mgw_domain_t *d = r->host.n ? mgw_gen_find_domain(g, r->host.p, r->host.n) : NULL;
+    r->domain = d;
+    /* A mutual-TLS domain is served only on connections whose handshake chose it (by
+     * SNI) and so checked the client's certificate: a Host header alone cannot reach it. */
+    if (d && d->mtls && (r->c->tls_host == NULL || strcmp(r->c->tls_host, d->host) != 0)) {
+        r->error_reason = "This domain requires a TLS connection to it";
+        return MGW_GW_MISDIRECTED_REQUEST;
+    }
+    if (d) {
+        for (int i = 0; i < d->nmaps; i++) {
+            if (strip_segment(&path, d->maps[i].base, d->maps[i].base_len)) {
+                r->api = d->maps[i].api;
+                r->stage = d->maps[i].stage;
+                break;
+            }
+        }
+    } else {
+        /* the listener's API, else the Host's first label (README "Which API answers") */
+        mgw_api_t *api = mgw__req_listen(r)->api;
+        if ((api == NULL || !api->default_endpoint) && r->host.n) {
+            const char *dot = memchr(r->host.p, '.', r->host.n);
+            if (dot) api = mgw_gen_find_api(g, r->host.p, (size_t)(dot - r->host.p));
+        }
+        if (api && api->default_endpoint) r->api = api;
+    }
+    if (r->api == NULL) return MGW_GW_RESOURCE_NOT_FOUND;
+    if (r->stage == NULL) {
+        mgw_str_t seg = first_segment(path);
+        mgw_stage_t *st = seg.p ? mgw_api_find_stage(r->api, seg.p, seg.n) : NULL;
+        if (st && strcmp(st->name, "$default") != 0) {
+            strip_segment(&path, seg.p, seg.n);
+            r->stage = st;
+        } else {
+            r->stage = r->api->default_stage;
+        }
+    }
+    if (r->stage == NULL) return MGW_GW_RESOURCE_NOT_FOUND;
+    r->route_path = path;
+    return MGW_GW_NONE;
+}
+
+static void run_mock(mgw_req_t *r)
+{
+    const mgw_integration_t *in = &r->route->integration;
+    mgw_hdr_t hdrs[64];
+    int n = 0, has_ct = 0;
+    for (int i = 0; i < in->nheaders && n < 63; i++) {
+        hdrs[n++] = (mgw_hdr_t){in->headers[i].name, in->headers[i].value};
+        if (mgw_str_ieq(in->headers[i].name, "content-type")) has_ct = 1;
+    }
+    if (!has_ct && in->body.n)
+        hdrs[n++] = (mgw_hdr_t){MGW_STR("content-type"), MGW_STR("application/json")};
+    mgw__resp_head(r, in->status, hdrs, n, (int64_t)in->body.n);
+    mgw__resp_body(r, in->body.p, in->body.n, NULL);
+    mgw__resp_end(r);
+}
+
+/* ---- phases (DESIGN.md "Request lifecycle") ---- */
+
+/* WAF: the stage's web ACL, Lua rules run by hooks.c. */
+static int phase_waf(mgw_req_t *r)
+{
+    return r->stage->waf ? mgw__hooks_waf(r) : MGW_PHASE_NEXT;
+}
+
+/* Route selection: the API's route keys, matched in C, after its Lua selector if any. */
+static int phase_route(mgw_req_t *r)
+{
+    mgw_route_match_t m;
+    r->method_idx = mgw_method_index(r->method.p, r->method.n);
+    /* A route_selection policy may pick the route (or leave it to the route keys). */
+    if (r->api->selector) {
+        int rc = mgw__hooks_select_route(r);
+        if (rc != MGW_PHASE_NEXT) return rc;
+    }
+    int found = mgw_router_match(r->api->router, r->method_idx, r->route_path, &m) == 0;
+    if (r->route == NULL) {
+        if (!found) {
+            mgw__req_fail(r, MGW_GW_RESOURCE_NOT_FOUND, NULL);
+            return MGW_PHASE_STOP;
+        }
+        r->route = m.data;
+    } else if (!found || m.data != r->route) {
+        return MGW_PHASE_NEXT; /* a selected route its path does not match: no parameters */
+    }
+    r->nparams = m.nparams;
+    if (m.nparams) {
+        r->params = mgw_pool_alloc(r->pool, sizeof(mgw_kv_t) * (size_t)m.nparams);
+        memcpy(r->params, m.params, sizeof(mgw_kv_t) * (size_t)m.nparams);
+    }
+    return MGW_PHASE_NEXT;
+}
+
+/* Authorization: the route's Lua authorizer (hooks.c). */
+static int phase_authorize(mgw_req_t *r)
+{
+    return r->route->authorizer ? mgw__hooks_authorize(r) : MGW_PHASE_NEXT;
+}
+
+static uint64_t ceil_s(uint64_t ms)
+{
+    return (ms + 999) / 1000;
+}
+
+/* Remembers the limit closest to refusing (or the one that refused: force), for the
+ * RateLimit headers. */
+static void note_limit(mgw_req_t *r, const char *name, uint64_t quota, uint64_t window_s,
+                       uint64_t remaining, uint64_t reset_s, int force)
+{
+    if (!force && r->rl_name && remaining >= r->rl_remaining) return;
+    r->rl_name = name;
+    r->rl_quota = quota;
+    r->rl_window_s = window_s ? window_s : 1;
+    r->rl_remaining = remaining;
+    r->rl_reset_s = reset_s;
+}
+
+/* Finds the caller's API key; returns 0, or -1 after answering 403 INVALID_API_KEY. */
+static int identify_key(mgw_req_t *r, const mgw_member_t **member)
+{
+    const mgw_route_t *rt = r->route;
+    *member = NULL;
+    if (!rt->api_key_required && r->api->nplans == 0) return 0;
+    mgw_str_t key = r->api_key.p ? r->api_key : mgw__req_header(r, "x-api-key");
+    if (key.p && key.n) {
+        uint8_t digest[32];
+        mgw_sha256(key.p, key.n, digest);
+        r->key = mgw_gen_find_key(r->gen, digest);
+        if (r->key) *member = mgw_key_member(r->key, r->api, r->stage);
+    }
+    /* A required key must exist and, when the API has usage plans, belong to one that
+     * covers this stage (as in API Gateway). */
+    if (rt->api_key_required && (r->key == NULL || (r->api->nplans && *member == NULL))) {
+        mgw__req_fail(r, MGW_GW_INVALID_API_KEY, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+int mgw__req_limits(const mgw_req_t *r, const mgw_member_t *m, mgw_limit_t lv[MGW_LIMITS_MAX])
+{
+    const mgw_stage_t *st = r->stage;
+    int idx = r->route ? r->route->idx : -1;
+    int n = 0;
+    if (r->gen->account) lv[n++] = (mgw_limit_t){r->gen->account, "account"};
+    if (st && st->shared_throttle) lv[n++] = (mgw_limit_t){st->shared_throttle, "stage-shared"};
+    if (st && idx >= 0 && st->route_limits && st->route_limits[idx].bucket)
+        lv[n++] = st->route_limits[idx];
+    if (m && m->throttle) lv[n++] = (mgw_limit_t){m->throttle, "plan"};
+    if (m && idx >= 0 && m->route_limits && m->route_limits[idx].bucket)
+        lv[n++] = m->route_limits[idx];
+    return n;
+}
+
+/*
+ * Throttling: the account, stage-shared, route (its route_settings limit or the stage's
+ * default), plan and plan route buckets, then the plan's quota. A request takes a token
+ * at every level only if it passes them all: a refusal gives back what the levels before
+ * it took.
+ */
+static int phase_throttle(mgw_req_t *r)
+{
+    static const uint64_t period_s[] = {86400, 7 * 86400, 31 * 86400};
+    const mgw_member_t *m;
+    if (identify_key(r, &m) != 0) return MGW_PHASE_STOP;
+
+    mgw_limit_t lv[MGW_LIMITS_MAX];
+    int n = mgw__req_limits(r, m, lv);
+    if (n == 0 && !(m && m->quota)) return MGW_PHASE_NEXT;
+
+    uint64_t now = mgw_throttle_now();
+    for (int i = 0; i < n; i++) {
+        mgw_take_t t;
+        uint64_t burst = mgw_bucket_burst(lv[i].bucket);
+        uint64_t window = (uint64_t)((double)burst / mgw_bucket_rate(lv[i].bucket) + 0.999);
+        int ok = mgw_bucket_take(lv[i].bucket, now, &t);
+        note_limit(r, lv[i].policy, burst, window, t.remaining,
+                   ceil_s(ok ? t.reset_ms : t.retry_after_ms), !ok);
+        if (!ok) {
+            while (i-- > 0)
+                mgw_bucket_refund(lv[i].bucket);
+            r->retry_after_s = ceil_s(t.retry_after_ms) ? ceil_s(t.retry_after_ms) : 1;
+            mgw__req_fail(r, MGW_GW_THROTTLED, NULL);
+            return MGW_PHASE_STOP;
+        }
+    }
+    if (m && m->quota) {
+        const mgw_plan_t *p = m->plan;
+        uint64_t remaining, reset_s;
+        int ok = mgw_quota_take(m->quota, p->quota_period, p->quota_limit, p->quota_offset,
+                                time(NULL), &remaining, &reset_s);
+        note_limit(r, "quota", p->quota_limit, period_s[p->quota_period], remaining, reset_s, !ok);
+        if (!ok) {
+            for (int i = 0; i < n; i++)
+                mgw_bucket_refund(lv[i].bucket);
+            r->retry_after_s = reset_s ? reset_s : 1;
+            mgw__req_fail(r, MGW_GW_QUOTA_EXCEEDED, NULL);
+            return MGW_PHASE_STOP;
+        }
+    }
+    return MGW_PHASE_NEXT;
+}
+
+/* "100 Continue" for a client that waits for it before sending the body. */
+void mgw__req_send_continue(mgw_req_t *r)
+{
+    mgw_str_t expect = mgw__req_header(r, "expect");
+    if (expect.p && mgw_str_ieq(expect, "100-continue") && r->minor >= 1 && !r->body_done) {
+        uv_buf_t b = uv_buf_init("HTTP/1.1 100 Continue\r\n\r\n", 25);
+        mgw__conn_write(r->c, &b, 1, NULL);
+    }
+}
+
+/* The integration: always the last phase; it answers the request. */
+static int phase_integration(mgw_req_t *r)
+{
+    /* "100 Continue" only once the request is sure to reach its integration. */
+    mgw__req_send_continue(r);
+    if (r->route->integration.type == MGW_INTEG_MOCK) {
+        run_mock(r);
+    } else if (r->route->integration.type == MGW_INTEG_LUA) {
+        return mgw__hooks_handle(r);
+    } else {
+        mgw__proxy_start(r);
+        if (r->lua) mgw__hooks_forward_body(r); /* what arrived while hooks ran */
+    }
+    return MGW_PHASE_STOP;
+}
+
+static int (*const phases[MGW_PHASE__COUNT])(mgw_req_t *r) = {
+    [MGW_PHASE_WAF] = phase_waf,
+    [MGW_PHASE_ROUTE] = phase_route,
+    [MGW_PHASE_AUTHORIZE] = phase_authorize,
+    [MGW_PHASE_THROTTLE] = phase_throttle,
+    [MGW_PHASE_INTEGRATION] = phase_integration,
+};
+
+void mgw__req_continue(mgw_req_t *r)
+{
+    while (r->phase < MGW_PHASE__COUNT) {
+        int rc = phases[r->phase](r);
+        if (rc != MGW_PHASE_NEXT) return; /* answered, or waiting for mgw__req_resume() */
+        r->phase++;
+    }
+}
+
+void mgw__req_resume(mgw_req_t *r)
+{
+    r->phase++;
+    mgw__req_continue(r);
+}
+
+void mgw__req_dispatch(mgw_req_t *r)
+{
+    r->head_method = r->method.n == 4 && memcmp(r->method.p, "HEAD", 4) == 0;
+    /* Resolve even a request about to be refused, so that its API's customized response
+     * and its stage's access log apply. */
+    mgw_gwresp_type_t err = resolve(r);
+    if (r->has_length && r->content_length > r->gen->max_body_size) {
+        r->keepalive = 0;
+        r->error_reason = NULL; /* resolve's, if any, is not why */
+        mgw__req_fail(r, MGW_GW_REQUEST_TOO_LARGE, NULL);
+        return;
+    }
+    if (err != MGW_GW_NONE) {
+        mgw__req_fail(r, err, NULL);
+        return;
+    }
+    r->phase = MGW_PHASE_WAF;
+    mgw__req_continue(r);
+}
+
+/* ---- end ---- */
+
+/*
+ * The stage whose access log records r. A request rejected before its stage was known
+ * (malformed, head too large, too slow, no such stage) is recorded by the $default stage
+ * (or only stage) of its API, or of the API its listener serves.
+ */
+static const mgw_stage_t *log_stage(const mgw_req_t *r)
+{
+    if (r->stage) return r->stage;
+    const mgw_api_t *api = r->api ? r->api : mgw__req_listen(r)->api;
+    if (api == NULL) return NULL;
+    if (api->default_stage) return api->default_stage;
+    return api->nstages == 1 ? &api->stages[0] : NULL;
+}
+
+void mgw__req_free(mgw_req_t *r)
+{
+    const mgw_stage_t *st = log_stage(r);
+    if (st && st->log_id >= 0 && (st->log_format || st->log_policy)) {
+        mgw_buf_t line = r->c->w->log_line; /* the worker's, reused line after line */
+        line.n = 0;
+        /* A log policy writes the line itself, or adds $context.custom.* values. */
+        if (!(st->log_policy && mgw__hooks_log(r, st, &line)) && st->log_format)
+            mgw_template_render(st->log_format, lookup, r, &line);
+        if (line.n) {
+            mgw_buf_addc(&line, '\n');
+            mgw_accesslog_append(r->wgen->alog, st->log_id, line.p, line.n);
+        }
+        if (line.cap > 65536) mgw_buf_free(&line); /* after an outsized line */
+        r->c->w->log_line = line;
+    }
+    mgw_pool_destroy(r->pool);
+}

@@ -1,0 +1,189 @@
+/*
+ * The worker's LuaJIT state: created when the worker thread starts, holding the
+ * policies of every generation the worker still runs requests on, and entered only
+ * through lua/moongate/runtime.lua (load_gen, unload_gen, call, resume, release). The
+ * classic Lua C API is used here and nowhere else in the runtime; Lua reaches back into
+ * C through the mgw_ffi_* exports.
+ */
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "conf/config.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "lua/lua_int.h"
+
+enum { FN_LOAD_GEN, FN_UNLOAD_GEN, FN_CALL, FN_RESUME, FN_RELEASE, FN_CHECK_CERT, FN__COUNT };
+static const char *const fn_names[FN__COUNT] = {"load_gen", "unload_gen", "call",
+                                                "resume",   "release",    "check_cert"};
+
+struct mgw_lua_s {
+    lua_State *L;
+    int fn[FN__COUNT]; /* registry references to the runtime module's functions */
+};
+
+mgw_lua_t *mgw_lua_create(mgw_worker_t *w)
+{
+    lua_State *L = luaL_newstate();
+    if (L == NULL) {
+        mgw_log_error("cannot create a Lua state");
+        return NULL;
+    }
+    luaL_openlibs(L);
+    const char *dir = mgw_config_lua_dir();
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "path");
+    lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", dir, dir, lua_tostring(L, -1));
+    lua_setfield(L, -3, "path");
+    lua_pop(L, 2);
+
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "moongate.runtime");
+    if (lua_pcall(L, 1, 1, 0) != 0) {
+        mgw_log_error("cannot load lua/moongate/runtime.lua: %s", lua_tostring(L, -1));
+        lua_close(L);
+        return NULL;
+    }
+    mgw_lua_t *ml = mgw_calloc(1, sizeof(*ml));
+    ml->L = L;
+    for (int i = 0; i < FN__COUNT; i++) {
+        lua_getfield(L, -1, fn_names[i]);
+        ml->fn[i] = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+    lua_getfield(L, -1, "init");
+    lua_pushinteger(L, w ? w->id : 0);
+    if (lua_pcall(L, 1, 0, 0) != 0) {
+        mgw_log_error("moongate.runtime init: %s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return ml;
+}
+
+void mgw_lua_destroy(mgw_lua_t *ml)
+{
+    if (ml == NULL) return;
+    lua_close(ml->L);
+    free(ml);
+}
+
+int mgw_lua_load_gen(mgw_lua_t *ml, const mgw_gen_t *g)
+{
+    if (ml == NULL || g->lua_spec == NULL) return 0;
+    lua_State *L = ml->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ml->fn[FN_LOAD_GEN]);
+    lua_pushinteger(L, g->id);
+    lua_pushlstring(L, g->lua_spec, g->lua_spec_len);
+    if (lua_pcall(L, 2, 1, 0) != 0) {
+        mgw_log_error("%s: loading the policies: %s", g->file, lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return MGW_ECONFIG;
+    }
+    /* nil, or the text of every policy that failed to load (their uses answer 500) */
+    int rc = 0;
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        mgw_log_error("%s: %s", g->file, lua_tostring(L, -1));
+        rc = MGW_ECONFIG;
+    }
+    lua_pop(L, 1);
+    return rc;
+}
+
+void mgw_lua_unload_gen(mgw_lua_t *ml, const mgw_gen_t *g)
+{
+    if (ml == NULL || g->lua_spec == NULL) return;
+    lua_State *L = ml->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ml->fn[FN_UNLOAD_GEN]);
+    lua_pushinteger(L, g->id);
+    if (lua_pcall(L, 1, 0, 0) != 0) {
+        mgw_log_error("unloading generation %d: %s", g->id, lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
+}
+
+/* Calls runtime.<fn>(r, a, b, gen id): returns its integer code and *aux. */
+static int enter(mgw_req_t *r, int fn, int a, int b, int *aux)
+{
+    mgw_lua_t *ml = r->c->w->lua;
+    if (ml == NULL) return MGW_LUA_ERROR;
+    lua_State *L = ml->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ml->fn[fn]);
+    /* The address as a number: the JIT compiles a number-to-pointer cast, not a
+     * lightuserdata one (user-space addresses fit a double exactly). */
+    lua_pushnumber(L, (lua_Number)(uintptr_t)r);
+    lua_pushinteger(L, a);
+    lua_pushinteger(L, b);
+    lua_pushinteger(L, r->gen->id);
+    if (lua_pcall(L, 4, 2, 0) != 0) {
+        /* The runtime catches every policy error; this is a bug in the runtime itself. */
+        mgw_log_error("request %s: moongate.runtime.%s: %s", r->id, fn_names[fn],
+                      lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return MGW_LUA_ERROR;
+    }
+    int code = (int)lua_tointeger(L, -2);
+    if (aux) *aux = (int)lua_tointeger(L, -1);
+    lua_pop(L, 2);
+    return code;
+}
+
+int mgw_lua_call(mgw_req_t *r, int hook, int use, int *aux)
+{
+    mgw__lreq(r)->live = 1; /* the runtime keeps objects for r until mgw_lua_release */
+    return enter(r, FN_CALL, hook, use, aux);
+}
+
+int mgw_lua_resume(mgw_req_t *r, int *aux)
+{
+    return enter(r, FN_RESUME, 0, 0, aux);
+}
+
+void mgw_lua_release(mgw_req_t *r)
+{
+    enter(r, FN_RELEASE, 0, 0, NULL);
+}
+
+int mgw_lua_check_cert(mgw_lua_t *ml, int gen_id, int use, const mgw_client_cert_t *cert,
+                       const char *fingerprint, char *reason, size_t n)
+{
+    if (ml == NULL) {
+        snprintf(reason, n, "no Lua state");
+        return 2;
+    }
+    lua_State *L = ml->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ml->fn[FN_CHECK_CERT]);
+    lua_pushinteger(L, use);
+    lua_pushinteger(L, gen_id);
+    /* the shape of requestContext.authentication.clientCert, plus the fingerprint */
+    lua_createtable(L, 0, 7);
+    lua_pushstring(L, cert->pem);
+    lua_setfield(L, -2, "clientCertPem");
+    lua_pushstring(L, cert->subject_dn);
+    lua_setfield(L, -2, "subjectDN");
+    lua_pushstring(L, cert->issuer_dn);
+    lua_setfield(L, -2, "issuerDN");
+    lua_pushstring(L, cert->serial);
+    lua_setfield(L, -2, "serialNumber");
+    lua_pushstring(L, fingerprint);
+    lua_setfield(L, -2, "fingerprint");
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, cert->not_before);
+    lua_setfield(L, -2, "notBefore");
+    lua_pushstring(L, cert->not_after);
+    lua_setfield(L, -2, "notAfter");
+    lua_setfield(L, -2, "validity");
+    if (lua_pcall(L, 3, 2, 0) != 0) {
+        snprintf(reason, n, "moongate.runtime.check_cert: %s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return 2;
+    }
+    int code = (int)lua_tointeger(L, -2);
+    snprintf(reason, n, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
+    lua_pop(L, 2);
+    return code;
+}

@@ -1,0 +1,137 @@
+/*
+ * Lua policies inside the runtime: the worker's LuaJIT state (lua.c), the hooks wired
+ * into the request phases (hooks.c) and the FFI exports Lua calls back into
+ * (ffi_request.c, ffi_runtime.c, ffi_http.c). Nothing outside runtime/ includes this.
+ *
+ * The division of work: C decides when a hook runs and what its outcome does to the
+ * request (a gateway response, the next phase); lua/moongate/runtime.lua runs the hook
+ * in a coroutine under the instruction budget, interprets its result with the same
+ * code the busted kit uses (lua/moongate/hooks.lua), and hands the result back through
+ * mgw_ffi_* setters that only store values. No FFI function answers or frees a request:
+ * that happens in C after Lua has returned, so a request never disappears under a
+ * running script.
+ */
+#ifndef MGW_LUA_INT_H
+#define MGW_LUA_INT_H
+
+#include "gw/req_int.h"
+
+/* The hook kinds, as numbered in lua/moongate/runtime.lua. */
+enum { MGW_HOOK_WAF = 1, MGW_HOOK_ROUTE, MGW_HOOK_AUTHORIZE, MGW_HOOK_HANDLE, MGW_HOOK_LOG };
+
+/* What a hook call returns to C (lua/moongate/runtime.lua: CODES). */
+enum {
+    MGW_LUA_OK = 0,           /* done: allowed, selected, answered */
+    MGW_LUA_WAIT = 1,         /* the coroutine waits (HTTP call, request body) */
+    MGW_LUA_ERROR = 2,        /* script error, bad result, budget: the phase's 500 */
+    MGW_LUA_BLOCK = 3,        /* WAF: blocked */
+    MGW_LUA_UNAUTHORIZED = 4, /* authorizer: 401 */
+    MGW_LUA_DENY = 5,         /* authorizer: 403 */
+    MGW_LUA_NOT_FOUND = 6,    /* route selection: no such route and no $default */
+};
+
+/* What a waiting coroutine waits for. */
+enum { MGW_WAIT_NONE, MGW_WAIT_HTTP, MGW_WAIT_BODY };
+
+typedef struct mgw_lhttp_s mgw_lhttp_t;
+
+/* The Lua policy state of one request, in its pool. */
+struct mgw_lreq_s {
+    int live;    /* Lua holds objects for the request (released by a pool cleanup) */
+    int waiting; /* MGW_WAIT_* */
+    uint64_t hook_start_ms;
+    /* the request body, kept while hooks run (read by req:body(), forwarded later) */
+    mgw_buf_t body;
+    /* authorizer */
+    const char *principal;
+    mgw_kv_t *authz;
+    int nauthz;
+    int authz_status; /* 200, 401, 403, 500 */
+    const char *authz_error;
+    uint64_t authz_latency_ms;
+    /* WAF */
+    int waf_blocked, waf_done;
+    const char *waf_rule, *waf_counted, *waf_error;
+    uint64_t waf_latency_ms;
+    /* route selection */
+    int route_done;
+    /* Lua integration: the response Lua produced */
+    int resp_status;
+    mgw_hdr_t *resp_hdrs;
+    int nresp_hdrs;
+    mgw_str_t resp_body;
+    /* log policy: a whole line, or $context.custom values */
+    mgw_str_t log_line;
+    int has_line;
+    mgw_kv_t *custom;
+    int ncustom;
+    /* the Lua HTTP client call in flight, and the last one's result (ffi_http.c) */
+    mgw_lhttp_t *http;
+    struct mgw_lhttp_result_s *http_result;
+};
+
+/* ---- lua.c: the worker's LuaJIT state ---- */
+
+/* Creates the worker's state: lua/ and the runtime module loaded. NULL when that fails
+ * (logged); hooks then fail with a 500. */
+mgw_lua_t *mgw_lua_create(mgw_worker_t *w);
+void mgw_lua_destroy(mgw_lua_t *L);
+/* Loads the policies of g (g->lua_spec) into the state. Returns 0 or MGW_ECONFIG (logged). */
+int mgw_lua_load_gen(mgw_lua_t *L, const mgw_gen_t *g);
+/* Drops what mgw_lua_load_gen loaded for g. */
+void mgw_lua_unload_gen(mgw_lua_t *L, const mgw_gen_t *g);
+
+/*
+ * Runs hook (MGW_HOOK_*) of use number use for r in a new coroutine. Returns an
+ * MGW_LUA_* code; *aux receives a second result (route selection: the route idx).
+ */
+int mgw_lua_call(mgw_req_t *r, int hook, int use, int *aux);
+/* Resumes r's waiting coroutine; returns like mgw_lua_call. */
+int mgw_lua_resume(mgw_req_t *r, int *aux);
+/* Drops the Lua objects of r (its request object, coroutine, per-request table). */
+void mgw_lua_release(mgw_req_t *r);
+/*
+ * Runs revocation check use of generation gen_id on a client certificate (a TLS
+ * handshake, no request). Returns 0 allow, 1 deny, 2 error; reason says why.
+ */
+int mgw_lua_check_cert(mgw_lua_t *ml, int gen_id, int use, const mgw_client_cert_t *cert,
+                       const char *fingerprint, char *reason, size_t n);
+
+/* ---- revocation.c: the mTLS revocation hook with its per-worker cache ---- */
+
+/* The mgw_tls_check_cb of a client connection (ud: the mgw_conn_t). */
+int mgw__revocation_check(void *ud, void *site_data, const mgw_client_cert_t *cert,
+                          const char *fingerprint, char *reason, size_t n);
+
+/* ---- hooks.c: the hook kinds in the request phases ---- */
+
+/* The request's Lua state, created on first use. */
+mgw_lreq_t *mgw__lreq(mgw_req_t *r);
+
+int mgw__hooks_waf(mgw_req_t *r);
+/* Route selection: returns MGW_PHASE_NEXT with r->route set (or NULL: the route keys
+ * decide), MGW_PHASE_STOP or MGW_PHASE_WAIT. */
+int mgw__hooks_select_route(mgw_req_t *r);
+int mgw__hooks_authorize(mgw_req_t *r);
+/* The Lua integration; returns MGW_PHASE_STOP or MGW_PHASE_WAIT. */
+int mgw__hooks_handle(mgw_req_t *r);
+/* After an http integration started: sends it the body bytes hooks kept. */
+void mgw__hooks_forward_body(mgw_req_t *r);
+/* Runs the stage's log policy; returns 1 when it wrote the whole line into line. */
+int mgw__hooks_log(mgw_req_t *r, const mgw_stage_t *st, mgw_buf_t *line);
+/* $context values that hooks produce (authorizer.*, waf.*, custom.*). */
+int mgw__hooks_lookup(mgw_req_t *r, int var, mgw_str_t arg, mgw_str_t *out);
+/* Request body bytes that arrive while hooks run, and its end (conn.c). */
+void mgw__hooks_body(mgw_req_t *r, const char *p, size_t n);
+void mgw__hooks_body_done(mgw_req_t *r);
+/* 1 when the request body has fully arrived (bodyless requests included). */
+int mgw__hooks_body_complete(const mgw_req_t *r);
+/* A waiting coroutine's event happened (HTTP response, body): resume it. */
+void mgw__hooks_wakeup(mgw_req_t *r);
+
+/* ---- ffi_http.c ---- */
+
+/* Abandons r's HTTP call, if any (the request ends). */
+void mgw__lhttp_cancel(mgw_req_t *r);
+
+#endif
