@@ -1,4 +1,8 @@
-/* The moongate command line: run, check, reload, status, client-cert, truststore, version. */
+/*
+ * The moongate command line: serving (no command), check, reload, status, client-cert
+ * show, truststore rollback|unpin, version; and the start-up that connects the layers
+ * (the entries http/ and lua/ fill into the request core's tables, gw/gw.h).
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +13,8 @@
 #include "base/log.h"
 #include "conf/token.h"
 #include "ctl/cli.h"
+#include "http/writer.h"
+#include "lua/lua_int.h"
 #include "net/worker.h"
 
 #define MGW_VERSION "0.1.0"
@@ -218,5 +224,7 @@ int main(int argc, char **argv)
         mgw_gen_unref(gen);
         return 0;
     }
+    mgw_http_register();
+    mgw_lua_register();
     return mgw_server_run(gen) == 0 ? 0 : 1;
 }

@@ -491,7 +491,7 @@ local function file_error(v, ctx)
 end
 
 -- $context templates are compiled, and certificates loaded, by the gateway
--- (runtime/template.c, tls.c). Inside moongate the validator asks it through
+-- (runtime/conf/template.c, base/tls.c). Inside moongate the validator asks it through
 -- moongate.native, so that such errors are reported with every other error; without
 -- it (busted) the gateway reports them when it builds the configuration.
 local function template_error(v)

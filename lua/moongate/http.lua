@@ -1,4 +1,4 @@
--- moongate.http: a non-blocking HTTP client for hooks (runtime/ffi_http.c).
+-- moongate.http: a non-blocking HTTP client for hooks (runtime/lua/ffi_http.c).
 --
 --   local http = require "moongate.http"
 --   local res, err = http.request{ method = "POST", url = "http://127.0.0.1:9001/introspect",

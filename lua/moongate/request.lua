@@ -1,7 +1,7 @@
 -- moongate.request: the request object hooks receive, in two backings with one API.
 --
 --   request.from_c(ptr)   the runtime's: backed by the C request through the FFI
---                         (runtime/ffi_request.c), read lazily when a script asks
+--                         (runtime/lua/ffi_request.c), read lazily when a script asks
 --   request.new{ ... }    the busted kit's: backed by a plain table (see testing.lua)
 --
 -- Fields: method, path, raw_path, route_path, query_string, route_key, request_id,
@@ -130,7 +130,7 @@ local function cookie_value(cookies, name)
 end
 
 -- Every $context variable a hook may read, plus the authorizer.KEY and custom.NAME
--- families. The gateway's list is runtime/template.h; tests/unit/test_hooks.c fails
+-- families. The gateway's list is runtime/conf/template.h; tests/unit/lua/test_hooks.c fails
 -- when the two differ (the kit and config validation use this one).
 M.CONTEXT_VARIABLES = {
   "requestId", "extendedRequestId", "apiId", "stage", "routeKey", "httpMethod", "path",
@@ -195,7 +195,7 @@ end
 -- The FFI backing (the runtime)
 ---------------------------------------------------------------------------
 
--- runtime/ffi_request.c: the F_* fields
+-- runtime/lua/ffi_request.c: the F_* fields
 local FIELDS = {
   method = 0, path = 1, raw_path = 2, route_path = 3, query_string = 4, route_key = 5,
   request_id = 6, source_ip = 7, stage = 8, api_id = 9, host = 10, protocol = 11,

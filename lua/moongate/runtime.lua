@@ -1,4 +1,4 @@
--- moongate.runtime: the worker side of Lua policies, entered only from runtime/lua.c.
+-- moongate.runtime: the worker side of Lua policies, entered only from runtime/lua/lua.c.
 --
 --   load_gen(id, spec)       compiles the policies of a configuration generation
 --   unload_gen(id)           drops them once the generation's last request has ended
@@ -6,7 +6,7 @@
 --   resume(r)                resumes the coroutine once what it waited for happened
 --   release(r)               the request ended: drops its request object and state
 --
--- call and resume return a code (CODES, runtime/lua_int.h) and an auxiliary integer.
+-- call and resume return a code (CODES, runtime/lua/lua_int.h) and an auxiliary integer.
 -- Results travel back to C through the mgw_ffi_runtime_* setters (ffi_runtime.c),
 -- which only store; C acts on them after this module has returned.
 local ffi = require "ffi"
@@ -42,7 +42,7 @@ local huge = math.huge
 
 local M = {}
 
--- runtime/lua_int.h
+-- runtime/lua/lua_int.h
 local HOOK = { WAF = 1, ROUTE = 2, AUTHORIZE = 3, HANDLE = 4, LOG = 5 }
 local OK, WAIT, ERROR, BLOCK, UNAUTHORIZED, DENY, NOT_FOUND = 0, 1, 2, 3, 4, 5, 6
 local LOG_ERROR, LOG_WARN = 0, 1

@@ -1,5 +1,5 @@
 -- Throttling for Lua policies: the limits that apply to the current request, and
--- named token buckets shared by every worker (runtime/ffi_throttle.c).
+-- named token buckets shared by every worker (runtime/lua/ffi_throttle.c).
 --
 --   local throttle = require "moongate.throttle"
 --   for _, l in ipairs(throttle.limits(r)) do ... l.policy, l.rate, l.burst, l.remaining ... end

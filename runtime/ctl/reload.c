@@ -21,16 +21,7 @@
 
 /* ---- worker side ---- */
 
-static mgw_wgen_t *wgen_open(mgw_worker_t *w, mgw_gen_t *gen)
-{
-    mgw_wgen_t *wg = mgw_calloc(1, sizeof(*wg));
-    wg->w = w;
-    wg->gen = gen;
-    wg->alog = mgw_accesslog_create(&w->loop, gen);
-    mgw_lua_load_gen(w->lua, gen);
-    return wg;
-}
-
+/* Called by the request core once wg is retired and its last request has ended. */
 static void wgen_close(mgw_wgen_t *wg)
 {
     mgw_lua_unload_gen(wg->w->lua, wg->gen);
@@ -39,23 +30,15 @@ static void wgen_close(mgw_wgen_t *wg)
     free(wg);
 }
 
-/* The worker stops handing wg to new requests; it goes when its last request ends. */
-static void wgen_retire(mgw_wgen_t *wg)
+static mgw_wgen_t *wgen_open(mgw_worker_t *w, mgw_gen_t *gen)
 {
-    wg->retired = 1;
-    if (wg->nreqs == 0) wgen_close(wg);
-}
-
-mgw_wgen_t *mgw__wgen_acquire(mgw_worker_t *w)
-{
-    w->wgen->nreqs++;
-    return w->wgen;
-}
-
-void mgw__wgen_release(void *data)
-{
-    mgw_wgen_t *wg = data;
-    if (--wg->nreqs == 0 && wg->retired) wgen_close(wg);
+    mgw_wgen_t *wg = mgw_calloc(1, sizeof(*wg));
+    wg->w = w;
+    wg->gen = gen;
+    wg->alog = mgw_accesslog_create(&w->loop, gen);
+    wg->close = wgen_close;
+    mgw_lua_load_gen(w->lua, gen);
+    return wg;
 }
 
 void mgw__reload_worker_start(mgw_worker_t *w, mgw_gen_t *gen)
@@ -73,7 +56,7 @@ void mgw__reload_worker_stop(mgw_worker_t *w)
 {
     mgw_gen_t *g = atomic_exchange(&slots[w->id - 1], NULL);
     if (g) mgw_gen_unref(g); /* a reload that arrived with the shutdown */
-    wgen_retire(w->wgen);
+    mgw__wgen_retire(w->wgen);
     w->wgen = NULL;
 }
 
@@ -90,7 +73,7 @@ void mgw__reload_worker_cb(uv_async_t *a)
         mgw_wgen_t *old = w->wgen;
         w->wgen = wgen_open(w, g); /* takes the reference the main thread gave */
         w->gen = g;
-        wgen_retire(old);
+        mgw__wgen_retire(old);
     }
     ack();
 }
@@ -237,6 +220,7 @@ int mgw__reload_start(const char *why, mgw_reload_cb cb, void *ud)
     }
     mgw_gen_unref(R.current);
     R.current = g;
+    mgw__manage_set_gen(g);
     watch_stop();
     watch_start(g);
     return 0;
@@ -293,9 +277,10 @@ static void watch_stop(void)
     R.npolls = 0;
 }
 
-void mgw__reload_init(uv_loop_t *loop, mgw_worker_t *workers, int nworkers, mgw_gen_t *gen,
+void mgw__reload_init(mgw_worker_t *main_w, mgw_worker_t *workers, int nworkers, mgw_gen_t *gen,
                       int management_fd)
 {
+    uv_loop_t *loop = &main_w->loop;
     R.loop = loop;
     R.workers = workers;
     R.nworkers = nworkers;
@@ -307,7 +292,7 @@ void mgw__reload_init(uv_loop_t *loop, mgw_worker_t *workers, int nworkers, mgw_
     uv_signal_start(&R.sighup, sighup_cb, SIGHUP);
     uv_timer_init(loop, &R.debounce);
     watch_start(gen);
-    if (management_fd >= 0) mgw__manage_start(loop, management_fd, gen->management);
+    if (management_fd >= 0) mgw__manage_start(main_w, management_fd, gen);
 }
 
 void mgw__reload_shutdown(void)
@@ -338,6 +323,7 @@ void mgw__reload_free(void)
     free(slots);
     slots = NULL;
     uv_mutex_destroy(&R.lock);
+    mgw__manage_free();
     mgw_gen_unref(R.current);
     R.current = NULL;
 }

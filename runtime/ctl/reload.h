@@ -1,7 +1,7 @@
 /*
  * Hot reload: a new generation is built by the main thread next to the running one
  * and handed to every worker, which swaps it in at request boundaries. A worker keeps
- * each generation it has used in a worker generation (mgw_wgen_t): the generation, its
+ * each generation it has used in a worker generation (gw/wgen.h): the generation, its
  * access-log writer, its policies loaded into the worker's Lua state, and the number of
  * the worker's requests that still run on it. A request takes its worker's current
  * generation when it starts and keeps it to its end; a generation that is no longer
@@ -15,19 +15,9 @@
 
 #include <uv.h>
 
-#include "gw/accesslog.h"
-#include "conf/gen.h"
 #include "base/pool.h"
-
-typedef struct mgw_worker_s mgw_worker_t;
-
-typedef struct mgw_wgen_s {
-    mgw_worker_t *w;
-    mgw_gen_t *gen;        /* one reference */
-    mgw_accesslog_t *alog; /* writes gen's log files; holds its own reference */
-    int nreqs;             /* requests of this worker that run on gen */
-    int retired;           /* no longer the worker's current generation */
-} mgw_wgen_t;
+#include "conf/gen.h"
+#include "gw/wgen.h"
 
 /* ---- worker side (worker thread) ---- */
 
@@ -38,19 +28,15 @@ void mgw__reload_worker_stop(mgw_worker_t *w);
 /* The worker's reload async callback: swaps in the generation the main thread sent. */
 void mgw__reload_worker_cb(uv_async_t *a);
 
-/* The worker's current generation, with one more request on it. */
-mgw_wgen_t *mgw__wgen_acquire(mgw_worker_t *w);
-/* Pool cleanup of a request: one request fewer on the generation. */
-void mgw__wgen_release(void *wgen);
-
 /* ---- main thread ---- */
 
 /*
  * Sets up reloading for the running server: SIGHUP, the management listener on
- * management_fd (a listening socket, or -1) and the file watcher of gen (the main
- * thread's reference to gen is taken over).
+ * management_fd (a listening socket, or -1), served by the main thread's worker main_w
+ * (whose loop is the main loop), and the file watcher of gen (the main thread's
+ * reference to gen is taken over).
  */
-void mgw__reload_init(uv_loop_t *loop, mgw_worker_t *workers, int nworkers, mgw_gen_t *gen,
+void mgw__reload_init(mgw_worker_t *main_w, mgw_worker_t *workers, int nworkers, mgw_gen_t *gen,
                       int management_fd);
 /* Shutdown started: closes the reload handles; no reload starts after this. */
 void mgw__reload_shutdown(void);

@@ -8,9 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http/proxy.h"
+
 #include "base/err.h"
 #include "base/log.h"
-#include "gw/req_int.h"
+#include "http/http1.h"
 
 #define MAX_IDLE_PER_ORIGIN 64
 #define UPSTREAM_IDLE_MS 30000
@@ -513,7 +515,7 @@ static void px_connect(mgw_proxy_t *px)
     }
 }
 
-/* ---- the proxy, driven by request.c and conn.c ---- */
+/* ---- the proxy, driven by the request core and the client connection ---- */
 
 void mgw__proxy_start(mgw_req_t *r)
 {
@@ -548,8 +550,22 @@ void mgw__proxy_start(mgw_req_t *r)
     build_head(px, method);
     r->px = px;
     r->integ_start_ns = uv_hrtime();
+    mgw__req_forward_kept_body(r); /* what arrived while policy hooks ran: kept in early */
     px_connect(px);
 }
+
+/* The integration phase: the request is answered once the backend has (or failed). */
+static int integ_start(mgw_req_t *r)
+{
+    mgw__proxy_start(r);
+    return MGW_PHASE_WAIT;
+}
+
+const mgw_integ_ops_t mgw__proxy_integration = {
+    .name = "http",
+    .start = integ_start,
+    .abort = mgw__proxy_abort,
+};
 
 void mgw__proxy_body(mgw_req_t *r, const char *p, size_t n, mgw_rbuf_t *ref)
 {

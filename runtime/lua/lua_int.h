@@ -15,6 +15,8 @@
 #define MGW_LUA_INT_H
 
 #include "gw/req_int.h"
+#include "http/http1.h"
+#include "http/proxy.h"
 
 /* The hook kinds, as numbered in lua/moongate/runtime.lua. */
 enum { MGW_HOOK_WAF = 1, MGW_HOOK_ROUTE, MGW_HOOK_AUTHORIZE, MGW_HOOK_HANDLE, MGW_HOOK_LOG };
@@ -104,6 +106,10 @@ int mgw__revocation_check(void *ud, void *site_data, const mgw_client_cert_t *ce
                           const char *fingerprint, char *reason, size_t n);
 
 /* ---- hooks.c: the hook kinds in the request phases ---- */
+
+/* Fills in the request core's entries this layer implements (gw/gw.h): the policy hooks,
+ * the lua integration type and the lua authorizer type. Called once at start-up. */
+void mgw_lua_register(void);
 
 /* The request's Lua state, created on first use. */
 mgw_lreq_t *mgw__lreq(mgw_req_t *r);

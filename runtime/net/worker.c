@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/err.h"
@@ -54,6 +55,27 @@ int mgw__open_listener(const mgw_listen_t *l)
         return -e;
     }
     return fd;
+}
+
+const char *mgw__date(mgw_worker_t *w)
+{
+    time_t now = time(NULL);
+    if (now != w->date_sec) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(w->date, sizeof(w->date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        w->date_sec = now;
+    }
+    return w->date;
+}
+
+/* Seeds the generator of w's request ids. */
+static void seed(mgw_worker_t *w)
+{
+    if (getrandom(w->rng, sizeof(w->rng), 0) != sizeof(w->rng)) {
+        w->rng[0] = (uint64_t)uv_hrtime() ^ (uint64_t)w->id;
+        w->rng[1] = 0x9e3779b97f4a7c15ULL * (uint64_t)(w->id + 1);
+    }
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -160,10 +182,7 @@ static void worker_init(mgw_worker_t *w, int id, mgw_gen_t *gen, const int *fds)
     w->accept_check.data = w;
     uv_check_start(&w->accept_check, accept_check_cb);
     uv_unref((uv_handle_t *)&w->accept_check);
-    if (getrandom(w->rng, sizeof(w->rng), 0) != sizeof(w->rng)) {
-        w->rng[0] = (uint64_t)uv_hrtime() ^ (uint64_t)id;
-        w->rng[1] = 0x9e3779b97f4a7c15ULL * (uint64_t)(id + 1);
-    }
+    seed(w);
     w->nlisteners = gen->nlisten;
     w->listeners = mgw_calloc((size_t)(gen->nlisten ? gen->nlisten : 1), sizeof(uv_tcp_t));
     for (int i = 0; i < gen->nlisten; i++) {
@@ -179,6 +198,9 @@ static void worker_init(mgw_worker_t *w, int id, mgw_gen_t *gen, const int *fds)
 
 static mgw_worker_t *workers;
 static int nworkers;
+/* The main thread's worker (id 0): its loop is the main loop (signals, reloads), and the
+ * management listener's connections are its client connections. */
+static mgw_worker_t main_w;
 static uv_timer_t quota_timer;
 
 /* Quota counters reach the disk at least every second. */
@@ -222,7 +244,7 @@ int mgw_server_run(mgw_gen_t *gen)
         }
     }
 
-    /* The management listener too (reload.c serves it on the main loop). */
+    /* The management listener too (ctl/manage.c serves it on the main loop). */
     int mfd = gen->management ? mgw__open_listener(gen->management) : -1;
     if (mfd < 0 && gen->management) {
         mgw_log_error("%s: management: cannot listen on %s:%d: %s", gen->file,
@@ -234,23 +256,25 @@ int mgw_server_run(mgw_gen_t *gen)
         return MGW_EIO;
     }
 
-    uv_loop_t main_loop;
-    uv_loop_init(&main_loop);
+    uv_loop_t *main_loop = &main_w.loop;
+    uv_loop_init(main_loop);
+    main_w.gen = gen;
+    seed(&main_w);
     uv_signal_t sigterm, sigint;
-    uv_signal_init(&main_loop, &sigterm);
-    uv_signal_init(&main_loop, &sigint);
+    uv_signal_init(main_loop, &sigterm);
+    uv_signal_init(main_loop, &sigint);
     sigterm.data = &sigint;
     sigint.data = &sigterm;
     uv_signal_start(&sigterm, signal_cb, SIGTERM);
     uv_signal_start(&sigint, signal_cb, SIGINT);
-    uv_timer_init(&main_loop, &quota_timer);
+    uv_timer_init(main_loop, &quota_timer);
     uv_timer_start(&quota_timer, quota_flush_cb, 1000, 1000);
 
     workers = mgw_calloc((size_t)nworkers, sizeof(mgw_worker_t));
     for (int i = 0; i < nworkers; i++)
         worker_init(&workers[i], i + 1, gen, fds + i * gen->nlisten);
     free(fds);
-    mgw__reload_init(&main_loop, workers, nworkers, gen, mfd);
+    mgw__reload_init(&main_w, workers, nworkers, gen, mfd);
     for (int j = 0; j < gen->nlisten; j++)
         mgw_log_info("listening on %s:%d%s%s", gen->listen[j].address, gen->listen[j].port,
                      gen->listen[j].api ? " for API " : "",
@@ -259,11 +283,13 @@ int mgw_server_run(mgw_gen_t *gen)
     for (int i = 0; i < nworkers; i++)
         uv_thread_create(&workers[i].thread, worker_main, &workers[i]);
 
-    uv_run(&main_loop, UV_RUN_DEFAULT);
+    uv_run(main_loop, UV_RUN_DEFAULT);
     for (int i = 0; i < nworkers; i++)
         uv_thread_join(&workers[i].thread);
     mgw_quota_flush(); /* what the drained requests counted */
-    uv_loop_close(&main_loop);
+    uv_loop_close(main_loop);
+    mgw__rbuf_drain();
+    mgw_buf_free(&main_w.log_line);
     for (int i = 0; i < nworkers; i++)
         free(workers[i].listeners);
     free(workers);

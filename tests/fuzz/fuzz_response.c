@@ -1,5 +1,5 @@
 /*
- * The proxy's backend response path (runtime/upstream.c, included here to park a
+ * The proxy's backend response path (runtime/http/upstream.c, included here to park a
  * backend connection in the worker's pool): a client request to an HTTP integration is
  * sent through the real connection code (gateway.h); the integration takes the pooled
  * backend connection, whose other end is the fuzzer, writes the request head to it, and

@@ -21,9 +21,10 @@
 #include "base/err.h"
 #include "fuzz.h"
 #include "base/log.h"
-#include "lua/lua_int.h"
 #include "ctl/reload.h"
 #include "gw/req_int.h"
+#include "http/writer.h"
+#include "lua/lua_int.h"
 
 /* lua-cjson keeps its encode buffer (malloc) in a userdata, which lives in LuaJIT's own
  * mmap'ed memory that the leak checker does not scan: not a leak. (gw_start also stops
@@ -92,6 +93,8 @@ static void gw_start(const char *name, const char *config)
         abort();
     }
     mgw_buf_free(&errors);
+    mgw_http_register(); /* what main.c connects: the HTTP/1 writer, the integrations */
+    mgw_lua_register();
     FUZZ_CHECK(uv_loop_init(&gw.loop) == 0);
     gw.id = 1;
     gw.gen = gen;
