@@ -152,13 +152,16 @@ static void serve(mgw_req_t *r)
             respond(r, 405, "text/plain", "use POST /reload\n", &allow, 1);
             return;
         }
-        waiting = r;
-        mgw_pool_cleanup_add(r->pool, waiting_gone, r);
-        /* the outcome may come at once (a configuration that does not load) */
-        if (mgw__reload_start("management request", reload_done, NULL) != 0) {
+        /* One reload at a time: one waits for it already, or a signal or a watched file
+         * started it (mgw__reload_start refuses). */
+        if (waiting == NULL) {
+            waiting = r;
+            mgw_pool_cleanup_add(r->pool, waiting_gone, r);
+            /* the outcome may come at once (a configuration that does not load) */
+            if (mgw__reload_start("management request", reload_done, NULL) == 0) return;
             waiting = NULL;
-            respond(r, 409, "text/plain", "a reload is already under way; try again\n", NULL, 0);
         }
+        respond(r, 409, "text/plain", "a reload is already under way; try again\n", NULL, 0);
     } else if (is(r, "/status") && method_is(r, "GET")) {
         const mgw_gen_t *g = mgw__reload_current();
         mgw_buf_t body = {0};

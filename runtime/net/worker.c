@@ -186,7 +186,7 @@ static void worker_init(mgw_worker_t *w, int id, mgw_gen_t *gen, const int *fds)
     w->nlisteners = gen->nlisten;
     w->listeners = mgw_calloc((size_t)(gen->nlisten ? gen->nlisten : 1), sizeof(uv_tcp_t));
     for (int i = 0; i < gen->nlisten; i++) {
-        listener_ctx_t *ctx = mgw_malloc(sizeof(*ctx));
+        listener_ctx_t *ctx = mgw_calloc(1, sizeof(*ctx));
         ctx->w = w;
         ctx->idx = i;
         uv_tcp_init(&w->loop, &w->listeners[i]);
