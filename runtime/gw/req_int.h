@@ -73,6 +73,9 @@ void mgw__tls_flush(mgw_tls_t *t, uv_stream_t *stream, mgw_wq_t *q);
 /* Encrypts bufs with t (one record when they fit one) and sends the result. */
 int mgw__tls_send(mgw_tls_t *t, uv_stream_t *stream, mgw_wq_t *q, const uv_buf_t *bufs, int nbufs);
 
+/* A worker thread: its loop, its listeners and client connections. The main thread has
+ * one too (id 0, net/worker.c), whose loop is the main loop and whose client connections
+ * are the management listener's (ctl/manage.c). */
 struct mgw_worker_s {
     uv_loop_t loop;
     int id;

@@ -293,8 +293,8 @@ void mgw__resp_head(mgw_req_t *r, int status, const mgw_hdr_t *hdrs, int nhdrs,
         mgw_sbuf_u64(&b, r->retry_after_s);
         more[k++] = (mgw_hdr_t){MGW_STR("retry-after"), {b.p, b.n}};
     }
-    /* both values: the policy name (one of request.c's, "stage-shared" the longest)
-     * twice and four numbers of at most 20 digits */
+    /* both values: the policy's name twice ("stage-shared" the longest; at most 32
+     * characters written) and four numbers of at most 20 digits */
     char rl[2 * 32 + 4 * 20 + 16];
     if (r->rl_name && r->stage && r->stage->rate_limit_headers) {
         size_t nn = strlen(r->rl_name);
