@@ -84,7 +84,7 @@ struct mgw_worker_s {
     mgw_lua_t *lua;   /* the worker's LuaJIT state (lua.c) */
     uv_thread_t thread;
     uv_async_t wakeup; /* shutdown request from the main thread */
-    uv_async_t reload; /* a new generation from the main thread (reload.c) */
+    uv_async_t reload; /* a new generation from the main thread (ctl/reload.c) */
     uv_tcp_t *listeners;
     int nlisteners;
     mgw_conn_t *conns; /* every open client connection */
@@ -133,7 +133,7 @@ struct mgw_req_s {
     const mgw_writer_ops_t *wr; /* how the response reaches the client */
     mgw_gen_t *gen;             /* wgen->gen: the generation the request started with */
     mgw_wgen_t *wgen;           /* holds gen and its access log until the request ends */
-    mgw_lreq_t *lua;            /* Lua policy state (hooks.c), NULL until a hook runs */
+    mgw_lreq_t *lua;            /* Lua policy state (lua/hooks.c), NULL until a hook runs */
     /* request head; strings point into head (copied from the read buffers) */
     char *head;
     size_t head_len, head_cap;
