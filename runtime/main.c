@@ -9,6 +9,9 @@
 #include "base/log.h"
 #include "conf/token.h"
 #include "ctl/cli.h"
+#include "http/server.h"
+#include "lua/lua_int.h"
+#include "net/conn.h"
 #include "net/worker.h"
 
 #define MGW_VERSION "0.1.0"
@@ -218,5 +221,9 @@ int main(int argc, char **argv)
         mgw_gen_unref(gen);
         return 0;
     }
+    /* The layers meet here: client connections start with the HTTP/1 server and ask the
+     * Lua revocation hook about client certificates. */
+    mgw_conn_set_accept_handler(&mgw_http_server_handler);
+    mgw_conn_set_cert_check(mgw__revocation_check);
     return mgw_server_run(gen) == 0 ? 0 : 1;
 }
