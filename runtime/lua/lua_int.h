@@ -124,7 +124,7 @@ void mgw__hooks_forward_body(mgw_req_t *r);
 int mgw__hooks_log(mgw_req_t *r, const mgw_stage_t *st, mgw_buf_t *line);
 /* $context values that hooks produce (authorizer.*, waf.*, custom.*). */
 int mgw__hooks_lookup(mgw_req_t *r, int var, mgw_str_t arg, mgw_str_t *out);
-/* Request body bytes that arrive while hooks run, and its end (conn.c). */
+/* Request body bytes that arrive while hooks run, and its end (http/server.c). */
 void mgw__hooks_body(mgw_req_t *r, const char *p, size_t n);
 void mgw__hooks_body_done(mgw_req_t *r);
 /* 1 when the request body has fully arrived (bodyless requests included). */

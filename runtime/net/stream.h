@@ -82,8 +82,9 @@ typedef struct mgw_stream_cbs_s {
 } mgw_stream_cbs_t;
 
 /*
- * A stream. The owner embeds it (no allocation of its own) and reads wq.pending; the
- * other fields are the implementations'.
+ * A stream. The owner embeds it (no allocation of its own of the stream's) and may read
+ * tcp (the peer's address), wq.pending, paused, handshaking and gen; the other fields
+ * are the implementations'.
  */
 struct mgw_stream_s {
     uv_tcp_t tcp; /* tcp.data is the stream */
@@ -101,14 +102,13 @@ struct mgw_stream_s {
     mgw_rbuf_t *plain; /* the buffer being decrypted into */
     mgw_gen_t *gen;    /* what the TLS context lives in (SNI sites): held while handshaking */
     /* stopped: read_stop; done: no more reading (shut down or closing) */
-    unsigned reading : 1, stopped : 1, paused : 1, eof : 1, done : 1, closing : 1,
-        handshaking : 1;
+    unsigned reading : 1, stopped : 1, paused : 1, eof : 1, done : 1, closing : 1, handshaking : 1;
 };
 
 /* What makes a stream TLS: a server engine on ctx. */
 typedef struct {
-    mgw_tls_ctx_t *ctx; /* NULL: a plain TCP stream */
-    mgw_gen_t *gen;     /* ctx's generation, held until the handshake ends (may be NULL) */
+    mgw_tls_ctx_t *ctx;     /* NULL: a plain TCP stream */
+    mgw_gen_t *gen;         /* ctx's generation, held until the handshake ends (may be NULL) */
     mgw_tls_check_cb check; /* asked about client certificates (may be NULL) */
     void *check_ud;
 } mgw_stream_tls_opts_t;

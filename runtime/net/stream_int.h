@@ -13,8 +13,8 @@ void mgw__stream_setup(mgw_stream_t *s, uv_loop_t *loop, const mgw_stream_ops_t 
                        const mgw_stream_cbs_t *cbs, void *data);
 void mgw__stream_tcp_init(mgw_stream_t *s, uv_loop_t *loop, const mgw_stream_cbs_t *cbs,
                           void *data);
-void mgw__stream_tls_init(mgw_stream_t *s, uv_loop_t *loop, const mgw_stream_cbs_t *cbs,
-                          void *data, const mgw_stream_tls_opts_t *o);
+void mgw__stream_tls_init(mgw_stream_t *s, uv_loop_t *loop, const mgw_stream_cbs_t *cbs, void *data,
+                          const mgw_stream_tls_opts_t *o);
 
 /* Starts reading the socket with cb unless the stream is reading, stopped, paused, ended
  * or at EOF. Returns 0 or a libuv error. */

@@ -176,8 +176,7 @@ static const mgw_stream_ops_t tcp_ops = {
     .close = tcp_close,
 };
 
-void mgw__stream_tcp_init(mgw_stream_t *s, uv_loop_t *loop, const mgw_stream_cbs_t *cbs,
-                          void *data)
+void mgw__stream_tcp_init(mgw_stream_t *s, uv_loop_t *loop, const mgw_stream_cbs_t *cbs, void *data)
 {
     mgw__stream_setup(s, loop, &tcp_ops, cbs, data);
 }

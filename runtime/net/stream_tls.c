@@ -196,8 +196,8 @@ static const mgw_stream_ops_t plain_ops = {
     .close = tls_close,
 };
 
-void mgw__stream_tls_init(mgw_stream_t *s, uv_loop_t *loop, const mgw_stream_cbs_t *cbs,
-                          void *data, const mgw_stream_tls_opts_t *o)
+void mgw__stream_tls_init(mgw_stream_t *s, uv_loop_t *loop, const mgw_stream_cbs_t *cbs, void *data,
+                          const mgw_stream_tls_opts_t *o)
 {
     mgw__stream_setup(s, loop, &tls_ops, cbs, data);
     s->tls = mgw_tls_new(o->ctx);
