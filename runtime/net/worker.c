@@ -163,7 +163,9 @@ static void worker_main(void *arg)
     mgw_log_set_worker(w->id);
     EACH_OPS(worker_start, 0, (w));
     uv_run(&w->loop, UV_RUN_DEFAULT);
-    /* Every connection is gone: flush the access logs and close what is left. */
+    /* Every connection is gone: the layers let go of what requests used (the worker's
+     * generation, whose access log flushes), and the loop runs once more for what that
+     * closed. */
     EACH_OPS(worker_end, 1, (w));
     uv_close((uv_handle_t *)&w->shutdown_timer, NULL);
     uv_run(&w->loop, UV_RUN_DEFAULT);
