@@ -9,10 +9,16 @@
 #include <string.h>
 
 #include "base/log.h"
-#include "lua/lua_int.h"
+#include "http/http1.h"
 #include "net/conn.h"
 
 static const mgw_http1_cbs_t server_cbs;
+static const mgw_http_body_hooks_t *body_hooks;
+
+void mgw_http_server_set_body_hooks(const mgw_http_body_hooks_t *hooks)
+{
+    body_hooks = hooks;
+}
 
 static mgw_http1_t *parser_of(const mgw_conn_t *c)
 {
@@ -214,7 +220,7 @@ static int on_body(void *ud, const char *p, size_t n)
     if (r->px && !r->discard_body)
         mgw__proxy_body(r, p, n, c->rbuf);
     else if (r->lua && !r->resp_started)
-        mgw__hooks_body(r, p, n); /* hooks still running */
+        body_hooks->body(r, p, n); /* hooks still running */
     return c->done || c->req != r ? -1 : 0;
 }
 
@@ -230,7 +236,7 @@ static int on_complete(void *ud)
     if (r->px && !r->discard_body)
         mgw__proxy_body_done(r);
     else if (r->lua && !r->resp_started)
-        mgw__hooks_body_done(r); /* may answer r */
+        body_hooks->body_done(r); /* may answer r */
     if (c->done) return MGW_HTTP1_PAUSE;
     if (c->req != r) return 0; /* answered and finished: parsing goes on */
     if (r->resp_done) {

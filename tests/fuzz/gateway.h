@@ -95,13 +95,16 @@ static void gw_start(const char *name, const char *config)
     }
     mgw_buf_free(&errors);
     /* what main.c wires before the workers start */
+    static const mgw_http_body_hooks_t body_hooks = {mgw__hooks_body, mgw__hooks_body_done};
     mgw_conn_set_accept_handler(&mgw_http_server_handler);
+    mgw_http_server_set_body_hooks(&body_hooks);
     mgw_conn_set_cert_check(mgw__revocation_check);
     FUZZ_CHECK(uv_loop_init(&gw.loop) == 0);
     gw.id = 1;
     gw.gen = gen;
     gw.rng[0] = 0x9e3779b97f4a7c15ull;
     gw.rng[1] = 0xbf58476d1ce4e5b9ull;
+    gw.lua = mgw_lua_create(&gw); /* what main.c's Lua worker ops do */
     mgw__reload_worker_start(&gw, gen);
     /* lua.c's struct mgw_lua_s starts with the worker's lua_State */
     lua_State *L = *(lua_State **)gw.lua;
