@@ -11,6 +11,8 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "gw/req_int.h"
+#include "http/http1.h"
+#include "net/conn.h"
 
 #define MAX_IDLE_PER_ORIGIN 64
 #define UPSTREAM_IDLE_MS 30000
@@ -862,7 +864,7 @@ static int on_body(void *ud, const char *p, size_t n)
     if (px->skip_interim) return 0;
     mgw_req_t *r = px->r;
     mgw__resp_body(r, p, n, uc->cur);
-    if (r->c->wq.pending >= MGW_WQ_HIGH) {
+    if (r->c->stream.wq.pending >= MGW_WQ_HIGH) {
         /* The client is slower than the backend: stop reading the backend, and with it
          * the backend's clock (timeout_ms); the client's (timeouts.send) runs instead,
          * moved on by every write it takes (mgw__proxy_client_progress), until it has

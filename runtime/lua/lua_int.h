@@ -15,6 +15,8 @@
 #define MGW_LUA_INT_H
 
 #include "gw/req_int.h"
+#include "http/http1.h"
+#include "net/conn.h"
 
 /* The hook kinds, as numbered in lua/moongate/runtime.lua. */
 enum { MGW_HOOK_WAF = 1, MGW_HOOK_ROUTE, MGW_HOOK_AUTHORIZE, MGW_HOOK_HANDLE, MGW_HOOK_LOG };
@@ -99,7 +101,8 @@ int mgw_lua_check_cert(mgw_lua_t *ml, int gen_id, int use, const mgw_client_cert
 
 /* ---- revocation.c: the mTLS revocation hook with its per-worker cache ---- */
 
-/* The mgw_tls_check_cb of a client connection (ud: the mgw_conn_t). */
+/* The mgw_tls_check_cb of client connections (ud: the mgw_conn_t), registered with
+ * mgw_conn_set_cert_check at startup. */
 int mgw__revocation_check(void *ud, void *site_data, const mgw_client_cert_t *cert,
                           const char *fingerprint, char *reason, size_t n);
 
@@ -121,7 +124,7 @@ void mgw__hooks_forward_body(mgw_req_t *r);
 int mgw__hooks_log(mgw_req_t *r, const mgw_stage_t *st, mgw_buf_t *line);
 /* $context values that hooks produce (authorizer.*, waf.*, custom.*). */
 int mgw__hooks_lookup(mgw_req_t *r, int var, mgw_str_t arg, mgw_str_t *out);
-/* Request body bytes that arrive while hooks run, and its end (conn.c). */
+/* Request body bytes that arrive while hooks run, and its end (http/server.c). */
 void mgw__hooks_body(mgw_req_t *r, const char *p, size_t n);
 void mgw__hooks_body_done(mgw_req_t *r);
 /* 1 when the request body has fully arrived (bodyless requests included). */

@@ -38,8 +38,8 @@ int mgw__revocation_check(void *ud, void *site_data, const mgw_client_cert_t *ce
     mgw_conn_t *c = ud;
     const mgw_domain_t *d = site_data;
     if (d == NULL || d->revocation_use == 0) return 0;
-    /* the handshake pinned the generation the domain belongs to */
-    const mgw_gen_t *g = c->tls_gen ? c->tls_gen : c->w->gen;
+    /* the stream holds the generation the domain belongs to during the handshake */
+    const mgw_gen_t *g = c->stream.gen ? c->stream.gen : c->w->gen;
     uint64_t now = uv_now(&c->w->loop);
     verdict_t *v = slot(fingerprint);
     if (v->expires_ms > now && v->gen_id == g->id && v->use == d->revocation_use &&
