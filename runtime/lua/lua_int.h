@@ -16,10 +16,16 @@
 
 #include "gw/req_int.h"
 
-/* The hook kinds, as numbered in lua/moongate/runtime.lua. */
+/*
+ * The numbers below are shared with the Lua modules (lua/moongate/): `make` generates
+ * lua/moongate/constants.lua from them (tools/gen_constants.c lists what it exports), so the
+ * Lua side never types one in.
+ */
+
+/* The hook kinds (constants.HOOK). */
 enum { MGW_HOOK_WAF = 1, MGW_HOOK_ROUTE, MGW_HOOK_AUTHORIZE, MGW_HOOK_HANDLE, MGW_HOOK_LOG };
 
-/* What a hook call returns to C (lua/moongate/runtime.lua: CODES). */
+/* What a hook call returns to C (constants.CODE). */
 enum {
     MGW_LUA_OK = 0,           /* done: allowed, selected, answered */
     MGW_LUA_WAIT = 1,         /* the coroutine waits (HTTP call, request body) */
@@ -28,6 +34,33 @@ enum {
     MGW_LUA_UNAUTHORIZED = 4, /* authorizer: 401 */
     MGW_LUA_DENY = 5,         /* authorizer: 403 */
     MGW_LUA_NOT_FOUND = 6,    /* route selection: no such route and no $default */
+};
+
+/* What a revocation check returns to C (constants.CERT; mgw_lua_check_cert). */
+enum { MGW_CERT_ALLOW = 0, MGW_CERT_DENY = 1, MGW_CERT_ERROR = 2 };
+
+/*
+ * The fields of mgw_ffi_req_field, with the name lua/moongate/request.lua gives each
+ * (constants.REQUEST_FIELDS): XX(ID, "name").
+ */
+#define MGW_REQ_FIELDS(XX)                                                                         \
+    XX(METHOD, "method")                                                                           \
+    XX(PATH, "path")                                                                               \
+    XX(RAW_PATH, "raw_path")                                                                       \
+    XX(ROUTE_PATH, "route_path")                                                                   \
+    XX(QUERY, "query_string")                                                                      \
+    XX(ROUTE_KEY, "route_key")                                                                     \
+    XX(REQUEST_ID, "request_id")                                                                   \
+    XX(SOURCE_IP, "source_ip")                                                                     \
+    XX(STAGE, "stage")                                                                             \
+    XX(API_ID, "api_id")                                                                           \
+    XX(HOST, "host")                                                                               \
+    XX(PROTOCOL, "protocol")
+
+enum {
+#define XX(id, _) MGW_FIELD_##id,
+    MGW_REQ_FIELDS(XX)
+#undef XX
 };
 
 /* What a waiting coroutine waits for. */
@@ -92,7 +125,7 @@ int mgw_lua_resume(mgw_req_t *r, int *aux);
 void mgw_lua_release(mgw_req_t *r);
 /*
  * Runs revocation check use of generation gen_id on a client certificate (a TLS
- * handshake, no request). Returns 0 allow, 1 deny, 2 error; reason says why.
+ * handshake, no request). Returns an MGW_CERT_* verdict; reason says why.
  */
 int mgw_lua_check_cert(mgw_lua_t *ml, int gen_id, int use, const mgw_client_cert_t *cert,
                        const char *fingerprint, char *reason, size_t n);
