@@ -31,12 +31,11 @@ int mgw_ffi_req_time(mgw_req_t *r, uint64_t *epoch_ms);
 
 local C = ffi.C
 local ffi_string, ffi_new, ffi_cast = ffi.string, ffi.new, ffi.cast
-local type, error, pairs, ipairs, tostring, tonumber, rawget, rawset, setmetatable, select =
-  type, error, pairs, ipairs, tostring, tonumber, rawget, rawset, setmetatable, select
+local type, error, pairs, ipairs, tostring, tonumber, rawget, rawset, setmetatable =
+  type, error, pairs, ipairs, tostring, tonumber, rawget, rawset, setmetatable
 local co_running, co_yield = coroutine.running, coroutine.yield
-local lower, gsub, find, sub, char, format, match, gmatch =
-  string.lower, string.gsub, string.find, string.sub, string.char, string.format,
-  string.match, string.gmatch
+local lower, gsub, find, char, match, gmatch =
+  string.lower, string.gsub, string.find, string.char, string.match, string.gmatch
 local concat = table.concat
 
 local M = {}

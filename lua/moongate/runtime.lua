@@ -30,9 +30,8 @@ int mgw_ffi_runtime_log(mgw_req_t *r, int level, const char *msg, size_t n);
 ]]
 
 local C = ffi.C
-local ffi_new, ffi_cast = ffi.new, ffi.cast
-local type, pairs, ipairs, tostring, tonumber, next, select, unpack, xpcall =
-  type, pairs, ipairs, tostring, tonumber, next, select, unpack, xpcall
+local ffi_new = ffi.new
+local type, pairs, ipairs, tostring, tonumber, xpcall = type, pairs, ipairs, tostring, tonumber, xpcall
 local co_create, co_resume, co_yield = coroutine.create, coroutine.resume, coroutine.yield
 local format, concat, sort = string.format, table.concat, table.sort
 local huge = math.huge
