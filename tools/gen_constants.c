@@ -5,6 +5,7 @@
  * changes. Lua names a constant constants.GROUP.NAME and never types a shared number in;
  * to share a new one, add it to a list below and use it by that name.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,34 @@ static const char *gwresp_types[] = {
 #undef XX
 };
 
+/* The C structs the Lua modules declare in ffi.cdef again: their size and field offsets. */
+#define F(type, f)                                                                                 \
+    {                                                                                              \
+#f, (long)offsetof(type, f)                                                                \
+    }
+#define LAYOUT(type, ...)                                                                          \
+    {                                                                                              \
+#type, (long)sizeof(type),                                                                 \
+            (const konst_t[]){__VA_ARGS__ },                                                       \
+                              sizeof((const konst_t[]){__VA_ARGS__}) / sizeof(konst_t)             \
+    }
+
+typedef struct {
+    const char *name;
+    long size;
+    const konst_t *fields;
+    size_t nfields;
+} layout_t;
+
+static const layout_t layouts[] = {
+    LAYOUT(mgw_str_t, F(mgw_str_t, p), F(mgw_str_t, n)),
+    LAYOUT(mgw_kv_t, F(mgw_kv_t, name), F(mgw_kv_t, value)),
+    LAYOUT(mgw_hdr_t, F(mgw_hdr_t, name), F(mgw_hdr_t, value)),
+    LAYOUT(mgw_ffi_limit_t, F(mgw_ffi_limit_t, policy), F(mgw_ffi_limit_t, rate),
+           F(mgw_ffi_limit_t, burst), F(mgw_ffi_limit_t, remaining), F(mgw_ffi_limit_t, reset_ms),
+           F(mgw_ffi_limit_t, retry_after_ms)),
+};
+
 /* A group of named numbers: reading a name it does not have is an error. */
 static void group(const char *name, const char *from, const konst_t *k, size_t n)
 {
@@ -115,6 +144,18 @@ int main(void)
     list("GATEWAY_RESPONSE_TYPES",
          "runtime/conf/gwresp.h: MGW_GWRESP_TYPES, the gateway response types (sorted)",
          gwresp_types, COUNT(gwresp_types));
+
+    printf("\n-- The C structs that lua/moongate/ declares in ffi.cdef again (runtime/base/mem.h,\n"
+           "-- runtime/conf/path.h, runtime/gw/req_int.h, runtime/lua/lua_int.h): sizeof and\n"
+           "-- field offsets; spec/lua/base_spec.lua compares them with the declarations.\n"
+           "M.LAYOUT = {\n");
+    for (size_t i = 0; i < COUNT(layouts); i++) {
+        printf("  %s = { sizeof = %ld, offsets = {", layouts[i].name, layouts[i].size);
+        for (size_t j = 0; j < layouts[i].nfields; j++)
+            printf(" %s = %ld,", layouts[i].fields[j].name, layouts[i].fields[j].value);
+        printf(" } },\n");
+    }
+    printf("}\n");
     printf("\nreturn M\n");
     return ferror(stdout) ? 1 : 0;
 }

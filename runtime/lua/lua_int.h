@@ -1,7 +1,8 @@
 /*
  * Lua policies inside the runtime: the worker's LuaJIT state (lua.c), the hooks wired
  * into the request phases (hooks.c) and the FFI exports Lua calls back into
- * (ffi_request.c, ffi_runtime.c, ffi_http.c). Nothing outside runtime/ includes this.
+ * (ffi_request.c, ffi_runtime.c, ffi_http.c, ffi_throttle.c). Nothing outside runtime/
+ * includes this but tools/gen_constants.c, which exports its shared numbers to Lua.
  *
  * The division of work: C decides when a hook runs and what its outcome does to the
  * request (a gateway response, the next phase); lua/moongate/runtime.lua runs the hook
@@ -62,6 +63,20 @@ enum {
     MGW_REQ_FIELDS(XX)
 #undef XX
 };
+
+/*
+ * One throttle limit as lua/moongate/throttle.lua sees it (mgw_ffi_throttle_*); its
+ * layout is exported to constants.LAYOUT, which a spec compares with the ffi.cdef.
+ */
+typedef struct {
+    const char *policy; /* "account", "stage-shared", "stage", "route", "plan", "plan-route", or the
+                           bucket key */
+    double rate;
+    uint64_t burst;
+    uint64_t remaining;
+    uint64_t reset_ms;       /* until the bucket is full again */
+    uint64_t retry_after_ms; /* refused: until the next token */
+} mgw_ffi_limit_t;
 
 /* What a waiting coroutine waits for. */
 enum { MGW_WAIT_NONE, MGW_WAIT_HTTP, MGW_WAIT_BODY };

@@ -59,6 +59,21 @@ describe("moongate.constants", function()
     end, "moongate.constants: CODE has no DENIED")
   end)
 
+  it("has the C layout of every struct the modules declare in ffi.cdef again", function()
+    local ffi = require "ffi"
+    require "moongate.base"
+    require "moongate.throttle" -- mgw_ffi_limit_t
+    local n = 0
+    for name, c in pairs(constants.LAYOUT) do
+      assert.equal(c.sizeof, ffi.sizeof(name), "sizeof " .. name)
+      for field, offset in pairs(c.offsets) do
+        assert.equal(offset, ffi.offsetof(name, field), name .. "." .. field .. " offset")
+      end
+      n = n + 1
+    end
+    assert.equal(4, n)
+  end)
+
   it("lists the gateway response types sorted by name", function()
     local sorted = {}
     for i, t in ipairs(constants.GATEWAY_RESPONSE_TYPES) do
