@@ -14,6 +14,7 @@
 #include "conf/token.h"
 #include "ctl/reload.h"
 #include "gw/req_int.h"
+#include "net/conn.h"
 
 /* An Authorization value: "Bearer " and a token, with room for extra white space. */
 #define AUTH_MAX (MGW_MANAGE_TOKEN_MAX + 64)

@@ -28,6 +28,19 @@ typedef struct mgw_integ_ops_s {
     /* r ends before its integration answered (a gateway response, the client gone):
      * stop what runs for it. NULL when there is nothing to stop. */
     void (*abort)(mgw_req_t *r);
+    /*
+     * The client's side, once the integration has started (mgw__req_body and the others,
+     * req_int.h); each may be NULL. body: request body bytes for it (slices of ref go on
+     * without a copy); body_done: the body is complete. An integration without body
+     * leaves the body to the policy hooks (a lua integration reads it through them).
+     * client_progress: the client took some of the response; client_drained: the
+     * client's pending writes fell below the low mark (an integration that stopped
+     * reading its source because of them reads again).
+     */
+    void (*body)(mgw_req_t *r, const char *p, size_t n, mgw_rbuf_t *ref);
+    void (*body_done)(mgw_req_t *r);
+    void (*client_progress)(mgw_req_t *r);
+    void (*client_drained)(mgw_req_t *r);
 } mgw_integ_ops_t;
 
 /* An authorizer type (mgw_route_t.authorizer_type). */
@@ -45,6 +58,10 @@ typedef struct mgw_gw_hooks_s {
     /* The API's route selector (r->api->selector): MGW_PHASE_NEXT with r->route set (or
      * NULL: the route keys decide), MGW_PHASE_STOP or MGW_PHASE_WAIT. */
     int (*select_route)(mgw_req_t *r);
+    /* Request body bytes while the request's hooks run (r->lua set, no integration that
+     * takes the body, no response yet), and the body's end, which may answer r. */
+    void (*body)(mgw_req_t *r, const char *p, size_t n);
+    void (*body_done)(mgw_req_t *r);
     /* The integration took the request body (mgw__req_forward_kept_body): the bytes kept
      * while hooks ran go to it. */
     void (*forward_body)(mgw_req_t *r);

@@ -1,7 +1,7 @@
 /*
- * The request (gw/request.c) and what it runs on: the worker, the client connection and
- * the shared read buffers, whose functions are net/worker.c's and net/conn.c's (declared
- * here with their structures until those move to net/). Protocol-free: responses go out
+ * The request (gw/request.c) and what it runs on: the worker (whose functions are
+ * net/worker.c's) and what the request core knows of the connection it arrived on (the
+ * connection itself is net/conn.h's, opaque here). Protocol-free: responses go out
  * through the request's writer (gw/writer.h), integrations and policies are reached
  * through gw/gw.h's tables. Nothing outside runtime/ includes this.
  */
@@ -15,6 +15,8 @@
 
 #include "base/deadline.h"
 #include "base/pool.h"
+#include "base/rbuf.h"
+#include "base/tls.h"
 #include "conf/gen.h"
 #include "conf/gwresp.h"
 #include "gw/accesslog.h"
@@ -27,51 +29,9 @@ typedef struct mgw_conn_s mgw_conn_t;
 typedef struct mgw_req_s mgw_req_t;
 typedef struct mgw_proxy_s mgw_proxy_t;
 typedef struct mgw_origin_s mgw_origin_t;
-typedef struct mgw_lua_s mgw_lua_t;     /* lua_int.h */
-typedef struct mgw_lreq_s mgw_lreq_t;   /* lua_int.h */
-typedef struct mgw_http1_s mgw_http1_t; /* http/http1.h */
-
-/*
- * A read buffer shared by reference: body bytes are written on to the other side
- * straight from the buffer they were read into, and the buffer lives until the last
- * write that points into it completes. Worker-local, so the count is not atomic.
- */
-typedef struct mgw_rbuf_s {
-    int refs;
-    size_t cap;
-    char data[];
-} mgw_rbuf_t;
-
-#define MGW_RBUF_SIZE 65536
-mgw_rbuf_t *mgw__rbuf_new(void);
-void mgw__rbuf_ref(mgw_rbuf_t *b);
-void mgw__rbuf_unref(mgw_rbuf_t *b);
-/* Frees the thread's spare read buffers (a worker thread, before it ends). */
-void mgw__rbuf_drain(void);
-
-/* Bytes written but not yet acknowledged on a stream, with hooks for when a queued write
- * completes (progress, may be NULL) and when they drain below MGW_WQ_LOW. */
-typedef struct mgw_wq_s {
-    size_t pending;
-    void (*progress)(struct mgw_wq_s *q);
-    void (*drained)(struct mgw_wq_s *q);
-} mgw_wq_t;
-
-/* Above this many pending bytes a producer stops reading its source. */
-#define MGW_WQ_HIGH (1024 * 1024)
-#define MGW_WQ_LOW (256 * 1024)
-
-/*
- * Writes bufs to stream, in order after earlier writes: what the kernel takes at once is
- * written directly; the rest goes out in one uv_write, where slices of ref are sent as
- * they are (ref is held until the write completes) and every other piece is copied.
- * Returns 0 or a libuv error.
- */
-int mgw__write(uv_stream_t *stream, mgw_wq_t *q, const uv_buf_t *bufs, int nbufs, mgw_rbuf_t *ref);
-/* Writes the ciphertext TLS engine t has produced to stream. */
-void mgw__tls_flush(mgw_tls_t *t, uv_stream_t *stream, mgw_wq_t *q);
-/* Encrypts bufs with t (one record when they fit one) and sends the result. */
-int mgw__tls_send(mgw_tls_t *t, uv_stream_t *stream, mgw_wq_t *q, const uv_buf_t *bufs, int nbufs);
+typedef struct mgw_lua_s mgw_lua_t;         /* lua_int.h */
+typedef struct mgw_lreq_s mgw_lreq_t;       /* lua_int.h */
+typedef struct mgw_mailbox_s mgw_mailbox_t; /* net/mailbox.h */
 
 /* A worker thread: its loop, its listeners and client connections. The main thread has
  * one too (id 0, net/worker.c), whose loop is the main loop and whose client connections
@@ -83,8 +43,7 @@ struct mgw_worker_s {
     mgw_wgen_t *wgen; /* what new requests use (ctl/reload.c) */
     mgw_lua_t *lua;   /* the worker's LuaJIT state (lua.c) */
     uv_thread_t thread;
-    uv_async_t wakeup; /* shutdown request from the main thread */
-    uv_async_t reload; /* a new generation from the main thread (ctl/reload.c) */
+    mgw_mailbox_t *mailbox; /* how other threads reach the worker (net/mailbox.h) */
     uv_tcp_t *listeners;
     int nlisteners;
     mgw_conn_t *conns; /* every open client connection */
@@ -100,36 +59,23 @@ struct mgw_worker_s {
     int startup_error;
 };
 
-struct mgw_conn_s {
-    uv_tcp_t tcp;
-    mgw_deadline_t timer; /* header, body and keep-alive timeouts */
-    mgw_worker_t *w;
-    int listen_idx; /* the listener, as an index into every generation's listen[] */
-    mgw_http1_t *parser;
-    mgw_rbuf_t *rbuf;     /* buffer being read into */
-    mgw_rbuf_t *pend_buf; /* unparsed bytes left by a pause (pipelining) */
-    const char *pend;
-    size_t pend_len;
-    mgw_req_t *req;
-    mgw_wq_t wq;
-    mgw_conn_t *next, *prev;
-    char peer[64];
-    int handles;
-    /* TLS: the engine, and the handshake's outcome, kept for the connection's life */
-    mgw_tls_t *tls;                 /* NULL for a plain connection */
-    mgw_rbuf_t *plain;              /* decrypted bytes being parsed */
-    mgw_gen_t *tls_gen;             /* pinned until the handshake is over (SNI sites) */
-    mgw_pool_t *tls_pool;           /* tls_host and client_cert */
-    const char *tls_host;           /* the domain the SNI chose (its checks passed), or NULL */
-    mgw_client_cert_t *client_cert; /* the verified client certificate, or NULL */
-    int tls_ready;                  /* handshake over */
-    /* done: no further request will be read (closing or closing after the writes) */
-    unsigned closing : 1, done : 1, reading : 1, paused : 1, read_blocked : 1, eof : 1;
-};
+/*
+ * What the request core knows of the connection a request arrived on: the protocol
+ * handler that creates the request fills it in from the connection (net/conn.h), whose
+ * strings it points at (a connection outlives its requests).
+ */
+typedef struct {
+    mgw_worker_t *w;                      /* the worker the connection belongs to */
+    int listen_idx;                       /* its listener, in every generation's listen[] */
+    const char *peer;                     /* the client's address */
+    const char *tls_host;                 /* the domain its TLS handshake chose, or NULL */
+    const mgw_client_cert_t *client_cert; /* the verified client certificate, or NULL */
+} mgw_req_from_t;
 
 struct mgw_req_s {
     mgw_pool_t *pool;
-    mgw_conn_t *c;
+    mgw_conn_t *c;              /* the connection it arrived on (net/conn.h) */
+    mgw_req_from_t from;        /* what the core knows of it */
     const mgw_writer_ops_t *wr; /* how the response reaches the client */
     mgw_gen_t *gen;             /* wgen->gen: the generation the request started with */
     mgw_wgen_t *wgen;           /* holds gen and its access log until the request ends */
@@ -138,7 +84,7 @@ struct mgw_req_s {
     char *head;
     size_t head_len, head_cap;
     int hstate; /* 0 start, 1 in a field, 2 in a value */
-    /* counted as their names complete, for the head's checks (conn.c) */
+    /* counted as their names complete, for the head's checks (http/server.c) */
     int nhost, nte; /* Host and Transfer-Encoding headers */
     int te_header;  /* index of the last Transfer-Encoding header */
     mgw_str_t target, method;
@@ -193,32 +139,8 @@ struct mgw_req_s {
  * listeners and their order, so the index is valid in every generation). */
 static inline const mgw_listen_t *mgw__req_listen(const mgw_req_t *r)
 {
-    return &r->gen->listen[r->c->listen_idx];
+    return &r->gen->listen[r->from.listen_idx];
 }
-
-/* ---- net/worker.c ---- */
-
-/* Opens a SO_REUSEPORT listening socket; returns the fd or -errno. */
-int mgw__open_listener(const mgw_listen_t *l);
-/* The current Date header value ("Sun, 06 Nov 1994 08:49:37 GMT"), cached per second. */
-const char *mgw__date(mgw_worker_t *w);
-
-/* ---- net/conn.c ---- */
-
-/* Writes bufs to the client, through TLS when the connection has it (see mgw__write). */
-int mgw__conn_write(mgw_conn_t *c, const uv_buf_t *bufs, int nbufs, mgw_rbuf_t *ref);
-/* Accepts a connection on server, a listener of w->gen->listen[listen_idx]'s. */
-void mgw__conn_accept(mgw_worker_t *w, uv_stream_t *server, int listen_idx);
-/* Stops reading from the client (producer backpressure) / starts again. */
-void mgw__conn_block_read(mgw_conn_t *c);
-void mgw__conn_unblock_read(mgw_conn_t *c);
-/* Closes a connection (idempotent); the request on it, if any, is aborted. */
-void mgw__conn_close(mgw_conn_t *c);
-/* Graceful shutdown: closes c when it is idle, or marks its request "Connection: close". */
-void mgw__conn_shutdown(mgw_conn_t *c);
-/* The response of c's request has been fully queued: the request ends (now, or once its
- * body has been read) and c goes on to the next one or closes. */
-void mgw__conn_response_done(mgw_conn_t *c);
 
 /* ---- gw/request.c ---- */
 
@@ -246,8 +168,9 @@ enum { MGW_PHASE_NEXT, MGW_PHASE_STOP, MGW_PHASE_WAIT };
 
 /* A new request id: 12 random bytes as 16 base64 characters. */
 void mgw__make_id(mgw_worker_t *w, char out[24]);
-/* A new request on c, answered through the writer of client connections (gw/gw.h). */
-mgw_req_t *mgw__req_new(mgw_conn_t *c);
+/* A new request on connection c (from: what the core knows of c), answered through the
+ * writer of client connections (gw/gw.h). */
+mgw_req_t *mgw__req_new(mgw_conn_t *c, const mgw_req_from_t *from);
 /* Runs the phases from r->phase on. */
 void mgw__req_continue(mgw_req_t *r);
 /* Ends the phase that returned MGW_PHASE_WAIT successfully and runs the next ones. */
@@ -296,6 +219,21 @@ void mgw__req_send_continue(mgw_req_t *r);
 /* The integration that runs for r has started and takes the request body: what policy
  * hooks kept of it while they ran goes to it now (called by the integration). */
 void mgw__req_forward_kept_body(mgw_req_t *r);
+/*
+ * What happens on the client's side of r, told by the protocol handler. Request body
+ * bytes (slices of ref go on without a copy) and the body's end go to the integration
+ * once it has started and takes the body, else to the policy hooks while they run, and
+ * are dropped once the response is done (r->discard_body). The end may answer r.
+ */
+void mgw__req_body(mgw_req_t *r, const char *p, size_t n, mgw_rbuf_t *ref);
+void mgw__req_body_done(mgw_req_t *r);
+/* The client took some of the response / its pending writes drained (see
+ * mgw_integ_ops_t): told to the integration that runs. */
+void mgw__req_client_progress(mgw_req_t *r);
+void mgw__req_client_drained(mgw_req_t *r);
+/* r ends before its response is done (the client went away, its connection failed):
+ * the integration that runs for it stops. The caller frees r. */
+void mgw__req_abort(mgw_req_t *r);
 /* The value of a $context variable (see template.h) for r; 1 when it has one. */
 int mgw__req_lookup(mgw_req_t *r, int var, mgw_str_t arg, mgw_str_t *out);
 /* Most throttle levels a request can have (account, stage-shared, route, plan, plan-route). */

@@ -87,10 +87,10 @@ void mgw__make_id(mgw_worker_t *w, char out[24])
 
 uint64_t mgw__now_ms(const mgw_req_t *r)
 {
-    return uv_now(&r->c->w->loop);
+    return uv_now(&r->from.w->loop);
 }
 
-mgw_req_t *mgw__req_new(mgw_conn_t *c)
+mgw_req_t *mgw__req_new(mgw_conn_t *c, const mgw_req_from_t *from)
 {
     /* 16 KB: a proxied request (heads both ways, header tables, log state) fits in the
      * first block, which the pool keeps when it is recycled. */
@@ -98,12 +98,13 @@ mgw_req_t *mgw__req_new(mgw_conn_t *c)
     mgw_req_t *r = mgw_pool_calloc(pool, sizeof(*r));
     r->pool = pool;
     r->c = c;
+    r->from = *from;
     r->wr = ext.writer;
     /* The request keeps the generation it started with until its pool goes away. */
-    r->wgen = mgw__wgen_acquire(c->w);
+    r->wgen = mgw__wgen_acquire(from->w);
     mgw_pool_cleanup_add(pool, mgw__wgen_release, r->wgen);
     mgw_gen_t *g = r->gen = r->wgen->gen;
-    /* Most heads fit in 2 KB of the arena's first block; head_append (conn.c) grows it up
+    /* Most heads fit in 2 KB of the arena's first block; head_append (http/server.c) grows it up
      * to max_header_size. */
     r->head_cap = g->max_header_size < 2048 ? g->max_header_size : 2048;
     r->head = mgw_pool_alloc(pool, r->head_cap);
@@ -113,7 +114,7 @@ mgw_req_t *mgw__req_new(mgw_conn_t *c)
     clock_gettime(CLOCK_REALTIME, &ts);
     r->start_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
     r->method = MGW_STR("-");
-    mgw__make_id(c->w, r->id);
+    mgw__make_id(from->w, r->id);
     return r;
 }
 
@@ -206,7 +207,7 @@ static int lookup(void *ud, int var, mgw_str_t arg, mgw_str_t *out)
     case MGW_VAR_INTEGRATION_ERROR2:
         return str(r->integ_error, out);
     case MGW_VAR_SOURCE_IP:
-        return str(r->c->peer, out);
+        return str(r->from.peer, out);
     case MGW_VAR_API_KEY: {
         /* A key is a secret: the log shows only its last four characters. */
         if (r->key == NULL) return 0;
@@ -216,17 +217,17 @@ static int lookup(void *ud, int var, mgw_str_t arg, mgw_str_t *out)
         return str(m, out);
     }
     case MGW_VAR_CLIENT_CERT_PEM:
-        return r->c->client_cert ? str(r->c->client_cert->pem, out) : 0;
+        return r->from.client_cert ? str(r->from.client_cert->pem, out) : 0;
     case MGW_VAR_CLIENT_CERT_SUBJECT:
-        return r->c->client_cert ? str(r->c->client_cert->subject_dn, out) : 0;
+        return r->from.client_cert ? str(r->from.client_cert->subject_dn, out) : 0;
     case MGW_VAR_CLIENT_CERT_ISSUER:
-        return r->c->client_cert ? str(r->c->client_cert->issuer_dn, out) : 0;
+        return r->from.client_cert ? str(r->from.client_cert->issuer_dn, out) : 0;
     case MGW_VAR_CLIENT_CERT_SERIAL:
-        return r->c->client_cert ? str(r->c->client_cert->serial, out) : 0;
+        return r->from.client_cert ? str(r->from.client_cert->serial, out) : 0;
     case MGW_VAR_CLIENT_CERT_NOT_BEFORE:
-        return r->c->client_cert ? str(r->c->client_cert->not_before, out) : 0;
+        return r->from.client_cert ? str(r->from.client_cert->not_before, out) : 0;
     case MGW_VAR_CLIENT_CERT_NOT_AFTER:
-        return r->c->client_cert ? str(r->c->client_cert->not_after, out) : 0;
+        return r->from.client_cert ? str(r->from.client_cert->not_after, out) : 0;
     case MGW_VAR_API_KEY_ID:
         return r->key ? str(r->key->id, out) : 0;
     case MGW_VAR_THROTTLE_POLICY:
@@ -360,8 +361,7 @@ void mgw__req_fail_with(mgw_req_t *r, mgw_gwresp_type_t type, const char *messag
         r->wr->abort(r);
         return;
     }
-    /* e.g. a body over the limit while proxying */
-    if (r->integ && r->integ->abort) r->integ->abort(r);
+    mgw__req_abort(r); /* e.g. a body over the limit while proxying */
     const mgw_gwresp_info_t *info = mgw_gwresp_info(type);
     r->error_type = type;
     r->error_message = message;
@@ -464,7 +464,7 @@ static mgw_gwresp_type_t resolve(mgw_req_t *r)
     r->domain = d;
     /* A mutual-TLS domain is served only on connections whose handshake chose it (by
      * SNI) and so checked the client's certificate: a Host header alone cannot reach it. */
-    if (d && d->mtls && (r->c->tls_host == NULL || strcmp(r->c->tls_host, d->host) != 0)) {
+    if (d && d->mtls && (r->from.tls_host == NULL || strcmp(r->from.tls_host, d->host) != 0)) {
         r->error_reason = "This domain requires a TLS connection to it";
         return MGW_GW_MISDIRECTED_REQUEST;
     }
@@ -693,6 +693,49 @@ void mgw__req_forward_kept_body(mgw_req_t *r)
     if (r->lua && ext.hooks) ext.hooks->forward_body(r);
 }
 
+/* ---- from the client's side ---- */
+
+/* The integration that runs for r and takes the request body, or NULL. */
+static const mgw_integ_ops_t *body_taker(const mgw_req_t *r)
+{
+    return r->integ && r->integ->body ? r->integ : NULL;
+}
+
+void mgw__req_body(mgw_req_t *r, const char *p, size_t n, mgw_rbuf_t *ref)
+{
+    if (r->discard_body) return;
+    const mgw_integ_ops_t *in = body_taker(r);
+    if (in)
+        in->body(r, p, n, ref);
+    else if (r->lua && !r->resp_started && ext.hooks)
+        ext.hooks->body(r, p, n); /* hooks still running */
+}
+
+void mgw__req_body_done(mgw_req_t *r)
+{
+    if (r->discard_body) return;
+    const mgw_integ_ops_t *in = body_taker(r);
+    if (in)
+        in->body_done(r);
+    else if (r->lua && !r->resp_started && ext.hooks)
+        ext.hooks->body_done(r); /* may answer r */
+}
+
+void mgw__req_client_progress(mgw_req_t *r)
+{
+    if (r->integ && r->integ->client_progress) r->integ->client_progress(r);
+}
+
+void mgw__req_client_drained(mgw_req_t *r)
+{
+    if (r->integ && r->integ->client_drained) r->integ->client_drained(r);
+}
+
+void mgw__req_abort(mgw_req_t *r)
+{
+    if (r->integ && r->integ->abort) r->integ->abort(r);
+}
+
 /* The integration: always the last phase; it answers the request. */
 static int phase_integration(mgw_req_t *r)
 {
@@ -781,7 +824,7 @@ void mgw__req_free(mgw_req_t *r)
 {
     const mgw_stage_t *st = log_stage(r);
     if (st && st->log_id >= 0 && (st->log_format || st->log_policy)) {
-        mgw_buf_t line = r->c->w->log_line; /* the worker's, reused line after line */
+        mgw_buf_t line = r->from.w->log_line; /* the worker's, reused line after line */
         line.n = 0;
         /* A log policy writes the line itself, or adds $context.custom.* values. */
         if (!(st->log_policy && ext.hooks && ext.hooks->log(r, st, &line)) && st->log_format)
@@ -791,7 +834,7 @@ void mgw__req_free(mgw_req_t *r)
             mgw_accesslog_append(r->wgen->alog, st->log_id, line.p, line.n);
         }
         if (line.cap > 65536) mgw_buf_free(&line); /* after an outsized line */
-        r->c->w->log_line = line;
+        r->from.w->log_line = line;
     }
     mgw_pool_destroy(r->pool);
 }

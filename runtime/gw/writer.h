@@ -15,9 +15,9 @@
 #include <stdint.h>
 
 #include "base/mem.h"
+#include "base/rbuf.h"
 
 typedef struct mgw_req_s mgw_req_t;
-typedef struct mgw_rbuf_s mgw_rbuf_t;
 
 typedef struct mgw_writer_ops_s {
     /*

@@ -13,6 +13,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "http/http1.h"
+#include "net/conn.h"
 
 #define MAX_IDLE_PER_ORIGIN 64
 #define UPSTREAM_IDLE_MS 30000
@@ -554,19 +555,6 @@ void mgw__proxy_start(mgw_req_t *r)
     px_connect(px);
 }
 
-/* The integration phase: the request is answered once the backend has (or failed). */
-static int integ_start(mgw_req_t *r)
-{
-    mgw__proxy_start(r);
-    return MGW_PHASE_WAIT;
-}
-
-const mgw_integ_ops_t mgw__proxy_integration = {
-    .name = "http",
-    .start = integ_start,
-    .abort = mgw__proxy_abort,
-};
-
 void mgw__proxy_body(mgw_req_t *r, const char *p, size_t n, mgw_rbuf_t *ref)
 {
     mgw_proxy_t *px = r->px;
@@ -878,7 +866,7 @@ static int on_body(void *ud, const char *p, size_t n)
     if (px->skip_interim) return 0;
     mgw_req_t *r = px->r;
     mgw__resp_body(r, p, n, uc->cur);
-    if (r->c->wq.pending >= MGW_WQ_HIGH) {
+    if (r->c->stream.wq.pending >= MGW_WQ_HIGH) {
         /* The client is slower than the backend: stop reading the backend, and with it
          * the backend's clock (timeout_ms); the client's (timeouts.send) runs instead,
          * moved on by every write it takes (mgw__proxy_client_progress), until it has
@@ -922,4 +910,34 @@ static const mgw_http1_cbs_t response_cbs = {
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
     .on_message_complete = on_complete,
+};
+
+/* ---- the integration type ---- */
+
+/* The integration phase: the request is answered once the backend has (or failed). */
+static int integ_start(mgw_req_t *r)
+{
+    mgw__proxy_start(r);
+    return MGW_PHASE_WAIT;
+}
+
+/* The request body goes to the backend while the proxy runs (not once it has ended). */
+static void integ_body(mgw_req_t *r, const char *p, size_t n, mgw_rbuf_t *ref)
+{
+    if (r->px) mgw__proxy_body(r, p, n, ref);
+}
+
+static void integ_body_done(mgw_req_t *r)
+{
+    if (r->px) mgw__proxy_body_done(r);
+}
+
+const mgw_integ_ops_t mgw__proxy_integration = {
+    .name = "http",
+    .start = integ_start,
+    .abort = mgw__proxy_abort,
+    .body = integ_body,
+    .body_done = integ_body_done,
+    .client_progress = mgw__proxy_client_progress,
+    .client_drained = mgw__proxy_client_drained,
 };

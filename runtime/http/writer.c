@@ -10,6 +10,9 @@
 #include "gw/req_int.h"
 #include "http/proxy.h"
 #include "http/serialize.h"
+#include "http/server.h"
+#include "net/conn.h"
+#include "net/worker.h"
 
 /*
  * Builds the response head in the request arena and holds it back: it goes out in one

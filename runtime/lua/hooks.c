@@ -272,6 +272,8 @@ int mgw__hooks_lookup(mgw_req_t *r, int var, mgw_str_t arg, mgw_str_t *out)
 static const mgw_gw_hooks_t hooks = {
     .waf = mgw__hooks_waf,
     .select_route = mgw__hooks_select_route,
+    .body = mgw__hooks_body,
+    .body_done = mgw__hooks_body_done,
     .forward_body = mgw__hooks_forward_body,
     .log = mgw__hooks_log,
     .lookup = mgw__hooks_lookup,

@@ -23,8 +23,11 @@
 #include "base/log.h"
 #include "ctl/reload.h"
 #include "gw/req_int.h"
+#include "http/proxy.h"
+#include "http/server.h"
 #include "http/writer.h"
 #include "lua/lua_int.h"
+#include "net/conn.h"
 
 /* lua-cjson keeps its encode buffer (malloc) in a userdata, which lives in LuaJIT's own
  * mmap'ed memory that the leak checker does not scan: not a leak. (gw_start also stops
@@ -93,13 +96,18 @@ static void gw_start(const char *name, const char *config)
         abort();
     }
     mgw_buf_free(&errors);
-    mgw_http_register(); /* what main.c connects: the HTTP/1 writer, the integrations */
+    /* what main.c wires before the workers start: the request core's tables (the HTTP/1
+     * writer, the integrations, the Lua hooks), the accept handler, the certificate check */
+    mgw_http_register();
     mgw_lua_register();
+    mgw_conn_set_accept_handler(&mgw_http_server_handler);
+    mgw_conn_set_cert_check(mgw__revocation_check);
     FUZZ_CHECK(uv_loop_init(&gw.loop) == 0);
     gw.id = 1;
     gw.gen = gen;
     gw.rng[0] = 0x9e3779b97f4a7c15ull;
     gw.rng[1] = 0xbf58476d1ce4e5b9ull;
+    gw.lua = mgw_lua_create(&gw); /* what main.c's Lua worker ops do */
     mgw__reload_worker_start(&gw, gen);
     /* lua.c's struct mgw_lua_s starts with the worker's lua_State */
     lua_State *L = *(lua_State **)gw.lua;
@@ -131,7 +139,7 @@ static mgw_conn_t *gw_accept(int *client_fd)
     gw_shell.accepted_fd = sv[0];
     mgw__conn_accept(&gw, (uv_stream_t *)&gw_shell, 0);
     mgw_conn_t *c = gw.conns;
-    FUZZ_CHECK(c != NULL && c->tcp.io_watcher.fd == sv[0]);
+    FUZZ_CHECK(c != NULL && c->stream.tcp.io_watcher.fd == sv[0]);
     /* a socketpair has no address: the peer a TCP client would have */
     snprintf(c->peer, sizeof(c->peer), "192.0.2.10");
     *client_fd = sv[1];

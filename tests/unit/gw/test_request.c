@@ -86,10 +86,10 @@ static const char *body_text(void)
     return rec.body.p;
 }
 
-/* ---- a worker, a connection and requests on it ---- */
+/* ---- a worker, a connection (what the core knows of it) and requests on it ---- */
 
 static mgw_worker_t w;
-static mgw_conn_t conn;
+static mgw_req_from_t from;
 static int closed_wgens;
 
 static void wgen_close(mgw_wgen_t *wg)
@@ -134,15 +134,15 @@ static void start(mgw_gen_t *g)
     w.wgen->w = &w;
     w.wgen->gen = g;
     w.wgen->close = wgen_close;
-    conn.w = &w;
-    strcpy(conn.peer, "192.0.2.1");
+    from.w = &w;
+    from.peer = "192.0.2.1";
     mgw_gw_set_writer(&recorder);
 }
 
 static mgw_req_t *request(const char *method, const char *target)
 {
     memset(&rec, 0, sizeof rec);
-    mgw_req_t *r = mgw__req_new(&conn);
+    mgw_req_t *r = mgw__req_new(NULL, &from);
     r->method = (mgw_str_t){method, strlen(method)};
     r->target = (mgw_str_t){target, strlen(target)};
     *mgw__req_push_header(r) = (mgw_hdr_t){MGW_STR("host"), MGW_STR("api.test")};
@@ -292,7 +292,7 @@ static void handler(mgw_req_t *r)
 
 static void test_listener_kinds(void)
 {
-    conn.listen_idx = w.gen->nlisten; /* the management listener comes after the others */
+    from.listen_idx = w.gen->nlisten; /* the management listener comes after the others */
     CHECK(w.gen->management == &w.gen->listen[w.gen->nlisten]);
     mgw_req_t *r = request("GET", "/mock");
     CHECK(mgw__req_listen(r)->kind == MGW_LISTEN_MANAGEMENT);
@@ -310,7 +310,7 @@ static void test_listener_kinds(void)
     mgw__req_free(r);
     mgw_buf_free(&rec.body);
     mgw_gw_set_handler(MGW_LISTEN_MANAGEMENT, NULL);
-    conn.listen_idx = 0;
+    from.listen_idx = 0;
 }
 
 static void test_phase_order(void)
