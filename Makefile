@@ -58,7 +58,7 @@ $(BUILD)/moongate: $(BUILD)/runtime/main.o $(RUNTIME_OBJ) $(LLHTTP_OBJ)
 
 $(BUILD)/test-upstream: tests/e2e/upstream.c
 	@mkdir -p $(dir $@)
-	$(CC) -O2 -g $(SAN) -Wall -Wextra -Werror -pthread $< -o $@
+	$(CC) -O2 -g $(SAN) -Wall -Wextra -Werror -pthread $< -o $@ -lssl -lcrypto
 
 # A unit test tests/unit/LAYER/test_NAME.c #includes runtime/LAYER/NAME.c (to reach its static
 # functions) and is linked with every other runtime object.
