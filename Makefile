@@ -110,7 +110,7 @@ FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN    := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_RT_OBJ := $(RUNTIME_SRC:runtime/%.c=$(BUILD)/fuzz/runtime/%.o)
 FUZZ_LLHTTP_OBJ := $(LLHTTP_OBJ:$(BUILD)/llhttp/%=$(BUILD)/fuzz/llhttp/%)
-FUZZ_INCLUDES_response := http/upstream
+FUZZ_INCLUDES_response := http/client http/proxy
 FUZZ_INCLUDES_quota_wal := base/quota
 FUZZ_INCLUDES_pem := base/tls
 
