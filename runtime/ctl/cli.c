@@ -63,8 +63,7 @@ static int numeric_host(const char *address, int port, char *out, size_t n, mgw_
     struct addrinfo *res = NULL;
     int rc = getaddrinfo(address, service, &hints, &res);
     if (rc == 0)
-        rc = getnameinfo(res->ai_addr, res->ai_addrlen, out, (socklen_t)n, NULL, 0,
-                         NI_NUMERICHOST);
+        rc = getnameinfo(res->ai_addr, res->ai_addrlen, out, (socklen_t)n, NULL, 0, NI_NUMERICHOST);
     if (res) freeaddrinfo(res);
     if (rc != 0) {
         mgw_buf_printf(body, "cannot resolve %s: %s\n", address, gai_strerror(rc));
@@ -108,10 +107,9 @@ int mgw_manage_request(const char *address, int port, const char *token, const c
     if (call.error == MGW_HC_OK) return call.status;
     body->n = before; /* a body cut short is no answer */
     if (call.error == MGW_HC_ECONNECT)
-        mgw_buf_printf(body, "cannot connect to the management listener %s:%d: %s\n", address,
-                       port, strerror(-call.uv_error));
+        mgw_buf_printf(body, "cannot connect to the management listener %s:%d: %s\n", address, port,
+                       strerror(-call.uv_error));
     else
-        mgw_buf_printf(body, "no valid answer from the management listener %s:%d\n", address,
-                       port);
+        mgw_buf_printf(body, "no valid answer from the management listener %s:%d\n", address, port);
     return -1;
 }

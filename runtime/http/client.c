@@ -71,11 +71,10 @@ struct mgw_hc_conn_s {
     hc_resolve_t *resolving;
     mgw_hc_conn_t *next_idle;
     int handles;
-    mgw_tls_t *tls;     /* https: the engine; plaintext is parsed from `plain` */
+    mgw_tls_t *tls; /* https: the engine; plaintext is parsed from `plain` */
     mgw_rbuf_t *plain;
     mgw_rbuf_t *cur; /* the buffer being parsed: body bytes are handed on from it */
-    unsigned closing : 1, reused : 1, idle : 1, reading : 1, paused : 1, ready : 1,
-        complete : 1;
+    unsigned closing : 1, reused : 1, idle : 1, reading : 1, paused : 1, ready : 1, complete : 1;
 };
 
 static const mgw_http1_cbs_t hc_response_cbs;

@@ -67,13 +67,15 @@ typedef struct {
 } mgw_hc_cbs_t;
 
 struct mgw_hc_req_s {
-    /* ---- set by the caller (mgw_hc_build fills in all but the callbacks) ---- */
-    mgw_pool_t *pool;  /* the response head's memory */
-    const char *host;  /* NUL-terminated name or IP literal; also SNI and the name checked */
-    int port;          /* the origin's port */
-    mgw_tls_ctx_t *tls; /* https: the client context; NULL for http */
-    const char *tls_id; /* https: names tls's identity; equal ids share pooled connections */
-    mgw_str_t head;     /* the request head (and a fixed body after it), kept until the end */
+    /* ---- set by the caller, on zeroed memory (mgw_hc_build fills in pool, host, port,
+     * head, head_only and replayable; the caller adds tls, tls_id, the timeouts and the
+     * callbacks) ---- */
+    mgw_pool_t *pool;    /* the response head's memory */
+    const char *host;    /* NUL-terminated name or IP literal; also SNI and the name checked */
+    int port;            /* the origin's port */
+    mgw_tls_ctx_t *tls;  /* https: the client context; NULL for http */
+    const char *tls_id;  /* https: names tls's identity; equal ids share pooled connections */
+    mgw_str_t head;      /* the request head (and a fixed body after it), kept until the end */
     uint64_t timeout_ms; /* for the response head, then between body reads (0: 1 ms) */
     uint64_t total_ms;   /* 0, or a bound on the whole exchange */
     unsigned body_follows : 1; /* the body comes through mgw_hc_write / mgw_hc_write_end */
@@ -93,8 +95,7 @@ struct mgw_hc_req_s {
     mgw_hdr_t *rhdrs;
     int nrhdrs, hstate;
     uint64_t end_at; /* loop time that total_ms ends at, or 0 */
-    unsigned body_done : 1, got_bytes : 1, retried : 1, interim : 1, got_head : 1,
-        keepalive : 1, started : 1;
+    unsigned body_done : 1, got_bytes : 1, retried : 1, interim : 1, got_head : 1, keepalive : 1;
 };
 
 /* A pool for loop. Never returns NULL. */
@@ -128,8 +129,9 @@ const char *mgw_hc_build(mgw_hc_req_t *q, mgw_pool_t *pool, mgw_str_t method, co
  * callback runs, kind and detail are set (*kind may be NULL).
  */
 int mgw_hc_start(mgw_hc_pool_t *p, mgw_hc_req_t *q, mgw_hc_err_t *kind, const char **detail);
-/* Body bytes (ref: the read buffer they lie in, or NULL: they are copied if need be).
- * Returns 1 when the writer should wait for on_drain before writing more, else 0. */
+/* Body bytes, after mgw_hc_start (ref: the read buffer they lie in, or NULL: they are
+ * copied if need be; bytes that come before the connection is ready are kept and sent
+ * then). Returns 1 when the writer should wait for on_drain before writing more, else 0. */
 int mgw_hc_write(mgw_hc_req_t *q, const char *p, size_t n, mgw_rbuf_t *ref);
 /* The body is complete. */
 void mgw_hc_write_end(mgw_hc_req_t *q);

@@ -327,8 +327,8 @@ static void px_error(mgw_hc_req_t *q, mgw_hc_err_t kind, const char *detail)
         why = mgw_pool_printf(r->pool, "cannot resolve %s: %s", px->host, detail);
         break;
     case MGW_HC_ECONNECT:
-        why = mgw_pool_printf(r->pool, "connect to %s:%d failed: %s", px->host, px->url.port,
-                              detail);
+        why =
+            mgw_pool_printf(r->pool, "connect to %s:%d failed: %s", px->host, px->url.port, detail);
         break;
     case MGW_HC_ETLS:
         why = mgw_pool_printf(r->pool, "TLS with %s:%d: %s", px->host, px->url.port, detail);
