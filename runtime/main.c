@@ -9,6 +9,9 @@
 #include "base/log.h"
 #include "conf/token.h"
 #include "ctl/cli.h"
+#include "ctl/reload.h"
+#include "gw/req_int.h"
+#include "lua/lua_int.h"
 #include "net/worker.h"
 
 #define MGW_VERSION "0.1.0"
@@ -145,6 +148,49 @@ static int truststore_command(mgw_gen_t *gen, const char *file, const char *pref
     return 0;
 }
 
+/*
+ * What the layers above net keep per worker, as worker ops (net/worker.h). The HTTP
+ * client's idle connections go at shutdown and its origin table when the loop has
+ * stopped; the Lua state is created before the worker's first generation loads its
+ * policies into it and destroyed after the last one is unloaded.
+ */
+static void upstream_stop(mgw_worker_t *w)
+{
+    mgw__upstream_close_idle(w);
+}
+
+static const mgw_worker_ops_t upstream_worker_ops = {
+    .name = "upstream",
+    .worker_stop = upstream_stop,
+    .worker_free = mgw__upstream_free,
+};
+
+static void lua_start(mgw_worker_t *w)
+{
+    w->lua = mgw_lua_create(w);
+}
+
+static void lua_free(mgw_worker_t *w)
+{
+    mgw_lua_destroy(w->lua);
+    w->lua = NULL;
+}
+
+static const mgw_worker_ops_t lua_worker_ops = {
+    .name = "lua",
+    .worker_start = lua_start,
+    .worker_free = lua_free,
+};
+
+/* Serves gen with every layer in place, lowest first (net/worker.h has the order's rules). */
+static int serve(mgw_gen_t *gen)
+{
+    mgw_worker_ops_register(&upstream_worker_ops);    /* http */
+    mgw_worker_ops_register(&lua_worker_ops);         /* lua */
+    mgw_worker_ops_register(&mgw__reload_worker_ops); /* ctl: generations, management */
+    return mgw_server_run(gen);
+}
+
 int main(int argc, char **argv)
 {
     const char *file = "conf/gateway.lua", *prefix = ".";
@@ -218,5 +264,5 @@ int main(int argc, char **argv)
         mgw_gen_unref(gen);
         return 0;
     }
-    return mgw_server_run(gen) == 0 ? 0 : 1;
+    return serve(gen) == 0 ? 0 : 1;
 }

@@ -1,9 +1,9 @@
 /*
  * Hot reload (see reload.h). The main thread builds the new generation with the same
  * loader as at start-up, so a bad file is rejected with the same messages and the old
- * generation keeps serving. A good one is handed to each worker through an atomic slot
- * and the worker's reload async handle; each worker loads its policies, swaps it in
- * for new requests and acknowledges; the reload is reported done when every worker has.
+ * generation keeps serving. A good one is sent to each worker as an MGW_MSG_RELOAD
+ * message through the worker's mailbox; each worker loads its policies, swaps it in for
+ * new requests and acknowledges; the reload is reported done when every worker has.
  */
 #include "ctl/reload.h"
 
@@ -18,6 +18,7 @@
 #include "lua/lua_int.h"
 #include "ctl/manage.h"
 #include "gw/req_int.h"
+#include "net/mailbox.h"
 
 /* ---- worker side ---- */
 
@@ -60,30 +61,26 @@ void mgw__wgen_release(void *data)
 
 void mgw__reload_worker_start(mgw_worker_t *w, mgw_gen_t *gen)
 {
-    w->lua = mgw_lua_create(w);
     mgw_gen_ref(gen);
     w->wgen = wgen_open(w, gen);
     w->gen = gen;
 }
 
-/* The generation each worker is to swap in, set by the main thread. */
-static _Atomic(mgw_gen_t *) *slots;
-
 void mgw__reload_worker_stop(mgw_worker_t *w)
 {
-    mgw_gen_t *g = atomic_exchange(&slots[w->id - 1], NULL);
-    if (g) mgw_gen_unref(g); /* a reload that arrived with the shutdown */
     wgen_retire(w->wgen);
     w->wgen = NULL;
 }
 
 static void ack(void);
 
-void mgw__reload_worker_cb(uv_async_t *a)
+/* MGW_MSG_RELOAD, on the worker: msg->data is the new generation, with one reference
+ * for this worker. */
+static void reload_run(void *owner, mgw_msg_t *msg)
 {
-    mgw_worker_t *w = a->data;
-    mgw_gen_t *g = atomic_exchange(&slots[w->id - 1], NULL);
-    if (g == NULL) return;
+    mgw_worker_t *w = owner;
+    mgw_gen_t *g = msg->data;
+    free(msg);
     if (w->shutting_down) {
         mgw_gen_unref(g);
     } else {
@@ -95,11 +92,21 @@ void mgw__reload_worker_cb(uv_async_t *a)
     ack();
 }
 
+/* The worker closed its mailbox (shutdown) before the message ran: it will not swap,
+ * and does not hold the reload up. */
+static void reload_drop(mgw_msg_t *msg)
+{
+    mgw_gen_unref(msg->data);
+    free(msg);
+    ack();
+}
+
+static const mgw_msg_kind_t reload_kind = {"reload", reload_run, reload_drop};
+
 /* ---- main thread ---- */
 
 static struct {
     uv_loop_t *loop;
-    mgw_worker_t *workers;
     int nworkers;
     mgw_gen_t *current; /* the main thread's reference */
     uv_signal_t sighup;
@@ -230,10 +237,15 @@ int mgw__reload_start(const char *why, mgw_reload_cb cb, void *ud)
     R.ud = ud;
     atomic_store(&R.pending, R.nworkers);
     for (int i = 0; i < R.nworkers; i++) {
+        mgw_msg_t *m = mgw_calloc(1, sizeof(*m));
+        m->type = MGW_MSG_RELOAD;
+        m->data = g;
         mgw_gen_ref(g);
-        mgw_gen_t *old = atomic_exchange(&slots[i], g);
-        if (old) mgw_gen_unref(old);
-        uv_async_send(&R.workers[i].reload);
+        if (mgw_worker_send(i, m) != 0) { /* the worker is shutting down */
+            mgw_gen_unref(g);
+            free(m);
+            ack();
+        }
     }
     mgw_gen_unref(R.current);
     R.current = g;
@@ -293,24 +305,32 @@ static void watch_stop(void)
     R.npolls = 0;
 }
 
-void mgw__reload_init(uv_loop_t *loop, mgw_worker_t *workers, int nworkers, mgw_gen_t *gen,
-                      int management_fd)
+/* server_start: the management listener, SIGHUP and the watcher of gen's files. */
+static int server_start(uv_loop_t *loop, mgw_gen_t *gen)
 {
+    int mfd = gen->management ? mgw__open_listener(gen->management) : -1;
+    if (mfd < 0 && gen->management) {
+        mgw_log_error("%s: management: cannot listen on %s:%d: %s", gen->file,
+                      gen->management->address, gen->management->port, strerror(-mfd));
+        return MGW_EIO;
+    }
+    mgw_mailbox_kind(MGW_MSG_RELOAD, &reload_kind);
     R.loop = loop;
-    R.workers = workers;
-    R.nworkers = nworkers;
+    R.nworkers = mgw_worker_count();
+    mgw_gen_ref(gen);
     R.current = gen;
-    slots = mgw_calloc((size_t)nworkers, sizeof(*slots));
     uv_mutex_init(&R.lock);
     uv_async_init(loop, &R.done, done_cb);
     uv_signal_init(loop, &R.sighup);
     uv_signal_start(&R.sighup, sighup_cb, SIGHUP);
     uv_timer_init(loop, &R.debounce);
     watch_start(gen);
-    if (management_fd >= 0) mgw__manage_start(loop, management_fd, gen->management);
+    if (mfd >= 0) mgw__manage_start(loop, mfd, gen->management);
+    return 0;
 }
 
-void mgw__reload_shutdown(void)
+/* server_stop, shutdown started: closes the reload handles; no reload starts after this. */
+static void server_stop(void)
 {
     if (R.closed) return;
     uv_mutex_lock(&R.lock);
@@ -329,15 +349,26 @@ const mgw_gen_t *mgw__reload_current(void)
     return R.current;
 }
 
-void mgw__reload_free(void)
+/* server_free, after the workers have stopped: drops the main thread's generation. */
+static void server_free(void)
 {
-    for (int i = 0; i < R.nworkers; i++) {
-        mgw_gen_t *g = atomic_exchange(&slots[i], NULL);
-        if (g) mgw_gen_unref(g);
-    }
-    free(slots);
-    slots = NULL;
     uv_mutex_destroy(&R.lock);
     mgw_gen_unref(R.current);
     R.current = NULL;
 }
+
+/* The worker's generation: its first one when it starts, retired when its loop has run
+ * dry (the Lua state it loads policies into is started before and freed after). */
+static void worker_start(mgw_worker_t *w)
+{
+    mgw__reload_worker_start(w, w->gen);
+}
+
+const mgw_worker_ops_t mgw__reload_worker_ops = {
+    .name = "reload",
+    .server_start = server_start,
+    .worker_start = worker_start,
+    .worker_end = mgw__reload_worker_stop,
+    .server_stop = server_stop,
+    .server_free = server_free,
+};

@@ -18,8 +18,7 @@
 #include "gw/accesslog.h"
 #include "conf/gen.h"
 #include "base/pool.h"
-
-typedef struct mgw_worker_s mgw_worker_t;
+#include "net/worker.h"
 
 typedef struct mgw_wgen_s {
     mgw_worker_t *w;
@@ -29,14 +28,20 @@ typedef struct mgw_wgen_s {
     int retired;           /* no longer the worker's current generation */
 } mgw_wgen_t;
 
+/*
+ * Reload's part in the server's and the workers' lives (net/worker.h), registered after
+ * the Lua state's: on the main thread the management listener (a listener that cannot
+ * be opened fails the start), SIGHUP and the file watcher; on each worker its
+ * generation, and the MGW_MSG_RELOAD messages that swap in a new one.
+ */
+extern const mgw_worker_ops_t mgw__reload_worker_ops;
+
 /* ---- worker side (worker thread) ---- */
 
-/* Creates the worker's Lua state and makes gen (one reference taken) its generation. */
+/* Makes gen (one reference taken) the worker's generation; w->lua is already there. */
 void mgw__reload_worker_start(mgw_worker_t *w, mgw_gen_t *gen);
 /* At shutdown, once the loop has run dry: retires the current generation. */
 void mgw__reload_worker_stop(mgw_worker_t *w);
-/* The worker's reload async callback: swaps in the generation the main thread sent. */
-void mgw__reload_worker_cb(uv_async_t *a);
 
 /* The worker's current generation, with one more request on it. */
 mgw_wgen_t *mgw__wgen_acquire(mgw_worker_t *w);
@@ -45,19 +50,8 @@ void mgw__wgen_release(void *wgen);
 
 /* ---- main thread ---- */
 
-/*
- * Sets up reloading for the running server: SIGHUP, the management listener on
- * management_fd (a listening socket, or -1) and the file watcher of gen (the main
- * thread's reference to gen is taken over).
- */
-void mgw__reload_init(uv_loop_t *loop, mgw_worker_t *workers, int nworkers, mgw_gen_t *gen,
-                      int management_fd);
-/* Shutdown started: closes the reload handles; no reload starts after this. */
-void mgw__reload_shutdown(void);
 /* The generation new requests get (the main thread's view). */
 const mgw_gen_t *mgw__reload_current(void);
-/* After the workers have stopped: drops the main thread's generation. */
-void mgw__reload_free(void);
 
 /*
  * Called with the outcome of a reload: ok, and a text for the operator (what was

@@ -25,6 +25,7 @@ typedef struct mgw_hc_pool_s mgw_hc_pool_t; /* http/client.h */
 typedef struct mgw_wgen_s mgw_wgen_t; /* reload.h */
 typedef struct mgw_lua_s mgw_lua_t;   /* lua_int.h */
 typedef struct mgw_lreq_s mgw_lreq_t; /* lua_int.h */
+typedef struct mgw_mailbox_s mgw_mailbox_t; /* net/mailbox.h */
 
 /*
  * A read buffer shared by reference: body bytes are written on to the other side
@@ -75,8 +76,7 @@ struct mgw_worker_s {
     mgw_wgen_t *wgen; /* what new requests use (reload.c) */
     mgw_lua_t *lua;   /* the worker's LuaJIT state (lua.c) */
     uv_thread_t thread;
-    uv_async_t wakeup; /* shutdown request from the main thread */
-    uv_async_t reload; /* a new generation from the main thread (reload.c) */
+    mgw_mailbox_t *mailbox; /* how other threads reach the worker (net/mailbox.h) */
     uv_tcp_t *listeners;
     int nlisteners;
     mgw_conn_t *conns; /* every open client connection */

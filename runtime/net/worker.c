@@ -11,9 +11,29 @@
 
 #include "base/err.h"
 #include "base/log.h"
-#include "lua/lua_int.h"
-#include "ctl/reload.h"
 #include "gw/req_int.h"
+#include "net/mailbox.h"
+
+/* The layers' worker ops, lowest layer first (worker.h). */
+#define MAX_OPS 8
+static const mgw_worker_ops_t *ops[MAX_OPS];
+static int nops;
+
+void mgw_worker_ops_register(const mgw_worker_ops_t *o)
+{
+    if (nops == MAX_OPS) abort();
+    ops[nops++] = o;
+}
+
+/* Calls hook args (a parenthesized argument list) of every table that has the hook: in
+ * registration order, or in reverse when backwards. */
+#define EACH_OPS(hook, backwards, args)                                                            \
+    do {                                                                                           \
+        for (int i_ = 0; i_ < nops; i_++) {                                                        \
+            const mgw_worker_ops_t *o_ = ops[(backwards) ? nops - 1 - i_ : i_];                    \
+            if (o_->hook) o_->hook args;                                                           \
+        }                                                                                          \
+    } while (0)
 
 typedef struct {
     mgw_worker_t *w;
@@ -106,15 +126,20 @@ static void force_close_cb(uv_timer_t *t)
     if (n) mgw_log_warn("shutdown timeout: closed %d busy connection(s)", n);
 }
 
-/* Graceful shutdown: stop accepting, close idle connections, let busy ones finish. */
-static void wakeup_cb(uv_async_t *a)
+/*
+ * MGW_MSG_SHUTDOWN, graceful shutdown: stop accepting, close idle connections, let busy
+ * ones finish (up to shutdown_timeout), and close the mailbox, so that the loop ends when
+ * the last connection does.
+ */
+static void shutdown_run(void *owner, mgw_msg_t *msg)
 {
-    mgw_worker_t *w = a->data;
+    mgw_worker_t *w = owner;
+    free(msg);
     if (w->shutting_down) return;
     w->shutting_down = 1;
     for (int i = 0; i < w->nlisteners; i++)
         uv_close((uv_handle_t *)&w->listeners[i], listener_closed);
-    mgw__upstream_close_idle(w);
+    EACH_OPS(worker_stop, 1, (w));
     for (mgw_conn_t *c = w->conns, *next; c; c = next) {
         next = c->next;
         mgw__conn_shutdown(c);
@@ -122,23 +147,29 @@ static void wakeup_cb(uv_async_t *a)
     uv_timer_start(&w->shutdown_timer, force_close_cb, w->gen->shutdown_timeout_ms, 0);
     uv_unref((uv_handle_t *)&w->shutdown_timer);
     uv_close((uv_handle_t *)&w->accept_check, NULL);
-    uv_close((uv_handle_t *)&w->wakeup, NULL);
-    uv_close((uv_handle_t *)&w->reload, NULL);
+    mgw_mailbox_close(w->mailbox);
 }
+
+static void shutdown_drop(mgw_msg_t *msg)
+{
+    free(msg);
+}
+
+static const mgw_msg_kind_t shutdown_kind = {"shutdown", shutdown_run, shutdown_drop};
 
 static void worker_main(void *arg)
 {
     mgw_worker_t *w = arg;
     mgw_log_set_worker(w->id);
-    mgw__reload_worker_start(w, w->gen);
+    EACH_OPS(worker_start, 0, (w));
     uv_run(&w->loop, UV_RUN_DEFAULT);
-    /* Every connection is gone: flush the access logs and close what is left. */
-    mgw__reload_worker_stop(w);
+    /* Every connection is gone: the layers let go of what requests used (the worker's
+     * generation, whose access log flushes), and the loop runs once more for what that
+     * closed. */
+    EACH_OPS(worker_end, 1, (w));
     uv_close((uv_handle_t *)&w->shutdown_timer, NULL);
     uv_run(&w->loop, UV_RUN_DEFAULT);
-    mgw__upstream_free(w);
-    mgw_lua_destroy(w->lua);
-    w->lua = NULL;
+    EACH_OPS(worker_free, 1, (w));
     mgw__rbuf_drain();
     mgw_buf_free(&w->log_line);
     int rc = uv_loop_close(&w->loop);
@@ -150,10 +181,7 @@ static void worker_init(mgw_worker_t *w, int id, mgw_gen_t *gen, const int *fds)
     w->id = id;
     w->gen = gen;
     uv_loop_init(&w->loop);
-    uv_async_init(&w->loop, &w->wakeup, wakeup_cb);
-    w->wakeup.data = w;
-    uv_async_init(&w->loop, &w->reload, mgw__reload_worker_cb);
-    w->reload.data = w;
+    w->mailbox = mgw_mailbox_create(&w->loop, w);
     uv_timer_init(&w->loop, &w->shutdown_timer);
     w->shutdown_timer.data = w;
     uv_check_init(&w->loop, &w->accept_check);
@@ -181,6 +209,17 @@ static mgw_worker_t *workers;
 static int nworkers;
 static uv_timer_t quota_timer;
 
+int mgw_worker_count(void)
+{
+    return nworkers;
+}
+
+int mgw_worker_send(int i, mgw_msg_t *msg)
+{
+    if (i < 0 || i >= nworkers) return MGW_EINVAL;
+    return mgw_mailbox_send(workers[i].mailbox, msg);
+}
+
 /* Quota counters reach the disk at least every second. */
 static void quota_flush_cb(uv_timer_t *t)
 {
@@ -191,13 +230,24 @@ static void quota_flush_cb(uv_timer_t *t)
 static void signal_cb(uv_signal_t *s, int signum)
 {
     mgw_log_info("received %s, shutting down gracefully", signum == SIGTERM ? "SIGTERM" : "SIGINT");
-    for (int i = 0; i < nworkers; i++)
-        uv_async_send(&workers[i].wakeup);
+    for (int i = 0; i < nworkers; i++) {
+        mgw_msg_t *m = mgw_calloc(1, sizeof(*m));
+        m->type = MGW_MSG_SHUTDOWN;
+        if (mgw_worker_send(i, m) != 0) free(m); /* shutting down already */
+    }
     uv_close((uv_handle_t *)s, NULL);
     if (!uv_is_closing((uv_handle_t *)&quota_timer)) uv_close((uv_handle_t *)&quota_timer, NULL);
     uv_signal_t *other = s->data;
     if (!uv_is_closing((uv_handle_t *)other)) uv_close((uv_handle_t *)other, NULL);
-    mgw__reload_shutdown();
+    EACH_OPS(server_stop, 1, ());
+}
+
+/* Closes the listening sockets opened for the workers (a failed start). */
+static void close_fds(int *fds, int n)
+{
+    for (int k = 0; k < n; k++)
+        close(fds[k]);
+    free(fds);
 }
 
 int mgw_server_run(mgw_gen_t *gen)
@@ -212,9 +262,7 @@ int mgw_server_run(mgw_gen_t *gen)
             if (fd < 0) {
                 mgw_log_error("%s: listen[%d]: cannot listen on %s:%d: %s", gen->file, j + 1,
                               gen->listen[j].address, gen->listen[j].port, strerror(-fd));
-                for (int k = 0; k < i * gen->nlisten + j; k++)
-                    close(fds[k]);
-                free(fds);
+                close_fds(fds, i * gen->nlisten + j);
                 mgw_gen_unref(gen);
                 return MGW_EIO;
             }
@@ -222,20 +270,27 @@ int mgw_server_run(mgw_gen_t *gen)
         }
     }
 
-    /* The management listener too (reload.c serves it on the main loop). */
-    int mfd = gen->management ? mgw__open_listener(gen->management) : -1;
-    if (mfd < 0 && gen->management) {
-        mgw_log_error("%s: management: cannot listen on %s:%d: %s", gen->file,
-                      gen->management->address, gen->management->port, strerror(-mfd));
-        for (int k = 0; k < nworkers * gen->nlisten; k++)
-            close(fds[k]);
-        free(fds);
-        mgw_gen_unref(gen);
-        return MGW_EIO;
-    }
-
+    /* The layers' main-thread parts (the management listener among them): one that
+     * cannot start fails the start, and the ones started before it are undone. */
     uv_loop_t main_loop;
     uv_loop_init(&main_loop);
+    int started = 0, rc = 0;
+    for (; started < nops; started++) {
+        if (ops[started]->server_start == NULL) continue;
+        if ((rc = ops[started]->server_start(&main_loop, gen)) != 0) break;
+    }
+    if (rc != 0) {
+        for (int i = started - 1; i >= 0; i--)
+            if (ops[i]->server_stop) ops[i]->server_stop();
+        uv_run(&main_loop, UV_RUN_DEFAULT);
+        for (int i = started - 1; i >= 0; i--)
+            if (ops[i]->server_free) ops[i]->server_free();
+        uv_loop_close(&main_loop);
+        close_fds(fds, nworkers * gen->nlisten);
+        mgw_gen_unref(gen);
+        return rc;
+    }
+
     uv_signal_t sigterm, sigint;
     uv_signal_init(&main_loop, &sigterm);
     uv_signal_init(&main_loop, &sigint);
@@ -246,11 +301,11 @@ int mgw_server_run(mgw_gen_t *gen)
     uv_timer_init(&main_loop, &quota_timer);
     uv_timer_start(&quota_timer, quota_flush_cb, 1000, 1000);
 
+    mgw_mailbox_kind(MGW_MSG_SHUTDOWN, &shutdown_kind);
     workers = mgw_calloc((size_t)nworkers, sizeof(mgw_worker_t));
     for (int i = 0; i < nworkers; i++)
         worker_init(&workers[i], i + 1, gen, fds + i * gen->nlisten);
     free(fds);
-    mgw__reload_init(&main_loop, workers, nworkers, gen, mfd);
     for (int j = 0; j < gen->nlisten; j++)
         mgw_log_info("listening on %s:%d%s%s", gen->listen[j].address, gen->listen[j].port,
                      gen->listen[j].api ? " for API " : "",
@@ -264,10 +319,14 @@ int mgw_server_run(mgw_gen_t *gen)
         uv_thread_join(&workers[i].thread);
     mgw_quota_flush(); /* what the drained requests counted */
     uv_loop_close(&main_loop);
-    for (int i = 0; i < nworkers; i++)
+    for (int i = 0; i < nworkers; i++) {
+        mgw_mailbox_free(workers[i].mailbox);
         free(workers[i].listeners);
+    }
     free(workers);
-    mgw__reload_free(); /* the main thread's reference to the generation it ended with */
+    workers = NULL;
+    EACH_OPS(server_free, 1, ());
+    mgw_gen_unref(gen);
     mgw_log_info("moongate stopped");
     return 0;
 }

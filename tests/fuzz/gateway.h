@@ -97,6 +97,7 @@ static void gw_start(const char *name, const char *config)
     gw.gen = gen;
     gw.rng[0] = 0x9e3779b97f4a7c15ull;
     gw.rng[1] = 0xbf58476d1ce4e5b9ull;
+    gw.lua = mgw_lua_create(&gw); /* what main.c's Lua worker ops do */
     mgw__reload_worker_start(&gw, gen);
     /* lua.c's struct mgw_lua_s starts with the worker's lua_State */
     lua_State *L = *(lua_State **)gw.lua;

@@ -77,11 +77,12 @@ static void test_worker_swaps_at_request_boundaries(void)
     memset(&w, 0, sizeof w);
     w.id = 1;
     uv_loop_init(&w.loop);
-    uv_async_t async = {.data = &w};
-    slots = mgw_calloc(1, sizeof(*slots));
+    mgw_mailbox_kind(MGW_MSG_RELOAD, &reload_kind);
+    mgw_mailbox_t *mb = mgw_mailbox_create(&w.loop, &w);
     uv_mutex_init(&R.lock);
     R.closed = 1; /* no main loop to acknowledge to */
 
+    w.lua = mgw_lua_create(&w);
     mgw__reload_worker_start(&w, g1);
     CHECK(w.gen == g1 && w.wgen->gen == g1);
     CHECK(refs(g1) == 3); /* the test's, the worker generation's, its access log's */
@@ -89,8 +90,12 @@ static void test_worker_swaps_at_request_boundaries(void)
     CHECK(old->nreqs == 1);
 
     mgw_gen_ref(g2); /* what the main thread hands over */
-    atomic_store(&slots[0], g2);
-    mgw__reload_worker_cb(&async);
+    mgw_msg_t *m = mgw_calloc(1, sizeof(*m));
+    m->type = MGW_MSG_RELOAD;
+    m->data = g2;
+    CHECK(mgw_mailbox_send(mb, m) == 0);
+    uv_run(&w.loop, UV_RUN_NOWAIT); /* the worker's loop runs the message */
+    mgw_mailbox_close(mb);
     CHECK(w.gen == g2);
     CHECK(w.wgen != old && w.wgen->gen == g2);
     CHECK(old->retired && refs(g1) == 3); /* kept for its request */
@@ -108,8 +113,7 @@ static void test_worker_swaps_at_request_boundaries(void)
     CHECK(refs(g2) == 1);
     mgw_lua_destroy(w.lua);
     CHECK(uv_loop_close(&w.loop) == 0);
-    free(slots);
-    slots = NULL;
+    mgw_mailbox_free(mb);
     uv_mutex_destroy(&R.lock);
     R.closed = 0;
     mgw_gen_unref(g1);
