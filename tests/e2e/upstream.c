@@ -22,6 +22,9 @@
  *   /big?bytes=N    200 with N bytes of 'x'; with &pause_at=K&pause_ms=M (K > 0) it
  *                   sleeps M milliseconds after the first K bytes of the body
  *   /close          echo, then Connection: close and close the connection
+ *   /drop-next      echo (keep-alive), and the next request on this connection is read
+ *                   and answered by closing the connection: a pooled connection that
+ *                   the server closed as the client reused it
  *   anything else   200 application/json echo of the request:
  *                   {"method":..,"target":..,"headers":{..},"body":..,
  *                    "bodyLength":N,"connection":K}
@@ -71,8 +74,9 @@ typedef struct {
     int fd;
     SSL *ssl; /* --tls: the connection's TLS state */
     unsigned long id;
-    buf_t in;   /* bytes received and not yet consumed */
-    size_t pos; /* start of the unconsumed bytes in `in` */
+    int drop_next; /* /drop-next was served: close at the next request */
+    buf_t in;      /* bytes received and not yet consumed */
+    size_t pos;    /* start of the unconsumed bytes in `in` */
 } conn_t;
 
 typedef struct {
@@ -549,6 +553,7 @@ static int handle(conn_t *c, request_t *rq)
     path[plen] = '\0';
 
     if (strcmp(path, "/close") == 0) keep = 0;
+    if (strcmp(path, "/drop-next") == 0) c->drop_next = 1;
 
     int rc;
     if (strcmp(path, "/reset") == 0) {
@@ -586,7 +591,7 @@ static void *conn_main(void *arg)
     for (;;) {
         request_t rq;
         memset(&rq, 0, sizeof(rq));
-        if (!read_request(c, &rq)) {
+        if (!read_request(c, &rq) || c->drop_next) {
             request_free(&rq);
             break;
         }

@@ -1,7 +1,8 @@
 /*
  * The HTTP client against the test upstream ($(BUILD)/test-upstream, tests/e2e/upstream.c)
  * on loopback: GET over http, a second request on the pooled connection (the upstream
- * numbers the connections it accepted, and the pool counts reuses), a streamed chunked
+ * numbers the connections it accepted, and the pool counts reuses), a GET sent again when
+ * the pooled connection turns out closed (and a POST that is not), a streamed chunked
  * request body, a response read with pauses (backpressure) and a pause held too long,
  * https verified against the test root (and reused), https refused for a server whose
  * certificate names another host and for a self-signed one, a timeout, a refused
@@ -323,6 +324,42 @@ static void test_pooled_reuse(void)
     world_done(&w);
 }
 
+/* The server closes a pooled connection as it is reused (test-upstream's /drop-next): a
+ * GET goes again on a new connection, a POST fails. */
+static void test_retry_on_stale_pooled(void)
+{
+    world_t w;
+    world_init(&w);
+    call_t a, b, c, d;
+    call_init(&w, &a, "GET", url_of(&plain, "http", "127.0.0.1", "/drop-next"), 5000);
+    call_init(&w, &b, "GET", url_of(&plain, "http", "127.0.0.1", "/after"), 5000);
+    a.next = (struct call_s *)&b;
+    CHECK(t_start(&a) == 0);
+    run_until(&w, &b.ended);
+    CHECK(a.ended == 1 && b.ended == 1 && b.failed == 0);
+    CHECK_HAS(b.body.p, "\"target\":\"/after\"");
+    CHECK(echo_connection(&b.body) > echo_connection(&a.body));
+    uint64_t opened, reused;
+    mgw_hc_pool_stats(w.pool, &opened, &reused);
+    CHECK(opened == 2 && reused == 1);
+    /* not replayable: the failure is the caller's to see */
+    call_init(&w, &c, "GET", url_of(&plain, "http", "127.0.0.1", "/drop-next"), 5000);
+    call_init(&w, &d, "POST", url_of(&plain, "http", "127.0.0.1", "/post"), 5000);
+    CHECK(!d.q.replayable);
+    c.next = (struct call_s *)&d;
+    CHECK(t_start(&c) == 0);
+    run_until(&w, &d.failed);
+    CHECK(c.ended == 1 && d.failed == 1 && d.ended == 0);
+    CHECK(d.kind == MGW_HC_ECLOSED);
+    mgw_hc_pool_stats(w.pool, &opened, &reused);
+    CHECK(opened == 2 && reused == 3);
+    call_free(&a);
+    call_free(&b);
+    call_free(&c);
+    call_free(&d);
+    world_done(&w);
+}
+
 static void test_streamed_chunked_body(void)
 {
     world_t w;
@@ -553,6 +590,7 @@ int main(void)
     }
     RUN(test_get_http);
     RUN(test_pooled_reuse);
+    RUN(test_retry_on_stale_pooled);
     RUN(test_streamed_chunked_body);
     RUN(test_backpressure);
     RUN(test_stalled);
