@@ -22,6 +22,7 @@ RUNTIME_OBJ := $(RUNTIME_SRC:runtime/%.c=$(BUILD)/runtime/%.o)
 LLHTTP_OBJ  := $(BUILD)/llhttp/llhttp.o $(BUILD)/llhttp/api.o $(BUILD)/llhttp/http.o
 UNIT_SRC    := $(wildcard tests/unit/*/test_*.c)
 UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+LUA_CONSTANTS := lua/moongate/constants.lua
 
 .PHONY: all build deps run test asan format clean unit bench bench-deps bench-throttle fuzz fuzz-build
 
@@ -31,7 +32,7 @@ UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 all: deps
 	@$(MAKE) --no-print-directory build
 
-build: $(BUILD)/moongate $(BUILD)/test-upstream $(UNIT_BIN)
+build: $(BUILD)/moongate $(BUILD)/test-upstream $(UNIT_BIN) $(LUA_CONSTANTS)
 
 # Installs the Debian packages that are missing (and nothing when all are there).
 deps:
@@ -55,6 +56,18 @@ $(BUILD)/llhttp/%.o: $(LLHTTP)/%.c
 
 $(BUILD)/moongate: $(BUILD)/runtime/main.o $(RUNTIME_OBJ) $(LLHTTP_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+# The numbers and name lists Lua shares with C (hook ids, result codes, request fields,
+# $context variables, gateway response types...) are generated from the runtime headers
+# by tools/gen_constants.c. Lua is loaded from the source tree (MGW_LUA_DIR), so the file
+# is written there (it is not committed); through a temporary file, so that two builds
+# at once (build, build-asan) never leave half of it.
+$(BUILD)/tools/gen_constants: tools/gen_constants.c $(RUNTIME_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) $< -o $@
+
+$(LUA_CONSTANTS): $(BUILD)/tools/gen_constants
+	$< > $@.$$$$.tmp && mv $@.$$$$.tmp $@
 
 $(BUILD)/test-upstream: tests/e2e/upstream.c
 	@mkdir -p $(dir $@)
@@ -114,7 +127,7 @@ FUZZ_INCLUDES_response := http/client http/proxy
 FUZZ_INCLUDES_quota_wal := base/quota
 FUZZ_INCLUDES_pem := base/tls
 
-fuzz-build: $(FUZZ_BIN)
+fuzz-build: $(FUZZ_BIN) $(LUA_CONSTANTS)
 
 # Objects made only for the pattern rule below: kept (make would delete them as intermediate).
 .SECONDARY: $(FUZZ_RT_OBJ) $(FUZZ_LLHTTP_OBJ)
@@ -140,7 +153,7 @@ fuzz: fuzz-build
 
 format:
 	clang-format -i runtime/*.c runtime/*/*.c runtime/*/*.h tests/unit/*/*.c tests/unit/*.h tests/e2e/*.c \
-	  tests/fuzz/*.c tests/fuzz/*.h
+	  tests/fuzz/*.c tests/fuzz/*.h tools/*.c
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan $(LUA_CONSTANTS)

@@ -11,7 +11,9 @@
 #include "ctl/cli.h"
 #include "ctl/reload.h"
 #include "gw/req_int.h"
+#include "http/server.h"
 #include "lua/lua_int.h"
+#include "net/conn.h"
 #include "net/worker.h"
 
 #define MGW_VERSION "0.1.0"
@@ -183,11 +185,22 @@ static const mgw_worker_ops_t lua_worker_ops = {
 };
 
 /* Serves gen with every layer in place, lowest first (net/worker.h has the order's rules). */
+/* The Lua hooks' share of request bodies, for the HTTP/1 server (http/server.h). */
+static const mgw_http_body_hooks_t lua_body_hooks = {
+    .body = mgw__hooks_body,
+    .body_done = mgw__hooks_body_done,
+};
+
 static int serve(mgw_gen_t *gen)
 {
     mgw_worker_ops_register(&upstream_worker_ops);    /* http */
     mgw_worker_ops_register(&lua_worker_ops);         /* lua */
     mgw_worker_ops_register(&mgw__reload_worker_ops); /* ctl: generations, management */
+    /* Client connections start with the HTTP/1 server, which hands request bodies to the
+     * Lua hooks while they run; the Lua revocation hook checks client certificates. */
+    mgw_conn_set_accept_handler(&mgw_http_server_handler); /* http */
+    mgw_http_server_set_body_hooks(&lua_body_hooks);       /* lua */
+    mgw_conn_set_cert_check(mgw__revocation_check);        /* lua */
     return mgw_server_run(gen);
 }
 

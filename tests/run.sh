@@ -3,13 +3,15 @@
 #   unit  C unit tests (build/tests/LAYER/test_*)
 #   spec  busted specs of the Lua modules and policies (spec/), no gateway running
 #   e2e   end-to-end busted specs that start build/moongate (tests/e2e/)
+#   layers  the layering test (tests/layers/check.sh): one test per runtime layer, which
+#         fails when a file of the layer calls or includes a layer above it
 #   fuzz  each libFuzzer target (build/fuzz/fuzz_*) on its seeds and crashers, then a few
 #         seconds of fuzzing: one test per target (tests/fuzz/run.sh)
 # SUITES picks a subset ("unit e2e" for the sanitizer build). BUILD picks the build dir.
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-SUITES=${SUITES:-"unit spec e2e fuzz"}
+SUITES=${SUITES:-"unit layers spec e2e fuzz"}
 export MOONGATE_BIN=${MOONGATE_BIN:-$PWD/$BUILD/moongate}
 export MOONGATE_UPSTREAM_BIN=${MOONGATE_UPSTREAM_BIN:-$PWD/$BUILD/test-upstream}
 passed=0
@@ -54,6 +56,12 @@ for suite in $SUITES; do
         busted --lua=luajit --run=e2e -o TAP >"$out" 2>&1
         rc=$?
         grep -vE '^ok [0-9]+' "$out"
+        count_tap $rc
+        ;;
+    layers)
+        BUILD=$BUILD bash tests/layers/check.sh >"$out" 2>&1
+        rc=$?
+        grep -vE '^ok [0-9]+' "$out" | grep -vE '^[0-9]+ passed, [0-9]+ failed$'
         count_tap $rc
         ;;
     fuzz)

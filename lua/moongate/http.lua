@@ -19,12 +19,10 @@
 -- (bad arguments, an unreadable ca_file, calling it outside a hook) raises an
 -- error. In busted specs, testing.mock_http provides the answers.
 local ffi = require "ffi"
+require "moongate.base" -- mgw_req_t, mgw_str_t, mgw_hdr_t, mgw_ffi_runtime_now
 local request = require "moongate.request"
 
 ffi.cdef [[
-typedef struct mgw_req_s mgw_req_t;
-typedef struct { const char *p; size_t n; } mgw_str_t;
-typedef struct { mgw_str_t name, value; } mgw_hdr_t;
 typedef struct {
     const char *method;
     size_t method_len;
@@ -47,7 +45,6 @@ typedef struct {
 } mgw_ffi_http_result_t;
 int mgw_ffi_http_start(mgw_req_t *r, const mgw_ffi_http_params_t *p, const char **err);
 int mgw_ffi_http_result(mgw_req_t *r, mgw_ffi_http_result_t *out, mgw_hdr_t *hdrs, int max);
-int mgw_ffi_runtime_now(mgw_req_t *r, uint64_t *ms);
 ]]
 
 local C = ffi.C

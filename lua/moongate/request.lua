@@ -1,7 +1,7 @@
 -- moongate.request: the request object hooks receive, in two backings with one API.
 --
 --   request.from_c(ptr)   the runtime's: backed by the C request through the FFI
---                         (runtime/ffi_request.c), read lazily when a script asks
+--                         (runtime/lua/ffi_request.c), read lazily when a script asks
 --   request.new{ ... }    the busted kit's: backed by a plain table (see testing.lua)
 --
 -- Fields: method, path, raw_path, route_path, query_string, route_key, request_id,
@@ -14,12 +14,9 @@
 -- path_params(), stage_variable(name), stage_variables(), cookie(name), cookies(),
 -- body(), context(name), set_header(name, value), clear_header(name), event().
 local ffi = require "ffi"
+local base = require "moongate.base"
 
 ffi.cdef [[
-typedef struct mgw_req_s mgw_req_t;
-typedef struct { const char *p; size_t n; } mgw_str_t;
-typedef struct { mgw_str_t name, value; } mgw_kv_t;
-typedef struct { mgw_str_t name, value; } mgw_hdr_t;
 int mgw_ffi_req_field(mgw_req_t *r, int field, mgw_str_t *out);
 int mgw_ffi_req_header(mgw_req_t *r, const char *name, size_t n, mgw_str_t *out);
 int mgw_ffi_req_headers(mgw_req_t *r, mgw_hdr_t *out, int max);
@@ -34,12 +31,11 @@ int mgw_ffi_req_time(mgw_req_t *r, uint64_t *epoch_ms);
 
 local C = ffi.C
 local ffi_string, ffi_new, ffi_cast = ffi.string, ffi.new, ffi.cast
-local type, error, pairs, ipairs, tostring, tonumber, rawget, rawset, setmetatable, select =
-  type, error, pairs, ipairs, tostring, tonumber, rawget, rawset, setmetatable, select
+local type, error, pairs, ipairs, tostring, tonumber, rawget, rawset, setmetatable =
+  type, error, pairs, ipairs, tostring, tonumber, rawget, rawset, setmetatable
 local co_running, co_yield = coroutine.running, coroutine.yield
-local lower, gsub, find, sub, char, format, match, gmatch =
-  string.lower, string.gsub, string.find, string.sub, string.char, string.format,
-  string.match, string.gmatch
+local lower, gsub, find, char, match, gmatch =
+  string.lower, string.gsub, string.find, string.char, string.match, string.gmatch
 local concat = table.concat
 
 local M = {}
@@ -130,23 +126,10 @@ local function cookie_value(cookies, name)
 end
 
 -- Every $context variable a hook may read, plus the authorizer.KEY and custom.NAME
--- families. The gateway's list is runtime/template.h; tests/unit/test_hooks.c fails
--- when the two differ (the kit and config validation use this one).
-M.CONTEXT_VARIABLES = {
-  "requestId", "extendedRequestId", "apiId", "stage", "routeKey", "httpMethod", "path",
-  "protocol", "status", "responseLength", "requestTime", "requestTimeEpoch",
-  "responseLatency", "integrationLatency", "integration.latency", "integrationStatus",
-  "integration.status", "integration.integrationStatus", "integrationErrorMessage",
-  "integration.error", "identity.sourceIp", "identity.apiKey",
-  "identity.clientCert.clientCertPem", "identity.clientCert.subjectDN",
-  "identity.clientCert.issuerDN", "identity.clientCert.serialNumber",
-  "identity.clientCert.validity.notBefore", "identity.clientCert.validity.notAfter",
-  "throttle.policy", "throttle.limit", "throttle.remaining", "throttle.reset",
-  "identity.apiKeyId", "identity.userAgent", "domainName", "domainPrefix", "error.message",
-  "error.messageString", "error.responseType", "authorizer.principalId", "authorizer.error",
-  "authorizer.status", "authorizer.latency", "waf.status", "waf.latency", "waf.error",
-  "waf.rule", "waf.counted", "wafResponseCode",
-}
+-- families: the gateway's list (runtime/conf/template.h), generated into
+-- moongate.constants; tests/unit/lua/test_hooks.c checks that it arrives here whole
+-- (the kit and config validation use this one).
+M.CONTEXT_VARIABLES = base.constants.CONTEXT_VARIABLES
 local KNOWN = {}
 for _, v in ipairs(M.CONTEXT_VARIABLES) do
   KNOWN[v] = true
@@ -195,11 +178,8 @@ end
 -- The FFI backing (the runtime)
 ---------------------------------------------------------------------------
 
--- runtime/ffi_request.c: the F_* fields
-local FIELDS = {
-  method = 0, path = 1, raw_path = 2, route_path = 3, query_string = 4, route_key = 5,
-  request_id = 6, source_ip = 7, stage = 8, api_id = 9, host = 10, protocol = 11,
-}
+-- The fields of mgw_ffi_req_field by name (MGW_REQ_FIELDS in runtime/lua/lua_int.h).
+local FIELDS = base.constants.REQUEST_FIELDS
 -- Fields that never change during a request and may be cached on the object.
 local FIXED = {
   method = true, path = true, raw_path = true, query_string = true, request_id = true,

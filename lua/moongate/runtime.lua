@@ -1,4 +1,4 @@
--- moongate.runtime: the worker side of Lua policies, entered only from runtime/lua.c.
+-- moongate.runtime: the worker side of Lua policies, entered only from runtime/lua/lua.c.
 --
 --   load_gen(id, spec)       compiles the policies of a configuration generation
 --   unload_gen(id)           drops them once the generation's last request has ended
@@ -6,19 +6,17 @@
 --   resume(r)                resumes the coroutine once what it waited for happened
 --   release(r)               the request ended: drops its request object and state
 --
--- call and resume return a code (CODES, runtime/lua_int.h) and an auxiliary integer.
--- Results travel back to C through the mgw_ffi_runtime_* setters (ffi_runtime.c),
--- which only store; C acts on them after this module has returned.
+-- call and resume return a code (constants.CODE: MGW_LUA_* in runtime/lua/lua_int.h)
+-- and an auxiliary integer. Results travel back to C through the mgw_ffi_runtime_*
+-- setters (runtime/lua/ffi_runtime.c), which only store; C acts on them after this
+-- module has returned.
 local ffi = require "ffi"
+local base = require "moongate.base"
 local policy = require "moongate.policy"
 local request = require "moongate.request"
 local hooks = require "moongate.hooks"
 
 ffi.cdef [[
-typedef struct mgw_req_s mgw_req_t;
-typedef struct { const char *p; size_t n; } mgw_str_t;
-typedef struct { mgw_str_t name, value; } mgw_kv_t;
-typedef struct { mgw_str_t name, value; } mgw_hdr_t;
 int mgw_ffi_runtime_authorized(mgw_req_t *r, const char *principal, size_t pn,
                                const mgw_kv_t *ctx, int n, const char *key, size_t kn);
 int mgw_ffi_runtime_waf(mgw_req_t *r, const char *rule, size_t rn, const char *counted,
@@ -29,23 +27,23 @@ int mgw_ffi_runtime_log_line(mgw_req_t *r, const char *line, size_t n);
 int mgw_ffi_runtime_custom(mgw_req_t *r, const mgw_kv_t *kv, int n);
 int mgw_ffi_runtime_error(mgw_req_t *r, int hook, const char *msg, size_t n);
 int mgw_ffi_runtime_log(mgw_req_t *r, int level, const char *msg, size_t n);
-int mgw_ffi_runtime_now(mgw_req_t *r, uint64_t *ms);
 ]]
 
 local C = ffi.C
-local ffi_new, ffi_cast = ffi.new, ffi.cast
-local type, pairs, ipairs, tostring, tonumber, next, select, unpack, xpcall =
-  type, pairs, ipairs, tostring, tonumber, next, select, unpack, xpcall
+local ffi_new = ffi.new
+local type, pairs, ipairs, tostring, tonumber, xpcall = type, pairs, ipairs, tostring, tonumber, xpcall
 local co_create, co_resume, co_yield = coroutine.create, coroutine.resume, coroutine.yield
 local format, concat, sort = string.format, table.concat, table.sort
 local huge = math.huge
 
 local M = {}
 
--- runtime/lua_int.h
-local HOOK = { WAF = 1, ROUTE = 2, AUTHORIZE = 3, HANDLE = 4, LOG = 5 }
-local OK, WAIT, ERROR, BLOCK, UNAUTHORIZED, DENY, NOT_FOUND = 0, 1, 2, 3, 4, 5, 6
-local LOG_ERROR, LOG_WARN = 0, 1
+-- Shared with C (moongate.constants, generated from the runtime headers).
+local K = base.constants
+local HOOK, CODE, CERT = K.HOOK, K.CODE, K.CERT
+local OK, WAIT, ERROR, BLOCK, UNAUTHORIZED, DENY, NOT_FOUND =
+  CODE.OK, CODE.WAIT, CODE.ERROR, CODE.BLOCK, CODE.UNAUTHORIZED, CODE.DENY, CODE.NOT_FOUND
+local LOG_ERROR, LOG_WARN = K.LOG.ERROR, K.LOG.WARN
 
 -- Deadline of a hook call (its HTTP calls time out by then) when the use sets none.
 M.default_deadline_ms = 10000
@@ -477,26 +475,26 @@ function M.call(lud, hook, use_id, gen_id)
 end
 
 -- A mutual-TLS revocation check (TLS handshake, no request): check(cert, conf) under
--- the instruction budget; it may not wait. Returns 0 (allow), 1 (deny) or 2 (error),
--- and the reason.
+-- the instruction budget; it may not wait. Returns CERT.ALLOW, CERT.DENY or
+-- CERT.ERROR, and the reason.
 function M.check_cert(use_id, gen_id, cert)
   local g = gens[gen_id]
   local use = g and g.uses[use_id]
   if use == nil then
-    return 2, format("no revocation check %d in generation %d", use_id, gen_id)
+    return CERT.ERROR, format("no revocation check %d in generation %d", use_id, gen_id)
   end
   if use.broken then
-    return 2, where(use) .. ": the policy failed to load: " .. use.broken
+    return CERT.ERROR, where(use) .. ": the policy failed to load: " .. use.broken
   end
   local d = hooks.check_cert(use, cert, function(fn, ...)
     return hooks.call(g.budget, fn, ...)
   end)
   if d.outcome == "allow" then
-    return 0, ""
+    return CERT.ALLOW, ""
   elseif d.outcome == "deny" then
-    return 1, d.reason
+    return CERT.DENY, d.reason
   end
-  return 2, where(use) .. ": " .. d.error
+  return CERT.ERROR, where(use) .. ": " .. d.error
 end
 
 function M.resume(lud)

@@ -1,5 +1,5 @@
 -- Throttling for Lua policies: the limits that apply to the current request, and
--- named token buckets shared by every worker (runtime/ffi_throttle.c).
+-- named token buckets shared by every worker (runtime/lua/ffi_throttle.c).
 --
 --   local throttle = require "moongate.throttle"
 --   for _, l in ipairs(throttle.limits(r)) do ... l.policy, l.rate, l.burst, l.remaining ... end
@@ -8,9 +8,9 @@
 -- `r` is the request's C pointer (mgw_req_t *) that the request object carries.
 -- Misuse raises error(msg, 2); a refusal is a normal result (ok == false).
 local ffi = require "ffi"
+local base = require "moongate.base"
 
 ffi.cdef [[
-typedef struct mgw_req_s mgw_req_t;
 typedef struct {
     const char *policy;
     double rate;
@@ -29,7 +29,9 @@ local ffi_string, ffi_new, tonumber, type, error = ffi.string, ffi.new, tonumber
 
 local M = {}
 
-local limits_buf = ffi_new("mgw_ffi_limit_t[5]")
+-- Room for every throttle level a request can have (MGW_LIMITS_MAX, runtime/gw/req_int.h).
+local LIMITS_MAX = base.constants.LIMITS.MAX
+local limits_buf = ffi_new("mgw_ffi_limit_t[?]", LIMITS_MAX)
 local take_buf = ffi_new("mgw_ffi_limit_t[1]")
 local err_buf = ffi_new("const char *[1]")
 
@@ -47,7 +49,7 @@ end
 -- The limits that apply to the request (account, stage-shared, stage or route, plan,
 -- plan-route), with their remaining tokens; nothing is taken.
 function M.limits(r)
-  local n = C.mgw_ffi_throttle_limits(r, limits_buf, 5)
+  local n = C.mgw_ffi_throttle_limits(r, limits_buf, LIMITS_MAX)
   local out = {}
   for i = 0, n - 1 do
     out[i + 1] = to_table(limits_buf[i])

@@ -1,6 +1,7 @@
 /*
- * Internal definitions shared by the worker, the client connection (conn.c), the request
- * (request.c) and the proxy (http/proxy.c). Nothing outside runtime/ includes this.
+ * Internal definitions shared by the worker, the client connection (net/conn.c), the
+ * request (request.c), the HTTP/1 server side (http/server.c) and the proxy
+ * (http/proxy.c). Nothing outside runtime/ includes this.
  */
 #ifndef MGW_REQ_INT_H
 #define MGW_REQ_INT_H
@@ -14,8 +15,8 @@
 #include "base/deadline.h"
 #include "conf/gen.h"
 #include "conf/gwresp.h"
-#include "http/http1.h"
 #include "base/pool.h"
+#include "base/rbuf.h"
 
 typedef struct mgw_worker_s mgw_worker_t;
 typedef struct mgw_conn_s mgw_conn_t;
@@ -26,48 +27,6 @@ typedef struct mgw_wgen_s mgw_wgen_t; /* reload.h */
 typedef struct mgw_lua_s mgw_lua_t;   /* lua_int.h */
 typedef struct mgw_lreq_s mgw_lreq_t; /* lua_int.h */
 typedef struct mgw_mailbox_s mgw_mailbox_t; /* net/mailbox.h */
-
-/*
- * A read buffer shared by reference: body bytes are written on to the other side
- * straight from the buffer they were read into, and the buffer lives until the last
- * write that points into it completes. Worker-local, so the count is not atomic.
- */
-typedef struct {
-    int refs;
-    size_t cap;
-    char data[];
-} mgw_rbuf_t;
-
-#define MGW_RBUF_SIZE 65536
-mgw_rbuf_t *mgw__rbuf_new(void);
-void mgw__rbuf_ref(mgw_rbuf_t *b);
-void mgw__rbuf_unref(mgw_rbuf_t *b);
-/* Frees the thread's spare read buffers (a worker thread, before it ends). */
-void mgw__rbuf_drain(void);
-
-/* Bytes written but not yet acknowledged on a stream, with hooks for when a queued write
- * completes (progress, may be NULL) and when they drain below MGW_WQ_LOW. */
-typedef struct mgw_wq_s {
-    size_t pending;
-    void (*progress)(struct mgw_wq_s *q);
-    void (*drained)(struct mgw_wq_s *q);
-} mgw_wq_t;
-
-/* Above this many pending bytes a producer stops reading its source. */
-#define MGW_WQ_HIGH (1024 * 1024)
-#define MGW_WQ_LOW (256 * 1024)
-
-/*
- * Writes bufs to stream, in order after earlier writes: what the kernel takes at once is
- * written directly; the rest goes out in one uv_write, where slices of ref are sent as
- * they are (ref is held until the write completes) and every other piece is copied.
- * Returns 0 or a libuv error.
- */
-int mgw__write(uv_stream_t *stream, mgw_wq_t *q, const uv_buf_t *bufs, int nbufs, mgw_rbuf_t *ref);
-/* Writes the ciphertext TLS engine t has produced to stream. */
-void mgw__tls_flush(mgw_tls_t *t, uv_stream_t *stream, mgw_wq_t *q);
-/* Encrypts bufs with t (one record when they fit one) and sends the result. */
-int mgw__tls_send(mgw_tls_t *t, uv_stream_t *stream, mgw_wq_t *q, const uv_buf_t *bufs, int nbufs);
 
 struct mgw_worker_s {
     uv_loop_t loop;
@@ -92,33 +51,6 @@ struct mgw_worker_s {
     int startup_error;
 };
 
-struct mgw_conn_s {
-    uv_tcp_t tcp;
-    mgw_deadline_t timer; /* header, body and keep-alive timeouts */
-    mgw_worker_t *w;
-    int listen_idx; /* the listener, as an index into every generation's listen[] */
-    mgw_http1_t *parser;
-    mgw_rbuf_t *rbuf;     /* buffer being read into */
-    mgw_rbuf_t *pend_buf; /* unparsed bytes left by a pause (pipelining) */
-    const char *pend;
-    size_t pend_len;
-    mgw_req_t *req;
-    mgw_wq_t wq;
-    mgw_conn_t *next, *prev;
-    char peer[64];
-    int handles;
-    /* TLS: the engine, and the handshake's outcome, kept for the connection's life */
-    mgw_tls_t *tls;                 /* NULL for a plain connection */
-    mgw_rbuf_t *plain;              /* decrypted bytes being parsed */
-    mgw_gen_t *tls_gen;             /* pinned until the handshake is over (SNI sites) */
-    mgw_pool_t *tls_pool;           /* tls_host and client_cert */
-    const char *tls_host;           /* the domain the SNI chose (its checks passed), or NULL */
-    mgw_client_cert_t *client_cert; /* the verified client certificate, or NULL */
-    int tls_ready;                  /* handshake over */
-    /* done: no further request will be read (closing or closing after the writes) */
-    unsigned closing : 1, done : 1, reading : 1, paused : 1, read_blocked : 1, eof : 1;
-};
-
 typedef struct {
     mgw_str_t name, value;
 } mgw_hdr_t;
@@ -133,7 +65,7 @@ struct mgw_req_s {
     char *head;
     size_t head_len, head_cap;
     int hstate; /* 0 start, 1 in a field, 2 in a value */
-    /* counted as their names complete, for the head's checks (conn.c) */
+    /* counted as their names complete, for the head's checks (http/server.c) */
     int nhost, nte; /* Host and Transfer-Encoding headers */
     int te_header;  /* index of the last Transfer-Encoding header */
     mgw_str_t target, method;
@@ -181,27 +113,17 @@ struct mgw_req_s {
     char id[24];
 };
 
-/* The listener a request arrived on, in the request's own generation (reloads keep the
- * listeners and their order, so the index is valid in every generation). */
-static inline const mgw_listen_t *mgw__req_listen(const mgw_req_t *r)
-{
-    return &r->gen->listen[r->c->listen_idx];
-}
-
 /* worker.c: opens a SO_REUSEPORT listening socket; returns the fd or -errno. */
 int mgw__open_listener(const mgw_listen_t *l);
 
-/* conn.c */
-/* Writes bufs to the client, through TLS when the connection has it (see mgw__write). */
+/* Implemented by the layers above (net/conn.c, http/server.c), called by request.c until
+ * it writes through a response-writer interface. */
+/* Writes bufs to the client (see mgw_stream_write). */
 int mgw__conn_write(mgw_conn_t *c, const uv_buf_t *bufs, int nbufs, mgw_rbuf_t *ref);
-void mgw__conn_accept(mgw_worker_t *w, uv_stream_t *server, int listen_idx);
-/* Stops reading from the client (producer backpressure) / starts again. */
-void mgw__conn_block_read(mgw_conn_t *c);
-void mgw__conn_unblock_read(mgw_conn_t *c);
 /* Closes a connection (idempotent); the request on it, if any, is aborted. */
 void mgw__conn_close(mgw_conn_t *c);
-/* Graceful shutdown: closes c when it is idle, or marks its request "Connection: close". */
-void mgw__conn_shutdown(mgw_conn_t *c);
+/* Called by request.c when the response has been fully queued. */
+void mgw__conn_response_done(mgw_conn_t *c);
 
 /*
  * The request lifecycle after the API and stage are known, in order. A phase function
@@ -287,8 +209,5 @@ void mgw__proxy_client_progress(mgw_req_t *r);
 void mgw__upstream_close_idle(mgw_worker_t *w);
 /* Frees the worker's origin table once its loop has stopped. */
 void mgw__upstream_free(mgw_worker_t *w);
-
-/* conn.c: called by request.c when the response has been fully queued. */
-void mgw__conn_response_done(mgw_conn_t *c);
 
 #endif

@@ -22,9 +22,12 @@
 #ifndef MGW_HTTP_CLIENT_H
 #define MGW_HTTP_CLIENT_H
 
+#include "base/rbuf.h"
 #include "base/tls.h"
 #include "conf/path.h"
 #include "gw/req_int.h"
+#include "http/http1.h"
+#include "net/stream.h"
 
 typedef struct mgw_hc_pool_s mgw_hc_pool_t;
 typedef struct mgw_hc_req_s mgw_hc_req_t;

@@ -15,7 +15,9 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "gw/req_int.h"
+#include "http/http1.h"
 #include "http/proxy.h"
+#include "net/conn.h"
 
 struct mgw_proxy_s {
     mgw_hc_req_t q; /* the backend request */
@@ -274,7 +276,7 @@ static int px_body(mgw_hc_req_t *q, const char *p, size_t n, mgw_rbuf_t *ref)
      * backend's clock (timeout_ms); the client's (timeouts.send) runs instead, moved on by
      * every write it takes (mgw__proxy_client_progress), until it has taken enough to
      * read on (mgw__proxy_client_drained). */
-    if (r->c->wq.pending >= MGW_WQ_HIGH) mgw_hc_pause(q, r->gen->send_timeout_ms);
+    if (r->c->stream.wq.pending >= MGW_WQ_HIGH) mgw_hc_pause(q, r->gen->send_timeout_ms);
     return 0;
 }
 

@@ -11,22 +11,6 @@
 
 #include "lua/lua_int.h"
 
-/* The fields of mgw_ffi_req_field (request.lua: FIELDS). */
-enum {
-    F_METHOD,
-    F_PATH,
-    F_RAW_PATH,
-    F_ROUTE_PATH,
-    F_QUERY,
-    F_ROUTE_KEY,
-    F_REQUEST_ID,
-    F_SOURCE_IP,
-    F_STAGE,
-    F_API_ID,
-    F_HOST,
-    F_PROTOCOL,
-};
-
 static int give(mgw_str_t s, mgw_str_t *out)
 {
     if (s.p == NULL) return -1;
@@ -39,33 +23,33 @@ static int give_c(const char *s, mgw_str_t *out)
     return s ? give((mgw_str_t){s, strlen(s)}, out) : -1;
 }
 
-/* One field of the request (F_*): 0 and *out, or -1 when it has no value. */
+/* One field of the request (MGW_FIELD_*, lua_int.h): 0 and *out, or -1 when it has no value. */
 int mgw_ffi_req_field(mgw_req_t *r, int field, mgw_str_t *out)
 {
     switch (field) {
-    case F_METHOD:
+    case MGW_FIELD_METHOD:
         return give(r->method, out);
-    case F_PATH:
+    case MGW_FIELD_PATH:
         return give(r->path, out);
-    case F_RAW_PATH:
+    case MGW_FIELD_RAW_PATH:
         return give(r->raw_path, out);
-    case F_ROUTE_PATH:
+    case MGW_FIELD_ROUTE_PATH:
         return give(r->route_path, out);
-    case F_QUERY:
+    case MGW_FIELD_QUERY:
         return give(r->query.p ? r->query : MGW_STR(""), out);
-    case F_ROUTE_KEY:
+    case MGW_FIELD_ROUTE_KEY:
         return give_c(r->route ? r->route->key : NULL, out);
-    case F_REQUEST_ID:
+    case MGW_FIELD_REQUEST_ID:
         return give_c(r->id, out);
-    case F_SOURCE_IP:
+    case MGW_FIELD_SOURCE_IP:
         return give_c(r->c->peer, out);
-    case F_STAGE:
+    case MGW_FIELD_STAGE:
         return give_c(r->stage ? r->stage->name : NULL, out);
-    case F_API_ID:
+    case MGW_FIELD_API_ID:
         return give_c(r->api ? r->api->id : NULL, out);
-    case F_HOST:
+    case MGW_FIELD_HOST:
         return give(r->host.n ? r->host : MGW_NULL_STR, out);
-    case F_PROTOCOL:
+    case MGW_FIELD_PROTOCOL:
         return give_c(r->minor == 0 ? "HTTP/1.0" : "HTTP/1.1", out);
     }
     return -1;

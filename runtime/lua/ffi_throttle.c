@@ -6,18 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "gw/req_int.h"
-
-/* One limit, as Lua sees it. */
-typedef struct {
-    const char *policy; /* "account", "stage-shared", "stage", "route", "plan", "plan-route", or the
-                           bucket key */
-    double rate;
-    uint64_t burst;
-    uint64_t remaining;
-    uint64_t reset_ms;       /* until the bucket is full again */
-    uint64_t retry_after_ms; /* refused: until the next token */
-} mgw_ffi_limit_t;
+#include "lua/lua_int.h"
 
 static void fill(mgw_ffi_limit_t *l, const char *policy, const mgw_bucket_t *b, const mgw_take_t *t)
 {

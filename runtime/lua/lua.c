@@ -153,7 +153,7 @@ int mgw_lua_check_cert(mgw_lua_t *ml, int gen_id, int use, const mgw_client_cert
 {
     if (ml == NULL) {
         snprintf(reason, n, "no Lua state");
-        return 2;
+        return MGW_CERT_ERROR;
     }
     lua_State *L = ml->L;
     lua_rawgeti(L, LUA_REGISTRYINDEX, ml->fn[FN_CHECK_CERT]);
@@ -180,7 +180,7 @@ int mgw_lua_check_cert(mgw_lua_t *ml, int gen_id, int use, const mgw_client_cert
     if (lua_pcall(L, 3, 2, 0) != 0) {
         snprintf(reason, n, "moongate.runtime.check_cert: %s", lua_tostring(L, -1));
         lua_pop(L, 1);
-        return 2;
+        return MGW_CERT_ERROR;
     }
     int code = (int)lua_tointeger(L, -2);
     snprintf(reason, n, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "");

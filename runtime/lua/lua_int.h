@@ -1,7 +1,8 @@
 /*
  * Lua policies inside the runtime: the worker's LuaJIT state (lua.c), the hooks wired
  * into the request phases (hooks.c) and the FFI exports Lua calls back into
- * (ffi_request.c, ffi_runtime.c, ffi_http.c). Nothing outside runtime/ includes this.
+ * (ffi_request.c, ffi_runtime.c, ffi_http.c, ffi_throttle.c). Nothing outside runtime/
+ * includes this but tools/gen_constants.c, which exports its shared numbers to Lua.
  *
  * The division of work: C decides when a hook runs and what its outcome does to the
  * request (a gateway response, the next phase); lua/moongate/runtime.lua runs the hook
@@ -15,11 +16,19 @@
 #define MGW_LUA_INT_H
 
 #include "gw/req_int.h"
+#include "http/http1.h"
+#include "net/conn.h"
 
-/* The hook kinds, as numbered in lua/moongate/runtime.lua. */
+/*
+ * The numbers below are shared with the Lua modules (lua/moongate/): `make` generates
+ * lua/moongate/constants.lua from them (tools/gen_constants.c lists what it exports), so the
+ * Lua side never types one in.
+ */
+
+/* The hook kinds (constants.HOOK). */
 enum { MGW_HOOK_WAF = 1, MGW_HOOK_ROUTE, MGW_HOOK_AUTHORIZE, MGW_HOOK_HANDLE, MGW_HOOK_LOG };
 
-/* What a hook call returns to C (lua/moongate/runtime.lua: CODES). */
+/* What a hook call returns to C (constants.CODE). */
 enum {
     MGW_LUA_OK = 0,           /* done: allowed, selected, answered */
     MGW_LUA_WAIT = 1,         /* the coroutine waits (HTTP call, request body) */
@@ -29,6 +38,47 @@ enum {
     MGW_LUA_DENY = 5,         /* authorizer: 403 */
     MGW_LUA_NOT_FOUND = 6,    /* route selection: no such route and no $default */
 };
+
+/* What a revocation check returns to C (constants.CERT; mgw_lua_check_cert). */
+enum { MGW_CERT_ALLOW = 0, MGW_CERT_DENY = 1, MGW_CERT_ERROR = 2 };
+
+/*
+ * The fields of mgw_ffi_req_field, with the name lua/moongate/request.lua gives each
+ * (constants.REQUEST_FIELDS): XX(ID, "name").
+ */
+#define MGW_REQ_FIELDS(XX)                                                                         \
+    XX(METHOD, "method")                                                                           \
+    XX(PATH, "path")                                                                               \
+    XX(RAW_PATH, "raw_path")                                                                       \
+    XX(ROUTE_PATH, "route_path")                                                                   \
+    XX(QUERY, "query_string")                                                                      \
+    XX(ROUTE_KEY, "route_key")                                                                     \
+    XX(REQUEST_ID, "request_id")                                                                   \
+    XX(SOURCE_IP, "source_ip")                                                                     \
+    XX(STAGE, "stage")                                                                             \
+    XX(API_ID, "api_id")                                                                           \
+    XX(HOST, "host")                                                                               \
+    XX(PROTOCOL, "protocol")
+
+enum {
+#define XX(id, _) MGW_FIELD_##id,
+    MGW_REQ_FIELDS(XX)
+#undef XX
+};
+
+/*
+ * One throttle limit as lua/moongate/throttle.lua sees it (mgw_ffi_throttle_*); its
+ * layout is exported to constants.LAYOUT, which a spec compares with the ffi.cdef.
+ */
+typedef struct {
+    const char *policy; /* "account", "stage-shared", "stage", "route", "plan", "plan-route", or the
+                           bucket key */
+    double rate;
+    uint64_t burst;
+    uint64_t remaining;
+    uint64_t reset_ms;       /* until the bucket is full again */
+    uint64_t retry_after_ms; /* refused: until the next token */
+} mgw_ffi_limit_t;
 
 /* What a waiting coroutine waits for. */
 enum { MGW_WAIT_NONE, MGW_WAIT_HTTP, MGW_WAIT_BODY };
@@ -92,14 +142,15 @@ int mgw_lua_resume(mgw_req_t *r, int *aux);
 void mgw_lua_release(mgw_req_t *r);
 /*
  * Runs revocation check use of generation gen_id on a client certificate (a TLS
- * handshake, no request). Returns 0 allow, 1 deny, 2 error; reason says why.
+ * handshake, no request). Returns an MGW_CERT_* verdict; reason says why.
  */
 int mgw_lua_check_cert(mgw_lua_t *ml, int gen_id, int use, const mgw_client_cert_t *cert,
                        const char *fingerprint, char *reason, size_t n);
 
 /* ---- revocation.c: the mTLS revocation hook with its per-worker cache ---- */
 
-/* The mgw_tls_check_cb of a client connection (ud: the mgw_conn_t). */
+/* The mgw_tls_check_cb of client connections (ud: the mgw_conn_t), registered with
+ * mgw_conn_set_cert_check at startup. */
 int mgw__revocation_check(void *ud, void *site_data, const mgw_client_cert_t *cert,
                           const char *fingerprint, char *reason, size_t n);
 
@@ -121,7 +172,7 @@ void mgw__hooks_forward_body(mgw_req_t *r);
 int mgw__hooks_log(mgw_req_t *r, const mgw_stage_t *st, mgw_buf_t *line);
 /* $context values that hooks produce (authorizer.*, waf.*, custom.*). */
 int mgw__hooks_lookup(mgw_req_t *r, int var, mgw_str_t arg, mgw_str_t *out);
-/* Request body bytes that arrive while hooks run, and its end (conn.c). */
+/* Request body bytes that arrive while hooks run, and its end (http/server.c). */
 void mgw__hooks_body(mgw_req_t *r, const char *p, size_t n);
 void mgw__hooks_body_done(mgw_req_t *r);
 /* 1 when the request body has fully arrived (bodyless requests included). */

@@ -38,8 +38,8 @@ int mgw__revocation_check(void *ud, void *site_data, const mgw_client_cert_t *ce
     mgw_conn_t *c = ud;
     const mgw_domain_t *d = site_data;
     if (d == NULL || d->revocation_use == 0) return 0;
-    /* the handshake pinned the generation the domain belongs to */
-    const mgw_gen_t *g = c->tls_gen ? c->tls_gen : c->w->gen;
+    /* the stream holds the generation the domain belongs to during the handshake */
+    const mgw_gen_t *g = c->stream.gen ? c->stream.gen : c->w->gen;
     uint64_t now = uv_now(&c->w->loop);
     verdict_t *v = slot(fingerprint);
     if (v->expires_ms > now && v->gen_id == g->id && v->use == d->revocation_use &&
@@ -49,7 +49,7 @@ int mgw__revocation_check(void *ud, void *site_data, const mgw_client_cert_t *ce
     }
     int code =
         mgw_lua_check_cert(c->w->lua, g->id, d->revocation_use, cert, fingerprint, reason, n);
-    if (code == 2) {
+    if (code == MGW_CERT_ERROR) {
         mgw_log_error("%s: mtls.revocation: %s (the certificate of %s is refused)", d->host, reason,
                       cert->subject_dn);
         snprintf(reason, n, "the revocation check failed");
@@ -59,9 +59,9 @@ int mgw__revocation_check(void *ud, void *site_data, const mgw_client_cert_t *ce
         snprintf(v->fingerprint, sizeof(v->fingerprint), "%s", fingerprint);
         v->gen_id = g->id;
         v->use = d->revocation_use;
-        v->allow = code == 0;
+        v->allow = code == MGW_CERT_ALLOW;
         v->expires_ms = now + d->revocation_ttl_ms;
         snprintf(v->reason, sizeof(v->reason), "%s", reason);
     }
-    return code == 0 ? 0 : -1;
+    return code == MGW_CERT_ALLOW ? 0 : -1;
 }

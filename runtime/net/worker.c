@@ -12,6 +12,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "gw/req_int.h"
+#include "net/conn.h"
 #include "net/mailbox.h"
 
 /* The layers' worker ops, lowest layer first (worker.h). */

@@ -1,6 +1,6 @@
 /*
  * The configuration loader: the input is a configuration file, loaded as `moongate
- * check` loads one (runtime/config.c and lua/moongate/config.lua: evaluated in the
+ * check` loads one (runtime/conf/config.c and lua/moongate/config.lua: evaluated in the
  * sandbox under the instruction budget, validated, compiled into a generation; in check
  * mode nothing is written and no log file is opened). The configuration itself runs in
  * the sandbox (string, table and math only), but a policy it names runs with the whole

@@ -24,6 +24,8 @@
 #include "lua/lua_int.h"
 #include "ctl/reload.h"
 #include "gw/req_int.h"
+#include "http/server.h"
+#include "net/conn.h"
 
 /* lua-cjson keeps its encode buffer (malloc) in a userdata, which lives in LuaJIT's own
  * mmap'ed memory that the leak checker does not scan: not a leak. (gw_start also stops
@@ -92,6 +94,11 @@ static void gw_start(const char *name, const char *config)
         abort();
     }
     mgw_buf_free(&errors);
+    /* what main.c wires before the workers start */
+    static const mgw_http_body_hooks_t body_hooks = {mgw__hooks_body, mgw__hooks_body_done};
+    mgw_conn_set_accept_handler(&mgw_http_server_handler);
+    mgw_http_server_set_body_hooks(&body_hooks);
+    mgw_conn_set_cert_check(mgw__revocation_check);
     FUZZ_CHECK(uv_loop_init(&gw.loop) == 0);
     gw.id = 1;
     gw.gen = gen;
@@ -129,7 +136,7 @@ static mgw_conn_t *gw_accept(int *client_fd)
     gw_shell.accepted_fd = sv[0];
     mgw__conn_accept(&gw, (uv_stream_t *)&gw_shell, 0);
     mgw_conn_t *c = gw.conns;
-    FUZZ_CHECK(c != NULL && c->tcp.io_watcher.fd == sv[0]);
+    FUZZ_CHECK(c != NULL && c->stream.tcp.io_watcher.fd == sv[0]);
     /* a socketpair has no address: the peer a TCP client would have */
     snprintf(c->peer, sizeof(c->peer), "192.0.2.10");
     *client_fd = sv[1];

@@ -94,12 +94,12 @@ static void test_fields_and_context(void)
 {
     mgw_req_t *r = new_req();
     mgw_str_t v;
-    CHECK(mgw_ffi_req_field(r, F_METHOD, &v) == 0);
+    CHECK(mgw_ffi_req_field(r, MGW_FIELD_METHOD, &v) == 0);
     CHECK_STR(s(v), "GET");
-    CHECK(mgw_ffi_req_field(r, F_SOURCE_IP, &v) == 0);
+    CHECK(mgw_ffi_req_field(r, MGW_FIELD_SOURCE_IP, &v) == 0);
     CHECK_STR(s(v), "192.0.2.1");
-    CHECK(mgw_ffi_req_field(r, F_ROUTE_KEY, &v) == -1); /* not routed yet */
-    CHECK(mgw_ffi_req_field(r, F_QUERY, &v) == 0 && v.n == 0);
+    CHECK(mgw_ffi_req_field(r, MGW_FIELD_ROUTE_KEY, &v) == -1); /* not routed yet */
+    CHECK(mgw_ffi_req_field(r, MGW_FIELD_QUERY, &v) == 0 && v.n == 0);
     CHECK(mgw_ffi_req_context(r, "httpMethod", 10, &v) == 0);
     CHECK_STR(s(v), "GET");
     CHECK(mgw_ffi_req_context(r, "identity.sourceIp", 17, &v) == 0);

@@ -1,0 +1,560 @@
+-- moongate.config.schema: the gateway configuration, declared in the schema language
+-- of moongate.config.lang. Every field has a description; single values are checked by
+-- moongate.config.values, what spans several fields by moongate.config.checks (the
+-- `post` functions), the Lua policies a configuration names by moongate.config.policies.
+-- The module is the root node (moongate.config.schema, the table that specs walk).
+local type, lower = type, string.lower
+local lang = require "moongate.config.lang"
+local values = require "moongate.config.values"
+local checks = require "moongate.config.checks"
+local policies = require "moongate.config.policies"
+local constants = require "moongate.constants"
+local policy_lib = require "moongate.policy"
+local show = lang.show
+local METHODS, API_ID, VARIABLE_NAME, HEADER_TOKEN = values.METHODS, values.API_ID,
+  values.VARIABLE_NAME, values.HEADER_TOKEN
+local header_value_error, uri_error, route_key_error = values.header_value_error, values.uri_error,
+  values.route_key_error
+local api_key_value_error, hex64_error = values.api_key_value_error, values.hex64_error
+local address_error, file_error, template_error = values.address_error, values.file_error,
+  values.template_error
+local lua_pattern_error, identity_source_error = values.lua_pattern_error, values.identity_source_error
+local log_path_error, stage_name_error, host_error = values.log_path_error, values.stage_name_error,
+  values.host_error
+local base_path_error, strip_slashes, workers_value = values.base_path_error, values.strip_slashes,
+  values.workers_value
+local policy_use = policies.use
+local check_throttle = checks.throttle
+
+-- The gateway response types (runtime/conf/gwresp.h), sorted by name.
+local GATEWAY_RESPONSE_TYPES = constants.GATEWAY_RESPONSE_TYPES
+
+local function headers_map(description)
+  return {
+    type = "map", default = {}, description = description,
+    keys = {
+      type = "string", pattern = HEADER_TOKEN, description = "header name (an HTTP token)",
+      pattern_message = "invalid header name: must be an HTTP token",
+      normalize = lower, duplicate = "header",
+    },
+    values = { type = "string", check = header_value_error, description = "header value" },
+  }
+end
+
+local http_integration = {
+  type = "record", description = "HTTP proxy integration",
+  fields = {
+    type = { type = "string", one_of = { "http" }, description = 'integration type "http"' },
+    uri = {
+      type = "string", required = true, check = uri_error,
+      description = "http:// or https:// URL template with {param}, {param+} and ${stageVariables.NAME}",
+    },
+    method = { type = "string", one_of = METHODS, description = "method sent to the backend (default: the request's)" },
+    timeout_ms = {
+      type = "integer", between = { 50, 29000 }, default = 29000,
+      description = "backend timeout in milliseconds (connect + response head, and between body reads)",
+    },
+  },
+}
+
+local mock_integration = {
+  type = "record", description = "mock integration: a fixed response",
+  fields = {
+    type = { type = "string", one_of = { "mock" }, description = 'integration type "mock"' },
+    status = { type = "integer", between = { 100, 599 }, default = 200, description = "response status" },
+    headers = headers_map("response headers"),
+    body = { type = "string", default = "", description = "response body" },
+  },
+}
+
+local throttle_settings = {
+  type = "record", description = "a token bucket: rate requests/second refilled continuously, burst capacity",
+  fields = {
+    rate = {
+      type = "number", above = 0, at_most = 1e6, required = true,
+      description = "steady requests per second (fractions allowed, at most 1,000,000)",
+    },
+    burst = {
+      type = "integer", between = { 0, 1e9 }, required = true,
+      description = "bucket capacity: requests allowed at once after an idle period",
+    },
+  },
+}
+throttle_settings.post = check_throttle
+
+local function route_settings(description)
+  return {
+    type = "map", default = {}, description = description,
+    keys = { type = "string", check = route_key_error, description = "a route key of the API" },
+    values = {
+      type = "record", description = "settings of one route",
+      fields = { throttle = throttle_settings },
+    },
+  }
+end
+
+local api_key = {
+  type = "record", description = "an API key", post = checks.api_key,
+  fields = {
+    value = { type = "string", check = api_key_value_error, description = "the key (20 to 128 characters)" },
+    sha256 = { type = "string", check = hex64_error, normalize = lower,
+      description = "hex SHA-256 digest of the key, instead of value" },
+    description = { type = "string", description = "free text" },
+  },
+}
+
+local usage_plan = {
+  type = "record", description = "a usage plan: throttle and quota per API key",
+  fields = {
+    throttle = throttle_settings,
+    quota = {
+      type = "record", description = "requests allowed per period and key",
+      fields = {
+        limit = { type = "integer", between = { 1, 2 ^ 40 }, required = true, description = "requests per period" },
+        period = { type = "string", one_of = { "day", "week", "month" }, required = true,
+          description = "day (from 00:00 UTC), week (from Monday 00:00 UTC) or month (from the 1st, 00:00 UTC)" },
+        offset = { type = "integer", between = { 0, 2 ^ 40 }, default = 0,
+          description = "requests subtracted from the limit in the first period" },
+      },
+    },
+    keys = {
+      type = "list", required = true, non_empty = true, description = "ids of the API keys in the plan",
+      elements = { type = "string", non_empty = true, description = "an API key id" },
+    },
+    stages = {
+      type = "list", description = "stages the plan covers (default: every stage of the API)",
+      elements = { type = "string", non_empty = true, description = "a stage name" },
+    },
+    route_settings = route_settings("per-route throttle for each key of the plan"),
+  },
+}
+
+---------------------------------------------------------------------------
+-- Lua policies (loaded and their `config` checked by moongate.config.policies)
+---------------------------------------------------------------------------
+
+local function policy_field(description)
+  return {
+    type = "string", non_empty = true, required = true,
+    description = description .. " (a Lua file; relative paths are resolved against the prefix)",
+  }
+end
+
+local policy_config = {
+  type = "custom", description = "the policy's configuration, validated by its schema",
+  validate = function(v)
+    if type(v) ~= "table" then
+      return nil, "must be a table, got " .. show(v)
+    end
+    return v
+  end,
+}
+
+local lua_authorizer = {
+  type = "record", description = "a Lua authorizer (REQUEST or TOKEN, as Lambda authorizers)",
+  post = checks.authorizer,
+  fields = {
+    type = { type = "string", one_of = { "lua" }, description = 'authorizer type "lua"' },
+    policy = policy_field("the policy whose authorize(req, conf, auth) decides"),
+    config = policy_config,
+    kind = {
+      type = "string", one_of = { "REQUEST", "TOKEN" }, default = "REQUEST",
+      description = "REQUEST: the hook sees the whole request; TOKEN: one token (auth.token)",
+    },
+    identity_sources = {
+      type = "list", description = "values that must be present (else 401) and key the cache",
+      elements = { type = "string", check = identity_source_error, description = "an identity source" },
+    },
+    ttl = {
+      type = "integer", between = { 0, 3600 }, default = 300,
+      description = "seconds a decision is cached per identity (0: no cache)",
+    },
+    token_pattern = {
+      type = "string", check = lua_pattern_error,
+      description = "TOKEN: a Lua pattern the token must match (else 401 without running the policy)",
+    },
+  },
+}
+
+local authorizer = {
+  type = "variant", tag = "type", variants = { lua = lua_authorizer }, unsupported = { jwt = true },
+  description = "an authorizer",
+}
+
+local lua_integration = {
+  type = "record", description = "Lua integration: a policy's handle(event, conf) answers",
+  post = policy_use("integration", "handler"),
+  fields = {
+    type = { type = "string", one_of = { "lua" }, description = 'integration type "lua"' },
+    handler = policy_field("the policy whose handle(event, conf) answers"),
+    config = policy_config,
+    timeout_ms = {
+      type = "integer", between = { 50, 29000 }, default = 29000,
+      description = "deadline of the handler's HTTP calls, in milliseconds",
+    },
+  },
+}
+
+local waf_rule = {
+  type = "record", description = "a web ACL rule", post = policy_use("waf"),
+  fields = {
+    name = {
+      type = "string", pattern = API_ID, pattern_message = "invalid rule name: must match [A-Za-z0-9_-]+",
+      description = "the rule's name in $context.waf.rule (default: the policy file's name)",
+    },
+    priority = {
+      type = "integer", between = { 0, 2 ^ 31 }, required = true,
+      description = "evaluation order, lowest first; unique within the web ACL",
+    },
+    policy = policy_field("the policy whose inspect(req, conf) says whether the rule matches"),
+    config = policy_config,
+    action = {
+      type = "string", one_of = { "allow", "block", "count" }, required = true,
+      description = "on a match: allow and block end the evaluation, count records it and goes on",
+    },
+  },
+}
+
+local waf = {
+  type = "record", description = "the stage's web ACL", post = checks.waf,
+  fields = {
+    default_action = {
+      type = "string", one_of = { "allow", "block" }, default = "allow",
+      description = "what happens when no allow or block rule matches",
+    },
+    rules = { type = "list", default = {}, elements = waf_rule, description = "the rules" },
+  },
+}
+
+local route_selection = {
+  type = "record", description = "a route selector policy", post = policy_use("route_selection"),
+  fields = {
+    policy = policy_field("the policy whose select_route(req, conf) returns a route key"),
+    config = policy_config,
+  },
+}
+
+---------------------------------------------------------------------------
+-- Management, routes, stages, APIs, listeners, domains, the whole configuration
+---------------------------------------------------------------------------
+
+local management = {
+  type = "record", description = "the management listener (POST /reload)", post = checks.management,
+  fields = {
+    address = {
+      type = "string", default = "127.0.0.1", check = address_error,
+      description = "bind address (keep it on loopback or a private network)",
+    },
+    port = { type = "integer", between = { 1, 65535 }, required = true, description = "bind port" },
+    token_file = {
+      type = "string", non_empty = true,
+      description = "file holding the bearer token every management request must send "
+        .. "(default: state_dir/management.token, generated when missing)",
+    },
+  },
+}
+
+local lua_settings = {
+  type = "record", default = {}, description = "how Lua policies run",
+  fields = {
+    path = {
+      type = "list", default = {}, description = "more directories `require` searches (after policies/)",
+      elements = { type = "string", non_empty = true, description = "a directory" },
+    },
+    instruction_budget = {
+      type = "integer", between = { 1000, 1e10 }, default = policy_lib.default_budget,
+      description = "steps (loop iterations and function calls) one hook call may take",
+    },
+  },
+}
+
+local route = {
+  type = "record", description = "a route",
+  fields = {
+    api_key_required = {
+      type = "boolean", default = false,
+      description = "true: callers must present an API key (x-api-key or an authorizer's usageIdentifierKey)",
+    },
+    integration = {
+      type = "variant", tag = "type", required = true,
+      variants = { http = http_integration, mock = mock_integration, lua = lua_integration },
+      description = "what answers the route: an http proxy, a mock or a Lua handler",
+    },
+    authorizer = { type = "string", non_empty = true, description = "name of the API's authorizer that guards the route" },
+    scopes = {
+      type = "list", max_entries = 10, description = "scopes the route requires, given to the authorizer (auth.scopes)",
+      elements = { type = "string", non_empty = true, description = "a scope" },
+    },
+  },
+}
+
+local gateway_response = {
+  type = "record", description = "a customized gateway response",
+  fields = {
+    status = { type = "integer", between = { 100, 599 }, description = "replaces the type's default status" },
+    headers = headers_map('extra response headers; "$request.header.NAME" copies a request header'),
+    body = { type = "string", check = template_error, description = "body template with $context.* and $stageVariables.*" },
+  },
+}
+
+local stage = {
+  type = "record", description = "a stage of an API",
+  fields = {
+    variables = {
+      type = "map", default = {}, max_entries = 100,
+      description = "stage variables (at most 100), usable as ${stageVariables.NAME}",
+      keys = {
+        type = "string", pattern = VARIABLE_NAME, description = "variable name",
+        pattern_message = "invalid variable name: must match [A-Za-z0-9_]+",
+      },
+      values = { type = "string", numbers = true, description = "variable value (numbers are converted)" },
+    },
+    throttle = {
+      type = "record", fields = throttle_settings.fields, post = check_throttle,
+      description = "the default limit of each route: every route without a route_settings throttle"
+        .. " gets its own bucket with this rate and burst",
+    },
+    shared_throttle = {
+      type = "record", fields = throttle_settings.fields, post = check_throttle,
+      description = "one limit shared by every route of the stage (on top of each route's own)",
+    },
+    route_settings = route_settings("per-route settings of the stage (throttle replaces the stage's for that route)"),
+    client_certificate = {
+      type = "record", description = "certificate presented to https backends (backend mutual TLS)",
+      post = checks.client_certificate,
+      fields = {
+        certificate = { type = "string", check = file_error, description = "PEM certificate (and chain)" },
+        key = { type = "string", check = file_error, description = "PEM private key" },
+        generate = { type = "boolean", default = false,
+          description = "true: a self-signed certificate valid 365 days, kept in state_dir/client-certs" },
+      },
+    },
+    rate_limit_headers = {
+      type = "boolean", default = true,
+      description = "send RateLimit-Policy / RateLimit headers on throttled routes",
+    },
+    waf = waf,
+    access_log = {
+      type = "record", description = "access log: one line per request", post = checks.access_log,
+      fields = {
+        policy = {
+          type = "string", non_empty = true,
+          description = "a log policy whose log(ctx, conf) returns the line, or $context.custom values for format",
+        },
+        config = policy_config,
+        path = {
+          type = "string", required = true, non_empty = true, check = log_path_error,
+          description = "log file; relative paths are resolved against the prefix; its directory must exist",
+        },
+        format = {
+          type = "string", non_empty = true, max_len = 3072, check = template_error,
+          description = "$context template of a line (at most 3072 bytes)",
+        },
+      },
+    },
+  },
+}
+
+local api = {
+  type = "record", description = "an API", post = checks.api,
+  fields = {
+    protocol = {
+      type = "string", one_of = { "http" }, unsupported = { rest = true, websocket = true },
+      default = "http", description = 'API type; only "http" for now',
+    },
+    default_endpoint = {
+      type = "boolean", default = true,
+      description = "false: reachable only through a custom domain",
+    },
+    stages = {
+      type = "map", required = true, non_empty = true, description = "stages by name",
+      keys = { type = "string", check = stage_name_error, description = 'stage name: "$default" or [A-Za-z0-9_-]{1,128}' },
+      values = stage,
+    },
+    routes = {
+      type = "map", required = true, non_empty = true, description = "routes by route key",
+      keys = { type = "string", check = route_key_error, description = 'route key: "METHOD /path" or "$default"' },
+      values = route,
+    },
+    authorizers = {
+      type = "map", default = {}, description = "authorizers by name, for routes' `authorizer`",
+      keys = { type = "string", pattern = API_ID, description = "authorizer name",
+        pattern_message = "invalid authorizer name: must match [A-Za-z0-9_-]+" },
+      values = authorizer,
+    },
+    route_selection = route_selection,
+    usage_plans = {
+      type = "map", default = {}, description = "usage plans by name",
+      keys = { type = "string", pattern = API_ID, description = "plan name",
+        pattern_message = "invalid plan name: must match [A-Za-z0-9_-]+" },
+      values = usage_plan,
+    },
+    gateway_responses = {
+      type = "map", default = {}, description = "customized gateway responses by type",
+      keys = {
+        type = "string", one_of = GATEWAY_RESPONSE_TYPES, description = "gateway response type",
+        enum_message = "unknown gateway response type",
+      },
+      values = gateway_response,
+    },
+  },
+}
+
+local listener_tls = {
+  type = "record", description = "TLS on this listener (TLS 1.2 and 1.3, ALPN http/1.1)",
+  fields = {
+    certificate = { type = "string", required = true, check = file_error,
+      description = "PEM certificate (then its chain) served when no domain's certificate matches the SNI" },
+    key = { type = "string", required = true, check = file_error, description = "PEM private key" },
+    unknown_sni = { type = "string", one_of = { "default", "reject" }, default = "default",
+      description = '"default": serve the listener certificate to unknown names; "reject": fail the handshake' },
+  },
+}
+listener_tls.post = checks.listener_tls
+
+local listener = {
+  type = "record", description = "a listening socket",
+  fields = {
+    tls = listener_tls,
+    address = {
+      type = "string", default = "127.0.0.1", check = address_error,
+      description = "bind address (IPv4 or IPv6 literal)",
+    },
+    port = { type = "integer", between = { 1, 65535 }, required = true, description = "bind port" },
+    api = {
+      type = "string", check = checks.listener_api_error,
+      description = "API whose default endpoint this listener serves",
+    },
+  },
+}
+
+local domain = {
+  type = "record", description = "a custom domain name", post = checks.domain,
+  fields = {
+    certificate = { type = "string", check = file_error,
+      description = "PEM certificate (then its chain) served on TLS listeners when the SNI names this domain" },
+    key = { type = "string", check = file_error, description = "PEM private key" },
+    mtls = {
+      type = "record", description = "mutual TLS: clients must present a certificate the truststore vouches for",
+      fields = {
+        truststore = { type = "string", required = true, check = file_error,
+          description = "PEM bundle of the CA certificates that issue client certificates (chain depth <= 4)" },
+        crl = { type = "string", check = file_error,
+          description = "PEM file of CRLs, checked for every chain element that has one" },
+        mode = { type = "string", one_of = { "require", "request" }, default = "require",
+          description = '"require": no valid certificate, no handshake; "request": the certificate is optional' },
+        revocation = {
+          type = "record", post = policy_use("revocation"),
+          description = "a Lua policy whose check(cert, conf) allows or denies each client certificate",
+          fields = {
+            policy = policy_field("revocation check policy"),
+            config = policy_config,
+            ttl = { type = "integer", between = { 0, 86400 }, default = 300,
+              description = "seconds a verdict is cached per certificate fingerprint (0: every handshake)" },
+          },
+        },
+        version = { type = "integer", between = { 1, 1e6 },
+          description = "serve this recorded truststore version (state_dir/truststores/HOST/vN.pem)" },
+        forward_header = { type = "string", pattern = HEADER_TOKEN, normalize = lower,
+          pattern_message = "invalid header name: must be an HTTP token",
+          description = "send the client certificate (URL-encoded PEM) to HTTP backends in this header" },
+      },
+    },
+    mappings = {
+      type = "map", required = true, non_empty = true,
+      description = 'API mappings: base path ("" or one segment) to "api" or "api/stage"',
+      keys = {
+        type = "string", check = base_path_error, normalize = strip_slashes,
+        description = 'base path: "" or one path segment', duplicate = "base path",
+      },
+      values = { type = "string", check = checks.mapping_target_error, description = '"api" or "api/stage"' },
+    },
+  },
+}
+
+local root = {
+  type = "record", description = "the gateway configuration", post = checks.root,
+  fields = {
+    workers = {
+      type = "custom", validate = workers_value, default = "auto",
+      description = 'worker threads: "auto" (one per core) or 1..256',
+    },
+    listen = {
+      type = "list", non_empty = true, elements = listener, post = checks.listeners,
+      default = { { address = "127.0.0.1", port = 8080 } },
+      description = "where to accept HTTP connections",
+    },
+    domains = {
+      type = "map", default = {}, description = "custom domain names selected by the Host header",
+      keys = {
+        type = "string", check = host_error, normalize = lower,
+        description = "host name (lower-cased)", duplicate = "host",
+      },
+      values = domain,
+    },
+    apis = {
+      type = "map", required = true, non_empty = true, description = "the APIs by id",
+      keys = {
+        type = "string", pattern = API_ID, description = "API id",
+        pattern_message = "invalid API id: must match [A-Za-z0-9_-]+",
+      },
+      values = api,
+    },
+    throttle = {
+      type = "record", fields = throttle_settings.fields, post = check_throttle,
+      description = "gateway-wide (account) limit shared by every API; none when absent",
+    },
+    api_keys = {
+      type = "map", default = {}, description = "API keys by id",
+      keys = { type = "string", pattern = API_ID, description = "key id",
+        pattern_message = "invalid key id: must match [A-Za-z0-9_-]+" },
+      values = api_key,
+    },
+    api_keys_file = {
+      type = "string", non_empty = true,
+      description = 'file of more API keys, one per line: "id value" or "id sha256:HEX"',
+    },
+    backend_ca = {
+      type = "string", check = file_error,
+      description = "PEM bundle that https backends' certificates are verified against (default: the system store)",
+    },
+    state_dir = {
+      type = "string", non_empty = true, default = "state",
+      description = "directory for state that survives restarts (quota counters); created if missing",
+    },
+    limits = {
+      type = "record", default = {}, description = "request size limits",
+      fields = {
+        max_body_size = {
+          type = "integer", between = { 0, 2 ^ 40 }, default = 10485760,
+          description = "largest request body in bytes (413 beyond)",
+        },
+        max_header_size = {
+          type = "integer", between = { 1024, 65536 }, default = 10240,
+          description = "largest request line + headers in bytes (431 beyond)",
+        },
+      },
+    },
+    management = management,
+    watch = {
+      type = "boolean", default = false,
+      description = "reload when the configuration file or a policy file changes",
+    },
+    lua = lua_settings,
+    timeouts = {
+      type = "record", default = {}, description = "client-side timeouts in seconds",
+      fields = {
+        header = { type = "number", above = 0, at_most = 86400, default = 10, description = "time to receive a request head" },
+        idle = { type = "number", above = 0, at_most = 86400, default = 60, description = "keep-alive idle time" },
+        body = { type = "number", above = 0, at_most = 86400, default = 30, description = "time between two body reads" },
+        shutdown = { type = "number", above = 0, at_most = 86400, default = 10, description = "graceful shutdown bound" },
+        send = {
+          type = "number", above = 0, at_most = 86400, default = 60,
+          description = "time a client may take to accept more of a response",
+        },
+      },
+    },
+  },
+}
+
+return root

@@ -1,0 +1,274 @@
+-- moongate.config.shape: the checked configuration turned into the normalized form
+-- that the C runtime reads (runtime/conf/config.c walks this table): maps become lists
+-- sorted by key so that C sees a deterministic order, relative file paths are resolved
+-- against the prefix, route keys are split into method and path, and the Lua policy
+-- uses are numbered into the workers' spec (lua_spec, moongate.runtime.load_gen).
+local type, ipairs = type, ipairs
+local sort = table.sort
+local lang = require "moongate.config.lang"
+local values = require "moongate.config.values"
+local policies = require "moongate.config.policies"
+local policy_lib = require "moongate.policy"
+local join, sorted_keys = lang.join, lang.sorted_keys
+local resolve, parse_route_key, parse_target = values.resolve, values.parse_route_key, values.parse_target
+local policy_dirs = policies.dirs
+
+local M = {}
+
+-- The token file of the management listener m (raw or validated): the configured one
+-- or state_dir/management.token, resolved against the prefix. The gateway and the
+-- command line (M.management) must agree on it.
+local function management_token_file(m, state_dir, prefix)
+  if type(m.token_file) == "string" then
+    return resolve(prefix, m.token_file), false
+  end
+  return resolve(prefix, (type(state_dir) == "string" and state_dir or "state") .. "/management.token"), true
+end
+
+local function map_list(map, fn)
+  local out = {}
+  for i, k in ipairs(sorted_keys(map)) do
+    out[i] = fn(k, map[k])
+  end
+  return out
+end
+
+local function pairs_list(map)
+  return map_list(map, function(name, value)
+    return { name = name, value = value }
+  end)
+end
+
+local function shape_integration(i)
+  if i.type == "lua" then
+    return { type = "lua", timeout_ms = i.timeout_ms }
+  elseif i.type == "http" then
+    return { type = "http", uri = i.uri, method = i.method, timeout_ms = i.timeout_ms }
+  end
+  return { type = "mock", status = i.status, headers = pairs_list(i.headers), body = i.body }
+end
+
+local function shape_route(key, r)
+  local parsed = parse_route_key(key)
+  return {
+    key = key, method = parsed.method, path = parsed.path,
+    api_key_required = r.api_key_required, integration = shape_integration(r.integration),
+  }
+end
+
+local function shape_throttle(t)
+  return t and { rate = t.rate, burst = t.burst }
+end
+
+local function shape_route_settings(rs)
+  local out = {}
+  for _, key in ipairs(sorted_keys(rs or {})) do
+    if rs[key].throttle then
+      out[#out + 1] = { key = key, throttle = shape_throttle(rs[key].throttle) }
+    end
+  end
+  return out
+end
+
+local function shape_plan(name, p)
+  local keys = {}
+  for i, k in ipairs(p.keys) do
+    keys[i] = k
+  end
+  sort(keys)
+  return {
+    name = name,
+    throttle = shape_throttle(p.throttle),
+    quota = p.quota and { limit = p.quota.limit, period = p.quota.period, offset = p.quota.offset },
+    keys = keys,
+    stages = p.stages,
+    route_settings = shape_route_settings(p.route_settings),
+  }
+end
+
+local function shape_stage(api_path, name, st, prefix)
+  local log = st.access_log
+  local stage_path = join(join(api_path, "stages"), name)
+  return {
+    name = name,
+    variables = pairs_list(st.variables),
+    throttle = shape_throttle(st.throttle),
+    shared_throttle = shape_throttle(st.shared_throttle),
+    route_settings = shape_route_settings(st.route_settings),
+    client_certificate = st.client_certificate and {
+      certificate = st.client_certificate.certificate and resolve(prefix, st.client_certificate.certificate),
+      key = st.client_certificate.key and resolve(prefix, st.client_certificate.key),
+      generate = st.client_certificate.generate,
+    },
+    rate_limit_headers = st.rate_limit_headers,
+    access_log = log and {
+      path = resolve(prefix, log.path),
+      format = log.format,
+      where = join(join(stage_path, "access_log"), "format"),
+    },
+  }
+end
+
+local function shape_api(id, a, prefix)
+  local api_path = join("apis", id)
+  return {
+    id = id,
+    protocol = a.protocol,
+    default_endpoint = a.default_endpoint,
+    stages = map_list(a.stages, function(name, st)
+      return shape_stage(api_path, name, st, prefix)
+    end),
+    routes = map_list(a.routes, shape_route),
+    usage_plans = map_list(a.usage_plans, shape_plan),
+    gateway_responses = map_list(a.gateway_responses, function(t, r)
+      return {
+        type = t, status = r.status, headers = pairs_list(r.headers), body = r.body,
+        where = join(join(api_path, "gateway_responses"), t),
+      }
+    end),
+  }
+end
+
+local function shape_domain(host, d, prefix)
+  local m = d.mtls
+  return {
+    host = host,
+    certificate = d.certificate and resolve(prefix, d.certificate),
+    key = d.key and resolve(prefix, d.key),
+    mtls = m and {
+      truststore = resolve(prefix, m.truststore), crl = m.crl and resolve(prefix, m.crl),
+      mode = m.mode, forward_header = m.forward_header, version = m.version,
+    },
+    mappings = map_list(d.mappings, function(base, target)
+      local api_id, stage_name = parse_target(target)
+      return { base = base, api = api_id, stage = stage_name }
+    end),
+  }
+end
+
+local function shape(c, prefix, ctx)
+  local api_keys = map_list(ctx.all_keys or {}, function(id, k)
+    return { id = id, value = k.value, sha256 = k.sha256 }
+  end)
+  local listen = {}
+  for i, l in ipairs(c.listen) do
+    listen[i] = {
+      address = l.address, port = l.port, api = l.api,
+      tls = l.tls and {
+        certificate = resolve(prefix, l.tls.certificate), key = resolve(prefix, l.tls.key),
+        unknown_sni = l.tls.unknown_sni,
+      },
+    }
+  end
+  return {
+    workers = c.workers,
+    listen = listen,
+    throttle = shape_throttle(c.throttle),
+    api_keys = api_keys,
+    state_dir = resolve(prefix, c.state_dir),
+    backend_ca = c.backend_ca and resolve(prefix, c.backend_ca),
+    limits = { max_body_size = c.limits.max_body_size, max_header_size = c.limits.max_header_size },
+    timeouts = {
+      header = c.timeouts.header, idle = c.timeouts.idle,
+      body = c.timeouts.body, shutdown = c.timeouts.shutdown, send = c.timeouts.send,
+    },
+    domains = map_list(c.domains, function(host, d)
+      return shape_domain(host, d, prefix)
+    end),
+    apis = map_list(c.apis, function(id, a)
+      return shape_api(id, a, prefix)
+    end),
+  }
+end
+
+-- Adds the policy uses to the shaped configuration `out`: use numbers on stages
+-- (waf, access_log.policy), APIs (selector), routes (authorizer, lua integration),
+-- the workers' spec (lua_spec), the management listener and the watched files.
+local function shape_policies(out, c, ctx)
+  local spec = { budget = c.lua.instruction_budget, dirs = policy_dirs(ctx), policies = {}, uses = {} }
+  local index = {}
+  local watch = { ctx.source }
+  local function pid(entry)
+    if not index[entry.full] then
+      spec.policies[#spec.policies + 1] = { name = entry.name, source = entry.source }
+      index[entry.full] = #spec.policies
+      watch[#watch + 1] = entry.full
+    end
+    return index[entry.full]
+  end
+  local function add(use)
+    spec.uses[#spec.uses + 1] = use
+    return #spec.uses
+  end
+  for _, sa in ipairs(out.apis) do
+    local a = c.apis[sa.id]
+    local api_path = join("apis", sa.id)
+    local route_index = {}
+    for i, sr in ipairs(sa.routes) do
+      route_index[sr.key] = i - 1
+    end
+    if a.route_selection then
+      sa.selector = add({ hook = "select_route", where = join(api_path, "route_selection"),
+        policy = pid(a.route_selection._policy), conf = a.route_selection.config, routes = route_index })
+    end
+    for _, sr in ipairs(sa.routes) do
+      local r = a.routes[sr.key]
+      local rpath = join(join(api_path, "routes"), sr.key)
+      if r.authorizer then
+        local az = a.authorizers[r.authorizer]
+        sr.authorizer = add({
+          hook = "authorize", api = sa.id, name = r.authorizer,
+          where = join(join(api_path, "authorizers"), r.authorizer),
+          policy = pid(az._policy), conf = az.config, kind = az.kind,
+          identity_sources = az.identity_sources, ttl = az.ttl, token_pattern = az.token_pattern,
+          scopes = r.scopes or {},
+        })
+      end
+      if r.integration.type == "lua" then
+        sr.integration.use = add({ hook = "handle", where = join(rpath, "integration"),
+          policy = pid(r.integration._policy), conf = r.integration.config,
+          timeout_ms = r.integration.timeout_ms })
+      end
+    end
+    for _, ss in ipairs(sa.stages) do
+      local st = a.stages[ss.name]
+      local spath = join(join(api_path, "stages"), ss.name)
+      if st.waf then
+        local rules = {}
+        for _, rule in ipairs(st.waf.rules) do
+          rules[#rules + 1] = { name = rule.name, priority = rule.priority, action = rule.action,
+            policy = pid(rule._policy), conf = rule.config }
+        end
+        sort(rules, function(x, y) return x.priority < y.priority end)
+        ss.waf = add({ hook = "waf", where = join(spath, "waf"), default_action = st.waf.default_action,
+          rules = rules })
+      end
+      if st.access_log and st.access_log.policy then
+        ss.access_log.policy = add({ hook = "log", where = join(spath, "access_log"),
+          policy = pid(st.access_log._policy), conf = st.access_log.config })
+      end
+    end
+  end
+  for _, sd in ipairs(out.domains) do
+    local m = c.domains[sd.host].mtls
+    if m and m.revocation then
+      sd.mtls.revocation = add({ hook = "check_cert", where = join(join(join("domains", sd.host), "mtls"), "revocation"),
+        policy = pid(m.revocation._policy), conf = m.revocation.config })
+      sd.mtls.revocation_ttl = m.revocation.ttl
+    end
+  end
+  if #spec.uses > 0 then
+    out.lua_spec = policy_lib.serialize(spec)
+  end
+  if c.management then
+    local token_file, generated = management_token_file(c.management, c.state_dir, ctx.prefix)
+    out.management = { address = c.management.address, port = c.management.port,
+      token_file = token_file, token_generated = generated }
+  end
+  out.watch = c.watch
+  out.watch_files = watch
+end
+
+M.config, M.policies, M.management_token_file = shape, shape_policies, management_token_file
+
+return M
