@@ -9,6 +9,11 @@
  * origin's list (read on, so that the server's close or stray bytes close it) -> reused,
  * or closed. A request is detached from its connection before its last callback runs,
  * so that the callback may start the next request at once, even on the same connection.
+ *
+ * A connection is a stream (net/stream.h: plain TCP, or TLS with a client engine), so
+ * nothing here knows whether it is encrypted: the stream decrypts, finishes the
+ * handshake (on_handshake), holds what arrives while the reader pauses, and keeps the
+ * TLS session for the origin's next connection.
  */
 #include "http/client.h"
 
@@ -49,7 +54,7 @@ struct mgw_hc_pool_s {
     uv_loop_t *loop;
     hc_origin_t *origins;
     hc_ctx_t *ctxs;
-    uint64_t opened, reused;
+    mgw_hc_stats_t stats;
     int draining; /* connections close when their request ends (shutdown) */
 };
 
@@ -59,22 +64,18 @@ struct hc_resolve_s {
 };
 
 struct mgw_hc_conn_s {
-    uv_tcp_t tcp;
+    mgw_stream_t stream;  /* plain TCP or TLS; stream.data is the connection */
     mgw_deadline_t timer; /* idle, response, body and pause timeouts */
     uv_connect_t connect;
     mgw_hc_pool_t *pool;
     hc_origin_t *origin;
     mgw_http1_t *parser;
-    mgw_rbuf_t *rbuf;
-    mgw_wq_t wq;
     mgw_hc_req_t *q; /* the request it serves, or NULL */
     hc_resolve_t *resolving;
     mgw_hc_conn_t *next_idle;
     int handles;
-    mgw_tls_t *tls; /* https: the engine; plaintext is parsed from `plain` */
-    mgw_rbuf_t *plain;
     mgw_rbuf_t *cur; /* the buffer being parsed: body bytes are handed on from it */
-    unsigned closing : 1, reused : 1, idle : 1, reading : 1, paused : 1, ready : 1, complete : 1;
+    unsigned closing : 1, reused : 1, idle : 1, ready : 1, complete : 1;
 };
 
 static const mgw_http1_cbs_t hc_response_cbs;
@@ -87,15 +88,17 @@ static int attach(mgw_hc_pool_t *p, mgw_hc_req_t *q, mgw_hc_err_t *kind, const c
 
 /* ---- connections ---- */
 
-static void conn_closed(uv_handle_t *h)
+/* One of the connection's two handles (the stream's socket, the timer) has closed. */
+static void conn_closed(mgw_hc_conn_t *c)
 {
-    mgw_hc_conn_t *c = h->data;
     if (--c->handles > 0) return;
-    mgw__rbuf_unref(c->rbuf);
-    mgw__rbuf_unref(c->plain);
-    mgw_tls_free(c->tls);
     mgw_http1_destroy(c->parser);
     free(c);
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+    conn_closed(h->data);
 }
 
 static void idle_remove(mgw_hc_conn_t *c)
@@ -126,35 +129,8 @@ static void conn_close(mgw_hc_conn_t *c)
         c->q->conn = NULL;
         c->q = NULL;
     }
-    uv_close((uv_handle_t *)&c->timer.t, conn_closed);
-    uv_close((uv_handle_t *)&c->tcp, conn_closed);
-}
-
-static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
-{
-    (void)hint;
-    mgw_hc_conn_t *c = h->data;
-    if (c->rbuf == NULL || c->rbuf->refs > 1) {
-        mgw__rbuf_unref(c->rbuf);
-        c->rbuf = mgw__rbuf_new();
-    }
-    buf->base = c->rbuf->data;
-    buf->len = c->rbuf->cap;
-}
-
-static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
-
-static void start_reading(mgw_hc_conn_t *c)
-{
-    if (c->reading || c->closing || c->paused) return;
-    if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) == 0) c->reading = 1;
-}
-
-static void stop_reading(mgw_hc_conn_t *c)
-{
-    if (!c->reading) return;
-    uv_read_stop((uv_stream_t *)&c->tcp);
-    c->reading = 0;
+    uv_close((uv_handle_t *)&c->timer.t, timer_closed);
+    mgw_stream_close(&c->stream);
 }
 
 static void idle_timeout_cb(uv_timer_t *t)
@@ -187,108 +163,88 @@ static void arm(mgw_hc_conn_t *c, uv_timer_cb cb, uint64_t ms)
     mgw_deadline_set(&c->timer, cb, ms ? ms : 1);
 }
 
-static void wq_drained(mgw_wq_t *wq)
+/* ---- the stream's callbacks (s->data: the connection) ---- */
+
+static void s_read(mgw_stream_t *s, mgw_rbuf_t *rb, const char *p, size_t n)
 {
-    mgw_hc_conn_t *c = (mgw_hc_conn_t *)((char *)wq - offsetof(mgw_hc_conn_t, wq));
+    conn_input(s->data, rb, p, n);
+}
+
+static void s_eof(mgw_stream_t *s)
+{
+    conn_eof(s->data, s->err);
+}
+
+/* https: the handshake is over (the server's certificate passed), the request goes out. */
+static void s_handshake(mgw_stream_t *s, mgw_tls_t *t)
+{
+    mgw_hc_conn_t *c = s->data;
+    if (mgw_tls_resumed(t)) c->pool->stats.resumed++;
+    if (!c->ready && c->q) conn_ready(c);
+}
+
+static void s_refused(mgw_stream_t *s, const char *why, int plain_http)
+{
+    (void)plain_http;
+    conn_fail(s->data, MGW_HC_ETLS, 0, why);
+}
+
+static void s_drained(mgw_stream_t *s)
+{
+    mgw_hc_conn_t *c = s->data;
     if (c->q && c->q->cbs->on_drain) c->q->cbs->on_drain(c->q);
 }
 
-static mgw_hc_conn_t *conn_new(mgw_hc_pool_t *p, hc_origin_t *o)
+/* (The client never shuts a stream down: it closes it.) */
+static void s_shutdown(mgw_stream_t *s)
+{
+    conn_close(s->data);
+}
+
+static void s_close(mgw_stream_t *s)
+{
+    conn_closed(s->data);
+}
+
+static const mgw_stream_cbs_t hc_stream_cbs = {
+    .on_read = s_read,
+    .on_eof = s_eof,
+    .on_handshake = s_handshake,
+    .on_refused = s_refused,
+    .on_drained = s_drained,
+    .on_shutdown = s_shutdown,
+    .on_close = s_close,
+};
+
+/* A connection to o for requests like q (https: a TLS stream with q's context, checking
+ * q's host and resuming the origin's last session). q may be NULL: plain TCP. */
+static mgw_hc_conn_t *conn_new(mgw_hc_pool_t *p, hc_origin_t *o, const mgw_hc_req_t *q)
 {
     mgw_hc_conn_t *c = mgw_calloc(1, sizeof(*c));
     c->pool = p;
     c->origin = o;
-    uv_tcp_init(p->loop, &c->tcp);
+    mgw_stream_tls_opts_t tls = {0};
+    if (q && q->tls) {
+        tls.ctx = q->tls;
+        tls.host = q->host;
+        tls.session = o->session;
+    }
+    mgw_stream_init(&c->stream, p->loop, &hc_stream_cbs, c, &tls);
     mgw_deadline_init(p->loop, &c->timer, c);
-    c->tcp.data = c;
     c->handles = 2;
-    c->wq.drained = wq_drained;
     c->parser = mgw_http1_create(0, &hc_response_cbs, c);
-    p->opened++;
+    p->stats.opened++;
     return c;
 }
 
-/* ---- the transport: TCP, or TLS over it ----
- * The only code of the client that knows about TLS: once net/ has streams (TCP and TLS
- * behind one ops table), these functions become calls through the stream. */
-
-static void tr_flush(mgw_hc_conn_t *c)
+static void start_reading(mgw_hc_conn_t *c)
 {
-    mgw__tls_flush(c->tls, (uv_stream_t *)&c->tcp, &c->wq);
+    if (!c->closing) mgw_stream_read_start(&c->stream);
 }
 
-/* Writes to the server, through TLS for https (see mgw__write for ref). */
-static void tr_write(mgw_hc_conn_t *c, const uv_buf_t *bufs, int nbufs, mgw_rbuf_t *ref)
+static void conn_write(mgw_hc_conn_t *c, const uv_buf_t *bufs, int nbufs, mgw_rbuf_t *ref)
 {
-    if (c->tls == NULL)
-        mgw__write((uv_stream_t *)&c->tcp, &c->wq, bufs, nbufs, ref);
-    else
-        mgw__tls_send(c->tls, (uv_stream_t *)&c->tcp, &c->wq, bufs, nbufs);
-}
-
-/* The TCP connection is up: http is ready, https starts its handshake (conn_ready once
- * it is over, from tr_decrypt). */
-static void tr_connected(mgw_hc_conn_t *c)
-{
-    const mgw_hc_req_t *q = c->q;
-    if (q->tls == NULL) {
-        conn_ready(c);
-        return;
-    }
-    c->tls = mgw_tls_client_new(q->tls, q->host, c->origin->session);
-    char none[1];
-    mgw_tls_read(c->tls, none, 0); /* produces the ClientHello */
-    tr_flush(c);
-    start_reading(c);
-}
-
-/* https: decrypts what the engine holds, finishes the handshake, parses the plaintext. */
-static void tr_decrypt(mgw_hc_conn_t *c)
-{
-    while (!c->closing && !c->paused) {
-        if (c->plain == NULL || c->plain->refs > 1) {
-            mgw__rbuf_unref(c->plain);
-            c->plain = mgw__rbuf_new();
-        }
-        ssize_t got = mgw_tls_read(c->tls, c->plain->data, c->plain->cap);
-        if (!c->ready && c->q && mgw_tls_handshake_done(c->tls)) conn_ready(c);
-        if (got > 0) {
-            conn_input(c, c->plain, c->plain->data, (size_t)got);
-            continue;
-        }
-        if (got == MGW_TLS_WANT) break;
-        if (got == MGW_TLS_CLOSED) {
-            conn_eof(c, UV_EOF);
-            return;
-        }
-        conn_fail(c, MGW_HC_ETLS, 0, mgw_tls_error(c->tls));
-        return;
-    }
-    if (!c->closing) tr_flush(c);
-}
-
-/* nread bytes arrived in c->rbuf. (An idle TLS connection may still get session
- * tickets: the engine takes them.) */
-static void tr_input(mgw_hc_conn_t *c, size_t nread)
-{
-    if (c->tls == NULL) {
-        conn_input(c, c->rbuf, c->rbuf->data, nread);
-        return;
-    }
-    mgw_tls_feed(c->tls, c->rbuf->data, nread);
-    tr_decrypt(c);
-}
-
-/* Reading resumes: OpenSSL may hold decrypted bytes that no socket read will bring. */
-static void tr_resume(mgw_hc_conn_t *c)
-{
-    if (c->tls) tr_decrypt(c);
-}
-
-/* The connection goes idle: its TLS session is kept for the origin's next connection. */
-static void tr_idle(mgw_hc_conn_t *c)
-{
-    if (c->tls) mgw_tls_save_session(c->tls, &c->origin->session);
+    mgw_stream_write(&c->stream, bufs, nbufs, ref);
 }
 
 /* ---- the pool ---- */
@@ -301,16 +257,15 @@ static void conn_release(mgw_hc_conn_t *c)
         conn_close(c);
         return;
     }
-    tr_idle(c);
+    mgw_stream_save_session(&c->stream, &o->session);
     c->ready = 0;
     c->idle = 1;
-    c->paused = 0;
     c->next_idle = o->idle;
     o->idle = c;
     o->nidle++;
     mgw_deadline_set(&c->timer, idle_timeout_cb, IDLE_MS);
-    /* Keep reading: EOF or stray bytes on an idle connection close it. */
-    start_reading(c);
+    /* Keep reading (a reader's pause ends): EOF or stray bytes close an idle connection. */
+    mgw_stream_resume(&c->stream);
 }
 
 static hc_origin_t *origin_get(mgw_hc_pool_t *p, const char *host, int port, const char *tls_id)
@@ -379,10 +334,9 @@ mgw_tls_ctx_t *mgw_hc_pool_tls(mgw_hc_pool_t *p, const char *ca_file, char *err,
     return ctx;
 }
 
-void mgw_hc_pool_stats(const mgw_hc_pool_t *p, uint64_t *opened, uint64_t *reused)
+void mgw_hc_pool_stats(const mgw_hc_pool_t *p, mgw_hc_stats_t *out)
 {
-    *opened = p->opened;
-    *reused = p->reused;
+    *out = p->stats;
 }
 
 /* ---- sending the request ---- */
@@ -393,20 +347,20 @@ static void send_body(mgw_hc_conn_t *c, const char *p, size_t n, mgw_rbuf_t *ref
     char pre[20];
     if (!c->q->chunked) {
         b[0] = uv_buf_init((char *)p, (unsigned)n);
-        tr_write(c, b, 1, ref);
+        conn_write(c, b, 1, ref);
         return;
     }
     b[0] = uv_buf_init(pre, (unsigned)snprintf(pre, sizeof(pre), "%zx\r\n", n));
     b[1] = uv_buf_init((char *)p, (unsigned)n);
     b[2] = uv_buf_init("\r\n", 2);
-    tr_write(c, b, 3, ref);
+    conn_write(c, b, 3, ref);
 }
 
 static void send_body_end(mgw_hc_conn_t *c)
 {
     if (!c->q->chunked) return;
     uv_buf_t b = uv_buf_init("0\r\n\r\n", 5);
-    tr_write(c, &b, 1, NULL);
+    conn_write(c, &b, 1, NULL);
 }
 
 /* The connection is ready: send the head and what the body has brought so far. */
@@ -415,7 +369,7 @@ static void conn_ready(mgw_hc_conn_t *c)
     mgw_hc_req_t *q = c->q;
     c->ready = 1;
     uv_buf_t b = uv_buf_init((char *)q->head.p, (unsigned)q->head.n);
-    tr_write(c, &b, 1, NULL);
+    conn_write(c, &b, 1, NULL);
     if (q->early.n) {
         send_body(c, q->early.p, q->early.n, NULL);
         mgw_buf_free(&q->early);
@@ -427,7 +381,7 @@ static void conn_ready(mgw_hc_conn_t *c)
 
 static void connect_cb(uv_connect_t *req, int status)
 {
-    mgw_hc_conn_t *c = req->handle->data;
+    mgw_hc_conn_t *c = ((mgw_stream_t *)req->handle->data)->data;
     if (status == UV_ECANCELED || c->closing) return;
     if (c->q == NULL) {
         conn_close(c);
@@ -437,8 +391,10 @@ static void connect_cb(uv_connect_t *req, int status)
         conn_fail(c, MGW_HC_ECONNECT, status, uv_strerror(status));
         return;
     }
-    uv_tcp_nodelay(&c->tcp, 1);
-    tr_connected(c);
+    uv_tcp_nodelay(&c->stream.tcp, 1);
+    /* https sends its ClientHello now, and the request once the handshake is over */
+    start_reading(c);
+    if (!c->stream.handshaking) conn_ready(c);
 }
 
 static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
@@ -462,7 +418,7 @@ static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         conn_fail(c, MGW_HC_ERESOLVE, status, uv_strerror(status));
         return;
     }
-    int rc = uv_tcp_connect(&c->connect, &c->tcp, res->ai_addr, connect_cb);
+    int rc = mgw_stream_connect(&c->stream, &c->connect, res->ai_addr, connect_cb);
     uv_freeaddrinfo(res);
     if (rc < 0) conn_fail(c, MGW_HC_ECONNECT, rc, uv_strerror(rc));
 }
@@ -476,7 +432,7 @@ static int conn_open(mgw_hc_conn_t *c, mgw_hc_err_t *kind)
     if (uv_ip4_addr(q->host, q->port, (struct sockaddr_in *)&ss) == 0 ||
         uv_ip6_addr(q->host, q->port, (struct sockaddr_in6 *)&ss) == 0) {
         *kind = MGW_HC_ECONNECT;
-        return uv_tcp_connect(&c->connect, &c->tcp, (struct sockaddr *)&ss, connect_cb);
+        return mgw_stream_connect(&c->stream, &c->connect, (struct sockaddr *)&ss, connect_cb);
     }
     hc_resolve_t *rs = mgw_calloc(1, sizeof(*rs));
     rs->conn = c;
@@ -502,9 +458,9 @@ static int attach(mgw_hc_pool_t *p, mgw_hc_req_t *q, mgw_hc_err_t *kind, const c
     if (c) {
         idle_remove(c);
         c->reused = 1;
-        p->reused++;
+        p->stats.reused++;
     } else {
-        c = conn_new(p, o);
+        c = conn_new(p, o, q);
     }
     c->q = q;
     q->conn = c;
@@ -601,7 +557,7 @@ int mgw_hc_write(mgw_hc_req_t *q, const char *p, size_t n, mgw_rbuf_t *ref)
         return q->early.n >= MGW_WQ_HIGH;
     }
     send_body(c, p, n, ref);
-    return c->wq.pending >= MGW_WQ_HIGH;
+    return c->stream.wq.pending >= MGW_WQ_HIGH;
 }
 
 void mgw_hc_write_end(mgw_hc_req_t *q)
@@ -610,12 +566,13 @@ void mgw_hc_write_end(mgw_hc_req_t *q)
     if (q->conn && q->conn->ready) send_body_end(q->conn);
 }
 
+/* The rest of what is being parsed still reaches on_body; the stream holds what comes
+ * after it. */
 void mgw_hc_pause(mgw_hc_req_t *q, uint64_t stall_ms)
 {
     mgw_hc_conn_t *c = q->conn;
     if (c == NULL) return;
-    c->paused = 1;
-    stop_reading(c);
+    if (!c->stream.paused) mgw_stream_pause(&c->stream, NULL, NULL, 0);
     arm(c, stall_cb, stall_ms);
 }
 
@@ -624,15 +581,13 @@ void mgw_hc_resume(mgw_hc_req_t *q)
     mgw_hc_conn_t *c = q->conn;
     if (c == NULL) return;
     /* the server's clock runs again from now, as its reads do */
-    if (c->paused) arm(c, timeout_cb, q->timeout_ms);
-    c->paused = 0;
-    start_reading(c);
-    tr_resume(c);
+    if (c->stream.paused) arm(c, timeout_cb, q->timeout_ms);
+    mgw_stream_resume(&c->stream); /* hands on what the stream held */
 }
 
 int mgw_hc_paused(const mgw_hc_req_t *q)
 {
-    return q->conn && q->conn->paused;
+    return q->conn && q->conn->stream.paused;
 }
 
 void mgw_hc_abort(mgw_hc_req_t *q)
@@ -652,7 +607,7 @@ static void conn_done(mgw_hc_conn_t *c, int parsed_all)
     q->conn = NULL;
     mgw_deadline_clear(&c->timer);
     /* Reuse the connection only if the server allows it and the request went out whole. */
-    if (parsed_all && q->keepalive && q->body_done && c->wq.pending == 0)
+    if (parsed_all && q->keepalive && q->body_done && c->stream.wq.pending == 0)
         conn_release(c);
     else
         conn_close(c);
@@ -708,12 +663,10 @@ static void conn_input(mgw_hc_conn_t *c, mgw_rbuf_t *rb, const char *p, size_t n
         return;
     }
     c->q->got_bytes = 1;
-    mgw__rbuf_ref(rb);
-    c->cur = rb;
+    c->cur = rb; /* the stream holds it during the call */
     size_t used;
     int rc = mgw_http1_execute(c->parser, p, n, &used);
     c->cur = NULL;
-    mgw__rbuf_unref(rb);
     if (c->complete) {
         conn_done(c, rc == MGW_HTTP1_OK);
         return;
@@ -724,18 +677,6 @@ static void conn_input(mgw_hc_conn_t *c, mgw_rbuf_t *rb, const char *p, size_t n
     if (q == NULL) return;
     if (q->cbs->on_flush) q->cbs->on_flush(q);
     if (rc == MGW_HTTP1_ERROR && c->q) conn_fail(c, MGW_HC_EPROTO, 0, mgw_http1_error(c->parser));
-}
-
-static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
-{
-    (void)buf;
-    mgw_hc_conn_t *c = s->data;
-    if (nread == 0) return;
-    if (nread < 0) {
-        conn_eof(c, (int)nread);
-        return;
-    }
-    tr_input(c, (size_t)nread);
 }
 
 /* ---- the response parser's callbacks (ud: the connection) ---- */
@@ -829,7 +770,7 @@ static int on_body(void *ud, const char *p, size_t n)
     mgw_hc_req_t *q = c->q;
     if (q == NULL) return -1;
     if (q->interim) return 0;
-    if (!c->paused) arm(c, timeout_cb, q->timeout_ms);
+    if (!c->stream.paused) arm(c, timeout_cb, q->timeout_ms);
     int rc = q->cbs->on_body(q, p, n, c->cur);
     return c->q == NULL ? -1 : rc;
 }

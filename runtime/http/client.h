@@ -15,9 +15,10 @@
  * consumer of the body can pause and resume reading (backpressure), with a bound on how
  * long it may stay paused.
  *
- * https verifies the server against the request's client context (mgw_tls_client_ctx_new:
- * a CA file or the system store, and an optional client certificate), sends SNI and
- * checks the host name or IP address. Response heads are parsed by http1.c (llhttp).
+ * A connection is a net/ stream: plain TCP, or TLS with a client engine that verifies the
+ * server against the request's client context (mgw_tls_client_ctx_new: a CA file or the
+ * system store, and an optional client certificate), sends SNI and checks the host name
+ * or IP address. Response heads are parsed by http1.c (llhttp).
  */
 #ifndef MGW_HTTP_CLIENT_H
 #define MGW_HTTP_CLIENT_H
@@ -114,8 +115,13 @@ void mgw_hc_pool_free(mgw_hc_pool_t *p);
  * err when the file cannot be loaded.
  */
 mgw_tls_ctx_t *mgw_hc_pool_tls(mgw_hc_pool_t *p, const char *ca_file, char *err, size_t errlen);
-/* Connections the pool opened, and requests served by a pooled connection, so far. */
-void mgw_hc_pool_stats(const mgw_hc_pool_t *p, uint64_t *opened, uint64_t *reused);
+/* What a pool did so far. */
+typedef struct {
+    uint64_t opened;  /* connections opened */
+    uint64_t reused;  /* requests served by a pooled connection */
+    uint64_t resumed; /* TLS handshakes that resumed the origin's session */
+} mgw_hc_stats_t;
+void mgw_hc_pool_stats(const mgw_hc_pool_t *p, mgw_hc_stats_t *out);
 
 /*
  * Fills in q for method and url (http or https; tls: the context for https) with the

@@ -56,8 +56,8 @@ static int park_backend(mgw_hc_conn_t **out)
     gw_pair(sv);
     mgw_hc_pool_t *p = mgw__http_pool(&gw);
     hc_origin_t *o = origin_get(p, "127.0.0.1", 9, NULL);
-    mgw_hc_conn_t *uc = conn_new(p, o);
-    FUZZ_CHECK(uv_tcp_open(&uc->tcp, sv[0]) == 0);
+    mgw_hc_conn_t *uc = conn_new(p, o, NULL);
+    FUZZ_CHECK(uv_tcp_open(&uc->stream.tcp, sv[0]) == 0);
     conn_release(uc);
     FUZZ_CHECK(o->idle == uc);
     *out = uc;
