@@ -227,4 +227,16 @@ return { apis = { pets = { stags = {}, routes = {} } } }
         assert.are_not.equal(0, rc)
         assert.is_truthy((p.stderr() .. p.stdout()):find("apis.pets.stags", 1, true), p.stderr())
     end)
+
+    it("check reports a broken Lua installation instead of crashing", function()
+        -- A configuration module that returns no table (a half-written upgrade).
+        local lua_dir = dir .. "/broken-lua"
+        os.execute("mkdir -p " .. lua_dir .. "/moongate")
+        h.write_file(lua_dir .. "/moongate/config.lua", "return true\n")
+        local path = config_file("good-broken-lua.lua", GOOD)
+        local out, rc = h.run_env({ MOONGATE_LUA_DIR = lua_dir }, { "check", "-c", path })
+        assert.are.equal(1, rc, out)
+        assert.is_truthy(out:find(path .. ": cannot load the configuration module: " .. lua_dir ..
+            "/moongate/config.lua returned a boolean, not its module table", 1, true), out)
+    end)
 end)

@@ -371,6 +371,15 @@ function h.moongate(args)
     return run(table.concat(quoted, " ") .. " 2>&1")
 end
 
+-- Runs `moongate ARGS...` with the environment variables env set; like h.moongate.
+function h.run_env(env, args)
+    local quoted = {}
+    for k, v in pairs(env) do quoted[#quoted + 1] = k .. "=" .. sh_quote(v) end
+    quoted[#quoted + 1] = sh_quote(h.bin)
+    for _, a in ipairs(args) do quoted[#quoted + 1] = sh_quote(a) end
+    return run(table.concat(quoted, " ") .. " 2>&1")
+end
+
 -- curl ---------------------------------------------------------------------------
 
 -- Parses one or more HTTP response heads ("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK...").
