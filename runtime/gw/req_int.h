@@ -1,7 +1,7 @@
 /*
  * Internal definitions shared by the worker, the client connection (net/conn.c), the
- * request (request.c), the HTTP/1 server side (http/server.c) and the upstream side
- * (upstream.c). Nothing outside runtime/ includes this.
+ * request (request.c), the HTTP/1 server side (http/server.c) and the proxy
+ * (http/proxy.c). Nothing outside runtime/ includes this.
  */
 #ifndef MGW_REQ_INT_H
 #define MGW_REQ_INT_H
@@ -22,7 +22,7 @@ typedef struct mgw_worker_s mgw_worker_t;
 typedef struct mgw_conn_s mgw_conn_t;
 typedef struct mgw_req_s mgw_req_t;
 typedef struct mgw_proxy_s mgw_proxy_t;
-typedef struct mgw_origin_s mgw_origin_t;
+typedef struct mgw_hc_pool_s mgw_hc_pool_t; /* http/client.h */
 typedef struct mgw_wgen_s mgw_wgen_t; /* reload.h */
 typedef struct mgw_lua_s mgw_lua_t;   /* lua_int.h */
 typedef struct mgw_lreq_s mgw_lreq_t; /* lua_int.h */
@@ -39,7 +39,7 @@ struct mgw_worker_s {
     uv_tcp_t *listeners;
     int nlisteners;
     mgw_conn_t *conns; /* every open client connection */
-    mgw_origin_t *origins;
+    mgw_hc_pool_t *hc; /* the HTTP client's connection pools (http/proxy.c) */
     uv_timer_t shutdown_timer;
     uv_check_t accept_check; /* a new batch of accepts per loop iteration */
     int accepts;             /* connections accepted in this iteration */
@@ -195,7 +195,7 @@ void mgw__req_free(mgw_req_t *r);
 /* Milliseconds on the loop clock. */
 uint64_t mgw__now_ms(const mgw_req_t *r);
 
-/* upstream.c */
+/* http/proxy.c */
 void mgw__proxy_start(mgw_req_t *r);
 void mgw__proxy_body(mgw_req_t *r, const char *p, size_t n, mgw_rbuf_t *ref);
 void mgw__proxy_body_done(mgw_req_t *r);
