@@ -71,7 +71,7 @@ $(LUA_CONSTANTS): $(BUILD)/tools/gen_constants
 
 $(BUILD)/test-upstream: tests/e2e/upstream.c
 	@mkdir -p $(dir $@)
-	$(CC) -O2 -g $(SAN) -Wall -Wextra -Werror -pthread $< -o $@
+	$(CC) -O2 -g $(SAN) -Wall -Wextra -Werror -pthread $< -o $@ -lssl -lcrypto
 
 # A unit test tests/unit/LAYER/test_NAME.c #includes runtime/LAYER/NAME.c (to reach its static
 # functions) and is linked with every other runtime object.
@@ -123,7 +123,7 @@ FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN    := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_RT_OBJ := $(RUNTIME_SRC:runtime/%.c=$(BUILD)/fuzz/runtime/%.o)
 FUZZ_LLHTTP_OBJ := $(LLHTTP_OBJ:$(BUILD)/llhttp/%=$(BUILD)/fuzz/llhttp/%)
-FUZZ_INCLUDES_response := http/upstream
+FUZZ_INCLUDES_response := http/client http/proxy
 FUZZ_INCLUDES_quota_wal := base/quota
 FUZZ_INCLUDES_pem := base/tls
 

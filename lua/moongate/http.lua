@@ -1,4 +1,5 @@
--- moongate.http: a non-blocking HTTP client for hooks (runtime/lua/ffi_http.c).
+-- moongate.http: a non-blocking HTTP client for hooks (runtime/lua/ffi_http.c, on the
+-- runtime's HTTP client runtime/http/client.c).
 --
 --   local http = require "moongate.http"
 --   local res, err = http.request{ method = "POST", url = "http://127.0.0.1:9001/introspect",
@@ -7,12 +8,16 @@
 --   -- res.status, res.headers (lower-case names), res.body; or nil, "timeout"
 --   local res, err = http.get(url, opts)
 --   local res, err = http.post(url, body, opts)
+--   local res, err = http.get("https://idp.internal/jwks", { ca_file = "/etc/moongate/ca.pem" })
 --
 -- The hook's coroutine yields to the worker's event loop while the call is in
 -- flight; other requests are served meanwhile. timeout is in seconds (default 10)
--- and never goes past the hook's own deadline. A failure to get a response is
--- returned as nil and a message; misuse (bad arguments, calling it outside a
--- hook) raises an error. In busted specs, testing.mock_http provides the answers.
+-- and never goes past the hook's own deadline. Connections are kept alive and
+-- reused per worker and origin. https:// verifies the server's certificate and
+-- name against the system's CA store, or against ca_file (a PEM bundle) when
+-- given. A failure to get a response is returned as nil and a message; misuse
+-- (bad arguments, an unreadable ca_file, calling it outside a hook) raises an
+-- error. In busted specs, testing.mock_http provides the answers.
 local ffi = require "ffi"
 require "moongate.base" -- mgw_req_t, mgw_str_t, mgw_hdr_t, mgw_ffi_runtime_now
 local request = require "moongate.request"
@@ -29,6 +34,8 @@ typedef struct {
     size_t body_len;
     uint64_t timeout_ms;
     uint64_t max_body;
+    const char *ca_file;
+    size_t ca_file_len;
 } mgw_ffi_http_params_t;
 typedef struct {
     int status;
@@ -82,6 +89,9 @@ local function check(opts)
   if type(timeout) ~= "number" or timeout <= 0 then
     error("timeout must be a positive number of seconds", 3)
   end
+  if opts.ca_file ~= nil and type(opts.ca_file) ~= "string" then
+    error("ca_file must be a string (the path of a PEM file)", 3)
+  end
   return method, timeout
 end
 
@@ -108,7 +118,7 @@ function M.request(opts)
       hs[lower(k)] = tostring(v)
     end
     return transport({ method = method, url = opts.url, headers = hs, body = opts.body or "",
-                       timeout = timeout })
+                       timeout = timeout, ca_file = opts.ca_file })
   end
   local r = st.r
   C.mgw_ffi_runtime_now(r, u64)
@@ -144,6 +154,8 @@ function M.request(opts)
   p.body, p.body_len = body, #body
   p.timeout_ms = ms
   p.max_body = opts.max_body or M.default_max_body
+  local ca_file = opts.ca_file
+  p.ca_file, p.ca_file_len = ca_file, ca_file and #ca_file or 0
   local rc = C.mgw_ffi_http_start(r, params, err_buf)
   if rc == -1 then
     error(ffi_string(err_buf[0]), 2)

@@ -28,7 +28,7 @@ typedef struct mgw_worker_s mgw_worker_t;
 typedef struct mgw_conn_s mgw_conn_t;
 typedef struct mgw_req_s mgw_req_t;
 typedef struct mgw_proxy_s mgw_proxy_t;
-typedef struct mgw_origin_s mgw_origin_t;
+typedef struct mgw_hc_pool_s mgw_hc_pool_t; /* http/client.h */
 typedef struct mgw_lua_s mgw_lua_t;         /* lua_int.h */
 typedef struct mgw_lreq_s mgw_lreq_t;       /* lua_int.h */
 typedef struct mgw_mailbox_s mgw_mailbox_t; /* net/mailbox.h */
@@ -47,7 +47,7 @@ struct mgw_worker_s {
     uv_tcp_t *listeners;
     int nlisteners;
     mgw_conn_t *conns; /* every open client connection */
-    mgw_origin_t *origins;
+    mgw_hc_pool_t *hc; /* the HTTP client's connection pools (http/proxy.c) */
     uv_timer_t shutdown_timer;
     uv_check_t accept_check; /* a new batch of accepts per loop iteration */
     int accepts;             /* connections accepted in this iteration */

@@ -58,6 +58,18 @@ int mgw_stream_accept(mgw_stream_t *s, uv_stream_t *server)
     return rc;
 }
 
+int mgw_stream_connect(mgw_stream_t *s, uv_connect_t *req, const struct sockaddr *addr,
+                       uv_connect_cb cb)
+{
+    return uv_tcp_connect(req, &s->tcp, addr, cb);
+}
+
+void mgw__stream_no_session(mgw_stream_t *s, void **slot)
+{
+    (void)s;
+    (void)slot;
+}
+
 /* ---- reading ---- */
 
 static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
@@ -94,8 +106,9 @@ void mgw__stream_read_stop(mgw_stream_t *s)
     mgw__stream_unread(s);
 }
 
-void mgw__stream_eof(mgw_stream_t *s)
+void mgw__stream_eof(mgw_stream_t *s, int err)
 {
+    s->err = err;
     s->eof = 1;
     mgw__stream_unread(s);
     s->cbs->on_eof(s);

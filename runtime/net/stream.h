@@ -56,13 +56,17 @@ typedef struct mgw_stream_ops_s {
     void (*shutdown)(mgw_stream_t *s);
     /* Closes the socket now (idempotent); on_close follows. */
     void (*close)(mgw_stream_t *s);
+    /* A TLS client stream keeps the session of its handshake in *slot (replacing the one
+     * there) for a later connection to the same server to resume; others do nothing. */
+    void (*save_session)(mgw_stream_t *s, void **slot);
 } mgw_stream_ops_t;
 
 /* What the stream tells its owner; each gets the stream (s->data is the owner's). */
 typedef struct mgw_stream_cbs_s {
     /* n plaintext bytes at p inside rb; rb lives on while the owner holds a reference. */
     void (*on_read)(mgw_stream_t *s, mgw_rbuf_t *rb, const char *p, size_t n);
-    /* The peer sends no more: end of stream, a socket error or a TLS close_notify. */
+    /* The peer sends no more: end of stream, a socket error or a TLS close_notify
+     * (s->err says which). */
     void (*on_eof)(mgw_stream_t *s);
     /* TLS: the handshake is over; t is the engine (its outcome: SNI site, client
      * certificate). May be NULL. */
@@ -97,6 +101,8 @@ struct mgw_stream_s {
     mgw_rbuf_t *held_buf;
     const char *held;
     size_t held_len;
+    int err; /* why reading ended (on_eof): UV_EOF (end of stream, close_notify) or a
+              * libuv error */
     /* TLS (stream_tls.c) */
     mgw_tls_t *tls;
     mgw_rbuf_t *plain; /* the buffer being decrypted into */
@@ -105,12 +111,18 @@ struct mgw_stream_s {
     unsigned reading : 1, stopped : 1, paused : 1, eof : 1, done : 1, closing : 1, handshaking : 1;
 };
 
-/* What makes a stream TLS: a server engine on ctx. */
+/* What makes a stream TLS: a server engine on ctx, or with host a client engine. */
 typedef struct {
     mgw_tls_ctx_t *ctx;     /* NULL: a plain TCP stream */
     mgw_gen_t *gen;         /* ctx's generation, held until the handshake ends (may be NULL) */
     mgw_tls_check_cb check; /* asked about client certificates (may be NULL) */
     void *check_ud;
+    /* A client stream (a connection the runtime opens): the server's certificate must name
+     * host, which also goes out as SNI unless it is an IP literal; session (may be NULL)
+     * is one to resume (mgw_stream_save_session). The ClientHello goes out with the first
+     * read_start, once the socket is connected. */
+    const char *host;
+    void *session;
 } mgw_stream_tls_opts_t;
 
 /*
@@ -122,6 +134,10 @@ void mgw_stream_init(mgw_stream_t *s, uv_loop_t *loop, const mgw_stream_cbs_t *c
                      const mgw_stream_tls_opts_t *tls);
 /* Accepts a connection of server into s (TCP_NODELAY on). Returns 0 or a libuv error. */
 int mgw_stream_accept(mgw_stream_t *s, uv_stream_t *server);
+/* Connects s (initialized, nothing accepted) to addr with req; cb follows, and finds s at
+ * req->handle->data. Returns 0 or a libuv error (cb does not run then). */
+int mgw_stream_connect(mgw_stream_t *s, uv_connect_t *req, const struct sockaddr *addr,
+                       uv_connect_cb cb);
 
 static inline int mgw_stream_read_start(mgw_stream_t *s)
 {
@@ -151,18 +167,9 @@ static inline void mgw_stream_close(mgw_stream_t *s)
 {
     s->ops->close(s);
 }
-
-/*
- * The write queue underneath, for sockets that are not streams yet (the backend side):
- * writes bufs to stream in order after earlier writes; what the kernel takes at once is
- * written directly; the rest goes out in one uv_write, where slices of ref are sent as
- * they are (ref is held until the write completes) and every other piece is copied.
- * Returns 0 or a libuv error.
- */
-int mgw__write(uv_stream_t *stream, mgw_wq_t *q, const uv_buf_t *bufs, int nbufs, mgw_rbuf_t *ref);
-/* Writes the ciphertext TLS engine t has produced to stream. */
-void mgw__tls_flush(mgw_tls_t *t, uv_stream_t *stream, mgw_wq_t *q);
-/* Encrypts bufs with t (one record when they fit one) and sends the result. */
-int mgw__tls_send(mgw_tls_t *t, uv_stream_t *stream, mgw_wq_t *q, const uv_buf_t *bufs, int nbufs);
+static inline void mgw_stream_save_session(mgw_stream_t *s, void **slot)
+{
+    s->ops->save_session(s, slot);
+}
 
 #endif

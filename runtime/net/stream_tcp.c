@@ -111,7 +111,7 @@ static void read_cb(uv_stream_t *u, ssize_t nread, const uv_buf_t *buf)
     mgw_stream_t *s = u->data;
     if (nread == 0) return;
     if (nread < 0) {
-        mgw__stream_eof(s);
+        mgw__stream_eof(s, (int)nread);
         return;
     }
     if (s->paused) {
@@ -174,6 +174,7 @@ static const mgw_stream_ops_t tcp_ops = {
     .resume = tcp_resume,
     .shutdown = tcp_shutdown,
     .close = tcp_close,
+    .save_session = mgw__stream_no_session,
 };
 
 void mgw__stream_tcp_init(mgw_stream_t *s, uv_loop_t *loop, const mgw_stream_cbs_t *cbs, void *data)

@@ -3,7 +3,8 @@
  * the owner. Ciphertext read from the socket is fed to the engine and the plaintext it
  * yields goes to the owner; plaintext the owner writes is encrypted and the ciphertext
  * goes out through the write queue. The only TLS read loop and the only flush of the
- * runtime's client connections are here.
+ * runtime are here: for client connections (server engines) and for the connections the
+ * HTTP client opens (client engines).
  */
 #include <string.h>
 
@@ -104,7 +105,7 @@ static void tls_read(mgw_stream_t *s, const char *p, size_t n)
         }
         if (got == MGW_TLS_WANT) break;
         if (got == MGW_TLS_CLOSED) {
-            mgw__stream_eof(s);
+            mgw__stream_eof(s, UV_EOF);
             return;
         }
         refused(s);
@@ -119,7 +120,7 @@ static void read_cb(uv_stream_t *u, ssize_t nread, const uv_buf_t *buf)
     mgw_stream_t *s = u->data;
     if (nread == 0) return;
     if (nread < 0) {
-        mgw__stream_eof(s);
+        mgw__stream_eof(s, (int)nread);
         return;
     }
     tls_read(s, s->rbuf->data, (size_t)nread);
@@ -128,6 +129,8 @@ static void read_cb(uv_stream_t *u, ssize_t nread, const uv_buf_t *buf)
 static int tls_read_start(mgw_stream_t *s)
 {
     s->stopped = 0;
+    /* a client's ClientHello waits in the engine until the socket is connected */
+    if (s->handshaking) flush(s);
     return mgw__stream_read(s, read_cb);
 }
 
@@ -175,6 +178,11 @@ static void tls_close(mgw_stream_t *s)
     mgw__stream_close(s, tls_closed);
 }
 
+static void tls_save_session(mgw_stream_t *s, void **slot)
+{
+    mgw_tls_save_session(s->tls, slot);
+}
+
 static const mgw_stream_ops_t tls_ops = {
     .read_start = tls_read_start,
     .read_stop = mgw__stream_read_stop,
@@ -183,6 +191,7 @@ static const mgw_stream_ops_t tls_ops = {
     .resume = tls_resume,
     .shutdown = tls_shutdown,
     .close = tls_close,
+    .save_session = tls_save_session,
 };
 
 /* After a plain-HTTP refusal: the same, but writes are not encrypted. */
@@ -194,15 +203,22 @@ static const mgw_stream_ops_t plain_ops = {
     .resume = tls_resume,
     .shutdown = tls_shutdown,
     .close = tls_close,
+    .save_session = mgw__stream_no_session,
 };
 
 void mgw__stream_tls_init(mgw_stream_t *s, uv_loop_t *loop, const mgw_stream_cbs_t *cbs, void *data,
                           const mgw_stream_tls_opts_t *o)
 {
     mgw__stream_setup(s, loop, &tls_ops, cbs, data);
-    s->tls = mgw_tls_new(o->ctx);
-    mgw_tls_set_check(s->tls, o->check, o->check_ud);
     s->handshaking = 1;
+    if (o->host) {
+        s->tls = mgw_tls_client_new(o->ctx, o->host, o->session);
+        char none[1];
+        mgw_tls_read(s->tls, none, 0); /* produces the ClientHello (sent by read_start) */
+    } else {
+        s->tls = mgw_tls_new(o->ctx);
+        mgw_tls_set_check(s->tls, o->check, o->check_ud);
+    }
     if (o->gen) {
         s->gen = o->gen;
         mgw_gen_ref(o->gen);

@@ -290,17 +290,24 @@ end
 
 -- Starts the fake backend. opts.raw_log: it appends every byte it receives to a file,
 -- and p:received() returns all of them so far (what reached the backend at all).
+-- opts.tls = { cert = PEM chain file, key = key file }: it speaks https, and p.origin
+-- is "https://localhost:PORT".
 function h.start_upstream(port, opts)
     opts = opts or {}
     assert(io.open(h.upstream_bin, "rb"), "missing " .. h.upstream_bin .. " (make all)"):close()
     port = port or h.free_port()
     local dir = h.tmpdir()
-    local argv = { h.upstream_bin, tostring(port) }
-    if opts.raw_log then argv[3] = dir .. "/received.raw" end
+    local argv = { h.upstream_bin }
+    if opts.tls then
+        for _, a in ipairs({ "--tls", opts.tls.cert, opts.tls.key }) do argv[#argv + 1] = a end
+    end
+    argv[#argv + 1] = tostring(port)
+    local raw = dir .. "/received.raw"
+    if opts.raw_log then argv[#argv + 1] = raw end
     local p = spawn(argv, dir, "upstream")
     p.port = port
-    p.origin = "http://127.0.0.1:" .. port
-    function p.received() return opts.raw_log and (h.read_file(argv[3]) or "") or error("no raw_log") end
+    p.origin = opts.tls and ("https://localhost:" .. port) or ("http://127.0.0.1:" .. port)
+    function p.received() return opts.raw_log and (h.read_file(raw) or "") or error("no raw_log") end
     wait_listening(p, { port }, "test-upstream")
     return p
 end

@@ -37,7 +37,7 @@ end }
 ]],
     ["misuse.lua"] = [[
 local http = require "moongate.http"
-return { handle = function() return http.get("https://example.test/") end }
+return { handle = function() return http.get("ftp://example.test/") end }
 ]],
 }
 
@@ -127,9 +127,9 @@ describe("moongate.http", function()
         assert.equal(#"hello chunked world", r:json().len)
     end)
 
-    it("raises an error for misuse (https before TLS lands)", function()
+    it("raises an error for misuse (a URL that is not http:// or https://)", function()
         h.assert_gateway_response(h.curl({ gw:url("/misuse") }), 500, "Internal Server Error", "InternalServerErrorException")
-        assert.matches("https:// is not supported yet", gw.stderr(), 1, true)
+        assert.matches("url must be an absolute http:// or https:// URL", gw.stderr(), 1, true)
     end)
 
     it("cancels the call when the client goes away, and keeps serving", function()

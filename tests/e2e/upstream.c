@@ -1,11 +1,14 @@
 /*
  * test-upstream: the fake backend the end-to-end tests proxy to.
  *
- * Usage: test-upstream PORT [RAWLOG]
+ * Usage: test-upstream [--tls CERT KEY] PORT [RAWLOG]
  *
  * With RAWLOG, every byte received on any connection is appended to that file as it
  * arrives (one write per recv, before the bytes are parsed), so a test can assert what
  * reached the backend at all, parsed or not, complete or not.
+ *
+ * With --tls, every connection is TLS (OpenSSL, blocking): CERT is the PEM certificate
+ * chain to present and KEY its private key; RAWLOG then holds the decrypted bytes.
  *
  * A deliberately plain HTTP/1.1 server: POSIX sockets, one detached thread per
  * connection, blocking I/O, no event loop. It is simple enough to be obviously
@@ -19,6 +22,9 @@
  *   /big?bytes=N    200 with N bytes of 'x'; with &pause_at=K&pause_ms=M (K > 0) it
  *                   sleeps M milliseconds after the first K bytes of the body
  *   /close          echo, then Connection: close and close the connection
+ *   /drop-next      echo (keep-alive), and the next request on this connection is read
+ *                   and answered by closing the connection: a pooled connection that
+ *                   the server closed as the client reused it
  *   anything else   200 application/json echo of the request:
  *                   {"method":..,"target":..,"headers":{..},"body":..,
  *                    "bodyLength":N,"connection":K}
@@ -48,11 +54,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #define MAX_HEAD (64 * 1024)
 #define MAX_HEADERS 128
 
 static unsigned long connection_counter;
 static int rawlog_fd = -1; /* RAWLOG, opened O_APPEND, or -1 */
+static SSL_CTX *tls_ctx;   /* --tls, or NULL */
 
 typedef struct {
     char *data;
@@ -62,9 +72,11 @@ typedef struct {
 
 typedef struct {
     int fd;
+    SSL *ssl; /* --tls: the connection's TLS state */
     unsigned long id;
-    buf_t in;   /* bytes received and not yet consumed */
-    size_t pos; /* start of the unconsumed bytes in `in` */
+    int drop_next; /* /drop-next was served: close at the next request */
+    buf_t in;      /* bytes received and not yet consumed */
+    size_t pos;    /* start of the unconsumed bytes in `in` */
 } conn_t;
 
 typedef struct {
@@ -146,10 +158,11 @@ static void buf_json_string(buf_t *b, const char *s, size_t n)
     buf_add(b, "\"", 1);
 }
 
-static int write_all(int fd, const char *p, size_t n)
+static int write_all(conn_t *c, const char *p, size_t n)
 {
+    if (c->ssl) return n == 0 || SSL_write(c->ssl, p, (int)n) == (int)n ? 0 : -1;
     while (n > 0) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
         if (w < 0) {
             if (errno == EINTR) continue;
             return -1;
@@ -178,7 +191,8 @@ static int fill(conn_t *c)
     }
     buf_reserve(&c->in, 16384 + 1);
     for (;;) {
-        ssize_t r = recv(c->fd, c->in.data + c->in.len, 16384, 0);
+        ssize_t r = c->ssl ? SSL_read(c->ssl, c->in.data + c->in.len, 16384)
+                           : recv(c->fd, c->in.data + c->in.len, 16384, 0);
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) return 0;
         if (rawlog_fd >= 0 && write(rawlog_fd, c->in.data + c->in.len, (size_t)r) != r)
@@ -267,7 +281,7 @@ static void send_simple(conn_t *c, int status, const char *reason, const char *b
                "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
                "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
                status, reason, strlen(body), body);
-    write_all(c->fd, out.data, out.len);
+    write_all(c, out.data, out.len);
     free(out.data);
 }
 
@@ -323,7 +337,7 @@ static int read_request(conn_t *c, request_t *rq)
     const char *expect = header_get(rq, "expect");
     if (expect != NULL && rq->minor == 1 && strcasecmp(expect, "100-continue") == 0) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        write_all(c->fd, cont, sizeof(cont) - 1);
+        write_all(c, cont, sizeof(cont) - 1);
     }
 
     if (header_has_token(rq, "transfer-encoding", "chunked")) {
@@ -430,10 +444,10 @@ static int respond(conn_t *c, request_t *rq, int status, const char *ctype, cons
                "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                "X-Upstream: test-upstream\r\nConnection: %s\r\n\r\n",
                status, reason_phrase(status), ctype, blen, keep ? "keep-alive" : "close");
-    int rc = write_all(c->fd, out.data, out.len);
+    int rc = write_all(c, out.data, out.len);
     free(out.data);
     int no_body = strcmp(rq->method, "HEAD") == 0 || status == 204 || status == 304;
-    if (rc == 0 && !no_body && blen > 0) rc = write_all(c->fd, body, blen);
+    if (rc == 0 && !no_body && blen > 0) rc = write_all(c, body, blen);
     return rc;
 }
 
@@ -482,16 +496,16 @@ static int chunked(conn_t *c, request_t *rq, int keep)
                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n"
                "X-Upstream: test-upstream\r\nConnection: %s\r\n\r\n",
                keep ? "keep-alive" : "close");
-    int rc = write_all(c->fd, out.data, out.len);
+    int rc = write_all(c, out.data, out.len);
     free(out.data);
     if (strcmp(rq->method, "HEAD") == 0) return rc;
     for (int i = 0; rc == 0 && i < 3; i++) {
         char chunk[64];
         int n = snprintf(chunk, sizeof(chunk), "%zx\r\n%s\r\n", strlen(parts[i]), parts[i]);
-        rc = write_all(c->fd, chunk, (size_t)n);
+        rc = write_all(c, chunk, (size_t)n);
         sleep_ms(50);
     }
-    if (rc == 0) rc = write_all(c->fd, "0\r\n\r\n", 5);
+    if (rc == 0) rc = write_all(c, "0\r\n\r\n", 5);
     return rc;
 }
 
@@ -504,7 +518,7 @@ static int big(conn_t *c, request_t *rq, int keep)
                "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
                "Content-Length: %ld\r\nX-Upstream: test-upstream\r\nConnection: %s\r\n\r\n",
                n, keep ? "keep-alive" : "close");
-    int rc = write_all(c->fd, out.data, out.len);
+    int rc = write_all(c, out.data, out.len);
     free(out.data);
     if (strcmp(rq->method, "HEAD") == 0) return rc;
     long pause_at = query_long(rq->target, "pause_at", 0);
@@ -515,7 +529,7 @@ static int big(conn_t *c, request_t *rq, int keep)
     while (rc == 0 && n > 0) {
         size_t take = n < (long)sizeof(block) ? (size_t)n : sizeof(block);
         if (sent < pause_at && pause_at - sent < (long)take) take = (size_t)(pause_at - sent);
-        rc = write_all(c->fd, block, take);
+        rc = write_all(c, block, take);
         n -= (long)take;
         sent += (long)take;
         if (sent == pause_at) sleep_ms(pause_ms);
@@ -539,6 +553,7 @@ static int handle(conn_t *c, request_t *rq)
     path[plen] = '\0';
 
     if (strcmp(path, "/close") == 0) keep = 0;
+    if (strcmp(path, "/drop-next") == 0) c->drop_next = 1;
 
     int rc;
     if (strcmp(path, "/reset") == 0) {
@@ -568,10 +583,15 @@ static int handle(conn_t *c, request_t *rq)
 static void *conn_main(void *arg)
 {
     conn_t *c = arg;
+    if (tls_ctx) {
+        c->ssl = SSL_new(tls_ctx);
+        SSL_set_mode(c->ssl, SSL_MODE_AUTO_RETRY);
+        if (SSL_set_fd(c->ssl, c->fd) != 1 || SSL_accept(c->ssl) != 1) goto done;
+    }
     for (;;) {
         request_t rq;
         memset(&rq, 0, sizeof(rq));
-        if (!read_request(c, &rq)) {
+        if (!read_request(c, &rq) || c->drop_next) {
             request_free(&rq);
             break;
         }
@@ -579,6 +599,8 @@ static void *conn_main(void *arg)
         request_free(&rq);
         if (!again) break;
     }
+done:
+    if (c->ssl) SSL_free(c->ssl);
     close(c->fd);
     free(c->in.data);
     free(c);
@@ -593,8 +615,20 @@ static void on_term(int sig)
 
 int main(int argc, char **argv)
 {
+    if (argc >= 4 && strcmp(argv[1], "--tls") == 0) {
+        tls_ctx = SSL_CTX_new(TLS_server_method());
+        if (tls_ctx == NULL || SSL_CTX_use_certificate_chain_file(tls_ctx, argv[2]) != 1 ||
+            SSL_CTX_use_PrivateKey_file(tls_ctx, argv[3], SSL_FILETYPE_PEM) != 1) {
+            fprintf(stderr, "test-upstream: cannot load %s / %s\n", argv[2], argv[3]);
+            ERR_print_errors_fp(stderr);
+            return 2;
+        }
+        argv[3] = argv[0];
+        argv += 3;
+        argc -= 3;
+    }
     if (argc != 2 && argc != 3) {
-        fprintf(stderr, "usage: test-upstream PORT [RAWLOG]\n");
+        fprintf(stderr, "usage: test-upstream [--tls CERT KEY] PORT [RAWLOG]\n");
         return 2;
     }
     int port = atoi(argv[1]);

@@ -1,6 +1,7 @@
 /*
- * The proxy's backend response path (runtime/http/upstream.c, included here to park a
- * backend connection in the worker's pool): a client request to an HTTP integration is
+ * The proxy's backend response path (runtime/http/client.c and runtime/http/proxy.c,
+ * included here to park a backend connection in the worker's client pool and to see the
+ * proxy take it): a client request to an HTTP integration is
  * sent through the real connection code (gateway.h); the integration takes the pooled
  * backend connection, whose other end is the fuzzer, writes the request head to it, and
  * the input is what the backend answers, after which the backend closes. The first input
@@ -12,7 +13,8 @@
  * (nothing the backend sends can break the framing of what the gateway forwards), and
  * both connections are closed once both peers have gone.
  */
-#include "http/upstream.c"
+#include "http/client.c"
+#include "http/proxy.c"
 
 #include <llhttp.h>
 
@@ -46,19 +48,26 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-/* A backend connection of origin 127.0.0.1:9 in the pool, on a socketpair; returns the
- * fuzzer's end. */
-static int park_backend(void)
+/* A backend connection of origin 127.0.0.1:9 in the worker's pool, on a socketpair;
+ * returns the fuzzer's end, and the connection in *out. */
+static int park_backend(mgw_hc_conn_t **out)
 {
     int sv[2];
     gw_pair(sv);
-    mgw_origin_t *o = origin_get(&gw, "127.0.0.1", 9, NULL);
-    upconn_t *uc = uc_new(&gw, o);
-    uc->parser = mgw_http1_create(0, &response_cbs, uc);
-    FUZZ_CHECK(uv_tcp_open(&uc->tcp, sv[0]) == 0);
-    uc_release(uc);
+    mgw_hc_pool_t *p = mgw__http_pool(&gw);
+    hc_origin_t *o = origin_get(p, "127.0.0.1", 9, NULL);
+    mgw_hc_conn_t *uc = conn_new(p, o, NULL);
+    FUZZ_CHECK(uv_tcp_open(&uc->stream.tcp, sv[0]) == 0);
+    conn_release(uc);
     FUZZ_CHECK(o->idle == uc);
+    *out = uc;
     return sv[1];
+}
+
+/* The proxy of c's request has taken the parked connection and sent its request. */
+static int backend_taken(mgw_conn_t *c, mgw_hc_conn_t *uc)
+{
+    return c->req && c->req->px && c->req->px->q.conn == uc && uc->ready;
 }
 
 static int head_response;
@@ -90,15 +99,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int variant = data[0] % 3;
     data++;
     size--;
-    int bfd = park_backend(), cfd;
+    mgw_hc_conn_t *uc;
+    int bfd = park_backend(&uc), cfd;
     mgw_conn_t *c = gw_accept(&cfd);
     const char *req = requests[variant];
     FUZZ_CHECK(gw_send(cfd, (const uint8_t *)req, strlen(req)) == strlen(req));
     mgw_buf_t out = {0}, head = {0};
-    for (int i = 0; i < 50 && !(c->req && c->req->px && c->req->px->uc && c->req->px->uc->ready);
-         i++)
+    for (int i = 0; i < 50 && !backend_taken(c, uc); i++)
         gw_tick();
-    FUZZ_CHECK(c->req && c->req->px && c->req->px->uc && c->req->px->uc->ready);
+    FUZZ_CHECK(backend_taken(c, uc));
     /* the backend answers... */
     size_t sent = gw_send(bfd, data, size);
     for (int i = 0, idle = 0; i < 400 && idle < 4; i++) {
