@@ -1,17 +1,23 @@
-/* The moongate command line: run, check, reload, status, client-cert, truststore, version. */
+/*
+ * The moongate command line: serving (no command), check, reload, status, client-cert
+ * show, truststore rollback|unpin, version; and the start-up that connects the layers
+ * (the entries http/ and lua/ fill into the request core's tables, gw/gw.h).
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "conf/config.h"
-#include "conf/truststore.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "conf/config.h"
 #include "conf/token.h"
+#include "conf/truststore.h"
 #include "ctl/cli.h"
 #include "ctl/reload.h"
 #include "gw/req_int.h"
+#include "http/proxy.h"
 #include "http/server.h"
+#include "http/writer.h"
 #include "lua/lua_int.h"
 #include "net/conn.h"
 #include "net/worker.h"
@@ -185,21 +191,19 @@ static const mgw_worker_ops_t lua_worker_ops = {
 };
 
 /* Serves gen with every layer in place, lowest first (net/worker.h has the order's rules). */
-/* The Lua hooks' share of request bodies, for the HTTP/1 server (http/server.h). */
-static const mgw_http_body_hooks_t lua_body_hooks = {
-    .body = mgw__hooks_body,
-    .body_done = mgw__hooks_body_done,
-};
-
 static int serve(mgw_gen_t *gen)
 {
     mgw_worker_ops_register(&upstream_worker_ops);    /* http */
     mgw_worker_ops_register(&lua_worker_ops);         /* lua */
     mgw_worker_ops_register(&mgw__reload_worker_ops); /* ctl: generations, management */
-    /* Client connections start with the HTTP/1 server, which hands request bodies to the
-     * Lua hooks while they run; the Lua revocation hook checks client certificates. */
+    /* The request core's tables (gw/gw.h): the HTTP/1 response writer and the http
+     * integration; the Lua policy hooks (request bodies among them), the lua integration
+     * and the lua authorizer. */
+    mgw_http_register();
+    mgw_lua_register();
+    /* Client connections start with the HTTP/1 server; the Lua revocation hook checks
+     * client certificates. */
     mgw_conn_set_accept_handler(&mgw_http_server_handler); /* http */
-    mgw_http_server_set_body_hooks(&lua_body_hooks);       /* lua */
     mgw_conn_set_cert_check(mgw__revocation_check);        /* lua */
     return mgw_server_run(gen);
 }

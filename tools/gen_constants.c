@@ -146,8 +146,8 @@ int main(void)
          gwresp_types, COUNT(gwresp_types));
 
     printf("\n-- The C structs that lua/moongate/ declares in ffi.cdef again (runtime/base/mem.h,\n"
-           "-- runtime/conf/path.h, runtime/gw/req_int.h, runtime/lua/lua_int.h): sizeof and\n"
-           "-- field offsets; spec/lua/base_spec.lua compares them with the declarations.\n"
+           "-- runtime/conf/path.h, runtime/lua/lua_int.h): sizeof and field offsets;\n"
+           "-- spec/lua/base_spec.lua compares them with the declarations.\n"
            "M.LAYOUT = {\n");
     for (size_t i = 0; i < COUNT(layouts); i++) {
         printf("  %s = { sizeof = %ld, offsets = {", layouts[i].name, layouts[i].size);

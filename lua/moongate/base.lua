@@ -11,9 +11,9 @@
 -- Each module keeps the ffi.cdef of its own mgw_ffi_* functions (STYLE.md rule 12).
 local ffi = require "ffi"
 
--- mgw_str_t: runtime/base/mem.h; mgw_kv_t: runtime/conf/path.h; mgw_hdr_t:
--- runtime/gw/req_int.h; mgw_ffi_runtime_now (runtime/lua/ffi_runtime.c) is the loop
--- clock that both moongate.runtime and moongate.http read.
+-- mgw_str_t, mgw_hdr_t: runtime/base/mem.h; mgw_kv_t: runtime/conf/path.h;
+-- mgw_ffi_runtime_now (runtime/lua/ffi_runtime.c) is the loop clock that both
+-- moongate.runtime and moongate.http read.
 ffi.cdef [[
 typedef struct mgw_req_s mgw_req_t;
 typedef struct { const char *p; size_t n; } mgw_str_t;

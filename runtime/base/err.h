@@ -1,9 +1,13 @@
-/* Error codes: one X-macro table gives the codes, their names and their messages. */
+/*
+ * Error codes: a function that can fail returns 0 or a negative MGW_E* code from this one
+ * table, whose second column says what a code means; the function's comment says which
+ * codes it returns and when. Allocation failure is not among them: mgw_malloc aborts in
+ * one place (base/mem.h).
+ */
 #ifndef MGW_ERR_H
 #define MGW_ERR_H
 
 #define MGW_ERRNO_MAP(XX)                                                                          \
-    XX(NOMEM, "out of memory")                                                                     \
     XX(INVAL, "invalid argument")                                                                  \
     XX(NOTFOUND, "not found")                                                                      \
     XX(TOOBIG, "limit exceeded")                                                                   \
@@ -20,10 +24,5 @@ enum {
     MGW_ERRNO_MAP(XX)
 #undef XX
 };
-
-/* Returns the message for an MGW_E* code (never NULL). */
-const char *mgw_strerror(int err);
-/* Returns the symbolic name ("MGW_ENOTFOUND") for an MGW_E* code (never NULL). */
-const char *mgw_err_name(int err);
 
 #endif

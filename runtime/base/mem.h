@@ -19,4 +19,9 @@ typedef struct {
 #define MGW_STR(lit) ((mgw_str_t){(lit), sizeof(lit) - 1})
 #define MGW_NULL_STR ((mgw_str_t){NULL, 0})
 
+/* A header (or any name and value): two borrowed strings. */
+typedef struct {
+    mgw_str_t name, value;
+} mgw_hdr_t;
+
 #endif

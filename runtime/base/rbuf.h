@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-typedef struct {
+typedef struct mgw_rbuf_s {
     int refs;
     size_t cap;
     char data[];

@@ -456,6 +456,7 @@ static void build_api(builder_t *b, mgw_api_t *api, int check_only)
         r->key = get_str(b, "key");
         r->api_key_required = get_bool(b, "api_key_required", 0);
         r->authorizer = (int)get_num(b, "authorizer", 0);
+        r->authorizer_type = r->authorizer ? MGW_AUTHZ_LUA : MGW_AUTHZ_NONE;
         lua_getfield(b->L, -1, "integration");
         build_integration(b, &r->integration);
         lua_pop(b->L, 1);
@@ -720,7 +721,7 @@ static void build_gen(builder_t *b, int check_only)
 
     n = push_list(b, "listen");
     g->nlisten = n > 0 ? n : 0;
-    g->listen = mgw_pool_calloc(pool, sizeof(mgw_listen_t) * (size_t)(n > 0 ? n : 1));
+    g->listen = mgw_pool_calloc(pool, sizeof(mgw_listen_t) * (size_t)((n > 0 ? n : 0) + 1));
     for (int i = 0; i < n; i++) {
         lua_rawgeti(b->L, -1, i + 1);
         mgw_listen_t *l = &g->listen[i];
@@ -739,6 +740,12 @@ static void build_gen(builder_t *b, int check_only)
         lua_pop(b->L, 1);
     }
     if (n >= 0) lua_pop(b->L, 1);
+    if (g->management) {
+        /* after the others: connections of every listener are numbered alike */
+        g->listen[g->nlisten] = *g->management;
+        g->management = &g->listen[g->nlisten];
+        g->management->kind = MGW_LISTEN_MANAGEMENT;
+    }
 
     n = push_list(b, "domains");
     g->ndomains = n > 0 ? n : 0;

@@ -20,7 +20,16 @@
 
 typedef struct mgw_api_s mgw_api_t;
 
-enum { MGW_INTEG_HTTP, MGW_INTEG_MOCK, MGW_INTEG_LUA };
+/* Integration types (mgw_integration_t.type): each is an entry in the request core's
+ * integration table (gw/gw.h), filled in by the layer that implements it. */
+enum { MGW_INTEG_HTTP, MGW_INTEG_MOCK, MGW_INTEG_LUA, MGW_INTEG__COUNT };
+
+/* Authorizer types (mgw_route_t.authorizer_type), entries of gw/gw.h's authorizer table. */
+enum { MGW_AUTHZ_NONE, MGW_AUTHZ_LUA, MGW_AUTHZ__COUNT };
+
+/* What a listener serves (mgw_listen_t.kind): each kind's requests go to the request
+ * handler registered for it (gw/gw.h). */
+enum { MGW_LISTEN_API, MGW_LISTEN_MANAGEMENT, MGW_LISTEN__COUNT };
 
 /*
  * Lua policy uses (WAF ACLs, authorizers, route selectors, Lua integrations, log
@@ -49,6 +58,7 @@ typedef struct {
     const char *key;
     int idx;              /* position in the API's routes, for per-route tables */
     int api_key_required; /* callers must present an API key */
+    int authorizer_type;  /* MGW_AUTHZ_* */
     int authorizer;       /* use number of the route's Lua authorizer, or 0 */
     mgw_integration_t integration;
 } mgw_route_t;
@@ -152,6 +162,7 @@ typedef struct {
 } mgw_domain_t;
 
 typedef struct {
+    int kind; /* MGW_LISTEN_* */
     const char *address;
     int port;
     mgw_api_t *api;          /* default endpoint served by this listener, or NULL */
@@ -173,6 +184,8 @@ typedef struct mgw_gen_s {
     const char *file;
     const char *prefix; /* -p: relative paths are resolved against it */
     int workers;
+    /* the listeners, then the management listener (if any) at listen[nlisten]: a
+     * connection names its listener by index, whichever kind it is */
     mgw_listen_t *listen;
     int nlisten;
     mgw_domain_t *domains;
@@ -195,7 +208,7 @@ typedef struct mgw_gen_s {
      * sources and their uses), NULL when the configuration uses none */
     const char *lua_spec;
     size_t lua_spec_len;
-    mgw_listen_t *management; /* the management listener (reload), or NULL */
+    mgw_listen_t *management; /* &listen[nlisten], the management listener, or NULL */
     /* the file whose token every management request must carry (manage.h) */
     const char *management_token_file;
     int watch;                /* reload when a file of watch_files changes */

@@ -12,26 +12,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conf/config.h"
 #include "base/err.h"
 #include "base/log.h"
-#include "lua/lua_int.h"
+#include "conf/config.h"
 #include "ctl/manage.h"
 #include "gw/req_int.h"
+#include "lua/lua_int.h"
 #include "net/mailbox.h"
 
 /* ---- worker side ---- */
 
-static mgw_wgen_t *wgen_open(mgw_worker_t *w, mgw_gen_t *gen)
-{
-    mgw_wgen_t *wg = mgw_calloc(1, sizeof(*wg));
-    wg->w = w;
-    wg->gen = gen;
-    wg->alog = mgw_accesslog_create(&w->loop, gen);
-    mgw_lua_load_gen(w->lua, gen);
-    return wg;
-}
-
+/* Called by the request core once wg is retired and its last request has ended. */
 static void wgen_close(mgw_wgen_t *wg)
 {
     mgw_lua_unload_gen(wg->w->lua, wg->gen);
@@ -40,23 +31,15 @@ static void wgen_close(mgw_wgen_t *wg)
     free(wg);
 }
 
-/* The worker stops handing wg to new requests; it goes when its last request ends. */
-static void wgen_retire(mgw_wgen_t *wg)
+static mgw_wgen_t *wgen_open(mgw_worker_t *w, mgw_gen_t *gen)
 {
-    wg->retired = 1;
-    if (wg->nreqs == 0) wgen_close(wg);
-}
-
-mgw_wgen_t *mgw__wgen_acquire(mgw_worker_t *w)
-{
-    w->wgen->nreqs++;
-    return w->wgen;
-}
-
-void mgw__wgen_release(void *data)
-{
-    mgw_wgen_t *wg = data;
-    if (--wg->nreqs == 0 && wg->retired) wgen_close(wg);
+    mgw_wgen_t *wg = mgw_calloc(1, sizeof(*wg));
+    wg->w = w;
+    wg->gen = gen;
+    wg->alog = mgw_accesslog_create(&w->loop, gen);
+    wg->close = wgen_close;
+    mgw_lua_load_gen(w->lua, gen);
+    return wg;
 }
 
 void mgw__reload_worker_start(mgw_worker_t *w, mgw_gen_t *gen)
@@ -68,7 +51,7 @@ void mgw__reload_worker_start(mgw_worker_t *w, mgw_gen_t *gen)
 
 void mgw__reload_worker_stop(mgw_worker_t *w)
 {
-    wgen_retire(w->wgen);
+    mgw__wgen_retire(w->wgen);
     w->wgen = NULL;
 }
 
@@ -87,7 +70,7 @@ static void reload_run(void *owner, mgw_msg_t *msg)
         mgw_wgen_t *old = w->wgen;
         w->wgen = wgen_open(w, g); /* takes the reference the main thread gave */
         w->gen = g;
-        wgen_retire(old);
+        mgw__wgen_retire(old);
     }
     ack();
 }
@@ -249,6 +232,7 @@ int mgw__reload_start(const char *why, mgw_reload_cb cb, void *ud)
     }
     mgw_gen_unref(R.current);
     R.current = g;
+    mgw__manage_set_gen(g);
     watch_stop();
     watch_start(g);
     return 0;
@@ -305,8 +289,9 @@ static void watch_stop(void)
     R.npolls = 0;
 }
 
-/* server_start: the management listener, SIGHUP and the watcher of gen's files. */
-static int server_start(uv_loop_t *loop, mgw_gen_t *gen)
+/* server_start: the management listener (served by the main thread's worker main_w),
+ * SIGHUP and the watcher of gen's files. */
+static int server_start(mgw_worker_t *main_w, mgw_gen_t *gen)
 {
     int mfd = gen->management ? mgw__open_listener(gen->management) : -1;
     if (mfd < 0 && gen->management) {
@@ -315,6 +300,7 @@ static int server_start(uv_loop_t *loop, mgw_gen_t *gen)
         return MGW_EIO;
     }
     mgw_mailbox_kind(MGW_MSG_RELOAD, &reload_kind);
+    uv_loop_t *loop = &main_w->loop;
     R.loop = loop;
     R.nworkers = mgw_worker_count();
     mgw_gen_ref(gen);
@@ -325,7 +311,7 @@ static int server_start(uv_loop_t *loop, mgw_gen_t *gen)
     uv_signal_start(&R.sighup, sighup_cb, SIGHUP);
     uv_timer_init(loop, &R.debounce);
     watch_start(gen);
-    if (mfd >= 0) mgw__manage_start(loop, mfd, gen->management);
+    if (mfd >= 0) mgw__manage_start(main_w, mfd, gen);
     return 0;
 }
 
@@ -353,6 +339,7 @@ const mgw_gen_t *mgw__reload_current(void)
 static void server_free(void)
 {
     uv_mutex_destroy(&R.lock);
+    mgw__manage_free();
     mgw_gen_unref(R.current);
     R.current = NULL;
 }

@@ -1,7 +1,7 @@
 /*
  * Hot reload: a new generation is built by the main thread next to the running one
  * and handed to every worker, which swaps it in at request boundaries. A worker keeps
- * each generation it has used in a worker generation (mgw_wgen_t): the generation, its
+ * each generation it has used in a worker generation (gw/wgen.h): the generation, its
  * access-log writer, its policies loaded into the worker's Lua state, and the number of
  * the worker's requests that still run on it. A request takes its worker's current
  * generation when it starts and keeps it to its end; a generation that is no longer
@@ -15,24 +15,17 @@
 
 #include <uv.h>
 
-#include "gw/accesslog.h"
-#include "conf/gen.h"
 #include "base/pool.h"
+#include "conf/gen.h"
+#include "gw/wgen.h"
 #include "net/worker.h"
-
-typedef struct mgw_wgen_s {
-    mgw_worker_t *w;
-    mgw_gen_t *gen;        /* one reference */
-    mgw_accesslog_t *alog; /* writes gen's log files; holds its own reference */
-    int nreqs;             /* requests of this worker that run on gen */
-    int retired;           /* no longer the worker's current generation */
-} mgw_wgen_t;
 
 /*
  * Reload's part in the server's and the workers' lives (net/worker.h), registered after
- * the Lua state's: on the main thread the management listener (a listener that cannot
- * be opened fails the start), SIGHUP and the file watcher; on each worker its
- * generation, and the MGW_MSG_RELOAD messages that swap in a new one.
+ * the Lua state's: on the main thread the management listener, served by the main
+ * thread's worker (a listener that cannot be opened fails the start), SIGHUP and the
+ * file watcher; on each worker its generation, and the MGW_MSG_RELOAD messages that swap
+ * in a new one.
  */
 extern const mgw_worker_ops_t mgw__reload_worker_ops;
 
@@ -42,11 +35,6 @@ extern const mgw_worker_ops_t mgw__reload_worker_ops;
 void mgw__reload_worker_start(mgw_worker_t *w, mgw_gen_t *gen);
 /* At shutdown, once the loop has run dry: retires the current generation. */
 void mgw__reload_worker_stop(mgw_worker_t *w);
-
-/* The worker's current generation, with one more request on it. */
-mgw_wgen_t *mgw__wgen_acquire(mgw_worker_t *w);
-/* Pool cleanup of a request: one request fewer on the generation. */
-void mgw__wgen_release(void *wgen);
 
 /* ---- main thread ---- */
 

@@ -1,7 +1,9 @@
 /*
- * Internal definitions shared by the worker, the client connection (net/conn.c), the
- * request (request.c), the HTTP/1 server side (http/server.c) and the proxy
- * (http/proxy.c). Nothing outside runtime/ includes this.
+ * The request (gw/request.c) and what it runs on: the worker (whose functions are
+ * net/worker.c's) and what the request core knows of the connection it arrived on (the
+ * connection itself is net/conn.h's, opaque here). Protocol-free: responses go out
+ * through the request's writer (gw/writer.h), integrations and policies are reached
+ * through gw/gw.h's tables. Nothing outside runtime/ includes this.
  */
 #ifndef MGW_REQ_INT_H
 #define MGW_REQ_INT_H
@@ -11,28 +13,34 @@
 #include <string.h>
 #include <uv.h>
 
-#include "gw/accesslog.h"
 #include "base/deadline.h"
-#include "conf/gen.h"
-#include "conf/gwresp.h"
 #include "base/pool.h"
 #include "base/rbuf.h"
+#include "base/tls.h"
+#include "conf/gen.h"
+#include "conf/gwresp.h"
+#include "gw/accesslog.h"
+#include "gw/gw.h"
+#include "gw/wgen.h"
+#include "gw/writer.h"
 
 typedef struct mgw_worker_s mgw_worker_t;
 typedef struct mgw_conn_s mgw_conn_t;
 typedef struct mgw_req_s mgw_req_t;
 typedef struct mgw_proxy_s mgw_proxy_t;
 typedef struct mgw_hc_pool_s mgw_hc_pool_t; /* http/client.h */
-typedef struct mgw_wgen_s mgw_wgen_t; /* reload.h */
-typedef struct mgw_lua_s mgw_lua_t;   /* lua_int.h */
-typedef struct mgw_lreq_s mgw_lreq_t; /* lua_int.h */
+typedef struct mgw_lua_s mgw_lua_t;         /* lua_int.h */
+typedef struct mgw_lreq_s mgw_lreq_t;       /* lua_int.h */
 typedef struct mgw_mailbox_s mgw_mailbox_t; /* net/mailbox.h */
 
+/* A worker thread: its loop, its listeners and client connections. The main thread has
+ * one too (id 0, net/worker.c), whose loop is the main loop and whose client connections
+ * are the management listener's (ctl/manage.c). */
 struct mgw_worker_s {
     uv_loop_t loop;
     int id;
     mgw_gen_t *gen;   /* the current generation: wgen->gen */
-    mgw_wgen_t *wgen; /* what new requests use (reload.c) */
+    mgw_wgen_t *wgen; /* what new requests use (ctl/reload.c) */
     mgw_lua_t *lua;   /* the worker's LuaJIT state (lua.c) */
     uv_thread_t thread;
     mgw_mailbox_t *mailbox; /* how other threads reach the worker (net/mailbox.h) */
@@ -45,22 +53,33 @@ struct mgw_worker_s {
     int accepts;             /* connections accepted in this iteration */
     int shutting_down;
     uint64_t rng[2];
-    char date[40]; /* "Date: ..." value cache */
+    char date[40]; /* the Date header's value, cached per second (mgw__date) */
     time_t date_sec;
     mgw_buf_t log_line; /* access-log lines are built here, one after the other */
     int startup_error;
 };
 
+/*
+ * What the request core knows of the connection a request arrived on: the protocol
+ * handler that creates the request fills it in from the connection (net/conn.h), whose
+ * strings it points at (a connection outlives its requests).
+ */
 typedef struct {
-    mgw_str_t name, value;
-} mgw_hdr_t;
+    mgw_worker_t *w;                      /* the worker the connection belongs to */
+    int listen_idx;                       /* its listener, in every generation's listen[] */
+    const char *peer;                     /* the client's address */
+    const char *tls_host;                 /* the domain its TLS handshake chose, or NULL */
+    const mgw_client_cert_t *client_cert; /* the verified client certificate, or NULL */
+} mgw_req_from_t;
 
 struct mgw_req_s {
     mgw_pool_t *pool;
-    mgw_conn_t *c;
-    mgw_gen_t *gen;   /* wgen->gen: the generation the request started with */
-    mgw_wgen_t *wgen; /* holds gen and its access log until the request ends */
-    mgw_lreq_t *lua;  /* Lua policy state (hooks.c), NULL until a hook runs */
+    mgw_conn_t *c;              /* the connection it arrived on (net/conn.h) */
+    mgw_req_from_t from;        /* what the core knows of it */
+    const mgw_writer_ops_t *wr; /* how the response reaches the client */
+    mgw_gen_t *gen;             /* wgen->gen: the generation the request started with */
+    mgw_wgen_t *wgen;           /* holds gen and its access log until the request ends */
+    mgw_lreq_t *lua;            /* Lua policy state (lua/hooks.c), NULL until a hook runs */
     /* request head; strings point into head (copied from the read buffers) */
     char *head;
     size_t head_len, head_cap;
@@ -75,6 +94,8 @@ struct mgw_req_s {
     int nheaders, cap_headers;
     int has_length, chunked, keepalive;
     uint64_t content_length, body_received;
+    /* head_method: no body may follow the response head (a HEAD request, or a status
+     * without one); resp_chunked, resp_close: the writer's framing (http/writer.c) */
     unsigned head_done : 1, body_done : 1, resp_started : 1, resp_done : 1, resp_chunked : 1,
         resp_close : 1, head_method : 1, discard_body : 1;
     /* routing */
@@ -95,7 +116,7 @@ struct mgw_req_s {
     uint64_t rl_quota, rl_window_s, rl_remaining, rl_reset_s;
     uint64_t retry_after_s; /* sent as Retry-After when set */
     /* response */
-    mgw_str_t head_out; /* the response head, held back until body bytes go with it */
+    mgw_str_t head_out; /* the writer's response head, held back until body bytes go with it */
     int head_pending;
     int status;
     uint64_t resp_bytes;
@@ -103,7 +124,8 @@ struct mgw_req_s {
     const char *error_message; /* the response's message when not the type's (mgw__req_fail) */
     const char *error_reason;  /* why, when the gateway knows more than the type says */
     /* integration */
-    mgw_proxy_t *px;
+    const mgw_integ_ops_t *integ; /* the integration type that runs, once it started */
+    mgw_proxy_t *px;              /* the http integration's state while it runs (http/) */
     int integ_status;
     uint64_t integ_start_ns, integ_end_ns; /* uv_hrtime(), the clock of start_ns */
     const char *integ_error;
@@ -113,56 +135,66 @@ struct mgw_req_s {
     char id[24];
 };
 
-/* worker.c: opens a SO_REUSEPORT listening socket; returns the fd or -errno. */
-int mgw__open_listener(const mgw_listen_t *l);
+/* The listener a request arrived on, in the request's own generation (reloads keep the
+ * listeners and their order, so the index is valid in every generation). */
+static inline const mgw_listen_t *mgw__req_listen(const mgw_req_t *r)
+{
+    return &r->gen->listen[r->from.listen_idx];
+}
 
-/* Implemented by the layers above (net/conn.c, http/server.c), called by request.c until
- * it writes through a response-writer interface. */
-/* Writes bufs to the client (see mgw_stream_write). */
-int mgw__conn_write(mgw_conn_t *c, const uv_buf_t *bufs, int nbufs, mgw_rbuf_t *ref);
-/* Closes a connection (idempotent); the request on it, if any, is aborted. */
-void mgw__conn_close(mgw_conn_t *c);
-/* Called by request.c when the response has been fully queued. */
-void mgw__conn_response_done(mgw_conn_t *c);
+/* ---- gw/request.c ---- */
 
 /*
- * The request lifecycle after the API and stage are known, in order. A phase function
- * returns MGW_PHASE_NEXT to go on, MGW_PHASE_STOP when it has answered the request (or
- * failed it with mgw__req_fail), or MGW_PHASE_WAIT when it continues asynchronously and
- * will call mgw__req_resume() (go on with the next phase) or mgw__req_fail() later.
+ * The request lifecycle after the API and stage are known, written once: the phases in
+ * the order they run, each an entry of request.c's phase table. A phase function returns
+ * MGW_PHASE_NEXT to go on, MGW_PHASE_STOP when it has answered the request (or failed it
+ * with mgw__req_fail), or MGW_PHASE_WAIT when it continues asynchronously and will call
+ * mgw__req_resume() (go on with the next phase) or mgw__req_fail() later.
  */
+#define MGW_PHASES(XX)                                                                             \
+    XX(WAF, waf)                                                                                   \
+    XX(ROUTE, route)                                                                               \
+    XX(AUTHORIZE, authorize)                                                                       \
+    XX(THROTTLE, throttle)                                                                         \
+    XX(INTEGRATION, integration)
+
 enum {
-    MGW_PHASE_WAF,
-    MGW_PHASE_ROUTE,
-    MGW_PHASE_AUTHORIZE,
-    MGW_PHASE_THROTTLE,
-    MGW_PHASE_INTEGRATION,
-    MGW_PHASE__COUNT
+#define XX(id, name) MGW_PHASE_##id,
+    MGW_PHASES(XX)
+#undef XX
+        MGW_PHASE__COUNT
 };
 enum { MGW_PHASE_NEXT, MGW_PHASE_STOP, MGW_PHASE_WAIT };
 
-/* request.c */
 /* A new request id: 12 random bytes as 16 base64 characters. */
 void mgw__make_id(mgw_worker_t *w, char out[24]);
-/* The current Date header value, cached per second. */
-const char *mgw__date(mgw_worker_t *w);
-mgw_req_t *mgw__req_new(mgw_conn_t *c);
+/* A new request on connection c (from: what the core knows of c), answered through the
+ * writer of client connections (gw/gw.h). */
+mgw_req_t *mgw__req_new(mgw_conn_t *c, const mgw_req_from_t *from);
 /* Runs the phases from r->phase on. */
 void mgw__req_continue(mgw_req_t *r);
 /* Ends the phase that returned MGW_PHASE_WAIT successfully and runs the next ones. */
 void mgw__req_resume(mgw_req_t *r);
-/* Called when the head is parsed: resolves, routes and starts the integration. */
+/* Called when the head is parsed: hands r to the handler of its listener's kind (for an
+ * API listener: resolves, routes and runs the phases). */
 void mgw__req_dispatch(mgw_req_t *r);
 /*
  * Sends the gateway response of type. Its body says the type's message, or message when
  * set (AWS words some cases of a type differently: the authorizer's explicit deny).
- * $context.error.message says r->error_reason instead when the caller set one.
+ * $context.error.message says r->error_reason instead when the caller set one. When the
+ * response has started already, the client sees it cut short instead.
  */
 void mgw__req_fail(mgw_req_t *r, mgw_gwresp_type_t type, const char *message);
-/* Writes a response head; content_length < 0 means a streamed body. */
+/* mgw__req_fail with n more headers (e.g. a 401's WWW-Authenticate) after the type's. */
+void mgw__req_fail_with(mgw_req_t *r, mgw_gwresp_type_t type, const char *message,
+                        const mgw_hdr_t *hdrs, int n);
+/* Starts the response (through r->wr, with the gateway's headers added: request id,
+ * Retry-After, RateLimit); content_length < 0 means a streamed body. */
 void mgw__resp_head(mgw_req_t *r, int status, const mgw_hdr_t *hdrs, int nhdrs,
                     int64_t content_length);
+/* Body bytes of the response (see mgw_writer_ops_t.body); dropped when none may follow. */
 void mgw__resp_body(mgw_req_t *r, const char *p, size_t n, mgw_rbuf_t *ref);
+/* Ends the response; r may be freed before this returns. */
 void mgw__resp_end(mgw_req_t *r);
 /* Sends a held-back response head now (a streamed body is not there yet). */
 void mgw__resp_flush(mgw_req_t *r);
@@ -181,8 +213,27 @@ static inline mgw_hdr_t *mgw__req_push_header(mgw_req_t *r)
     }
     return &r->headers[r->nheaders++];
 }
-/* Answers "Expect: 100-continue" when the client waits for it and the body is to come. */
+/* The request body is about to be read: tells a client that waits for a go-ahead to send
+ * it (see mgw_writer_ops_t.want_body), unless it has arrived. */
 void mgw__req_send_continue(mgw_req_t *r);
+/* The integration that runs for r has started and takes the request body: what policy
+ * hooks kept of it while they ran goes to it now (called by the integration). */
+void mgw__req_forward_kept_body(mgw_req_t *r);
+/*
+ * What happens on the client's side of r, told by the protocol handler. Request body
+ * bytes (slices of ref go on without a copy) and the body's end go to the integration
+ * once it has started and takes the body, else to the policy hooks while they run, and
+ * are dropped once the response is done (r->discard_body). The end may answer r.
+ */
+void mgw__req_body(mgw_req_t *r, const char *p, size_t n, mgw_rbuf_t *ref);
+void mgw__req_body_done(mgw_req_t *r);
+/* The client took some of the response / its pending writes drained (see
+ * mgw_integ_ops_t): told to the integration that runs. */
+void mgw__req_client_progress(mgw_req_t *r);
+void mgw__req_client_drained(mgw_req_t *r);
+/* r ends before its response is done (the client went away, its connection failed):
+ * the integration that runs for it stops. The caller frees r. */
+void mgw__req_abort(mgw_req_t *r);
 /* The value of a $context variable (see template.h) for r; 1 when it has one. */
 int mgw__req_lookup(mgw_req_t *r, int var, mgw_str_t arg, mgw_str_t *out);
 /* Most throttle levels a request can have (account, stage-shared, route, plan, plan-route). */
@@ -194,20 +245,5 @@ int mgw__req_limits(const mgw_req_t *r, const mgw_member_t *m, mgw_limit_t lv[MG
 void mgw__req_free(mgw_req_t *r);
 /* Milliseconds on the loop clock. */
 uint64_t mgw__now_ms(const mgw_req_t *r);
-
-/* http/proxy.c */
-void mgw__proxy_start(mgw_req_t *r);
-void mgw__proxy_body(mgw_req_t *r, const char *p, size_t n, mgw_rbuf_t *ref);
-void mgw__proxy_body_done(mgw_req_t *r);
-/* The client went away: drop the upstream connection. */
-void mgw__proxy_abort(mgw_req_t *r);
-/* The client's pending writes drained: read from the backend again. */
-void mgw__proxy_client_drained(mgw_req_t *r);
-/* The client took some of the response: the backend waiting on it waits on (timeouts.send). */
-void mgw__proxy_client_progress(mgw_req_t *r);
-/* Closes the worker's idle upstream connections (shutdown). */
-void mgw__upstream_close_idle(mgw_worker_t *w);
-/* Frees the worker's origin table once its loop has stopped. */
-void mgw__upstream_free(mgw_worker_t *w);
 
 #endif

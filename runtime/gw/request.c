@@ -1,7 +1,8 @@
 /*
- * A request from head to access-log line: resolving the API, stage and route, starting
- * the integration, writing responses (proxied, mock and gateway responses), and the
- * $context variables.
+ * A request from head to access-log line, whatever protocol it came by: handing it to the
+ * handler of its listener, resolving the API, stage and route, the phases, starting the
+ * integration, gateway responses, the $context variables and the tables of gw/gw.h that
+ * the layers above fill in. Responses reach the client through the request's writer.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,11 +10,50 @@
 #include <time.h>
 
 #include "base/crypto.h"
-#include "base/err.h"
 #include "base/log.h"
-#include "lua/lua_int.h"
-#include "ctl/reload.h"
+#include "gw/gw.h"
 #include "gw/req_int.h"
+
+/* ---- the tables the layers above fill in (gw.h) ---- */
+
+static void serve_api(mgw_req_t *r);
+static const mgw_integ_ops_t mock_integration;
+
+static struct {
+    const mgw_writer_ops_t *writer;
+    const mgw_gw_hooks_t *hooks;
+    const mgw_integ_ops_t *integ[MGW_INTEG__COUNT];
+    const mgw_authz_ops_t *authz[MGW_AUTHZ__COUNT];
+    mgw_req_handler_t serve[MGW_LISTEN__COUNT];
+} ext = {
+    .integ = {[MGW_INTEG_MOCK] = &mock_integration},
+    .serve = {[MGW_LISTEN_API] = serve_api},
+};
+
+void mgw_gw_set_writer(const mgw_writer_ops_t *writer)
+{
+    ext.writer = writer;
+}
+
+void mgw_gw_set_integration(int type, const mgw_integ_ops_t *ops)
+{
+    ext.integ[type] = ops;
+}
+
+void mgw_gw_set_authorizer(int type, const mgw_authz_ops_t *ops)
+{
+    ext.authz[type] = ops;
+}
+
+void mgw_gw_set_hooks(const mgw_gw_hooks_t *hooks)
+{
+    ext.hooks = hooks;
+}
+
+void mgw_gw_set_handler(int kind, mgw_req_handler_t handler)
+{
+    ext.serve[kind] = handler;
+}
 
 /* ---- request ids ---- */
 
@@ -47,10 +87,10 @@ void mgw__make_id(mgw_worker_t *w, char out[24])
 
 uint64_t mgw__now_ms(const mgw_req_t *r)
 {
-    return uv_now(&r->c->w->loop);
+    return uv_now(&r->from.w->loop);
 }
 
-mgw_req_t *mgw__req_new(mgw_conn_t *c)
+mgw_req_t *mgw__req_new(mgw_conn_t *c, const mgw_req_from_t *from)
 {
     /* 16 KB: a proxied request (heads both ways, header tables, log state) fits in the
      * first block, which the pool keeps when it is recycled. */
@@ -58,11 +98,13 @@ mgw_req_t *mgw__req_new(mgw_conn_t *c)
     mgw_req_t *r = mgw_pool_calloc(pool, sizeof(*r));
     r->pool = pool;
     r->c = c;
+    r->from = *from;
+    r->wr = ext.writer;
     /* The request keeps the generation it started with until its pool goes away. */
-    r->wgen = mgw__wgen_acquire(c->w);
+    r->wgen = mgw__wgen_acquire(from->w);
     mgw_pool_cleanup_add(pool, mgw__wgen_release, r->wgen);
     mgw_gen_t *g = r->gen = r->wgen->gen;
-    /* Most heads fit in 2 KB of the arena's first block; head_append (conn.c) grows it up
+    /* Most heads fit in 2 KB of the arena's first block; head_append (http/server.c) grows it up
      * to max_header_size. */
     r->head_cap = g->max_header_size < 2048 ? g->max_header_size : 2048;
     r->head = mgw_pool_alloc(pool, r->head_cap);
@@ -72,7 +114,7 @@ mgw_req_t *mgw__req_new(mgw_conn_t *c)
     clock_gettime(CLOCK_REALTIME, &ts);
     r->start_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
     r->method = MGW_STR("-");
-    mgw__make_id(c->w, r->id);
+    mgw__make_id(from->w, r->id);
     return r;
 }
 
@@ -165,7 +207,7 @@ static int lookup(void *ud, int var, mgw_str_t arg, mgw_str_t *out)
     case MGW_VAR_INTEGRATION_ERROR2:
         return str(r->integ_error, out);
     case MGW_VAR_SOURCE_IP:
-        return str(r->c->peer, out);
+        return str(r->from.peer, out);
     case MGW_VAR_API_KEY: {
         /* A key is a secret: the log shows only its last four characters. */
         if (r->key == NULL) return 0;
@@ -175,17 +217,17 @@ static int lookup(void *ud, int var, mgw_str_t arg, mgw_str_t *out)
         return str(m, out);
     }
     case MGW_VAR_CLIENT_CERT_PEM:
-        return r->c->client_cert ? str(r->c->client_cert->pem, out) : 0;
+        return r->from.client_cert ? str(r->from.client_cert->pem, out) : 0;
     case MGW_VAR_CLIENT_CERT_SUBJECT:
-        return r->c->client_cert ? str(r->c->client_cert->subject_dn, out) : 0;
+        return r->from.client_cert ? str(r->from.client_cert->subject_dn, out) : 0;
     case MGW_VAR_CLIENT_CERT_ISSUER:
-        return r->c->client_cert ? str(r->c->client_cert->issuer_dn, out) : 0;
+        return r->from.client_cert ? str(r->from.client_cert->issuer_dn, out) : 0;
     case MGW_VAR_CLIENT_CERT_SERIAL:
-        return r->c->client_cert ? str(r->c->client_cert->serial, out) : 0;
+        return r->from.client_cert ? str(r->from.client_cert->serial, out) : 0;
     case MGW_VAR_CLIENT_CERT_NOT_BEFORE:
-        return r->c->client_cert ? str(r->c->client_cert->not_before, out) : 0;
+        return r->from.client_cert ? str(r->from.client_cert->not_before, out) : 0;
     case MGW_VAR_CLIENT_CERT_NOT_AFTER:
-        return r->c->client_cert ? str(r->c->client_cert->not_after, out) : 0;
+        return r->from.client_cert ? str(r->from.client_cert->not_after, out) : 0;
     case MGW_VAR_API_KEY_ID:
         return r->key ? str(r->key->id, out) : 0;
     case MGW_VAR_THROTTLE_POLICY:
@@ -222,8 +264,8 @@ static int lookup(void *ud, int var, mgw_str_t arg, mgw_str_t *out)
                 memcmp(r->stage->vars[i].name.p, arg.p, arg.n) == 0)
                 return lstr(r->stage->vars[i].value, out);
         return 0;
-    default: /* authorizer, WAF and log-policy values (hooks.c) */
-        return mgw__hooks_lookup(r, var, arg, out);
+    default: /* authorizer, WAF and log-policy values (the policy hooks) */
+        return ext.hooks ? ext.hooks->lookup(r, var, arg, out) : 0;
     }
     return 0;
 }
@@ -235,207 +277,65 @@ int mgw__req_lookup(mgw_req_t *r, int var, mgw_str_t arg, mgw_str_t *out)
 
 /* ---- responses ---- */
 
-static const char *reason(int status)
-{
-    switch (status) {
-    case 100:
-        return "Continue";
-    case 200:
-        return "OK";
-    case 201:
-        return "Created";
-    case 202:
-        return "Accepted";
-    case 204:
-        return "No Content";
-    case 301:
-        return "Moved Permanently";
-    case 302:
-        return "Found";
-    case 304:
-        return "Not Modified";
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 408:
-        return "Request Timeout";
-    case 413:
-        return "Payload Too Large";
-    case 421:
-        return "Misdirected Request";
-    case 415:
-        return "Unsupported Media Type";
-    case 429:
-        return "Too Many Requests";
-    case 431:
-        return "Request Header Fields Too Large";
-    case 500:
-        return "Internal Server Error";
-    case 502:
-        return "Bad Gateway";
-    case 503:
-        return "Service Unavailable";
-    case 504:
-        return "Gateway Timeout";
-    }
-    return "Unknown";
-}
-
-const char *mgw__date(mgw_worker_t *w)
-{
-    time_t now = time(NULL);
-    if (now != w->date_sec) {
-        struct tm tm;
-        gmtime_r(&now, &tm);
-        strftime(w->date, sizeof(w->date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-        w->date_sec = now;
-    }
-    return w->date;
-}
-
-static int no_body_status(int status)
-{
-    return status < 200 || status == 204 || status == 304;
-}
-
-/*
- * Builds the response head and holds it back: it goes out in one write with the first
- * body bytes or the end of the response (mgw__resp_flush sends it alone), so a small
- * response costs one system call.
- */
 void mgw__resp_head(mgw_req_t *r, int status, const mgw_hdr_t *hdrs, int nhdrs,
                     int64_t content_length)
 {
-    mgw_conn_t *c = r->c;
     r->status = status;
     r->resp_started = 1;
-    int bodyless = no_body_status(status);
-    if (content_length < 0 && !bodyless) {
-        if (r->minor >= 1 || !r->head_done)
-            r->resp_chunked = 1;
-        else
-            r->resp_close = 1;
-    }
-    if (c->w->shutting_down) r->keepalive = 0;
-    size_t cap = 768 + (r->rl_name ? strlen(r->rl_name) * 2 : 0);
-    for (int i = 0; i < nhdrs; i++)
-        cap += hdrs[i].name.n + hdrs[i].value.n + 4;
-    mgw_sbuf_t b = {mgw_pool_alloc(r->pool, cap), 0};
-    const char *why = reason(status);
-    char code[4] = {(char)('0' + status / 100 % 10), (char)('0' + status / 10 % 10),
-                    (char)('0' + status % 10), ' '};
-    mgw_sbuf_add(&b, "HTTP/1.1 ", 9);
-    mgw_sbuf_add(&b, code, 4);
-    mgw_sbuf_add(&b, why, strlen(why) > 64 ? 64 : strlen(why));
-    mgw_sbuf_add(&b, "\r\n", 2);
-    for (int i = 0; i < nhdrs; i++) {
-        mgw_sbuf_add(&b, hdrs[i].name.p, hdrs[i].name.n);
-        mgw_sbuf_add(&b, ": ", 2);
-        mgw_sbuf_add(&b, hdrs[i].value.p, hdrs[i].value.n);
-        mgw_sbuf_add(&b, "\r\n", 2);
-    }
-    mgw_sbuf_add(&b, "date: ", 6);
-    mgw_sbuf_adds(&b, mgw__date(c->w));
-    mgw_sbuf_add(&b, "\r\napigw-requestid: ", 19);
-    mgw_sbuf_adds(&b, r->id);
-    mgw_sbuf_add(&b, "\r\n", 2);
+    /* The gateway's headers, after the response's own: the request id, and when throttling
+     * had a say, Retry-After and the RateLimit pair of the limit closest to refusing
+     * (draft-ietf-httpapi-ratelimit-headers). Formatted here, copied by the writer. */
+    mgw_hdr_t more[4];
+    int k = 0;
+    more[k++] = (mgw_hdr_t){MGW_STR("apigw-requestid"), {r->id, strlen(r->id)}};
+    char retry[24];
     if (r->retry_after_s) {
-        mgw_sbuf_add(&b, "retry-after: ", 13);
+        mgw_sbuf_t b = {retry, 0};
         mgw_sbuf_u64(&b, r->retry_after_s);
-        mgw_sbuf_add(&b, "\r\n", 2);
+        more[k++] = (mgw_hdr_t){MGW_STR("retry-after"), {b.p, b.n}};
     }
+    /* both values: the policy's name twice ("stage-shared" the longest; at most 32
+     * characters written) and four numbers of at most 20 digits */
+    char rl[2 * 32 + 4 * 20 + 16];
     if (r->rl_name && r->stage && r->stage->rate_limit_headers) {
-        /* draft-ietf-httpapi-ratelimit-headers: the policy that is closest to refusing */
-        mgw_sbuf_add(&b, "ratelimit-policy: \"", 19);
-        mgw_sbuf_adds(&b, r->rl_name);
+        size_t nn = strlen(r->rl_name);
+        if (nn > 32) nn = 32;
+        mgw_sbuf_t b = {rl, 0};
+        mgw_sbuf_add(&b, "\"", 1);
+        mgw_sbuf_add(&b, r->rl_name, nn);
         mgw_sbuf_add(&b, "\";q=", 4);
         mgw_sbuf_u64(&b, r->rl_quota);
         mgw_sbuf_add(&b, ";w=", 3);
         mgw_sbuf_u64(&b, r->rl_window_s);
-        mgw_sbuf_add(&b, "\r\nratelimit: \"", 14);
-        mgw_sbuf_adds(&b, r->rl_name);
+        more[k++] = (mgw_hdr_t){MGW_STR("ratelimit-policy"), {b.p, b.n}};
+        size_t at = b.n;
+        mgw_sbuf_add(&b, "\"", 1);
+        mgw_sbuf_add(&b, r->rl_name, nn);
         mgw_sbuf_add(&b, "\";r=", 4);
         mgw_sbuf_u64(&b, r->rl_remaining);
         mgw_sbuf_add(&b, ";t=", 3);
         mgw_sbuf_u64(&b, r->rl_reset_s);
-        mgw_sbuf_add(&b, "\r\n", 2);
+        more[k++] = (mgw_hdr_t){MGW_STR("ratelimit"), {b.p + at, b.n - at}};
     }
-    if (content_length >= 0 && !bodyless) {
-        mgw_sbuf_add(&b, "content-length: ", 16);
-        mgw_sbuf_u64(&b, (uint64_t)content_length);
-        mgw_sbuf_add(&b, "\r\n", 2);
-    } else if (r->resp_chunked) {
-        mgw_sbuf_adds(&b, "transfer-encoding: chunked\r\n");
-    }
-    if (!r->keepalive || r->resp_close)
-        mgw_sbuf_adds(&b, "connection: close\r\n");
-    else if (r->minor == 0)
-        mgw_sbuf_adds(&b, "connection: keep-alive\r\n");
-    mgw_sbuf_add(&b, "\r\n", 2);
-    r->head_out = (mgw_str_t){b.p, b.n};
-    r->head_pending = 1;
-    if (bodyless) r->head_method = 1; /* nothing may follow the head */
-}
-
-/* Writes bufs (slices of ref need no copy), after the held-back head if any. */
-static void send_out(mgw_req_t *r, const uv_buf_t *bufs, int n, mgw_rbuf_t *ref)
-{
-    uv_buf_t all[6];
-    int k = 0;
-    if (r->head_pending) {
-        all[k++] = uv_buf_init((char *)r->head_out.p, (unsigned)r->head_out.n);
-        r->head_pending = 0;
-    }
-    for (int i = 0; i < n && k < 6; i++)
-        all[k++] = bufs[i];
-    if (k) mgw__conn_write(r->c, all, k, ref);
-}
-
-void mgw__resp_flush(mgw_req_t *r)
-{
-    if (r->head_pending) send_out(r, NULL, 0, NULL);
+    r->wr->head(r, status, hdrs, nhdrs, more, k, content_length);
 }
 
 void mgw__resp_body(mgw_req_t *r, const char *p, size_t n, mgw_rbuf_t *ref)
 {
     if (n == 0 || r->head_method) return;
     r->resp_bytes += n;
-    if (r->resp_chunked) {
-        static const char hex[] = "0123456789abcdef";
-        char pre[20];
-        int pn = 0;
-        for (int shift = 60; shift >= 0; shift -= 4)
-            if ((n >> shift) || pn || shift == 0) pre[pn++] = hex[(n >> shift) & 15];
-        pre[pn++] = '\r';
-        pre[pn++] = '\n';
-        /* chunk framing is copied, the payload is not */
-        uv_buf_t bufs[3] = {uv_buf_init(pre, (unsigned)pn), uv_buf_init((char *)p, (unsigned)n),
-                            uv_buf_init("\r\n", 2)};
-        send_out(r, bufs, 3, ref);
-        return;
-    }
-    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
-    send_out(r, &b, 1, ref);
+    r->wr->body(r, p, n, ref);
+}
+
+void mgw__resp_flush(mgw_req_t *r)
+{
+    r->wr->flush(r);
 }
 
 void mgw__resp_end(mgw_req_t *r)
 {
-    mgw_conn_t *c = r->c;
-    if (r->resp_chunked && !r->head_method) {
-        uv_buf_t b = uv_buf_init("0\r\n\r\n", 5);
-        send_out(r, &b, 1, NULL);
-    } else {
-        mgw__resp_flush(r);
-    }
     r->resp_done = 1;
-    mgw__conn_response_done(c);
+    r->wr->end(r);
 }
 
 /* The configured customization for type, following the DEFAULT_4XX/5XX fallback. */
@@ -450,19 +350,25 @@ static const mgw_gwresp_conf_t *gw_conf(const mgw_req_t *r, mgw_gwresp_type_t ty
 
 void mgw__req_fail(mgw_req_t *r, mgw_gwresp_type_t type, const char *message)
 {
+    mgw__req_fail_with(r, type, message, NULL, 0);
+}
+
+void mgw__req_fail_with(mgw_req_t *r, mgw_gwresp_type_t type, const char *message,
+                        const mgw_hdr_t *extra, int nextra)
+{
     if (r->resp_started) {
         /* Too late for a gateway response: the client sees a truncated response. */
-        mgw__conn_close(r->c);
+        r->wr->abort(r);
         return;
     }
-    if (r->px) mgw__proxy_abort(r); /* e.g. a body over the limit while proxying */
+    mgw__req_abort(r); /* e.g. a body over the limit while proxying */
     const mgw_gwresp_info_t *info = mgw_gwresp_info(type);
     r->error_type = type;
     r->error_message = message;
     const mgw_gwresp_conf_t *conf = gw_conf(r, type);
     int status = conf && conf->status ? conf->status : info->status;
 
-    mgw_hdr_t hdrs[40];
+    mgw_hdr_t hdrs[48];
     int n = 0;
     hdrs[n++] = (mgw_hdr_t){MGW_STR("content-type"), MGW_STR("application/json")};
     hdrs[n++] =
@@ -479,6 +385,8 @@ void mgw__req_fail(mgw_req_t *r, mgw_gwresp_type_t type, const char *message)
         }
         hdrs[n++] = (mgw_hdr_t){conf->headers[i].name, v};
     }
+    for (int i = 0; i < nextra && n < 48; i++)
+        hdrs[n++] = extra[i];
     if (conf && conf->body) {
         mgw_buf_t body = {0};
         mgw_template_render(conf->body, lookup, r, &body);
@@ -556,7 +464,7 @@ static mgw_gwresp_type_t resolve(mgw_req_t *r)
     r->domain = d;
     /* A mutual-TLS domain is served only on connections whose handshake chose it (by
      * SNI) and so checked the client's certificate: a Host header alone cannot reach it. */
-    if (d && d->mtls && (r->c->tls_host == NULL || strcmp(r->c->tls_host, d->host) != 0)) {
+    if (d && d->mtls && (r->from.tls_host == NULL || strcmp(r->from.tls_host, d->host) != 0)) {
         r->error_reason = "This domain requires a TLS connection to it";
         return MGW_GW_MISDIRECTED_REQUEST;
     }
@@ -593,7 +501,8 @@ static mgw_gwresp_type_t resolve(mgw_req_t *r)
     return MGW_GW_NONE;
 }
 
-static void run_mock(mgw_req_t *r)
+/* The mock integration: the route's configured status, headers and body. */
+static int run_mock(mgw_req_t *r)
 {
     const mgw_integration_t *in = &r->route->integration;
     mgw_hdr_t hdrs[64];
@@ -607,14 +516,26 @@ static void run_mock(mgw_req_t *r)
     mgw__resp_head(r, in->status, hdrs, n, (int64_t)in->body.n);
     mgw__resp_body(r, in->body.p, in->body.n, NULL);
     mgw__resp_end(r);
+    return MGW_PHASE_STOP;
 }
+
+static const mgw_integ_ops_t mock_integration = {.name = "mock", .start = run_mock};
 
 /* ---- phases (DESIGN.md "Request lifecycle") ---- */
 
-/* WAF: the stage's web ACL, Lua rules run by hooks.c. */
+/* A policy (r->stage->waf, r->api->selector) is configured but no hooks can run it. */
+static int no_hooks(mgw_req_t *r)
+{
+    r->error_reason = "no policy hooks to run the stage's policies";
+    mgw__req_fail(r, MGW_GW_API_CONFIGURATION_ERROR, NULL);
+    return MGW_PHASE_STOP;
+}
+
+/* WAF: the stage's web ACL, run by the policy hooks. */
 static int phase_waf(mgw_req_t *r)
 {
-    return r->stage->waf ? mgw__hooks_waf(r) : MGW_PHASE_NEXT;
+    if (!r->stage->waf) return MGW_PHASE_NEXT;
+    return ext.hooks ? ext.hooks->waf(r) : no_hooks(r);
 }
 
 /* Route selection: the API's route keys, matched in C, after its Lua selector if any. */
@@ -624,7 +545,7 @@ static int phase_route(mgw_req_t *r)
     r->method_idx = mgw_method_index(r->method.p, r->method.n);
     /* A route_selection policy may pick the route (or leave it to the route keys). */
     if (r->api->selector) {
-        int rc = mgw__hooks_select_route(r);
+        int rc = ext.hooks ? ext.hooks->select_route(r) : no_hooks(r);
         if (rc != MGW_PHASE_NEXT) return rc;
     }
     int found = mgw_router_match(r->api->router, r->method_idx, r->route_path, &m) == 0;
@@ -645,10 +566,17 @@ static int phase_route(mgw_req_t *r)
     return MGW_PHASE_NEXT;
 }
 
-/* Authorization: the route's Lua authorizer (hooks.c). */
+/* Authorization: the route's authorizer, by its type. */
 static int phase_authorize(mgw_req_t *r)
 {
-    return r->route->authorizer ? mgw__hooks_authorize(r) : MGW_PHASE_NEXT;
+    int type = r->route->authorizer_type;
+    if (type == MGW_AUTHZ_NONE) return MGW_PHASE_NEXT;
+    if (ext.authz[type] == NULL) {
+        r->error_reason = "the route's authorizer type is not available";
+        mgw__req_fail(r, MGW_GW_AUTHORIZER_CONFIGURATION_ERROR, NULL);
+        return MGW_PHASE_STOP;
+    }
+    return ext.authz[type]->authorize(r);
 }
 
 static uint64_t ceil_s(uint64_t ms)
@@ -755,38 +683,79 @@ static int phase_throttle(mgw_req_t *r)
     return MGW_PHASE_NEXT;
 }
 
-/* "100 Continue" for a client that waits for it before sending the body. */
 void mgw__req_send_continue(mgw_req_t *r)
 {
-    mgw_str_t expect = mgw__req_header(r, "expect");
-    if (expect.p && mgw_str_ieq(expect, "100-continue") && r->minor >= 1 && !r->body_done) {
-        uv_buf_t b = uv_buf_init("HTTP/1.1 100 Continue\r\n\r\n", 25);
-        mgw__conn_write(r->c, &b, 1, NULL);
-    }
+    if (!r->body_done) r->wr->want_body(r);
+}
+
+void mgw__req_forward_kept_body(mgw_req_t *r)
+{
+    if (r->lua && ext.hooks) ext.hooks->forward_body(r);
+}
+
+/* ---- from the client's side ---- */
+
+/* The integration that runs for r and takes the request body, or NULL. */
+static const mgw_integ_ops_t *body_taker(const mgw_req_t *r)
+{
+    return r->integ && r->integ->body ? r->integ : NULL;
+}
+
+void mgw__req_body(mgw_req_t *r, const char *p, size_t n, mgw_rbuf_t *ref)
+{
+    if (r->discard_body) return;
+    const mgw_integ_ops_t *in = body_taker(r);
+    if (in)
+        in->body(r, p, n, ref);
+    else if (r->lua && !r->resp_started && ext.hooks)
+        ext.hooks->body(r, p, n); /* hooks still running */
+}
+
+void mgw__req_body_done(mgw_req_t *r)
+{
+    if (r->discard_body) return;
+    const mgw_integ_ops_t *in = body_taker(r);
+    if (in)
+        in->body_done(r);
+    else if (r->lua && !r->resp_started && ext.hooks)
+        ext.hooks->body_done(r); /* may answer r */
+}
+
+void mgw__req_client_progress(mgw_req_t *r)
+{
+    if (r->integ && r->integ->client_progress) r->integ->client_progress(r);
+}
+
+void mgw__req_client_drained(mgw_req_t *r)
+{
+    if (r->integ && r->integ->client_drained) r->integ->client_drained(r);
+}
+
+void mgw__req_abort(mgw_req_t *r)
+{
+    if (r->integ && r->integ->abort) r->integ->abort(r);
 }
 
 /* The integration: always the last phase; it answers the request. */
 static int phase_integration(mgw_req_t *r)
 {
+    const mgw_integ_ops_t *in = ext.integ[r->route->integration.type];
+    if (in == NULL) {
+        r->integ_error = "the route's integration type is not available";
+        mgw__req_fail(r, MGW_GW_API_CONFIGURATION_ERROR, NULL);
+        return MGW_PHASE_STOP;
+    }
     /* "100 Continue" only once the request is sure to reach its integration. */
     mgw__req_send_continue(r);
-    if (r->route->integration.type == MGW_INTEG_MOCK) {
-        run_mock(r);
-    } else if (r->route->integration.type == MGW_INTEG_LUA) {
-        return mgw__hooks_handle(r);
-    } else {
-        mgw__proxy_start(r);
-        if (r->lua) mgw__hooks_forward_body(r); /* what arrived while hooks ran */
-    }
-    return MGW_PHASE_STOP;
+    r->integ = in;
+    return in->start(r); /* r may be gone */
 }
 
+/* The phases, in MGW_PHASES order (req_int.h). */
 static int (*const phases[MGW_PHASE__COUNT])(mgw_req_t *r) = {
-    [MGW_PHASE_WAF] = phase_waf,
-    [MGW_PHASE_ROUTE] = phase_route,
-    [MGW_PHASE_AUTHORIZE] = phase_authorize,
-    [MGW_PHASE_THROTTLE] = phase_throttle,
-    [MGW_PHASE_INTEGRATION] = phase_integration,
+#define XX(id, name) [MGW_PHASE_##id] = phase_##name,
+    MGW_PHASES(XX)
+#undef XX
 };
 
 void mgw__req_continue(mgw_req_t *r)
@@ -807,6 +776,17 @@ void mgw__req_resume(mgw_req_t *r)
 void mgw__req_dispatch(mgw_req_t *r)
 {
     r->head_method = r->method.n == 4 && memcmp(r->method.p, "HEAD", 4) == 0;
+    mgw_req_handler_t serve = ext.serve[mgw__req_listen(r)->kind];
+    if (serve == NULL) {
+        mgw__req_fail(r, MGW_GW_RESOURCE_NOT_FOUND, NULL);
+        return;
+    }
+    serve(r);
+}
+
+/* The handler of API listeners: the gateway. */
+static void serve_api(mgw_req_t *r)
+{
     /* Resolve even a request about to be refused, so that its API's customized response
      * and its stage's access log apply. */
     mgw_gwresp_type_t err = resolve(r);
@@ -844,17 +824,17 @@ void mgw__req_free(mgw_req_t *r)
 {
     const mgw_stage_t *st = log_stage(r);
     if (st && st->log_id >= 0 && (st->log_format || st->log_policy)) {
-        mgw_buf_t line = r->c->w->log_line; /* the worker's, reused line after line */
+        mgw_buf_t line = r->from.w->log_line; /* the worker's, reused line after line */
         line.n = 0;
         /* A log policy writes the line itself, or adds $context.custom.* values. */
-        if (!(st->log_policy && mgw__hooks_log(r, st, &line)) && st->log_format)
+        if (!(st->log_policy && ext.hooks && ext.hooks->log(r, st, &line)) && st->log_format)
             mgw_template_render(st->log_format, lookup, r, &line);
         if (line.n) {
             mgw_buf_addc(&line, '\n');
             mgw_accesslog_append(r->wgen->alog, st->log_id, line.p, line.n);
         }
         if (line.cap > 65536) mgw_buf_free(&line); /* after an outsized line */
-        r->c->w->log_line = line;
+        r->from.w->log_line = line;
     }
     mgw_pool_destroy(r->pool);
 }

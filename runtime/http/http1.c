@@ -11,8 +11,6 @@ struct mgw_http1_s {
     llhttp_settings_t settings;
     const mgw_http1_cbs_t *cbs;
     void *ud;
-    int in_message;
-    int upgrade_paused;
     const char *reason; /* why a callback of ours failed the parse, or NULL */
 };
 
@@ -20,7 +18,6 @@ struct mgw_http1_s {
 
 static int cb_begin(llhttp_t *p)
 {
-    SELF(p)->in_message = 1;
     SELF(p)->reason = NULL;
     return SELF(p)->cbs->on_message_begin ? SELF(p)->cbs->on_message_begin(SELF(p)->ud) : 0;
 }
@@ -74,7 +71,6 @@ static int cb_body(llhttp_t *p, const char *at, size_t n)
 
 static int cb_complete(llhttp_t *p)
 {
-    SELF(p)->in_message = 0;
     int r = SELF(p)->cbs->on_message_complete(SELF(p)->ud);
     return r == MGW_HTTP1_PAUSE ? HPE_PAUSED : r;
 }
@@ -131,11 +127,6 @@ const char *mgw_http1_error(const mgw_http1_t *p)
     if (p->reason) return p->reason;
     const char *r = llhttp_get_error_reason(&p->parser);
     return r ? r : llhttp_errno_name(llhttp_get_errno(&p->parser));
-}
-
-int mgw_http1_in_message(const mgw_http1_t *p)
-{
-    return p->in_message;
 }
 
 /* tchar (RFC 9110 5.6.2): ALPHA DIGIT ! # $ % & ' * + - . ^ _ ` | ~, mapped to lower case;

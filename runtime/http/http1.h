@@ -57,7 +57,4 @@ int mgw_http1_is_token(const char *p, size_t n);
 /* 1 when p (n bytes) may be a header value: no CR, LF or NUL. */
 int mgw_http1_is_value(const char *p, size_t n);
 
-/* 1 while the parser is inside a message (after its first byte). */
-int mgw_http1_in_message(const mgw_http1_t *p);
-
 #endif

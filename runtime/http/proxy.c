@@ -8,15 +8,15 @@
  * the response head is INTEGRATION_TIMEOUT (504), anything else INTEGRATION_FAILURE (502);
  * after the head has gone to the client, the client connection is closed instead.
  */
+#include "http/proxy.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/err.h"
 #include "base/log.h"
-#include "gw/req_int.h"
 #include "http/http1.h"
-#include "http/proxy.h"
 #include "net/conn.h"
 
 struct mgw_proxy_s {
@@ -157,7 +157,7 @@ static void build_head(mgw_proxy_t *px, const char *method)
     px->q.head = (mgw_str_t){b.p, b.n};
 }
 
-/* ---- the proxy, driven by request.c and conn.c ---- */
+/* ---- the proxy, driven by the request core and the client connection ---- */
 
 void mgw__proxy_start(mgw_req_t *r)
 {
@@ -205,8 +205,11 @@ void mgw__proxy_start(mgw_req_t *r)
     r->integ_start_ns = uv_hrtime();
     mgw_hc_err_t kind;
     const char *detail;
-    if (mgw_hc_start(mgw__http_pool(r->c->w), q, &kind, &detail) != 0)
-        proxy_cbs.on_error(q, kind, detail);
+    if (mgw_hc_start(mgw__http_pool(r->from.w), q, &kind, &detail) != 0) {
+        proxy_cbs.on_error(q, kind, detail); /* r may be gone */
+        return;
+    }
+    mgw__req_forward_kept_body(r); /* what arrived while policy hooks ran */
 }
 
 void mgw__proxy_body(mgw_req_t *r, const char *p, size_t n, mgw_rbuf_t *ref)
@@ -360,4 +363,34 @@ static const mgw_hc_cbs_t proxy_cbs = {
     .on_end = px_end,
     .on_error = px_error,
     .on_drain = px_drain,
+};
+
+/* ---- the integration type ---- */
+
+/* The integration phase: the request is answered once the backend has (or failed). */
+static int integ_start(mgw_req_t *r)
+{
+    mgw__proxy_start(r);
+    return MGW_PHASE_WAIT;
+}
+
+/* The request body goes to the backend while the proxy runs (not once it has ended). */
+static void integ_body(mgw_req_t *r, const char *p, size_t n, mgw_rbuf_t *ref)
+{
+    if (r->px) mgw__proxy_body(r, p, n, ref);
+}
+
+static void integ_body_done(mgw_req_t *r)
+{
+    if (r->px) mgw__proxy_body_done(r);
+}
+
+const mgw_integ_ops_t mgw__proxy_integration = {
+    .name = "http",
+    .start = integ_start,
+    .abort = mgw__proxy_abort,
+    .body = integ_body,
+    .body_done = integ_body_done,
+    .client_progress = mgw__proxy_client_progress,
+    .client_drained = mgw__proxy_client_drained,
 };

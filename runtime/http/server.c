@@ -1,11 +1,12 @@
 /*
  * The HTTP/1 server side: the protocol handler of client connections (net/conn.h) that
- * parses requests (http1.c), hands them to the request core (request.c) and moves on to
- * the next one (keep-alive, pipelining), with the header and body timeouts.
+ * parses requests (http1.c), hands them to the request core (gw/request.c, which answers
+ * through http/writer.c) and moves on to the next one (keep-alive, pipelining), with the
+ * header and body timeouts. Request bodies go to the request core too, which passes them
+ * on to the integration or the policy hooks.
  */
 #include "http/server.h"
 
-#include <stdio.h>
 #include <string.h>
 
 #include "base/log.h"
@@ -13,16 +14,23 @@
 #include "net/conn.h"
 
 static const mgw_http1_cbs_t server_cbs;
-static const mgw_http_body_hooks_t *body_hooks;
-
-void mgw_http_server_set_body_hooks(const mgw_http_body_hooks_t *hooks)
-{
-    body_hooks = hooks;
-}
 
 static mgw_http1_t *parser_of(const mgw_conn_t *c)
 {
     return c->proto_data;
+}
+
+/* A new request on c, which becomes c's current one. */
+static mgw_req_t *new_request(mgw_conn_t *c)
+{
+    mgw_req_from_t from = {
+        .w = c->w,
+        .listen_idx = c->listen_idx,
+        .peer = c->peer,
+        .tls_host = c->tls_host,
+        .client_cert = c->client_cert,
+    };
+    return c->req = mgw__req_new(c, &from);
 }
 
 /* ---- reading ---- */
@@ -44,7 +52,7 @@ static void parse(mgw_conn_t *c, mgw_rbuf_t *rb, const char *p, size_t n)
     }
     if (rc == MGW_HTTP1_ERROR) {
         mgw_req_t *r = c->req;
-        if (r == NULL) r = c->req = mgw__req_new(c);
+        if (r == NULL) r = new_request(c);
         if (r->resp_started) {
             mgw__conn_close(c);
             return;
@@ -89,7 +97,7 @@ static int head_append(mgw_req_t *r, const char *p, size_t n)
 static int on_begin(void *ud)
 {
     mgw_conn_t *c = ud;
-    if (c->req == NULL) c->req = mgw__req_new(c);
+    if (c->req == NULL) new_request(c);
     mgw__conn_arm_timer(c, c->w->gen->header_timeout_ms);
     return 0;
 }
@@ -217,10 +225,7 @@ static int on_body(void *ud, const char *p, size_t n)
         return -1;
     }
     mgw__conn_arm_timer(c, c->w->gen->body_timeout_ms);
-    if (r->px && !r->discard_body)
-        mgw__proxy_body(r, p, n, c->rbuf);
-    else if (r->lua && !r->resp_started)
-        body_hooks->body(r, p, n); /* hooks still running */
+    mgw__req_body(r, p, n, c->rbuf);
     return c->done || c->req != r ? -1 : 0;
 }
 
@@ -233,10 +238,7 @@ static int on_complete(void *ud)
     if (r == NULL) return -1;
     r->body_done = 1;
     mgw_deadline_clear(&c->timer);
-    if (r->px && !r->discard_body)
-        mgw__proxy_body_done(r);
-    else if (r->lua && !r->resp_started)
-        body_hooks->body_done(r); /* may answer r */
+    mgw__req_body_done(r); /* may answer r */
     if (c->done) return MGW_HTTP1_PAUSE;
     if (c->req != r) return 0; /* answered and finished: parsing goes on */
     if (r->resp_done) {
@@ -311,31 +313,29 @@ static void h1_eof(mgw_conn_t *c)
     mgw__conn_close(c);
 }
 
-/* A failed handshake: a client that spoke plain HTTP to the TLS port gets a 400 in plain
- * HTTP (nginx does the same), and a request under way ends. */
+/* The request under way on c, if any, ends here: its integration stops, and the access
+ * log records it, with status when nothing was answered (0: none). */
+static void drop_request(mgw_conn_t *c, int status)
+{
+    mgw_req_t *r = c->req;
+    if (r == NULL) return;
+    c->req = NULL;
+    mgw__req_abort(r);
+    if (!r->resp_done && r->status == 0) r->status = status;
+    mgw__req_free(r);
+}
+
+/* A failed handshake ends the request under way. A client that spoke plain HTTP to the
+ * TLS port gets the gateway's 400 in plain HTTP (nginx answers the same), through the
+ * gateway-response path like any other (the access log records it); the connection
+ * closes once it is written. */
 static void h1_tls_refused(mgw_conn_t *c, int plain_http)
 {
-    if (plain_http) {
-        static const char body[] =
-            "{\"message\":\"The plain HTTP request was sent to HTTPS port\"}";
-        char head[512], id[24];
-        mgw__make_id(c->w, id);
-        int n = snprintf(head, sizeof(head),
-                         "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
-                         "x-amzn-errortype: BadRequestException\r\ndate: %s\r\n"
-                         "apigw-requestid: %s\r\nconnection: close\r\n"
-                         "content-length: %zu\r\n\r\n",
-                         mgw__date(c->w), id, sizeof(body) - 1);
-        uv_buf_t b[2] = {uv_buf_init(head, (unsigned)n),
-                         uv_buf_init((char *)body, sizeof(body) - 1)};
-        mgw__conn_write(c, b, 2, NULL);
-    }
-    if (c->req) {
-        mgw_req_t *r = c->req;
-        c->req = NULL;
-        if (r->px) mgw__proxy_abort(r);
-        mgw__req_free(r);
-    }
+    drop_request(c, 0);
+    if (!plain_http) return;
+    mgw_req_t *r = new_request(c);
+    r->keepalive = 0;
+    mgw__req_fail(r, MGW_GW_BAD_REQUEST, "The plain HTTP request was sent to HTTPS port");
 }
 
 static int h1_timeout(mgw_conn_t *c)
@@ -361,13 +361,13 @@ static void h1_progress(mgw_conn_t *c)
 {
     if (c->req == NULL)
         mgw__conn_arm_output_timer(c);
-    else if (c->req->px)
-        mgw__proxy_client_progress(c->req);
+    else
+        mgw__req_client_progress(c->req);
 }
 
 static void h1_drained(mgw_conn_t *c)
 {
-    if (c->req && c->req->px) mgw__proxy_client_drained(c->req);
+    if (c->req) mgw__req_client_drained(c->req);
 }
 
 static void h1_shutdown(mgw_conn_t *c)
@@ -380,13 +380,7 @@ static void h1_shutdown(mgw_conn_t *c)
 
 static void h1_close(mgw_conn_t *c)
 {
-    if (c->req) {
-        mgw_req_t *r = c->req;
-        c->req = NULL;
-        if (r->px) mgw__proxy_abort(r);
-        if (!r->resp_done && r->status == 0) r->status = 499; /* the client went away */
-        mgw__req_free(r);
-    }
+    drop_request(c, 499); /* the client went away */
 }
 
 static void h1_free(mgw_conn_t *c)

@@ -42,7 +42,7 @@ int mgw_ffi_req_field(mgw_req_t *r, int field, mgw_str_t *out)
     case MGW_FIELD_REQUEST_ID:
         return give_c(r->id, out);
     case MGW_FIELD_SOURCE_IP:
-        return give_c(r->c->peer, out);
+        return give_c(r->from.peer, out);
     case MGW_FIELD_STAGE:
         return give_c(r->stage ? r->stage->name : NULL, out);
     case MGW_FIELD_API_ID:

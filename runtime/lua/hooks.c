@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "gw/gw.h"
 #include "lua/lua_int.h"
 
 /* ---- per-request state ---- */
@@ -264,4 +265,27 @@ int mgw__hooks_lookup(mgw_req_t *r, int var, mgw_str_t arg, mgw_str_t *out)
         return cstr(l->waf_blocked ? "WAF_BLOCK" : "WAF_ALLOW", out);
     }
     return 0;
+}
+
+/* ---- the request core's entries ---- */
+
+static const mgw_gw_hooks_t hooks = {
+    .waf = mgw__hooks_waf,
+    .select_route = mgw__hooks_select_route,
+    .body = mgw__hooks_body,
+    .body_done = mgw__hooks_body_done,
+    .forward_body = mgw__hooks_forward_body,
+    .log = mgw__hooks_log,
+    .lookup = mgw__hooks_lookup,
+};
+
+static const mgw_integ_ops_t lua_integration = {.name = "lua", .start = mgw__hooks_handle};
+
+static const mgw_authz_ops_t lua_authorizer = {.name = "lua", .authorize = mgw__hooks_authorize};
+
+void mgw_lua_register(void)
+{
+    mgw_gw_set_hooks(&hooks);
+    mgw_gw_set_integration(MGW_INTEG_LUA, &lua_integration);
+    mgw_gw_set_authorizer(MGW_AUTHZ_LUA, &lua_authorizer);
 }

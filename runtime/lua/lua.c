@@ -1,9 +1,10 @@
 /*
  * The worker's LuaJIT state: created when the worker thread starts, holding the
  * policies of every generation the worker still runs requests on, and entered only
- * through lua/moongate/runtime.lua (load_gen, unload_gen, call, resume, release). The
- * classic Lua C API is used here and nowhere else in the runtime; Lua reaches back into
- * C through the mgw_ffi_* exports.
+ * through lua/moongate/runtime.lua (load_gen, unload_gen, call, resume, release,
+ * check_cert). Of the runtime's files only this one and conf/config.c (which evaluates
+ * the configuration file in a state of its own) use the classic Lua C API; Lua reaches
+ * back into C through the mgw_ffi_* exports.
  */
 #include <lauxlib.h>
 #include <lua.h>

@@ -17,6 +17,7 @@
 
 #include "gw/req_int.h"
 #include "http/http1.h"
+#include "http/proxy.h"
 #include "net/conn.h"
 
 /*
@@ -155,6 +156,10 @@ int mgw__revocation_check(void *ud, void *site_data, const mgw_client_cert_t *ce
                           const char *fingerprint, char *reason, size_t n);
 
 /* ---- hooks.c: the hook kinds in the request phases ---- */
+
+/* Fills in the request core's entries this layer implements (gw/gw.h): the policy hooks,
+ * the lua integration type and the lua authorizer type. Called once at start-up. */
+void mgw_lua_register(void);
 
 /* The request's Lua state, created on first use. */
 mgw_lreq_t *mgw__lreq(mgw_req_t *r);

@@ -71,13 +71,6 @@ struct mgw_conn_s {
     unsigned closing : 1, done : 1, eof : 1, tls : 1;
 };
 
-/* The listener a request arrived on, in the request's own generation (reloads keep the
- * listeners and their order, so the index is valid in every generation). */
-static inline const mgw_listen_t *mgw__req_listen(const mgw_req_t *r)
-{
-    return &r->gen->listen[r->c->listen_idx];
-}
-
 /*
  * The handler every accepted connection starts with, and the check of client
  * certificates on mutual-TLS sites (its ud is the connection). Set once at startup,

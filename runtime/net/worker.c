@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/err.h"
@@ -75,6 +76,27 @@ int mgw__open_listener(const mgw_listen_t *l)
         return -e;
     }
     return fd;
+}
+
+const char *mgw__date(mgw_worker_t *w)
+{
+    time_t now = time(NULL);
+    if (now != w->date_sec) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(w->date, sizeof(w->date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        w->date_sec = now;
+    }
+    return w->date;
+}
+
+/* Seeds the generator of w's request ids. */
+static void seed(mgw_worker_t *w)
+{
+    if (getrandom(w->rng, sizeof(w->rng), 0) != sizeof(w->rng)) {
+        w->rng[0] = (uint64_t)uv_hrtime() ^ (uint64_t)w->id;
+        w->rng[1] = 0x9e3779b97f4a7c15ULL * (uint64_t)(w->id + 1);
+    }
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -189,14 +211,11 @@ static void worker_init(mgw_worker_t *w, int id, mgw_gen_t *gen, const int *fds)
     w->accept_check.data = w;
     uv_check_start(&w->accept_check, accept_check_cb);
     uv_unref((uv_handle_t *)&w->accept_check);
-    if (getrandom(w->rng, sizeof(w->rng), 0) != sizeof(w->rng)) {
-        w->rng[0] = (uint64_t)uv_hrtime() ^ (uint64_t)id;
-        w->rng[1] = 0x9e3779b97f4a7c15ULL * (uint64_t)(id + 1);
-    }
+    seed(w);
     w->nlisteners = gen->nlisten;
     w->listeners = mgw_calloc((size_t)(gen->nlisten ? gen->nlisten : 1), sizeof(uv_tcp_t));
     for (int i = 0; i < gen->nlisten; i++) {
-        listener_ctx_t *ctx = mgw_malloc(sizeof(*ctx));
+        listener_ctx_t *ctx = mgw_calloc(1, sizeof(*ctx));
         ctx->w = w;
         ctx->idx = i;
         uv_tcp_init(&w->loop, &w->listeners[i]);
@@ -208,6 +227,9 @@ static void worker_init(mgw_worker_t *w, int id, mgw_gen_t *gen, const int *fds)
 
 static mgw_worker_t *workers;
 static int nworkers;
+/* The main thread's worker (id 0): its loop is the main loop (signals, reloads), and the
+ * management listener's connections are its client connections. */
+static mgw_worker_t main_w;
 static uv_timer_t quota_timer;
 
 int mgw_worker_count(void)
@@ -243,6 +265,15 @@ static void signal_cb(uv_signal_t *s, int signum)
     EACH_OPS(server_stop, 1, ());
 }
 
+/* The main loop has ended and the layers have let go of the main thread's worker. */
+static void main_end(void)
+{
+    uv_loop_close(&main_w.loop);
+    mgw__rbuf_drain(); /* the management connections' read buffers */
+    mgw_buf_free(&main_w.log_line);
+    memset(&main_w, 0, sizeof(main_w));
+}
+
 /* Closes the listening sockets opened for the workers (a failed start). */
 static void close_fds(int *fds, int n)
 {
@@ -271,35 +302,38 @@ int mgw_server_run(mgw_gen_t *gen)
         }
     }
 
-    /* The layers' main-thread parts (the management listener among them): one that
-     * cannot start fails the start, and the ones started before it are undone. */
-    uv_loop_t main_loop;
-    uv_loop_init(&main_loop);
+    /* The main thread's worker, and the layers' main-thread parts on its loop (the
+     * management listener among them): one that cannot start fails the start, and the
+     * ones started before it are undone. */
+    uv_loop_t *main_loop = &main_w.loop;
+    uv_loop_init(main_loop);
+    main_w.gen = gen;
+    seed(&main_w);
     int started = 0, rc = 0;
     for (; started < nops; started++) {
         if (ops[started]->server_start == NULL) continue;
-        if ((rc = ops[started]->server_start(&main_loop, gen)) != 0) break;
+        if ((rc = ops[started]->server_start(&main_w, gen)) != 0) break;
     }
     if (rc != 0) {
         for (int i = started - 1; i >= 0; i--)
             if (ops[i]->server_stop) ops[i]->server_stop();
-        uv_run(&main_loop, UV_RUN_DEFAULT);
+        uv_run(main_loop, UV_RUN_DEFAULT);
         for (int i = started - 1; i >= 0; i--)
             if (ops[i]->server_free) ops[i]->server_free();
-        uv_loop_close(&main_loop);
+        main_end();
         close_fds(fds, nworkers * gen->nlisten);
         mgw_gen_unref(gen);
         return rc;
     }
 
     uv_signal_t sigterm, sigint;
-    uv_signal_init(&main_loop, &sigterm);
-    uv_signal_init(&main_loop, &sigint);
+    uv_signal_init(main_loop, &sigterm);
+    uv_signal_init(main_loop, &sigint);
     sigterm.data = &sigint;
     sigint.data = &sigterm;
     uv_signal_start(&sigterm, signal_cb, SIGTERM);
     uv_signal_start(&sigint, signal_cb, SIGINT);
-    uv_timer_init(&main_loop, &quota_timer);
+    uv_timer_init(main_loop, &quota_timer);
     uv_timer_start(&quota_timer, quota_flush_cb, 1000, 1000);
 
     mgw_mailbox_kind(MGW_MSG_SHUTDOWN, &shutdown_kind);
@@ -315,11 +349,10 @@ int mgw_server_run(mgw_gen_t *gen)
     for (int i = 0; i < nworkers; i++)
         uv_thread_create(&workers[i].thread, worker_main, &workers[i]);
 
-    uv_run(&main_loop, UV_RUN_DEFAULT);
+    uv_run(main_loop, UV_RUN_DEFAULT);
     for (int i = 0; i < nworkers; i++)
         uv_thread_join(&workers[i].thread);
     mgw_quota_flush(); /* what the drained requests counted */
-    uv_loop_close(&main_loop);
     for (int i = 0; i < nworkers; i++) {
         mgw_mailbox_free(workers[i].mailbox);
         free(workers[i].listeners);
@@ -327,6 +360,7 @@ int mgw_server_run(mgw_gen_t *gen)
     free(workers);
     workers = NULL;
     EACH_OPS(server_free, 1, ());
+    main_end();
     mgw_gen_unref(gen);
     mgw_log_info("moongate stopped");
     return 0;

@@ -26,9 +26,12 @@ typedef struct mgw_worker_s mgw_worker_t;
 typedef struct {
     const char *name;
     /* Main thread, before the workers exist: sets up what the layer serves on the main
-     * loop. Returns 0, or an MGW_E* code (logged) that fails the start; the layers
-     * started before it are then stopped and freed. */
-    int (*server_start)(uv_loop_t *main_loop, mgw_gen_t *gen);
+     * loop, main_w->loop. main_w is the main thread's worker (id 0, no thread, no
+     * mailbox, no listeners of its own): a layer that serves connections on the main
+     * loop (the management listener) accepts them as main_w's client connections.
+     * Returns 0, or an MGW_E* code (logged) that fails the start; the layers started
+     * before it are then stopped and freed. */
+    int (*server_start)(mgw_worker_t *main_w, mgw_gen_t *gen);
     /* Worker thread, before its loop runs; w->gen is the generation it starts with. */
     void (*worker_start)(mgw_worker_t *w);
     /* Worker thread, shutdown has begun: the listeners are closed and connections are
@@ -57,6 +60,11 @@ void mgw_worker_ops_register(const mgw_worker_ops_t *ops);
  * be opened (the reason is logged), or the code a server_start hook failed with.
  */
 int mgw_server_run(mgw_gen_t *gen);
+
+/* Opens a SO_REUSEPORT listening socket for l; returns the fd or -errno. */
+int mgw__open_listener(const mgw_listen_t *l);
+/* The current Date header value ("Sun, 06 Nov 1994 08:49:37 GMT") on w, cached per second. */
+const char *mgw__date(mgw_worker_t *w);
 
 /* The number of workers of the running server (main thread, from server_start on). */
 int mgw_worker_count(void);

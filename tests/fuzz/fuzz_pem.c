@@ -1,5 +1,5 @@
 /*
- * PEM and CRL loading (runtime/tls.c, included here to reach cert_info): the input is a
+ * PEM and CRL loading (runtime/base/tls.c, included here to reach cert_info): the input is a
  * truststore, optionally followed by "\n=CRL=\n" and a CRL file, and by "\n=CERT=\n" and
  * a certificate chain. The files are loaded as a mutual-TLS domain's are (the server
  * certificate, its key, the truststore, the CRLs), the truststore also as a backend CA

@@ -1,5 +1,5 @@
 /*
- * The quota write-ahead file reader (runtime/quota.c, included here to reach its static
+ * The quota write-ahead file reader (runtime/base/quota.c, included here to reach its static
  * replay and compaction): the input is a quotas.wal as found at start-up. It is replayed,
  * compacted into a file as mgw_quota_open() does, and the compacted file is replayed
  * again: the second replay must give exactly the records the first kept (a compaction

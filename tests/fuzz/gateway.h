@@ -21,10 +21,12 @@
 #include "base/err.h"
 #include "fuzz.h"
 #include "base/log.h"
-#include "lua/lua_int.h"
 #include "ctl/reload.h"
 #include "gw/req_int.h"
+#include "http/proxy.h"
 #include "http/server.h"
+#include "http/writer.h"
+#include "lua/lua_int.h"
 #include "net/conn.h"
 
 /* lua-cjson keeps its encode buffer (malloc) in a userdata, which lives in LuaJIT's own
@@ -94,10 +96,11 @@ static void gw_start(const char *name, const char *config)
         abort();
     }
     mgw_buf_free(&errors);
-    /* what main.c wires before the workers start */
-    static const mgw_http_body_hooks_t body_hooks = {mgw__hooks_body, mgw__hooks_body_done};
+    /* what main.c wires before the workers start: the request core's tables (the HTTP/1
+     * writer, the integrations, the Lua hooks), the accept handler, the certificate check */
+    mgw_http_register();
+    mgw_lua_register();
     mgw_conn_set_accept_handler(&mgw_http_server_handler);
-    mgw_http_server_set_body_hooks(&body_hooks);
     mgw_conn_set_cert_check(mgw__revocation_check);
     FUZZ_CHECK(uv_loop_init(&gw.loop) == 0);
     gw.id = 1;

@@ -10,15 +10,12 @@
 
 #include "unit.h"
 
-static mgw_conn_t conn;
-
 static mgw_req_t *new_req(void)
 {
     mgw_pool_t *pool = mgw_pool_create(0);
     mgw_req_t *r = mgw_pool_calloc(pool, sizeof(*r));
     r->pool = pool;
-    r->c = &conn;
-    strcpy(conn.peer, "192.0.2.1");
+    r->from.peer = "192.0.2.1";
     r->error_type = MGW_GW_NONE;
     static const char *names[] = {"host", "x-a", "accept", "x-a"};
     static const char *values[] = {"api.test", "1", "*/*", "2"};
