@@ -689,27 +689,7 @@ static void test_tls_refusals(void)
 
 static int make_pki(void)
 {
-    const char *tmp = getenv("TMPDIR");
-    snprintf(dir, sizeof(dir), "%s/mgw-stream-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(dir)) return perror("mkdtemp"), -1;
-    /* tls_certs.sh: from the repository root, or from build/tests/net/ */
-    char script[PATH_MAX] = "tests/unit/tls_certs.sh";
-    if (access(script, R_OK) != 0) {
-        char exe[PATH_MAX];
-        ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-        if (n > 0) {
-            exe[n] = '\0';
-            char *slash = strrchr(exe, '/');
-            if (slash) *slash = '\0';
-            snprintf(script, sizeof(script), "%.3000s/../../../tests/unit/tls_certs.sh", exe);
-        }
-    }
-    char cmd[2 * PATH_MAX + 64];
-    snprintf(cmd, sizeof(cmd), "sh '%s' '%s'", script, dir);
-    if (system(cmd) != 0) {
-        printf("# %s failed; see %s/gen.log\n", cmd, dir);
-        return -1;
-    }
+    if (unit_make_certs(dir, sizeof(dir), "stream", "tests/unit/tls_certs.sh") != 0) return -1;
     char err[512] = "";
     mgw_tls_site_t site = {.certificate = P("default.pem"), .key = P("default.key")};
     server_ctx = mgw_tls_ctx_new(&site, 0, err, sizeof(err));
