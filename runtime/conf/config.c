@@ -862,7 +862,8 @@ int mgw_config_load(const char *file, const char *prefix, int check_only, mgw_ge
     /* A broken installation (a module file that returns nothing) is an error, not a
      * Lua panic on the next line. */
     if (!lua_istable(L, -1)) {
-        mgw_buf_printf(errors, "%s: cannot load the configuration module: %s/moongate/config.lua"
+        mgw_buf_printf(errors,
+                       "%s: cannot load the configuration module: %s/moongate/config.lua"
                        " returned a %s, not its module table\n",
                        file, mgw_config_lua_dir(), luaL_typename(L, -1));
         goto fail;

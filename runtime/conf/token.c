@@ -112,4 +112,3 @@ int mgw_manage_token_generate(const char *path, char *err, size_t errlen)
     mgw_log_info("generated the management token \"%s\"", path);
     return 0;
 }
-
