@@ -88,6 +88,16 @@ static const layout_t layouts[] = {
     LAYOUT(mgw_ffi_limit_t, F(mgw_ffi_limit_t, policy), F(mgw_ffi_limit_t, rate),
            F(mgw_ffi_limit_t, burst), F(mgw_ffi_limit_t, remaining), F(mgw_ffi_limit_t, reset_ms),
            F(mgw_ffi_limit_t, retry_after_ms)),
+    LAYOUT(mgw_ffi_http_params_t, F(mgw_ffi_http_params_t, method),
+           F(mgw_ffi_http_params_t, method_len), F(mgw_ffi_http_params_t, url),
+           F(mgw_ffi_http_params_t, url_len), F(mgw_ffi_http_params_t, headers),
+           F(mgw_ffi_http_params_t, nheaders), F(mgw_ffi_http_params_t, body),
+           F(mgw_ffi_http_params_t, body_len), F(mgw_ffi_http_params_t, timeout_ms),
+           F(mgw_ffi_http_params_t, max_body), F(mgw_ffi_http_params_t, ca_file),
+           F(mgw_ffi_http_params_t, ca_file_len)),
+    LAYOUT(mgw_ffi_http_result_t, F(mgw_ffi_http_result_t, status),
+           F(mgw_ffi_http_result_t, nheaders), F(mgw_ffi_http_result_t, body),
+           F(mgw_ffi_http_result_t, error)),
 };
 
 /* A group of named numbers: reading a name it does not have is an error. */

@@ -14,30 +14,6 @@
 #include "http/proxy.h"
 #include "lua/lua_int.h"
 
-/* What Lua passes to mgw_ffi_http_start (http.lua). */
-typedef struct {
-    const char *method;
-    size_t method_len;
-    const char *url;
-    size_t url_len;
-    const mgw_hdr_t *headers;
-    int nheaders;
-    const char *body;
-    size_t body_len;
-    uint64_t timeout_ms;
-    uint64_t max_body;   /* largest response body accepted */
-    const char *ca_file; /* https: the CA bundle to verify against; NULL: the system store */
-    size_t ca_file_len;
-} mgw_ffi_http_params_t;
-
-/* What Lua reads with mgw_ffi_http_result. */
-typedef struct {
-    int status;
-    int nheaders;
-    mgw_str_t body;
-    const char *error; /* NULL when a response arrived */
-} mgw_ffi_http_result_t;
-
 /* A finished call, in the request's arena. */
 struct mgw_lhttp_result_s {
     mgw_ffi_http_result_t res;

@@ -81,6 +81,31 @@ typedef struct {
     uint64_t retry_after_ms; /* refused: until the next token */
 } mgw_ffi_limit_t;
 
+/* What Lua passes to mgw_ffi_http_start (lua/moongate/http.lua declares it again; its
+ * layout is checked by spec/lua/base_spec.lua through constants.LAYOUT). */
+typedef struct {
+    const char *method;
+    size_t method_len;
+    const char *url;
+    size_t url_len;
+    const mgw_hdr_t *headers;
+    int nheaders;
+    const char *body;
+    size_t body_len;
+    uint64_t timeout_ms;
+    uint64_t max_body;   /* largest response body accepted */
+    const char *ca_file; /* https: the CA bundle to verify against; NULL: the system store */
+    size_t ca_file_len;
+} mgw_ffi_http_params_t;
+
+/* What Lua reads with mgw_ffi_http_result. */
+typedef struct {
+    int status;
+    int nheaders;
+    mgw_str_t body;
+    const char *error; /* NULL when a response arrived */
+} mgw_ffi_http_result_t;
+
 /* What a waiting coroutine waits for. */
 enum { MGW_WAIT_NONE, MGW_WAIT_HTTP, MGW_WAIT_BODY };
 

@@ -63,6 +63,7 @@ describe("moongate.constants", function()
     local ffi = require "ffi"
     require "moongate.base"
     require "moongate.throttle" -- mgw_ffi_limit_t
+    require "moongate.http" -- mgw_ffi_http_params_t, mgw_ffi_http_result_t
     local n = 0
     for name, c in pairs(constants.LAYOUT) do
       assert.equal(c.sizeof, ffi.sizeof(name), "sizeof " .. name)
@@ -71,7 +72,7 @@ describe("moongate.constants", function()
       end
       n = n + 1
     end
-    assert.equal(4, n)
+    assert.equal(6, n)
   end)
 
   it("lists the gateway response types sorted by name", function()
