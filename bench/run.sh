@@ -7,7 +7,7 @@
 #
 # Knobs (environment): ROUNDS, DURATION (whole s per run), WARMUP (s per gateway), W5_ROUNDS,
 # TLS_ROUNDS, TLS_WARMUP, TLS_DURATION, RELOAD_DURATION, CONNS, PIN (split | none), WORKLOADS
-# ("W1 W5 W2 W3 W4 RELOAD"), NOISE_MAX, MAX_ATTEMPTS, RETRY_BUDGET, QUIET_WAIT,
+# ("W1 W5 W5b W2 W3 W4 RELOAD"), NOISE_MAX, MAX_ATTEMPTS, RETRY_BUDGET, QUIET_WAIT,
 # MOONGATE_BIN, BUILD.
 set -euo pipefail
 
@@ -27,8 +27,8 @@ if [ -n "$QUICK" ]; then
     TLS_ROUNDS=${TLS_ROUNDS:-1} TLS_WARMUP=${TLS_WARMUP:-0} TLS_DURATION=${TLS_DURATION:-1}
     RELOAD_DURATION=${RELOAD_DURATION:-2} RETRY_BUDGET=${RETRY_BUDGET:-2} QUIET_WAIT=${QUIET_WAIT:-0}
 else
-    # W5 gets 4 rounds and the idle wait 20 s so that a full run, re-runs of
-    # disturbed runs included, stays under 10 minutes.
+    # W5 and W5b get 4 rounds (W5_ROUNDS) and the idle wait 20 s so that a full run
+    # stays near 10 minutes.
     ROUNDS=${ROUNDS:-6} DURATION=${DURATION:-5} WARMUP=${WARMUP:-3} W5_ROUNDS=${W5_ROUNDS:-4}
     TLS_ROUNDS=${TLS_ROUNDS:-3} TLS_WARMUP=${TLS_WARMUP:-2} TLS_DURATION=${TLS_DURATION:-$DURATION}
     RELOAD_DURATION=${RELOAD_DURATION:-11}
@@ -39,7 +39,7 @@ NOISE_MAX=${NOISE_MAX:-15}
 MAX_ATTEMPTS=${MAX_ATTEMPTS:-3}   # per measured run, while RETRY_BUDGET (s of re-runs) lasts
 RETRY_SPENT=0
 PIN=${PIN:-split}
-WORKLOADS=${WORKLOADS:-"W1 W5 W2 W3 W4 RELOAD"}
+WORKLOADS=${WORKLOADS:-"W1 W5 W5b W2 W3 W4 RELOAD"}
 RELOADS=10
 KEY="bench-key-0123456789abcdef"
 # W5's request: a browser's User-Agent and a query string that every rule reads and
@@ -47,6 +47,9 @@ KEY="bench-key-0123456789abcdef"
 W5_PATH="/bench?q=running+shoes&page=2&sort=price"
 W5_UA="Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 W5_BAD=("/bench?q=1%27%20union%20select%20password%20from%20users" "/bench?q=%3Cscript%3Ealert(1)%3C/script%3E")
+# W5b's request is W1's; these headers make its no-op WAF rule and its no-op
+# authorizer refuse a request (403) on every gateway, which proves they run.
+W5B_BAD=("x-bench-block: 1" "x-bench-deny: 1")
 
 # Ports (loopback only).
 P_UP=18080 P_MG=18081 P_NG=18082 P_HA=18083 P_MG_TLS=18091 P_NG_TLS=18092 P_HA_TLS=18093
@@ -105,7 +108,7 @@ start_upstream() {
 }
 
 MG_PARTIAL=""
-start_gateways() {   # start_gateways W1|W2|W5
+start_gateways() {   # start_gateways W1|W2|W5|W5b
     local w=${1,,} mgconf
     mgconf=$BENCH/conf/moongate-$w.lua
     if [ "$1" = W2 ]; then
@@ -157,6 +160,13 @@ start_gateways() {   # start_gateways W1|W2|W5
             done
             code=$(curl -s -o /dev/null -m 5 -w '%{http_code}' -A "sqlmap/1.7" "http://127.0.0.1:$port/bench" || true)
             [ "$code" = 403 ] || die "$g: the web ACL let User-Agent sqlmap through ($code, expected 403)"
+        fi
+        if [ "$1" = W5b ]; then
+            local hdr
+            for hdr in "${W5B_BAD[@]}"; do
+                code=$(curl -s -o /dev/null -m 5 -w '%{http_code}' -H "$hdr" "http://127.0.0.1:$port/bench" || true)
+                [ "$code" = 403 ] || die "$g: GET /bench with '$hdr' answered $code, expected 403 (is the hook running?)"
+            done
         fi
     done
     if [ "$1" = W2 ] && [ -n "$MG_PARTIAL" ]; then
@@ -213,11 +223,13 @@ children_cpu() {   # KIDS = user+system seconds of every child this shell has wa
          NR == 2 { printf "%.3f", sec($1) + sec($2) }' "$RUN/times")
 }
 
-log_file() {   # the W2 access log of a gateway
-    case $1 in
-        moongate) echo "$RUN/logs/moongate-w2.access.log" ;;
-        nginx-lua) echo "$RUN/logs/nginx-w2.access.log" ;;
-        haproxy) echo "$RUN/logs/haproxy-w2.access.log" ;;
+log_file() {   # log_file WORKLOAD GATEWAY: the access log (W2's, or W5b's own)
+    local c=w2
+    [ "$1" = W5b ] && c=w5b
+    case $2 in
+        moongate) echo "$RUN/logs/moongate-$c.access.log" ;;
+        nginx-lua) echo "$RUN/logs/nginx-$c.access.log" ;;
+        haproxy) echo "$RUN/logs/haproxy-$c.access.log" ;;
     esac
 }
 
@@ -247,7 +259,7 @@ measure_once() {
     fi
     local lines=null f
     if [ "$w" != W1 ] && [ "$w" != W5 ] && [ "$g" != upstream ]; then   # W1 and W5 keep no log
-        f=$(log_file "$g")
+        f=$(log_file "$w" "$g")
         sleep 0.15   # moongate and nginx flush their log buffers every 100 ms
         lines=$(wc -l <"$f")
         : >"$f"      # all three open their logs with O_APPEND: truncation is safe
@@ -368,11 +380,11 @@ mkdir -p "$RUN/logs" "$RUN/tls"
 # nginx resolves relative certificate paths against the configuration's directory:
 # the configurations are copied next to the run's files.
 cp "$BENCH/conf/upstream.nginx.conf" "$BENCH/conf/nginx-w1.conf" "$BENCH/conf/nginx-w2.conf" \
-    "$BENCH/conf/nginx-w5.conf" "$RUN/"
-# W5's rules, on every gateway's module path as bench.bench_waf (and moongate's
-# policies/bench/rule.lua).
+    "$BENCH/conf/nginx-w5.conf" "$BENCH/conf/nginx-w5b.conf" "$RUN/"
+# W5's rules and W5b's no-op hooks, on every gateway's module path as bench.bench_waf
+# and bench.bench_noop (and moongate's policies/bench/rule.lua, waf_noop.lua, ...).
 mkdir -p "$RUN/policies/bench"
-cp "$BENCH"/conf/waf/*.lua "$RUN/policies/bench/"
+cp "$BENCH"/conf/waf/*.lua "$BENCH"/conf/noop/*.lua "$RUN/policies/bench/"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=localhost \
     -keyout "$RUN/tls/bench.key" -out "$RUN/tls/bench.crt" >/dev/null 2>&1
 cat "$RUN/tls/bench.crt" "$RUN/tls/bench.key" >"$RUN/tls/bench.pem"
@@ -400,6 +412,14 @@ if has W5; then
     start_gateways W5
     alternate W5 "$W5_ROUNDS" "$WARMUP" "moongate http://127.0.0.1:$P_MG$W5_PATH" \
         "nginx-lua http://127.0.0.1:$P_NG$W5_PATH" "haproxy http://127.0.0.1:$P_HA$W5_PATH" -- -H "User-Agent: $W5_UA"
+    stop moongate nginx-lua haproxy
+fi
+
+if has W5b; then
+    log "W5b no-op Lua hooks (a WAF rule, an authorizer without cache, a log policy) + W2's access log"
+    start_gateways W5b
+    alternate W5b "$W5_ROUNDS" "$WARMUP" "moongate http://127.0.0.1:$P_MG/bench" \
+        "nginx-lua http://127.0.0.1:$P_NG/bench" "haproxy http://127.0.0.1:$P_HA/bench" --
     stop moongate nginx-lua haproxy
 fi
 

@@ -26,6 +26,8 @@ local WORKLOADS = {
     { id = "W3", title = "W3 TLS keep-alive: W2 over TLS 1.3 (ECDSA P-256)" },
     { id = "W4", title = "W4 TLS handshakes: W2 with a new TLS 1.3 connection per request" },
     { id = "W5", title = "W5 WAF rule set: six Lua rules (conf/waf/bench_waf.lua) a clean request passes, then proxy" },
+    { id = "W5b", title = "W5b no-op Lua hooks: a WAF rule, an authorizer (no cache), a log policy"
+        .. " (conf/noop/bench_noop.lua) + W2's JSON access log, then proxy" },
 }
 local GATEWAYS = { "moongate", "nginx-lua", "haproxy", "upstream", "upstream-1core" }
 local OTHERS = { "nginx-lua", "haproxy" }
@@ -189,7 +191,7 @@ P(string.format("moongate bench  %s  (%s, %ds)", meta.started, meta.command, met
 P(string.format("machine: %d x %s, kernel %s, %d MB; moongate %s (%s), nginx %s + lua-nginx-module %s, HAProxy %s, wrk %s",
     m.cores, m.cpu, m.kernel, m.memory_mb, meta.versions.moongate, meta.versions.moongate_commit,
     meta.versions.nginx, meta.versions.lua_nginx_module, meta.versions.haproxy, meta.versions.wrk))
-P(string.format("load: wrk -t1 -c%d, %d rounds x %ss after a %ss warm-up per gateway (W5: %d rounds; TLS: %d rounds x %ss), "
+P(string.format("load: wrk -t1 -c%d, %d rounds x %ss after a %ss warm-up per gateway (W5, W5b: %d rounds; TLS: %d rounds x %ss), "
     .. "gateways alternate A B C A B C; pin=%s%s",
     s.connections, s.rounds, s.duration_s, s.warmup_s, s.w5_rounds or s.rounds, s.tls_rounds,
     s.tls_duration_s or s.duration_s, s.pin,
