@@ -85,6 +85,7 @@ static const layout_t layouts[] = {
     LAYOUT(mgw_str_t, F(mgw_str_t, p), F(mgw_str_t, n)),
     LAYOUT(mgw_kv_t, F(mgw_kv_t, name), F(mgw_kv_t, value)),
     LAYOUT(mgw_hdr_t, F(mgw_hdr_t, name), F(mgw_hdr_t, value)),
+    LAYOUT(mgw_lslot_t, F(mgw_lslot_t, r), F(mgw_lslot_t, serial), F(mgw_lslot_t, next)),
     LAYOUT(mgw_ffi_limit_t, F(mgw_ffi_limit_t, policy), F(mgw_ffi_limit_t, rate),
            F(mgw_ffi_limit_t, burst), F(mgw_ffi_limit_t, remaining), F(mgw_ffi_limit_t, reset_ms),
            F(mgw_ffi_limit_t, retry_after_ms)),

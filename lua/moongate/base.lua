@@ -12,6 +12,7 @@
 local ffi = require "ffi"
 
 -- mgw_str_t, mgw_hdr_t: runtime/base/mem.h; mgw_kv_t: runtime/conf/path.h;
+-- mgw_lslot_t (a request's slot in the worker's Lua state): runtime/lua/lua_int.h;
 -- mgw_ffi_runtime_now (runtime/lua/ffi_runtime.c) is the loop clock that both
 -- moongate.runtime and moongate.http read.
 ffi.cdef [[
@@ -19,6 +20,7 @@ typedef struct mgw_req_s mgw_req_t;
 typedef struct { const char *p; size_t n; } mgw_str_t;
 typedef struct { mgw_str_t name, value; } mgw_kv_t;
 typedef struct { mgw_str_t name, value; } mgw_hdr_t;
+typedef struct { mgw_req_t *r; uint32_t serial; uint32_t next; } mgw_lslot_t;
 int mgw_ffi_runtime_now(mgw_req_t *r, uint64_t *ms);
 ]]
 

@@ -1,6 +1,6 @@
 -- moongate.request: the request object hooks receive, in two backings with one API.
 --
---   request.from_c(ptr)   the runtime's: backed by the C request through the FFI
+--   request.from_slot(s)  the runtime's: backed by the C request through the FFI
 --                         (runtime/lua/ffi_request.c), read lazily when a script asks
 --   request.new{ ... }    the busted kit's: backed by a plain table (see testing.lua)
 --
@@ -196,11 +196,11 @@ local Ffi = {}
 add_common(Ffi)
 
 local function cptr(self, level)
-  local r = rawget(self, "r")
-  if r == nil then
+  local slot = rawget(self, "_slot")
+  if slot == nil or slot.serial ~= rawget(self, "_serial") then
     error("the request object is used after its request ended", level + 1)
   end
-  return r
+  return rawget(self, "_r")
 end
 
 local function field(self, k)
@@ -240,6 +240,9 @@ Ffi.__index = function(self, k)
   end
   if FIELDS[k] then
     return field(self, k)
+  end
+  if k == "r" then
+    return cptr(self, 2)
   end
   if k == "client_cert" then
     return client_cert(self) or nil
@@ -360,14 +363,11 @@ function Ffi:time_epoch()
   return tonumber(u64_buf[0])
 end
 
--- The request object for the C request at address p (a number).
-function M.from_c(p)
-  return setmetatable({ r = ffi_cast("mgw_req_t *", p), ctx = {} }, Ffi)
-end
-
--- Ends the object's life with its request: later use raises an error, not a crash.
-function M.close(req)
-  rawset(req, "r", nil)
+-- The request object for the C request in slot (an mgw_lslot_t *). It works while
+-- the slot's serial is the one it was made with: once the request ended, a use raises
+-- an error, not a crash.
+function M.from_slot(slot)
+  return setmetatable({ _r = slot.r, _slot = slot, _serial = slot.serial, ctx = {} }, Ffi)
 end
 
 ---------------------------------------------------------------------------

@@ -2,9 +2,15 @@
 --
 --   load_gen(id, spec)       compiles the policies of a configuration generation
 --   unload_gen(id)           drops them once the generation's last request has ended
---   call(r, hook, use, gen)  runs a hook for request r (its address, a number) in a coroutine
---   resume(r)                resumes the coroutine once what it waited for happened
---   release(r)               the request ended: drops its request object and state
+--   call(s, hook, use, gen)  runs a hook for the request in slot s (an mgw_lslot_t's
+--                            address, a number) in a coroutine
+--   resume(s)                resumes the coroutine once what it waited for happened
+--
+-- A request's slot (runtime/lua/lua_int.h) is its place in this state: C takes one at
+-- the request's first hook and gives it back when the request ends, without calling
+-- Lua. Its serial then moves on, so the request object stops working, and what the
+-- request left here (its state table, a coroutine that still waited) is replaced when
+-- the next request takes the slot.
 --
 -- call and resume return a code (constants.CODE: MGW_LUA_* in runtime/lua/lua_int.h)
 -- and an auxiliary integer. Results travel back to C through the mgw_ffi_runtime_*
@@ -30,7 +36,7 @@ int mgw_ffi_runtime_log(mgw_req_t *r, int level, const char *msg, size_t n);
 ]]
 
 local C = ffi.C
-local ffi_new = ffi.new
+local ffi_new, ffi_cast = ffi.new, ffi.cast
 local type, pairs, ipairs, tostring, tonumber, xpcall = type, pairs, ipairs, tostring, tonumber, xpcall
 local co_create, co_resume, co_yield = coroutine.create, coroutine.resume, coroutine.yield
 local format, concat, sort = string.format, table.concat, table.sort
@@ -52,7 +58,7 @@ M.cache_max_entries = 10000
 
 local worker_id = 0
 local gens = {}   -- generation id -> { uses = {...}, budget = n }
-local live = {}   -- request address -> per-request state { req, co, use, hook, left }
+local states = {} -- slot address -> { slot, serial, req, r, co, use, hook, left, ... }
 local caches = {} -- authorizer fingerprint -> { entries = {}, n = 0 }
 
 local u64 = ffi_new("uint64_t[1]")
@@ -200,7 +206,7 @@ end
 -- Logs a hook failure with the policy's file, line and traceback, and keeps the
 -- message for $context (waf.error, authorizer.error, integrationErrorMessage).
 local function report(st, hook, use, msg, tb)
-  local r = st.req.r
+  local r = st.r
   local text = format("%s: %s", where(use), msg)
   if tb and tb ~= "" then
     text = text .. "; traceback: " .. tb
@@ -246,7 +252,7 @@ local function authorized(st, d)
   local keep = {}
   local ctx, n = kv_array(d.context or {}, keep)
   local p, k = d.principal_id, d.usage_identifier_key
-  C.mgw_ffi_runtime_authorized(st.req.r, p, p and #p or 0, ctx, n, k, k and #k or 0)
+  C.mgw_ffi_runtime_authorized(st.r, p, p and #p or 0, ctx, n, k, k and #k or 0)
   st.req.authorizer = d.context or {}
 end
 
@@ -281,7 +287,7 @@ local RUN = {}
 
 RUN[HOOK.WAF] = function(st, use)
   local d = hooks.waf(use, st.req, call)
-  local r = st.req.r
+  local r = st.r
   local counted = #d.counted > 0 and concat(d.counted, ",") or nil
   C.mgw_ffi_runtime_waf(r, d.rule, d.rule and #d.rule or 0, counted, counted and #counted or 0)
   if d.error then
@@ -310,13 +316,13 @@ RUN[HOOK.AUTHORIZE] = function(st, use)
   local req = st.req
   local auth, key = hooks.authorizer_input(use, req)
   if not auth then
-    C.mgw_ffi_runtime_error(req.r, HOOK.AUTHORIZE, key, #key)
+    C.mgw_ffi_runtime_error(st.r, HOOK.AUTHORIZE, key, #key)
     return UNAUTHORIZED
   end
   local d
   local ttl = use.ttl or 0
   local c = ttl > 0 and cache_for(use)
-  local now = c and now_ms(req.r)
+  local now = c and now_ms(st.r)
   local hit = c and c.entries[key]
   if hit and hit.expires > now then
     d = hooks.authorizer_decision(hit.result, auth)
@@ -324,14 +330,14 @@ RUN[HOOK.AUTHORIZE] = function(st, use)
     d = hooks.authorize(use, req, call, auth)
     -- Allow and deny results are remembered; 401 and failures are not.
     if c and d.result then
-      cache_put(c, key, d.result, now_ms(req.r) + ttl * 1000, now)
+      cache_put(c, key, d.result, now_ms(st.r) + ttl * 1000, now)
     end
   end
   if d.outcome == "allow" then
     authorized(st, d)
     return OK
   elseif d.outcome == "unauthorized" then
-    C.mgw_ffi_runtime_error(req.r, HOOK.AUTHORIZE, d.error, #d.error)
+    C.mgw_ffi_runtime_error(st.r, HOOK.AUTHORIZE, d.error, #d.error)
     return UNAUTHORIZED
   elseif d.outcome == "deny" then
     return DENY, d.explicit_deny and 1 or 0
@@ -358,13 +364,13 @@ RUN[HOOK.HANDLE] = function(st, use)
     hdr_buf[i - 1].name.p, hdr_buf[i - 1].name.n = h[1], #h[1]
     hdr_buf[i - 1].value.p, hdr_buf[i - 1].value.n = h[2], #h[2]
   end
-  C.mgw_ffi_runtime_response(st.req.r, resp.status, hdr_buf, n, resp.body, #resp.body)
+  C.mgw_ffi_runtime_response(st.r, resp.status, hdr_buf, n, resp.body, #resp.body)
   return OK
 end
 
 RUN[HOOK.LOG] = function(st, use)
   local d = hooks.log(use, st.req, call)
-  local r = st.req.r
+  local r = st.r
   if d.error then
     report(st, HOOK.LOG, use, d.error, d.traceback)
     return ERROR
@@ -432,16 +438,28 @@ local function step(st, ...)
   return ERROR, 0
 end
 
-function M.call(lud, hook, use_id, gen_id)
-  local g = gens[gen_id]
-  local st = live[lud]
+-- The state of the request in the slot at address s, made afresh for a new request.
+local function state(s)
+  local st = states[s]
   if st == nil then
-    st = { req = request.from_c(lud) }
-    live[lud] = st
+    st = { slot = ffi_cast("mgw_lslot_t *", s) }
+    states[s] = st
   end
+  local slot = st.slot
+  local serial = slot.serial
+  if st.serial ~= serial then
+    local req = request.from_slot(slot)
+    st.serial, st.req, st.r, st.co = serial, req, rawget(req, "_r"), nil
+  end
+  return st
+end
+
+function M.call(s, hook, use_id, gen_id)
+  local g = gens[gen_id]
+  local st = state(s)
   local use = g and g.uses[use_id]
   if use == nil then
-    log(st.req.r, LOG_ERROR, format("no Lua policy use %d in generation %d", use_id, gen_id))
+    log(st.r, LOG_ERROR, format("no Lua policy use %d in generation %d", use_id, gen_id))
     return ERROR, 0
   end
   st.use, st.hook, st.budget, st.left = use, hook, g.budget, nil
@@ -468,8 +486,7 @@ function M.call(lud, hook, use_id, gen_id)
     co = co_create(hook_loop)
   end
   st.co = co
-  local r = st.req.r
-  st.r, st.deadline = r, now_ms(r) + (use.timeout_ms or M.default_deadline_ms)
+  st.deadline = now_ms(st.r) + (use.timeout_ms or M.default_deadline_ms)
   request.running[co] = st
   return step(st, st, use, hook)
 end
@@ -497,32 +514,21 @@ function M.check_cert(use_id, gen_id, cert)
   return CERT.ERROR, where(use) .. ": " .. d.error
 end
 
-function M.resume(lud)
-  local st = live[lud]
-  if st == nil or st.co == nil then
+function M.resume(s)
+  local st = states[s]
+  if st == nil or st.co == nil or st.serial ~= st.slot.serial then
     return ERROR, 0
   end
   return step(st)
 end
 
-function M.release(lud)
-  local st = live[lud]
-  if st == nil then
-    return OK, 0
-  end
-  live[lud] = nil
-  if st.co then
-    request.running[st.co] = nil
-  end
-  request.close(st.req)
-  return OK, 0
-end
-
--- For specs and diagnostics.
+-- For specs and diagnostics: live counts the requests in Lua now.
 function M.stats()
   local n = 0
-  for _ in pairs(live) do
-    n = n + 1
+  for _, st in pairs(states) do
+    if st.slot.r ~= nil then
+      n = n + 1
+    end
   end
   local g = 0
   for _ in pairs(gens) do

@@ -19,7 +19,7 @@ static void release_cb(void *data)
 {
     mgw_req_t *r = data;
     mgw__lhttp_cancel(r);
-    if (r->lua->live) mgw_lua_release(r);
+    if (r->lua->slot) mgw_lua_release(r);
     mgw_buf_free(&r->lua->body);
 }
 

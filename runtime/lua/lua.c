@@ -1,7 +1,7 @@
 /*
  * The worker's LuaJIT state: created when the worker thread starts, holding the
  * policies of every generation the worker still runs requests on, and entered only
- * through lua/moongate/runtime.lua (load_gen, unload_gen, call, resume, release,
+ * through lua/moongate/runtime.lua (load_gen, unload_gen, call, resume,
  * check_cert). Of the runtime's files only this one and conf/config.c (which evaluates
  * the configuration file in a state of its own) use the classic Lua C API; Lua reaches
  * back into C through the mgw_ffi_* exports.
@@ -19,13 +19,19 @@
 #include "base/log.h"
 #include "lua/lua_int.h"
 
-enum { FN_LOAD_GEN, FN_UNLOAD_GEN, FN_CALL, FN_RESUME, FN_RELEASE, FN_CHECK_CERT, FN__COUNT };
-static const char *const fn_names[FN__COUNT] = {"load_gen", "unload_gen", "call",
-                                                "resume",   "release",    "check_cert"};
+enum { FN_LOAD_GEN, FN_UNLOAD_GEN, FN_CALL, FN_RESUME, FN_CHECK_CERT, FN__COUNT };
+static const char *const fn_names[FN__COUNT] = {"load_gen", "unload_gen", "call", "resume",
+                                                "check_cert"};
+
+/* Request slots (lua_int.h): blocks of SLOT_BLOCK that never move, up to SLOT_BLOCKS. */
+enum { SLOT_BLOCK = 1024, SLOT_BLOCKS = 1024 };
 
 struct mgw_lua_s {
     lua_State *L;
     int fn[FN__COUNT]; /* registry references to the runtime module's functions */
+    mgw_lslot_t *blocks[SLOT_BLOCKS];
+    uint32_t nslots; /* slots handed out so far (free or taken) */
+    uint32_t free;   /* the first free slot's number + 1; 0: none */
 };
 
 mgw_lua_t *mgw_lua_create(mgw_worker_t *w)
@@ -70,6 +76,7 @@ void mgw_lua_destroy(mgw_lua_t *ml)
 {
     if (ml == NULL) return;
     lua_close(ml->L);
+    for (uint32_t b = 0; b < SLOT_BLOCKS && ml->blocks[b]; b++) free(ml->blocks[b]);
     free(ml);
 }
 
@@ -107,16 +114,62 @@ void mgw_lua_unload_gen(mgw_lua_t *ml, const mgw_gen_t *g)
     }
 }
 
-/* Calls runtime.<fn>(r, a, b, gen id): returns its integer code and *aux. */
+static mgw_lslot_t *slot_at(mgw_lua_t *ml, uint32_t i)
+{
+    return &ml->blocks[i / SLOT_BLOCK][i % SLOT_BLOCK];
+}
+
+/* r's slot, taken on its first hook; NULL when every slot is taken. */
+static mgw_lslot_t *slot_of(mgw_lua_t *ml, mgw_req_t *r)
+{
+    mgw_lreq_t *l = mgw__lreq(r);
+    if (l->slot) return l->slot;
+    uint32_t i;
+    if (ml->free) {
+        i = ml->free - 1;
+        ml->free = slot_at(ml, i)->next;
+    } else {
+        uint32_t b = ml->nslots / SLOT_BLOCK;
+        if (b >= SLOT_BLOCKS) return NULL;
+        if (ml->blocks[b] == NULL) ml->blocks[b] = mgw_calloc(SLOT_BLOCK, sizeof(mgw_lslot_t));
+        i = ml->nslots++;
+    }
+    mgw_lslot_t *s = slot_at(ml, i);
+    s->r = r;
+    s->next = 0;
+    l->slot_no = i;
+    return l->slot = s;
+}
+
+void mgw_lua_release(mgw_req_t *r)
+{
+    mgw_lua_t *ml = r->c->w->lua;
+    mgw_lreq_t *l = r->lua;
+    mgw_lslot_t *s = l->slot;
+    l->slot = NULL;
+    s->r = NULL;
+    s->serial++;
+    s->next = ml->free;
+    ml->free = l->slot_no + 1;
+}
+
+/* Calls runtime.<fn>(slot, a, b, gen id), the slot's address as a number: returns its
+ * integer code and *aux. */
 static int enter(mgw_req_t *r, int fn, int a, int b, int *aux)
 {
     mgw_lua_t *ml = r->c->w->lua;
     if (ml == NULL) return MGW_LUA_ERROR;
+    mgw_lslot_t *s = slot_of(ml, r);
+    if (s == NULL) {
+        mgw_log_error("request %s: more than %d requests in Lua hooks at once", r->id,
+                      SLOT_BLOCK * SLOT_BLOCKS);
+        return MGW_LUA_ERROR;
+    }
     lua_State *L = ml->L;
     lua_rawgeti(L, LUA_REGISTRYINDEX, ml->fn[fn]);
     /* The address as a number: the JIT compiles a number-to-pointer cast, not a
      * lightuserdata one (user-space addresses fit a double exactly). */
-    lua_pushnumber(L, (lua_Number)(uintptr_t)r);
+    lua_pushnumber(L, (lua_Number)(uintptr_t)s);
     lua_pushinteger(L, a);
     lua_pushinteger(L, b);
     lua_pushinteger(L, r->gen->id);
@@ -135,18 +188,12 @@ static int enter(mgw_req_t *r, int fn, int a, int b, int *aux)
 
 int mgw_lua_call(mgw_req_t *r, int hook, int use, int *aux)
 {
-    mgw__lreq(r)->live = 1; /* the runtime keeps objects for r until mgw_lua_release */
     return enter(r, FN_CALL, hook, use, aux);
 }
 
 int mgw_lua_resume(mgw_req_t *r, int *aux)
 {
     return enter(r, FN_RESUME, 0, 0, aux);
-}
-
-void mgw_lua_release(mgw_req_t *r)
-{
-    enter(r, FN_RELEASE, 0, 0, NULL);
 }
 
 int mgw_lua_check_cert(mgw_lua_t *ml, int gen_id, int use, const mgw_client_cert_t *cert,

@@ -106,6 +106,21 @@ typedef struct {
     const char *error; /* NULL when a response arrived */
 } mgw_ffi_http_result_t;
 
+/*
+ * A request's slot in its worker's Lua state (lua.c). The first hook of a request takes
+ * one; the request's end gives it back, in C only: Lua's per-request objects stay in the
+ * slot's table until the next request that takes the slot replaces them. A request
+ * object remembers its slot and serial and refuses to work once the serial moved on
+ * (lua/moongate/request.lua). Slots live in blocks that never move, so Lua keeps their
+ * addresses. Its layout is exported to constants.LAYOUT, which a spec compares with the
+ * ffi.cdef of lua/moongate/base.lua.
+ */
+typedef struct {
+    mgw_req_t *r;    /* the request in the slot; NULL once it ended */
+    uint32_t serial; /* moves on when a request gives the slot back */
+    uint32_t next;   /* the free list: the next free slot's number + 1 */
+} mgw_lslot_t;
+
 /* What a waiting coroutine waits for. */
 enum { MGW_WAIT_NONE, MGW_WAIT_HTTP, MGW_WAIT_BODY };
 
@@ -113,7 +128,8 @@ typedef struct mgw_lhttp_s mgw_lhttp_t;
 
 /* The Lua policy state of one request, in its pool. */
 struct mgw_lreq_s {
-    int live;    /* Lua holds objects for the request (released by a pool cleanup) */
+    mgw_lslot_t *slot; /* taken by the first hook, given back by a pool cleanup */
+    uint32_t slot_no;
     int waiting; /* MGW_WAIT_* */
     uint64_t hook_start_ms;
     /* the request body, kept while hooks run (read by req:body(), forwarded later) */
@@ -164,7 +180,8 @@ void mgw_lua_unload_gen(mgw_lua_t *L, const mgw_gen_t *g);
 int mgw_lua_call(mgw_req_t *r, int hook, int use, int *aux);
 /* Resumes r's waiting coroutine; returns like mgw_lua_call. */
 int mgw_lua_resume(mgw_req_t *r, int *aux);
-/* Drops the Lua objects of r (its request object, coroutine, per-request table). */
+/* Gives r's slot back (no Lua runs): its request object stops working, and its
+ * per-request table and coroutine are dropped when another request takes the slot. */
 void mgw_lua_release(mgw_req_t *r);
 /*
  * Runs revocation check use of generation gen_id on a client certificate (a TLS

@@ -91,6 +91,23 @@ return { handle = function(event, conf, req)
   return { statusCode = 200, body = cjson.encode(out) }
 end }
 ]],
+    ["stale.lua"] = [[
+-- Keeps the previous request's object and uses it: the gateway must refuse, not crash.
+local last
+return { handle = function(event, conf, req)
+  local out = {}
+  if last then
+    local ok, err = pcall(function() return last:header("host") end)
+    out.header = ok and "worked" or tostring(err)
+    ok, err = pcall(function() return last.r end)
+    out.r = ok and "worked" or tostring(err)
+    ok, err = pcall(function() return last:context("requestId") end)
+    out.context = ok and "worked" or tostring(err)
+  end
+  last = req
+  return out
+end }
+]],
     ["custom_log.lua"] = [[
 return { log = function(ctx) return { tenant = ctx.request:header("x-tenant") or "none", st = ctx.status } end }
 ]],
@@ -168,6 +185,7 @@ describe("Lua policies", function()
                         ["GET /badresult"] = { integration = { type = "lua", handler = "policies/badresult.lua" } },
                         ["GET /plain"] = { integration = { type = "lua", handler = "policies/plain.lua" } },
                         ["GET /yields"] = { integration = { type = "lua", handler = "policies/yields.lua" } },
+                        ["GET /stale"] = { integration = { type = "lua", handler = "policies/stale.lua" } },
                         ["GET /v1"] = { integration = { type = "mock", body = "v1" } },
                         ["GET /v2"] = { integration = { type = "mock", body = "v2" } },
                     },
@@ -246,6 +264,20 @@ describe("Lua policies", function()
             assert.equal(200, get("/echo/x", "--data-binary", "@" .. h.write_file(dir .. "/mid", h.payload(200000))).status)
             assert.equal(403, get("/echo/x", "-d", "1; DROP TABLE pets").status)
             assert.equal(500, get("/yields").status)
+            assert.equal(200, get("/plain").status)
+        end)
+
+        it("refuse a request object kept past its request (an error in the policy, not a crash)", function()
+            get("/stale")
+            for _ = 1, 3 do
+                local r = get("/stale")
+                assert.equal(200, r.status)
+                local why = "the request object is used after its request ended"
+                local out = r:json()
+                assert.matches(why, out.header, 1, true)
+                assert.matches(why, out.r, 1, true)
+                assert.matches(why, out.context, 1, true)
+            end
             assert.equal(200, get("/plain").status)
         end)
     end)
