@@ -277,7 +277,17 @@ function M.identity_source(req, src)
 end
 
 local Auth = {}
-Auth.__index = Auth
+
+-- method_arn and route_arn (the same value) are made when a policy first reads them:
+-- most authorizers never do, and the ARN reads four request fields.
+Auth.__index = function(self, k)
+  if k == "method_arn" or k == "route_arn" then
+    local arn = M.route_arn(self.request)
+    self.method_arn, self.route_arn = arn, arn
+    return arn
+  end
+  return Auth[k]
+end
 
 -- The authorizer's Lambda-style event: REQUEST (payload 2.0 with identitySource
 -- and routeArn) or TOKEN ({type, authorizationToken, methodArn}).
@@ -297,28 +307,29 @@ end
 -- not match token_pattern). Also returns the cache key.
 function M.authorizer_input(use, req)
   local values = {}
-  for i, src in ipairs(use.identity_sources or {}) do
-    local v = M.identity_source(req, src)
-    if v == nil then
-      return nil, "missing identity source " .. src
+  local sources = use.identity_sources
+  if sources then
+    for i = 1, #sources do
+      local v = M.identity_source(req, sources[i])
+      if v == nil then
+        return nil, "missing identity source " .. sources[i]
+      end
+      values[i] = v
     end
-    values[i] = v
   end
   local auth = setmetatable({
     type = use.kind or "REQUEST",
     identity_source = values,
-    method_arn = M.route_arn(req),
     scopes = use.scopes or {},
     request = req,
   }, Auth)
-  auth.route_arn = auth.method_arn
   if auth.type == "TOKEN" then
     auth.token = values[1]
     if use.token_pattern and not find(auth.token or "", use.token_pattern) then
       return nil, "the token does not match token_pattern"
     end
   end
-  return auth, concat(values, "\0")
+  return auth, #values == 1 and values[1] or concat(values, "\0")
 end
 
 -- Matches an IAM Resource/Action pattern with * and ? wildcards.

@@ -45,6 +45,7 @@ typedef struct {
 } mgw_ffi_http_result_t;
 int mgw_ffi_http_start(mgw_req_t *r, const mgw_ffi_http_params_t *p, const char **err);
 int mgw_ffi_http_result(mgw_req_t *r, mgw_ffi_http_result_t *out, mgw_hdr_t *hdrs, int max);
+int mgw_ffi_runtime_hook_start(mgw_req_t *r, uint64_t *ms);
 ]]
 
 local C = ffi.C
@@ -120,9 +121,16 @@ function M.request(opts)
     return transport({ method = method, url = opts.url, headers = hs, body = opts.body or "",
                        timeout = timeout, ca_file = opts.ca_file })
   end
-  local r = st.r
+  local r = st.slot.r
+  local deadline = st.deadline
+  if not deadline then
+    -- the hook's deadline, from when it started
+    C.mgw_ffi_runtime_hook_start(r, u64)
+    deadline = tonumber(u64[0]) + st.timeout_ms
+    st.deadline = deadline
+  end
   C.mgw_ffi_runtime_now(r, u64)
-  local left = st.deadline - tonumber(u64[0])
+  local left = deadline - tonumber(u64[0])
   if left <= 0 then
     return nil, "timeout (the hook's deadline has passed)"
   end

@@ -33,7 +33,7 @@ local C = ffi.C
 local ffi_string, ffi_new, ffi_cast = ffi.string, ffi.new, ffi.cast
 local type, error, pairs, ipairs, tostring, tonumber, rawget, rawset, setmetatable =
   type, error, pairs, ipairs, tostring, tonumber, rawget, rawset, setmetatable
-local co_running, co_yield = coroutine.running, coroutine.yield
+local co_running = coroutine.running
 local lower, gsub, find, char, match, gmatch =
   string.lower, string.gsub, string.find, string.char, string.match, string.gmatch
 local concat = table.concat
@@ -44,27 +44,38 @@ local M = {}
 -- Waiting (the request body, moongate.http): only hooks the runtime runs wait
 ---------------------------------------------------------------------------
 
--- The coroutines the runtime runs hooks in, with the state of the hook each runs:
--- running[co] = { r = <mgw_req_t *>, deadline = <loop ms>, ... }.
-M.running = setmetatable({}, { __mode = "k" })
+-- The state of the hook running now in the runtime (moongate.runtime sets it):
+-- { slot = <mgw_lslot_t *>, co = the runner thread it may wait in (nil: it may not wait),
+-- deadline, timeout_ms, ... }.
+M.current_state = nil
 
--- What a hook's coroutine yields to the runtime when it waits for the event loop.
+-- What a hook's runner yields to C when it waits for the event loop.
 M.WAIT = setmetatable({}, { __tostring = function() return "moongate wait" end })
+
+local waiter = nil
+
+-- The runtime's wait: waiter(st) yields the runner and returns once C resumed it.
+function M.set_waiter(fn)
+  waiter = fn
+end
 
 -- The state of the hook running now, or nil outside the runtime (busted).
 function M.current()
-  local co = co_running()
-  return co and M.running[co]
+  local st = M.current_state
+  if st and st.co == co_running() then
+    return st
+  end
+  return nil
 end
 
 -- Yields the running hook until the runtime resumes it (the awaited event happened).
 function M.wait(level)
-  local co = co_running()
-  if not (co and M.running[co]) then
+  local st = M.current_state
+  if not (st and st.co and st.co == co_running()) then
     error("the request body and moongate.http can only be waited for from the hook itself "
-      .. "(not from a coroutine the policy created)", (level or 1) + 1)
+      .. "(not from a coroutine the policy created, nor from a log policy)", (level or 1) + 1)
   end
-  co_yield(M.WAIT)
+  waiter(st)
 end
 
 ---------------------------------------------------------------------------
@@ -200,7 +211,7 @@ local function cptr(self, level)
   if slot == nil or slot.serial ~= rawget(self, "_serial") then
     error("the request object is used after its request ended", level + 1)
   end
-  return rawget(self, "_r")
+  return slot.r
 end
 
 local function field(self, k)
@@ -243,6 +254,11 @@ Ffi.__index = function(self, k)
   end
   if k == "r" then
     return cptr(self, 2)
+  end
+  if k == "ctx" then -- made when first used
+    local t = {}
+    rawset(self, "ctx", t)
+    return t
   end
   if k == "client_cert" then
     return client_cert(self) or nil
@@ -367,7 +383,7 @@ end
 -- the slot's serial is the one it was made with: once the request ended, a use raises
 -- an error, not a crash.
 function M.from_slot(slot)
-  return setmetatable({ _r = slot.r, _slot = slot, _serial = slot.serial, ctx = {} }, Ffi)
+  return setmetatable({ _slot = slot, _serial = slot.serial }, Ffi)
 end
 
 ---------------------------------------------------------------------------

@@ -3,14 +3,13 @@
 --   load_gen(id, spec)       compiles the policies of a configuration generation
 --   unload_gen(id)           drops them once the generation's last request has ended
 --   call(s, hook, use, gen)  runs a hook for the request in slot s (an mgw_lslot_t's
---                            address, a number) in a coroutine
---   resume(s)                resumes the coroutine once what it waited for happened
+--                            address, a number), in the runner thread C resumed
+--   yielded(s)               reports a hook that yielded by itself (C dropped it)
 --
 -- A request's slot (runtime/lua/lua_int.h) is its place in this state: C takes one at
 -- the request's first hook and gives it back when the request ends, without calling
 -- Lua. Its serial then moves on, so the request object stops working, and what the
--- request left here (its state table, a coroutine that still waited) is replaced when
--- the next request takes the slot.
+-- request left here (its state table) is replaced when the next request takes the slot.
 --
 -- call and resume return a code (constants.CODE: MGW_LUA_* in runtime/lua/lua_int.h)
 -- and an auxiliary integer. Results travel back to C through the mgw_ffi_runtime_*
@@ -37,8 +36,8 @@ int mgw_ffi_runtime_log(mgw_req_t *r, int level, const char *msg, size_t n);
 
 local C = ffi.C
 local ffi_new, ffi_cast = ffi.new, ffi.cast
-local type, pairs, ipairs, tostring, tonumber, xpcall = type, pairs, ipairs, tostring, tonumber, xpcall
-local co_create, co_resume, co_yield = coroutine.create, coroutine.resume, coroutine.yield
+local type, pairs, ipairs, next, tostring, tonumber = type, pairs, ipairs, next, tostring, tonumber
+local co_running, co_yield = coroutine.running, coroutine.yield
 local format, concat, sort = string.format, table.concat, table.sort
 local huge = math.huge
 
@@ -206,7 +205,7 @@ end
 -- Logs a hook failure with the policy's file, line and traceback, and keeps the
 -- message for $context (waf.error, authorizer.error, integrationErrorMessage).
 local function report(st, hook, use, msg, tb)
-  local r = st.r
+  local r = st.slot.r
   local text = format("%s: %s", where(use), msg)
   if tb and tb ~= "" then
     text = text .. "; traceback: " .. tb
@@ -249,11 +248,15 @@ local function kv_array(t, keep)
 end
 
 local function authorized(st, d)
-  local keep = {}
-  local ctx, n = kv_array(d.context or {}, keep)
+  local context = d.context or {}
+  local ctx, n, keep = nil, 0, nil
+  if next(context) ~= nil then
+    keep = {}
+    ctx, n = kv_array(context, keep)
+  end
   local p, k = d.principal_id, d.usage_identifier_key
-  C.mgw_ffi_runtime_authorized(st.r, p, p and #p or 0, ctx, n, k, k and #k or 0)
-  st.req.authorizer = d.context or {}
+  C.mgw_ffi_runtime_authorized(st.slot.r, p, p and #p or 0, ctx, n, k, k and #k or 0)
+  st.req.authorizer = context
 end
 
 local function cache_for(use)
@@ -287,7 +290,7 @@ local RUN = {}
 
 RUN[HOOK.WAF] = function(st, use)
   local d = hooks.waf(use, st.req, call)
-  local r = st.r
+  local r = st.slot.r
   local counted = #d.counted > 0 and concat(d.counted, ",") or nil
   C.mgw_ffi_runtime_waf(r, d.rule, d.rule and #d.rule or 0, counted, counted and #counted or 0)
   if d.error then
@@ -316,13 +319,13 @@ RUN[HOOK.AUTHORIZE] = function(st, use)
   local req = st.req
   local auth, key = hooks.authorizer_input(use, req)
   if not auth then
-    C.mgw_ffi_runtime_error(st.r, HOOK.AUTHORIZE, key, #key)
+    C.mgw_ffi_runtime_error(st.slot.r, HOOK.AUTHORIZE, key, #key)
     return UNAUTHORIZED
   end
   local d
   local ttl = use.ttl or 0
   local c = ttl > 0 and cache_for(use)
-  local now = c and now_ms(st.r)
+  local now = c and now_ms(st.slot.r)
   local hit = c and c.entries[key]
   if hit and hit.expires > now then
     d = hooks.authorizer_decision(hit.result, auth)
@@ -330,14 +333,14 @@ RUN[HOOK.AUTHORIZE] = function(st, use)
     d = hooks.authorize(use, req, call, auth)
     -- Allow and deny results are remembered; 401 and failures are not.
     if c and d.result then
-      cache_put(c, key, d.result, now_ms(st.r) + ttl * 1000, now)
+      cache_put(c, key, d.result, now_ms(st.slot.r) + ttl * 1000, now)
     end
   end
   if d.outcome == "allow" then
     authorized(st, d)
     return OK
   elseif d.outcome == "unauthorized" then
-    C.mgw_ffi_runtime_error(st.r, HOOK.AUTHORIZE, d.error, #d.error)
+    C.mgw_ffi_runtime_error(st.slot.r, HOOK.AUTHORIZE, d.error, #d.error)
     return UNAUTHORIZED
   elseif d.outcome == "deny" then
     return DENY, d.explicit_deny and 1 or 0
@@ -364,13 +367,13 @@ RUN[HOOK.HANDLE] = function(st, use)
     hdr_buf[i - 1].name.p, hdr_buf[i - 1].name.n = h[1], #h[1]
     hdr_buf[i - 1].value.p, hdr_buf[i - 1].value.n = h[2], #h[2]
   end
-  C.mgw_ffi_runtime_response(st.r, resp.status, hdr_buf, n, resp.body, #resp.body)
+  C.mgw_ffi_runtime_response(st.slot.r, resp.status, hdr_buf, n, resp.body, #resp.body)
   return OK
 end
 
 RUN[HOOK.LOG] = function(st, use)
   local d = hooks.log(use, st.req, call)
-  local r = st.r
+  local r = st.slot.r
   if d.error then
     report(st, HOOK.LOG, use, d.error, d.traceback)
     return ERROR
@@ -385,60 +388,24 @@ RUN[HOOK.LOG] = function(st, use)
   return OK
 end
 
--- Hook coroutines are reused: creating one per hook call (a new Lua thread and its
--- stack, then garbage) was a good part of what a Lua hook cost per request. A
--- coroutine runs hooks in a loop; after each it yields DONE and the hook's code, and
--- waits in the idle list for the next call. One that failed, that its policy yielded,
--- or that a request left waiting when it ended, is not reused.
-local DONE = setmetatable({}, { __tostring = function() return "moongate hook done" end })
-local IDLE_MAX = 64
-local idle, n_idle = {}, 0
+-- Hooks run in runner threads (runtime/lua/lua.c): C resumes a runner with M.call, the
+-- hook runs in it directly, and a wait (moongate.http, req:body()) yields M.WAIT back
+-- to C, which resumes the same runner when the awaited event happened. A hook that does
+-- not wait costs no coroutine of its own: a runner that finished runs the next hook.
+M.WAIT = request.WAIT
 
-local function hook_loop(st, use, hook)
-  while true do
-    local code, aux = RUN[hook](st, use)
-    st, use = nil, nil -- keep nothing of the request while idle
-    st, use, hook = co_yield(DONE, code, aux)
-  end
-end
-
-local function traceback_of(co, err)
-  return debug.traceback(co, tostring(err))
-end
-
-local function log_traceback(err)
-  return debug.traceback(tostring(err))
-end
-
--- Resumes st's coroutine and turns what it did into (code, aux).
-local function step(st, ...)
-  local co = st.co
-  budget_now = st.budget
-  policy.set_budget(st.left or huge)
-  local ok, a, b, c = co_resume(co, ...)
-  st.left = policy.set_budget(huge)
-  if ok and a == request.WAIT then
-    return WAIT, 0 -- M.resume continues it
-  end
-  st.co = nil
-  request.running[co] = nil
-  if ok and a == DONE then
-    if n_idle < IDLE_MAX then
-      n_idle = n_idle + 1
-      idle[n_idle] = co
-    end
-    return b or OK, c or 0
-  end
-  if not ok then
-    -- A failure of the runtime itself (hook errors are caught inside): log it.
-    report(st, st.hook, st.use, "moongate runtime: " .. tostring(a), traceback_of(co, a))
-  else
-    report(st, st.hook, st.use, "the policy yielded (only moongate.http and req:body() may wait)")
-  end
-  return ERROR, 0
-end
+-- The wait itself (request.wait): the budget left and the hook running are put aside
+-- while other requests' hooks run, and back when C resumes this one.
+request.set_waiter(function(st)
+  local left = policy.set_budget(huge)
+  co_yield(M.WAIT)
+  policy.set_budget(left)
+  budget_now, request.current_state = st.budget, st
+end)
 
 -- The state of the request in the slot at address s, made afresh for a new request.
+-- The request pointer is read from the slot where it is used (st.slot.r), not kept:
+-- in compiled code the JIT then passes it to C without boxing it.
 local function state(s)
   local st = states[s]
   if st == nil then
@@ -448,47 +415,42 @@ local function state(s)
   local slot = st.slot
   local serial = slot.serial
   if st.serial ~= serial then
-    local req = request.from_slot(slot)
-    st.serial, st.req, st.r, st.co = serial, req, rawget(req, "_r"), nil
+    st.serial, st.req = serial, request.from_slot(slot)
   end
   return st
 end
 
+-- Runs hook (constants.HOOK) of use use_id of generation gen_id for the request in
+-- slot s; returns its code and auxiliary integer.
 function M.call(s, hook, use_id, gen_id)
   local g = gens[gen_id]
   local st = state(s)
   local use = g and g.uses[use_id]
   if use == nil then
-    log(st.r, LOG_ERROR, format("no Lua policy use %d in generation %d", use_id, gen_id))
+    log(st.slot.r, LOG_ERROR, format("no Lua policy use %d in generation %d", use_id, gen_id))
     return ERROR, 0
   end
-  st.use, st.hook, st.budget, st.left = use, hook, g.budget, nil
+  st.use, st.hook, st.budget, st.deadline = use, hook, g.budget, false
+  st.timeout_ms = use.timeout_ms or M.default_deadline_ms
   if use.broken then
     report(st, hook, use, "the policy failed to load: " .. use.broken)
     return ERROR, 0
   end
-  if hook == HOOK.LOG then
-    -- Log hooks run as the request ends: they may not wait.
-    budget_now = st.budget
-    local ok, code = xpcall(RUN[HOOK.LOG], log_traceback, st, use)
-    if not ok then
-      report(st, hook, use, "moongate runtime: " .. tostring(code))
-      return ERROR, 0
-    end
-    return code, 0
+  budget_now = g.budget
+  -- Log hooks run as the request ends: they may not wait.
+  st.co = hook ~= HOOK.LOG and co_running() or nil
+  request.current_state = st
+  local code, aux = RUN[hook](st, use)
+  request.current_state = nil
+  return code, aux or 0
+end
+
+-- C found that the hook of the request in slot s yielded by itself (not a wait).
+function M.yielded(s)
+  local st = states[s]
+  if st and st.use then
+    report(st, st.hook, st.use, "the policy yielded (only moongate.http and req:body() may wait)")
   end
-  local co
-  if n_idle > 0 then
-    co = idle[n_idle]
-    idle[n_idle] = nil
-    n_idle = n_idle - 1
-  else
-    co = co_create(hook_loop)
-  end
-  st.co = co
-  st.deadline = now_ms(st.r) + (use.timeout_ms or M.default_deadline_ms)
-  request.running[co] = st
-  return step(st, st, use, hook)
 end
 
 -- A mutual-TLS revocation check (TLS handshake, no request): check(cert, conf) under
@@ -512,14 +474,6 @@ function M.check_cert(use_id, gen_id, cert)
     return CERT.DENY, d.reason
   end
   return CERT.ERROR, where(use) .. ": " .. d.error
-end
-
-function M.resume(s)
-  local st = states[s]
-  if st == nil or st.co == nil or st.serial ~= st.slot.serial then
-    return ERROR, 0
-  end
-  return step(st)
 end
 
 -- For specs and diagnostics: live counts the requests in Lua now.

@@ -124,3 +124,9 @@ int mgw_ffi_runtime_now(mgw_req_t *r, uint64_t *ms)
     *ms = mgw__now_ms(r);
     return 0;
 }
+
+int mgw_ffi_runtime_hook_start(mgw_req_t *r, uint64_t *ms)
+{
+    *ms = r->lua->hook_start_ms;
+    return 0;
+}

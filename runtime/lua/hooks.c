@@ -113,8 +113,7 @@ static int handle_done(mgw_req_t *r, int rc)
 
 int mgw__hooks_waf(mgw_req_t *r)
 {
-    mgw_lreq_t *l = mgw__lreq(r);
-    l->hook_start_ms = mgw__now_ms(r);
+    mgw__lreq(r);
     return waf_done(r, mgw_lua_call(r, MGW_HOOK_WAF, r->stage->waf, NULL));
 }
 
@@ -129,8 +128,7 @@ int mgw__hooks_select_route(mgw_req_t *r)
 
 int mgw__hooks_authorize(mgw_req_t *r)
 {
-    mgw_lreq_t *l = mgw__lreq(r);
-    l->hook_start_ms = mgw__now_ms(r);
+    mgw__lreq(r);
     int explicit_deny = 0;
     int rc = mgw_lua_call(r, MGW_HOOK_AUTHORIZE, r->route->authorizer, &explicit_deny);
     return authorize_done(r, rc, explicit_deny);
@@ -138,8 +136,7 @@ int mgw__hooks_authorize(mgw_req_t *r)
 
 int mgw__hooks_handle(mgw_req_t *r)
 {
-    mgw_lreq_t *l = mgw__lreq(r);
-    l->hook_start_ms = mgw__now_ms(r);
+    mgw__lreq(r);
     r->integ_start_ns = uv_hrtime();
     return handle_done(r, mgw_lua_call(r, MGW_HOOK_HANDLE, r->route->integration.handler, NULL));
 }

@@ -1,8 +1,8 @@
 /*
  * The worker's LuaJIT state: created when the worker thread starts, holding the
  * policies of every generation the worker still runs requests on, and entered only
- * through lua/moongate/runtime.lua (load_gen, unload_gen, call, resume,
- * check_cert). Of the runtime's files only this one and conf/config.c (which evaluates
+ * through lua/moongate/runtime.lua (load_gen, unload_gen, call, yielded, check_cert):
+ * hooks run in runner threads that C resumes (below). Of the runtime's files only this one and conf/config.c (which evaluates
  * the configuration file in a state of its own) use the classic Lua C API; Lua reaches
  * back into C through the mgw_ffi_* exports.
  */
@@ -19,16 +19,32 @@
 #include "base/log.h"
 #include "lua/lua_int.h"
 
-enum { FN_LOAD_GEN, FN_UNLOAD_GEN, FN_CALL, FN_RESUME, FN_CHECK_CERT, FN__COUNT };
-static const char *const fn_names[FN__COUNT] = {"load_gen", "unload_gen", "call", "resume",
+enum { FN_LOAD_GEN, FN_UNLOAD_GEN, FN_CALL, FN_YIELDED, FN_CHECK_CERT, FN__COUNT };
+static const char *const fn_names[FN__COUNT] = {"load_gen", "unload_gen", "call", "yielded",
                                                 "check_cert"};
 
 /* Request slots (lua_int.h): blocks of SLOT_BLOCK that never move, up to SLOT_BLOCKS. */
 enum { SLOT_BLOCK = 1024, SLOT_BLOCKS = 1024 };
 
+/*
+ * A runner is a Lua thread that C resumes with runtime.call: the hook runs in it
+ * directly, with no coroutine of its own, and a wait (an HTTP call, the request body)
+ * is a yield back to C, which keeps the runner with the request until its event comes.
+ * A runner that finished goes back to the idle list and runs the next hook.
+ */
+typedef struct {
+    lua_State *co;
+    int ref; /* registry reference: keeps the thread alive */
+} runner_t;
+
+enum { IDLE_RUNNERS = 64 };
+
 struct mgw_lua_s {
     lua_State *L;
     int fn[FN__COUNT]; /* registry references to the runtime module's functions */
+    int wait_ref;      /* runtime.WAIT: what a runner yields when its hook waits */
+    runner_t idle[IDLE_RUNNERS];
+    int nidle;
     mgw_lslot_t *blocks[SLOT_BLOCKS];
     uint32_t nslots; /* slots handed out so far (free or taken) */
     uint32_t free;   /* the first free slot's number + 1; 0: none */
@@ -62,6 +78,8 @@ mgw_lua_t *mgw_lua_create(mgw_worker_t *w)
         lua_getfield(L, -1, fn_names[i]);
         ml->fn[i] = luaL_ref(L, LUA_REGISTRYINDEX);
     }
+    lua_getfield(L, -1, "WAIT");
+    ml->wait_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_getfield(L, -1, "init");
     lua_pushinteger(L, w ? w->id : 0);
     if (lua_pcall(L, 1, 0, 0) != 0) {
@@ -141,11 +159,21 @@ static mgw_lslot_t *slot_of(mgw_lua_t *ml, mgw_req_t *r)
     return l->slot = s;
 }
 
+static void runner_drop(mgw_lua_t *ml, runner_t run)
+{
+    luaL_unref(ml->L, LUA_REGISTRYINDEX, run.ref);
+}
+
 void mgw_lua_release(mgw_req_t *r)
 {
     mgw_lua_t *ml = r->c->w->lua;
     mgw_lreq_t *l = r->lua;
     mgw_lslot_t *s = l->slot;
+    if (l->runner) {
+        /* it ended while its hook waited: the suspended hook is dropped */
+        runner_drop(ml, (runner_t){l->runner, l->runner_ref});
+        l->runner = NULL;
+    }
     l->slot = NULL;
     s->r = NULL;
     s->serial++;
@@ -153,9 +181,52 @@ void mgw_lua_release(mgw_req_t *r)
     ml->free = l->slot_no + 1;
 }
 
-/* Calls runtime.<fn>(slot, a, b, gen id), the slot's address as a number: returns its
- * integer code and *aux. */
-static int enter(mgw_req_t *r, int fn, int a, int b, int *aux)
+/* Reads what runtime.call returned on co and puts the runner back (or drops it). */
+static int finished(mgw_lua_t *ml, runner_t run, int *aux)
+{
+    lua_State *co = run.co;
+    int code = (int)lua_tointeger(co, -2);
+    if (aux) *aux = (int)lua_tointeger(co, -1);
+    lua_settop(co, 0);
+    if (ml->nidle < IDLE_RUNNERS)
+        ml->idle[ml->nidle++] = run;
+    else
+        runner_drop(ml, run);
+    return code;
+}
+
+/* Resumes run with nargs on its stack and turns what it did into a code. */
+static int run_hook(mgw_req_t *r, mgw_lua_t *ml, runner_t run, int nargs, int *aux)
+{
+    lua_State *co = run.co;
+    int rc = lua_resume(co, nargs);
+    if (rc == 0) return finished(ml, run, aux);
+    mgw_lreq_t *l = r->lua;
+    if (rc == LUA_YIELD) {
+        int n = lua_gettop(co); /* what it yielded */
+        lua_rawgeti(co, LUA_REGISTRYINDEX, ml->wait_ref);
+        int waits = n == 1 && lua_rawequal(co, 1, -1);
+        lua_settop(co, 0);
+        if (waits) {
+            l->runner = co;
+            l->runner_ref = run.ref;
+            return MGW_LUA_WAIT;
+        }
+        /* the policy yielded by itself: the hook is dropped and reported */
+        runner_drop(ml, run);
+        lua_State *L = ml->L;
+        lua_rawgeti(L, LUA_REGISTRYINDEX, ml->fn[FN_YIELDED]);
+        lua_pushnumber(L, (lua_Number)(uintptr_t)l->slot);
+        if (lua_pcall(L, 1, 0, 0) != 0) lua_pop(L, 1);
+        return MGW_LUA_ERROR;
+    }
+    /* The runtime catches every policy error; this is a bug in the runtime itself. */
+    mgw_log_error("request %s: moongate.runtime: %s", r->id, lua_tostring(co, -1));
+    runner_drop(ml, run);
+    return MGW_LUA_ERROR;
+}
+
+int mgw_lua_call(mgw_req_t *r, int hook, int use, int *aux)
 {
     mgw_lua_t *ml = r->c->w->lua;
     if (ml == NULL) return MGW_LUA_ERROR;
@@ -165,35 +236,33 @@ static int enter(mgw_req_t *r, int fn, int a, int b, int *aux)
                       SLOT_BLOCK * SLOT_BLOCKS);
         return MGW_LUA_ERROR;
     }
-    lua_State *L = ml->L;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, ml->fn[fn]);
+    r->lua->hook_start_ms = mgw__now_ms(r); /* latencies, and the deadline of its HTTP calls */
+    runner_t run;
+    if (ml->nidle > 0) {
+        run = ml->idle[--ml->nidle];
+    } else {
+        run.co = lua_newthread(ml->L);
+        run.ref = luaL_ref(ml->L, LUA_REGISTRYINDEX);
+    }
+    lua_State *co = run.co;
+    lua_rawgeti(co, LUA_REGISTRYINDEX, ml->fn[FN_CALL]);
     /* The address as a number: the JIT compiles a number-to-pointer cast, not a
      * lightuserdata one (user-space addresses fit a double exactly). */
-    lua_pushnumber(L, (lua_Number)(uintptr_t)s);
-    lua_pushinteger(L, a);
-    lua_pushinteger(L, b);
-    lua_pushinteger(L, r->gen->id);
-    if (lua_pcall(L, 4, 2, 0) != 0) {
-        /* The runtime catches every policy error; this is a bug in the runtime itself. */
-        mgw_log_error("request %s: moongate.runtime.%s: %s", r->id, fn_names[fn],
-                      lua_tostring(L, -1));
-        lua_pop(L, 1);
-        return MGW_LUA_ERROR;
-    }
-    int code = (int)lua_tointeger(L, -2);
-    if (aux) *aux = (int)lua_tointeger(L, -1);
-    lua_pop(L, 2);
-    return code;
-}
-
-int mgw_lua_call(mgw_req_t *r, int hook, int use, int *aux)
-{
-    return enter(r, FN_CALL, hook, use, aux);
+    lua_pushnumber(co, (lua_Number)(uintptr_t)s);
+    lua_pushinteger(co, hook);
+    lua_pushinteger(co, use);
+    lua_pushinteger(co, r->gen->id);
+    return run_hook(r, ml, run, 4, aux);
 }
 
 int mgw_lua_resume(mgw_req_t *r, int *aux)
 {
-    return enter(r, FN_RESUME, 0, 0, aux);
+    mgw_lua_t *ml = r->c->w->lua;
+    mgw_lreq_t *l = r->lua;
+    if (ml == NULL || l == NULL || l->runner == NULL) return MGW_LUA_ERROR;
+    runner_t run = {l->runner, l->runner_ref};
+    l->runner = NULL;
+    return run_hook(r, ml, run, 0, aux);
 }
 
 int mgw_lua_check_cert(mgw_lua_t *ml, int gen_id, int use, const mgw_client_cert_t *cert,

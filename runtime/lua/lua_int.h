@@ -130,6 +130,8 @@ typedef struct mgw_lhttp_s mgw_lhttp_t;
 struct mgw_lreq_s {
     mgw_lslot_t *slot; /* taken by the first hook, given back by a pool cleanup */
     uint32_t slot_no;
+    struct lua_State *runner; /* the Lua thread of a hook that waits (lua.c) */
+    int runner_ref;
     int waiting; /* MGW_WAIT_* */
     uint64_t hook_start_ms;
     /* the request body, kept while hooks run (read by req:body(), forwarded later) */
@@ -174,11 +176,11 @@ int mgw_lua_load_gen(mgw_lua_t *L, const mgw_gen_t *g);
 void mgw_lua_unload_gen(mgw_lua_t *L, const mgw_gen_t *g);
 
 /*
- * Runs hook (MGW_HOOK_*) of use number use for r in a new coroutine. Returns an
+ * Runs hook (MGW_HOOK_*) of use number use for r (in a runner thread, lua.c). Returns an
  * MGW_LUA_* code; *aux receives a second result (route selection: the route idx).
  */
 int mgw_lua_call(mgw_req_t *r, int hook, int use, int *aux);
-/* Resumes r's waiting coroutine; returns like mgw_lua_call. */
+/* Resumes r's waiting hook; returns like mgw_lua_call. */
 int mgw_lua_resume(mgw_req_t *r, int *aux);
 /* Gives r's slot back (no Lua runs): its request object stops working, and its
  * per-request table and coroutine are dropped when another request takes the slot. */
