@@ -493,29 +493,87 @@ end
 -- WAF
 ---------------------------------------------------------------------------
 
--- Runs a web ACL (use.rules sorted by priority, use.default_action "allow" or
--- "block"): { action = "ALLOW" | "BLOCK", status = 200 | 403 | 500, rule (the
--- terminating rule), counted (names of count rules that matched), error, traceback }.
-function M.waf(use, req, call)
-  local counted = {}
-  for _, rule in ipairs(use.rules) do
-    local ok, matched = call(rule.mod.inspect, req, rule.conf)
-    if not ok then
-      return { status = 500, rule = rule.name, counted = counted,
-               error = matched.message, traceback = matched.traceback }
+-- One rule of a web ACL: returns nil when the evaluation goes on with the next rule,
+-- else the action ("ALLOW", "BLOCK" or "ERROR"); and counted (nil or the names of the
+-- count rules that matched so far), and the error { message, traceback } of a rule that
+-- failed.
+local function inspect_rule(rule, req, call, counted)
+  local ok, matched = call(rule.mod.inspect, req, rule.conf)
+  if not ok then
+    return "ERROR", counted, matched
+  end
+  if matched then
+    local action = rule.action
+    if action ~= "count" then
+      return action == "block" and "BLOCK" or "ALLOW", counted
     end
-    if matched then
-      if rule.action == "count" then
-        counted[#counted + 1] = rule.name
-      else
-        local block = rule.action == "block"
-        return { action = block and "BLOCK" or "ALLOW", status = block and 403 or 200,
-                 rule = rule.name, counted = counted }
+    counted = counted or {}
+    counted[#counted + 1] = rule.name
+  end
+  return nil, counted
+end
+
+-- The gateway's form of a web ACL: a chain of functions, one per rule, each ending in
+-- a tail call of the next, made once per configuration generation. The JIT compiles a
+-- chain into the trace of its caller, where a loop over a few rules leaves its root
+-- trace after an iteration or two and then runs interpreted.
+local function waf_chain(use)
+  local default = use.default_action == "block" and "BLOCK" or "ALLOW"
+  local step = function(_, _, counted)
+    return default, nil, counted
+  end
+  local rules = use.rules
+  for i = #rules, 1, -1 do
+    local rule, after = rules[i], step
+    step = function(req, call, counted)
+      local action, c, err = inspect_rule(rule, req, call, counted)
+      if action then
+        return action, rule, c, err
       end
+      return after(req, call, c)
     end
   end
-  local block = use.default_action == "block"
-  return { action = block and "BLOCK" or "ALLOW", status = block and 403 or 200, counted = counted }
+  return step
+end
+
+-- Runs a web ACL (use.rules sorted by priority, use.default_action "allow" or
+-- "block"): returns the action ("ALLOW", "BLOCK" or "ERROR"), the terminating rule
+-- (nil: the default action), the names of the count rules that matched (nil: none) and
+-- the error ({ message, traceback }) of a rule that failed. The gateway's uses run as a
+-- chain (above); others (the busted kit's, made per call) as a loop over the same
+-- inspect_rule.
+function M.waf_run(use, req, call, chained)
+  if chained then
+    local chain = use.waf_chain
+    if chain == nil then
+      chain = waf_chain(use)
+      use.waf_chain = chain
+    end
+    return chain(req, call, nil)
+  end
+  local counted
+  for _, rule in ipairs(use.rules) do
+    local action, c, err = inspect_rule(rule, req, call, counted)
+    if action then
+      return action, rule, c, err
+    end
+    counted = c
+  end
+  return use.default_action == "block" and "BLOCK" or "ALLOW", nil, counted
+end
+
+-- The same as a decision: { action = "ALLOW" | "BLOCK", status = 200 | 403 | 500, rule
+-- (the terminating rule's name), counted (names of count rules that matched), error,
+-- traceback }.
+function M.waf(use, req, call)
+  local action, rule, counted, err = M.waf_run(use, req, call)
+  counted = counted or {}
+  if action == "ERROR" then
+    return { status = 500, rule = rule.name, counted = counted, error = err.message,
+             traceback = err.traceback }
+  end
+  return { action = action, status = action == "BLOCK" and 403 or 200, rule = rule and rule.name,
+           counted = counted }
 end
 
 ---------------------------------------------------------------------------

@@ -2,8 +2,9 @@
 --
 --   load_gen(id, spec)       compiles the policies of a configuration generation
 --   unload_gen(id)           drops them once the generation's last request has ended
---   call(s, hook, use, gen)  runs a hook for the request in slot s (an mgw_lslot_t's
---                            address, a number), in the runner thread C resumed
+--   call(s, hook, use, gen, runner)  runs a hook for the request in slot s (an
+--                            mgw_lslot_t's address, a number) in runner, the thread
+--                            C resumed
 --   yielded(s)               reports a hook that yielded by itself (C dropped it)
 --
 -- A request's slot (runtime/lua/lua_int.h) is its place in this state: C takes one at
@@ -37,7 +38,7 @@ int mgw_ffi_runtime_log(mgw_req_t *r, int level, const char *msg, size_t n);
 local C = ffi.C
 local ffi_new, ffi_cast = ffi.new, ffi.cast
 local type, pairs, ipairs, next, tostring, tonumber = type, pairs, ipairs, next, tostring, tonumber
-local co_running, co_yield = coroutine.running, coroutine.yield
+local co_yield = coroutine.yield
 local format, concat, sort = string.format, table.concat, table.sort
 local huge = math.huge
 
@@ -289,15 +290,15 @@ end
 local RUN = {}
 
 RUN[HOOK.WAF] = function(st, use)
-  local d = hooks.waf(use, st.req, call)
-  local r = st.slot.r
-  local counted = #d.counted > 0 and concat(d.counted, ",") or nil
-  C.mgw_ffi_runtime_waf(r, d.rule, d.rule and #d.rule or 0, counted, counted and #counted or 0)
-  if d.error then
-    report(st, HOOK.WAF, use, format("rule %q: %s", d.rule, d.error), d.traceback)
+  local action, rule, counted, err = hooks.waf_run(use, st.req, call, true)
+  local name = rule and rule.name
+  local list = counted and concat(counted, ",")
+  C.mgw_ffi_runtime_waf(st.slot.r, name, name and #name or 0, list, list and #list or 0)
+  if action == "ERROR" then
+    report(st, HOOK.WAF, use, format("rule %q: %s", name, err.message), err.traceback)
     return ERROR
   end
-  return d.action == "BLOCK" and BLOCK or OK
+  return action == "BLOCK" and BLOCK or OK
 end
 
 RUN[HOOK.ROUTE] = function(st, use)
@@ -422,7 +423,7 @@ end
 
 -- Runs hook (constants.HOOK) of use use_id of generation gen_id for the request in
 -- slot s; returns its code and auxiliary integer.
-function M.call(s, hook, use_id, gen_id)
+function M.call(s, hook, use_id, gen_id, runner)
   local g = gens[gen_id]
   local st = state(s)
   local use = g and g.uses[use_id]
@@ -438,7 +439,7 @@ function M.call(s, hook, use_id, gen_id)
   end
   budget_now = g.budget
   -- Log hooks run as the request ends: they may not wait.
-  st.co = hook ~= HOOK.LOG and co_running() or nil
+  st.co = hook ~= HOOK.LOG and runner or nil
   request.current_state = st
   local code, aux = RUN[hook](st, use)
   request.current_state = nil

@@ -252,7 +252,8 @@ int mgw_lua_call(mgw_req_t *r, int hook, int use, int *aux)
     lua_pushinteger(co, hook);
     lua_pushinteger(co, use);
     lua_pushinteger(co, r->gen->id);
-    return run_hook(r, ml, run, 4, aux);
+    lua_pushthread(co); /* the runner: what a wait yields */
+    return run_hook(r, ml, run, 5, aux);
 }
 
 int mgw_lua_resume(mgw_req_t *r, int *aux)
