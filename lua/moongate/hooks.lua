@@ -10,8 +10,8 @@
 local policy = require "moongate.policy"
 local cjson = require "cjson.safe"
 
-local type, pairs, ipairs, tostring, error, xpcall, setmetatable =
-  type, pairs, ipairs, tostring, error, xpcall, setmetatable
+local type, pairs, ipairs, next, tostring, error, xpcall, setmetatable =
+  type, pairs, ipairs, next, tostring, error, xpcall, setmetatable
 local format, find, sub, gsub, match, lower, byte, char, rep =
   string.format, string.find, string.sub, string.gsub, string.match, string.lower,
   string.byte, string.char, string.rep
@@ -104,6 +104,9 @@ local function context_values(ctx)
     return nil, "context must be a table, got " .. type(ctx)
   end
   local out = {}
+  if next(ctx) == nil then
+    return out
+  end
   for k, v in pairs(ctx) do
     if type(k) ~= "string" then
       return nil, "context keys must be strings"
@@ -431,6 +434,9 @@ end
 
 local function copy(t)
   local out = {}
+  if next(t) == nil then -- most contexts: no loop (a loop that ends at once stops traces)
+    return out
+  end
   for k, v in pairs(t) do
     out[k] = v
   end

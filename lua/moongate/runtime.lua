@@ -37,7 +37,8 @@ int mgw_ffi_runtime_log(mgw_req_t *r, int level, const char *msg, size_t n);
 
 local C = ffi.C
 local ffi_new, ffi_cast = ffi.new, ffi.cast
-local type, pairs, ipairs, next, tostring, tonumber = type, pairs, ipairs, next, tostring, tonumber
+local type, pairs, ipairs, next, tostring, tonumber, setmetatable =
+  type, pairs, ipairs, next, tostring, tonumber, setmetatable
 local co_yield = coroutine.yield
 local format, concat, sort = string.format, table.concat, table.sort
 local huge = math.huge
@@ -404,6 +405,8 @@ request.set_waiter(function(st)
   budget_now, request.current_state = st.budget, st
 end)
 
+local FfiRequest = request.Ffi
+
 -- The state of the request in the slot at address s, made afresh for a new request.
 -- The request pointer is read from the slot where it is used (st.slot.r), not kept:
 -- in compiled code the JIT then passes it to C without boxing it.
@@ -416,7 +419,8 @@ local function state(s)
   local slot = st.slot
   local serial = slot.serial
   if st.serial ~= serial then
-    st.serial, st.req = serial, request.from_slot(slot)
+    -- request.from_slot, inlined: a trace that starts in it stops at its return
+    st.serial, st.req = serial, setmetatable({ _slot = slot, _serial = serial }, FfiRequest)
   end
   return st
 end
