@@ -95,10 +95,13 @@ local function scalar(v)
   return nil, "a " .. t
 end
 
+-- The context of a result without one (results are never changed: a decision copies).
+local NO_CONTEXT = {}
+
 -- An authorizer context table -> sorted list of { key, string value }.
 local function context_values(ctx)
   if ctx == nil then
-    return {}
+    return NO_CONTEXT
   end
   if type(ctx) ~= "table" then
     return nil, "context must be a table, got " .. type(ctx)
@@ -446,19 +449,20 @@ end
 -- The decision for one request from a (possibly cached) result; its context is the
 -- request's own copy (hooks may change it without touching the cache).
 function M.authorizer_decision(res, auth)
-  local d = {
-    context = copy(res.context), principal_id = res.principal_id,
-    usage_identifier_key = res.usage_identifier_key,
-  }
+  local outcome, explicit_deny
   if res.simple then
-    d.outcome = res.allowed and "allow" or "deny"
+    outcome = res.allowed and "allow" or "deny"
   else
     local effect = M.evaluate_policy(res.policy, auth.method_arn)
-    d.outcome = effect == "allow" and "allow" or "deny"
-    d.explicit_deny = effect == "deny" or nil
+    outcome = effect == "allow" and "allow" or "deny"
+    explicit_deny = effect == "deny" or nil
   end
-  d.status = d.outcome == "allow" and 200 or 403
-  return d
+  -- every field in one constructor (and room for result): growing a table re-allocates it
+  return {
+    context = copy(res.context), principal_id = res.principal_id,
+    usage_identifier_key = res.usage_identifier_key, outcome = outcome,
+    status = outcome == "allow" and 200 or 403, explicit_deny = explicit_deny, result = false,
+  }
 end
 
 -- error("Unauthorized") (with or without a position) means 401.

@@ -420,7 +420,7 @@ local function state(s)
   local serial = slot.serial
   if st.serial ~= serial then
     -- request.from_slot, inlined: a trace that starts in it stops at its return
-    st.serial, st.req = serial, setmetatable({ _slot = slot, _serial = serial }, FfiRequest)
+    st.serial, st.req = serial, setmetatable({ slot, serial }, FfiRequest)
   end
   return st
 end
