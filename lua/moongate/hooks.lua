@@ -396,10 +396,11 @@ function M.evaluate_policy(doc, arn)
   return allowed and "allow" or "implicit"
 end
 
--- Checks an authorizer's return value. Returns the result to remember (and cache):
--- { simple = bool, allowed = bool (simple), policy = doc (IAM), principal_id,
--- context = {k = string}, usage_identifier_key }, or nil and why it is malformed.
-function M.authorizer_result(v)
+-- Checks an authorizer's return value: returns simple (true: isAuthorized, false: an
+-- IAM policy), what (isAuthorized's value, or the policy document), the context ({k =
+-- string}), the principal id and the usage identifier key; or nil and why it is
+-- malformed.
+local function check_result(v)
   if type(v) ~= "table" then
     return nil, "an authorizer must return a table ({isAuthorized = ...} or an IAM policy), got "
       .. type(v)
@@ -421,18 +422,36 @@ function M.authorizer_result(v)
     if type(v.isAuthorized) ~= "boolean" then
       return nil, "isAuthorized must be a boolean"
     end
-    return { simple = true, allowed = v.isAuthorized, context = ctx, principal_id = principal,
-             usage_identifier_key = key }
+    return true, v.isAuthorized, ctx, principal, key
   end
   if v.policyDocument ~= nil then
     local _, perr = M.evaluate_policy(v.policyDocument, "")
     if perr then
       return nil, perr
     end
-    return { simple = false, policy = v.policyDocument, context = ctx, principal_id = principal,
-             usage_identifier_key = key }
+    return false, v.policyDocument, ctx, principal, key
   end
   return nil, "an authorizer result needs isAuthorized (simple) or policyDocument (IAM)"
+end
+
+local function as_result(simple, what, ctx, principal, key)
+  if simple then
+    return { simple = true, allowed = what, context = ctx, principal_id = principal,
+             usage_identifier_key = key }
+  end
+  return { simple = false, policy = what, context = ctx, principal_id = principal,
+           usage_identifier_key = key }
+end
+
+-- Checks an authorizer's return value. Returns the result to remember (and cache):
+-- { simple = bool, allowed = bool (simple), policy = doc (IAM), principal_id,
+-- context = {k = string}, usage_identifier_key }, or nil and why it is malformed.
+function M.authorizer_result(v)
+  local simple, what, ctx, principal, key = check_result(v)
+  if simple == nil then
+    return nil, what
+  end
+  return as_result(simple, what, ctx, principal, key)
 end
 
 local function copy(t)
@@ -446,23 +465,31 @@ local function copy(t)
   return out
 end
 
--- The decision for one request from a (possibly cached) result; its context is the
--- request's own copy (hooks may change it without touching the cache).
-function M.authorizer_decision(res, auth)
+-- The decision from a checked result; its context is the request's own copy (hooks may
+-- change it without touching a cached result).
+local function decide(simple, what, ctx, principal, key, auth)
   local outcome, explicit_deny
-  if res.simple then
-    outcome = res.allowed and "allow" or "deny"
+  if simple then
+    outcome = what and "allow" or "deny"
   else
-    local effect = M.evaluate_policy(res.policy, auth.method_arn)
+    local effect = M.evaluate_policy(what, auth.method_arn)
     outcome = effect == "allow" and "allow" or "deny"
     explicit_deny = effect == "deny" or nil
   end
   -- every field in one constructor (and room for result): growing a table re-allocates it
   return {
-    context = copy(res.context), principal_id = res.principal_id,
-    usage_identifier_key = res.usage_identifier_key, outcome = outcome,
+    context = copy(ctx), principal_id = principal, usage_identifier_key = key, outcome = outcome,
     status = outcome == "allow" and 200 or 403, explicit_deny = explicit_deny, result = false,
   }
+end
+
+-- The decision for one request from a (possibly cached) result.
+function M.authorizer_decision(res, auth)
+  local what = res.policy
+  if res.simple then
+    what = res.allowed
+  end
+  return decide(res.simple, what, res.context, res.principal_id, res.usage_identifier_key, auth)
 end
 
 -- error("Unauthorized") (with or without a position) means 401.
@@ -473,9 +500,9 @@ end
 
 -- Runs an authorizer use for req: { outcome = "allow" | "unauthorized" | "deny" |
 -- "error", status, context, principal_id, usage_identifier_key, explicit_deny,
--- error (message), traceback, result (what may be cached) }. call is how the hook
--- function is run (M.call or the runtime's coroutine-aware equivalent).
-function M.authorize(use, req, call, auth)
+-- error (message), traceback, result (with remember: what may be cached) }. call is
+-- how the hook function is run (M.call or the runtime's equivalent).
+function M.authorize(use, req, call, auth, remember)
   if not auth then
     local why
     auth, why = M.authorizer_input(use, req)
@@ -490,12 +517,14 @@ function M.authorize(use, req, call, auth)
     end
     return { outcome = "error", status = 500, error = v.message, traceback = v.traceback }
   end
-  local res, why = M.authorizer_result(v)
-  if not res then
-    return { outcome = "error", status = 500, error = "malformed authorizer result: " .. why }
+  local simple, what, ctx, principal, key = check_result(v)
+  if simple == nil then
+    return { outcome = "error", status = 500, error = "malformed authorizer result: " .. what }
   end
-  local d = M.authorizer_decision(res, auth)
-  d.result = res
+  local d = decide(simple, what, ctx, principal, key, auth)
+  if remember then
+    d.result = as_result(simple, what, ctx, principal, key)
+  end
   return d
 end
 

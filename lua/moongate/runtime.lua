@@ -332,7 +332,7 @@ RUN[HOOK.AUTHORIZE] = function(st, use)
   if hit and hit.expires > now then
     d = hooks.authorizer_decision(hit.result, auth)
   else
-    d = hooks.authorize(use, req, call, auth)
+    d = hooks.authorize(use, req, call, auth, c and true)
     -- Allow and deny results are remembered; 401 and failures are not.
     if c and d.result then
       cache_put(c, key, d.result, now_ms(st.slot.r) + ttl * 1000, now)
