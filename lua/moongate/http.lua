@@ -111,6 +111,10 @@ function M.request(opts)
   local method, timeout = check(opts)
   local st = request.current()
   if st == nil then
+    if request.current_state then
+      error("moongate.http can only be waited for from the hook itself "
+        .. "(not from a coroutine the policy created, nor from a log policy)", 2)
+    end
     if transport == nil then
       error("moongate.http works inside the gateway's hooks; in specs use testing.mock_http", 2)
     end

@@ -452,6 +452,8 @@ end
 
 -- C found that the hook of the request in slot s yielded by itself (not a wait).
 function M.yielded(s)
+  policy.set_budget(huge) -- the dropped hook's budget was left running
+  request.current_state = nil
   local st = states[s]
   if st and st.use then
     report(st, st.hook, st.use, "the policy yielded (only moongate.http and req:body() may wait)")

@@ -39,6 +39,16 @@ end }
 local http = require "moongate.http"
 return { handle = function() return http.get("ftp://example.test/") end }
 ]],
+    ["logwait.lua"] = [[
+-- A log policy may not wait: the call raises an error (log hooks run as the request ends).
+local http = require "moongate.http"
+return { log = function(ctx, conf)
+  if ctx.request:header("x-log-call") then
+    local ok, err = pcall(http.get, conf.url)
+    return { waited = ok and "called" or tostring(err):gsub("^.-: ", "") }
+  end
+end }
+]],
 }
 
 describe("moongate.http", function()
@@ -55,7 +65,9 @@ describe("moongate.http", function()
             workers = 1, -- one event loop: "served meanwhile" proves the call did not block it
             listen = { { address = "127.0.0.1", port = h.free_port(), api = "a" } },
             apis = { a = {
-                stages = { ["$default"] = {} },
+                stages = { ["$default"] = { access_log = { path = dir .. "/access.log",
+                    format = '{"id":"$context.requestId","waited":"$context.custom.waited"}',
+                    policy = "policies/logwait.lua", config = { url = up.origin .. "/x" } } } },
                 authorizers = {
                     idp = { type = "lua", policy = "policies/introspect.lua", ttl = 0,
                             identity_sources = { "$request.header.x-token" },
@@ -130,6 +142,15 @@ describe("moongate.http", function()
     it("raises an error for misuse (a URL that is not http:// or https://)", function()
         h.assert_gateway_response(h.curl({ gw:url("/misuse") }), 500, "Internal Server Error", "InternalServerErrorException")
         assert.matches("url must be an absolute http:// or https:// URL", gw.stderr(), 1, true)
+    end)
+
+    it("raises an error when a log policy calls it (log hooks may not wait)", function()
+        local r = h.curl({ gw:url("/fast"), "-H", "x-log-call: 1" })
+        assert.equal(200, r.status)
+        local id = r.headers["apigw-requestid"]
+        local e = h.wait_for(function() return h.find_entry(h.json_log(dir .. "/access.log"), "id", id) end, 5)
+        assert.is_table(e, "no access-log line")
+        assert.matches("can only be waited for from the hook itself", e.waited, 1, true)
     end)
 
     it("cancels the call when the client goes away, and keeps serving", function()
