@@ -269,14 +269,16 @@ static void settle(int ok)
 
 static void conn_kill(conn_t *c)
 {
-    if (c->state == ST_DEAD)
+    int old = c->state;
+    if (old == ST_DEAD)
         return;
-    if (c->state == ST_CONNECTING || c->state == ST_HANDSHAKE)
+    /* Dead first: settling may end the run, which kills every connection not yet dead. */
+    c->state = ST_DEAD;
+    uv_close((uv_handle_t *)&c->tcp, conn_close_cb);
+    if (old == ST_CONNECTING || old == ST_HANDSHAKE)
         settle(0);
     else if (g_phase == 1)
         g_lost++;
-    c->state = ST_DEAD;
-    uv_close((uv_handle_t *)&c->tcp, conn_close_cb);
 }
 
 static void fail_once(const char *what, const char *detail)
@@ -344,7 +346,10 @@ static void on_event(conn_t *c, const mgw_ws_event_t *ev)
     case MGW_WS_EV_CLOSE:
         if (c->state != ST_CLOSING) {
             g_closes++;
-            fail_once("close frame received", ev->n ? (const char *)ev->data : "(no reason)");
+            char why[160];
+            snprintf(why, sizeof(why), "code %d, reason \"%.*s\"", ev->code, (int)ev->n,
+                     (const char *)ev->data);
+            fail_once("close frame received", why);
             c->state = ST_CLOSING; /* answer the close, then end the connection */
             conn_send(c, MGW_WS_OP_CLOSE, NULL, 0, 1);
         } else {
@@ -561,6 +566,10 @@ static void all_settled(void)
 {
     g_phase = 1;
     g_t_settled = uv_hrtime();
+    if (g_opened == 0) { /* nothing to measure or hold */
+        finish();
+        return;
+    }
     if (opt.echo) {
         g_t_measure = g_t_settled + (uint64_t)(opt.warmup * 1e9);
         g_t_end = g_t_measure + (uint64_t)(opt.duration * 1e9);
@@ -606,7 +615,7 @@ static void report(void)
                       g_err_write + g_closes;
     if (opt.echo) {
         double secs = opt.duration;
-        if (g_phase == 0 || now < g_t_measure)
+        if (g_t_end == 0 || now < g_t_measure)
             secs = 0;
         else if (now < g_t_end)
             secs = (double)(now - g_t_measure) / 1e9;
