@@ -30,7 +30,7 @@ UNIT_SRC    := $(wildcard tests/unit/*/test_*.c)
 UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 LUA_CONSTANTS := lua/moongate/constants.lua
 
-.PHONY: all build deps run test asan format clean unit bench bench-deps bench-throttle fuzz fuzz-build
+.PHONY: all build deps run test asan format clean unit bench bench-deps bench-throttle bench-wsload fuzz fuzz-build
 
 # `all` installs what is missing first and then builds in a second make: make resolves
 # a target's rules (llhttp's sources under /usr/share/llhttp among them) before it runs
@@ -106,6 +106,14 @@ bench-throttle: all $(BUILD)/bench/throttle_bench
 $(BUILD)/bench/throttle_bench: bench/throttle_bench.c $(BUILD)/runtime/base/throttle.o $(BUILD)/runtime/base/log.o $(BUILD)/runtime/base/mem.o
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -pthread $^ -o $@
+
+# The WebSocket load generator for W6/W7 (issue 14, bench/README.md): C on libuv with the
+# runtime's frame codec; `bash bench/wsload_check.sh` is its smoke test.
+bench-wsload: $(BUILD)/bench/wsload
+
+$(BUILD)/bench/wsload: bench/wsload.c $(BUILD)/runtime/ws/frame.o $(BUILD)/runtime/base/mem.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $^ -o $@ $(shell pkg-config --libs libuv libcrypto 2>/dev/null)
 
 # moongate beside nginx + lua-nginx-module and HAProxy on this machine (bench/README.md):
 # table on stdout, figures in bench/results/latest.json. QUICK=1: under a minute.
