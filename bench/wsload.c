@@ -99,8 +99,7 @@ static int find_header(const char *head, size_t n, const char *name, const char 
     while (p && p + 1 < end) {
         const char *line = p + 1;
         const char *eol = memchr(line, '\n', (size_t)(end - line));
-        if (!eol)
-            break;
+        if (!eol) break;
         if ((size_t)(eol - line) > nl && line[nl] == ':' && strncasecmp(line, name, nl) == 0) {
             const char *a = line + nl + 1, *b = eol;
             while (a < b && (*a == ' ' || *a == '\t'))
@@ -126,8 +125,7 @@ typedef struct {
 static wreq_t *wreq_new(size_t n)
 {
     wreq_t *w = malloc(sizeof(*w) + n);
-    if (!w)
-        die("out of memory");
+    if (!w) die("out of memory");
     w->close_after = 0;
     return w;
 }
@@ -145,12 +143,10 @@ static wreq_t *frame_new(int client, int op, const void *p, size_t n, size_t *le
         k = mgw_ws_encode_close(w->data, cap + 2, MGW_WS_CLOSE_NORMAL, "", 0, client ? mask : NULL);
     else
         k = mgw_ws_encode(w->data, cap, op, 1, p, n, client ? mask : NULL);
-    if (k < 0)
-        die("frame encoding failed (%ld)", k);
+    if (k < 0) die("frame encoding failed (%ld)", k);
     *len = (size_t)k;
     return w;
 }
-
 
 /* ---------------------------------------------------------------- histogram */
 
@@ -162,16 +158,14 @@ static uint64_t g_hist_n, g_hist_max, g_hist_sum;
 
 static int h_index(uint64_t v)
 {
-    if (v < 2 * H_SUB)
-        return (int)v;
+    if (v < 2 * H_SUB) return (int)v;
     int shift = 63 - __builtin_clzll(v) - 6;
     return shift * H_SUB + (int)(v >> shift);
 }
 
 static uint64_t h_upper(int i)
 {
-    if (i < 2 * H_SUB)
-        return (uint64_t)i;
+    if (i < 2 * H_SUB) return (uint64_t)i;
     int shift = i / H_SUB - 1;
     uint64_t m = (uint64_t)(i - shift * H_SUB);
     return ((m + 1) << shift) - 1;
@@ -182,22 +176,18 @@ static void h_record(uint64_t v)
     g_hist[h_index(v)]++;
     g_hist_n++;
     g_hist_sum += v;
-    if (v > g_hist_max)
-        g_hist_max = v;
+    if (v > g_hist_max) g_hist_max = v;
 }
 
 static uint64_t h_percentile(double p)
 {
-    if (!g_hist_n)
-        return 0;
+    if (!g_hist_n) return 0;
     uint64_t want = (uint64_t)(p / 100.0 * (double)g_hist_n + 0.999999);
-    if (want < 1)
-        want = 1;
+    if (want < 1) want = 1;
     uint64_t seen = 0;
     for (int i = 0; i < H_BUCKETS; i++) {
         seen += g_hist[i];
-        if (seen >= want)
-            return h_upper(i) < g_hist_max ? h_upper(i) : g_hist_max;
+        if (seen >= want) return h_upper(i) < g_hist_max ? h_upper(i) : g_hist_max;
     }
     return g_hist_max;
 }
@@ -251,8 +241,7 @@ static void conn_close_cb(uv_handle_t *h)
     mgw_ws_dec_free(&c->dec);
     free(c->hs);
     c->hs = NULL;
-    if (--g_live == 0 && g_phase == 2)
-        end_loop();
+    if (--g_live == 0 && g_phase == 2) end_loop();
 }
 
 /* Settles a connection that was being opened: it is open, or it failed. */
@@ -263,15 +252,13 @@ static void settle(int ok)
         g_opened++;
     else
         g_failed++;
-    if (g_phase == 0)
-        start_more();
+    if (g_phase == 0) start_more();
 }
 
 static void conn_kill(conn_t *c)
 {
     int old = c->state;
-    if (old == ST_DEAD)
-        return;
+    if (old == ST_DEAD) return;
     /* Dead first: settling may end the run, which kills every connection not yet dead. */
     c->state = ST_DEAD;
     uv_close((uv_handle_t *)&c->tcp, conn_close_cb);
@@ -284,8 +271,7 @@ static void conn_kill(conn_t *c)
 static void fail_once(const char *what, const char *detail)
 {
     static int shown;
-    if (shown++ < 3)
-        fprintf(stderr, "wsload: %s: %s\n", what, detail);
+    if (shown++ < 3) fprintf(stderr, "wsload: %s: %s\n", what, detail);
 }
 
 static void conn_write_cb(uv_write_t *req, int status)
@@ -333,8 +319,7 @@ static void on_event(conn_t *c, const mgw_ws_event_t *ev)
                 g_messages++;
                 h_record(now - c->t0);
             }
-            if (g_phase == 1)
-                send_message(c);
+            if (g_phase == 1) send_message(c);
         }
         break;
     case MGW_WS_EV_PING:
@@ -372,11 +357,9 @@ static void feed(conn_t *c, const uint8_t *p, size_t n)
         int t = mgw_ws_dec_feed(&c->dec, p, n, &used, &ev);
         p += used;
         n -= used;
-        if (t == MGW_WS_EV_NONE)
-            break;
+        if (t == MGW_WS_EV_NONE) break;
         on_event(c, &ev);
-        if (t == MGW_WS_EV_ERROR)
-            break;
+        if (t == MGW_WS_EV_ERROR) break;
     }
 }
 
@@ -386,8 +369,7 @@ static const char *check_response(conn_t *c, size_t hn)
     const char *v;
     size_t vn;
     char want[29];
-    if (hn < 12 || memcmp(c->hs, "HTTP/1.1 101", 12) != 0)
-        return "status is not 101";
+    if (hn < 12 || memcmp(c->hs, "HTTP/1.1 101", 12) != 0) return "status is not 101";
     if (!find_header(c->hs, hn, "upgrade", &v, &vn) || vn != 9 || strncasecmp(v, "websocket", 9))
         return "no Upgrade: websocket";
     ws_accept(c->key, 24, want);
@@ -402,8 +384,7 @@ static void on_open(conn_t *c);
 static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     conn_t *c = s->data;
-    if (c->state == ST_DEAD)
-        return;
+    if (c->state == ST_DEAD) return;
     if (nread < 0) {
         if (c->state == ST_CONNECTING || c->state == ST_HANDSHAKE) {
             g_err_handshake++;
@@ -446,8 +427,7 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         n -= hn - old;
         on_open(c);
     }
-    if (c->state == ST_OPEN || c->state == ST_CLOSING)
-        feed(c, p, n);
+    if (c->state == ST_OPEN || c->state == ST_CLOSING) feed(c, p, n);
 }
 
 static void hs_write_cb(uv_write_t *req, int status)
@@ -464,8 +444,7 @@ static void hs_write_cb(uv_write_t *req, int status)
 static void connect_cb(uv_connect_t *req, int status)
 {
     conn_t *c = req->data;
-    if (c->state != ST_CONNECTING)
-        return;
+    if (c->state != ST_CONNECTING) return;
     if (status < 0) {
         g_err_connect++;
         fail_once("connect", uv_strerror(status));
@@ -473,16 +452,14 @@ static void connect_cb(uv_connect_t *req, int status)
         return;
     }
     unsigned char raw[16];
-    if (RAND_bytes(raw, sizeof(raw)) != 1)
-        die("RAND_bytes failed");
+    if (RAND_bytes(raw, sizeof(raw)) != 1) die("RAND_bytes failed");
     EVP_EncodeBlock((unsigned char *)c->key, raw, sizeof(raw));
     wreq_t *w = wreq_new(HS_MAX);
     int len = snprintf((char *)w->data, HS_MAX, opt.request_fmt, c->key);
     uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)len);
     c->state = ST_HANDSHAKE;
     c->hs = malloc(HS_MAX);
-    if (!c->hs)
-        die("out of memory");
+    if (!c->hs) die("out of memory");
     c->hs_n = 0;
     if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, hs_write_cb) < 0 ||
         uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, conn_read_cb) < 0) {
@@ -495,8 +472,7 @@ static void conn_start(conn_t *c, int i)
 {
     mgw_ws_dec_opts_t o = {.client = 1};
     mgw_ws_dec_init(&c->dec, &o);
-    if (uv_tcp_init_ex(g_loop, &c->tcp, AF_INET) < 0)
-        die("cannot create a socket");
+    if (uv_tcp_init_ex(g_loop, &c->tcp, AF_INET) < 0) die("cannot create a socket");
     c->tcp.data = c;
     c->creq.data = c;
     g_live++;
@@ -541,8 +517,7 @@ static void start_more(void)
         int i = g_next++;
         conn_start(&g_conns[i], i);
     }
-    if (g_phase == 0 && g_opened + g_failed == opt.n)
-        all_settled();
+    if (g_phase == 0 && g_opened + g_failed == opt.n) all_settled();
 }
 
 static void on_open(conn_t *c)
@@ -552,8 +527,7 @@ static void on_open(conn_t *c)
     int running = g_phase == 1;
     c->state = ST_OPEN;
     settle(1);
-    if (opt.echo && running && c->state == ST_OPEN)
-        send_message(c);
+    if (opt.echo && running && c->state == ST_OPEN) send_message(c);
 }
 
 static void phase_cb(uv_timer_t *t)
@@ -574,8 +548,7 @@ static void all_settled(void)
         g_t_measure = g_t_settled + (uint64_t)(opt.warmup * 1e9);
         g_t_end = g_t_measure + (uint64_t)(opt.duration * 1e9);
         for (int i = 0; i < opt.n; i++)
-            if (g_conns[i].state == ST_OPEN)
-                send_message(&g_conns[i]);
+            if (g_conns[i].state == ST_OPEN) send_message(&g_conns[i]);
         uv_timer_start(&g_phase_timer, phase_cb, (uint64_t)((opt.warmup + opt.duration) * 1e3), 0);
     } else {
         printf("WSLOAD open %d failed %d in %.3f s\n", g_opened, g_failed,
@@ -590,8 +563,7 @@ static void all_settled(void)
 static void tick_cb(uv_timer_t *t)
 {
     (void)t;
-    if (g_phase != 0)
-        return;
+    if (g_phase != 0) return;
     uint64_t now = uv_hrtime(), lim = (uint64_t)(opt.timeout * 1e9);
     for (int i = 0; i < g_next; i++) {
         conn_t *c = &g_conns[i];
@@ -608,11 +580,10 @@ static void tick_cb(uv_timer_t *t)
 
 static void report(void)
 {
-    if (g_reported++)
-        return;
+    if (g_reported++) return;
     uint64_t now = uv_hrtime();
-    uint64_t errors = g_err_connect + g_err_handshake + g_err_protocol + g_err_read +
-                      g_err_write + g_closes;
+    uint64_t errors =
+        g_err_connect + g_err_handshake + g_err_protocol + g_err_read + g_err_write + g_closes;
     if (opt.echo) {
         double secs = opt.duration;
         if (g_t_end == 0 || now < g_t_measure)
@@ -629,18 +600,16 @@ static void report(void)
     } else {
         printf("BENCH {\"mode\":\"idle\",\"connections\":%d,\"open\":%d,\"open_s\":%.3f,"
                "\"held_s\":%.3f,",
-               opt.n, g_opened,
-               g_phase ? (double)(g_t_settled - g_t_start) / 1e9 : 0.0,
+               opt.n, g_opened, g_phase ? (double)(g_t_settled - g_t_start) / 1e9 : 0.0,
                g_phase ? (double)(now - g_t_settled) / 1e9 : 0.0);
     }
     printf("\"pings\":%llu,\"closes\":%llu,\"lost\":%llu,\"err_connect\":%llu,"
            "\"err_handshake\":%llu,\"err_protocol\":%llu,\"err_read\":%llu,\"err_write\":%llu,"
            "\"errors\":%llu}\n",
-           (unsigned long long)g_pings, (unsigned long long)g_closes,
-           (unsigned long long)g_lost, (unsigned long long)g_err_connect,
-           (unsigned long long)g_err_handshake, (unsigned long long)g_err_protocol,
-           (unsigned long long)g_err_read, (unsigned long long)g_err_write,
-           (unsigned long long)errors);
+           (unsigned long long)g_pings, (unsigned long long)g_closes, (unsigned long long)g_lost,
+           (unsigned long long)g_err_connect, (unsigned long long)g_err_handshake,
+           (unsigned long long)g_err_protocol, (unsigned long long)g_err_read,
+           (unsigned long long)g_err_write, (unsigned long long)errors);
     fflush(stdout);
 }
 
@@ -648,8 +617,7 @@ static void report(void)
 static void end_loop(void)
 {
     static int done;
-    if (done++)
-        return;
+    if (done++) return;
     uv_close((uv_handle_t *)&g_tick, NULL);
     uv_close((uv_handle_t *)&g_phase_timer, NULL);
     uv_close((uv_handle_t *)&g_sigint, NULL);
@@ -668,8 +636,7 @@ static void end_timer_cb(uv_timer_t *t)
  * server's close frames, then closes what is left and lets the loop end. */
 static void finish(void)
 {
-    if (g_phase == 2)
-        return;
+    if (g_phase == 2) return;
     report();
     g_phase = 2;
     for (int i = 0; i < g_next; i++) {
@@ -683,8 +650,7 @@ static void finish(void)
     }
     uv_timer_stop(&g_tick);
     uv_timer_start(&g_phase_timer, end_timer_cb, 2000, 0);
-    if (g_live == 0)
-        end_loop();
+    if (g_live == 0) end_loop();
 }
 
 static void signal_cb(uv_signal_t *s, int signum)
@@ -697,14 +663,11 @@ static void signal_cb(uv_signal_t *s, int signum)
 static void parse_url(const char *url)
 {
     const char *p;
-    if (strncmp(url, "wss://", 6) == 0)
-        die("wss:// is not supported (plain ws:// only)");
-    if (strncmp(url, "ws://", 5) != 0)
-        die("URL must start with ws://: %s", url);
+    if (strncmp(url, "wss://", 6) == 0) die("wss:// is not supported (plain ws:// only)");
+    if (strncmp(url, "ws://", 5) != 0) die("URL must start with ws://: %s", url);
     p = url + 5;
     size_t hl = strcspn(p, ":/");
-    if (hl == 0 || hl >= sizeof(opt.host))
-        die("bad host in %s", url);
+    if (hl == 0 || hl >= sizeof(opt.host)) die("bad host in %s", url);
     memcpy(opt.host, p, hl);
     opt.host[hl] = 0;
     p += hl;
@@ -712,20 +675,17 @@ static void parse_url(const char *url)
     if (*p == ':') {
         char *e;
         long v = strtol(p + 1, &e, 10);
-        if (v <= 0 || v > 65535)
-            die("bad port in %s", url);
+        if (v <= 0 || v > 65535) die("bad port in %s", url);
         opt.port = (int)v;
         p = e;
     }
     snprintf(opt.path, sizeof(opt.path), "%s", *p ? p : "/");
-    if (opt.path[0] != '/')
-        die("bad path in %s", url);
+    if (opt.path[0] != '/') die("bad path in %s", url);
     struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res;
     char port[8];
     snprintf(port, sizeof(port), "%d", opt.port);
     int rc = getaddrinfo(opt.host, port, &hints, &res);
-    if (rc != 0)
-        die("cannot resolve %s: %s", opt.host, gai_strerror(rc));
+    if (rc != 0) die("cannot resolve %s: %s", opt.host, gai_strerror(rc));
     memcpy(&opt.addr, res->ai_addr, res->ai_addrlen);
     freeaddrinfo(res);
     snprintf(opt.request_fmt, sizeof(opt.request_fmt),
@@ -739,27 +699,23 @@ static void parse_url(const char *url)
 static void need_fds(long need)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        die("getrlimit: %s", strerror(errno));
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) die("getrlimit: %s", strerror(errno));
     if (need < 0) /* as many as allowed */
         need = rl.rlim_max == RLIM_INFINITY ? 1048576 : (long)rl.rlim_max;
-    if ((long)rl.rlim_cur >= need)
-        return;
+    if ((long)rl.rlim_cur >= need) return;
     if (rl.rlim_max != RLIM_INFINITY && (long)rl.rlim_max < need)
         die("%ld connections need %ld open files, the hard limit is %ld (ulimit -Hn); "
             "run several wsload processes with fewer connections each",
             need - 16, need, (long)rl.rlim_max);
     rl.rlim_cur = (rlim_t)need;
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-        die("setrlimit(%ld): %s", need, strerror(errno));
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) die("setrlimit(%ld): %s", need, strerror(errno));
 }
 
 static int run_client(void)
 {
     need_fds(opt.n + 16);
     g_conns = calloc((size_t)opt.n, sizeof(*g_conns));
-    if (!g_conns)
-        die("out of memory");
+    if (!g_conns) die("out of memory");
     g_loop = uv_default_loop();
     uv_timer_init(g_loop, &g_tick);
     uv_timer_init(g_loop, &g_phase_timer);
@@ -808,8 +764,7 @@ static void sconn_close_cb(uv_handle_t *h)
 
 static void sconn_kill(sconn_t *s)
 {
-    if (s->state == ST_DEAD)
-        return;
+    if (s->state == ST_DEAD) return;
     if (s->listed) {
         s->listed = 0;
         s->prev->next = s->next;
@@ -824,8 +779,7 @@ static void swrite_cb(uv_write_t *req, int status)
 {
     wreq_t *w = (wreq_t *)req;
     sconn_t *s = req->handle->data;
-    if (status < 0 || w->close_after)
-        sconn_kill(s);
+    if (status < 0 || w->close_after) sconn_kill(s);
     free(w);
 }
 
@@ -876,8 +830,8 @@ static void s_feed(sconn_t *s, const uint8_t *p, size_t n)
         }
         case MGW_WS_EV_ERROR: {
             uint8_t out[MGW_WS_MAX_HEADER + MGW_WS_MAX_CONTROL];
-            long k = mgw_ws_encode_close(out, sizeof(out), ev.code, ev.reason, strlen(ev.reason),
-                                         NULL);
+            long k =
+                mgw_ws_encode_close(out, sizeof(out), ev.code, ev.reason, strlen(ev.reason), NULL);
             s_errors++;
             s->state = ST_CLOSING;
             if (k > 0) {
@@ -902,8 +856,9 @@ static void s_handshake(sconn_t *s, size_t hn)
     int len;
     if (hn < 4 || memcmp(s->hs, "GET ", 4) != 0 ||
         !find_header(s->hs, hn, "sec-websocket-key", &key, &kn) || kn == 0 || kn > 64) {
-        len = snprintf((char *)w->data, HS_MAX,
-                       "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        len =
+            snprintf((char *)w->data, HS_MAX,
+                     "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         w->close_after = 1;
         s->state = ST_CLOSING;
         s_errors++;
@@ -922,8 +877,7 @@ static void s_handshake(sconn_t *s, size_t hn)
     s->prev = &g_sconns;
     g_sconns.next->prev = s;
     g_sconns.next = s;
-    if (++s_open > s_max_open)
-        s_max_open = s_open;
+    if (++s_open > s_max_open) s_max_open = s_open;
     swrite(s, w, (size_t)len);
 }
 
@@ -944,8 +898,7 @@ static void sread_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         s->hs[s->hs_n] = 0;
         char *e = strstr(s->hs, "\r\n\r\n");
         if (!e) {
-            if (s->hs_n >= HS_MAX - 1)
-                sconn_kill(s);
+            if (s->hs_n >= HS_MAX - 1) sconn_kill(s);
             return;
         }
         size_t hn = (size_t)(e + 4 - s->hs);
@@ -960,11 +913,9 @@ static void sread_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 
 static void accept_cb(uv_stream_t *server, int status)
 {
-    if (status < 0)
-        return;
+    if (status < 0) return;
     sconn_t *s = calloc(1, sizeof(*s));
-    if (!s)
-        die("out of memory");
+    if (!s) die("out of memory");
     uv_tcp_init(server->loop, &s->tcp);
     s->tcp.data = s;
     if (uv_accept(server, (uv_stream_t *)&s->tcp) < 0) {
@@ -976,8 +927,7 @@ static void accept_cb(uv_stream_t *server, int status)
     uv_tcp_nodelay(&s->tcp, 1);
     s->state = ST_HANDSHAKE;
     s->hs = malloc(HS_MAX);
-    if (!s->hs)
-        die("out of memory");
+    if (!s->hs) die("out of memory");
     mgw_ws_dec_init(&s->dec, NULL);
     uv_read_start((uv_stream_t *)&s->tcp, alloc_cb, sread_cb);
 }
@@ -1016,10 +966,8 @@ static int run_server(int port, double ping)
     uv_ip4_addr("127.0.0.1", port, &a);
     uv_tcp_init(loop, &g_listener);
     int rc = uv_tcp_bind(&g_listener, (struct sockaddr *)&a, 0);
-    if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&g_listener, 4096, accept_cb);
-    if (rc < 0)
-        die("cannot listen on 127.0.0.1:%d: %s", port, uv_strerror(rc));
+    if (rc == 0) rc = uv_listen((uv_stream_t *)&g_listener, 4096, accept_cb);
+    if (rc < 0) die("cannot listen on 127.0.0.1:%d: %s", port, uv_strerror(rc));
     struct sockaddr_storage bound;
     int bl = sizeof(bound);
     uv_tcp_getsockname(&g_listener, (struct sockaddr *)&bound, &bl);
@@ -1047,7 +995,8 @@ static void usage(FILE *f)
           "  -c, --connections N      connections to open (100)\n"
           "  -d, --duration S         echo: measured seconds; idle: hold, 0 = until signal (5)\n"
           "  -w, --warmup S           echo: seconds before measuring (1)\n"
-          "      --message TEXT       echo: the text message ({\"action\":\"echo\",\"data\":\"hello\"})\n"
+          "      --message TEXT       echo: the text message "
+          "({\"action\":\"echo\",\"data\":\"hello\"})\n"
           "      --sources K          bind connection i to 127.0.0.(1 + i % K)\n"
           "      --concurrency P      connections being opened at once (256)\n"
           "      --timeout S          seconds to open one connection (10)\n"
@@ -1060,20 +1009,25 @@ static double num_arg(const char *name, const char *v, double lo, double hi)
 {
     char *e;
     double d = strtod(v, &e);
-    if (e == v || *e || d < lo || d > hi)
-        die("bad value for %s: %s", name, v);
+    if (e == v || *e || d < lo || d > hi) die("bad value for %s: %s", name, v);
     return d;
 }
 
 int main(int argc, char **argv)
 {
     static const struct option lo[] = {
-        {"mode", required_argument, 0, 'm'},     {"connections", required_argument, 0, 'c'},
-        {"duration", required_argument, 0, 'd'}, {"warmup", required_argument, 0, 'w'},
-        {"message", required_argument, 0, 'M'},  {"sources", required_argument, 0, 'S'},
-        {"concurrency", required_argument, 0, 'P'}, {"timeout", required_argument, 0, 'T'},
-        {"serve", required_argument, 0, 'V'},    {"ping", required_argument, 0, 'I'},
-        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0},
+        {"mode", required_argument, 0, 'm'},
+        {"connections", required_argument, 0, 'c'},
+        {"duration", required_argument, 0, 'd'},
+        {"warmup", required_argument, 0, 'w'},
+        {"message", required_argument, 0, 'M'},
+        {"sources", required_argument, 0, 'S'},
+        {"concurrency", required_argument, 0, 'P'},
+        {"timeout", required_argument, 0, 'T'},
+        {"serve", required_argument, 0, 'V'},
+        {"ping", required_argument, 0, 'I'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
     int serve = -1;
     double ping = 0;
@@ -1095,25 +1049,46 @@ int main(int argc, char **argv)
             else
                 die("--mode is echo or idle, not %s", optarg);
             break;
-        case 'c': opt.n = (int)num_arg("--connections", optarg, 1, 1000000); break;
-        case 'd': opt.duration = num_arg("--duration", optarg, 0, 1e6); break;
-        case 'w': opt.warmup = num_arg("--warmup", optarg, 0, 1e6); break;
-        case 'M': opt.message = optarg; break;
-        case 'S': opt.sources = (int)num_arg("--sources", optarg, 1, 254); break;
-        case 'P': opt.concurrency = (int)num_arg("--concurrency", optarg, 1, 1000000); break;
-        case 'T': opt.timeout = num_arg("--timeout", optarg, 0.1, 1e6); break;
-        case 'V': serve = (int)num_arg("--serve", optarg, 0, 65535); break;
-        case 'I': ping = num_arg("--ping", optarg, 0, 1e6); break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'c':
+            opt.n = (int)num_arg("--connections", optarg, 1, 1000000);
+            break;
+        case 'd':
+            opt.duration = num_arg("--duration", optarg, 0, 1e6);
+            break;
+        case 'w':
+            opt.warmup = num_arg("--warmup", optarg, 0, 1e6);
+            break;
+        case 'M':
+            opt.message = optarg;
+            break;
+        case 'S':
+            opt.sources = (int)num_arg("--sources", optarg, 1, 254);
+            break;
+        case 'P':
+            opt.concurrency = (int)num_arg("--concurrency", optarg, 1, 1000000);
+            break;
+        case 'T':
+            opt.timeout = num_arg("--timeout", optarg, 0.1, 1e6);
+            break;
+        case 'V':
+            serve = (int)num_arg("--serve", optarg, 0, 65535);
+            break;
+        case 'I':
+            ping = num_arg("--ping", optarg, 0, 1e6);
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (RAND_bytes((unsigned char *)&g_rng, sizeof(g_rng)) != 1 || g_rng == 0)
         g_rng = 0x9e3779b97f4a7c15ull ^ (uint64_t)uv_hrtime();
     signal(SIGPIPE, SIG_IGN);
     if (serve >= 0) {
-        if (optind != argc)
-            die("--serve takes no URL");
+        if (optind != argc) die("--serve takes no URL");
         return run_server(serve, ping);
     }
     if (optind + 1 != argc) {
@@ -1121,10 +1096,8 @@ int main(int argc, char **argv)
         return 2;
     }
     opt.message_n = strlen(opt.message);
-    if (opt.echo && opt.duration <= 0)
-        die("echo needs --duration > 0");
-    if (!mgw_ws_utf8_valid(opt.message, opt.message_n))
-        die("--message is not valid UTF-8");
+    if (opt.echo && opt.duration <= 0) die("echo needs --duration > 0");
+    if (!mgw_ws_utf8_valid(opt.message, opt.message_n)) die("--message is not valid UTF-8");
     parse_url(argv[optind]);
     return run_client();
 }

@@ -2,9 +2,9 @@
  * The worker's LuaJIT state: created when the worker thread starts, holding the
  * policies of every generation the worker still runs requests on, and entered only
  * through lua/moongate/runtime.lua (load_gen, unload_gen, call, yielded, check_cert):
- * hooks run in runner threads that C resumes (below). Of the runtime's files only this one and conf/config.c (which evaluates
- * the configuration file in a state of its own) use the classic Lua C API; Lua reaches
- * back into C through the mgw_ffi_* exports.
+ * hooks run in runner threads that C resumes (below). Of the runtime's files only this one and
+ * conf/config.c (which evaluates the configuration file in a state of its own) use the classic Lua
+ * C API; Lua reaches back into C through the mgw_ffi_* exports.
  */
 #include <lauxlib.h>
 #include <lua.h>
@@ -94,7 +94,8 @@ void mgw_lua_destroy(mgw_lua_t *ml)
 {
     if (ml == NULL) return;
     lua_close(ml->L);
-    for (uint32_t b = 0; b < SLOT_BLOCKS && ml->blocks[b]; b++) free(ml->blocks[b]);
+    for (uint32_t b = 0; b < SLOT_BLOCKS && ml->blocks[b]; b++)
+        free(ml->blocks[b]);
     free(ml);
 }
 
