@@ -24,12 +24,9 @@ for p in 18080 18081 18091; do
         echo "bench/ab.sh: port $p is in use (a bench running?)" >&2; exit 1
     fi
 done
-rm -rf "$RUN"; mkdir -p "$RUN/logs" "$RUN/tls" "$RUN/policies/bench"
-cp "$BENCH/conf/upstream.nginx.conf" "$RUN/"
-cp "$BENCH"/conf/waf/*.lua "$BENCH"/conf/noop/*.lua "$RUN/policies/bench/"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=localhost \
-    -keyout "$RUN/tls/bench.key" -out "$RUN/tls/bench.crt" >/dev/null 2>&1
-cat "$RUN/tls/bench.crt" "$RUN/tls/bench.key" >"$RUN/tls/bench.pem"
+# shellcheck source=lib/prepare.sh
+. "$BENCH/lib/prepare.sh"
+prepare_run "$BENCH" "$RUN"
 
 UP="" GW=""
 cleanup() { [ -z "$GW" ] || kill "$GW" 2>/dev/null || true; [ -z "$UP" ] || kill "$UP" 2>/dev/null || true; wait 2>/dev/null || true; }

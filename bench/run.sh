@@ -375,19 +375,9 @@ for p in $P_UP $P_MG $P_NG $P_HA $P_MG_TLS $P_NG_TLS $P_HA_TLS; do
     port_busy $p && die "port $p on 127.0.0.1 is in use (another bench running?)"
 done
 
-rm -rf "$RUN"
-mkdir -p "$RUN/logs" "$RUN/tls"
-# nginx resolves relative certificate paths against the configuration's directory:
-# the configurations are copied next to the run's files.
-cp "$BENCH/conf/upstream.nginx.conf" "$BENCH/conf/nginx-w1.conf" "$BENCH/conf/nginx-w2.conf" \
-    "$BENCH/conf/nginx-w5.conf" "$BENCH/conf/nginx-w5b.conf" "$RUN/"
-# W5's rules and W5b's no-op hooks, on every gateway's module path as bench.bench_waf
-# and bench.bench_noop (and moongate's policies/bench/rule.lua, waf_noop.lua, ...).
-mkdir -p "$RUN/policies/bench"
-cp "$BENCH"/conf/waf/*.lua "$BENCH"/conf/noop/*.lua "$RUN/policies/bench/"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=localhost \
-    -keyout "$RUN/tls/bench.key" -out "$RUN/tls/bench.crt" >/dev/null 2>&1
-cat "$RUN/tls/bench.crt" "$RUN/tls/bench.key" >"$RUN/tls/bench.pem"
+# shellcheck source=lib/prepare.sh
+. "$BENCH/lib/prepare.sh"
+prepare_run "$BENCH" "$RUN"
 : >"$RAW"
 
 [ "$QUIET_WAIT" = 0 ] || wait_quiet

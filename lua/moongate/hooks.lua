@@ -434,6 +434,8 @@ local function check_result(v)
   return nil, "an authorizer result needs isAuthorized (simple) or policyDocument (IAM)"
 end
 
+-- The result an authorizer cache keeps: { simple = bool, allowed = bool (simple), policy =
+-- doc (IAM), principal_id, context = {k = string}, usage_identifier_key }.
 local function as_result(simple, what, ctx, principal, key)
   if simple then
     return { simple = true, allowed = what, context = ctx, principal_id = principal,
@@ -441,17 +443,6 @@ local function as_result(simple, what, ctx, principal, key)
   end
   return { simple = false, policy = what, context = ctx, principal_id = principal,
            usage_identifier_key = key }
-end
-
--- Checks an authorizer's return value. Returns the result to remember (and cache):
--- { simple = bool, allowed = bool (simple), policy = doc (IAM), principal_id,
--- context = {k = string}, usage_identifier_key }, or nil and why it is malformed.
-function M.authorizer_result(v)
-  local simple, what, ctx, principal, key = check_result(v)
-  if simple == nil then
-    return nil, what
-  end
-  return as_result(simple, what, ctx, principal, key)
 end
 
 local function copy(t)

@@ -10,7 +10,7 @@
 --   local res, err = http.post(url, body, opts)
 --   local res, err = http.get("https://idp.internal/jwks", { ca_file = "/etc/moongate/ca.pem" })
 --
--- The hook's coroutine yields to the worker's event loop while the call is in
+-- The hook yields to the worker's event loop while the call is in
 -- flight; other requests are served meanwhile. timeout is in seconds (default 10)
 -- and never goes past the hook's own deadline. Connections are kept alive and
 -- reused per worker and origin. https:// verifies the server's certificate and

@@ -37,8 +37,8 @@ int mgw_ffi_runtime_log(mgw_req_t *r, int level, const char *msg, size_t n);
 
 local C = ffi.C
 local ffi_new, ffi_cast = ffi.new, ffi.cast
-local type, pairs, ipairs, next, tostring, tonumber, setmetatable =
-  type, pairs, ipairs, next, tostring, tonumber, setmetatable
+local type, pairs, ipairs, next, tostring, tonumber =
+  type, pairs, ipairs, next, tostring, tonumber
 local co_yield = coroutine.yield
 local format, concat, sort = string.format, table.concat, table.sort
 local huge = math.huge
@@ -219,7 +219,7 @@ end
 -- The budget of the hook running now (set before every resume).
 local budget_now = policy.default_budget
 
--- Runs a hook function under the budget inside the request's coroutine.
+-- Runs a hook function under the budget of the hook's generation.
 local function call(fn, a, b, c)
   return hooks.call(budget_now, fn, a, b, c)
 end
@@ -405,8 +405,6 @@ request.set_waiter(function(st)
   budget_now, request.current_state = st.budget, st
 end)
 
-local FfiRequest = request.Ffi
-
 -- The state of the request in the slot at address s, made afresh for a new request.
 -- The request pointer is read from the slot where it is used (st.slot.r), not kept:
 -- in compiled code the JIT then passes it to C without boxing it.
@@ -419,8 +417,7 @@ local function state(s)
   local slot = st.slot
   local serial = slot.serial
   if st.serial ~= serial then
-    -- request.from_slot, inlined: a trace that starts in it stops at its return
-    st.serial, st.req = serial, setmetatable({ slot, serial }, FfiRequest)
+    st.serial, st.req = serial, request.from_slot(slot)
   end
   return st
 end

@@ -1,6 +1,6 @@
 /*
  * The HTTP client of Lua policies (lua/moongate/http.lua) on the runtime's HTTP client
- * (http/client.h): a hook starts a call and its coroutine yields to the event loop; the
+ * (http/client.h): a hook starts a call and its runner thread yields to the event loop; the
  * worker goes on serving other requests; the call's completion (response, error or
  * timeout) resumes the hook. One call per request at a time; connections are pooled per
  * worker and origin (shared with proxy integrations), https:// is verified against the

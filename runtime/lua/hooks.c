@@ -113,7 +113,6 @@ static int handle_done(mgw_req_t *r, int rc)
 
 int mgw__hooks_waf(mgw_req_t *r)
 {
-    mgw__lreq(r);
     return waf_done(r, mgw_lua_call(r, MGW_HOOK_WAF, r->stage->waf, NULL));
 }
 
@@ -128,7 +127,6 @@ int mgw__hooks_select_route(mgw_req_t *r)
 
 int mgw__hooks_authorize(mgw_req_t *r)
 {
-    mgw__lreq(r);
     int explicit_deny = 0;
     int rc = mgw_lua_call(r, MGW_HOOK_AUTHORIZE, r->route->authorizer, &explicit_deny);
     return authorize_done(r, rc, explicit_deny);
@@ -136,7 +134,6 @@ int mgw__hooks_authorize(mgw_req_t *r)
 
 int mgw__hooks_handle(mgw_req_t *r)
 {
-    mgw__lreq(r);
     r->integ_start_ns = uv_hrtime();
     return handle_done(r, mgw_lua_call(r, MGW_HOOK_HANDLE, r->route->integration.handler, NULL));
 }
@@ -179,7 +176,7 @@ void mgw__hooks_wakeup(mgw_req_t *r)
 {
     mgw_lreq_t *l = r->lua;
     l->waiting = MGW_WAIT_NONE;
-    /* Answered meanwhile (body timeout, body too large): the coroutine is dropped when
+    /* Answered meanwhile (body timeout, body too large): the waiting runner is dropped when
      * the request ends. */
     if (r->resp_started) return;
     int aux = -1;

@@ -139,9 +139,8 @@ static mgw_lslot_t *slot_at(mgw_lua_t *ml, uint32_t i)
 }
 
 /* r's slot, taken on its first hook; NULL when every slot is taken. */
-static mgw_lslot_t *slot_of(mgw_lua_t *ml, mgw_req_t *r)
+static mgw_lslot_t *slot_of(mgw_lua_t *ml, mgw_req_t *r, mgw_lreq_t *l)
 {
-    mgw_lreq_t *l = mgw__lreq(r);
     if (l->slot) return l->slot;
     uint32_t i;
     if (ml->free) {
@@ -229,15 +228,16 @@ static int run_hook(mgw_req_t *r, mgw_lua_t *ml, runner_t run, int nargs, int *a
 
 int mgw_lua_call(mgw_req_t *r, int hook, int use, int *aux)
 {
+    mgw_lreq_t *l = mgw__lreq(r);
+    l->hook_start_ms = mgw__now_ms(r); /* latencies, and the deadline of its HTTP calls */
     mgw_lua_t *ml = r->c->w->lua;
     if (ml == NULL) return MGW_LUA_ERROR;
-    mgw_lslot_t *s = slot_of(ml, r);
+    mgw_lslot_t *s = slot_of(ml, r, l);
     if (s == NULL) {
         mgw_log_error("request %s: more than %d requests in Lua hooks at once", r->id,
                       SLOT_BLOCK * SLOT_BLOCKS);
         return MGW_LUA_ERROR;
     }
-    r->lua->hook_start_ms = mgw__now_ms(r); /* latencies, and the deadline of its HTTP calls */
     runner_t run;
     if (ml->nidle > 0) {
         run = ml->idle[--ml->nidle];
@@ -253,7 +253,7 @@ int mgw_lua_call(mgw_req_t *r, int hook, int use, int *aux)
     lua_pushinteger(co, hook);
     lua_pushinteger(co, use);
     lua_pushinteger(co, r->gen->id);
-    lua_pushthread(co); /* the runner: what a wait yields */
+    lua_pushthread(co); /* the runner: a wait checks that it runs in it */
     return run_hook(r, ml, run, 5, aux);
 }
 

@@ -6,7 +6,7 @@
  *
  * The division of work: C decides when a hook runs and what its outcome does to the
  * request (a gateway response, the next phase); lua/moongate/runtime.lua runs the hook
- * in a coroutine under the instruction budget, interprets its result with the same
+ * in a runner thread (lua.c) under the instruction budget, interprets its result with the same
  * code the busted kit uses (lua/moongate/hooks.lua), and hands the result back through
  * mgw_ffi_* setters that only store values. No FFI function answers or frees a request:
  * that happens in C after Lua has returned, so a request never disappears under a
@@ -32,7 +32,7 @@ enum { MGW_HOOK_WAF = 1, MGW_HOOK_ROUTE, MGW_HOOK_AUTHORIZE, MGW_HOOK_HANDLE, MG
 /* What a hook call returns to C (constants.CODE). */
 enum {
     MGW_LUA_OK = 0,           /* done: allowed, selected, answered */
-    MGW_LUA_WAIT = 1,         /* the coroutine waits (HTTP call, request body) */
+    MGW_LUA_WAIT = 1,         /* the hook waits (HTTP call, request body) */
     MGW_LUA_ERROR = 2,        /* script error, bad result, budget: the phase's 500 */
     MGW_LUA_BLOCK = 3,        /* WAF: blocked */
     MGW_LUA_UNAUTHORIZED = 4, /* authorizer: 401 */
@@ -121,7 +121,7 @@ typedef struct {
     uint32_t next;   /* the free list: the next free slot's number + 1 */
 } mgw_lslot_t;
 
-/* What a waiting coroutine waits for. */
+/* What a waiting hook waits for. */
 enum { MGW_WAIT_NONE, MGW_WAIT_HTTP, MGW_WAIT_BODY };
 
 typedef struct mgw_lhttp_s mgw_lhttp_t;
@@ -183,7 +183,8 @@ int mgw_lua_call(mgw_req_t *r, int hook, int use, int *aux);
 /* Resumes r's waiting hook; returns like mgw_lua_call. */
 int mgw_lua_resume(mgw_req_t *r, int *aux);
 /* Gives r's slot back (no Lua runs): its request object stops working, and its
- * per-request table and coroutine are dropped when another request takes the slot. */
+ * per-request table is dropped when another request takes the slot, and a hook that
+ * still waited is dropped now. */
 void mgw_lua_release(mgw_req_t *r);
 /*
  * Runs revocation check use of generation gen_id on a client certificate (a TLS
@@ -226,7 +227,7 @@ void mgw__hooks_body(mgw_req_t *r, const char *p, size_t n);
 void mgw__hooks_body_done(mgw_req_t *r);
 /* 1 when the request body has fully arrived (bodyless requests included). */
 int mgw__hooks_body_complete(const mgw_req_t *r);
-/* A waiting coroutine's event happened (HTTP response, body): resume it. */
+/* A waiting hook's event happened (HTTP response, body): resume it. */
 void mgw__hooks_wakeup(mgw_req_t *r);
 
 /* ---- ffi_http.c ---- */
