@@ -16,6 +16,7 @@
 #include "base/tls.h"
 #include "base/pool.h"
 #include "conf/router.h"
+#include "conf/rsel.h"
 #include "conf/template.h"
 
 typedef struct mgw_api_s mgw_api_t;
@@ -26,6 +27,10 @@ enum { MGW_INTEG_HTTP, MGW_INTEG_MOCK, MGW_INTEG_LUA, MGW_INTEG__COUNT };
 
 /* Authorizer types (mgw_route_t.authorizer_type), entries of gw/gw.h's authorizer table. */
 enum { MGW_AUTHZ_NONE, MGW_AUTHZ_LUA, MGW_AUTHZ__COUNT };
+
+/* API protocols (mgw_api_t.protocol): a non-HTTP protocol's requests go to the handler its
+ * layer registers with the request core (gw/gw.h, mgw_gw_set_protocol). */
+enum { MGW_PROTO_HTTP, MGW_PROTO_WEBSOCKET, MGW_PROTO__COUNT };
 
 /* What a listener serves (mgw_listen_t.kind): each kind's requests go to the request
  * handler registered for it (gw/gw.h). */
@@ -57,6 +62,7 @@ typedef struct {
 typedef struct {
     const char *key;
     int idx;              /* position in the API's routes, for per-route tables */
+    int route_response;   /* websocket: the integration's answer goes back to the client */
     int api_key_required; /* callers must present an API key */
     int authorizer_type;  /* MGW_AUTHZ_* */
     int authorizer;       /* use number of the route's Lua authorizer, or 0 */
@@ -123,8 +129,27 @@ typedef struct {
     mgw_template_t *body; /* NULL: the default body */
 } mgw_gwresp_conf_t;
 
+/*
+ * A WebSocket API's settings (apis[id].websocket) and its routes by kind. $connect and
+ * $disconnect always exist: the configuration's, or a mock that answers 200 when it has
+ * none (so that every connection has one of each); default_route may be NULL.
+ */
+typedef struct {
+    mgw_rsel_t *selection; /* route_selection_expression, compiled (conf/rsel.h) */
+    const mgw_route_t *connect_route, *disconnect_route, *default_route;
+    size_t max_frame, max_message; /* bytes (close 1009 above) */
+    uint64_t idle_timeout_ms;      /* 0: none */
+    uint64_t max_duration_ms;      /* 0: none */
+    uint64_t ping_interval_ms;     /* the gateway pings this often (0: never) */
+    uint64_t pong_timeout_ms;      /* and closes a connection whose pong does not come */
+    size_t send_queue_max;         /* bytes queued to a client before close 1008 */
+    int connections_endpoint;      /* @connections also on the API's own endpoint */
+} mgw_ws_conf_t;
+
 struct mgw_api_s {
     const char *id;
+    int protocol;      /* MGW_PROTO_* */
+    mgw_ws_conf_t *ws; /* websocket APIs, else NULL */
     int default_endpoint;
     mgw_stage_t *stages;
     int nstages;
@@ -224,6 +249,8 @@ void mgw_gen_unref(mgw_gen_t *g);
 mgw_api_t *mgw_gen_find_api(const mgw_gen_t *g, const char *id, size_t n);
 /* The stage of api named name (n bytes), or NULL. */
 mgw_stage_t *mgw_api_find_stage(const mgw_api_t *api, const char *name, size_t n);
+/* The route of api whose key is key (n bytes, an exact match), or NULL. */
+const mgw_route_t *mgw_api_find_route(const mgw_api_t *api, const char *key, size_t n);
 /* The API key whose SHA-256 is digest, or NULL. */
 const mgw_apikey_t *mgw_gen_find_key(const mgw_gen_t *g, const uint8_t digest[32]);
 /* The key's membership in a plan of api covering stage, or NULL. */

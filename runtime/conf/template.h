@@ -58,7 +58,13 @@
     XX(WAF_ERROR, "waf.error")                                                                     \
     XX(WAF_RULE, "waf.rule")                                                                       \
     XX(WAF_COUNTED, "waf.counted")                                                                 \
-    XX(WAF_RESPONSE_CODE, "wafResponseCode")
+    XX(WAF_RESPONSE_CODE, "wafResponseCode")                                                       \
+    XX(CONNECTION_ID, "connectionId")                                                              \
+    XX(CONNECTED_AT, "connectedAt")                                                                \
+    XX(EVENT_TYPE, "eventType")                                                                    \
+    XX(MESSAGE_ID, "messageId")                                                                    \
+    XX(DISCONNECT_STATUS, "disconnectStatusCode")                                                  \
+    XX(DISCONNECT_REASON, "disconnectReason")
 
 enum {
 #define XX(id, _) MGW_VAR_##id,

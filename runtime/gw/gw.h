@@ -85,5 +85,8 @@ void mgw_gw_set_authorizer(int type, const mgw_authz_ops_t *ops);
 void mgw_gw_set_hooks(const mgw_gw_hooks_t *hooks);
 /* The handler of the requests that arrive on listeners of kind (MGW_LISTEN_*). */
 void mgw_gw_set_handler(int kind, mgw_req_handler_t handler);
+/* The handler of the requests to APIs of protocol (MGW_PROTO_*, not HTTP), called once
+ * the API and stage are known (r->api, r->stage), instead of the phases. */
+void mgw_gw_set_protocol(int protocol, mgw_req_handler_t handler);
 
 #endif

@@ -70,13 +70,16 @@ typedef struct {
     const char *peer;                     /* the client's address */
     const char *tls_host;                 /* the domain its TLS handshake chose, or NULL */
     const mgw_client_cert_t *client_cert; /* the verified client certificate, or NULL */
+    int tls;                              /* the connection is TLS */
 } mgw_req_from_t;
 
 struct mgw_req_s {
     mgw_pool_t *pool;
-    mgw_conn_t *c;              /* the connection it arrived on (net/conn.h) */
+    mgw_conn_t *c; /* the connection it arrived on (net/conn.h); NULL once a request that
+                    * outlives it (a WebSocket $disconnect) is detached from it */
     mgw_req_from_t from;        /* what the core knows of it */
     const mgw_writer_ops_t *wr; /* how the response reaches the client */
+    void *proto_data;           /* the protocol's, for wr (a WebSocket event's connection) */
     mgw_gen_t *gen;             /* wgen->gen: the generation the request started with */
     mgw_wgen_t *wgen;           /* holds gen and its access log until the request ends */
     mgw_lreq_t *lua;            /* Lua policy state (lua/hooks.c), NULL until a hook runs */
@@ -94,10 +97,15 @@ struct mgw_req_s {
     int nheaders, cap_headers;
     int has_length, chunked, keepalive;
     uint64_t content_length, body_received;
+    /* the whole body, known before the phases run (a WebSocket message), or NULL: it is
+     * what policies read and what integrations get (mgw__req_forward_kept_body) */
+    mgw_str_t body_mem;
     /* head_method: no body may follow the response head (a HEAD request, or a status
      * without one); resp_chunked, resp_close: the writer's framing (http/writer.c) */
     unsigned head_done : 1, body_done : 1, resp_started : 1, resp_done : 1, resp_chunked : 1,
         resp_close : 1, head_method : 1, discard_body : 1;
+    /* route_set: the protocol chose r->route before the phases (a WebSocket event) */
+    unsigned route_set : 1;
     /* routing */
     int phase; /* MGW_PHASE_*: the lifecycle phase running or next to run */
     mgw_str_t raw_path, query, path, host;

@@ -25,6 +25,7 @@ static struct {
     const mgw_integ_ops_t *integ[MGW_INTEG__COUNT];
     const mgw_authz_ops_t *authz[MGW_AUTHZ__COUNT];
     mgw_req_handler_t serve[MGW_LISTEN__COUNT];
+    mgw_req_handler_t proto[MGW_PROTO__COUNT];
 } ext = {
     .integ = {[MGW_INTEG_MOCK] = &mock_integration},
     .serve = {[MGW_LISTEN_API] = serve_api},
@@ -53,6 +54,11 @@ void mgw_gw_set_hooks(const mgw_gw_hooks_t *hooks)
 void mgw_gw_set_handler(int kind, mgw_req_handler_t handler)
 {
     ext.serve[kind] = handler;
+}
+
+void mgw_gw_set_protocol(int protocol, mgw_req_handler_t handler)
+{
+    ext.proto[protocol] = handler;
 }
 
 /* ---- request ids ---- */
@@ -264,6 +270,13 @@ static int lookup(void *ud, int var, mgw_str_t arg, mgw_str_t *out)
                 memcmp(r->stage->vars[i].name.p, arg.p, arg.n) == 0)
                 return lstr(r->stage->vars[i].value, out);
         return 0;
+    case MGW_VAR_CONNECTION_ID:
+    case MGW_VAR_CONNECTED_AT:
+    case MGW_VAR_EVENT_TYPE:
+    case MGW_VAR_MESSAGE_ID:
+    case MGW_VAR_DISCONNECT_STATUS:
+    case MGW_VAR_DISCONNECT_REASON: /* the protocol's (WebSocket events) */
+        return r->wr->lookup ? r->wr->lookup(r, var, arg, out) : 0;
     default: /* authorizer, WAF and log-policy values (the policy hooks) */
         return ext.hooks ? ext.hooks->lookup(r, var, arg, out) : 0;
     }
@@ -542,6 +555,7 @@ static int phase_waf(mgw_req_t *r)
 static int phase_route(mgw_req_t *r)
 {
     mgw_route_match_t m;
+    if (r->route_set) return MGW_PHASE_NEXT; /* chosen by the protocol: nothing to match */
     r->method_idx = mgw_method_index(r->method.p, r->method.n);
     /* A route_selection policy may pick the route (or leave it to the route keys). */
     if (r->api->selector) {
@@ -690,6 +704,12 @@ void mgw__req_send_continue(mgw_req_t *r)
 
 void mgw__req_forward_kept_body(mgw_req_t *r)
 {
+    if (r->body_mem.p) {
+        /* known from the start (a WebSocket message): all of it, then its end */
+        if (r->body_mem.n) r->integ->body(r, r->body_mem.p, r->body_mem.n, NULL);
+        r->integ->body_done(r);
+        return;
+    }
     if (r->lua && ext.hooks) ext.hooks->forward_body(r);
 }
 
@@ -798,6 +818,16 @@ static void serve_api(mgw_req_t *r)
     }
     if (err != MGW_GW_NONE) {
         mgw__req_fail(r, err, NULL);
+        return;
+    }
+    if (r->api->protocol != MGW_PROTO_HTTP) {
+        mgw_req_handler_t serve = ext.proto[r->api->protocol];
+        if (serve) {
+            serve(r);
+        } else {
+            r->error_reason = "the API's protocol is not available";
+            mgw__req_fail(r, MGW_GW_API_CONFIGURATION_ERROR, NULL);
+        }
         return;
     }
     r->phase = MGW_PHASE_WAF;

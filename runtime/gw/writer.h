@@ -43,6 +43,9 @@ typedef struct mgw_writer_ops_s {
     /* The response cannot be finished (it started; the integration failed, or the client
      * is too slow): the client sees it cut short. The connection is closed and r freed. */
     void (*abort)(mgw_req_t *r);
+    /* $context values only the protocol knows (connectionId, eventType, ...): 1 when it
+     * has one. May be NULL (none). */
+    int (*lookup)(mgw_req_t *r, int var, mgw_str_t arg, mgw_str_t *out);
 } mgw_writer_ops_t;
 
 #endif

@@ -90,7 +90,7 @@ static void build_head(mgw_proxy_t *px, const char *method)
     static const char hex[] = "0123456789ABCDEF";
     mgw_req_t *r = px->r;
     const mgw_client_cert_t *cert =
-        r->domain && r->domain->forward_header ? r->c->client_cert : NULL;
+        r->domain && r->domain->forward_header ? r->from.client_cert : NULL;
     size_t cap = 512 + strlen(method) + px->url.path.n + r->query.n + px->url.authority.n +
                  r->head_len + 4 * (size_t)r->nheaders + (cert ? 3 * strlen(cert->pem) + 64 : 0);
     mgw_sbuf_t b = {mgw_pool_alloc(r->pool, cap), 0};
@@ -125,8 +125,8 @@ static void build_head(mgw_proxy_t *px, const char *method)
         mgw_sbuf_add(&b, xff.p, xff.n);
         mgw_sbuf_add(&b, ", ", 2);
     }
-    mgw_sbuf_adds(&b, r->c->peer);
-    mgw_sbuf_adds(&b, r->c->tls ? "\r\nx-forwarded-proto: https\r\nx-forwarded-port: "
+    mgw_sbuf_adds(&b, r->from.peer);
+    mgw_sbuf_adds(&b, r->from.tls ? "\r\nx-forwarded-proto: https\r\nx-forwarded-port: "
                                 : "\r\nx-forwarded-proto: http\r\nx-forwarded-port: ");
     mgw_sbuf_u64(&b, (unsigned)mgw__req_listen(r)->port);
     mgw_sbuf_add(&b, "\r\n", 2);
@@ -214,7 +214,7 @@ void mgw__proxy_start(mgw_req_t *r)
 
 void mgw__proxy_body(mgw_req_t *r, const char *p, size_t n, mgw_rbuf_t *ref)
 {
-    if (mgw_hc_write(&r->px->q, p, n, ref)) mgw__conn_block_read(r->c);
+    if (mgw_hc_write(&r->px->q, p, n, ref) && r->c) mgw__conn_block_read(r->c);
 }
 
 void mgw__proxy_body_done(mgw_req_t *r)
@@ -279,7 +279,7 @@ static int px_body(mgw_hc_req_t *q, const char *p, size_t n, mgw_rbuf_t *ref)
      * backend's clock (timeout_ms); the client's (timeouts.send) runs instead, moved on by
      * every write it takes (mgw__proxy_client_progress), until it has taken enough to
      * read on (mgw__proxy_client_drained). */
-    if (r->c->stream.wq.pending >= MGW_WQ_HIGH) mgw_hc_pause(q, r->gen->send_timeout_ms);
+    if (r->c && r->c->stream.wq.pending >= MGW_WQ_HIGH) mgw_hc_pause(q, r->gen->send_timeout_ms);
     return 0;
 }
 
@@ -291,7 +291,8 @@ static void px_flush(mgw_hc_req_t *q)
 
 static void px_drain(mgw_hc_req_t *q)
 {
-    mgw__conn_unblock_read(((mgw_proxy_t *)q->data)->r->c);
+    mgw_req_t *r = ((mgw_proxy_t *)q->data)->r;
+    if (r->c) mgw__conn_unblock_read(r->c);
 }
 
 static void px_end(mgw_hc_req_t *q)
@@ -305,7 +306,6 @@ static void px_error(mgw_hc_req_t *q, mgw_hc_err_t kind, const char *detail)
 {
     mgw_proxy_t *px = q->data;
     mgw_req_t *r = px->r;
-    mgw_conn_t *c = r->c;
     mgw_gwresp_type_t type = MGW_GW_INTEGRATION_FAILURE;
     const char *why;
     r->px = NULL;
@@ -313,7 +313,7 @@ static void px_error(mgw_hc_req_t *q, mgw_hc_err_t kind, const char *detail)
     case MGW_HC_ETIMEOUT:
         if (q->got_head) {
             r->integ_error = "the backend stopped sending the response body";
-            mgw__conn_close(c);
+            r->wr->abort(r);
             return;
         }
         type = MGW_GW_INTEGRATION_TIMEOUT;
@@ -325,8 +325,8 @@ static void px_error(mgw_hc_req_t *q, mgw_hc_err_t kind, const char *detail)
          * the client is closed, and the logs say it was the client (the status stands). */
         r->error_reason = "The client stopped reading the response";
         mgw_log_info("request %s: client %s took none of the response for %g s (timeouts.send)",
-                     r->id, c->peer, (double)r->gen->send_timeout_ms / 1000);
-        mgw__conn_close(c);
+                     r->id, r->from.peer, (double)r->gen->send_timeout_ms / 1000);
+        r->wr->abort(r);
         return;
     case MGW_HC_ERESOLVE:
         why = mgw_pool_printf(r->pool, "cannot resolve %s: %s", px->host, detail);

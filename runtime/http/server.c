@@ -29,6 +29,7 @@ static mgw_req_t *new_request(mgw_conn_t *c)
         .peer = c->peer,
         .tls_host = c->tls_host,
         .client_cert = c->client_cert,
+        .tls = c->tls,
     };
     return c->req = mgw__req_new(c, &from);
 }

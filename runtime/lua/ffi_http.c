@@ -141,7 +141,7 @@ int mgw_ffi_http_start(mgw_req_t *r, const mgw_ffi_http_params_t *p, const char 
     const char *bad = mgw_hc_build(q, r->pool, (mgw_str_t){p->method, p->method_len}, &url,
                                    p->headers, p->nheaders, (mgw_str_t){p->body, p->body_len});
     if (bad) return *err = bad, -1;
-    mgw_hc_pool_t *pool = mgw__http_pool(r->c->w);
+    mgw_hc_pool_t *pool = mgw__http_pool(r->from.w);
     if (url.tls) {
         const char *ca = p->ca_file ? mgw_pool_strndup(r->pool, p->ca_file, p->ca_file_len) : NULL;
         char why[512];

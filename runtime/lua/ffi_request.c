@@ -114,6 +114,10 @@ int mgw_ffi_req_stage_variables(mgw_req_t *r, mgw_kv_t *out, int max)
  */
 int mgw_ffi_req_body(mgw_req_t *r, mgw_str_t *out, const char **err)
 {
+    if (r->body_mem.p) { /* known from the start (a WebSocket message) */
+        *out = r->body_mem;
+        return 0;
+    }
     mgw_lreq_t *l = mgw__lreq(r);
     if (r->px || r->resp_started) {
         *err = "the request body is not available once the response has started";

@@ -166,7 +166,7 @@ static void runner_drop(mgw_lua_t *ml, runner_t run)
 
 void mgw_lua_release(mgw_req_t *r)
 {
-    mgw_lua_t *ml = r->c->w->lua;
+    mgw_lua_t *ml = r->from.w->lua;
     mgw_lreq_t *l = r->lua;
     mgw_lslot_t *s = l->slot;
     if (l->runner) {
@@ -230,7 +230,7 @@ int mgw_lua_call(mgw_req_t *r, int hook, int use, int *aux)
 {
     mgw_lreq_t *l = mgw__lreq(r);
     l->hook_start_ms = mgw__now_ms(r); /* latencies, and the deadline of its HTTP calls */
-    mgw_lua_t *ml = r->c->w->lua;
+    mgw_lua_t *ml = r->from.w->lua;
     if (ml == NULL) return MGW_LUA_ERROR;
     mgw_lslot_t *s = slot_of(ml, r, l);
     if (s == NULL) {
@@ -259,7 +259,7 @@ int mgw_lua_call(mgw_req_t *r, int hook, int use, int *aux)
 
 int mgw_lua_resume(mgw_req_t *r, int *aux)
 {
-    mgw_lua_t *ml = r->c->w->lua;
+    mgw_lua_t *ml = r->from.w->lua;
     mgw_lreq_t *l = r->lua;
     if (ml == NULL || l == NULL || l->runner == NULL) return MGW_LUA_ERROR;
     runner_t run = {l->runner, l->runner_ref};

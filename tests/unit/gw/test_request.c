@@ -77,7 +77,7 @@ static void rec_abort(mgw_req_t *r)
 }
 
 static const mgw_writer_ops_t recorder = {rec_head, rec_body,      rec_flush,
-                                          rec_end,  rec_want_body, rec_abort};
+                                          rec_end,  rec_want_body, rec_abort, NULL};
 
 static const char *body_text(void)
 {

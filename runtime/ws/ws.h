@@ -1,0 +1,79 @@
+/*
+ * WebSocket APIs (apis[id].protocol = "websocket"): the connection handler that takes a
+ * connection over from HTTP/1 once its upgrade request passed $connect (ws/server.c),
+ * the events it turns frames into (requests of the request core: $connect, each
+ * message, $disconnect) and the @connections operations on a connection by id, from any
+ * thread (ws/connections.c).
+ */
+#ifndef MGW_WS_H
+#define MGW_WS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/mem.h"
+#include "gw/req_int.h"
+#include "net/mailbox.h"
+
+/* Registers the protocol with the request core and the mailbox kinds (main.c, at
+ * startup, before any worker runs). */
+void mgw_ws_register(void);
+
+/* A connection id: 16 base64url characters (12 bytes: the process's random node part,
+ * the worker, a counter), unique across workers, restarts and nodes. */
+#define MGW_WS_ID_LEN 16
+
+/* ---- @connections ---- */
+
+enum { MGW_WS_CALL_POST, MGW_WS_CALL_GET, MGW_WS_CALL_DELETE };
+
+/* Bytes of a message @connections may push (as AWS: 128 KB). */
+#define MGW_WS_POST_MAX (128 * 1024)
+
+/*
+ * One @connections operation. The caller fills in op, id, data (POST), reply_to and
+ * done; mgw_ws_call runs it on the worker that owns the connection and done runs on the
+ * caller's loop with status set: 200 (POST), 200 with info (GET), 204 (DELETE), 410 (no
+ * such connection, or it is closing), 413 (data over MGW_WS_POST_MAX), 429 (the
+ * client's send queue is full: the connection is closed with 1008).
+ * done frees the call (and data, which mgw_ws_call takes over from the caller).
+ */
+typedef struct mgw_ws_call_s {
+    int op; /* MGW_WS_CALL_* */
+    char id[MGW_WS_ID_LEN + 1];
+    char *data; /* POST: malloc'd message; freed with the call by done's caller (see below) */
+    size_t n;
+    int binary;        /* POST: a binary message (else text; text must be UTF-8: else 400) */
+    int status;        /* the outcome */
+    mgw_buf_t info;    /* GET: {"connectedAt":...,"identity":{...},"lastActiveAt":...} */
+    int reply_worker;  /* internal: the worker the reply goes to (-1: the main loop) */
+    mgw_mailbox_t *reply_to; /* the caller's loop's mailbox; NULL: the caller is the
+                              * owning worker's own thread (then done runs before
+                              * mgw_ws_call returns) */
+    void (*done)(struct mgw_ws_call_s *call);
+    void *ud; /* the caller's */
+} mgw_ws_call_t;
+
+/*
+ * Runs call on the connection's worker; from is the calling worker (NULL: the main
+ * thread, whose reply_to must be set). When the connection is the caller's own worker's,
+ * done runs before this returns. Every call ends in exactly one done.
+ */
+void mgw_ws_call(mgw_worker_t *from, mgw_ws_call_t *call);
+/* Frees call and what it holds (data, info): what done does when it is finished. */
+void mgw_ws_call_free(mgw_ws_call_t *call);
+
+/* ---- what policies see of a WebSocket event request ---- */
+
+/* The connection id of the WebSocket event r (NULL when r is not one). */
+const char *mgw_ws_event_connection(const mgw_req_t *r);
+
+/*
+ * The Lua layer keeps values per connection (what $connect's integration or authorizer
+ * set): conn_end is told the id when a connection whose event called
+ * mgw_ws_keep_values ends (after its $disconnect), on the connection's worker.
+ */
+void mgw_ws_set_conn_end(void (*conn_end)(mgw_worker_t *w, const char *id));
+void mgw_ws_keep_values(mgw_req_t *r);
+
+#endif
