@@ -187,6 +187,43 @@ describe("moongate.connections", function()
     testing.reset()
   end)
 
+  it("runs the README's chat handler", function()
+    local chat = {
+      handle = function(event)
+        local rc = event.requestContext
+        if rc.eventType == "CONNECT" then
+          local q = event.queryStringParameters or {}
+          return { statusCode = 200, context = { room = q.room or "lobby" } }
+        elseif rc.eventType == "MESSAGE" then
+          local room = rc.connectionContext.room
+          local rooms = package.loaded["chat_rooms"] or {}
+          package.loaded["chat_rooms"] = rooms
+          rooms[room] = rooms[room] or {}
+          rooms[room][rc.connectionId] = true
+          for id in pairs(rooms[room]) do
+            if not connections.send(id, event.body) then rooms[room][id] = nil end
+          end
+          return { statusCode = 200, body = "sent" }
+        end
+        return { statusCode = 200 }
+      end,
+    }
+    local A, B = "AAAAAAAAAAAAAAAA", "BBBBBBBBBBBBBBBB"
+    local d = testing.handle(chat, nil, testing.websocket.connect{ query = { room = "7" } })
+    assert.same({ room = "7" }, d.connection_context)
+    local fake = testing.mock_connections{ [A] = true }
+    testing.handle(chat, nil, testing.websocket.message{ connection_id = A, body = "one",
+      connection_context = d.connection_context })
+    testing.handle(chat, nil, testing.websocket.message{ connection_id = B, body = "two",
+      connection_context = d.connection_context })
+    -- B is not open in the fake: its send is gone and it leaves the room
+    table.sort(fake.sent, function(x, y) return x.id .. x.data < y.id .. y.data end)
+    assert.same({ { id = A, data = "one", binary = false }, { id = A, data = "two", binary = false },
+      { id = B, data = "two", binary = false } }, fake.sent)
+    assert.is_nil(package.loaded["chat_rooms"]["7"][B])
+    package.loaded["chat_rooms"] = nil
+  end)
+
   describe("in the kit (testing.mock_connections)", function()
     local A, B = "AAAAAAAAAAAAAAAA", "BBBBBBBBBBBBBBBB"
 
