@@ -850,11 +850,17 @@ function M.handle(use, req, call)
   if not resp then
     return { status = 500, error = "malformed handler result: " .. why }
   end
-  local rc = event.requestContext
-  if rc.eventType == "CONNECT" and rc.connectionId and type(v) == "table" and v.context ~= nil then
-    local ctx, cwhy = M.connection_context(v.context)
+  return M.connect_result(event, v, resp)
+end
+
+-- Adds to resp what a WebSocket $connect handler's result v keeps for the connection
+-- (resp.connection_context), or turns resp into the 500 of a malformed context.
+function M.connect_result(event, v, resp)
+  local rc = type(event) == "table" and event.requestContext
+  if type(rc) == "table" and rc.eventType == "CONNECT" and type(v) == "table" and v.context ~= nil then
+    local ctx, why = M.connection_context(v.context)
     if not ctx then
-      return { status = 500, error = "malformed handler result: " .. cwhy }
+      return { status = 500, error = "malformed handler result: " .. why }
     end
     resp.connection_context = ctx
   end

@@ -301,6 +301,17 @@ function M.authorize(p, conf, req, opts)
   local d = hooks.authorize(use, req, call)
   if d.outcome == "allow" then
     req.authorizer = d.context
+    if req.connection_id then
+      -- a WebSocket $connect: its events show { principalId, context keys... }, as the
+      -- gateway keeps it for the connection's later events
+      local a = {}
+      for k, v in pairs(d.context) do
+        a[k] = v
+      end
+      a.principalId = d.principal_id
+      req._kept = req._kept or {}
+      req._kept.authorizer = a
+    end
   end
   d.result = nil
   return d
@@ -379,7 +390,8 @@ function M.handle(p, conf, req_or_event)
       resp = { status = 500, error = v.message }
     else
       local r, why = hooks.response(v)
-      resp = r or { status = 500, error = "malformed handler result: " .. why }
+      resp = r and hooks.connect_result(req_or_event, v, r)
+        or { status = 500, error = "malformed handler result: " .. why }
     end
   end
   if resp.error then

@@ -60,7 +60,7 @@ describe("WebSocket events", function()
       end }
       assert.equal(200, testing.authorize(authz, nil, req).status)
       testing.handle(echo, nil, req)
-      assert.same({ tier = "gold" }, seen.requestContext.authorizer)
+      assert.same({ principalId = "alice", tier = "gold" }, seen.requestContext.authorizer)
     end)
 
     it("takes the handler's context for later events", function()
@@ -71,6 +71,14 @@ describe("WebSocket events", function()
       -- a plain result works too
       h = handler(function() return { context = { room = "8" } } end)
       assert.same({ room = "8" }, testing.handle(h, nil, testing.websocket.connect{}).connection_context)
+    end)
+
+    it("takes context from a handler run on an event table", function()
+      local h = handler(function() return { statusCode = 200, context = { room = "9" } } end)
+      local event = testing.event(testing.websocket.connect{})
+      assert.same({ room = "9" }, testing.handle(h, nil, event).connection_context)
+      h = handler(function() return { statusCode = 200, context = { bad = {} } } end)
+      assert.equal(500, testing.handle(h, nil, event).status)
     end)
 
     it("refuses a malformed context", function()
