@@ -47,10 +47,9 @@ static void call_done(mgw_ws_call_t *call)
     }
     l->ws = NULL;
     l->ws_status = call->status;
-    l->ws_info = call->info.n
-                     ? (mgw_str_t){mgw_pool_strndup(r->pool, call->info.p, call->info.n),
-                                   call->info.n}
-                     : MGW_STR("");
+    l->ws_info = call->info.n ? (mgw_str_t){mgw_pool_strndup(r->pool, call->info.p, call->info.n),
+                                            call->info.n}
+                              : MGW_STR("");
     mgw_ws_call_free(call);
     if (l->waiting == MGW_WAIT_WS) mgw__hooks_wakeup(r);
 }

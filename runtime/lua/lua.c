@@ -20,8 +20,8 @@
 #include "lua/lua_int.h"
 
 enum { FN_LOAD_GEN, FN_UNLOAD_GEN, FN_CALL, FN_YIELDED, FN_CHECK_CERT, FN_CONN_END, FN__COUNT };
-static const char *const fn_names[FN__COUNT] = {"load_gen",   "unload_gen", "call",
-                                                "yielded",    "check_cert", "conn_end"};
+static const char *const fn_names[FN__COUNT] = {"load_gen", "unload_gen", "call",
+                                                "yielded",  "check_cert", "conn_end"};
 
 /* Request slots (lua_int.h): blocks of SLOT_BLOCK that never move, up to SLOT_BLOCKS. */
 enum { SLOT_BLOCK = 1024, SLOT_BLOCKS = 1024 };
