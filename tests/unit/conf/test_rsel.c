@@ -75,7 +75,8 @@ static void test_escapes(void)
 {
     CHECK_STR(eval("$request.body.a", "{\"a\":\"q\\\"b\\\\s\\/n\\nt\\tr\\rb\\bf\\f\"}"),
               "q\"b\\s/n\nt\tr\rb\bf\f");
-    CHECK_STR(eval("$request.body.a", "{\"a\":\"\\u0041\\u00e9\\u20AC\"}"), "A\xc3\xa9\xe2\x82\xac");
+    CHECK_STR(eval("$request.body.a", "{\"a\":\"\\u0041\\u00e9\\u20AC\"}"),
+              "A\xc3\xa9\xe2\x82\xac");
     CHECK_STR(eval("$request.body.a", "{\"a\":\"\\ud83d\\ude00\"}"), "\xf0\x9f\x98\x80");
     /* escaped member names match */
     CHECK_STR(eval("$request.body.action", "{\"\\u0061ction\":\"esc\"}"), "esc");
@@ -91,20 +92,47 @@ static void test_escapes(void)
 
 static void test_not_json(void)
 {
-    static const char *const bad[] = {
-        "", "   ", "send", "[1,2]", "\"str\"", "12", "null", "{", "{\"a\"", "{\"a\":", "{\"a\":1",
-        "{\"a\":1,}", "{,}", "{\"a\" 1}", "{a:1}", "{\"a\":1}}", "{\"a\":1} x", "{\"a\":01}",
-        "{\"a\":1.}", "{\"a\":.5}", "{\"a\":1e}", "{\"a\":-}", "{\"a\":+1}", "{\"a\":tru}",
-        "{\"a\":nul}", "{\"a\":[1,]}", "{\"a\":[1 2]}", "{\"a\":'x'}", "{\"a\":\"x}",
-        "{\"a\":\"x\\", "{\"a\":\"\\u12\"}", "{\"a\":NaN}", "{\"a\":1}{}",
-    };
+    static const char *const bad[] = {"",
+                                      "   ",
+                                      "send",
+                                      "[1,2]",
+                                      "\"str\"",
+                                      "12",
+                                      "null",
+                                      "{",
+                                      "{\"a\"",
+                                      "{\"a\":",
+                                      "{\"a\":1",
+                                      "{\"a\":1,}",
+                                      "{,}",
+                                      "{\"a\" 1}",
+                                      "{a:1}",
+                                      "{\"a\":1}}",
+                                      "{\"a\":1} x",
+                                      "{\"a\":01}",
+                                      "{\"a\":1.}",
+                                      "{\"a\":.5}",
+                                      "{\"a\":1e}",
+                                      "{\"a\":-}",
+                                      "{\"a\":+1}",
+                                      "{\"a\":tru}",
+                                      "{\"a\":nul}",
+                                      "{\"a\":[1,]}",
+                                      "{\"a\":[1 2]}",
+                                      "{\"a\":'x'}",
+                                      "{\"a\":\"x}",
+                                      "{\"a\":\"x\\",
+                                      "{\"a\":\"\\u12\"}",
+                                      "{\"a\":NaN}",
+                                      "{\"a\":1}{}"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         const char *got = eval("$request.body.a", bad[i]);
         if (got != NULL) printf("#   accepted %s\n", bad[i]);
         CHECK(got == NULL);
     }
     /* whitespace around and inside is fine; the empty object too */
-    CHECK_STR(eval("$request.body.a", " \t\r\n{ \"a\" : \"w\" , \"b\" : [ ] , \"c\" : { } }\n"), "w");
+    CHECK_STR(eval("$request.body.a", " \t\r\n{ \"a\" : \"w\" , \"b\" : [ ] , \"c\" : { } }\n"),
+              "w");
     CHECK_STR(eval("$request.body.a", "{}"), "");
     /* a NUL byte in the message is not JSON */
     char out[16];
@@ -133,12 +161,15 @@ static void test_nesting(void)
             CHECK(got == NULL);
     }
     /* a deep path */
-    CHECK_STR(eval("$request.body.a.b.c.d.e.f", "{\"a\":{\"b\":{\"c\":{\"d\":{\"e\":{\"f\":7}}}}}}"), "7");
+    CHECK_STR(
+        eval("$request.body.a.b.c.d.e.f", "{\"a\":{\"b\":{\"c\":{\"d\":{\"e\":{\"f\":7}}}}}}"),
+        "7");
 }
 
 static void test_truncated(void)
 {
-    static const char full[] = "{\"action\":\"send\",\"n\":[1,{\"x\":\"\\u00e9\\ud83d\\ude00\"}],\"t\":true}";
+    static const char full[] =
+        "{\"action\":\"send\",\"n\":[1,{\"x\":\"\\u00e9\\ud83d\\ude00\"}],\"t\":true}";
     const char *err;
     mgw_rsel_t *e = mgw_rsel_compile(pool, "$request.body.action", &err);
     char out[64];
@@ -151,7 +182,8 @@ static void test_cap(void)
 {
     CHECK_STR(eval_cap("$request.body.a", "{\"a\":\"abcdef\"}", 3), "abc");
     CHECK_STR(eval_cap("$request.body.a", "{\"a\":12345}", 2), "12");
-    CHECK_STR(eval_cap("${request.body.a}/${request.body.b}", "{\"a\":\"xy\",\"b\":\"z\"}", 3), "xy/");
+    CHECK_STR(eval_cap("${request.body.a}/${request.body.b}", "{\"a\":\"xy\",\"b\":\"z\"}", 3),
+              "xy/");
     CHECK_STR(eval_cap("$request.body.a", "{\"a\":\"\\u20ac\"}", 2), "\xe2\x82");
     CHECK_STR(eval_cap("$request.body.a", "{\"a\":\"x\"}", 0), "");
 }

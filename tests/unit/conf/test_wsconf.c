@@ -42,7 +42,8 @@ static const char *CONF =
     "                    connections_endpoint = true },\n"
     "      stages = { prod = { throttle = { rate = 10, burst = 5 } } },\n"
     "      routes = {\n"
-    "        ['$connect'] = { integration = { type = 'mock', status = 201 }, api_key_required = true },\n"
+    "        ['$connect'] = { integration = { type = 'mock', status = 201 }, api_key_required = "
+    "true },\n"
     "        ['send/text'] = { integration = { type = 'mock' }, route_response = true },\n"
     "        ['GET /x'] = { integration = { type = 'mock' } },\n"
     "      },\n"
@@ -109,12 +110,13 @@ done:
 /* $connect and $disconnect from the file are kept, not duplicated. */
 static void test_configured_connect_disconnect(void)
 {
-    mgw_gen_t *g = load("return { apis = { chat = { protocol = 'websocket',\n"
-                        "  route_selection_expression = '$request.body.a.b',\n"
-                        "  stages = { prod = {} },\n"
-                        "  routes = { ['$connect'] = { integration = { type = 'mock' } },\n"
-                        "             ['$disconnect'] = { integration = { type = 'mock', status = 204 } },\n"
-                        "             ['$default'] = { integration = { type = 'mock' } } } } } }\n");
+    mgw_gen_t *g =
+        load("return { apis = { chat = { protocol = 'websocket',\n"
+             "  route_selection_expression = '$request.body.a.b',\n"
+             "  stages = { prod = {} },\n"
+             "  routes = { ['$connect'] = { integration = { type = 'mock' } },\n"
+             "             ['$disconnect'] = { integration = { type = 'mock', status = 204 } },\n"
+             "             ['$default'] = { integration = { type = 'mock' } } } } } }\n");
     CHECK(g != NULL);
     if (g == NULL) return;
     mgw_api_t *a = &g->apis[0];
