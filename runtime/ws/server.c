@@ -38,7 +38,7 @@ static uint64_t wall_ms(void)
 /* Frees ws once nothing refers to it: the client connection is freed and no event runs. */
 static void free_if_done(ws_conn_t *ws)
 {
-    if (ws->c || ws->busy || ws->disc) return;
+    if (ws->c || ws->busy || ws->disc || ws->disc_pending) return;
     if (ws->registered) mgw__ws_unregister(ws);
     if (ws->keep_values) mgw__ws_conn_end(ws);
     mgw_ws_dec_free(&ws->dec);
@@ -228,9 +228,8 @@ static mgw_req_t *event_request(ws_conn_t *ws, mgw_conn_t *c, int type, const mg
 }
 
 /* Runs $disconnect for a connection whose $connect succeeded (once: the caller sees to it). */
-static void start_disconnect(ws_conn_t *ws)
+static void run_disconnect(ws_conn_t *ws)
 {
-    if (!ws->close_code) set_close(ws, MGW_WS_CLOSE_ABNORMAL, "Connection lost", 15);
     mgw_req_t *r = event_request(ws, NULL, WS_EV_DISCONNECT, ws->api->ws->disconnect_route);
     r->phase = MGW_PHASE_INTEGRATION; /* no WAF, authorizer or throttle: it must run */
     r->body_mem = MGW_STR("");
@@ -238,6 +237,38 @@ static void start_disconnect(ws_conn_t *ws)
     r->body_done = 1;
     ws->disc = r;
     mgw__req_continue(r);
+}
+
+/* $disconnect starts on the loop's next turn, never inside what closed the connection
+ * (a policy's moongate.connections.close runs in a Lua hook, which cannot run another). */
+typedef struct {
+    uv_timer_t t;
+    ws_conn_t *ws;
+} later_t;
+
+static void later_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void later_cb(uv_timer_t *t)
+{
+    later_t *l = t->data;
+    ws_conn_t *ws = l->ws;
+    uv_close((uv_handle_t *)&l->t, later_closed);
+    ws->disc_pending = 0;
+    run_disconnect(ws);
+}
+
+static void start_disconnect(ws_conn_t *ws)
+{
+    if (!ws->close_code) set_close(ws, MGW_WS_CLOSE_ABNORMAL, "Connection lost", 15);
+    later_t *l = mgw_calloc(1, sizeof(*l));
+    l->ws = ws;
+    uv_timer_init(&ws->w->loop, &l->t);
+    l->t.data = l;
+    ws->disc_pending = 1; /* keeps ws until it runs */
+    uv_timer_start(&l->t, later_cb, 0, 0);
 }
 
 /* The route of a message: the selection expression's key, else $default, else NULL. */

@@ -56,7 +56,7 @@ struct ws_conn_s {
     /* connected: $connect succeeded; closing: our close frame went out; gone: the client
      * connection ended ($disconnect started); pinged: a ping waits for its pong */
     unsigned connected : 1, closing : 1, gone : 1, pinged : 1, keep_values : 1,
-        registered : 1;
+        registered : 1, disc_pending : 1; /* disc_pending: $disconnect starts next turn */
 };
 
 /* ---- connections.c ---- */
