@@ -6,8 +6,8 @@
 --   local ok, err = connections.send(id, "hello")                     -- a text message
 --   local ok, err = connections.send(id, bytes, { binary = true })    -- a binary one
 --   local info, err = connections.info(id)
---   -- info.connectedAt, info.lastActiveAt (ms since the epoch), info.identity.sourceIp,
---   -- info.identity.userAgent
+--   -- info.connectedAt, info.lastActiveAt ("2026-12-04T10:17:57.123Z", as AWS's
+--   -- GetConnection), info.identity.sourceIp, info.identity.userAgent
 --   local ok, err = connections.close(id)  -- the connection's $disconnect runs
 --
 -- The connection may be on any worker: when it is another's, the hook yields to the
@@ -127,8 +127,8 @@ function M.send(id, data, opts)
   return nil, why or reason(status), status
 end
 
--- What is known of connection id: { connectedAt, lastActiveAt, identity = { sourceIp,
--- userAgent } }, or nil, a reason and a status.
+-- What is known of connection id: { connectedAt, lastActiveAt (ISO 8601 times with
+-- milliseconds, UTC), identity = { sourceIp, userAgent } }, or nil, a reason and a status.
 function M.info(id)
   check_id(id, "info")
   local r = caller()

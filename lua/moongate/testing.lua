@@ -266,7 +266,7 @@ function M.mock_connections(conns)
     end
     if call.op == "info" then
       if c == true then
-        return { connectedAt = 1700000000000, lastActiveAt = 1700000000000,
+        return { connectedAt = "2023-11-14T22:13:20.000Z", lastActiveAt = "2023-11-14T22:13:20.000Z",
                  identity = { sourceIp = "127.0.0.1", userAgent = "" } }
       end
       return c
