@@ -785,9 +785,32 @@ static void connect_gone(void *data)
     if (!ev->accept) free_if_done(ev->ws);
 }
 
+/* 1 when r carries an API key of a usage plan of its API that covers its stage. */
+static int has_plan_key(mgw_req_t *r)
+{
+    mgw_str_t k = mgw__req_header(r, "x-api-key");
+    if (k.p == NULL || k.n == 0) return 0;
+    uint8_t digest[32];
+    mgw_sha256(k.p, k.n, digest);
+    const mgw_apikey_t *key = mgw_gen_find_key(r->gen, digest);
+    if (key && mgw_key_member(key, r->api, r->stage)) r->key = key;
+    return r->key != NULL;
+}
+
 /* The request core's handler of requests to websocket APIs (gw.h mgw_gw_set_protocol). */
 static void ws_serve(mgw_req_t *r)
 {
+    const char *id;
+    if (r->api->ws->connections_endpoint &&
+        (id = mgw_ws_connections_path(r, r->route_path)) != NULL) {
+        /* @connections on the API's own endpoint: for callers with one of its keys */
+        if (!has_plan_key(r)) {
+            mgw__req_fail(r, MGW_GW_INVALID_API_KEY, NULL);
+            return;
+        }
+        mgw_ws_connections_serve(r, id, r->from.w, r->from.w->mailbox);
+        return;
+    }
     const char *why = upgrade_invalid(r);
     if (why || r->c == NULL) {
         static const mgw_hdr_t version = {MGW_STR("sec-websocket-version"), MGW_STR("13")};

@@ -60,6 +60,16 @@ typedef struct mgw_ws_call_s {
  * done runs before this returns. Every call ends in exactly one done.
  */
 void mgw_ws_call(mgw_worker_t *from, mgw_ws_call_t *call);
+/* The connection id of an @connections path t (".../@connections/ID", with or without a
+ * query), in r's arena, or NULL. */
+const char *mgw_ws_connections_path(mgw_req_t *r, mgw_str_t t);
+/*
+ * Serves r, an @connections request for id (POST, GET, DELETE): runs the call and
+ * answers r with AWS's status when its outcome comes back through reply_to, the mailbox
+ * of the caller's loop; from is the calling worker (NULL: the main thread).
+ */
+void mgw_ws_connections_serve(mgw_req_t *r, const char *id, mgw_worker_t *from,
+                              mgw_mailbox_t *reply_to);
 /* Frees call and what it holds (data, info): what done does when it is finished. */
 void mgw_ws_call_free(mgw_ws_call_t *call);
 
