@@ -421,9 +421,13 @@ ws_gateways() {
         WS_GWS=(moongate nginx-lua)
     else
         log "moongate: conf/moongate-w6.lua does not validate (no WebSocket APIs yet?): see $RUN/logs/moongate-w6-check.txt"
-        NOTES+=("W6|moongate|no WebSocket APIs yet (issue 14)" "W7|moongate|no WebSocket APIs yet (issue 14)")
     fi
-    NOTES+=("W6|haproxy|not run: HAProxy has no WebSocket server in Lua" "W7|haproxy|not run: HAProxy has no WebSocket server in Lua")
+    local w
+    for w in W6 W7; do
+        has $w || continue
+        [ "${#WS_GWS[@]}" = 2 ] || NOTES+=("$w|moongate|no WebSocket APIs yet (issue 14)")
+        NOTES+=("$w|haproxy|not run: HAProxy has no WebSocket server in Lua")
+    done
 }
 
 start_ws() {   # start_ws GATEWAY...: W6's configuration, then ws_check

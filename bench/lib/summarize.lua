@@ -200,9 +200,15 @@ P(string.format("load: wrk -t1 -c%d, %d rounds x %ss after a %ss warm-up per gat
     s.tls_duration_s or s.duration_s, s.pin,
     s.pin == "split" and " (gateway on CPU 1; wrk + upstream on CPU 0)" or ""))
 if by.W6 or #w7 > 0 then
-    P(string.format("WebSockets (moongate and nginx-lua; HAProxy has no WebSocket server in Lua): W6 wsload echo,"
-        .. " %d connections, a %d-byte message, same rounds; W7 %d idle connections per gateway",
-        s.w6_connections or 0, s.w6_message_bytes or 0, s.w7_connections or 0))
+    local parts = {}
+    if by.W6 then
+        parts[#parts + 1] = string.format("W6 wsload echo, %d connections, a %d-byte message, same rounds",
+            s.w6_connections or 0, s.w6_message_bytes or 0)
+    end
+    if #w7 > 0 then
+        parts[#parts + 1] = string.format("W7 %d idle connections per gateway", s.w7_connections or 0)
+    end
+    P("WebSockets (moongate and nginx-lua; HAProxy has no WebSocket server in Lua): " .. table.concat(parts, "; "))
 end
 P("every gateway runs one worker / one thread; req/s and latency are medians over rounds;"
     .. " 'cpu' is the gateway's CPU use, 'req/s/core' its rate per CPU-second")
