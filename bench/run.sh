@@ -27,8 +27,8 @@ if [ -n "$QUICK" ]; then
     TLS_ROUNDS=${TLS_ROUNDS:-1} TLS_WARMUP=${TLS_WARMUP:-0} TLS_DURATION=${TLS_DURATION:-1}
     RELOAD_DURATION=${RELOAD_DURATION:-2} RETRY_BUDGET=${RETRY_BUDGET:-2} QUIET_WAIT=${QUIET_WAIT:-0}
 else
-    # W5 and W5b get 4 rounds (W5_ROUNDS) and the idle wait 20 s so that a full run
-    # stays near 10 minutes.
+    # W5, W5b and W6 get 4 rounds (W5_ROUNDS) and the idle wait 20 s so that a full run
+    # stays near 10 minutes (11 with W6 and W7).
     ROUNDS=${ROUNDS:-6} DURATION=${DURATION:-5} WARMUP=${WARMUP:-3} W5_ROUNDS=${W5_ROUNDS:-4}
     TLS_ROUNDS=${TLS_ROUNDS:-3} TLS_WARMUP=${TLS_WARMUP:-2} TLS_DURATION=${TLS_DURATION:-$DURATION}
     RELOAD_DURATION=${RELOAD_DURATION:-11}
@@ -633,7 +633,7 @@ if has W6; then
     start_ws "${WS_GWS[@]}"
     W6_SPECS=()
     for g in "${WS_GWS[@]}"; do W6_SPECS+=("$g $(ws_url "$g")"); done
-    alternate W6 "$ROUNDS" "$WARMUP" "${W6_SPECS[@]}" --
+    alternate W6 "$W5_ROUNDS" "$WARMUP" "${W6_SPECS[@]}" --
     stop moongate nginx-lua
 fi
 if has W7; then

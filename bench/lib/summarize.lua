@@ -194,7 +194,7 @@ P(string.format("moongate bench  %s  (%s, %ds)", meta.started, meta.command, met
 P(string.format("machine: %d x %s, kernel %s, %d MB; moongate %s (%s), nginx %s + lua-nginx-module %s, HAProxy %s, wrk %s",
     m.cores, m.cpu, m.kernel, m.memory_mb, meta.versions.moongate, meta.versions.moongate_commit,
     meta.versions.nginx, meta.versions.lua_nginx_module, meta.versions.haproxy, meta.versions.wrk))
-P(string.format("load: wrk -t1 -c%d, %d rounds x %ss after a %ss warm-up per gateway (W5, W5b: %d rounds; TLS: %d rounds x %ss), "
+P(string.format("load: wrk -t1 -c%d, %d rounds x %ss after a %ss warm-up per gateway (W5, W5b, W6: %d rounds; TLS: %d rounds x %ss), "
     .. "gateways alternate A B C A B C; pin=%s%s",
     s.connections, s.rounds, s.duration_s, s.warmup_s, s.w5_rounds or s.rounds, s.tls_rounds,
     s.tls_duration_s or s.duration_s, s.pin,
@@ -202,7 +202,7 @@ P(string.format("load: wrk -t1 -c%d, %d rounds x %ss after a %ss warm-up per gat
 if by.W6 or #w7 > 0 then
     local parts = {}
     if by.W6 then
-        parts[#parts + 1] = string.format("W6 wsload echo, %d connections, a %d-byte message, same rounds",
+        parts[#parts + 1] = string.format("W6 wsload echo, %d connections, a %d-byte message",
             s.w6_connections or 0, s.w6_message_bytes or 0)
     end
     if #w7 > 0 then
