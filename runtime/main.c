@@ -21,6 +21,7 @@
 #include "lua/lua_int.h"
 #include "net/conn.h"
 #include "net/worker.h"
+#include "ws/ws.h"
 
 #define MGW_VERSION "0.1.0"
 
@@ -200,6 +201,7 @@ static int serve(mgw_gen_t *gen)
      * integration; the Lua policy hooks (request bodies among them), the lua integration
      * and the lua authorizer. */
     mgw_http_register();
+    mgw_ws_register(); /* websocket APIs, @connections */
     mgw_lua_register();
     /* Client connections start with the HTTP/1 server; the Lua revocation hook checks
      * client certificates. */

@@ -22,6 +22,23 @@ void mgw_sha256(const void *data, size_t n, uint8_t out[32])
     EVP_Digest(data, n, out, &len, sha256_md ? sha256_md : EVP_sha256(), NULL);
 }
 
+void mgw_sha1(const void *data, size_t n, uint8_t out[20])
+{
+    unsigned int len = 20;
+    EVP_Digest(data, n, out, &len, EVP_sha1(), NULL);
+}
+
+size_t mgw_base64(const void *data, size_t n, char *out, int url)
+{
+    size_t len = (size_t)EVP_EncodeBlock((unsigned char *)out, data, (int)n);
+    if (!url) return len;
+    while (len && out[len - 1] == '=')
+        out[--len] = '\0';
+    for (size_t i = 0; i < len; i++)
+        out[i] = out[i] == '+' ? '-' : out[i] == '/' ? '_' : out[i];
+    return len;
+}
+
 static int hexval(char c)
 {
     if (c >= '0' && c <= '9') return c - '0';

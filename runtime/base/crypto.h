@@ -7,6 +7,11 @@
 
 /* out = SHA-256(data). */
 void mgw_sha256(const void *data, size_t n, uint8_t out[32]);
+/* out = SHA-1(data) (the WebSocket handshake's digest; not for anything secret). */
+void mgw_sha1(const void *data, size_t n, uint8_t out[20]);
+/* Writes n bytes as base64 (url: the URL-safe alphabet, no padding) and a NUL into out,
+ * which has room for 4 * ((n + 2) / 3) + 1 bytes; returns the length written. */
+size_t mgw_base64(const void *data, size_t n, char *out, int url);
 /* Decodes 64 hex digits into 32 bytes; returns 0 or -1. */
 int mgw_hex32(const char *hex, uint8_t out[32]);
 /* Fills out with n bytes from OpenSSL's CSPRNG; returns 0, or -1 when it failed. */

@@ -16,6 +16,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "conf/token.h"
+#include "conf/wsconf.h"
 
 #ifndef MGW_LUA_DIR
 #define MGW_LUA_DIR "lua"
@@ -435,6 +436,29 @@ static void build_plans(builder_t *b, mgw_api_t *api)
     if (n >= 0) lua_pop(b->L, 1);
 }
 
+/* A WebSocket API's settings and its $connect and $disconnect routes, before the
+ * stages: their per-route tables cover those routes too. */
+static void build_ws(builder_t *b, mgw_api_t *api)
+{
+    api->ws = mgw_pool_calloc(b->g->pool, sizeof(*api->ws));
+    lua_getfield(b->L, -1, "websocket");
+    if (lua_type(b->L, -1) != LUA_TTABLE) {
+        lua_pop(b->L, 1);
+        lua_newtable(b->L);
+    }
+    mgw__ws_read(b->L, api->ws);
+    lua_pop(b->L, 1);
+    b->routes = api->routes = mgw__ws_add_routes(b->g->pool, b->routes, &b->nroutes);
+    api->nroutes = b->nroutes;
+    mgw__api_index_routes(b->g->pool, api);
+    const char *err = mgw__ws_finish(b->g->pool, api, get_str(b, "route_selection_expression"));
+    if (err) {
+        char where[512];
+        snprintf(where, sizeof(where), "apis.%s.route_selection_expression", api->id);
+        add_error(b, where, err);
+    }
+}
+
 static void build_api(builder_t *b, mgw_api_t *api, int check_only)
 {
     mgw_pool_t *pool = b->g->pool;
@@ -442,6 +466,8 @@ static void build_api(builder_t *b, mgw_api_t *api, int check_only)
     api->default_endpoint = get_bool(b, "default_endpoint", 1);
     api->router = mgw_router_create(pool);
     api->selector = (int)get_num(b, "selector", 0);
+    const char *protocol = get_str(b, "protocol");
+    api->protocol = protocol && strcmp(protocol, "websocket") == 0 ? MGW_PROTO_WEBSOCKET : MGW_PROTO_HTTP;
 
     int n = push_list(b, "routes");
     api->nroutes = n > 0 ? n : 0;
@@ -454,6 +480,9 @@ static void build_api(builder_t *b, mgw_api_t *api, int check_only)
         b->routes[i] = r;
         r->idx = i;
         r->key = get_str(b, "key");
+        r->key_len = r->key ? strlen(r->key) : 0;
+        if (r->key == NULL) r->key = "";
+        r->route_response = get_bool(b, "route_response", 0);
         r->api_key_required = get_bool(b, "api_key_required", 0);
         r->authorizer = (int)get_num(b, "authorizer", 0);
         r->authorizer_type = r->authorizer ? MGW_AUTHZ_LUA : MGW_AUTHZ_NONE;
@@ -461,7 +490,8 @@ static void build_api(builder_t *b, mgw_api_t *api, int check_only)
         build_integration(b, &r->integration);
         lua_pop(b->L, 1);
         const char *err = NULL;
-        if (mgw_router_add(api->router, r->key, r, &err) != 0) {
+        /* WebSocket route keys are no "METHOD /path": they are found by mgw_api_find_route */
+        if (api->protocol == MGW_PROTO_HTTP && mgw_router_add(api->router, r->key, r, &err) != 0) {
             char where[512];
             snprintf(where, sizeof(where), "apis.%s.routes[\"%s\"]", api->id, r->key);
             add_error(b, where, err);
@@ -469,6 +499,10 @@ static void build_api(builder_t *b, mgw_api_t *api, int check_only)
         lua_pop(b->L, 1);
     }
     if (n >= 0) lua_pop(b->L, 1);
+    if (api->protocol == MGW_PROTO_WEBSOCKET)
+        build_ws(b, api);
+    else
+        mgw__api_index_routes(pool, api);
 
     n = push_list(b, "stages");
     api->nstages = n > 0 ? n : 0;
@@ -831,6 +865,8 @@ static void register_native(lua_State *L)
     lua_setfield(L, -2, "template_error");
     lua_pushcfunction(L, native_tls_error);
     lua_setfield(L, -2, "tls_error");
+    lua_pushcfunction(L, mgw__native_rsel_error);
+    lua_setfield(L, -2, "rsel_error");
     lua_setfield(L, -2, "moongate.native");
     lua_pop(L, 2);
 }

@@ -61,6 +61,7 @@ typedef struct {
 
 typedef struct {
     const char *key;
+    size_t key_len;
     int idx;              /* position in the API's routes, for per-route tables */
     int route_response;   /* websocket: the integration's answer goes back to the client */
     int api_key_required; /* callers must present an API key */
@@ -157,6 +158,7 @@ struct mgw_api_s {
     mgw_router_t *router;
     mgw_route_t **routes; /* by idx */
     int nroutes;
+    mgw_route_t **by_key; /* the routes sorted by key (mgw_api_find_route) */
     int selector; /* use number of the route_selection policy, or 0 */
     mgw_plan_t *plans;
     int nplans;

@@ -15,6 +15,8 @@
 #include "ctl/reload.h"
 #include "gw/req_int.h"
 #include "net/conn.h"
+#include "net/mailbox.h"
+#include "ws/ws.h"
 
 /* An Authorization value: "Bearer " and a token, with room for extra white space. */
 #define AUTH_MAX (MGW_MANAGE_TOKEN_MAX + 64)
@@ -23,6 +25,7 @@ static uv_tcp_t server;
 static int serving;
 static mgw_worker_t *mw;   /* the main thread's worker */
 static mgw_req_t *waiting; /* the POST /reload that waits for the reload's outcome */
+static mgw_mailbox_t *replies; /* where @connections outcomes come back to the main loop */
 
 /* ---- the main thread's worker generation ---- */
 
@@ -133,10 +136,172 @@ static int authorize(const mgw_req_t *r)
     return mgw_equal_ct(want, got, sizeof(want)) ? AUTH_OK : AUTH_INVALID;
 }
 
+/* ---- @connections (AWS's management API of WebSocket APIs) ---- */
+
+/* An @connections request waiting for its outcome; it and the request may end in either
+ * order (the client may go away first). */
+typedef struct {
+    mgw_req_t *r;       /* NULL once the request has ended */
+    mgw_ws_call_t *call; /* NULL once the call is done */
+    mgw_buf_t body;     /* POST: the message as it arrives */
+    int too_large;
+} conn_op_t;
+
+static void op_release(conn_op_t *op)
+{
+    if (op->r || op->call) return;
+    mgw_buf_free(&op->body);
+    free(op);
+}
+
+static void op_request_gone(void *data)
+{
+    conn_op_t *op = data;
+    op->r = NULL;
+    op_release(op);
+}
+
+/* Answers an @connections request as AWS does: an empty 200, JSON info, 204, or an
+ * error named in x-amzn-ErrorType. */
+static void conn_answer(mgw_req_t *r, int status, const mgw_buf_t *info)
+{
+    static const struct {
+        int status;
+        const char *type, *message;
+    } errors[] = {
+        {400, "BadRequestException", "Bad Request"},
+        {410, "GoneException", "Gone"},
+        {413, "PayloadTooLargeException", "Request Too Long"},
+        {429, "LimitExceededException", "Too Many Requests"},
+    };
+    if (status == 200 && info && info->n) {
+        respond(r, 200, "application/json", info->p, NULL, 0);
+        return;
+    }
+    if (status == 200 || status == 204) {
+        respond(r, status, "application/json", "", NULL, 0);
+        return;
+    }
+    for (size_t i = 0; i < sizeof(errors) / sizeof(errors[0]); i++) {
+        if (errors[i].status != status) continue;
+        mgw_hdr_t h = {MGW_STR("x-amzn-errortype"), {errors[i].type, strlen(errors[i].type)}};
+        char body[64];
+        snprintf(body, sizeof(body), "{\"message\":\"%s\"}", errors[i].message);
+        respond(r, status, "application/json", body, &h, 1);
+        return;
+    }
+    respond(r, 500, "application/json", "{\"message\":\"Internal Server Error\"}", NULL, 0);
+}
+
+static void conn_done(mgw_ws_call_t *call)
+{
+    conn_op_t *op = call->ud;
+    op->call = NULL;
+    if (op->r) conn_answer(op->r, call->status, &call->info);
+    mgw_ws_call_free(call);
+    op_release(op);
+}
+
+static void conn_start(conn_op_t *op)
+{
+    mgw_ws_call_t *call = op->call;
+    if (call->op == MGW_WS_CALL_POST) {
+        if (op->too_large) {
+            call->status = 413;
+            conn_done(call);
+            return;
+        }
+        call->data = op->body.p; /* the call takes the message over */
+        call->n = op->body.n;
+        op->body = (mgw_buf_t){0};
+    }
+    mgw_ws_call(NULL, call);
+}
+
+static conn_op_t *op_of(const mgw_req_t *r)
+{
+    return r->proto_data;
+}
+
+static void post_body(mgw_req_t *r, const char *p, size_t n, mgw_rbuf_t *ref)
+{
+    (void)ref;
+    conn_op_t *op = op_of(r);
+    if (op->body.n + n > MGW_WS_POST_MAX)
+        op->too_large = 1;
+    else
+        mgw_buf_add(&op->body, p, n);
+}
+
+static void post_body_done(mgw_req_t *r)
+{
+    conn_start(op_of(r));
+}
+
+/* Takes the message of a POST (the request core hands the body to the "integration"). */
+static const mgw_integ_ops_t post_message = {
+    .name = "@connections",
+    .body = post_body,
+    .body_done = post_body_done,
+};
+
+/* The connection id of a path ".../@connections/ID", or NULL. */
+static const char *connection_path(mgw_req_t *r)
+{
+    static const char seg[] = "/@connections/";
+    mgw_str_t t = r->target;
+    const char *q = memchr(t.p, '?', t.n);
+    size_t n = q ? (size_t)(q - t.p) : t.n;
+    for (size_t i = 0; i + sizeof(seg) - 1 <= n; i++) {
+        if (memcmp(t.p + i, seg, sizeof(seg) - 1) != 0) continue;
+        const char *id = t.p + i + sizeof(seg) - 1;
+        size_t idn = n - (i + sizeof(seg) - 1);
+        if (memchr(id, '/', idn)) return NULL;
+        return mgw_pool_strndup(r->pool, id, idn);
+    }
+    return NULL;
+}
+
+static void serve_connections(mgw_req_t *r, const char *id)
+{
+    int op = method_is(r, "POST")   ? MGW_WS_CALL_POST
+             : method_is(r, "GET")    ? MGW_WS_CALL_GET
+             : method_is(r, "DELETE") ? MGW_WS_CALL_DELETE
+                                      : -1;
+    if (op < 0) {
+        mgw_hdr_t allow = {MGW_STR("allow"), MGW_STR("POST, GET, DELETE")};
+        respond(r, 405, "text/plain", "use POST, GET or DELETE /@connections/ID\n", &allow, 1);
+        return;
+    }
+    if (op == MGW_WS_CALL_POST && r->has_length && r->content_length > MGW_WS_POST_MAX) {
+        conn_answer(r, 413, NULL);
+        return;
+    }
+    conn_op_t *op_ = mgw_calloc(1, sizeof(*op_));
+    mgw_ws_call_t *call = mgw_calloc(1, sizeof(*call));
+    call->op = op;
+    snprintf(call->id, sizeof(call->id), "%s", strlen(id) <= MGW_WS_ID_LEN ? id : "");
+    call->reply_to = replies;
+    call->done = conn_done;
+    call->ud = op_;
+    op_->r = r;
+    op_->call = call;
+    r->proto_data = op_;
+    mgw_pool_cleanup_add(r->pool, op_request_gone, op_);
+    if (op != MGW_WS_CALL_POST || r->body_done || (!r->has_length && !r->chunked) ||
+        (r->has_length && r->content_length == 0)) {
+        conn_start(op_);
+        return;
+    }
+    r->integ = &post_message; /* the body comes to post_body, then post_body_done */
+    mgw__req_send_continue(r);
+}
+
 /* The request handler of the management listener, called once r's head has arrived. */
 static void serve(mgw_req_t *r)
 {
     r->keepalive = 0; /* one request per connection */
+    const char *id;
     int auth = authorize(r);
     if (auth != AUTH_OK) {
         /* RFC 6750 section 3: a challenge, with error="invalid_token" when a token
@@ -171,8 +336,11 @@ static void serve(mgw_req_t *r)
         mgw_buf_adds(&body, "\"}\n");
         respond(r, 200, "application/json", body.p, NULL, 0);
         mgw_buf_free(&body);
+    } else if ((id = connection_path(r)) != NULL) {
+        serve_connections(r, id);
     } else {
-        mgw__req_fail(r, MGW_GW_RESOURCE_NOT_FOUND, "Not Found: POST /reload, GET /status");
+        mgw__req_fail(r, MGW_GW_RESOURCE_NOT_FOUND,
+                      "Not Found: POST /reload, GET /status, POST|GET|DELETE /@connections/ID");
     }
 }
 
@@ -188,6 +356,7 @@ void mgw__manage_start(mgw_worker_t *w, int fd, mgw_gen_t *gen)
 {
     mw = w;
     mgw__manage_set_gen(gen);
+    replies = mgw_mailbox_create(&w->loop, w);
     mgw_gw_set_handler(MGW_LISTEN_MANAGEMENT, serve);
     const mgw_listen_t *l = gen->management;
     uv_tcp_init(&w->loop, &server);
@@ -205,6 +374,7 @@ void mgw__manage_close(void)
 {
     if (serving) uv_close((uv_handle_t *)&server, NULL);
     serving = 0;
+    if (replies) mgw_mailbox_close(replies);
     if (mw == NULL) return;
     mw->shutting_down = 1;
     for (mgw_conn_t *c = mw->conns, *next; c; c = next) {
@@ -215,6 +385,8 @@ void mgw__manage_close(void)
 
 void mgw__manage_free(void)
 {
+    if (replies) mgw_mailbox_free(replies);
+    replies = NULL;
     if (mw == NULL) return;
     if (mw->wgen) mgw__wgen_retire(mw->wgen);
     mw->wgen = NULL;

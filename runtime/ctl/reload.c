@@ -17,6 +17,7 @@
 #include "conf/config.h"
 #include "ctl/manage.h"
 #include "gw/req_int.h"
+#include "ws/ws.h"
 #include "lua/lua_int.h"
 #include "net/mailbox.h"
 
@@ -70,6 +71,7 @@ static void reload_run(void *owner, mgw_msg_t *msg)
         mgw_wgen_t *old = w->wgen;
         w->wgen = wgen_open(w, g); /* takes the reference the main thread gave */
         w->gen = g;
+        mgw_ws_generation_changed(w); /* open WebSocket connections move to it */
         mgw__wgen_retire(old);
     }
     ack();

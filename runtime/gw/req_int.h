@@ -71,6 +71,7 @@ typedef struct {
     const char *tls_host;                 /* the domain its TLS handshake chose, or NULL */
     const mgw_client_cert_t *client_cert; /* the verified client certificate, or NULL */
     int tls;                              /* the connection is TLS */
+    mgw_wgen_t *wgen; /* the generation to run on; NULL: the worker's current one */
 } mgw_req_from_t;
 
 struct mgw_req_s {

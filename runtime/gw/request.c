@@ -107,7 +107,12 @@ mgw_req_t *mgw__req_new(mgw_conn_t *c, const mgw_req_from_t *from)
     r->from = *from;
     r->wr = ext.writer;
     /* The request keeps the generation it started with until its pool goes away. */
-    r->wgen = mgw__wgen_acquire(from->w);
+    if (from->wgen) {
+        r->wgen = from->wgen;
+        r->wgen->nreqs++;
+    } else {
+        r->wgen = mgw__wgen_acquire(from->w);
+    }
     mgw_pool_cleanup_add(pool, mgw__wgen_release, r->wgen);
     mgw_gen_t *g = r->gen = r->wgen->gen;
     /* Most heads fit in 2 KB of the arena's first block; head_append (http/server.c) grows it up

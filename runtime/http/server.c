@@ -36,14 +36,27 @@ static mgw_req_t *new_request(mgw_conn_t *c)
 
 /* ---- reading ---- */
 
+/* The connection whose bytes the parser is reading on this thread, if any: an upgrade
+ * that completes inside the parser's callbacks leaves the parser to parse() to free. */
+static _Thread_local mgw_conn_t *parsing;
+
 static void parse(mgw_conn_t *c, mgw_rbuf_t *rb, const char *p, size_t n)
 {
     mgw_rbuf_t *saved = c->rbuf;
+    mgw_http1_t *parser = parser_of(c);
     /* on_body forwards slices of the buffer being parsed: make it the current one. */
     c->rbuf = rb;
     size_t used = 0;
-    int rc = mgw_http1_execute(parser_of(c), p, n, &used);
+    parsing = c;
+    int rc = mgw_http1_execute(parser, p, n, &used);
+    parsing = NULL;
     c->rbuf = saved;
+    if (c->proto != &mgw_http_server_handler) {
+        /* upgraded inside a callback: the new handler reads what follows the request */
+        mgw_http1_destroy(parser);
+        if (!c->done && used < n) c->proto->on_data(c, rb, p + used, n - used);
+        return;
+    }
     if (c->done) return;
     if (rc == MGW_HTTP1_PAUSE) {
         /* A request is complete and its response is not: the stream keeps the rest, and
@@ -244,9 +257,10 @@ static int on_complete(void *ud)
     if (c->req != r) return 0; /* answered and finished: parsing goes on */
     if (r->resp_done) {
         /* The response went out before the body finished arriving (e.g. a mock): the
-         * request ends here, and parsing may go straight on to the next one. */
+         * request ends here, and parsing may go straight on to the next one (unless it
+         * was an upgrade: what follows is the new protocol's). */
         finish_request(c);
-        return c->done ? MGW_HTTP1_PAUSE : 0;
+        return c->done || c->proto != &mgw_http_server_handler ? MGW_HTTP1_PAUSE : 0;
     }
     return MGW_HTTP1_PAUSE;
 }
@@ -263,10 +277,30 @@ static const mgw_http1_cbs_t server_cbs = {
 
 /* ---- request completion ---- */
 
+/* The upgrade accepted for the request that just ended: the new handler takes over. */
+static void upgrade(mgw_conn_t *c)
+{
+    mgw_http1_t *parser = parser_of(c);
+    mgw__conn_set_handler(c, c->upgrade, c->upgrade_data);
+    c->upgrade = NULL;
+    c->upgrade_data = NULL;
+    mgw_deadline_clear(&c->timer);
+    if (parsing == c) return; /* parse() frees the parser and hands on the rest */
+    mgw_http1_destroy(parser);
+    /* what the stream kept while the upgrade request ran goes to the new handler */
+    mgw_stream_resume(&c->stream);
+}
+
 /* Ends the current request and either closes or moves on to the next one. */
 static void finish_request(mgw_conn_t *c)
 {
     mgw_req_t *r = c->req;
+    if (c->upgrade && !c->done) {
+        c->req = NULL;
+        mgw__req_free(r);
+        upgrade(c);
+        return;
+    }
     int keep = r->keepalive && !r->resp_close && !c->w->shutting_down && !c->eof;
     c->req = NULL;
     mgw__req_free(r);
@@ -278,6 +312,17 @@ static void finish_request(mgw_conn_t *c)
     /* The next requests: what the stream kept while paused, then the socket. */
     if (c->stream.paused) mgw_http1_resume(parser_of(c));
     mgw_stream_resume(&c->stream);
+}
+
+void mgw_http_upgrade(mgw_req_t *r, const mgw_proto_ops_t *ops, void *data)
+{
+    mgw_conn_t *c = r->c;
+    c->upgrade = ops;
+    c->upgrade_data = data;
+    r->keepalive = 1;
+    r->resp_close = 0;
+    r->resp_done = 1;
+    mgw__conn_response_done(c);
 }
 
 void mgw__conn_response_done(mgw_conn_t *c)
@@ -382,6 +427,14 @@ static void h1_shutdown(mgw_conn_t *c)
 static void h1_close(mgw_conn_t *c)
 {
     drop_request(c, 499); /* the client went away */
+    if (c->upgrade) {
+        /* accepted but not taken over yet: the new handler owns the connection's end */
+        mgw_http1_t *parser = parser_of(c);
+        mgw__conn_set_handler(c, c->upgrade, c->upgrade_data);
+        c->upgrade = NULL;
+        if (parsing != c) mgw_http1_destroy(parser);
+        c->proto->on_close(c);
+    }
 }
 
 static void h1_free(mgw_conn_t *c)

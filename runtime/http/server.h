@@ -15,4 +15,13 @@ extern const mgw_proto_ops_t mgw_http_server_handler;
  * queued: ends the request and moves on to the next one, or closes. */
 void mgw__conn_response_done(mgw_conn_t *c);
 
+/*
+ * The request under way on r's connection was an upgrade that its handler accepted: r's
+ * response (the 101, written by the caller) is complete. Once r has ended (its access-log
+ * line written), ops takes the connection over with data as its state, and what the
+ * client sent after the request's head goes to ops->on_data. Called instead of ending the
+ * response (mgw__resp_end); r may be freed before this returns.
+ */
+void mgw_http_upgrade(mgw_req_t *r, const mgw_proto_ops_t *ops, void *data);
+
 #endif

@@ -59,6 +59,10 @@ struct mgw_conn_s {
     void *proto_data;
     mgw_rbuf_t *rbuf; /* the buffer the handler is parsing: slices of it go on by reference */
     mgw_req_t *req;   /* the request under way (HTTP/1), or NULL */
+    /* an upgrade accepted (http/server.c mgw_http_upgrade): the handler that takes the
+     * connection over once the request under way has ended */
+    const mgw_proto_ops_t *upgrade;
+    void *upgrade_data;
     mgw_conn_t *next, *prev;
     char peer[64];
     int handles;

@@ -20,6 +20,8 @@ typedef struct mgw_mailbox_s mgw_mailbox_t;
 enum {
     MGW_MSG_SHUTDOWN, /* stop accepting, finish what runs, end the loop (worker.c) */
     MGW_MSG_RELOAD,   /* swap in a new generation, data: the mgw_gen_t (ctl/reload.c) */
+    MGW_MSG_WS_CALL,  /* an @connections operation, data: the mgw_ws_call_t (ws/) */
+    MGW_MSG_WS_REPLY, /* its outcome, back on the caller's loop (ws/) */
     MGW_MSG__COUNT
 };
 

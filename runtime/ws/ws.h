@@ -63,6 +63,10 @@ void mgw_ws_call(mgw_worker_t *from, mgw_ws_call_t *call);
 /* Frees call and what it holds (data, info): what done does when it is finished. */
 void mgw_ws_call_free(mgw_ws_call_t *call);
 
+/* The worker's generation changed (a reload, ctl/reload.c, on the worker): its open
+ * connections move to it, or close (1001) when their API or stage is gone. */
+void mgw_ws_generation_changed(mgw_worker_t *w);
+
 /* ---- what policies see of a WebSocket event request ---- */
 
 /* The connection id of the WebSocket event r (NULL when r is not one). */

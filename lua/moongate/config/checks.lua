@@ -15,6 +15,7 @@ local quote, show, num, contains, join = lang.quote, lang.show, lang.num, lang.c
 local sorted_keys, string_keys, did_you_mean, fail = lang.sorted_keys, lang.string_keys,
   lang.did_you_mean, lang.fail
 local API_ID, parse_target, parse_route_key = values.API_ID, values.parse_target, values.parse_route_key
+local route_key_error, ws_route_key_error = values.route_key_error, values.ws_route_key_error
 local url_error, expand_stage_variables, resolve = values.url_error, values.expand_stage_variables,
   values.resolve
 local hex64_error, api_key_value_error = values.hex64_error, values.api_key_value_error
@@ -217,7 +218,102 @@ end
 -- URIs may only use the route's parameters and must expand in every stage.
 local check_route_authorizers
 
+-- The route keys of maps keyed by route (routes, route_settings) as written: the keys
+-- of `raw` with the form of the API's protocol; an invalid one is reported and dropped
+-- from the checked map `checked` (as the schema walker drops an invalid key).
+local function check_route_key_form(raw, checked, path, ctx, key_error)
+  if type(raw) ~= "table" then
+    return
+  end
+  for _, key in ipairs(string_keys(raw)) do
+    local err = key_error(key)
+    if err then
+      fail(ctx, join(path, key), err)
+      if type(checked) == "table" then
+        checked[key] = nil
+      end
+    end
+  end
+end
+
+local function raw_field(t, ...)
+  for _, k in ipairs({ ... }) do
+    if type(t) ~= "table" then
+      return nil
+    end
+    t = t[k]
+  end
+  return t
+end
+
+-- Route keys have the form of the protocol: "METHOD /path" for HTTP APIs (and also
+-- the keys of route_settings), anything printable for WebSocket APIs (route_settings
+-- keys must then name a route, which check_throttle_refs checks).
+local function check_route_keys(c, v, path, ctx, ws)
+  if ws then
+    check_route_key_form(v.routes, c.routes, join(path, "routes"), ctx, ws_route_key_error)
+    return
+  end
+  check_route_key_form(v.routes, c.routes, join(path, "routes"), ctx, route_key_error)
+  for _, group in ipairs({ "stages", "usage_plans" }) do
+    if type(v[group]) == "table" then
+      for _, name in ipairs(string_keys(v[group])) do
+        check_route_key_form(raw_field(v, group, name, "route_settings"),
+          raw_field(c, group, name, "route_settings"),
+          join(join(join(path, group), name), "route_settings"), ctx, route_key_error)
+      end
+    end
+  end
+end
+
+local WS_ONLY = "is only for websocket APIs"
+
+-- What only WebSocket APIs have, and what they must not have.
+local function check_protocol_fields(c, v, path, ctx)
+  local ws, http = c.protocol == "websocket", c.protocol == "http"
+  local routes = type(v.routes) == "table" and v.routes or {}
+  if ws and v.route_selection_expression == nil then
+    fail(ctx, join(path, "route_selection_expression"), "is required for websocket APIs")
+  elseif http and v.route_selection_expression ~= nil then
+    fail(ctx, join(path, "route_selection_expression"), WS_ONLY)
+  end
+  if http and v.websocket ~= nil then
+    fail(ctx, join(path, "websocket"), WS_ONLY)
+  end
+  if ws and v.route_selection ~= nil then
+    fail(ctx, join(path, "route_selection"),
+      "is not for websocket APIs (route_selection_expression selects their routes)")
+  end
+  for _, key in ipairs(string_keys(routes)) do
+    local r, rpath = routes[key], join(join(path, "routes"), key)
+    if type(r) == "table" then
+      if http and r.route_response ~= nil then
+        fail(ctx, join(rpath, "route_response"), WS_ONLY)
+      end
+      if ws and key ~= "$connect" and r.authorizer ~= nil then
+        fail(ctx, join(rpath, "authorizer"),
+          'only the "$connect" route may have an authorizer (a WebSocket is authorized when it connects)')
+      end
+      if ws and key ~= "$connect" and r.api_key_required == true then
+        fail(ctx, join(rpath, "api_key_required"),
+          'only the "$connect" route may require an API key (a WebSocket is authorized when it connects)')
+      end
+    end
+  end
+end
+
+-- A WebSocket API's settings: a message holds at least one frame.
+local function check_websocket(c, _, path, ctx)
+  if c.max_frame_size and c.max_message_size and c.max_message_size < c.max_frame_size then
+    fail(ctx, join(path, "max_message_size"), format("must be at least max_frame_size (%s), got %s",
+      num(c.max_frame_size), num(c.max_message_size)))
+  end
+end
+
 local function check_api(c, v, path, ctx)
+  local ws = c.protocol == "websocket"
+  check_route_keys(c, v, path, ctx, ws)
+  check_protocol_fields(c, v, path, ctx)
   check_throttle_refs(c, path, ctx)
   check_route_authorizers(c, path, ctx)
   if type(v.routes) ~= "table" or type(c.routes) ~= "table" then
@@ -226,9 +322,17 @@ local function check_api(c, v, path, ctx)
   local seen = {}
   local routes_path = join(path, "routes")
   for _, key in ipairs(string_keys(v.routes)) do
-    local route = parse_route_key(key)
+    local route = not ws and parse_route_key(key)
     local rpath = join(routes_path, key)
-    if route then
+    if ws then
+      -- no path parameters; stage variables must expand in every stage
+      local integration = c.routes[key] and c.routes[key].integration
+      if integration and integration.type == "http" and integration.uri then
+        local upath = join(join(rpath, "integration"), "uri")
+        check_uri_params(integration.uri, {}, upath, ctx)
+        check_uri_stages(integration.uri, c.stages, upath, ctx)
+      end
+    elseif route then
       if seen[route.shape] then
         fail(ctx, rpath, "conflicts with " .. quote(seen[route.shape]))
       else
@@ -390,6 +494,7 @@ M.root, M.api, M.listeners, M.throttle, M.api_key = check_root, check_api, check
   check_throttle, check_api_key
 M.authorizer, M.waf, M.access_log, M.management = check_authorizer, check_waf, check_access_log,
   check_management
+M.websocket = check_websocket
 M.client_certificate, M.listener_tls, M.domain = check_client_certificate, check_listener_tls,
   check_domain
 

@@ -13,8 +13,8 @@ local policy_lib = require "moongate.policy"
 local show = lang.show
 local METHODS, API_ID, VARIABLE_NAME, HEADER_TOKEN = values.METHODS, values.API_ID,
   values.VARIABLE_NAME, values.HEADER_TOKEN
-local header_value_error, uri_error, route_key_error = values.header_value_error, values.uri_error,
-  values.route_key_error
+local header_value_error, uri_error = values.header_value_error, values.uri_error
+local route_selection_expression_error = values.route_selection_expression_error
 local api_key_value_error, hex64_error = values.api_key_value_error, values.hex64_error
 local address_error, file_error, template_error = values.address_error, values.file_error,
   values.template_error
@@ -85,7 +85,8 @@ throttle_settings.post = check_throttle
 local function route_settings(description)
   return {
     type = "map", default = {}, description = description,
-    keys = { type = "string", check = route_key_error, description = "a route key of the API" },
+    -- the key's form depends on the API's protocol: checked with the API (checks.api)
+    keys = { type = "string", description = "a route key of the API" },
     values = {
       type = "record", description = "settings of one route",
       fields = { throttle = throttle_settings },
@@ -281,6 +282,10 @@ local route = {
       description = "what answers the route: an http proxy, a mock or a Lua handler",
     },
     authorizer = { type = "string", non_empty = true, description = "name of the API's authorizer that guards the route" },
+    route_response = {
+      type = "boolean",
+      description = "websocket APIs: true sends the integration's response body back to the client as a message (default false)",
+    },
     scopes = {
       type = "list", max_entries = 10, description = "scopes the route requires, given to the authorizer (auth.scopes)",
       elements = { type = "string", non_empty = true, description = "a scope" },
@@ -355,13 +360,53 @@ local stage = {
   },
 }
 
+local seconds = function(default, description)
+  return { type = "number", at_least = 0, at_most = 604800, default = default, description = description }
+end
+
+local websocket = {
+  type = "record", default = {}, post = checks.websocket,
+  description = "WebSocket settings (websocket APIs only; every field optional)",
+  fields = {
+    max_frame_size = {
+      type = "integer", between = { 125, 16777216 }, default = 32768,
+      description = "largest frame payload in bytes; a larger frame closes the connection with 1009",
+    },
+    max_message_size = {
+      type = "integer", between = { 125, 16777216 }, default = 131072,
+      description = "largest message (all its frames) in bytes, at least max_frame_size; 1009 above",
+    },
+    idle_timeout = seconds(600, "seconds without a message either way before the connection is closed (0: none)"),
+    max_duration = seconds(7200, "seconds a connection may last at most (0: no limit)"),
+    ping_interval = seconds(0, "seconds between the gateway's pings (0: the gateway does not ping)"),
+    pong_timeout = {
+      type = "number", above = 0, at_most = 3600, default = 30,
+      description = 'seconds to wait for the pong of a ping before closing with 1001 "pong timeout"',
+    },
+    send_queue_size = {
+      type = "integer", between = { 1024, 1073741824 }, default = 1048576,
+      description = "bytes that may wait to be sent to a slow client; more closes the connection with 1008",
+    },
+    connections_endpoint = {
+      type = "boolean", default = false,
+      description = "true: also serve /{stage}/@connections on the API's own endpoint (with its $connect authorizer or API key)",
+    },
+  },
+}
+
 local api = {
   type = "record", description = "an API", post = checks.api,
   fields = {
     protocol = {
-      type = "string", one_of = { "http" }, unsupported = { rest = true, websocket = true },
-      default = "http", description = 'API type; only "http" for now',
+      type = "string", one_of = { "http", "websocket" }, unsupported = { rest = true },
+      default = "http", description = 'API type: "http" or "websocket"',
     },
+    route_selection_expression = {
+      type = "string", check = route_selection_expression_error,
+      description = "websocket APIs (required): $request.body.NAME, $request.body.A.B or a template such as"
+        .. " ${request.body.a}/${request.body.b}; selects the route of each message",
+    },
+    websocket = websocket,
     default_endpoint = {
       type = "boolean", default = true,
       description = "false: reachable only through a custom domain",
@@ -373,7 +418,12 @@ local api = {
     },
     routes = {
       type = "map", required = true, non_empty = true, description = "routes by route key",
-      keys = { type = "string", check = route_key_error, description = 'route key: "METHOD /path" or "$default"' },
+      -- the key's form depends on the protocol: checked with the API (checks.api)
+      keys = {
+        type = "string",
+        description = 'route key: "METHOD /path" or "$default"; websocket APIs: "$connect", "$disconnect",'
+          .. ' "$default" or 1..128 printable characters',
+      },
       values = route,
     },
     authorizers = {

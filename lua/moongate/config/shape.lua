@@ -56,6 +56,23 @@ local function shape_route(key, r)
   }
 end
 
+-- A WebSocket API's route: its key is not "METHOD /path".
+local function shape_ws_route(key, r)
+  return {
+    key = key, api_key_required = r.api_key_required, route_response = r.route_response or false,
+    integration = shape_integration(r.integration),
+  }
+end
+
+local function shape_websocket(w)
+  return {
+    max_frame_size = w.max_frame_size, max_message_size = w.max_message_size,
+    idle_timeout = w.idle_timeout, max_duration = w.max_duration, ping_interval = w.ping_interval,
+    pong_timeout = w.pong_timeout, send_queue_size = w.send_queue_size,
+    connections_endpoint = w.connections_endpoint,
+  }
+end
+
 local function shape_throttle(t)
   return t and { rate = t.rate, burst = t.burst }
 end
@@ -111,14 +128,17 @@ end
 
 local function shape_api(id, a, prefix)
   local api_path = join("apis", id)
+  local ws = a.protocol == "websocket"
   return {
     id = id,
     protocol = a.protocol,
+    route_selection_expression = ws and a.route_selection_expression or nil,
+    websocket = ws and shape_websocket(a.websocket) or nil,
     default_endpoint = a.default_endpoint,
     stages = map_list(a.stages, function(name, st)
       return shape_stage(api_path, name, st, prefix)
     end),
-    routes = map_list(a.routes, shape_route),
+    routes = map_list(a.routes, ws and shape_ws_route or shape_route),
     usage_plans = map_list(a.usage_plans, shape_plan),
     gateway_responses = map_list(a.gateway_responses, function(t, r)
       return {

@@ -206,6 +206,27 @@ local function route_key_error(v)
   return err
 end
 
+-- Route keys of a WebSocket API: "$connect", "$disconnect", "$default", or any other
+-- key of 1..128 printable ASCII characters that the route selection expression
+-- evaluates to (other keys starting with "$" are reserved).
+local WS_SPECIAL_KEYS = { "$connect", "$default", "$disconnect" }
+
+local function ws_route_key_error(v)
+  if contains(WS_SPECIAL_KEYS, v) then
+    return nil
+  end
+  if v == "" or #v > 128 then
+    return format("must be 1 to 128 characters, got %d", #v)
+  end
+  if find(v, "[^\32-\126]") then
+    return "must be printable ASCII characters (space to ~)"
+  end
+  if sub(v, 1, 1) == "$" then
+    return 'must be "$connect", "$disconnect", "$default" or a key not starting with "$"'
+      .. lang.did_you_mean(v, WS_SPECIAL_KEYS)
+  end
+end
+
 -- `${stageVariables.NAME}` references in a URI template, or nil and a reason.
 local function uri_stage_variables(uri)
   local names = {}
@@ -297,6 +318,15 @@ local function template_error(v)
   end
 end
 
+-- Route selection expressions are compiled by the gateway (runtime/conf/rsel.c), asked
+-- through moongate.native as templates are.
+local function route_selection_expression_error(v)
+  local native = loaded_modules["moongate.native"]
+  if native and native.rsel_error then
+    return native.rsel_error(v)
+  end
+end
+
 -- A certificate and key the gateway would refuse (unreadable PEM, key mismatch, weak).
 local function certificate_pair_error(c, ctx)
   local native = loaded_modules["moongate.native"]
@@ -370,6 +400,8 @@ M.address_error, M.workers_value, M.host_error = address_error, workers_value, h
 M.strip_slashes, M.base_path_error, M.parse_target = strip_slashes, base_path_error, parse_target
 M.stage_name_error, M.header_value_error = stage_name_error, header_value_error
 M.parse_route_key, M.route_key_error = parse_route_key, route_key_error
+M.ws_route_key_error, M.route_selection_expression_error = ws_route_key_error,
+  route_selection_expression_error
 M.url_error, M.uri_error, M.expand_stage_variables = url_error, uri_error, expand_stage_variables
 M.resolve, M.file_error, M.template_error = resolve, file_error, template_error
 M.certificate_pair_error, M.log_path_error = certificate_pair_error, log_path_error
