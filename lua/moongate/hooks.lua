@@ -10,8 +10,8 @@
 local policy = require "moongate.policy"
 local cjson = require "cjson.safe"
 
-local type, pairs, ipairs, next, tostring, error, xpcall, setmetatable =
-  type, pairs, ipairs, next, tostring, error, xpcall, setmetatable
+local type, pairs, ipairs, next, tostring, tonumber, error, xpcall, setmetatable, rawget =
+  type, pairs, ipairs, next, tostring, tonumber, error, xpcall, setmetatable, rawget
 local format, find, sub, gsub, match, lower, byte, char, rep =
   string.format, string.find, string.sub, string.gsub, string.match, string.lower,
   string.byte, string.char, string.rep
@@ -229,8 +229,97 @@ local function request_context(req)
   return rc
 end
 
--- The integration event of a request (what a Lua integration's handle() gets).
+---------------------------------------------------------------------------
+-- WebSocket events (the shape of Amazon API Gateway's Lambda WebSocket event)
+---------------------------------------------------------------------------
+
+local connections -- moongate.connections, loaded on the first WebSocket event
+
+-- The values kept for the event's connection: { authorizer, context } (the kit's request
+-- carries its own as _kept).
+local function kept_values(req, id)
+  local k = rawget(req, "_kept")
+  if k == nil then
+    connections = connections or require("moongate.connections")
+    k = connections.kept(id)
+  end
+  return k
+end
+
+local function multi(t)
+  if t == nil then
+    return nil
+  end
+  local out = {}
+  for k, v in pairs(t) do
+    out[k] = { v }
+  end
+  return out
+end
+
+local function number_or_nil(s)
+  return s and tonumber(s)
+end
+
+-- The event of a WebSocket event request (connection id) for a Lua integration.
+local function ws_event(req, id)
+  local event_type = req:context("eventType")
+  local epoch = req:time_epoch()
+  local rc = {
+    routeKey = req.route_key or "$default",
+    eventType = event_type,
+    connectionId = id,
+    connectedAt = number_or_nil(req:context("connectedAt")),
+    messageDirection = "IN",
+    requestId = req.request_id,
+    extendedRequestId = req.request_id,
+    requestTime = os.date("!%d/%b/%Y:%H:%M:%S +0000", floor(epoch / 1000)),
+    requestTimeEpoch = epoch,
+    stage = req.stage,
+    apiId = req.api_id,
+    domainName = req.host or req:context("domainName"),
+    identity = {
+      sourceIp = req.source_ip,
+      userAgent = req:context("identity.userAgent") or req:header("user-agent") or "",
+    },
+  }
+  local kept = kept_values(req, id)
+  if kept then
+    rc.authorizer = kept.authorizer
+    rc.connectionContext = kept.context
+  end
+  if rc.authorizer == nil and req.authorizer then -- the $connect's own authorizer (kit)
+    rc.authorizer = req.authorizer
+  end
+  local e = { requestContext = rc, isBase64Encoded = false,
+              stageVariables = non_empty(req:stage_variables()) }
+  if event_type == "MESSAGE" then
+    rc.messageId = req:context("messageId")
+    local body = req:body()
+    local b64 = not is_text(body)
+    e.body = b64 and M.base64_encode(body) or body
+    e.isBase64Encoded = b64
+  elseif event_type == "CONNECT" then
+    local headers = req:headers()
+    local query = non_empty(req:query_params())
+    e.headers = headers
+    e.multiValueHeaders = multi(headers)
+    e.queryStringParameters = query
+    e.multiValueQueryStringParameters = multi(query)
+  elseif event_type == "DISCONNECT" then
+    rc.disconnectStatusCode = number_or_nil(req:context("disconnectStatusCode"))
+    rc.disconnectReason = req:context("disconnectReason") or ""
+  end
+  return e
+end
+
+-- The integration event of a request (what a Lua integration's handle() gets): payload
+-- format 2.0 for HTTP requests, the WebSocket event for a WebSocket API's events.
 function M.event(req)
+  local id = req.connection_id
+  if id then
+    return ws_event(req, id)
+  end
   local headers = req:headers()
   headers.cookie = nil -- cookies travel in their own list
   local body = req:body()
@@ -726,6 +815,31 @@ end
 -- Runs a Lua integration: handle(event, conf, req) (req for req.ctx and what the
 -- event does not carry). Returns the response { status, headers, body }, or
 -- { status = 500, error, traceback }.
+-- A $connect handler's result.context: the values later events of the connection see
+-- as requestContext.connectionContext ({ name = string | number | boolean }), or nil and
+-- why it is malformed.
+function M.connection_context(v)
+  if type(v) ~= "table" then
+    return nil, "context must be a table, got " .. type(v)
+  end
+  local out = {}
+  for k, x in pairs(v) do
+    if type(k) ~= "string" then
+      return nil, "context keys must be strings"
+    end
+    local t = type(x)
+    if t ~= "string" and t ~= "number" and t ~= "boolean" then
+      return nil, format("context.%s must be a string, number or boolean, got a %s", k, t)
+    end
+    out[k] = x
+  end
+  return out
+end
+
+-- Runs a Lua integration: handle(event, conf, req) (req for req.ctx and what the
+-- event does not carry). Returns the response { status, headers, body } (for a
+-- WebSocket $connect with connection_context when the handler returned context), or
+-- { status = 500, error, traceback }.
 function M.handle(use, req, call)
   local event = M.event(req)
   local ok, v = call(use.mod.handle, event, use.conf, req)
@@ -735,6 +849,20 @@ function M.handle(use, req, call)
   local resp, why = M.response(v)
   if not resp then
     return { status = 500, error = "malformed handler result: " .. why }
+  end
+  return M.connect_result(event, v, resp)
+end
+
+-- Adds to resp what a WebSocket $connect handler's result v keeps for the connection
+-- (resp.connection_context), or turns resp into the 500 of a malformed context.
+function M.connect_result(event, v, resp)
+  local rc = type(event) == "table" and event.requestContext
+  if type(rc) == "table" and rc.eventType == "CONNECT" and type(v) == "table" and v.context ~= nil then
+    local ctx, why = M.connection_context(v.context)
+    if not ctx then
+      return { status = 500, error = "malformed handler result: " .. why }
+    end
+    resp.connection_context = ctx
   end
   return resp
 end

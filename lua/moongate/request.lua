@@ -5,7 +5,8 @@
 --   request.new{ ... }    the busted kit's: backed by a plain table (see testing.lua)
 --
 -- Fields: method, path, raw_path, route_path, query_string, route_key, request_id,
--- source_ip, stage, api_id, host, protocol, ctx (a table shared by every hook of the
+-- source_ip, stage, api_id, host, protocol, connection_id (a WebSocket event's
+-- connection; nil for HTTP requests), ctx (a table shared by every hook of the
 -- request), authorizer (the Lua authorizer's context, once authorized), client_cert
 -- (mutual TLS: { pem, subject_dn, issuer_dn, serial_number, not_before, not_after }),
 -- r (the C request pointer, for runtime modules such as moongate.throttle; nil in the
@@ -194,7 +195,7 @@ local FIELDS = base.constants.REQUEST_FIELDS
 -- Fields that never change during a request and may be cached on the object.
 local FIXED = {
   method = true, path = true, raw_path = true, query_string = true, request_id = true,
-  source_ip = true, host = true, protocol = true,
+  source_ip = true, host = true, protocol = true, connection_id = true,
 }
 
 local str_buf = ffi_new("mgw_str_t[1]")
@@ -418,7 +419,9 @@ end
 -- t.query (a string or a table), t.body, t.source_ip, t.path_params,
 -- t.stage_variables, t.route_key, t.stage, t.api_id, t.request_id, t.host,
 -- t.protocol, t.authorizer (an authorizer context), t.context ($context values by
--- name, for those the builder cannot derive), t.time (epoch ms).
+-- name, for those the builder cannot derive), t.time (epoch ms), t.connection_id (a
+-- WebSocket event: see testing.websocket), t.kept (a WebSocket event: { authorizer,
+-- context } kept for its connection).
 function M.new(t)
   t = t or {}
   local path = t.path or "/"
@@ -454,6 +457,8 @@ function M.new(t)
     protocol = t.protocol or "HTTP/1.1",
     authorizer = t.authorizer,
     client_cert = t.client_cert,
+    connection_id = t.connection_id,
+    _kept = t.kept,
     ctx = {},
     _headers = headers,
     _body = t.body or "",
@@ -511,6 +516,7 @@ local DERIVED = {
   apiId = function(s) return s.api_id end,
   stage = function(s) return s.stage end,
   routeKey = function(s) return s.route_key end,
+  connectionId = function(s) return s.connection_id end,
   httpMethod = function(s) return s.method end,
   path = function(s) return s.raw_path end,
   protocol = function(s) return s.protocol end,

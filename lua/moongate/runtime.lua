@@ -6,6 +6,7 @@
 --                            mgw_lslot_t's address, a number) in runner, the thread
 --                            C resumed
 --   yielded(s)               reports a hook that yielded by itself (C dropped it)
+--   conn_end(id)             drops what was kept for a WebSocket connection that ended
 --
 -- A request's slot (runtime/lua/lua_int.h) is its place in this state: C takes one at
 -- the request's first hook and gives it back when the request ends, without calling
@@ -21,6 +22,7 @@ local base = require "moongate.base"
 local policy = require "moongate.policy"
 local request = require "moongate.request"
 local hooks = require "moongate.hooks"
+local connections = require "moongate.connections"
 
 ffi.cdef [[
 int mgw_ffi_runtime_authorized(mgw_req_t *r, const char *principal, size_t pn,
@@ -259,6 +261,17 @@ local function authorized(st, d)
   local p, k = d.principal_id, d.usage_identifier_key
   C.mgw_ffi_runtime_authorized(st.slot.r, p, p and #p or 0, ctx, n, k, k and #k or 0)
   st.req.authorizer = context
+  local id = st.req.connection_id
+  if id then
+    -- a WebSocket $connect: every later event of the connection shows the result as
+    -- requestContext.authorizer ({ principalId, context keys... }, as AWS does)
+    local a = {}
+    for key, v in pairs(context) do
+      a[key] = v
+    end
+    a.principalId = p
+    connections.keep(st.slot.r, id, "authorizer", a)
+  end
 end
 
 local function cache_for(use)
@@ -370,6 +383,9 @@ RUN[HOOK.HANDLE] = function(st, use)
     hdr_buf[i - 1].value.p, hdr_buf[i - 1].value.n = h[2], #h[2]
   end
   C.mgw_ffi_runtime_response(st.slot.r, resp.status, hdr_buf, n, resp.body, #resp.body)
+  if resp.connection_context then -- a WebSocket $connect's values for later events
+    connections.keep(st.slot.r, st.req.connection_id, "context", resp.connection_context)
+  end
   return OK
 end
 
@@ -478,6 +494,12 @@ function M.check_cert(use_id, gen_id, cert)
     return CERT.DENY, d.reason
   end
   return CERT.ERROR, where(use) .. ": " .. d.error
+end
+
+-- WebSocket connection id ended (runtime/lua/lua.c, told by ws/): what was kept for it
+-- goes.
+function M.conn_end(id)
+  connections.forget(id)
 end
 
 -- For specs and diagnostics: live counts the requests in Lua now.

@@ -19,6 +19,7 @@ local policy = require "moongate.policy"
 local request = require "moongate.request"
 local hooks = require "moongate.hooks"
 local http = require "moongate.http"
+local connections = require "moongate.connections"
 
 local type, pairs, ipairs, error, tostring, setmetatable = type, pairs, ipairs, error, tostring, setmetatable
 local concat = table.concat
@@ -55,6 +56,7 @@ end
 function M.reset()
   loaded = {}
   http.set_transport(nil)
+  connections.set_transport(nil)
 end
 
 local function call(fn, ...)
@@ -139,6 +141,144 @@ function M.event(req)
 end
 
 ---------------------------------------------------------------------------
+-- WebSocket events
+---------------------------------------------------------------------------
+
+-- Builders of the requests a WebSocket API's events are, as the gateway makes them:
+-- testing.handle(p, conf, req) runs a Lua integration on one (its handler gets the
+-- WebSocket event), testing.event(req) shows the event, and testing.authorize runs the
+-- $connect authorizer on a connect request.
+--
+--   local req = testing.websocket.connect{ headers = { authorization = "t1" },
+--                                          query = { room = "7" } }
+--   local req = testing.websocket.message{ body = '{"action":"send","text":"hi"}',
+--                                          route_key = "send", connection_id = id,
+--                                          authorizer = { principalId = "alice" },
+--                                          connection_context = { room = "7" } }
+--   local req = testing.websocket.disconnect{ status_code = 1001, reason = "going away" }
+--
+-- Every builder takes connection_id (default testing.websocket.CONNECTION_ID),
+-- connected_at (epoch ms), route_key, source_ip, stage, api_id, host, request_id,
+-- stage_variables, time (epoch ms) and, for events after $connect, authorizer (what the
+-- $connect authorizer returned: { principalId, context keys... }, seen as
+-- requestContext.authorizer) and connection_context (what the $connect handler returned
+-- as context, seen as requestContext.connectionContext). connect takes headers and query
+-- (a table or string); message takes body (a string; one that is not UTF-8 text reaches
+-- the handler base64-encoded, as a binary message), message_id and user_agent;
+-- disconnect takes status_code (default 1000), reason (default "") and user_agent.
+M.websocket = { CONNECTION_ID = "kitConnectionId0" }
+
+local function ws_request(t, event_type, route_key, extra)
+  t = t or {}
+  if type(t) ~= "table" then
+    error("expected a table of fields", 3)
+  end
+  local time = t.time or 1700000000000
+  local context = {
+    eventType = event_type,
+    connectedAt = tostring(t.connected_at or time),
+  }
+  for k, v in pairs(extra) do
+    context[k] = tostring(v)
+  end
+  if t.user_agent then
+    context["identity.userAgent"] = t.user_agent
+  end
+  local kept
+  if t.authorizer ~= nil or t.connection_context ~= nil then
+    kept = { authorizer = t.authorizer, context = t.connection_context }
+  end
+  return request.new({
+    method = event_type == "CONNECT" and "GET" or "POST",
+    path = t.path or "/",
+    headers = t.headers,
+    query = t.query,
+    body = t.body,
+    source_ip = t.source_ip,
+    stage = t.stage,
+    api_id = t.api_id,
+    host = t.host,
+    request_id = t.request_id,
+    stage_variables = t.stage_variables,
+    route_key = t.route_key or route_key,
+    time = time,
+    connection_id = t.connection_id or M.websocket.CONNECTION_ID,
+    kept = kept,
+    context = context,
+  })
+end
+
+-- The $connect request (the upgrade: a GET with headers and query).
+function M.websocket.connect(t)
+  return ws_request(t, "CONNECT", "$connect", {})
+end
+
+-- One message (route_key: the route the selection expression chose; default $default).
+function M.websocket.message(t)
+  t = t or {}
+  if t.body ~= nil and type(t.body) ~= "string" then
+    error("message body must be a string", 2)
+  end
+  return ws_request(t, "MESSAGE", "$default", { messageId = t.message_id or "kitMessageId0000" })
+end
+
+-- The $disconnect of a connection.
+function M.websocket.disconnect(t)
+  t = t or {}
+  return ws_request(t, "DISCONNECT", "$disconnect", {
+    disconnectStatusCode = t.status_code or 1000,
+    disconnectReason = t.reason or "",
+  })
+end
+
+-- Answers moongate.connections calls made by hooks under test, and records them.
+-- conns maps the ids of open connections to what info returns for them ({ connectedAt,
+-- lastActiveAt, identity = { sourceIp, userAgent } }, or true for made-up values), or is
+-- a function(call) that answers each call ({ op = "send" | "info" | "close", id, data,
+-- binary }) with what the operation returns. Returns the record: { sent = { { id, data,
+-- binary } }, closed = { id, ... }, connections = the map }. Sending to, asking about or
+-- closing an id that is not open returns nil, "gone", 410; close removes it.
+-- testing.reset() (or mock_connections(nil)) removes the fake.
+function M.mock_connections(conns)
+  if conns == nil then
+    connections.set_transport(nil)
+    return nil
+  end
+  local record = { sent = {}, closed = {} }
+  local answer = type(conns) == "function" and conns or nil
+  local open = not answer and conns or nil
+  if not answer and type(open) ~= "table" then
+    error("mock_connections takes a table of open connections or a function", 2)
+  end
+  record.connections = open
+  connections.set_transport(function(call)
+    if call.op == "send" then
+      record.sent[#record.sent + 1] = { id = call.id, data = call.data, binary = call.binary }
+    elseif call.op == "close" then
+      record.closed[#record.closed + 1] = call.id
+    end
+    if answer then
+      return answer(call)
+    end
+    local c = open[call.id]
+    if not c then
+      return nil, "gone", 410
+    end
+    if call.op == "info" then
+      if c == true then
+        return { connectedAt = 1700000000000, lastActiveAt = 1700000000000,
+                 identity = { sourceIp = "127.0.0.1", userAgent = "" } }
+      end
+      return c
+    elseif call.op == "close" then
+      open[call.id] = nil
+    end
+    return true
+  end)
+  return record
+end
+
+---------------------------------------------------------------------------
 -- Runners
 ---------------------------------------------------------------------------
 
@@ -161,6 +301,17 @@ function M.authorize(p, conf, req, opts)
   local d = hooks.authorize(use, req, call)
   if d.outcome == "allow" then
     req.authorizer = d.context
+    if req.connection_id then
+      -- a WebSocket $connect: its events show { principalId, context keys... }, as the
+      -- gateway keeps it for the connection's later events
+      local a = {}
+      for k, v in pairs(d.context) do
+        a[k] = v
+      end
+      a.principalId = d.principal_id
+      req._kept = req._kept or {}
+      req._kept.authorizer = a
+    end
   end
   d.result = nil
   return d
@@ -223,7 +374,8 @@ end
 
 -- Runs a Lua integration on a request (its event is built as the gateway builds
 -- it) or on an event table: { status, headers = { name = value } (repeated names
--- joined with ", "), header_list = { { name, value } }, body } or
+-- joined with ", "), header_list = { { name, value } }, body, connection_context (a
+-- WebSocket $connect: the context the handler returned for later events) } or
 -- { status = 500, error }.
 function M.handle(p, conf, req_or_event)
   local use = use_of(p, conf, "handle")
@@ -238,7 +390,8 @@ function M.handle(p, conf, req_or_event)
       resp = { status = 500, error = v.message }
     else
       local r, why = hooks.response(v)
-      resp = r or { status = 500, error = "malformed handler result: " .. why }
+      resp = r and hooks.connect_result(req_or_event, v, r)
+        or { status = 500, error = "malformed handler result: " .. why }
     end
   end
   if resp.error then
@@ -248,7 +401,8 @@ function M.handle(p, conf, req_or_event)
   for _, h in ipairs(resp.headers) do
     map[h[1]] = map[h[1]] and (map[h[1]] .. ", " .. h[2]) or h[2]
   end
-  return { status = resp.status, headers = map, header_list = resp.headers, body = resp.body }
+  return { status = resp.status, headers = map, header_list = resp.headers, body = resp.body,
+           connection_context = resp.connection_context }
 end
 
 -- Runs a log policy with a context (testing.context{...}): { line } or { custom }

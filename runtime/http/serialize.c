@@ -38,6 +38,8 @@ const char *mgw_http1_reason(int status)
         return "Request Timeout";
     case 409:
         return "Conflict";
+    case 410:
+        return "Gone";
     case 413:
         return "Payload Too Large";
     case 415:

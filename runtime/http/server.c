@@ -283,8 +283,7 @@ static void upgrade(mgw_conn_t *c)
     mgw_http1_t *parser = parser_of(c);
     mgw__conn_set_handler(c, c->upgrade, c->upgrade_data);
     c->upgrade = NULL;
-    c->upgrade_data = NULL;
-    mgw_deadline_clear(&c->timer);
+    c->upgrade_data = NULL; /* its deadline, if any, is the new handler's now */
     if (parsing == c) return; /* parse() frees the parser and hands on the rest */
     mgw_http1_destroy(parser);
     /* what the stream kept while the upgrade request ran goes to the new handler */

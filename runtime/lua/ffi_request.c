@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "lua/lua_int.h"
+#include "ws/ws.h"
 
 static int give(mgw_str_t s, mgw_str_t *out)
 {
@@ -51,6 +52,8 @@ int mgw_ffi_req_field(mgw_req_t *r, int field, mgw_str_t *out)
         return give(r->host.n ? r->host : MGW_NULL_STR, out);
     case MGW_FIELD_PROTOCOL:
         return give_c(r->minor == 0 ? "HTTP/1.0" : "HTTP/1.1", out);
+    case MGW_FIELD_CONNECTION_ID: /* a WebSocket event's; no value for HTTP requests */
+        return give_c(mgw_ws_event_connection(r), out);
     }
     return -1;
 }

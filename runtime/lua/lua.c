@@ -19,9 +19,9 @@
 #include "base/log.h"
 #include "lua/lua_int.h"
 
-enum { FN_LOAD_GEN, FN_UNLOAD_GEN, FN_CALL, FN_YIELDED, FN_CHECK_CERT, FN__COUNT };
-static const char *const fn_names[FN__COUNT] = {"load_gen", "unload_gen", "call", "yielded",
-                                                "check_cert"};
+enum { FN_LOAD_GEN, FN_UNLOAD_GEN, FN_CALL, FN_YIELDED, FN_CHECK_CERT, FN_CONN_END, FN__COUNT };
+static const char *const fn_names[FN__COUNT] = {"load_gen", "unload_gen", "call",
+                                                "yielded",  "check_cert", "conn_end"};
 
 /* Request slots (lua_int.h): blocks of SLOT_BLOCK that never move, up to SLOT_BLOCKS. */
 enum { SLOT_BLOCK = 1024, SLOT_BLOCKS = 1024 };
@@ -37,6 +37,12 @@ typedef struct {
     int ref; /* registry reference: keeps the thread alive */
 } runner_t;
 
+/* A WebSocket connection that ended while a hook ran (mgw__lua_conn_end). */
+typedef struct ended_s {
+    struct ended_s *next;
+    char id[];
+} ended_t;
+
 enum { IDLE_RUNNERS = 64 };
 
 struct mgw_lua_s {
@@ -48,6 +54,8 @@ struct mgw_lua_s {
     mgw_lslot_t *blocks[SLOT_BLOCKS];
     uint32_t nslots; /* slots handed out so far (free or taken) */
     uint32_t free;   /* the first free slot's number + 1; 0: none */
+    int running;     /* hooks being resumed now (a hook's C call may run a loop's work) */
+    ended_t *ended;  /* connections that ended meanwhile, told once none runs */
 };
 
 mgw_lua_t *mgw_lua_create(mgw_worker_t *w)
@@ -93,6 +101,11 @@ mgw_lua_t *mgw_lua_create(mgw_worker_t *w)
 void mgw_lua_destroy(mgw_lua_t *ml)
 {
     if (ml == NULL) return;
+    while (ml->ended) {
+        ended_t *e = ml->ended;
+        ml->ended = e->next;
+        free(e);
+    }
     lua_close(ml->L);
     for (uint32_t b = 0; b < SLOT_BLOCKS && ml->blocks[b]; b++)
         free(ml->blocks[b]);
@@ -195,8 +208,59 @@ static int finished(mgw_lua_t *ml, runner_t run, int *aux)
     return code;
 }
 
+static void conn_end(mgw_lua_t *ml, const char *id)
+{
+    lua_State *L = ml->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ml->fn[FN_CONN_END]);
+    lua_pushstring(L, id);
+    if (lua_pcall(L, 1, 0, 0) != 0) {
+        mgw_log_error("moongate.runtime conn_end: %s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
+}
+
+/*
+ * The values Lua kept for WebSocket connection id go (ws/ calls this through
+ * mgw_ws_set_conn_end). The Lua state is not entered while a hook runs in it (a hook's
+ * C call that ran a connection's end): the id is told once the hook has yielded or
+ * returned.
+ */
+void mgw__lua_conn_end(mgw_lua_t *ml, const char *id)
+{
+    if (ml == NULL) return;
+    if (ml->running) {
+        size_t n = strlen(id) + 1;
+        ended_t *e = mgw_malloc(sizeof(*e) + n);
+        memcpy(e->id, id, n);
+        e->next = ml->ended;
+        ml->ended = e;
+        return;
+    }
+    conn_end(ml, id);
+}
+
+static void tell_ended(mgw_lua_t *ml)
+{
+    while (ml->ended) {
+        ended_t *e = ml->ended;
+        ml->ended = e->next;
+        conn_end(ml, e->id);
+        free(e);
+    }
+}
+
+static int resume_runner(mgw_req_t *r, mgw_lua_t *ml, runner_t run, int nargs, int *aux);
+
 /* Resumes run with nargs on its stack and turns what it did into a code. */
 static int run_hook(mgw_req_t *r, mgw_lua_t *ml, runner_t run, int nargs, int *aux)
+{
+    ml->running++;
+    int code = resume_runner(r, ml, run, nargs, aux);
+    if (--ml->running == 0 && ml->ended) tell_ended(ml);
+    return code;
+}
+
+static int resume_runner(mgw_req_t *r, mgw_lua_t *ml, runner_t run, int nargs, int *aux)
 {
     lua_State *co = run.co;
     int rc = lua_resume(co, nargs);

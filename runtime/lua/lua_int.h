@@ -1,7 +1,7 @@
 /*
  * Lua policies inside the runtime: the worker's LuaJIT state (lua.c), the hooks wired
  * into the request phases (hooks.c) and the FFI exports Lua calls back into
- * (ffi_request.c, ffi_runtime.c, ffi_http.c, ffi_throttle.c). Nothing outside runtime/
+ * (ffi_request.c, ffi_runtime.c, ffi_http.c, ffi_throttle.c, ffi_ws.c). Nothing outside runtime/
  * includes this but tools/gen_constants.c, which exports its shared numbers to Lua.
  *
  * The division of work: C decides when a hook runs and what its outcome does to the
@@ -59,7 +59,8 @@ enum { MGW_CERT_ALLOW = 0, MGW_CERT_DENY = 1, MGW_CERT_ERROR = 2 };
     XX(STAGE, "stage")                                                                             \
     XX(API_ID, "api_id")                                                                           \
     XX(HOST, "host")                                                                               \
-    XX(PROTOCOL, "protocol")
+    XX(PROTOCOL, "protocol")                                                                       \
+    XX(CONNECTION_ID, "connection_id")
 
 enum {
 #define XX(id, _) MGW_FIELD_##id,
@@ -122,9 +123,10 @@ typedef struct {
 } mgw_lslot_t;
 
 /* What a waiting hook waits for. */
-enum { MGW_WAIT_NONE, MGW_WAIT_HTTP, MGW_WAIT_BODY };
+enum { MGW_WAIT_NONE, MGW_WAIT_HTTP, MGW_WAIT_BODY, MGW_WAIT_WS };
 
 typedef struct mgw_lhttp_s mgw_lhttp_t;
+typedef struct mgw_ws_call_s mgw_ws_call_t; /* ws/ws.h */
 
 /* The Lua policy state of one request, in its pool. */
 struct mgw_lreq_s {
@@ -162,6 +164,10 @@ struct mgw_lreq_s {
     /* the Lua HTTP client call in flight, and the last one's result (ffi_http.c) */
     mgw_lhttp_t *http;
     struct mgw_lhttp_result_s *http_result;
+    /* the @connections call in flight (ffi_ws.c), and the last one's outcome */
+    mgw_ws_call_t *ws;
+    int ws_status;
+    mgw_str_t ws_info;
 };
 
 /* ---- lua.c: the worker's LuaJIT state ---- */
@@ -230,9 +236,17 @@ int mgw__hooks_body_complete(const mgw_req_t *r);
 /* A waiting hook's event happened (HTTP response, body): resume it. */
 void mgw__hooks_wakeup(mgw_req_t *r);
 
+/* Tells the worker's Lua state that connection id ended: the values kept for it go. */
+void mgw__lua_conn_end(mgw_lua_t *ml, const char *id);
+
 /* ---- ffi_http.c ---- */
 
 /* Abandons r's HTTP call, if any (the request ends). */
 void mgw__lhttp_cancel(mgw_req_t *r);
+
+/* ---- ffi_ws.c ---- */
+
+/* Registers the end of WebSocket connections with ws/ (mgw_ws_set_conn_end), at startup. */
+void mgw__lws_register(void);
 
 #endif

@@ -182,12 +182,12 @@ void mgw__ws_info(const ws_conn_t *ws, mgw_buf_t *out)
 {
     mgw_buf_adds(out, "{\"connectedAt\":\"");
     add_time(out, ws->connected_at_ms);
-    mgw_buf_adds(out, "\",\"identity\":{\"sourceIp\":");
+    mgw_buf_adds(out, "\",\"identity\":{\"sourceIp\":\"");
     mgw_buf_add_json(out, ws->peer, strlen(ws->peer));
-    mgw_buf_adds(out, ",\"userAgent\":");
+    mgw_buf_adds(out, "\",\"userAgent\":\"");
     const char *ua = ws->user_agent ? ws->user_agent : "";
     mgw_buf_add_json(out, ua, strlen(ua));
-    mgw_buf_adds(out, "},\"lastActiveAt\":\"");
+    mgw_buf_adds(out, "\"},\"lastActiveAt\":\"");
     add_time(out, ws->last_active_ms ? ws->last_active_ms : ws->connected_at_ms);
     mgw_buf_adds(out, "\"}");
 }
@@ -532,9 +532,9 @@ static void send_error(ws_conn_t *ws, mgw_req_t *r)
 {
     const char *m = r->error_message ? r->error_message : mgw_gwresp_info(r->error_type)->message;
     mgw_buf_t b = {0};
-    mgw_buf_adds(&b, "{\"message\":");
+    mgw_buf_adds(&b, "{\"message\":\"");
     mgw_buf_add_json(&b, m, strlen(m));
-    mgw_buf_printf(&b, ",\"connectionId\":\"%s\",\"requestId\":\"%s\"}", ws->id, r->id);
+    mgw_buf_printf(&b, "\",\"connectionId\":\"%s\",\"requestId\":\"%s\"}", ws->id, r->id);
     mgw__ws_send(ws, MGW_WS_OP_TEXT, b.p, b.n);
     mgw_buf_free(&b);
 }
