@@ -467,7 +467,8 @@ static void build_api(builder_t *b, mgw_api_t *api, int check_only)
     api->router = mgw_router_create(pool);
     api->selector = (int)get_num(b, "selector", 0);
     const char *protocol = get_str(b, "protocol");
-    api->protocol = protocol && strcmp(protocol, "websocket") == 0 ? MGW_PROTO_WEBSOCKET : MGW_PROTO_HTTP;
+    api->protocol =
+        protocol && strcmp(protocol, "websocket") == 0 ? MGW_PROTO_WEBSOCKET : MGW_PROTO_HTTP;
 
     int n = push_list(b, "routes");
     api->nroutes = n > 0 ? n : 0;

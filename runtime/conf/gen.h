@@ -159,7 +159,7 @@ struct mgw_api_s {
     mgw_route_t **routes; /* by idx */
     int nroutes;
     mgw_route_t **by_key; /* the routes sorted by key (mgw_api_find_route) */
-    int selector; /* use number of the route_selection policy, or 0 */
+    int selector;         /* use number of the route_selection policy, or 0 */
     mgw_plan_t *plans;
     int nplans;
     mgw_gwresp_conf_t responses[MGW_GW__COUNT];

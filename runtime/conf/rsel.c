@@ -13,11 +13,11 @@
 #include <stdint.h>
 #include <string.h>
 
-#define MAX_SRC 1024  /* bytes of an expression */
-#define MAX_PATHS 16  /* ${...} parts of a template */
-#define MAX_NAMES 16  /* names in one path */
-#define MAX_NAME 128  /* bytes of one name */
-#define MAX_DEPTH 64  /* nesting of objects and arrays in a message */
+#define MAX_SRC 1024 /* bytes of an expression */
+#define MAX_PATHS 16 /* ${...} parts of a template */
+#define MAX_NAMES 16 /* names in one path */
+#define MAX_NAME 128 /* bytes of one name */
+#define MAX_DEPTH 64 /* nesting of objects and arrays in a message */
 
 typedef struct {
     const char *lit; /* a literal part, or NULL for a path */
@@ -35,8 +35,8 @@ struct mgw_rsel_s {
 
 static int name_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
 }
 
 /* Parses "a.b.c" at s (up to end, or to the first character that is not a name character

@@ -7,7 +7,9 @@
  * Evaluation parses the message as JSON (strictly, RFC 8259, nesting bounded): a message
  * that is not JSON, or not an object, selects nothing (the caller uses $default). A path
  * that is missing gives "" (as AWS); a string value gives its unescaped text, a number,
- * true, false or null their JSON text; an object or array gives "" too.
+ * true, false or null their JSON text; an object or array gives "" too. With duplicate
+ * member names the first value a path reaches wins; a \u escape that is a lone surrogate
+ * makes the message invalid (not JSON).
  * Pure: no I/O; evaluation allocates nothing beyond the caller's output buffer.
  */
 #ifndef MGW_RSEL_H

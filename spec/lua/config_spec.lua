@@ -346,10 +346,10 @@ describe("moongate.config", function()
         c.listen[1].api = nil
         c.apis.pets = nil
       end))
-      fails_with('apis.pets.protocol: "websocket" is not supported yet', with(function(c)
-        c.apis.pets.protocol = "websocket"
+      fails_with('apis.pets.protocol: "rest" is not supported yet', with(function(c)
+        c.apis.pets.protocol = "rest"
       end))
-      fails_with('apis.pets.protocol: must be one of "http", got "grpc"', with(function(c)
+      fails_with('apis.pets.protocol: must be one of "http", "websocket", got "grpc"', with(function(c)
         c.apis.pets.protocol = "grpc"
       end))
       fails_with('apis.pets.default_endpoint: must be a boolean, got "no"', with(function(c)
@@ -490,6 +490,208 @@ describe("moongate.config", function()
         SOURCE .. ': apis.pets.routes["GET /x"].integraton: unknown key (did you mean "integration"?)',
       }, errors_of(with(route({ integraton = { type = "mock" } }))))
       fails_with('apis.pets.routes["GET /x"].integration: is required', route({}))
+    end)
+  end)
+
+  describe("websocket APIs", function()
+    local function ws_base()
+      return {
+        listen = { { port = 8080, api = "chat" } },
+        apis = {
+          chat = {
+            protocol = "websocket",
+            route_selection_expression = "$request.body.action",
+            stages = { prod = { variables = { backend = "http://127.0.0.1:9001" } } },
+            routes = {
+              ["$connect"] = { integration = { type = "mock" } },
+              ["$default"] = { integration = { type = "mock", body = "?" }, route_response = true },
+              sendmessage = { integration = { type = "lua", handler = "policies/examples/echo.lua" }, route_response = true },
+            },
+          },
+        },
+      }
+    end
+
+    local function ws_with(edit)
+      local c = ws_base()
+      edit(c.apis.chat, c)
+      return c
+    end
+
+    it("accepts a websocket API and shapes its settings with their defaults", function()
+      local conf, errs = config.validate(ws_with(function(a)
+        a.websocket = { max_frame_size = 4096, ping_interval = 20.5 }
+        a.routes["$disconnect"] = { integration = { type = "http", uri = "${stageVariables.backend}/gone" } }
+        a.routes["$connect"].api_key_required = true
+        a.routes["weird key: 1/2 ~!"] = { integration = { type = "mock" } }
+      end), { source = SOURCE })
+      assert.is_nil(errs)
+      local api = conf.apis[1]
+      assert.equal("websocket", api.protocol)
+      assert.equal("$request.body.action", api.route_selection_expression)
+      assert.same({
+        max_frame_size = 4096, max_message_size = 131072, idle_timeout = 600, max_duration = 7200,
+        ping_interval = 20.5, pong_timeout = 30, send_queue_size = 1048576, connections_endpoint = false,
+      }, api.websocket)
+      local r = find_by(api.routes, "key", "sendmessage")
+      assert.is_true(r.route_response)
+      assert.is_nil(r.method)
+      assert.is_false(find_by(api.routes, "key", "$connect").route_response)
+      assert.is_true(find_by(api.routes, "key", "$connect").api_key_required)
+      assert.is_table(find_by(api.routes, "key", "weird key: 1/2 ~!"))
+    end)
+
+    it("leaves HTTP APIs without websocket settings", function()
+      local conf = config.validate(base(), { source = SOURCE })
+      assert.is_nil(conf.apis[1].websocket)
+      assert.is_nil(conf.apis[1].route_selection_expression)
+    end)
+
+    it("requires route_selection_expression", function()
+      fails_with("apis.chat.route_selection_expression: is required for websocket APIs", ws_with(function(a)
+        a.route_selection_expression = nil
+      end))
+      fails_with("apis.chat.route_selection_expression: must be a string, got 5", ws_with(function(a)
+        a.route_selection_expression = 5
+      end))
+    end)
+
+    it("refuses what only websocket APIs have on HTTP APIs", function()
+      fails_with("apis.pets.route_selection_expression: is only for websocket APIs", with(function(c)
+        c.apis.pets.route_selection_expression = "$request.body.action"
+      end))
+      fails_with("apis.pets.websocket: is only for websocket APIs", with(function(c)
+        c.apis.pets.websocket = {}
+      end))
+      fails_with('apis.pets.routes["GET /pets"].route_response: is only for websocket APIs', with(function(c)
+        c.apis.pets.routes["GET /pets"].route_response = true
+      end))
+      fails_with('apis.pets.routes["GET /pets"].route_response: must be a boolean, got "yes"', with(function(c)
+        c.apis.pets.routes["GET /pets"].route_response = "yes"
+      end))
+    end)
+
+    it("refuses the route_selection policy on websocket APIs", function()
+      local errs = errors_of(ws_with(function(a)
+        a.route_selection = { policy = "policies/routes/header.lua", config = { header = "x", routes = {} } }
+      end))
+      assert.is_truthy(#errs >= 1)
+      local want = SOURCE .. ": apis.chat.route_selection: is not for websocket APIs"
+        .. " (route_selection_expression selects their routes)"
+      local found = false
+      for _, e in ipairs(errs) do
+        found = found or e == want
+      end
+      assert.is_true(found, table.concat(errs, "\n"))
+    end)
+
+    it("checks websocket route keys", function()
+      fails_with('apis.chat.routes["$conect"]: must be "$connect", "$disconnect", "$default" or a key not'
+        .. ' starting with "$" (did you mean "$connect"?)', ws_with(function(a)
+        a.routes["$conect"] = { integration = { type = "mock" } }
+      end))
+      fails_with('apis.chat.routes[""]: must be 1 to 128 characters, got 0', ws_with(function(a)
+        a.routes[""] = { integration = { type = "mock" } }
+      end))
+      fails_with("apis.chat.routes." .. string.rep("k", 129) .. ": must be 1 to 128 characters, got 129",
+        ws_with(function(a)
+          a.routes[string.rep("k", 129)] = { integration = { type = "mock" } }
+        end))
+      fails_with('apis.chat.routes["a\\tb"]: must be printable ASCII characters (space to ~)', ws_with(function(a)
+        a.routes["a\tb"] = { integration = { type = "mock" } }
+      end))
+      fails_with('apis.chat.routes["caf\195\169"]: must be printable ASCII characters (space to ~)',
+        ws_with(function(a)
+          a.routes["caf\195\169"] = { integration = { type = "mock" } }
+        end))
+      -- "METHOD /path" is an ordinary key there, and an HTTP API keeps its own form
+      assert.is_nil(select(2, config.validate(ws_with(function(a)
+        a.routes["GET /x"] = { integration = { type = "mock" } }
+      end), { source = SOURCE })))
+      fails_with('apis.pets.routes.sendmessage: must be "METHOD /path" or "$default" (one space between method and path)',
+        with(function(c)
+          c.apis.pets.routes.sendmessage = { integration = { type = "mock" } }
+        end))
+    end)
+
+    it("checks route_settings keys against the routes", function()
+      fails_with('apis.chat.stages.prod.route_settings.sendmesage: is not a route of the API (did you mean "sendmessage"?)',
+        ws_with(function(a)
+          a.stages.prod.route_settings = { sendmesage = { throttle = { rate = 1, burst = 1 } } }
+        end))
+      assert.is_nil(select(2, config.validate(ws_with(function(a)
+        a.stages.prod.route_settings = { sendmessage = { throttle = { rate = 1, burst = 1 } } }
+      end), { source = SOURCE })))
+      fails_with('apis.pets.stages.prod.route_settings.sendmessage: must be "METHOD /path" or "$default"'
+        .. " (one space between method and path)", with(function(c)
+          c.apis.pets.stages.prod.route_settings = { sendmessage = { throttle = { rate = 1, burst = 1 } } }
+        end))
+    end)
+
+    it("allows authorizers and API keys only on $connect", function()
+      local function with_authorizer(edit)
+        return ws_with(function(a)
+          a.authorizers = { auth = { type = "lua", policy = "policies/authorizers/api_key_header.lua",
+            config = { keys = { k = "caller" } }, ttl = 0 } }
+          edit(a)
+        end)
+      end
+      fails_with('apis.chat.routes.sendmessage.authorizer: only the "$connect" route may have an authorizer'
+        .. " (a WebSocket is authorized when it connects)", with_authorizer(function(a)
+          a.routes.sendmessage.authorizer = "auth"
+        end))
+      fails_with('apis.chat.routes["$default"].api_key_required: only the "$connect" route may require an API key'
+        .. " (a WebSocket is authorized when it connects)", ws_with(function(a)
+          a.routes["$default"].api_key_required = true
+        end))
+      assert.is_nil(select(2, config.validate(ws_with(function(a)
+        a.routes.sendmessage.api_key_required = false
+        a.routes["$connect"].api_key_required = true
+      end), { source = SOURCE })))
+    end)
+
+    it("checks websocket settings", function()
+      fails_with("apis.chat.websocket.max_frame_size: must be an integer between 125 and 16777216, got 100",
+        ws_with(function(a)
+          a.websocket = { max_frame_size = 100 }
+        end))
+      fails_with("apis.chat.websocket.max_message_size: must be at least max_frame_size (65536), got 1000",
+        ws_with(function(a)
+          a.websocket = { max_frame_size = 65536, max_message_size = 1000 }
+        end))
+      fails_with("apis.chat.websocket.max_message_size: must be at least max_frame_size (32768), got 1000",
+        ws_with(function(a)
+          a.websocket = { max_message_size = 1000 }
+        end))
+      fails_with("apis.chat.websocket.idle_timeout: must be a number at least 0 and at most 604800, got -1",
+        ws_with(function(a)
+          a.websocket = { idle_timeout = -1 }
+        end))
+      fails_with("apis.chat.websocket.pong_timeout: must be a number greater than 0 and at most 3600, got 0",
+        ws_with(function(a)
+          a.websocket = { pong_timeout = 0 }
+        end))
+      fails_with("apis.chat.websocket.send_queue_size: must be an integer between 1024 and 1073741824, got 10",
+        ws_with(function(a)
+          a.websocket = { send_queue_size = 10 }
+        end))
+      fails_with('apis.chat.websocket.max_frame: unknown key (did you mean "max_frame_size"?)', ws_with(function(a)
+        a.websocket = { max_frame = 1000 }
+      end))
+      fails_with('apis.chat.websocket.connections_endpoint: must be a boolean, got 1', ws_with(function(a)
+        a.websocket = { connections_endpoint = 1 }
+      end))
+    end)
+
+    it("checks http integrations without path parameters", function()
+      fails_with("apis.chat.routes.sendmessage.integration.uri: {id} is not a path parameter of the route",
+        ws_with(function(a)
+          a.routes.sendmessage.integration = { type = "http", uri = "http://127.0.0.1:9001/{id}" }
+        end))
+      fails_with('apis.chat.routes.sendmessage.integration.uri: stage "prod" has no variable "nope"',
+        ws_with(function(a)
+          a.routes.sendmessage.integration = { type = "http", uri = "${stageVariables.nope}/x" }
+        end))
     end)
   end)
 

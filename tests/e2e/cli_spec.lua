@@ -216,6 +216,53 @@ return { apis = {} }
         assert.is_truthy(out:find(dir .. "/missing.lua", 1, true), out)
     end)
 
+    it("check accepts a websocket API and reports its expression errors", function()
+        local good = config_file("ws.lua", [[
+return {
+  listen = { { address = "127.0.0.1", port = 18080, api = "chat" } },
+  apis = {
+    chat = {
+      protocol = "websocket",
+      route_selection_expression = "${request.body.action}/${request.body.data.kind}",
+      websocket = { max_frame_size = 4096, max_message_size = 65536, idle_timeout = 60, ping_interval = 20 },
+      stages = { prod = { throttle = { rate = 100, burst = 50 } } },
+      routes = {
+        ["$connect"] = { integration = { type = "mock" }, api_key_required = true },
+        ["$default"] = { integration = { type = "mock", body = "?" }, route_response = true },
+        ["send/text"] = { integration = { type = "http", uri = "http://127.0.0.1:9001/send" }, route_response = true },
+      },
+    },
+  },
+}
+]])
+        local out, rc = h.moongate{ "check", "-c", good }
+        assert.are.equal(0, rc, out)
+        local bad = config_file("wsbad.lua", [[
+return {
+  apis = {
+    chat = {
+      protocol = "websocket",
+      route_selection_expression = "$request.header.action",
+      stages = { prod = {} },
+      routes = { ["$default"] = { integration = { type = "mock" } } },
+    },
+    chat2 = {
+      protocol = "websocket",
+      route_selection_expression = "${request.body.a",
+      stages = { prod = {} },
+      routes = { ["$default"] = { integration = { type = "mock" } } },
+    },
+  },
+}
+]])
+        out, rc = h.moongate{ "check", "-c", bad }
+        assert.are.equal(1, rc, out)
+        assert.is_truthy(out:find('apis.chat.route_selection_expression: "$" must start $request.body.NAME'
+          .. " or ${request.body.NAME}", 1, true), out)
+        assert.is_truthy(out:find('apis.chat2.route_selection_expression: unterminated ${request.body.NAME}', 1,
+          true), out)
+    end)
+
     it("refuses to start with a bad configuration and says why", function()
         local path = config_file("bad2.lua", [[
 return { apis = { pets = { stags = {}, routes = {} } } }

@@ -287,7 +287,7 @@ local function check_protocol_fields(c, v, path, ctx)
   for _, key in ipairs(string_keys(routes)) do
     local r, rpath = routes[key], join(join(path, "routes"), key)
     if type(r) == "table" then
-      if http and r.route_response ~= nil then
+      if http and type(r.route_response) == "boolean" then -- another type is reported as such
         fail(ctx, join(rpath, "route_response"), WS_ONLY)
       end
       if ws and key ~= "$connect" and r.authorizer ~= nil then
