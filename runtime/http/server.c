@@ -283,7 +283,8 @@ static void upgrade(mgw_conn_t *c)
     mgw_http1_t *parser = parser_of(c);
     mgw__conn_set_handler(c, c->upgrade, c->upgrade_data);
     c->upgrade = NULL;
-    c->upgrade_data = NULL; /* its deadline, if any, is the new handler's now */
+    c->upgrade_data = NULL;
+    c->proto->accept(c); /* the new handler starts (its deadline) */
     if (parsing == c) return; /* parse() frees the parser and hands on the rest */
     mgw_http1_destroy(parser);
     /* what the stream kept while the upgrade request ran goes to the new handler */
@@ -432,7 +433,7 @@ static void h1_close(mgw_conn_t *c)
         mgw__conn_set_handler(c, c->upgrade, c->upgrade_data);
         c->upgrade = NULL;
         if (parsing != c) mgw_http1_destroy(parser);
-        c->proto->on_close(c);
+        c->proto->on_close(c); /* never started: it ends at once */
     }
 }
 

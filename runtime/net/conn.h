@@ -21,8 +21,9 @@
  */
 typedef struct mgw_proto_ops_s {
     const char *name;
-    /* A new connection starts with this handler (the accept handler only): set up
-     * c->proto_data. */
+    /* A new connection starts with this handler (the accept handler): set up
+     * c->proto_data. A handler an upgrade hands the connection to gets it too, with
+     * c->proto_data set already: it starts its timers. */
     void (*accept)(mgw_conn_t *c);
     /* n plaintext bytes at p inside rb (a reference holds rb beyond the call). A handler
      * that cannot take more pauses the stream: mgw_stream_pause(&c->stream, rb, rest, len). */

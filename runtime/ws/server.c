@@ -335,9 +335,11 @@ static void ws_data(mgw_conn_t *c, mgw_rbuf_t *rb, const char *p, size_t n)
 
 /* ---- the handler ---- */
 
+/* The connection is ours (the upgrade is over): the deadlines start. */
 static void ws_accept(mgw_conn_t *c)
 {
-    (void)c; /* never the accept handler */
+    ws_conn_t *ws = c->proto_data;
+    if (!c->done) arm(ws);
 }
 
 static void ws_eof(mgw_conn_t *c)
@@ -720,7 +722,6 @@ static void cw_end(mgw_req_t *r)
     ws->start_loop = ws->active_loop = uv_now(&ws->w->loop);
     if (ws->api->ws->ping_interval_ms) ws->ping_due = ws->start_loop + ws->api->ws->ping_interval_ms;
     mgw__ws_register(ws);
-    arm(ws);
     int closing = c->w->shutting_down;
     mgw_http_upgrade(r, &ws_handler, ws); /* r may be gone */
     if (closing) mgw__ws_close(ws, MGW_WS_CLOSE_GOING_AWAY, "Going away");

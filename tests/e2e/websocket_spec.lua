@@ -53,8 +53,8 @@ local function ws(port, steps, args, path)
 end
 
 -- A client in the background: its events go to file.
-local function ws_background(port, steps, file)
-    local cmd = { "/usr/bin/python3", CLIENT, "ws://127.0.0.1:" .. port .. "/", cjson.encode(steps) }
+local function ws_background(port, steps, file, path)
+    local cmd = { "/usr/bin/python3", CLIENT, "ws://127.0.0.1:" .. port .. (path or "/"), cjson.encode(steps) }
     for i, a in ipairs(cmd) do cmd[i] = h.sh_quote(a) end
     os.execute(table.concat(cmd, " ") .. " > " .. h.sh_quote(file) .. " 2>&1 &")
 end
@@ -312,7 +312,7 @@ describe("WebSocket APIs", function()
 
         it("pushes a message, tells connectedAt/identity/lastActiveAt, deletes; then 410", function()
             local out = dir .. "/bg1.out"
-            ws_background(port, { { "send", '{"action":"whoami"}' }, { "recv" }, { "recv" }, { "wait_closed", 5 } }, out)
+            ws_background(port, { { "send", '{"action":"whoami"}' }, { "recv" }, { "recv" }, { "wait_closed", 5 } }, out, "/?token=letmein")
             local id = h.wait_for(function()
                 local ev = events_of(out)
                 return ev[2] and ev[2].data and ev[2].data:match("(%S+)$")

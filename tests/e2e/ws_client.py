@@ -46,7 +46,7 @@ async def main():
     try:
         ws = await websockets.connect(url, extra_headers=headers,
                                       subprotocols=protocols or None,
-                                      open_timeout=5, ping_interval=None,
+                                      open_timeout=5, close_timeout=3, ping_interval=None,
                                       max_size=None, compression=None)
     except websockets.exceptions.InvalidStatusCode as e:
         body = getattr(e, "body", None) or b""
@@ -92,6 +92,9 @@ async def main():
                 await asyncio.sleep(step[1])
     except websockets.exceptions.ConnectionClosed:
         closed(ws)
+        return
+    if ws.open:
+        await ws.close()  # the steps are over: a normal close, not a wait for the timeout
 
 
 asyncio.run(main())
