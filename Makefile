@@ -118,10 +118,10 @@ $(BUILD)/bench/wsload: bench/wsload.c $(BUILD)/runtime/ws/frame.o $(BUILD)/runti
 
 # moongate beside nginx + lua-nginx-module and HAProxy on this machine (bench/README.md):
 # table on stdout, figures in bench/results/latest.json. QUICK=1: under a minute.
-bench: all bench-deps
+bench: all bench-deps bench-wsload
 	@QUICK=$(QUICK) BUILD=$(BUILD) bash bench/run.sh
 
-# Installs wrk, nginx, libnginx-mod-http-lua and haproxy when missing.
+# Installs wrk, nginx, libnginx-mod-http-lua, lua-nginx-websocket and haproxy when missing.
 bench-deps:
 	@bash bench/deps.sh
 

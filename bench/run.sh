@@ -7,8 +7,8 @@
 #
 # Knobs (environment): ROUNDS, DURATION (whole s per run), WARMUP (s per gateway), W5_ROUNDS,
 # TLS_ROUNDS, TLS_WARMUP, TLS_DURATION, RELOAD_DURATION, CONNS, PIN (split | none), WORKLOADS
-# ("W1 W5 W5b W2 W3 W4 RELOAD"), NOISE_MAX, MAX_ATTEMPTS, RETRY_BUDGET, QUIET_WAIT,
-# MOONGATE_BIN, BUILD.
+# ("W1 W5 W5b W2 W3 W4 RELOAD W6 W7"), NOISE_MAX, MAX_ATTEMPTS, RETRY_BUDGET, QUIET_WAIT,
+# W6_CONNS, W6_MESSAGE, W7_CONNS, W7_SOURCES, W7_PER_PROCESS, W7_SETTLE, MOONGATE_BIN, BUILD.
 set -euo pipefail
 
 BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -27,8 +27,8 @@ if [ -n "$QUICK" ]; then
     TLS_ROUNDS=${TLS_ROUNDS:-1} TLS_WARMUP=${TLS_WARMUP:-0} TLS_DURATION=${TLS_DURATION:-1}
     RELOAD_DURATION=${RELOAD_DURATION:-2} RETRY_BUDGET=${RETRY_BUDGET:-2} QUIET_WAIT=${QUIET_WAIT:-0}
 else
-    # W5 and W5b get 4 rounds (W5_ROUNDS) and the idle wait 20 s so that a full run
-    # stays near 10 minutes.
+    # W5, W5b and W6 get 4 rounds (W5_ROUNDS) and the idle wait 20 s so that a full run
+    # stays near 10 minutes (11 with W6 and W7).
     ROUNDS=${ROUNDS:-6} DURATION=${DURATION:-5} WARMUP=${WARMUP:-3} W5_ROUNDS=${W5_ROUNDS:-4}
     TLS_ROUNDS=${TLS_ROUNDS:-3} TLS_WARMUP=${TLS_WARMUP:-2} TLS_DURATION=${TLS_DURATION:-$DURATION}
     RELOAD_DURATION=${RELOAD_DURATION:-11}
@@ -39,7 +39,19 @@ NOISE_MAX=${NOISE_MAX:-15}
 MAX_ATTEMPTS=${MAX_ATTEMPTS:-3}   # per measured run, while RETRY_BUDGET (s of re-runs) lasts
 RETRY_SPENT=0
 PIN=${PIN:-split}
-WORKLOADS=${WORKLOADS:-"W1 W5 W5b W2 W3 W4 RELOAD"}
+WORKLOADS=${WORKLOADS:-"W1 W5 W5b W2 W3 W4 RELOAD W6 W7"}
+WSLOAD=$BUILD/bench/wsload
+# W6: wsload echo connections (each sends a message, waits for the answer, sends the next)
+# and the message; every answer must be the message itself (wsload --expect).
+W6_CONNS=${W6_CONNS:-$CONNS}
+W6_MESSAGE=${W6_MESSAGE:-'{"action":"echo","data":"0123456789abcdef0123456789abcdef"}'}
+# W7: idle connections held open on each gateway, spread over W7_SOURCES source addresses
+# (127.0.0.1..) and over wsload processes of at most W7_PER_PROCESS connections each (a
+# process's open files are capped by the hard limit, ulimit -Hn); W7_SETTLE seconds
+# between the last connection opening and the memory reading.
+if [ -n "$QUICK" ]; then W7_CONNS=${W7_CONNS:-5000} W7_SETTLE=${W7_SETTLE:-1}; fi
+W7_CONNS=${W7_CONNS:-20000} W7_SETTLE=${W7_SETTLE:-3}
+W7_SOURCES=${W7_SOURCES:-8} W7_PER_PROCESS=${W7_PER_PROCESS:-10000}
 RELOADS=10
 KEY="bench-key-0123456789abcdef"
 # W5's request: a browser's User-Agent and a query string that every rule reads and
@@ -248,17 +260,23 @@ measure_once() {
     local t0 t1 u0 u1 c0 c1 k0 k1 s0 s1 json
     t0=$(tree_ticks "$gpid"); u0=$(tree_ticks "${PID[upstream]}"); children_cpu; k0=$KIDS
     c0=$(cpu_busy); s0=$(date +%s.%N)
-    timeout $((secs + 20)) "${wrkcpu[@]}" wrk -t1 -c"$CONNS" -d"${secs}s" --timeout 2s \
-        -s "$BENCH/lib/report.lua" "$@" "$url" >"$RUN/wrk.out" 2>&1 || true
+    if [ "$w" = W6 ]; then   # wsload instead of wrk; the upstream idles (no proxying)
+        timeout $((secs + 20)) "${wrkcpu[@]}" "$WSLOAD" --mode echo -c "$W6_CONNS" -w 0 -d "$secs" \
+            --message "$W6_MESSAGE" --expect "$W6_MESSAGE" "$url" >"$RUN/wrk.out" 2>&1 || true
+    else
+        timeout $((secs + 20)) "${wrkcpu[@]}" wrk -t1 -c"$CONNS" -d"${secs}s" --timeout 2s \
+            -s "$BENCH/lib/report.lua" "$@" "$url" >"$RUN/wrk.out" 2>&1 || true
+    fi
     s1=$(date +%s.%N); c1=$(cpu_busy)
     children_cpu; k1=$KIDS; u1=$(tree_ticks "${PID[upstream]}"); t1=$(tree_ticks "$gpid")
     json=$(sed -n 's/^BENCH //p' "$RUN/wrk.out")
+    [ "$w" != W6 ] || [ -z "$json" ] || json=$(wsload_as_wrk "$json")
     if [ -z "$json" ]; then
         log "$w round $r $g: wrk gave no result: $(tr '\n' ' ' <"$RUN/wrk.out" | cut -c1-300)"
         json='{"requests":0,"rps":0,"p50_us":0,"p90_us":0,"p99_us":0,"p999_us":0,"max_us":0,"err_connect":0,"err_read":0,"err_write":0,"err_timeout":0,"non2xx":0,"failed_run":true}'
     fi
     local lines=null f
-    if [ "$w" != W1 ] && [ "$w" != W5 ] && [ "$g" != upstream ]; then   # W1 and W5 keep no log
+    if [ "$w" != W1 ] && [ "$w" != W5 ] && [ "$w" != W6 ] && [ "$g" != upstream ]; then   # W1, W5, W6 keep no log
         f=$(log_file "$w" "$g")
         sleep 0.15   # moongate and nginx flush their log buffers every 100 ms
         lines=$(wc -l <"$f")
@@ -280,6 +298,22 @@ measure_once() {
         "$w" "$r" "$g" "$wall" "$gw" "$up" "$wk" "$b0" "$b1" "$FOREIGN" "$lines" "$json")
 }
 
+# wsload_as_wrk JSON: wsload's echo result in the shape of report.lua's (messages as
+# requests, messages/s as rps; handshake failures as connect errors; protocol errors,
+# unexpected closes and messages lost with their connection as read errors; answers that
+# were not the message as non2xx), with wsload's own line kept under "wsload".
+wsload_as_wrk() {
+    luajit -e '
+        local cjson = require "cjson"
+        local b = cjson.decode(io.read("*a"))
+        io.write(cjson.encode({ requests = b.messages, duration_s = b.duration_s, rps = b.rate,
+            p50_us = b.p50_us, p90_us = b.p90_us, p99_us = b.p99_us, p999_us = b.p999_us,
+            max_us = b.max_us, mean_us = b.mean_us, err_connect = b.err_connect + b.err_handshake,
+            err_read = b.err_read + b.err_protocol + b.closes + b.lost, err_write = b.err_write,
+            err_timeout = 0, non2xx = b.mismatch, connections = b.connections, open = b.open,
+            wsload = b }))' <<<"$1"
+}
+
 # measure WORKLOAD ROUND GATEWAY URL SECONDS [wrk args...]: one measured run, appended
 # to raw.jsonl. A run during which other processes (a compiler, a test suite) used
 # more than NOISE_MAX % of a core is measured again (up to MAX_ATTEMPTS runs) while the
@@ -298,8 +332,10 @@ measure() {
         attempt=$((attempt + 1))
     done
     printf '%s\n' "$LINE" >>"$RAW"
-    printf '  %-7s round %-2s %-10s %9.0f req/s  p50 %6s us  p99 %6s us  (other procs %s%%)\n' "$1" "$2" "$3" \
-        "$(sed -n 's/.*"rps":\([0-9.]*\).*/\1/p' <<<"$LINE")" \
+    local unit=req/s
+    [ "$1" != W6 ] || unit=msg/s
+    printf '  %-7s round %-2s %-10s %9.0f %s  p50 %6s us  p99 %6s us  (other procs %s%%)\n' "$1" "$2" "$3" \
+        "$(sed -n 's/.*"rps":\([0-9.]*\).*/\1/p' <<<"$LINE")" "$unit" \
         "$(sed -n 's/.*"p50_us":\([0-9]*\).*/\1/p' <<<"$LINE")" \
         "$(sed -n 's/.*"p99_us":\([0-9]*\).*/\1/p' <<<"$LINE")" "$FOREIGN" >&2
 }
@@ -350,6 +386,143 @@ reload_run() {
     local reloader=$!
     measure RELOAD 1 "$g" "http://127.0.0.1:$port/bench" "$RELOAD_DURATION" -H "x-api-key: $KEY"
     wait $reloader || true
+}
+
+# --------------------------------------------------------------- WebSockets --
+# W6 and W7 run on moongate (conf/moongate-w6.lua) and nginx-lua (conf/nginx-w6.conf);
+# HAProxy has no WebSocket server to script in Lua, so it sits them out.
+ws_url() {
+    case $1 in moongate) echo "ws://127.0.0.1:$P_MG/" ;; nginx-lua) echo "ws://127.0.0.1:$P_NG/" ;; esac
+}
+
+json_num() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" <<<"$2"; }   # json_num NAME JSON
+
+# ws_check GATEWAY: before anything is measured, the gateway must answer W6's message with
+# the message itself, and a message whose action has no route with something else (AWS's
+# Forbidden error message): it routes by action rather than echoing every frame.
+ws_check() {
+    local g=$1 url out n bad='{"action":"nope","data":"x"}'
+    url=$(ws_url "$g")
+    out=$("$WSLOAD" --mode echo -c 1 -w 0 -d 0.3 --message "$W6_MESSAGE" --expect "$W6_MESSAGE" "$url" 2>&1 || true)
+    n=$(json_num messages "$out")
+    [ "${n:-0}" -gt 0 ] && [ "$(json_num errors "$out")" = 0 ] ||
+        die "$g: W6's message over $url was not answered with itself: $(tr '\n' ' ' <<<"$out" | cut -c1-400)"
+    out=$("$WSLOAD" --mode echo -c 1 -w 0 -d 0.3 --message "$bad" --expect "$bad" "$url" 2>&1 || true)
+    n=$(json_num messages "$out")
+    [ "${n:-0}" -gt 0 ] && [ "$(json_num mismatch "$out")" -ge "$n" ] ||
+        die "$g: a message with an unknown action was echoed or not answered: $(tr '\n' ' ' <<<"$out" | cut -c1-400)"
+}
+
+# ws_gateways: WS_GWS = the gateways W6/W7 run: nginx-lua, and moongate when its
+# configuration validates (WebSocket APIs are issue 14).
+ws_gateways() {
+    WS_GWS=(nginx-lua)
+    if "$MOONGATE" check -p "$RUN" -c "$BENCH/conf/moongate-w6.lua" >"$RUN/logs/moongate-w6-check.txt" 2>&1; then
+        WS_GWS=(moongate nginx-lua)
+    else
+        log "moongate: conf/moongate-w6.lua does not validate (no WebSocket APIs yet?): see $RUN/logs/moongate-w6-check.txt"
+    fi
+    local w
+    for w in W6 W7; do
+        has $w || continue
+        [ "${#WS_GWS[@]}" = 2 ] || NOTES+=("$w|moongate|no WebSocket APIs yet (issue 14)")
+        NOTES+=("$w|haproxy|not run: HAProxy has no WebSocket server in Lua")
+    done
+}
+
+start_ws() {   # start_ws GATEWAY...: W6's configuration, then ws_check
+    local g
+    for g in "$@"; do
+        case $g in
+            moongate)
+                "${GW_CPU[@]}" "$MOONGATE" -p "$RUN" -c "$BENCH/conf/moongate-w6.lua" >>"$RUN/logs/moongate.out" 2>&1 &
+                PID[moongate]=$!
+                wait_port $P_MG moongate ;;
+            nginx-lua)
+                "${GW_CPU[@]}" nginx -p "$RUN/" -c "$RUN/nginx-w6.conf" -e logs/nginx-gw.error.log \
+                    >>"$RUN/logs/nginx-gw.out" 2>&1 &
+                PID[nginx-lua]=$!
+                wait_port $P_NG nginx-lua ;;
+        esac
+        ws_check "$g"
+    done
+}
+
+rss_kb() {   # VmRSS (kB) of a process and its children (nginx's worker)
+    local total=0 p v
+    for p in $1 $(ps -o pid= --ppid "$1" 2>/dev/null); do
+        v=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || true)
+        total=$((total + ${v:-0}))
+    done
+    echo $total
+}
+tcp_stat() {   # "inuse mem": TCP sockets in use and their buffer pages (/proc/net/sockstat)
+    awk '$1 == "TCP:" { for (i = 2; i < NF; i++) { if ($i == "inuse") u = $(i + 1); if ($i == "mem") m = $(i + 1) }
+                        print u, m }' /proc/net/sockstat
+}
+slab_kb() { awk '/^Slab:/ {print $2}' /proc/meminfo; }
+
+# w7_run GATEWAY: reads the gateway's RSS, opens W7_N idle WebSockets to it from wsload
+# processes of at most W7_PER_PROCESS connections (over W7_SOURCES source addresses),
+# waits until all are open, W7_SETTLE seconds and until the RSS stops moving, reads the
+# RSS again, closes them (SIGTERM: close frames) and appends one raw line. The kernel's
+# share is read apart: TCP buffer pages from /proc/net/sockstat and the slab
+# (/proc/meminfo, machine-wide; both ends of each loopback connection are counted).
+w7_run() {
+    local g=$1 url gpid left per i=0 k t r0 r1 r2 u0 m0 u1 m1 s0 s1 prev cur
+    url=$(ws_url "$g"); gpid=${PID[$g]}
+    sleep 1
+    r0=$(rss_kb "$gpid"); read -r u0 m0 < <(tcp_stat); s0=$(slab_kb)
+    left=$W7_N
+    while [ "$left" -gt 0 ]; do
+        per=$((left < W7_PER_PROCESS ? left : W7_PER_PROCESS))
+        "${WRK_CPU[@]}" "$WSLOAD" --mode idle -c "$per" -d 0 --sources "$W7_SOURCES" --timeout 60 "$url" \
+            >"$RUN/w7-$g-$i.out" 2>&1 &
+        PID[wsload-$i]=$!
+        left=$((left - per)); i=$((i + 1))
+    done
+    t=0
+    while :; do
+        local opened=0
+        for ((k = 0; k < i; k++)); do
+            if grep -qs '^WSLOAD open' "$RUN/w7-$g-$k.out"; then
+                opened=$((opened + 1))
+            elif ! kill -0 "${PID[wsload-$k]}" 2>/dev/null; then
+                die "W7 $g: wsload exited before opening its connections: $(tr '\n' ' ' <"$RUN/w7-$g-$k.out" | cut -c1-300)"
+            fi
+        done
+        [ $opened -lt $i ] || break
+        [ $t -lt 1800 ] || die "W7 $g: connections still opening after 180 s (see $RUN/w7-$g-*.out)"
+        sleep 0.1; t=$((t + 1))
+    done
+    sleep "$W7_SETTLE"
+    prev=-1000 t=0
+    while :; do   # until two readings 0.5 s apart are within 64 kB (at most 10 s)
+        cur=$(rss_kb "$gpid")
+        [ $((cur - prev)) -gt 64 ] || [ $((prev - cur)) -gt 64 ] || break
+        [ $t -lt 20 ] || break
+        prev=$cur; sleep 0.5; t=$((t + 1))
+    done
+    r1=$cur; read -r u1 m1 < <(tcp_stat); s1=$(slab_kb)
+    local names=()
+    for ((k = 0; k < i; k++)); do names+=("wsload-$k"); done
+    stop "${names[@]}"
+    sleep 1
+    r2=$(rss_kb "$gpid")
+    local open=0 errors=0 open_s=0 line
+    for ((k = 0; k < i; k++)); do
+        line=$(sed -n 's/^BENCH //p' "$RUN/w7-$g-$k.out")
+        [ -n "$line" ] || { log "W7 $g: wsload $k gave no result (see $RUN/w7-$g-$k.out)"; continue; }
+        open=$((open + $(json_num open "$line")))
+        errors=$((errors + $(json_num errors "$line")))
+        open_s=$(awk -v a="$open_s" -v b="$(json_num open_s "$line")" 'BEGIN { print (b + 0 > a + 0) ? b + 0 : a }')
+    done
+    [ "$open" -gt 0 ] || die "W7 $g: no connection was open (see $RUN/w7-$g-*.out)"
+    printf '{"workload":"W7","round":"1","gateway":"%s","w7":{"connections":%d,"open":%d,"errors":%d,"processes":%d,"sources":%d,"open_s":%s,"settle_s":%s,"rss_before_kb":%d,"rss_open_kb":%d,"rss_closed_kb":%d,"tcp_inuse_before":%d,"tcp_inuse_open":%d,"tcp_mem_pages_before":%d,"tcp_mem_pages_open":%d,"slab_before_kb":%d,"slab_open_kb":%d,"page_size":%d}}\n' \
+        "$g" "$W7_N" "$open" "$errors" "$i" "$W7_SOURCES" "$open_s" "$W7_SETTLE" "$r0" "$r1" "$r2" \
+        "$u0" "$u1" "$m0" "$m1" "$s0" "$s1" "$(getconf PAGESIZE)" >>"$RAW"
+    log "$(printf '  W7      %-10s %d of %d open, RSS %d -> %d kB: %.0f bytes per connection (user space)' \
+        "$g" "$open" "$W7_N" "$r0" "$r1" "$(awk -v a="$r0" -v b="$r1" -v n="$open" 'BEGIN { print (b - a) * 1024 / n }')")"
 }
 
 # Waits (up to QUIET_WAIT seconds) until the CPUs are idle for 2 s in a row: another
@@ -450,22 +623,54 @@ if has W2 || has W3 || has W4 || has RELOAD; then
     fi
     stop moongate nginx-lua haproxy
 fi
+
+if has W6 || has W7; then
+    [ -x "$WSLOAD" ] || die "$WSLOAD not found: run make bench-wsload (make bench does)"
+    ws_gateways
+fi
+if has W6; then
+    log "W6 WebSocket messages: JSON routed by action to a Lua handler that answers, $W6_CONNS connections"
+    start_ws "${WS_GWS[@]}"
+    W6_SPECS=()
+    for g in "${WS_GWS[@]}"; do W6_SPECS+=("$g $(ws_url "$g")"); done
+    alternate W6 "$W5_ROUNDS" "$WARMUP" "${W6_SPECS[@]}" --
+    stop moongate nginx-lua
+fi
+if has W7; then
+    # Each gateway holds W7_N connections and a few files of its own under the open-files
+    # limit (the hard limit: run.sh raised the soft one to it).
+    W7_N=$W7_CONNS
+    if [ $((W7_N + 64)) -gt "$(ulimit -n)" ]; then
+        W7_N=$(($(ulimit -n) - 64))
+        log "W7: $W7_CONNS connections do not fit under the open-files limit ($(ulimit -n)): $W7_N"
+        NOTES+=("W7|all|$W7_N connections, not $W7_CONNS: the open-files hard limit is $(ulimit -Hn)")
+    fi
+    log "W7 idle WebSockets: $W7_N per gateway over $W7_SOURCES source addresses"
+    for g in "${WS_GWS[@]}"; do
+        start_ws "$g"
+        w7_run "$g"
+        stop "$g"
+    done
+fi
 stop upstream
 
 ELAPSED=$(($(date +%s) - T_START))
 {
     printf '{"started":"%s","elapsed_s":%d,' "$STARTED" "$ELAPSED"
     printf '"command":"%s",' "$([ -n "$QUICK" ] && echo "make bench QUICK=1" || echo "make bench")"
-    printf '"settings":{"rounds":%d,"w5_rounds":%d,"tls_rounds":%d,"duration_s":%s,"warmup_s":%s,"tls_warmup_s":%s,"tls_duration_s":%s,"connections":%d,"wrk_threads":1,"pin":"%s","reloads":%d,"reload_duration_s":%s,"noise_max_pct":%s},' \
+    printf '"settings":{"rounds":%d,"w5_rounds":%d,"tls_rounds":%d,"duration_s":%s,"warmup_s":%s,"tls_warmup_s":%s,"tls_duration_s":%s,"connections":%d,"wrk_threads":1,"pin":"%s","reloads":%d,"reload_duration_s":%s,"noise_max_pct":%s,' \
         "$ROUNDS" "$W5_ROUNDS" "$TLS_ROUNDS" "$DURATION" "$WARMUP" "$TLS_WARMUP" "$TLS_DURATION" "$CONNS" "$PIN" "$RELOADS" "$RELOAD_DURATION" "$NOISE_MAX"
+    printf '"w6_connections":%d,"w6_message_bytes":%d,"w7_connections":%d,"w7_sources":%d,"w7_per_process":%d,"w7_settle_s":%s},' \
+        "$W6_CONNS" "${#W6_MESSAGE}" "${W7_N:-$W7_CONNS}" "$W7_SOURCES" "$W7_PER_PROCESS" "$W7_SETTLE"
     printf '"machine":{"cpu":"%s","cores":%d,"kernel":"%s","memory_mb":%d},' \
         "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)" "$(nproc)" "$(uname -r)" \
         "$(awk '/MemTotal/ {print int($2 / 1024)}' /proc/meminfo)"
-    printf '"versions":{"moongate":"%s","moongate_commit":"%s","nginx":"%s","lua_nginx_module":"%s","haproxy":"%s","wrk":"%s"},' \
+    printf '"versions":{"moongate":"%s","moongate_commit":"%s","nginx":"%s","lua_nginx_module":"%s","lua_resty_websocket":"%s","haproxy":"%s","wrk":"%s"},' \
         "$("$MOONGATE" version | awk '{print $2}')" \
         "${MOONGATE_COMMIT:-$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD -- runtime lua 2>/dev/null || echo '+dirty')}" \
         "$(nginx -v 2>&1 | sed 's/.*nginx\///')" \
         "$(dpkg-query -W -f='${Version}' libnginx-mod-http-lua 2>/dev/null)" \
+        "$(dpkg-query -W -f='${Version}' lua-nginx-websocket 2>/dev/null)" \
         "$(haproxy -v | head -1 | awk '{print $3}')" \
         "$(dpkg-query -W -f='${Version}' wrk 2>/dev/null)"
     printf '"notes":['

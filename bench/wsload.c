@@ -12,6 +12,8 @@
  *       the next. The clock starts when every connection is open (or has failed); replies
  *       that arrive after --warmup and before --warmup + --duration are counted, and their
  *       round-trip times go into a log-bucket histogram (1/64 relative resolution).
+ *       With --expect, every reply must be that text, else it counts in "mismatch" (and
+ *       errors): the bench's check that a gateway really answers the message.
  * idle: opens the connections, prints "WSLOAD open ..." when all have settled, holds them
  *       for --duration seconds (0: until SIGINT/SIGTERM), answering pings with pongs.
  *
@@ -213,6 +215,8 @@ static struct {
     double duration, warmup, timeout;
     const char *message;
     size_t message_n;
+    const char *expect; /* echo: every reply must be this text (NULL: any reply) */
+    size_t expect_n;
     char host[256], path[1024];
     int port;
     struct sockaddr_storage addr;
@@ -225,7 +229,7 @@ static int g_next, g_pending, g_opened, g_failed, g_live;
 static int g_phase; /* 0 opening, 1 running (echo: warmup + measure; idle: hold), 2 ending */
 static uint64_t g_t_start, g_t_settled, g_t_measure, g_t_end;
 static uint64_t g_messages, g_sent, g_pings, g_closes, g_err_connect, g_err_handshake,
-    g_err_protocol, g_err_read, g_err_write, g_lost;
+    g_err_protocol, g_err_read, g_err_write, g_lost, g_mismatch;
 static int g_reported;
 static uv_timer_t g_tick, g_phase_timer;
 static uv_signal_t g_sigint, g_sigterm;
@@ -315,6 +319,16 @@ static void on_event(conn_t *c, const mgw_ws_event_t *ev)
     case MGW_WS_EV_MESSAGE:
         if (opt.echo && c->state == ST_OPEN) {
             uint64_t now = uv_hrtime();
+            if (opt.expect && (ev->opcode != MGW_WS_OP_TEXT || ev->n != opt.expect_n ||
+                               memcmp(ev->data, opt.expect, ev->n) != 0)) {
+                g_mismatch++;
+                char got[80];
+                snprintf(got, sizeof(got), "got %s \"%.*s\"%s",
+                         ev->opcode == MGW_WS_OP_TEXT ? "text" : "binary",
+                         (int)(ev->n < 40 ? ev->n : 40), (const char *)ev->data,
+                         ev->n > 40 ? "..." : "");
+                fail_once("reply differs from --expect", got);
+            }
             if (g_phase == 1 && now >= g_t_measure && now < g_t_end) {
                 g_messages++;
                 h_record(now - c->t0);
@@ -582,8 +596,8 @@ static void report(void)
 {
     if (g_reported++) return;
     uint64_t now = uv_hrtime();
-    uint64_t errors =
-        g_err_connect + g_err_handshake + g_err_protocol + g_err_read + g_err_write + g_closes;
+    uint64_t errors = g_err_connect + g_err_handshake + g_err_protocol + g_err_read + g_err_write +
+                      g_closes + g_mismatch;
     if (opt.echo) {
         double secs = opt.duration;
         if (g_t_end == 0 || now < g_t_measure)
@@ -605,11 +619,12 @@ static void report(void)
     }
     printf("\"pings\":%llu,\"closes\":%llu,\"lost\":%llu,\"err_connect\":%llu,"
            "\"err_handshake\":%llu,\"err_protocol\":%llu,\"err_read\":%llu,\"err_write\":%llu,"
-           "\"errors\":%llu}\n",
+           "\"mismatch\":%llu,\"errors\":%llu}\n",
            (unsigned long long)g_pings, (unsigned long long)g_closes, (unsigned long long)g_lost,
            (unsigned long long)g_err_connect, (unsigned long long)g_err_handshake,
            (unsigned long long)g_err_protocol, (unsigned long long)g_err_read,
-           (unsigned long long)g_err_write, (unsigned long long)errors);
+           (unsigned long long)g_err_write, (unsigned long long)g_mismatch,
+           (unsigned long long)errors);
     fflush(stdout);
 }
 
@@ -997,6 +1012,7 @@ static void usage(FILE *f)
           "  -w, --warmup S           echo: seconds before measuring (1)\n"
           "      --message TEXT       echo: the text message "
           "({\"action\":\"echo\",\"data\":\"hello\"})\n"
+          "      --expect TEXT        echo: every reply must be TEXT (else counted in mismatch)\n"
           "      --sources K          bind connection i to 127.0.0.(1 + i % K)\n"
           "      --concurrency P      connections being opened at once (256)\n"
           "      --timeout S          seconds to open one connection (10)\n"
@@ -1021,6 +1037,7 @@ int main(int argc, char **argv)
         {"duration", required_argument, 0, 'd'},
         {"warmup", required_argument, 0, 'w'},
         {"message", required_argument, 0, 'M'},
+        {"expect", required_argument, 0, 'E'},
         {"sources", required_argument, 0, 'S'},
         {"concurrency", required_argument, 0, 'P'},
         {"timeout", required_argument, 0, 'T'},
@@ -1060,6 +1077,10 @@ int main(int argc, char **argv)
             break;
         case 'M':
             opt.message = optarg;
+            break;
+        case 'E':
+            opt.expect = optarg;
+            opt.expect_n = strlen(optarg);
             break;
         case 'S':
             opt.sources = (int)num_arg("--sources", optarg, 1, 254);

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Smoke test of the WebSocket load generator (bench/README.md, "WebSocket load generator"):
 # starts `wsload --serve` (an echo server that pings every second), runs echo for 2 s with
-# 50 connections and idle for 2 s with 500 connections over 4 source addresses, and fails
-# unless messages flowed, pings were answered and no error happened.
+# 50 connections (every reply must be the message sent: --expect) and idle for 2 s with
+# 500 connections over 4 source addresses, and fails unless messages flowed, pings were
+# answered and no error happened.
 # Usage: bash bench/wsload_check.sh  (BUILD=build; builds build/bench/wsload when missing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,10 +39,11 @@ check() { # check LABEL CONDITION-DESCRIPTION TEST...
     if "$@"; then echo "  ok   $label: $what"; else echo "  FAIL $label: $what"; fail=1; fi
 }
 
-echo_line=$("$WSLOAD" --mode echo -c 50 -w 0.5 -d 2 "$url" | grep '^BENCH ')
+msg='{"action":"echo","data":"hello"}'
+echo_line=$("$WSLOAD" --mode echo -c 50 -w 0.5 -d 2 --message "$msg" --expect "$msg" "$url" | grep '^BENCH ')
 echo "echo: $echo_line"
 check echo "messages > 0" test "$(field messages "$echo_line")" -gt 0
-check echo "errors = 0" test "$(field errors "$echo_line")" -eq 0
+check echo "errors = 0, every reply the message sent" test "$(field errors "$echo_line")" -eq 0 -a "$(field mismatch "$echo_line")" -eq 0
 check echo "all 50 open" test "$(field open "$echo_line")" -eq 50
 
 idle_out=$("$WSLOAD" --mode idle -c 500 -d 2 --sources 4 "$url")

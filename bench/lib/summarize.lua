@@ -1,5 +1,5 @@
--- Turns bench/results/run/raw.jsonl (one line per wrk run) into the table on stdout
--- and bench/results/latest.json.
+-- Turns bench/results/run/raw.jsonl (one line per wrk run, per wsload echo run in W6,
+-- per gateway in W7) into the table on stdout and bench/results/latest.json.
 --   luajit summarize.lua META.json RAW.jsonl OUT.json
 -- Ratios are computed round by round (moongate's run and the other gateway's run of
 -- the same round, seconds apart), then their median is reported.
@@ -15,9 +15,10 @@ local function slurp(p)
 end
 
 local meta = cjson.decode(slurp(meta_path))
-local runs = {}
+local runs, w7 = {}, {}
 for line in slurp(raw_path):gmatch("[^\n]+") do
-    runs[#runs + 1] = cjson.decode(line)
+    local r = cjson.decode(line)
+    if r.w7 then w7[#w7 + 1] = r else runs[#runs + 1] = r end
 end
 
 local WORKLOADS = {
@@ -28,6 +29,8 @@ local WORKLOADS = {
     { id = "W5", title = "W5 WAF rule set: six Lua rules (conf/waf/bench_waf.lua) a clean request passes, then proxy" },
     { id = "W5b", title = "W5b no-op Lua hooks: a WAF rule, an authorizer (no cache), a log policy"
         .. " (conf/noop/bench_noop.lua) + W2's JSON access log, then proxy" },
+    { id = "W6", unit = "msg/s", goal = 1.5, title = "W6 WebSocket messages: a JSON text message routed by"
+        .. " its action to a Lua handler (conf/ws/ws_echo.lua) whose answer goes back on the connection" },
 }
 local GATEWAYS = { "moongate", "nginx-lua", "haproxy", "upstream", "upstream-1core" }
 local OTHERS = { "nginx-lua", "haproxy" }
@@ -191,11 +194,22 @@ P(string.format("moongate bench  %s  (%s, %ds)", meta.started, meta.command, met
 P(string.format("machine: %d x %s, kernel %s, %d MB; moongate %s (%s), nginx %s + lua-nginx-module %s, HAProxy %s, wrk %s",
     m.cores, m.cpu, m.kernel, m.memory_mb, meta.versions.moongate, meta.versions.moongate_commit,
     meta.versions.nginx, meta.versions.lua_nginx_module, meta.versions.haproxy, meta.versions.wrk))
-P(string.format("load: wrk -t1 -c%d, %d rounds x %ss after a %ss warm-up per gateway (W5, W5b: %d rounds; TLS: %d rounds x %ss), "
+P(string.format("load: wrk -t1 -c%d, %d rounds x %ss after a %ss warm-up per gateway (W5, W5b, W6: %d rounds; TLS: %d rounds x %ss), "
     .. "gateways alternate A B C A B C; pin=%s%s",
     s.connections, s.rounds, s.duration_s, s.warmup_s, s.w5_rounds or s.rounds, s.tls_rounds,
     s.tls_duration_s or s.duration_s, s.pin,
     s.pin == "split" and " (gateway on CPU 1; wrk + upstream on CPU 0)" or ""))
+if by.W6 or #w7 > 0 then
+    local parts = {}
+    if by.W6 then
+        parts[#parts + 1] = string.format("W6 wsload echo, %d connections, a %d-byte message",
+            s.w6_connections or 0, s.w6_message_bytes or 0)
+    end
+    if #w7 > 0 then
+        parts[#parts + 1] = string.format("W7 %d idle connections per gateway", s.w7_connections or 0)
+    end
+    P("WebSockets (moongate and nginx-lua; HAProxy has no WebSocket server in Lua): " .. table.concat(parts, "; "))
+end
 P("every gateway runs one worker / one thread; req/s and latency are medians over rounds;"
     .. " 'cpu' is the gateway's CPU use, 'req/s/core' its rate per CPU-second")
 
@@ -209,8 +223,9 @@ for _, wl in ipairs(WORKLOADS) do
         out.workloads[w] = ow
         P("")
         P(wl.title)
-        P(string.format("  %-22s %10s %8s %8s %7s %7s %6s %11s  %s", "gateway", "req/s", "p50 ms", "p99 ms",
-            "errors", "non2xx", "cpu%", "req/s/core", "note"))
+        local unit = wl.unit or "req/s"
+        P(string.format("  %-22s %10s %8s %8s %7s %7s %6s %11s  %s", "gateway", unit, "p50 ms", "p99 ms",
+            "errors", unit == "req/s" and "non2xx" or "wrong", "cpu%", unit .. "/core", "note"))
         for _, g in ipairs(GATEWAYS) do
             local list = runs_w and runs_w[g]
             local note = notes_for(w, g)
@@ -249,9 +264,12 @@ for _, wl in ipairs(WORKLOADS) do
                 for i, v in ipairs(rr.rounds) do
                     per[i] = string.format("%.2f%s", v, rr.disturbed[i] and "*" or "")
                 end
-                P(string.format("  %-28s %4.2f   (rounds: %s; p99 ratio %.2f; req/s/core ratio %.2f)%s",
-                    key .. " req/s", rr.median, table.concat(per, " "), rp and rp.median or 0 / 0,
-                    rc and rc.median or 0 / 0, wnote_mg and ("  [" .. wnote_mg .. "]") or ""))
+                P(string.format("  %-28s %4.2f   (rounds: %s; p99 ratio %.2f; %s/core ratio %.2f)%s%s",
+                    key .. " " .. unit, rr.median, table.concat(per, " "), rp and rp.median or 0 / 0,
+                    unit, rc and rc.median or 0 / 0, wnote_mg and ("  [" .. wnote_mg .. "]") or "",
+                    (wl.goal and o == "nginx-lua") and string.format("  goal >= %.2f: %s", wl.goal,
+                        rr.median >= wl.goal and "met" or "not met") or ""))
+                if wl.goal and o == "nginx-lua" then ow.goal = { ratio = wl.goal, met = rr.median >= wl.goal } end
                 if rr.clean_rounds < #rr.rounds then
                     P(string.format("  %-28s      medians of %s (%d of %d undisturbed; * = disturbed)", "",
                         rr.median_of, rr.clean_rounds, #rr.rounds))
@@ -284,6 +302,53 @@ for _, wl in ipairs(WORKLOADS) do
             P(string.format("  %-28s %s   (wrk + upstream on one core, as here: %s req/s bounds any gateway)",
                 "fraction of that ceiling", table.concat(fr, ", "), thousands(ow.ceiling.same_core_rps)))
         end
+    end
+end
+
+-- W7: memory per idle WebSocket (one line per gateway from run.sh's w7_run).
+if #w7 > 0 or notes_for("W7", "moongate") then
+    local GOAL = 2048
+    local ow = { title = "W7 idle WebSockets: memory per open idle connection", goal_user_bytes = GOAL, gateways = {} }
+    out.workloads.W7 = ow
+    P("")
+    P(string.format("%s (%d connections, %d source addresses; user = the gateway's VmRSS above its baseline;"
+        .. " kernel apart: TCP buffers from /proc/net/sockstat, slab from /proc/meminfo, both ends of each"
+        .. " loopback connection, machine-wide)", ow.title, s.w7_connections or 0, s.w7_sources or 0))
+    P(string.format("  %-22s %7s %7s %9s %9s %11s %11s %11s  %s", "gateway", "open", "errors", "RSS0 MB",
+        "RSS MB", "user B/conn", "kbuf B/conn", "slab B/conn", "note"))
+    for _, g in ipairs({ "moongate", "nginx-lua", "haproxy" }) do
+        local r
+        for _, x in ipairs(w7) do if x.gateway == g then r = x.w7 end end
+        local note = notes_for("W7", g) or notes_for("W7", "all")
+        if r and r.open > 0 then
+            local st = {
+                connections = r.connections, open = r.open, errors = r.errors, processes = r.processes,
+                sources = r.sources, open_s = r.open_s, rss_before_kb = r.rss_before_kb,
+                rss_open_kb = r.rss_open_kb, rss_closed_kb = r.rss_closed_kb,
+                user_bytes_per_conn = round((r.rss_open_kb - r.rss_before_kb) * 1024 / r.open, 0),
+                kernel_tcp_buffer_bytes_per_conn = round((r.tcp_mem_pages_open - r.tcp_mem_pages_before)
+                    * r.page_size / r.open, 0),
+                kernel_slab_bytes_per_conn_both_ends = round((r.slab_open_kb - r.slab_before_kb) * 1024 / r.open, 0),
+                tcp_sockets_added = r.tcp_inuse_open - r.tcp_inuse_before,
+                note = note,
+            }
+            if g == "moongate" then st.goal_met = st.user_bytes_per_conn <= GOAL end
+            ow.gateways[g] = st
+            P(string.format("  %-22s %7d %7d %9.1f %9.1f %11s %11s %11s  %s", g, r.open, r.errors,
+                r.rss_before_kb / 1024, r.rss_open_kb / 1024, thousands(st.user_bytes_per_conn),
+                thousands(st.kernel_tcp_buffer_bytes_per_conn), thousands(st.kernel_slab_bytes_per_conn_both_ends),
+                (note or "") .. (g == "moongate" and string.format("%sgoal <= %d B: %s", note and "; " or "", GOAL,
+                    st.goal_met and "met" or "not met") or "")))
+        elseif note then
+            ow.gateways[g] = { note = note }
+            P(string.format("  %-22s %7s %7s %9s %9s %11s %11s %11s  %s", g, "-", "-", "-", "-", "-", "-", "-", note))
+        end
+    end
+    local a, b = ow.gateways.moongate, ow.gateways["nginx-lua"]
+    if a and b and a.user_bytes_per_conn and b.user_bytes_per_conn and a.user_bytes_per_conn > 0 then
+        ow.ratio_nginx_over_moongate = round(b.user_bytes_per_conn / a.user_bytes_per_conn, 2)
+        P(string.format("  %-28s %4.2f   (user-space bytes per idle connection)", "nginx-lua/moongate",
+            ow.ratio_nginx_over_moongate))
     end
 end
 
