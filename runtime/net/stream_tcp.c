@@ -122,6 +122,12 @@ static void read_cb(uv_stream_t *u, ssize_t nread, const uv_buf_t *buf)
     mgw__rbuf_ref(rb);
     s->cbs->on_read(s, rb, rb->data, (size_t)nread);
     mgw__rbuf_unref(rb);
+    if (s->rbuf == rb && rb->refs == 1) {
+        /* nobody points into it: back to the thread's spare buffers, so that an idle
+         * connection holds no 64 KB buffer (the next read takes one again) */
+        mgw__rbuf_unref(rb);
+        s->rbuf = NULL;
+    }
 }
 
 static int tcp_read_start(mgw_stream_t *s)

@@ -111,6 +111,10 @@ static void tls_read(mgw_stream_t *s, const char *p, size_t n)
         refused(s);
         return;
     }
+    if (s->plain && s->plain->refs == 1) {
+        mgw__rbuf_unref(s->plain); /* an idle connection holds no plaintext buffer */
+        s->plain = NULL;
+    }
     if (!s->closing) flush(s);
 }
 
@@ -124,6 +128,10 @@ static void read_cb(uv_stream_t *u, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     tls_read(s, s->rbuf->data, (size_t)nread);
+    if (s->rbuf && s->rbuf->refs == 1) {
+        mgw__rbuf_unref(s->rbuf); /* the engine copied it: back to the spare buffers */
+        s->rbuf = NULL;
+    }
 }
 
 static int tls_read_start(mgw_stream_t *s)
