@@ -160,13 +160,27 @@ end
 
 -- True when s is text a JSON event can carry as is: valid UTF-8 without NUL.
 local function is_text(s)
-  if not find(s, "[%z\128-\255]") then
+  -- A byte loop, not string.find with a pattern: pattern matching is not compiled by
+  -- the JIT, and one NYI call sends the whole hook back to the interpreter (W6).
+  local n = #s
+  local i = 1
+  while i <= n do
+    local c = byte(s, i)
+    if c == 0 then
+      return false
+    elseif c >= 0x80 then
+      break
+    end
+    i = i + 1
+  end
+  if i > n then
     return true
   end
-  if find(s, "%z") then
-    return false
+  for j = i, n do
+    if byte(s, j) == 0 then
+      return false
+    end
   end
-  local i, n = 1, #s
   while i <= n do
     local c = byte(s, i)
     local len = c < 0x80 and 1 or c >= 0xC2 and c < 0xE0 and 2 or c >= 0xE0 and c < 0xF0 and 3
@@ -261,8 +275,19 @@ local function number_or_nil(s)
   return s and tonumber(s)
 end
 
--- The event of a WebSocket event request (connection id) for a Lua integration.
-local function ws_event(req, id)
+-- $context.requestTime of epoch (ms), formatted once per second (os.date is not compiled).
+local time_sec, time_text = -1, nil
+local function request_time(epoch)
+  local sec = floor(epoch / 1000)
+  if sec ~= time_sec then
+    time_sec, time_text = sec, os.date("!%d/%b/%Y:%H:%M:%S +0000", sec)
+  end
+  return time_text
+end
+
+-- The fields of a WebSocket event other than the message: requestContext,
+-- stageVariables and, for $connect, headers and query parameters.
+local function ws_event_rest(e, req, id)
   local event_type = req:context("eventType")
   local epoch = req:time_epoch()
   local rc = {
@@ -273,7 +298,7 @@ local function ws_event(req, id)
     messageDirection = "IN",
     requestId = req.request_id,
     extendedRequestId = req.request_id,
-    requestTime = os.date("!%d/%b/%Y:%H:%M:%S +0000", floor(epoch / 1000)),
+    requestTime = request_time(epoch),
     requestTimeEpoch = epoch,
     stage = req.stage,
     apiId = req.api_id,
@@ -291,25 +316,52 @@ local function ws_event(req, id)
   if rc.authorizer == nil and req.authorizer then -- the $connect's own authorizer (kit)
     rc.authorizer = req.authorizer
   end
-  local e = { requestContext = rc, isBase64Encoded = false,
-              stageVariables = non_empty(req:stage_variables()) }
+  rawset(e, "requestContext", rc)
+  rawset(e, "stageVariables", non_empty(req:stage_variables()))
   if event_type == "MESSAGE" then
     rc.messageId = req:context("messageId")
-    local body = req:body()
-    local b64 = not is_text(body)
-    e.body = b64 and M.base64_encode(body) or body
-    e.isBase64Encoded = b64
   elseif event_type == "CONNECT" then
     local headers = req:headers()
     local query = non_empty(req:query_params())
-    e.headers = headers
-    e.multiValueHeaders = multi(headers)
-    e.queryStringParameters = query
-    e.multiValueQueryStringParameters = multi(query)
+    rawset(e, "headers", headers)
+    rawset(e, "multiValueHeaders", multi(headers))
+    rawset(e, "queryStringParameters", query)
+    rawset(e, "multiValueQueryStringParameters", multi(query))
   elseif event_type == "DISCONNECT" then
     rc.disconnectStatusCode = number_or_nil(req:context("disconnectStatusCode"))
     rc.disconnectReason = req:context("disconnectReason") or ""
   end
+end
+
+-- A message event's fields other than body and isBase64Encoded are made when one is
+-- first read (an echo handler reads only the body: W6 in bench/README). One metatable
+-- for all (a new one per event defeats the JIT); the event's request waits in a weak table.
+local lazy_req = setmetatable({}, { __mode = "k" })
+local LazyEvent = {}
+LazyEvent.__index = function(e, k)
+  local req = lazy_req[e]
+  if req == nil then
+    return nil
+  end
+  lazy_req[e] = nil
+  setmetatable(e, nil)
+  ws_event_rest(e, req, req.connection_id)
+  return rawget(e, k)
+end
+
+-- The event of a WebSocket event request (connection id) for a Lua integration.
+local function ws_event(req, id)
+  local key = req.route_key
+  if key == "$connect" or key == "$disconnect" then
+    local e = { isBase64Encoded = false }
+    ws_event_rest(e, req, id)
+    return e
+  end
+  local body = req:body()
+  local b64 = body ~= "" and not is_text(body)
+  local e = setmetatable({ body = b64 and M.base64_encode(body) or body, isBase64Encoded = b64 },
+    LazyEvent)
+  lazy_req[e] = req
   return e
 end
 
@@ -856,8 +908,12 @@ end
 -- Adds to resp what a WebSocket $connect handler's result v keeps for the connection
 -- (resp.connection_context), or turns resp into the 500 of a malformed context.
 function M.connect_result(event, v, resp)
+  -- v.context first: reading event.requestContext would build a lazy message event's rest
+  if type(v) ~= "table" or v.context == nil then
+    return resp
+  end
   local rc = type(event) == "table" and event.requestContext
-  if type(rc) == "table" and rc.eventType == "CONNECT" and type(v) == "table" and v.context ~= nil then
+  if type(rc) == "table" and rc.eventType == "CONNECT" then
     local ctx, why = M.connection_context(v.context)
     if not ctx then
       return { status = 500, error = "malformed handler result: " .. why }
