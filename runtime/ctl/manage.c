@@ -52,19 +52,6 @@ void mgw__manage_set_gen(mgw_gen_t *gen)
 
 /* ---- the handler ---- */
 
-/* Answers r with status, a content type and body; the connection closes after it. */
-static void respond(mgw_req_t *r, int status, const char *type, const char *body,
-                    const mgw_hdr_t *extra, int nextra)
-{
-    mgw_hdr_t hdrs[2] = {{MGW_STR("content-type"), {type, strlen(type)}}};
-    int n = 1;
-    if (nextra) hdrs[n++] = extra[0];
-    size_t len = strlen(body);
-    mgw__resp_head(r, status, hdrs, n, (int64_t)len);
-    mgw__resp_body(r, body, len, NULL);
-    mgw__resp_end(r);
-}
-
 static void waiting_gone(void *r)
 {
     if (waiting == r) waiting = NULL;
@@ -75,7 +62,7 @@ static void reload_done(void *ud, int ok, const char *text)
     (void)ud;
     mgw_req_t *r = waiting;
     waiting = NULL;
-    if (r) respond(r, ok ? 200 : 422, "text/plain", text, NULL, 0);
+    if (r) mgw__resp_text(r, ok ? 200 : 422, "text/plain", text, NULL, 0);
 }
 
 /* 1 when r's target is path, with or without a query. */
@@ -154,7 +141,7 @@ static void serve(mgw_req_t *r)
     } else if (is(r, "/reload")) {
         if (!method_is(r, "POST")) {
             mgw_hdr_t allow = {MGW_STR("allow"), MGW_STR("POST")};
-            respond(r, 405, "text/plain", "use POST /reload\n", &allow, 1);
+            mgw__resp_text(r, 405, "text/plain", "use POST /reload\n", &allow, 1);
             return;
         }
         /* One reload at a time: one waits for it already, or a signal or a watched file
@@ -166,14 +153,14 @@ static void serve(mgw_req_t *r)
             if (mgw__reload_start("management request", reload_done, NULL) == 0) return;
             waiting = NULL;
         }
-        respond(r, 409, "text/plain", "a reload is already under way; try again\n", NULL, 0);
+        mgw__resp_text(r, 409, "text/plain", "a reload is already under way; try again\n", NULL, 0);
     } else if (is(r, "/status") && method_is(r, "GET")) {
         const mgw_gen_t *g = mgw__reload_current();
         mgw_buf_t body = {0};
         mgw_buf_printf(&body, "{\"status\":\"running\",\"generation\":%d,\"file\":\"", g->id);
         mgw_buf_add_json(&body, g->file, strlen(g->file));
         mgw_buf_adds(&body, "\"}\n");
-        respond(r, 200, "application/json", body.p, NULL, 0);
+        mgw__resp_text(r, 200, "application/json", body.p, NULL, 0);
         mgw_buf_free(&body);
     } else if ((id = mgw_ws_connections_path(r, r->target)) != NULL) {
         mgw_ws_connections_serve(r, id, NULL, replies);

@@ -205,6 +205,10 @@ void mgw__resp_head(mgw_req_t *r, int status, const mgw_hdr_t *hdrs, int nhdrs,
 void mgw__resp_body(mgw_req_t *r, const char *p, size_t n, mgw_rbuf_t *ref);
 /* Ends the response; r may be freed before this returns. */
 void mgw__resp_end(mgw_req_t *r);
+/* A whole small response: status, content type, body (a C string) and at most one more
+ * header (nextra 0 or 1). */
+void mgw__resp_text(mgw_req_t *r, int status, const char *type, const char *body,
+                    const mgw_hdr_t *extra, int nextra);
 /* Sends a held-back response head now (a streamed body is not there yet). */
 void mgw__resp_flush(mgw_req_t *r);
 /* The request's header named name (lower case), or an empty string with p == NULL. */

@@ -356,6 +356,18 @@ void mgw__resp_end(mgw_req_t *r)
     r->wr->end(r);
 }
 
+void mgw__resp_text(mgw_req_t *r, int status, const char *type, const char *body,
+                    const mgw_hdr_t *extra, int nextra)
+{
+    mgw_hdr_t hdrs[2] = {{MGW_STR("content-type"), {type, strlen(type)}}};
+    int n = 1;
+    if (nextra) hdrs[n++] = extra[0];
+    size_t len = strlen(body);
+    mgw__resp_head(r, status, hdrs, n, (int64_t)len);
+    mgw__resp_body(r, body, len, NULL);
+    mgw__resp_end(r);
+}
+
 /* The configured customization for type, following the DEFAULT_4XX/5XX fallback. */
 static const mgw_gwresp_conf_t *gw_conf(const mgw_req_t *r, mgw_gwresp_type_t type)
 {

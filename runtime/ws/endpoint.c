@@ -11,19 +11,6 @@
 #include "gw/req_int.h"
 #include "ws/ws_int.h"
 
-/* Answers r with status, a content type, body and at most one more header. */
-static void respond(mgw_req_t *r, int status, const char *type, const char *body,
-                    const mgw_hdr_t *extra, int nextra)
-{
-    mgw_hdr_t hdrs[2] = {{MGW_STR("content-type"), {type, strlen(type)}}};
-    int n = 1;
-    if (nextra) hdrs[n++] = extra[0];
-    size_t len = strlen(body);
-    mgw__resp_head(r, status, hdrs, n, (int64_t)len);
-    mgw__resp_body(r, body, len, NULL);
-    mgw__resp_end(r);
-}
-
 static int method_is(const mgw_req_t *r, const char *m)
 {
     return r->method.n == strlen(m) && memcmp(r->method.p, m, r->method.n) == 0;
@@ -68,11 +55,11 @@ static void conn_answer(mgw_req_t *r, int status, const mgw_buf_t *info)
         {429, "LimitExceededException", "Too Many Requests"},
     };
     if (status == 200 && info && info->n) {
-        respond(r, 200, "application/json", info->p, NULL, 0);
+        mgw__resp_text(r, 200, "application/json", info->p, NULL, 0);
         return;
     }
     if (status == 200 || status == 204) {
-        respond(r, status, "application/json", "", NULL, 0);
+        mgw__resp_text(r, status, "application/json", "", NULL, 0);
         return;
     }
     for (size_t i = 0; i < sizeof(errors) / sizeof(errors[0]); i++) {
@@ -80,10 +67,10 @@ static void conn_answer(mgw_req_t *r, int status, const mgw_buf_t *info)
         mgw_hdr_t h = {MGW_STR("x-amzn-errortype"), {errors[i].type, strlen(errors[i].type)}};
         char body[64];
         snprintf(body, sizeof(body), "{\"message\":\"%s\"}", errors[i].message);
-        respond(r, status, "application/json", body, &h, 1);
+        mgw__resp_text(r, status, "application/json", body, &h, 1);
         return;
     }
-    respond(r, 500, "application/json", "{\"message\":\"Internal Server Error\"}", NULL, 0);
+    mgw__resp_text(r, 500, "application/json", "{\"message\":\"Internal Server Error\"}", NULL, 0);
 }
 
 static void conn_done(mgw_ws_call_t *call)
@@ -162,7 +149,7 @@ void mgw_ws_connections_serve(mgw_req_t *r, const char *id, mgw_worker_t *from,
                                       : -1;
     if (op < 0) {
         mgw_hdr_t allow = {MGW_STR("allow"), MGW_STR("POST, GET, DELETE")};
-        respond(r, 405, "text/plain", "use POST, GET or DELETE /@connections/ID\n", &allow, 1);
+        mgw__resp_text(r, 405, "text/plain", "use POST, GET or DELETE /@connections/ID\n", &allow, 1);
         return;
     }
     if (op == MGW_WS_CALL_POST && r->has_length && r->content_length > MGW_WS_POST_MAX) {
