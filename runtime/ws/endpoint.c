@@ -76,8 +76,9 @@ static void conn_answer(mgw_req_t *r, int status, const mgw_buf_t *info)
 static void conn_done(mgw_ws_call_t *call)
 {
     conn_op_t *op = call->ud;
-    op->call = NULL;
+    /* answering may end the request (op_request_gone): op->call keeps op until here */
     if (op->r) conn_answer(op->r, call->status, &call->info);
+    op->call = NULL;
     mgw_ws_call_free(call);
     op_release(op);
 }
