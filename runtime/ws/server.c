@@ -124,8 +124,11 @@ static void write_frame(ws_conn_t *ws, int opcode, const void *p, size_t n)
 int mgw__ws_send(ws_conn_t *ws, int opcode, const void *p, size_t n)
 {
     if (!can_send(ws)) return -1;
-    if (ws->c->stream.wq.pending + n > ws->api->ws->send_queue_max) {
-        /* a client that does not read: it is cut off rather than buffered without end */
+    size_t pending = ws->c->stream.wq.pending;
+    if (pending && pending + n > ws->api->ws->send_queue_max) {
+        /* a client that does not read: it is cut off rather than buffered without end (a
+         * message goes out when nothing waits, larger than the queue or not: the kernel
+         * takes what it can, and a client that reads gets it) */
         mgw_log_info("websocket %s from %s: send queue full, closing", ws->id, ws->peer);
         mgw__ws_close(ws, MGW_WS_CLOSE_POLICY, "Send queue full");
         return -2;
