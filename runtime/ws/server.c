@@ -831,6 +831,7 @@ void mgw_ws_generation_changed(mgw_worker_t *w)
         ws->api = api;
         ws->stage = st;
         mgw__wgen_release(old);
+        mgw_ws_dec_set_limits(&ws->dec, api->ws->max_frame, api->ws->max_message);
         if (ws->c && !ws->closing) arm(ws);
     }
 }

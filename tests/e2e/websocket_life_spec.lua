@@ -56,7 +56,7 @@ describe("WebSocket connections' life", function()
 
     -- The configuration: version is the mock's body; without_gone, the API "gone" is
     -- removed (its listener then serves "chat").
-    local function config(version, without_gone)
+    local function config(version, without_gone, max_message)
         local chat = { type = "lua", handler = "policies/chat.lua" }
         local function simple(ws_conf)
             return {
@@ -74,7 +74,7 @@ describe("WebSocket connections' life", function()
             chat = {
                 protocol = "websocket",
                 route_selection_expression = "$request.body.action",
-                websocket = { send_queue_size = 1024, max_frame_size = 1024, max_message_size = 4096 },
+                websocket = { send_queue_size = 1024, max_frame_size = 1024, max_message_size = max_message or 4096 },
                 authorizers = { tok = { type = "lua", policy = "policies/gate.lua", ttl = 0,
                     identity_sources = { "$request.header.Authorization" } } },
                 stages = { ["$default"] = {
@@ -110,8 +110,8 @@ describe("WebSocket connections' life", function()
         }
     end
 
-    local function reload(version, without_gone)
-        h.write_file(dir .. "/gateway.lua", h.config_source(config(version, without_gone)))
+    local function reload(version, without_gone, max_message)
+        h.write_file(dir .. "/gateway.lua", h.config_source(config(version, without_gone, max_message)))
         local out, rc = h.moongate({ "reload", "-c", dir .. "/gateway.lua", "-p", dir })
         assert.equal(0, rc, out)
     end
@@ -184,6 +184,26 @@ describe("WebSocket connections' life", function()
             expect_close(c, 1000)
             c:close()
             assert.equal("1000", w.entry(log, id, "DISCONNECT").code)
+        end)
+
+        it("apply a changed max_message_size to open connections", function()
+            local c, id = open_chat()
+            local function fragmented(n)
+                local parts = {}
+                for i = 1, n do
+                    parts[#parts + 1] = w.frame(i == 1 and 1 or 0, string.rep("z", 1000), { fin = i == n })
+                end
+                return table.concat(parts)
+            end
+            c:send(fragmented(3))
+            local op = w.read_message(c)
+            assert.equal(1, op) -- 3000 bytes: under 4096
+            reload("v2", false, 2048)
+            c:send(fragmented(3))
+            expect_close(c, 1009)
+            c:close()
+            assert.equal("1009", w.entry(log, id, "DISCONNECT").code)
+            reload("v2")
         end)
 
         it("that remove the API close its connections with 1001 and run $disconnect", function()
