@@ -110,8 +110,15 @@ describe("WebSocket connections' life", function()
         }
     end
 
-    local function reload(version, without_gone, max_message)
+    -- Reloads with `moongate reload` (post: with POST /reload on the management listener).
+    local function reload(version, without_gone, max_message, post)
         h.write_file(dir .. "/gateway.lua", h.config_source(config(version, without_gone, max_message)))
+        if post then
+            local r = h.curl({ "http://127.0.0.1:" .. mport .. "/reload", "-X", "POST",
+                "-H", "Authorization: Bearer " .. TOKEN })
+            assert.equal(200, r.status, r.body)
+            return
+        end
         local out, rc = h.moongate({ "reload", "-c", dir .. "/gateway.lua", "-p", dir })
         assert.equal(0, rc, out)
     end
@@ -211,13 +218,14 @@ describe("WebSocket connections' life", function()
             assert.equal(101, r.status)
             assert.equal("ok", say(c, "hello"))
             local id = say(c, '{"action":"id"}')
-            reload("v2", true)
-            expect_close(c, 1001)
+            reload("v2", true, nil, true)
+            expect_close(c, 1001, "The API was removed")
             assert.truthy(c:closed_by_peer(5))
             c:close()
             local d = w.entry(log, id, "DISCONNECT")
             assert.truthy(d, "no DISCONNECT line for " .. tostring(id))
             assert.equal("1001", d.code)
+            assert.equal("The API was removed", d.reason)
             assert.equal("$disconnect", d.route)
             reload("v2")
         end)
@@ -252,8 +260,12 @@ describe("WebSocket connections' life", function()
             assert.equal(101, r.status)
             local op = w.read_frame(c)
             assert.equal(9, op) -- the gateway's ping, left unanswered
-            op = w.read_frame(c)
+            local payload
+            op, payload = w.read_frame(c)
             assert.equal(8, op)
+            local code, reason = w.close_code(payload)
+            assert.equal(1001, code)
+            assert.equal("Pong timeout", reason)
             c:close()
             local d = h.wait_for(function()
                 for _, e in ipairs(w.log_entries(log)) do
@@ -296,6 +308,25 @@ describe("WebSocket connections' life", function()
         local d = w.entry(log, id, "DISCONNECT")
         assert.truthy(d)
         assert.equal("1008", d.code)
+        assert.equal(1, w.count(log, id, "DISCONNECT"))
+    end)
+
+    it("runs $disconnect (1008) for a client that never reads again, once the send timeout passes", function()
+        local c, id = open_chat()
+        local chunk = dir .. "/chunk"
+        h.write_file(chunk, h.payload(100 * 1024))
+        local last
+        for _ = 1, 300 do
+            last = manage("POST", id, "@" .. chunk).status
+            if last ~= 200 then break end
+        end
+        assert.equal(429, last)
+        local d = w.entry(log, id, "DISCONNECT", 10) -- timeouts.send = 5
+        assert.truthy(d, "no DISCONNECT line")
+        assert.equal("1008", d.code)
+        assert.equal("Send queue full", d.reason)
+        c:close()
+        assert.equal(1, w.count(log, id, "DISCONNECT"))
     end)
 
     it("throttles per message: an error message beyond the limit, and the connection stays", function()
@@ -390,6 +421,8 @@ describe("WebSocket connections' life", function()
             local d = w.entry(log, id, "DISCONNECT")
             assert.truthy(d, "no DISCONNECT for " .. id)
             assert.equal("1001", d.code)
+            assert.equal("Going away", d.reason)
+            assert.equal(1, w.count(log, id, "DISCONNECT"))
         end
     end)
 end)

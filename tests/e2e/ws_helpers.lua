@@ -58,6 +58,15 @@ function w.entry(path, id, event_type, timeout)
     end, timeout or 5)
 end
 
+-- How many access-log entries of event type connection id has (now).
+function w.count(path, id, event_type)
+    local n = 0
+    for _, e in ipairs(w.log_entries(path)) do
+        if e.conn == id and e.event == event_type then n = n + 1 end
+    end
+    return n
+end
+
 function w.last_connect_id(path)
     return h.wait_for(function()
         local found
