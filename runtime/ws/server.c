@@ -832,6 +832,13 @@ void mgw_ws_generation_changed(mgw_worker_t *w)
         ws->stage = st;
         mgw__wgen_release(old);
         mgw_ws_dec_set_limits(&ws->dec, api->ws->max_frame, api->ws->max_message);
+        /* pings start or stop as ping_interval now says (a ping under way still counts) */
+        if (api->ws->ping_interval_ms == 0) {
+            ws->ping_due = 0;
+            ws->pinged = 0;
+        } else if (ws->ping_due == 0 && ws->connected) {
+            ws->ping_due = uv_now(&w->loop) + api->ws->ping_interval_ms;
+        }
         if (ws->c && !ws->closing) arm(ws);
     }
 }

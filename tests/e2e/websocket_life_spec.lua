@@ -56,7 +56,7 @@ describe("WebSocket connections' life", function()
 
     -- The configuration: version is the mock's body; without_gone, the API "gone" is
     -- removed (its listener then serves "chat").
-    local function config(version, without_gone, max_message)
+    local function config(version, without_gone, max_message, ping)
         local chat = { type = "lua", handler = "policies/chat.lua" }
         local function simple(ws_conf)
             return {
@@ -74,7 +74,8 @@ describe("WebSocket connections' life", function()
             chat = {
                 protocol = "websocket",
                 route_selection_expression = "$request.body.action",
-                websocket = { send_queue_size = 1024, max_frame_size = 1024, max_message_size = max_message or 4096 },
+                websocket = { send_queue_size = 1024, max_frame_size = 1024, max_message_size = max_message or 4096,
+                    ping_interval = ping or 0, pong_timeout = 1 },
                 authorizers = { tok = { type = "lua", policy = "policies/gate.lua", ttl = 0,
                     identity_sources = { "$request.header.Authorization" } } },
                 stages = { ["$default"] = {
@@ -111,8 +112,8 @@ describe("WebSocket connections' life", function()
     end
 
     -- Reloads with `moongate reload` (post: with POST /reload on the management listener).
-    local function reload(version, without_gone, max_message, post)
-        h.write_file(dir .. "/gateway.lua", h.config_source(config(version, without_gone, max_message)))
+    local function reload(version, without_gone, max_message, post, ping)
+        h.write_file(dir .. "/gateway.lua", h.config_source(config(version, without_gone, max_message, ping)))
         if post then
             local r = h.curl({ "http://127.0.0.1:" .. mport .. "/reload", "-X", "POST",
                 "-H", "Authorization: Bearer " .. TOKEN })
@@ -211,6 +212,31 @@ describe("WebSocket connections' life", function()
             c:close()
             assert.equal("1009", w.entry(log, id, "DISCONNECT").code)
             reload("v2")
+        end)
+
+        it("start the gateway's pings on open connections when ping_interval is set", function()
+            local c, id = open_chat()
+            reload("v2", false, nil, false, 1)
+            local op = w.read_frame(c)
+            assert.equal(9, op) -- left unanswered
+            expect_close(c, 1001, "Pong timeout")
+            c:close()
+            assert.equal("1001", w.entry(log, id, "DISCONNECT").code)
+            -- and stop them when it is 0 again
+            c = open_chat()
+            op = w.read_frame(c)
+            assert.equal(9, op)
+            c:send(w.frame(10, ""))
+            reload("v2")
+            c:settimeout(0.3)
+            repeat op = w.read_frame(c) until op == nil -- a ping sent before the reload
+            c:settimeout(2.5)
+            local none, err = w.read_frame(c)
+            assert.is_nil(none)
+            assert.equal("timeout", err)
+            c:settimeout(5)
+            assert.equal("v2", say(c, '{"action":"mock"}'))
+            c:close()
         end)
 
         it("that remove the API close its connections with 1001 and run $disconnect", function()
