@@ -52,7 +52,7 @@ local FORMAT = '{"event":"$context.eventType","route":"$context.routeKey","conn"
     .. '"reason":"$context.disconnectReason","error":"$context.error.message"}'
 
 describe("WebSocket connections' life", function()
-    local gw, dir, p_chat, p_dur, p_ping, p_gone, mport, log
+    local gw, up, dir, p_chat, p_dur, p_ping, p_gone, mport, log
 
     -- The configuration: version is the mock's body; without_gone, the API "gone" is
     -- removed (its listener then serves "chat").
@@ -91,6 +91,7 @@ describe("WebSocket connections' life", function()
                     ctx = { integration = chat, route_response = true },
                     mock = { integration = { type = "mock", status = 200, body = version }, route_response = true },
                     limited = { integration = { type = "mock", status = 200, body = "fine" }, route_response = true },
+                    slow = { integration = { type = "http", uri = up.origin .. "/slow?ms=1500" }, route_response = true },
                 },
             },
             dur = simple({ max_duration = 1 }),
@@ -134,11 +135,12 @@ describe("WebSocket connections' life", function()
         os.execute("chmod 600 " .. h.sh_quote(dir .. "/token"))
         p_chat, p_dur, p_ping, p_gone, mport = h.free_port(), h.free_port(), h.free_port(), h.free_port(), h.free_port()
         log = dir .. "/access.log"
+        up = h.start_upstream()
         gw = h.start_gateway(config("v1"), { dir = dir })
     end)
 
     lazy_teardown(function()
-        if gw then h.stop_all(gw) end
+        h.stop_all(gw, up)
     end)
 
     local AUTH = { "Authorization: alice" }
@@ -239,6 +241,18 @@ describe("WebSocket connections' life", function()
             c:close()
         end)
 
+        it("let a message under way finish on the old configuration; the next one uses the new", function()
+            local c = open_chat()
+            c:send(w.frame(1, '{"action":"slow"}') .. w.frame(1, '{"action":"mock"}'))
+            reload("v3")
+            local op, payload = w.read_message(c)
+            assert.equal(1, op)
+            assert.equal("POST", cjson.decode(payload).method)
+            assert.equal("v3", (select(2, w.read_message(c))))
+            c:close()
+            reload("v2")
+        end)
+
         it("that remove the API close its connections with 1001 and run $disconnect", function()
             local c, r = w.raw_open(p_gone)
             assert.equal(101, r.status)
@@ -265,6 +279,27 @@ describe("WebSocket connections' life", function()
             assert.truthy(d)
             assert.equal("1006", d.code)
             assert.equal("Connection lost", d.reason)
+        end)
+
+        it("runs once with 1006 when the client goes while a message is under way", function()
+            local c, id = open_chat()
+            c:send(w.frame(1, '{"action":"slow"}') .. w.frame(1, '{"action":"mock"}'))
+            h.sleep(0.3)
+            c:close()
+            local d = w.entry(log, id, "DISCONNECT")
+            assert.truthy(d)
+            assert.equal("1006", d.code)
+            local m = h.wait_for(function()
+                for _, e in ipairs(w.log_entries(log)) do
+                    if e.conn == id and e.route == "slow" then return e end
+                end
+            end, 5)
+            assert.truthy(m, "no line for the message under way")
+            assert.equal("MESSAGE", m.event)
+            assert.equal("499", m.status)
+            h.sleep(1.5) -- the backend's answer comes to nothing
+            assert.equal(1, w.count(log, id, "DISCONNECT"))
+            assert.equal(2, w.count(log, id, "MESSAGE")) -- id and slow; mock never started
         end)
 
         it("runs with 1001 at the maximum duration", function()
