@@ -36,6 +36,10 @@ return { handle = function(event)
   end
   local msg = cjson.decode(event.body) or {}
   if rc.routeKey == "id" then return { statusCode = 200, body = rc.connectionId } end
+  if rc.routeKey == "kick" then
+    local ok, err, status = connections.close(msg.to)
+    return { statusCode = 200, body = ok and "kicked" or (tostring(err) .. " " .. tostring(status)) }
+  end
   if rc.routeKey == "tell" then
     local ok, err, status = connections.send(msg.to, msg.text)
     return { statusCode = 200, body = ok and "told" or (tostring(err) .. " " .. tostring(status)) }
@@ -88,6 +92,7 @@ describe("WebSocket connections' life", function()
                     ["$default"] = { integration = chat, route_response = true },
                     id = { integration = chat, route_response = true },
                     tell = { integration = chat, route_response = true },
+                    kick = { integration = chat, route_response = true },
                     ctx = { integration = chat, route_response = true },
                     mock = { integration = { type = "mock", status = 200, body = version }, route_response = true },
                     limited = { integration = { type = "mock", status = 200, body = "fine" }, route_response = true },
@@ -425,6 +430,10 @@ describe("WebSocket connections' life", function()
         assert.equal("told", say(b.c, cjson.encode({ action = "tell", to = a.id, text = "from 2" })))
         op, payload = w.read_message(a.c)
         assert.equal("from 2", payload)
+        assert.equal("kicked", say(a.c, cjson.encode({ action = "kick", to = b.id })))
+        expect_close(b.c, 1000)
+        assert.equal("1000", w.entry(log, b.id, "DISCONNECT").code)
+        assert.equal("gone 410", say(a.c, cjson.encode({ action = "tell", to = b.id, text = "late" })))
         for _, c in ipairs(conns) do c:close() end
     end)
 
@@ -470,6 +479,8 @@ describe("WebSocket connections' life", function()
             if #conns >= 4 and workers[1] and workers[2] then break end
         end
         assert.truthy(workers[1] and workers[2], "every connection landed on one worker")
+        conns[1]:send(w.frame(1, '{"action":"slow"}')) -- under way at the shutdown
+        h.sleep(0.3)
         local g = gw
         gw = nil
         local rc = g:stop()
