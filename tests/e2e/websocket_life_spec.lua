@@ -30,8 +30,14 @@ return { handle = function(event)
   local rc = event.requestContext
   if rc.eventType == "CONNECT" then
     local q = event.queryStringParameters or {}
-    return { statusCode = 200, context = { room = q.room or "lobby" } }
+    return { statusCode = 200, context = { room = q.room or "lobby", watch = q.watch } }
   elseif rc.eventType == "DISCONNECT" then
+    -- a watcher connection named at $connect hears what this event carries
+    local watch = rc.connectionContext and rc.connectionContext.watch
+    if watch then
+      connections.send(watch, cjson.encode({ eventType = rc.eventType, code = rc.disconnectStatusCode,
+        reason = rc.disconnectReason, authorizer = rc.authorizer, connectionContext = rc.connectionContext }))
+    end
     return { statusCode = 200 }
   end
   local msg = cjson.decode(event.body) or {}
@@ -435,6 +441,23 @@ describe("WebSocket connections' life", function()
         assert.equal("1000", w.entry(log, b.id, "DISCONNECT").code)
         assert.equal("gone 410", say(a.c, cjson.encode({ action = "tell", to = b.id, text = "late" })))
         for _, c in ipairs(conns) do c:close() end
+    end)
+
+    it("gives $disconnect what $connect kept and the close code and reason", function()
+        local watcher, wid = open_chat()
+        local c = open_chat("/?room=5&watch=" .. wid)
+        c:send(w.frame(8, "\15\160bye")) -- 4000
+        expect_close(c, 4000)
+        c:close()
+        local op, payload = w.read_message(watcher)
+        assert.equal(1, op)
+        local e = cjson.decode(payload)
+        assert.equal("DISCONNECT", e.eventType)
+        assert.equal(4000, e.code)
+        assert.equal("bye", e.reason)
+        assert.same({ principalId = "alice", tier = "gold" }, e.authorizer)
+        assert.same({ room = "5", watch = wid }, e.connectionContext)
+        watcher:close()
     end)
 
     describe("fragments and binary messages", function()
