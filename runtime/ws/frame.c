@@ -22,6 +22,14 @@ void mgw_ws_dec_init(mgw_ws_dec_t *d, const mgw_ws_dec_opts_t *opts)
     d->hdr_need = 2;
 }
 
+void mgw_ws_dec_set_limits(mgw_ws_dec_t *d, size_t max_frame, size_t max_message)
+{
+    d->max_frame = max_frame ? max_frame : MGW_WS_MAX_FRAME_DEFAULT;
+    d->max_message = max_message ? max_message : MGW_WS_MAX_MESSAGE_DEFAULT;
+    /* a message in progress already over the new limit: nothing more of it fits */
+    if (d->max_message < d->msg_n) d->max_message = d->msg_n;
+}
+
 void mgw_ws_dec_free(mgw_ws_dec_t *d)
 {
     free(d->heap);

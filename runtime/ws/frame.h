@@ -104,6 +104,8 @@ typedef struct {
 
 /* Starts a decoder with opts (NULL: server side, default limits). */
 void mgw_ws_dec_init(mgw_ws_dec_t *d, const mgw_ws_dec_opts_t *opts);
+/* Changes the limits of a decoder in use (a reload): they apply from the next frame. */
+void mgw_ws_dec_set_limits(mgw_ws_dec_t *d, size_t max_frame, size_t max_message);
 /* Releases the decoder's heap buffer; the decoder must be initialized again to be used. */
 void mgw_ws_dec_free(mgw_ws_dec_t *d);
 /* Releases the heap buffer when no message is in progress (an idle connection). */

@@ -124,8 +124,11 @@ static void write_frame(ws_conn_t *ws, int opcode, const void *p, size_t n)
 int mgw__ws_send(ws_conn_t *ws, int opcode, const void *p, size_t n)
 {
     if (!can_send(ws)) return -1;
-    if (ws->c->stream.wq.pending + n > ws->api->ws->send_queue_max) {
-        /* a client that does not read: it is cut off rather than buffered without end */
+    size_t pending = ws->c->stream.wq.pending;
+    if (pending && pending + n > ws->api->ws->send_queue_max) {
+        /* a client that does not read: it is cut off rather than buffered without end (a
+         * message goes out when nothing waits, larger than the queue or not: the kernel
+         * takes what it can, and a client that reads gets it) */
         mgw_log_info("websocket %s from %s: send queue full, closing", ws->id, ws->peer);
         mgw__ws_close(ws, MGW_WS_CLOSE_POLICY, "Send queue full");
         return -2;
@@ -851,6 +854,14 @@ void mgw_ws_generation_changed(mgw_worker_t *w)
         ws->api = api;
         ws->stage = st;
         mgw__wgen_release(old);
+        mgw_ws_dec_set_limits(&ws->dec, api->ws->max_frame, api->ws->max_message);
+        /* pings start or stop as ping_interval now says (a ping under way still counts) */
+        if (api->ws->ping_interval_ms == 0) {
+            ws->ping_due = 0;
+            ws->pinged = 0;
+        } else if (ws->ping_due == 0 && ws->connected) {
+            ws->ping_due = uv_now(&w->loop) + api->ws->ping_interval_ms;
+        }
         if (ws->c && !ws->closing) arm(ws);
     }
 }

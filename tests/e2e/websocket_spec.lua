@@ -7,10 +7,8 @@
 local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 package.path = here .. "?.lua;" .. package.path
 local h = require "helpers"
+local w = require "ws_helpers"
 local cjson = require "cjson.safe"
-local bit = require "bit"
-
-local CLIENT = h.root .. "/tests/e2e/ws_client.py"
 local TOKEN = "ws-test-token-0123456789abcdef0123456789"
 
 local POLICIES = {
@@ -40,114 +38,8 @@ end }
 ]],
 }
 
-local function ws(port, steps, args, path)
-    local cmd = { "/usr/bin/python3", CLIENT, "ws://127.0.0.1:" .. port .. (path or "/"), cjson.encode(steps) }
-    for _, a in ipairs(args or {}) do cmd[#cmd + 1] = a end
-    for i, a in ipairs(cmd) do cmd[i] = h.sh_quote(a) end
-    local out = h.run(table.concat(cmd, " "))
-    local events = {}
-    for line in out:gmatch("[^\n]+") do
-        events[#events + 1] = cjson.decode(line) or { event = "garbage", line = line }
-    end
-    return events
-end
-
--- A client in the background: its events go to file.
-local function ws_background(port, steps, file, path)
-    local cmd = { "/usr/bin/python3", CLIENT, "ws://127.0.0.1:" .. port .. (path or "/"), cjson.encode(steps) }
-    for i, a in ipairs(cmd) do cmd[i] = h.sh_quote(a) end
-    os.execute(table.concat(cmd, " ") .. " > " .. h.sh_quote(file) .. " 2>&1 &")
-end
-
-local function events_of(file)
-    local events = {}
-    for line in (h.read_file(file) or ""):gmatch("[^\n]+") do
-        events[#events + 1] = cjson.decode(line) or { event = "garbage", line = line }
-    end
-    return events
-end
-
-local function log_entries(path)
-    local entries = {}
-    for _, l in ipairs(h.log_lines(path)) do
-        entries[#entries + 1] = cjson.decode(l)
-    end
-    return entries
-end
-
--- Waits for the access-log entry of event type for connection id.
-local function entry(path, id, event_type)
-    return h.wait_for(function()
-        for _, e in ipairs(log_entries(path)) do
-            if e.conn == id and e.event == event_type then return e end
-        end
-    end, 5)
-end
-
-local function last_connect_id(path)
-    return h.wait_for(function()
-        local found
-        for _, e in ipairs(log_entries(path)) do
-            if e.event == "CONNECT" and e.status == "200" then found = e.conn end
-        end
-        return found
-    end, 5)
-end
-
--- Raw frames ------------------------------------------------------------------------
-
-local function frame(opcode, payload, opts)
-    opts = opts or {}
-    local n = #payload
-    local b1 = (opts.fin == false and 0 or 0x80) + opcode
-    local masked = opts.mask ~= false
-    local len
-    if n < 126 then
-        len = string.char((masked and 0x80 or 0) + n)
-    elseif n < 65536 then
-        len = string.char((masked and 0x80 or 0) + 126, bit.rshift(n, 8), bit.band(n, 255))
-    else
-        len = string.char((masked and 0x80 or 0) + 127, 0, 0, 0, 0,
-            bit.band(bit.rshift(n, 24), 255), bit.band(bit.rshift(n, 16), 255),
-            bit.band(bit.rshift(n, 8), 255), bit.band(n, 255))
-    end
-    if not masked then return string.char(b1) .. len .. payload end
-    local key = { 0x11, 0x22, 0x33, 0x44 }
-    local out = {}
-    for i = 1, n do
-        out[i] = string.char(bit.bxor(payload:byte(i), key[(i - 1) % 4 + 1]))
-    end
-    return string.char(b1) .. len .. string.char(unpack(key)) .. table.concat(out)
-end
-
-local function raw_open(port)
-    local c = h.connect(port, 5)
-    c:send("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        .. "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-    local r = assert(c:read_response())
-    return c, r
-end
-
--- Reads one frame from the server: opcode, payload.
-local function read_frame(c)
-    local hd, err = c.sock:receive(2)
-    if not hd then return nil, err end
-    local op, n = bit.band(hd:byte(1), 15), bit.band(hd:byte(2), 127)
-    if n == 126 then
-        local x = c.sock:receive(2)
-        n = x:byte(1) * 256 + x:byte(2)
-    elseif n == 127 then
-        local x = c.sock:receive(8)
-        n = 0
-        for i = 5, 8 do n = n * 256 + x:byte(i) end
-    end
-    local payload = n > 0 and c.sock:receive(n) or ""
-    return op, payload
-end
-
-local function close_code(payload)
-    return payload:byte(1) * 256 + payload:byte(2), payload:sub(3)
-end
+local ws, ws_background, events_of, entry = w.ws, w.ws_background, w.events_of, w.entry
+local frame, raw_open, read_frame, close_code = w.frame, w.raw_open, w.read_frame, w.close_code
 
 describe("WebSocket APIs", function()
     local gw, up, dir, port, mport, log
