@@ -23,8 +23,8 @@
 
 static uv_tcp_t server;
 static int serving;
-static mgw_worker_t *mw;   /* the main thread's worker */
-static mgw_req_t *waiting; /* the POST /reload that waits for the reload's outcome */
+static mgw_worker_t *mw;       /* the main thread's worker */
+static mgw_req_t *waiting;     /* the POST /reload that waits for the reload's outcome */
 static mgw_mailbox_t *replies; /* where @connections outcomes come back to the main loop */
 
 /* ---- the main thread's worker generation ---- */

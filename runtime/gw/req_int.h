@@ -76,9 +76,9 @@ typedef struct {
 
 struct mgw_req_s {
     mgw_pool_t *pool;
-    mgw_conn_t *c; /* the connection it arrived on (net/conn.h); NULL once a request that
-                    * outlives it (a WebSocket $disconnect) is detached from it */
-    mgw_req_from_t from;        /* what the core knows of it */
+    mgw_conn_t *c;       /* the connection it arrived on (net/conn.h); NULL once a request that
+                          * outlives it (a WebSocket $disconnect) is detached from it */
+    mgw_req_from_t from; /* what the core knows of it */
     const mgw_writer_ops_t *wr; /* how the response reaches the client */
     void *proto_data;           /* the protocol's, for wr (a WebSocket event's connection) */
     mgw_gen_t *gen;             /* wgen->gen: the generation the request started with */

@@ -127,7 +127,7 @@ static void build_head(mgw_proxy_t *px, const char *method)
     }
     mgw_sbuf_adds(&b, r->from.peer);
     mgw_sbuf_adds(&b, r->from.tls ? "\r\nx-forwarded-proto: https\r\nx-forwarded-port: "
-                                : "\r\nx-forwarded-proto: http\r\nx-forwarded-port: ");
+                                  : "\r\nx-forwarded-proto: http\r\nx-forwarded-port: ");
     mgw_sbuf_u64(&b, (unsigned)mgw__req_listen(r)->port);
     mgw_sbuf_add(&b, "\r\n", 2);
     if (cert) {

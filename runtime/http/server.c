@@ -284,7 +284,7 @@ static void upgrade(mgw_conn_t *c)
     mgw__conn_set_handler(c, c->upgrade, c->upgrade_data);
     c->upgrade = NULL;
     c->upgrade_data = NULL;
-    c->proto->accept(c); /* the new handler starts (its deadline) */
+    c->proto->accept(c);      /* the new handler starts (its deadline) */
     if (parsing == c) return; /* parse() frees the parser and hands on the rest */
     mgw_http1_destroy(parser);
     /* what the stream kept while the upgrade request ran goes to the new handler */

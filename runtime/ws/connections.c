@@ -191,8 +191,8 @@ static void run(mgw_worker_t *w, mgw_ws_call_t *call)
             call->status = 400;
             break;
         }
-        int rc = mgw__ws_send(ws, call->binary ? MGW_WS_OP_BINARY : MGW_WS_OP_TEXT, call->data,
-                              call->n);
+        int rc =
+            mgw__ws_send(ws, call->binary ? MGW_WS_OP_BINARY : MGW_WS_OP_TEXT, call->data, call->n);
         call->status = rc == 0 ? 200 : rc == -2 ? 429 : 410;
         break;
     }

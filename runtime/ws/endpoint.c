@@ -16,11 +16,10 @@ static int method_is(const mgw_req_t *r, const char *m)
     return r->method.n == strlen(m) && memcmp(r->method.p, m, r->method.n) == 0;
 }
 
-
 /* An @connections request waiting for its outcome; it and the request may end in either
  * order (the client may go away first). */
 typedef struct {
-    mgw_req_t *r;       /* NULL once the request has ended */
+    mgw_req_t *r;        /* NULL once the request has ended */
     mgw_ws_call_t *call; /* NULL once the call is done */
     mgw_worker_t *from;  /* the calling worker, NULL: the main thread */
     mgw_buf_t body;      /* POST: the message as it arrives */
@@ -144,13 +143,14 @@ const char *mgw_ws_connections_path(mgw_req_t *r, mgw_str_t t)
 void mgw_ws_connections_serve(mgw_req_t *r, const char *id, mgw_worker_t *from,
                               mgw_mailbox_t *reply_to)
 {
-    int op = method_is(r, "POST")   ? MGW_WS_CALL_POST
+    int op = method_is(r, "POST")     ? MGW_WS_CALL_POST
              : method_is(r, "GET")    ? MGW_WS_CALL_GET
              : method_is(r, "DELETE") ? MGW_WS_CALL_DELETE
                                       : -1;
     if (op < 0) {
         mgw_hdr_t allow = {MGW_STR("allow"), MGW_STR("POST, GET, DELETE")};
-        mgw__resp_text(r, 405, "text/plain", "use POST, GET or DELETE /@connections/ID\n", &allow, 1);
+        mgw__resp_text(r, 405, "text/plain", "use POST, GET or DELETE /@connections/ID\n", &allow,
+                       1);
         return;
     }
     if (op == MGW_WS_CALL_POST && r->has_length && r->content_length > MGW_WS_POST_MAX) {
@@ -177,4 +177,3 @@ void mgw_ws_connections_serve(mgw_req_t *r, const char *id, mgw_worker_t *from,
     r->integ = &post_message; /* the body comes to post_body, then post_body_done */
     mgw__req_send_continue(r);
 }
-

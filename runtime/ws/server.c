@@ -584,9 +584,9 @@ static void event_done(mgw_req_t *r)
         if (ev->error)
             send_error(ws, r);
         else if (ev->out.n)
-            mgw__ws_send(ws, mgw_ws_utf8_valid(ev->out.p, ev->out.n) ? MGW_WS_OP_TEXT
-                                                                     : MGW_WS_OP_BINARY,
-                         ev->out.p, ev->out.n);
+            mgw__ws_send(
+                ws, mgw_ws_utf8_valid(ev->out.p, ev->out.n) ? MGW_WS_OP_TEXT : MGW_WS_OP_BINARY,
+                ev->out.p, ev->out.n);
         ws->busy = NULL;
     } else {
         ws->disc = NULL;
@@ -650,8 +650,7 @@ static const char *upgrade_invalid(const mgw_req_t *r)
     if (r->method.n != 3 || memcmp(r->method.p, "GET", 3) != 0)
         return "A WebSocket API is reached with a GET upgrade request";
     if (r->minor < 1) return "A WebSocket upgrade needs HTTP/1.1";
-    if (!has_token(mgw__req_header(r, "upgrade"), "websocket"))
-        return "Missing Upgrade: websocket";
+    if (!has_token(mgw__req_header(r, "upgrade"), "websocket")) return "Missing Upgrade: websocket";
     if (!has_token(mgw__req_header(r, "connection"), "upgrade"))
         return "Missing Connection: Upgrade";
     mgw_str_t v = mgw__req_header(r, "sec-websocket-version");
@@ -754,7 +753,8 @@ static void cw_end(mgw_req_t *r)
     ws->tls_host = c->tls_host;
     ws->client_cert = c->client_cert;
     ws->start_loop = ws->active_loop = uv_now(&ws->w->loop);
-    if (ws->api->ws->ping_interval_ms) ws->ping_due = ws->start_loop + ws->api->ws->ping_interval_ms;
+    if (ws->api->ws->ping_interval_ms)
+        ws->ping_due = ws->start_loop + ws->api->ws->ping_interval_ms;
     mgw__ws_register(ws);
     int closing = c->w->shutting_down;
     mgw_http_upgrade(r, &ws_handler, ws); /* r may be gone */

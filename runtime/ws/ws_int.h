@@ -17,9 +17,9 @@ enum { WS_EV_CONNECT, WS_EV_MESSAGE, WS_EV_DISCONNECT };
 /* A WebSocket event under way: the request's r->proto_data. */
 typedef struct {
     ws_conn_t *ws;
-    int type;          /* WS_EV_* */
-    uint64_t seq;      /* MESSAGE: the message's number on its connection */
-    mgw_buf_t out;     /* what goes back to the client (route_response) */
+    int type;      /* WS_EV_* */
+    uint64_t seq;  /* MESSAGE: the message's number on its connection */
+    mgw_buf_t out; /* what goes back to the client (route_response) */
     unsigned accept : 1, error : 1;
 } ws_event_t;
 
@@ -33,30 +33,30 @@ struct ws_conn_s {
     mgw_ws_dec_t dec;
     char id[MGW_WS_ID_LEN + 1];
     char peer[64];
-    char *user_agent, *api_key;        /* of the upgrade request (malloc'd), or NULL */
-    mgw_hdr_t ua_hdr;                  /* user-agent, for the events' identity */
-    mgw_pool_t *tls_pool;              /* taken over from c: tls_host, client_cert */
+    char *user_agent, *api_key; /* of the upgrade request (malloc'd), or NULL */
+    mgw_hdr_t ua_hdr;           /* user-agent, for the events' identity */
+    mgw_pool_t *tls_pool;       /* taken over from c: tls_host, client_cert */
     const char *tls_host;
     const mgw_client_cert_t *client_cert;
     int tls, listen_idx;
-    mgw_wgen_t *wgen;                  /* the generation events run on (one request held) */
-    mgw_api_t *api;                    /* in wgen's generation */
+    mgw_wgen_t *wgen; /* the generation events run on (one request held) */
+    mgw_api_t *api;   /* in wgen's generation */
     mgw_stage_t *stage;
-    uint64_t connected_at_ms;          /* wall clock */
-    uint64_t last_active_ms;           /* wall clock: the last message either way */
-    uint64_t start_loop, active_loop;  /* loop times: connected, the last message */
-    uint64_t ping_due;                 /* loop time of the next ping, or of the pong's deadline */
-    uint64_t nmsg;                     /* messages received */
-    mgw_req_t *busy;                   /* the message event under way, or NULL */
-    mgw_req_t *disc;                   /* the $disconnect event under way, or NULL */
-    int close_code;                    /* $disconnect's disconnectStatusCode */
+    uint64_t connected_at_ms;         /* wall clock */
+    uint64_t last_active_ms;          /* wall clock: the last message either way */
+    uint64_t start_loop, active_loop; /* loop times: connected, the last message */
+    uint64_t ping_due;                /* loop time of the next ping, or of the pong's deadline */
+    uint64_t nmsg;                    /* messages received */
+    mgw_req_t *busy;                  /* the message event under way, or NULL */
+    mgw_req_t *disc;                  /* the $disconnect event under way, or NULL */
+    int close_code;                   /* $disconnect's disconnectStatusCode */
     char close_reason[128];
-    ws_conn_t *hnext;                  /* the worker's registry (connections.c) */
-    ws_conn_t *next, *prev;            /* the worker's list */
+    ws_conn_t *hnext;       /* the worker's registry (connections.c) */
+    ws_conn_t *next, *prev; /* the worker's list */
     /* connected: $connect succeeded; closing: our close frame went out; gone: the client
      * connection ended ($disconnect started); pinged: a ping waits for its pong */
-    unsigned connected : 1, closing : 1, gone : 1, pinged : 1, keep_values : 1,
-        registered : 1, disc_pending : 1; /* disc_pending: $disconnect starts next turn */
+    unsigned connected : 1, closing : 1, gone : 1, pinged : 1, keep_values : 1, registered : 1,
+        disc_pending : 1; /* disc_pending: $disconnect starts next turn */
 };
 
 /* ---- connections.c ---- */

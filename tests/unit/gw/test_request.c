@@ -76,8 +76,8 @@ static void rec_abort(mgw_req_t *r)
     rec.aborts++;
 }
 
-static const mgw_writer_ops_t recorder = {rec_head, rec_body,      rec_flush,
-                                          rec_end,  rec_want_body, rec_abort, NULL};
+static const mgw_writer_ops_t recorder = {rec_head,      rec_body,  rec_flush, rec_end,
+                                          rec_want_body, rec_abort, NULL};
 
 static const char *body_text(void)
 {
