@@ -1,6 +1,7 @@
 #include "conf/path.h"
 
 #include <string.h>
+#include <strings.h>
 
 #include "base/err.h"
 
@@ -152,6 +153,22 @@ int mgw_url_parse(const char *s, size_t n, mgw_url_t *url)
         url->port = port;
     }
     url->path = i < n ? (mgw_str_t){s + i, n - i} : MGW_STR("/");
+    return 0;
+}
+
+int mgw_list_has(mgw_str_t v, mgw_str_t token)
+{
+    if (v.p == NULL) return 0; /* (NULL + 0 is undefined behaviour) */
+    const char *s = v.p, *end = v.p + v.n;
+    while (s < end) {
+        while (s < end && (*s == ' ' || *s == ',' || *s == '\t'))
+            s++;
+        const char *t = s;
+        while (t < end && *t != ',' && *t != ' ' && *t != '\t')
+            t++;
+        if (t > s && (size_t)(t - s) == token.n && strncasecmp(s, token.p, token.n) == 0) return 1;
+        s = t;
+    }
     return 0;
 }
 

@@ -43,5 +43,8 @@ int mgw_url_parse(const char *s, size_t n, mgw_url_t *url);
 
 /* Case-insensitive comparison of a with the NUL-terminated lower-case b. */
 int mgw_str_ieq(mgw_str_t a, const char *b);
+/* 1 when the comma-separated header list v (tokens, optional white space) has token
+ * (case-insensitive), as Connection, Upgrade and Sec-WebSocket-Protocol values do. */
+int mgw_list_has(mgw_str_t v, mgw_str_t token);
 
 #endif

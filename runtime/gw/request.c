@@ -140,7 +140,7 @@ mgw_str_t mgw__req_header(const mgw_req_t *r, const char *name)
 
 /* ---- $context ---- */
 
-static int num(mgw_req_t *r, uint64_t v, mgw_str_t *out)
+int mgw__req_u64(mgw_req_t *r, uint64_t v, mgw_str_t *out)
 {
     mgw_sbuf_t b = {mgw_pool_alloc(r->pool, 24), 0};
     mgw_sbuf_u64(&b, v);
@@ -183,9 +183,9 @@ static int lookup(void *ud, int var, mgw_str_t arg, mgw_str_t *out)
         if (!r->head_done) return 0;
         return str(r->minor == 0 ? "HTTP/1.0" : "HTTP/1.1", out);
     case MGW_VAR_STATUS:
-        return r->status ? num(r, (uint64_t)r->status, out) : 0;
+        return r->status ? mgw__req_u64(r, (uint64_t)r->status, out) : 0;
     case MGW_VAR_RESPONSE_LENGTH:
-        return num(r, r->resp_bytes, out);
+        return mgw__req_u64(r, r->resp_bytes, out);
     case MGW_VAR_REQUEST_TIME: {
         /* formatted once per second and worker thread: strftime is costly per request */
         static _Thread_local time_t cached_sec = -1;
@@ -202,18 +202,18 @@ static int lookup(void *ud, int var, mgw_str_t arg, mgw_str_t *out)
         return 1;
     }
     case MGW_VAR_REQUEST_TIME_EPOCH:
-        return num(r, r->start_ms / 1000, out);
+        return mgw__req_u64(r, r->start_ms / 1000, out);
     case MGW_VAR_RESPONSE_LATENCY:
-        return num(r, (uv_hrtime() - r->start_ns) / 1000000, out);
+        return mgw__req_u64(r, (uv_hrtime() - r->start_ns) / 1000000, out);
     case MGW_VAR_INTEGRATION_LATENCY:
     case MGW_VAR_INTEGRATION_LATENCY2:
         /* on responseLatency's clock, truncated the same way: never the larger */
         if (!r->integ_start_ns || !r->integ_end_ns) return 0;
-        return num(r, (r->integ_end_ns - r->integ_start_ns) / 1000000, out);
+        return mgw__req_u64(r, (r->integ_end_ns - r->integ_start_ns) / 1000000, out);
     case MGW_VAR_INTEGRATION_STATUS:
     case MGW_VAR_INTEGRATION_STATUS2:
     case MGW_VAR_INTEGRATION_STATUS3:
-        return r->integ_status ? num(r, (uint64_t)r->integ_status, out) : 0;
+        return r->integ_status ? mgw__req_u64(r, (uint64_t)r->integ_status, out) : 0;
     case MGW_VAR_INTEGRATION_ERROR:
     case MGW_VAR_INTEGRATION_ERROR2:
         return str(r->integ_error, out);
@@ -244,11 +244,11 @@ static int lookup(void *ud, int var, mgw_str_t arg, mgw_str_t *out)
     case MGW_VAR_THROTTLE_POLICY:
         return str(r->rl_name, out);
     case MGW_VAR_THROTTLE_LIMIT:
-        return r->rl_name ? num(r, r->rl_quota, out) : 0;
+        return r->rl_name ? mgw__req_u64(r, r->rl_quota, out) : 0;
     case MGW_VAR_THROTTLE_REMAINING:
-        return r->rl_name ? num(r, r->rl_remaining, out) : 0;
+        return r->rl_name ? mgw__req_u64(r, r->rl_remaining, out) : 0;
     case MGW_VAR_THROTTLE_RESET:
-        return r->rl_name ? num(r, r->rl_reset_s, out) : 0;
+        return r->rl_name ? mgw__req_u64(r, r->rl_reset_s, out) : 0;
     case MGW_VAR_USER_AGENT:
         return lstr(mgw__req_header(r, "user-agent"), out);
     case MGW_VAR_DOMAIN_NAME:
@@ -628,6 +628,15 @@ static void note_limit(mgw_req_t *r, const char *name, uint64_t quota, uint64_t 
     r->rl_reset_s = reset_s;
 }
 
+const mgw_member_t *mgw__req_find_key(mgw_req_t *r, mgw_str_t key)
+{
+    if (key.p == NULL || key.n == 0) return NULL;
+    uint8_t digest[32];
+    mgw_sha256(key.p, key.n, digest);
+    r->key = mgw_gen_find_key(r->gen, digest);
+    return r->key ? mgw_key_member(r->key, r->api, r->stage) : NULL;
+}
+
 /* Finds the caller's API key; returns 0, or -1 after answering 403 INVALID_API_KEY. */
 static int identify_key(mgw_req_t *r, const mgw_member_t **member)
 {
@@ -635,12 +644,7 @@ static int identify_key(mgw_req_t *r, const mgw_member_t **member)
     *member = NULL;
     if (!rt->api_key_required && r->api->nplans == 0) return 0;
     mgw_str_t key = r->api_key.p ? r->api_key : mgw__req_header(r, "x-api-key");
-    if (key.p && key.n) {
-        uint8_t digest[32];
-        mgw_sha256(key.p, key.n, digest);
-        r->key = mgw_gen_find_key(r->gen, digest);
-        if (r->key) *member = mgw_key_member(r->key, r->api, r->stage);
-    }
+    *member = mgw__req_find_key(r, key);
     /* A required key must exist and, when the API has usage plans, belong to one that
      * covers this stage (as in API Gateway). */
     if (rt->api_key_required && (r->key == NULL || (r->api->nplans && *member == NULL))) {

@@ -70,18 +70,7 @@ static int hop_by_hop(mgw_str_t name, mgw_str_t connection)
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (names[i].n == name.n && mgw_str_ieq(name, names[i].s)) return 1;
     /* Headers named by Connection are hop-by-hop too. */
-    if (connection.p == NULL) return 0; /* (NULL + 0 is undefined behaviour) */
-    const char *s = connection.p, *end = connection.p + connection.n;
-    while (s < end) {
-        while (s < end && (*s == ' ' || *s == ',' || *s == '\t'))
-            s++;
-        const char *t = s;
-        while (t < end && *t != ',' && *t != ' ' && *t != '\t')
-            t++;
-        if (t > s && (size_t)(t - s) == name.n && strncasecmp(s, name.p, name.n) == 0) return 1;
-        s = t;
-    }
-    return 0;
+    return mgw_list_has(connection, name);
 }
 
 /* The backend's request head, built in the request arena (its size is known up front). */

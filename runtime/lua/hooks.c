@@ -211,11 +211,6 @@ static int cstr(const char *s, mgw_str_t *out)
     return 1;
 }
 
-static int num(mgw_req_t *r, uint64_t v, mgw_str_t *out)
-{
-    return cstr(mgw_pool_printf(r->pool, "%llu", (unsigned long long)v), out);
-}
-
 static int find(const mgw_kv_t *kv, int n, mgw_str_t name, mgw_str_t *out)
 {
     for (int i = 0; i < n; i++)
@@ -236,9 +231,9 @@ int mgw__hooks_lookup(mgw_req_t *r, int var, mgw_str_t arg, mgw_str_t *out)
     case MGW_VAR_AUTHORIZER_ERROR:
         return cstr(l->authz_error, out);
     case MGW_VAR_AUTHORIZER_STATUS:
-        return l->authz_status ? num(r, (uint64_t)l->authz_status, out) : 0;
+        return l->authz_status ? mgw__req_u64(r, (uint64_t)l->authz_status, out) : 0;
     case MGW_VAR_AUTHORIZER_LATENCY:
-        return l->authz_status ? num(r, l->authz_latency_ms, out) : 0;
+        return l->authz_status ? mgw__req_u64(r, l->authz_latency_ms, out) : 0;
     case MGW_VAR_AUTHORIZER_KEY:
         return find(l->authz, l->nauthz, arg, out);
     case MGW_VAR_CUSTOM:
@@ -247,7 +242,7 @@ int mgw__hooks_lookup(mgw_req_t *r, int var, mgw_str_t arg, mgw_str_t *out)
         if (!l->waf_done) return 0;
         return cstr(l->waf_error ? "500" : l->waf_blocked ? "403" : "200", out);
     case MGW_VAR_WAF_LATENCY:
-        return l->waf_done ? num(r, l->waf_latency_ms, out) : 0;
+        return l->waf_done ? mgw__req_u64(r, l->waf_latency_ms, out) : 0;
     case MGW_VAR_WAF_ERROR:
         return cstr(l->waf_error, out);
     case MGW_VAR_WAF_RULE:

@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "base/crypto.h"
@@ -482,14 +481,6 @@ static const mgw_proto_ops_t ws_handler = {
 
 static const char *const event_names[] = {"CONNECT", "MESSAGE", "DISCONNECT"};
 
-static int num(mgw_req_t *r, uint64_t v, mgw_str_t *out)
-{
-    mgw_sbuf_t b = {mgw_pool_alloc(r->pool, 24), 0};
-    mgw_sbuf_u64(&b, v);
-    *out = (mgw_str_t){b.p, b.n};
-    return 1;
-}
-
 static int ws_lookup(mgw_req_t *r, int var, mgw_str_t arg, mgw_str_t *out)
 {
     (void)arg;
@@ -500,7 +491,7 @@ static int ws_lookup(mgw_req_t *r, int var, mgw_str_t arg, mgw_str_t *out)
         *out = (mgw_str_t){ws->id, MGW_WS_ID_LEN};
         return 1;
     case MGW_VAR_CONNECTED_AT:
-        return num(r, ws->connected_at_ms, out);
+        return mgw__req_u64(r, ws->connected_at_ms, out);
     case MGW_VAR_EVENT_TYPE:
         *out = (mgw_str_t){event_names[ev->type], strlen(event_names[ev->type])};
         return 1;
@@ -512,7 +503,7 @@ static int ws_lookup(mgw_req_t *r, int var, mgw_str_t arg, mgw_str_t *out)
         return 1;
     }
     case MGW_VAR_DISCONNECT_STATUS:
-        return ev->type == WS_EV_DISCONNECT ? num(r, (uint64_t)ws->close_code, out) : 0;
+        return ev->type == WS_EV_DISCONNECT ? mgw__req_u64(r, (uint64_t)ws->close_code, out) : 0;
     case MGW_VAR_DISCONNECT_REASON:
         if (ev->type != WS_EV_DISCONNECT) return 0;
         *out = (mgw_str_t){ws->close_reason, strlen(ws->close_reason)};
@@ -626,22 +617,10 @@ static const mgw_writer_ops_t event_writer = {
 
 /* ---- the upgrade: $connect ---- */
 
-/* 1 when the comma-separated list v has token t (case-insensitive). */
+/* 1 when the list v has the token t (a C string). */
 static int has_token(mgw_str_t v, const char *t)
 {
-    size_t tn = strlen(t), i = 0;
-    while (i < v.n) {
-        while (i < v.n && (v.p[i] == ' ' || v.p[i] == '\t' || v.p[i] == ','))
-            i++;
-        size_t s = i;
-        while (i < v.n && v.p[i] != ',')
-            i++;
-        size_t e = i;
-        while (e > s && (v.p[e - 1] == ' ' || v.p[e - 1] == '\t'))
-            e--;
-        if (e - s == tn && strncasecmp(v.p + s, t, tn) == 0) return 1;
-    }
-    return 0;
+    return mgw_list_has(v, (mgw_str_t){t, strlen(t)});
 }
 
 /* Why r is not a WebSocket opening handshake (RFC 6455 4.2.1), or NULL. */
@@ -788,18 +767,6 @@ static void connect_gone(void *data)
     if (!ev->accept) free_if_done(ev->ws);
 }
 
-/* 1 when r carries an API key of a usage plan of its API that covers its stage. */
-static int has_plan_key(mgw_req_t *r)
-{
-    mgw_str_t k = mgw__req_header(r, "x-api-key");
-    if (k.p == NULL || k.n == 0) return 0;
-    uint8_t digest[32];
-    mgw_sha256(k.p, k.n, digest);
-    const mgw_apikey_t *key = mgw_gen_find_key(r->gen, digest);
-    if (key && mgw_key_member(key, r->api, r->stage)) r->key = key;
-    return r->key != NULL;
-}
-
 /* The request core's handler of requests to websocket APIs (gw.h mgw_gw_set_protocol). */
 static void ws_serve(mgw_req_t *r)
 {
@@ -807,7 +774,7 @@ static void ws_serve(mgw_req_t *r)
     if (r->api->ws->connections_endpoint &&
         (id = mgw_ws_connections_path(r, r->route_path)) != NULL) {
         /* @connections on the API's own endpoint: for callers with one of its keys */
-        if (!has_plan_key(r)) {
+        if (mgw__req_find_key(r, mgw__req_header(r, "x-api-key")) == NULL) {
             mgw__req_fail(r, MGW_GW_INVALID_API_KEY, NULL);
             return;
         }

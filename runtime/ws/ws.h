@@ -46,7 +46,6 @@ typedef struct mgw_ws_call_s {
     int binary;              /* POST: a binary message (else text; text must be UTF-8: else 400) */
     int status;              /* the outcome */
     mgw_buf_t info;          /* GET: {"connectedAt":...,"identity":{...},"lastActiveAt":...} */
-    int reply_worker;        /* internal: the worker the reply goes to (-1: the main loop) */
     mgw_mailbox_t *reply_to; /* the caller's loop's mailbox; NULL: the caller is the
                               * owning worker's own thread (then done runs before
                               * mgw_ws_call returns) */

@@ -521,3 +521,57 @@ describe("WebSocket connections' life", function()
         end
     end)
 end)
+
+describe("@connections on the API's own endpoint (websocket.connections_endpoint)", function()
+    local gw, port, log
+    local KEY = "ws-endpoint-key-0123456789abcdef"
+
+    lazy_setup(function()
+        local dir = h.tmpdir()
+        port = h.free_port()
+        log = dir .. "/access.log"
+        gw = h.start_gateway({
+            workers = 1,
+            listen = { { address = "127.0.0.1", port = port, api = "ep" } },
+            api_keys = { pusher = { value = KEY } },
+            apis = { ep = {
+                protocol = "websocket",
+                route_selection_expression = "$request.body.action",
+                websocket = { connections_endpoint = true },
+                usage_plans = { ops = { keys = { "pusher" }, stages = { "$default" } } },
+                stages = { ["$default"] = { access_log = { path = log,
+                    format = '{"event":"$context.eventType","conn":"$context.connectionId","status":"$context.status"}' } } },
+                routes = { ["$default"] = { integration = { type = "mock", status = 200, body = "ok" }, route_response = true } },
+            } },
+        }, { dir = dir })
+    end)
+
+    lazy_teardown(function()
+        h.stop_all(gw)
+    end)
+
+    local function push(id, key)
+        local args = { "http://127.0.0.1:" .. port .. "/@connections/" .. id, "-X", "POST",
+            "--data-binary", "from the endpoint" }
+        if key then
+            args[#args + 1] = "-H"
+            args[#args + 1] = "x-api-key: " .. key
+        end
+        return h.curl(args)
+    end
+
+    it("pushes for a caller with a key of the API's plan; 403 without one, 410 for an unknown id", function()
+        local c, r = w.raw_open(port)
+        assert.equal(101, r.status)
+        local id = w.last_connect_id(log)
+        assert.truthy(id)
+        assert.equal(403, push(id).status)
+        assert.equal(403, push(id, "not-a-key-0123456789").status)
+        assert.equal(200, push(id, KEY).status)
+        local op, payload = w.read_frame(c)
+        assert.equal(1, op)
+        assert.equal("from the endpoint", payload)
+        assert.equal(410, push("AAAAAAAAAAAAAAAA", KEY).status)
+        c:close()
+    end)
+end)
