@@ -10,10 +10,25 @@
  * refuses overlong forms, surrogates and code points above U+10FFFF; C0, C1 and F5..FF
  * never start a sequence. Returns 0, or -1 at the first byte that cannot be UTF-8.
  */
+/* How many bytes at p (of n) are ASCII, sixteen at a time while they are. */
+static size_t ascii_run(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        uint64_t a, b;
+        memcpy(&a, p + i, 8);
+        memcpy(&b, p + i + 8, 8);
+        if ((a | b) & 0x8080808080808080ull) break;
+    }
+    while (i < n && p[i] < 0x80)
+        i++;
+    return i;
+}
+
 int mgw_utf8_run(uint8_t st[3], const uint8_t *p, size_t n)
 {
     unsigned need = st[0], lo = st[1], hi = st[2];
-    size_t i = 0;
+    size_t i = need ? 0 : ascii_run(p, n);
     while (i < n) {
         unsigned c = p[i++];
         if (need) {
@@ -21,13 +36,7 @@ int mgw_utf8_run(uint8_t st[3], const uint8_t *p, size_t n)
             need--;
             lo = 0x80, hi = 0xBF;
         } else if (c < 0x80) {
-            /* ASCII runs, eight bytes at a time */
-            while (i + 8 <= n) {
-                uint64_t v;
-                memcpy(&v, p + i, 8);
-                if (v & 0x8080808080808080ull) break;
-                i += 8;
-            }
+            i += ascii_run(p + i, n - i);
         } else if (c < 0xC2) {
             return -1;
         } else if (c < 0xE0) {

@@ -253,14 +253,37 @@ static int unescape(const char **pp, const char *end, char *out)
  * text there (at most MAX_NAME bytes; *klen = MAX_NAME + 1 when longer: no name matches
  * it). Returns 0, or -1 when it is not a valid string.
  */
+/* Where the bytes from q on stop being plain string text (a quote, a backslash or a
+ * control character), or end: eight bytes at a time. In each mask the lowest flagged
+ * byte is exact (a borrow only runs upwards), so its position is the first stop. */
+static const char *plain_run(const char *q, const char *end)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    while (end - q >= 8) {
+        uint64_t v;
+        memcpy(&v, q, 8);
+        uint64_t quote = v ^ (ones * '"'), bslash = v ^ (ones * '\\');
+        /* a zero byte in quote or bslash, or a byte below 0x20 in v */
+        uint64_t stop = ((quote - ones) & ~quote & highs) | ((bslash - ones) & ~bslash & highs) |
+                        ((v - ones * 0x20) & ~v & highs);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        if (stop) return q + (__builtin_ctzll(stop) >> 3);
+#else
+        if (stop) break;
+#endif
+        q += 8;
+    }
+    while (q < end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20)
+        q++;
+    return q;
+}
+
 static int scan_string(scan_t *s, char *key, size_t *klen)
 {
     const char *p = s->p + 1, *end = s->end;
     size_t k = 0;
     for (;;) {
-        const char *q = p;
-        while (q < end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20)
-            q++;
+        const char *q = plain_run(p, end);
         if (key) {
             size_t m = (size_t)(q - p), room = MAX_NAME + 1 - k;
             memcpy(key + k, p, m < room ? m : room);

@@ -216,6 +216,28 @@ static void test_compile_errors(void)
     CHECK(compile_error("${request.body.a.b}-${request.body.c}") == NULL);
 }
 
+/* The word-at-a-time scan of string text stops exactly where a byte-by-byte scan does:
+ * a quote, a backslash or a control character at every position of 1..40 bytes of text,
+ * and text that runs to the end. */
+static void test_plain_run(void)
+{
+    static const char stops[] = {'"', '\\', 0x00, 0x1f, 0x01};
+    char buf[48];
+    for (size_t n = 1; n <= 40; n++) {
+        for (size_t at = 0; at <= n; at++) {
+            for (size_t k = 0; k < sizeof(stops); k++) {
+                for (size_t i = 0; i < n; i++)
+                    buf[i] = (char)(i % 3 == 0 ? 0x7f : i % 3 == 1 ? ' ' : (char)0xc3);
+                if (at < n) buf[at] = stops[k];
+                const char *q = plain_run(buf, buf + n);
+                CHECK(q == buf + at);
+                if (q != buf + at)
+                    printf("#   n %zu at %zu stop 0x%02x\n", n, at, (unsigned char)stops[k]);
+            }
+        }
+    }
+}
+
 int main(void)
 {
     pool = mgw_pool_create(4096);
@@ -227,6 +249,7 @@ int main(void)
     RUN(test_truncated);
     RUN(test_cap);
     RUN(test_compile_errors);
+    RUN(test_plain_run);
     mgw_pool_destroy(pool);
     return DONE();
 }
