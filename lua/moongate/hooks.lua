@@ -366,7 +366,8 @@ local function ws_event(req, id)
     return e
   end
   local body = req:body()
-  local b64 = body ~= "" and not is_text(body)
+  -- a binary message is base64 even when its bytes happen to be text
+  local b64 = req.message_type == "BINARY" or (body ~= "" and not is_text(body))
   local e = setmetatable({ body = b64 and M.base64_encode(body) or body, isBase64Encoded = b64 },
     LazyEvent)
   lazy_req[e] = req

@@ -6,7 +6,8 @@
 --
 -- Fields: method, path, raw_path, route_path, query_string, route_key, request_id,
 -- source_ip, stage, api_id, host, protocol, connection_id (a WebSocket event's
--- connection; nil for HTTP requests), ctx (a table shared by every hook of the
+-- connection; nil for HTTP requests), message_type (a WebSocket message's: "TEXT" or
+-- "BINARY"; nil otherwise), ctx (a table shared by every hook of the
 -- request), authorizer (the Lua authorizer's context, once authorized), client_cert
 -- (mutual TLS: { pem, subject_dn, issuer_dn, serial_number, not_before, not_after }),
 -- r (the C request pointer, for runtime modules such as moongate.throttle; nil in the
@@ -195,7 +196,7 @@ local FIELDS = base.constants.REQUEST_FIELDS
 -- Fields that never change during a request and may be cached on the object.
 local FIXED = {
   method = true, path = true, raw_path = true, query_string = true, request_id = true,
-  source_ip = true, host = true, protocol = true, connection_id = true,
+  source_ip = true, host = true, protocol = true, connection_id = true, message_type = true,
 }
 
 local str_buf = ffi_new("mgw_str_t[1]")
@@ -420,7 +421,8 @@ end
 -- t.stage_variables, t.route_key, t.stage, t.api_id, t.request_id, t.host,
 -- t.protocol, t.authorizer (an authorizer context), t.context ($context values by
 -- name, for those the builder cannot derive), t.time (epoch ms), t.connection_id (a
--- WebSocket event: see testing.websocket), t.kept (a WebSocket event: { authorizer,
+-- WebSocket event: see testing.websocket), t.message_type (a WebSocket message: "TEXT"
+-- or "BINARY"), t.kept (a WebSocket event: { authorizer,
 -- context } kept for its connection).
 function M.new(t)
   t = t or {}
@@ -458,6 +460,7 @@ function M.new(t)
     authorizer = t.authorizer,
     client_cert = t.client_cert,
     connection_id = t.connection_id,
+    message_type = t.message_type,
     _kept = t.kept,
     ctx = {},
     _headers = headers,

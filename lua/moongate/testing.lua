@@ -163,8 +163,9 @@ end
 -- $connect authorizer returned: { principalId, context keys... }, seen as
 -- requestContext.authorizer) and connection_context (what the $connect handler returned
 -- as context, seen as requestContext.connectionContext). connect takes headers and query
--- (a table or string); message takes body (a string; one that is not UTF-8 text reaches
--- the handler base64-encoded, as a binary message), message_id and user_agent;
+-- (a table or string); message takes body (a string), binary (true: a binary message,
+-- which reaches the handler base64-encoded; a body that is not UTF-8 text does too),
+-- message_id and user_agent;
 -- disconnect takes status_code (default 1000), reason (default "") and user_agent.
 M.websocket = { CONNECTION_ID = "kitConnectionId0" }
 
@@ -219,7 +220,9 @@ function M.websocket.message(t)
   if t.body ~= nil and type(t.body) ~= "string" then
     error("message body must be a string", 2)
   end
-  return ws_request(t, "MESSAGE", "$default", { messageId = t.message_id or "kitMessageId0000" })
+  local req = ws_request(t, "MESSAGE", "$default", { messageId = t.message_id or "kitMessageId0000" })
+  req.message_type = t.binary and "BINARY" or "TEXT"
+  return req
 end
 
 -- The $disconnect of a connection.

@@ -54,6 +54,8 @@ int mgw_ffi_req_field(mgw_req_t *r, int field, mgw_str_t *out)
         return give_c(r->minor == 0 ? "HTTP/1.0" : "HTTP/1.1", out);
     case MGW_FIELD_CONNECTION_ID: /* a WebSocket event's; no value for HTTP requests */
         return give_c(mgw_ws_event_connection(r), out);
+    case MGW_FIELD_MESSAGE_TYPE: /* a WebSocket message's: "TEXT" or "BINARY" */
+        return give_c(mgw_ws_event_message_type(r), out);
     }
     return -1;
 }

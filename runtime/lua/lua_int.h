@@ -60,7 +60,8 @@ enum { MGW_CERT_ALLOW = 0, MGW_CERT_DENY = 1, MGW_CERT_ERROR = 2 };
     XX(API_ID, "api_id")                                                                           \
     XX(HOST, "host")                                                                               \
     XX(PROTOCOL, "protocol")                                                                       \
-    XX(CONNECTION_ID, "connection_id")
+    XX(CONNECTION_ID, "connection_id")                                                             \
+    XX(MESSAGE_TYPE, "message_type")
 
 enum {
 #define XX(id, _) MGW_FIELD_##id,

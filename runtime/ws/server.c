@@ -298,6 +298,7 @@ static void on_message(ws_conn_t *ws, const mgw_ws_event_t *e)
     mgw_req_t *r = event_request(ws, ws->c, WS_EV_MESSAGE, rt);
     ws_event_t *ev = r->proto_data;
     ev->seq = ws->nmsg;
+    ev->binary = e->opcode == MGW_WS_OP_BINARY;
     ws->last_active_ms = r->start_ms;
     /* the decoder's buffer is reused by the next frame: the request keeps a copy */
     char *body = mgw_pool_alloc(r->pool, e->n + 1);
@@ -520,6 +521,14 @@ const char *mgw_ws_event_connection(const mgw_req_t *r)
     return ((const ws_event_t *)r->proto_data)->ws->id;
 }
 
+const char *mgw_ws_event_message_type(const mgw_req_t *r)
+{
+    if (r->wr != &event_writer) return NULL;
+    const ws_event_t *ev = r->proto_data;
+    if (ev->type != WS_EV_MESSAGE) return NULL;
+    return ev->binary ? "BINARY" : "TEXT";
+}
+
 void mgw_ws_keep_values(mgw_req_t *r)
 {
     if (mgw_ws_event_connection(r)) ((ws_event_t *)r->proto_data)->ws->keep_values = 1;
@@ -576,9 +585,9 @@ static void event_done(mgw_req_t *r)
         if (ev->error)
             send_error(ws, r);
         else if (ev->out.n)
-            mgw__ws_send(
-                ws, mgw_utf8_valid(ev->out.p, ev->out.n) ? MGW_WS_OP_TEXT : MGW_WS_OP_BINARY,
-                ev->out.p, ev->out.n);
+            mgw__ws_send(ws,
+                         mgw_utf8_valid(ev->out.p, ev->out.n) ? MGW_WS_OP_TEXT : MGW_WS_OP_BINARY,
+                         ev->out.p, ev->out.n);
         ws->busy = NULL;
     } else {
         ws->disc = NULL;

@@ -80,6 +80,8 @@ void mgw_ws_generation_changed(mgw_worker_t *w);
 
 /* The connection id of the WebSocket event r (NULL when r is not one). */
 const char *mgw_ws_event_connection(const mgw_req_t *r);
+/* "TEXT" or "BINARY" for a WebSocket message event (NULL for other requests and events). */
+const char *mgw_ws_event_message_type(const mgw_req_t *r);
 
 /*
  * The Lua layer keeps values per connection (what $connect's integration or authorizer

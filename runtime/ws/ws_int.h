@@ -21,6 +21,7 @@ typedef struct {
     uint64_t seq;  /* MESSAGE: the message's number on its connection */
     mgw_buf_t out; /* what goes back to the client (route_response) */
     unsigned accept : 1, error : 1;
+    unsigned binary : 1; /* MESSAGE: a binary message (else text) */
 } ws_event_t;
 
 /*

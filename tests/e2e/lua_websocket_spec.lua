@@ -141,6 +141,11 @@ describe("Lua on WebSocket APIs", function()
         local e = cjson.decode(out[3].data)
         assert.is_true(e.b64)
         assert.equal("AP8=", e.body)
+        -- binary stays binary when its bytes happen to be text
+        out = run({ { "sendb", "6869" }, { "recv" }, { "recv" }, { "close", 1000, "" } })
+        e = cjson.decode(out[3].data)
+        assert.is_true(e.b64)
+        assert.equal("aGk=", e.body)
     end)
 
     it("answers info and closes by id", function()
