@@ -112,7 +112,7 @@ $(BUILD)/bench/throttle_bench: bench/throttle_bench.c $(BUILD)/runtime/base/thro
 # runtime's frame codec; `bash bench/wsload_check.sh` is its smoke test.
 bench-wsload: $(BUILD)/bench/wsload
 
-$(BUILD)/bench/wsload: bench/wsload.c $(BUILD)/runtime/ws/frame.o $(BUILD)/runtime/base/mem.o
+$(BUILD)/bench/wsload: bench/wsload.c $(BUILD)/runtime/ws/frame.o $(BUILD)/runtime/base/utf8.o $(BUILD)/runtime/base/mem.o
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $^ -o $@ $(shell pkg-config --libs libuv libcrypto 2>/dev/null)
 

@@ -41,6 +41,7 @@
 #include <openssl/sha.h>
 #include <uv.h>
 
+#include "base/utf8.h"
 #include "ws/frame.h"
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -1118,7 +1119,7 @@ int main(int argc, char **argv)
     }
     opt.message_n = strlen(opt.message);
     if (opt.echo && opt.duration <= 0) die("echo needs --duration > 0");
-    if (!mgw_ws_utf8_valid(opt.message, opt.message_n)) die("--message is not valid UTF-8");
+    if (!mgw_utf8_valid(opt.message, opt.message_n)) die("--message is not valid UTF-8");
     parse_url(argv[optind]);
     return run_client();
 }

@@ -35,9 +35,15 @@ int mgw_ffi_runtime_log_line(mgw_req_t *r, const char *line, size_t n);
 int mgw_ffi_runtime_custom(mgw_req_t *r, const mgw_kv_t *kv, int n);
 int mgw_ffi_runtime_error(mgw_req_t *r, int hook, const char *msg, size_t n);
 int mgw_ffi_runtime_log(mgw_req_t *r, int level, const char *msg, size_t n);
+int mgw_ffi_runtime_is_text(const char *p, size_t n);
 ]]
 
 local C = ffi.C
+
+-- Event bodies are checked in C (see hooks.set_text_check).
+hooks.set_text_check(function(s)
+  return C.mgw_ffi_runtime_is_text(s, #s) == 1
+end)
 local ffi_new, ffi_cast = ffi.new, ffi.cast
 local type, pairs, ipairs, next, tostring, tonumber =
   type, pairs, ipairs, next, tostring, tonumber
@@ -76,8 +82,10 @@ local function log(r, level, msg)
 end
 
 -- With MOONGATE_JIT_AUDIT set, every trace abort for code the JIT cannot compile
--- ("NYI: ...") in policies or lua/moongate is logged once per place, as a warning:
--- how to find what keeps a hot path out of compiled code in the real gateway.
+-- ("NYI: ...") and every place LuaJIT stops trying to compile after repeated aborts
+-- ("blacklisted ...") in policies or lua/moongate, and every loop of lua/moongate that
+-- aborts a hook's trace (what leads to a blacklisting), is logged once per place, as a warning: how to find what keeps a hot
+-- path out of compiled code in the real gateway.
 local function jit_audit()
   local vmdef = require "jit.vmdef"
   local jutil = require "jit.util"
@@ -92,10 +100,14 @@ local function jit_audit()
     elseif oex ~= nil and reason:find("%%s") then
       reason = reason:format(type(oex) == "number" and (vmdef.ffnames[oex] or oex) or tostring(oex))
     end
-    if not reason:find("^NYI") or reason == "NYI: return to lower frame" then
+    local info = jutil.funcinfo(func, pc)
+    -- a loop of the runtime's own code inside a hook's trace: the hook's entry is
+    -- retried until LuaJIT blacklists it, and the whole path then runs interpreted
+    local own_loop = reason:find("^inner loop") and tostring(info.source):find("moongate/%a+%.lua$")
+    if not (reason:find("^NYI") or reason:find("^blacklisted") or own_loop)
+      or reason == "NYI: return to lower frame" then
       return
     end
-    local info = jutil.funcinfo(func, pc)
     local where = tostring(info.source):gsub("^@", "") .. ":" .. tostring(info.currentline)
     if not seen[where .. reason] then
       seen[where .. reason] = true

@@ -7,6 +7,7 @@
  */
 #include <string.h>
 
+#include "base/utf8.h"
 #include "base/log.h"
 #include "lua/lua_int.h"
 
@@ -71,6 +72,14 @@ int mgw_ffi_runtime_response(mgw_req_t *r, int status, const mgw_hdr_t *hdrs, in
     }
     l->resp_body = (mgw_str_t){bn ? mgw_pool_strndup(r->pool, body, bn) : "", bn};
     return 0;
+}
+
+/* 1 when n bytes at p are text a JSON event carries as is: valid UTF-8 without NUL (the
+ * body check of hooks.lua, in C because a Lua byte loop there kept the JIT from compiling
+ * the hook's path: bench/README, W6). */
+int mgw_ffi_runtime_is_text(const char *p, size_t n)
+{
+    return mgw_utf8_text(p, n);
 }
 
 /* A log policy's whole access-log line (without the newline). Returns 0. */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/utf8.h"
 #include "base/crypto.h"
 #include "base/log.h"
 #include "net/worker.h"
@@ -187,7 +188,7 @@ static void run(mgw_worker_t *w, mgw_ws_call_t *call)
             call->status = 413;
             break;
         }
-        if (!call->binary && !mgw_ws_utf8_valid(call->data, call->n)) {
+        if (!call->binary && !mgw_utf8_valid(call->data, call->n)) {
             call->status = 400;
             break;
         }

@@ -5,6 +5,7 @@
 
 #include "base/err.h"
 #include "base/mem.h"
+#include "base/utf8.h"
 
 /* Decoder states. */
 enum { ST_HEADER, ST_PAYLOAD, ST_CLOSED, ST_ERROR };
@@ -63,53 +64,6 @@ static void msg_reserve(mgw_ws_dec_t *d, size_t need)
     free(d->heap);
     d->heap = p;
     d->cap = ncap;
-}
-
-/*
- * UTF-8 validation that can stop anywhere and go on with the next bytes (RFC 3629
- * section 4): u8_need is the number of continuation bytes still expected, u8_lo..u8_hi
- * the range the next one must lie in. The narrower ranges after E0, ED, F0 and F4 are what
- * refuses overlong forms, surrogates and code points above U+10FFFF; C0, C1 and F5..FF
- * never start a sequence. Returns 0, or -1 at the first byte that cannot be UTF-8.
- */
-static int utf8_run(uint8_t st[3], const uint8_t *p, size_t n)
-{
-    unsigned need = st[0], lo = st[1], hi = st[2];
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = p[i++];
-        if (need) {
-            if (c < lo || c > hi) return -1;
-            need--;
-            lo = 0x80, hi = 0xBF;
-        } else if (c < 0x80) {
-            /* ASCII runs, eight bytes at a time */
-            while (i + 8 <= n) {
-                uint64_t v;
-                memcpy(&v, p + i, 8);
-                if (v & 0x8080808080808080ull) break;
-                i += 8;
-            }
-        } else if (c < 0xC2) {
-            return -1;
-        } else if (c < 0xE0) {
-            need = 1, lo = 0x80, hi = 0xBF;
-        } else if (c < 0xF0) {
-            need = 2, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
-        } else if (c < 0xF5) {
-            need = 3, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
-        } else {
-            return -1;
-        }
-    }
-    st[0] = (uint8_t)need, st[1] = (uint8_t)lo, st[2] = (uint8_t)hi;
-    return 0;
-}
-
-int mgw_ws_utf8_valid(const void *p, size_t n)
-{
-    uint8_t st[3] = {0, 0x80, 0xBF};
-    return utf8_run(st, p, n) == 0 && st[0] == 0;
 }
 
 int mgw_ws_close_code_valid(int code)
@@ -222,7 +176,7 @@ static int close_frame(mgw_ws_dec_t *d, mgw_ws_event_t *ev)
     if (!mgw_ws_close_code_valid(ev->code)) return fail(d, 1002, "invalid close code");
     ev->data = d->ctl + 2;
     ev->n = d->ctl_n - 2u;
-    if (!mgw_ws_utf8_valid(ev->data, ev->n)) return fail(d, 1007, "close reason is not UTF-8");
+    if (!mgw_utf8_valid(ev->data, ev->n)) return fail(d, 1007, "close reason is not UTF-8");
     return MGW_WS_EV_CLOSE;
 }
 
@@ -272,7 +226,7 @@ static int payload(mgw_ws_dec_t *d, const uint8_t *p, size_t k)
     /* Text is checked as it arrives, so that invalid UTF-8 fails at once (Autobahn 6.4). */
     if (d->opcode < MGW_WS_OP_CLOSE && d->msg_op == MGW_WS_OP_TEXT) {
         uint8_t st[3] = {d->u8_need, d->u8_lo, d->u8_hi};
-        if (utf8_run(st, dst, k) != 0) return fail(d, 1007, "invalid UTF-8 in a text message");
+        if (mgw_utf8_run(st, dst, k) != 0) return fail(d, 1007, "invalid UTF-8 in a text message");
         d->u8_need = st[0], d->u8_lo = st[1], d->u8_hi = st[2];
     }
     return 0;

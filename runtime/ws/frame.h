@@ -120,8 +120,6 @@ void mgw_ws_dec_trim(mgw_ws_dec_t *d);
  */
 int mgw_ws_dec_feed(mgw_ws_dec_t *d, const void *data, size_t n, size_t *used, mgw_ws_event_t *ev);
 
-/* 1 when n bytes at p are valid UTF-8 (no overlong forms, no surrogates, <= U+10FFFF). */
-int mgw_ws_utf8_valid(const void *p, size_t n);
 /* 1 when code may be sent in a close frame (1000-1003, 1007-1014, 3000-4999). */
 int mgw_ws_close_code_valid(int code);
 

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/utf8.h"
 #include "base/crypto.h"
 #include "base/log.h"
 #include "http/serialize.h"
@@ -576,7 +577,7 @@ static void event_done(mgw_req_t *r)
             send_error(ws, r);
         else if (ev->out.n)
             mgw__ws_send(
-                ws, mgw_ws_utf8_valid(ev->out.p, ev->out.n) ? MGW_WS_OP_TEXT : MGW_WS_OP_BINARY,
+                ws, mgw_utf8_valid(ev->out.p, ev->out.n) ? MGW_WS_OP_TEXT : MGW_WS_OP_BINARY,
                 ev->out.p, ev->out.n);
         ws->busy = NULL;
     } else {

@@ -11,6 +11,7 @@
 
 #include "fuzz.h"
 #include "base/err.h"
+#include "base/utf8.h"
 #include "ws/frame.h"
 
 typedef struct {
@@ -64,7 +65,7 @@ static void check_event(const mgw_ws_dec_opts_t *o, const mgw_ws_event_t *ev)
         FUZZ_CHECK(ev->opcode == MGW_WS_OP_TEXT || ev->opcode == MGW_WS_OP_BINARY);
         FUZZ_CHECK(ev->n <= (o->max_message ? o->max_message : MGW_WS_MAX_MESSAGE_DEFAULT));
         FUZZ_CHECK(ev->n == 0 || ev->data != NULL);
-        if (ev->opcode == MGW_WS_OP_TEXT) FUZZ_CHECK(mgw_ws_utf8_valid(ev->data, ev->n));
+        if (ev->opcode == MGW_WS_OP_TEXT) FUZZ_CHECK(mgw_utf8_valid(ev->data, ev->n));
         break;
     case MGW_WS_EV_PING:
     case MGW_WS_EV_PONG:
@@ -73,7 +74,7 @@ static void check_event(const mgw_ws_dec_opts_t *o, const mgw_ws_event_t *ev)
     case MGW_WS_EV_CLOSE:
         FUZZ_CHECK(ev->code == MGW_WS_CLOSE_NO_STATUS || mgw_ws_close_code_valid(ev->code));
         FUZZ_CHECK(ev->n <= MGW_WS_MAX_CONTROL - 2);
-        FUZZ_CHECK(mgw_ws_utf8_valid(ev->data, ev->n));
+        FUZZ_CHECK(mgw_utf8_valid(ev->data, ev->n));
         break;
     case MGW_WS_EV_ERROR:
         FUZZ_CHECK(ev->code == 1002 || ev->code == 1007 || ev->code == 1009);
@@ -147,10 +148,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (mgw_ws_close_code_valid(1000 + (data[1] & 15))) {
         FUZZ_CHECK(r >= 4 && r <= 2 + 4 + MGW_WS_MAX_CONTROL);
         /* a valid reason stays valid when it is cut */
-        if (mgw_ws_utf8_valid(data + 2, n)) {
+        if (mgw_utf8_valid(data + 2, n)) {
             size_t h = (data[0] & 1) ? 2 : 6;
             if (!(data[0] & 1)) mgw_ws_mask(out + h, (size_t)r - h, key, 0);
-            FUZZ_CHECK(mgw_ws_utf8_valid(out + h + 2, (size_t)r - h - 2));
+            FUZZ_CHECK(mgw_utf8_valid(out + h + 2, (size_t)r - h - 2));
         }
     } else {
         FUZZ_CHECK(r == MGW_EINVAL);

@@ -4,6 +4,7 @@
  * bytes fed one at a time, UTF-8 across fragment boundaries (Autobahn 6.x cases), the
  * frame and message size limits at the limit and one byte over, and the encoders.
  */
+#include "base/utf8.h"
 #include "ws/frame.c"
 
 #include <stdio.h>
@@ -455,8 +456,8 @@ static void test_autobahn_utf8(void)
 #undef C
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        CHECK(mgw_ws_utf8_valid(cases[i].s, cases[i].n) == cases[i].ok);
-        if (mgw_ws_utf8_valid(cases[i].s, cases[i].n) != cases[i].ok) printf("#   case %zu\n", i);
+        CHECK(mgw_utf8_valid(cases[i].s, cases[i].n) == cases[i].ok);
+        if (mgw_utf8_valid(cases[i].s, cases[i].n) != cases[i].ok) printf("#   case %zu\n", i);
         uint8_t b[256];
         size_t n = cframe(b, 0x81, cases[i].s, cases[i].n), k = 0;
         /* 6.x.x also send each text one byte per fragment */
