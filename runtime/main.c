@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/jwt.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "conf/config.h"
@@ -201,6 +202,7 @@ static int serve(mgw_gen_t *gen)
      * integration; the Lua policy hooks (request bodies among them), the lua integration
      * and the lua authorizer. */
     mgw_http_register();
+    mgw_jwt_register(); /* the jwt authorizer */
     mgw_ws_register(); /* websocket APIs, @connections */
     mgw_lua_register();
     /* Client connections start with the HTTP/1 server; the Lua revocation hook checks
