@@ -81,11 +81,14 @@ void mgw__keysrc_unref(mgw_keysrc_t *src);
  */
 mgw_jwks_t *mgw__keys_current(mgw_keysrc_t *src, mgw_worker_t *w);
 /*
- * w needs fresher keys (an unknown kid, or none at all): joins the fetch in flight, or
- * starts one unless one started less than MGW_JWKS_REFETCH_MS ago (MGW_JWKS_RETRY_MS
- * while the source has no set). With wt (its r and wake set), r waits for that fetch:
- * returns 1 and wt->wake(r) runs when it ended (on w's loop, a later turn). Returns 0
- * when no fetch is allowed now (nothing waits).
+ * w needs fresher keys: with wt (its r and wake set), a token's kid is not in the set, or
+ * there is no set at all; without wt, the set's max-age is over. Joins the fetch in
+ * flight, or starts one unless its limit says no: for an unknown kid, one started less
+ * than MGW_JWKS_REFETCH_MS ago for an unknown kid; without a set, any fetch started less
+ * than MGW_JWKS_RETRY_MS ago; for max-age, any fetch started less than
+ * MGW_JWKS_REFETCH_MS ago. With wt, r then waits for that fetch: returns 1 and
+ * wt->wake(r) runs when it ended (on w's loop, a later turn). Returns 0 when no fetch is
+ * allowed now (nothing waits).
  */
 int mgw__keys_refresh(mgw_keysrc_t *src, mgw_worker_t *w, mgw_keywait_t *wt);
 /* Starts the first fetch of src on w if none has started yet (a generation installed). */

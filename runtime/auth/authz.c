@@ -21,7 +21,8 @@ typedef struct {
     mgw_jwt_t parsed;      /* its parse when the cache is off */
     const mgw_jwt_t *t;    /* the token being checked */
     mgw_tok_t *entry;      /* with the cache: the entry (the request holds a reference) */
-    const mgw_jwt_t *tok;  /* the verified token once allowed */
+    const mgw_jwt_t *checked; /* the token once its signature and claims passed */
+    const mgw_jwt_t *tok;  /* the verified token once allowed (its scopes too) */
     mgw_jwt_err_t err;     /* why r was refused */
     int status;            /* 200, 401 or 403 once decided */
     uint64_t start_ms, latency_ms;
@@ -143,6 +144,7 @@ static int refuse(mgw_req_t *r, jreq_t *j, mgw_jwt_err_t err)
 static int allow(mgw_req_t *r, jreq_t *j, const mgw_jwt_t *t)
 {
     const mgw_route_t *rt = r->route;
+    j->checked = t; /* its claims are logged even when a scope is missing */
     if (rt->nscopes && mgw_jwt_check_scopes(t, (const char *const *)rt->scopes, rt->nscopes) !=
                            MGW_JWT_OK)
         return refuse(r, j, MGW_JWT_ESCOPE);
@@ -386,9 +388,9 @@ static int lookup(mgw_req_t *r, int var, mgw_str_t arg, mgw_str_t *out)
         return j->status ? mgw__req_u64(r, j->latency_ms, out) : 0;
     case MGW_VAR_AUTHORIZER_KEY: {
         static const char pre[] = "claims.";
-        if (j->tok == NULL || arg.n <= sizeof(pre) - 1 || memcmp(arg.p, pre, sizeof(pre) - 1))
+        if (j->checked == NULL || arg.n <= sizeof(pre) - 1 || memcmp(arg.p, pre, sizeof(pre) - 1))
             return 0;
-        const mgw_json_t *claims = j->tok->claims;
+        const mgw_json_t *claims = j->checked->claims;
         for (int i = 0; i < claims->n; i++)
             if (claims->key_lens[i] == arg.n - (sizeof(pre) - 1) &&
                 memcmp(claims->keys[i], arg.p + sizeof(pre) - 1, claims->key_lens[i]) == 0) {
