@@ -103,28 +103,32 @@ static mgw_str_t token_of(mgw_req_t *r, const mgw_jwt_conf_t *c)
     return v;
 }
 
-/* WWW-Authenticate (RFC 6750 section 3) of a refusal for err. */
+/* WWW-Authenticate (RFC 6750 section 3) of a refusal for err, in r's arena. */
 static mgw_str_t challenge(mgw_req_t *r, mgw_jwt_err_t err)
 {
     if (err == MGW_JWT_ENOTOKEN) return MGW_STR("Bearer");
-    mgw_buf_t b = {0};
-    mgw_buf_printf(&b, "Bearer error=\"%s\", error_description=\"%s\"",
-                   err == MGW_JWT_ESCOPE ? "insufficient_scope" : "invalid_token",
-                   mgw_jwt_describe(err));
+    const char *why = mgw_jwt_describe(err);
+    size_t cap = 96 + strlen(why);
+    for (int i = 0; err == MGW_JWT_ESCOPE && i < r->route->nscopes; i++)
+        cap += 2 * strlen(r->route->scopes[i]) + 1;
+    mgw_sbuf_t b = {mgw_pool_alloc(r->pool, cap), 0};
+    mgw_sbuf_adds(&b, err == MGW_JWT_ESCOPE ? "Bearer error=\"insufficient_scope\""
+                                            : "Bearer error=\"invalid_token\"");
+    mgw_sbuf_adds(&b, ", error_description=\"");
+    mgw_sbuf_adds(&b, why);
+    mgw_sbuf_adds(&b, "\"");
     if (err == MGW_JWT_ESCOPE) {
-        mgw_buf_adds(&b, ", scope=\"");
+        mgw_sbuf_adds(&b, ", scope=\"");
         for (int i = 0; i < r->route->nscopes; i++) {
-            if (i) mgw_buf_addc(&b, ' ');
+            if (i) mgw_sbuf_add(&b, " ", 1);
             for (const char *s = r->route->scopes[i]; *s; s++) {
-                if (*s == '"' || *s == '\\') mgw_buf_addc(&b, '\\');
-                mgw_buf_addc(&b, *s);
+                if (*s == '"' || *s == '\\') mgw_sbuf_add(&b, "\\", 1);
+                mgw_sbuf_add(&b, s, 1);
             }
         }
-        mgw_buf_addc(&b, '"');
+        mgw_sbuf_add(&b, "\"", 1);
     }
-    mgw_str_t out = {mgw_pool_strndup(r->pool, b.p, b.n), b.n};
-    mgw_buf_free(&b);
-    return out;
+    return (mgw_str_t){b.p, b.n};
 }
 
 /* Refuses r for err: 401 UNAUTHORIZED, or 403 ACCESS_DENIED for a missing scope. */
@@ -177,6 +181,7 @@ static const mgw_jwk_t *find_key(mgw_req_t *r, jreq_t *j, mgw_jwt_err_t *err, in
 {
     const mgw_jwt_conf_t *c = j->c;
     mgw_keysrc_t *src = c->rt ? c->rt->src : NULL;
+    if (src && r->from.w->id >= c->rt->nslots) src = NULL; /* never: workers are fixed */
     const mgw_jwks_t *set = src ? mgw__keys_current(src, r->from.w) : c->file_keys;
     *err = MGW_JWT_EFETCH;
     const mgw_jwk_t *k = set ? mgw_jwks_find(set, j->t, err) : NULL;
