@@ -18,12 +18,12 @@
 #include "net/mailbox.h"
 
 /* The limits of the contract (README "JWT authorizers"). */
-#define MGW_JWKS_TIMEOUT_MS 1500        /* one fetch (discovery and the set: each) */
-#define MGW_JWKS_MAX_BODY 150000        /* bytes of a JWK Set or discovery document */
-#define MGW_JWKS_MAX_AGE_MIN 300        /* Cache-Control max-age is clamped to these */
-#define MGW_JWKS_MAX_AGE_MAX 3600       /* ...seconds; no header: the maximum */
-#define MGW_JWKS_REFETCH_MS 30000       /* at most one fetch per source in this time */
-#define MGW_JWKS_RETRY_MS 5000          /* ...or in this time while it has no keys at all */
+#define MGW_JWKS_TIMEOUT_MS 1500  /* one fetch (discovery and the set: each) */
+#define MGW_JWKS_MAX_BODY 150000  /* bytes of a JWK Set or discovery document */
+#define MGW_JWKS_MAX_AGE_MIN 300  /* Cache-Control max-age is clamped to these */
+#define MGW_JWKS_MAX_AGE_MAX 3600 /* ...seconds; no header: the maximum */
+#define MGW_JWKS_REFETCH_MS 30000 /* at most one fetch per source in this time */
+#define MGW_JWKS_RETRY_MS 5000    /* ...or in this time while it has no keys at all */
 
 /* ---- fetch.c: one fetch of a JWK Set (with OIDC discovery first when asked) ---- */
 
@@ -136,9 +136,9 @@ int mgw__tcache_count(const mgw_tcache_t *c);
 /* ---- the runtime state of one authorizer (mgw_jwt_conf_t.rt, jwt.c) ---- */
 
 struct mgw_jwt_rt_s {
-    mgw_keysrc_t *src;      /* jwks_uri or discovery, else NULL */
-    int nslots;             /* worker ids go from 0 to nslots - 1 */
-    mgw_tcache_t **caches;  /* by worker id, made on the worker's first use */
+    mgw_keysrc_t *src;     /* jwks_uri or discovery, else NULL */
+    int nslots;            /* worker ids go from 0 to nslots - 1 */
+    mgw_tcache_t **caches; /* by worker id, made on the worker's first use */
 };
 
 #endif

@@ -17,17 +17,17 @@
 /* What the authorizer keeps for one request (r->authz), in r's arena. */
 typedef struct {
     const mgw_jwt_conf_t *c;
-    mgw_str_t text;        /* the token */
-    mgw_jwt_t parsed;      /* its parse when the cache is off */
-    const mgw_jwt_t *t;    /* the token being checked */
-    mgw_tok_t *entry;      /* with the cache: the entry (the request holds a reference) */
+    mgw_str_t text;           /* the token */
+    mgw_jwt_t parsed;         /* its parse when the cache is off */
+    const mgw_jwt_t *t;       /* the token being checked */
+    mgw_tok_t *entry;         /* with the cache: the entry (the request holds a reference) */
     const mgw_jwt_t *checked; /* the token once its signature and claims passed */
-    const mgw_jwt_t *tok;  /* the verified token once allowed (its scopes too) */
-    mgw_jwt_err_t err;     /* why r was refused */
-    int status;            /* 200, 401 or 403 once decided */
+    const mgw_jwt_t *tok;     /* the verified token once allowed (its scopes too) */
+    mgw_jwt_err_t err;        /* why r was refused */
+    int status;               /* 200, 401 or 403 once decided */
     uint64_t start_ms, latency_ms;
-    mgw_keywait_t wait;    /* waiting for a fetch of keys */
-    int waited;            /* it did: no second wait */
+    mgw_keywait_t wait; /* waiting for a fetch of keys */
+    int waited;         /* it did: no second wait */
 } jreq_t;
 
 static int is_hs(mgw_jwa_t a)
@@ -66,7 +66,8 @@ static mgw_str_t query_param(mgw_req_t *r, const char *name, size_t nn)
             size_t k = 0;
             for (size_t i = 0; i < v.n; i++) {
                 int hi, lo;
-                if (v.p[i] == '%' && i + 2 < v.n && (hi = hexval(v.p[i + 1])) >= 0 && (lo = hexval(v.p[i + 2])) >= 0) {
+                if (v.p[i] == '%' && i + 2 < v.n && (hi = hexval(v.p[i + 1])) >= 0 &&
+                    (lo = hexval(v.p[i + 2])) >= 0) {
                     d[k++] = (char)(hi << 4 | lo);
                     i += 2;
                 } else {
@@ -149,8 +150,8 @@ static int allow(mgw_req_t *r, jreq_t *j, const mgw_jwt_t *t)
 {
     const mgw_route_t *rt = r->route;
     j->checked = t; /* its claims are logged even when a scope is missing */
-    if (rt->nscopes && mgw_jwt_check_scopes(t, (const char *const *)rt->scopes, rt->nscopes) !=
-                           MGW_JWT_OK)
+    if (rt->nscopes &&
+        mgw_jwt_check_scopes(t, (const char *const *)rt->scopes, rt->nscopes) != MGW_JWT_OK)
         return refuse(r, j, MGW_JWT_ESCOPE);
     j->tok = t;
     j->status = 200;
@@ -408,4 +409,5 @@ static int lookup(mgw_req_t *r, int var, mgw_str_t arg, mgw_str_t *out)
     return 0;
 }
 
-const mgw_authz_ops_t mgw__jwt_authorizer = {.name = "jwt", .authorize = authorize, .lookup = lookup};
+const mgw_authz_ops_t mgw__jwt_authorizer = {
+    .name = "jwt", .authorize = authorize, .lookup = lookup};

@@ -29,8 +29,8 @@
 
 /* What one worker keeps of a source; only that worker's thread touches it. */
 typedef struct {
-    unsigned version;     /* the source's version when set was taken */
-    mgw_jwks_t *set;      /* the worker's reference, or NULL */
+    unsigned version;      /* the source's version when set was taken */
+    mgw_jwks_t *set;       /* the worker's reference, or NULL */
     mgw_keywait_t waiters; /* list head: requests of this worker waiting for a fetch */
 } keyslot_t;
 
@@ -56,9 +56,9 @@ struct mgw_keysrc_s {
     char *waiting;       /* by worker id: 1 when the worker has requests waiting */
     int failing;         /* the last fetch failed (logged once per streak) */
     /* read without the lock */
-    atomic_uint version;    /* moves on with every new set */
+    atomic_uint version;       /* moves on with every new set */
     atomic_ullong fresh_until; /* loop ms: the set's max-age ends then */
-    atomic_int busy;        /* fetching, as a hint for the lock-free path */
+    atomic_int busy;           /* fetching, as a hint for the lock-free path */
 };
 
 /* The sources alive, by id (main thread adds; any thread may drop the last reference). */

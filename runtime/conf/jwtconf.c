@@ -145,7 +145,8 @@ static void read_one(lua_State *L, mgw_pool_t *pool, mgw_api_t *api, mgw_jwt_con
     j->name = str_field(L, pool, "name");
     j->where = str_field(L, pool, "where");
     if (j->name == NULL) j->name = "";
-    if (j->where == NULL) j->where = mgw_pool_printf(pool, "apis.%s.authorizers.%s", api->id, j->name);
+    if (j->where == NULL)
+        j->where = mgw_pool_printf(pool, "apis.%s.authorizers.%s", api->id, j->name);
     j->issuer = str_field(L, pool, "issuer");
     if (j->issuer == NULL) j->issuer = "";
     j->audiences = str_list(L, pool, "audience", &j->naudiences);
@@ -205,8 +206,7 @@ static void read_one(lua_State *L, mgw_pool_t *pool, mgw_api_t *api, mgw_jwt_con
     if (secret_file) read_secret(pool, j, secret_file, errf, ud);
 }
 
-void mgw__jwt_read(lua_State *L, mgw_pool_t *pool, mgw_api_t *api, mgw_conf_error_cb err,
-                   void *ud)
+void mgw__jwt_read(lua_State *L, mgw_pool_t *pool, mgw_api_t *api, mgw_conf_error_cb err, void *ud)
 {
     lua_getfield(L, -1, "jwt_authorizers");
     int n = lua_type(L, -1) == LUA_TTABLE ? (int)lua_objlen(L, -1) : 0;

@@ -13,10 +13,11 @@
 
 /* A JWK Set of one EC P-256 key (kid "a"), and of that key and an Ed25519 key ("b"). */
 #define KEY_A                                                                                      \
-    "{\"kty\": \"EC\", \"crv\": \"P-256\", \"x\": \"OXMjz1FNyhVidtVWj1nLkS68o8jqP51S_TOdHGSCkww\", " \
+    "{\"kty\": \"EC\", \"crv\": \"P-256\", \"x\": "                                                \
+    "\"OXMjz1FNyhVidtVWj1nLkS68o8jqP51S_TOdHGSCkww\", "                                            \
     "\"y\": \"_k_jB7BTh5YHpU4gozuahNR99DBEUZB9nAirk7lgyoQ\", \"kid\": \"a\", \"use\": \"sig\"}"
 #define KEY_B                                                                                      \
-    "{\"x\": \"cRcFGQXjzi8XXX-KFj_PQQMxx3Seq5vVopDvfhPwgWY\", \"kty\": \"OKP\", \"crv\": "           \
+    "{\"x\": \"cRcFGQXjzi8XXX-KFj_PQQMxx3Seq5vVopDvfhPwgWY\", \"kty\": \"OKP\", \"crv\": "         \
     "\"Ed25519\", \"kid\": \"b\", \"use\": \"sig\"}"
 static const char ONE[] = "{\"keys\": [" KEY_A "]}";
 static const char TWO[] = "{\"keys\": [" KEY_A ", " KEY_B "]}";
@@ -75,7 +76,8 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     const char *b2 = body;
     char doc[256];
     if (strstr(path, "openid-configuration")) {
-        snprintf(doc, sizeof(doc), "{\"issuer\":\"x\",\"jwks_uri\":\"http://127.0.0.1:%d/keys\"}", port);
+        snprintf(doc, sizeof(doc), "{\"issuer\":\"x\",\"jwks_uri\":\"http://127.0.0.1:%d/keys\"}",
+                 port);
         b2 = doc;
     }
     int n = snprintf(c->out, sizeof(c->out),
@@ -139,7 +141,8 @@ static void run_fetch(mgw_keysrc_t *src)
 static mgw_jwt_conf_t conf_for(const char *path, char *buf, size_t n)
 {
     snprintf(buf, n, "http://127.0.0.1:%d%s", port, path);
-    mgw_jwt_conf_t c = {.name = "j", .where = "apis.t.authorizers.j", .issuer = "x", .jwks_uri = buf};
+    mgw_jwt_conf_t c = {
+        .name = "j", .where = "apis.t.authorizers.j", .issuer = "x", .jwks_uri = buf};
     return c;
 }
 
@@ -176,7 +179,8 @@ static void test_first_fetch(void)
 static void test_waiters_join_one_fetch(void)
 {
     body = TWO;
-    mgw_keywait_t a = {.r = (mgw_req_t *)&a, .wake = wake}, b = {.r = (mgw_req_t *)&b, .wake = wake};
+    mgw_keywait_t a = {.r = (mgw_req_t *)&a, .wake = wake},
+                  b = {.r = (mgw_req_t *)&b, .wake = wake};
     woken = 0;
     CHECK(mgw__keys_refresh(src, &w1, &a) == 1); /* an unknown kid: a fetch starts */
     CHECK(mgw__keys_refresh(src, &w1, &b) == 1); /* another: it joins */
@@ -236,7 +240,8 @@ static void test_no_keys_retry_and_unwait(void)
     CHECK(s != src);
     status = 503;
     woken = 0;
-    mgw_keywait_t a = {.r = (mgw_req_t *)&a, .wake = wake}, b = {.r = (mgw_req_t *)&b, .wake = wake};
+    mgw_keywait_t a = {.r = (mgw_req_t *)&a, .wake = wake},
+                  b = {.r = (mgw_req_t *)&b, .wake = wake};
     CHECK(mgw__keys_refresh(s, &w1, &a) == 1);
     CHECK(mgw__keys_refresh(s, &w1, &b) == 1);
     mgw__keys_unwait(&b); /* b's request ended */

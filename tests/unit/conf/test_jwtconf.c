@@ -38,7 +38,8 @@ static const char GOOD_CONF[] =
     "  stages = { ['$default'] = {} },\n"
     "  authorizers = {\n"
     "    file = { type = 'jwt', issuer = 'https://idp.test', audience = { 'pets', 'cats' },\n"
-    "             jwks_file = 'jwks.json', secret_file = 'hs.key', algorithms = { 'ES256', 'HS256' },\n"
+    "             jwks_file = 'jwks.json', secret_file = 'hs.key', algorithms = { 'ES256', 'HS256' "
+    "},\n"
     "             identity_source = '$request.querystring.token', ttl = 0, leeway = 30,\n"
     "             usage_identifier_claim = 'sub' },\n"
     "    oidc = { type = 'jwt', issuer = 'https://idp.test/realm', audience = { 'pets' },\n"
@@ -46,7 +47,8 @@ static const char GOOD_CONF[] =
     "    lua = { type = 'lua', policy = 'allow.lua', ttl = 0 },\n"
     "  },\n"
     "  routes = {\n"
-    "    ['GET /a'] = { authorizer = 'file', scopes = { 'r', 'w' }, integration = { type = 'mock' } },\n"
+    "    ['GET /a'] = { authorizer = 'file', scopes = { 'r', 'w' }, integration = { type = 'mock' "
+    "} },\n"
     "    ['GET /b'] = { authorizer = 'oidc', integration = { type = 'mock' } },\n"
     "    ['GET /c'] = { authorizer = 'lua', integration = { type = 'mock' } },\n"
     "  },\n"
@@ -108,14 +110,15 @@ static void jwks_error(const char *text, const char *want)
 {
     char path[512], p2[512], line[2048];
     write_file("bad.json", text, p2, sizeof p2);
-    write_file("bad.lua",
-               "return { apis = { pets = {\n"
-               "  stages = { ['$default'] = {} },\n"
-               "  authorizers = { j = { type = 'jwt', issuer = 'i', audience = { 'a' },\n"
-               "                        jwks_file = 'bad.json' } },\n"
-               "  routes = { ['GET /a'] = { authorizer = 'j', integration = { type = 'mock' } } },\n"
-               "} } }\n",
-               path, sizeof path);
+    write_file(
+        "bad.lua",
+        "return { apis = { pets = {\n"
+        "  stages = { ['$default'] = {} },\n"
+        "  authorizers = { j = { type = 'jwt', issuer = 'i', audience = { 'a' },\n"
+        "                        jwks_file = 'bad.json' } },\n"
+        "  routes = { ['GET /a'] = { authorizer = 'j', integration = { type = 'mock' } } },\n"
+        "} } }\n",
+        path, sizeof path);
     snprintf(line, sizeof line, "%s: apis.pets.authorizers.j.jwks_file: \"%s\" %s", path, p2, want);
     for (int check_only = 1; check_only >= 0; check_only--) {
         mgw_gen_t *g = NULL;
@@ -146,7 +149,8 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 
 int main(void)
 {
-    snprintf(dir, sizeof dir, "%s/mgw-jwtconf-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    snprintf(dir, sizeof dir, "%s/mgw-jwtconf-XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (mkdtemp(dir) == NULL) return perror("mkdtemp"), 1;
     RUN(test_good);
     RUN(test_bad_jwks_file);
