@@ -104,7 +104,6 @@ int mgw__keysrc_fetches(const mgw_keysrc_t *src);
 
 /* A verified token: its claims stay valid while a request holds a reference. */
 typedef struct mgw_tok_s {
-    struct mgw_tok_s *next_free;
     mgw_pool_t *pool; /* the token text and what mgw_jwt_parse made of it */
     mgw_str_t text;
     uint64_t hash;
