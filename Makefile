@@ -81,8 +81,9 @@ $(BUILD)/test-upstream: tests/e2e/upstream.c
 	$(CC) -O2 -g $(SAN) -Wall -Wextra -Werror -pthread $< -o $@ -lssl -lcrypto
 
 # A unit test tests/unit/LAYER/test_NAME.c #includes runtime/LAYER/NAME.c (to reach its static
-# functions) and is linked with every other runtime object.
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(RUNTIME_OBJ) $(LLHTTP_OBJ)
+# functions) and is linked with every other runtime object; a header beside the tests holds
+# fixed data some of them share (e.g. base/jose_vectors.h).
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(wildcard tests/unit/*/*.h) $(RUNTIME_OBJ) $(LLHTTP_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) $< $(filter-out $(BUILD)/runtime/$(subst test_,,$*).o,$(RUNTIME_OBJ)) $(LLHTTP_OBJ) -o $@ $(LDLIBS)
 
