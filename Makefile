@@ -142,6 +142,8 @@ FUZZ_LLHTTP_OBJ := $(LLHTTP_OBJ:$(BUILD)/llhttp/%=$(BUILD)/fuzz/llhttp/%)
 FUZZ_INCLUDES_response := http/client http/proxy
 FUZZ_INCLUDES_quota_wal := base/quota
 FUZZ_INCLUDES_pem := base/tls
+FUZZ_INCLUDES_jwt := base/jose
+FUZZ_INCLUDES_jwk := base/jose
 
 fuzz-build: $(FUZZ_BIN) $(LUA_CONSTANTS)
 
@@ -156,7 +158,7 @@ $(BUILD)/fuzz/llhttp/%.o: $(LLHTTP)/%.c | deps
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -w -c $< -o $@
 
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(FUZZ_RT_OBJ) $(FUZZ_LLHTTP_OBJ)
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(wildcard tests/unit/*/*.h) $(FUZZ_RT_OBJ) $(FUZZ_LLHTTP_OBJ)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Wall -Wextra -Werror -Iruntime -Itests/fuzz \
 	  -Wl,-E $< $(filter-out $(FUZZ_INCLUDES_$*:%=$(BUILD)/fuzz/runtime/%.o),$(FUZZ_RT_OBJ)) \
