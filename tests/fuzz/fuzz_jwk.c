@@ -19,8 +19,8 @@
 #include "../unit/base/jose_vectors.h"
 #pragma clang diagnostic pop
 
-static const char *const tokens[] = {TOK_RS256, TOK_PS384, TOK_ES256, TOK_ES384, TOK_ES512,
-                                     TOK_EDDSA, TOK_RS256_NOKID, RFC_A2, RFC_A3};
+static const char *const tokens[] = {TOK_RS256, TOK_PS384,       TOK_ES256, TOK_ES384, TOK_ES512,
+                                     TOK_EDDSA, TOK_RS256_NOKID, RFC_A2,    RFC_A3};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -30,8 +30,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     mgw_jwks_t *s = mgw_jwks_parse((const char *)data, size, &skipped, err, sizeof(err));
     mgw_pool_t *pool = mgw_pool_create(0);
     mgw_json_t *root = NULL;
-    int json_ok = size <= MGW_JWKS_MAX &&
-                  mgw_json_parse(pool, (const char *)data, size, &root, NULL, 0) == 0;
+    int json_ok =
+        size <= MGW_JWKS_MAX && mgw_json_parse(pool, (const char *)data, size, &root, NULL, 0) == 0;
     const mgw_json_t *arr = json_ok ? mgw_json_get(root, "keys") : NULL;
     if (s == NULL) {
         FUZZ_CHECK(err[0] != '\0');
@@ -58,7 +58,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case MGW_JWK_OKP:
             FUZZ_CHECK(EVP_PKEY_is_a(k->pkey, "ED25519") && k->crv == MGW_JWK_ED25519);
             break;
-        default: FUZZ_CHECK(0);
+        default:
+            FUZZ_CHECK(0);
         }
         if (k->alg != MGW_JWA_NONE) FUZZ_CHECK(fits(k->alg, k->kty, k->crv));
         if (k->has_kid) FUZZ_CHECK(k->kid.p != NULL && k->kid.p[k->kid.n] == '\0');

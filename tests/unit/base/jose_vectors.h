@@ -12,6 +12,7 @@
 #ifndef MGW_TEST_JOSE_VECTORS_H
 #define MGW_TEST_JOSE_VECTORS_H
 
+// clang-format off
 static const char RFC_A1[] =
     "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODA"
     "sDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ.dBjftJeZ4CVP-mB92K27uhbUJU1p1r_w"
@@ -210,5 +211,6 @@ static const char PEM[] =
 static const char SECRET256[] = "0123456789abcdef0123456789abcdef";
 static const char SECRET384[] = "0123456789abcdef0123456789abcdef0123456789abcdef";
 static const char SECRET512[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+// clang-format on
 
 #endif

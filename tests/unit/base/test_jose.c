@@ -74,8 +74,9 @@ static void test_jwa_names(void)
     CHECK_STR(mgw_jwa_name(MGW_JWA_PS384), "PS384");
     CHECK_STR(mgw_jwa_name(MGW_JWA_NONE), "none");
     CHECK_STR(mgw_jwa_name(MGW_JWA__COUNT), "none");
-    static const char *const unknown[] = {"none", "None", "NONE", "hs256", "RS256 ", "ES256K", "Ed25519",
-                                          "EDDSA", "RS", "", "HS2560", "RSA-OAEP"};
+    static const char *const unknown[] = {"none",   "None",   "NONE",    "hs256",
+                                          "RS256 ", "ES256K", "Ed25519", "EDDSA",
+                                          "RS",     "",       "HS2560",  "RSA-OAEP"};
     for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++)
         CHECK(mgw_jwa_parse(unknown[i], strlen(unknown[i])) == MGW_JWA_NONE);
     CHECK(mgw_jwa_parse("RS256x", 5) == MGW_JWA_RS256); /* n bytes, not a C string */
@@ -84,13 +85,22 @@ static void test_jwa_names(void)
 static void test_describe(void)
 {
     static const char *const want[MGW_JWT__COUNT] = {
-        "", "no token", "the token is malformed", "the token is too large",
-        "the token's algorithm is not supported", "no key matches the token's kid",
+        "",
+        "no token",
+        "the token is malformed",
+        "the token is too large",
+        "the token's algorithm is not supported",
+        "no key matches the token's kid",
         "the token has no kid and the key set has several keys",
-        "the token's algorithm does not fit its key", "the signature is invalid",
-        "the token has expired", "the token is not valid yet", "the token was issued in the future",
-        "the token has an invalid issuer", "the token does not have a valid audience",
-        "the keys could not be fetched", "the token lacks a required scope",
+        "the token's algorithm does not fit its key",
+        "the signature is invalid",
+        "the token has expired",
+        "the token is not valid yet",
+        "the token was issued in the future",
+        "the token has an invalid issuer",
+        "the token does not have a valid audience",
+        "the keys could not be fetched",
+        "the token lacks a required scope",
     };
     for (int e = 0; e < MGW_JWT__COUNT; e++)
         CHECK_STR(mgw_jwt_describe((mgw_jwt_err_t)e), want[e]);
@@ -169,9 +179,9 @@ static void test_every_algorithm(void)
         mgw_jwa_t alg;
         const char *kid;
     } cases[] = {
-        {TOK_RS256, MGW_JWA_RS256, "rsa1"}, {TOK_RS384, MGW_JWA_RS384, "rsa1"},
-        {TOK_RS512, MGW_JWA_RS512, "rsa1"}, {TOK_PS256, MGW_JWA_PS256, "rsa1"},
-        {TOK_PS384, MGW_JWA_PS384, "rsa1"}, {TOK_PS512, MGW_JWA_PS512, "rsa1"},
+        {TOK_RS256, MGW_JWA_RS256, "rsa1"},  {TOK_RS384, MGW_JWA_RS384, "rsa1"},
+        {TOK_RS512, MGW_JWA_RS512, "rsa1"},  {TOK_PS256, MGW_JWA_PS256, "rsa1"},
+        {TOK_PS384, MGW_JWA_PS384, "rsa1"},  {TOK_PS512, MGW_JWA_PS512, "rsa1"},
         {TOK_ES256, MGW_JWA_ES256, "ec256"}, {TOK_ES384, MGW_JWA_ES384, "ec384"},
         {TOK_ES512, MGW_JWA_ES512, "ec521"}, {TOK_EDDSA, MGW_JWA_EDDSA, "ed1"},
     };
@@ -189,7 +199,8 @@ static void test_every_algorithm(void)
         const mgw_jwk_t *k = mgw_jwks_find(s, &t, &why);
         CHECK(k != NULL);
         if (!k) continue;
-        if (mgw_jwt_verify(&t, k) != MGW_JWT_OK) printf("#   %s does not verify\n", mgw_jwa_name(t.alg));
+        if (mgw_jwt_verify(&t, k) != MGW_JWT_OK)
+            printf("#   %s does not verify\n", mgw_jwa_name(t.alg));
         CHECK(mgw_jwt_verify(&t, k) == MGW_JWT_OK);
         CHECK(mgw_jwt_check_claims(&t, &rules, NOW) == MGW_JWT_OK);
         CHECK(mgw_jwt_verify_hmac(&t, (const uint8_t *)SECRET256, 32) == MGW_JWT_EKEYALG);
@@ -212,7 +223,8 @@ static void test_every_algorithm(void)
         size_t n = strlen(hs[i].secret);
         CHECK(mgw_jwt_verify_hmac(&t, sec, n) == MGW_JWT_OK);
         CHECK(mgw_jwt_verify_hmac(&t, sec, n - 1) == MGW_JWT_ESIG);
-        CHECK(mgw_jwt_verify_hmac(&t, (const uint8_t *)SECRET512, i == 2 ? 63 : 64) == MGW_JWT_ESIG);
+        CHECK(mgw_jwt_verify_hmac(&t, (const uint8_t *)SECRET512, i == 2 ? 63 : 64) ==
+              MGW_JWT_ESIG);
         CHECK(mgw_jwt_verify_hmac(&t, NULL, 0) == MGW_JWT_ESIG);
         /* A truncated MAC (the first 16 bytes) is no MAC. */
         const char *trunc = resign(hs[i].tok, t.sig, 16);
@@ -245,9 +257,14 @@ static void test_alg_none_and_unknown(void)
     mgw_jwt_t t;
     CHECK(parse(RFC_A5, &t) == MGW_JWT_EALG);
     const char *p = "{\"iss\":\"" ISSUER "\",\"aud\":\"pets\"}";
-    static const char *const ealg[] = {"{\"alg\":\"none\"}", "{\"alg\":\"None\"}", "{\"alg\":\"NONE\"}",
-                                       "{\"alg\":\"HS999\"}", "{\"alg\":\"\"}", "{\"typ\":\"JWT\"}",
-                                       "{}", "{\"alg\":\"RSA-OAEP\",\"enc\":\"A128GCM\"}"};
+    static const char *const ealg[] = {"{\"alg\":\"none\"}",
+                                       "{\"alg\":\"None\"}",
+                                       "{\"alg\":\"NONE\"}",
+                                       "{\"alg\":\"HS999\"}",
+                                       "{\"alg\":\"\"}",
+                                       "{\"typ\":\"JWT\"}",
+                                       "{}",
+                                       "{\"alg\":\"RSA-OAEP\",\"enc\":\"A128GCM\"}"};
     for (size_t i = 0; i < sizeof(ealg) / sizeof(ealg[0]); i++) {
         CHECK(parse(mk(ealg[i], p, ""), &t) == MGW_JWT_EALG);
         CHECK(parse(mk(ealg[i], p, "AAAA"), &t) == MGW_JWT_EALG);
@@ -276,16 +293,16 @@ static void test_key_lookup(void)
         const char *kid;
         mgw_jwt_err_t want;
     } cases[] = {
-        {MGW_JWA_RS256, "rsa1", MGW_JWT_OK},     {MGW_JWA_PS512, "rsa1", MGW_JWT_OK},
-        {MGW_JWA_ES256, "rsa1", MGW_JWT_EKEYALG}, {MGW_JWA_EDDSA, "rsa1", MGW_JWT_EKEYALG},
-        {MGW_JWA_HS256, "rsa1", MGW_JWT_EKEYALG}, {MGW_JWA_ES256, "ec256", MGW_JWT_OK},
+        {MGW_JWA_RS256, "rsa1", MGW_JWT_OK},       {MGW_JWA_PS512, "rsa1", MGW_JWT_OK},
+        {MGW_JWA_ES256, "rsa1", MGW_JWT_EKEYALG},  {MGW_JWA_EDDSA, "rsa1", MGW_JWT_EKEYALG},
+        {MGW_JWA_HS256, "rsa1", MGW_JWT_EKEYALG},  {MGW_JWA_ES256, "ec256", MGW_JWT_OK},
         {MGW_JWA_ES384, "ec256", MGW_JWT_EKEYALG}, {MGW_JWA_ES512, "ec256", MGW_JWT_EKEYALG},
         {MGW_JWA_RS256, "ec256", MGW_JWT_EKEYALG}, {MGW_JWA_ES384, "ec384", MGW_JWT_OK},
         {MGW_JWA_ES256, "ec384", MGW_JWT_EKEYALG}, {MGW_JWA_ES512, "ec521", MGW_JWT_OK},
         {MGW_JWA_ES384, "ec521", MGW_JWT_EKEYALG}, {MGW_JWA_EDDSA, "ed1", MGW_JWT_OK},
-        {MGW_JWA_ES256, "ed1", MGW_JWT_EKEYALG}, {MGW_JWA_HS512, "ed1", MGW_JWT_EKEYALG},
-        {MGW_JWA_RS256, "nope", MGW_JWT_EKID},    {MGW_JWA_RS256, "rsa", MGW_JWT_EKID},
-        {MGW_JWA_RS256, "rsa1 ", MGW_JWT_EKID},   {MGW_JWA_RS256, "", MGW_JWT_EKID},
+        {MGW_JWA_ES256, "ed1", MGW_JWT_EKEYALG},   {MGW_JWA_HS512, "ed1", MGW_JWT_EKEYALG},
+        {MGW_JWA_RS256, "nope", MGW_JWT_EKID},     {MGW_JWA_RS256, "rsa", MGW_JWT_EKID},
+        {MGW_JWA_RS256, "rsa1 ", MGW_JWT_EKID},    {MGW_JWA_RS256, "", MGW_JWT_EKID},
         {MGW_JWA_RS256, NULL, MGW_JWT_ENOKID},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -322,7 +339,8 @@ static void test_key_lookup(void)
     mgw_jwks_unref(s);
     /* An RSA key for RS256 only: the RFC's token fits, PS256 does not. */
     char rs[600];
-    snprintf(rs, sizeof(rs), "{\"keys\":[{\"alg\":\"RS256\",%s", RFC_A2_JWKS + strlen("{\"keys\":[{"));
+    snprintf(rs, sizeof(rs), "{\"keys\":[{\"alg\":\"RS256\",%s",
+             RFC_A2_JWKS + strlen("{\"keys\":[{"));
     s = jwks(rs, NULL);
     CHECK(parse(RFC_A2, &t) == MGW_JWT_OK);
     CHECK(s && mgw_jwks_find(s, &t, &why) != NULL);
@@ -332,7 +350,8 @@ static void test_key_lookup(void)
     mgw_jwks_unref(s);
     s = jwks("{\"keys\":[]}", NULL);
     t.alg = MGW_JWA_RS256;
-    CHECK(s && mgw_jwks_count(s) == 0 && mgw_jwks_find(s, &t, &why) == NULL && why == MGW_JWT_ENOKID);
+    CHECK(s && mgw_jwks_count(s) == 0 && mgw_jwks_find(s, &t, &why) == NULL &&
+          why == MGW_JWT_ENOKID);
     t.has_kid = 1;
     CHECK(s && mgw_jwks_find(s, &t, &why) == NULL && why == MGW_JWT_EKID);
     mgw_jwks_unref(s);
@@ -440,7 +459,8 @@ static void test_base64url(void)
             /* at the end of the part, and in its middle */
             for (int mid = 0; mid < 2; mid++) {
                 size_t pos = mid ? at[part] - 5 : at[part];
-                char *s = mgw_pool_printf(pool, "%.*s%s%s", (int)pos, TOK_HS256, inserts[i], TOK_HS256 + pos);
+                char *s = mgw_pool_printf(pool, "%.*s%s%s", (int)pos, TOK_HS256, inserts[i],
+                                          TOK_HS256 + pos);
                 CHECK(parse(s, &t) == MGW_JWT_EMALFORMED);
             }
         }
@@ -484,8 +504,17 @@ static void test_structure(void)
     CHECK(mgw_jwt_parse(pool, big, MGW_JWT_MAX, &t) == MGW_JWT_EMALFORMED);
 
     static const char *const bad_shapes[] = {
-        "abc", "abc.def", "a.b.c.d", "a.b.c.d.e", "..", "...", ".eyJ9.", "eyJhbGciOiJSUzI1NiJ9..",
-        "eyJhbGciOiJSUzI1NiJ9", "eyJhbGciOiJSUzI1NiJ9.e30", "Bearer eyJhbGciOiJSUzI1NiJ9.e30.",
+        "abc",
+        "abc.def",
+        "a.b.c.d",
+        "a.b.c.d.e",
+        "..",
+        "...",
+        ".eyJ9.",
+        "eyJhbGciOiJSUzI1NiJ9..",
+        "eyJhbGciOiJSUzI1NiJ9",
+        "eyJhbGciOiJSUzI1NiJ9.e30",
+        "Bearer eyJhbGciOiJSUzI1NiJ9.e30.",
     };
     for (size_t i = 0; i < sizeof(bad_shapes) / sizeof(bad_shapes[0]); i++) {
         if (parse(bad_shapes[i], &t) != MGW_JWT_EMALFORMED) printf("#   %s\n", bad_shapes[i]);
@@ -494,17 +523,24 @@ static void test_structure(void)
     CHECK(parse(mk(h, "{}", ""), &t) == MGW_JWT_OK); /* the smallest: {} claims, no signature */
 
     static const char *const bad_headers[] = {
-        "", "[]", "\"RS256\"", "null", "{\"alg\":\"RS256\"", "{\"alg\":\"RS256\"}}",
-        "{\"alg\":\"RS256\",\"alg\":\"none\"}",                  /* duplicate */
-        "{\"alg\":\"RS256\",\"crit\":[\"exp\"],\"exp\":1}",        /* crit */
+        "",
+        "[]",
+        "\"RS256\"",
+        "null",
+        "{\"alg\":\"RS256\"",
+        "{\"alg\":\"RS256\"}}",
+        "{\"alg\":\"RS256\",\"alg\":\"none\"}",             /* duplicate */
+        "{\"alg\":\"RS256\",\"crit\":[\"exp\"],\"exp\":1}", /* crit */
         "{\"alg\":\"RS256\",\"crit\":[]}",
         "{\"alg\":\"RS256\",\"b64\":false,\"crit\":[\"b64\"]}",
-        "{\"alg\":\"RS256\",\"kid\":7}", "{\"alg\":\"RS256\",\"kid\":null}",
-        "{\"alg\":\"RS256\",\"kid\":\"\xc0\xaf\"}",              /* bad UTF-8 */
+        "{\"alg\":\"RS256\",\"kid\":7}",
+        "{\"alg\":\"RS256\",\"kid\":null}",
+        "{\"alg\":\"RS256\",\"kid\":\"\xc0\xaf\"}", /* bad UTF-8 */
         "{\"alg\":\"RS256\"}x",
     };
     for (size_t i = 0; i < sizeof(bad_headers) / sizeof(bad_headers[0]); i++) {
-        if (parse(mk(bad_headers[i], p, "AAAA"), &t) != MGW_JWT_EMALFORMED) printf("#   %s\n", bad_headers[i]);
+        if (parse(mk(bad_headers[i], p, "AAAA"), &t) != MGW_JWT_EMALFORMED)
+            printf("#   %s\n", bad_headers[i]);
         CHECK(parse(mk(bad_headers[i], p, "AAAA"), &t) == MGW_JWT_EMALFORMED);
     }
     /* Whitespace around the JSON is JSON's own: the header is still one object. */
@@ -527,8 +563,8 @@ static void test_structure(void)
         {"[]", MGW_JWT_EMALFORMED},
         {"\"claims\"", MGW_JWT_EMALFORMED},
         {"{\"sub\":\"a\",\"sub\":\"b\"}", MGW_JWT_EMALFORMED},
-        {"{\"sub\":\"\xed\xa0\x80\"}", MGW_JWT_EMALFORMED},  /* a surrogate in UTF-8 */
-        {"{\"sub\":\"\\udc00\"}", MGW_JWT_EMALFORMED},       /* a lone surrogate escape */
+        {"{\"sub\":\"\xed\xa0\x80\"}", MGW_JWT_EMALFORMED}, /* a surrogate in UTF-8 */
+        {"{\"sub\":\"\\udc00\"}", MGW_JWT_EMALFORMED},      /* a lone surrogate escape */
         {"{\"sub\":\"\xff\"}", MGW_JWT_EMALFORMED},
         {"{\"exp\":\"2000000000\"}", MGW_JWT_EMALFORMED},
         {"{\"exp\":null}", MGW_JWT_EMALFORMED},
@@ -585,10 +621,11 @@ static void test_claims(void)
         {"{\"iss\":\"https://idp.test/realm2\",\"aud\":\"pets\"}", MGW_JWT_EISS},
         {"{\"iss\":[\"" ISSUER "\"],\"aud\":\"pets\"}", MGW_JWT_EISS},
         {"{\"aud\":\"pets\"}", MGW_JWT_EISS},
-        {"{\"iss\":\"https://idp.test/REALM\",\"aud\":\"x\",\"exp\":1}", MGW_JWT_EISS}, /* iss first */
-        {"{\"iss\":\"" ISSUER "\",\"aud\":\"x\",\"exp\":1}", MGW_JWT_EAUD},            /* then aud */
-        {"{\"iss\":\"" ISSUER "\",\"aud\":\"pets\",\"exp\":1}", MGW_JWT_EEXP},         /* then time */
-        {"{\"iss\":\"https:\\/\\/idp.test\\/realm\",\"aud\":\"pets\"}", MGW_JWT_OK},   /* escapes */
+        {"{\"iss\":\"https://idp.test/REALM\",\"aud\":\"x\",\"exp\":1}",
+         MGW_JWT_EISS},                                                              /* iss first */
+        {"{\"iss\":\"" ISSUER "\",\"aud\":\"x\",\"exp\":1}", MGW_JWT_EAUD},          /* then aud */
+        {"{\"iss\":\"" ISSUER "\",\"aud\":\"pets\",\"exp\":1}", MGW_JWT_EEXP},       /* then time */
+        {"{\"iss\":\"https:\\/\\/idp.test\\/realm\",\"aud\":\"pets\"}", MGW_JWT_OK}, /* escapes */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         mgw_jwt_t t;
@@ -599,7 +636,8 @@ static void test_claims(void)
     }
     /* Rules without an audience or an issuer accept nothing. */
     mgw_jwt_t t;
-    CHECK(parse(mk("{\"alg\":\"ES256\"}", "{\"iss\":\"" ISSUER "\",\"aud\":\"pets\"}", ""), &t) == 0);
+    CHECK(parse(mk("{\"alg\":\"ES256\"}", "{\"iss\":\"" ISSUER "\",\"aud\":\"pets\"}", ""), &t) ==
+          0);
     mgw_jwt_rules_t none = {ISSUER, NULL, 0, 0};
     CHECK(mgw_jwt_check_claims(&t, &none, NOW) == MGW_JWT_EAUD);
     mgw_jwt_rules_t noiss = {NULL, rules.audiences, 2, 0};
@@ -638,7 +676,9 @@ static void test_time(void)
     CHECK(mgw_jwt_check_time(&t, INT64_MAX, INT64_MAX) == MGW_JWT_OK);
     CHECK(mgw_jwt_check_time(&t, INT64_MAX, INT64_MIN) == MGW_JWT_OK);
     /* The claims check uses the rules' leeway. */
-    CHECK(parse(mk("{\"alg\":\"ES256\"}", "{\"iss\":\"" ISSUER "\",\"aud\":\"pets\",\"exp\":1000}", ""), &t) == 0);
+    CHECK(parse(mk("{\"alg\":\"ES256\"}", "{\"iss\":\"" ISSUER "\",\"aud\":\"pets\",\"exp\":1000}",
+                   ""),
+                &t) == 0);
     mgw_jwt_rules_t r = rules;
     r.leeway = 30;
     CHECK(mgw_jwt_check_claims(&t, &r, 1029) == MGW_JWT_OK);
@@ -702,7 +742,9 @@ static void test_jwks_skipped(void)
         {"{\"keys\":[]}", 0, 0},
         {"{\"keys\":[{\"kty\":\"oct\",\"k\":\"AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ\"}]}", 0, 1},
         {"{\"keys\":[{\"kty\":\"oct\",\"alg\":\"HS256\",\"use\":\"sig\",\"k\":\"AAAA\"}]}", 0, 1},
-        {"{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"X25519\",\"x\":\"O9FKrCKW4VRbwIzxkrxaxUr-hfwfFnglVzTbB2EnKBg\"}]}", 0, 1},
+        {"{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"X25519\",\"x\":\"O9FKrCKW4VRbwIzxkrxaxUr-"
+         "hfwfFnglVzTbB2EnKBg\"}]}",
+         0, 1},
         {"{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed448\",\"x\":\"AAAA\"}]}", 0, 1},
         {"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"secp256k1\",\"x\":\"AAAA\",\"y\":\"AAAA\"}]}", 0, 1},
         {"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"Ed25519\",\"x\":\"AAAA\"}]}", 0, 1},
@@ -716,10 +758,15 @@ static void test_jwks_skipped(void)
         {"{\"keys\":[{\"kty\":\"RSA\",\"d\":\"AAAA\",\"n\":\"AAAA\",\"e\":\"AQAB\"}]}", 0, 1},
         {"{\"keys\":[{\"kty\":\"RSA\",\"p\":\"AAAA\",\"n\":\"AAAA\",\"e\":\"AQAB\"}]}", 0, 1},
         {"{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"d\":\"x\",\"x\":\"AAAA\"}]}", 0, 1},
-        {"{\"keys\":[{\"kty\":\"EC\",\"use\":\"sig\",\"crv\":\"P-256\",\"alg\":\"ES384\",\"x\":\"A\",\"y\":\"A\"}]}", 0, 1},
-        {"{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"},"
-         "{\"kty\":\"oct\",\"k\":\"AAAA\"},{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"use\":\"enc\",\"x\":\"AAAA\"}],"
-         "\"other\":[1,2]}", 1, 2},
+        {"{\"keys\":[{\"kty\":\"EC\",\"use\":\"sig\",\"crv\":\"P-256\",\"alg\":\"ES384\",\"x\":"
+         "\"A\",\"y\":\"A\"}]}",
+         0, 1},
+        {"{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"11qYAYKxCrfVS_"
+         "7TyWQHOg7hcvPapiMlrwIaaPcHURo\"},"
+         "{\"kty\":\"oct\",\"k\":\"AAAA\"},{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"use\":\"enc\","
+         "\"x\":\"AAAA\"}],"
+         "\"other\":[1,2]}",
+         1, 2},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int skipped = -1;
@@ -749,10 +796,12 @@ static void test_jwks_errors(void)
     const char *rest = RFC_A2_JWKS + strlen("{\"keys\":[{\"kty\":\"RSA\",");
     /* rest is "n":"...","e":"AQAB"}]} */
     size_t nlen = strstr(rest, ",\"e\"") - rest;
-    snprintf(rsa_e1, sizeof(rsa_e1), "{\"keys\":[{\"kty\":\"RSA\",%.*s,\"e\":\"AQ\"}]}", (int)nlen, rest);
-    snprintf(rsa_e2, sizeof(rsa_e2), "{\"keys\":[{\"kty\":\"RSA\",%.*s,\"e\":\"AQAA\"}]}", (int)nlen, rest);
-    snprintf(rsa_big_e, sizeof(rsa_big_e), "{\"keys\":[{\"kty\":\"RSA\",%.*s,\"e\":\"AQAAAAAAAAAB\"}]}",
+    snprintf(rsa_e1, sizeof(rsa_e1), "{\"keys\":[{\"kty\":\"RSA\",%.*s,\"e\":\"AQ\"}]}", (int)nlen,
+             rest);
+    snprintf(rsa_e2, sizeof(rsa_e2), "{\"keys\":[{\"kty\":\"RSA\",%.*s,\"e\":\"AQAA\"}]}",
              (int)nlen, rest);
+    snprintf(rsa_big_e, sizeof(rsa_big_e),
+             "{\"keys\":[{\"kty\":\"RSA\",%.*s,\"e\":\"AQAAAAAAAAAB\"}]}", (int)nlen, rest);
     snprintf(rsa_no_e, sizeof(rsa_no_e), "{\"keys\":[{\"kty\":\"RSA\",%.*s}]}", (int)nlen, rest);
     char small[600];
     snprintf(small, sizeof(small), "{\"keys\":[%s]}", RSA1024_JWK);
@@ -779,17 +828,21 @@ static void test_jwks_errors(void)
         {"{\"keys\":[{\"kty\":\"RSA\",\"n\":\"AQAB\",\"e\":\"AQAB\"}]}", "2048"},
         {"{\"keys\":[{\"kty\":\"EC\",\"x\":\"A\"}]}", "crv"},
         {"{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\"}]}", "\"x\""},
-        {"{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcH\"}]}",
+        {"{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"11qYAYKxCrfVS_"
+         "7TyWQHOg7hcvPapiMlrwIaaPcH\"}]}",
          "32 bytes"},
-        {"{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo=\"}]}",
+        {"{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"11qYAYKxCrfVS_"
+         "7TyWQHOg7hcvPapiMlrwIaaPcHURo=\"}]}",
          "base64url"},
-        {"{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURp\"}]}",
+        {"{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"11qYAYKxCrfVS_"
+         "7TyWQHOg7hcvPapiMlrwIaaPcHURp\"}]}",
          "base64url"},
     };
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
         char err[200] = "";
         int skipped = -1;
-        mgw_jwks_t *s = mgw_jwks_parse(fixed[i].json, strlen(fixed[i].json), &skipped, err, sizeof(err));
+        mgw_jwks_t *s =
+            mgw_jwks_parse(fixed[i].json, strlen(fixed[i].json), &skipped, err, sizeof(err));
         if (s || !strstr(err, fixed[i].why)) printf("#   jwks error %zu: '%s'\n", i, err);
         CHECK(s == NULL && strstr(err, fixed[i].why) != NULL);
         mgw_jwks_unref(s);
@@ -802,28 +855,35 @@ static void test_jwks_errors(void)
         {rsa_e2, "exponent"},
         {rsa_big_e, "exponent"},
         {rsa_no_e, "\"e\""},
-        {mgw_pool_printf(pool, "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\"}]}",
-                         "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", y_off_curve),
+        {mgw_pool_printf(
+             pool, "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\"}]}",
+             "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", y_off_curve),
          "not on its curve"},
-        {mgw_pool_printf(pool, "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"%s\",\"y\":\"%s\"}]}",
-                         "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
-                         "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"),
+        {mgw_pool_printf(
+             pool, "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"%s\",\"y\":\"%s\"}]}",
+             "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+             "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"),
          "wrong length"},
-        {mgw_pool_printf(pool, "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AAAA%s\",\"y\":\"%s\"}]}",
-                         "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
-                         "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"),
+        {mgw_pool_printf(
+             pool, "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AAAA%s\",\"y\":\"%s\"}]}",
+             "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+             "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"),
          "wrong length"},
-        {mgw_pool_printf(pool, "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\"}]}",
-                         "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+        {mgw_pool_printf(
+             pool, "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\"}]}",
+             "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+             "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
          "not on its curve"},
         /* A good key first: the set is refused as a whole, and nothing leaks. */
         {mgw_pool_printf(pool, "{\"keys\":[%.*s,{\"kty\":\"RSA\",\"n\":\"AQAB\",\"e\":\"AQAB\"}]}",
-                         (int)(strlen(JWKS) - strlen("{\"keys\":[") - 2), JWKS + strlen("{\"keys\":[")),
+                         (int)(strlen(JWKS) - strlen("{\"keys\":[") - 2),
+                         JWKS + strlen("{\"keys\":[")),
          "key 5: "},
     };
     for (size_t i = 0; i < sizeof(built) / sizeof(built[0]); i++) {
         char err[200] = "";
-        mgw_jwks_t *s = mgw_jwks_parse(built[i].json, strlen(built[i].json), NULL, err, sizeof(err));
+        mgw_jwks_t *s =
+            mgw_jwks_parse(built[i].json, strlen(built[i].json), NULL, err, sizeof(err));
         if (s || !strstr(err, built[i].why)) printf("#   jwks built %zu: '%s'\n", i, err);
         CHECK(s == NULL && strstr(err, built[i].why) != NULL);
         mgw_jwks_unref(s);
@@ -839,7 +899,8 @@ static void test_jwks_errors(void)
     big[MGW_JWKS_MAX - 2] = 'x';
     memcpy(big + MGW_JWKS_MAX - 1, "\"}", 3);
     char err[100];
-    CHECK(mgw_jwks_parse(big, MGW_JWKS_MAX + 1, NULL, err, sizeof(err)) == NULL && strstr(err, "150000"));
+    CHECK(mgw_jwks_parse(big, MGW_JWKS_MAX + 1, NULL, err, sizeof(err)) == NULL &&
+          strstr(err, "150000"));
     CHECK(mgw_jwks_parse("[]", 2, NULL, NULL, 0) == NULL);
 }
 

@@ -36,7 +36,8 @@ static int refused(const char *s)
 
 static void test_values(void)
 {
-    const mgw_json_t *v = parse(" {\"a\": [1, -2.5e1, true, false, null, \"x\"], \"b\": {}, \"c\": []}\r\n");
+    const mgw_json_t *v =
+        parse(" {\"a\": [1, -2.5e1, true, false, null, \"x\"], \"b\": {}, \"c\": []}\r\n");
     CHECK(v && v->type == MGW_JSON_OBJECT && v->n == 3);
     if (!v) return;
     CHECK(v->key_lens[0] == 1 && strcmp(v->keys[0], "a") == 0);
@@ -68,9 +69,17 @@ static void test_numbers(void)
         const char *text;
         double num;
     } good[] = {
-        {"0", 0},       {"-0", 0},        {"12", 12},          {"1.5", 1.5},
-        {"-1.25", -1.25}, {"1e3", 1000},  {"1E+3", 1000},      {"25e-1", 2.5},
-        {"0.5e1", 5},   {"1700000000", 1700000000.0},          {"9007199254740993", 9007199254740992.0},
+        {"0", 0},
+        {"-0", 0},
+        {"12", 12},
+        {"1.5", 1.5},
+        {"-1.25", -1.25},
+        {"1e3", 1000},
+        {"1E+3", 1000},
+        {"25e-1", 2.5},
+        {"0.5e1", 5},
+        {"1700000000", 1700000000.0},
+        {"9007199254740993", 9007199254740992.0},
     };
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         const mgw_json_t *v = parse(good[i].text);
@@ -79,9 +88,9 @@ static void test_numbers(void)
     }
     const mgw_json_t *big = parse("1e400");
     CHECK(big && isinf(big->num));
-    static const char *const bad[] = {"01", "-", "-01", "1.", ".5", "1e", "1e+", "+1", "0x1",
-                                      "1.e5", "--1", "1..2", "NaN", "Infinity", "-Infinity", "1 2",
-                                      "00", "1e5.5"};
+    static const char *const bad[] = {"01",  "-",        "-01",       "1.",   ".5",  "1e",
+                                      "1e+", "+1",       "0x1",       "1.e5", "--1", "1..2",
+                                      "NaN", "Infinity", "-Infinity", "1 2",  "00",  "1e5.5"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         if (!refused(bad[i])) printf("#   accepted %s\n", bad[i]);
         CHECK(refused(bad[i]));
@@ -90,11 +99,13 @@ static void test_numbers(void)
 
 static void test_strings(void)
 {
-    const mgw_json_t *v = parse("\"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\t\\u0041\\u00e9\\u20AC\\ud83d\\ude00\"");
+    const mgw_json_t *v =
+        parse("\"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\t\\u0041\\u00e9\\u20AC\\ud83d\\ude00\"");
     CHECK(v && v->type == MGW_JSON_STRING);
     if (v) {
         const char want[] = "a\"b\\c/d\b\f\n\r\tA\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80";
-        CHECK(v->len == sizeof(want) - 1 && memcmp(v->str, want, v->len) == 0 && v->str[v->len] == 0);
+        CHECK(v->len == sizeof(want) - 1 && memcmp(v->str, want, v->len) == 0 &&
+              v->str[v->len] == 0);
     }
     /* An escaped NUL stays in the string; len counts it. */
     v = parse("\"a\\u0000b\"");
@@ -107,17 +118,17 @@ static void test_strings(void)
     CHECK(v && mgw_json_get(v, "k") != NULL);
 
     static const char *const bad[] = {
-        "\"abc",            /* unterminated */
-        "\"abc\\\"",        /* the quote is escaped */
-        "\"a\tb\"",         /* a raw control character */
+        "\"abc",     /* unterminated */
+        "\"abc\\\"", /* the quote is escaped */
+        "\"a\tb\"",  /* a raw control character */
         "\"a\nb\"",
-        "\"\\x\"",          /* unknown escape */
-        "\"\\u12\"",        /* short \u */
+        "\"\\x\"",   /* unknown escape */
+        "\"\\u12\"", /* short \u */
         "\"\\u12g4\"",
-        "\"\\ud800\"",      /* a lone high surrogate */
+        "\"\\ud800\"", /* a lone high surrogate */
         "\"\\ud800x\"",
         "\"\\ud800\\u0041\"", /* high surrogate, then not a low one */
-        "\"\\udc00\"",      /* a lone low surrogate */
+        "\"\\udc00\"",        /* a lone low surrogate */
         "\"\\ude00\\ud83d\"", /* a pair in the wrong order */
         "'single'",
     };
@@ -130,9 +141,9 @@ static void test_strings(void)
 static void test_bad_utf8(void)
 {
     static const char *const bad[] = {
-        "\"\xc0\x80\"",         /* overlong NUL */
-        "\"\xc1\xbf\"",         /* overlong 2-byte */
-        "\"\xe0\x80\xaf\"",     /* overlong 3-byte '/' */
+        "\"\xc0\x80\"",     /* overlong NUL */
+        "\"\xc1\xbf\"",     /* overlong 2-byte */
+        "\"\xe0\x80\xaf\"", /* overlong 3-byte '/' */
         "\"\xe0\x9f\xbf\"",
         "\"\xf0\x80\x80\xaf\"", /* overlong 4-byte */
         "\"\xf0\x8f\xbf\xbf\"",
@@ -141,12 +152,12 @@ static void test_bad_utf8(void)
         "\"\xf4\x90\x80\x80\"", /* above U+10FFFF */
         "\"\xf5\x80\x80\x80\"",
         "\"\xff\"",
-        "\"\x80\"",             /* a lone continuation byte */
-        "\"\xc3\"",             /* truncated before the quote */
+        "\"\x80\"", /* a lone continuation byte */
+        "\"\xc3\"", /* truncated before the quote */
         "\"\xe2\x82\"",
-        "\"\xc3\x28\"",         /* a continuation that is not one */
-        "\xc3\xa9",             /* non-ASCII outside a string */
-        "\xef\xbb\xbf{}",       /* a byte order mark */
+        "\"\xc3\x28\"",   /* a continuation that is not one */
+        "\xc3\xa9",       /* non-ASCII outside a string */
+        "\xef\xbb\xbf{}", /* a byte order mark */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         if (!refused(bad[i])) printf("#   accepted case %zu\n", i);
@@ -162,10 +173,10 @@ static void test_bad_utf8(void)
 static void test_structure(void)
 {
     static const char *const bad[] = {
-        "",       " ",       "{",        "}",          "[",          "[1,]",     "[,1]",
-        "{\"a\":1,}", "{\"a\" 1}", "{\"a\":}",   "{1:2}",      "{a:1}",      "[1 2]",    "{\"a\":1 \"b\":2}",
-        "tru",    "nul",     "falsey",   "True",       "{} {}",      "[] x",     "{}}",
-        "[1]]",   "\"a\"b",  "/**/{}",   "{\"a\":1}//",
+        "",           " ",         "{",        "}",           "[",     "[1,]",  "[,1]",
+        "{\"a\":1,}", "{\"a\" 1}", "{\"a\":}", "{1:2}",       "{a:1}", "[1 2]", "{\"a\":1 \"b\":2}",
+        "tru",        "nul",       "falsey",   "True",        "{} {}", "[] x",  "{}}",
+        "[1]]",       "\"a\"b",    "/**/{}",   "{\"a\":1}//",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         if (!refused(bad[i])) printf("#   accepted '%s'\n", bad[i]);
