@@ -312,6 +312,13 @@ return M
             assert.equal(2, #hits(sdir))
             assert.same({ "/keys", "/keys" }, hits(sdir))
             h.stop_all(gw)
+            -- the CLI fetches the set itself
+            local out, rc = h.moongate{ "jwt", "check", t3, "--api", "pets", "--authorizer", "remote",
+                "-c", gw.config_path }
+            assert.equal(0, rc, out)
+            assert.matches("keys       2 from " .. srv.url .. "/keys\n", out, 1, true)
+            assert.matches('key        kid "k3": ok', out, 1, true)
+            assert.matches("signature  EdDSA: ok", out, 1, true)
         end)
 
         it("finds the keys by OIDC discovery from the issuer", function()
