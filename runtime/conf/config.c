@@ -335,6 +335,8 @@ static void build_integration(builder_t *b, mgw_integration_t *in)
         in->status = (int)get_num(b, "status", 200);
         in->headers = get_kvs(b, "headers", &in->nheaders);
         in->body = get_lstr(b, "body");
+    } else if (type && strcmp(type, "connections") == 0) {
+        in->type = MGW_INTEG_CONNECTIONS;
     } else if (type && strcmp(type, "lua") == 0) {
         in->type = MGW_INTEG_LUA;
         in->handler = (int)get_num(b, "use", 0);

@@ -23,7 +23,13 @@ typedef struct mgw_api_s mgw_api_t;
 
 /* Integration types (mgw_integration_t.type): each is an entry in the request core's
  * integration table (gw/gw.h), filled in by the layer that implements it. */
-enum { MGW_INTEG_HTTP, MGW_INTEG_MOCK, MGW_INTEG_LUA, MGW_INTEG__COUNT };
+enum {
+    MGW_INTEG_HTTP,
+    MGW_INTEG_MOCK,
+    MGW_INTEG_LUA,
+    MGW_INTEG_CONNECTIONS, /* a WebSocket API's "$connections" route: the @connections call */
+    MGW_INTEG__COUNT
+};
 
 /* Authorizer types (mgw_route_t.authorizer_type), entries of gw/gw.h's authorizer table. */
 enum { MGW_AUTHZ_NONE, MGW_AUTHZ_LUA, MGW_AUTHZ_JWT, MGW_AUTHZ__COUNT };
@@ -172,13 +178,14 @@ typedef struct {
 typedef struct {
     mgw_rsel_t *selection; /* route_selection_expression, compiled (conf/rsel.h) */
     const mgw_route_t *connect_route, *disconnect_route, *default_route;
+    /* "$connections": @connections on the API's endpoint (connections_endpoint), or NULL */
+    const mgw_route_t *connections_route;
     size_t max_frame, max_message; /* bytes (close 1009 above) */
     uint64_t idle_timeout_ms;      /* 0: none */
     uint64_t max_duration_ms;      /* 0: none */
     uint64_t ping_interval_ms;     /* the gateway pings this often (0: never) */
     uint64_t pong_timeout_ms;      /* and closes a connection whose pong does not come */
     size_t send_queue_max;         /* bytes queued to a client before close 1008 */
-    int connections_endpoint;      /* @connections also on the API's own endpoint */
 } mgw_ws_conf_t;
 
 struct mgw_api_s {

@@ -27,9 +27,6 @@ void mgw__ws_read(lua_State *L, mgw_ws_conf_t *ws)
     ws->ping_interval_ms = (uint64_t)(num_field(L, "ping_interval", 0) * 1000);
     ws->pong_timeout_ms = (uint64_t)(num_field(L, "pong_timeout", 30) * 1000);
     ws->send_queue_max = (size_t)num_field(L, "send_queue_size", 1048576);
-    lua_getfield(L, -1, "connections_endpoint");
-    ws->connections_endpoint = lua_toboolean(L, -1);
-    lua_pop(L, 1);
 }
 
 static int has_route(mgw_route_t **routes, int n, const char *key)
@@ -67,6 +64,7 @@ const char *mgw__ws_finish(mgw_pool_t *pool, mgw_api_t *api, const char *expr)
     ws->connect_route = mgw_api_find_route(api, "$connect", 8);
     ws->disconnect_route = mgw_api_find_route(api, "$disconnect", 11);
     ws->default_route = mgw_api_find_route(api, "$default", 8);
+    ws->connections_route = mgw_api_find_route(api, "$connections", 12);
     return ws->selection ? NULL : (err ? err : "invalid route selection expression");
 }
 

@@ -2,7 +2,8 @@
  * AWS's @connections API over HTTP: POST (push a message), GET (the connection's info),
  * DELETE (close), answered with AWS's status codes and error types once the connection's
  * worker has run the call (connections.c). Served on the management listener (ctl/) and,
- * with websocket.connections_endpoint, on the API's own endpoint (server.c).
+ * with websocket.connections_endpoint, on the API's own endpoint, where the API's
+ * "$connections" route runs the phases and this file's integration makes the call.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -177,3 +178,17 @@ void mgw_ws_connections_serve(mgw_req_t *r, const char *id, mgw_worker_t *from,
     r->integ = &post_message; /* the body comes to post_body, then post_body_done */
     mgw__req_send_continue(r);
 }
+
+/* The "$connections" route's integration: the call of an @connections request that its
+ * route's phases (WAF, authorizer or API key, throttling) let through. */
+static int connections_start(mgw_req_t *r)
+{
+    const char *id = mgw_ws_connections_path(r, r->route_path);
+    mgw_ws_connections_serve(r, id ? id : "", r->from.w, r->from.w->mailbox);
+    return MGW_PHASE_WAIT; /* answered now or later; r may be gone */
+}
+
+const mgw_integ_ops_t mgw__ws_connections_integration = {
+    .name = "@connections",
+    .start = connections_start,
+};

@@ -284,7 +284,9 @@ static const mgw_route_t *select_route(const ws_conn_t *ws, int opcode, const ch
         if (k >= 0 && (size_t)k < sizeof(key)) {
             const mgw_route_t *rt = mgw_api_find_route(ws->api, key, (size_t)k);
             /* a message cannot ask for the connection's own events */
-            if (rt && rt != conf->connect_route && rt != conf->disconnect_route) return rt;
+            if (rt && rt != conf->connect_route && rt != conf->disconnect_route &&
+                rt != conf->connections_route)
+                return rt;
         }
     }
     return conf->default_route;
@@ -780,15 +782,13 @@ static void connect_gone(void *data)
 /* The request core's handler of requests to websocket APIs (gw.h mgw_gw_set_protocol). */
 static void ws_serve(mgw_req_t *r)
 {
-    const char *id;
-    if (r->api->ws->connections_endpoint &&
-        (id = mgw_ws_connections_path(r, r->route_path)) != NULL) {
-        /* @connections on the API's own endpoint: for callers with one of its keys */
-        if (mgw__req_find_key(r, mgw__req_header(r, "x-api-key")) == NULL) {
-            mgw__req_fail(r, MGW_GW_INVALID_API_KEY, NULL);
-            return;
-        }
-        mgw_ws_connections_serve(r, id, r->from.w, r->from.w->mailbox);
+    if (r->api->ws->connections_route && mgw_ws_connections_path(r, r->route_path)) {
+        /* @connections on the API's own endpoint: the "$connections" route's phases (WAF,
+         * its authorizer or API key, throttling), then its integration runs the call */
+        r->route = r->api->ws->connections_route;
+        r->route_set = 1;
+        r->phase = MGW_PHASE_WAF;
+        mgw__req_continue(r);
         return;
     }
     const char *why = upgrade_invalid(r);
@@ -846,4 +846,5 @@ void mgw_ws_generation_changed(mgw_worker_t *w)
 void mgw__ws_server_register(void)
 {
     mgw_gw_set_protocol(MGW_PROTO_WEBSOCKET, ws_serve);
+    mgw_gw_set_integration(MGW_INTEG_CONNECTIONS, &mgw__ws_connections_integration);
 }

@@ -77,6 +77,8 @@ void mgw__ws_conn_end(ws_conn_t *ws);
 
 /* Makes ws/server.c the request core's handler of websocket APIs. */
 void mgw__ws_server_register(void);
+/* The integration of a WebSocket API's "$connections" route (endpoint.c). */
+extern const mgw_integ_ops_t mgw__ws_connections_integration;
 
 /* Sends a message (MGW_WS_OP_TEXT or _BINARY); returns 0, or -1 when the connection is
  * closing or gone, or -2 when the client's send queue is full (the connection is then

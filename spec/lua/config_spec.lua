@@ -683,6 +683,29 @@ describe("moongate.config", function()
       end))
     end)
 
+    it("checks the authorizer of @connections on the API's endpoint", function()
+      local function with_ops(edit)
+        return ws_with(function(a)
+          a.authorizers = { ops = { type = "lua", policy = "policies/authorizers/api_key_header.lua",
+            config = { keys = { k = "caller" } }, ttl = 0 } }
+          edit(a)
+        end)
+      end
+      fails_with("apis.chat.websocket.connections_authorizer: needs connections_endpoint = true", with_ops(function(a)
+        a.websocket = { connections_authorizer = "ops" }
+      end))
+      fails_with('apis.chat.websocket.connections_authorizer: names no authorizer of this API ("opz")',
+        with_ops(function(a)
+          a.websocket = { connections_endpoint = true, connections_authorizer = "opz" }
+        end))
+      fails_with("apis.chat.websocket.connections_scopes: needs connections_authorizer", with_ops(function(a)
+        a.websocket = { connections_endpoint = true, connections_scopes = { "ws:manage" } }
+      end))
+      assert.is_nil(select(2, config.validate(with_ops(function(a)
+        a.websocket = { connections_endpoint = true, connections_authorizer = "ops", connections_scopes = { "x" } }
+      end), { source = SOURCE })))
+    end)
+
     it("checks http integrations without path parameters", function()
       fails_with("apis.chat.routes.sendmessage.integration.uri: {id} is not a path parameter of the route",
         ws_with(function(a)

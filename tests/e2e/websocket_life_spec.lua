@@ -575,3 +575,88 @@ describe("@connections on the API's own endpoint (websocket.connections_endpoint
         c:close()
     end)
 end)
+
+describe("@connections on the API's own endpoint behind an authorizer (websocket.connections_authorizer)", function()
+    local gw, port, log
+    local TOKEN = "ops-token-0123456789abcdef"
+
+    lazy_setup(function()
+        local dir = h.tmpdir()
+        port = h.free_port()
+        log = dir .. "/access.log"
+        gw = h.start_gateway({
+            workers = 2,
+            listen = { { address = "127.0.0.1", port = port, api = "ep" } },
+            apis = { ep = {
+                protocol = "websocket",
+                route_selection_expression = "$request.body.action",
+                websocket = { connections_endpoint = true, connections_authorizer = "ops" },
+                authorizers = { ops = { type = "lua", policy = h.root .. "/policies/authorizers/api_key_header.lua",
+                    identity_sources = { "$request.header.x-ops" }, ttl = 0,
+                    config = { header = "x-ops", keys = { [TOKEN] = "operator" } } } },
+                stages = { ["$default"] = { access_log = { path = log,
+                    format = '{"event":"$context.eventType","conn":"$context.connectionId","status":"$context.status",'
+                        .. '"route":"$context.routeKey","who":"$context.authorizer.principalId"}' } } },
+                routes = { ["$default"] = { integration = { type = "mock", status = 200, body = "ok" }, route_response = true } },
+            } },
+        }, { dir = dir })
+    end)
+
+    lazy_teardown(function()
+        h.stop_all(gw)
+    end)
+
+    local function call(method, id, token)
+        local args = { "http://127.0.0.1:" .. port .. "/@connections/" .. id, "-X", method }
+        if method == "POST" then
+            args[#args + 1] = "--data-binary"
+            args[#args + 1] = "from the operator"
+        end
+        if token then
+            args[#args + 1] = "-H"
+            args[#args + 1] = "x-ops: " .. token
+        end
+        return h.curl(args)
+    end
+
+    it("runs the authorizer: 401 without its identity, 403 when it denies, the call when it allows", function()
+        local c, r = w.raw_open(port)
+        assert.equal(101, r.status)
+        local id = w.last_connect_id(log)
+        assert.truthy(id)
+        local no = call("POST", id)
+        assert.equal(401, no.status)
+        assert.equal('{"message":"Unauthorized"}', no.body)
+        assert.equal(403, call("POST", id, "wrong-token-0123456789").status)
+        assert.equal(200, call("POST", id, TOKEN).status)
+        local op, payload = w.read_frame(c)
+        assert.equal(1, op)
+        assert.equal("from the operator", payload)
+        local info = call("GET", id, TOKEN)
+        assert.equal(200, info.status)
+        assert.equal("127.0.0.1", cjson.decode(info.body).identity.sourceIp)
+        assert.equal(410, call("GET", "AAAAAAAAAAAAAAAA", TOKEN).status)
+        -- the call is logged as the "$connections" route with the authorizer's principal
+        local e = h.wait_for(function()
+            for _, x in ipairs(w.log_entries(log)) do
+                if x.route == "$connections" and x.status == "200" then return x end
+            end
+        end, 5)
+        assert.truthy(e)
+        assert.equal("operator", e.who)
+        assert.equal(204, call("DELETE", id, TOKEN).status)
+        op = w.read_frame(c)
+        assert.equal(8, op)
+        c:close()
+    end)
+
+    it("a message cannot select the $connections route", function()
+        local c, r = w.raw_open(port)
+        assert.equal(101, r.status)
+        c:send(w.frame(1, '{"action":"$connections"}'))
+        local op, payload = w.read_frame(c)
+        assert.equal(1, op)
+        assert.equal("ok", payload) -- $default answered
+        c:close()
+    end)
+end)

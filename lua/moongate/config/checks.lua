@@ -284,6 +284,18 @@ local function check_protocol_fields(c, v, path, ctx)
     fail(ctx, join(path, "route_selection"),
       "is not for websocket APIs (route_selection_expression selects their routes)")
   end
+  local wsc = ws and type(c.websocket) == "table" and c.websocket or {}
+  if wsc.connections_authorizer ~= nil then
+    local wpath = join(join(path, "websocket"), "connections_authorizer")
+    if wsc.connections_endpoint ~= true then
+      fail(ctx, wpath, "needs connections_endpoint = true")
+    elseif type(c.authorizers) ~= "table" or c.authorizers[wsc.connections_authorizer] == nil then
+      fail(ctx, wpath, format("names no authorizer of this API (%q)", wsc.connections_authorizer))
+    end
+  end
+  if wsc.connections_scopes ~= nil and wsc.connections_authorizer == nil then
+    fail(ctx, join(join(path, "websocket"), "connections_scopes"), "needs connections_authorizer")
+  end
   for _, key in ipairs(string_keys(routes)) do
     local r, rpath = routes[key], join(join(path, "routes"), key)
     if type(r) == "table" then

@@ -453,7 +453,15 @@ local websocket = {
     },
     connections_endpoint = {
       type = "boolean", default = false,
-      description = "true: also serve /{stage}/@connections on the API's own endpoint (with its $connect authorizer or API key)",
+      description = "true: also serve /{stage}/@connections on the API's own endpoint (guarded by connections_authorizer, else an API key)",
+    },
+    connections_authorizer = {
+      type = "string", non_empty = true,
+      description = "an authorizer of the API that must allow each @connections call on the API's endpoint (instead of an API key)",
+    },
+    connections_scopes = {
+      type = "list", max_entries = 10, description = "scopes the connections_authorizer requires (as a route's scopes)",
+      elements = { type = "string", non_empty = true, description = "a scope" },
     },
   },
 }

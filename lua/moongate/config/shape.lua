@@ -45,6 +45,9 @@ local function shape_integration(i)
   elseif i.type == "http" then
     return { type = "http", uri = i.uri, method = i.method, timeout_ms = i.timeout_ms }
   end
+  if i.type == "connections" then
+    return { type = "connections" }
+  end
   return { type = "mock", status = i.status, headers = pairs_list(i.headers), body = i.body }
 end
 
@@ -157,9 +160,27 @@ local function shape_jwt(api_path, a, routes, prefix)
   return list
 end
 
+-- @connections on a WebSocket API's own endpoint is the API's route "$connections"
+-- (a key no message can select): its authorizer, scopes or API key are then checked by
+-- the same phases as any route's, and its integration runs the call.
+local function add_connections_route(a)
+  local w = a.websocket
+  if a.protocol ~= "websocket" or not (w and w.connections_endpoint) then
+    return
+  end
+  a.routes = a.routes or {}
+  a.routes["$connections"] = {
+    integration = { type = "connections" },
+    authorizer = w.connections_authorizer,
+    scopes = w.connections_scopes,
+    api_key_required = w.connections_authorizer == nil,
+  }
+end
+
 local function shape_api(id, a, prefix)
   local api_path = join("apis", id)
   local ws = a.protocol == "websocket"
+  add_connections_route(a)
   local routes = map_list(a.routes, ws and shape_ws_route or shape_route)
   return {
     jwt_authorizers = shape_jwt(api_path, a, routes, prefix),

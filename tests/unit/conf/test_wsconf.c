@@ -74,14 +74,18 @@ static void test_websocket_api(void)
     CHECK(ws->max_frame == 4096 && ws->max_message == 131072);
     CHECK(ws->idle_timeout_ms == 0 && ws->max_duration_ms == 7200000);
     CHECK(ws->ping_interval_ms == 500 && ws->pong_timeout_ms == 30000);
-    CHECK(ws->send_queue_max == 1048576 && ws->connections_endpoint == 1);
-    /* the routes: three configured, $disconnect synthesized */
-    CHECK(chat->nroutes == 4);
+    CHECK(ws->send_queue_max == 1048576);
+    /* the routes: three configured, $connections (connections_endpoint) and $disconnect
+     * synthesized */
+    CHECK(chat->nroutes == 5);
+    const mgw_route_t *cx = mgw_api_find_route(chat, "$connections", 12);
+    CHECK(cx && cx == ws->connections_route && cx->integration.type == MGW_INTEG_CONNECTIONS);
+    CHECK(cx && cx->api_key_required && cx->authorizer_type == MGW_AUTHZ_NONE);
     const mgw_route_t *c = mgw_api_find_route(chat, "$connect", 8);
     const mgw_route_t *d = mgw_api_find_route(chat, "$disconnect", 11);
     CHECK(c && c == ws->connect_route && c->integration.status == 201 && c->api_key_required);
     CHECK(d && d == ws->disconnect_route && d->integration.type == MGW_INTEG_MOCK);
-    CHECK(d && d->integration.status == 200 && d->idx == 3 && chat->routes[3] == d);
+    CHECK(d && d->integration.status == 200 && d->idx == 4 && chat->routes[4] == d);
     CHECK(ws->default_route == NULL);
     const mgw_route_t *s = mgw_api_find_route(chat, "send/text", 9);
     CHECK(s && s->route_response && !c->route_response);
@@ -89,7 +93,7 @@ static void test_websocket_api(void)
     CHECK(mgw_api_find_route(chat, "send/textx", 10) == NULL);
     CHECK(mgw_api_find_route(chat, "GET /x", 6) != NULL);
     /* every route has its stage bucket, the synthesized ones too */
-    CHECK(chat->stages[0].route_limits && chat->stages[0].route_limits[3].bucket);
+    CHECK(chat->stages[0].route_limits && chat->stages[0].route_limits[4].bucket);
     /* websocket routes are not in the HTTP router */
     mgw_route_match_t m;
     CHECK(mgw_router_match(chat->router, mgw_method_index("GET", 3), MGW_STR("/x"), &m) != 0);
