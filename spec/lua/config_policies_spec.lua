@@ -115,7 +115,7 @@ describe("moongate.config: Lua policies", function()
         'apis.pets.authorizers.e.token_pattern: invalid Lua pattern: malformed pattern (ends with \'%\')',
         'apis.pets.authorizers.f.token_pattern: is for kind = "TOKEN" authorizers',
         'apis.pets.authorizers.g.ttl: must be an integer between 0 and 3600, got 4000',
-        'apis.pets.authorizers.h.type: "jwt" is not supported yet',
+        'apis.pets.authorizers.h.type: must be one of "jwt", "lua", got "jwx" (did you mean "jwt"?)',
       }, function(_, a)
         local p = "policies/all.lua"
         a.authorizers = {
@@ -126,7 +126,7 @@ describe("moongate.config: Lua policies", function()
           e = { type = "lua", kind = "TOKEN", policy = p, token_pattern = "abc%" },
           f = { type = "lua", policy = p, ttl = 0, token_pattern = "^B" },
           g = { type = "lua", policy = p, ttl = 4000, identity_sources = { "$request.header.a" } },
-          h = { type = "jwt" },
+          h = { type = "jwx" },
         }
       end)
     end)

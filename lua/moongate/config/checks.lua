@@ -406,6 +406,48 @@ local function check_authorizer(c, v, path, ctx)
   check_lua_use(c, v, path, ctx)
 end
 
+-- A JWT authorizer's key sources: jwks_uri or jwks_file (not both), secret_file for HS*
+-- tokens, or OIDC discovery from the issuer when none is given; a secret of at least 32
+-- bytes (RFC 7518 3.2 asks for at least the hash's size); HS* algorithms only with it.
+local function check_jwt_authorizer(c, v, path, ctx)
+  if type(v) ~= "table" then
+    return
+  end
+  if v.jwks_uri ~= nil and v.jwks_file ~= nil then
+    fail(ctx, join(path, "jwks_file"), "cannot be used with jwks_uri (give one JWK Set)")
+  end
+  local jwks = v.jwks_uri ~= nil or v.jwks_file ~= nil
+  if not jwks and v.secret_file == nil then
+    if c.discovery == false then
+      fail(ctx, path, "needs a key source: jwks_uri, jwks_file, secret_file, or discovery = true")
+    elseif c.issuer and url_error(c.issuer) then
+      fail(ctx, join(path, "issuer"), "must be an http(s) URL for OIDC discovery (or give jwks_uri,"
+        .. " jwks_file or secret_file), got " .. show(c.issuer))
+    end
+  end
+  if c.secret_file then
+    local f = io_open(resolve(ctx.prefix, c.secret_file), "rb")
+    local secret = f and f:read("*a")
+    if f then
+      f:close()
+    end
+    if secret and #secret < 32 then
+      fail(ctx, join(path, "secret_file"), format("the secret must be at least 32 bytes, got %d", #secret))
+    end
+  end
+  local has_hs = false
+  for i, alg in ipairs(c.algorithms or {}) do
+    has_hs = has_hs or (alg and find(alg, "^HS") ~= nil)
+    if alg and find(alg, "^HS") and v.secret_file == nil then
+      fail(ctx, join(join(path, "algorithms"), i),
+        quote(alg) .. " needs secret_file (an HS algorithm never uses a key from a JWK Set)")
+    end
+  end
+  if c.algorithms and not has_hs and v.secret_file ~= nil and not jwks then
+    fail(ctx, join(path, "algorithms"), "has no HS algorithm, and secret_file is the only key source")
+  end
+end
+
 local function check_waf(c, _, path, ctx)
   local priorities, names = {}, {}
   for i, rule in ipairs(c.rules or {}) do
@@ -494,7 +536,7 @@ M.root, M.api, M.listeners, M.throttle, M.api_key = check_root, check_api, check
   check_throttle, check_api_key
 M.authorizer, M.waf, M.access_log, M.management = check_authorizer, check_waf, check_access_log,
   check_management
-M.websocket = check_websocket
+M.websocket, M.jwt_authorizer = check_websocket, check_jwt_authorizer
 M.client_certificate, M.listener_tls, M.domain = check_client_certificate, check_listener_tls,
   check_domain
 

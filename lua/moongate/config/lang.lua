@@ -383,6 +383,9 @@ function kinds.list(s, v, path, ctx)
   if s.non_empty and #keys == 0 then
     return fail(ctx, path, "must not be empty")
   end
+  if s.max_entries and #keys > s.max_entries then
+    fail(ctx, path, format("must have at most %d entries, got %d", s.max_entries, #keys))
+  end
   local out = {}
   for i = 1, #keys do
     local x = v[i]

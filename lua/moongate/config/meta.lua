@@ -143,7 +143,7 @@ node_type("map", { keys = SCHEMA_NODE, values = SCHEMA_NODE, non_empty = flag, m
       fail(ctx, join(join(path, "keys"), "type"), 'must be "string": map keys are strings, got ' .. show(c.keys.type))
     end
   end)
-node_type("list", { elements = SCHEMA_NODE, non_empty = flag })
+node_type("list", { elements = SCHEMA_NODE, non_empty = flag, max_entries = count })
 node_type("variant", {
   tag = { type = "string", required = true, non_empty = true, description = "the field that picks the variant" },
   variants = {

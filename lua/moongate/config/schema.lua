@@ -177,8 +177,72 @@ local lua_authorizer = {
   },
 }
 
+-- The JWS algorithms a JWT authorizer can verify (RFC 7518 names, RFC 8037's EdDSA);
+-- runtime/base/jose.c parses the same names (mgw_jwa_parse), and the gateway refuses a
+-- name it does not know when it builds the configuration.
+local JWT_ALGORITHMS = { "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384",
+  "PS512", "ES256", "ES384", "ES512", "EdDSA" }
+
+local jwt_authorizer = {
+  type = "record", post = checks.jwt_authorizer,
+  description = "a JWT authorizer: the token's signature (a JWKS key or a shared secret), issuer,"
+    .. " audience, times and the route's scopes, checked by the gateway itself",
+  fields = {
+    type = { type = "string", one_of = { "jwt" }, description = 'authorizer type "jwt"' },
+    issuer = {
+      type = "string", required = true, non_empty = true,
+      description = "the token's iss must equal it; OIDC discovery reads ISSUER/.well-known/openid-configuration",
+    },
+    audience = {
+      type = "list", required = true, non_empty = true, max_entries = 50,
+      description = "the token's aud (a string or a list), or client_id without aud, must be one of these",
+      elements = { type = "string", non_empty = true, description = "an audience" },
+    },
+    jwks_uri = {
+      type = "string", check = values.url_error,
+      description = "http:// or https:// URL of the JWK Set (https verified with backend_ca)",
+    },
+    jwks_file = {
+      type = "string", check = file_error,
+      description = "a local JWK Set file, read when the configuration loads",
+    },
+    secret_file = {
+      type = "string", check = file_error,
+      description = "file holding the raw HMAC secret (at least 32 bytes) for HS256/384/512 tokens",
+    },
+    backend_ca = {
+      type = "string", check = file_error,
+      description = "PEM bundle that https key sources are verified against (default: the system store)",
+    },
+    discovery = {
+      type = "boolean", default = true,
+      description = "without jwks_uri, jwks_file and secret_file: find the JWKS by OIDC discovery (false: never)",
+    },
+    identity_source = {
+      type = "string", default = "$request.header.Authorization", check = values.jwt_identity_source_error,
+      description = 'where the token is: $request.header.NAME or $request.querystring.NAME (raw, or "Bearer TOKEN")',
+    },
+    leeway = {
+      type = "integer", between = { 0, 300 }, default = 0,
+      description = "seconds of clock skew allowed on exp, nbf and iat",
+    },
+    algorithms = {
+      type = "list", non_empty = true, description = "the algorithms accepted (default: every one the keys allow)",
+      elements = { type = "string", one_of = JWT_ALGORITHMS, description = "a JWS algorithm" },
+    },
+    ttl = {
+      type = "integer", between = { 0, 3600 }, default = 300,
+      description = "seconds a verified token is remembered per worker (its exp earlier; 0: no cache)",
+    },
+    usage_identifier_claim = {
+      type = "string", non_empty = true,
+      description = "a claim whose value is the caller's API key for usage plans (as usageIdentifierKey)",
+    },
+  },
+}
+
 local authorizer = {
-  type = "variant", tag = "type", variants = { lua = lua_authorizer }, unsupported = { jwt = true },
+  type = "variant", tag = "type", variants = { lua = lua_authorizer, jwt = jwt_authorizer },
   description = "an authorizer",
 }
 

@@ -126,10 +126,43 @@ local function shape_stage(api_path, name, st, prefix)
   }
 end
 
+-- The API's JWT authorizers (checked by the gateway itself: runtime/conf/jwtconf.c), and
+-- on each route that names one its index in that list (from 1) and the route's scopes.
+local function shape_jwt(api_path, a, routes, prefix)
+  local list, index = {}, {}
+  for _, name in ipairs(sorted_keys(a.authorizers)) do
+    local az = a.authorizers[name]
+    if az.type == "jwt" then
+      local function file(f)
+        return f and resolve(prefix, f)
+      end
+      list[#list + 1] = {
+        name = name, where = join(join(api_path, "authorizers"), name),
+        issuer = az.issuer, audience = az.audience, jwks_uri = az.jwks_uri,
+        jwks_file = file(az.jwks_file), secret_file = file(az.secret_file),
+        backend_ca = file(az.backend_ca), discovery = az.discovery,
+        identity_source = az.identity_source, leeway = az.leeway, algorithms = az.algorithms,
+        ttl = az.ttl, usage_identifier_claim = az.usage_identifier_claim,
+      }
+      index[name] = #list
+    end
+  end
+  for _, sr in ipairs(routes) do
+    local r = a.routes[sr.key]
+    if r.authorizer and index[r.authorizer] then
+      sr.jwt = index[r.authorizer]
+      sr.scopes = r.scopes or {}
+    end
+  end
+  return list
+end
+
 local function shape_api(id, a, prefix)
   local api_path = join("apis", id)
   local ws = a.protocol == "websocket"
+  local routes = map_list(a.routes, ws and shape_ws_route or shape_route)
   return {
+    jwt_authorizers = shape_jwt(api_path, a, routes, prefix),
     id = id,
     protocol = a.protocol,
     route_selection_expression = ws and a.route_selection_expression or nil,
@@ -138,7 +171,7 @@ local function shape_api(id, a, prefix)
     stages = map_list(a.stages, function(name, st)
       return shape_stage(api_path, name, st, prefix)
     end),
-    routes = map_list(a.routes, ws and shape_ws_route or shape_route),
+    routes = routes,
     usage_plans = map_list(a.usage_plans, shape_plan),
     gateway_responses = map_list(a.gateway_responses, function(t, r)
       return {
@@ -234,7 +267,7 @@ local function shape_policies(out, c, ctx)
     for _, sr in ipairs(sa.routes) do
       local r = a.routes[sr.key]
       local rpath = join(join(api_path, "routes"), sr.key)
-      if r.authorizer then
+      if r.authorizer and a.authorizers[r.authorizer].type ~= "jwt" then
         local az = a.authorizers[r.authorizer]
         sr.authorizer = add({
           hook = "authorize", api = sa.id, name = r.authorizer,

@@ -395,6 +395,16 @@ local function identity_source_error(v)
     .. show(v)
 end
 
+-- A JWT authorizer's identity source: a header or a query string parameter.
+local function jwt_identity_source_error(v)
+  local kind = match(v, "^%$request%.(%a+)%.[^%s]+$")
+  if kind == "header" or kind == "querystring" then
+    return nil
+  end
+  return "must be $request.header.NAME or $request.querystring.NAME, got " .. show(v)
+end
+
+M.jwt_identity_source_error = jwt_identity_source_error
 M.METHODS, M.API_ID, M.VARIABLE_NAME, M.HEADER_TOKEN = METHODS, API_ID, VARIABLE_NAME, HEADER_TOKEN
 M.address_error, M.workers_value, M.host_error = address_error, workers_value, host_error
 M.strip_slashes, M.base_path_error, M.parse_target = strip_slashes, base_path_error, parse_target
