@@ -5,7 +5,7 @@ one here wrote: Debian's python3-jwt (PyJWT) and python3-cryptography. Run it wi
 
   jwt_mint.py keys DIR
       Generates DIR/{rsa,rsa2,ec256,ec384,ec521,ed25519}.pem (private keys), rsa.pub.pem,
-      hs.key (48 random bytes: the HS* shared secret), jwks.json (the public keys, kids
+      hs.key (48 random base64url characters: the HS* shared secret), jwks.json (the public keys, kids
       "rsa", "rsa2", "ec256", "ec384", "ec521", "ed") and jwks_one.json (the "rsa" key
       alone, without a kid).
   jwt_mint.py jwks OUT KID=PEM...
@@ -116,7 +116,8 @@ def cmd_keys(d):
     for name, k in keys.items():
         write(os.path.join(d, name + ".pem"), pem_private(k), 0o600)
     write(os.path.join(d, "rsa.pub.pem"), pem_public(keys["rsa"]))
-    write(os.path.join(d, "hs.key"), os.urandom(48), 0o600)
+    # 48 printable bytes and no newline: the file is the secret, whatever a reader trims.
+    write(os.path.join(d, "hs.key"), b64(os.urandom(36)).encode(), 0o600)
     kids = {"rsa": "rsa", "rsa2": "rsa2", "ec256": "ec256", "ec384": "ec384", "ec521": "ec521",
             "ed25519": "ed"}
     jwks = {"keys": [jwk_of(keys[n], kid) for n, kid in kids.items()]}
