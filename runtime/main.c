@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/jwt.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "conf/config.h"
@@ -35,6 +36,9 @@ static void usage(FILE *f)
                "                                          presents to https backends\n"
                "       moongate truststore rollback DOMAIN serve the previous truststore\n"
                "       moongate truststore unpin DOMAIN   serve the configured truststore again\n"
+               "       moongate jwt check TOKEN --api A --authorizer N\n"
+               "                                          check a token step by step with the\n"
+               "                                          JWT authorizer N of API A\n"
                "       moongate version                   print the version\n"
                "  -c FILE  configuration file (default conf/gateway.lua)\n"
                "  -p DIR   prefix for relative paths in the configuration (default .)\n");
@@ -201,6 +205,7 @@ static int serve(mgw_gen_t *gen)
      * integration; the Lua policy hooks (request bodies among them), the lua integration
      * and the lua authorizer. */
     mgw_http_register();
+    mgw_jwt_register(); /* the jwt authorizer */
     mgw_ws_register(); /* websocket APIs, @connections */
     mgw_lua_register();
     /* Client connections start with the HTTP/1 server; the Lua revocation hook checks
@@ -216,6 +221,7 @@ int main(int argc, char **argv)
     int check = 0, reload = 0, status = 0;
     const char *cert_api = NULL, *cert_stage = NULL;
     const char *ts_action = NULL, *ts_domain = NULL;
+    const char *jwt_token = NULL, *jwt_api = NULL, *jwt_name = NULL;
     int i = 1;
     if (i < argc && strcmp(argv[i], "version") == 0) {
         printf("moongate %s\n", MGW_VERSION);
@@ -241,6 +247,14 @@ int main(int argc, char **argv)
         ts_domain = argv[i + 2];
         check = 1;
         i += 3;
+    } else if (i < argc && strcmp(argv[i], "jwt") == 0) {
+        if (i + 2 >= argc || strcmp(argv[i + 1], "check") != 0) {
+            fprintf(stderr, "usage: moongate jwt check TOKEN --api A --authorizer N [-c FILE] "
+                            "[-p DIR]\n");
+            return 2;
+        }
+        jwt_token = argv[i + 2];
+        i += 3;
     } else if (i < argc && strcmp(argv[i], "client-cert") == 0) {
         if (i + 3 >= argc || strcmp(argv[i + 1], "show") != 0) {
             fprintf(stderr, "usage: moongate client-cert show API STAGE [-c FILE] [-p DIR]\n");
@@ -256,6 +270,10 @@ int main(int argc, char **argv)
             file = argv[++i];
         } else if (strcmp(argv[i], "-p") == 0 && i + 1 < argc) {
             prefix = argv[++i];
+        } else if (jwt_token && strcmp(argv[i], "--api") == 0 && i + 1 < argc) {
+            jwt_api = argv[++i];
+        } else if (jwt_token && strcmp(argv[i], "--authorizer") == 0 && i + 1 < argc) {
+            jwt_name = argv[++i];
         } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             usage(stdout);
             return 0;
@@ -267,6 +285,13 @@ int main(int argc, char **argv)
     }
 
     mgw_buf_t errors = {0};
+    if (jwt_token) {
+        if (jwt_api == NULL || jwt_name == NULL) {
+            fprintf(stderr, "moongate: jwt check needs --api A and --authorizer N\n");
+            return 2;
+        }
+        return mgw_cli_jwt_check(file, prefix, jwt_api, jwt_name, jwt_token);
+    }
     if (reload) return reload_running(file, prefix);
     if (status) return manage_running(file, prefix, "GET", "/status");
     mgw_gen_t *gen = NULL;

@@ -237,7 +237,10 @@ local function request_context(req)
     time = os.date("!%d/%b/%Y:%H:%M:%S +0000", floor(epoch / 1000)),
     timeEpoch = epoch,
   }
-  if req.authorizer then
+  local jwt = req.jwt
+  if jwt then -- a JWT authorizer's token, as AWS gives it: claims (strings) and scopes
+    rc.authorizer = { jwt = { claims = jwt.claims, scopes = jwt.scopes } }
+  elseif req.authorizer then
     rc.authorizer = { lambda = req.authorizer }
   end
   local cert = req.client_cert
@@ -321,8 +324,13 @@ local function ws_event_rest(e, req, id)
     rc.authorizer = kept.authorizer
     rc.connectionContext = kept.context
   end
-  if rc.authorizer == nil and req.authorizer then -- the $connect's own authorizer (kit)
-    rc.authorizer = req.authorizer
+  if rc.authorizer == nil then -- the $connect's own authorizer
+    local jwt = req.jwt
+    if jwt then
+      rc.authorizer = { jwt = { claims = jwt.claims, scopes = jwt.scopes } }
+    elseif req.authorizer then -- (kit)
+      rc.authorizer = req.authorizer
+    end
   end
   rawset(e, "requestContext", rc)
   rawset(e, "stageVariables", non_empty(req:stage_variables()))

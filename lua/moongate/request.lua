@@ -7,7 +7,9 @@
 -- Fields: method, path, raw_path, route_path, query_string, route_key, request_id,
 -- source_ip, stage, api_id, host, protocol, connection_id (a WebSocket event's
 -- connection; nil for HTTP requests), ctx (a table shared by every hook of the
--- request), authorizer (the Lua authorizer's context, once authorized), client_cert
+-- request), authorizer (the Lua authorizer's context, or the claims of the token a JWT
+-- authorizer allowed, once authorized), jwt ({ claims, scopes } of that token: claim
+-- values as strings, scopes nil when the token has none), client_cert
 -- (mutual TLS: { pem, subject_dn, issuer_dn, serial_number, not_before, not_after }),
 -- r (the C request pointer, for runtime modules such as moongate.throttle; nil in the
 -- kit).
@@ -28,6 +30,8 @@ int mgw_ffi_req_set_header(mgw_req_t *r, const char *name, size_t nn, const char
                            size_t vn, const char **err);
 int mgw_ffi_req_context(mgw_req_t *r, const char *name, size_t n, mgw_str_t *out);
 int mgw_ffi_req_time(mgw_req_t *r, uint64_t *epoch_ms);
+int mgw_ffi_req_jwt_claims(mgw_req_t *r, mgw_kv_t *out, int max);
+int mgw_ffi_req_jwt_scopes(mgw_req_t *r, mgw_str_t *out, int max);
 ]]
 
 local C = ffi.C
@@ -245,10 +249,60 @@ local function client_cert(self)
   return cert
 end
 
+local scope_cap = 16
+local scope_buf = ffi_new("mgw_str_t[?]", scope_cap)
+
+-- The token a JWT authorizer allowed the request with: { claims, scopes }, kept on the
+-- object with its claims as the object's authorizer; nil (not kept: the authorizer may
+-- not have run yet) without one.
+local function jwt(self)
+  local r = cptr(self, 3)
+  local n = C.mgw_ffi_req_jwt_claims(r, list_buf, list_cap)
+  if n < 0 then
+    return nil
+  end
+  if n > list_cap then
+    list_cap = n
+    list_buf = ffi_new("mgw_kv_t[?]", list_cap)
+    n = C.mgw_ffi_req_jwt_claims(r, list_buf, list_cap)
+  end
+  local claims = {}
+  for i = 0, n - 1 do
+    claims[ffi_string(list_buf[i].name.p, list_buf[i].name.n)] =
+      ffi_string(list_buf[i].value.p, list_buf[i].value.n)
+  end
+  local scopes
+  local ns = C.mgw_ffi_req_jwt_scopes(r, scope_buf, scope_cap)
+  if ns > scope_cap then
+    scope_cap = ns
+    scope_buf = ffi_new("mgw_str_t[?]", scope_cap)
+    ns = C.mgw_ffi_req_jwt_scopes(r, scope_buf, scope_cap)
+  end
+  if ns >= 0 then
+    scopes = {}
+    for i = 0, ns - 1 do
+      scopes[i + 1] = ffi_string(scope_buf[i].p, scope_buf[i].n)
+    end
+  end
+  local t = { claims = claims, scopes = scopes }
+  rawset(self, "jwt", t)
+  if rawget(self, "authorizer") == nil then
+    rawset(self, "authorizer", claims)
+  end
+  return t
+end
+
 Ffi.__index = function(self, k)
   local m = Ffi[k]
   if m ~= nil then
     return m
+  end
+  if k == "jwt" then
+    return jwt(self)
+  end
+  if k == "authorizer" then
+    local t = jwt(self)
+    return t and t.claims
   end
   if FIELDS[k] then
     return field(self, k)
@@ -415,10 +469,56 @@ local function string_map(t)
   return out
 end
 
+-- A claim's value as the gateway gives it to Lua and $context.authorizer.claims.NAME:
+-- a string as is, a number, boolean or null (ngx.null-free: nil never is a value here) as
+-- its JSON text, a table as compact JSON (arrays when it has a sequence).
+local function claim_text(v)
+  local tv = type(v)
+  if tv == "string" then
+    return v
+  elseif tv == "number" then
+    if v == math.floor(v) and v > -2 ^ 53 and v < 2 ^ 53 then
+      return string.format("%d", v)
+    end
+    return string.format("%.17g", v)
+  elseif tv == "boolean" then
+    return tostring(v)
+  elseif tv == "table" then
+    local cjson = require "cjson"
+    local ok, text = pcall(cjson.encode, v)
+    if ok then
+      return text
+    end
+  end
+  error("claim values must be strings, numbers, booleans or tables, got " .. tv, 4)
+end
+
+-- A JWT authorizer's token for the kit: { claims = { name = value }, scopes = list or nil }
+-- with the claims converted as the gateway converts them.
+function M.jwt_token(t)
+  if type(t) ~= "table" then
+    error("jwt must be a table { claims = {...}, scopes = {...} }", 3)
+  end
+  local claims = {}
+  for k, v in pairs(t.claims or {}) do
+    claims[tostring(k)] = claim_text(v)
+  end
+  local scopes
+  if t.scopes ~= nil then
+    scopes = {}
+    for i, s in ipairs(t.scopes) do
+      scopes[i] = tostring(s)
+    end
+  end
+  return { claims = claims, scopes = scopes }
+end
+
 -- A plain request: t.method (default GET), t.path (default "/"), t.headers,
 -- t.query (a string or a table), t.body, t.source_ip, t.path_params,
 -- t.stage_variables, t.route_key, t.stage, t.api_id, t.request_id, t.host,
--- t.protocol, t.authorizer (an authorizer context), t.context ($context values by
+-- t.protocol, t.authorizer (an authorizer context), t.jwt (a JWT authorizer's token:
+-- { claims = {...}, scopes = {...} }; its claims are then the authorizer, claim values
+-- converted to strings as the gateway gives them), t.context ($context values by
 -- name, for those the builder cannot derive), t.time (epoch ms), t.connection_id (a
 -- WebSocket event: see testing.websocket), t.kept (a WebSocket event: { authorizer,
 -- context } kept for its connection).
@@ -442,6 +542,7 @@ function M.new(t)
     path, qs = p, q
   end
   local headers = lower_keys(t.headers, "header")
+  local jwt = t.jwt and M.jwt_token(t.jwt)
   local req = setmetatable({
     method = t.method or "GET",
     path = path,
@@ -455,7 +556,8 @@ function M.new(t)
     api_id = t.api_id or "api",
     host = t.host or headers.host,
     protocol = t.protocol or "HTTP/1.1",
-    authorizer = t.authorizer,
+    authorizer = t.authorizer or (jwt and jwt.claims),
+    jwt = jwt,
     client_cert = t.client_cert,
     connection_id = t.connection_id,
     _kept = t.kept,
@@ -539,7 +641,11 @@ function Plain:context(name)
   if v == nil and DERIVED[name] then
     v = DERIVED[name](self)
   end
-  if v == nil and self.authorizer then
+  local jwt = rawget(self, "jwt")
+  if v == nil and jwt then
+    local key = match(name, "^authorizer%.claims%.(.+)$")
+    v = key and jwt.claims[key]
+  elseif v == nil and self.authorizer then
     local key = match(name, "^authorizer%.(.+)$")
     v = key and self.authorizer[key]
   end

@@ -116,7 +116,10 @@ end
 -- Builders
 ---------------------------------------------------------------------------
 
--- A request object (see moongate.request: request.new for the fields).
+-- A request object (see moongate.request: request.new for the fields). A request a JWT
+-- authorizer allowed takes jwt = { claims = {...}, scopes = {...} }: hooks see the claims
+-- as req.authorizer (values as strings, as the gateway gives them), a Lua integration's
+-- event as requestContext.authorizer.jwt, and req:context("authorizer.claims.NAME").
 function M.request(t)
   return request.new(t)
 end
@@ -163,7 +166,8 @@ end
 -- $connect authorizer returned: { principalId, context keys... }, seen as
 -- requestContext.authorizer) and connection_context (what the $connect handler returned
 -- as context, seen as requestContext.connectionContext). connect takes headers and query
--- (a table or string); message takes body (a string; one that is not UTF-8 text reaches
+-- (a table or string) and jwt (what a JWT authorizer on $connect allowed, as for
+-- testing.request); message takes body (a string; one that is not UTF-8 text reaches
 -- the handler base64-encoded, as a binary message), message_id and user_agent;
 -- disconnect takes status_code (default 1000), reason (default "") and user_agent.
 M.websocket = { CONNECTION_ID = "kitConnectionId0" }
@@ -204,6 +208,7 @@ local function ws_request(t, event_type, route_key, extra)
     time = time,
     connection_id = t.connection_id or M.websocket.CONNECTION_ID,
     kept = kept,
+    jwt = event_type == "CONNECT" and t.jwt or nil,
     context = context,
   })
 end

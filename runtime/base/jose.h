@@ -93,8 +93,8 @@ typedef struct {
  * Parses the n bytes at tok as a compact JWS into pool memory (*out). Empty: ENOTOKEN;
  * over MGW_JWT_MAX bytes: ETOOLARGE; not three strict base64url parts (no padding, no
  * whitespace, canonical trailing bits), header or payload not a JSON object, "crit" in
- * the header, kid not a string, exp/nbf/iat not numbers: EMALFORMED; alg absent, unknown
- * or "none": EALG. The token must outlive *out (signing_input points into it).
+ * the header, kid or alg not a string, exp/nbf/iat not numbers: EMALFORMED; alg absent,
+ * unknown or "none": EALG. The token must outlive *out (signing_input points into it).
  */
 mgw_jwt_err_t mgw_jwt_parse(mgw_pool_t *pool, const char *tok, size_t n, mgw_jwt_t *out);
 

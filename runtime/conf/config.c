@@ -15,6 +15,7 @@
 #include "conf/truststore.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "conf/jwtconf.h"
 #include "conf/token.h"
 #include "conf/wsconf.h"
 
@@ -459,6 +460,11 @@ static void build_ws(builder_t *b, mgw_api_t *api)
     }
 }
 
+static void jwt_error(void *b, const char *where, const char *reason)
+{
+    add_error(b, where, reason);
+}
+
 static void build_api(builder_t *b, mgw_api_t *api, int check_only)
 {
     mgw_pool_t *pool = b->g->pool;
@@ -470,6 +476,7 @@ static void build_api(builder_t *b, mgw_api_t *api, int check_only)
     api->protocol =
         protocol && strcmp(protocol, "websocket") == 0 ? MGW_PROTO_WEBSOCKET : MGW_PROTO_HTTP;
 
+    mgw__jwt_read(b->L, pool, api, jwt_error, b);
     int n = push_list(b, "routes");
     api->nroutes = n > 0 ? n : 0;
     b->routes = mgw_pool_calloc(pool, sizeof(mgw_route_t *) * (size_t)(n > 0 ? n : 1));
@@ -487,6 +494,7 @@ static void build_api(builder_t *b, mgw_api_t *api, int check_only)
         r->api_key_required = get_bool(b, "api_key_required", 0);
         r->authorizer = (int)get_num(b, "authorizer", 0);
         r->authorizer_type = r->authorizer ? MGW_AUTHZ_LUA : MGW_AUTHZ_NONE;
+        mgw__jwt_route(b->L, pool, api, r);
         lua_getfield(b->L, -1, "integration");
         build_integration(b, &r->integration);
         lua_pop(b->L, 1);

@@ -26,7 +26,7 @@ typedef struct mgw_api_s mgw_api_t;
 enum { MGW_INTEG_HTTP, MGW_INTEG_MOCK, MGW_INTEG_LUA, MGW_INTEG__COUNT };
 
 /* Authorizer types (mgw_route_t.authorizer_type), entries of gw/gw.h's authorizer table. */
-enum { MGW_AUTHZ_NONE, MGW_AUTHZ_LUA, MGW_AUTHZ__COUNT };
+enum { MGW_AUTHZ_NONE, MGW_AUTHZ_LUA, MGW_AUTHZ_JWT, MGW_AUTHZ__COUNT };
 
 /* API protocols (mgw_api_t.protocol): a non-HTTP protocol's requests go to the handler its
  * layer registers with the request core (gw/gw.h, mgw_gw_set_protocol). */
@@ -59,6 +59,37 @@ typedef struct {
     mgw_str_t body;
 } mgw_integration_t;
 
+/*
+ * A JWT authorizer (apis[id].authorizers[name] with type = "jwt", conf/jwtconf.c), which
+ * the auth layer runs (runtime/auth/): the token's place, the rules of its claims, and
+ * its keys: a JWK Set read from jwks_file at load, fetched from jwks_uri or found by OIDC
+ * discovery (at run time, by the auth layer), and/or an HMAC secret for HS* tokens.
+ */
+typedef struct mgw_jwt_conf_s {
+    const char *name;
+    const char *where; /* its config path (apis.pets.authorizers.NAME), for logs */
+    const mgw_api_t *api;
+    const char *issuer;
+    const char **audiences;
+    int naudiences;
+    const char *jwks_uri;            /* a JWK Set URL, or NULL */
+    int discovery;                   /* no JWK Set given: its URL comes from OIDC discovery */
+    const char *jwks_file;           /* resolved, or NULL */
+    struct mgw_jwks_s *file_keys;    /* jwks_file's keys (a reference the generation holds) */
+    const uint8_t *secret;           /* secret_file's bytes (HS* tokens), or NULL */
+    size_t secret_len;
+    const char *backend_ca;          /* https key sources: the CA bundle; NULL: the system store */
+    int id_query;                    /* the token is in the query string (else in a header) */
+    const char *id_name;             /* that header (lower case) or query parameter */
+    size_t id_name_len;
+    int64_t leeway_s;                /* clock skew allowed on exp, nbf and iat */
+    uint32_t algorithms;             /* 1 << mgw_jwa_t for each algorithm accepted */
+    uint64_t ttl_ms;                 /* verified tokens are cached this long (0: no cache) */
+    const char *usage_claim;         /* usage_identifier_claim, or NULL */
+    struct mgw_jwt_rt_s *rt;         /* the auth layer's state, made before the generation
+                                      * serves (auth/jwt.h mgw_jwt_gen_prepare) */
+} mgw_jwt_conf_t;
+
 typedef struct {
     const char *key;
     size_t key_len;
@@ -67,6 +98,9 @@ typedef struct {
     int api_key_required; /* callers must present an API key */
     int authorizer_type;  /* MGW_AUTHZ_* */
     int authorizer;       /* use number of the route's Lua authorizer, or 0 */
+    const mgw_jwt_conf_t *jwt; /* the route's JWT authorizer, or NULL */
+    const char **scopes;       /* scopes the route requires (a JWT authorizer checks them) */
+    int nscopes;
     mgw_integration_t integration;
 } mgw_route_t;
 
@@ -162,6 +196,8 @@ struct mgw_api_s {
     int selector;         /* use number of the route_selection policy, or 0 */
     mgw_plan_t *plans;
     int nplans;
+    mgw_jwt_conf_t *jwts; /* the API's JWT authorizers */
+    int njwts;
     mgw_gwresp_conf_t responses[MGW_GW__COUNT];
 };
 

@@ -7,6 +7,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "auth/jwt.h"
+#include "conf/config.h"
+#include "conf/jwtconf.h"
 #include "http/client.h"
 
 /* A reload loads every policy: generous, but never forever. */
@@ -112,4 +115,34 @@ int mgw_manage_request(const char *address, int port, const char *token, const c
     else
         mgw_buf_printf(body, "no valid answer from the management listener %s:%d\n", address, port);
     return -1;
+}
+
+int mgw_cli_jwt_check(const char *file, const char *prefix, const char *api_id, const char *name,
+                      const char *token)
+{
+    mgw_buf_t errors = {0};
+    mgw_gen_t *gen = NULL;
+    if (mgw_config_load(file, prefix, 1, &gen, &errors) != 0) {
+        fputs(errors.p ? errors.p : "configuration error\n", stderr);
+        mgw_buf_free(&errors);
+        return 1;
+    }
+    mgw_buf_free(&errors);
+    int rc = 1;
+    mgw_api_t *api = mgw_gen_find_api(gen, api_id, strlen(api_id));
+    const mgw_jwt_conf_t *c = api ? mgw_api_find_jwt(api, name) : NULL;
+    if (api == NULL) {
+        fprintf(stderr, "moongate: %s has no API \"%s\"\n", file, api_id);
+    } else if (c == NULL) {
+        fprintf(stderr, "moongate: apis.%s has no JWT authorizer \"%s\"\n", api_id, name);
+    } else {
+        uv_loop_t loop;
+        uv_loop_init(&loop);
+        printf("apis.%s.authorizers.%s (issuer %s)\n", api_id, name, c->issuer);
+        rc = mgw_jwt_check_cli(&loop, c, token, stdout);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        uv_loop_close(&loop);
+    }
+    mgw_gen_unref(gen);
+    return rc;
 }

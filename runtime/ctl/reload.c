@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/jwt.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "conf/config.h"
@@ -40,6 +41,7 @@ static mgw_wgen_t *wgen_open(mgw_worker_t *w, mgw_gen_t *gen)
     wg->alog = mgw_accesslog_create(&w->loop, gen);
     wg->close = wgen_close;
     mgw_lua_load_gen(w->lua, gen);
+    mgw_jwt_gen_installed(w, gen); /* the first fetch of its remote JWT keys */
     return wg;
 }
 
@@ -217,6 +219,7 @@ int mgw__reload_start(const char *why, mgw_reload_cb cb, void *ud)
         mgw_gen_unref(g);
         return 0;
     }
+    mgw_jwt_gen_prepare(g); /* before any worker sees it */
     R.in_progress = 1;
     R.cb = cb;
     R.ud = ud;
@@ -302,6 +305,7 @@ static int server_start(mgw_worker_t *main_w, mgw_gen_t *gen)
         return MGW_EIO;
     }
     mgw_mailbox_kind(MGW_MSG_RELOAD, &reload_kind);
+    mgw_jwt_gen_prepare(gen); /* before the workers start */
     uv_loop_t *loop = &main_w->loop;
     R.loop = loop;
     R.nworkers = mgw_worker_count();

@@ -2,7 +2,7 @@
  * The request core's tables, which the layers above fill in at start-up (before any
  * worker starts; read-only afterwards), so that gw/ calls up into them only through
  * pointers: the response writer of client connections (http/), the integration types
- * (mock here, http by http/, lua by lua/), the authorizer types (lua by lua/; JWT next),
+ * (mock here, http by http/, lua by lua/), the authorizer types (lua by lua/, jwt by auth/),
  * the policy hooks (lua/; none registered: no Lua) and the request handler of each
  * listener kind (API listeners: the gateway's phases; the management listener: ctl/).
  * A new integration, authorizer or listener kind is a new entry, not a new branch.
@@ -49,6 +49,9 @@ typedef struct mgw_authz_ops_s {
     /* The authorize phase for r: MGW_PHASE_NEXT (allowed), MGW_PHASE_STOP (refused with
      * a gateway response) or MGW_PHASE_WAIT (calls mgw__req_resume or mgw__req_fail). */
     int (*authorize)(mgw_req_t *r);
+    /* Optional: the $context values it produces for r (authorizer.*: MGW_VAR_AUTHORIZER_*),
+     * asked before the policy hooks are; 1 when found. */
+    int (*lookup)(mgw_req_t *r, int var, mgw_str_t arg, mgw_str_t *out);
 } mgw_authz_ops_t;
 
 /* The policy hooks of the phases and the access log (lua/hooks.c). */

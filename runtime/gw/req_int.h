@@ -84,6 +84,8 @@ struct mgw_req_s {
     mgw_gen_t *gen;             /* wgen->gen: the generation the request started with */
     mgw_wgen_t *wgen;           /* holds gen and its access log until the request ends */
     mgw_lreq_t *lua;            /* Lua policy state (lua/hooks.c), NULL until a hook runs */
+    void *authz;                /* the state of the route's authorizer, if its type keeps
+                                 * one (auth/: a JWT authorizer's), or NULL */
     /* request head; strings point into head (copied from the read buffers) */
     char *head;
     size_t head_len, head_cap;

@@ -282,8 +282,11 @@ static int lookup(void *ud, int var, mgw_str_t arg, mgw_str_t *out)
     case MGW_VAR_DISCONNECT_STATUS:
     case MGW_VAR_DISCONNECT_REASON: /* the protocol's (WebSocket events) */
         return r->wr->lookup ? r->wr->lookup(r, var, arg, out) : 0;
-    default: /* authorizer, WAF and log-policy values (the policy hooks) */
+    default: { /* authorizer values (its type's), WAF and log-policy values (the hooks) */
+        const mgw_authz_ops_t *az = r->route ? ext.authz[r->route->authorizer_type] : NULL;
+        if (az && az->lookup && az->lookup(r, var, arg, out)) return 1;
         return ext.hooks ? ext.hooks->lookup(r, var, arg, out) : 0;
+    }
     }
     return 0;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "auth/jwt.h"
 #include "lua/lua_int.h"
 #include "ws/ws.h"
 
@@ -185,4 +186,27 @@ int mgw_ffi_req_time(mgw_req_t *r, uint64_t *epoch_ms)
 {
     *epoch_ms = r->start_ms;
     return 0;
+}
+
+/*
+ * The claims of the token a JWT authorizer allowed r with (count-then-fill: each claim's
+ * name and its value as text, mgw_jwt_claim_text), or -1 when no JWT authorizer allowed
+ * r. The strings live until r ends.
+ */
+int mgw_ffi_req_jwt_claims(mgw_req_t *r, mgw_kv_t *out, int max)
+{
+    const mgw_jwt_t *t = mgw_jwt_req_token(r);
+    if (t == NULL) return -1;
+    const mgw_json_t *c = t->claims;
+    for (int i = 0; i < c->n && i < max; i++)
+        out[i] = (mgw_kv_t){{c->keys[i], c->key_lens[i]}, mgw_jwt_claim_text(r->pool, c->items[i])};
+    return c->n;
+}
+
+/* That token's scopes (count-then-fill), or -1 when it has no scope or scp claim (or r
+ * has no such token). */
+int mgw_ffi_req_jwt_scopes(mgw_req_t *r, mgw_str_t *out, int max)
+{
+    const mgw_jwt_t *t = mgw_jwt_req_token(r);
+    return t ? mgw_jwt_scopes(t, out, max) : -1;
 }

@@ -22,6 +22,7 @@ enum {
     MGW_MSG_RELOAD,   /* swap in a new generation, data: the mgw_gen_t (ctl/reload.c) */
     MGW_MSG_WS_CALL,  /* an @connections operation, data: the mgw_ws_call_t (ws/) */
     MGW_MSG_WS_REPLY, /* its outcome, back on the caller's loop (ws/) */
+    MGW_MSG_JWKS,     /* a fetch of JWT keys ended, data: the key source (auth/) */
     MGW_MSG__COUNT
 };
 

@@ -274,3 +274,30 @@ describe("moongate.testing", function()
     end)
   end)
 end)
+
+describe("moongate.testing: a request a JWT authorizer allowed", function()
+  local testing = require "moongate.testing"
+
+  it("gives hooks the claims and integrations requestContext.authorizer.jwt", function()
+    local req = testing.request{
+      path = "/pets",
+      jwt = { claims = { sub = "alice", exp = 1700000300, admin = true, groups = { "a", "b" },
+        addr = { city = "Paris" } }, scopes = { "pets:read" } },
+    }
+    assert.same({ sub = "alice", exp = "1700000300", admin = "true", groups = '["a","b"]',
+      addr = '{"city":"Paris"}' }, req.authorizer)
+    assert.equal("alice", req:context("authorizer.claims.sub"))
+    assert.equal("1700000300", req:context("authorizer.claims.exp"))
+    local e = testing.event(req)
+    assert.same({ jwt = { claims = req.authorizer, scopes = { "pets:read" } } },
+      e.requestContext.authorizer)
+  end)
+
+  it("has no scopes when the token has none, and works for a WebSocket $connect", function()
+    local req = testing.websocket.connect{ jwt = { claims = { sub = "bob" } } }
+    local e = testing.event(req)
+    assert.same({ jwt = { claims = { sub = "bob" } } }, e.requestContext.authorizer)
+    assert.has_error(function() testing.request{ jwt = "token" } end,
+      "jwt must be a table { claims = {...}, scopes = {...} }")
+  end)
+end)

@@ -1,0 +1,404 @@
+/*
+ * The JWT authorizer (README "JWT authorizers"), the request core's MGW_AUTHZ_JWT entry:
+ * the token from the identity source (raw or "Bearer TOKEN"), the verified-token cache,
+ * the parse, the algorithm allow-list, the key (an HMAC secret for HS*, else the JWK
+ * Set: jwks_file's, or the remote source's, waiting for a fetch when the keys are not
+ * there yet or lack the token's kid), the signature, the claims and the route's scopes.
+ * A refusal is a gateway response with the precise reason in WWW-Authenticate (RFC 6750),
+ * $context.authorizer.error and $context.error.message; a success leaves the token's
+ * claims for $context.authorizer.claims.NAME, Lua and the usage-plan key.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "auth/auth_int.h"
+
+/* What the authorizer keeps for one request (r->authz), in r's arena. */
+typedef struct {
+    const mgw_jwt_conf_t *c;
+    mgw_str_t text;        /* the token */
+    mgw_jwt_t parsed;      /* its parse when the cache is off */
+    const mgw_jwt_t *t;    /* the token being checked */
+    mgw_tok_t *entry;      /* with the cache: the entry (the request holds a reference) */
+    const mgw_jwt_t *tok;  /* the verified token once allowed */
+    mgw_jwt_err_t err;     /* why r was refused */
+    int status;            /* 200, 401 or 403 once decided */
+    uint64_t start_ms, latency_ms;
+    mgw_keywait_t wait;    /* waiting for a fetch of keys */
+    int waited;            /* it did: no second wait */
+} jreq_t;
+
+static int is_hs(mgw_jwa_t a)
+{
+    return a == MGW_JWA_HS256 || a == MGW_JWA_HS384 || a == MGW_JWA_HS512;
+}
+
+static mgw_str_t trim(mgw_str_t v)
+{
+    while (v.n && (v.p[0] == ' ' || v.p[0] == '\t'))
+        v.p++, v.n--;
+    while (v.n && (v.p[v.n - 1] == ' ' || v.p[v.n - 1] == '\t'))
+        v.n--;
+    return v;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* The query parameter name's value (percent-decoded into r's arena when it needs it). */
+static mgw_str_t query_param(mgw_req_t *r, const char *name, size_t nn)
+{
+    const char *p = r->query.p, *end = p ? p + r->query.n : NULL;
+    while (p && p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *e = amp ? amp : end;
+        if ((size_t)(e - p) > nn && memcmp(p, name, nn) == 0 && p[nn] == '=') {
+            mgw_str_t v = {p + nn + 1, (size_t)(e - p) - nn - 1};
+            if (memchr(v.p, '%', v.n) == NULL && memchr(v.p, '+', v.n) == NULL) return v;
+            char *d = mgw_pool_alloc(r->pool, v.n + 1);
+            size_t k = 0;
+            for (size_t i = 0; i < v.n; i++) {
+                int hi, lo;
+                if (v.p[i] == '%' && i + 2 < v.n && (hi = hexval(v.p[i + 1])) >= 0 && (lo = hexval(v.p[i + 2])) >= 0) {
+                    d[k++] = (char)(hi << 4 | lo);
+                    i += 2;
+                } else {
+                    d[k++] = v.p[i] == '+' ? ' ' : v.p[i];
+                }
+            }
+            return (mgw_str_t){d, k};
+        }
+        p = e + 1;
+    }
+    return MGW_NULL_STR;
+}
+
+/* The token of r: the identity source's value, without a "Bearer " prefix. */
+static mgw_str_t token_of(mgw_req_t *r, const mgw_jwt_conf_t *c)
+{
+    mgw_str_t v = MGW_NULL_STR;
+    if (c->id_query) {
+        v = query_param(r, c->id_name, c->id_name_len);
+    } else {
+        for (int i = 0; i < r->nheaders; i++)
+            if (r->headers[i].name.n == c->id_name_len &&
+                memcmp(r->headers[i].name.p, c->id_name, c->id_name_len) == 0) {
+                v = r->headers[i].value;
+                break;
+            }
+    }
+    v = trim(v);
+    if (v.n >= 6 && strncasecmp(v.p, "bearer", 6) == 0 && (v.n == 6 || v.p[6] == ' ')) {
+        v.p += 6;
+        v.n -= 6;
+        v = trim(v);
+    }
+    return v;
+}
+
+/* WWW-Authenticate (RFC 6750 section 3) of a refusal for err. */
+static mgw_str_t challenge(mgw_req_t *r, mgw_jwt_err_t err)
+{
+    if (err == MGW_JWT_ENOTOKEN) return MGW_STR("Bearer");
+    mgw_buf_t b = {0};
+    mgw_buf_printf(&b, "Bearer error=\"%s\", error_description=\"%s\"",
+                   err == MGW_JWT_ESCOPE ? "insufficient_scope" : "invalid_token",
+                   mgw_jwt_describe(err));
+    if (err == MGW_JWT_ESCOPE) {
+        mgw_buf_adds(&b, ", scope=\"");
+        for (int i = 0; i < r->route->nscopes; i++) {
+            if (i) mgw_buf_addc(&b, ' ');
+            for (const char *s = r->route->scopes[i]; *s; s++) {
+                if (*s == '"' || *s == '\\') mgw_buf_addc(&b, '\\');
+                mgw_buf_addc(&b, *s);
+            }
+        }
+        mgw_buf_addc(&b, '"');
+    }
+    mgw_str_t out = {mgw_pool_strndup(r->pool, b.p, b.n), b.n};
+    mgw_buf_free(&b);
+    return out;
+}
+
+/* Refuses r for err: 401 UNAUTHORIZED, or 403 ACCESS_DENIED for a missing scope. */
+static int refuse(mgw_req_t *r, jreq_t *j, mgw_jwt_err_t err)
+{
+    j->err = err;
+    j->status = err == MGW_JWT_ESCOPE ? 403 : 401;
+    j->latency_ms = mgw__now_ms(r) - j->start_ms;
+    r->error_reason = mgw_jwt_describe(err);
+    mgw_hdr_t h = {MGW_STR("www-authenticate"), challenge(r, err)};
+    mgw__req_fail_with(r, err == MGW_JWT_ESCOPE ? MGW_GW_ACCESS_DENIED : MGW_GW_UNAUTHORIZED, NULL,
+                       &h, 1);
+    return MGW_PHASE_STOP;
+}
+
+/* The token passed: the route's scopes, then r goes on with its claims. */
+static int allow(mgw_req_t *r, jreq_t *j, const mgw_jwt_t *t)
+{
+    const mgw_route_t *rt = r->route;
+    if (rt->nscopes && mgw_jwt_check_scopes(t, (const char *const *)rt->scopes, rt->nscopes) !=
+                           MGW_JWT_OK)
+        return refuse(r, j, MGW_JWT_ESCOPE);
+    j->tok = t;
+    j->status = 200;
+    j->latency_ms = mgw__now_ms(r) - j->start_ms;
+    if (j->c->usage_claim) {
+        const mgw_json_t *v = mgw_json_get(t->claims, j->c->usage_claim);
+        if (v) r->api_key = mgw_jwt_claim_text(r->pool, v);
+    }
+    return MGW_PHASE_NEXT;
+}
+
+static mgw_tcache_t *cache_of(const mgw_jwt_conf_t *c, mgw_worker_t *w)
+{
+    struct mgw_jwt_rt_s *rt = c->rt;
+    if (c->ttl_ms == 0 || rt == NULL || w->id < 0 || w->id >= rt->nslots) return NULL;
+    if (rt->caches[w->id] == NULL) rt->caches[w->id] = mgw__tcache_new();
+    return rt->caches[w->id];
+}
+
+static void woke(mgw_req_t *r);
+
+/*
+ * The key for j->t: from its JWK Set, waiting for a fetch of the remote source when it
+ * has no set yet or lacks the token's kid (once per request). NULL with *err, or NULL
+ * with *waits set when r now waits.
+ */
+static const mgw_jwk_t *find_key(mgw_req_t *r, jreq_t *j, mgw_jwt_err_t *err, int *waits)
+{
+    const mgw_jwt_conf_t *c = j->c;
+    mgw_keysrc_t *src = c->rt ? c->rt->src : NULL;
+    const mgw_jwks_t *set = src ? mgw__keys_current(src, r->from.w) : c->file_keys;
+    *err = MGW_JWT_EFETCH;
+    const mgw_jwk_t *k = set ? mgw_jwks_find(set, j->t, err) : NULL;
+    if (k || src == NULL || j->waited || (set && *err != MGW_JWT_EKID)) return k;
+    j->wait.r = r;
+    j->wait.wake = woke;
+    if (mgw__keys_refresh(src, r->from.w, &j->wait)) {
+        mgw_pool_cleanup_add(r->pool, mgw__keys_unwait, &j->wait);
+        *waits = 1;
+    }
+    return NULL;
+}
+
+/* Checks the parsed token j->t: algorithm, key, signature, claims; caches it. */
+static int verify(mgw_req_t *r, jreq_t *j)
+{
+    const mgw_jwt_conf_t *c = j->c;
+    const mgw_jwt_t *t = j->t;
+    mgw_jwt_err_t err;
+    if (!(c->algorithms & (1u << t->alg))) return refuse(r, j, MGW_JWT_EALG);
+    if (is_hs(t->alg)) {
+        err = mgw_jwt_verify_hmac(t, c->secret, c->secret_len);
+    } else {
+        int waits = 0;
+        const mgw_jwk_t *k = find_key(r, j, &err, &waits);
+        if (waits) return MGW_PHASE_WAIT;
+        if (k == NULL) return refuse(r, j, err);
+        err = mgw_jwt_verify(t, k);
+    }
+    if (err != MGW_JWT_OK) return refuse(r, j, err);
+    mgw_jwt_rules_t rules = {c->issuer, c->audiences, c->naudiences, c->leeway_s};
+    int64_t now_s = (int64_t)(r->start_ms / 1000);
+    err = mgw_jwt_check_claims(t, &rules, now_s);
+    if (err != MGW_JWT_OK) return refuse(r, j, err);
+    mgw_tcache_t *cache = j->entry ? cache_of(c, r->from.w) : NULL;
+    if (cache) {
+        /* good until its exp or the ttl, whichever comes first */
+        uint64_t until = r->start_ms + c->ttl_ms;
+        if (t->has_exp && t->exp >= 0 && (uint64_t)t->exp * 1000 < until)
+            until = (uint64_t)t->exp * 1000;
+        j->entry->until_ms = until;
+        mgw__tok_ref(j->entry);
+        mgw__tcache_put(cache, j->entry);
+    }
+    return allow(r, j, t);
+}
+
+/* A fetch r waited for ended: the key lookup again, with whatever keys there are now. */
+static void woke(mgw_req_t *r)
+{
+    jreq_t *j = r->authz;
+    j->waited = 1;
+    if (r->resp_started) return; /* answered meanwhile (the body was too large...) */
+    if (verify(r, j) == MGW_PHASE_NEXT) mgw__req_resume(r);
+}
+
+static int authorize(mgw_req_t *r)
+{
+    const mgw_jwt_conf_t *c = r->route->jwt;
+    jreq_t *j = mgw_pool_calloc(r->pool, sizeof(*j));
+    r->authz = j;
+    j->c = c;
+    j->start_ms = mgw__now_ms(r);
+    j->wait.next = j->wait.prev = &j->wait;
+    j->text = token_of(r, c);
+    if (j->text.n == 0) return refuse(r, j, MGW_JWT_ENOTOKEN);
+    mgw_tcache_t *cache = cache_of(c, r->from.w);
+    mgw_jwt_err_t err;
+    if (cache) {
+        uint64_t h = mgw__tcache_hash(j->text.p, j->text.n);
+        mgw_tok_t *e = mgw__tcache_get(cache, h, j->text.p, j->text.n, r->start_ms);
+        if (e) {
+            /* verified before: what the clock and the route decide is checked again */
+            mgw__tok_ref(e);
+            mgw_pool_cleanup_add(r->pool, mgw__tok_unref, e);
+            j->entry = e;
+            err = mgw_jwt_check_time(&e->jwt, c->leeway_s, (int64_t)(r->start_ms / 1000));
+            if (err != MGW_JWT_OK) return refuse(r, j, err);
+            return allow(r, j, &e->jwt);
+        }
+        /* parsed straight into a new entry, which the cache takes once verified */
+        j->entry = mgw__tok_new(j->text.p, j->text.n, h);
+        mgw_pool_cleanup_add(r->pool, mgw__tok_unref, j->entry);
+        err = mgw_jwt_parse(j->entry->pool, j->entry->text.p, j->entry->text.n, &j->entry->jwt);
+        j->t = &j->entry->jwt;
+    } else {
+        err = mgw_jwt_parse(r->pool, j->text.p, j->text.n, &j->parsed);
+        j->t = &j->parsed;
+    }
+    if (err != MGW_JWT_OK) return refuse(r, j, err);
+    return verify(r, j);
+}
+
+/* ---- what the layers above read ---- */
+
+static const jreq_t *jreq(const mgw_req_t *r)
+{
+    return r->route && r->route->authorizer_type == MGW_AUTHZ_JWT ? r->authz : NULL;
+}
+
+const mgw_jwt_t *mgw_jwt_req_token(const mgw_req_t *r)
+{
+    const jreq_t *j = jreq(r);
+    return j ? j->tok : NULL;
+}
+
+static void json_write(mgw_buf_t *b, const mgw_json_t *v)
+{
+    switch (v->type) {
+    case MGW_JSON_NULL:
+        mgw_buf_adds(b, "null");
+        break;
+    case MGW_JSON_TRUE:
+        mgw_buf_adds(b, "true");
+        break;
+    case MGW_JSON_FALSE:
+        mgw_buf_adds(b, "false");
+        break;
+    case MGW_JSON_NUMBER:
+        mgw_buf_add(b, v->str, v->len);
+        break;
+    case MGW_JSON_STRING:
+        mgw_buf_addc(b, '"');
+        mgw_buf_add_json(b, v->str, v->len);
+        mgw_buf_addc(b, '"');
+        break;
+    case MGW_JSON_ARRAY:
+        mgw_buf_addc(b, '[');
+        for (int i = 0; i < v->n; i++) {
+            if (i) mgw_buf_addc(b, ',');
+            json_write(b, v->items[i]);
+        }
+        mgw_buf_addc(b, ']');
+        break;
+    case MGW_JSON_OBJECT:
+        mgw_buf_addc(b, '{');
+        for (int i = 0; i < v->n; i++) {
+            if (i) mgw_buf_addc(b, ',');
+            mgw_buf_addc(b, '"');
+            mgw_buf_add_json(b, v->keys[i], v->key_lens[i]);
+            mgw_buf_adds(b, "\":");
+            json_write(b, v->items[i]);
+        }
+        mgw_buf_addc(b, '}');
+        break;
+    }
+}
+
+mgw_str_t mgw_jwt_claim_text(mgw_pool_t *pool, const mgw_json_t *v)
+{
+    if (v->type == MGW_JSON_STRING) return (mgw_str_t){v->str, v->len};
+    mgw_buf_t b = {0};
+    json_write(&b, v);
+    mgw_str_t out = {mgw_pool_strndup(pool, b.p ? b.p : "", b.n), b.n};
+    mgw_buf_free(&b);
+    return out;
+}
+
+/* Adds the space-separated words of s (n bytes) to out; returns the new count. */
+static int words(const char *s, size_t n, mgw_str_t *out, int max, int k)
+{
+    size_t i = 0;
+    while (i < n) {
+        while (i < n && s[i] == ' ')
+            i++;
+        size_t st = i;
+        while (i < n && s[i] != ' ')
+            i++;
+        if (i > st) {
+            if (k < max) out[k] = (mgw_str_t){s + st, i - st};
+            k++;
+        }
+    }
+    return k;
+}
+
+int mgw_jwt_scopes(const mgw_jwt_t *t, mgw_str_t *out, int max)
+{
+    const mgw_json_t *v = mgw_json_get(t->claims, "scope");
+    if (v && v->type == MGW_JSON_STRING) return words(v->str, v->len, out, max, 0);
+    v = mgw_json_get(t->claims, "scp");
+    if (v && v->type == MGW_JSON_STRING) return words(v->str, v->len, out, max, 0);
+    if (v && v->type == MGW_JSON_ARRAY) {
+        int k = 0;
+        for (int i = 0; i < v->n; i++)
+            if (v->items[i]->type == MGW_JSON_STRING) {
+                if (k < max) out[k] = (mgw_str_t){v->items[i]->str, v->items[i]->len};
+                k++;
+            }
+        return k;
+    }
+    return -1;
+}
+
+/* $context.authorizer.{error,status,latency,claims.NAME} of a request with a JWT
+ * authorizer (gw/gw.h mgw_authz_ops_t.lookup). */
+static int lookup(mgw_req_t *r, int var, mgw_str_t arg, mgw_str_t *out)
+{
+    const jreq_t *j = jreq(r);
+    if (j == NULL) return 0;
+    switch (var) {
+    case MGW_VAR_AUTHORIZER_ERROR:
+        if (j->err == MGW_JWT_OK) return 0;
+        *out = (mgw_str_t){mgw_jwt_describe(j->err), strlen(mgw_jwt_describe(j->err))};
+        return 1;
+    case MGW_VAR_AUTHORIZER_STATUS:
+        return j->status ? mgw__req_u64(r, (uint64_t)j->status, out) : 0;
+    case MGW_VAR_AUTHORIZER_LATENCY:
+        return j->status ? mgw__req_u64(r, j->latency_ms, out) : 0;
+    case MGW_VAR_AUTHORIZER_KEY: {
+        static const char pre[] = "claims.";
+        if (j->tok == NULL || arg.n <= sizeof(pre) - 1 || memcmp(arg.p, pre, sizeof(pre) - 1))
+            return 0;
+        const mgw_json_t *claims = j->tok->claims;
+        for (int i = 0; i < claims->n; i++)
+            if (claims->key_lens[i] == arg.n - (sizeof(pre) - 1) &&
+                memcmp(claims->keys[i], arg.p + sizeof(pre) - 1, claims->key_lens[i]) == 0) {
+                *out = mgw_jwt_claim_text(r->pool, claims->items[i]);
+                return 1;
+            }
+        return 0;
+    }
+    }
+    return 0;
+}
+
+const mgw_authz_ops_t mgw__jwt_authorizer = {.name = "jwt", .authorize = authorize, .lookup = lookup};
