@@ -7,6 +7,7 @@
 local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 package.path = here .. "?.lua;" .. package.path
 local h = require "helpers"
+local testing = require "moongate.testing"
 local cjson = require "cjson"
 local bit = require "bit"
 
@@ -127,6 +128,7 @@ describe("JWT authorizer", function()
             leeway_nbf = rs { claims = { nbf_in = 10 } },
             aud_list = rs { claims = { aud = { "other", "pets" } } },
             client_id = rs { claims = { aud = cjson.null, client_id = "pets" } },
+            scope_read = rs { claims = { scope = "pets:read" } },
             scope_one = rs { claims = { scope = "openid pets:admin" } },
             scp_list = rs { claims = { scp = { "other", "pets:read" } } },
             scp_string = rs { claims = { scp = "pets:read" } },
@@ -167,7 +169,9 @@ describe("JWT authorizer", function()
             listen = { { address = "127.0.0.1", port = h.free_port(), api = "pets" } },
             apis = {
                 pets = {
-                    stages = { ["$default"] = {} },
+                    stages = { ["$default"] = { access_log = { path = dir .. "/access.log", format =
+                        '{"id":"$context.requestId","status":"$context.status","err":"$context.authorizer.error",'
+                        .. '"msg":"$context.error.message","sub":"$context.authorizer.claims.sub"}' } } },
                     authorizers = {
                         -- every algorithm: the JWKS and the shared secret, no leeway
                         all = authorizer { secret_file = "keys/hs.key" },
@@ -312,13 +316,35 @@ describe("JWT authorizer", function()
 
     it("answers 403 insufficient_scope when no route scope is in scope or scp", function()
         assert_ok(bearer("/all", "no_scope"), "no scope needed")
-        assert_ok(bearer("/scoped", "RS256"), "scope pets:read")
+        assert_ok(bearer("/scoped", "scope_read"), "scope pets:read")
         assert_ok(bearer("/scoped", "scope_one"), "one of two scopes, space-separated")
         assert_ok(bearer("/scoped", "scp_list"), "scp list")
         assert_ok(bearer("/scoped", "scp_string"), "scp string")
         assert_forbidden_scope(bearer("/scoped", "scope_other"), "pets:read pets:admin")
         assert_forbidden_scope(bearer("/scoped", "no_scope"), "pets:read pets:admin")
     end)
+
+    it("gives the reason to $context.authorizer.error and $context.error.message, the claims to $context.authorizer.claims",
+        function()
+            local cases = {
+                { get("/all"), "no token" },
+                { bearer("/all", "expired"), "the token has expired" },
+                { bearer("/all", "flipped_es"), "the signature is invalid" },
+                { bearer("/scoped", "scope_other"), "the token lacks a required scope" },
+            }
+            local ok = bearer("/all", "RS256")
+            local function entry(r)
+                return h.find_entry(h.json_log(dir .. "/access.log"), "id", r.headers["apigw-requestid"])
+            end
+            assert.truthy(h.wait_for(function() return entry(ok) end, 5), "the access log has the requests")
+            for _, c in ipairs(cases) do
+                local e = entry(c[1])
+                assert.are.equal(c[2], e and e.err, c[2])
+                assert.are.equal(c[2], e and e.msg, c[2])
+                assert.are.equal(tostring(c[1].status), e.status, c[2])
+            end
+            assert.are.equal("user-1", entry(ok).sub)
+        end)
 
     it("never keeps a cached token past its exp, and checks scopes per request", function()
         local t = mint(keys, {
@@ -337,4 +363,72 @@ describe("JWT authorizer", function()
         while os.time() <= exp do h.sleep(0.1) end
         assert_refused(get("/all", "Bearer " .. t.short), "the token has expired", "after exp")
     end)
+end)
+
+-- What a JWT authorizer hands on (the claims as strings, the token's scopes) is the same in
+-- the kit (moongate.testing: request{ jwt = ... }) as in the gateway: a Lua integration's
+-- event (requestContext.authorizer.jwt), req.authorizer and $context.authorizer.claims.NAME.
+local CLAIMS_HANDLER = [[
+local cjson = require "cjson"
+return { handle = function(event, conf, req)
+  local a = event.requestContext.authorizer
+  return { statusCode = 200, headers = { ["content-type"] = "application/json" }, body = cjson.encode({
+    jwt = a and a.jwt, authorizer = req.authorizer,
+    sub = req:context("authorizer.claims.sub"), groups = req:context("authorizer.claims.groups"),
+    admin = req:context("authorizer.claims.admin"), exp = req:context("authorizer.claims.exp") }) }
+end }
+]]
+
+describe("the kit and the gateway agree on a JWT authorizer's claims and scopes", function()
+    local gw, dir, keys, T
+    local CASES = {
+        scope = { claims = { sub = "alice", groups = { "a", "b" }, admin = true, ratio = 0.5, level = 3,
+                             addr = { city = "Paris", zip = "75001" }, scope = "pets:read openid" },
+                  scopes = { "pets:read", "openid" } },
+        scp = { claims = { sub = "bob", scp = { "pets:read", "pets:write" } }, scopes = { "pets:read", "pets:write" } },
+        none = { claims = { sub = "carol" } },
+    }
+
+    lazy_setup(function()
+        dir, keys = make_keys()
+        os.execute("mkdir -p " .. h.sh_quote(dir .. "/policies"))
+        h.write_file(dir .. "/policies/claims.lua", CLAIMS_HANDLER)
+        local requests = {}
+        for name, c in pairs(CASES) do requests[name] = { alg = "ES256", key = "ec256", kid = "ec256", claims = c.claims } end
+        T = mint(keys, requests)
+        gw = h.start_gateway({
+            workers = 1,
+            listen = { { address = "127.0.0.1", port = h.free_port(), api = "pets" } },
+            apis = {
+                pets = {
+                    stages = { ["$default"] = {} },
+                    authorizers = { jwt = authorizer() },
+                    routes = {
+                        ["GET /claims"] = { authorizer = "jwt",
+                                            integration = { type = "lua", handler = "policies/claims.lua" } },
+                    },
+                },
+            },
+        }, { dir = dir })
+    end)
+
+    lazy_teardown(function()
+        h.stop_all(gw)
+    end)
+
+    for _, name in ipairs({ "scope", "scp", "none" }) do
+        it("for a token with " .. name, function()
+            local r = h.curl{ gw:url "/claims", "-H", "Authorization: Bearer " .. T[name] }
+            assert.are.equal(200, r.status, r.body)
+            local req = testing.request{ method = "GET", path = "/claims",
+                jwt = { claims = payload_of(T[name]), scopes = CASES[name].scopes } }
+            local d = testing.handle(dir .. "/policies/claims.lua", {}, req)
+            assert.are.equal(200, d.status, d.error)
+            local kit, real = cjson.decode(d.body), r:json()
+            assert.are.same(kit, real)
+            -- and what both say is what the token says
+            assert.are.equal(CASES[name].claims.sub, real.sub)
+            assert.are.same(CASES[name].scopes, real.jwt.scopes)
+        end)
+    end
 end)
