@@ -81,8 +81,9 @@ $(BUILD)/test-upstream: tests/e2e/upstream.c
 	$(CC) -O2 -g $(SAN) -Wall -Wextra -Werror -pthread $< -o $@ -lssl -lcrypto
 
 # A unit test tests/unit/LAYER/test_NAME.c #includes runtime/LAYER/NAME.c (to reach its static
-# functions) and is linked with every other runtime object.
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(RUNTIME_OBJ) $(LLHTTP_OBJ)
+# functions) and is linked with every other runtime object; a header beside the tests holds
+# fixed data some of them share (e.g. base/jose_vectors.h).
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(wildcard tests/unit/*/*.h) $(RUNTIME_OBJ) $(LLHTTP_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) $< $(filter-out $(BUILD)/runtime/$(subst test_,,$*).o,$(RUNTIME_OBJ)) $(LLHTTP_OBJ) -o $@ $(LDLIBS)
 
@@ -141,6 +142,8 @@ FUZZ_LLHTTP_OBJ := $(LLHTTP_OBJ:$(BUILD)/llhttp/%=$(BUILD)/fuzz/llhttp/%)
 FUZZ_INCLUDES_response := http/client http/proxy
 FUZZ_INCLUDES_quota_wal := base/quota
 FUZZ_INCLUDES_pem := base/tls
+FUZZ_INCLUDES_jwt := base/jose
+FUZZ_INCLUDES_jwk := base/jose
 
 fuzz-build: $(FUZZ_BIN) $(LUA_CONSTANTS)
 
@@ -155,7 +158,7 @@ $(BUILD)/fuzz/llhttp/%.o: $(LLHTTP)/%.c | deps
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -w -c $< -o $@
 
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(FUZZ_RT_OBJ) $(FUZZ_LLHTTP_OBJ)
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(wildcard tests/unit/*/*.h) $(FUZZ_RT_OBJ) $(FUZZ_LLHTTP_OBJ)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Wall -Wextra -Werror -Iruntime -Itests/fuzz \
 	  -Wl,-E $< $(filter-out $(FUZZ_INCLUDES_$*:%=$(BUILD)/fuzz/runtime/%.o),$(FUZZ_RT_OBJ)) \

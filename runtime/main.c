@@ -206,7 +206,7 @@ static int serve(mgw_gen_t *gen)
      * and the lua authorizer. */
     mgw_http_register();
     mgw_jwt_register(); /* the jwt authorizer */
-    mgw_ws_register(); /* websocket APIs, @connections */
+    mgw_ws_register();  /* websocket APIs, @connections */
     mgw_lua_register();
     /* Client connections start with the HTTP/1 server; the Lua revocation hook checks
      * client certificates. */

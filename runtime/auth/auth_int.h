@@ -18,12 +18,12 @@
 #include "net/mailbox.h"
 
 /* The limits of the contract (README "JWT authorizers"). */
-#define MGW_JWKS_TIMEOUT_MS 1500        /* one fetch (discovery and the set: each) */
-#define MGW_JWKS_MAX_BODY 150000        /* bytes of a JWK Set or discovery document */
-#define MGW_JWKS_MAX_AGE_MIN 300        /* Cache-Control max-age is clamped to these */
-#define MGW_JWKS_MAX_AGE_MAX 3600       /* ...seconds; no header: the maximum */
-#define MGW_JWKS_REFETCH_MS 30000       /* at most one fetch per source in this time */
-#define MGW_JWKS_RETRY_MS 5000          /* ...or in this time while it has no keys at all */
+#define MGW_JWKS_TIMEOUT_MS 1500  /* one fetch (discovery and the set: each) */
+#define MGW_JWKS_MAX_BODY 150000  /* bytes of a JWK Set or discovery document */
+#define MGW_JWKS_MAX_AGE_MIN 300  /* Cache-Control max-age is clamped to these */
+#define MGW_JWKS_MAX_AGE_MAX 3600 /* ...seconds; no header: the maximum */
+#define MGW_JWKS_REFETCH_MS 30000 /* at most one fetch per source in this time */
+#define MGW_JWKS_RETRY_MS 5000    /* ...or in this time while it has no keys at all */
 
 /* ---- fetch.c: one fetch of a JWK Set (with OIDC discovery first when asked) ---- */
 
@@ -81,11 +81,14 @@ void mgw__keysrc_unref(mgw_keysrc_t *src);
  */
 mgw_jwks_t *mgw__keys_current(mgw_keysrc_t *src, mgw_worker_t *w);
 /*
- * w needs fresher keys (an unknown kid, or none at all): joins the fetch in flight, or
- * starts one unless one started less than MGW_JWKS_REFETCH_MS ago (MGW_JWKS_RETRY_MS
- * while the source has no set). With wt (its r and wake set), r waits for that fetch:
- * returns 1 and wt->wake(r) runs when it ended (on w's loop, a later turn). Returns 0
- * when no fetch is allowed now (nothing waits).
+ * w needs fresher keys: with wt (its r and wake set), a token's kid is not in the set, or
+ * there is no set at all; without wt, the set's max-age is over. Joins the fetch in
+ * flight, or starts one unless its limit says no: for an unknown kid, one started less
+ * than MGW_JWKS_REFETCH_MS ago for an unknown kid; without a set, any fetch started less
+ * than MGW_JWKS_RETRY_MS ago; for max-age, any fetch started less than
+ * MGW_JWKS_REFETCH_MS ago. With wt, r then waits for that fetch: returns 1 and
+ * wt->wake(r) runs when it ended (on w's loop, a later turn). Returns 0 when no fetch is
+ * allowed now (nothing waits).
  */
 int mgw__keys_refresh(mgw_keysrc_t *src, mgw_worker_t *w, mgw_keywait_t *wt);
 /* Starts the first fetch of src on w if none has started yet (a generation installed). */
@@ -101,7 +104,6 @@ int mgw__keysrc_fetches(const mgw_keysrc_t *src);
 
 /* A verified token: its claims stay valid while a request holds a reference. */
 typedef struct mgw_tok_s {
-    struct mgw_tok_s *next_free;
     mgw_pool_t *pool; /* the token text and what mgw_jwt_parse made of it */
     mgw_str_t text;
     uint64_t hash;
@@ -133,9 +135,9 @@ int mgw__tcache_count(const mgw_tcache_t *c);
 /* ---- the runtime state of one authorizer (mgw_jwt_conf_t.rt, jwt.c) ---- */
 
 struct mgw_jwt_rt_s {
-    mgw_keysrc_t *src;      /* jwks_uri or discovery, else NULL */
-    int nslots;             /* worker ids go from 0 to nslots - 1 */
-    mgw_tcache_t **caches;  /* by worker id, made on the worker's first use */
+    mgw_keysrc_t *src;     /* jwks_uri or discovery, else NULL */
+    int nslots;            /* worker ids go from 0 to nslots - 1 */
+    mgw_tcache_t **caches; /* by worker id, made on the worker's first use */
 };
 
 #endif

@@ -17,16 +17,17 @@
 /* What the authorizer keeps for one request (r->authz), in r's arena. */
 typedef struct {
     const mgw_jwt_conf_t *c;
-    mgw_str_t text;        /* the token */
-    mgw_jwt_t parsed;      /* its parse when the cache is off */
-    const mgw_jwt_t *t;    /* the token being checked */
-    mgw_tok_t *entry;      /* with the cache: the entry (the request holds a reference) */
-    const mgw_jwt_t *tok;  /* the verified token once allowed */
-    mgw_jwt_err_t err;     /* why r was refused */
-    int status;            /* 200, 401 or 403 once decided */
+    mgw_str_t text;           /* the token */
+    mgw_jwt_t parsed;         /* its parse when the cache is off */
+    const mgw_jwt_t *t;       /* the token being checked */
+    mgw_tok_t *entry;         /* with the cache: the entry (the request holds a reference) */
+    const mgw_jwt_t *checked; /* the token once its signature and claims passed */
+    const mgw_jwt_t *tok;     /* the verified token once allowed (its scopes too) */
+    mgw_jwt_err_t err;        /* why r was refused */
+    int status;               /* 200, 401 or 403 once decided */
     uint64_t start_ms, latency_ms;
-    mgw_keywait_t wait;    /* waiting for a fetch of keys */
-    int waited;            /* it did: no second wait */
+    mgw_keywait_t wait; /* waiting for a fetch of keys */
+    int waited;         /* it did: no second wait */
 } jreq_t;
 
 static int is_hs(mgw_jwa_t a)
@@ -65,7 +66,8 @@ static mgw_str_t query_param(mgw_req_t *r, const char *name, size_t nn)
             size_t k = 0;
             for (size_t i = 0; i < v.n; i++) {
                 int hi, lo;
-                if (v.p[i] == '%' && i + 2 < v.n && (hi = hexval(v.p[i + 1])) >= 0 && (lo = hexval(v.p[i + 2])) >= 0) {
+                if (v.p[i] == '%' && i + 2 < v.n && (hi = hexval(v.p[i + 1])) >= 0 &&
+                    (lo = hexval(v.p[i + 2])) >= 0) {
                     d[k++] = (char)(hi << 4 | lo);
                     i += 2;
                 } else {
@@ -102,28 +104,32 @@ static mgw_str_t token_of(mgw_req_t *r, const mgw_jwt_conf_t *c)
     return v;
 }
 
-/* WWW-Authenticate (RFC 6750 section 3) of a refusal for err. */
+/* WWW-Authenticate (RFC 6750 section 3) of a refusal for err, in r's arena. */
 static mgw_str_t challenge(mgw_req_t *r, mgw_jwt_err_t err)
 {
     if (err == MGW_JWT_ENOTOKEN) return MGW_STR("Bearer");
-    mgw_buf_t b = {0};
-    mgw_buf_printf(&b, "Bearer error=\"%s\", error_description=\"%s\"",
-                   err == MGW_JWT_ESCOPE ? "insufficient_scope" : "invalid_token",
-                   mgw_jwt_describe(err));
+    const char *why = mgw_jwt_describe(err);
+    size_t cap = 96 + strlen(why);
+    for (int i = 0; err == MGW_JWT_ESCOPE && i < r->route->nscopes; i++)
+        cap += 2 * strlen(r->route->scopes[i]) + 1;
+    mgw_sbuf_t b = {mgw_pool_alloc(r->pool, cap), 0};
+    mgw_sbuf_adds(&b, err == MGW_JWT_ESCOPE ? "Bearer error=\"insufficient_scope\""
+                                            : "Bearer error=\"invalid_token\"");
+    mgw_sbuf_adds(&b, ", error_description=\"");
+    mgw_sbuf_adds(&b, why);
+    mgw_sbuf_adds(&b, "\"");
     if (err == MGW_JWT_ESCOPE) {
-        mgw_buf_adds(&b, ", scope=\"");
+        mgw_sbuf_adds(&b, ", scope=\"");
         for (int i = 0; i < r->route->nscopes; i++) {
-            if (i) mgw_buf_addc(&b, ' ');
+            if (i) mgw_sbuf_add(&b, " ", 1);
             for (const char *s = r->route->scopes[i]; *s; s++) {
-                if (*s == '"' || *s == '\\') mgw_buf_addc(&b, '\\');
-                mgw_buf_addc(&b, *s);
+                if (*s == '"' || *s == '\\') mgw_sbuf_add(&b, "\\", 1);
+                mgw_sbuf_add(&b, s, 1);
             }
         }
-        mgw_buf_addc(&b, '"');
+        mgw_sbuf_add(&b, "\"", 1);
     }
-    mgw_str_t out = {mgw_pool_strndup(r->pool, b.p, b.n), b.n};
-    mgw_buf_free(&b);
-    return out;
+    return (mgw_str_t){b.p, b.n};
 }
 
 /* Refuses r for err: 401 UNAUTHORIZED, or 403 ACCESS_DENIED for a missing scope. */
@@ -143,8 +149,9 @@ static int refuse(mgw_req_t *r, jreq_t *j, mgw_jwt_err_t err)
 static int allow(mgw_req_t *r, jreq_t *j, const mgw_jwt_t *t)
 {
     const mgw_route_t *rt = r->route;
-    if (rt->nscopes && mgw_jwt_check_scopes(t, (const char *const *)rt->scopes, rt->nscopes) !=
-                           MGW_JWT_OK)
+    j->checked = t; /* its claims are logged even when a scope is missing */
+    if (rt->nscopes &&
+        mgw_jwt_check_scopes(t, (const char *const *)rt->scopes, rt->nscopes) != MGW_JWT_OK)
         return refuse(r, j, MGW_JWT_ESCOPE);
     j->tok = t;
     j->status = 200;
@@ -175,6 +182,7 @@ static const mgw_jwk_t *find_key(mgw_req_t *r, jreq_t *j, mgw_jwt_err_t *err, in
 {
     const mgw_jwt_conf_t *c = j->c;
     mgw_keysrc_t *src = c->rt ? c->rt->src : NULL;
+    if (src && r->from.w->id >= c->rt->nslots) src = NULL; /* never: workers are fixed */
     const mgw_jwks_t *set = src ? mgw__keys_current(src, r->from.w) : c->file_keys;
     *err = MGW_JWT_EFETCH;
     const mgw_jwk_t *k = set ? mgw_jwks_find(set, j->t, err) : NULL;
@@ -386,9 +394,9 @@ static int lookup(mgw_req_t *r, int var, mgw_str_t arg, mgw_str_t *out)
         return j->status ? mgw__req_u64(r, j->latency_ms, out) : 0;
     case MGW_VAR_AUTHORIZER_KEY: {
         static const char pre[] = "claims.";
-        if (j->tok == NULL || arg.n <= sizeof(pre) - 1 || memcmp(arg.p, pre, sizeof(pre) - 1))
+        if (j->checked == NULL || arg.n <= sizeof(pre) - 1 || memcmp(arg.p, pre, sizeof(pre) - 1))
             return 0;
-        const mgw_json_t *claims = j->tok->claims;
+        const mgw_json_t *claims = j->checked->claims;
         for (int i = 0; i < claims->n; i++)
             if (claims->key_lens[i] == arg.n - (sizeof(pre) - 1) &&
                 memcmp(claims->keys[i], arg.p + sizeof(pre) - 1, claims->key_lens[i]) == 0) {
@@ -401,4 +409,5 @@ static int lookup(mgw_req_t *r, int var, mgw_str_t arg, mgw_str_t *out)
     return 0;
 }
 
-const mgw_authz_ops_t mgw__jwt_authorizer = {.name = "jwt", .authorize = authorize, .lookup = lookup};
+const mgw_authz_ops_t mgw__jwt_authorizer = {
+    .name = "jwt", .authorize = authorize, .lookup = lookup};

@@ -40,7 +40,8 @@ static mgw_jwks_t *fetch_set(uv_loop_t *loop, const mgw_jwt_conf_t *c, cli_fetch
         return NULL;
     }
     mgw_hc_pool_t *hc = mgw_hc_pool_new(loop);
-    mgw_jwks_target_t t = {.jwks_uri = c->jwks_uri, .issuer = c->issuer, .tls = tls, .tls_id = "cli"};
+    mgw_jwks_target_t t = {
+        .jwks_uri = c->jwks_uri, .issuer = c->issuer, .tls = tls, .tls_id = "cli"};
     mgw__jwks_fetch(loop, hc, &t, cli_fetched, f);
     while (!f->done)
         uv_run(loop, UV_RUN_ONCE);
@@ -148,8 +149,7 @@ static void scopes(FILE *out, const mgw_jwt_conf_t *c, const mgw_jwt_t *t)
                      r->scopes[k]);
         char value[700];
         snprintf(value, sizeof(value), "needs %s", need);
-        step(out, what, value,
-             mgw_jwt_check_scopes(t, (const char *const *)r->scopes, r->nscopes));
+        step(out, what, value, mgw_jwt_check_scopes(t, (const char *const *)r->scopes, r->nscopes));
     }
 }
 

@@ -140,7 +140,8 @@ static int on_head(mgw_hc_req_t *q, const mgw_http1_head_t *head, mgw_hdr_t *hdr
     f->status = head->status;
     f->max_age = MGW_JWKS_MAX_AGE_MAX;
     for (int i = 0; i < nhdrs; i++)
-        if (mgw_str_ieq(hdrs[i].name, "cache-control")) f->max_age = mgw__jwks_max_age(hdrs[i].value);
+        if (mgw_str_ieq(hdrs[i].name, "cache-control"))
+            f->max_age = mgw__jwks_max_age(hdrs[i].value);
     return 0;
 }
 

@@ -29,8 +29,8 @@
 
 /* What one worker keeps of a source; only that worker's thread touches it. */
 typedef struct {
-    unsigned version;     /* the source's version when set was taken */
-    mgw_jwks_t *set;      /* the worker's reference, or NULL */
+    unsigned version;      /* the source's version when set was taken */
+    mgw_jwks_t *set;       /* the worker's reference, or NULL */
     mgw_keywait_t waiters; /* list head: requests of this worker waiting for a fetch */
 } keyslot_t;
 
@@ -51,12 +51,14 @@ struct mgw_keysrc_s {
     int fetching;        /* a fetch is in flight */
     int fetches;         /* fetches started */
     uint64_t last_start; /* loop ms when the last one started */
+    int kid_fetches;     /* ...of them for an unknown kid */
+    uint64_t last_kid;   /* loop ms when the last of those started */
     char *waiting;       /* by worker id: 1 when the worker has requests waiting */
     int failing;         /* the last fetch failed (logged once per streak) */
     /* read without the lock */
-    atomic_uint version;    /* moves on with every new set */
+    atomic_uint version;       /* moves on with every new set */
     atomic_ullong fresh_until; /* loop ms: the set's max-age ends then */
-    atomic_int busy;        /* fetching, as a hint for the lock-free path */
+    atomic_int busy;           /* fetching, as a hint for the lock-free path */
 };
 
 /* The sources alive, by id (main thread adds; any thread may drop the last reference). */
@@ -276,12 +278,35 @@ static void start_fetch(mgw_keysrc_t *src, mgw_worker_t *w)
     mgw__jwks_fetch(&w->loop, mgw__http_pool(w), &t, fetched, fc);
 }
 
-/* Under src->lock: whether a fetch may start at now (the last one started long enough
- * ago); if so, marks it started. */
-static int may_start(mgw_keysrc_t *src, uint64_t now)
+/* Why a fetch would start (each has its own limit, may_start). */
+enum { WHY_FIRST, WHY_MAX_AGE, WHY_KID, WHY_NO_KEYS };
+
+/*
+ * Under src->lock: whether a fetch may start at now for why, and if so marks it started.
+ * The first fetch once; a max-age refresh at most every MGW_JWKS_REFETCH_MS (a failing
+ * source is not asked more often); an unknown kid at most once per MGW_JWKS_REFETCH_MS
+ * (a token with a made-up kid cannot make the gateway hammer the issuer); no keys at all
+ * at most every MGW_JWKS_RETRY_MS.
+ */
+static int may_start(mgw_keysrc_t *src, uint64_t now, int why)
 {
-    uint64_t interval = src->set ? MGW_JWKS_REFETCH_MS : MGW_JWKS_RETRY_MS;
-    if (src->fetching || (src->fetches && now - src->last_start < interval)) return 0;
+    if (src->fetching) return 0;
+    switch (why) {
+    case WHY_FIRST:
+        if (src->fetches) return 0;
+        break;
+    case WHY_MAX_AGE:
+        if (src->fetches && now - src->last_start < MGW_JWKS_REFETCH_MS) return 0;
+        break;
+    case WHY_KID:
+        if (src->kid_fetches && now - src->last_kid < MGW_JWKS_REFETCH_MS) return 0;
+        src->kid_fetches++;
+        src->last_kid = now;
+        break;
+    default:
+        if (src->fetches && now - src->last_start < MGW_JWKS_RETRY_MS) return 0;
+        break;
+    }
     src->fetching = 1;
     src->fetches++;
     src->last_start = now;
@@ -294,7 +319,8 @@ int mgw__keys_refresh(mgw_keysrc_t *src, mgw_worker_t *w, mgw_keywait_t *wt)
     uint64_t now = uv_now(&w->loop);
     uv_mutex_lock(&src->lock);
     int in_flight = src->fetching;
-    int start = !in_flight && may_start(src, now);
+    int why = wt == NULL ? WHY_MAX_AGE : src->set ? WHY_KID : WHY_NO_KEYS;
+    int start = !in_flight && may_start(src, now, why);
     if ((in_flight || start) && wt) {
         src->waiting[w->id] = 1;
         keyslot_t *slot = &src->slots[w->id];
@@ -312,7 +338,7 @@ int mgw__keys_refresh(mgw_keysrc_t *src, mgw_worker_t *w, mgw_keywait_t *wt)
 void mgw__keys_first(mgw_keysrc_t *src, mgw_worker_t *w)
 {
     uv_mutex_lock(&src->lock);
-    int start = src->fetches == 0 && may_start(src, uv_now(&w->loop));
+    int start = may_start(src, uv_now(&w->loop), WHY_FIRST);
     uv_mutex_unlock(&src->lock);
     if (start) start_fetch(src, w);
 }

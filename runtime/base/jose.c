@@ -55,10 +55,14 @@ const char *mgw_jwa_name(mgw_jwa_t a)
 static const EVP_MD *jwa_md(mgw_jwa_t a)
 {
     switch (jwa[a].bits) {
-    case 256: return EVP_sha256();
-    case 384: return EVP_sha384();
-    case 512: return EVP_sha512();
-    default: return NULL;
+    case 256:
+        return EVP_sha256();
+    case 384:
+        return EVP_sha384();
+    case 512:
+        return EVP_sha512();
+    default:
+        return NULL;
     }
 }
 
@@ -91,13 +95,12 @@ const char *mgw_jwt_describe(mgw_jwt_err_t e)
 /* The value of each base64url character, 64 for any other byte. */
 static const uint8_t b64v[256] = {
 #define X64 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64
-    X64, X64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 62, 64, 64,
-    52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 64, 64, 64, 64, 64, 64,
-    64, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
-    15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 64, 64, 64, 64, 63,
-    64, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
-    41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 64, 64, 64, 64, 64,
-    X64, X64, X64, X64, X64, X64, X64, X64,
+    X64, X64, 64, 64, 64, 64, 64, 64, 64,  64,  64,  64,  64,  64,  64,  62,  64, 64,
+    52,  53,  54, 55, 56, 57, 58, 59, 60,  61,  64,  64,  64,  64,  64,  64,  64, 0,
+    1,   2,   3,  4,  5,  6,  7,  8,  9,   10,  11,  12,  13,  14,  15,  16,  17, 18,
+    19,  20,  21, 22, 23, 24, 25, 64, 64,  64,  64,  63,  64,  26,  27,  28,  29, 30,
+    31,  32,  33, 34, 35, 36, 37, 38, 39,  40,  41,  42,  43,  44,  45,  46,  47, 48,
+    49,  50,  51, 64, 64, 64, 64, 64, X64, X64, X64, X64, X64, X64, X64, X64,
 #undef X64
 };
 
@@ -237,13 +240,16 @@ static int fits(mgw_jwa_t a, int kty, int crv)
     if (a <= MGW_JWA_NONE || a >= MGW_JWA__COUNT) return 0;
     switch (jwa[a].family) {
     case FAM_RS:
-    case FAM_PS: return kty == MGW_JWK_RSA;
+    case FAM_PS:
+        return kty == MGW_JWK_RSA;
     case FAM_ES:
         return kty == MGW_JWK_EC && crv == (a == MGW_JWA_ES256   ? MGW_JWK_P256
                                             : a == MGW_JWA_ES384 ? MGW_JWK_P384
                                                                  : MGW_JWK_P521);
-    case FAM_ED: return kty == MGW_JWK_OKP && crv == MGW_JWK_ED25519;
-    default: return 0;
+    case FAM_ED:
+        return kty == MGW_JWK_OKP && crv == MGW_JWK_ED25519;
+    default:
+        return 0;
     }
 }
 
@@ -337,7 +343,8 @@ static EVP_PKEY *ec_key(mgw_pool_t *pool, kctx_t *k, const mgw_json_t *key, int 
     memcpy(pub + 1 + f, y, f);
     EVP_PKEY *pkey = NULL;
     OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-    if (bld && OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, curves[c].group, 0) &&
+    if (bld &&
+        OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, curves[c].group, 0) &&
         OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub, 1 + 2 * f))
         pkey = from_params("EC", bld);
     OSSL_PARAM_BLD_free(bld);
@@ -375,7 +382,8 @@ static int parse_key(mgw_pool_t *pool, kctx_t *k, const mgw_json_t *key, mgw_jwk
     const mgw_json_t *kty = mgw_json_get(key, "kty"), *use = mgw_json_get(key, "use");
     const mgw_json_t *alg = mgw_json_get(key, "alg"), *kid = mgw_json_get(key, "kid");
     const mgw_json_t *crv = mgw_json_get(key, "crv");
-    if (kty == NULL || kty->type != MGW_JSON_STRING) return key_fail(k, "\"kty\" is missing or not a string");
+    if (kty == NULL || kty->type != MGW_JSON_STRING)
+        return key_fail(k, "\"kty\" is missing or not a string");
     if (use && use->type != MGW_JSON_STRING) return key_fail(k, "\"use\" is not a string");
     if (alg && alg->type != MGW_JSON_STRING) return key_fail(k, "\"alg\" is not a string");
     if (kid && kid->type != MGW_JSON_STRING) return key_fail(k, "\"kid\" is not a string");
@@ -388,7 +396,8 @@ static int parse_key(mgw_pool_t *pool, kctx_t *k, const mgw_json_t *key, mgw_jwk
         out->kty = MGW_JWK_RSA;
     } else if (str_is(kty, "EC") || str_is(kty, "OKP")) {
         out->kty = str_is(kty, "EC") ? MGW_JWK_EC : MGW_JWK_OKP;
-        if (crv == NULL || crv->type != MGW_JSON_STRING) return key_fail(k, "\"crv\" is missing or not a string");
+        if (crv == NULL || crv->type != MGW_JSON_STRING)
+            return key_fail(k, "\"crv\" is missing or not a string");
         for (size_t i = 0; i < sizeof(curves) / sizeof(curves[0]); i++)
             if (curves[i].kty == out->kty && str_is(crv, curves[i].name)) c = (int)i;
         if (c < 0) return 0;
@@ -647,7 +656,8 @@ static int grants(const mgw_json_t *v, const char *w, size_t wn)
 mgw_jwt_err_t mgw_jwt_check_scopes(const mgw_jwt_t *t, const char *const *scopes, int n)
 {
     if (n <= 0) return MGW_JWT_OK;
-    const mgw_json_t *scope = mgw_json_get(t->claims, "scope"), *scp = mgw_json_get(t->claims, "scp");
+    const mgw_json_t *scope = mgw_json_get(t->claims, "scope"),
+                     *scp = mgw_json_get(t->claims, "scp");
     if (scope && scope->type != MGW_JSON_STRING) scope = NULL;
     for (int i = 0; i < n; i++) {
         size_t wn = strlen(scopes[i]);

@@ -73,8 +73,8 @@ const char *mgw_jwt_describe(mgw_jwt_err_t e);
  * A parsed compact JWS. header and claims are the decoded JSON objects; signing_input
  * points into the caller's token (the "header.payload" bytes the signature covers); sig
  * is the decoded signature. Everything else lives in the pool given to mgw_jwt_parse.
- * exp, nbf and iat are whole seconds (fractions rounded towards minus infinity), set
- * when has_* is 1.
+ * exp, nbf and iat are whole seconds, set when has_* is 1: a fraction rounds exp down and
+ * nbf and iat up, so that it never widens the window; values beyond +-2^62 are clamped.
  */
 typedef struct {
     mgw_jwa_t alg;
@@ -163,8 +163,7 @@ typedef struct {
  * or a list of strings, one of them among the audiences) or, when aud is absent,
  * client_id (a string among them), else EAUD; then mgw_jwt_check_time.
  */
-mgw_jwt_err_t mgw_jwt_check_claims(const mgw_jwt_t *t, const mgw_jwt_rules_t *rules,
-                                   int64_t now);
+mgw_jwt_err_t mgw_jwt_check_claims(const mgw_jwt_t *t, const mgw_jwt_rules_t *rules, int64_t now);
 /* The time claims against now (seconds since the epoch): EEXP when now >= exp + leeway,
  * ENBF when now + leeway < nbf, EIAT when now + leeway < iat; absent claims pass. */
 mgw_jwt_err_t mgw_jwt_check_time(const mgw_jwt_t *t, int64_t leeway, int64_t now);

@@ -124,6 +124,12 @@ static size_t utf8_seq(const uint8_t *p, const uint8_t *end)
     return need + 1;
 }
 
+/* The byte each one-character escape stands for (RFC 8259 section 7); 0: not an escape. */
+static const uint8_t unescape[0x80] = {
+    ['"'] = '"',  ['\\'] = '\\', ['/'] = '/',  ['b'] = '\b',
+    ['f'] = '\f', ['n'] = '\n',  ['r'] = '\r', ['t'] = '\t',
+};
+
 /*
  * A string whose opening quote is at ps->p: its unescaped bytes, NUL-terminated, in the
  * pool (never longer than the escaped text, so one allocation of that size suffices).
@@ -154,16 +160,7 @@ static int parse_string(parser_t *ps, const char **out, size_t *outlen)
             w += k, p += k;
         } else {
             if (p + 1 >= q) return fail(ps, p, "bad escape");
-            switch (p[1]) {
-            case '"': *w++ = '"'; break;
-            case '\\': *w++ = '\\'; break;
-            case '/': *w++ = '/'; break;
-            case 'b': *w++ = '\b'; break;
-            case 'f': *w++ = '\f'; break;
-            case 'n': *w++ = '\n'; break;
-            case 'r': *w++ = '\r'; break;
-            case 't': *w++ = '\t'; break;
-            case 'u': {
+            if (p[1] == 'u') {
                 unsigned cp, lo;
                 if (q - p < 6 || hex4(p + 2, &cp) < 0) return fail(ps, p, "bad \\u escape");
                 if (cp >= 0xDC00 && cp <= 0xDFFF) return fail(ps, p, "lone low surrogate");
@@ -176,9 +173,10 @@ static int parse_string(parser_t *ps, const char **out, size_t *outlen)
                 }
                 w += put_utf8(w, cp);
                 p += 4;
-                break;
-            }
-            default: return fail(ps, p, "bad escape");
+            } else if (p[1] < 0x80 && unescape[p[1]]) {
+                *w++ = unescape[p[1]];
+            } else {
+                return fail(ps, p, "bad escape");
             }
             p += 2;
         }
@@ -266,8 +264,7 @@ static int has_duplicate(parser_t *ps, const slot_t *s, size_t n)
     if (n <= 16) {
         for (size_t i = 1; i < n; i++)
             for (size_t j = 0; j < i; j++)
-                if (s[i].klen == s[j].klen && memcmp(s[i].key, s[j].key, s[i].klen) == 0)
-                    return 1;
+                if (s[i].klen == s[j].klen && memcmp(s[i].key, s[j].key, s[i].klen) == 0) return 1;
         return 0;
     }
     size_t cap = 32;
@@ -353,13 +350,20 @@ static int parse_value(parser_t *ps, mgw_json_t *v, int depth)
     if (ps->p >= ps->end) return fail(ps, ps->p, "unexpected end");
     switch (*ps->p) {
     case '{':
-    case '[': return parse_container(ps, v, depth);
+    case '[':
+        return parse_container(ps, v, depth);
     case '"':
         v->type = MGW_JSON_STRING;
         return parse_string(ps, &v->str, &v->len);
-    case 't': v->type = MGW_JSON_TRUE; return literal(ps, "true", 4);
-    case 'f': v->type = MGW_JSON_FALSE; return literal(ps, "false", 5);
-    case 'n': v->type = MGW_JSON_NULL; return literal(ps, "null", 4);
+    case 't':
+        v->type = MGW_JSON_TRUE;
+        return literal(ps, "true", 4);
+    case 'f':
+        v->type = MGW_JSON_FALSE;
+        return literal(ps, "false", 5);
+    case 'n':
+        v->type = MGW_JSON_NULL;
+        return literal(ps, "null", 4);
     default:
         if (*ps->p == '-' || (*ps->p >= '0' && *ps->p <= '9')) return parse_number(ps, v);
         return fail(ps, ps->p, "unexpected character");

@@ -72,32 +72,32 @@ typedef struct mgw_jwt_conf_s {
     const char *issuer;
     const char **audiences;
     int naudiences;
-    const char *jwks_uri;            /* a JWK Set URL, or NULL */
-    int discovery;                   /* no JWK Set given: its URL comes from OIDC discovery */
-    const char *jwks_file;           /* resolved, or NULL */
-    struct mgw_jwks_s *file_keys;    /* jwks_file's keys (a reference the generation holds) */
-    const uint8_t *secret;           /* secret_file's bytes (HS* tokens), or NULL */
+    const char *jwks_uri;         /* a JWK Set URL, or NULL */
+    int discovery;                /* no JWK Set given: its URL comes from OIDC discovery */
+    const char *jwks_file;        /* resolved, or NULL */
+    struct mgw_jwks_s *file_keys; /* jwks_file's keys (a reference the generation holds) */
+    const uint8_t *secret;        /* secret_file's bytes (HS* tokens), or NULL */
     size_t secret_len;
-    const char *backend_ca;          /* https key sources: the CA bundle; NULL: the system store */
-    int id_query;                    /* the token is in the query string (else in a header) */
-    const char *id_name;             /* that header (lower case) or query parameter */
+    const char *backend_ca; /* https key sources: the CA bundle; NULL: the system store */
+    int id_query;           /* the token is in the query string (else in a header) */
+    const char *id_name;    /* that header (lower case) or query parameter */
     size_t id_name_len;
-    int64_t leeway_s;                /* clock skew allowed on exp, nbf and iat */
-    uint32_t algorithms;             /* 1 << mgw_jwa_t for each algorithm accepted */
-    uint64_t ttl_ms;                 /* verified tokens are cached this long (0: no cache) */
-    const char *usage_claim;         /* usage_identifier_claim, or NULL */
-    struct mgw_jwt_rt_s *rt;         /* the auth layer's state, made before the generation
-                                      * serves (auth/jwt.h mgw_jwt_gen_prepare) */
+    int64_t leeway_s;        /* clock skew allowed on exp, nbf and iat */
+    uint32_t algorithms;     /* 1 << mgw_jwa_t for each algorithm accepted */
+    uint64_t ttl_ms;         /* verified tokens are cached this long (0: no cache) */
+    const char *usage_claim; /* usage_identifier_claim, or NULL */
+    struct mgw_jwt_rt_s *rt; /* the auth layer's state, made before the generation
+                              * serves (auth/jwt.h mgw_jwt_gen_prepare) */
 } mgw_jwt_conf_t;
 
 typedef struct {
     const char *key;
     size_t key_len;
-    int idx;              /* position in the API's routes, for per-route tables */
-    int route_response;   /* websocket: the integration's answer goes back to the client */
-    int api_key_required; /* callers must present an API key */
-    int authorizer_type;  /* MGW_AUTHZ_* */
-    int authorizer;       /* use number of the route's Lua authorizer, or 0 */
+    int idx;                   /* position in the API's routes, for per-route tables */
+    int route_response;        /* websocket: the integration's answer goes back to the client */
+    int api_key_required;      /* callers must present an API key */
+    int authorizer_type;       /* MGW_AUTHZ_* */
+    int authorizer;            /* use number of the route's Lua authorizer, or 0 */
     const mgw_jwt_conf_t *jwt; /* the route's JWT authorizer, or NULL */
     const char **scopes;       /* scopes the route requires (a JWT authorizer checks them) */
     int nscopes;

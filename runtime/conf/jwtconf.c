@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "base/jose.h"
+#include "base/tls.h"
 
 /* A JWK Set file is at most as large as a fetched one may be. */
 #define JWKS_FILE_MAX 150000
@@ -145,7 +146,8 @@ static void read_one(lua_State *L, mgw_pool_t *pool, mgw_api_t *api, mgw_jwt_con
     j->name = str_field(L, pool, "name");
     j->where = str_field(L, pool, "where");
     if (j->name == NULL) j->name = "";
-    if (j->where == NULL) j->where = mgw_pool_printf(pool, "apis.%s.authorizers.%s", api->id, j->name);
+    if (j->where == NULL)
+        j->where = mgw_pool_printf(pool, "apis.%s.authorizers.%s", api->id, j->name);
     j->issuer = str_field(L, pool, "issuer");
     if (j->issuer == NULL) j->issuer = "";
     j->audiences = str_list(L, pool, "audience", &j->naudiences);
@@ -201,12 +203,19 @@ static void read_one(lua_State *L, mgw_pool_t *pool, mgw_api_t *api, mgw_jwt_con
     j->algorithms = listed & ((secret_file ? hs : 0) | (jwks ? ~hs : 0));
     j->algorithms &= ~(1u << MGW_JWA_NONE);
 
+    if (j->backend_ca && (j->jwks_uri || j->discovery)) {
+        /* the CA bundle loads as the key sources will load it (auth/keys.c) */
+        char where[512], err[512];
+        mgw_tls_ctx_t *tls = mgw_tls_client_ctx_new(j->backend_ca, NULL, NULL, err, sizeof(err));
+        snprintf(where, sizeof(where), "%s.backend_ca", j->where);
+        if (tls == NULL) errf(ud, where, err);
+        mgw_tls_ctx_free(tls);
+    }
     if (j->jwks_file) read_jwks_file(pool, j, errf, ud);
     if (secret_file) read_secret(pool, j, secret_file, errf, ud);
 }
 
-void mgw__jwt_read(lua_State *L, mgw_pool_t *pool, mgw_api_t *api, mgw_conf_error_cb err,
-                   void *ud)
+void mgw__jwt_read(lua_State *L, mgw_pool_t *pool, mgw_api_t *api, mgw_conf_error_cb err, void *ud)
 {
     lua_getfield(L, -1, "jwt_authorizers");
     int n = lua_type(L, -1) == LUA_TTABLE ? (int)lua_objlen(L, -1) : 0;

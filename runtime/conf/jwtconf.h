@@ -20,8 +20,7 @@ typedef void (*mgw_conf_error_cb)(void *ud, const char *where, const char *reaso
  * too, so that `moongate check` reports a bad file; errors go to err(ud, where, reason).
  * The JWK Sets read are released when pool is destroyed.
  */
-void mgw__jwt_read(lua_State *L, mgw_pool_t *pool, mgw_api_t *api, mgw_conf_error_cb err,
-                   void *ud);
+void mgw__jwt_read(lua_State *L, mgw_pool_t *pool, mgw_api_t *api, mgw_conf_error_cb err, void *ud);
 
 /* Reads the route table on top of L's stack: its JWT authorizer (the shaped jwt index)
  * and its scopes, into r. */
