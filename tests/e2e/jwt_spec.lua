@@ -368,6 +368,8 @@ end)
 -- What a JWT authorizer hands on (the claims as strings, the token's scopes) is the same in
 -- the kit (moongate.testing: request{ jwt = ... }) as in the gateway: a Lua integration's
 -- event (requestContext.authorizer.jwt), req.authorizer and $context.authorizer.claims.NAME.
+-- (An object claim has one member here: the gateway keeps the token's member order, the
+-- kit gets a decoded table and cannot.)
 local CLAIMS_HANDLER = [[
 local cjson = require "cjson"
 return { handle = function(event, conf, req)
@@ -383,7 +385,7 @@ describe("the kit and the gateway agree on a JWT authorizer's claims and scopes"
     local gw, dir, keys, T
     local CASES = {
         scope = { claims = { sub = "alice", groups = { "a", "b" }, admin = true, ratio = 0.5, level = 3,
-                             addr = { city = "Paris", zip = "75001" }, scope = "pets:read openid" },
+                             addr = { city = "Paris" }, scope = "pets:read openid" },
                   scopes = { "pets:read", "openid" } },
         scp = { claims = { sub = "bob", scp = { "pets:read", "pets:write" } }, scopes = { "pets:read", "pets:write" } },
         none = { claims = { sub = "carol" } },
