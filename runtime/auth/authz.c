@@ -249,6 +249,8 @@ static int authorize(mgw_req_t *r)
     j->wait.next = j->wait.prev = &j->wait;
     j->text = token_of(r, c);
     if (j->text.n == 0) return refuse(r, j, MGW_JWT_ENOTOKEN);
+    /* before the cache copies it */
+    if (j->text.n > MGW_JWT_MAX) return refuse(r, j, MGW_JWT_ETOOLARGE);
     mgw_tcache_t *cache = cache_of(c, r->from.w);
     mgw_jwt_err_t err;
     if (cache) {

@@ -275,6 +275,9 @@ static void start_fetch(mgw_keysrc_t *src, mgw_worker_t *w)
     src_ref(src);
     mgw_jwks_target_t t = {
         .jwks_uri = src->jwks_uri, .issuer = src->issuer, .tls = src->tls, .tls_id = src->tls_id};
+    /* The loop's clock may be old (a generation installed after loading its policies):
+     * the fetch's timeout counts from now. */
+    uv_update_time(&w->loop);
     mgw__jwks_fetch(&w->loop, mgw__http_pool(w), &t, fetched, fc);
 }
 

@@ -312,6 +312,13 @@ return M
             assert.equal(2, #hits(sdir))
             assert.same({ "/keys", "/keys" }, hits(sdir))
             h.stop_all(gw)
+            -- the CLI fetches the set itself
+            local out, rc = h.moongate{ "jwt", "check", t3, "--api", "pets", "--authorizer", "remote",
+                "-c", gw.config_path }
+            assert.equal(0, rc, out)
+            assert.matches("keys       2 from " .. srv.url .. "/keys\n", out, 1, true)
+            assert.matches('key        kid "k3": ok', out, 1, true)
+            assert.matches("signature  EdDSA: ok", out, 1, true)
         end)
 
         it("finds the keys by OIDC discovery from the issuer", function()
@@ -331,11 +338,11 @@ return M
             h.stop_all(gw)
         end)
 
-        it("makes a request wait for the first fetch instead of failing it", function()
+        it("makes requests wait for the first fetch instead of failing them, on every worker", function()
             h.write_file(sdir .. "/hits.log", "")
             h.write_file(sdir .. "/delay", "1.0")
             local gw = h.start_gateway(serving {
-                workers = 1,
+                workers = 2,
                 apis = { pets = {
                     stages = { ["$default"] = {} },
                     authorizers = { remote = { type = "jwt", issuer = ISSUER, audience = { "pets" },
@@ -344,7 +351,16 @@ return M
                 } },
             })
             local ok, err = pcall(function()
-                assert.equal(200, get(gw, "/pets", token("k1", "k1")).status)
+                -- several at once: some land on the worker that does not fetch, which is
+                -- told through its mailbox when the fetch ends
+                local tok = token("k1", "k1")
+                local clients = {}
+                for i = 1, 4 do
+                    clients[i] = h.curl_background{ gw:url("/pets"), "-H", "Authorization: Bearer " .. tok }
+                end
+                for i = 1, 4 do
+                    assert.equal(200, clients[i].result().status)
+                end
                 assert.same({ "/keys" }, hits(sdir))
             end)
             os.remove(sdir .. "/delay")

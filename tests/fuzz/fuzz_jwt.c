@@ -87,7 +87,12 @@ static void check_token(mgw_pool_t *pool, const char *tok, size_t n)
         if (!c) continue;
         FUZZ_CHECK(c->type == MGW_JSON_NUMBER);
         FUZZ_CHECK(val[i] >= -(INT64_C(1) << 62) && val[i] <= INT64_C(1) << 62);
-        if (c->num > -1e15 && c->num < 1e15) FUZZ_CHECK(val[i] - c->num < 1 && c->num - val[i] < 1);
+        /* Rounded to a whole second: at most 1 away (exactly 1 for tiny fractions such
+         * as 1e-30, whose ceiling is 1 and whose difference rounds to 1.0). */
+        if (c->num > -1e15 && c->num < 1e15)
+            FUZZ_CHECK(val[i] - c->num <= 1 && c->num - val[i] <= 1);
+        if (i == 0) FUZZ_CHECK(val[i] <= c->num || c->num < -(double)(INT64_C(1) << 62));
+        if (i > 0) FUZZ_CHECK(val[i] >= c->num || c->num > (double)(INT64_C(1) << 62));
     }
 
     /* The keys. */
