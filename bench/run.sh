@@ -7,7 +7,7 @@
 #
 # Knobs (environment): ROUNDS, DURATION (whole s per run), WARMUP (s per gateway), W5_ROUNDS,
 # TLS_ROUNDS, TLS_WARMUP, TLS_DURATION, RELOAD_DURATION, CONNS, PIN (split | none), WORKLOADS
-# ("W1 W5 W5b W2 W3 W4 RELOAD W6 W7"), NOISE_MAX, MAX_ATTEMPTS, RETRY_BUDGET, QUIET_WAIT,
+# ("W1 W5 W5b W2 W3 W4 RELOAD W6 W7 W8"), NOISE_MAX, MAX_ATTEMPTS, RETRY_BUDGET, QUIET_WAIT,
 # W6_CONNS, W6_MESSAGE, W7_CONNS, W7_SOURCES, W7_PER_PROCESS, W7_SETTLE, MOONGATE_BIN, BUILD.
 set -euo pipefail
 
@@ -39,7 +39,7 @@ NOISE_MAX=${NOISE_MAX:-15}
 MAX_ATTEMPTS=${MAX_ATTEMPTS:-3}   # per measured run, while RETRY_BUDGET (s of re-runs) lasts
 RETRY_SPENT=0
 PIN=${PIN:-split}
-WORKLOADS=${WORKLOADS:-"W1 W5 W5b W2 W3 W4 RELOAD W6 W7"}
+WORKLOADS=${WORKLOADS:-"W1 W5 W5b W2 W3 W4 RELOAD W6 W7 W8"}
 WSLOAD=$BUILD/bench/wsload
 # W6: wsload echo connections (each sends a message, waits for the answer, sends the next)
 # and the message; every answer must be the message itself (wsload --expect).
@@ -256,7 +256,12 @@ measure_once() {
     # upstream-1core: wrk straight to the upstream, both on CPU 0 as in the gateway runs.
     # wrk and the upstream do the same work per request with or without a gateway in
     # between, so this rate bounds every gateway's rate in this placement.
-    if [ "$g" = upstream-1core ]; then gpid=${PID[upstream]}; else gpid=${PID[$g]}; fi
+    # moongate-cache (W8): the same moongate process, its route with the token cache on.
+    case $g in
+        upstream-1core) gpid=${PID[upstream]} ;;
+        moongate-cache) gpid=${PID[moongate]} ;;
+        *) gpid=${PID[$g]} ;;
+    esac
     local t0 t1 u0 u1 c0 c1 k0 k1 s0 s1 json
     t0=$(tree_ticks "$gpid"); u0=$(tree_ticks "${PID[upstream]}"); children_cpu; k0=$KIDS
     c0=$(cpu_busy); s0=$(date +%s.%N)
@@ -276,7 +281,7 @@ measure_once() {
         json='{"requests":0,"rps":0,"p50_us":0,"p90_us":0,"p99_us":0,"p999_us":0,"max_us":0,"err_connect":0,"err_read":0,"err_write":0,"err_timeout":0,"non2xx":0,"failed_run":true}'
     fi
     local lines=null f
-    if [ "$w" != W1 ] && [ "$w" != W5 ] && [ "$w" != W6 ] && [ "$g" != upstream ]; then   # W1, W5, W6 keep no log
+    if [[ "$w" != W1 && "$w" != W5 && "$w" != W6 && "$w" != W8* && "$g" != upstream ]]; then   # W1, W5, W6, W8 keep no log
         f=$(log_file "$w" "$g")
         sleep 0.15   # moongate and nginx flush their log buffers every 100 ms
         lines=$(wc -l <"$f")
@@ -540,6 +545,73 @@ wait_quiet() {
     done
 }
 
+# ---------------------------------------------------------------------- JWT --
+# W8: an RSA 2048 and an EC P-256 key (openssl), moongate's JWKS of their public keys (kids
+# "rsa" and "ec"), HAProxy's public-key PEMs, and the tokens (python3-jwt through
+# tests/e2e/jwt_mint.py), valid for a day: iss, aud, sub, iat, exp. W8_BAD is the RS256
+# token with one byte of its signature changed.
+W8_DIR=$RUN/jwt
+W8_MINT=(/usr/bin/python3 "$ROOT/tests/e2e/jwt_mint.py")
+W8_RS="" W8_ES="" W8_BAD=""
+w8_prepare() {
+    local d=$W8_DIR c
+    mkdir -p "$d"
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$d/rsa.pem" 2>/dev/null
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$d/ec.pem" 2>/dev/null
+    openssl pkey -in "$d/rsa.pem" -pubout -out "$d/rsa.pub.pem"
+    openssl pkey -in "$d/ec.pem" -pubout -out "$d/ec.pub.pem"
+    "${W8_MINT[@]}" jwks "$d/jwks.json" "rsa=$d/rsa.pem" "ec=$d/ec.pem"
+    c='"defaults":false,"claims":{"iss":"https://idp.test/realm","aud":"bench","sub":"bench-user","iat_in":0,"exp_in":86400}'
+    printf '{"rs":{"alg":"RS256","key":"%s","kid":"rsa",%s},"es":{"alg":"ES256","key":"%s","kid":"ec",%s},"bad":{"alg":"RS256","key":"%s","kid":"rsa","tamper":"flip",%s}}' \
+        "$d/rsa.pem" "$c" "$d/ec.pem" "$c" "$d/rsa.pem" "$c" | "${W8_MINT[@]}" mint "$d" >"$d/tokens.json"
+    w8_token() { /usr/bin/python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$d/tokens.json" "$1"; }
+    W8_RS=$(w8_token rs) W8_ES=$(w8_token es) W8_BAD=$(w8_token bad)
+}
+
+# w8_check NAME URL: RS256 and ES256 tokens get 200; no token and the bad signature 401.
+# Prints nothing and returns 0, or says what failed.
+w8_check() {
+    local g=$1 url=$2 code t
+    for t in "$W8_RS" "$W8_ES"; do
+        code=$(curl -s -o /dev/null -m 5 -w '%{http_code}' -H "Authorization: Bearer $t" "$url" || true)
+        [ "$code" = 200 ] || { echo "$g: GET $url with a valid ${t:0:36}... answered $code, expected 200"; return 1; }
+    done
+    code=$(curl -s -o /dev/null -m 5 -w '%{http_code}' "$url" || true)
+    [ "$code" = 401 ] || { echo "$g: GET $url without a token answered $code, expected 401"; return 1; }
+    code=$(curl -s -o /dev/null -m 5 -w '%{http_code}' -H "Authorization: Bearer $W8_BAD" "$url" || true)
+    [ "$code" = 401 ] || { echo "$g: GET $url with a bad signature answered $code, expected 401"; return 1; }
+}
+
+# start_w8: HAProxy with conf/haproxy-w8.cfg, and moongate with conf/moongate-w8.lua when it
+# validates and verifies tokens (MG_JWT=1); otherwise moongate's W8 rows carry a note.
+MG_JWT=0
+start_w8() {
+    local why=""
+    MG_JWT=0
+    BENCH_RUN=$RUN "${GW_CPU[@]}" haproxy -W -db -f "$BENCH/conf/haproxy-w8.cfg" \
+        >>"$RUN/logs/haproxy-w8.out" 2>>"$RUN/logs/haproxy.err" &
+    PID[haproxy]=$!
+    wait_port $P_HA haproxy
+    why=$(w8_check haproxy "http://127.0.0.1:$P_HA/bench") || die "$why"
+    if "$MOONGATE" check -p "$RUN" -c "$BENCH/conf/moongate-w8.lua" >"$RUN/logs/moongate-w8-check.txt" 2>&1; then
+        "${GW_CPU[@]}" "$MOONGATE" -p "$RUN" -c "$BENCH/conf/moongate-w8.lua" >>"$RUN/logs/moongate.out" 2>&1 &
+        PID[moongate]=$!
+        wait_port $P_MG moongate
+        if why=$(w8_check moongate "http://127.0.0.1:$P_MG/bench") &&
+           why=$(w8_check moongate "http://127.0.0.1:$P_MG/cached"); then
+            MG_JWT=1
+            return 0
+        fi
+        log "W8 moongate: $why"
+        stop moongate
+        why="JWT authorizers do not verify tokens yet (issue 15)"
+    else
+        log "moongate: conf/moongate-w8.lua does not validate (no JWT authorizers yet?): see $RUN/logs/moongate-w8-check.txt"
+        why="no JWT authorizers yet (issue 15)"
+    fi
+    NOTES+=("W8rs|moongate|$why" "W8es|moongate|$why")
+}
+
 # --------------------------------------------------------------------- main --
 bash "$BENCH/deps.sh"
 [ -x "$MOONGATE" ] || die "$MOONGATE not found: run make all (make bench does)"
@@ -651,6 +723,19 @@ if has W7; then
         w7_run "$g"
         stop "$g"
     done
+fi
+if has W8; then
+    log "W8 JWT authorizer: RS256 / ES256 tokens verified per request (moongate cache off and on, HAProxy jwt_verify)"
+    w8_prepare
+    start_w8
+    for a in RS ES; do
+        W8_SPECS=()
+        [ "$MG_JWT" = 0 ] || W8_SPECS+=("moongate http://127.0.0.1:$P_MG/bench" "moongate-cache http://127.0.0.1:$P_MG/cached")
+        W8_SPECS+=("haproxy http://127.0.0.1:$P_HA/bench")
+        tok=W8_$a
+        alternate "W8${a,,}" "$W5_ROUNDS" "$WARMUP" "${W8_SPECS[@]}" -- -H "Authorization: Bearer ${!tok}"
+    done
+    stop moongate haproxy
 fi
 stop upstream
 

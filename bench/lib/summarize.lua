@@ -31,8 +31,20 @@ local WORKLOADS = {
         .. " (conf/noop/bench_noop.lua) + W2's JSON access log, then proxy" },
     { id = "W6", unit = "msg/s", goal = 1.5, title = "W6 WebSocket messages: a JSON text message routed by"
         .. " its action to a Lua handler (conf/ws/ws_echo.lua) whose answer goes back on the connection" },
+    -- W8: moongate's JWT authorizer with its verified-token cache off (moongate) and on
+    -- (moongate-cache, the same process), each against HAProxy's jwt_verify.
+    { id = "W8rs", subjects = { "moongate", "moongate-cache" },
+      goals = { ["moongate/haproxy"] = 1.0, ["moongate-cache/haproxy"] = 3.0 },
+      title = "W8 JWT authorizer, RS256 (2048-bit key): a bearer token verified per request"
+        .. " (signature, iss, aud, exp), answered without a backend" },
+    { id = "W8es", subjects = { "moongate", "moongate-cache" },
+      goals = { ["moongate/haproxy"] = 1.0, ["moongate-cache/haproxy"] = 3.0 },
+      title = "W8 JWT authorizer, ES256 (P-256): a bearer token verified per request"
+        .. " (signature, iss, aud, exp), answered without a backend" },
 }
-local GATEWAYS = { "moongate", "nginx-lua", "haproxy", "upstream", "upstream-1core" }
+local GATEWAYS = { "moongate", "moongate-cache", "nginx-lua", "haproxy", "upstream", "upstream-1core" }
+local LABELS = { ["upstream"] = "upstream (direct)", ["upstream-1core"] = "upstream (wrk, 1 core)",
+    ["moongate-cache"] = "moongate, cache on" }
 local OTHERS = { "nginx-lua", "haproxy" }
 
 local function median(t)
@@ -194,7 +206,7 @@ P(string.format("moongate bench  %s  (%s, %ds)", meta.started, meta.command, met
 P(string.format("machine: %d x %s, kernel %s, %d MB; moongate %s (%s), nginx %s + lua-nginx-module %s, HAProxy %s, wrk %s",
     m.cores, m.cpu, m.kernel, m.memory_mb, meta.versions.moongate, meta.versions.moongate_commit,
     meta.versions.nginx, meta.versions.lua_nginx_module, meta.versions.haproxy, meta.versions.wrk))
-P(string.format("load: wrk -t1 -c%d, %d rounds x %ss after a %ss warm-up per gateway (W5, W5b, W6: %d rounds; TLS: %d rounds x %ss), "
+P(string.format("load: wrk -t1 -c%d, %d rounds x %ss after a %ss warm-up per gateway (W5, W5b, W6, W8: %d rounds; TLS: %d rounds x %ss), "
     .. "gateways alternate A B C A B C; pin=%s%s",
     s.connections, s.rounds, s.duration_s, s.warmup_s, s.w5_rounds or s.rounds, s.tls_rounds,
     s.tls_duration_s or s.duration_s, s.pin,
@@ -229,8 +241,7 @@ for _, wl in ipairs(WORKLOADS) do
         for _, g in ipairs(GATEWAYS) do
             local list = runs_w and runs_w[g]
             local note = notes_for(w, g)
-            local label = g == "upstream" and "upstream (direct)"
-                or g == "upstream-1core" and "upstream (wrk, 1 core)" or g
+            local label = LABELS[g] or (g == "moongate" and wl.subjects and "moongate, cache off") or g
             if list then
                 local st = gateway_stats(list)
                 st.note = note
@@ -253,12 +264,15 @@ for _, wl in ipairs(WORKLOADS) do
         end
         if #ll > 0 then P("  access-log lines per request: " .. table.concat(ll, ", ")) end
         local mg = runs_w and runs_w.moongate
-        for _, o in ipairs(OTHERS) do
-            local rr = ratio(mg, runs_w and runs_w[o], "rps")
+        for _, subject in ipairs(wl.subjects or { "moongate" }) do
+          local sub = runs_w and runs_w[subject]
+          for _, o in ipairs(OTHERS) do
+            local rr = ratio(sub, runs_w and runs_w[o], "rps")
             if rr then
-                local rp = ratio(mg, runs_w[o], "p99_us")
-                local rc = ratio(mg, runs_w[o], "rps_per_core")
-                local key = "moongate/" .. o
+                local rp = ratio(sub, runs_w[o], "p99_us")
+                local rc = ratio(sub, runs_w[o], "rps_per_core")
+                local key = subject .. "/" .. o
+                local goal = wl.goals and wl.goals[key] or (wl.goal and o == "nginx-lua" and wl.goal)
                 ow.ratios[key] = { rps = rr, p99 = rp, rps_per_core = rc, partial = wnote_mg }
                 local per = {}
                 for i, v in ipairs(rr.rounds) do
@@ -267,15 +281,20 @@ for _, wl in ipairs(WORKLOADS) do
                 P(string.format("  %-28s %4.2f   (rounds: %s; p99 ratio %.2f; %s/core ratio %.2f)%s%s",
                     key .. " " .. unit, rr.median, table.concat(per, " "), rp and rp.median or 0 / 0,
                     unit, rc and rc.median or 0 / 0, wnote_mg and ("  [" .. wnote_mg .. "]") or "",
-                    (wl.goal and o == "nginx-lua") and string.format("  goal >= %.2f: %s", wl.goal,
-                        rr.median >= wl.goal and "met" or "not met") or ""))
-                if wl.goal and o == "nginx-lua" then ow.goal = { ratio = wl.goal, met = rr.median >= wl.goal } end
+                    goal and string.format("  goal >= %.2f: %s", goal, rr.median >= goal and "met" or "not met") or ""))
+                if goal and wl.goals then
+                    ow.goals = ow.goals or {}
+                    ow.goals[key] = { ratio = goal, met = rr.median >= goal }
+                elseif goal then
+                    ow.goal = { ratio = goal, met = rr.median >= goal }
+                end
                 if rr.clean_rounds < #rr.rounds then
                     P(string.format("  %-28s      medians of %s (%d of %d undisturbed; * = disturbed)", "",
                         rr.median_of, rr.clean_rounds, #rr.rounds))
                 end
-                if o == "nginx-lua" then headline[w] = { value = rr.median, partial = wnote_mg, noisy = rr.median_of == "all rounds" and rr.clean_rounds < #rr.rounds } end
+                if o == "nginx-lua" and subject == "moongate" then headline[w] = { value = rr.median, partial = wnote_mg, noisy = rr.median_of == "all rounds" and rr.clean_rounds < #rr.rounds } end
             end
+          end
         end
         local rc = ratio(mg, runs_w and runs_w.upstream, "rps")
         if rc then
