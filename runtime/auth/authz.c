@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "auth/auth_int.h"
+#include "base/utf8.h"
 
 /* What the authorizer keeps for one request (r->authz), in r's arena. */
 typedef struct {
@@ -44,14 +45,6 @@ static mgw_str_t trim(mgw_str_t v)
     return v;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 /* The query parameter name's value (percent-decoded into r's arena when it needs it). */
 static mgw_str_t query_param(mgw_req_t *r, const char *name, size_t nn)
 {
@@ -66,8 +59,8 @@ static mgw_str_t query_param(mgw_req_t *r, const char *name, size_t nn)
             size_t k = 0;
             for (size_t i = 0; i < v.n; i++) {
                 int hi, lo;
-                if (v.p[i] == '%' && i + 2 < v.n && (hi = hexval(v.p[i + 1])) >= 0 &&
-                    (lo = hexval(v.p[i + 2])) >= 0) {
+                if (v.p[i] == '%' && i + 2 < v.n && (hi = mgw_hex_digit(v.p[i + 1])) >= 0 &&
+                    (lo = mgw_hex_digit(v.p[i + 2])) >= 0) {
                     d[k++] = (char)(hi << 4 | lo);
                     i += 2;
                 } else {

@@ -1,5 +1,7 @@
 #include "base/crypto.h"
 
+#include "base/utf8.h"
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -39,18 +41,10 @@ size_t mgw_base64(const void *data, size_t n, char *out, int url)
     return len;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 int mgw_hex32(const char *hex, uint8_t out[32])
 {
     for (int i = 0; i < 32; i++) {
-        int h = hexval(hex[2 * i]), l = h < 0 ? -1 : hexval(hex[2 * i + 1]);
+        int h = mgw_hex_digit(hex[2 * i]), l = h < 0 ? -1 : mgw_hex_digit(hex[2 * i + 1]);
         if (h < 0 || l < 0) return -1;
         out[i] = (uint8_t)(h << 4 | l);
     }

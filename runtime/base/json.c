@@ -6,6 +6,7 @@
  * so a value costs one node, and a string or number one copy, from the pool.
  */
 #include "base/json.h"
+#include "base/utf8.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -62,41 +63,12 @@ static int hex4(const uint8_t *p, unsigned *out)
 {
     unsigned v = 0;
     for (int i = 0; i < 4; i++) {
-        unsigned c = p[i], d;
-        if (c >= '0' && c <= '9')
-            d = c - '0';
-        else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
-            d = (c | 0x20) - 'a' + 10;
-        else
-            return -1;
-        v = v << 4 | d;
+        int d = mgw_hex_digit(p[i]);
+        if (d < 0) return -1;
+        v = v << 4 | (unsigned)d;
     }
     *out = v;
     return 0;
-}
-
-static size_t put_utf8(uint8_t *o, unsigned cp)
-{
-    if (cp < 0x80) {
-        o[0] = (uint8_t)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (uint8_t)(0xC0 | cp >> 6);
-        o[1] = (uint8_t)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (uint8_t)(0xE0 | cp >> 12);
-        o[1] = (uint8_t)(0x80 | (cp >> 6 & 0x3F));
-        o[2] = (uint8_t)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (uint8_t)(0xF0 | cp >> 18);
-    o[1] = (uint8_t)(0x80 | (cp >> 12 & 0x3F));
-    o[2] = (uint8_t)(0x80 | (cp >> 6 & 0x3F));
-    o[3] = (uint8_t)(0x80 | (cp & 0x3F));
-    return 4;
 }
 
 /*
@@ -171,7 +143,7 @@ static int parse_string(parser_t *ps, const char **out, size_t *outlen)
                     cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
                     p += 6;
                 }
-                w += put_utf8(w, cp);
+                w += mgw_utf8_put(cp, (char *)w);
                 p += 4;
             } else if (p[1] < 0x80 && unescape[p[1]]) {
                 *w++ = unescape[p[1]];

@@ -15,5 +15,9 @@ int mgw_utf8_run(uint8_t st[3], const uint8_t *p, size_t n);
 int mgw_utf8_valid(const void *p, size_t n);
 /* 1 when n bytes at p are text a JSON event carries as is: valid UTF-8 without NUL. */
 int mgw_utf8_text(const void *p, size_t n);
+/* Writes code point cp (<= U+10FFFF, not a surrogate) as UTF-8 into out; returns 1..4. */
+size_t mgw_utf8_put(unsigned cp, char out[4]);
+/* The value of hex digit c (0-9, a-f, A-F), or -1 (for \u escapes and %XX). */
+int mgw_hex_digit(int c);
 
 #endif
