@@ -251,9 +251,6 @@ void mgw__req_client_drained(mgw_req_t *r);
 void mgw__req_abort(mgw_req_t *r);
 /* v in decimal, in r's arena, as a $context value: *out, and 1 (lookups return it). */
 int mgw__req_u64(mgw_req_t *r, uint64_t v, mgw_str_t *out);
-/* The membership of the API key key (its SHA-256 compared) in a usage plan of r's API
- * covering r's stage, or NULL; r->key is set when the key is configured at all. */
-const mgw_member_t *mgw__req_find_key(mgw_req_t *r, mgw_str_t key);
 /* The value of a $context variable (see template.h) for r; 1 when it has one. */
 int mgw__req_lookup(mgw_req_t *r, int var, mgw_str_t arg, mgw_str_t *out);
 /* Most throttle levels a request can have (account, stage-shared, route, plan, plan-route). */

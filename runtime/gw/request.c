@@ -631,7 +631,9 @@ static void note_limit(mgw_req_t *r, const char *name, uint64_t quota, uint64_t 
     r->rl_reset_s = reset_s;
 }
 
-const mgw_member_t *mgw__req_find_key(mgw_req_t *r, mgw_str_t key)
+/* The membership of the API key key (its SHA-256 compared) in a usage plan of r's API
+ * covering r's stage, or NULL; r->key is set when the key is configured at all. */
+static const mgw_member_t *find_key(mgw_req_t *r, mgw_str_t key)
 {
     if (key.p == NULL || key.n == 0) return NULL;
     uint8_t digest[32];
@@ -647,7 +649,7 @@ static int identify_key(mgw_req_t *r, const mgw_member_t **member)
     *member = NULL;
     if (!rt->api_key_required && r->api->nplans == 0) return 0;
     mgw_str_t key = r->api_key.p ? r->api_key : mgw__req_header(r, "x-api-key");
-    *member = mgw__req_find_key(r, key);
+    *member = find_key(r, key);
     /* A required key must exist and, when the API has usage plans, belong to one that
      * covers this stage (as in API Gateway). */
     if (rt->api_key_required && (r->key == NULL || (r->api->nplans && *member == NULL))) {

@@ -531,7 +531,7 @@ describe("moongate.config", function()
       assert.equal("$request.body.action", api.route_selection_expression)
       assert.same({
         max_frame_size = 4096, max_message_size = 131072, idle_timeout = 600, max_duration = 7200,
-        ping_interval = 20.5, pong_timeout = 30, send_queue_size = 1048576, connections_endpoint = false,
+        ping_interval = 20.5, pong_timeout = 30, send_queue_size = 1048576,
       }, api.websocket)
       local r = find_by(api.routes, "key", "sendmessage")
       assert.is_true(r.route_response)

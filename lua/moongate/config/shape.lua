@@ -72,7 +72,6 @@ local function shape_websocket(w)
     max_frame_size = w.max_frame_size, max_message_size = w.max_message_size,
     idle_timeout = w.idle_timeout, max_duration = w.max_duration, ping_interval = w.ping_interval,
     pong_timeout = w.pong_timeout, send_queue_size = w.send_queue_size,
-    connections_endpoint = w.connections_endpoint,
   }
 end
 
