@@ -551,13 +551,7 @@ describe("@connections on the API's own endpoint (websocket.connections_endpoint
     end)
 
     local function push(id, key)
-        local args = { "http://127.0.0.1:" .. port .. "/@connections/" .. id, "-X", "POST",
-            "--data-binary", "from the endpoint" }
-        if key then
-            args[#args + 1] = "-H"
-            args[#args + 1] = "x-api-key: " .. key
-        end
-        return h.curl(args)
+        return w.connections_call(port, "POST", id, key and ("x-api-key: " .. key), "from the endpoint")
     end
 
     it("pushes for a caller with a key of the API's plan; 403 without one, 410 for an unknown id", function()
@@ -607,16 +601,8 @@ describe("@connections on the API's own endpoint behind an authorizer (websocket
     end)
 
     local function call(method, id, token)
-        local args = { "http://127.0.0.1:" .. port .. "/@connections/" .. id, "-X", method }
-        if method == "POST" then
-            args[#args + 1] = "--data-binary"
-            args[#args + 1] = "from the operator"
-        end
-        if token then
-            args[#args + 1] = "-H"
-            args[#args + 1] = "x-ops: " .. token
-        end
-        return h.curl(args)
+        return w.connections_call(port, method, id, token and ("x-ops: " .. token),
+            method == "POST" and "from the operator" or nil)
     end
 
     it("runs the authorizer: 401 without its identity, 403 when it denies, the call when it allows", function()

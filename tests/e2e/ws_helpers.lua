@@ -36,6 +36,21 @@ function w.ws_background(port, steps, file, path, args)
     os.execute(client_cmd(port, steps, args, path) .. " > " .. h.sh_quote(file) .. " 2>&1 &")
 end
 
+-- An @connections call on the API's own endpoint with curl: method, connection id, an
+-- optional header line ("name: value") and an optional body; returns h.curl's result.
+function w.connections_call(port, method, id, header, body)
+    local args = { "http://127.0.0.1:" .. port .. "/@connections/" .. id, "-X", method }
+    if body then
+        args[#args + 1] = "--data-binary"
+        args[#args + 1] = body
+    end
+    if header then
+        args[#args + 1] = "-H"
+        args[#args + 1] = header
+    end
+    return h.curl(args)
+end
+
 function w.events_of(file)
     return decode_lines(h.read_file(file))
 end
