@@ -112,13 +112,20 @@ static int can_send(const ws_conn_t *ws)
     return ws->c && !ws->gone && !ws->closing && !ws->c->done;
 }
 
-/* Writes one frame (header, then payload: copied when it cannot go out at once). */
+/* Writes one frame (header, then payload: copied when it cannot go out at once). A small
+ * frame goes out as one buffer (a write, not a writev of two pieces). */
 static void write_frame(ws_conn_t *ws, int opcode, const void *p, size_t n)
 {
-    uint8_t h[MGW_WS_MAX_HEADER];
+    uint8_t h[MGW_WS_MAX_HEADER + 1024];
     size_t hl = mgw_ws_encode_header(h, opcode, 1, n, NULL);
+    if (n <= sizeof(h) - hl) {
+        if (n) memcpy(h + hl, p, n);
+        uv_buf_t b = uv_buf_init((char *)h, (unsigned)(hl + n));
+        mgw__conn_write(ws->c, &b, 1, NULL);
+        return;
+    }
     uv_buf_t b[2] = {uv_buf_init((char *)h, (unsigned)hl), uv_buf_init((char *)p, (unsigned)n)};
-    mgw__conn_write(ws->c, b, n ? 2 : 1, NULL);
+    mgw__conn_write(ws->c, b, 2, NULL);
 }
 
 int mgw__ws_send(ws_conn_t *ws, int opcode, const void *p, size_t n)
