@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/castore.h"
 #include "base/mem.h"
 
 #define CIPHERS                                                                                    \
@@ -550,12 +551,12 @@ mgw_tls_ctx_t *mgw_tls_client_ctx_new(const char *ca_file, const char *certifica
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
     static const unsigned char alpn[] = "\x08http/1.1";
     SSL_CTX_set_alpn_protos(ctx, alpn, sizeof(alpn) - 1);
-    int ok = ca_file ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL)
-                     : SSL_CTX_set_default_verify_paths(ctx);
-    if (ok != 1) {
+    X509_STORE *store = mgw_ca_store(ca_file); /* shared while the bundle is unchanged */
+    if (store == NULL) {
         ssl_error(err, errlen, "cannot load CA bundle", ca_file ? ca_file : "(system store)");
         goto fail;
     }
+    SSL_CTX_set_cert_store(ctx, store);
     if (certificate && SSL_CTX_use_certificate_chain_file(ctx, certificate) != 1) {
         ssl_error(err, errlen, "cannot load client certificate", certificate);
         goto fail;
