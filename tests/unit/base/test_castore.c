@@ -47,10 +47,10 @@ static void test_changed_file_new_store(void)
     /* the old store still works for whoever holds it */
     CHECK(objects(a) == 1);
     CHECK(objects(b) == 1);
-    X509_NAME *na = X509_get_subject_name(X509_OBJECT_get0_X509(
-                    sk_X509_OBJECT_value(X509_STORE_get0_objects(a), 0))),
-              *nb = X509_get_subject_name(X509_OBJECT_get0_X509(
-                  sk_X509_OBJECT_value(X509_STORE_get0_objects(b), 0)));
+    X509_NAME *na = X509_get_subject_name(
+                  X509_OBJECT_get0_X509(sk_X509_OBJECT_value(X509_STORE_get0_objects(a), 0))),
+              *nb = X509_get_subject_name(
+                  X509_OBJECT_get0_X509(sk_X509_OBJECT_value(X509_STORE_get0_objects(b), 0)));
     CHECK(X509_NAME_cmp(na, nb) != 0);
     X509_STORE_free(a);
     X509_STORE_free(b);
