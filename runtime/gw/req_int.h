@@ -133,6 +133,7 @@ struct mgw_req_s {
     uint64_t resp_bytes;
     mgw_gwresp_type_t error_type;
     const char *error_message; /* the response's message when not the type's (mgw__req_fail) */
+    int error_status;          /* the response's status when not the type's (0: the type's) */
     const char *error_reason;  /* why, when the gateway knows more than the type says */
     /* integration */
     const mgw_integ_ops_t *integ; /* the integration type that runs, once it started */
