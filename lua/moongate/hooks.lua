@@ -6,7 +6,8 @@
 -- A hook function is called through M.call(budget, fn, ...), which runs it under the
 -- instruction budget and turns an error into { message, traceback }. The decision
 -- functions take a `use` (what the configuration says about one use of a policy:
--- its module, conf, and kind-specific settings) and the request object.
+-- its module, conf, and kind-specific settings) and the request object. The events
+-- integrations and authorizers get, and the response shapes, are moongate.events'.
 local policy = require "moongate.policy"
 local events = require "moongate.events"
 

@@ -192,7 +192,9 @@ void mgw__req_resume(mgw_req_t *r);
 void mgw__req_dispatch(mgw_req_t *r);
 /*
  * Sends the gateway response of type. Its body says the type's message, or message when
- * set (AWS words some cases of a type differently: the authorizer's explicit deny).
+ * set (AWS words some cases of a type differently: the authorizer's explicit deny); its
+ * status is the configured one, else r->error_status when set (a REST API's failed Lua
+ * handler: 502), else the type's.
  * $context.error.message says r->error_reason instead when the caller set one. When the
  * response has started already, the client sees it cut short instead.
  */
