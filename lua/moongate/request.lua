@@ -14,7 +14,8 @@
 -- (mutual TLS: { pem, subject_dn, issuer_dn, serial_number, not_before, not_after }),
 -- r (the C request pointer, for runtime modules such as moongate.throttle; nil in the
 -- kit).
--- Methods: header(name), headers(), query(name), query_params(), path_param(name),
+-- Methods: header(name), headers(), header_lists() (payload format 1.0's last values and
+-- lists of values), query(name), query_params(), path_param(name),
 -- path_params(), stage_variable(name), stage_variables(), cookie(name), cookies(),
 -- body(), context(name), set_header(name, value), clear_header(name), event().
 local ffi = require "ffi"
@@ -116,6 +117,33 @@ function M.parse_query(qs)
     end
   end
   return out
+end
+
+-- "a=1&b=2&a=3" -> { a = "3", b = "2" } (the last value of each name) and { a = { "1",
+-- "3" }, b = { "2" } } (every value, in order): payload format 1.0's
+-- queryStringParameters and multiValueQueryStringParameters.
+function M.parse_query_lists(qs)
+  local last, all = {}, {}
+  if qs == nil or qs == "" then
+    return last, all
+  end
+  for part in gmatch(qs, "[^&]+") do
+    local k, v = match(part, "^([^=]*)=(.*)$")
+    if not k then
+      k, v = part, ""
+    end
+    k, v = unescape(k), unescape(v)
+    if k ~= "" then
+      last[k] = v
+      local l = all[k]
+      if l == nil then
+        all[k] = { v }
+      else
+        l[#l + 1] = v
+      end
+    end
+  end
+  return last, all
 end
 
 -- The Cookie header -> { "a=1", "b=2" } (the event's cookies list).
@@ -363,6 +391,25 @@ function Ffi:headers()
   return kv_table(buf, n, true)
 end
 
+-- The headers as payload format 1.0 shows them: { name = last value } and { name = {
+-- every value, in order } }.
+function Ffi:header_lists()
+  local buf, n = list(cptr(self, 2), fill_headers)
+  local last, all = {}, {}
+  for i = 0, n - 1 do
+    local k = ffi_string(buf[i].name.p, buf[i].name.n)
+    local v = ffi_string(buf[i].value.p, buf[i].value.n)
+    last[k] = v
+    local l = all[k]
+    if l == nil then
+      all[k] = { v }
+    else
+      l[#l + 1] = v
+    end
+  end
+  return last, all
+end
+
 function Ffi:query_params()
   local q = rawget(self, "_query")
   if q == nil then
@@ -451,15 +498,27 @@ local Plain = {}
 add_common(Plain)
 Plain.__index = Plain
 
-local function lower_keys(t, what)
-  local out = {}
+-- The kit's headers: name -> value, where a list of values is a header sent more than
+-- once (its values joined with ",", as the gateway's headers() joins them), and name ->
+-- that list.
+local function header_map(t)
+  local out, lists = {}, {}
   for k, v in pairs(t or {}) do
     if type(k) ~= "string" then
-      error(what .. " names must be strings", 3)
+      error("header names must be strings", 3)
     end
-    out[lower(k)] = tostring(v)
+    local name = lower(k)
+    if type(v) == "table" then
+      local l = {}
+      for i, x in ipairs(v) do
+        l[i] = tostring(x)
+      end
+      out[name], lists[name] = concat(l, ","), l
+    else
+      out[name] = tostring(v)
+    end
   end
-  return out
+  return out, lists
 end
 
 local function string_map(t)
@@ -514,7 +573,8 @@ function M.jwt_token(t)
   return { claims = claims, scopes = scopes }
 end
 
--- A plain request: t.method (default GET), t.path (default "/"), t.headers,
+-- A plain request: t.method (default GET), t.path (default "/"), t.headers (a value may
+-- be a list: a header sent more than once),
 -- t.query (a string or a table), t.body, t.source_ip, t.path_params,
 -- t.stage_variables, t.route_key, t.stage, t.api_id, t.request_id, t.host,
 -- t.protocol, t.authorizer (an authorizer context), t.jwt (a JWT authorizer's token:
@@ -543,7 +603,7 @@ function M.new(t)
   if p then
     path, qs = p, q
   end
-  local headers = lower_keys(t.headers, "header")
+  local headers, header_lists = header_map(t.headers)
   local jwt = t.jwt and M.jwt_token(t.jwt)
   local req = setmetatable({
     method = t.method or "GET",
@@ -566,6 +626,7 @@ function M.new(t)
     _kept = t.kept,
     ctx = {},
     _headers = headers,
+    _header_lists = header_lists,
     _body = t.body or "",
     _path_params = string_map(t.path_params),
     _stage_variables = string_map(t.stage_variables),
@@ -590,6 +651,24 @@ function Plain:headers()
   return out
 end
 
+function Plain:header_lists()
+  local last, all = {}, {}
+  local lists = self._header_lists
+  for k, v in pairs(self._headers) do
+    local l = lists[k]
+    if l then
+      local copy = {}
+      for i, x in ipairs(l) do
+        copy[i] = x
+      end
+      last[k], all[k] = copy[#copy], copy
+    else
+      last[k], all[k] = v, { v }
+    end
+  end
+  return last, all
+end
+
 function Plain:query_params()
   return M.parse_query(self.query_string)
 end
@@ -612,6 +691,7 @@ function Plain:set_header(name, value)
     error("request headers can only be changed before the integration", 2)
   end
   self._headers[lower(name)] = value
+  self._header_lists[lower(name)] = nil
 end
 
 -- $context values the builder derives; others come from t.context.

@@ -133,6 +133,7 @@ struct mgw_req_s {
     uint64_t resp_bytes;
     mgw_gwresp_type_t error_type;
     const char *error_message; /* the response's message when not the type's (mgw__req_fail) */
+    int error_status;          /* the response's status when not the type's (0: the type's) */
     const char *error_reason;  /* why, when the gateway knows more than the type says */
     /* integration */
     const mgw_integ_ops_t *integ; /* the integration type that runs, once it started */
@@ -191,7 +192,9 @@ void mgw__req_resume(mgw_req_t *r);
 void mgw__req_dispatch(mgw_req_t *r);
 /*
  * Sends the gateway response of type. Its body says the type's message, or message when
- * set (AWS words some cases of a type differently: the authorizer's explicit deny).
+ * set (AWS words some cases of a type differently: the authorizer's explicit deny); its
+ * status is the configured one, else r->error_status when set (a REST API's failed Lua
+ * handler: 502), else the type's.
  * $context.error.message says r->error_reason instead when the caller set one. When the
  * response has started already, the client sees it cut short instead.
  */

@@ -399,7 +399,9 @@ void mgw__req_fail_with(mgw_req_t *r, mgw_gwresp_type_t type, const char *messag
     r->error_type = type;
     r->error_message = message;
     const mgw_gwresp_conf_t *conf = gw_conf(r, type);
+    /* the configured status, else the caller's (r->error_status), else the type's */
     int status = conf && conf->status ? conf->status : info->status;
+    if (r->error_status && !(conf && conf->status)) status = r->error_status;
 
     mgw_hdr_t hdrs[48];
     int n = 0;

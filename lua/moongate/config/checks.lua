@@ -322,10 +322,35 @@ local function check_websocket(c, _, path, ctx)
   end
 end
 
+-- payload_format_version of Lua integrations and authorizers: REST APIs allow only
+-- "1.0"; WebSocket APIs have their own event (none may be set).
+local function check_payload_versions(c, path, ctx)
+  local function check(t, tpath)
+    local pfv = type(t) == "table" and t.payload_format_version
+    if not pfv then
+      return
+    end
+    tpath = join(tpath, "payload_format_version")
+    if c.protocol == "websocket" then
+      fail(ctx, tpath, "is not for websocket APIs (their Lua integrations and authorizers get the WebSocket event)")
+    elseif c.protocol == "rest" and pfv ~= "1.0" then
+      fail(ctx, tpath, format('REST APIs support only payload format "1.0", got %q', pfv))
+    end
+  end
+  for _, key in ipairs(sorted_keys(c.routes or {})) do
+    local r = c.routes[key]
+    check(type(r) == "table" and r.integration, join(join(join(path, "routes"), key), "integration"))
+  end
+  for _, name in ipairs(sorted_keys(c.authorizers or {})) do
+    check(c.authorizers[name], join(join(path, "authorizers"), name))
+  end
+end
+
 local function check_api(c, v, path, ctx)
   local ws = c.protocol == "websocket"
   check_route_keys(c, v, path, ctx, ws)
   check_protocol_fields(c, v, path, ctx)
+  check_payload_versions(c, path, ctx)
   check_throttle_refs(c, path, ctx)
   check_route_authorizers(c, path, ctx)
   if type(v.routes) ~= "table" or type(c.routes) ~= "table" then

@@ -174,6 +174,11 @@ local lua_authorizer = {
       type = "string", check = lua_pattern_error,
       description = "TOKEN: a Lua pattern the token must match (else 401 without running the policy)",
     },
+    payload_format_version = {
+      type = "string", one_of = { "1.0", "2.0" },
+      description = 'REQUEST: the event\'s shape (AWS Lambda payload format): "1.0" or "2.0"'
+        .. ' (default "1.0" on REST APIs, which allow only "1.0"; "2.0" on HTTP APIs)',
+    },
   },
 }
 
@@ -256,6 +261,11 @@ local lua_integration = {
     timeout_ms = {
       type = "integer", between = { 50, 29000 }, default = 29000,
       description = "deadline of the handler's HTTP calls, in milliseconds",
+    },
+    payload_format_version = {
+      type = "string", one_of = { "1.0", "2.0" },
+      description = 'the event and response shape (AWS Lambda proxy payload format): "1.0" or "2.0"'
+        .. ' (default "1.0" on REST APIs, which allow only "1.0"; "2.0" on HTTP APIs)',
     },
   },
 }
