@@ -10,6 +10,8 @@
 #ifndef MGW_APITYPE_H
 #define MGW_APITYPE_H
 
+#include <stddef.h>
+
 #include "conf/gwresp.h"
 
 /* Where the API key of a request comes from (mgw_api_t.api_key_source). */

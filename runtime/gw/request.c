@@ -443,7 +443,7 @@ void mgw__req_fail_with(mgw_req_t *r, mgw_gwresp_type_t type, const char *messag
         mgw_sbuf_add(&b, "{\"", 2);
         mgw_sbuf_add(&b, key, kn);
         if (o->null_message && message == NULL) {
-            mgw_sbuf_add(&b, "\":null}", 8);
+            mgw_sbuf_add(&b, "\":null}", 7);
         } else {
             mgw_sbuf_add(&b, "\":\"", 3);
             mgw_sbuf_add(&b, m, mn);

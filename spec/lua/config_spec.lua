@@ -746,7 +746,7 @@ describe("moongate.config", function()
     it("rejects a $default stage", function()
       fails_with('apis.pets.stages["$default"]: a REST API has no "$default" stage (the first path segment always names the stage)',
         rest_with(function(a)
-          a.stages["$default"] = {}
+          a.stages["$default"] = { variables = { backend = "http://127.0.0.1:9003" } }
         end))
     end)
 
@@ -786,7 +786,8 @@ describe("moongate.config", function()
     end)
 
     it("checks route keys as on HTTP APIs", function()
-      fails_with('apis.pets.routes.sendmessage: route key must be "METHOD /path" or "$default"', rest_with(function(a)
+      fails_with('apis.pets.routes.sendmessage: must be "METHOD /path" or "$default" (one space between method and path)',
+        rest_with(function(a)
         a.routes.sendmessage = { integration = { type = "mock" } }
       end))
     end)

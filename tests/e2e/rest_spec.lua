@@ -192,10 +192,12 @@ describe("a REST API next to an HTTP API", function()
             assert.matches("\nx%-amz%-apigw%-id: ", raw)
         end)
 
-        it("drops a backend's own x-amzn-RequestId and keeps the gateway's", function()
+        it("sends its own ids on proxied responses", function()
             local r = get("pets", "/prod/proxy")
             assert.are.equal(200, r.status)
             assert.matches(UUID, r.headers["x-amzn-requestid"])
+            assert.matches("^%S+$", r.headers["x-amz-apigw-id"])
+            assert.is_nil(r.headers["apigw-requestid"])
         end)
 
         it("takes a client's x-amzn-RequestId UUID as requestId, never as extendedRequestId", function()
