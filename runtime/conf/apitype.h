@@ -45,11 +45,11 @@ typedef struct mgw_apitype_s {
     /* requestId is a UUID of its own (a client's x-amzn-RequestId UUID when it sends
      * one); extendedRequestId stays the gateway's id. Else both are the gateway's id. */
     int uuid_request_id;
-    const char *request_id_header;  /* carries requestId on every response */
-    const char *extended_id_header; /* carries extendedRequestId, or NULL */
-    const char *error_type_header;  /* the gateway responses' x-amzn-ErrorType */
-    int key_source;                 /* MGW_KEYSRC_*: api_key_source when not configured */
-    int epoch_ms;                   /* requestTimeEpoch in milliseconds (else seconds) */
+    const char *request_id_header;          /* carries requestId on every response */
+    const char *extended_id_header;         /* carries extendedRequestId, or NULL */
+    const char *error_type_header;          /* the gateway responses' x-amzn-ErrorType */
+    int key_source;                         /* MGW_KEYSRC_*: api_key_source when not configured */
+    int epoch_ms;                           /* requestTimeEpoch in milliseconds (else seconds) */
     const mgw_gwresp_override_t *responses; /* by type, or NULL: the common defaults */
 } mgw_apitype_t;
 

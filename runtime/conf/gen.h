@@ -192,10 +192,10 @@ typedef struct {
 
 struct mgw_api_s {
     const char *id;
-    int protocol;                /* MGW_PROTO_* */
-    const mgw_apitype_t *type;   /* the protocol's differences (conf/apitype.h) */
-    int api_key_source;          /* MGW_KEYSRC_* */
-    mgw_ws_conf_t *ws; /* websocket APIs, else NULL */
+    int protocol;              /* MGW_PROTO_* */
+    const mgw_apitype_t *type; /* the protocol's differences (conf/apitype.h) */
+    int api_key_source;        /* MGW_KEYSRC_* */
+    mgw_ws_conf_t *ws;         /* websocket APIs, else NULL */
     int default_endpoint;
     mgw_stage_t *stages;
     int nstages;

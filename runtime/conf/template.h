@@ -64,7 +64,7 @@
     XX(EVENT_TYPE, "eventType")                                                                    \
     XX(MESSAGE_ID, "messageId")                                                                    \
     XX(DISCONNECT_STATUS, "disconnectStatusCode")                                                  \
-    XX(DISCONNECT_REASON, "disconnectReason")                                                   \
+    XX(DISCONNECT_REASON, "disconnectReason")                                                      \
     XX(RESOURCE_PATH, "resourcePath")                                                              \
     XX(RESOURCE_ID, "resourceId")                                                                  \
     XX(WEBACL_ARN, "webaclArn")                                                                    \

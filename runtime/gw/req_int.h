@@ -143,8 +143,8 @@ struct mgw_req_s {
     /* timing */
     uint64_t start_ns;
     uint64_t start_ms; /* wall clock */
-    char id[24];   /* the gateway's request id: extendedRequestId (requestId unless REST) */
-    char uuid[40]; /* a REST API's requestId, once made (mgw__req_id) */
+    char id[24];       /* the gateway's request id: extendedRequestId (requestId unless REST) */
+    char uuid[40];     /* a REST API's requestId, once made (mgw__req_id) */
 };
 
 /* The listener a request arrived on, in the request's own generation (reloads keep the

@@ -307,8 +307,8 @@ void mgw__resp_head(mgw_req_t *r, int status, const mgw_hdr_t *hdrs, int nhdrs,
     int k = 0;
     const mgw_apitype_t *t = mgw__req_type(r);
     const char *rid = mgw__req_id(r);
-    more[k++] = (mgw_hdr_t){{t->request_id_header, strlen(t->request_id_header)},
-                            {rid, strlen(rid)}};
+    more[k++] =
+        (mgw_hdr_t){{t->request_id_header, strlen(t->request_id_header)}, {rid, strlen(rid)}};
     if (t->extended_id_header)
         more[k++] = (mgw_hdr_t){{t->extended_id_header, strlen(t->extended_id_header)},
                                 {r->id, strlen(r->id)}};

@@ -40,7 +40,8 @@ static void test_tables(void)
     if (!http || !rest || !ws) return;
     CHECK(mgw_apitype_of(MGW_PROTO_REST) == rest && mgw_apitype_of(MGW_PROTO_HTTP) == http);
     CHECK(http->phases && rest->phases && !ws->phases);
-    CHECK(http->no_stage == MGW_GW_RESOURCE_NOT_FOUND && http->no_route == MGW_GW_RESOURCE_NOT_FOUND);
+    CHECK(http->no_stage == MGW_GW_RESOURCE_NOT_FOUND &&
+          http->no_route == MGW_GW_RESOURCE_NOT_FOUND);
     CHECK(rest->no_stage == MGW_GW_MISSING_AUTHENTICATION_TOKEN);
     CHECK(rest->no_route == MGW_GW_MISSING_AUTHENTICATION_TOKEN);
     CHECK_STR(http->request_id_header, "apigw-requestid");
@@ -135,7 +136,8 @@ static void test_untyped_api(void)
 
 int main(void)
 {
-    snprintf(dir, sizeof dir, "%s/mgw-apitype-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    snprintf(dir, sizeof dir, "%s/mgw-apitype-XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (mkdtemp(dir) == NULL) return perror("mkdtemp"), 1;
     RUN(test_tables);
     RUN(test_responses);

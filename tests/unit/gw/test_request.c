@@ -322,7 +322,8 @@ static int uuid_shaped(const char *s)
 {
     if (strlen(s) != 36) return 0;
     for (int i = 0; i < 36; i++)
-        if ((i == 8 || i == 13 || i == 18 || i == 23) ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
+        if ((i == 8 || i == 13 || i == 18 || i == 23) ? s[i] != '-'
+                                                      : !isxdigit((unsigned char)s[i]))
             return 0;
     return s[14] == '4';
 }
