@@ -554,6 +554,7 @@ end
 local OWN_HEADERS = {
   ["content-length"] = true, ["transfer-encoding"] = true, connection = true,
   ["keep-alive"] = true, date = true, ["apigw-requestid"] = true,
+  ["x-amzn-requestid"] = true, ["x-amz-apigw-id"] = true, -- a REST API's request ids
 }
 
 -- Turns a handler's return value into the response the client gets:

@@ -7,7 +7,8 @@
 -- Fields: method, path, raw_path, route_path, query_string, route_key, request_id,
 -- source_ip, stage, api_id, host, protocol, connection_id (a WebSocket event's
 -- connection; nil for HTTP requests), message_type (a WebSocket message's: "TEXT" or
--- "BINARY"; nil otherwise), ctx (a table shared by every hook of the
+-- "BINARY"; nil otherwise), api_type (the API's protocol: "http", "rest" or
+-- "websocket"), ctx (a table shared by every hook of the
 -- request), authorizer (the Lua authorizer's context, or the claims of the token a JWT
 -- authorizer allowed, once authorized), jwt ({ claims, scopes } of that token: claim
 -- values as strings, scopes nil when the token has none), client_cert
@@ -229,6 +230,7 @@ local FIELDS = base.constants.REQUEST_FIELDS
 local FIXED = {
   method = true, path = true, raw_path = true, query_string = true, request_id = true,
   source_ip = true, host = true, protocol = true, connection_id = true, message_type = true,
+  api_type = true,
 }
 
 local str_buf = ffi_new("mgw_str_t[1]")
@@ -583,9 +585,17 @@ end
 -- name, for those the builder cannot derive), t.time (epoch ms), t.connection_id (a
 -- WebSocket event: see testing.websocket), t.message_type (a WebSocket message: "TEXT"
 -- or "BINARY"), t.kept (a WebSocket event: { authorizer,
--- context } kept for its connection).
+-- context } kept for its connection), t.api_type ("http" (default), "rest" or
+-- "websocket": a REST request's requestId and extendedRequestId differ, its
+-- requestTimeEpoch is in milliseconds), t.extended_request_id.
+local API_TYPES = { http = true, rest = true, websocket = true }
+
 function M.new(t)
   t = t or {}
+  local api_type = t.api_type or (t.connection_id and "websocket") or "http"
+  if not API_TYPES[api_type] then
+    error('api_type must be "http", "rest" or "websocket", got ' .. tostring(api_type), 3)
+  end
   local path = t.path or "/"
   local query = t.query
   local qs = ""
@@ -612,7 +622,10 @@ function M.new(t)
     route_path = t.route_path or path,
     query_string = qs,
     route_key = t.route_key,
-    request_id = t.request_id or "kit-request-id",
+    request_id = t.request_id
+      or (api_type == "rest" and "c0ffee00-0000-4000-8000-000000000001" or "kit-request-id"),
+    api_type = api_type,
+    _extended_request_id = t.extended_request_id,
     source_ip = t.source_ip or "127.0.0.1",
     stage = t.stage or "$default",
     api_id = t.api_id or "api",
@@ -697,7 +710,10 @@ end
 -- $context values the builder derives; others come from t.context.
 local DERIVED = {
   requestId = function(s) return s.request_id end,
-  extendedRequestId = function(s) return s.request_id end,
+  extendedRequestId = function(s)
+    return s._extended_request_id or (s.api_type == "rest" and "kit-extended-id" or s.request_id)
+  end,
+  resourcePath = function(s) return s.route_key and match(s.route_key, "^%S+ (.*)$") end,
   apiId = function(s) return s.api_id end,
   stage = function(s) return s.stage end,
   routeKey = function(s) return s.route_key end,
@@ -709,7 +725,9 @@ local DERIVED = {
   ["identity.userAgent"] = function(s) return s._headers["user-agent"] end,
   domainName = function(s) return s.host end,
   domainPrefix = function(s) return s.host and match(s.host, "^[^.]*") end,
-  requestTimeEpoch = function(s) return tostring(math.floor(s._time / 1000)) end,
+  requestTimeEpoch = function(s)
+    return tostring(s.api_type == "rest" and math.floor(s._time) or math.floor(s._time / 1000))
+  end,
   requestTime = function(s) return os.date("!%d/%b/%Y:%H:%M:%S +0000", math.floor(s._time / 1000)) end,
 }
 

@@ -59,9 +59,10 @@ static int route_done(mgw_req_t *r, int rc, int idx)
         if (idx >= 0 && idx < r->api->nroutes) r->route = r->api->routes[idx];
         return MGW_PHASE_NEXT;
     }
-    mgw__req_fail(
-        r, rc == MGW_LUA_NOT_FOUND ? MGW_GW_RESOURCE_NOT_FOUND : MGW_GW_API_CONFIGURATION_ERROR,
-        NULL);
+    mgw__req_fail(r,
+                  rc == MGW_LUA_NOT_FOUND ? mgw__api_type(r->api)->no_route
+                                          : MGW_GW_API_CONFIGURATION_ERROR,
+                  NULL);
     return MGW_PHASE_STOP;
 }
 

@@ -268,9 +268,30 @@ end
 
 local WS_ONLY = "is only for websocket APIs"
 
+-- REST APIs (README "REST APIs"): the first path segment always names the stage and a
+-- request that no route matches is 403 MISSING_AUTHENTICATION_TOKEN, so there is no
+-- "$default" stage or route. WebSocket APIs check API keys when a client connects, from
+-- the x-api-key header: api_key_source is for HTTP and REST APIs.
+local function check_rest_fields(c, v, path, ctx)
+  if c.protocol == "websocket" and v.api_key_source ~= nil then
+    fail(ctx, join(path, "api_key_source"), "is not for websocket APIs (their API key is the x-api-key header of $connect)")
+  end
+  if c.protocol ~= "rest" then
+    return
+  end
+  if type(v.stages) == "table" and v.stages["$default"] ~= nil then
+    fail(ctx, join(join(path, "stages"), "$default"),
+      'a REST API has no "$default" stage (the first path segment always names the stage)')
+  end
+  if type(v.routes) == "table" and v.routes["$default"] ~= nil then
+    fail(ctx, join(join(path, "routes"), "$default"),
+      'a REST API has no "$default" route (use "ANY /{proxy+}")')
+  end
+end
+
 -- What only WebSocket APIs have, and what they must not have.
 local function check_protocol_fields(c, v, path, ctx)
-  local ws, http = c.protocol == "websocket", c.protocol == "http"
+  local ws, http = c.protocol == "websocket", c.protocol == "http" or c.protocol == "rest"
   local routes = type(v.routes) == "table" and v.routes or {}
   if ws and v.route_selection_expression == nil then
     fail(ctx, join(path, "route_selection_expression"), "is required for websocket APIs")
@@ -351,6 +372,7 @@ local function check_api(c, v, path, ctx)
   check_route_keys(c, v, path, ctx, ws)
   check_protocol_fields(c, v, path, ctx)
   check_payload_versions(c, path, ctx)
+  check_rest_fields(c, v, path, ctx)
   check_throttle_refs(c, path, ctx)
   check_route_authorizers(c, path, ctx)
   if type(v.routes) ~= "table" or type(c.routes) ~= "table" then

@@ -480,8 +480,13 @@ local api = {
   type = "record", description = "an API", post = checks.api,
   fields = {
     protocol = {
-      type = "string", one_of = { "http", "websocket" }, unsupported = { rest = true },
-      default = "http", description = 'API type: "http" or "websocket"',
+      type = "string", one_of = { "http", "rest", "websocket" },
+      default = "http", description = 'API type: "http", "rest" (AWS REST API semantics) or "websocket"',
+    },
+    api_key_source = {
+      type = "string", one_of = { "HEADER", "AUTHORIZER" },
+      description = 'where API keys come from: "HEADER" (x-api-key) or "AUTHORIZER" (the authorizer\'s'
+        .. ' usageIdentifierKey); default "HEADER" on REST APIs, both (the authorizer\'s first) on HTTP APIs',
     },
     route_selection_expression = {
       type = "string", check = route_selection_expression_error,

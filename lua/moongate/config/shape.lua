@@ -185,6 +185,7 @@ local function shape_api(id, a, prefix)
     jwt_authorizers = shape_jwt(api_path, a, routes, prefix),
     id = id,
     protocol = a.protocol,
+    api_key_source = a.api_key_source, -- nil: the protocol's default (runtime/conf/apitype.c)
     route_selection_expression = ws and a.route_selection_expression or nil,
     websocket = ws and shape_websocket(a.websocket) or nil,
     default_endpoint = a.default_endpoint,
