@@ -42,8 +42,8 @@ local ffi_string, ffi_new, ffi_cast = ffi.string, ffi.new, ffi.cast
 local type, error, pairs, ipairs, tostring, tonumber, rawget, rawset, setmetatable =
   type, error, pairs, ipairs, tostring, tonumber, rawget, rawset, setmetatable
 local co_running = coroutine.running
-local lower, gsub, find, char, match, gmatch =
-  string.lower, string.gsub, string.find, string.char, string.match, string.gmatch
+local lower, gsub, find, char, match, gmatch, sub =
+  string.lower, string.gsub, string.find, string.char, string.match, string.gmatch, string.sub
 local concat = table.concat
 
 local M = {}
@@ -707,6 +707,26 @@ function Plain:set_header(name, value)
   self._header_lists[lower(name)] = nil
 end
 
+-- $context.resourceId as the gateway makes it (runtime/gw/ids.c): ten characters of
+-- [a-z0-9] from the SHA-256 of "API-ID PATH-TEMPLATE", through OpenSSL's libcrypto.
+local crypto
+local function resource_id(api_id, route_key)
+  if not crypto then
+    ffi.cdef("unsigned char *SHA256(const unsigned char *d, size_t n, unsigned char *md);")
+    local ok, lib = pcall(ffi.load, "libcrypto.so.3")
+    crypto = ok and lib or ffi.load("crypto")
+  end
+  local src = (api_id or "") .. " " .. (match(route_key, "^%S+ (.*)$") or route_key)
+  local d = ffi_new("unsigned char[32]")
+  crypto.SHA256(src, #src, d)
+  local alnum, out = "abcdefghijklmnopqrstuvwxyz0123456789", {}
+  for i = 0, 9 do
+    local k = d[i] % 36 + 1
+    out[#out + 1] = sub(alnum, k, k)
+  end
+  return concat(out)
+end
+
 -- $context values the builder derives; others come from t.context.
 local DERIVED = {
   requestId = function(s) return s.request_id end,
@@ -714,6 +734,7 @@ local DERIVED = {
     return s._extended_request_id or (s.api_type == "rest" and "kit-extended-id" or s.request_id)
   end,
   resourcePath = function(s) return s.route_key and match(s.route_key, "^%S+ (.*)$") end,
+  resourceId = function(s) return s.route_key and resource_id(s.api_id, s.route_key) end,
   apiId = function(s) return s.api_id end,
   stage = function(s) return s.stage end,
   routeKey = function(s) return s.route_key end,

@@ -50,8 +50,11 @@ describe("moongate.events payload format 1.0", function()
       identity = { sourceIp = "127.0.0.1", userAgent = "spec/1.0" },
       path = "/prod/pets/7", protocol = "HTTP/1.1", requestId = "rid-1",
       requestTime = "14/Nov/2023:22:13:20 +0000", requestTimeEpoch = 1700000000123,
-      resourceId = "POST /pets/{id}", resourcePath = "/pets/{id}", stage = "prod",
+      resourceId = rc.resourceId, resourcePath = "/pets/{id}", stage = "prod",
     }, rc)
+    -- $context.resourceId: ten of [a-z0-9] from the API id and the path template, as C makes it
+    assert.matches("^" .. string.rep("[a-z0-9]", 10) .. "$", rc.resourceId)
+    assert.equal(rc.resourceId, events.v1(request{ path = "/prod/pets/8" }).requestContext.resourceId)
   end)
 
   it("shows a REST API's event without version and with the path below the stage", function()
@@ -70,7 +73,8 @@ describe("moongate.events payload format 1.0", function()
       stage_variables = {} })
     assert.equal("$default", e.resource)
     assert.equal("$default", e.requestContext.resourcePath)
-    assert.equal("$default", e.requestContext.resourceId)
+    assert.matches("^" .. string.rep("[a-z0-9]", 10) .. "$", e.requestContext.resourceId)
+    assert.are_not.equal(e.requestContext.resourceId, events.v1(request()).requestContext.resourceId)
     for _, k in ipairs({ "queryStringParameters", "multiValueQueryStringParameters", "pathParameters",
       "stageVariables", "body" }) do
       assert.is_nil(e[k], k)

@@ -128,7 +128,8 @@ describe("payload format 1.0 (HTTP API route with payload_format_version = \"1.0
         assert.equal("GET", rc.httpMethod)
         assert.equal("/v1/echo/a/b", rc.path)
         assert.equal("/v1/echo/{proxy+}", rc.resourcePath)
-        assert.equal("ANY /v1/echo/{proxy+}", rc.resourceId)
+        assert.matches("^[a-z0-9]+$", rc.resourceId) -- $context.resourceId: ten of [a-z0-9]
+        assert.equal(10, #rc.resourceId)
         assert.equal("$default", rc.stage)
         assert.equal("p", rc.apiId)
         assert.equal("HTTP/1.1", rc.protocol)

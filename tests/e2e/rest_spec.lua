@@ -284,8 +284,8 @@ describe("a REST API next to an HTTP API", function()
                 "GatewayTimeoutException")
         end)
 
-        it("a failing Lua integration: 500 Internal server error", function()
-            assert_rest_error(get("pets", "/prod/broken"), 500, '{"message":"Internal server error"}',
+        it("a failing Lua integration: 502 Internal server error (AWS's Lambda proxy error)", function()
+            assert_rest_error(get("pets", "/prod/broken"), 502, '{"message":"Internal server error"}',
                 "InternalServerErrorException")
         end)
 
