@@ -266,6 +266,8 @@ static int lookup(void *ud, int var, mgw_str_t arg, mgw_str_t *out)
         if (r->error_reason) return str(r->error_reason, out);
         return str(r->error_message ? r->error_message : mgw_gwresp_info(r->error_type)->message,
                    out);
+    case MGW_VAR_ERROR_VALIDATION:
+        return str(r->validation_error, out);
     case MGW_VAR_ERROR_RESPONSE_TYPE:
         return r->error_type == MGW_GW_NONE ? 0 : str(mgw_gwresp_info(r->error_type)->name, out);
     case MGW_VAR_STAGE_VARIABLE:
@@ -753,6 +755,8 @@ void mgw__req_body(mgw_req_t *r, const char *p, size_t n, mgw_rbuf_t *ref)
     const mgw_integ_ops_t *in = body_taker(r);
     if (in)
         in->body(r, p, n, ref);
+    else if (r->vbody && !r->resp_started)
+        mgw__validate_body(r, p, n); /* the validate phase reads the body */
     else if (r->lua && !r->resp_started && ext.hooks)
         ext.hooks->body(r, p, n); /* hooks still running */
 }
@@ -763,6 +767,8 @@ void mgw__req_body_done(mgw_req_t *r)
     const mgw_integ_ops_t *in = body_taker(r);
     if (in)
         in->body_done(r);
+    else if (r->vbody && !r->resp_started)
+        mgw__validate_body_done(r); /* may answer r */
     else if (r->lua && !r->resp_started && ext.hooks)
         ext.hooks->body_done(r); /* may answer r */
 }
@@ -780,6 +786,17 @@ void mgw__req_client_drained(mgw_req_t *r)
 void mgw__req_abort(mgw_req_t *r)
 {
     if (r->integ && r->integ->abort) r->integ->abort(r);
+}
+
+/* Request validation (gw/validate.c): the route's required parameters and body model. */
+static int phase_validate(mgw_req_t *r)
+{
+    return r->route->validation ? mgw__validate(r) : MGW_PHASE_NEXT;
+}
+
+void mgw__req_take_kept_body(mgw_req_t *r, mgw_buf_t *into)
+{
+    if (r->lua && ext.hooks && ext.hooks->take_body) ext.hooks->take_body(r, into);
 }
 
 /* The integration: always the last phase; it answers the request. */
