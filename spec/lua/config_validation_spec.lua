@@ -55,12 +55,12 @@ describe("moongate.config: request validation", function()
         .. "must be an HTTP token",
       'apis.pets.routes["GET /a"].request_parameters["method.request.path.a-b"]: invalid path parameter '
         .. "name: must match [A-Za-z0-9_]+",
+      'apis.pets.routes["GET /a"].request_parameters["method.request.path.id"]: {id} is not a path '
+        .. "parameter of the route",
       'apis.pets.routes["GET /a"].request_parameters["method.request.querystring.a&b"]: invalid query string '
         .. 'parameter name: at most 128 characters, no control characters, spaces or any of " \\ & = # % +',
       'apis.pets.routes["GET /a"].request_parameters["method.request.querystring.p"]: must be a boolean, '
         .. 'got "yes"',
-      'apis.pets.routes["GET /a"].request_parameters["method.request.path.id"]: {id} is not a path '
-        .. "parameter of the route",
     }, {
       ["GET /a"] = { integration = mock, request_validator = "params", request_parameters = {
         ["method.request.body.x"] = true,
@@ -76,8 +76,8 @@ describe("moongate.config: request validation", function()
   it("checks request_validator and request_models", function()
     fails_with({
       'apis.pets.routes["GET /a"].request_validator: must be one of "none", "params", "body", "all", '
-        .. 'got "both"',
-      'apis.pets.routes["GET /b"].request_models["json"]: must be a media type such as "application/json",'
+        .. 'got "both" (did you mean "body"?)',
+      'apis.pets.routes["GET /b"].request_models.json: must be a media type such as "application/json",'
         .. ' or "$default"',
       'apis.pets.routes["GET /c"].request_models["application/json"]: names no model of this API ("Pat")'
         .. ' (did you mean "Pet"?)',
@@ -100,8 +100,8 @@ describe("moongate.config: request validation", function()
       'apis.pets.models.e.schema: at /properties/a: a table must be a list (keys 1..n) or have only string'
         .. " keys",
       'apis.pets.models.f.schema: at /enum/0: a function is no JSON value',
-      'apis.pets.models["g-h"]: invalid model name: must be alphanumeric',
       'apis.pets.models.i.kind: unknown key',
+      'apis.pets.models["g-h"]: invalid model name: must be alphanumeric',
     }, { ["GET /a"] = { integration = mock } }, {
       a = {},
       b = { schema = PET, schema_file = "models/pets.json" },
@@ -127,7 +127,7 @@ describe("moongate.config: request validation", function()
 
   it("encodes Lua tables as JSON", function()
     assert.equal('{"a":[1,2.5,"x\\"",true],"b":{},"c":-3}', validation.encode({ a = { 1, 2.5, 'x"', true }, b = {}, c = -3 }))
-    assert.same({ nil, "at /: 0/0 is no JSON number" }, { validation.encode(0 / 0) })
+    assert.same({ nil, "at /: NaN is no JSON number" }, { validation.encode(0 / 0) })
   end)
 
   it("gives the gateway the models and each route's validation, in AWS's order", function()

@@ -52,7 +52,7 @@ describe("request validation", function()
             apis = {
                 v = {
                     stages = { ["$default"] = { access_log = { path = dir .. "/access.log",
-                        format = "$context.routeKey $context.status $context.error.responseType "
+                        format = "$context.requestId $context.routeKey $context.status $context.error.responseType "
                             .. "$context.error.validationErrorString" } } },
                     models = { Pet = { schema = PET }, Pets = { schema_file = "pets.json" } },
                     routes = {
@@ -126,15 +126,20 @@ describe("request validation", function()
         return h.curl(args)
     end
 
-    -- The access-log line of the last request (the log is written as requests end).
-    local function last_log()
+    -- Runs fn (one request) and returns its result and its access-log line, found by its
+    -- request id (lines are written, and flushed, as requests end), without the id.
+    local function logged(fn)
+        local r = fn()
+        local id = assert(r.headers["apigw-requestid"])
         local line
         h.wait_for(function()
             local s = h.read_file(dir .. "/access.log") or ""
-            line = s:match("([^\n]*)\n$")
+            for l in s:gmatch("[^\n]+") do
+                if l:sub(1, #id + 1) == id .. " " then line = l:sub(#id + 2) end
+            end
             return line
         end, 5)
-        return line
+        return r, line
     end
 
     describe("required parameters", function()
@@ -143,9 +148,10 @@ describe("request validation", function()
             assert.are.equal(400, r.status)
             assert.are.equal("BadRequestException", r.headers["x-amzn-errortype"])
             assert.are.same({ message = "Missing required request parameters: [x-trace, page]" }, r:json())
-            r = h.curl{ url "/pets?size=2", "-H", "X-Trace: abc" }
+            local line
+            r, line = logged(function() return h.curl{ url "/pets?size=2", "-H", "X-Trace: abc" } end)
             assert.are.same({ message = "Missing required request parameters: [page]" }, r:json())
-            assert.are.equal("GET /pets 400 BAD_REQUEST_PARAMETERS -", last_log())
+            assert.are.equal("GET /pets 400 BAD_REQUEST_PARAMETERS -", line)
         end)
 
         it("takes blank values as missing and decodes parameter names", function()
@@ -176,29 +182,30 @@ describe("request validation", function()
 
     describe("bodies", function()
         it("answers 400 Invalid request body with the reason in validationErrorString", function()
-            local r = post("/pets", "{}", "application/json")
+            local r, line = logged(function() return post("/pets", "{}", "application/json") end)
             assert.are.equal(400, r.status)
             assert.are.equal("BadRequestException", r.headers["x-amzn-errortype"])
             assert.are.same({ message = "Invalid request body" }, r:json())
             assert.are.equal('POST /pets 400 BAD_REQUEST_BODY [object has missing required properties (["name"])]',
-                last_log())
-            post("/pets", '{"name":"rex","age":-1,"tags":[1]}', "application/json")
+                line)
+            _, line = logged(function() return post("/pets", '{"name":"rex","age":-1,"tags":[1]}', "application/json") end)
             assert.are.equal("POST /pets 400 BAD_REQUEST_BODY [numeric instance is lower than the required "
                 .. "minimum (minimum: 0, found: -1), instance type (integer) does not match any allowed "
-                .. 'primitive type (allowed: ["string"])]', last_log())
+                .. 'primitive type (allowed: ["string"])]', line)
         end)
 
         it("refuses a body that is not JSON, and an empty body as an empty object", function()
-            local r = post("/pets", "name=rex", "application/json")
+            local r, line = logged(function() return post("/pets", "name=rex", "application/json") end)
             assert.are.equal(400, r.status)
             assert.are.same({ message = "Invalid request body" }, r:json())
-            assert.matches("^POST /pets 400 BAD_REQUEST_BODY %[instance is not valid JSON: ", last_log())
+            assert.are.equal("POST /pets 400 BAD_REQUEST_BODY [instance is not valid JSON: unexpected character "
+                .. "at byte 0]", line)
             r = post("/pets", '{"name":"a","name":"b"}', "application/json")
             assert.are.equal(400, r.status)
-            r = h.curl{ url "/pets", "-X", "POST" }
+            r, line = logged(function() return h.curl{ url "/pets", "-X", "POST" } end)
             assert.are.equal(400, r.status)
             assert.are.equal('POST /pets 400 BAD_REQUEST_BODY [object has missing required properties (["name"])]',
-                last_log())
+                line)
         end)
 
         it("picks the model by media type, ignoring case and parameters", function()
@@ -217,17 +224,17 @@ describe("request validation", function()
             assert.are.equal(200, post("/any", '{"name":"rex"}', "text/plain", trace).status)
             assert.are.equal(400, post("/any", '{"name":"rex"}', "application/json", trace).status)
             assert.are.equal(200, post("/any", '[{"name":"a"},{"name":"b"}]', "application/json", trace).status)
-            assert.are.equal(400, post("/any", '[{"name":"a"},{}]', "application/json", trace).status)
+            local r, line = logged(function() return post("/any", '[{"name":"a"},{}]', "application/json", trace) end)
+            assert.are.equal(400, r.status)
             assert.are.equal("POST /any 400 BAD_REQUEST_BODY [object has missing required properties "
-                .. '(["name"])]', last_log())
+                .. '(["name"])]', line)
             -- parameters are checked before the body
-            local r = post("/any", "{}", "text/plain")
+            r = post("/any", "{}", "text/plain")
             assert.are.same({ message = "Missing required request parameters: [x-trace]" }, r:json())
         end)
 
         it("shows validationErrorString in a customized gateway response", function()
-            local r = post("/pets", '{"name":""}', "application/json")
-            r = h.curl{ url("/pets", port_w), "--data-binary", '{"name":""}', "-H", "Content-Type: application/json" }
+            local r = h.curl{ url("/pets", port_w), "--data-binary", '{"name":""}', "-H", "Content-Type: application/json" }
             assert.are.equal(422, r.status)
             assert.are.same({ message = "Invalid request body",
                 why = '[string "" is too short (length: 0, required minimum: 1)]' }, r:json())
@@ -278,10 +285,13 @@ describe("request validation", function()
             assert.are.equal(413, r.status)
             -- an invalid body near the limit still gets its reasons
             local bad = h.write_file(dir .. "/bad.json", '{"note":"' .. filler .. '"}')
-            r = h.curl{ url "/pets", "--data-binary", "@" .. bad, "-H", "Content-Type: application/json" }
+            local line
+            r, line = logged(function()
+                return h.curl{ url "/pets", "--data-binary", "@" .. bad, "-H", "Content-Type: application/json" }
+            end)
             assert.are.equal(400, r.status)
             assert.are.equal('POST /pets 400 BAD_REQUEST_BODY [object has missing required properties (["name"])]',
-                last_log())
+                line)
         end)
     end)
 end)

@@ -51,7 +51,8 @@ local function encode(v, ptr, depth)
     return tostring(v)
   elseif t == "number" then
     if v ~= v or v == huge or v == -huge then
-      return nil, format("at %s: %s is no JSON number", ptr == "" and "/" or ptr, tostring(v))
+      return nil, format("at %s: %s is no JSON number", ptr == "" and "/" or ptr,
+        v ~= v and "NaN" or v > 0 and "infinity" or "-infinity")
     end
     if v == floor(v) and v > -2 ^ 53 and v < 2 ^ 53 then
       return format("%d", v)
@@ -148,8 +149,8 @@ M.route_fields = {
     keys = {
       type = "string", description = "method.request.{querystring,header,path}.NAME",
       check = function(k)
-        local _, err = parse_parameter(k)
-        return err
+        local kind, err = parse_parameter(k)
+        return not kind and err or nil
       end,
     },
     values = { type = "boolean", description = "true: required (checked by a params or all validator)" },
