@@ -19,8 +19,9 @@
 static const struct {
     const char *name;
     unsigned bits;
-} type_names[] = {{"array", T_ARR},   {"boolean", T_BOOL}, {"integer", T_INT}, {"null", T_NULL},
-                  {"number", T_NUM | T_INT}, {"object", T_OBJ}, {"string", T_STR}};
+} type_names[] = {{"array", T_ARR}, {"boolean", T_BOOL},       {"integer", T_INT},
+                  {"null", T_NULL}, {"number", T_NUM | T_INT}, {"object", T_OBJ},
+                  {"string", T_STR}};
 
 /* ---- compiling ---- */
 
@@ -489,7 +490,8 @@ static regex_t *compile_regex(cc_t *c, const mgw_json_t *v, const char *ptr)
 static node_t **compile_list(cc_t *c, const mgw_json_t *v, const char *base, const char *ptr,
                              int *n)
 {
-    if (v->type != MGW_JSON_ARRAY || v->n == 0) return cfail(c, ptr, "must be a non-empty array of schemas");
+    if (v->type != MGW_JSON_ARRAY || v->n == 0)
+        return cfail(c, ptr, "must be a non-empty array of schemas");
     node_t **out = mgw_pool_alloc(c->pool, sizeof(*out) * (size_t)v->n);
     for (int i = 0; i < v->n; i++)
         if ((out[i] = compile_node(c, v->items[i], base, ptr_idx(c, ptr, i))) == NULL) return NULL;
@@ -529,7 +531,8 @@ static int compile_types(cc_t *c, node_t *n, const mgw_json_t *t, const char *pt
     for (int i = 0; i < (one ? 1 : t->n); i++) {
         const mgw_json_t *e = one ? t : t->items[i];
         unsigned bits = 0;
-        for (size_t k = 0; e->type == MGW_JSON_STRING && k < sizeof(type_names) / sizeof(type_names[0]); k++)
+        for (size_t k = 0;
+             e->type == MGW_JSON_STRING && k < sizeof(type_names) / sizeof(type_names[0]); k++)
             if (strcmp(e->str, type_names[k].name) == 0) bits = type_names[k].bits;
         if (bits == 0) {
             cfail(c, ptr, "unknown type (array, boolean, integer, null, number, object, string)");
@@ -587,7 +590,8 @@ static int compile_keywords(cc_t *c, node_t *n, const mgw_json_t *s, const char 
                             const char *ptr)
 {
     const mgw_json_t *v;
-    if ((v = mgw_json_get(s, "type")) && compile_types(c, n, v, ptr_join(c, ptr, "type"))) return -1;
+    if ((v = mgw_json_get(s, "type")) && compile_types(c, n, v, ptr_join(c, ptr, "type")))
+        return -1;
     if (compile_number(c, s, "minimum", ptr, &n->has_min, &n->min, &n->min_text) ||
         compile_number(c, s, "maximum", ptr, &n->has_max, &n->max, &n->max_text) ||
         compile_number(c, s, "multipleOf", ptr, &n->has_mult, &n->mult, &n->mult_text) ||
@@ -595,13 +599,16 @@ static int compile_keywords(cc_t *c, node_t *n, const mgw_json_t *s, const char 
         compile_bool(c, s, "exclusiveMaximum", ptr, &n->excl_max) ||
         compile_bool(c, s, "uniqueItems", ptr, &n->unique))
         return -1;
-    if (n->has_mult && !(n->mult > 0)) return cfail(c, ptr_join(c, ptr, "multipleOf"), "must be greater than 0"), -1;
+    if (n->has_mult && !(n->mult > 0))
+        return cfail(c, ptr_join(c, ptr, "multipleOf"), "must be greater than 0"), -1;
     if (mgw_json_get(s, "exclusiveMinimum") && !n->has_min)
         return cfail(c, ptr_join(c, ptr, "exclusiveMinimum"), "needs minimum"), -1;
     if (mgw_json_get(s, "exclusiveMaximum") && !n->has_max)
         return cfail(c, ptr_join(c, ptr, "exclusiveMaximum"), "needs maximum"), -1;
-    if (get_count(c, s, "minLength", ptr, &n->min_len) || get_count(c, s, "maxLength", ptr, &n->max_len) ||
-        get_count(c, s, "minItems", ptr, &n->min_items) || get_count(c, s, "maxItems", ptr, &n->max_items) ||
+    if (get_count(c, s, "minLength", ptr, &n->min_len) ||
+        get_count(c, s, "maxLength", ptr, &n->max_len) ||
+        get_count(c, s, "minItems", ptr, &n->min_items) ||
+        get_count(c, s, "maxItems", ptr, &n->max_items) ||
         get_count(c, s, "minProperties", ptr, &n->min_props) ||
         get_count(c, s, "maxProperties", ptr, &n->max_props))
         return -1;
@@ -625,7 +632,8 @@ static int compile_keywords(cc_t *c, node_t *n, const mgw_json_t *s, const char 
             n->nitems_list = v->n;
             n->items_list = mgw_pool_alloc(c->pool, sizeof(node_t *) * (size_t)(v->n ? v->n : 1));
             for (int i = 0; i < v->n; i++)
-                if ((n->items_list[i] = compile_node(c, v->items[i], base, ptr_idx(c, ip, i))) == NULL)
+                if ((n->items_list[i] = compile_node(c, v->items[i], base, ptr_idx(c, ip, i))) ==
+                    NULL)
                     return -1;
         } else if ((n->items = compile_node(c, v, base, ip)) == NULL) {
             return -1;
@@ -641,7 +649,8 @@ static int compile_keywords(cc_t *c, node_t *n, const mgw_json_t *s, const char 
         n->props = mgw_pool_alloc(c->pool, sizeof(prop_t) * (size_t)(v->n ? v->n : 1));
         for (int i = 0; i < v->n; i++) {
             n->props[i] = (prop_t){v->keys[i], v->key_lens[i], NULL};
-            if ((n->props[i].s = compile_node(c, v->items[i], base, ptr_join(c, pp, v->keys[i]))) == NULL)
+            if ((n->props[i].s = compile_node(c, v->items[i], base, ptr_join(c, pp, v->keys[i]))) ==
+                NULL)
                 return -1;
         }
     }
@@ -685,7 +694,8 @@ static int compile_keywords(cc_t *c, node_t *n, const mgw_json_t *s, const char 
     if ((v = mgw_json_get(s, "oneOf")) &&
         !(n->one = compile_list(c, v, base, ptr_join(c, ptr, "oneOf"), &n->none)))
         return -1;
-    if ((v = mgw_json_get(s, "not")) && !(n->not_ = compile_node(c, v, base, ptr_join(c, ptr, "not"))))
+    if ((v = mgw_json_get(s, "not")) &&
+        !(n->not_ = compile_node(c, v, base, ptr_join(c, ptr, "not"))))
         return -1;
     return 0;
 }
@@ -696,7 +706,8 @@ static node_t *compile_node(cc_t *c, const mgw_json_t *s, const char *base, cons
     if (s->type != MGW_JSON_OBJECT) return cfail(c, ptr, "must be a schema (an object)");
     node_t *n = memo_get(c, s);
     if (n) return n;
-    if (++c->depth > 4 * MGW_JSON_MAX_DEPTH) return cfail(c, ptr, "schema references nest too deeply");
+    if (++c->depth > 4 * MGW_JSON_MAX_DEPTH)
+        return cfail(c, ptr, "schema references nest too deeply");
     n = mgw_pool_calloc(c->pool, sizeof(*n));
     memo_put(c, s, n);
     const mgw_json_t *ref = mgw_json_get(s, "$ref");
@@ -707,7 +718,8 @@ static node_t *compile_node(cc_t *c, const mgw_json_t *s, const char *base, cons
         const char *uri = uri_resolve(c->pool, base, ref->str), *tbase = base;
         const mgw_json_t *t = ref_target(c, uri, &tbase);
         if (t == NULL)
-            return cfail(c, rp, mgw_pool_printf(c->pool, "\"%s\" names nothing in this schema", ref->str));
+            return cfail(c, rp,
+                         mgw_pool_printf(c->pool, "\"%s\" names nothing in this schema", ref->str));
         if ((n->ref = compile_node(c, t, tbase, rp)) == NULL) return NULL;
         /* a chain of references must end at a schema that does something */
         const node_t *x = n->ref;
@@ -747,4 +759,3 @@ mgw_jschema_t *mgw_jschema_compile(mgw_pool_t *pool, const char *json, size_t n,
     s->root = root;
     return s;
 }
-

@@ -160,7 +160,8 @@ static int json_equal(const mgw_json_t *a, const mgw_json_t *b, int depth)
         for (int i = 0; i < a->n; i++) {
             int found = 0;
             for (int j = 0; j < b->n && !found; j++)
-                if (a->key_lens[i] == b->key_lens[j] && memcmp(a->keys[i], b->keys[j], a->key_lens[i]) == 0)
+                if (a->key_lens[i] == b->key_lens[j] &&
+                    memcmp(a->keys[i], b->keys[j], a->key_lens[i]) == 0)
                     found = json_equal(a->items[i], b->items[j], depth + 1) ? 1 : -1;
             if (found != 1) return 0;
         }
@@ -257,22 +258,28 @@ static int check_number(vs_t *st, const node_t *n, const mgw_json_t *v)
         ok = 0;
         if ((b = msg(st))) {
             if (v->num < n->min)
-                mgw_buf_printf(b, "numeric instance is lower than the required minimum (minimum: %s, found: %s)",
-                               n->min_text, v->str);
+                mgw_buf_printf(
+                    b,
+                    "numeric instance is lower than the required minimum (minimum: %s, found: %s)",
+                    n->min_text, v->str);
             else
-                mgw_buf_printf(b, "numeric instance is not strictly greater than the required minimum %s",
-                               n->min_text);
+                mgw_buf_printf(
+                    b, "numeric instance is not strictly greater than the required minimum %s",
+                    n->min_text);
         }
     }
     if (n->has_max && (v->num > n->max || (n->excl_max && v->num == n->max))) {
         ok = 0;
         if ((b = msg(st))) {
             if (v->num > n->max)
-                mgw_buf_printf(b, "numeric instance is greater than the required maximum (maximum: %s, found: %s)",
+                mgw_buf_printf(b,
+                               "numeric instance is greater than the required maximum (maximum: "
+                               "%s, found: %s)",
                                n->max_text, v->str);
             else
-                mgw_buf_printf(b, "numeric instance is not strictly lower than the required maximum %s",
-                               n->max_text);
+                mgw_buf_printf(
+                    b, "numeric instance is not strictly lower than the required maximum %s",
+                    n->max_text);
         }
     }
     if (n->has_mult) {
@@ -280,7 +287,8 @@ static int check_number(vs_t *st, const node_t *n, const mgw_json_t *v)
         if (!isfinite(q) || fabs(q - nearbyint(q)) > 1e-9 * (fabs(q) > 1 ? fabs(q) : 1)) {
             ok = 0;
             if ((b = msg(st)))
-                mgw_buf_printf(b, "remainder of division is not zero (%s / %s)", v->str, n->mult_text);
+                mgw_buf_printf(b, "remainder of division is not zero (%s / %s)", v->str,
+                               n->mult_text);
         }
     }
     return ok;
@@ -297,8 +305,8 @@ static int check_string(vs_t *st, const node_t *n, const mgw_json_t *v)
             if ((b = msg(st))) {
                 mgw_buf_adds(b, "string \"");
                 put_text(b, v->str, v->len);
-                mgw_buf_printf(b, "\" is too short (length: %lld, required minimum: %lld)", (long long)len,
-                               (long long)n->min_len);
+                mgw_buf_printf(b, "\" is too short (length: %lld, required minimum: %lld)",
+                               (long long)len, (long long)n->min_len);
             }
         }
         if (n->max_len >= 0 && len > n->max_len) {
@@ -306,8 +314,8 @@ static int check_string(vs_t *st, const node_t *n, const mgw_json_t *v)
             if ((b = msg(st))) {
                 mgw_buf_adds(b, "string \"");
                 put_text(b, v->str, v->len);
-                mgw_buf_printf(b, "\" is too long (length: %lld, maximum allowed: %lld)", (long long)len,
-                               (long long)n->max_len);
+                mgw_buf_printf(b, "\" is too long (length: %lld, maximum allowed: %lld)",
+                               (long long)len, (long long)n->max_len);
             }
         }
     }
@@ -331,14 +339,18 @@ static int check_array(vs_t *st, const node_t *n, const mgw_json_t *v, int depth
     if (n->min_items >= 0 && v->n < n->min_items) {
         ok = 0;
         if ((b = msg(st)))
-            mgw_buf_printf(b, "array is too short: must have at least %lld elements but instance has %d elements",
-                           (long long)n->min_items, v->n);
+            mgw_buf_printf(
+                b,
+                "array is too short: must have at least %lld elements but instance has %d elements",
+                (long long)n->min_items, v->n);
     }
     if (n->max_items >= 0 && v->n > n->max_items) {
         ok = 0;
         if ((b = msg(st)))
-            mgw_buf_printf(b, "array is too long: must have at most %lld elements but instance has %d elements",
-                           (long long)n->max_items, v->n);
+            mgw_buf_printf(
+                b,
+                "array is too long: must have at most %lld elements but instance has %d elements",
+                (long long)n->max_items, v->n);
     }
     if (!ok && !st->out) return 0;
     if (n->unique && !items_unique(v)) {
@@ -348,7 +360,8 @@ static int check_array(vs_t *st, const node_t *n, const mgw_json_t *v, int depth
     if (n->items_is_list && n->addl_items_false && v->n > n->nitems_list) {
         ok = 0;
         if ((b = msg(st)))
-            mgw_buf_printf(b, "schema only allows %d elements in array but instance has %d elements",
+            mgw_buf_printf(b,
+                           "schema only allows %d elements in array but instance has %d elements",
                            n->nitems_list, v->n);
     }
     for (int i = 0; i < v->n && (ok || st->out); i++) {
@@ -402,14 +415,16 @@ static int check_object(vs_t *st, const node_t *n, const mgw_json_t *v, int dept
     if (n->min_props >= 0 && v->n < n->min_props) {
         ok = 0;
         if ((b = msg(st)))
-            mgw_buf_printf(b, "object has too few properties (found %d but schema requires at least %lld)", v->n,
-                           (long long)n->min_props);
+            mgw_buf_printf(
+                b, "object has too few properties (found %d but schema requires at least %lld)",
+                v->n, (long long)n->min_props);
     }
     if (n->max_props >= 0 && v->n > n->max_props) {
         ok = 0;
         if ((b = msg(st)))
-            mgw_buf_printf(b, "object has too many properties (found %d but schema requires at most %lld)", v->n,
-                           (long long)n->max_props);
+            mgw_buf_printf(
+                b, "object has too many properties (found %d but schema requires at most %lld)",
+                v->n, (long long)n->max_props);
     }
     if (n->required && missing_names(v, n->required, NULL)) {
         ok = 0;
@@ -491,8 +506,9 @@ static int check(vs_t *st, const node_t *n, const mgw_json_t *v, int depth)
     if (n->types && !(n->types & t)) {
         ok = 0;
         if ((b = msg(st))) {
-            mgw_buf_printf(b, "instance type (%s) does not match any allowed primitive type (allowed: ",
-                           type_name(t));
+            mgw_buf_printf(
+                b, "instance type (%s) does not match any allowed primitive type (allowed: ",
+                type_name(t));
             if (n->type_src->type == MGW_JSON_STRING) {
                 mgw_buf_addc(b, '[');
                 put_json(b, n->type_src, 64);
@@ -536,8 +552,9 @@ static int check(vs_t *st, const node_t *n, const mgw_json_t *v, int depth)
         if (matched < n->nall) {
             ok = 0;
             if ((b = msg(st)))
-                mgw_buf_printf(b, "instance failed to match all required schemas (matched only %d out of %d)",
-                               matched, n->nall);
+                mgw_buf_printf(
+                    b, "instance failed to match all required schemas (matched only %d out of %d)",
+                    matched, n->nall);
         }
     }
     if (n->nany) {
@@ -547,7 +564,8 @@ static int check(vs_t *st, const node_t *n, const mgw_json_t *v, int depth)
         if (!matched) {
             ok = 0;
             if ((b = msg(st)))
-                mgw_buf_printf(b, "instance failed to match at least one required schema among %d", n->nany);
+                mgw_buf_printf(b, "instance failed to match at least one required schema among %d",
+                               n->nany);
         }
     }
     if (n->none) {
@@ -557,8 +575,9 @@ static int check(vs_t *st, const node_t *n, const mgw_json_t *v, int depth)
         if (matched != 1) {
             ok = 0;
             if ((b = msg(st)))
-                mgw_buf_printf(b, "instance failed to match exactly one schema (matched %d out of %d)", matched,
-                               n->none);
+                mgw_buf_printf(b,
+                               "instance failed to match exactly one schema (matched %d out of %d)",
+                               matched, n->none);
         }
     }
     if (n->not_ && quiet(st, n->not_, v, depth + 1)) {
@@ -579,7 +598,8 @@ int mgw_jschema_validate(const mgw_jschema_t *s, const mgw_json_t *v, mgw_pool_t
         st.nmore = 0;
         st.nmsg = st.nmsg < MGW_JSCHEMA_MAX_MESSAGES ? st.nmsg : MGW_JSCHEMA_MAX_MESSAGES - 1;
         mgw_buf_adds(&out, st.nmsg ? ", " : "");
-        mgw_buf_adds(&out, st.exhausted == 1 ? "schema recursion too deep" : "validation too complex");
+        mgw_buf_adds(&out,
+                     st.exhausted == 1 ? "schema recursion too deep" : "validation too complex");
     }
     if (why) {
         *why = NULL;

@@ -27,9 +27,9 @@ static mgw_str_t field_str(lua_State *L, mgw_pool_t *pool, const char *key)
 static int field_int(lua_State *L, const char *key)
 {
     lua_getfield(L, -1, key);
-    int v = lua_type(L, -1) == LUA_TNUMBER ? (int)lua_tointeger(L, -1)
+    int v = lua_type(L, -1) == LUA_TNUMBER    ? (int)lua_tointeger(L, -1)
             : lua_type(L, -1) == LUA_TBOOLEAN ? lua_toboolean(L, -1)
-                                               : 0;
+                                              : 0;
     lua_pop(L, 1);
     return v;
 }
@@ -50,7 +50,8 @@ typedef struct {
     const mgw_jschema_t *s;
 } model_t;
 
-static mgw_validation_t *read_route(lua_State *L, mgw_pool_t *pool, const model_t *models, int nmodels)
+static mgw_validation_t *read_route(lua_State *L, mgw_pool_t *pool, const model_t *models,
+                                    int nmodels)
 {
     mgw_validation_t *v = mgw_pool_calloc(pool, sizeof(*v));
     v->params = field_int(L, "params");
@@ -101,7 +102,8 @@ void mgw__valconf_read(lua_State *L, mgw_pool_t *pool, mgw_api_t *api,
         char err[512];
         models[i].name = name.p;
         models[i].s = json.p ? mgw_jschema_compile(pool, json.p, json.n, err, sizeof(err)) : NULL;
-        if (models[i].s == NULL) error(ud, where.p ? where.p : "models", json.p ? err : "no schema");
+        if (models[i].s == NULL)
+            error(ud, where.p ? where.p : "models", json.p ? err : "no schema");
         lua_pop(L, 1);
     }
     if (n >= 0) lua_pop(L, 1);

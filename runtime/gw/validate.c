@@ -66,7 +66,8 @@ static int has_param(const mgw_req_t *r, const mgw_vparam_t *vp)
     switch (vp->kind) {
     case MGW_VPARAM_HEADER:
         for (int i = 0; i < r->nheaders; i++)
-            if (mgw_str_ieq(r->headers[i].name, vp->name.p) && !blank(r->headers[i].value)) return 1;
+            if (mgw_str_ieq(r->headers[i].name, vp->name.p) && !blank(r->headers[i].value))
+                return 1;
         return 0;
     case MGW_VPARAM_PATH:
         for (int i = 0; i < r->nparams; i++)
@@ -182,7 +183,8 @@ int mgw__validate(mgw_req_t *r)
     if (!v->body) return MGW_PHASE_NEXT;
     const mgw_vmodel_t *m = model_for(r, v);
     if (m == NULL) return MGW_PHASE_NEXT; /* no model for this content type: not checked */
-    if (r->body_mem.p) return check_body(r, m, r->body_mem.p, r->body_mem.n) ? MGW_PHASE_STOP : MGW_PHASE_NEXT;
+    if (r->body_mem.p)
+        return check_body(r, m, r->body_mem.p, r->body_mem.n) ? MGW_PHASE_STOP : MGW_PHASE_NEXT;
     mgw_buf_t *b = mgw_pool_calloc(r->pool, sizeof(*b));
     mgw_pool_cleanup_add(r->pool, free_body_cb, b);
     if (r->has_length) mgw_buf_reserve(b, (size_t)r->content_length);
@@ -195,7 +197,8 @@ int mgw__validate(mgw_req_t *r)
         return MGW_PHASE_STOP;
     }
     r->vbody = b;
-    if (r->body_done || (!r->has_length && !r->chunked) || (r->has_length && r->content_length == 0))
+    if (r->body_done || (!r->has_length && !r->chunked) ||
+        (r->has_length && r->content_length == 0))
         return body_complete(r) ? MGW_PHASE_STOP : MGW_PHASE_NEXT;
     mgw__req_send_continue(r); /* a client waiting for "100 Continue" sends the body now */
     return MGW_PHASE_WAIT;

@@ -32,12 +32,15 @@ static const char *const suite_dirs[] = {
 static const struct {
     const char *file, *group, *test, *why; /* test "(invalid)": the cases expected invalid */
 } known[] = {
-    {"refRemote.json", "*", "*", "references to other documents (http://localhost:1234) are not fetched"},
+    {"refRemote.json", "*", "*",
+     "references to other documents (http://localhost:1234) are not fetched"},
     {"definitions.json", "*", "*",
-     "refers to the draft 4 meta-schema (http://json-schema.org/draft-04/schema#), another document"},
+     "refers to the draft 4 meta-schema (http://json-schema.org/draft-04/schema#), another "
+     "document"},
     {"ref.json", "remote ref, containing refs itself", "*",
      "refers to the draft 4 meta-schema, another document"},
-    {"optional/format.json", "*", "(invalid)", "format is not validated (an annotation; see jschema.h)"},
+    {"optional/format.json", "*", "(invalid)",
+     "format is not validated (an annotation; see jschema.h)"},
     {"optional/ecmascript-regex.json", "*", "*",
      "regexes run as POSIX extended regexes on bytes (see jschema.h)"},
 };
@@ -127,7 +130,8 @@ static int run_file(const char *dir, const char *name)
     int bad = 0;
     for (int g = 0; g < doc->n; g++) {
         const mgw_json_t *grp = doc->items[g];
-        const mgw_json_t *gd = mgw_json_get(grp, "description"), *tests = mgw_json_get(grp, "tests");
+        const mgw_json_t *gd = mgw_json_get(grp, "description"),
+                         *tests = mgw_json_get(grp, "tests");
         mgw_buf_t sch = {0};
         write_json(&sch, mgw_json_get(grp, "schema"));
         char cerr[256];
@@ -146,8 +150,8 @@ static int run_file(const char *dir, const char *name)
             if (k >= 0) {
                 suite_known++;
                 if (ok) {
-                    printf("#   %s: \"%s\" / \"%s\" passes: take it off the known list\n", name, gd->str,
-                           td);
+                    printf("#   %s: \"%s\" / \"%s\" passes: take it off the known list\n", name,
+                           gd->str, td);
                     bad = 1;
                 }
                 known_used[k] = 1;
@@ -159,7 +163,10 @@ static int run_file(const char *dir, const char *name)
             }
             bad = 1;
             printf("#   %s: \"%s\" / \"%s\": want %s, got %s%s%s\n", name, gd->str, td,
-                   want ? "valid" : "invalid", got < 0 ? "compile error: " : got ? "valid" : "invalid ",
+                   want ? "valid" : "invalid",
+                   got < 0 ? "compile error: "
+                   : got   ? "valid"
+                           : "invalid ",
                    got < 0 ? cerr : "", got == 0 && why ? why : "");
         }
     }
@@ -215,12 +222,13 @@ static void run_suite(void)
         printf("%s - draft4 %s\n", rc == 0 ? "ok" : "not ok", files[i]);
         rc == 0 ? unit_passed++ : unit_failed++;
     }
-    printf("# draft4: %d files, %d cases: %d passed, %d known not to pass (listed with the reason)\n", n,
-           suite_cases, suite_passed, suite_known);
+    printf(
+        "# draft4: %d files, %d cases: %d passed, %d known not to pass (listed with the reason)\n",
+        n, suite_cases, suite_passed, suite_known);
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
         if (!known_used[i]) {
-            printf("not ok - draft4 suite: the known case %s / %s / %s matches nothing\n", known[i].file,
-                   known[i].group, known[i].test);
+            printf("not ok - draft4 suite: the known case %s / %s / %s matches nothing\n",
+                   known[i].file, known[i].group, known[i].test);
             unit_failed++;
         }
     if (n == 0 || suite_passed < 300) {
@@ -250,18 +258,20 @@ static const char *why(const mgw_jschema_t *s, const char *json)
 {
     mgw_json_t *v;
     char err[128];
-    if (s == NULL || mgw_json_parse(pool, json, strlen(json), &v, err, sizeof(err)) != 0) return "(bad test)";
+    if (s == NULL || mgw_json_parse(pool, json, strlen(json), &v, err, sizeof(err)) != 0)
+        return "(bad test)";
     const char *w = NULL;
     return mgw_jschema_validate(s, v, pool, &w) ? "valid" : w;
 }
 
 static void test_messages(void)
 {
-    const mgw_jschema_t *pet = schema("{\"type\":\"object\",\"required\":[\"name\",\"age\"],"
-                                      "\"properties\":{\"name\":{\"type\":\"string\",\"minLength\":2,"
-                                      "\"maxLength\":5,\"pattern\":\"^[a-z]+$\"},"
-                                      "\"age\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":30},"
-                                      "\"tag\":{\"enum\":[\"a\",\"b\"]}},\"additionalProperties\":false}");
+    const mgw_jschema_t *pet =
+        schema("{\"type\":\"object\",\"required\":[\"name\",\"age\"],"
+               "\"properties\":{\"name\":{\"type\":\"string\",\"minLength\":2,"
+               "\"maxLength\":5,\"pattern\":\"^[a-z]+$\"},"
+               "\"age\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":30},"
+               "\"tag\":{\"enum\":[\"a\",\"b\"]}},\"additionalProperties\":false}");
     CHECK_STR(why(pet, "{\"name\":\"rex\",\"age\":3}"), "valid");
     CHECK_STR(why(pet, "{}"), "[object has missing required properties ([\"age\",\"name\"])]");
     CHECK_STR(why(pet, "[]"), "[instance type (array) does not match any allowed primitive type "
@@ -277,42 +287,55 @@ static void test_messages(void)
     CHECK_STR(why(pet, "{\"name\":\"rex\",\"age\":31}"),
               "[numeric instance is greater than the required maximum (maximum: 30, found: 31)]");
     CHECK_STR(why(pet, "{\"name\":\"rex\",\"age\":3.0}"),
-              "[instance type (number) does not match any allowed primitive type (allowed: [\"integer\"])]");
+              "[instance type (number) does not match any allowed primitive type (allowed: "
+              "[\"integer\"])]");
     CHECK_STR(why(pet, "{\"name\":\"rex\",\"age\":3,\"tag\":\"c\"}"),
               "[instance value (\"c\") not found in enum (possible values: [\"a\",\"b\"])]");
-    CHECK_STR(why(pet, "{\"name\":\"rex\",\"age\":3,\"x\":1,\"y\":2}"),
-              "[object instance has properties which are not allowed by the schema: [\"x\",\"y\"]]");
+    CHECK_STR(
+        why(pet, "{\"name\":\"rex\",\"age\":3,\"x\":1,\"y\":2}"),
+        "[object instance has properties which are not allowed by the schema: [\"x\",\"y\"]]");
     /* every failure of the document, in one list */
-    CHECK_STR(why(pet, "{\"name\":5}"), "[object has missing required properties ([\"age\"]), instance type "
-                                        "(integer) does not match any allowed primitive type (allowed: "
-                                        "[\"string\"])]");
-    const mgw_jschema_t *arr = schema("{\"type\":\"array\",\"minItems\":1,\"maxItems\":2,\"uniqueItems\":true,"
-                                      "\"items\":{\"type\":[\"string\",\"null\"]}}");
-    CHECK_STR(why(arr, "[]"), "[array is too short: must have at least 1 elements but instance has 0 elements]");
+    CHECK_STR(why(pet, "{\"name\":5}"),
+              "[object has missing required properties ([\"age\"]), instance type "
+              "(integer) does not match any allowed primitive type (allowed: "
+              "[\"string\"])]");
+    const mgw_jschema_t *arr =
+        schema("{\"type\":\"array\",\"minItems\":1,\"maxItems\":2,\"uniqueItems\":true,"
+               "\"items\":{\"type\":[\"string\",\"null\"]}}");
+    CHECK_STR(why(arr, "[]"),
+              "[array is too short: must have at least 1 elements but instance has 0 elements]");
     CHECK_STR(why(arr, "[\"a\",\"b\",\"c\"]"),
               "[array is too long: must have at most 2 elements but instance has 3 elements]");
     CHECK_STR(why(arr, "[\"a\",\"a\"]"), "[array must not contain duplicate elements]");
-    CHECK_STR(why(arr, "[1]"), "[instance type (integer) does not match any allowed primitive type (allowed: "
-                               "[\"string\",\"null\"])]");
+    CHECK_STR(why(arr, "[1]"),
+              "[instance type (integer) does not match any allowed primitive type (allowed: "
+              "[\"string\",\"null\"])]");
     const mgw_jschema_t *comb = schema("{\"anyOf\":[{\"type\":\"string\"},{\"minimum\":2}],"
                                        "\"not\":{\"enum\":[7]},\"multipleOf\":0.5}");
     CHECK_STR(why(comb, "1"), "[instance failed to match at least one required schema among 2]");
     CHECK_STR(why(comb, "7"), "[instance matched a schema which it should not have]");
     CHECK_STR(why(comb, "2.25"), "[remainder of division is not zero (2.25 / 0.5)]");
     CHECK_STR(why(comb, "2.5"), "valid");
-    const mgw_jschema_t *dep = schema("{\"dependencies\":{\"card\":[\"zip\",\"cvv\"]},\"minProperties\":2}");
-    CHECK_STR(why(dep, "{\"card\":1}"),
-              "[object has too few properties (found 1 but schema requires at least 2), property \"card\" of "
-              "object has missing property dependencies (schema requires [\"cvv\",\"zip\"]; missing: "
-              "[\"cvv\",\"zip\"])]");
+    const mgw_jschema_t *dep =
+        schema("{\"dependencies\":{\"card\":[\"zip\",\"cvv\"]},\"minProperties\":2}");
+    CHECK_STR(
+        why(dep, "{\"card\":1}"),
+        "[object has too few properties (found 1 but schema requires at least 2), property "
+        "\"card\" of "
+        "object has missing property dependencies (schema requires [\"cvv\",\"zip\"]; missing: "
+        "[\"cvv\",\"zip\"])]");
     /* strings in messages are shortened, at a character boundary */
     const mgw_jschema_t *num = schema("{\"type\":\"number\"}");
-    CHECK_STR(why(num, "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\""),
-              "[instance type (string) does not match any allowed primitive type (allowed: [\"number\"])]");
+    CHECK_STR(
+        why(num, "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\""),
+        "[instance type (string) does not match any allowed primitive type (allowed: "
+        "[\"number\"])]");
     const mgw_jschema_t *en = schema("{\"enum\":[1]}");
-    CHECK_STR(why(en, "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xc3\xa9\""),
-              "[instance value (\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...\") not found in "
-              "enum (possible values: [1])]");
+    CHECK_STR(
+        why(en, "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xc3\xa9\""),
+        "[instance value (\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...\") "
+        "not found in "
+        "enum (possible values: [1])]");
     /* at most MGW_JSCHEMA_MAX_MESSAGES reasons, then a count */
     const mgw_jschema_t *many = schema("{\"items\":{\"type\":\"string\"}}");
     const char *w = why(many, "[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18]");
@@ -325,8 +348,10 @@ static void test_compile_errors(void)
               "at /type: unknown type (array, boolean, integer, null, number, object, string)");
     CHECK_STR(compile_error("{\"properties\":{\"a/b\":{\"minimum\":\"1\"}}}"),
               "at /properties/a~1b/minimum: must be a number");
-    CHECK_STR(compile_error("{\"required\":[]}"), "at /required: must be a non-empty array of strings");
-    CHECK_STR(compile_error("{\"required\":[\"a\",\"a\"]}"), "at /required: must not repeat a name");
+    CHECK_STR(compile_error("{\"required\":[]}"),
+              "at /required: must be a non-empty array of strings");
+    CHECK_STR(compile_error("{\"required\":[\"a\",\"a\"]}"),
+              "at /required: must not repeat a name");
     CHECK_STR(compile_error("{\"items\":[{},3]}"), "at /items/1: must be a schema (an object)");
     CHECK_STR(compile_error("{\"minLength\":-1}"), "at /minLength: must be a non-negative integer");
     CHECK_STR(compile_error("{\"multipleOf\":0}"), "at /multipleOf: must be greater than 0");
@@ -336,13 +361,15 @@ static void test_compile_errors(void)
               "at /$ref: \"#/definitions/nope\" names nothing in this schema");
     CHECK_STR(compile_error("{\"$ref\":\"http://example.com/x.json\"}"),
               "at /$ref: \"http://example.com/x.json\" names nothing in this schema");
-    CHECK_STR(compile_error("{\"$ref\":\"#\"}"), "at /$ref: the references loop without reaching a schema");
+    CHECK_STR(compile_error("{\"$ref\":\"#\"}"),
+              "at /$ref: the references loop without reaching a schema");
     CHECK_STR(compile_error("{\"definitions\":{\"a\":{\"$ref\":\"#/definitions/b\"},"
                             "\"b\":{\"$ref\":\"#/definitions/a\"}},\"$ref\":\"#/definitions/a\"}"),
               "at /$ref/$ref: the references loop without reaching a schema");
     CHECK_STR(compile_error("{\"pattern\":\"(?=a)\"}"),
               "at /pattern: regex \"(?=a)\": lookaround and named groups are not supported");
-    CHECK_STR(compile_error("{\"pattern\":\"(a\"}"), "at /pattern: regex \"(a\": Unmatched ( or \\(");
+    CHECK_STR(compile_error("{\"pattern\":\"(a\"}"),
+              "at /pattern: regex \"(a\": Unmatched ( or \\(");
     CHECK_STR(compile_error("{\"type\":"), "not JSON: unexpected end at byte 8");
     CHECK_STR(compile_error("[]"), "at /: must be a schema (an object)");
 }
@@ -375,40 +402,45 @@ static void test_regex(void)
     CHECK_STR(why(s, "{\"x-12\":\"a\"}"), "valid");
     CHECK_STR(why(s, "{\"x-1a\":\"a\"}"),
               "[object instance has properties which are not allowed by the schema: [\"x-1a\"]]");
-    CHECK_STR(why(s, "{\"x-1\":2}"),
-              "[instance type (integer) does not match any allowed primitive type (allowed: [\"string\"])]");
+    CHECK_STR(why(s, "{\"x-1\":2}"), "[instance type (integer) does not match any allowed "
+                                     "primitive type (allowed: [\"string\"])]");
 }
 
 static void test_refs_and_budget(void)
 {
     /* a recursive schema: a tree of any depth the parser takes */
-    const mgw_jschema_t *tree = schema("{\"definitions\":{\"node\":{\"type\":\"object\",\"required\":[\"v\"],"
-                                       "\"properties\":{\"kids\":{\"type\":\"array\",\"items\":"
-                                       "{\"$ref\":\"#/definitions/node\"}}}}},\"$ref\":\"#/definitions/node\"}");
+    const mgw_jschema_t *tree =
+        schema("{\"definitions\":{\"node\":{\"type\":\"object\",\"required\":[\"v\"],"
+               "\"properties\":{\"kids\":{\"type\":\"array\",\"items\":"
+               "{\"$ref\":\"#/definitions/node\"}}}}},\"$ref\":\"#/definitions/node\"}");
     CHECK_STR(why(tree, "{\"v\":1,\"kids\":[{\"v\":2,\"kids\":[{\"v\":3}]}]}"), "valid");
     CHECK_STR(why(tree, "{\"v\":1,\"kids\":[{\"v\":2,\"kids\":[{}]}]}"),
               "[object has missing required properties ([\"v\"])]");
     /* a schema that applies itself to the same value without end stops at the depth limit */
     const mgw_jschema_t *self = schema("{\"anyOf\":[{\"$ref\":\"#\"}]}");
-    CHECK_STR(why(self, "1"), "[instance failed to match at least one required schema among 1, schema "
-                              "recursion too deep]");
+    CHECK_STR(why(self, "1"),
+              "[instance failed to match at least one required schema among 1, schema "
+              "recursion too deep]");
     /* exponential work is cut by the step budget */
-    const mgw_jschema_t *exp = schema("{\"definitions\":{\"a\":{\"allOf\":[{\"$ref\":\"#/definitions/b\"},"
-                                      "{\"$ref\":\"#/definitions/b\"},{\"$ref\":\"#/definitions/b\"}]},"
-                                      "\"b\":{\"allOf\":[{\"$ref\":\"#/definitions/a\"},{\"$ref\":"
-                                      "\"#/definitions/a\"}]}},\"$ref\":\"#/definitions/a\"}");
+    const mgw_jschema_t *exp =
+        schema("{\"definitions\":{\"a\":{\"allOf\":[{\"$ref\":\"#/definitions/b\"},"
+               "{\"$ref\":\"#/definitions/b\"},{\"$ref\":\"#/definitions/b\"}]},"
+               "\"b\":{\"allOf\":[{\"$ref\":\"#/definitions/a\"},{\"$ref\":"
+               "\"#/definitions/a\"}]}},\"$ref\":\"#/definitions/a\"}");
     const char *w = why(exp, "1");
     CHECK(w && strstr(w, "too") != NULL);
     /* ids: a location-independent identifier and a relative reference against an id */
-    const mgw_jschema_t *ids = schema("{\"id\":\"http://x.test/root.json\",\"definitions\":{\"a\":{\"id\":\"#foo\","
-                                      "\"type\":\"integer\"},\"b\":{\"id\":\"b.json\",\"type\":\"string\"}},"
-                                      "\"properties\":{\"a\":{\"$ref\":\"#foo\"},\"b\":{\"$ref\":\"b.json\"}}}");
+    const mgw_jschema_t *ids =
+        schema("{\"id\":\"http://x.test/root.json\",\"definitions\":{\"a\":{\"id\":\"#foo\","
+               "\"type\":\"integer\"},\"b\":{\"id\":\"b.json\",\"type\":\"string\"}},"
+               "\"properties\":{\"a\":{\"$ref\":\"#foo\"},\"b\":{\"$ref\":\"b.json\"}}}");
     CHECK_STR(why(ids, "{\"a\":1,\"b\":\"x\"}"), "valid");
     CHECK(strcmp(why(ids, "{\"a\":\"1\"}"), "valid") != 0);
     CHECK(strcmp(why(ids, "{\"b\":1}"), "valid") != 0);
     /* uniqueItems compares by value, members in any order */
     const mgw_jschema_t *u = schema("{\"uniqueItems\":true}");
-    CHECK_STR(why(u, "[{\"a\":1,\"b\":[1,2]},{\"b\":[1,2.0],\"a\":1}]"), "[array must not contain duplicate elements]");
+    CHECK_STR(why(u, "[{\"a\":1,\"b\":[1,2]},{\"b\":[1,2.0],\"a\":1}]"),
+              "[array must not contain duplicate elements]");
     CHECK_STR(why(u, "[{\"a\":1,\"b\":[1,2]},{\"b\":[2,1],\"a\":1}]"), "valid");
 }
 
