@@ -414,13 +414,97 @@ static const char *ecma_class(const char **ps, mgw_buf_t *o)
     return NULL;
 }
 
-/* The ECMA 262 regex src as a POSIX extended regex in o; NULL or why it cannot be. */
+/* Bounds on what a regex may cost glibc's compiler, which expands counted repetitions:
+ * a regex whose atoms, repetitions multiplied out, pass MGW_RE_MAX_WEIGHT is refused. */
+#define MGW_RE_MAX_WEIGHT 20000L
+#define MGW_RE_MAX_GROUPS 32
+#define MGW_RE_MAX_COUNT 1000L
+
+/* A counted repetition {n}, {n,} or {n,m} at s: its largest count (n when open), and
+ * where it ends; -1 when s holds none (then '{' is a literal, as ECMA 262 Annex B has it). */
+static long brace_count(const char *s, const char *end, const char **after)
+{
+    const char *p = s + 1;
+    long n = 0, m = -1;
+    if (p >= end || *p < '0' || *p > '9') return -1;
+    while (p < end && *p >= '0' && *p <= '9' && n <= MGW_RE_MAX_COUNT)
+        n = n * 10 + (*p++ - '0');
+    if (p < end && *p == ',') {
+        p++;
+        if (p < end && *p >= '0' && *p <= '9') {
+            m = 0;
+            while (p < end && *p >= '0' && *p <= '9' && m <= MGW_RE_MAX_COUNT)
+                m = m * 10 + (*p++ - '0');
+        }
+    }
+    if (p >= end || *p != '}') return -1;
+    *after = p + 1;
+    return m > n ? m : n;
+}
+
+/*
+ * The ECMA 262 regex src as a POSIX extended regex in o; NULL or why it cannot be. Its
+ * weight (atoms, counted repetitions multiplied out) is tracked per group, so that a
+ * regex glibc would expand beyond reason is refused here.
+ */
 static const char *ecma_to_ere(const char *src, size_t n, mgw_buf_t *o)
 {
     const char *s = src, *end = src + n;
+    long outer[MGW_RE_MAX_GROUPS], cur = 0, last = 0; /* last: the atom a quantifier takes */
+    int depth = 0;
     if (memchr(src, '\0', n)) return "a NUL in a regex is not supported";
     while (s < end) {
         char ch = *s;
+        const char *after;
+        long k;
+        if (ch == '*' || ch == '+' || ch == '?' ||
+            (ch == '{' && (k = brace_count(s, end, &after)) >= 0)) {
+            if (last == 0) return "a quantifier has nothing to repeat";
+            if (ch == '{') {
+                if (k > MGW_RE_MAX_COUNT) return "a repetition count above 1000";
+                mgw_buf_add(o, s, (size_t)(after - s));
+                s = after;
+                cur += last * (k > 1 ? k - 1 : 0);
+                if (k == 0) cur -= last;
+            } else {
+                mgw_buf_addc(o, ch);
+                s++;
+                if (ch == '+') cur += last;
+            }
+            if (s < end && *s == '?') s++; /* lazy: the same language */
+            last = 0;                      /* a quantifier may not follow */
+            if (cur > MGW_RE_MAX_WEIGHT)
+                return "the regex is too large once its repetitions are expanded";
+            continue;
+        }
+        if (ch == '(') {
+            if (depth == MGW_RE_MAX_GROUPS) return "groups nest too deeply";
+            if (s + 1 < end && s[1] == '?') {
+                if (!(s + 2 < end && s[2] == ':'))
+                    return "lookaround and named groups are not supported";
+                s += 2;
+            }
+            mgw_buf_addc(o, '(');
+            s++;
+            outer[depth++] = cur;
+            cur = 0;
+            last = 0;
+            continue;
+        }
+        if (ch == ')') {
+            if (depth == 0) return "unmatched )";
+            mgw_buf_addc(o, ')');
+            s++;
+            last = cur > 0 ? cur : 1;
+            cur = outer[--depth] + last;
+            continue;
+        }
+        if (ch == '|' || ch == '^' || ch == '$') {
+            mgw_buf_addc(o, ch);
+            s++;
+            last = 0;
+            continue;
+        }
         if (ch == '\\') {
             s++;
             if (s >= end) return "trailing backslash";
@@ -430,6 +514,9 @@ static const char *ecma_to_ere(const char *src, size_t n, mgw_buf_t *o)
             } else if (*s == 'b' || *s == 'B') {
                 mgw_buf_addc(o, '\\');
                 mgw_buf_addc(o, *s);
+                s++;
+                last = 0;
+                continue;
             } else {
                 int e = escape_char(*s);
                 if (e < 0) return "unsupported escape (back references, \\u and the like)";
@@ -441,27 +528,19 @@ static const char *ecma_to_ere(const char *src, size_t n, mgw_buf_t *o)
             s++;
             const char *why = ecma_class(&s, o);
             if (why) return why;
-        } else if (ch == '(') {
-            if (s + 1 < end && s[1] == '?') {
-                if (s + 2 < end && s[2] == ':') {
-                    mgw_buf_addc(o, '(');
-                    s += 3;
-                    continue;
-                }
-                return "lookaround and named groups are not supported";
-            }
-            mgw_buf_addc(o, '(');
-            s++;
-        } else if (ch == '*' || ch == '+' || ch == '?' || ch == '}') {
+        } else if (ch == '{' || ch == '}') {
+            mgw_buf_addc(o, '\\'); /* a literal brace */
             mgw_buf_addc(o, ch);
             s++;
-            if (s < end && *s == '?') s++; /* lazy: the same language */
         } else {
             mgw_buf_addc(o, ch);
             s++;
         }
+        last = 1;
+        if (++cur > MGW_RE_MAX_WEIGHT)
+            return "the regex is too large once its repetitions are expanded";
     }
-    return NULL;
+    return depth ? "missing )" : NULL;
 }
 
 static regex_t *compile_regex(cc_t *c, const mgw_json_t *v, const char *ptr)
