@@ -134,8 +134,10 @@ struct mgw_req_s {
     mgw_gwresp_type_t error_type;
     const char *error_message; /* the response's message when not the type's (mgw__req_fail) */
     const char *error_reason;  /* why, when the gateway knows more than the type says */
-    /* request validation (gw/validate.c): the body it reads, and why the request failed
-     * it ($context.error.validationErrorString) */
+    /* request validation (gw/validate.c), at the start of the integration phase: done
+     * (validated), the body it reads, and why the request failed it
+     * ($context.error.validationErrorString) */
+    unsigned validated : 1;
     mgw_buf_t *vbody;
     const char *validation_error;
     /* integration */
@@ -171,7 +173,6 @@ static inline const mgw_listen_t *mgw__req_listen(const mgw_req_t *r)
     XX(ROUTE, route)                                                                               \
     XX(AUTHORIZE, authorize)                                                                       \
     XX(THROTTLE, throttle)                                                                         \
-    XX(VALIDATE, validate)                                                                         \
     XX(INTEGRATION, integration)
 
 enum {
@@ -273,9 +274,11 @@ uint64_t mgw__now_ms(const mgw_req_t *r);
 
 /* ---- gw/validate.c ---- */
 
-/* The validate phase of a route with request validation (r->route->validation). */
+/* Request validation of a route that has it (r->route->validation), which the
+ * integration phase runs before the integration starts; returns like a phase, and when
+ * it waited for the body, runs the integration phase again (mgw__req_continue). */
 int mgw__validate(mgw_req_t *r);
-/* Request body bytes, and its end, while the validate phase reads the body (r->vbody);
+/* Request body bytes, and its end, while request validation reads the body (r->vbody);
  * the end validates it and answers r or goes on with the integration. */
 void mgw__validate_body(mgw_req_t *r, const char *p, size_t n);
 void mgw__validate_body_done(mgw_req_t *r);

@@ -788,12 +788,6 @@ void mgw__req_abort(mgw_req_t *r)
     if (r->integ && r->integ->abort) r->integ->abort(r);
 }
 
-/* Request validation (gw/validate.c): the route's required parameters and body model. */
-static int phase_validate(mgw_req_t *r)
-{
-    return r->route->validation ? mgw__validate(r) : MGW_PHASE_NEXT;
-}
-
 void mgw__req_take_kept_body(mgw_req_t *r, mgw_buf_t *into)
 {
     if (r->lua && ext.hooks && ext.hooks->take_body) ext.hooks->take_body(r, into);
@@ -802,6 +796,11 @@ void mgw__req_take_kept_body(mgw_req_t *r, mgw_buf_t *into)
 /* The integration: always the last phase; it answers the request. */
 static int phase_integration(mgw_req_t *r)
 {
+    /* Request validation (gw/validate.c): after every check, before the integration. */
+    if (r->route->validation && !r->validated) {
+        int rc = mgw__validate(r);
+        if (rc != MGW_PHASE_NEXT) return rc;
+    }
     const mgw_integ_ops_t *in = ext.integ[r->route->integration.type];
     if (in == NULL) {
         r->integ_error = "the route's integration type is not available";

@@ -1,6 +1,7 @@
 /*
- * The validate phase (request validation, as API Gateway's request validators do it):
- * after the authorizer, the API key and throttling, before the integration. A route's
+ * Request validation, as API Gateway's request validators do it, run at the start of the
+ * integration phase: after the authorizer, the API key and throttling, before the
+ * integration (a phase of its own would renumber the phases that Lua and tests know). A route's
  * validator checks that its required parameters (headers, path and query string
  * parameters) are there and not blank, answering 400 BAD_REQUEST_PARAMETERS with AWS's
  * message, and that the body is JSON valid against the model of its content type (else
@@ -173,12 +174,13 @@ void mgw__validate_body(mgw_req_t *r, const char *p, size_t n)
 
 void mgw__validate_body_done(mgw_req_t *r)
 {
-    if (body_complete(r) == 0) mgw__req_resume(r);
+    if (body_complete(r) == 0) mgw__req_continue(r); /* the integration phase again */
 }
 
 int mgw__validate(mgw_req_t *r)
 {
     const mgw_validation_t *v = r->route->validation;
+    r->validated = 1;
     if (v->params && check_params(r, v) != 0) return MGW_PHASE_STOP;
     if (!v->body) return MGW_PHASE_NEXT;
     const mgw_vmodel_t *m = model_for(r, v);

@@ -10,6 +10,8 @@ local h = require "helpers"
 
 local LIMIT = 262144 -- limits.max_body_size of this gateway
 local KEY = "validate-spec-key-0123456789"
+local STOCK = h.root .. "/policies/"
+local LUA_KEYS = { keys = { ["k-0123456789abcdef"] = "alice" }, usage_identifier = false }
 
 local PET = {
     type = "object",
@@ -55,7 +57,14 @@ describe("request validation", function()
                         format = "$context.requestId $context.routeKey $context.status $context.error.responseType "
                             .. "$context.error.validationErrorString" } } },
                     models = { Pet = { schema = PET }, Pets = { schema_file = "pets.json" } },
+                    authorizers = { keys = { type = "lua", policy = STOCK .. "authorizers/api_key_header.lua",
+                        config = LUA_KEYS, identity_sources = { "$request.header.x-api-key" } } },
                     routes = {
+                        ["POST /lua"] = {
+                            authorizer = "keys", request_validator = "body",
+                            request_models = { ["application/json"] = "Pet" },
+                            integration = { type = "lua", handler = STOCK .. "examples/echo.lua" },
+                        },
                         ["GET /pets"] = {
                             integration = proxy("/pets"), request_validator = "params",
                             request_parameters = {
@@ -260,6 +269,16 @@ describe("request validation", function()
             assert.are.equal(tostring(#body), e.headers["content-length"])
             local raw = up.received()
             assert.truthy(raw:find("\r\n\r\n" .. body, 1, true))
+        end)
+
+        it("reach a Lua integration behind a Lua authorizer, body and all", function()
+            local auth = { "-H", "x-api-key: k-0123456789abcdef" }
+            assert.are.equal(401, post("/lua", '{"name":"rex"}', "application/json").status)
+            assert.are.equal(400, post("/lua", '{"nom":"rex"}', "application/json", auth).status)
+            local body = '{"name":"rex", "note":"' .. string.rep("n", 3000) .. '"}'
+            local r = post("/lua", body, "application/json", auth)
+            assert.are.equal(200, r.status)
+            assert.are.equal(body, r:json().body)
         end)
 
         it("reach the backend with a chunked body", function()
