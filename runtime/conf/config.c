@@ -17,6 +17,7 @@
 #include "base/log.h"
 #include "conf/jwtconf.h"
 #include "conf/token.h"
+#include "conf/valconf.h"
 #include "conf/wsconf.h"
 
 #ifndef MGW_LUA_DIR
@@ -511,6 +512,7 @@ static void build_api(builder_t *b, mgw_api_t *api, int check_only)
         lua_pop(b->L, 1);
     }
     if (n >= 0) lua_pop(b->L, 1);
+    mgw__valconf_read(b->L, pool, api, jwt_error, b); /* models, request validators */
     if (api->protocol == MGW_PROTO_WEBSOCKET)
         build_ws(b, api);
     else
@@ -879,6 +881,8 @@ static void register_native(lua_State *L)
     lua_setfield(L, -2, "tls_error");
     lua_pushcfunction(L, mgw__native_rsel_error);
     lua_setfield(L, -2, "rsel_error");
+    lua_pushcfunction(L, mgw__native_jschema_error);
+    lua_setfield(L, -2, "jschema_error");
     lua_setfield(L, -2, "moongate.native");
     lua_pop(L, 2);
 }

@@ -21,6 +21,7 @@
 #include "conf/template.h"
 
 typedef struct mgw_api_s mgw_api_t;
+typedef struct mgw_validation_s mgw_validation_t; /* conf/valconf.h */
 
 /* Integration types (mgw_integration_t.type): each is an entry in the request core's
  * integration table (gw/gw.h), filled in by the layer that implements it. */
@@ -110,6 +111,7 @@ typedef struct {
     const char **scopes;       /* scopes the route requires (a JWT authorizer checks them) */
     int nscopes;
     mgw_integration_t integration;
+    const mgw_validation_t *validation; /* request validation (conf/valconf.h), or NULL */
 } mgw_route_t;
 
 /* One throttle level of a route: its bucket and the policy name clients and logs see. */

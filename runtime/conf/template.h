@@ -49,6 +49,7 @@
     XX(ERROR_MESSAGE, "error.message")                                                             \
     XX(ERROR_MESSAGE_STRING, "error.messageString")                                                \
     XX(ERROR_RESPONSE_TYPE, "error.responseType")                                                  \
+    XX(ERROR_VALIDATION, "error.validationErrorString")                                            \
     XX(AUTHORIZER_PRINCIPAL, "authorizer.principalId")                                             \
     XX(AUTHORIZER_ERROR, "authorizer.error")                                                       \
     XX(AUTHORIZER_STATUS, "authorizer.status")                                                     \

@@ -68,6 +68,9 @@ typedef struct mgw_gw_hooks_s {
     /* The integration took the request body (mgw__req_forward_kept_body): the bytes kept
      * while hooks ran go to it. */
     void (*forward_body)(mgw_req_t *r);
+    /* Request validation reads the request body: the bytes kept while hooks ran are
+     * appended to into and no longer kept. */
+    void (*take_body)(mgw_req_t *r, mgw_buf_t *into);
     /* The stage's log policy; returns 1 when it wrote the whole line into line. */
     int (*log)(mgw_req_t *r, const mgw_stage_t *st, mgw_buf_t *line);
     /* $context values hooks produce (authorizer.*, waf.*, custom.*); 1 when found. */

@@ -135,6 +135,12 @@ struct mgw_req_s {
     const char *error_message; /* the response's message when not the type's (mgw__req_fail) */
     int error_status;          /* the response's status when not the type's (0: the type's) */
     const char *error_reason;  /* why, when the gateway knows more than the type says */
+    /* request validation (gw/validate.c), at the start of the integration phase: done
+     * (validated), the body it reads, and why the request failed it
+     * ($context.error.validationErrorString) */
+    unsigned validated : 1;
+    mgw_buf_t *vbody;
+    const char *validation_error;
     /* integration */
     const mgw_integ_ops_t *integ; /* the integration type that runs, once it started */
     mgw_proxy_t *px;              /* the http integration's state while it runs (http/) */
@@ -273,9 +279,23 @@ int mgw__req_lookup(mgw_req_t *r, int var, mgw_str_t arg, mgw_str_t *out);
 /* Fills lv with the throttle levels that apply to r, in the order they are taken, for the
  * caller's plan membership m (or NULL); returns how many. */
 int mgw__req_limits(const mgw_req_t *r, const mgw_member_t *m, mgw_limit_t lv[MGW_LIMITS_MAX]);
+/* What policy hooks kept of the request body while they ran moves to into (the validate
+ * phase reads the whole body); nothing when no hook ran. */
+void mgw__req_take_kept_body(mgw_req_t *r, mgw_buf_t *into);
 /* Writes the access-log line and frees the request. */
 void mgw__req_free(mgw_req_t *r);
 /* Milliseconds on the loop clock. */
 uint64_t mgw__now_ms(const mgw_req_t *r);
+
+/* ---- gw/validate.c ---- */
+
+/* Request validation of a route that has it (r->route->validation), which the
+ * integration phase runs before the integration starts; returns like a phase, and when
+ * it waited for the body, runs the integration phase again (mgw__req_continue). */
+int mgw__validate(mgw_req_t *r);
+/* Request body bytes, and its end, while request validation reads the body (r->vbody);
+ * the end validates it and answers r or goes on with the integration. */
+void mgw__validate_body(mgw_req_t *r, const char *p, size_t n);
+void mgw__validate_body_done(mgw_req_t *r);
 
 #endif

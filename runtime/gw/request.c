@@ -260,6 +260,8 @@ static int lookup(void *ud, int var, mgw_str_t arg, mgw_str_t *out)
         mgw_gwresp_info_t ti;
         mgw_apitype_response(mgw__req_type(r), r->error_type, &ti, NULL);
         return str(ti.message, out);
+    case MGW_VAR_ERROR_VALIDATION:
+        return str(r->validation_error, out);
     case MGW_VAR_ERROR_RESPONSE_TYPE:
         return r->error_type == MGW_GW_NONE ? 0 : str(mgw_gwresp_info(r->error_type)->name, out);
     case MGW_VAR_STAGE_VARIABLE:
@@ -769,6 +771,8 @@ void mgw__req_body(mgw_req_t *r, const char *p, size_t n, mgw_rbuf_t *ref)
     const mgw_integ_ops_t *in = body_taker(r);
     if (in)
         in->body(r, p, n, ref);
+    else if (r->vbody && !r->resp_started)
+        mgw__validate_body(r, p, n); /* the validate phase reads the body */
     else if (r->lua && !r->resp_started && ext.hooks)
         ext.hooks->body(r, p, n); /* hooks still running */
 }
@@ -779,6 +783,8 @@ void mgw__req_body_done(mgw_req_t *r)
     const mgw_integ_ops_t *in = body_taker(r);
     if (in)
         in->body_done(r);
+    else if (r->vbody && !r->resp_started)
+        mgw__validate_body_done(r); /* may answer r */
     else if (r->lua && !r->resp_started && ext.hooks)
         ext.hooks->body_done(r); /* may answer r */
 }
@@ -798,9 +804,19 @@ void mgw__req_abort(mgw_req_t *r)
     if (r->integ && r->integ->abort) r->integ->abort(r);
 }
 
+void mgw__req_take_kept_body(mgw_req_t *r, mgw_buf_t *into)
+{
+    if (r->lua && ext.hooks && ext.hooks->take_body) ext.hooks->take_body(r, into);
+}
+
 /* The integration: always the last phase; it answers the request. */
 static int phase_integration(mgw_req_t *r)
 {
+    /* Request validation (gw/validate.c): after every check, before the integration. */
+    if (r->route->validation && !r->validated) {
+        int rc = mgw__validate(r);
+        if (rc != MGW_PHASE_NEXT) return rc;
+    }
     const mgw_integ_ops_t *in = ext.integ[r->route->integration.type];
     if (in == NULL) {
         r->integ_error = "the route's integration type is not available";

@@ -152,6 +152,13 @@ void mgw__hooks_forward_body(mgw_req_t *r)
     mgw_buf_free(&l->body);
 }
 
+static void take_body(mgw_req_t *r, mgw_buf_t *into)
+{
+    mgw_lreq_t *l = r->lua;
+    if (l->body.n) mgw_buf_add(into, l->body.p, l->body.n);
+    mgw_buf_free(&l->body);
+}
+
 int mgw__hooks_log(mgw_req_t *r, const mgw_stage_t *st, mgw_buf_t *line)
 {
     mgw_lreq_t *l = mgw__lreq(r);
@@ -270,6 +277,7 @@ static const mgw_gw_hooks_t hooks = {
     .body = mgw__hooks_body,
     .body_done = mgw__hooks_body_done,
     .forward_body = mgw__hooks_forward_body,
+    .take_body = take_body,
     .log = mgw__hooks_log,
     .lookup = mgw__hooks_lookup,
 };

@@ -11,6 +11,7 @@ local format, find, match, gsub, lower = string.format, string.find, string.matc
 local lang = require "moongate.config.lang"
 local values = require "moongate.config.values"
 local policies = require "moongate.config.policies"
+local validation = require "moongate.config.validation"
 local quote, show, num, contains, join = lang.quote, lang.show, lang.num, lang.contains, lang.join
 local sorted_keys, string_keys, did_you_mean, fail = lang.sorted_keys, lang.string_keys,
   lang.did_you_mean, lang.fail
@@ -375,6 +376,7 @@ local function check_api(c, v, path, ctx)
   check_rest_fields(c, v, path, ctx)
   check_throttle_refs(c, path, ctx)
   check_route_authorizers(c, path, ctx)
+  validation.check_api(c, v, path, ctx) -- request validation
   if type(v.routes) ~= "table" or type(c.routes) ~= "table" then
     return
   end

@@ -8,6 +8,7 @@ local lang = require "moongate.config.lang"
 local values = require "moongate.config.values"
 local checks = require "moongate.config.checks"
 local policies = require "moongate.config.policies"
+local validation = require "moongate.config.validation"
 local constants = require "moongate.constants"
 local policy_lib = require "moongate.policy"
 local show = lang.show
@@ -364,6 +365,10 @@ local route = {
       type = "list", max_entries = 10, description = "scopes the route requires, given to the authorizer (auth.scopes)",
       elements = { type = "string", non_empty = true, description = "a scope" },
     },
+    -- request validation (moongate.config.validation)
+    request_parameters = validation.route_fields.request_parameters,
+    request_validator = validation.route_fields.request_validator,
+    request_models = validation.route_fields.request_models,
   },
 }
 
@@ -520,6 +525,7 @@ local api = {
       values = authorizer,
     },
     route_selection = route_selection,
+    models = validation.models_field, -- request validation (moongate.config.validation)
     usage_plans = {
       type = "map", default = {}, description = "usage plans by name",
       keys = { type = "string", pattern = API_ID, description = "plan name",

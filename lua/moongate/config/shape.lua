@@ -8,6 +8,7 @@ local sort = table.sort
 local lang = require "moongate.config.lang"
 local values = require "moongate.config.values"
 local policies = require "moongate.config.policies"
+local validation = require "moongate.config.validation"
 local policy_lib = require "moongate.policy"
 local join, sorted_keys = lang.join, lang.sorted_keys
 local resolve, parse_route_key, parse_target = values.resolve, values.parse_route_key, values.parse_target
@@ -181,7 +182,7 @@ local function shape_api(id, a, prefix)
   local ws = a.protocol == "websocket"
   add_connections_route(a)
   local routes = map_list(a.routes, ws and shape_ws_route or shape_route)
-  return {
+  local shaped = {
     jwt_authorizers = shape_jwt(api_path, a, routes, prefix),
     id = id,
     protocol = a.protocol,
@@ -201,6 +202,8 @@ local function shape_api(id, a, prefix)
       }
     end),
   }
+  validation.shape_api(api_path, a, shaped, prefix) -- models, routes' validation
+  return shaped
 end
 
 local function shape_domain(host, d, prefix)

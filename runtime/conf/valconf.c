@@ -1,0 +1,133 @@
+/*
+ * Request validation in the configuration (valconf.h): the shaped models = { {name, json,
+ * where} } of an API compiled once per generation, and each route's validation = {
+ * params, body, required = { {kind, name} }, models = { {content_type, model} } } read
+ * into mgw_validation_t, whose models point at the compiled schemas.
+ */
+#include "conf/valconf.h"
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <stdio.h>
+#include <string.h>
+
+static mgw_str_t field_str(lua_State *L, mgw_pool_t *pool, const char *key)
+{
+    lua_getfield(L, -1, key);
+    mgw_str_t s = MGW_NULL_STR;
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        size_t n;
+        const char *v = lua_tolstring(L, -1, &n);
+        s = (mgw_str_t){mgw_pool_strndup(pool, v, n), n};
+    }
+    lua_pop(L, 1);
+    return s;
+}
+
+static int field_int(lua_State *L, const char *key)
+{
+    lua_getfield(L, -1, key);
+    int v = lua_type(L, -1) == LUA_TNUMBER    ? (int)lua_tointeger(L, -1)
+            : lua_type(L, -1) == LUA_TBOOLEAN ? lua_toboolean(L, -1)
+                                              : 0;
+    lua_pop(L, 1);
+    return v;
+}
+
+/* Pushes t[key] when it is a table and returns its length; else pushes nothing, -1. */
+static int push_list(lua_State *L, const char *key)
+{
+    lua_getfield(L, -1, key);
+    if (lua_type(L, -1) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        return -1;
+    }
+    return (int)lua_objlen(L, -1);
+}
+
+typedef struct {
+    const char *name;
+    const mgw_jschema_t *s;
+} model_t;
+
+static mgw_validation_t *read_route(lua_State *L, mgw_pool_t *pool, const model_t *models,
+                                    int nmodels)
+{
+    mgw_validation_t *v = mgw_pool_calloc(pool, sizeof(*v));
+    v->params = field_int(L, "params");
+    v->body = field_int(L, "body");
+    int n = push_list(L, "required");
+    if (n > 0) {
+        v->required = mgw_pool_calloc(pool, sizeof(*v->required) * (size_t)n);
+        for (int i = 0; i < n; i++) {
+            lua_rawgeti(L, -1, i + 1);
+            mgw_str_t kind = field_str(L, pool, "kind");
+            v->required[i].name = field_str(L, pool, "name");
+            v->required[i].kind = kind.p && strcmp(kind.p, "header") == 0 ? MGW_VPARAM_HEADER
+                                  : kind.p && strcmp(kind.p, "path") == 0 ? MGW_VPARAM_PATH
+                                                                          : MGW_VPARAM_QUERY;
+            lua_pop(L, 1);
+        }
+        v->nrequired = n;
+    }
+    if (n >= 0) lua_pop(L, 1);
+    n = push_list(L, "models");
+    if (n > 0) {
+        v->models = mgw_pool_calloc(pool, sizeof(*v->models) * (size_t)n);
+        for (int i = 0; i < n; i++) {
+            lua_rawgeti(L, -1, i + 1);
+            v->models[i].content_type = field_str(L, pool, "content_type");
+            int m = field_int(L, "model");
+            if (m >= 1 && m <= nmodels) {
+                v->models[i].model_name = models[m - 1].name;
+                v->models[i].model = models[m - 1].s;
+            }
+            lua_pop(L, 1);
+        }
+        v->nmodels = n;
+    }
+    if (n >= 0) lua_pop(L, 1);
+    return v;
+}
+
+void mgw__valconf_read(lua_State *L, mgw_pool_t *pool, mgw_api_t *api,
+                       void (*error)(void *ud, const char *where, const char *reason), void *ud)
+{
+    int n = push_list(L, "models");
+    model_t *models = mgw_pool_calloc(pool, sizeof(*models) * (size_t)(n > 0 ? n : 1));
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(L, -1, i + 1);
+        mgw_str_t name = field_str(L, pool, "name"), json = field_str(L, pool, "json");
+        mgw_str_t where = field_str(L, pool, "where");
+        char err[512];
+        models[i].name = name.p;
+        models[i].s = json.p ? mgw_jschema_compile(pool, json.p, json.n, err, sizeof(err)) : NULL;
+        if (models[i].s == NULL)
+            error(ud, where.p ? where.p : "models", json.p ? err : "no schema");
+        lua_pop(L, 1);
+    }
+    if (n >= 0) lua_pop(L, 1);
+    int nr = push_list(L, "routes");
+    for (int i = 0; i < nr && i < api->nroutes; i++) {
+        lua_rawgeti(L, -1, i + 1);
+        lua_getfield(L, -1, "validation");
+        if (lua_type(L, -1) == LUA_TTABLE)
+            api->routes[i]->validation = read_route(L, pool, models, n > 0 ? n : 0);
+        lua_pop(L, 2);
+    }
+    if (nr >= 0) lua_pop(L, 1);
+}
+
+int mgw__native_jschema_error(lua_State *L)
+{
+    size_t n;
+    const char *json = luaL_checklstring(L, 1, &n);
+    mgw_pool_t *pool = mgw_pool_create(4096);
+    char err[512];
+    if (mgw_jschema_compile(pool, json, n, err, sizeof(err)) == NULL)
+        lua_pushstring(L, err);
+    else
+        lua_pushnil(L);
+    mgw_pool_destroy(pool);
+    return 1;
+}
