@@ -11,6 +11,7 @@ local format, find, match, gsub, lower = string.format, string.find, string.matc
 local lang = require "moongate.config.lang"
 local values = require "moongate.config.values"
 local policies = require "moongate.config.policies"
+local mapping_conf = require "moongate.config.mapping"
 local quote, show, num, contains, join = lang.quote, lang.show, lang.num, lang.contains, lang.join
 local sorted_keys, string_keys, did_you_mean, fail = lang.sorted_keys, lang.string_keys,
   lang.did_you_mean, lang.fail
@@ -343,6 +344,7 @@ local function check_api(c, v, path, ctx)
         local upath = join(join(rpath, "integration"), "uri")
         check_uri_params(integration.uri, {}, upath, ctx)
         check_uri_stages(integration.uri, c.stages, upath, ctx)
+        mapping_conf.check_route(integration, {}, true, join(rpath, "integration"), ctx)
       end
     elseif route then
       if seen[route.shape] then
@@ -353,8 +355,9 @@ local function check_api(c, v, path, ctx)
       local integration = c.routes[key] and c.routes[key].integration
       if integration and integration.type == "http" and integration.uri then
         local upath = join(join(rpath, "integration"), "uri")
-        check_uri_params(integration.uri, route.params, upath, ctx)
+        check_uri_params(integration.uri, mapping_conf.uri_params(integration, route.params), upath, ctx)
         check_uri_stages(integration.uri, c.stages, upath, ctx)
+        mapping_conf.check_route(integration, route.params, false, join(rpath, "integration"), ctx)
       end
     end
   end
