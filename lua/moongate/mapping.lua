@@ -313,6 +313,11 @@ function M.run(use, req, call)
   if not res then
     return fail(find(err, "^timeout") and "timeout" or "failure", err)
   end
+  local rh = {}
+  for k, v in pairs(res.headers or {}) do
+    rh[lower(k)] = v
+  end
+  res = { status = res.status, headers = rh, body = res.body or "" }
   -- the integration response: the first whose pattern matches the status, else the default
   local status_text = tostring(res.status)
   local chosen
