@@ -6,17 +6,16 @@
 -- A hook function is called through M.call(budget, fn, ...), which runs it under the
 -- instruction budget and turns an error into { message, traceback }. The decision
 -- functions take a `use` (what the configuration says about one use of a policy:
--- its module, conf, and kind-specific settings) and the request object.
+-- its module, conf, and kind-specific settings) and the request object. The events
+-- integrations and authorizers get, and the response shapes, are moongate.events'.
 local policy = require "moongate.policy"
-local cjson = require "cjson.safe"
+local events = require "moongate.events"
 
-local type, pairs, ipairs, next, tostring, tonumber, error, xpcall, setmetatable, rawget =
-  type, pairs, ipairs, next, tostring, tonumber, error, xpcall, setmetatable, rawget
-local format, find, sub, gsub, match, lower, byte, char, rep =
-  string.format, string.find, string.sub, string.gsub, string.match, string.lower,
-  string.byte, string.char, string.rep
-local concat, sort = table.concat, table.sort
-local floor, huge = math.floor, math.huge
+local type, pairs, ipairs, next, tostring, xpcall, setmetatable =
+  type, pairs, ipairs, next, tostring, xpcall, setmetatable
+local format, find, sub, gsub, match =
+  string.format, string.find, string.sub, string.gsub, string.match
+local concat = table.concat
 local traceback = debug.traceback
 
 local M = {}
@@ -75,25 +74,8 @@ end
 -- Value helpers
 ---------------------------------------------------------------------------
 
-local num = policy.number_text
-
 -- A context or header value as a string; nil and a reason for other types.
-local function scalar(v)
-  local t = type(v)
-  if t == "string" then
-    return v
-  elseif t == "number" then
-    return num(v)
-  elseif t == "boolean" then
-    return tostring(v)
-  elseif t == "table" then
-    local s = cjson.encode(v)
-    if s then
-      return s
-    end
-  end
-  return nil, "a " .. t
-end
+local scalar = events.scalar
 
 -- The context of a result without one (results are never changed: a decision copies).
 local NO_CONTEXT = {}
@@ -123,291 +105,14 @@ local function context_values(ctx)
   return out
 end
 
-local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-local B64_INDEX = {}
-for i = 1, 64 do
-  B64_INDEX[byte(B64, i)] = i - 1
-end
-
-function M.base64_encode(s)
-  local out = {}
-  for i = 1, #s, 3 do
-    local a, b, c = byte(s, i, i + 2)
-    local v = a * 65536 + (b or 0) * 256 + (c or 0)
-    local c1, c2 = floor(v / 262144) % 64, floor(v / 4096) % 64
-    local c3, c4 = floor(v / 64) % 64, v % 64
-    out[#out + 1] = sub(B64, c1 + 1, c1 + 1) .. sub(B64, c2 + 1, c2 + 1)
-      .. (b and sub(B64, c3 + 1, c3 + 1) or "=") .. (c and sub(B64, c4 + 1, c4 + 1) or "=")
-  end
-  return concat(out)
-end
-
-function M.base64_decode(s)
-  s = gsub(s, "[%s=]", "")
-  if find(s, "[^%w%+/]") then
-    return nil, "invalid base64"
-  end
-  local out = {}
-  for i = 1, #s, 4 do
-    local a, b, c, d = byte(s, i, i + 3)
-    local v = B64_INDEX[a] * 262144 + (b and B64_INDEX[b] or 0) * 4096
-      + (c and B64_INDEX[c] or 0) * 64 + (d and B64_INDEX[d] or 0)
-    local bytes = char(floor(v / 65536) % 256, floor(v / 256) % 256, v % 256)
-    out[#out + 1] = sub(bytes, 1, d and 3 or c and 2 or 1)
-  end
-  return concat(out)
-end
-
--- True when s is text a JSON event can carry as is: valid UTF-8 without NUL. This byte
--- loop is the kit's; the gateway checks in C (set_text_check, from runtime.lua): a loop
--- here is an inner loop of the hook's trace, which LuaJIT then aborts until it
--- blacklists the whole hook path and runs it interpreted (W6 in bench/README).
-local function lua_is_text(s)
-  local n = #s
-  local i = 1
-  while i <= n do
-    local c = byte(s, i)
-    if c == 0 then
-      return false
-    elseif c >= 0x80 then
-      break
-    end
-    i = i + 1
-  end
-  if i > n then
-    return true
-  end
-  for j = i, n do
-    if byte(s, j) == 0 then
-      return false
-    end
-  end
-  while i <= n do
-    local c = byte(s, i)
-    local len = c < 0x80 and 1 or c >= 0xC2 and c < 0xE0 and 2 or c >= 0xE0 and c < 0xF0 and 3
-      or c >= 0xF0 and c < 0xF5 and 4 or nil
-    if not len then
-      return false
-    end
-    for j = i + 1, i + len - 1 do
-      local cc = byte(s, j)
-      if not cc or cc < 0x80 or cc > 0xBF then
-        return false
-      end
-    end
-    i = i + len
-  end
-  return true
-end
-
-local is_text = lua_is_text
+M.base64_encode, M.base64_decode = events.base64_encode, events.base64_decode
 
 -- Replaces the body text check (fn(s) -> boolean); the gateway's runs in C.
-function M.set_text_check(fn)
-  is_text = fn
-end
+M.set_text_check = events.set_text_check
 
----------------------------------------------------------------------------
--- Events (Amazon API Gateway payload format 2.0)
----------------------------------------------------------------------------
-
-local function non_empty(t)
-  return next(t) ~= nil and t or nil
-end
-
--- The requestContext of an event.
-local function request_context(req)
-  local epoch = req:time_epoch()
-  local host = req.host
-  local rc = {
-    accountId = "moongate",
-    apiId = req.api_id,
-    domainName = host,
-    domainPrefix = host and match(host, "^[^.]*") or nil,
-    http = {
-      method = req.method,
-      path = req.raw_path,
-      protocol = req.protocol,
-      sourceIp = req.source_ip,
-      userAgent = req:header("user-agent") or "",
-    },
-    requestId = req.request_id,
-    routeKey = req.route_key or "$default",
-    stage = req.stage,
-    time = os.date("!%d/%b/%Y:%H:%M:%S +0000", floor(epoch / 1000)),
-    timeEpoch = epoch,
-  }
-  local jwt = req.jwt
-  if jwt then -- a JWT authorizer's token, as AWS gives it: claims (strings) and scopes
-    rc.authorizer = { jwt = { claims = jwt.claims, scopes = jwt.scopes } }
-  elseif req.authorizer then
-    rc.authorizer = { lambda = req.authorizer }
-  end
-  local cert = req.client_cert
-  if cert then
-    rc.authentication = { clientCert = {
-      clientCertPem = cert.pem, subjectDN = cert.subject_dn, issuerDN = cert.issuer_dn,
-      serialNumber = cert.serial_number,
-      validity = { notBefore = cert.not_before, notAfter = cert.not_after },
-    } }
-  end
-  return rc
-end
-
----------------------------------------------------------------------------
--- WebSocket events (the shape of Amazon API Gateway's Lambda WebSocket event)
----------------------------------------------------------------------------
-
-local connections -- moongate.connections, loaded on the first WebSocket event
-
--- The values kept for the event's connection: { authorizer, context } (the kit's request
--- carries its own as _kept).
-local function kept_values(req, id)
-  local k = rawget(req, "_kept")
-  if k == nil then
-    connections = connections or require("moongate.connections")
-    k = connections.kept(id)
-  end
-  return k
-end
-
-local function multi(t)
-  if t == nil then
-    return nil
-  end
-  local out = {}
-  for k, v in pairs(t) do
-    out[k] = { v }
-  end
-  return out
-end
-
-local function number_or_nil(s)
-  return s and tonumber(s)
-end
-
--- $context.requestTime of epoch (ms), formatted once per second (os.date is not compiled).
-local time_sec, time_text = -1, nil
-local function request_time(epoch)
-  local sec = floor(epoch / 1000)
-  if sec ~= time_sec then
-    time_sec, time_text = sec, os.date("!%d/%b/%Y:%H:%M:%S +0000", sec)
-  end
-  return time_text
-end
-
--- The fields of a WebSocket event other than the message: requestContext,
--- stageVariables and, for $connect, headers and query parameters.
-local function ws_event_rest(e, req, id)
-  local event_type = req:context("eventType")
-  local epoch = req:time_epoch()
-  local rc = {
-    routeKey = req.route_key or "$default",
-    eventType = event_type,
-    connectionId = id,
-    connectedAt = number_or_nil(req:context("connectedAt")),
-    messageDirection = "IN",
-    requestId = req.request_id,
-    extendedRequestId = req.request_id,
-    requestTime = request_time(epoch),
-    requestTimeEpoch = epoch,
-    stage = req.stage,
-    apiId = req.api_id,
-    domainName = req.host or req:context("domainName"),
-    identity = {
-      sourceIp = req.source_ip,
-      userAgent = req:context("identity.userAgent") or req:header("user-agent") or "",
-    },
-  }
-  local kept = kept_values(req, id)
-  if kept then
-    rc.authorizer = kept.authorizer
-    rc.connectionContext = kept.context
-  end
-  if rc.authorizer == nil then -- the $connect's own authorizer
-    local jwt = req.jwt
-    if jwt then
-      rc.authorizer = { jwt = { claims = jwt.claims, scopes = jwt.scopes } }
-    elseif req.authorizer then -- (kit)
-      rc.authorizer = req.authorizer
-    end
-  end
-  rawset(e, "requestContext", rc)
-  rawset(e, "stageVariables", non_empty(req:stage_variables()))
-  if event_type == "MESSAGE" then
-    rc.messageId = req:context("messageId")
-  elseif event_type == "CONNECT" then
-    local headers = req:headers()
-    local query = non_empty(req:query_params())
-    rawset(e, "headers", headers)
-    rawset(e, "multiValueHeaders", multi(headers))
-    rawset(e, "queryStringParameters", query)
-    rawset(e, "multiValueQueryStringParameters", multi(query))
-  elseif event_type == "DISCONNECT" then
-    rc.disconnectStatusCode = number_or_nil(req:context("disconnectStatusCode"))
-    rc.disconnectReason = req:context("disconnectReason") or ""
-  end
-end
-
--- A message event's fields other than body and isBase64Encoded are made when one is
--- first read (an echo handler reads only the body: W6 in bench/README). One metatable
--- for all (a new one per event defeats the JIT); the event's request waits in a weak table.
-local lazy_req = setmetatable({}, { __mode = "k" })
-local LazyEvent = {}
-LazyEvent.__index = function(e, k)
-  local req = lazy_req[e]
-  if req == nil then
-    return nil
-  end
-  lazy_req[e] = nil
-  setmetatable(e, nil)
-  ws_event_rest(e, req, req.connection_id)
-  return rawget(e, k)
-end
-
--- The event of a WebSocket event request (connection id) for a Lua integration.
-local function ws_event(req, id)
-  local key = req.route_key
-  if key == "$connect" or key == "$disconnect" then
-    local e = { isBase64Encoded = false }
-    ws_event_rest(e, req, id)
-    return e
-  end
-  local body = req:body()
-  -- a binary message is base64 even when its bytes happen to be text
-  local b64 = req.message_type == "BINARY" or (body ~= "" and not is_text(body))
-  local e = setmetatable({ body = b64 and M.base64_encode(body) or body, isBase64Encoded = b64 },
-    LazyEvent)
-  lazy_req[e] = req
-  return e
-end
-
--- The integration event of a request (what a Lua integration's handle() gets): payload
--- format 2.0 for HTTP requests, the WebSocket event for a WebSocket API's events.
-function M.event(req)
-  local id = req.connection_id
-  if id then
-    return ws_event(req, id)
-  end
-  local headers = req:headers()
-  headers.cookie = nil -- cookies travel in their own list
-  local body = req:body()
-  local b64 = body ~= "" and not is_text(body)
-  return {
-    version = "2.0",
-    routeKey = req.route_key or "$default",
-    rawPath = req.raw_path,
-    rawQueryString = req.query_string or "",
-    cookies = non_empty(req:cookies()),
-    headers = headers,
-    queryStringParameters = non_empty(req:query_params()),
-    requestContext = request_context(req),
-    body = body ~= "" and (b64 and M.base64_encode(body) or body) or nil,
-    pathParameters = non_empty(req:path_params()),
-    isBase64Encoded = b64,
-    stageVariables = non_empty(req:stage_variables()),
-  }
-end
+-- The integration event of a request (moongate.events): payload format 2.0 for HTTP
+-- requests, the WebSocket event for a WebSocket API's events.
+M.event = events.event
 
 ---------------------------------------------------------------------------
 -- Authorizers
@@ -453,17 +158,10 @@ Auth.__index = function(self, k)
   return Auth[k]
 end
 
--- The authorizer's Lambda-style event: REQUEST (payload 2.0 with identitySource
--- and routeArn) or TOKEN ({type, authorizationToken, methodArn}).
+-- The authorizer's Lambda-style event (moongate.events): TOKEN, or REQUEST in the
+-- authorizer's payload format.
 function Auth:event()
-  if self.type == "TOKEN" then
-    return { type = "TOKEN", authorizationToken = self.token, methodArn = self.method_arn }
-  end
-  local e = M.event(self.request)
-  e.type = "REQUEST"
-  e.routeArn = self.method_arn
-  e.identitySource = self.identity_source
-  return e
+  return events.authorizer(self)
 end
 
 -- What the authorizer's third argument holds, or nil and why the request is
@@ -486,6 +184,8 @@ function M.authorizer_input(use, req)
     identity_source = values,
     scopes = use.scopes or {},
     request = req,
+    payload = use.payload_format_version or "2.0",
+    rest = use.rest,
   }, Auth)
   if auth.type == "TOKEN" then
     auth.token = values[1]
@@ -797,89 +497,10 @@ end
 -- Lua integrations
 ---------------------------------------------------------------------------
 
--- JSON without lua-cjson's "\/" escapes (every "/" is escaped, so each "\/" is one).
-local function json_encode(v)
-  local s = cjson.encode(v)
-  return s and (gsub(s, "\\/", "/"))
-end
-M.json_encode = json_encode
+M.json_encode = events.json_encode
 
--- Headers the gateway itself sets on a response.
-local OWN_HEADERS = {
-  ["content-length"] = true, ["transfer-encoding"] = true, connection = true,
-  ["keep-alive"] = true, date = true, ["apigw-requestid"] = true,
-}
-
--- Turns a handler's return value into the response the client gets:
--- { status, headers = list of { name, value }, body }, or nil and why.
-function M.response(v)
-  if type(v) ~= "table" or v.statusCode == nil then
-    -- A plain value: 200 application/json, the value as JSON.
-    local body = v == nil and "null" or json_encode(v)
-    if body == nil then
-      return nil, "the handler's result cannot be encoded as JSON (a " .. type(v) .. ")"
-    end
-    return { status = 200, headers = { { "content-type", "application/json" } }, body = body }
-  end
-  local status = v.statusCode
-  if type(status) ~= "number" or status ~= floor(status) or status < 100 or status > 599 then
-    return nil, "statusCode must be an integer between 100 and 599"
-  end
-  local headers = {}
-  if v.headers ~= nil then
-    if type(v.headers) ~= "table" then
-      return nil, "headers must be a table"
-    end
-    local names = {}
-    for name in pairs(v.headers) do
-      if type(name) ~= "string" or not find(name, "^[!#%$%%&'%*%+%-%.%^_`|~%w]+$") then
-        return nil, "header names must be HTTP tokens, got " .. tostring(name)
-      end
-      names[#names + 1] = name
-    end
-    sort(names)
-    for _, name in ipairs(names) do
-      local value, why = scalar(v.headers[name])
-      if not value or type(v.headers[name]) == "table" then
-        return nil, format("headers[%q] must be a string, got %s", name, why or "a table")
-      end
-      if find(value, "[%z\r\n]") then
-        return nil, format("headers[%q] must not contain CR, LF or NUL", name)
-      end
-      local lname = lower(name)
-      if not OWN_HEADERS[lname] then
-        headers[#headers + 1] = { lname, value }
-      end
-    end
-  end
-  if v.cookies ~= nil then
-    if type(v.cookies) ~= "table" then
-      return nil, "cookies must be a list of strings"
-    end
-    for _, c in ipairs(v.cookies) do
-      if type(c) ~= "string" or find(c, "[%z\r\n]") then
-        return nil, "cookies must be a list of strings without CR, LF or NUL"
-      end
-      headers[#headers + 1] = { "set-cookie", c }
-    end
-  end
-  local body = v.body
-  if body == nil then
-    body = ""
-  elseif type(body) ~= "string" then
-    return nil, "body must be a string, got " .. type(body)
-  end
-  if v.isBase64Encoded == true then
-    local decoded, why = M.base64_decode(body)
-    if not decoded then
-      return nil, "body: " .. why
-    end
-    body = decoded
-  elseif v.isBase64Encoded ~= nil and v.isBase64Encoded ~= false then
-    return nil, "isBase64Encoded must be a boolean"
-  end
-  return { status = status, headers = headers, body = body }
-end
+-- A 2.0 handler result -> { status, headers, body } (moongate.events).
+M.response = events.response
 
 -- Runs a Lua integration: handle(event, conf, req) (req for req.ctx and what the
 -- event does not carry). Returns the response { status, headers, body }, or
@@ -909,7 +530,22 @@ end
 -- event does not carry). Returns the response { status, headers, body } (for a
 -- WebSocket $connect with connection_context when the handler returned context), or
 -- { status = 500, error, traceback }.
+-- A use with payload_format_version "1.0" gets the 1.0 event and answers with the 1.0
+-- response shape; on a REST API (use.rest) a failed or malformed handler is AWS's 502.
 function M.handle(use, req, call)
+  if use.payload_format_version == "1.0" then
+    local rest = use.rest
+    local ok, v = call(use.mod.handle, events.v1(req, rest), use.conf, req)
+    local status = rest and 502 or 500
+    if not ok then
+      return { status = status, error = v.message, traceback = v.traceback }
+    end
+    local resp, why = events.response_v1(v)
+    if not resp then
+      return { status = status, error = "malformed handler result: " .. why }
+    end
+    return resp
+  end
   local event = M.event(req)
   local ok, v = call(use.mod.handle, event, use.conf, req)
   if not ok then

@@ -7,14 +7,16 @@
 -- Fields: method, path, raw_path, route_path, query_string, route_key, request_id,
 -- source_ip, stage, api_id, host, protocol, connection_id (a WebSocket event's
 -- connection; nil for HTTP requests), message_type (a WebSocket message's: "TEXT" or
--- "BINARY"; nil otherwise), ctx (a table shared by every hook of the
+-- "BINARY"; nil otherwise), api_type (the API's protocol: "http", "rest" or
+-- "websocket"), ctx (a table shared by every hook of the
 -- request), authorizer (the Lua authorizer's context, or the claims of the token a JWT
 -- authorizer allowed, once authorized), jwt ({ claims, scopes } of that token: claim
 -- values as strings, scopes nil when the token has none), client_cert
 -- (mutual TLS: { pem, subject_dn, issuer_dn, serial_number, not_before, not_after }),
 -- r (the C request pointer, for runtime modules such as moongate.throttle; nil in the
 -- kit).
--- Methods: header(name), headers(), query(name), query_params(), path_param(name),
+-- Methods: header(name), headers(), header_lists() (payload format 1.0's last values and
+-- lists of values), query(name), query_params(), path_param(name),
 -- path_params(), stage_variable(name), stage_variables(), cookie(name), cookies(),
 -- body(), context(name), set_header(name, value), clear_header(name), event().
 local ffi = require "ffi"
@@ -40,8 +42,8 @@ local ffi_string, ffi_new, ffi_cast = ffi.string, ffi.new, ffi.cast
 local type, error, pairs, ipairs, tostring, tonumber, rawget, rawset, setmetatable =
   type, error, pairs, ipairs, tostring, tonumber, rawget, rawset, setmetatable
 local co_running = coroutine.running
-local lower, gsub, find, char, match, gmatch =
-  string.lower, string.gsub, string.find, string.char, string.match, string.gmatch
+local lower, gsub, find, char, match, gmatch, sub =
+  string.lower, string.gsub, string.find, string.char, string.match, string.gmatch, string.sub
 local concat = table.concat
 
 local M = {}
@@ -116,6 +118,33 @@ function M.parse_query(qs)
     end
   end
   return out
+end
+
+-- "a=1&b=2&a=3" -> { a = "3", b = "2" } (the last value of each name) and { a = { "1",
+-- "3" }, b = { "2" } } (every value, in order): payload format 1.0's
+-- queryStringParameters and multiValueQueryStringParameters.
+function M.parse_query_lists(qs)
+  local last, all = {}, {}
+  if qs == nil or qs == "" then
+    return last, all
+  end
+  for part in gmatch(qs, "[^&]+") do
+    local k, v = match(part, "^([^=]*)=(.*)$")
+    if not k then
+      k, v = part, ""
+    end
+    k, v = unescape(k), unescape(v)
+    if k ~= "" then
+      last[k] = v
+      local l = all[k]
+      if l == nil then
+        all[k] = { v }
+      else
+        l[#l + 1] = v
+      end
+    end
+  end
+  return last, all
 end
 
 -- The Cookie header -> { "a=1", "b=2" } (the event's cookies list).
@@ -201,6 +230,7 @@ local FIELDS = base.constants.REQUEST_FIELDS
 local FIXED = {
   method = true, path = true, raw_path = true, query_string = true, request_id = true,
   source_ip = true, host = true, protocol = true, connection_id = true, message_type = true,
+  api_type = true,
 }
 
 local str_buf = ffi_new("mgw_str_t[1]")
@@ -363,6 +393,25 @@ function Ffi:headers()
   return kv_table(buf, n, true)
 end
 
+-- The headers as payload format 1.0 shows them: { name = last value } and { name = {
+-- every value, in order } }.
+function Ffi:header_lists()
+  local buf, n = list(cptr(self, 2), fill_headers)
+  local last, all = {}, {}
+  for i = 0, n - 1 do
+    local k = ffi_string(buf[i].name.p, buf[i].name.n)
+    local v = ffi_string(buf[i].value.p, buf[i].value.n)
+    last[k] = v
+    local l = all[k]
+    if l == nil then
+      all[k] = { v }
+    else
+      l[#l + 1] = v
+    end
+  end
+  return last, all
+end
+
 function Ffi:query_params()
   local q = rawget(self, "_query")
   if q == nil then
@@ -451,15 +500,27 @@ local Plain = {}
 add_common(Plain)
 Plain.__index = Plain
 
-local function lower_keys(t, what)
-  local out = {}
+-- The kit's headers: name -> value, where a list of values is a header sent more than
+-- once (its values joined with ",", as the gateway's headers() joins them), and name ->
+-- that list.
+local function header_map(t)
+  local out, lists = {}, {}
   for k, v in pairs(t or {}) do
     if type(k) ~= "string" then
-      error(what .. " names must be strings", 3)
+      error("header names must be strings", 3)
     end
-    out[lower(k)] = tostring(v)
+    local name = lower(k)
+    if type(v) == "table" then
+      local l = {}
+      for i, x in ipairs(v) do
+        l[i] = tostring(x)
+      end
+      out[name], lists[name] = concat(l, ","), l
+    else
+      out[name] = tostring(v)
+    end
   end
-  return out
+  return out, lists
 end
 
 local function string_map(t)
@@ -514,7 +575,8 @@ function M.jwt_token(t)
   return { claims = claims, scopes = scopes }
 end
 
--- A plain request: t.method (default GET), t.path (default "/"), t.headers,
+-- A plain request: t.method (default GET), t.path (default "/"), t.headers (a value may
+-- be a list: a header sent more than once),
 -- t.query (a string or a table), t.body, t.source_ip, t.path_params,
 -- t.stage_variables, t.route_key, t.stage, t.api_id, t.request_id, t.host,
 -- t.protocol, t.authorizer (an authorizer context), t.jwt (a JWT authorizer's token:
@@ -523,9 +585,17 @@ end
 -- name, for those the builder cannot derive), t.time (epoch ms), t.connection_id (a
 -- WebSocket event: see testing.websocket), t.message_type (a WebSocket message: "TEXT"
 -- or "BINARY"), t.kept (a WebSocket event: { authorizer,
--- context } kept for its connection).
+-- context } kept for its connection), t.api_type ("http" (default), "rest" or
+-- "websocket": a REST request's requestId and extendedRequestId differ, its
+-- requestTimeEpoch is in milliseconds), t.extended_request_id.
+local API_TYPES = { http = true, rest = true, websocket = true }
+
 function M.new(t)
   t = t or {}
+  local api_type = t.api_type or (t.connection_id and "websocket") or "http"
+  if not API_TYPES[api_type] then
+    error('api_type must be "http", "rest" or "websocket", got ' .. tostring(api_type), 3)
+  end
   local path = t.path or "/"
   local query = t.query
   local qs = ""
@@ -543,7 +613,7 @@ function M.new(t)
   if p then
     path, qs = p, q
   end
-  local headers = lower_keys(t.headers, "header")
+  local headers, header_lists = header_map(t.headers)
   local jwt = t.jwt and M.jwt_token(t.jwt)
   local req = setmetatable({
     method = t.method or "GET",
@@ -552,7 +622,10 @@ function M.new(t)
     route_path = t.route_path or path,
     query_string = qs,
     route_key = t.route_key,
-    request_id = t.request_id or "kit-request-id",
+    request_id = t.request_id
+      or (api_type == "rest" and "c0ffee00-0000-4000-8000-000000000001" or "kit-request-id"),
+    api_type = api_type,
+    _extended_request_id = t.extended_request_id,
     source_ip = t.source_ip or "127.0.0.1",
     stage = t.stage or "$default",
     api_id = t.api_id or "api",
@@ -566,6 +639,7 @@ function M.new(t)
     _kept = t.kept,
     ctx = {},
     _headers = headers,
+    _header_lists = header_lists,
     _body = t.body or "",
     _path_params = string_map(t.path_params),
     _stage_variables = string_map(t.stage_variables),
@@ -590,6 +664,24 @@ function Plain:headers()
   return out
 end
 
+function Plain:header_lists()
+  local last, all = {}, {}
+  local lists = self._header_lists
+  for k, v in pairs(self._headers) do
+    local l = lists[k]
+    if l then
+      local copy = {}
+      for i, x in ipairs(l) do
+        copy[i] = x
+      end
+      last[k], all[k] = copy[#copy], copy
+    else
+      last[k], all[k] = v, { v }
+    end
+  end
+  return last, all
+end
+
 function Plain:query_params()
   return M.parse_query(self.query_string)
 end
@@ -612,12 +704,37 @@ function Plain:set_header(name, value)
     error("request headers can only be changed before the integration", 2)
   end
   self._headers[lower(name)] = value
+  self._header_lists[lower(name)] = nil
+end
+
+-- $context.resourceId as the gateway makes it (runtime/gw/ids.c): ten characters of
+-- [a-z0-9] from the SHA-256 of "API-ID PATH-TEMPLATE", through OpenSSL's libcrypto.
+local crypto
+local function resource_id(api_id, route_key)
+  if not crypto then
+    ffi.cdef("unsigned char *SHA256(const unsigned char *d, size_t n, unsigned char *md);")
+    local ok, lib = pcall(ffi.load, "libcrypto.so.3")
+    crypto = ok and lib or ffi.load("crypto")
+  end
+  local src = (api_id or "") .. " " .. (match(route_key, "^%S+ (.*)$") or route_key)
+  local d = ffi_new("unsigned char[32]")
+  crypto.SHA256(src, #src, d)
+  local alnum, out = "abcdefghijklmnopqrstuvwxyz0123456789", {}
+  for i = 0, 9 do
+    local k = d[i] % 36 + 1
+    out[#out + 1] = sub(alnum, k, k)
+  end
+  return concat(out)
 end
 
 -- $context values the builder derives; others come from t.context.
 local DERIVED = {
   requestId = function(s) return s.request_id end,
-  extendedRequestId = function(s) return s.request_id end,
+  extendedRequestId = function(s)
+    return s._extended_request_id or (s.api_type == "rest" and "kit-extended-id" or s.request_id)
+  end,
+  resourcePath = function(s) return s.route_key and match(s.route_key, "^%S+ (.*)$") end,
+  resourceId = function(s) return s.route_key and resource_id(s.api_id, s.route_key) end,
   apiId = function(s) return s.api_id end,
   stage = function(s) return s.stage end,
   routeKey = function(s) return s.route_key end,
@@ -629,7 +746,9 @@ local DERIVED = {
   ["identity.userAgent"] = function(s) return s._headers["user-agent"] end,
   domainName = function(s) return s.host end,
   domainPrefix = function(s) return s.host and match(s.host, "^[^.]*") end,
-  requestTimeEpoch = function(s) return tostring(math.floor(s._time / 1000)) end,
+  requestTimeEpoch = function(s)
+    return tostring(s.api_type == "rest" and math.floor(s._time) or math.floor(s._time / 1000))
+  end,
   requestTime = function(s) return os.date("!%d/%b/%Y:%H:%M:%S +0000", math.floor(s._time / 1000)) end,
 }
 

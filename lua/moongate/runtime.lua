@@ -132,7 +132,7 @@ end
 local function fingerprint(use, source)
   return concat({ use.api or "", use.name or "", policy.serialize(use.conf) or "",
     policy.serialize(use.identity_sources or {}), use.kind or "", tostring(use.ttl),
-    use.token_pattern or "", source }, "\0")
+    use.token_pattern or "", use.payload_format_version or "", source }, "\0")
 end
 
 -- Loads a generation's spec (see moongate.config: lua_spec). Returns nil, or the
@@ -200,7 +200,8 @@ function M.load_gen(id, text)
       if use.hook == "authorize" then
         use.fingerprint = fingerprint({ api = use.api, name = use.name, conf = raw_conf,
           identity_sources = use.identity_sources, kind = use.kind, ttl = use.ttl,
-          token_pattern = use.token_pattern }, spec.policies[use.policy].source)
+          token_pattern = use.token_pattern, payload_format_version = use.payload_format_version },
+          spec.policies[use.policy].source)
       end
     end
   end
@@ -435,7 +436,7 @@ RUN[HOOK.HANDLE] = function(st, use)
   end
   if resp.error then
     report(st, HOOK.HANDLE, use, resp.error, resp.traceback)
-    return ERROR
+    return ERROR, resp.status -- 500, or a REST API's 502
   end
   local n = #resp.headers
   if n > hdr_cap then

@@ -18,6 +18,7 @@
 local policy = require "moongate.policy"
 local request = require "moongate.request"
 local hooks = require "moongate.hooks"
+local events = require "moongate.events"
 local http = require "moongate.http"
 local connections = require "moongate.connections"
 
@@ -137,9 +138,24 @@ function M.context(t)
   return hooks.log_context(req)
 end
 
--- The payload format 2.0 event of a request, as a Lua integration receives it.
-function M.event(req)
+-- The payload format a request's Lua integration gets: opts.payload_format_version,
+-- else the API type's default ("1.0" on REST APIs, "2.0" on HTTP APIs).
+local function payload_of(req, opts)
+  local v = opts and opts.payload_format_version
+  if v ~= nil and v ~= "1.0" and v ~= "2.0" then
+    error('payload_format_version must be "1.0" or "2.0"', 3)
+  end
+  return v or (req.api_type == "rest" and "1.0" or "2.0")
+end
+
+-- The event of a request, as a Lua integration receives it: payload format 2.0, or 1.0
+-- with opts.payload_format_version = "1.0" (the default for a REST API's request); a
+-- WebSocket event request's WebSocket event.
+function M.event(req, opts)
   check_request(req)
+  if payload_of(req, opts) == "1.0" and not req.connection_id then
+    return events.v1(req, req.api_type == "rest")
+  end
   return hooks.event(req)
 end
 
@@ -293,7 +309,9 @@ end
 -- Runs an authorizer: { outcome = "allow" | "unauthorized" | "deny" | "error",
 -- status = 200 | 401 | 403 | 500, context, principal_id, usage_identifier_key,
 -- error }. opts: kind ("REQUEST" | "TOKEN"), identity_sources (default none;
--- TOKEN: { "$request.header.Authorization" }), token_pattern, scopes. On allow,
+-- TOKEN: { "$request.header.Authorization" }), token_pattern, scopes,
+-- payload_format_version (REQUEST: the shape of auth:event(), "1.0" or "2.0"; default
+-- "1.0" for a REST API's request, else "2.0"). On allow,
 -- req.authorizer holds the context, as for later hooks in the gateway.
 function M.authorize(p, conf, req, opts)
   check_request(req)
@@ -305,10 +323,15 @@ function M.authorize(p, conf, req, opts)
       or (kind == "TOKEN" and { "$request.header.Authorization" } or {}),
     token_pattern = opts.token_pattern,
     scopes = opts.scopes,
+    payload_format_version = not req.connection_id and payload_of(req, opts) or nil,
+    rest = req.api_type == "rest" or nil,
   })
   local d = hooks.authorize(use, req, call)
   if d.outcome == "allow" then
     req.authorizer = d.context
+    if d.principal_id ~= nil then -- as $context.authorizer.principalId says in the gateway
+      req._context["authorizer.principalId"] = d.principal_id
+    end
     if req.connection_id then
       -- a WebSocket $connect: its events show { principalId, context keys... }, as the
       -- gateway keeps it for the connection's later events
@@ -384,14 +407,33 @@ end
 -- it) or on an event table: { status, headers = { name = value } (repeated names
 -- joined with ", "), header_list = { { name, value } }, body, connection_context (a
 -- WebSocket $connect: the context the handler returned for later events) } or
--- { status = 500, error }.
-function M.handle(p, conf, req_or_event)
+-- { status = 500, error } (a REST API's: 502). opts.payload_format_version "1.0" runs it
+-- with the 1.0 event and response shape (default: "1.0" for a REST API's request, "2.0"
+-- otherwise; an event table with httpMethod and without version = "2.0" is taken as 1.0).
+function M.handle(p, conf, req_or_event, opts)
   local use = use_of(p, conf, "handle")
   local resp
   if request.is_request(req_or_event) then
-    req_or_event._frozen = true
-    resp = hooks.handle(use, req_or_event, call)
-    req_or_event._frozen = nil
+    local req = req_or_event
+    if not req.connection_id then
+      use.payload_format_version = payload_of(req, opts)
+      use.rest = req.api_type == "rest" or nil
+    end
+    req._frozen = true
+    resp = hooks.handle(use, req, call)
+    req._frozen = nil
+  elseif type(req_or_event) == "table" and (opts and opts.payload_format_version == "1.0"
+      or (req_or_event.httpMethod ~= nil and req_or_event.version ~= "2.0")) then
+    -- a 1.0 event: a REST API's unless it says version = "1.0" (HTTP APIs' 1.0 events do)
+    local status = req_or_event.version == nil and 502 or 500
+    local ok, v = call(use.mod.handle, req_or_event, use.conf)
+    if not ok then
+      resp = { status = status, error = v.message }
+    else
+      local why
+      resp, why = events.response_v1(v)
+      resp = resp or { status = status, error = "malformed handler result: " .. why }
+    end
   else
     local ok, v = call(use.mod.handle, req_or_event, use.conf)
     if not ok then
@@ -403,7 +445,7 @@ function M.handle(p, conf, req_or_event)
     end
   end
   if resp.error then
-    return { status = 500, error = resp.error }
+    return { status = resp.status, error = resp.error }
   end
   local map = {}
   for _, h in ipairs(resp.headers) do

@@ -474,9 +474,9 @@ static void build_api(builder_t *b, mgw_api_t *api, int check_only)
     api->default_endpoint = get_bool(b, "default_endpoint", 1);
     api->router = mgw_router_create(pool);
     api->selector = (int)get_num(b, "selector", 0);
-    const char *protocol = get_str(b, "protocol");
-    api->protocol =
-        protocol && strcmp(protocol, "websocket") == 0 ? MGW_PROTO_WEBSOCKET : MGW_PROTO_HTTP;
+    api->type = mgw_apitype_by_name(get_str(b, "protocol")); /* checked: NULL is "http" */
+    api->protocol = api->type ? api->type->protocol : MGW_PROTO_HTTP;
+    api->api_key_source = mgw_apitype_key_source(mgw__api_type(api), get_str(b, "api_key_source"));
 
     mgw__jwt_read(b->L, pool, api, jwt_error, b);
     int n = push_list(b, "routes");
@@ -502,7 +502,8 @@ static void build_api(builder_t *b, mgw_api_t *api, int check_only)
         lua_pop(b->L, 1);
         const char *err = NULL;
         /* WebSocket route keys are no "METHOD /path": they are found by mgw_api_find_route */
-        if (api->protocol == MGW_PROTO_HTTP && mgw_router_add(api->router, r->key, r, &err) != 0) {
+        if (api->protocol != MGW_PROTO_WEBSOCKET &&
+            mgw_router_add(api->router, r->key, r, &err) != 0) {
             char where[512];
             snprintf(where, sizeof(where), "apis.%s.routes[\"%s\"]", api->id, r->key);
             add_error(b, where, err);

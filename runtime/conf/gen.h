@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "conf/apitype.h"
 #include "conf/gwresp.h"
 #include "conf/path.h"
 #include "base/quota.h"
@@ -34,9 +35,10 @@ enum {
 /* Authorizer types (mgw_route_t.authorizer_type), entries of gw/gw.h's authorizer table. */
 enum { MGW_AUTHZ_NONE, MGW_AUTHZ_LUA, MGW_AUTHZ_JWT, MGW_AUTHZ__COUNT };
 
-/* API protocols (mgw_api_t.protocol): a non-HTTP protocol's requests go to the handler its
- * layer registers with the request core (gw/gw.h, mgw_gw_set_protocol). */
-enum { MGW_PROTO_HTTP, MGW_PROTO_WEBSOCKET, MGW_PROTO__COUNT };
+/* API protocols (mgw_api_t.protocol), each with its table of differences (conf/apitype.h):
+ * a protocol whose table says the core runs no phases sends its requests to the handler
+ * its layer registers with the request core (gw/gw.h, mgw_gw_set_protocol). */
+enum { MGW_PROTO_HTTP, MGW_PROTO_WEBSOCKET, MGW_PROTO_REST, MGW_PROTO__COUNT };
 
 /* What a listener serves (mgw_listen_t.kind): each kind's requests go to the request
  * handler registered for it (gw/gw.h). */
@@ -190,8 +192,10 @@ typedef struct {
 
 struct mgw_api_s {
     const char *id;
-    int protocol;      /* MGW_PROTO_* */
-    mgw_ws_conf_t *ws; /* websocket APIs, else NULL */
+    int protocol;              /* MGW_PROTO_* */
+    const mgw_apitype_t *type; /* the protocol's differences (conf/apitype.h) */
+    int api_key_source;        /* MGW_KEYSRC_* */
+    mgw_ws_conf_t *ws;         /* websocket APIs, else NULL */
     int default_endpoint;
     mgw_stage_t *stages;
     int nstages;
@@ -207,6 +211,12 @@ struct mgw_api_s {
     int njwts;
     mgw_gwresp_conf_t responses[MGW_GW__COUNT];
 };
+
+/* The API's type (its protocol's table); APIs built without one are HTTP APIs. */
+static inline const mgw_apitype_t *mgw__api_type(const mgw_api_t *api)
+{
+    return api && api->type ? api->type : mgw_apitype_of(api ? api->protocol : MGW_PROTO_HTTP);
+}
 
 typedef struct {
     const char *base; /* "" or one segment */

@@ -64,7 +64,12 @@
     XX(EVENT_TYPE, "eventType")                                                                    \
     XX(MESSAGE_ID, "messageId")                                                                    \
     XX(DISCONNECT_STATUS, "disconnectStatusCode")                                                  \
-    XX(DISCONNECT_REASON, "disconnectReason")
+    XX(DISCONNECT_REASON, "disconnectReason")                                                      \
+    XX(RESOURCE_PATH, "resourcePath")                                                              \
+    XX(RESOURCE_ID, "resourceId")                                                                  \
+    XX(WEBACL_ARN, "webaclArn")                                                                    \
+    XX(AUTHORIZER_INTEGRATION_LATENCY, "authorizer.integrationLatency")                            \
+    XX(AUTHORIZER_INTEGRATION_STATUS, "authorizer.integrationStatus")
 
 enum {
 #define XX(id, _) MGW_VAR_##id,

@@ -133,6 +133,7 @@ struct mgw_req_s {
     uint64_t resp_bytes;
     mgw_gwresp_type_t error_type;
     const char *error_message; /* the response's message when not the type's (mgw__req_fail) */
+    int error_status;          /* the response's status when not the type's (0: the type's) */
     const char *error_reason;  /* why, when the gateway knows more than the type says */
     /* integration */
     const mgw_integ_ops_t *integ; /* the integration type that runs, once it started */
@@ -143,7 +144,8 @@ struct mgw_req_s {
     /* timing */
     uint64_t start_ns;
     uint64_t start_ms; /* wall clock */
-    char id[24];
+    char id[24];       /* the gateway's request id: extendedRequestId (requestId unless REST) */
+    char uuid[40];     /* a REST API's requestId, once made (mgw__req_id) */
 };
 
 /* The listener a request arrived on, in the request's own generation (reloads keep the
@@ -179,6 +181,17 @@ enum { MGW_PHASE_NEXT, MGW_PHASE_STOP, MGW_PHASE_WAIT };
 
 /* A new request id: 12 random bytes as 16 base64 characters. */
 void mgw__make_id(mgw_worker_t *w, char out[24]);
+/* ---- gw/ids.c ---- */
+
+/* $context.requestId of r: r->id, or a REST API's UUID (the client's x-amzn-RequestId
+ * when it is one); made when first asked, then stable. */
+const char *mgw__req_id(mgw_req_t *r);
+/* The type of r's API, or of its listener's for a request refused before its API was
+ * known (as the access log's stage is found); HTTP when neither is known. */
+const mgw_apitype_t *mgw__req_type(const mgw_req_t *r);
+/* $context.resourceId: a stable id of r's route's resource (its path template) in its
+ * API, shaped like API Gateway's (10 characters of [a-z0-9]); 1 and *out when routed. */
+int mgw__req_resource_id(mgw_req_t *r, mgw_str_t *out);
 /* A new request on connection c (from: what the core knows of c), answered through the
  * writer of client connections (gw/gw.h). */
 mgw_req_t *mgw__req_new(mgw_conn_t *c, const mgw_req_from_t *from);
@@ -191,7 +204,9 @@ void mgw__req_resume(mgw_req_t *r);
 void mgw__req_dispatch(mgw_req_t *r);
 /*
  * Sends the gateway response of type. Its body says the type's message, or message when
- * set (AWS words some cases of a type differently: the authorizer's explicit deny).
+ * set (AWS words some cases of a type differently: the authorizer's explicit deny); its
+ * status is the configured one, else r->error_status when set (a REST API's failed Lua
+ * handler: 502), else the type's.
  * $context.error.message says r->error_reason instead when the caller set one. When the
  * response has started already, the client sees it cut short instead.
  */

@@ -61,36 +61,6 @@ void mgw_gw_set_protocol(int protocol, mgw_req_handler_t handler)
     ext.proto[protocol] = handler;
 }
 
-/* ---- request ids ---- */
-
-static uint64_t rng_next(uint64_t s[2])
-{
-    uint64_t x = s[0], y = s[1];
-    s[0] = y;
-    x ^= x << 23;
-    s[1] = x ^ y ^ (x >> 17) ^ (y >> 26);
-    return s[1] + y;
-}
-
-/* 12 random bytes as 16 base64 characters, the shape of API Gateway's request ids. */
-void mgw__make_id(mgw_worker_t *w, char out[24])
-{
-    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    uint64_t a = rng_next(w->rng), b = rng_next(w->rng);
-    unsigned char bytes[12];
-    memcpy(bytes, &a, 8);
-    memcpy(bytes + 8, &b, 4);
-    for (int i = 0; i < 4; i++) {
-        unsigned v =
-            (unsigned)bytes[3 * i] << 16 | (unsigned)bytes[3 * i + 1] << 8 | bytes[3 * i + 2];
-        out[4 * i] = b64[v >> 18 & 63];
-        out[4 * i + 1] = b64[v >> 12 & 63];
-        out[4 * i + 2] = b64[v >> 6 & 63];
-        out[4 * i + 3] = b64[v & 63];
-    }
-    out[16] = '\0';
-}
-
 uint64_t mgw__now_ms(const mgw_req_t *r)
 {
     return uv_now(&r->from.w->loop);
@@ -162,13 +132,35 @@ static int lstr(mgw_str_t s, mgw_str_t *out)
     return 1;
 }
 
+/* The caller's API key, from where the API takes it (api_key_source): the authorizer's
+ * usageIdentifierKey and/or the x-api-key header; p NULL when there is none. */
+static mgw_str_t caller_key(const mgw_req_t *r)
+{
+    int src = r->api ? r->api->api_key_source : MGW_KEYSRC_ANY;
+    if (src != MGW_KEYSRC_HEADER && r->api_key.p) return r->api_key;
+    if (src == MGW_KEYSRC_AUTHORIZER) return MGW_NULL_STR;
+    return mgw__req_header(r, "x-api-key");
+}
+
 static int lookup(void *ud, int var, mgw_str_t arg, mgw_str_t *out)
 {
     mgw_req_t *r = ud;
     switch (var) {
     case MGW_VAR_REQUEST_ID:
+        return str(mgw__req_id(r), out);
     case MGW_VAR_EXTENDED_REQUEST_ID:
         return str(r->id, out);
+    case MGW_VAR_RESOURCE_PATH: { /* the route's path template ("/pets/{id}") */
+        const char *sp = r->route ? strchr(r->route->key, ' ') : NULL;
+        return sp ? str(sp + 1, out) : 0;
+    }
+    case MGW_VAR_RESOURCE_ID:
+        return mgw__req_resource_id(r, out);
+    case MGW_VAR_WEBACL_ARN: /* names the stage's web ACL as its configuration path */
+        if (r->stage == NULL || !r->stage->waf) return 0;
+        return str(mgw_pool_printf(r->pool, "arn:moongate:wafv2:::webacl/apis.%s.stages.%s.waf",
+                                   r->api->id, r->stage->name),
+                   out);
     case MGW_VAR_API_ID:
         return r->api ? str(r->api->id, out) : 0;
     case MGW_VAR_STAGE:
@@ -202,7 +194,7 @@ static int lookup(void *ud, int var, mgw_str_t arg, mgw_str_t *out)
         return 1;
     }
     case MGW_VAR_REQUEST_TIME_EPOCH:
-        return mgw__req_u64(r, r->start_ms / 1000, out);
+        return mgw__req_u64(r, mgw__req_type(r)->epoch_ms ? r->start_ms : r->start_ms / 1000, out);
     case MGW_VAR_RESPONSE_LATENCY:
         return mgw__req_u64(r, (uv_hrtime() - r->start_ns) / 1000000, out);
     case MGW_VAR_INTEGRATION_LATENCY:
@@ -222,7 +214,7 @@ static int lookup(void *ud, int var, mgw_str_t arg, mgw_str_t *out)
     case MGW_VAR_API_KEY: {
         /* A key is a secret: the log shows only its last four characters. */
         if (r->key == NULL) return 0;
-        mgw_str_t k = r->api_key.p ? r->api_key : mgw__req_header(r, "x-api-key");
+        mgw_str_t k = caller_key(r);
         int tail = k.n > 8 ? 4 : 0;
         char *m = mgw_pool_printf(r->pool, "****%.*s", tail, k.p + k.n - (size_t)tail);
         return str(m, out);
@@ -264,8 +256,10 @@ static int lookup(void *ud, int var, mgw_str_t arg, mgw_str_t *out)
         /* a reason without a type: why a response was cut short (a client too slow) */
         if (r->error_type == MGW_GW_NONE && r->error_reason == NULL) return 0;
         if (r->error_reason) return str(r->error_reason, out);
-        return str(r->error_message ? r->error_message : mgw_gwresp_info(r->error_type)->message,
-                   out);
+        if (r->error_message) return str(r->error_message, out);
+        mgw_gwresp_info_t ti;
+        mgw_apitype_response(mgw__req_type(r), r->error_type, &ti, NULL);
+        return str(ti.message, out);
     case MGW_VAR_ERROR_RESPONSE_TYPE:
         return r->error_type == MGW_GW_NONE ? 0 : str(mgw_gwresp_info(r->error_type)->name, out);
     case MGW_VAR_STAGE_VARIABLE:
@@ -283,6 +277,9 @@ static int lookup(void *ud, int var, mgw_str_t arg, mgw_str_t *out)
     case MGW_VAR_DISCONNECT_REASON: /* the protocol's (WebSocket events) */
         return r->wr->lookup ? r->wr->lookup(r, var, arg, out) : 0;
     default: { /* authorizer values (its type's), WAF and log-policy values (the hooks) */
+        /* an authorizer runs in the gateway: its "integration" is the authorizer itself */
+        if (var == MGW_VAR_AUTHORIZER_INTEGRATION_LATENCY) var = MGW_VAR_AUTHORIZER_LATENCY;
+        if (var == MGW_VAR_AUTHORIZER_INTEGRATION_STATUS) var = MGW_VAR_AUTHORIZER_STATUS;
         const mgw_authz_ops_t *az = r->route ? ext.authz[r->route->authorizer_type] : NULL;
         if (az && az->lookup && az->lookup(r, var, arg, out)) return 1;
         return ext.hooks ? ext.hooks->lookup(r, var, arg, out) : 0;
@@ -306,9 +303,15 @@ void mgw__resp_head(mgw_req_t *r, int status, const mgw_hdr_t *hdrs, int nhdrs,
     /* The gateway's headers, after the response's own: the request id, and when throttling
      * had a say, Retry-After and the RateLimit pair of the limit closest to refusing
      * (draft-ietf-httpapi-ratelimit-headers). Formatted here, copied by the writer. */
-    mgw_hdr_t more[4];
+    mgw_hdr_t more[5];
     int k = 0;
-    more[k++] = (mgw_hdr_t){MGW_STR("apigw-requestid"), {r->id, strlen(r->id)}};
+    const mgw_apitype_t *t = mgw__req_type(r);
+    const char *rid = mgw__req_id(r);
+    more[k++] =
+        (mgw_hdr_t){{t->request_id_header, strlen(t->request_id_header)}, {rid, strlen(rid)}};
+    if (t->extended_id_header)
+        more[k++] = (mgw_hdr_t){{t->extended_id_header, strlen(t->extended_id_header)},
+                                {r->id, strlen(r->id)}};
     char retry[24];
     if (r->retry_after_s) {
         mgw_sbuf_t b = {retry, 0};
@@ -395,17 +398,23 @@ void mgw__req_fail_with(mgw_req_t *r, mgw_gwresp_type_t type, const char *messag
         return;
     }
     mgw__req_abort(r); /* e.g. a body over the limit while proxying */
-    const mgw_gwresp_info_t *info = mgw_gwresp_info(type);
+    const mgw_apitype_t *t = mgw__req_type(r);
+    mgw_gwresp_info_t tinfo;
+    const mgw_gwresp_override_t *o;
+    mgw_apitype_response(t, type, &tinfo, &o);
+    const mgw_gwresp_info_t *info = &tinfo;
     r->error_type = type;
     r->error_message = message;
     const mgw_gwresp_conf_t *conf = gw_conf(r, type);
+    /* the configured status, else the caller's (r->error_status), else the type's */
     int status = conf && conf->status ? conf->status : info->status;
+    if (r->error_status && !(conf && conf->status)) status = r->error_status;
 
     mgw_hdr_t hdrs[48];
     int n = 0;
     hdrs[n++] = (mgw_hdr_t){MGW_STR("content-type"), MGW_STR("application/json")};
-    hdrs[n++] =
-        (mgw_hdr_t){MGW_STR("x-amzn-errortype"), {info->error_type, strlen(info->error_type)}};
+    hdrs[n++] = (mgw_hdr_t){{t->error_type_header, strlen(t->error_type_header)},
+                            {info->error_type, strlen(info->error_type)}};
     for (int i = 0; conf && i < conf->nheaders && n < 40; i++) {
         mgw_str_t v = conf->headers[i].value;
         static const char from[] = "$request.header.";
@@ -430,11 +439,18 @@ void mgw__req_fail_with(mgw_req_t *r, mgw_gwresp_type_t type, const char *messag
         /* {"message":"..."}: the type's message, as API Gateway's default body says it
          * (the reason, if any, is for $context.error.message); no JSON escaping needed */
         const char *m = message ? message : info->message;
-        size_t mn = strlen(m);
-        mgw_sbuf_t b = {mgw_pool_alloc(r->pool, mn + 16), 0};
-        mgw_sbuf_add(&b, "{\"message\":\"", 12);
-        mgw_sbuf_add(&b, m, mn);
-        mgw_sbuf_add(&b, "\"}", 2);
+        const char *key = o->key ? o->key : "message";
+        size_t mn = strlen(m), kn = strlen(key);
+        mgw_sbuf_t b = {mgw_pool_alloc(r->pool, mn + kn + 16), 0};
+        mgw_sbuf_add(&b, "{\"", 2);
+        mgw_sbuf_add(&b, key, kn);
+        if (o->null_message && message == NULL) {
+            mgw_sbuf_add(&b, "\":null}", 7);
+        } else {
+            mgw_sbuf_add(&b, "\":\"", 3);
+            mgw_sbuf_add(&b, m, mn);
+            mgw_sbuf_add(&b, "\"}", 2);
+        }
         mgw__resp_head(r, status, hdrs, n, (int64_t)b.n);
         mgw__resp_body(r, b.p, b.n, NULL);
     }
@@ -529,7 +545,7 @@ static mgw_gwresp_type_t resolve(mgw_req_t *r)
             r->stage = r->api->default_stage;
         }
     }
-    if (r->stage == NULL) return MGW_GW_RESOURCE_NOT_FOUND;
+    if (r->stage == NULL) return mgw__api_type(r->api)->no_stage;
     r->route_path = path;
     return MGW_GW_NONE;
 }
@@ -585,7 +601,7 @@ static int phase_route(mgw_req_t *r)
     int found = mgw_router_match(r->api->router, r->method_idx, r->route_path, &m) == 0;
     if (r->route == NULL) {
         if (!found) {
-            mgw__req_fail(r, MGW_GW_RESOURCE_NOT_FOUND, NULL);
+            mgw__req_fail(r, mgw__api_type(r->api)->no_route, NULL);
             return MGW_PHASE_STOP;
         }
         r->route = m.data;
@@ -648,7 +664,7 @@ static int identify_key(mgw_req_t *r, const mgw_member_t **member)
     const mgw_route_t *rt = r->route;
     *member = NULL;
     if (!rt->api_key_required && r->api->nplans == 0) return 0;
-    mgw_str_t key = r->api_key.p ? r->api_key : mgw__req_header(r, "x-api-key");
+    mgw_str_t key = caller_key(r);
     *member = find_key(r, key);
     /* A required key must exist and, when the API has usage plans, belong to one that
      * covers this stage (as in API Gateway). */
@@ -846,7 +862,7 @@ static void serve_api(mgw_req_t *r)
         mgw__req_fail(r, err, NULL);
         return;
     }
-    if (r->api->protocol != MGW_PROTO_HTTP) {
+    if (!mgw__api_type(r->api)->phases) {
         mgw_req_handler_t serve = ext.proto[r->api->protocol];
         if (serve) {
             serve(r);

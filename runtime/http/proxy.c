@@ -245,7 +245,7 @@ static int px_head(mgw_hc_req_t *q, const mgw_http1_head_t *hd, mgw_hdr_t *rhdrs
     for (int i = 0; i < nrhdrs; i++) {
         mgw_str_t name = rhdrs[i].name;
         if (hop_by_hop(name, connection) || mgw_str_ieq(name, "date") ||
-            mgw_str_ieq(name, "apigw-requestid"))
+            mgw_apitype_own_header(mgw__api_type(r->api), name.p, name.n))
             continue;
         hdrs[n++] = rhdrs[i];
     }

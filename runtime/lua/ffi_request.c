@@ -42,7 +42,7 @@ int mgw_ffi_req_field(mgw_req_t *r, int field, mgw_str_t *out)
     case MGW_FIELD_ROUTE_KEY:
         return give_c(r->route ? r->route->key : NULL, out);
     case MGW_FIELD_REQUEST_ID:
-        return give_c(r->id, out);
+        return give_c(mgw__req_id(r), out);
     case MGW_FIELD_SOURCE_IP:
         return give_c(r->from.peer, out);
     case MGW_FIELD_STAGE:
@@ -57,6 +57,8 @@ int mgw_ffi_req_field(mgw_req_t *r, int field, mgw_str_t *out)
         return give_c(mgw_ws_event_connection(r), out);
     case MGW_FIELD_MESSAGE_TYPE: /* a WebSocket message's: "TEXT" or "BINARY" */
         return give_c(mgw_ws_event_message_type(r), out);
+    case MGW_FIELD_API_TYPE: /* "http" | "rest" | "websocket" */
+        return give_c(r->api ? mgw__api_type(r->api)->name : NULL, out);
     }
     return -1;
 }

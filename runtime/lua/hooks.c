@@ -59,9 +59,10 @@ static int route_done(mgw_req_t *r, int rc, int idx)
         if (idx >= 0 && idx < r->api->nroutes) r->route = r->api->routes[idx];
         return MGW_PHASE_NEXT;
     }
-    mgw__req_fail(
-        r, rc == MGW_LUA_NOT_FOUND ? MGW_GW_RESOURCE_NOT_FOUND : MGW_GW_API_CONFIGURATION_ERROR,
-        NULL);
+    mgw__req_fail(r,
+                  rc == MGW_LUA_NOT_FOUND ? mgw__api_type(r->api)->no_route
+                                          : MGW_GW_API_CONFIGURATION_ERROR,
+                  NULL);
     return MGW_PHASE_STOP;
 }
 
@@ -93,18 +94,24 @@ static int authorize_done(mgw_req_t *r, int rc, int explicit_deny)
     return MGW_PHASE_STOP;
 }
 
-static int handle_done(mgw_req_t *r, int rc)
+/* status: what a failed handler answers (a REST API's Lambda-style 502; 500 and other
+ * values: the gateway response's own status). */
+static int handle_done(mgw_req_t *r, int rc, int status)
 {
     if (rc == MGW_LUA_WAIT) return MGW_PHASE_WAIT;
     mgw_lreq_t *l = r->lua;
     r->integ_end_ns = uv_hrtime();
     if (rc != MGW_LUA_OK) {
-        /* a non-proxy http integration's backend failed as a proxy's would */
-        mgw__req_fail(r,
-                      rc == MGW_LUA_INTEG_FAILURE   ? MGW_GW_INTEGRATION_FAILURE
-                      : rc == MGW_LUA_INTEG_TIMEOUT ? MGW_GW_INTEGRATION_TIMEOUT
-                                                    : MGW_GW_API_CONFIGURATION_ERROR,
-                      NULL);
+        if (rc == MGW_LUA_INTEG_FAILURE || rc == MGW_LUA_INTEG_TIMEOUT) {
+            /* a non-proxy http integration's backend failed as a proxy's would */
+            mgw__req_fail(r,
+                          rc == MGW_LUA_INTEG_FAILURE ? MGW_GW_INTEGRATION_FAILURE
+                                                      : MGW_GW_INTEGRATION_TIMEOUT,
+                          NULL);
+            return MGW_PHASE_STOP;
+        }
+        if (status > 500 && status <= 599) r->error_status = status;
+        mgw__req_fail(r, MGW_GW_API_CONFIGURATION_ERROR, NULL);
         return MGW_PHASE_STOP;
     }
     /* a non-proxy http integration set the backend's status (mgw_ffi_runtime_integ_status) */
@@ -141,7 +148,9 @@ int mgw__hooks_authorize(mgw_req_t *r)
 int mgw__hooks_handle(mgw_req_t *r)
 {
     r->integ_start_ns = uv_hrtime();
-    return handle_done(r, mgw_lua_call(r, MGW_HOOK_HANDLE, r->route->integration.handler, NULL));
+    int status = 0;
+    int rc = mgw_lua_call(r, MGW_HOOK_HANDLE, r->route->integration.handler, &status);
+    return handle_done(r, rc, status);
 }
 
 void mgw__hooks_forward_body(mgw_req_t *r)
@@ -199,7 +208,7 @@ void mgw__hooks_wakeup(mgw_req_t *r)
         if (authorize_done(r, rc, aux) == MGW_PHASE_NEXT) mgw__req_resume(r);
         break;
     case MGW_PHASE_INTEGRATION:
-        handle_done(r, rc);
+        handle_done(r, rc, aux);
         break;
     default:
         mgw_log_error("request %s: a hook resumed in phase %d", r->id, r->phase);

@@ -63,7 +63,8 @@ enum { MGW_CERT_ALLOW = 0, MGW_CERT_DENY = 1, MGW_CERT_ERROR = 2 };
     XX(HOST, "host")                                                                               \
     XX(PROTOCOL, "protocol")                                                                       \
     XX(CONNECTION_ID, "connection_id")                                                             \
-    XX(MESSAGE_TYPE, "message_type")
+    XX(MESSAGE_TYPE, "message_type")                                                               \
+    XX(API_TYPE, "api_type")
 
 enum {
 #define XX(id, _) MGW_FIELD_##id,

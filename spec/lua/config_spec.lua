@@ -346,10 +346,7 @@ describe("moongate.config", function()
         c.listen[1].api = nil
         c.apis.pets = nil
       end))
-      fails_with('apis.pets.protocol: "rest" is not supported yet', with(function(c)
-        c.apis.pets.protocol = "rest"
-      end))
-      fails_with('apis.pets.protocol: must be one of "http", "websocket", got "grpc"', with(function(c)
+      fails_with('apis.pets.protocol: must be one of "http", "rest", "websocket", got "grpc"', with(function(c)
         c.apis.pets.protocol = "grpc"
       end))
       fails_with('apis.pets.default_endpoint: must be a boolean, got "no"', with(function(c)
@@ -715,6 +712,94 @@ describe("moongate.config", function()
         ws_with(function(a)
           a.routes.sendmessage.integration = { type = "http", uri = "${stageVariables.nope}/x" }
         end))
+    end)
+  end)
+
+  describe("REST APIs", function()
+    local function rest_with(edit)
+      return with(function(c)
+        c.apis.pets.protocol = "rest"
+        if edit then edit(c.apis.pets, c) end
+      end)
+    end
+
+    it("accepts a REST API and shapes its protocol and api_key_source", function()
+      local conf, errs = config.validate(rest_with(function(a)
+        a.routes["ANY /{proxy+}"] = { integration = { type = "mock" } }
+        a.api_key_source = "AUTHORIZER"
+      end), { source = SOURCE })
+      assert.is_nil(errs)
+      assert.equal("rest", conf.apis[1].protocol)
+      assert.equal("AUTHORIZER", conf.apis[1].api_key_source)
+      local r = find_by(conf.apis[1].routes, "key", "GET /pets/{id}")
+      assert.equal("GET", r.method)
+      assert.equal("/pets/{id}", r.path)
+    end)
+
+    it("leaves api_key_source to the protocol's default when unset", function()
+      local conf = assert(config.validate(rest_with(), { source = SOURCE }))
+      assert.is_nil(conf.apis[1].api_key_source)
+      conf = assert(config.validate(with(function(c) c.apis.pets.api_key_source = "HEADER" end)))
+      assert.equal("HEADER", conf.apis[1].api_key_source)
+    end)
+
+    it("rejects a $default stage", function()
+      fails_with('apis.pets.stages["$default"]: a REST API has no "$default" stage (the first path segment always names the stage)',
+        rest_with(function(a)
+          a.stages["$default"] = { variables = { backend = "http://127.0.0.1:9003" } }
+        end))
+    end)
+
+    it("rejects a $default route", function()
+      fails_with('apis.pets.routes["$default"]: a REST API has no "$default" route (use "ANY /{proxy+}")',
+        rest_with(function(a)
+          a.routes["$default"] = { integration = { type = "mock" } }
+        end))
+    end)
+
+    it("checks api_key_source", function()
+      fails_with('apis.pets.api_key_source: must be one of "HEADER", "AUTHORIZER", got "QUERY"', rest_with(function(a)
+        a.api_key_source = "QUERY"
+      end))
+      fails_with('apis.pets.api_key_source: must be a string, got 1', rest_with(function(a)
+        a.api_key_source = 1
+      end))
+    end)
+
+    it("refuses api_key_source on websocket APIs", function()
+      fails_with("apis.chat.api_key_source: is not for websocket APIs (their API key is the x-api-key header of $connect)", {
+        listen = { { port = 8080, api = "chat" } },
+        apis = { chat = {
+          protocol = "websocket", route_selection_expression = "$request.body.action", api_key_source = "HEADER",
+          stages = { prod = {} }, routes = { ["$connect"] = { integration = { type = "mock" } } },
+        } },
+      })
+    end)
+
+    it("refuses what only websocket APIs have", function()
+      fails_with("apis.pets.route_selection_expression: is only for websocket APIs", rest_with(function(a)
+        a.route_selection_expression = "$request.body.action"
+      end))
+      fails_with('apis.pets.routes["GET /x"].route_response: is only for websocket APIs', rest_with(function(a)
+        a.routes["GET /x"] = { integration = { type = "mock" }, route_response = true }
+      end))
+    end)
+
+    it("checks route keys as on HTTP APIs", function()
+      fails_with('apis.pets.routes.sendmessage: must be "METHOD /path" or "$default" (one space between method and path)',
+        rest_with(function(a)
+        a.routes.sendmessage = { integration = { type = "mock" } }
+      end))
+    end)
+
+    it("serves a REST API and an HTTP API from one configuration", function()
+      local conf, errs = config.validate(with(function(c)
+        c.apis.web = { stages = { ["$default"] = {} }, routes = { ["$default"] = { integration = { type = "mock" } } } }
+        c.apis.pets.protocol = "rest"
+      end), { source = SOURCE })
+      assert.is_nil(errs)
+      assert.equal("rest", find_by(conf.apis, "id", "pets").protocol)
+      assert.equal("http", find_by(conf.apis, "id", "web").protocol)
     end)
   end)
 

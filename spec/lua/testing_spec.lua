@@ -272,6 +272,30 @@ describe("moongate.testing", function()
       assert.has_error(function() req:set_header("bad name", "v") end, "header name must be an HTTP token")
       assert.is_table(req.ctx)
     end)
+
+    it("is an HTTP API's request unless api_type says otherwise", function()
+      local req = testing.request{ route_key = "GET /pets/{id}", time = 1700000000123 }
+      assert.equal("http", req.api_type)
+      assert.equal(req:context("requestId"), req:context("extendedRequestId"))
+      assert.equal("1700000000", req:context("requestTimeEpoch"))
+      assert.equal("/pets/{id}", req:context("resourcePath"))
+      assert.equal("websocket", testing.websocket.connect{}.api_type)
+    end)
+
+    it("builds a REST API's request: UUID requestId, its own extendedRequestId, epoch in ms", function()
+      local req = testing.request{ api_type = "rest", route_key = "ANY /{proxy+}", time = 1700000000123 }
+      assert.equal("rest", req.api_type)
+      assert.matches("^%x+%-%x+%-4%x+%-%x+%-%x+$", req.request_id)
+      assert.equal(req.request_id, req:context("requestId"))
+      assert.are_not.equal(req:context("requestId"), req:context("extendedRequestId"))
+      assert.equal("1700000000123", req:context("requestTimeEpoch"))
+      assert.equal("/{proxy+}", req:context("resourcePath"))
+      local ext = testing.request{ api_type = "rest", request_id = "r-1", extended_request_id = "e-1" }
+      assert.equal("r-1", ext:context("requestId"))
+      assert.equal("e-1", ext:context("extendedRequestId"))
+      assert.has_error(function() testing.request{ api_type = "grpc" } end,
+        'api_type must be "http", "rest" or "websocket", got grpc')
+    end)
   end)
 end)
 

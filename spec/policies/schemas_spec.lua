@@ -8,6 +8,7 @@ local POLICIES = {
   { "policies/log/json.lua", {} },
   { "policies/routes/header.lua", { header = "x", routes = {} } },
   { "policies/examples/echo.lua", {} },
+  { "policies/examples/echo_v1.lua", {} },
   { "policies/transforms/json_envelope.lua", {} },
 }
 

@@ -38,7 +38,15 @@ local CASES = {
                                    headers = { ["content-type"] = "text/plain", cookie = "s=1" } } },
     { kind = "handle", request = { method = "PUT", path = "/echo/bin", body = "\0\1\2\3\255" } },
     { kind = "log", request = { method = "DELETE", path = "/echo/x" } },
+    -- payload format 1.0 (an HTTP API route with payload_format_version = "1.0"): the whole
+    -- event the handler gets, and its 1.0 response
+    { kind = "handle_v1", request = { method = "POST", path = "/v1/a/b?q=1&q=2&r=x", body = "hello",
+                                      headers = { ["content-type"] = "text/plain", cookie = "s=1",
+                                                  ["x-multi"] = { "one", "two" } } } },
+    { kind = "handle_v1", request = { method = "PUT", path = "/v1/bin", body = "\0\1\2\3\255" } },
+    { kind = "handle_v1", request = { method = "GET", path = "/v1/x" } },
 }
+local ECHO_V1 = { cookies = { "a=1", "b=2; Path=/" } }
 
 local function api_for(case, dir)
     local api = { stages = { ["$default"] = { access_log = { path = dir .. "/" .. case.id .. ".log",
@@ -60,6 +68,9 @@ local function api_for(case, dir)
         end
     elseif case.kind == "log" then
         api.stages["$default"].access_log = { path = dir .. "/" .. case.id .. ".log", policy = STOCK .. "log/json.lua", config = LOG }
+    elseif case.kind == "handle_v1" then
+        api.routes["ANY /v1/{proxy+}"] = { integration = { type = "lua", handler = STOCK .. "examples/echo_v1.lua",
+            payload_format_version = "1.0", config = ECHO_V1 } }
     end
     return api
 end
@@ -90,8 +101,10 @@ describe("the kit and the gateway", function()
             local args = { gw:url(r.path or "/echo/x"), "-X", r.method or "GET", "-H", "Host: " .. case.id .. ".localhost",
                 "-H", "User-Agent: contract/1.0", "-H", "Accept:" }
             for k, v in pairs(r.headers or {}) do
-                args[#args + 1] = "-H"
-                args[#args + 1] = k .. ": " .. v
+                for _, value in ipairs(type(v) == "table" and v or { v }) do -- a list: sent once per value
+                    args[#args + 1] = "-H"
+                    args[#args + 1] = k .. ": " .. value
+                end
             end
             if r.body then
                 args[#args + 1] = "--data-binary"
@@ -145,6 +158,34 @@ describe("the kit and the gateway", function()
                 local kit, real = cjson.decode(d.body), resp:json()
                 real.headers["content-length"], real.headers["content-type"] = nil, nil
                 kit.headers["content-type"] = nil
+                assert.same(kit, real)
+            elseif case.kind == "handle_v1" then
+                req.route_key = "ANY /v1/{proxy+}"
+                req._path_params = { proxy = (case.request.path:match("^/v1/([^?]*)")) }
+                req.request_id = resp.headers["apigw-requestid"]
+                local d = testing.handle(STOCK .. "examples/echo_v1.lua", ECHO_V1, req, { payload_format_version = "1.0" })
+                assert.equal(d.status, resp.status)
+                assert.same({ "content-type", "set-cookie", "set-cookie" }, (function()
+                    local names = {}
+                    for _, hd in ipairs(resp.header_list) do
+                        if hd[1] == "content-type" or hd[1] == "set-cookie" then names[#names + 1] = hd[1] end
+                    end
+                    return names
+                end)())
+                assert.same(d.header_list, (function()
+                    local own = {}
+                    for _, hd in ipairs(resp.header_list) do
+                        if hd[1] == "content-type" or hd[1] == "set-cookie" then own[#own + 1] = hd end
+                    end
+                    return own
+                end)())
+                local kit, real = cjson.decode(d.body), resp:json()
+                -- what only the wire has (curl's content type, the length) or the clock says
+                for _, e in ipairs({ kit, real }) do
+                    e.headers["content-length"], e.multiValueHeaders["content-length"] = nil, nil
+                    e.headers["content-type"], e.multiValueHeaders["content-type"] = nil, nil
+                    e.requestContext.requestTime, e.requestContext.requestTimeEpoch = nil, nil
+                end
                 assert.same(kit, real)
             elseif case.kind == "log" then
                 req.route_key = "ANY /echo/{proxy+}"

@@ -50,7 +50,7 @@ describe("JIT-compiled hot paths in the gateway", function()
         local aborts = {}
         for line in gw.stderr():gmatch("[^\n]*trace abort[^\n]*") do
             -- known, left for issue 13: the loops over a handler's response headers
-            -- (hooks.lua M.response, runtime.lua RUN[HANDLE]) abort the HTTP hook's trace
+            -- (events.lua M.response, runtime.lua RUN[HANDLE]) abort the HTTP hook's trace
             if not line:find("inner loop in root trace", 1, true) then
                 aborts[#aborts + 1] = line
             end

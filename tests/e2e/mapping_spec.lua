@@ -276,3 +276,53 @@ describe("non-proxy http integrations", function()
         assert.truthy(raw:find("^HTTP/1.1 201 Created\r\nContent%-Type: application/json\r\nX%-Upstream: test%-upstream\r\n"), raw)
     end)
 end)
+
+describe("non-proxy http integrations on a REST API", function()
+    local up, gw
+
+    lazy_setup(function()
+        up = h.start_upstream(nil, { raw_log = true })
+        gw = h.start_gateway({
+            workers = 1,
+            listen = { { address = "127.0.0.1", port = h.free_port(), api = "r" } },
+            apis = {
+                r = {
+                    protocol = "rest",
+                    stages = { prod = { variables = { backend = up.origin } } },
+                    routes = {
+                        ["GET /pets/{id}"] = {
+                            integration = {
+                                type = "http", proxy = false, uri = "${stageVariables.backend}/status/{code}",
+                                request_parameters = {
+                                    ["integration.request.path.code"] = "method.request.querystring.code",
+                                    ["integration.request.header.x-resource"] = "context.resourcePath",
+                                    ["integration.request.header.x-pet"] = "method.request.path.id",
+                                },
+                                responses = {
+                                    { selection_pattern = "4\\d{2}", status = 400,
+                                      response_parameters = { ["method.response.header.x-stage"] = "context.stage" } },
+                                    { status = 200 },
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        })
+    end)
+
+    lazy_teardown(function()
+        h.stop_all(gw, up)
+    end)
+
+    it("maps REST $context variables and selects the response", function()
+        local before = up.received()
+        local r = h.curl{ gw:url "/prod/pets/7?code=404" }
+        assert.are.equal("GET /status/404 HTTP/1.1\r\nhost: 127.0.0.1:" .. up.port .. "\r\n"
+            .. "x-pet: 7\r\nx-resource: /pets/{id}\r\n\r\n", up.received():sub(#before + 1))
+        assert.are.equal(400, r.status)
+        assert.are.equal("prod", r.headers["x-stage"])
+        assert.are.equal('{"status":404}', r.body)
+        assert.is_string(r.headers["x-amzn-requestid"])
+    end)
+end)

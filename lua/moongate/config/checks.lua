@@ -269,9 +269,30 @@ end
 
 local WS_ONLY = "is only for websocket APIs"
 
+-- REST APIs (README "REST APIs"): the first path segment always names the stage and a
+-- request that no route matches is 403 MISSING_AUTHENTICATION_TOKEN, so there is no
+-- "$default" stage or route. WebSocket APIs check API keys when a client connects, from
+-- the x-api-key header: api_key_source is for HTTP and REST APIs.
+local function check_rest_fields(c, v, path, ctx)
+  if c.protocol == "websocket" and v.api_key_source ~= nil then
+    fail(ctx, join(path, "api_key_source"), "is not for websocket APIs (their API key is the x-api-key header of $connect)")
+  end
+  if c.protocol ~= "rest" then
+    return
+  end
+  if type(v.stages) == "table" and v.stages["$default"] ~= nil then
+    fail(ctx, join(join(path, "stages"), "$default"),
+      'a REST API has no "$default" stage (the first path segment always names the stage)')
+  end
+  if type(v.routes) == "table" and v.routes["$default"] ~= nil then
+    fail(ctx, join(join(path, "routes"), "$default"),
+      'a REST API has no "$default" route (use "ANY /{proxy+}")')
+  end
+end
+
 -- What only WebSocket APIs have, and what they must not have.
 local function check_protocol_fields(c, v, path, ctx)
-  local ws, http = c.protocol == "websocket", c.protocol == "http"
+  local ws, http = c.protocol == "websocket", c.protocol == "http" or c.protocol == "rest"
   local routes = type(v.routes) == "table" and v.routes or {}
   if ws and v.route_selection_expression == nil then
     fail(ctx, join(path, "route_selection_expression"), "is required for websocket APIs")
@@ -323,10 +344,36 @@ local function check_websocket(c, _, path, ctx)
   end
 end
 
+-- payload_format_version of Lua integrations and authorizers: REST APIs allow only
+-- "1.0"; WebSocket APIs have their own event (none may be set).
+local function check_payload_versions(c, path, ctx)
+  local function check(t, tpath)
+    local pfv = type(t) == "table" and t.payload_format_version
+    if not pfv then
+      return
+    end
+    tpath = join(tpath, "payload_format_version")
+    if c.protocol == "websocket" then
+      fail(ctx, tpath, "is not for websocket APIs (their Lua integrations and authorizers get the WebSocket event)")
+    elseif c.protocol == "rest" and pfv ~= "1.0" then
+      fail(ctx, tpath, format('REST APIs support only payload format "1.0", got %q', pfv))
+    end
+  end
+  for _, key in ipairs(sorted_keys(c.routes or {})) do
+    local r = c.routes[key]
+    check(type(r) == "table" and r.integration, join(join(join(path, "routes"), key), "integration"))
+  end
+  for _, name in ipairs(sorted_keys(c.authorizers or {})) do
+    check(c.authorizers[name], join(join(path, "authorizers"), name))
+  end
+end
+
 local function check_api(c, v, path, ctx)
   local ws = c.protocol == "websocket"
   check_route_keys(c, v, path, ctx, ws)
   check_protocol_fields(c, v, path, ctx)
+  check_payload_versions(c, path, ctx)
+  check_rest_fields(c, v, path, ctx)
   check_throttle_refs(c, path, ctx)
   check_route_authorizers(c, path, ctx)
   if type(v.routes) ~= "table" or type(c.routes) ~= "table" then

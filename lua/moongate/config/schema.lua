@@ -179,6 +179,11 @@ local lua_authorizer = {
       type = "string", check = lua_pattern_error,
       description = "TOKEN: a Lua pattern the token must match (else 401 without running the policy)",
     },
+    payload_format_version = {
+      type = "string", one_of = { "1.0", "2.0" },
+      description = 'REQUEST: the event\'s shape (AWS Lambda payload format): "1.0" or "2.0"'
+        .. ' (default "1.0" on REST APIs, which allow only "1.0"; "2.0" on HTTP APIs)',
+    },
   },
 }
 
@@ -261,6 +266,11 @@ local lua_integration = {
     timeout_ms = {
       type = "integer", between = { 50, 29000 }, default = 29000,
       description = "deadline of the handler's HTTP calls, in milliseconds",
+    },
+    payload_format_version = {
+      type = "string", one_of = { "1.0", "2.0" },
+      description = 'the event and response shape (AWS Lambda proxy payload format): "1.0" or "2.0"'
+        .. ' (default "1.0" on REST APIs, which allow only "1.0"; "2.0" on HTTP APIs)',
     },
   },
 }
@@ -475,8 +485,13 @@ local api = {
   type = "record", description = "an API", post = checks.api,
   fields = {
     protocol = {
-      type = "string", one_of = { "http", "websocket" }, unsupported = { rest = true },
-      default = "http", description = 'API type: "http" or "websocket"',
+      type = "string", one_of = { "http", "rest", "websocket" },
+      default = "http", description = 'API type: "http", "rest" (AWS REST API semantics) or "websocket"',
+    },
+    api_key_source = {
+      type = "string", one_of = { "HEADER", "AUTHORIZER" },
+      description = 'where API keys come from: "HEADER" (x-api-key) or "AUTHORIZER" (the authorizer\'s'
+        .. ' usageIdentifierKey); default "HEADER" on REST APIs, both (the authorizer\'s first) on HTTP APIs',
     },
     route_selection_expression = {
       type = "string", check = route_selection_expression_error,

@@ -186,6 +186,7 @@ local function shape_api(id, a, prefix)
     jwt_authorizers = shape_jwt(api_path, a, routes, prefix),
     id = id,
     protocol = a.protocol,
+    api_key_source = a.api_key_source, -- nil: the protocol's default (runtime/conf/apitype.c)
     route_selection_expression = ws and a.route_selection_expression or nil,
     websocket = ws and shape_websocket(a.websocket) or nil,
     default_endpoint = a.default_endpoint,
@@ -255,6 +256,14 @@ local function shape(c, prefix, ctx)
   }
 end
 
+-- The payload format of a Lua integration or REQUEST authorizer: as configured, else
+-- the protocol's default (REST APIs "1.0", HTTP APIs "2.0"; WebSocket APIs' events have
+-- their own shape). A use carries "1.0" only: without one it is 2.0.
+local function payload_format(v, protocol)
+  local pfv = v or (protocol == "rest" and "1.0" or "2.0")
+  return pfv == "1.0" and pfv or nil
+end
+
 -- Adds the policy uses to the shaped configuration `out`: use numbers on stages
 -- (waf, access_log.policy), APIs (selector), routes (authorizer, lua integration),
 -- the workers' spec (lua_spec), the management listener and the watched files.
@@ -296,12 +305,16 @@ local function shape_policies(out, c, ctx)
           policy = pid(az._policy), conf = az.config, kind = az.kind,
           identity_sources = az.identity_sources, ttl = az.ttl, token_pattern = az.token_pattern,
           scopes = r.scopes or {},
+          payload_format_version = payload_format(az.payload_format_version, a.protocol),
+          rest = a.protocol == "rest" or nil,
         })
       end
       if r.integration.type == "lua" then
         sr.integration.use = add({ hook = "handle", where = join(rpath, "integration"),
           policy = pid(r.integration._policy), conf = r.integration.config,
-          timeout_ms = r.integration.timeout_ms })
+          timeout_ms = r.integration.timeout_ms,
+          payload_format_version = payload_format(r.integration.payload_format_version, a.protocol),
+          rest = a.protocol == "rest" or nil })
       elseif r.integration.type == "http" and r.integration.proxy == false then -- h-mapping
         sr.integration.use = add(mapping_conf.use(r.integration, join(rpath, "integration"), pid))
       end

@@ -7,6 +7,7 @@
  */
 #include "gw/request.c"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -104,12 +105,16 @@ static mgw_gen_t *load(void)
     char path[512];
     snprintf(path, sizeof path, "%s/gateway.lua", dir);
     FILE *f = fopen(path, "w");
-    fputs("return { workers = 1, listen = { { port = 18001, api = 'a' } },\n"
+    fputs("return { workers = 1,\n"
+          "  listen = { { port = 18001, api = 'a' }, { port = 18003, api = 'rest' } },\n"
           "  management = { port = 18002, token_file = 'tok' },\n"
           "  apis = { a = { stages = { ['$default'] = {} }, routes = {\n"
           "    ['GET /mock'] = { integration = { type = 'mock', body = 'hello' } },\n"
           "    ['GET /ext'] = { integration = { type = 'http', uri = 'http://127.0.0.1:1/' } },\n"
           "    ['GET /auth'] = { integration = { type = 'mock' } },\n"
+          "  } },\n"
+          "  rest = { protocol = 'rest', stages = { prod = {} }, routes = {\n"
+          "    ['GET /pets/{id}'] = { integration = { type = 'mock', body = 'pet' } },\n"
           "  } } } }\n",
           f);
     fclose(f);
@@ -313,6 +318,74 @@ static void test_listener_kinds(void)
     from.listen_idx = 0;
 }
 
+static int uuid_shaped(const char *s)
+{
+    if (strlen(s) != 36) return 0;
+    for (int i = 0; i < 36; i++)
+        if ((i == 8 || i == 13 || i == 18 || i == 23) ? s[i] != '-'
+                                                      : !isxdigit((unsigned char)s[i]))
+            return 0;
+    return s[14] == '4';
+}
+
+/* A REST API (listener 1): the stage from the path, 403 Missing Authentication Token,
+ * x-amzn-RequestId (a UUID, the client's when it is one) and x-amz-apigw-id. */
+static void test_rest_api(void)
+{
+    from.listen_idx = 1;
+    mgw_req_t *r = request("GET", "/prod/pets/7");
+    mgw__req_dispatch(r);
+    CHECK(rec.status == 200);
+    const char *rid = mgw__req_id(r);
+    CHECK(uuid_shaped(rid));
+    CHECK(strcmp(rid, r->id) != 0);
+    char want[128];
+    snprintf(want, sizeof want, "x-amzn-RequestId=%s;x-amz-apigw-id=%s;", rid, r->id);
+    CHECK_STR(rec.more, want);
+    CHECK_STR(context(r, "requestId"), rid);
+    CHECK_STR(context(r, "extendedRequestId"), r->id);
+    CHECK_STR(context(r, "resourcePath"), "/pets/{id}");
+    CHECK(strlen(context(r, "resourceId")) == 10);
+    CHECK(strlen(context(r, "requestTimeEpoch")) == 13); /* milliseconds */
+    mgw__req_free(r);
+    mgw_buf_free(&rec.body);
+
+    const char *paths[] = {"/", "/dev/pets/7", "/prod", "/prod/pets", "/prod/pets/7/x"};
+    for (int i = 0; i < 5; i++) {
+        r = request("GET", paths[i]);
+        mgw__req_dispatch(r);
+        CHECK(rec.status == 403);
+        CHECK_STR(rec.hdrs, "content-type=application/json;"
+                            "x-amzn-ErrorType=MissingAuthenticationTokenException;");
+        CHECK_STR(body_text(), "{\"message\":\"Missing Authentication Token\"}");
+        CHECK_STR(context(r, "error.responseType"), "MISSING_AUTHENTICATION_TOKEN");
+        mgw__req_free(r);
+        mgw_buf_free(&rec.body);
+    }
+    r = request("DELETE", "/prod/pets/7"); /* a method the resource does not have */
+    mgw__req_dispatch(r);
+    CHECK(rec.status == 403);
+    mgw__req_free(r);
+    mgw_buf_free(&rec.body);
+
+    /* a client's UUID is its requestId; anything else is not */
+    const char *id = "0F8FAD5B-D9CB-469F-A165-70867728950E";
+    r = request("GET", "/prod/pets/7");
+    *mgw__req_push_header(r) = (mgw_hdr_t){MGW_STR("x-amzn-requestid"), {id, strlen(id)}};
+    mgw__req_dispatch(r);
+    CHECK_STR(mgw__req_id(r), id);
+    CHECK_STR(context(r, "extendedRequestId"), r->id);
+    mgw__req_free(r);
+    mgw_buf_free(&rec.body);
+    r = request("GET", "/prod/pets/7");
+    *mgw__req_push_header(r) = (mgw_hdr_t){MGW_STR("x-amzn-requestid"), MGW_STR("my-id")};
+    mgw__req_dispatch(r);
+    CHECK(uuid_shaped(mgw__req_id(r)));
+    mgw__req_free(r);
+    mgw_buf_free(&rec.body);
+    from.listen_idx = 0;
+}
+
 static void test_phase_order(void)
 {
     /* written once: the enum and the table come from MGW_PHASES */
@@ -345,6 +418,7 @@ int main(void)
     RUN(test_integration_table);
     RUN(test_authorizer_table);
     RUN(test_listener_kinds);
+    RUN(test_rest_api);
     RUN(test_phase_order);
     RUN(test_worker_generation);
     CHECK(uv_loop_close(&w.loop) == 0);
