@@ -248,13 +248,14 @@ local function request_ctx(req)
   }
 end
 
-local function fail(kind, message, traceback, where)
-  return { error = message, traceback = traceback or "", failure = kind, where = where }
+local function fail(kind, message, traceback, where, backend_status)
+  return { error = message, traceback = traceback or "", failure = kind, where = where,
+           backend_status = backend_status }
 end
 
 -- Runs the integration for req. Returns { status, headers = { { name, value } }, body,
 -- backend_status } or { error, traceback, failure = "config" | "failure" | "timeout",
--- where (the transform that failed, or nil) }.
+-- where (the transform that failed, or nil), backend_status (when the backend answered) }.
 function M.run(use, req, call)
   -- the backend request: path and query parameters, headers, body
   local path_values, query, headers = {}, {}, {}
@@ -337,7 +338,7 @@ function M.run(use, req, call)
   end
   if chosen == nil then
     return fail("config", format("no integration response matches the backend status %d and none is the default",
-      res.status))
+      res.status), nil, nil, res.status)
   end
   local out_headers, ctype = {}, nil
   for _, p in ipairs(chosen.params) do
@@ -356,7 +357,7 @@ function M.run(use, req, call)
       request = request_ctx(req) }
     local out, tctype = M.transform(chosen.transform, rbody, ctx, call)
     if out == nil then
-      return fail("config", tctype.message, tctype.traceback, chosen.transform.where)
+      return fail("config", tctype.message, tctype.traceback, chosen.transform.where, res.status)
     end
     rbody = out
     ctype = ctype or tctype

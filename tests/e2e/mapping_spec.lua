@@ -269,6 +269,16 @@ describe("non-proxy http integrations", function()
             return line
         end, 5)
         assert.are.equal(id .. " 502 503", line)
+        -- also when the response then fails (no integration response matches)
+        _, id = exchange("GET", "/nodefault/503")
+        line = nil
+        h.wait_for(function()
+            for _, l in ipairs(h.log_lines(dir .. "/access.log")) do
+                if l:find(id, 1, true) then line = l end
+            end
+            return line
+        end, 5)
+        assert.are.equal(id .. " 500 503", line)
     end)
 
     it("leaves proxy routes as they were", function()
