@@ -10,6 +10,9 @@
 --   local res, err = http.post(url, body, opts)
 --   local res, err = http.get("https://idp.internal/jwks", { ca_file = "/etc/moongate/ca.pem" })
 --
+-- headers is a table of name = value, or a list of { name, value } pairs, which are
+-- sent in that order.
+--
 -- The hook yields to the worker's event loop while the call is in
 -- flight; other requests are served meanwhile. timeout is in seconds (default 10)
 -- and never goes past the hook's own deadline. Connections are kept alive and
@@ -96,6 +99,24 @@ local function check(opts)
   return method, timeout
 end
 
+-- The headers of opts as an iterator over name, value (a list of pairs keeps its order).
+local function each_header(hs)
+  if hs == nil then
+    return pairs({})
+  end
+  if hs[1] ~= nil then
+    local i = 0
+    return function()
+      i = i + 1
+      local h = hs[i]
+      if h then
+        return h[1], h[2]
+      end
+    end
+  end
+  return pairs(hs)
+end
+
 local function headers_table(buf, n)
   local out = {}
   for i = 0, n - 1 do
@@ -119,7 +140,7 @@ function M.request(opts)
       error("moongate.http works inside the gateway's hooks; in specs use testing.mock_http", 2)
     end
     local hs = {}
-    for k, v in pairs(opts.headers or {}) do
+    for k, v in each_header(opts.headers) do
       hs[lower(k)] = tostring(v)
     end
     return transport({ method = method, url = opts.url, headers = hs, body = opts.body or "",
@@ -143,7 +164,7 @@ function M.request(opts)
     ms = left
   end
   local keep, n = {}, 0
-  for k, v in pairs(opts.headers or {}) do
+  for _ in each_header(opts.headers) do
     n = n + 1
   end
   if n > hdr_cap then
@@ -151,7 +172,7 @@ function M.request(opts)
     hdr_buf = ffi_new("mgw_hdr_t[?]", hdr_cap)
   end
   local i = 0
-  for k, v in pairs(opts.headers or {}) do
+  for k, v in each_header(opts.headers) do
     k, v = tostring(k), tostring(v)
     keep[#keep + 1], keep[#keep + 2] = k, v
     hdr_buf[i].name.p, hdr_buf[i].name.n = k, #k

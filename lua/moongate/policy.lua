@@ -353,7 +353,7 @@ end
 -- The hook function a use needs, by use kind.
 M.HOOKS = {
   authorizer = "authorize", waf = "inspect", log = "log", route_selection = "select_route",
-  integration = "handle", revocation = "check",
+  integration = "handle", revocation = "check", transform = "transform",
 }
 
 -- Validates conf against mod.schema (the same schema language as the gateway

@@ -23,6 +23,7 @@ local policy = require "moongate.policy"
 local request = require "moongate.request"
 local hooks = require "moongate.hooks"
 local connections = require "moongate.connections"
+local mapping = require "moongate.mapping"
 
 ffi.cdef [[
 int mgw_ffi_runtime_authorized(mgw_req_t *r, const char *principal, size_t pn,
@@ -36,6 +37,7 @@ int mgw_ffi_runtime_custom(mgw_req_t *r, const mgw_kv_t *kv, int n);
 int mgw_ffi_runtime_error(mgw_req_t *r, int hook, const char *msg, size_t n);
 int mgw_ffi_runtime_log(mgw_req_t *r, int level, const char *msg, size_t n);
 int mgw_ffi_runtime_is_text(const char *p, size_t n);
+int mgw_ffi_runtime_integ_status(mgw_req_t *r, int status);
 ]]
 
 local C = ffi.C
@@ -168,7 +170,24 @@ function M.load_gen(id, text)
     end
   end
   for _, use in ipairs(spec.uses) do
-    if use.hook == "waf" then
+    if use.mapping then
+      -- a non-proxy http integration: its transforms are the policies
+      if use.request_transform then
+        bind(use.request_transform)
+        use.broken = use.request_transform.broken
+      end
+      for _, resp in ipairs(use.responses) do
+        if resp.transform then
+          bind(resp.transform)
+          use.broken = use.broken or resp.transform.broken
+        end
+      end
+      local perr = mapping.prepare(use)
+      if perr then
+        use.broken = perr
+        failures[#failures + 1] = use.where .. ": " .. perr
+      end
+    elseif use.hook == "waf" then
       for _, rule in ipairs(use.rules) do
         bind(rule)
         if rule.broken then
@@ -380,8 +399,41 @@ end
 local hdr_cap = 16
 local hdr_buf = ffi_new("mgw_hdr_t[?]", hdr_cap)
 
+local INTEG_FAILURE, INTEG_TIMEOUT = CODE.INTEG_FAILURE, CODE.INTEG_TIMEOUT
+
+-- A non-proxy http integration (moongate.mapping): a backend failure is the proxy's 502
+-- or 504, anything else (a transform, no integration response) a 500.
+local function run_mapping(st, use)
+  local r = st.slot.r
+  local ok, resp = pcall(mapping.run, use, st.req, call)
+  if not ok then
+    resp = { error = tostring(resp), failure = "config" }
+  end
+  if resp.backend_status then
+    C.mgw_ffi_runtime_integ_status(r, resp.backend_status)
+  elseif resp.failure == "failure" or resp.failure == "timeout" then
+    local msg = resp.error
+    log(r, K.LOG.INFO, format("%s: %s", where(use), msg))
+    C.mgw_ffi_runtime_error(r, HOOK.HANDLE, msg, #msg)
+    return nil, resp.failure == "timeout" and INTEG_TIMEOUT or INTEG_FAILURE
+  end
+  if resp.error and resp.where then
+    report(st, HOOK.HANDLE, { where = resp.where }, resp.error, resp.traceback)
+    return nil, ERROR
+  end
+  return resp
+end
+
 RUN[HOOK.HANDLE] = function(st, use)
-  local resp = hooks.handle(use, st.req, call)
+  local resp, code
+  if use.mapping then
+    resp, code = run_mapping(st, use)
+    if code then
+      return code
+    end
+  else
+    resp = hooks.handle(use, st.req, call)
+  end
   if resp.error then
     report(st, HOOK.HANDLE, use, resp.error, resp.traceback)
     return ERROR, resp.status -- 500, or a REST API's 502

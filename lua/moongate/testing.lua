@@ -488,4 +488,72 @@ function M.mock_http(fn)
   http.set_transport(fn)
 end
 
+---------------------------------------------------------------------------
+-- Non-proxy http integrations (moongate.mapping)
+---------------------------------------------------------------------------
+
+-- Runs a transform policy's transform(body, ctx, conf) as the gateway does (budget,
+-- result rules): { body, content_type } or { error }. ctx: what the gateway passes
+-- (see docs: request side { method, path, headers, query, ... }, response side
+-- { status, headers, method_status, request }).
+function M.transform(p, conf, body, ctx)
+  local mapping = require "moongate.mapping"
+  local use = use_of(p, conf, "transform")
+  local out, err = mapping.transform(use, body, ctx or {}, call)
+  if out == nil then
+    return { error = err.message }
+  end
+  return { body = out, content_type = err }
+end
+
+-- Runs a non-proxy http integration on a request: integration is the route's
+-- integration table as written in the configuration (proxy = false; validated as the
+-- gateway validates it, raising its messages), the backend is testing.mock_http's.
+-- Returns { status, headers = { name = value }, header_list, body, backend_status } or
+-- { status = 500 | 502 | 504, error }.
+function M.http_integration(integration, req)
+  check_request(req)
+  local lang = require "moongate.config.lang"
+  local schema = require "moongate.config.schema"
+  local mapping_conf = require "moongate.config.mapping"
+  local mapping = require "moongate.mapping"
+  local node = schema.fields.apis.values.fields.routes.values.fields.integration.variants.http
+  local ctx = { source = "spec", prefix = ".", errs = {}, raw = {} }
+  local checked = lang.walk(node, integration, "integration", ctx)
+  if #ctx.errs > 0 or checked == nil then
+    error(concat(ctx.errs, "\n"), 2)
+  end
+  if checked.proxy ~= false then
+    error("integration: testing.http_integration runs non-proxy integrations (proxy = false)", 2)
+  end
+  local use = mapping_conf.use(checked, "integration", function(entry)
+    return entry
+  end)
+  local function bind(t)
+    if t then
+      t.mod = t.policy.mod
+      t.conf = policy.prepare(t.mod, t.conf)
+    end
+  end
+  bind(use.request_transform)
+  for _, resp in ipairs(use.responses) do
+    bind(resp.transform)
+  end
+  local perr = mapping.prepare(use)
+  if perr then
+    error(perr, 2)
+  end
+  local resp = mapping.run(use, req, call)
+  if resp.error then
+    local status = resp.failure == "timeout" and 504 or resp.failure == "failure" and 502 or 500
+    return { status = status, error = (resp.where and (resp.where .. ": ") or "") .. resp.error }
+  end
+  local map = {}
+  for _, h in ipairs(resp.headers) do
+    map[h[1]] = h[2]
+  end
+  return { status = resp.status, headers = map, header_list = resp.headers, body = resp.body,
+           backend_status = resp.backend_status }
+end
+
 return M

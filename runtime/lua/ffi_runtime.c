@@ -117,6 +117,14 @@ int mgw_ffi_runtime_error(mgw_req_t *r, int hook, const char *msg, size_t n)
     return 0;
 }
 
+/* The backend status of a non-proxy http integration ($context.integration.status),
+ * which differs from the method response's. Returns 0. */
+int mgw_ffi_runtime_integ_status(mgw_req_t *r, int status)
+{
+    r->integ_status = status;
+    return 0;
+}
+
 /* A line for the error log (level: MGW_LOG_*), about r when r is not NULL. Returns 0. */
 int mgw_ffi_runtime_log(mgw_req_t *r, int level, const char *msg, size_t n)
 {

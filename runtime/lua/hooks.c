@@ -102,11 +102,20 @@ static int handle_done(mgw_req_t *r, int rc, int status)
     mgw_lreq_t *l = r->lua;
     r->integ_end_ns = uv_hrtime();
     if (rc != MGW_LUA_OK) {
+        if (rc == MGW_LUA_INTEG_FAILURE || rc == MGW_LUA_INTEG_TIMEOUT) {
+            /* a non-proxy http integration's backend failed as a proxy's would */
+            mgw__req_fail(r,
+                          rc == MGW_LUA_INTEG_FAILURE ? MGW_GW_INTEGRATION_FAILURE
+                                                      : MGW_GW_INTEGRATION_TIMEOUT,
+                          NULL);
+            return MGW_PHASE_STOP;
+        }
         if (status > 500 && status <= 599) r->error_status = status;
         mgw__req_fail(r, MGW_GW_API_CONFIGURATION_ERROR, NULL);
         return MGW_PHASE_STOP;
     }
-    r->integ_status = l->resp_status;
+    /* a non-proxy http integration set the backend's status (mgw_ffi_runtime_integ_status) */
+    if (r->integ_status == 0) r->integ_status = l->resp_status;
     mgw__resp_head(r, l->resp_status, l->resp_hdrs, l->nresp_hdrs, (int64_t)l->resp_body.n);
     mgw__resp_body(r, l->resp_body.p, l->resp_body.n, NULL);
     mgw__resp_end(r);

@@ -9,6 +9,7 @@ local POLICIES = {
   { "policies/routes/header.lua", { header = "x", routes = {} } },
   { "policies/examples/echo.lua", {} },
   { "policies/examples/echo_v1.lua", {} },
+  { "policies/transforms/json_envelope.lua", {} },
 }
 
 -- Paths of schema nodes without a description.

@@ -12,6 +12,7 @@ local lang = require "moongate.config.lang"
 local values = require "moongate.config.values"
 local policies = require "moongate.config.policies"
 local validation = require "moongate.config.validation"
+local mapping_conf = require "moongate.config.mapping"
 local quote, show, num, contains, join = lang.quote, lang.show, lang.num, lang.contains, lang.join
 local sorted_keys, string_keys, did_you_mean, fail = lang.sorted_keys, lang.string_keys,
   lang.did_you_mean, lang.fail
@@ -392,6 +393,7 @@ local function check_api(c, v, path, ctx)
         local upath = join(join(rpath, "integration"), "uri")
         check_uri_params(integration.uri, {}, upath, ctx)
         check_uri_stages(integration.uri, c.stages, upath, ctx)
+        mapping_conf.check_route(integration, {}, true, join(rpath, "integration"), ctx)
       end
     elseif route then
       if seen[route.shape] then
@@ -402,8 +404,9 @@ local function check_api(c, v, path, ctx)
       local integration = c.routes[key] and c.routes[key].integration
       if integration and integration.type == "http" and integration.uri then
         local upath = join(join(rpath, "integration"), "uri")
-        check_uri_params(integration.uri, route.params, upath, ctx)
+        check_uri_params(integration.uri, mapping_conf.uri_params(integration, route.params), upath, ctx)
         check_uri_stages(integration.uri, c.stages, upath, ctx)
+        mapping_conf.check_route(integration, route.params, false, join(rpath, "integration"), ctx)
       end
     end
   end

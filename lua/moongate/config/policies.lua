@@ -56,7 +56,7 @@ end
 local USE_NAMES = {
   authorizer = "an authorizer", waf = "a WAF rule", log = "a log policy",
   route_selection = "a route selector", integration = "a Lua integration",
-  revocation = "a revocation check",
+  revocation = "a revocation check", transform = "a body transform",
 }
 
 -- A schema `post` for a record naming a policy in `field`: loads it, checks that it

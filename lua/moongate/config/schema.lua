@@ -9,6 +9,7 @@ local values = require "moongate.config.values"
 local checks = require "moongate.config.checks"
 local policies = require "moongate.config.policies"
 local validation = require "moongate.config.validation"
+local mapping_conf = require "moongate.config.mapping"
 local constants = require "moongate.constants"
 local policy_lib = require "moongate.policy"
 local show = lang.show
@@ -43,7 +44,8 @@ local function headers_map(description)
 end
 
 local http_integration = {
-  type = "record", description = "HTTP proxy integration",
+  type = "record", description = "HTTP integration: a proxy, or with proxy = false a mapped one",
+  post = mapping_conf.check, -- h-mapping
   fields = {
     type = { type = "string", one_of = { "http" }, description = 'integration type "http"' },
     uri = {
@@ -57,6 +59,9 @@ local http_integration = {
     },
   },
 }
+for name, field in pairs(mapping_conf.fields) do -- h-mapping: proxy = false
+  http_integration.fields[name] = field
+end
 
 local mock_integration = {
   type = "record", description = "mock integration: a fixed response",

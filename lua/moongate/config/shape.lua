@@ -9,6 +9,7 @@ local lang = require "moongate.config.lang"
 local values = require "moongate.config.values"
 local policies = require "moongate.config.policies"
 local validation = require "moongate.config.validation"
+local mapping_conf = require "moongate.config.mapping"
 local policy_lib = require "moongate.policy"
 local join, sorted_keys = lang.join, lang.sorted_keys
 local resolve, parse_route_key, parse_target = values.resolve, values.parse_route_key, values.parse_target
@@ -41,7 +42,7 @@ local function pairs_list(map)
 end
 
 local function shape_integration(i)
-  if i.type == "lua" then
+  if i.type == "lua" or (i.type == "http" and i.proxy == false) then -- proxy = false runs in Lua
     return { type = "lua", timeout_ms = i.timeout_ms }
   elseif i.type == "http" then
     return { type = "http", uri = i.uri, method = i.method, timeout_ms = i.timeout_ms }
@@ -317,6 +318,8 @@ local function shape_policies(out, c, ctx)
           timeout_ms = r.integration.timeout_ms,
           payload_format_version = payload_format(r.integration.payload_format_version, a.protocol),
           rest = a.protocol == "rest" or nil })
+      elseif r.integration.type == "http" and r.integration.proxy == false then -- h-mapping
+        sr.integration.use = add(mapping_conf.use(r.integration, join(rpath, "integration"), pid))
       end
     end
     for _, ss in ipairs(sa.stages) do

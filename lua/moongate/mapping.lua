@@ -1,0 +1,372 @@
+-- moongate.mapping: non-proxy HTTP integrations (`type = "http", proxy = false`), run by
+-- the runtime (moongate.runtime, as a Lua integration) and by the busted kit
+-- (moongate.testing) with the same code.
+--
+--   parse_source(text, side)   a mapping source ("method.request.header.x", "'lit'", ...)
+--                              -> { kind, name | value } or nil, why (config validation)
+--   regex(pattern)             an anchored PCRE2 matcher (selection_pattern), or nil, why
+--   prepare(use)               compiles a use's selection patterns (once per generation)
+--   transform(use, body, ctx, call)  runs a transform policy (the "transform" hook kind)
+--   run(use, req, call)        the integration: maps the request, calls the backend,
+--                              selects the integration response, maps its headers
+--
+-- A use (moongate.config.shape) holds uri, method, timeout_ms, params (the request's:
+-- { { target = "header" | "querystring" | "path", name, source } }), request_transform
+-- and responses ({ { pattern, status, params = { { name, source } }, transform } },
+-- in configuration order). Transforms are policy uses { policy, conf, where } bound by
+-- the runtime (mod) or the kit.
+local ffi = require "ffi"
+local cjson = require "cjson.safe"
+
+local type, ipairs, pairs, tostring, tonumber, pcall = type, ipairs, pairs, tostring, tonumber, pcall
+local format, find, sub, gsub, lower, byte, match =
+  string.format, string.find, string.sub, string.gsub, string.lower, string.byte, string.match
+local concat, sort = table.concat, table.sort
+
+local M = {}
+
+---------------------------------------------------------------------------
+-- Sources
+---------------------------------------------------------------------------
+
+-- Source prefixes by side: "request" (integration request parameters) and "response"
+-- (method response headers).
+local PREFIXES = {
+  request = {
+    { "method.request.header.", "header" }, { "method.request.querystring.", "querystring" },
+    { "method.request.path.", "path" },
+  },
+  response = { { "integration.response.header.", "response_header" } },
+}
+local WHOLE = {
+  request = { ["method.request.body"] = "body" },
+  response = { ["integration.response.body"] = "response_body" },
+}
+local NAME = "^[A-Za-z0-9._$-]+$" -- AWS's expression alphabet
+
+-- "method.request.header.x-a" -> { kind = "header", name = "x-a" }; nil and why when
+-- text is not a source of side ("request" or "response").
+function M.parse_source(text, side)
+  if type(text) ~= "string" then
+    return nil, "must be a string"
+  end
+  local lit = match(text, "^'(.*)'$")
+  if lit then
+    return { kind = "literal", value = lit }
+  end
+  if WHOLE[side][text] then
+    return { kind = WHOLE[side][text] }
+  end
+  for _, p in ipairs(PREFIXES[side]) do
+    if sub(text, 1, #p[1]) == p[1] then
+      local name = sub(text, #p[1] + 1)
+      if not find(name, NAME) then
+        return nil, format("%s needs a parameter name ([A-Za-z0-9._$-]+)", p[1])
+      end
+      if p[2] == "header" or p[2] == "response_header" then
+        name = lower(name)
+      end
+      return { kind = p[2], name = name }
+    end
+  end
+  local ctx = match(text, "^context%.(.+)$")
+  if ctx then
+    local request = require "moongate.request"
+    if not request.is_context_variable(ctx) then
+      return nil, format("context.%s is not a $context variable", ctx)
+    end
+    return { kind = "context", name = ctx }
+  end
+  local sv = match(text, "^stageVariables%.(.+)$")
+  if sv then
+    if not find(sv, "^[A-Za-z0-9_]+$") then
+      return nil, "stageVariables needs a variable name ([A-Za-z0-9_]+)"
+    end
+    return { kind = "stage", name = sv }
+  end
+  local names = {}
+  for _, p in ipairs(PREFIXES[side]) do
+    names[#names + 1] = p[1] .. "NAME"
+  end
+  for w in pairs(WHOLE[side]) do
+    names[#names + 1] = w
+  end
+  sort(names)
+  return nil, format("must be %s, context.NAME, stageVariables.NAME or a 'quoted literal', got %q",
+    concat(names, ", "), text)
+end
+
+---------------------------------------------------------------------------
+-- Selection patterns: PCRE2 (Debian libpcre2-8-0) through the FFI, anchored at both ends
+-- as AWS (Java's String.matches) anchors them
+---------------------------------------------------------------------------
+
+ffi.cdef [[
+typedef struct pcre2_real_code_8 pcre2_code_8;
+typedef struct pcre2_real_match_data_8 pcre2_match_data_8;
+pcre2_code_8 *pcre2_compile_8(const char *pattern, size_t length, uint32_t options,
+                              int *errorcode, size_t *erroroffset, void *ccontext);
+void pcre2_code_free_8(pcre2_code_8 *code);
+pcre2_match_data_8 *pcre2_match_data_create_from_pattern_8(const pcre2_code_8 *code, void *gcontext);
+void pcre2_match_data_free_8(pcre2_match_data_8 *match_data);
+int pcre2_match_8(const pcre2_code_8 *code, const char *subject, size_t length, size_t startoffset,
+                  uint32_t options, pcre2_match_data_8 *match_data, void *mcontext);
+int pcre2_get_error_message_8(int errorcode, char *buffer, size_t bufflen);
+]]
+
+local pcre
+local function lib()
+  if pcre == nil then
+    local ok, l = pcall(ffi.load, "libpcre2-8.so.0")
+    if not ok then
+      ok, l = pcall(ffi.load, "pcre2-8")
+    end
+    pcre = ok and l or false
+  end
+  return pcre
+end
+
+local ANCHORED, ENDANCHORED = 0x80000000, 0x20000000
+local err_code, err_off = ffi.new("int[1]"), ffi.new("size_t[1]")
+local err_text = ffi.new("char[256]")
+
+-- A matcher function(text) -> true | false for pattern, or nil and why.
+function M.regex(pattern)
+  local L = lib()
+  if not L then
+    return nil, "PCRE2 (libpcre2-8.so.0) is not available"
+  end
+  local code = L.pcre2_compile_8(pattern, #pattern, ANCHORED + ENDANCHORED, err_code, err_off, nil)
+  if code == nil then
+    L.pcre2_get_error_message_8(err_code[0], err_text, 256)
+    return nil, format("invalid regular expression at offset %d: %s", tonumber(err_off[0]),
+      ffi.string(err_text))
+  end
+  code = ffi.gc(code, L.pcre2_code_free_8)
+  local md = ffi.gc(L.pcre2_match_data_create_from_pattern_8(code, nil), L.pcre2_match_data_free_8)
+  return function(text)
+    return L.pcre2_match_8(code, text, #text, 0, 0, md, nil) >= 0
+  end
+end
+
+-- Compiles the selection patterns of a use (the runtime's load_gen, the kit); returns
+-- nil or why one failed.
+function M.prepare(use)
+  for _, resp in ipairs(use.responses) do
+    if resp.pattern and not resp.match then
+      local m, err = M.regex(resp.pattern)
+      if not m then
+        return err
+      end
+      resp.match = m
+    end
+  end
+  return nil
+end
+
+---------------------------------------------------------------------------
+-- The transform hook kind: transform(body, ctx, conf) -> new body [, content type]
+---------------------------------------------------------------------------
+
+-- Runs a transform use's transform under the budget (call: hooks.call with it). Returns
+-- the new body and content type (nil: unchanged), or nil and an error { message,
+-- traceback }. A table body is JSON-encoded (content type application/json).
+function M.transform(use, body, ctx, call)
+  local ok, out, ctype = call(use.mod.transform, body, ctx, use.conf)
+  if not ok then
+    return nil, out
+  end
+  if type(out) == "table" then
+    local s, jerr = cjson.encode(out)
+    if not s then
+      return nil, { message = "transform returned a table that is not JSON: " .. tostring(jerr), traceback = "" }
+    end
+    out, ctype = s, ctype or "application/json"
+  end
+  if type(out) ~= "string" then
+    return nil, { message = "transform must return the new body (a string or a table), got " .. type(out),
+      traceback = "" }
+  end
+  if ctype ~= nil and (type(ctype) ~= "string" or find(ctype, "[%c]")) then
+    return nil, { message = "transform's second result (the content type) must be a string without control characters",
+      traceback = "" }
+  end
+  return out, ctype
+end
+
+---------------------------------------------------------------------------
+-- The integration
+---------------------------------------------------------------------------
+
+local function encode(s, keep_slash)
+  return (gsub(s, "[^A-Za-z0-9%-._~" .. (keep_slash and "/" or "") .. "]", function(c)
+    return format("%%%02X", byte(c))
+  end))
+end
+
+-- The value of a request-side source, or nil (the parameter is then left out).
+local function request_value(src, req)
+  local k = src.kind
+  if k == "literal" then
+    return src.value
+  elseif k == "header" then
+    return req:header(src.name)
+  elseif k == "querystring" then
+    return req:query(src.name)
+  elseif k == "path" then
+    return req:path_param(src.name)
+  elseif k == "context" then
+    return req:context(src.name)
+  elseif k == "stage" then
+    return req:stage_variable(src.name)
+  elseif k == "body" then
+    return req:body()
+  end
+  return nil
+end
+
+local function response_value(src, req, res)
+  local k = src.kind
+  if k == "response_header" then
+    return res.headers[src.name]
+  elseif k == "response_body" then
+    return res.body
+  end
+  return request_value(src, req)
+end
+
+-- The request values a transform sees (a copy: changing it changes nothing).
+local function request_ctx(req)
+  return {
+    method = req.method, path = req.path, route_key = req.route_key, stage = req.stage,
+    request_id = req.request_id, source_ip = req.source_ip,
+    headers = req:headers(), query = req:query_params(), path_parameters = req:path_params(),
+    stage_variables = req:stage_variables(),
+    context = function(name)
+      return req:context(name)
+    end,
+  }
+end
+
+local function fail(kind, message, traceback, where, backend_status)
+  return { error = message, traceback = traceback or "", failure = kind, where = where,
+           backend_status = backend_status }
+end
+
+-- Runs the integration for req. Returns { status, headers = { { name, value } }, body,
+-- backend_status } or { error, traceback, failure = "config" | "failure" | "timeout",
+-- where (the transform that failed, or nil), backend_status (when the backend answered) }.
+function M.run(use, req, call)
+  -- the backend request: path and query parameters, headers, body
+  local path_values, query, headers = {}, {}, {}
+  local has_ctype = false
+  for _, p in ipairs(use.params) do
+    local v = request_value(p.source, req)
+    if v ~= nil then
+      if p.target == "path" then
+        path_values[p.name] = { v, p.source.kind == "path" }
+      elseif p.target == "querystring" then
+        query[#query + 1] = encode(p.name) .. "=" .. encode(v)
+      else
+        headers[#headers + 1] = { p.name, v }
+        has_ctype = has_ctype or p.name == "content-type"
+      end
+    end
+  end
+  local url = gsub(use.uri, "%${stageVariables%.([%w_]+)}", function(name)
+    return req:stage_variable(name) or ""
+  end)
+  url = gsub(url, "{([%w_.-]+)(%+?)}", function(name, greedy)
+    local v = path_values[name]
+    if v == nil then
+      return ""
+    end
+    -- a method path parameter is inserted as the client sent it, anything else encoded
+    return v[2] and v[1] or encode(v[1], greedy == "+")
+  end)
+  if #query > 0 then
+    url = url .. (find(url, "?", 1, true) and "&" or "?") .. concat(query, "&")
+  end
+  local body = req:body()
+  local rt = use.request_transform
+  if rt then
+    local out, ctype = M.transform(rt, body, request_ctx(req), call)
+    if out == nil then
+      return fail("config", ctype.message, ctype.traceback, rt.where)
+    end
+    body = out
+    if ctype and not has_ctype then
+      headers[#headers + 1] = { "content-type", ctype }
+      has_ctype = true
+    end
+  end
+  if not has_ctype and body ~= "" then
+    local ct = req:header("content-type")
+    if ct then
+      headers[#headers + 1] = { "content-type", ct }
+    end
+  end
+  sort(headers, function(a, b)
+    return a[1] < b[1]
+  end)
+  local res, err = require("moongate.http").request({ method = use.method or req.method, url = url, headers = headers,
+    body = body, timeout = use.timeout_ms / 1000 })
+  if not res then
+    return fail(find(err, "^timeout") and "timeout" or "failure", err)
+  end
+  local rh = {}
+  for k, v in pairs(res.headers or {}) do
+    rh[lower(k)] = v
+  end
+  res = { status = res.status, headers = rh, body = res.body or "" }
+  -- the integration response: the first whose pattern matches the status, else the default
+  local status_text = tostring(res.status)
+  local chosen
+  for _, resp in ipairs(use.responses) do
+    if resp.match and resp.match(status_text) then
+      chosen = resp
+      break
+    end
+  end
+  if chosen == nil then
+    for _, resp in ipairs(use.responses) do
+      if not resp.pattern then
+        chosen = resp
+        break
+      end
+    end
+  end
+  if chosen == nil then
+    return fail("config", format("no integration response matches the backend status %d and none is the default",
+      res.status), nil, nil, res.status)
+  end
+  local out_headers, ctype = {}, nil
+  for _, p in ipairs(chosen.params) do
+    local v = response_value(p.source, req, res)
+    if v ~= nil then
+      if p.name == "content-type" then
+        ctype = v
+      else
+        out_headers[#out_headers + 1] = { p.name, v }
+      end
+    end
+  end
+  local rbody = res.body
+  if chosen.transform then
+    local ctx = { status = res.status, headers = res.headers, method_status = chosen.status,
+      request = request_ctx(req) }
+    local out, tctype = M.transform(chosen.transform, rbody, ctx, call)
+    if out == nil then
+      return fail("config", tctype.message, tctype.traceback, chosen.transform.where, res.status)
+    end
+    rbody = out
+    ctype = ctype or tctype
+  end
+  out_headers[#out_headers + 1] = { "content-type", ctype or "application/json" }
+  sort(out_headers, function(a, b)
+    return a[1] < b[1]
+  end)
+  return { status = chosen.status, headers = out_headers, body = rbody, backend_status = res.status }
+end
+
+return M
