@@ -35,13 +35,13 @@ local PETS_JSON = [[{
 }]]
 
 describe("request validation", function()
-    local up, gw, dir, port_v, port_w
+    local up, gw, dir, port_v, port_w, port_r
 
     lazy_setup(function()
         dir = h.tmpdir()
         h.write_file(dir .. "/pets.json", PETS_JSON)
         up = h.start_upstream(nil, { raw_log = true })
-        port_v, port_w = h.free_port(), h.free_port()
+        port_v, port_w, port_r = h.free_port(), h.free_port(), h.free_port()
         local function proxy(path) return { type = "http", uri = up.origin .. path } end
         gw = h.start_gateway({
             workers = 1,
@@ -50,6 +50,7 @@ describe("request validation", function()
             listen = {
                 { address = "127.0.0.1", port = port_v, api = "v" },
                 { address = "127.0.0.1", port = port_w, api = "w" },
+                { address = "127.0.0.1", port = port_r, api = "r" },
             },
             apis = {
                 v = {
@@ -94,6 +95,18 @@ describe("request validation", function()
                         ["POST /keyed"] = {
                             integration = { type = "mock", body = "{\"ok\":true}" },
                             api_key_required = true, request_validator = "all",
+                            request_models = { ["application/json"] = "Pet" },
+                        },
+                    },
+                },
+                r = { -- a REST API: the same validation, REST's responses
+                    protocol = "rest",
+                    stages = { prod = {} },
+                    models = { Pet = { schema = PET } },
+                    routes = {
+                        ["POST /pets"] = {
+                            integration = proxy("/pets"), request_validator = "all",
+                            request_parameters = { ["method.request.header.x-trace"] = true },
                             request_models = { ["application/json"] = "Pet" },
                         },
                     },
@@ -311,6 +324,35 @@ describe("request validation", function()
             assert.are.equal(400, r.status)
             assert.are.equal('POST /pets 400 BAD_REQUEST_BODY [object has missing required properties (["name"])]',
                 line)
+        end)
+    end)
+
+    describe("on a REST API", function()
+        it("answers REST's 400s with its id headers, and passes a valid request on", function()
+            local function rpost(body, trace)
+                local args = { gw:url("/prod/pets", port_r), "--data-binary", body, "-H",
+                    "Content-Type: application/json" }
+                if trace then
+                    args[#args + 1] = "-H"
+                    args[#args + 1] = "x-trace: t1"
+                end
+                return h.curl(args)
+            end
+            local r = rpost('{"name":"rex"}')
+            assert.are.equal(400, r.status)
+            assert.are.same({ message = "Missing required request parameters: [x-trace]" }, r:json())
+            assert.are.equal("BadRequestException", r.headers["x-amzn-errortype"])
+            assert.matches("^%x+%-%x+%-%x+%-%x+%-%x+$", r.headers["x-amzn-requestid"] or "")
+            assert.is_nil(r.headers["apigw-requestid"])
+            r = rpost('{"age":3}', true)
+            assert.are.equal(400, r.status)
+            assert.are.same({ message = "Invalid request body" }, r:json())
+            r = rpost('{"name":"rex"}', true)
+            assert.are.equal(200, r.status)
+            local e = r:json() -- the backend echoes what it received
+            assert.are.equal("/pets", e.target)
+            assert.are.equal('{"name":"rex"}', e.body)
+            assert.are.equal("t1", e.headers["x-trace"])
         end)
     end)
 end)
