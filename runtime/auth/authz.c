@@ -284,53 +284,11 @@ const mgw_jwt_t *mgw_jwt_req_token(const mgw_req_t *r)
     return j ? j->tok : NULL;
 }
 
-static void json_write(mgw_buf_t *b, const mgw_json_t *v)
-{
-    switch (v->type) {
-    case MGW_JSON_NULL:
-        mgw_buf_adds(b, "null");
-        break;
-    case MGW_JSON_TRUE:
-        mgw_buf_adds(b, "true");
-        break;
-    case MGW_JSON_FALSE:
-        mgw_buf_adds(b, "false");
-        break;
-    case MGW_JSON_NUMBER:
-        mgw_buf_add(b, v->str, v->len);
-        break;
-    case MGW_JSON_STRING:
-        mgw_buf_addc(b, '"');
-        mgw_buf_add_json(b, v->str, v->len);
-        mgw_buf_addc(b, '"');
-        break;
-    case MGW_JSON_ARRAY:
-        mgw_buf_addc(b, '[');
-        for (int i = 0; i < v->n; i++) {
-            if (i) mgw_buf_addc(b, ',');
-            json_write(b, v->items[i]);
-        }
-        mgw_buf_addc(b, ']');
-        break;
-    case MGW_JSON_OBJECT:
-        mgw_buf_addc(b, '{');
-        for (int i = 0; i < v->n; i++) {
-            if (i) mgw_buf_addc(b, ',');
-            mgw_buf_addc(b, '"');
-            mgw_buf_add_json(b, v->keys[i], v->key_lens[i]);
-            mgw_buf_adds(b, "\":");
-            json_write(b, v->items[i]);
-        }
-        mgw_buf_addc(b, '}');
-        break;
-    }
-}
-
 mgw_str_t mgw_jwt_claim_text(mgw_pool_t *pool, const mgw_json_t *v)
 {
     if (v->type == MGW_JSON_STRING) return (mgw_str_t){v->str, v->len};
     mgw_buf_t b = {0};
-    json_write(&b, v);
+    mgw_json_write(&b, v);
     mgw_str_t out = {mgw_pool_strndup(pool, b.p ? b.p : "", b.n), b.n};
     mgw_buf_free(&b);
     return out;

@@ -373,3 +373,38 @@ const mgw_json_t *mgw_json_get(const mgw_json_t *obj, const char *key)
         if (obj->key_lens[i] == n && memcmp(obj->keys[i], key, n) == 0) return obj->items[i];
     return NULL;
 }
+
+void mgw_json_write(mgw_buf_t *b, const mgw_json_t *v)
+{
+    switch (v->type) {
+    case MGW_JSON_NULL:
+        mgw_buf_adds(b, "null");
+        break;
+    case MGW_JSON_TRUE:
+        mgw_buf_adds(b, "true");
+        break;
+    case MGW_JSON_FALSE:
+        mgw_buf_adds(b, "false");
+        break;
+    case MGW_JSON_NUMBER:
+        mgw_buf_add(b, v->str, v->len);
+        break;
+    case MGW_JSON_STRING:
+        mgw_buf_addc(b, '"');
+        mgw_buf_add_json(b, v->str, v->len);
+        mgw_buf_addc(b, '"');
+        break;
+    default:
+        mgw_buf_addc(b, v->type == MGW_JSON_ARRAY ? '[' : '{');
+        for (int i = 0; i < v->n; i++) {
+            if (i) mgw_buf_addc(b, ',');
+            if (v->type == MGW_JSON_OBJECT) {
+                mgw_buf_addc(b, '"');
+                mgw_buf_add_json(b, v->keys[i], v->key_lens[i]);
+                mgw_buf_adds(b, "\":");
+            }
+            mgw_json_write(b, v->items[i]);
+        }
+        mgw_buf_addc(b, v->type == MGW_JSON_ARRAY ? ']' : '}');
+    }
+}

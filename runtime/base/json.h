@@ -56,4 +56,7 @@ int mgw_json_parse(mgw_pool_t *pool, const char *p, size_t n, mgw_json_t **out, 
  * object or has no such member. */
 const mgw_json_t *mgw_json_get(const mgw_json_t *obj, const char *key);
 
+/* Appends v to b as compact JSON text (strings escaped, members in their order). */
+void mgw_json_write(mgw_buf_t *b, const mgw_json_t *v);
+
 #endif

@@ -59,42 +59,6 @@ static int known_index(const char *file, const char *group, const char *test, in
     return -1;
 }
 
-/* v as JSON text (the suite's schemas go to the compiler as text, as models do). */
-static void write_json(mgw_buf_t *b, const mgw_json_t *v)
-{
-    switch (v->type) {
-    case MGW_JSON_NULL:
-        mgw_buf_adds(b, "null");
-        break;
-    case MGW_JSON_TRUE:
-        mgw_buf_adds(b, "true");
-        break;
-    case MGW_JSON_FALSE:
-        mgw_buf_adds(b, "false");
-        break;
-    case MGW_JSON_NUMBER:
-        mgw_buf_add(b, v->str, v->len);
-        break;
-    case MGW_JSON_STRING:
-        mgw_buf_addc(b, '"');
-        mgw_buf_add_json(b, v->str, v->len);
-        mgw_buf_addc(b, '"');
-        break;
-    default:
-        mgw_buf_addc(b, v->type == MGW_JSON_ARRAY ? '[' : '{');
-        for (int i = 0; i < v->n; i++) {
-            if (i) mgw_buf_addc(b, ',');
-            if (v->type == MGW_JSON_OBJECT) {
-                mgw_buf_addc(b, '"');
-                mgw_buf_add_json(b, v->keys[i], v->key_lens[i]);
-                mgw_buf_adds(b, "\":");
-            }
-            write_json(b, v->items[i]);
-        }
-        mgw_buf_addc(b, v->type == MGW_JSON_ARRAY ? ']' : '}');
-    }
-}
-
 static char *read_file(const char *path, size_t *n)
 {
     FILE *f = fopen(path, "rb");
@@ -133,7 +97,7 @@ static int run_file(const char *dir, const char *name)
         const mgw_json_t *gd = mgw_json_get(grp, "description"),
                          *tests = mgw_json_get(grp, "tests");
         mgw_buf_t sch = {0};
-        write_json(&sch, mgw_json_get(grp, "schema"));
+        mgw_json_write(&sch, mgw_json_get(grp, "schema")); /* as text, as models are */
         char cerr[256];
         mgw_jschema_t *s = mgw_jschema_compile(pool, sch.p, sch.n, cerr, sizeof(cerr));
         mgw_buf_free(&sch);

@@ -296,6 +296,30 @@ static void test_pool_use(void)
     mgw_pool_destroy(p);
 }
 
+/* mgw_json_write: compact text, escapes, member order; parsing it again gives it back. */
+static void test_write(void)
+{
+    const char *src = " { \"b\" : [1, -2.5e3, true, false, null, \"x\\\"y\\u00e9\\n\"], \"a\": {}, "
+                      "\"c\": [ ] } ";
+    const mgw_json_t *v = parse(src);
+    CHECK(v != NULL);
+    if (v == NULL) return;
+    mgw_buf_t b = {0};
+    mgw_json_write(&b, v);
+    mgw_buf_addc(&b, '\0');
+    CHECK_STR(b.p, "{\"b\":[1,-2.5e3,true,false,null,\"x\\\"y\xc3\xa9\\n\"],\"a\":{},\"c\":[]}");
+    mgw_buf_t again = {0};
+    const mgw_json_t *w = parse(b.p);
+    CHECK(w != NULL);
+    if (w) {
+        mgw_json_write(&again, w);
+        mgw_buf_addc(&again, '\0');
+        CHECK_STR(again.p, b.p);
+    }
+    mgw_buf_free(&b);
+    mgw_buf_free(&again);
+}
+
 int main(void)
 {
     pool = mgw_pool_create(0);
@@ -308,6 +332,7 @@ int main(void)
     RUN(test_depth);
     RUN(test_large_containers);
     RUN(test_pool_use);
+    RUN(test_write);
     mgw_pool_destroy(pool);
     return DONE();
 }
