@@ -551,6 +551,27 @@ end
 ---------------------------------------------------------------------------
 
 -- Headers the gateway itself sets on a response.
+-- The body of a handler's result v (body and isBase64Encoded, the same in both payload
+-- formats), with the status and headers already read: the response, or nil and why.
+local function response_body(v, status, headers)
+  local body = v.body
+  if body == nil then
+    body = ""
+  elseif type(body) ~= "string" then
+    return nil, "body must be a string, got " .. type(body)
+  end
+  if v.isBase64Encoded == true then
+    local decoded, why = M.base64_decode(body)
+    if not decoded then
+      return nil, "body: " .. why
+    end
+    body = decoded
+  elseif v.isBase64Encoded ~= nil and v.isBase64Encoded ~= false then
+    return nil, "isBase64Encoded must be a boolean"
+  end
+  return { status = status, headers = headers, body = body }
+end
+
 local OWN_HEADERS = {
   ["content-length"] = true, ["transfer-encoding"] = true, connection = true,
   ["keep-alive"] = true, date = true, ["apigw-requestid"] = true,
@@ -610,22 +631,7 @@ function M.response(v)
       headers[#headers + 1] = { "set-cookie", c }
     end
   end
-  local body = v.body
-  if body == nil then
-    body = ""
-  elseif type(body) ~= "string" then
-    return nil, "body must be a string, got " .. type(body)
-  end
-  if v.isBase64Encoded == true then
-    local decoded, why = M.base64_decode(body)
-    if not decoded then
-      return nil, "body: " .. why
-    end
-    body = decoded
-  elseif v.isBase64Encoded ~= nil and v.isBase64Encoded ~= false then
-    return nil, "isBase64Encoded must be a boolean"
-  end
-  return { status = status, headers = headers, body = body }
+  return response_body(v, status, headers)
 end
 
 
@@ -720,22 +726,7 @@ function M.response_v1(v)
       end
     end
   end
-  local body = v.body
-  if body == nil then
-    body = ""
-  elseif type(body) ~= "string" then
-    return nil, "body must be a string, got " .. type(body)
-  end
-  if v.isBase64Encoded == true then
-    local decoded, why = M.base64_decode(body)
-    if not decoded then
-      return nil, "body: " .. why
-    end
-    body = decoded
-  elseif v.isBase64Encoded ~= nil and v.isBase64Encoded ~= false then
-    return nil, "isBase64Encoded must be a boolean"
-  end
-  return { status = status, headers = headers, body = body }
+  return response_body(v, status, headers)
 end
 
 return M
