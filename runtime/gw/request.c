@@ -754,7 +754,32 @@ void mgw__req_forward_kept_body(mgw_req_t *r)
         r->integ->body_done(r);
         return;
     }
-    if (r->lua && ext.hooks) ext.hooks->forward_body(r);
+    if (r->early_body.n) {
+        r->integ->body(r, r->early_body.p, r->early_body.n, NULL);
+        mgw_buf_free(&r->early_body);
+    }
+    if (r->lua && ext.hooks)
+        ext.hooks->forward_body(r); /* what the hooks kept, and the end if it came */
+    else if (r->body_done)
+        r->integ->body_done(r);
+}
+
+static void free_early_body(void *data)
+{
+    mgw_buf_free(&((mgw_req_t *)data)->early_body);
+}
+
+/* Keeps body bytes that came while no one takes them (a phase waiting outside Lua). */
+static void keep_early_body(mgw_req_t *r, const char *p, size_t n)
+{
+    if (r->early_body.cap == 0) mgw_pool_cleanup_add(r->pool, free_early_body, r);
+    mgw_buf_add(&r->early_body, p, n);
+}
+
+void mgw__req_take_early_body(mgw_req_t *r, mgw_buf_t *into)
+{
+    if (r->early_body.n) mgw_buf_add(into, r->early_body.p, r->early_body.n);
+    mgw_buf_free(&r->early_body);
 }
 
 /* ---- from the client's side ---- */
@@ -775,6 +800,8 @@ void mgw__req_body(mgw_req_t *r, const char *p, size_t n, mgw_rbuf_t *ref)
         mgw__validate_body(r, p, n); /* the validate phase reads the body */
     else if (r->lua && !r->resp_started && ext.hooks)
         ext.hooks->body(r, p, n); /* hooks still running */
+    else if (!r->resp_started)
+        keep_early_body(r, p, n); /* a phase waits outside Lua */
 }
 
 void mgw__req_body_done(mgw_req_t *r)
@@ -806,6 +833,7 @@ void mgw__req_abort(mgw_req_t *r)
 
 void mgw__req_take_kept_body(mgw_req_t *r, mgw_buf_t *into)
 {
+    mgw__req_take_early_body(r, into);
     if (r->lua && ext.hooks && ext.hooks->take_body) ext.hooks->take_body(r, into);
 }
 

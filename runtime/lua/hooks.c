@@ -28,6 +28,8 @@ mgw_lreq_t *mgw__lreq(mgw_req_t *r)
     if (r->lua == NULL) {
         r->lua = mgw_pool_calloc(r->pool, sizeof(mgw_lreq_t));
         mgw_pool_cleanup_add(r->pool, release_cb, r);
+        /* body bytes that came while a phase waited outside Lua come first */
+        mgw__req_take_early_body(r, &r->lua->body);
     }
     return r->lua;
 }

@@ -367,6 +367,36 @@ return M
             h.stop_all(gw)
             assert(ok, err)
         end)
+
+        it("keeps a request body that arrives while the request waits for the first fetch", function()
+            h.write_file(sdir .. "/delay", "1.0")
+            local up = h.start_upstream()
+            local gw = h.start_gateway(serving {
+                workers = 1,
+                apis = { pets = {
+                    stages = { ["$default"] = {} },
+                    authorizers = { remote = { type = "jwt", issuer = ISSUER, audience = { "pets" },
+                        jwks_uri = srv.url .. "/keys", backend_ca = pki .. "/root.pem" } },
+                    routes = { ["POST /pets"] = { authorizer = "remote",
+                        integration = { type = "http", uri = up.origin .. "/pets" } } },
+                } },
+            })
+            local ok, err = pcall(function()
+                -- sent whole, at once (no Expect: 100-continue): it is all in while the
+                -- authorizer still waits for the keys
+                local body = string.rep("0123456789abcdef", 4096)
+                local r = h.curl{ gw:url("/pets"), "-H", "Authorization: Bearer " .. token("k1", "k1"),
+                    "-H", "Expect:", "-H", "Content-Type: application/octet-stream", "--data-binary", body,
+                    "--max-time", "10" }
+                assert.equal(200, r.status)
+                local e = r:json()
+                assert.equal(#body, e.bodyLength)
+                assert.equal(body, e.body)
+            end)
+            os.remove(sdir .. "/delay")
+            h.stop_all(gw, up)
+            assert(ok, err)
+        end)
     end)
 
     it("keeps serving 401 while the JWK Set server is down, and verifies once it is up", function()
