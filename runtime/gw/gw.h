@@ -61,16 +61,10 @@ typedef struct mgw_gw_hooks_s {
     /* The API's route selector (r->api->selector): MGW_PHASE_NEXT with r->route set (or
      * NULL: the route keys decide), MGW_PHASE_STOP or MGW_PHASE_WAIT. */
     int (*select_route)(mgw_req_t *r);
-    /* Request body bytes while the request's hooks run (r->lua set, no integration that
-     * takes the body, no response yet), and the body's end, which may answer r. */
-    void (*body)(mgw_req_t *r, const char *p, size_t n);
+    /* The request body's end came while the request's hooks run (r->lua set, no
+     * integration that takes the body, no response yet; the bytes are in r->kept_body):
+     * a hook waiting for it resumes, which may answer r. */
     void (*body_done)(mgw_req_t *r);
-    /* The integration took the request body (mgw__req_forward_kept_body): the bytes kept
-     * while hooks ran go to it. */
-    void (*forward_body)(mgw_req_t *r);
-    /* Request validation reads the request body: the bytes kept while hooks ran are
-     * appended to into and no longer kept. */
-    void (*take_body)(mgw_req_t *r, mgw_buf_t *into);
     /* The stage's log policy; returns 1 when it wrote the whole line into line. */
     int (*log)(mgw_req_t *r, const mgw_stage_t *st, mgw_buf_t *line);
     /* $context values hooks produce (authorizer.*, waf.*, custom.*); 1 when found. */

@@ -103,11 +103,11 @@ struct mgw_req_s {
     /* the whole body, known before the phases run (a WebSocket message), or NULL: it is
      * what policies read and what integrations get (mgw__req_forward_kept_body) */
     mgw_str_t body_mem;
-    /* body bytes that arrived while a phase waited with no policy hook to keep them (a JWT
-     * authorizer waiting for its first key fetch); the integration, the validate phase or
-     * the first hook takes them (mgw__req_forward_kept_body, mgw__req_take_kept_body,
-     * mgw__req_take_early_body) */
-    mgw_buf_t early_body;
+    /* body bytes that arrived before anything took them (while phases ran or waited: a
+     * policy hook, a JWT key fetch); what req:body() reads, what the validate phase takes
+     * (mgw__req_take_kept_body) and what the integration gets first
+     * (mgw__req_forward_kept_body) */
+    mgw_buf_t kept_body;
     /* head_method: no body may follow the response head (a HEAD request, or a status
      * without one); resp_chunked, resp_close: the writer's framing (http/writer.c) */
     unsigned head_done : 1, body_done : 1, resp_started : 1, resp_done : 1, resp_chunked : 1,
@@ -287,8 +287,6 @@ int mgw__req_limits(const mgw_req_t *r, const mgw_member_t *m, mgw_limit_t lv[MG
 /* What policy hooks kept of the request body while they ran moves to into (the validate
  * phase reads the whole body); nothing when no hook ran. */
 void mgw__req_take_kept_body(mgw_req_t *r, mgw_buf_t *into);
-/* Moves the body bytes kept while no one took them (r->early_body) to the end of into. */
-void mgw__req_take_early_body(mgw_req_t *r, mgw_buf_t *into);
 /* Writes the access-log line and frees the request. */
 void mgw__req_free(mgw_req_t *r);
 /* Milliseconds on the loop clock. */

@@ -754,32 +754,22 @@ void mgw__req_forward_kept_body(mgw_req_t *r)
         r->integ->body_done(r);
         return;
     }
-    if (r->early_body.n) {
-        r->integ->body(r, r->early_body.p, r->early_body.n, NULL);
-        mgw_buf_free(&r->early_body);
-    }
-    if (r->lua && ext.hooks)
-        ext.hooks->forward_body(r); /* what the hooks kept, and the end if it came */
-    else if (r->body_done)
-        r->integ->body_done(r);
+    /* what came while the phases ran, then the end if it came too */
+    if (r->kept_body.n) r->integ->body(r, r->kept_body.p, r->kept_body.n, NULL);
+    mgw_buf_free(&r->kept_body);
+    if (r->body_done) r->integ->body_done(r);
 }
 
-static void free_early_body(void *data)
+static void free_kept_body(void *data)
 {
-    mgw_buf_free(&((mgw_req_t *)data)->early_body);
+    mgw_buf_free(&((mgw_req_t *)data)->kept_body);
 }
 
-/* Keeps body bytes that came while no one takes them (a phase waiting outside Lua). */
-static void keep_early_body(mgw_req_t *r, const char *p, size_t n)
+/* Keeps body bytes that came before anything takes them. */
+static void keep_body(mgw_req_t *r, const char *p, size_t n)
 {
-    if (r->early_body.cap == 0) mgw_pool_cleanup_add(r->pool, free_early_body, r);
-    mgw_buf_add(&r->early_body, p, n);
-}
-
-void mgw__req_take_early_body(mgw_req_t *r, mgw_buf_t *into)
-{
-    if (r->early_body.n) mgw_buf_add(into, r->early_body.p, r->early_body.n);
-    mgw_buf_free(&r->early_body);
+    if (r->kept_body.cap == 0) mgw_pool_cleanup_add(r->pool, free_kept_body, r);
+    mgw_buf_add(&r->kept_body, p, n);
 }
 
 /* ---- from the client's side ---- */
@@ -798,10 +788,8 @@ void mgw__req_body(mgw_req_t *r, const char *p, size_t n, mgw_rbuf_t *ref)
         in->body(r, p, n, ref);
     else if (r->vbody && !r->resp_started)
         mgw__validate_body(r, p, n); /* the validate phase reads the body */
-    else if (r->lua && !r->resp_started && ext.hooks)
-        ext.hooks->body(r, p, n); /* hooks still running */
     else if (!r->resp_started)
-        keep_early_body(r, p, n); /* a phase waits outside Lua */
+        keep_body(r, p, n); /* the phases still run (or wait) */
 }
 
 void mgw__req_body_done(mgw_req_t *r)
@@ -833,8 +821,8 @@ void mgw__req_abort(mgw_req_t *r)
 
 void mgw__req_take_kept_body(mgw_req_t *r, mgw_buf_t *into)
 {
-    mgw__req_take_early_body(r, into);
-    if (r->lua && ext.hooks && ext.hooks->take_body) ext.hooks->take_body(r, into);
+    if (r->kept_body.n) mgw_buf_add(into, r->kept_body.p, r->kept_body.n);
+    mgw_buf_free(&r->kept_body);
 }
 
 /* The integration: always the last phase; it answers the request. */

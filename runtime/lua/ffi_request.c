@@ -132,7 +132,7 @@ int mgw_ffi_req_body(mgw_req_t *r, mgw_str_t *out, const char **err)
         return -1;
     }
     if (mgw__hooks_body_complete(r)) {
-        *out = l->body.n ? (mgw_str_t){l->body.p, l->body.n} : MGW_STR("");
+        *out = r->kept_body.n ? (mgw_str_t){r->kept_body.p, r->kept_body.n} : MGW_STR("");
         return 0;
     }
     /* The client may wait for "100 Continue" before sending the body. */

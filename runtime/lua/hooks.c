@@ -20,7 +20,6 @@ static void release_cb(void *data)
     mgw_req_t *r = data;
     mgw__lhttp_cancel(r);
     if (r->lua->slot) mgw_lua_release(r);
-    mgw_buf_free(&r->lua->body);
 }
 
 mgw_lreq_t *mgw__lreq(mgw_req_t *r)
@@ -28,8 +27,6 @@ mgw_lreq_t *mgw__lreq(mgw_req_t *r)
     if (r->lua == NULL) {
         r->lua = mgw_pool_calloc(r->pool, sizeof(mgw_lreq_t));
         mgw_pool_cleanup_add(r->pool, release_cb, r);
-        /* body bytes that came while a phase waited outside Lua come first */
-        mgw__req_take_early_body(r, &r->lua->body);
     }
     return r->lua;
 }
@@ -155,21 +152,6 @@ int mgw__hooks_handle(mgw_req_t *r)
     return handle_done(r, rc, status);
 }
 
-void mgw__hooks_forward_body(mgw_req_t *r)
-{
-    mgw_lreq_t *l = r->lua;
-    if (r->px && l->body.n) mgw__proxy_body(r, l->body.p, l->body.n, NULL);
-    if (r->px && r->body_done) mgw__proxy_body_done(r);
-    mgw_buf_free(&l->body);
-}
-
-static void take_body(mgw_req_t *r, mgw_buf_t *into)
-{
-    mgw_lreq_t *l = r->lua;
-    if (l->body.n) mgw_buf_add(into, l->body.p, l->body.n);
-    mgw_buf_free(&l->body);
-}
-
 int mgw__hooks_log(mgw_req_t *r, const mgw_stage_t *st, mgw_buf_t *line)
 {
     mgw_lreq_t *l = mgw__lreq(r);
@@ -179,11 +161,6 @@ int mgw__hooks_log(mgw_req_t *r, const mgw_stage_t *st, mgw_buf_t *line)
 }
 
 /* ---- waiting ---- */
-
-void mgw__hooks_body(mgw_req_t *r, const char *p, size_t n)
-{
-    mgw_buf_add(&r->lua->body, p, n);
-}
 
 int mgw__hooks_body_complete(const mgw_req_t *r)
 {
@@ -285,10 +262,7 @@ int mgw__hooks_lookup(mgw_req_t *r, int var, mgw_str_t arg, mgw_str_t *out)
 static const mgw_gw_hooks_t hooks = {
     .waf = mgw__hooks_waf,
     .select_route = mgw__hooks_select_route,
-    .body = mgw__hooks_body,
     .body_done = mgw__hooks_body_done,
-    .forward_body = mgw__hooks_forward_body,
-    .take_body = take_body,
     .log = mgw__hooks_log,
     .lookup = mgw__hooks_lookup,
 };

@@ -31,13 +31,13 @@ enum { MGW_HOOK_WAF = 1, MGW_HOOK_ROUTE, MGW_HOOK_AUTHORIZE, MGW_HOOK_HANDLE, MG
 
 /* What a hook call returns to C (constants.CODE). */
 enum {
-    MGW_LUA_OK = 0,           /* done: allowed, selected, answered */
-    MGW_LUA_WAIT = 1,         /* the hook waits (HTTP call, request body) */
-    MGW_LUA_ERROR = 2,        /* script error, bad result, budget: the phase's 500 */
-    MGW_LUA_BLOCK = 3,        /* WAF: blocked */
-    MGW_LUA_UNAUTHORIZED = 4, /* authorizer: 401 */
-    MGW_LUA_DENY = 5,         /* authorizer: 403 */
-    MGW_LUA_NOT_FOUND = 6,    /* route selection: no such route and no $default */
+    MGW_LUA_OK = 0,            /* done: allowed, selected, answered */
+    MGW_LUA_WAIT = 1,          /* the hook waits (HTTP call, request body) */
+    MGW_LUA_ERROR = 2,         /* script error, bad result, budget: the phase's 500 */
+    MGW_LUA_BLOCK = 3,         /* WAF: blocked */
+    MGW_LUA_UNAUTHORIZED = 4,  /* authorizer: 401 */
+    MGW_LUA_DENY = 5,          /* authorizer: 403 */
+    MGW_LUA_NOT_FOUND = 6,     /* route selection: no such route and no $default */
     MGW_LUA_INTEG_FAILURE = 7, /* a non-proxy http integration: the backend failed (502) */
     MGW_LUA_INTEG_TIMEOUT = 8, /* ... or did not answer in time (504) */
 };
@@ -140,8 +140,6 @@ struct mgw_lreq_s {
     int runner_ref;
     int waiting; /* MGW_WAIT_* */
     uint64_t hook_start_ms;
-    /* the request body, kept while hooks run (read by req:body(), forwarded later) */
-    mgw_buf_t body;
     /* authorizer */
     const char *principal;
     mgw_kv_t *authz;
@@ -226,14 +224,11 @@ int mgw__hooks_select_route(mgw_req_t *r);
 int mgw__hooks_authorize(mgw_req_t *r);
 /* The Lua integration; returns MGW_PHASE_STOP or MGW_PHASE_WAIT. */
 int mgw__hooks_handle(mgw_req_t *r);
-/* After an http integration started: sends it the body bytes hooks kept. */
-void mgw__hooks_forward_body(mgw_req_t *r);
 /* Runs the stage's log policy; returns 1 when it wrote the whole line into line. */
 int mgw__hooks_log(mgw_req_t *r, const mgw_stage_t *st, mgw_buf_t *line);
 /* $context values that hooks produce (authorizer.*, waf.*, custom.*). */
 int mgw__hooks_lookup(mgw_req_t *r, int var, mgw_str_t arg, mgw_str_t *out);
-/* Request body bytes that arrive while hooks run, and its end (http/server.c). */
-void mgw__hooks_body(mgw_req_t *r, const char *p, size_t n);
+/* The request body's end came while hooks run (its bytes are in r->kept_body). */
 void mgw__hooks_body_done(mgw_req_t *r);
 /* 1 when the request body has fully arrived (bodyless requests included). */
 int mgw__hooks_body_complete(const mgw_req_t *r);

@@ -117,13 +117,14 @@ static void test_body_availability(void)
     r->has_length = 1;
     r->content_length = 5;
     r->body_done = 1;
-    mgw_buf_add(&mgw__lreq(r)->body, "hello", 5);
+    mgw_buf_add(&r->kept_body, "hello", 5);
     CHECK(mgw_ffi_req_body(r, &v, &err) == 0);
     CHECK_STR(s(v), "hello");
     /* after the response started it is gone */
     r->resp_started = 1;
     CHECK(mgw_ffi_req_body(r, &v, &err) == -1);
     CHECK(err != NULL);
+    mgw_buf_free(&r->kept_body); /* the request's own cleanup is request.c's */
     mgw_pool_destroy(r->pool);
 }
 
