@@ -39,6 +39,10 @@ typedef struct {
     mgw_pool_t *pool;
     const mgw_json_t *doc;
     const char *doc_uri; /* the root's id, or "" */
+    mgw_jschema_load_fn load;
+    void *load_ud;
+    idref_t *docs; /* the documents load gave, by uri */
+    int ndocs, cap_docs;
     memo_t *memo;
     int nmemo, cap_memo;
     idref_t *ids;
@@ -151,8 +155,10 @@ static void scan_ids(cc_t *c, const mgw_json_t *v, const char *base, int depth)
     }
 }
 
-/* The value a JSON pointer (RFC 6901, percent-decoded first) names in doc, or NULL. */
-static const mgw_json_t *pointer_get(cc_t *c, const mgw_json_t *doc, const char *p)
+/* The value a JSON pointer (RFC 6901, percent-decoded first) names in doc, or NULL; the
+ * ids of the objects it passes on the way change *base (the target's own id is its own). */
+static const mgw_json_t *pointer_get(cc_t *c, const mgw_json_t *doc, const char *p,
+                                     const char **base)
 {
     /* percent-decoding first: a fragment is a URI component */
     size_t n = strlen(p);
@@ -187,6 +193,11 @@ static const mgw_json_t *pointer_get(cc_t *c, const mgw_json_t *doc, const char 
         *t = '\0';
         size_t tn = (size_t)(t - tok);
         s += k;
+        if (v != doc && v->type == MGW_JSON_OBJECT) {
+            const mgw_json_t *id = mgw_json_get(v, "id");
+            if (id && id->type == MGW_JSON_STRING && !memchr(id->str, '\0', id->len))
+                *base = uri_resolve(c->pool, *base, id->str);
+        }
         if (v->type == MGW_JSON_OBJECT) {
             const mgw_json_t *next = NULL;
             for (int i = 0; i < v->n; i++)
@@ -202,6 +213,34 @@ static const mgw_json_t *pointer_get(cc_t *c, const mgw_json_t *doc, const char 
         }
     }
     return v;
+}
+
+/* The document at the un bytes of uri from the caller's loader (parsed once), or NULL;
+ * *base is its uri. */
+static const mgw_json_t *load_doc(cc_t *c, const char *uri, size_t un, const char **base)
+{
+    for (int i = 0; i < c->ndocs; i++)
+        if (strlen(c->docs[i].uri) == un && memcmp(c->docs[i].uri, uri, un) == 0) {
+            *base = c->docs[i].uri;
+            return c->docs[i].v;
+        }
+    char *u = mgw_pool_strndup(c->pool, uri, un);
+    size_t n = 0;
+    const char *text = c->load(c->load_ud, u, &n);
+    mgw_json_t *doc;
+    char why[160];
+    if (text == NULL || mgw_json_parse(c->pool, text, n, &doc, why, sizeof(why)) != 0) return NULL;
+    if (c->ndocs == c->cap_docs) {
+        int cap = c->cap_docs ? c->cap_docs * 2 : 4;
+        idref_t *d = mgw_pool_alloc(c->pool, sizeof(*d) * (size_t)cap);
+        if (c->ndocs) memcpy(d, c->docs, sizeof(*d) * (size_t)c->ndocs);
+        c->docs = d;
+        c->cap_docs = cap;
+    }
+    c->docs[c->ndocs++] = (idref_t){u, doc};
+    scan_ids(c, doc, u, 0);
+    *base = u;
+    return doc;
 }
 
 /* The schema value a $ref (resolved to uri) names, or NULL; *base is its scope. */
@@ -230,7 +269,8 @@ static const mgw_json_t *ref_target(cc_t *c, const char *uri, const char **base)
                 *base = c->ids[i].uri;
             }
     }
-    return doc ? pointer_get(c, doc, frag) : NULL;
+    if (doc == NULL && c->load) doc = load_doc(c, uri, un, base);
+    return doc ? pointer_get(c, doc, frag, base) : NULL;
 }
 
 static node_t *memo_get(cc_t *c, const mgw_json_t *v)
@@ -695,6 +735,11 @@ static int compile_keywords(cc_t *c, node_t *n, const mgw_json_t *s, const char 
         n->pattern_src = v->str;
         if ((n->pattern = compile_regex(c, v, ptr_join(c, ptr, "pattern"))) == NULL) return -1;
     }
+    if ((v = mgw_json_get(s, "format"))) {
+        if (v->type != MGW_JSON_STRING)
+            return cfail(c, ptr_join(c, ptr, "format"), "must be a string"), -1;
+        n->format = mgw__jformat_find(v->str, v->len);
+    }
     if ((v = mgw_json_get(s, "enum"))) {
         if (v->type != MGW_JSON_ARRAY || v->n == 0)
             return cfail(c, ptr_join(c, ptr, "enum"), "must be a non-empty array"), -1;
@@ -818,6 +863,13 @@ static node_t *compile_node(cc_t *c, const mgw_json_t *s, const char *base, cons
 mgw_jschema_t *mgw_jschema_compile(mgw_pool_t *pool, const char *json, size_t n, char *err,
                                    size_t errlen)
 {
+    return mgw_jschema_compile_docs(pool, json, n, NULL, NULL, err, errlen);
+}
+
+mgw_jschema_t *mgw_jschema_compile_docs(mgw_pool_t *pool, const char *json, size_t n,
+                                        mgw_jschema_load_fn load, void *ud, char *err,
+                                        size_t errlen)
+{
     mgw_json_t *doc;
     char why[160];
     if (errlen) err[0] = '\0';
@@ -825,7 +877,13 @@ mgw_jschema_t *mgw_jschema_compile(mgw_pool_t *pool, const char *json, size_t n,
         if (errlen) snprintf(err, errlen, "not JSON: %s", why);
         return NULL;
     }
-    cc_t c = {.pool = pool, .doc = doc, .doc_uri = "", .err = err, .errlen = errlen};
+    cc_t c = {.pool = pool,
+              .doc = doc,
+              .doc_uri = "",
+              .load = load,
+              .load_ud = ud,
+              .err = err,
+              .errlen = errlen};
     const mgw_json_t *id = mgw_json_get(doc, "id");
     if (id && id->type == MGW_JSON_STRING && !memchr(id->str, '\0', id->len)) {
         char *u = mgw_pool_strndup(pool, id->str, strcspn(id->str, "#"));

@@ -3,9 +3,11 @@
  * base/json.c: a schema is compiled once (a configuration generation compiles its models)
  * and then validates any number of documents, from any thread, without allocating except
  * for the messages of a failure. What it does not do:
- *   - `format` is ignored (an annotation, as draft 4 allows);
- *   - $ref reaches only the schema's own document (a JSON pointer, or an `id` inside it);
- *     a reference to another document is a compile error;
+ *   - $ref reaches the schema's own document (a JSON pointer, or an `id` inside it) and
+ *     the documents the caller's loader gives (mgw_jschema_compile_docs); nothing is
+ *     fetched;
+ *   - `format` checks date-time, email, hostname, ipv4, ipv6 and uri (jschema_format.c);
+ *     other formats are annotations;
  *   - `pattern` and `patternProperties` are ECMA 262 regexes translated to POSIX extended
  *     regexes: \d \w \s, non-capturing groups and lazy quantifiers are taken,
  *     lookaround and back references are refused when compiling; `.` and classes match
@@ -38,6 +40,19 @@ typedef struct mgw_jschema_s mgw_jschema_t;
  */
 mgw_jschema_t *mgw_jschema_compile(mgw_pool_t *pool, const char *json, size_t n, char *err,
                                    size_t errlen);
+
+/*
+ * Where a $ref to another document finds it: the JSON text of the document named by uri
+ * (absolute, without its fragment), n bytes, which must stay valid while compiling; or
+ * NULL when there is no such document.
+ */
+typedef const char *(*mgw_jschema_load_fn)(void *ud, const char *uri, size_t *n);
+
+/* mgw_jschema_compile, with $refs to other documents loaded by load (NULL: none). Each
+ * document is loaded and parsed once per compile; its ids count as the schema's own. */
+mgw_jschema_t *mgw_jschema_compile_docs(mgw_pool_t *pool, const char *json, size_t n,
+                                        mgw_jschema_load_fn load, void *ud, char *err,
+                                        size_t errlen);
 
 /*
  * Validates v against s. Returns 1 when v is valid; 0 when it is not, and then, when why

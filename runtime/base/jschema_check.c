@@ -329,6 +329,15 @@ static int check_string(vs_t *st, const node_t *n, const mgw_json_t *v)
             mgw_buf_addc(b, '"');
         }
     }
+    if (n->format && !n->format->valid(v->str, v->len)) {
+        ok = 0;
+        if ((b = msg(st))) {
+            mgw_buf_adds(b, "string \"");
+            put_text(b, v->str, v->len);
+            mgw_buf_addc(b, '"');
+            mgw_buf_adds(b, n->format->message);
+        }
+    }
     return ok;
 }
 

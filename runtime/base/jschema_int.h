@@ -15,6 +15,17 @@ enum { T_NULL = 1, T_BOOL = 2, T_INT = 4, T_NUM = 8, T_STR = 16, T_ARR = 32, T_O
 
 typedef struct mgw_jnode_s node_t;
 
+/* A `format` that is checked (jschema_format.c): the test, and what follows the quoted
+ * string in the message ("string \"x\" is not a valid email address"). */
+typedef struct {
+    const char *name;
+    int (*valid)(const char *s, size_t n);
+    const char *message;
+} mgw_jformat_t;
+
+/* The checked format of that name, or NULL (an annotation: ignored). */
+const mgw_jformat_t *mgw__jformat_find(const char *name, size_t n);
+
 typedef struct {
     const char *name;
     size_t len;
@@ -44,6 +55,7 @@ struct mgw_jnode_s {
     int64_t min_len, max_len, min_items, max_items, min_props, max_props; /* -1: none */
     regex_t *pattern;
     const char *pattern_src;
+    const mgw_jformat_t *format;
     node_t *items;       /* one schema for every item, or NULL */
     node_t **items_list; /* a schema per position (items is an array) */
     int nitems_list, items_is_list;

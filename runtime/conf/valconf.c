@@ -47,8 +47,39 @@ static int push_list(lua_State *L, const char *key)
 
 typedef struct {
     const char *name;
+    mgw_str_t json;
     const mgw_jschema_t *s;
 } model_t;
+
+/* The model name an AWS model URL gives (https://apigateway.amazonaws.com/restapis/ID/
+ * models/NAME, any ID: the models are this API's), or NULL. */
+static const char *model_url_name(const char *uri)
+{
+    static const char prefix[] = "https://apigateway.amazonaws.com/restapis/";
+    if (strncmp(uri, prefix, sizeof(prefix) - 1) != 0) return NULL;
+    const char *id = uri + sizeof(prefix) - 1, *slash = strchr(id, '/');
+    if (slash == NULL || slash == id || strncmp(slash, "/models/", 8) != 0) return NULL;
+    const char *name = slash + 8;
+    return *name && !strchr(name, '/') ? name : NULL;
+}
+
+typedef struct {
+    const model_t *models;
+    int n;
+} models_t;
+
+/* mgw_jschema_load_fn over the API's models */
+static const char *load_model(void *ud, const char *uri, size_t *n)
+{
+    const models_t *ms = ud;
+    const char *name = model_url_name(uri);
+    for (int i = 0; name && i < ms->n; i++)
+        if (ms->models[i].name && strcmp(ms->models[i].name, name) == 0 && ms->models[i].json.p) {
+            *n = ms->models[i].json.n;
+            return ms->models[i].json.p;
+        }
+    return NULL;
+}
 
 static mgw_validation_t *read_route(lua_State *L, mgw_pool_t *pool, const model_t *models,
                                     int nmodels)
@@ -95,16 +126,24 @@ void mgw__valconf_read(lua_State *L, mgw_pool_t *pool, mgw_api_t *api,
 {
     int n = push_list(L, "models");
     model_t *models = mgw_pool_calloc(pool, sizeof(*models) * (size_t)(n > 0 ? n : 1));
+    const char **where = mgw_pool_calloc(pool, sizeof(*where) * (size_t)(n > 0 ? n : 1));
     for (int i = 0; i < n; i++) {
         lua_rawgeti(L, -1, i + 1);
-        mgw_str_t name = field_str(L, pool, "name"), json = field_str(L, pool, "json");
-        mgw_str_t where = field_str(L, pool, "where");
-        char err[512];
-        models[i].name = name.p;
-        models[i].s = json.p ? mgw_jschema_compile(pool, json.p, json.n, err, sizeof(err)) : NULL;
-        if (models[i].s == NULL)
-            error(ud, where.p ? where.p : "models", json.p ? err : "no schema");
+        models[i].name = field_str(L, pool, "name").p;
+        models[i].json = field_str(L, pool, "json");
+        where[i] = field_str(L, pool, "where").p;
         lua_pop(L, 1);
+    }
+    /* each may name the others by their AWS model URLs */
+    models_t all = {models, n > 0 ? n : 0};
+    for (int i = 0; i < n; i++) {
+        const mgw_str_t json = models[i].json;
+        char err[512];
+        models[i].s = json.p ? mgw_jschema_compile_docs(pool, json.p, json.n, load_model, &all, err,
+                                                        sizeof(err))
+                             : NULL;
+        if (models[i].s == NULL)
+            error(ud, where[i] ? where[i] : "models", json.p ? err : "no schema");
     }
     if (n >= 0) lua_pop(L, 1);
     int nr = push_list(L, "routes");
@@ -118,13 +157,25 @@ void mgw__valconf_read(lua_State *L, mgw_pool_t *pool, mgw_api_t *api,
     if (nr >= 0) lua_pop(L, 1);
 }
 
+/* mgw_jschema_load_fn over a Lua table of JSON texts by model name, at index 2 */
+static const char *load_lua_model(void *ud, const char *uri, size_t *n)
+{
+    lua_State *L = ud;
+    const char *name = model_url_name(uri), *json = NULL;
+    if (name == NULL || lua_type(L, 2) != LUA_TTABLE) return NULL;
+    lua_getfield(L, 2, name);
+    if (lua_type(L, -1) == LUA_TSTRING) json = lua_tolstring(L, -1, n); /* the table keeps it */
+    lua_pop(L, 1);
+    return json;
+}
+
 int mgw__native_jschema_error(lua_State *L)
 {
     size_t n;
     const char *json = luaL_checklstring(L, 1, &n);
     mgw_pool_t *pool = mgw_pool_create(4096);
     char err[512];
-    if (mgw_jschema_compile(pool, json, n, err, sizeof(err)) == NULL)
+    if (mgw_jschema_compile_docs(pool, json, n, load_lua_model, L, err, sizeof(err)) == NULL)
         lua_pushstring(L, err);
     else
         lua_pushnil(L);

@@ -34,6 +34,19 @@ local PETS_JSON = [[{
   }
 }]]
 
+-- A model that names another by its AWS model URL (as exported from API Gateway), with
+-- the formats AWS's validator checks.
+local ADOPTION = {
+    type = "object",
+    required = { "pet", "email", "at" },
+    properties = {
+        pet = { ["$ref"] = "https://apigateway.amazonaws.com/restapis/a1b2c3d4e5/models/Pet" },
+        email = { type = "string", format = "email" },
+        at = { type = "string", format = "date-time" },
+        home = { type = "string", format = "uri" },
+    },
+}
+
 describe("request validation", function()
     local up, gw, dir, port_v, port_w, port_r
 
@@ -102,8 +115,12 @@ describe("request validation", function()
                 r = { -- a REST API: the same validation, REST's responses
                     protocol = "rest",
                     stages = { prod = {} },
-                    models = { Pet = { schema = PET } },
+                    models = { Pet = { schema = PET }, Adoption = { schema = ADOPTION } },
                     routes = {
+                        ["POST /adoptions"] = {
+                            integration = proxy("/adoptions"), request_validator = "body",
+                            request_models = { ["application/json"] = "Adoption" },
+                        },
                         ["POST /pets"] = {
                             integration = proxy("/pets"), request_validator = "all",
                             request_parameters = { ["method.request.header.x-trace"] = true },
@@ -113,7 +130,7 @@ describe("request validation", function()
                 },
                 w = {
                     stages = { ["$default"] = {} },
-                    models = { Pet = { schema = PET } },
+                    models = { Pet = { schema = PET }, Adoption = { schema = ADOPTION } },
                     gateway_responses = {
                         BAD_REQUEST_BODY = { status = 422,
                             body = '{"message":"$context.error.message","why":"$context.error.validationErrorString"}' },
@@ -122,6 +139,10 @@ describe("request validation", function()
                         ["POST /pets"] = {
                             integration = proxy("/pets"), request_validator = "body",
                             request_models = { ["application/json"] = "Pet" },
+                        },
+                        ["POST /adoptions"] = {
+                            integration = proxy("/adoptions"), request_validator = "body",
+                            request_models = { ["application/json"] = "Adoption" },
                         },
                     },
                 },
@@ -353,6 +374,58 @@ describe("request validation", function()
             assert.are.equal("/pets", e.target)
             assert.are.equal('{"name":"rex"}', e.body)
             assert.are.equal("t1", e.headers["x-trace"])
+        end)
+
+        it("resolves references to other models by their AWS model URLs and checks formats", function()
+            local function adopt(body)
+                return h.curl({ gw:url("/prod/adoptions", port_r), "--data-binary", body, "-H",
+                    "Content-Type: application/json" })
+            end
+            local ok = '{"pet":{"name":"rex"},"email":"ann@example.com","at":"2026-12-04T10:00:00Z",'
+                .. '"home":"https://example.com/ann"}'
+            local r = adopt(ok)
+            assert.are.equal(200, r.status, r.body)
+            assert.are.equal(ok, r:json().body)
+            r = adopt('{"pet":{"age":2},"email":"ann@example.com","at":"2026-12-04T10:00:00Z"}')
+            assert.are.equal(400, r.status)
+            assert.are.same({ message = "Invalid request body" }, r:json())
+            r = adopt('{"pet":{"name":"rex"},"email":"ann at example","at":"2026-02-30T10:00:00Z"}')
+            assert.are.equal(400, r.status)
+            assert.are.same({ message = "Invalid request body" }, r:json())
+            -- the reasons, as AWS words them (the w API shows them in its gateway response)
+            r = h.curl({ gw:url("/adoptions", port_w), "--data-binary",
+                '{"pet":{},"email":"ann at example","at":"2026-02-30T10:00:00Z","home":"a b"}',
+                "-H", "Content-Type: application/json" })
+            assert.are.equal(422, r.status)
+            assert.are.equal('[object has missing required properties (["name"]), '
+                .. 'string "ann at example" is not a valid email address, '
+                .. 'string "2026-02-30T10:00:00Z" is invalid against requested date format(s) '
+                .. "[yyyy-MM-dd'T'HH:mm:ssZ, yyyy-MM-dd'T'HH:mm:ss.[0-9]{1,12}Z], "
+                .. 'string "a b" is not a valid URI]', r:json().why)
+        end)
+
+        it("refuses a configuration whose model names a model the API does not have", function()
+            local path = dir .. "/badref.lua"
+            h.write_file(path, [[
+return {
+  apis = {
+    r = {
+      protocol = "rest",
+      stages = { prod = {} },
+      models = {
+        Pet = { schema = { type = "object" } },
+        Adoption = { schema = { properties = { pet = {
+          ["$ref"] = "https://apigateway.amazonaws.com/restapis/x1/models/Pets" } } } },
+      },
+      routes = { ["POST /a"] = { integration = { type = "mock" } } },
+    },
+  },
+}
+]])
+            local out, rc = h.moongate{ "check", "-c", path }
+            assert.are.equal(1, rc, out)
+            assert.are.equal(path .. ': apis.r.models.Adoption.schema: at /properties/pet/$ref: '
+                .. '"https://apigateway.amazonaws.com/restapis/x1/models/Pets" names nothing in this schema\n', out)
         end)
     end)
 end)

@@ -5,11 +5,27 @@
  * schema decides every document the same way whether the walk words its failures or
  * not, twice in a row; a failure is worded as a bracketed list, a success not at all.
  * Hostile schemas (reference cycles through allOf, exponential fan-out) must end within
- * the step budget and the depth limit, which the fuzzer's timeout checks.
+ * the step budget and the depth limit, which the fuzzer's timeout checks. Another
+ * document ($ref "urn:other#...") is the schema's own text again, loaded once.
  */
 #include "base/jschema.h"
 
 #include "fuzz.h"
+
+typedef struct {
+    const char *text;
+    size_t n;
+    int loads;
+} other_t;
+
+static const char *load_other(void *ud, const char *uri, size_t *n)
+{
+    other_t *o = ud;
+    if (strcmp(uri, "urn:other") != 0) return NULL;
+    FUZZ_CHECK(++o->loads == 1);
+    *n = o->n;
+    return o->text;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -19,7 +35,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     mgw_pool_t *pool = mgw_pool_create(0);
     char err[512];
     err[0] = '\0';
-    mgw_jschema_t *s = mgw_jschema_compile(pool, (const char *)a, an, err, sizeof(err));
+    other_t other = {(const char *)a, an, 0};
+    mgw_jschema_t *s =
+        mgw_jschema_compile_docs(pool, (const char *)a, an, load_other, &other, err, sizeof(err));
     if (s == NULL) {
         FUZZ_CHECK(strncmp(err, "at /", 4) == 0 || strncmp(err, "not JSON: ", 10) == 0);
         mgw_pool_destroy(pool);

@@ -110,12 +110,13 @@ local function read_file(path)
   return s
 end
 
--- The schema's compile error, asked of the gateway (moongate.native) inside moongate;
+-- The schema's compile error (models: the API's models' JSON texts by name, which its
+-- $refs may name by their AWS model URLs), asked of the gateway (moongate.native) inside moongate;
 -- without it (busted) the gateway reports it when it builds the configuration.
-local function schema_error(json)
+local function schema_error(json, models)
   local native = loaded_modules["moongate.native"]
   if native and native.jschema_error then
-    return native.jschema_error(json)
+    return native.jschema_error(json, models)
   end
 end
 
@@ -175,28 +176,44 @@ M.route_fields = {
   },
 }
 
-local function check_model(c, v, path, ctx)
-  local has_schema, has_file = v.schema ~= nil, v.schema_file ~= nil
-  if has_schema == has_file then
+-- A model's JSON text and the configuration path it comes from (its schema or
+-- schema_file); the text is nil when the file cannot be read (file_error said why), and
+-- the third value says why a schema table is not JSON.
+local function model_json(m, path, prefix)
+  if m.schema then
+    local json, err = encode(m.schema, "", 0)
+    return json, join(path, "schema"), err
+  elseif m.schema_file then
+    return read_file(resolve(prefix, m.schema_file)), join(path, "schema_file")
+  end
+end
+
+local function check_model(_, v, path, ctx)
+  if (v.schema ~= nil) == (v.schema_file ~= nil) then
     fail(ctx, path, "needs either schema (a Lua table) or schema_file (a JSON file), not both")
-    return
   end
-  local json, err, where
-  if has_schema and c.schema then
-    where = join(path, "schema")
-    json, err = encode(c.schema, "", 0)
-  elseif has_file and c.schema_file then
-    where = join(path, "schema_file")
-    json = read_file(resolve(ctx.prefix, c.schema_file))
-    if not json then
-      return -- file_error said why
+end
+
+-- Compiles every model of the API (c.models), each able to refer to the others by their
+-- AWS model URLs, and reports what does not compile.
+local function check_models(c, path, ctx)
+  local texts, wheres, names = {}, {}, sorted_keys(type(c.models) == "table" and c.models or {})
+  for _, name in ipairs(names) do
+    local m = c.models[name]
+    if type(m) == "table" and (m.schema == nil) ~= (m.schema_file == nil) then
+      local json, where, err = model_json(m, join(join(path, "models"), name), ctx.prefix)
+      if err then
+        fail(ctx, where, err)
+      elseif json then
+        texts[name], wheres[name] = json, where
+      end
     end
-  else
-    return
   end
-  err = err or schema_error(json)
-  if err then
-    fail(ctx, where, err)
+  for _, name in ipairs(names) do
+    local err = texts[name] and schema_error(texts[name], texts)
+    if err then
+      fail(ctx, wheres[name], err)
+    end
   end
 end
 
@@ -235,6 +252,7 @@ M.models_field = {
 local NOT_WS = "is not for websocket APIs (request validation is for http APIs)"
 
 function M.check_api(c, v, path, ctx)
+  check_models(c, path, ctx)
   local routes = type(v.routes) == "table" and v.routes or {}
   local models = string_keys(type(c.models) == "table" and c.models or {})
   local ws = c.protocol == "websocket"
@@ -277,15 +295,7 @@ function M.shape_api(api_path, a, shaped, prefix)
   local index = {}
   shaped.models = a.models and {} or nil
   for _, name in ipairs(sorted_keys(a.models or {})) do
-    local m, where = a.models[name], join(join(api_path, "models"), name)
-    local json
-    if m.schema then
-      json = encode(m.schema, "", 0)
-      where = join(where, "schema")
-    elseif m.schema_file then
-      json = read_file(resolve(prefix, m.schema_file))
-      where = join(where, "schema_file")
-    end
+    local json, where = model_json(a.models[name], join(join(api_path, "models"), name), prefix)
     shaped.models[#shaped.models + 1] = { name = name, json = json, where = where }
     index[name] = #shaped.models
   end

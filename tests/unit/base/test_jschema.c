@@ -32,15 +32,20 @@ static const char *const suite_dirs[] = {
 static const struct {
     const char *file, *group, *test, *why; /* test "(invalid)": the cases expected invalid */
 } known[] = {
-    {"refRemote.json", "*", "*",
-     "references to other documents (http://localhost:1234) are not fetched"},
     {"definitions.json", "*", "*",
      "refers to the draft 4 meta-schema (http://json-schema.org/draft-04/schema#), another "
      "document"},
     {"ref.json", "remote ref, containing refs itself", "*",
      "refers to the draft 4 meta-schema, another document"},
-    {"optional/format.json", "*", "(invalid)",
-     "format is not validated (an annotation; see jschema.h)"},
+    {"optional/format.json", "validation of host names",
+     "a host name containing illegal characters",
+     "AWS's validator (Guava's InternetDomainName) takes _ inside a label"},
+    {"optional/format.json", "validation of URIs", "an invalid protocol-relative URI Reference",
+     "AWS's validator (java.net.URI) takes URI references: relative ones pass"},
+    {"optional/format.json", "validation of URIs", "an invalid relative URI Reference",
+     "AWS's validator (java.net.URI) takes URI references: relative ones pass"},
+    {"optional/format.json", "validation of URIs", "an invalid URI though valid URI reference",
+     "AWS's validator (java.net.URI) takes URI references: relative ones pass"},
     {"optional/ecmascript-regex.json", "*", "*",
      "regexes run as POSIX extended regexes on bytes (see jschema.h)"},
 };
@@ -77,6 +82,17 @@ static char *read_file(const char *path, size_t *n)
 
 static int suite_cases, suite_passed, suite_known, known_used[sizeof(known) / sizeof(known[0])];
 
+/* The suite's remote documents (refRemote.json): http://localhost:1234/X is remotes/X,
+ * two directories above the draft4 directory. */
+static const char *suite_remote(void *ud, const char *uri, size_t *n)
+{
+    static const char prefix[] = "http://localhost:1234/";
+    if (strncmp(uri, prefix, sizeof(prefix) - 1) != 0 || strstr(uri, "..")) return NULL;
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/../../remotes/%s", (const char *)ud, uri + sizeof(prefix) - 1);
+    return read_file(path, n);
+}
+
 /* Runs one file of the suite (name relative to the draft4 directory); 0 when every case
  * passes or is listed. */
 static int run_file(const char *dir, const char *name)
@@ -99,7 +115,8 @@ static int run_file(const char *dir, const char *name)
         mgw_buf_t sch = {0};
         mgw_json_write(&sch, mgw_json_get(grp, "schema")); /* as text, as models are */
         char cerr[256];
-        mgw_jschema_t *s = mgw_jschema_compile(pool, sch.p, sch.n, cerr, sizeof(cerr));
+        mgw_jschema_t *s = mgw_jschema_compile_docs(pool, sch.p, sch.n, suite_remote, (void *)dir,
+                                                    cerr, sizeof(cerr));
         mgw_buf_free(&sch);
         for (int t = 0; t < tests->n; t++) {
             const mgw_json_t *tc = tests->items[t];
@@ -420,6 +437,97 @@ static void test_refs_and_budget(void)
     CHECK_STR(why(u, "[{\"a\":1,\"b\":[1,2]},{\"b\":[2,1],\"a\":1}]"), "valid");
 }
 
+/* format: what AWS's validator checks, in its words */
+static void test_formats(void)
+{
+    const mgw_jschema_t *f =
+        schema("{\"properties\":{\"at\":{\"format\":\"date-time\"},"
+               "\"mail\":{\"format\":\"email\"},\"host\":{\"format\":\"hostname\"},"
+               "\"v4\":{\"format\":\"ipv4\"},\"v6\":{\"format\":\"ipv6\"},"
+               "\"u\":{\"format\":\"uri\"},\"other\":{\"format\":\"phone\"}}}");
+    CHECK_STR(why(f, "{\"at\":\"2024-02-29T23:59:59.123456789012+0530\","
+                     "\"mail\":\"a.b@c\",\"host\":\"api.example.test.\","
+                     "\"v4\":\"192.0.2.1\",\"v6\":\"2001:db8::7\",\"u\":\"../x?y#z\","
+                     "\"other\":\"anything\"}"),
+              "valid");
+    CHECK_STR(why(f, "{\"at\":\"2023-02-29T10:00:00Z\"}"),
+              "[string \"2023-02-29T10:00:00Z\" is invalid against requested date format(s) "
+              "[yyyy-MM-dd'T'HH:mm:ssZ, yyyy-MM-dd'T'HH:mm:ss.[0-9]{1,12}Z]]");
+    CHECK_STR(why(f, "{\"at\":\"2023-01-01T10:00:00\"}"),
+              "[string \"2023-01-01T10:00:00\" is invalid against requested date format(s) "
+              "[yyyy-MM-dd'T'HH:mm:ssZ, yyyy-MM-dd'T'HH:mm:ss.[0-9]{1,12}Z]]");
+    /* 13 fraction digits, a lower-case t and z, an offset with a colon */
+    CHECK(strcmp(why(f, "{\"at\":\"2023-01-01T10:00:00.1234567890123Z\"}"), "valid") != 0);
+    CHECK_STR(why(f, "{\"at\":\"2023-01-01t10:00:00.5z\"}"), "valid");
+    CHECK_STR(why(f, "{\"at\":\"2023-01-01T10:00:00-08:00\"}"), "valid");
+    CHECK(strcmp(why(f, "{\"at\":\"2023-01-01T24:00:00Z\"}"), "valid") != 0);
+    CHECK_STR(why(f, "{\"mail\":\"joe..x@example.com\"}"),
+              "[string \"joe..x@example.com\" is not a valid email address]");
+    CHECK_STR(why(f, "{\"mail\":\"\\\"joe smith\\\"@example.com\"}"), "valid");
+    CHECK_STR(why(f, "{\"host\":\"-x.example\"}"),
+              "[string \"-x.example\" is not a valid hostname]");
+    CHECK_STR(why(f, "{\"host\":\"example.123\"}"),
+              "[string \"example.123\" is not a valid hostname]");
+    CHECK_STR(why(f, "{\"v4\":\"192.0.2.01\"}"),
+              "[string \"192.0.2.01\" is not a valid IPv4 address]");
+    CHECK_STR(why(f, "{\"v6\":\"1::2::3\"}"), "[string \"1::2::3\" is not a valid IPv6 address]");
+    CHECK_STR(why(f, "{\"u\":\"http://x/%zz\"}"), "[string \"http://x/%zz\" is not a valid URI]");
+    CHECK_STR(why(f, "{\"u\":\"1http://x\"}"), "[string \"1http://x\" is not a valid URI]");
+    CHECK_STR(why(f, "{\"u\":\"a#b#c\"}"), "[string \"a#b#c\" is not a valid URI]");
+    /* a format applies to strings only */
+    CHECK_STR(why(f, "{\"v4\":7}"), "valid");
+    CHECK_STR(compile_error("{\"format\":1}"), "at /format: must be a string");
+}
+
+/* Documents a loader gives: by uri, parsed once, with their own ids and references. */
+static const char *test_loader(void *ud, const char *uri, size_t *n)
+{
+    (*(int *)ud)++;
+    const char *text = NULL;
+    if (strcmp(uri, "https://models.test/Pet") == 0)
+        text = "{\"type\":\"object\",\"required\":[\"name\"],"
+               "\"properties\":{\"owner\":{\"$ref\":\"Owner#/definitions/o\"}}}";
+    else if (strcmp(uri, "https://models.test/Owner") == 0)
+        text = "{\"definitions\":{\"o\":{\"type\":\"string\"}}}";
+    else if (strcmp(uri, "https://models.test/Bad") == 0)
+        text = "{nope";
+    if (text) *n = strlen(text);
+    return text;
+}
+
+static void test_loaded_documents(void)
+{
+    int loads = 0;
+    char err[256];
+    const char *pets = "{\"type\":\"array\",\"items\":{\"$ref\":\"https://models.test/Pet\"},"
+                       "\"maxItems\":{\"$ref\":\"#/x\"},\"x\":3,"
+                       "\"additionalItems\":{\"$ref\":\"https://models.test/Pet#\"}}";
+    mgw_jschema_t *s =
+        mgw_jschema_compile_docs(pool, pets, strlen(pets), test_loader, &loads, err, sizeof(err));
+    CHECK(s == NULL); /* maxItems is not a schema position: "$ref" there is a number's place */
+    loads = 0;
+    pets = "{\"type\":\"array\",\"items\":{\"$ref\":\"https://models.test/Pet\"},"
+           "\"additionalItems\":{\"$ref\":\"https://models.test/Pet#\"}}";
+    s = mgw_jschema_compile_docs(pool, pets, strlen(pets), test_loader, &loads, err, sizeof(err));
+    CHECK(s != NULL);
+    CHECK(loads == 2); /* Pet once for both references, then Owner */
+    CHECK_STR(why(s, "[{\"name\":\"rex\",\"owner\":\"ann\"}]"), "valid");
+    CHECK_STR(why(s, "[{\"name\":\"rex\",\"owner\":5}]"),
+              "[instance type (integer) does not match any allowed primitive type (allowed: "
+              "[\"string\"])]");
+    CHECK_STR(why(s, "[{}]"), "[object has missing required properties ([\"name\"])]");
+    const char *bad = "{\"$ref\":\"https://models.test/Bad\"}";
+    CHECK(mgw_jschema_compile_docs(pool, bad, strlen(bad), test_loader, &loads, err, sizeof(err)) ==
+          NULL);
+    CHECK_STR(err, "at /$ref: \"https://models.test/Bad\" names nothing in this schema");
+    const char *none = "{\"$ref\":\"https://models.test/None\"}";
+    CHECK(mgw_jschema_compile_docs(pool, none, strlen(none), test_loader, &loads, err,
+                                   sizeof(err)) == NULL);
+    /* without a loader another document is never reached */
+    CHECK_STR(compile_error("{\"$ref\":\"https://models.test/Pet\"}"),
+              "at /$ref: \"https://models.test/Pet\" names nothing in this schema");
+}
+
 int main(void)
 {
     pool = mgw_pool_create(0);
@@ -428,6 +536,8 @@ int main(void)
     RUN(test_compile_errors);
     RUN(test_regex);
     RUN(test_refs_and_budget);
+    RUN(test_formats);
+    RUN(test_loaded_documents);
     mgw_pool_destroy(pool);
     return DONE();
 }
