@@ -112,6 +112,7 @@ void pcre2_match_data_free_8(pcre2_match_data_8 *match_data);
 int pcre2_match_8(const pcre2_code_8 *code, const char *subject, size_t length, size_t startoffset,
                   uint32_t options, pcre2_match_data_8 *match_data, void *mcontext);
 int pcre2_get_error_message_8(int errorcode, char *buffer, size_t bufflen);
+size_t *pcre2_get_ovector_pointer_8(pcre2_match_data_8 *match_data);
 ]]
 
 local pcre
@@ -147,6 +148,41 @@ function M.regex(pattern)
   return function(text)
     return L.pcre2_match_8(code, text, #text, 0, 0, md, nil) >= 0
   end
+end
+
+-- An unanchored PCRE2 regular expression (mapping templates' replaceAll, split): an
+-- object whose find(text, from) answers { b, e, [1] = the match, [2..] = the groups }
+-- (b, e: 1-based, e inclusive) for the first match at or after from, or nil; or nil
+-- and why.
+function M.pcre(pattern)
+  local L = lib()
+  if not L then
+    return nil, "PCRE2 (libpcre2-8.so.0) is not available"
+  end
+  local code = L.pcre2_compile_8(pattern, #pattern, 0, err_code, err_off, nil)
+  if code == nil then
+    L.pcre2_get_error_message_8(err_code[0], err_text, 256)
+    return nil, format("invalid regular expression at offset %d: %s", tonumber(err_off[0]),
+      ffi.string(err_text))
+  end
+  code = ffi.gc(code, L.pcre2_code_free_8)
+  local md = ffi.gc(L.pcre2_match_data_create_from_pattern_8(code, nil), L.pcre2_match_data_free_8)
+  return {
+    find = function(text, from)
+      local rc = L.pcre2_match_8(code, text, #text, from - 1, 0, md, nil)
+      if rc < 0 then
+        return nil
+      end
+      local ov = L.pcre2_get_ovector_pointer_8(md)
+      local b, e = tonumber(ov[0]), tonumber(ov[1])
+      local g = { b = b + 1, e = e }
+      for k = 0, (rc > 0 and rc or 1) - 1 do
+        local gb, ge = ov[2 * k], ov[2 * k + 1]
+        g[k + 1] = gb ~= ffi.cast("size_t", -1) and sub(text, tonumber(gb) + 1, tonumber(ge)) or ""
+      end
+      return g
+    end,
+  }
 end
 
 -- Compiles the selection patterns of a use (the runtime's load_gen, the kit); returns
