@@ -1018,7 +1018,9 @@ end
 
 function R.interp(fn, V)
   local o = {}
+  local before = size -- a string is not output: its own size is checked (charge)
   local n = fn(V, o)
+  size = before
   return charge(concat(o, "", 1, n))
 end
 
