@@ -2107,6 +2107,9 @@ function M.render(tpl, input)
       if type(n) ~= "string" then
         n = tostring(n)
       end
+      if find(n, policy.BUDGET_EXCEEDED, 1, true) then
+        n = policy.BUDGET_EXCEEDED -- where in moongate.vtl it ticked says nothing to a user
+      end
       error(n, 0)
     end
     n = #o
