@@ -117,8 +117,9 @@ local function parse_string(p, i)
   local raw = sub(s, i + 1, j - 1)
   if q == '"' and find(raw, "[$#]") then
     -- an interpolated string: its contents are a template of their own
+    -- a string's directives count toward the nesting of the directive it is in
     local sp = { s = p.s, lim = j - 1 }
-    local body = parse_block(sp, i + 1, p.depth)
+    local body = parse_block(sp, i + 1, (p.depth or 0) + 1)
     return node(i, "interp", { body = body, d = 1 }), j + 1
   end
   return node(i, "str", { v = (gsub(raw, q .. q, q)), d = 1 }), j + 1
@@ -454,6 +455,7 @@ end
 -- directive ({ kind, pos }) or nil at the end.
 function parse_block(p, i, depth)
   local s, lim = p.s, p.lim
+  p.depth = depth
   local nodes = {}
   local text, run = {}, 0 -- text pieces, and how many of them come before the current run
   local function flush()
@@ -834,6 +836,16 @@ end
 -- Compiling
 ---------------------------------------------------------------------------
 
+-- A Lua error of the compiler itself: a deep template overflows Lua's stack (said as
+-- such); anything else is a bug, said as one (the fuzz target looks for these).
+local function internal(err)
+  err = tostring(err)
+  if find(err, "stack overflow", 1, true) then
+    return "line 1, column 1: the template is nested too deeply"
+  end
+  return "line 1, column 1: internal error: " .. err
+end
+
 -- Compiles template text. Returns { fn, source = the Lua code }, or nil and
 -- "line L, column C: why". name is used in Lua tracebacks.
 function M.compile(text, name)
@@ -850,7 +862,7 @@ function M.compile(text, name)
   end
   if not ok then
     if type(nodes) ~= "table" then
-      return nil, "line 1, column 1: the template is too complex (" .. tostring(nodes) .. ")"
+      return nil, internal(nodes)
     end
     local l, c = line_col(text, nodes.pos)
     return nil, format("line %d, column %d: %s", l, c, nodes.msg)
@@ -858,7 +870,7 @@ function M.compile(text, name)
   local g = { s = text, subs = {} }
   local ok2, main = pcall(gen_block, g, nodes)
   if not ok2 then
-    return nil, "line 1, column 1: the template is too complex (" .. tostring(main) .. ")"
+    return nil, internal(main)
   end
   local src = { "local R = ...", "local E, T, S = R.E, R.T, {}" }
   for k, sfn in ipairs(g.subs) do
@@ -868,7 +880,7 @@ function M.compile(text, name)
   local code = concat(src, "\n")
   local chunk, lerr = load(code, "=" .. (name or "template"))
   if not chunk then
-    return nil, "line 1, column 1: the template is too complex to compile (" .. tostring(lerr) .. ")"
+    return nil, "line 1, column 1: internal error: the compiled template does not load: " .. tostring(lerr)
   end
   return { fn = chunk(M.R), source = code, name = name }
 end
