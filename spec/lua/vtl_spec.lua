@@ -326,3 +326,43 @@ describe("testing.vtl", function()
     assert.truthy(err:find("the body is not JSON", 1, true))
   end)
 end)
+
+describe("testing.http_integration with templates", function()
+  after_each(function() testing.reset() end)
+
+  it("renders the request and response templates and answers 415 as the gateway does", function()
+    local sent
+    testing.mock_http(function(req)
+      sent = req
+      return { status = 200, headers = { ["content-type"] = "application/json" }, body = '{"id": 7, "ok": true}' }
+    end)
+    local integration = {
+      type = "http", proxy = false, uri = "http://backend.test/pets", passthrough_behavior = "NEVER",
+      request_parameters = { ["integration.request.header.x-name"] = "method.request.body.pet.name",
+                             ["integration.request.querystring.tag"] = "method.request.multivaluequerystring.t" },
+      request_templates = { ["application/json"] = '{"n": "$input.path(\'$.pet.name\')"}' },
+      responses = { { status = 201, response_parameters = { ["method.response.header.x-id"] = "integration.response.body.id" },
+        response_templates = { ["application/json"] = '#set($context.responseOverride.header.x-ok = "$input.path(\'$.ok\')")'
+          .. 'id=$input.path(\'$.id\')', ["text/plain"] = "plain" } } },
+    }
+    local d = testing.http_integration(integration, testing.request{ method = "POST", path = "/pets?t=a&t=b",
+      headers = { ["content-type"] = "application/json", accept = "application/json" }, body = '{"pet": {"name": "rex"}}' })
+    assert.equal(201, d.status)
+    assert.equal("id=7", d.body)
+    assert.equal("7", d.headers["x-id"])
+    assert.equal("true", d.headers["x-ok"])
+    assert.equal("application/json", d.headers["content-type"])
+    assert.equal('{"n": "rex"}', sent.body)
+    assert.equal("http://backend.test/pets?tag=a&tag=b", sent.url)
+    assert.equal("rex", sent.headers["x-name"])
+    assert.equal("application/json", sent.headers["content-type"])
+    local plain = testing.http_integration(integration, testing.request{ method = "POST", path = "/pets",
+      headers = { ["content-type"] = "application/json", accept = "text/plain" }, body = "{}" })
+    assert.equal("plain", plain.body)
+    assert.equal("text/plain", plain.headers["content-type"])
+    local refused = testing.http_integration(integration, testing.request{ method = "POST", path = "/pets",
+      headers = { ["content-type"] = "text/plain" }, body = "x" })
+    assert.equal(415, refused.status)
+    assert.equal('{"message":"Unsupported Media Type"}', refused.body)
+  end)
+end)
