@@ -963,7 +963,7 @@ local function list_str(l)
   for k = 1, l.n do
     tick()
     local v = l[k]
-    parts[k] = (v == nil or v == NULL) and "null" or tostr(v)
+    parts[k] = (v == nil or v == NULL) and "null" or tostr(v) or "" -- an object without text
   end
   return charge("[" .. concat(parts, ", ") .. "]")
 end
@@ -973,7 +973,7 @@ local function map_str(m)
   for k, key in ipairs(m.keys) do
     tick()
     local v = m.vals[key]
-    parts[k] = key .. "=" .. ((v == nil or v == NULL) and "null" or tostr(v))
+    parts[k] = key .. "=" .. ((v == nil or v == NULL) and "null" or tostr(v) or "")
   end
   return charge("{" .. concat(parts, ", ") .. "}")
 end
@@ -1018,7 +1018,7 @@ function R.escaped(v, k, src)
   if v == nil then
     return rep("\\", k) .. src
   end
-  return rep("\\", floor(k / 2)) .. (k % 2 == 1 and src or tostr(v))
+  return rep("\\", floor(k / 2)) .. (k % 2 == 1 and src or tostr(v) or src)
 end
 
 function R.truthy(v)
