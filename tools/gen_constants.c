@@ -36,6 +36,7 @@ static const konst_t codes[] = {
     K(MGW_LUA_, OK),        K(MGW_LUA_, WAIT),          K(MGW_LUA_, ERROR),
     K(MGW_LUA_, BLOCK),     K(MGW_LUA_, UNAUTHORIZED),  K(MGW_LUA_, DENY),
     K(MGW_LUA_, NOT_FOUND), K(MGW_LUA_, INTEG_FAILURE), K(MGW_LUA_, INTEG_TIMEOUT),
+    K(MGW_LUA_, GWRESP),
 };
 
 static const konst_t certs[] = {K(MGW_CERT_, ALLOW), K(MGW_CERT_, DENY), K(MGW_CERT_, ERROR)};
@@ -54,6 +55,12 @@ static const konst_t fields[] = {
 static const char *context_vars[] = {
 #define XX(id, name) name,
     MGW_CONTEXT_VARS(XX)
+#undef XX
+};
+
+static const konst_t gwresp_codes[] = {
+#define XX(t, s, m, e) {#t, MGW_GW_##t},
+    MGW_GWRESP_TYPES(XX)
 #undef XX
 };
 
@@ -141,6 +148,9 @@ int main(void)
     group("CERT", "runtime/lua/lua_int.h: MGW_CERT_*, what a revocation check returns to C", certs,
           COUNT(certs));
     group("LOG", "runtime/base/log.h: MGW_LOG_*, error log levels", log_levels, COUNT(log_levels));
+    group("GATEWAY_RESPONSE",
+          "runtime/conf/gwresp.h: MGW_GW_*, the gateway response types (a hook's MGW_LUA_GWRESP)",
+          gwresp_codes, COUNT(gwresp_codes));
     group("LIMITS", "runtime/gw/req_int.h: MGW_LIMITS_MAX, the most throttle levels a request has",
           limits, COUNT(limits));
 

@@ -17,6 +17,9 @@
 -- the runtime (mod) or the kit.
 local ffi = require "ffi"
 local cjson = require "cjson.safe"
+local jsonpath = require "moongate.jsonpath"
+local vtl = require "moongate.vtl"
+local request_lib = require "moongate.request"
 
 local type, ipairs, pairs, tostring, tonumber, pcall = type, ipairs, pairs, tostring, tonumber, pcall
 local format, find, sub, gsub, lower, byte, match =
@@ -24,6 +27,10 @@ local format, find, sub, gsub, lower, byte, match =
 local concat, sort = table.concat, table.sort
 
 local M = {}
+
+-- Headers the gateway's HTTP client writes itself (a template override cannot set them).
+local OWN_HEADERS = { host = true, ["content-length"] = true, connection = true, ["transfer-encoding"] = true }
+local apply_request_overrides
 
 ---------------------------------------------------------------------------
 -- Sources
@@ -34,9 +41,15 @@ local M = {}
 local PREFIXES = {
   request = {
     { "method.request.header.", "header" }, { "method.request.querystring.", "querystring" },
-    { "method.request.path.", "path" },
+    { "method.request.path.", "path" }, { "method.request.multivalueheader.", "mv_header" },
+    { "method.request.multivaluequerystring.", "mv_querystring" },
+    { "method.request.body.", "body_path", "JSONPATH" },
   },
-  response = { { "integration.response.header.", "response_header" } },
+  response = {
+    { "integration.response.header.", "response_header" },
+    { "integration.response.multivalueheader.", "mv_response_header" },
+    { "integration.response.body.", "response_body_path", "JSONPATH" },
+  },
 }
 local WHOLE = {
   request = { ["method.request.body"] = "body" },
@@ -58,12 +71,19 @@ function M.parse_source(text, side)
     return { kind = WHOLE[side][text] }
   end
   for _, p in ipairs(PREFIXES[side]) do
-    if sub(text, 1, #p[1]) == p[1] then
+    if sub(text, 1, #p[1]) == p[1] and p[3] then
+      -- a JSONPath into the body, without its "$." (method.request.body.pet.name)
+      local steps, err = jsonpath.compile(sub(text, #p[1] + 1))
+      if not steps or #steps == 0 then
+        return nil, format("%s needs a JSONPath expression: %s", p[1], err or "empty")
+      end
+      return { kind = p[2], steps = steps }
+    elseif sub(text, 1, #p[1]) == p[1] then
       local name = sub(text, #p[1] + 1)
       if not find(name, NAME) then
         return nil, format("%s needs a parameter name ([A-Za-z0-9._$-]+)", p[1])
       end
-      if p[2] == "header" or p[2] == "response_header" then
+      if p[2] == "header" or p[2] == "response_header" or p[2] == "mv_header" or p[2] == "mv_response_header" then
         name = lower(name)
       end
       return { kind = p[2], name = name }
@@ -86,7 +106,7 @@ function M.parse_source(text, side)
   end
   local names = {}
   for _, p in ipairs(PREFIXES[side]) do
-    names[#names + 1] = p[1] .. "NAME"
+    names[#names + 1] = p[1] .. (p[3] or "NAME")
   end
   for w in pairs(WHOLE[side]) do
     names[#names + 1] = w
@@ -112,6 +132,7 @@ void pcre2_match_data_free_8(pcre2_match_data_8 *match_data);
 int pcre2_match_8(const pcre2_code_8 *code, const char *subject, size_t length, size_t startoffset,
                   uint32_t options, pcre2_match_data_8 *match_data, void *mcontext);
 int pcre2_get_error_message_8(int errorcode, char *buffer, size_t bufflen);
+size_t *pcre2_get_ovector_pointer_8(pcre2_match_data_8 *match_data);
 ]]
 
 local pcre
@@ -149,6 +170,41 @@ function M.regex(pattern)
   end
 end
 
+-- An unanchored PCRE2 regular expression (mapping templates' replaceAll, split): an
+-- object whose find(text, from) answers { b, e, [1] = the match, [2..] = the groups }
+-- (b, e: 1-based, e inclusive) for the first match at or after from, or nil; or nil
+-- and why.
+function M.pcre(pattern)
+  local L = lib()
+  if not L then
+    return nil, "PCRE2 (libpcre2-8.so.0) is not available"
+  end
+  local code = L.pcre2_compile_8(pattern, #pattern, 0, err_code, err_off, nil)
+  if code == nil then
+    L.pcre2_get_error_message_8(err_code[0], err_text, 256)
+    return nil, format("invalid regular expression at offset %d: %s", tonumber(err_off[0]),
+      ffi.string(err_text))
+  end
+  code = ffi.gc(code, L.pcre2_code_free_8)
+  local md = ffi.gc(L.pcre2_match_data_create_from_pattern_8(code, nil), L.pcre2_match_data_free_8)
+  return {
+    find = function(text, from)
+      local rc = L.pcre2_match_8(code, text, #text, from - 1, 0, md, nil)
+      if rc < 0 then
+        return nil
+      end
+      local ov = L.pcre2_get_ovector_pointer_8(md)
+      local b, e = tonumber(ov[0]), tonumber(ov[1])
+      local g = { b = b + 1, e = e }
+      for k = 0, (rc > 0 and rc or 1) - 1 do
+        local gb, ge = ov[2 * k], ov[2 * k + 1]
+        g[k + 1] = gb ~= ffi.cast("size_t", -1) and sub(text, tonumber(gb) + 1, tonumber(ge)) or ""
+      end
+      return g
+    end,
+  }
+end
+
 -- Compiles the selection patterns of a use (the runtime's load_gen, the kit); returns
 -- nil or why one failed.
 function M.prepare(use)
@@ -159,6 +215,25 @@ function M.prepare(use)
         return err
       end
       resp.match = m
+    end
+    local err = M.prepare_templates(resp.templates)
+    if err then
+      return err
+    end
+  end
+  return M.prepare_templates(use.request_templates)
+end
+
+-- Compiles a list of templates ({ type, text, where }) once (the generation's load);
+-- returns nil or why one failed.
+function M.prepare_templates(list)
+  for _, t in ipairs(list or {}) do
+    if not t.tpl then
+      local tpl, err = vtl.compile(t.text or "", t.where)
+      if not tpl then
+        return t.where .. ": " .. err
+      end
+      t.tpl = tpl
     end
   end
   return nil
@@ -221,8 +296,32 @@ local function request_value(src, req)
     return req:stage_variable(src.name)
   elseif k == "body" then
     return req:body()
+  elseif k == "body_path" then
+    return M.body_value(req:body(), src.steps)
+  elseif k == "mv_header" then
+    local _, all = req:header_lists()
+    return all[src.name]
+  elseif k == "mv_querystring" then
+    local _, all = request_lib.parse_query_lists(req.query_string)
+    return all[src.name]
   end
   return nil
+end
+
+-- What a JSONPath finds in a JSON body, as a parameter value: a string as it is, anything
+-- else as JSON; nil when the body is not JSON or the path finds nothing.
+function M.body_value(body, steps)
+  local root = jsonpath.decode(body or "")
+  if root == nil then
+    return nil
+  end
+  local v = jsonpath.query(root, steps)
+  if v == nil or v == jsonpath.null then
+    return nil
+  elseif type(v) == "string" then
+    return v
+  end
+  return jsonpath.encode(v)
 end
 
 local function response_value(src, req, res)
@@ -231,6 +330,11 @@ local function response_value(src, req, res)
     return res.headers[src.name]
   elseif k == "response_body" then
     return res.body
+  elseif k == "response_body_path" then
+    return M.body_value(res.body, src.steps)
+  elseif k == "mv_response_header" then
+    local v = res.headers[src.name]
+    return v and (gsub(v, ", ", ","))
   end
   return request_value(src, req)
 end
@@ -248,6 +352,93 @@ local function request_ctx(req)
   }
 end
 
+-- The media type of a Content-Type or Accept value: its first type without parameters,
+-- lower case ("Application/JSON; charset=utf-8" -> "application/json"), or nil.
+local function media_type(v)
+  if not v then
+    return nil
+  end
+  v = gsub(lower(match(v, "^%s*([^,;]*)") or ""), "%s+$", "")
+  return v ~= "" and v or nil
+end
+M.media_type = media_type
+
+-- What a template sees of req: $input (body, params), $context, $stageVariables.
+local function template_input(req, body)
+  local last_h = req:header_lists()
+  local last_q = request_lib.parse_query_lists(req.query_string)
+  return { body = body, params = { path = req:path_params(), querystring = last_q, header = last_h },
+    context = function(name)
+      return req:context(name)
+    end, stage_variables = req:stage_variables() }
+end
+M.template_input = template_input
+
+-- Renders template t under the budget (call); returns the text and the overrides, or nil
+-- and the error { message, traceback }.
+local function render(t, input, call)
+  local ok, out, over = call(vtl.render, t.tpl, input)
+  if not ok then
+    return nil, out
+  end
+  return out, over
+end
+
+-- The response template for the request's Accept value (AWS: the template of that media
+-- type; no Accept: application/json's, else the first; an Accept no template has: the
+-- first). Templates are in media type order.
+local function response_template(list, accept)
+  local want = media_type(accept)
+  for _, t in ipairs(list) do
+    if t.type == (want or "application/json") then
+      return t
+    end
+  end
+  return list[1]
+end
+M.response_template = response_template
+
+-- $context.requestOverride (a request template's): header, querystring and path values
+-- replace the mapped ones. Returns nil or why one cannot be sent.
+apply_request_overrides = function(o, path_values, query, headers)
+  for name, v in pairs(o.header or {}) do
+    name = lower(name)
+    if not find(name, "^[!#$%%&'*+%-.^_`|~%w]+$") or find(v, "[%z\r\n]") then
+      return format("$context.requestOverride.header.%s: not a valid header", name)
+    end
+    if not OWN_HEADERS[name] then
+      local replaced = false
+      for _, h in ipairs(headers) do
+        if h[1] == name then
+          h[2], replaced = v, true
+        end
+      end
+      if not replaced then
+        headers[#headers + 1] = { name, v }
+      end
+    end
+  end
+  for name, v in pairs(o.querystring or {}) do
+    local kept = {}
+    for _, q in ipairs(query) do
+      if q[1] ~= name then
+        kept[#kept + 1] = q
+      end
+    end
+    kept[#kept + 1] = { name, v }
+    for i = 1, #query do
+      query[i] = nil
+    end
+    for i, q in ipairs(kept) do
+      query[i] = q
+    end
+  end
+  for name, v in pairs(o.path or {}) do
+    path_values[name] = { v, false }
+  end
+  return nil
+end
+
 local function fail(kind, message, traceback, where, backend_status)
   return { error = message, traceback = traceback or "", failure = kind, where = where,
            backend_status = backend_status }
@@ -257,21 +448,62 @@ end
 -- backend_status } or { error, traceback, failure = "config" | "failure" | "timeout",
 -- where (the transform that failed, or nil), backend_status (when the backend answered) }.
 function M.run(use, req, call)
+  -- the body: a request template's (chosen by the request's media type) or the client's
+  local body = req:body()
+  local rover, body_ctype
+  local rts = use.request_templates
+  if rts then
+    local ctype = media_type(req:header("content-type")) or "application/json"
+    local chosen
+    for _, t in ipairs(rts) do
+      if t.type == ctype then
+        chosen = t
+        break
+      end
+    end
+    if chosen then
+      local out, over = render(chosen, template_input(req, body), call)
+      if out == nil then
+        return fail("config", over.message, over.traceback, chosen.where)
+      end
+      body, rover, body_ctype = out, over.request, chosen.type
+    elseif use.passthrough ~= "WHEN_NO_MATCH" then
+      return { gateway = "UNSUPPORTED_MEDIA_TYPE" }
+    end
+  elseif use.passthrough == "NEVER" and body ~= "" then
+    return { gateway = "UNSUPPORTED_MEDIA_TYPE" }
+  end
   -- the backend request: path and query parameters, headers, body
   local path_values, query, headers = {}, {}, {}
   local has_ctype = false
   for _, p in ipairs(use.params) do
     local v = request_value(p.source, req)
     if v ~= nil then
+      if type(v) == "table" and p.target ~= "querystring" then
+        v = concat(v, ",") -- a multi-value source into one value: comma-joined, as AWS does
+      end
       if p.target == "path" then
         path_values[p.name] = { v, p.source.kind == "path" }
       elseif p.target == "querystring" then
-        query[#query + 1] = encode(p.name) .. "=" .. encode(v)
+        for _, x in ipairs(type(v) == "table" and v or { v }) do
+          query[#query + 1] = { p.name, x }
+        end
       else
         headers[#headers + 1] = { p.name, v }
-        has_ctype = has_ctype or p.name == "content-type"
       end
     end
+  end
+  if rover then
+    local err = apply_request_overrides(rover, path_values, query, headers)
+    if err then
+      return fail("config", err, nil, rts and use.where)
+    end
+  end
+  for i, q in ipairs(query) do
+    query[i] = encode(q[1]) .. "=" .. encode(q[2])
+  end
+  for _, h in ipairs(headers) do
+    has_ctype = has_ctype or h[1] == "content-type"
   end
   local url = gsub(use.uri, "%${stageVariables%.([%w_]+)}", function(name)
     return req:stage_variable(name) or ""
@@ -287,7 +519,6 @@ function M.run(use, req, call)
   if #query > 0 then
     url = url .. (find(url, "?", 1, true) and "&" or "?") .. concat(query, "&")
   end
-  local body = req:body()
   local rt = use.request_transform
   if rt then
     local out, ctype = M.transform(rt, body, request_ctx(req), call)
@@ -299,6 +530,10 @@ function M.run(use, req, call)
       headers[#headers + 1] = { "content-type", ctype }
       has_ctype = true
     end
+  end
+  if body_ctype and not has_ctype then
+    headers[#headers + 1] = { "content-type", body_ctype }
+    has_ctype = true
   end
   if not has_ctype and body ~= "" then
     local ct = req:header("content-type")
@@ -352,6 +587,47 @@ function M.run(use, req, call)
     end
   end
   local rbody = res.body
+  local status = chosen.status
+  if chosen.templates then
+    local t = response_template(chosen.templates, req:header("accept"))
+    if t.text ~= "" then -- an empty template passes the body through (AWS)
+      local out, over = render(t, template_input(req, rbody), call)
+      if out == nil then
+        return fail("config", over.message, over.traceback, t.where, res.status)
+      end
+      rbody = out
+      local o = over.response
+      if o.status then
+        local st = tonumber(o.status)
+        if not st or st ~= math.floor(st) or st < 100 or st > 599 then
+          return fail("config", format("$context.responseOverride.status must be a status code 100-599, got %q",
+            o.status), nil, t.where, res.status)
+        end
+        status = st
+      end
+      for name, v in pairs(o.header or {}) do
+        name = lower(name)
+        if not find(name, "^[!#$%%&'*+%-.^_`|~%w]+$") or find(v, "[%z\r\n]") then
+          return fail("config", format("$context.responseOverride.header.%s: not a valid header", name), nil,
+            t.where, res.status)
+        end
+        if name == "content-type" then
+          ctype = v
+        else
+          local replaced = false
+          for _, h in ipairs(out_headers) do
+            if h[1] == name then
+              h[2], replaced = v, true
+            end
+          end
+          if not replaced then
+            out_headers[#out_headers + 1] = { name, v }
+          end
+        end
+      end
+    end
+    ctype = ctype or t.type
+  end
   if chosen.transform then
     local ctx = { status = res.status, headers = res.headers, method_status = chosen.status,
       request = request_ctx(req) }
@@ -366,7 +642,7 @@ function M.run(use, req, call)
   sort(out_headers, function(a, b)
     return a[1] < b[1]
   end)
-  return { status = chosen.status, headers = out_headers, body = rbody, backend_status = res.status }
+  return { status = status, headers = out_headers, body = rbody, backend_status = res.status }
 end
 
 return M

@@ -409,6 +409,9 @@ local function run_mapping(st, use)
   if not ok then
     resp = { error = tostring(resp), failure = "config" }
   end
+  if resp.gateway then -- a gateway response (a request template's 415)
+    return nil, CODE.GWRESP, K.GATEWAY_RESPONSE[resp.gateway]
+  end
   if resp.backend_status then
     C.mgw_ffi_runtime_integ_status(r, resp.backend_status)
   elseif resp.failure == "failure" or resp.failure == "timeout" then
@@ -427,9 +430,10 @@ end
 RUN[HOOK.HANDLE] = function(st, use)
   local resp, code
   if use.mapping then
-    resp, code = run_mapping(st, use)
+    local aux
+    resp, code, aux = run_mapping(st, use)
     if code then
-      return code
+      return code, aux
     end
   else
     resp = hooks.handle(use, st.req, call)

@@ -528,7 +528,7 @@ function M.http_integration(integration, req)
   end
   local use = mapping_conf.use(checked, "integration", function(entry)
     return entry
-  end)
+  end, ".")
   local function bind(t)
     if t then
       t.mod = t.policy.mod
@@ -544,6 +544,11 @@ function M.http_integration(integration, req)
     error(perr, 2)
   end
   local resp = mapping.run(use, req, call)
+  if resp.gateway then -- a gateway response (a request template's 415), as the gateway answers it
+    local msg = resp.gateway == "UNSUPPORTED_MEDIA_TYPE" and "Unsupported Media Type" or resp.gateway
+    return { status = 415, error = resp.gateway, headers = { ["content-type"] = "application/json" },
+      body = '{"message":' .. require("moongate.jsonpath").quote(msg) .. "}", gateway_response = resp.gateway }
+  end
   if resp.error then
     local status = resp.failure == "timeout" and 504 or resp.failure == "failure" and 502 or 500
     return { status = status, error = (resp.where and (resp.where .. ": ") or "") .. resp.error }
@@ -554,6 +559,62 @@ function M.http_integration(integration, req)
   end
   return { status = resp.status, headers = map, header_list = resp.headers, body = resp.body,
            backend_status = resp.backend_status }
+end
+
+---------------------------------------------------------------------------
+-- Mapping templates (moongate.vtl)
+---------------------------------------------------------------------------
+
+local compiled_templates = {} -- template text -> compiled, as a generation keeps them
+
+-- Renders a Velocity mapping template as the gateway does (the same compiler, $input,
+-- $util, $context, budget). template: the text, or { file = "templates/x.vtl" } (relative
+-- to the working directory). input: a request (testing.request{...}: its body, headers,
+-- query string, path parameters, $context and stage variables), or a table { body,
+-- headers, query = { name = value }, path = { name = value }, context = { ["identity.sourceIp"]
+-- = "..." } or nested tables, stage_variables }. Returns the rendered text and the
+-- overrides ({ response = { status, header = {} }, request = { header, querystring, path } }),
+-- or nil and the runtime error ("line L, column C: ..."); a template that does not compile
+-- raises its error, as the configuration check reports it.
+function M.vtl(template, input)
+  local vtl = require "moongate.vtl"
+  local mapping = require "moongate.mapping"
+  local text = template
+  if type(template) == "table" and type(template.file) == "string" then
+    local err
+    text, err = policy.read_file(template.file)
+    if not text then
+      error("cannot read " .. template.file .. ": " .. tostring(err), 2)
+    end
+  elseif type(template) ~= "string" then
+    error('a template is its text or { file = "path" }', 2)
+  end
+  local tpl = compiled_templates[text]
+  if not tpl then
+    local err
+    tpl, err = vtl.compile(text, type(template) == "table" and template.file or "template")
+    if not tpl then
+      error(err, 2)
+    end
+    compiled_templates[text] = tpl
+  end
+  input = input or {}
+  local vin
+  if request.is_request(input) then
+    vin = mapping.template_input(input, input:body())
+  else
+    local headers = {}
+    for k, v in pairs(input.headers or {}) do
+      headers[k:lower()] = v
+    end
+    vin = { body = input.body or "", params = { path = input.path or {}, querystring = input.query or {},
+      header = headers }, context = input.context or {}, stage_variables = input.stage_variables or {} }
+  end
+  local ok, out, over = call(vtl.render, tpl, vin)
+  if not ok then
+    return nil, out.message
+  end
+  return out, over
 end
 
 return M

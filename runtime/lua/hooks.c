@@ -109,6 +109,12 @@ static int handle_done(mgw_req_t *r, int rc, int status)
                           NULL);
             return MGW_PHASE_STOP;
         }
+        if (rc == MGW_LUA_GWRESP && status >= 0 && status < MGW_GW__COUNT) {
+            /* the integration answered a gateway response itself (a mapping template's
+             * UNSUPPORTED_MEDIA_TYPE) */
+            mgw__req_fail(r, (mgw_gwresp_type_t)status, NULL);
+            return MGW_PHASE_STOP;
+        }
         if (status > 500 && status <= 599) r->error_status = status;
         mgw__req_fail(r, MGW_GW_API_CONFIGURATION_ERROR, NULL);
         return MGW_PHASE_STOP;

@@ -40,6 +40,8 @@ enum {
     MGW_LUA_NOT_FOUND = 6,     /* route selection: no such route and no $default */
     MGW_LUA_INTEG_FAILURE = 7, /* a non-proxy http integration: the backend failed (502) */
     MGW_LUA_INTEG_TIMEOUT = 8, /* ... or did not answer in time (504) */
+    MGW_LUA_GWRESP = 9,        /* a gateway response of the type given as aux
+                                  (constants.GATEWAY_RESPONSE): a mapping template's 415 */
 };
 
 /* What a revocation check returns to C (constants.CERT; mgw_lua_check_cert). */

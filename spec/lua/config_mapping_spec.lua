@@ -135,7 +135,8 @@ describe("moongate.config: non-proxy http integrations", function()
 
   it("names a bad request parameter source", function()
     fails_with('.request_parameters["integration.request.header.a"]: must be method.request.body, '
-      .. "method.request.header.NAME, method.request.path.NAME, method.request.querystring.NAME, "
+      .. "method.request.body.JSONPATH, method.request.header.NAME, method.request.multivalueheader.NAME, "
+      .. "method.request.multivaluequerystring.NAME, method.request.path.NAME, method.request.querystring.NAME, "
       .. [[context.NAME, stageVariables.NAME or a 'quoted literal', got "request.header.a"]],
       mapped({ request_parameters = { ["integration.request.header.a"] = "request.header.a" } }))
     fails_with('.request_parameters["integration.request.header.a"]: context.nope is not a $context variable',
@@ -167,7 +168,8 @@ describe("moongate.config: non-proxy http integrations", function()
     fails_with('.responses[1].response_parameters["method.request.header.a"]: must be method.response.header.NAME',
       mapped({ responses = { { status = 200, response_parameters = { ["method.request.header.a"] = "'b'" } } } }))
     fails_with('.responses[1].response_parameters["method.response.header.a"]: must be integration.response.body, '
-      .. "integration.response.header.NAME, context.NAME, stageVariables.NAME or a 'quoted literal', got "
+      .. "integration.response.body.JSONPATH, integration.response.header.NAME, "
+      .. "integration.response.multivalueheader.NAME, context.NAME, stageVariables.NAME or a 'quoted literal', got "
       .. '"method.request.header.a"',
       mapped({ responses = { { status = 200, response_parameters = { ["method.response.header.a"] = "method.request.header.a" } } } }))
   end)

@@ -45,7 +45,21 @@ local CASES = {
                                                   ["x-multi"] = { "one", "two" } } } },
     { kind = "handle_v1", request = { method = "PUT", path = "/v1/bin", body = "\0\1\2\3\255" } },
     { kind = "handle_v1", request = { method = "GET", path = "/v1/x" } },
+    -- a mapping template (non-proxy http integration): the response template sends back what
+    -- the request template rendered, which testing.vtl must render the same
+    { kind = "vtl", request = { method = "POST", path = "/vtl/a/b?q=1&q=2&r=x", body = '{"name": "rex", "n": 2.5}',
+                                headers = { ["content-type"] = "application/json", ["x-h"] = "v" } } },
+    { kind = "vtl", request = { method = "POST", path = "/vtl/c", body = '{"name": "it\'s \\"x\\"", "n": [1, {}]}',
+                                headers = { ["content-type"] = "application/json; charset=utf-8" } } },
 }
+local VTL = [[
+#set($b = $input.path('$'))
+{"name": "$util.escapeJavaScript($b.name)", "n": $input.json('$.n'), "q": "$input.params('q')",
+ "h": "$input.params('x-h')", "proxy": "$input.params('proxy')", "method": "$context.httpMethod",
+ "stage": "$context.stage", "route": "$context.routeKey", "ip": "$context.identity.sourceIp",
+ "qs": "$input.params().querystring", "ua": "$input.params().header.get('user-agent')", "env": "$stageVariables.env"}
+]]
+local upstream_origin
 local ECHO_V1 = { cookies = { "a=1", "b=2; Path=/" } }
 
 local function api_for(case, dir)
@@ -68,6 +82,11 @@ local function api_for(case, dir)
         end
     elseif case.kind == "log" then
         api.stages["$default"].access_log = { path = dir .. "/" .. case.id .. ".log", policy = STOCK .. "log/json.lua", config = LOG }
+    elseif case.kind == "vtl" then
+        api.stages["$default"].variables = { env = "green" }
+        api.routes["POST /vtl/{proxy+}"] = { integration = { type = "http", proxy = false,
+            uri = upstream_origin .. "/echo", request_templates = { ["application/json"] = VTL },
+            responses = { { status = 200, response_templates = { ["application/json"] = "$input.path('$.body')" } } } } }
     elseif case.kind == "handle_v1" then
         api.routes["ANY /v1/{proxy+}"] = { integration = { type = "lua", handler = STOCK .. "examples/echo_v1.lua",
             payload_format_version = "1.0", config = ECHO_V1 } }
@@ -84,10 +103,12 @@ local function kit_request(case)
 end
 
 describe("the kit and the gateway", function()
-    local gw, dir
+    local gw, dir, up
     local got = {}
 
     lazy_setup(function()
+        up = h.start_upstream()
+        upstream_origin = up.origin
         dir = h.tmpdir()
         local apis = {}
         for i, case in ipairs(CASES) do
@@ -112,7 +133,7 @@ describe("the kit and the gateway", function()
             end
             got[case.id] = h.curl(args)
         end
-        h.stop_all(gw) -- flushes the access logs
+        h.stop_all(gw, up) -- flushes the access logs
     end)
 
     local function log_entry(case)
@@ -187,6 +208,14 @@ describe("the kit and the gateway", function()
                     e.requestContext.requestTime, e.requestContext.requestTimeEpoch = nil, nil
                 end
                 assert.same(kit, real)
+            elseif case.kind == "vtl" then
+                req.route_key = "POST /vtl/{proxy+}"
+                req._path_params = { proxy = (case.request.path:match("^/vtl/([^?]*)")) }
+                req._stage_variables = { env = "green" }
+                local out, err = testing.vtl(VTL, req)
+                assert(out, err)
+                assert.equal(200, resp.status)
+                assert.equal(out, resp.body)
             elseif case.kind == "log" then
                 req.route_key = "ANY /echo/{proxy+}"
                 local d = testing.log(STOCK .. "log/json.lua", LOG, testing.context{ request = req })

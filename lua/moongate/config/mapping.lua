@@ -9,6 +9,7 @@ local lang = require "moongate.config.lang"
 local values = require "moongate.config.values"
 local policies = require "moongate.config.policies"
 local mapping = require "moongate.mapping"
+local vtl = require "moongate.vtl"
 local join, fail, string_keys = lang.join, lang.fail, lang.string_keys
 local HEADER_TOKEN, header_value_error = values.HEADER_TOKEN, values.header_value_error
 
@@ -35,6 +36,28 @@ local function transform_use(what)
   }
 end
 
+-- Mapping templates by media type: the text, or { file = "templates/x.vtl" }.
+local function templates(what)
+  return {
+    type = "map",
+    description = "Velocity mapping templates of the " .. what .. " body by media type "
+      .. '(e.g. "application/json"): the template text or { file = "..." } (proxy = false)',
+    keys = { type = "string", non_empty = true, description = "a media type" },
+    values = {
+      type = "custom", description = 'the template text, or { file = "path" } (relative to the prefix)',
+      validate = function(v)
+        if type(v) == "string" then
+          return v
+        elseif type(v) == "table" and type(v.file) == "string" and v.file ~= "" and next(v, next(v)) == nil
+          and next(v) == "file" then
+          return v
+        end
+        return nil, 'must be the template text or { file = "path" }, got ' .. lang.show(v)
+      end,
+    },
+  }
+end
+
 local integration_response = {
   type = "record", description = "an integration response: how a backend status becomes the method response",
   fields = {
@@ -56,6 +79,7 @@ local integration_response = {
       values = { type = "string", description = "the source" },
     },
     transform = transform_use("response"),
+    response_templates = templates("method response"),
   },
 }
 
@@ -73,6 +97,13 @@ M.fields = {
     values = { type = "string", description = "the source" },
   },
   request_transform = transform_use("request"),
+  request_templates = templates("integration request"),
+  passthrough_behavior = {
+    type = "string", one_of = { "WHEN_NO_MATCH", "WHEN_NO_TEMPLATES", "NEVER" },
+    description = "what a request whose media type has no request template gets: passed through "
+      .. "(WHEN_NO_MATCH, the default), passed through only when there are no request templates "
+      .. "(WHEN_NO_TEMPLATES), or 415 (NEVER) (proxy = false)",
+  },
   responses = {
     type = "list", elements = integration_response,
     description = "integration responses, tried in order (proxy = false; default: one default response with status 200)",
@@ -96,10 +127,42 @@ local function check_source(text, side, path, ctx)
   return src
 end
 
+-- The text of a template value (a string, or { file }), or nil and why.
+local function template_text(v, prefix)
+  if type(v) == "string" then
+    return v
+  end
+  local full = values.resolve(prefix, v.file)
+  local text = require("moongate.policy").read_file(full)
+  if text == nil then
+    return nil, format("file %s cannot be read", lang.quote(full))
+  end
+  return text
+end
+M.template_text = template_text
+
+-- Compiles the templates of map t (media type -> template) at path; a template that does
+-- not compile is an error at its path with its line and column.
+local function check_templates(t, path, ctx)
+  for _, key in ipairs(string_keys(t or {})) do
+    local tpath = join(path, key)
+    local text, err = template_text(t[key], ctx.prefix)
+    if not text then
+      fail(ctx, tpath, err)
+    else
+      local _, cerr = vtl.compile(text, tpath)
+      if cerr then
+        fail(ctx, tpath, cerr)
+      end
+    end
+  end
+end
+
 -- The integration record's own checks (post of the http integration).
 function M.check(c, v, path, ctx)
   if c.proxy ~= false then
-    for _, f in ipairs({ "request_parameters", "request_transform", "responses" }) do
+    for _, f in ipairs({ "request_parameters", "request_transform", "responses", "request_templates",
+      "passthrough_behavior" }) do
       if c[f] ~= nil then
         fail(ctx, join(path, f), "needs proxy = false (a proxy integration passes requests and responses through)")
       end
@@ -125,6 +188,11 @@ function M.check(c, v, path, ctx)
       end
     end
   end
+  if c.request_templates and c.request_transform then
+    fail(ctx, join(path, "request_templates"),
+      "cannot be used with request_transform: a request body is mapped by a template or by a transform, not both")
+  end
+  check_templates(c.request_templates, join(path, "request_templates"), ctx)
   local default
   local raw = type(v.responses) == "table" and v.responses or {}
   for i, resp in ipairs(c.responses or {}) do
@@ -135,6 +203,11 @@ function M.check(c, v, path, ctx)
       end
       default = default or i
     end
+    if resp.response_templates and resp.transform then
+      fail(ctx, join(rpath, "response_templates"),
+        "cannot be used with transform: a response body is mapped by a template or by a transform, not both")
+    end
+    check_templates(resp.response_templates, join(rpath, "response_templates"), ctx)
     for _, key in ipairs(string_keys(resp.response_parameters or {})) do
       local kpath = join(join(rpath, "response_parameters"), key)
       local name = match(key, "^method%.response%.header%.(.+)$")
@@ -193,7 +266,7 @@ end
 -- The workers' use of a checked non-proxy integration i (at where), with pid numbering
 -- policies (moongate.config.shape). A {name} of the uri that no parameter maps takes the
 -- route's path parameter of that name.
-function M.use(i, where, pid)
+function M.use(i, where, pid, prefix)
   local params, mapped = {}, {}
   for key, src in pairs(i.request_parameters or {}) do
     local target, name = match(key, "^integration%.request%.(%a+)%.(.+)$")
@@ -217,6 +290,18 @@ function M.use(i, where, pid)
   local function transform(t, tpath)
     return t and { policy = pid(t._policy), conf = t.config, where = tpath } or nil
   end
+  -- templates travel as text (the workers compile them, moongate.mapping.prepare)
+  local function templates_of(t, tpath)
+    if t == nil then
+      return nil
+    end
+    local list = {}
+    for _, key in ipairs(string_keys(t)) do
+      list[#list + 1] = { type = lower(key), text = template_text(t[key], prefix or "."),
+        where = join(tpath, key) }
+    end
+    return list
+  end
   local responses = {}
   for n, resp in ipairs(i.responses or { { status = 200 } }) do
     local rparams = {}
@@ -228,12 +313,16 @@ function M.use(i, where, pid)
       return a.name < b.name
     end)
     responses[n] = { pattern = resp.selection_pattern, status = resp.status, params = rparams,
-      transform = transform(resp.transform, join(join(join(where, "responses"), n), "transform")) }
+      transform = transform(resp.transform, join(join(join(where, "responses"), n), "transform")),
+      templates = templates_of(resp.response_templates, join(join(join(where, "responses"), n),
+        "response_templates")) }
   end
   return {
     hook = "handle", where = where, mapping = true, uri = i.uri, method = i.method,
     timeout_ms = i.timeout_ms, params = params, responses = responses,
     request_transform = transform(i.request_transform, join(where, "request_transform")),
+    request_templates = templates_of(i.request_templates, join(where, "request_templates")),
+    passthrough = i.passthrough_behavior or "WHEN_NO_MATCH",
   }
 end
 

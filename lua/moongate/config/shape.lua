@@ -319,7 +319,7 @@ local function shape_policies(out, c, ctx)
           payload_format_version = payload_format(r.integration.payload_format_version, a.protocol),
           rest = a.protocol == "rest" or nil })
       elseif r.integration.type == "http" and r.integration.proxy == false then -- h-mapping
-        sr.integration.use = add(mapping_conf.use(r.integration, join(rpath, "integration"), pid))
+        sr.integration.use = add(mapping_conf.use(r.integration, join(rpath, "integration"), pid, ctx.prefix))
       end
     end
     for _, ss in ipairs(sa.stages) do
