@@ -164,7 +164,8 @@ const mgw_rentry_t *mgw_rcache_lookup(mgw_rcache_t *c, const char *key, size_t n
     entry_t *dead = NULL;
     pthread_mutex_lock(&s->lock);
     entry_t *e = find(s, h, key, n);
-    if (e && now_ms - e->pub.stored_ms >= max_age_ms) {
+    /* (another worker's loop clock may be a little behind the one that stored it) */
+    if (e && now_ms > e->pub.stored_ms && now_ms - e->pub.stored_ms >= max_age_ms) {
         unlink_entry(s, e, &dead); /* expired: never served */
         e = NULL;
     } else if (e) {
