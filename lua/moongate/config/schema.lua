@@ -309,6 +309,10 @@ local waf = {
   },
 }
 
+-- Cache key parameters may sit on the integration too (where AWS keeps cacheKeyParameters).
+mock_integration.fields.cache_key_parameters = cache_conf.key_parameters_field
+lua_integration.fields.cache_key_parameters = cache_conf.key_parameters_field
+
 local route_selection = {
   type = "record", description = "a route selector policy", post = policy_use("route_selection"),
   fields = {
