@@ -390,3 +390,18 @@ describe("response caching", function()
         miss(get("/prod/pets/reload"))
     end)
 end)
+
+describe("response caching configuration", function()
+    it("names an unknown API key in invalidate_keys", function()
+        local dir = h.tmpdir()
+        local path = h.write_file(dir .. "/gateway.lua", h.config_source({
+            api_keys = { ops = { value = OPS } },
+            apis = { pets = { protocol = "rest",
+                stages = { prod = { cache = { invalidate_keys = { "opz" } } } },
+                routes = { ["GET /a"] = { integration = { type = "mock" } } } } },
+        }))
+        local out, rc = h.moongate({ "check", "-c", path, "-p", dir })
+        assert.are_not.equal(0, rc)
+        assert.matches('apis%.pets%.stages%.prod%.cache%.invalidate_keys%[1%]: unknown API key "opz" %(api_keys%)', out)
+    end)
+end)
