@@ -7,7 +7,7 @@
 #
 # Knobs (environment): ROUNDS, DURATION (whole s per run), WARMUP (s per gateway), W5_ROUNDS,
 # TLS_ROUNDS, TLS_WARMUP, TLS_DURATION, RELOAD_DURATION, CONNS, PIN (split | none), WORKLOADS
-# ("W1 W5 W5b W2 W3 W4 RELOAD W6 W7 W8"), NOISE_MAX, MAX_ATTEMPTS, RETRY_BUDGET, QUIET_WAIT,
+# ("W1 W5 W5b W2 W3 W4 RELOAD W6 W7 W8 CACHE"), NOISE_MAX, MAX_ATTEMPTS, RETRY_BUDGET, QUIET_WAIT,
 # W6_CONNS, W6_MESSAGE, W7_CONNS, W7_SOURCES, W7_PER_PROCESS, W7_SETTLE, MOONGATE_BIN, BUILD.
 set -euo pipefail
 
@@ -39,7 +39,7 @@ NOISE_MAX=${NOISE_MAX:-15}
 MAX_ATTEMPTS=${MAX_ATTEMPTS:-3}   # per measured run, while RETRY_BUDGET (s of re-runs) lasts
 RETRY_SPENT=0
 PIN=${PIN:-split}
-WORKLOADS=${WORKLOADS:-"W1 W5 W5b W2 W3 W4 RELOAD W6 W7 W8"}
+WORKLOADS=${WORKLOADS:-"W1 W5 W5b W2 W3 W4 RELOAD W6 W7 W8 CACHE"}
 WSLOAD=$BUILD/bench/wsload
 # W6: wsload echo connections (each sends a message, waits for the answer, sends the next)
 # and the message; every answer must be the message itself (wsload --expect).
@@ -120,7 +120,7 @@ start_upstream() {
 }
 
 MG_PARTIAL=""
-start_gateways() {   # start_gateways W1|W2|W5|W5b
+start_gateways() {   # start_gateways W1|W2|W5|W5b|CACHE
     local w=${1,,} mgconf
     mgconf=$BENCH/conf/moongate-$w.lua
     if [ "$1" = W2 ]; then
@@ -281,7 +281,7 @@ measure_once() {
         json='{"requests":0,"rps":0,"p50_us":0,"p90_us":0,"p99_us":0,"p999_us":0,"max_us":0,"err_connect":0,"err_read":0,"err_write":0,"err_timeout":0,"non2xx":0,"failed_run":true}'
     fi
     local lines=null f
-    if [[ "$w" != W1 && "$w" != W5 && "$w" != W6 && "$w" != W8* && "$g" != upstream ]]; then   # W1, W5, W6, W8 keep no log
+    if [[ "$w" != W1 && "$w" != W5 && "$w" != W6 && "$w" != W8* && "$w" != CACHE && "$g" != upstream ]]; then   # W1, W5, W6, W8, CACHE keep no log
         f=$(log_file "$w" "$g")
         sleep 0.15   # moongate and nginx flush their log buffers every 100 ms
         lines=$(wc -l <"$f")
@@ -639,6 +639,19 @@ if has W1; then
     alternate W1 "$ROUNDS" "$WARMUP" "moongate http://127.0.0.1:$P_MG/bench" "nginx-lua http://127.0.0.1:$P_NG/bench" \
         "haproxy http://127.0.0.1:$P_HA/bench" "upstream http://127.0.0.1:$P_UP/bench" \
         "upstream-1core http://127.0.0.1:$P_UP/bench" --
+    stop moongate nginx-lua haproxy
+fi
+
+if has CACHE; then
+    log "CACHE: W1's route answered from each gateway's response cache (moongate's stage cache, nginx proxy_cache, HAProxy cache)"
+    start_gateways CACHE
+    for g in moongate nginx-lua haproxy; do   # the entry is there, and it is a hit
+        port=$(gw_port "$g")
+        hits=$(curl -s -o /dev/null -D - "http://127.0.0.1:$port/bench" | tr -d '\r' | grep -ciE '^(x-cache: hit|x-cache-status: hit|age:)' || true)
+        [ "$g" = haproxy ] || [ "$hits" -ge 1 ] || die "$g: the second GET /bench was no cache hit"
+    done
+    alternate CACHE "$ROUNDS" "$WARMUP" "moongate http://127.0.0.1:$P_MG/bench" "nginx-lua http://127.0.0.1:$P_NG/bench" \
+        "haproxy http://127.0.0.1:$P_HA/bench" --
     stop moongate nginx-lua haproxy
 fi
 

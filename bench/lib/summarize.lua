@@ -29,6 +29,8 @@ local WORKLOADS = {
     { id = "W5", title = "W5 WAF rule set: six Lua rules (conf/waf/bench_waf.lua) a clean request passes, then proxy" },
     { id = "W5b", title = "W5b no-op Lua hooks: a WAF rule, an authorizer (no cache), a log policy"
         .. " (conf/noop/bench_noop.lua) + W2's JSON access log, then proxy" },
+    { id = "CACHE", title = "CACHE response cache: W1's GET /bench answered from the gateway's cache"
+        .. " (moongate stage cache, nginx proxy_cache, HAProxy cache; one entry, every request a hit)" },
     { id = "W6", unit = "msg/s", goal = 1.5, title = "W6 WebSocket messages: a JSON text message routed by"
         .. " its action to a Lua handler (conf/ws/ws_echo.lua) whose answer goes back on the connection" },
     -- W8: moongate's JWT authorizer with its verified-token cache off (moongate) and on

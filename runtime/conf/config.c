@@ -15,6 +15,7 @@
 #include "conf/truststore.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "conf/cacheconf.h"
 #include "conf/jwtconf.h"
 #include "conf/token.h"
 #include "conf/valconf.h"
@@ -292,6 +293,8 @@ static void build_client_cert(builder_t *b, mgw_api_t *api, mgw_stage_t *st)
                                          st->client_cert_file);
 }
 
+static void jwt_error(void *b, const char *where, const char *reason);
+
 static void build_stage(builder_t *b, mgw_api_t *api, mgw_stage_t *st, int check_only)
 {
     st->api = api;
@@ -310,6 +313,7 @@ static void build_stage(builder_t *b, mgw_api_t *api, mgw_stage_t *st, int check
         st->backend_tls_id = b->g->backend_ca ? b->g->backend_ca : "-";
     }
     st->waf = (int)get_num(b, "waf", 0);
+    mgw__cacheconf_read(b->L, b->g, api, st, check_only, jwt_error, b); /* response caching */
     lua_getfield(b->L, -1, "access_log");
     if (lua_type(b->L, -1) == LUA_TTABLE) {
         /* where names the format; the path's errors are reported at its sibling key */

@@ -114,6 +114,40 @@ typedef struct {
     const mgw_validation_t *validation; /* request validation (conf/valconf.h), or NULL */
 } mgw_route_t;
 
+/*
+ * A stage's response cache (apis[id].stages[name].cache, conf/cacheconf.c), which the
+ * cache phase uses (gw/cache.c): the store shared by every worker (base/rcache.h), and
+ * per route the methods cached, the TTL and the request parameters in the key.
+ */
+enum { MGW_CACHE_OFF, MGW_CACHE_GET, MGW_CACHE_ALL }; /* mgw_route_cache_t.mode */
+enum { MGW_CKEY_QUERY, MGW_CKEY_HEADER };             /* mgw_cache_param_t.kind */
+enum {                                                /* mgw_stage_cache_t.unauthorized */
+       MGW_CACHE_FAIL_WITH_403,
+       MGW_CACHE_SUCCEED_WITH_RESPONSE_HEADER,
+       MGW_CACHE_SUCCEED_WITHOUT_RESPONSE_HEADER
+};
+
+typedef struct {
+    int kind;       /* MGW_CKEY_* */
+    mgw_str_t name; /* a query parameter's name, or a header's (lower case) */
+} mgw_cache_param_t;
+
+typedef struct {
+    int mode;        /* MGW_CACHE_*: GET requests only (the default), every method, none */
+    uint64_t ttl_ms; /* > 0 unless mode is OFF */
+    mgw_cache_param_t *params;
+    int nparams;
+} mgw_route_cache_t;
+
+typedef struct {
+    struct mgw_rcache_s *store;     /* a reference the generation holds */
+    mgw_route_cache_t *routes;      /* by route idx */
+    int require_authorization;      /* max-age=0 refreshes only for callers allowed to */
+    int unauthorized;               /* MGW_CACHE_FAIL_WITH_403 ... */
+    uint8_t (*invalidate_keys)[32]; /* SHA-256 of the invalidate_keys' values */
+    int ninvalidate_keys;
+} mgw_stage_cache_t;
+
 /* One throttle level of a route: its bucket and the policy name clients and logs see. */
 typedef struct {
     mgw_bucket_t *bucket; /* NULL: no limit at this level */
@@ -132,9 +166,10 @@ typedef struct {
      * route_settings limit ("route") or else the stage's default throttle ("stage"). As
      * in API Gateway, a stage's throttle is a per-route default, not a shared limit. */
     mgw_limit_t *route_limits;
-    int rate_limit_headers; /* send RateLimit-Policy / RateLimit */
-    int waf;                /* use number of the stage's web ACL, or 0 */
-    int log_policy;         /* use number of the access log's Lua policy, or 0 */
+    int rate_limit_headers;   /* send RateLimit-Policy / RateLimit */
+    int waf;                  /* use number of the stage's web ACL, or 0 */
+    mgw_stage_cache_t *cache; /* the response cache, or NULL (no route pays for it) */
+    int log_policy;           /* use number of the access log's Lua policy, or 0 */
     /* https backends: the client context (with the stage's client certificate, if any) */
     mgw_tls_ctx_t *backend_tls;
     const char *backend_tls_id; /* identifies it across generations (pool keys) */

@@ -70,7 +70,8 @@
     XX(RESOURCE_ID, "resourceId")                                                                  \
     XX(WEBACL_ARN, "webaclArn")                                                                    \
     XX(AUTHORIZER_INTEGRATION_LATENCY, "authorizer.integrationLatency")                            \
-    XX(AUTHORIZER_INTEGRATION_STATUS, "authorizer.integrationStatus")
+    XX(AUTHORIZER_INTEGRATION_STATUS, "authorizer.integrationStatus")                              \
+    XX(CACHE_STATUS, "cache.status")
 
 enum {
 #define XX(id, _) MGW_VAR_##id,

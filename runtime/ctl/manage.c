@@ -11,6 +11,7 @@
 
 #include "base/crypto.h"
 #include "base/log.h"
+#include "base/rcache.h"
 #include "conf/token.h"
 #include "ctl/reload.h"
 #include "gw/req_int.h"
@@ -123,6 +124,53 @@ static int authorize(const mgw_req_t *r)
     return mgw_equal_ct(want, got, sizeof(want)) ? AUTH_OK : AUTH_INVALID;
 }
 
+/*
+ * DELETE /cache/API/STAGE (API Gateway's FlushStageCache): empties the stage's response
+ * cache, shared by every worker; answers 200 {"api":..,"stage":..,"flushed":N} (the
+ * entries removed), 404 when the API or stage is unknown or the stage has no cache, 405
+ * for another method. GET answers the cache's size without changing it.
+ */
+static void serve_cache(mgw_req_t *r)
+{
+    mgw_str_t t = r->target;
+    const char *q = memchr(t.p, '?', t.n);
+    if (q) t.n = (size_t)(q - t.p);
+    const char *a = t.p + 7, *end = t.p + t.n; /* after "/cache/" */
+    const char *slash = memchr(a, '/', (size_t)(end - a));
+    const mgw_gen_t *g = mgw__reload_current();
+    mgw_api_t *api = slash ? mgw_gen_find_api(g, a, (size_t)(slash - a)) : NULL;
+    mgw_stage_t *st = api ? mgw_api_find_stage(api, slash + 1, (size_t)(end - slash - 1)) : NULL;
+    if (st == NULL || st->cache == NULL || st->cache->store == NULL) {
+        mgw__req_fail(r, MGW_GW_RESOURCE_NOT_FOUND,
+                      "Not Found: no stage with a cache at /cache/API/STAGE");
+        return;
+    }
+    int del = method_is(r, "DELETE");
+    if (!del && !method_is(r, "GET")) {
+        mgw_hdr_t allow = {MGW_STR("allow"), MGW_STR("GET, DELETE")};
+        mgw__resp_text(r, 405, "text/plain", "use DELETE /cache/API/STAGE to flush\n", &allow, 1);
+        return;
+    }
+    uint64_t flushed = del ? mgw_rcache_flush(st->cache->store) : 0, entries, bytes;
+    mgw_rcache_stats(st->cache->store, &entries, &bytes);
+    if (del)
+        mgw_log_info("management: flushed %llu entries of the cache of apis.%s.stages.%s",
+                     (unsigned long long)flushed, api->id, st->name);
+    mgw_buf_t body = {0};
+    mgw_buf_adds(&body, "{\"api\":\"");
+    mgw_buf_add_json(&body, api->id, strlen(api->id));
+    mgw_buf_adds(&body, "\",\"stage\":\"");
+    mgw_buf_add_json(&body, st->name, strlen(st->name));
+    if (del)
+        mgw_buf_printf(&body, "\",\"flushed\":%llu", (unsigned long long)flushed);
+    else
+        mgw_buf_adds(&body, "\"");
+    mgw_buf_printf(&body, ",\"entries\":%llu,\"bytes\":%llu}\n", (unsigned long long)entries,
+                   (unsigned long long)bytes);
+    mgw__resp_text(r, 200, "application/json", body.p, NULL, 0);
+    mgw_buf_free(&body);
+}
+
 /* The request handler of the management listener, called once r's head has arrived. */
 static void serve(mgw_req_t *r)
 {
@@ -162,11 +210,14 @@ static void serve(mgw_req_t *r)
         mgw_buf_adds(&body, "\"}\n");
         mgw__resp_text(r, 200, "application/json", body.p, NULL, 0);
         mgw_buf_free(&body);
+    } else if (r->target.n > 7 && memcmp(r->target.p, "/cache/", 7) == 0) {
+        serve_cache(r);
     } else if ((id = mgw_ws_connections_path(r, r->target)) != NULL) {
         mgw_ws_connections_serve(r, id, NULL, replies);
     } else {
         mgw__req_fail(r, MGW_GW_RESOURCE_NOT_FOUND,
-                      "Not Found: POST /reload, GET /status, POST|GET|DELETE /@connections/ID");
+                      "Not Found: POST /reload, GET /status, POST|GET|DELETE /@connections/ID, "
+                      "GET|DELETE /cache/API/STAGE");
     }
 }
 

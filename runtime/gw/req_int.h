@@ -16,6 +16,7 @@
 #include "base/deadline.h"
 #include "base/pool.h"
 #include "base/rbuf.h"
+#include "base/rcache.h"
 #include "base/tls.h"
 #include "conf/gen.h"
 #include "conf/gwresp.h"
@@ -140,6 +141,15 @@ struct mgw_req_s {
     const char *error_message; /* the response's message when not the type's (mgw__req_fail) */
     int error_status;          /* the response's status when not the type's (0: the type's) */
     const char *error_reason;  /* why, when the gateway knows more than the type says */
+    /* response caching (gw/cache.c), on routes a stage's cache covers: what
+     * $context.cache.status says (NULL: not cached here, and no x-cache header), the key,
+     * the entry a miss fills from the response, and a hit's Age */
+    const char *cache_status;
+    mgw_str_t cache_key;
+    mgw_rentry_t *cache_entry;
+    uint64_t cache_age_s;
+    char cache_age[24];
+    unsigned cache_fill : 1, cache_warn : 1;
     /* request validation (gw/validate.c), at the start of the integration phase: done
      * (validated), the body it reads, and why the request failed it
      * ($context.error.validationErrorString) */
@@ -180,6 +190,7 @@ static inline const mgw_listen_t *mgw__req_listen(const mgw_req_t *r)
     XX(ROUTE, route)                                                                               \
     XX(AUTHORIZE, authorize)                                                                       \
     XX(THROTTLE, throttle)                                                                         \
+    XX(CACHE, cache)                                                                               \
     XX(INTEGRATION, integration)
 
 enum {
@@ -292,7 +303,27 @@ void mgw__req_free(mgw_req_t *r);
 /* Milliseconds on the loop clock. */
 uint64_t mgw__now_ms(const mgw_req_t *r);
 
+/* The caller's API key, from where r's API takes it (api_key_source); p NULL when none. */
+mgw_str_t mgw__req_caller_key(const mgw_req_t *r);
+
+/* ---- gw/cache.c ---- */
+
+/* The cache phase of a route its stage's cache covers (r->stage->cache): a hit answers
+ * r (MGW_PHASE_STOP); a miss goes on with an entry to fill from the response. Runs the
+ * route's request validation first. */
+int mgw__cache_phase(mgw_req_t *r);
+/* The response of a request the cache phase saw (r->cache_status set): its head adds
+ * x-cache (and a hit's Age, a Warning) to more[k...] and returns the new count, and
+ * starts the entry of a miss; body bytes and the end fill and publish it. */
+int mgw__cache_head(mgw_req_t *r, int status, const mgw_hdr_t *hdrs, int nhdrs, mgw_hdr_t *more,
+                    int k);
+void mgw__cache_body(mgw_req_t *r, const char *p, size_t n);
+void mgw__cache_end(mgw_req_t *r);
+
 /* ---- gw/validate.c ---- */
+
+/* s (n bytes) percent-decoded as a query string component ('+' is a space) equals want. */
+int mgw__query_name_is(const char *s, size_t n, mgw_str_t want);
 
 /* Request validation of a route that has it (r->route->validation), which the
  * integration phase runs before the integration starts; returns like a phase, and when

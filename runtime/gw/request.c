@@ -142,6 +142,11 @@ static mgw_str_t caller_key(const mgw_req_t *r)
     return mgw__req_header(r, "x-api-key");
 }
 
+mgw_str_t mgw__req_caller_key(const mgw_req_t *r)
+{
+    return caller_key(r);
+}
+
 static int lookup(void *ud, int var, mgw_str_t arg, mgw_str_t *out)
 {
     mgw_req_t *r = ud;
@@ -156,6 +161,8 @@ static int lookup(void *ud, int var, mgw_str_t arg, mgw_str_t *out)
     }
     case MGW_VAR_RESOURCE_ID:
         return mgw__req_resource_id(r, out);
+    case MGW_VAR_CACHE_STATUS: /* HIT, MISS or REFRESH on cached routes */
+        return str(r->cache_status, out);
     case MGW_VAR_WEBACL_ARN: /* names the stage's web ACL as its configuration path */
         if (r->stage == NULL || !r->stage->waf) return 0;
         return str(mgw_pool_printf(r->pool, "arn:moongate:wafv2:::webacl/apis.%s.stages.%s.waf",
@@ -305,7 +312,7 @@ void mgw__resp_head(mgw_req_t *r, int status, const mgw_hdr_t *hdrs, int nhdrs,
     /* The gateway's headers, after the response's own: the request id, and when throttling
      * had a say, Retry-After and the RateLimit pair of the limit closest to refusing
      * (draft-ietf-httpapi-ratelimit-headers). Formatted here, copied by the writer. */
-    mgw_hdr_t more[5];
+    mgw_hdr_t more[8];
     int k = 0;
     const mgw_apitype_t *t = mgw__req_type(r);
     const char *rid = mgw__req_id(r);
@@ -343,6 +350,7 @@ void mgw__resp_head(mgw_req_t *r, int status, const mgw_hdr_t *hdrs, int nhdrs,
         mgw_sbuf_u64(&b, r->rl_reset_s);
         more[k++] = (mgw_hdr_t){MGW_STR("ratelimit"), {b.p + at, b.n - at}};
     }
+    if (r->cache_status) k = mgw__cache_head(r, status, hdrs, nhdrs, more, k); /* x-cache, Age */
     r->wr->head(r, status, hdrs, nhdrs, more, k, content_length);
 }
 
@@ -350,6 +358,7 @@ void mgw__resp_body(mgw_req_t *r, const char *p, size_t n, mgw_rbuf_t *ref)
 {
     if (n == 0 || r->head_method) return;
     r->resp_bytes += n;
+    if (r->cache_entry) mgw__cache_body(r, p, n); /* a miss: the entry takes a copy */
     r->wr->body(r, p, n, ref);
 }
 
@@ -361,6 +370,7 @@ void mgw__resp_flush(mgw_req_t *r)
 void mgw__resp_end(mgw_req_t *r)
 {
     r->resp_done = 1;
+    if (r->cache_entry) mgw__cache_end(r); /* a miss: the entry is complete */
     r->wr->end(r);
 }
 
@@ -823,6 +833,14 @@ void mgw__req_take_kept_body(mgw_req_t *r, mgw_buf_t *into)
 {
     if (r->kept_body.n) mgw_buf_add(into, r->kept_body.p, r->kept_body.n);
     mgw_buf_free(&r->kept_body);
+}
+
+/* Response caching (gw/cache.c), after every check (throttling counts cached requests
+ * too, as in API Gateway): only routes of a stage with a cache pay more than this test. */
+static int phase_cache(mgw_req_t *r)
+{
+    if (r->stage->cache == NULL) return MGW_PHASE_NEXT;
+    return mgw__cache_phase(r);
 }
 
 /* The integration: always the last phase; it answers the request. */

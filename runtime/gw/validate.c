@@ -29,8 +29,7 @@ static int blank(mgw_str_t v)
     return 1;
 }
 
-/* s (n bytes) percent-decoded as a query string component ('+' is a space) equals want. */
-static int query_name_is(const char *s, size_t n, mgw_str_t want)
+int mgw__query_name_is(const char *s, size_t n, mgw_str_t want)
 {
     size_t k = 0;
     for (size_t i = 0; i < n; i++, k++) {
@@ -55,7 +54,7 @@ static int has_query_param(const mgw_req_t *r, mgw_str_t name)
     while (p && p < end && !found) {
         const char *amp = memchr(p, '&', (size_t)(end - p)), *e = amp ? amp : end;
         const char *eq = memchr(p, '=', (size_t)(e - p));
-        if (eq && query_name_is(p, (size_t)(eq - p), name))
+        if (eq && mgw__query_name_is(p, (size_t)(eq - p), name))
             found = !blank((mgw_str_t){eq + 1, (size_t)(e - eq - 1)});
         p = e + 1;
     }

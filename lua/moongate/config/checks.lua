@@ -13,6 +13,7 @@ local values = require "moongate.config.values"
 local policies = require "moongate.config.policies"
 local validation = require "moongate.config.validation"
 local mapping_conf = require "moongate.config.mapping"
+local cache_conf = require "moongate.config.cache"
 local quote, show, num, contains, join = lang.quote, lang.show, lang.num, lang.contains, lang.join
 local sorted_keys, string_keys, did_you_mean, fail = lang.sorted_keys, lang.string_keys,
   lang.did_you_mean, lang.fail
@@ -378,6 +379,7 @@ local function check_api(c, v, path, ctx)
   check_throttle_refs(c, path, ctx)
   check_route_authorizers(c, path, ctx)
   validation.check_api(c, v, path, ctx) -- request validation
+  cache_conf.check_api(c, v, path, ctx) -- response caching
   if type(v.routes) ~= "table" or type(c.routes) ~= "table" then
     return
   end

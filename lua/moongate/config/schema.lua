@@ -10,6 +10,7 @@ local checks = require "moongate.config.checks"
 local policies = require "moongate.config.policies"
 local validation = require "moongate.config.validation"
 local mapping_conf = require "moongate.config.mapping"
+local cache_conf = require "moongate.config.cache"
 local constants = require "moongate.constants"
 local policy_lib = require "moongate.policy"
 local show = lang.show
@@ -62,6 +63,7 @@ local http_integration = {
 for name, field in pairs(mapping_conf.fields) do -- h-mapping: proxy = false
   http_integration.fields[name] = field
 end
+http_integration.fields.cache_key_parameters = cache_conf.key_parameters_field
 
 local mock_integration = {
   type = "record", description = "mock integration: a fixed response",
@@ -95,7 +97,7 @@ local function route_settings(description)
     keys = { type = "string", description = "a route key of the API" },
     values = {
       type = "record", description = "settings of one route",
-      fields = { throttle = throttle_settings },
+      fields = { throttle = throttle_settings, cache = cache_conf.route_settings_field },
     },
   }
 end
@@ -307,6 +309,10 @@ local waf = {
   },
 }
 
+-- Cache key parameters may sit on the integration too (where AWS keeps cacheKeyParameters).
+mock_integration.fields.cache_key_parameters = cache_conf.key_parameters_field
+lua_integration.fields.cache_key_parameters = cache_conf.key_parameters_field
+
 local route_selection = {
   type = "record", description = "a route selector policy", post = policy_use("route_selection"),
   fields = {
@@ -374,6 +380,7 @@ local route = {
     request_parameters = validation.route_fields.request_parameters,
     request_validator = validation.route_fields.request_validator,
     request_models = validation.route_fields.request_models,
+    cache_key_parameters = cache_conf.key_parameters_field,
   },
 }
 
@@ -422,6 +429,7 @@ local stage = {
       type = "boolean", default = true,
       description = "send RateLimit-Policy / RateLimit headers on throttled routes",
     },
+    cache = cache_conf.stage_field, -- response caching (moongate.config.cache)
     waf = waf,
     access_log = {
       type = "record", description = "access log: one line per request", post = checks.access_log,

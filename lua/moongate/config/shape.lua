@@ -10,6 +10,7 @@ local values = require "moongate.config.values"
 local policies = require "moongate.config.policies"
 local validation = require "moongate.config.validation"
 local mapping_conf = require "moongate.config.mapping"
+local cache_conf = require "moongate.config.cache"
 local policy_lib = require "moongate.policy"
 local join, sorted_keys = lang.join, lang.sorted_keys
 local resolve, parse_route_key, parse_target = values.resolve, values.parse_route_key, values.parse_target
@@ -192,7 +193,9 @@ local function shape_api(id, a, prefix)
     websocket = ws and shape_websocket(a.websocket) or nil,
     default_endpoint = a.default_endpoint,
     stages = map_list(a.stages, function(name, st)
-      return shape_stage(api_path, name, st, prefix)
+      local ss = shape_stage(api_path, name, st, prefix)
+      ss.cache = cache_conf.shape_stage(api_path, a, name, st, routes) -- response caching
+      return ss
     end),
     routes = routes,
     usage_plans = map_list(a.usage_plans, shape_plan),

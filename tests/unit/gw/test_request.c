@@ -390,8 +390,10 @@ static void test_phase_order(void)
 {
     /* written once: the enum and the table come from MGW_PHASES */
     CHECK(MGW_PHASE_WAF == 0 && MGW_PHASE_ROUTE == 1 && MGW_PHASE_AUTHORIZE == 2 &&
-          MGW_PHASE_THROTTLE == 3 && MGW_PHASE_INTEGRATION == 4 && MGW_PHASE__COUNT == 5);
-    CHECK(phases[MGW_PHASE_WAF] == phase_waf && phases[MGW_PHASE_INTEGRATION] == phase_integration);
+          MGW_PHASE_THROTTLE == 3 && MGW_PHASE_CACHE == 4 && MGW_PHASE_INTEGRATION == 5 &&
+          MGW_PHASE__COUNT == 6);
+    CHECK(phases[MGW_PHASE_WAF] == phase_waf && phases[MGW_PHASE_CACHE] == phase_cache &&
+          phases[MGW_PHASE_INTEGRATION] == phase_integration);
 }
 
 static void test_worker_generation(void)
