@@ -55,6 +55,17 @@ typedef struct {
 
 static node_t *compile_node(cc_t *c, const mgw_json_t *v, const char *base, const char *ptr);
 
+/* arr (n elements of size bytes in pool, room for *cap) with room for one more. */
+static void *grow(mgw_pool_t *pool, void *arr, int n, int *cap, size_t size)
+{
+    if (n < *cap) return arr;
+    int c = *cap ? *cap * 2 : 8;
+    void *a = mgw_pool_alloc(pool, size * (size_t)c);
+    if (n) memcpy(a, arr, size * (size_t)n);
+    *cap = c;
+    return a;
+}
+
 static void *cfail(cc_t *c, const char *ptr, const char *why)
 {
     if (!c->failed && c->errlen) snprintf(c->err, c->errlen, "at %s: %s", *ptr ? ptr : "/", why);
@@ -125,13 +136,7 @@ static void scan_ids(cc_t *c, const mgw_json_t *v, const char *base, int depth)
     const mgw_json_t *id = mgw_json_get(v, "id");
     if (id && id->type == MGW_JSON_STRING && mgw_json_get(v, "$ref") == NULL) {
         base = uri_resolve(c->pool, base, id->str);
-        if (c->nids == c->cap_ids) {
-            int cap = c->cap_ids ? c->cap_ids * 2 : 8;
-            idref_t *n = mgw_pool_alloc(c->pool, sizeof(*n) * (size_t)cap);
-            if (c->nids) memcpy(n, c->ids, sizeof(*n) * (size_t)c->nids);
-            c->ids = n;
-            c->cap_ids = cap;
-        }
+        c->ids = grow(c->pool, c->ids, c->nids, &c->cap_ids, sizeof(*c->ids));
         size_t n = strlen(base);
         char *u = mgw_pool_strdup(c->pool, base);
         if (n && u[n - 1] == '#') u[n - 1] = '\0';
@@ -230,13 +235,7 @@ static const mgw_json_t *load_doc(cc_t *c, const char *uri, size_t un, const cha
     mgw_json_t *doc;
     char why[160];
     if (text == NULL || mgw_json_parse(c->pool, text, n, &doc, why, sizeof(why)) != 0) return NULL;
-    if (c->ndocs == c->cap_docs) {
-        int cap = c->cap_docs ? c->cap_docs * 2 : 4;
-        idref_t *d = mgw_pool_alloc(c->pool, sizeof(*d) * (size_t)cap);
-        if (c->ndocs) memcpy(d, c->docs, sizeof(*d) * (size_t)c->ndocs);
-        c->docs = d;
-        c->cap_docs = cap;
-    }
+    c->docs = grow(c->pool, c->docs, c->ndocs, &c->cap_docs, sizeof(*c->docs));
     c->docs[c->ndocs++] = (idref_t){u, doc};
     scan_ids(c, doc, u, 0);
     *base = u;
@@ -282,13 +281,7 @@ static node_t *memo_get(cc_t *c, const mgw_json_t *v)
 
 static void memo_put(cc_t *c, const mgw_json_t *v, node_t *n)
 {
-    if (c->nmemo == c->cap_memo) {
-        int cap = c->cap_memo ? c->cap_memo * 2 : 16;
-        memo_t *m = mgw_pool_alloc(c->pool, sizeof(*m) * (size_t)cap);
-        if (c->nmemo) memcpy(m, c->memo, sizeof(*m) * (size_t)c->nmemo);
-        c->memo = m;
-        c->cap_memo = cap;
-    }
+    c->memo = grow(c->pool, c->memo, c->nmemo, &c->cap_memo, sizeof(*c->memo));
     c->memo[c->nmemo++] = (memo_t){v, n};
 }
 
