@@ -33,10 +33,8 @@ static const konst_t hooks[] = {
 };
 
 static const konst_t codes[] = {
-    K(MGW_LUA_, OK),        K(MGW_LUA_, WAIT),          K(MGW_LUA_, ERROR),
-    K(MGW_LUA_, BLOCK),     K(MGW_LUA_, UNAUTHORIZED),  K(MGW_LUA_, DENY),
-    K(MGW_LUA_, NOT_FOUND), K(MGW_LUA_, INTEG_FAILURE), K(MGW_LUA_, INTEG_TIMEOUT),
-    K(MGW_LUA_, GWRESP),
+    K(MGW_LUA_, OK),           K(MGW_LUA_, WAIT), K(MGW_LUA_, ERROR),     K(MGW_LUA_, BLOCK),
+    K(MGW_LUA_, UNAUTHORIZED), K(MGW_LUA_, DENY), K(MGW_LUA_, NOT_FOUND), K(MGW_LUA_, GWRESP),
 };
 
 static const konst_t certs[] = {K(MGW_CERT_, ALLOW), K(MGW_CERT_, DENY), K(MGW_CERT_, ERROR)};

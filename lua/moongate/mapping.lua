@@ -398,24 +398,35 @@ local function response_template(list, accept)
 end
 M.response_template = response_template
 
+-- A header a template's override may set: a token name (lower case) and a value
+-- without NUL, CR or LF.
+local function valid_header(name, v)
+  return find(name, "^[!#$%%&'*+%-.^_`|~%w]+$") and not find(v, "[%z\r\n]")
+end
+
+-- Sets name to v in a list of { name, value }: every entry of that name, or a new one.
+local function set_header(list, name, v)
+  local replaced = false
+  for _, h in ipairs(list) do
+    if h[1] == name then
+      h[2], replaced = v, true
+    end
+  end
+  if not replaced then
+    list[#list + 1] = { name, v }
+  end
+end
+
 -- $context.requestOverride (a request template's): header, querystring and path values
 -- replace the mapped ones. Returns nil or why one cannot be sent.
 apply_request_overrides = function(o, path_values, query, headers)
   for name, v in pairs(o.header or {}) do
     name = lower(name)
-    if not find(name, "^[!#$%%&'*+%-.^_`|~%w]+$") or find(v, "[%z\r\n]") then
+    if not valid_header(name, v) then
       return format("$context.requestOverride.header.%s: not a valid header", name)
     end
     if not OWN_HEADERS[name] then
-      local replaced = false
-      for _, h in ipairs(headers) do
-        if h[1] == name then
-          h[2], replaced = v, true
-        end
-      end
-      if not replaced then
-        headers[#headers + 1] = { name, v }
-      end
+      set_header(headers, name, v)
     end
   end
   for name, v in pairs(o.querystring or {}) do
@@ -607,22 +618,14 @@ function M.run(use, req, call)
       end
       for name, v in pairs(o.header or {}) do
         name = lower(name)
-        if not find(name, "^[!#$%%&'*+%-.^_`|~%w]+$") or find(v, "[%z\r\n]") then
+        if not valid_header(name, v) then
           return fail("config", format("$context.responseOverride.header.%s: not a valid header", name), nil,
             t.where, res.status)
         end
         if name == "content-type" then
           ctype = v
         else
-          local replaced = false
-          for _, h in ipairs(out_headers) do
-            if h[1] == name then
-              h[2], replaced = v, true
-            end
-          end
-          if not replaced then
-            out_headers[#out_headers + 1] = { name, v }
-          end
+          set_header(out_headers, name, v)
         end
       end
     end

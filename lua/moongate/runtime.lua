@@ -399,7 +399,6 @@ end
 local hdr_cap = 16
 local hdr_buf = ffi_new("mgw_hdr_t[?]", hdr_cap)
 
-local INTEG_FAILURE, INTEG_TIMEOUT = CODE.INTEG_FAILURE, CODE.INTEG_TIMEOUT
 
 -- A non-proxy http integration (moongate.mapping): a backend failure is the proxy's 502
 -- or 504, anything else (a transform, no integration response) a 500.
@@ -418,7 +417,8 @@ local function run_mapping(st, use)
     local msg = resp.error
     log(r, K.LOG.INFO, format("%s: %s", where(use), msg))
     C.mgw_ffi_runtime_error(r, HOOK.HANDLE, msg, #msg)
-    return nil, resp.failure == "timeout" and INTEG_TIMEOUT or INTEG_FAILURE
+    return nil, CODE.GWRESP,
+      K.GATEWAY_RESPONSE[resp.failure == "timeout" and "INTEGRATION_TIMEOUT" or "INTEGRATION_FAILURE"]
   end
   if resp.error and resp.where then
     report(st, HOOK.HANDLE, { where = resp.where }, resp.error, resp.traceback)

@@ -101,17 +101,10 @@ static int handle_done(mgw_req_t *r, int rc, int status)
     mgw_lreq_t *l = r->lua;
     r->integ_end_ns = uv_hrtime();
     if (rc != MGW_LUA_OK) {
-        if (rc == MGW_LUA_INTEG_FAILURE || rc == MGW_LUA_INTEG_TIMEOUT) {
-            /* a non-proxy http integration's backend failed as a proxy's would */
-            mgw__req_fail(r,
-                          rc == MGW_LUA_INTEG_FAILURE ? MGW_GW_INTEGRATION_FAILURE
-                                                      : MGW_GW_INTEGRATION_TIMEOUT,
-                          NULL);
-            return MGW_PHASE_STOP;
-        }
         if (rc == MGW_LUA_GWRESP && status >= 0 && status < MGW_GW__COUNT) {
-            /* the integration answered a gateway response itself (a mapping template's
-             * UNSUPPORTED_MEDIA_TYPE) */
+            /* the integration answered a gateway response itself: a non-proxy http
+             * integration's backend failed as a proxy's would (INTEGRATION_FAILURE or
+             * _TIMEOUT), a mapping template's UNSUPPORTED_MEDIA_TYPE */
             mgw__req_fail(r, (mgw_gwresp_type_t)status, NULL);
             return MGW_PHASE_STOP;
         }

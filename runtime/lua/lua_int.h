@@ -31,17 +31,16 @@ enum { MGW_HOOK_WAF = 1, MGW_HOOK_ROUTE, MGW_HOOK_AUTHORIZE, MGW_HOOK_HANDLE, MG
 
 /* What a hook call returns to C (constants.CODE). */
 enum {
-    MGW_LUA_OK = 0,            /* done: allowed, selected, answered */
-    MGW_LUA_WAIT = 1,          /* the hook waits (HTTP call, request body) */
-    MGW_LUA_ERROR = 2,         /* script error, bad result, budget: the phase's 500 */
-    MGW_LUA_BLOCK = 3,         /* WAF: blocked */
-    MGW_LUA_UNAUTHORIZED = 4,  /* authorizer: 401 */
-    MGW_LUA_DENY = 5,          /* authorizer: 403 */
-    MGW_LUA_NOT_FOUND = 6,     /* route selection: no such route and no $default */
-    MGW_LUA_INTEG_FAILURE = 7, /* a non-proxy http integration: the backend failed (502) */
-    MGW_LUA_INTEG_TIMEOUT = 8, /* ... or did not answer in time (504) */
-    MGW_LUA_GWRESP = 9,        /* a gateway response of the type given as aux
-                                  (constants.GATEWAY_RESPONSE): a mapping template's 415 */
+    MGW_LUA_OK = 0,           /* done: allowed, selected, answered */
+    MGW_LUA_WAIT = 1,         /* the hook waits (HTTP call, request body) */
+    MGW_LUA_ERROR = 2,        /* script error, bad result, budget: the phase's 500 */
+    MGW_LUA_BLOCK = 3,        /* WAF: blocked */
+    MGW_LUA_UNAUTHORIZED = 4, /* authorizer: 401 */
+    MGW_LUA_DENY = 5,         /* authorizer: 403 */
+    MGW_LUA_NOT_FOUND = 6,    /* route selection: no such route and no $default */
+    MGW_LUA_GWRESP = 7,       /* a gateway response of the type given as aux
+                                 (constants.GATEWAY_RESPONSE): a non-proxy http integration's
+                                 backend failure (502, 504), a mapping template's 415 */
 };
 
 /* What a revocation check returns to C (constants.CERT; mgw_lua_check_cert). */
