@@ -5,27 +5,7 @@
 #include <string.h>
 
 #include "base/rcache.h"
-
-static const char *field_str(lua_State *L, const char *key, mgw_pool_t *pool)
-{
-    lua_getfield(L, -1, key);
-    const char *s = NULL;
-    if (lua_type(L, -1) == LUA_TSTRING) {
-        size_t n;
-        const char *v = lua_tolstring(L, -1, &n);
-        s = mgw_pool_strndup(pool, v, n);
-    }
-    lua_pop(L, 1);
-    return s;
-}
-
-static double field_num(lua_State *L, const char *key, double def)
-{
-    lua_getfield(L, -1, key);
-    double v = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : def;
-    lua_pop(L, 1);
-    return v;
-}
+#include "conf/lfield.h"
 
 static void release_store(void *store)
 {
@@ -35,18 +15,19 @@ static void release_store(void *store)
 /* The route's { mode, ttl, params } on top of L's stack. */
 static void read_route(lua_State *L, mgw_pool_t *pool, mgw_route_cache_t *rc)
 {
-    const char *mode = field_str(L, "mode", pool);
+    const char *mode = mgw__lfield_str(L, pool, "mode");
     rc->mode = mode == NULL || strcmp(mode, "off") == 0 ? MGW_CACHE_OFF
                : strcmp(mode, "all") == 0               ? MGW_CACHE_ALL
                                                         : MGW_CACHE_GET;
-    rc->ttl_ms = (uint64_t)field_num(L, "ttl", 0) * 1000;
+    rc->ttl_ms = (uint64_t)mgw__lfield_num(L, "ttl", 0) * 1000;
     if (rc->ttl_ms == 0) rc->mode = MGW_CACHE_OFF;
     lua_getfield(L, -1, "params");
     int n = lua_type(L, -1) == LUA_TTABLE ? (int)lua_objlen(L, -1) : 0;
     rc->params = mgw_pool_calloc(pool, sizeof(*rc->params) * (size_t)(n ? n : 1));
     for (int i = 0; i < n; i++) {
         lua_rawgeti(L, -1, i + 1);
-        const char *kind = field_str(L, "kind", pool), *name = field_str(L, "name", pool);
+        const char *kind = mgw__lfield_str(L, pool, "kind"),
+                   *name = mgw__lfield_str(L, pool, "name");
         if (kind && name) {
             mgw_cache_param_t *p = &rc->params[rc->nparams++];
             p->kind = strcmp(kind, "header") == 0 ? MGW_CKEY_HEADER : MGW_CKEY_QUERY;
@@ -68,11 +49,11 @@ void mgw__cacheconf_read(lua_State *L, mgw_gen_t *g, mgw_api_t *api, mgw_stage_t
     }
     mgw_pool_t *pool = g->pool;
     mgw_stage_cache_t *c = mgw_pool_calloc(pool, sizeof(*c));
-    const char *where = field_str(L, "where", pool);
+    const char *where = mgw__lfield_str(L, pool, "where");
     lua_getfield(L, -1, "require_authorization");
     c->require_authorization = lua_toboolean(L, -1);
     lua_pop(L, 1);
-    const char *strategy = field_str(L, "unauthorized", pool);
+    const char *strategy = mgw__lfield_str(L, pool, "unauthorized");
     c->unauthorized = strategy == NULL ? MGW_CACHE_SUCCEED_WITH_RESPONSE_HEADER
                       : strcmp(strategy, "FAIL_WITH_403") == 0 ? MGW_CACHE_FAIL_WITH_403
                       : strcmp(strategy, "SUCCEED_WITHOUT_RESPONSE_HEADER") == 0
@@ -113,8 +94,8 @@ void mgw__cacheconf_read(lua_State *L, mgw_gen_t *g, mgw_api_t *api, mgw_stage_t
     }
     lua_pop(L, 1);
 
-    const char *name = field_str(L, "name", pool);
-    size_t mb = (size_t)field_num(L, "size_mb", 64);
+    const char *name = mgw__lfield_str(L, pool, "name");
+    size_t mb = (size_t)mgw__lfield_num(L, "size_mb", 64);
     lua_pop(L, 1);
     st->cache = c;
     if (check_only) return;

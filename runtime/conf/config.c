@@ -20,6 +20,7 @@
 #include "conf/token.h"
 #include "conf/valconf.h"
 #include "conf/wsconf.h"
+#include "conf/lfield.h"
 
 #ifndef MGW_LUA_DIR
 #define MGW_LUA_DIR "lua"
@@ -48,58 +49,30 @@ static void add_error(builder_t *b, const char *where, const char *reason)
     b->nerrors++;
 }
 
-/* Field readers for the table on top of the stack. */
+/* Field readers for the table on top of the stack (conf/lfield.h), into the generation. */
 static const char *get_str(builder_t *b, const char *key)
 {
-    lua_getfield(b->L, -1, key);
-    const char *s = NULL;
-    if (lua_type(b->L, -1) == LUA_TSTRING) {
-        size_t n;
-        const char *v = lua_tolstring(b->L, -1, &n);
-        s = mgw_pool_strndup(b->g->pool, v, n);
-    }
-    lua_pop(b->L, 1);
-    return s;
+    return mgw__lfield_str(b->L, b->g->pool, key);
 }
 
 static mgw_str_t get_lstr(builder_t *b, const char *key)
 {
-    lua_getfield(b->L, -1, key);
-    mgw_str_t s = MGW_STR("");
-    if (lua_type(b->L, -1) == LUA_TSTRING) {
-        size_t n;
-        const char *v = lua_tolstring(b->L, -1, &n);
-        s = (mgw_str_t){mgw_pool_strndup(b->g->pool, v, n), n};
-    }
-    lua_pop(b->L, 1);
-    return s;
+    return mgw__lfield_lstr(b->L, b->g->pool, key, MGW_STR(""));
 }
 
 static double get_num(builder_t *b, const char *key, double def)
 {
-    lua_getfield(b->L, -1, key);
-    double v = lua_type(b->L, -1) == LUA_TNUMBER ? lua_tonumber(b->L, -1) : def;
-    lua_pop(b->L, 1);
-    return v;
+    return mgw__lfield_num(b->L, key, def);
 }
 
 static int get_bool(builder_t *b, const char *key, int def)
 {
-    lua_getfield(b->L, -1, key);
-    int v = lua_type(b->L, -1) == LUA_TBOOLEAN ? lua_toboolean(b->L, -1) : def;
-    lua_pop(b->L, 1);
-    return v;
+    return mgw__lfield_bool(b->L, key, def);
 }
 
-/* Pushes t[key] when it is a table and returns its length; else pushes nothing, returns -1. */
 static int push_list(builder_t *b, const char *key)
 {
-    lua_getfield(b->L, -1, key);
-    if (lua_type(b->L, -1) != LUA_TTABLE) {
-        lua_pop(b->L, 1);
-        return -1;
-    }
-    return (int)lua_objlen(b->L, -1);
+    return mgw__lfield_list(b->L, key);
 }
 
 /* Reads a list of { name =, value = } pairs at t[key]. */

@@ -13,32 +13,12 @@
 
 #include "base/jose.h"
 #include "base/tls.h"
+#include "conf/lfield.h"
 
 /* A JWK Set file is at most as large as a fetched one may be. */
 #define JWKS_FILE_MAX 150000
 /* An HMAC secret: at least 32 bytes (the validator says so too), at most this. */
 #define SECRET_MAX 65536
-
-static const char *str_field(lua_State *L, mgw_pool_t *pool, const char *key)
-{
-    lua_getfield(L, -1, key);
-    const char *s = NULL;
-    if (lua_type(L, -1) == LUA_TSTRING) {
-        size_t n;
-        const char *v = lua_tolstring(L, -1, &n);
-        s = mgw_pool_strndup(pool, v, n);
-    }
-    lua_pop(L, 1);
-    return s;
-}
-
-static double num_field(lua_State *L, const char *key, double def)
-{
-    lua_getfield(L, -1, key);
-    double v = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : def;
-    lua_pop(L, 1);
-    return v;
-}
 
 /* The strings of the list t[key] (pool memory); *n their count. */
 static const char **str_list(lua_State *L, mgw_pool_t *pool, const char *key, int *n)
@@ -143,28 +123,28 @@ static void read_one(lua_State *L, mgw_pool_t *pool, mgw_api_t *api, mgw_jwt_con
                      mgw_conf_error_cb errf, void *ud)
 {
     j->api = api;
-    j->name = str_field(L, pool, "name");
-    j->where = str_field(L, pool, "where");
+    j->name = mgw__lfield_str(L, pool, "name");
+    j->where = mgw__lfield_str(L, pool, "where");
     if (j->name == NULL) j->name = "";
     if (j->where == NULL)
         j->where = mgw_pool_printf(pool, "apis.%s.authorizers.%s", api->id, j->name);
-    j->issuer = str_field(L, pool, "issuer");
+    j->issuer = mgw__lfield_str(L, pool, "issuer");
     if (j->issuer == NULL) j->issuer = "";
     j->audiences = str_list(L, pool, "audience", &j->naudiences);
-    j->jwks_uri = str_field(L, pool, "jwks_uri");
-    j->jwks_file = str_field(L, pool, "jwks_file");
-    j->backend_ca = str_field(L, pool, "backend_ca");
-    const char *secret_file = str_field(L, pool, "secret_file");
+    j->jwks_uri = mgw__lfield_str(L, pool, "jwks_uri");
+    j->jwks_file = mgw__lfield_str(L, pool, "jwks_file");
+    j->backend_ca = mgw__lfield_str(L, pool, "backend_ca");
+    const char *secret_file = mgw__lfield_str(L, pool, "secret_file");
     lua_getfield(L, -1, "discovery");
     int discovery = lua_type(L, -1) != LUA_TBOOLEAN || lua_toboolean(L, -1);
     lua_pop(L, 1);
     /* Discovery only when no key source is given. */
     j->discovery = discovery && !j->jwks_uri && !j->jwks_file && !secret_file;
-    j->leeway_s = (int64_t)num_field(L, "leeway", 0);
-    j->ttl_ms = (uint64_t)(num_field(L, "ttl", 300) * 1000);
-    j->usage_claim = str_field(L, pool, "usage_identifier_claim");
+    j->leeway_s = (int64_t)mgw__lfield_num(L, "leeway", 0);
+    j->ttl_ms = (uint64_t)(mgw__lfield_num(L, "ttl", 300) * 1000);
+    j->usage_claim = mgw__lfield_str(L, pool, "usage_identifier_claim");
 
-    const char *src = str_field(L, pool, "identity_source");
+    const char *src = mgw__lfield_str(L, pool, "identity_source");
     static const char hdr[] = "$request.header.", query[] = "$request.querystring.";
     if (src && strncmp(src, query, sizeof(query) - 1) == 0) {
         j->id_query = 1;
@@ -231,7 +211,7 @@ void mgw__jwt_read(lua_State *L, mgw_pool_t *pool, mgw_api_t *api, mgw_conf_erro
 
 void mgw__jwt_route(lua_State *L, mgw_pool_t *pool, const mgw_api_t *api, mgw_route_t *r)
 {
-    int idx = (int)num_field(L, "jwt", 0);
+    int idx = (int)mgw__lfield_num(L, "jwt", 0);
     if (idx < 1 || idx > api->njwts) return;
     r->jwt = &api->jwts[idx - 1];
     r->authorizer_type = MGW_AUTHZ_JWT;

@@ -5,45 +5,12 @@
  * into mgw_validation_t, whose models point at the compiled schemas.
  */
 #include "conf/valconf.h"
+#include "conf/lfield.h"
 
 #include <lauxlib.h>
 #include <lua.h>
 #include <stdio.h>
 #include <string.h>
-
-static mgw_str_t field_str(lua_State *L, mgw_pool_t *pool, const char *key)
-{
-    lua_getfield(L, -1, key);
-    mgw_str_t s = MGW_NULL_STR;
-    if (lua_type(L, -1) == LUA_TSTRING) {
-        size_t n;
-        const char *v = lua_tolstring(L, -1, &n);
-        s = (mgw_str_t){mgw_pool_strndup(pool, v, n), n};
-    }
-    lua_pop(L, 1);
-    return s;
-}
-
-static int field_int(lua_State *L, const char *key)
-{
-    lua_getfield(L, -1, key);
-    int v = lua_type(L, -1) == LUA_TNUMBER    ? (int)lua_tointeger(L, -1)
-            : lua_type(L, -1) == LUA_TBOOLEAN ? lua_toboolean(L, -1)
-                                              : 0;
-    lua_pop(L, 1);
-    return v;
-}
-
-/* Pushes t[key] when it is a table and returns its length; else pushes nothing, -1. */
-static int push_list(lua_State *L, const char *key)
-{
-    lua_getfield(L, -1, key);
-    if (lua_type(L, -1) != LUA_TTABLE) {
-        lua_pop(L, 1);
-        return -1;
-    }
-    return (int)lua_objlen(L, -1);
-}
 
 typedef struct {
     const char *name;
@@ -85,15 +52,15 @@ static mgw_validation_t *read_route(lua_State *L, mgw_pool_t *pool, const model_
                                     int nmodels)
 {
     mgw_validation_t *v = mgw_pool_calloc(pool, sizeof(*v));
-    v->params = field_int(L, "params");
-    v->body = field_int(L, "body");
-    int n = push_list(L, "required");
+    v->params = mgw__lfield_bool(L, "params", 0);
+    v->body = mgw__lfield_bool(L, "body", 0);
+    int n = mgw__lfield_list(L, "required");
     if (n > 0) {
         v->required = mgw_pool_calloc(pool, sizeof(*v->required) * (size_t)n);
         for (int i = 0; i < n; i++) {
             lua_rawgeti(L, -1, i + 1);
-            mgw_str_t kind = field_str(L, pool, "kind");
-            v->required[i].name = field_str(L, pool, "name");
+            mgw_str_t kind = mgw__lfield_lstr(L, pool, "kind", MGW_NULL_STR);
+            v->required[i].name = mgw__lfield_lstr(L, pool, "name", MGW_NULL_STR);
             v->required[i].kind = kind.p && strcmp(kind.p, "header") == 0 ? MGW_VPARAM_HEADER
                                   : kind.p && strcmp(kind.p, "path") == 0 ? MGW_VPARAM_PATH
                                                                           : MGW_VPARAM_QUERY;
@@ -102,13 +69,13 @@ static mgw_validation_t *read_route(lua_State *L, mgw_pool_t *pool, const model_
         v->nrequired = n;
     }
     if (n >= 0) lua_pop(L, 1);
-    n = push_list(L, "models");
+    n = mgw__lfield_list(L, "models");
     if (n > 0) {
         v->models = mgw_pool_calloc(pool, sizeof(*v->models) * (size_t)n);
         for (int i = 0; i < n; i++) {
             lua_rawgeti(L, -1, i + 1);
-            v->models[i].content_type = field_str(L, pool, "content_type");
-            int m = field_int(L, "model");
+            v->models[i].content_type = mgw__lfield_lstr(L, pool, "content_type", MGW_NULL_STR);
+            int m = (int)mgw__lfield_num(L, "model", 0);
             if (m >= 1 && m <= nmodels) {
                 v->models[i].model_name = models[m - 1].name;
                 v->models[i].model = models[m - 1].s;
@@ -124,14 +91,14 @@ static mgw_validation_t *read_route(lua_State *L, mgw_pool_t *pool, const model_
 void mgw__valconf_read(lua_State *L, mgw_pool_t *pool, mgw_api_t *api,
                        void (*error)(void *ud, const char *where, const char *reason), void *ud)
 {
-    int n = push_list(L, "models");
+    int n = mgw__lfield_list(L, "models");
     model_t *models = mgw_pool_calloc(pool, sizeof(*models) * (size_t)(n > 0 ? n : 1));
     const char **where = mgw_pool_calloc(pool, sizeof(*where) * (size_t)(n > 0 ? n : 1));
     for (int i = 0; i < n; i++) {
         lua_rawgeti(L, -1, i + 1);
-        models[i].name = field_str(L, pool, "name").p;
-        models[i].json = field_str(L, pool, "json");
-        where[i] = field_str(L, pool, "where").p;
+        models[i].name = mgw__lfield_lstr(L, pool, "name", MGW_NULL_STR).p;
+        models[i].json = mgw__lfield_lstr(L, pool, "json", MGW_NULL_STR);
+        where[i] = mgw__lfield_lstr(L, pool, "where", MGW_NULL_STR).p;
         lua_pop(L, 1);
     }
     /* each may name the others by their AWS model URLs */
@@ -146,7 +113,7 @@ void mgw__valconf_read(lua_State *L, mgw_pool_t *pool, mgw_api_t *api,
             error(ud, where[i] ? where[i] : "models", json.p ? err : "no schema");
     }
     if (n >= 0) lua_pop(L, 1);
-    int nr = push_list(L, "routes");
+    int nr = mgw__lfield_list(L, "routes");
     for (int i = 0; i < nr && i < api->nroutes; i++) {
         lua_rawgeti(L, -1, i + 1);
         lua_getfield(L, -1, "validation");

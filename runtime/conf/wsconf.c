@@ -5,28 +5,21 @@
  * mgw_api_find_route searches (for every API: a sorted array, no allocation per lookup).
  */
 #include "conf/wsconf.h"
+#include "conf/lfield.h"
 
 #include <lauxlib.h>
 #include <stdlib.h>
 #include <string.h>
 
-static double num_field(lua_State *L, const char *key, double def)
-{
-    lua_getfield(L, -1, key);
-    double v = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : def;
-    lua_pop(L, 1);
-    return v;
-}
-
 void mgw__ws_read(lua_State *L, mgw_ws_conf_t *ws)
 {
-    ws->max_frame = (size_t)num_field(L, "max_frame_size", 32768);
-    ws->max_message = (size_t)num_field(L, "max_message_size", 131072);
-    ws->idle_timeout_ms = (uint64_t)(num_field(L, "idle_timeout", 600) * 1000);
-    ws->max_duration_ms = (uint64_t)(num_field(L, "max_duration", 7200) * 1000);
-    ws->ping_interval_ms = (uint64_t)(num_field(L, "ping_interval", 0) * 1000);
-    ws->pong_timeout_ms = (uint64_t)(num_field(L, "pong_timeout", 30) * 1000);
-    ws->send_queue_max = (size_t)num_field(L, "send_queue_size", 1048576);
+    ws->max_frame = (size_t)mgw__lfield_num(L, "max_frame_size", 32768);
+    ws->max_message = (size_t)mgw__lfield_num(L, "max_message_size", 131072);
+    ws->idle_timeout_ms = (uint64_t)(mgw__lfield_num(L, "idle_timeout", 600) * 1000);
+    ws->max_duration_ms = (uint64_t)(mgw__lfield_num(L, "max_duration", 7200) * 1000);
+    ws->ping_interval_ms = (uint64_t)(mgw__lfield_num(L, "ping_interval", 0) * 1000);
+    ws->pong_timeout_ms = (uint64_t)(mgw__lfield_num(L, "pong_timeout", 30) * 1000);
+    ws->send_queue_max = (size_t)mgw__lfield_num(L, "send_queue_size", 1048576);
 }
 
 static int has_route(mgw_route_t **routes, int n, const char *key)
