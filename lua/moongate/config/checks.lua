@@ -13,6 +13,7 @@ local values = require "moongate.config.values"
 local policies = require "moongate.config.policies"
 local validation = require "moongate.config.validation"
 local mapping_conf = require "moongate.config.mapping"
+local waf_conf = require "moongate.config.waf"
 local quote, show, num, contains, join = lang.quote, lang.show, lang.num, lang.contains, lang.join
 local sorted_keys, string_keys, did_you_mean, fail = lang.sorted_keys, lang.string_keys,
   lang.did_you_mean, lang.fail
@@ -517,6 +518,7 @@ local function check_waf(c, _, path, ctx)
   for i, rule in ipairs(c.rules or {}) do
     if rule then
       local rpath = join(join(path, "rules"), i)
+      waf_conf.check_rule(rule, rpath, ctx)
       if rule.name == nil and rule.policy then
         rule.name = match(rule.policy, "([^/]+)%.lua$") or rule.policy
       end
