@@ -298,13 +298,14 @@ describe("managed rule configuration errors", function()
     it("an unknown managed rule set", function()
         local out, rc, path = check({ priority = 1, managed = "owasp-crs-9", action = "block" })
         assert.equal(1, rc, out)
-        assert.matches(path .. ": " .. WHERE .. ".managed: must be one of", out, 1, true)
+        assert.equal(path .. ": " .. WHERE .. '.managed: must be one of "owasp-crs", got "owasp-crs-9"'
+            .. ' (did you mean "owasp-crs"?)\n', out)
     end)
 
     it("a paranoia level out of range", function()
         local out, rc, path = check({ priority = 1, managed = "owasp-crs", paranoia_level = 5, action = "block" })
         assert.equal(1, rc, out)
-        assert.matches(path .. ": " .. WHERE .. ".paranoia_level: ", out, 1, true)
+        assert.equal(path .. ": " .. WHERE .. ".paranoia_level: must be an integer between 1 and 4, got 5\n", out)
     end)
 
     it("a bad exclusion", function()

@@ -513,12 +513,12 @@ local function check_jwt_authorizer(c, v, path, ctx)
   end
 end
 
-local function check_waf(c, _, path, ctx)
+local function check_waf(c, v, path, ctx)
   local priorities, names = {}, {}
   for i, rule in ipairs(c.rules or {}) do
     if rule then
       local rpath = join(join(path, "rules"), i)
-      waf_conf.check_rule(rule, rpath, ctx)
+      waf_conf.check_rule(rule, type(v) == "table" and type(v.rules) == "table" and v.rules[i], rpath, ctx)
       if rule.name == nil and rule.policy then
         rule.name = match(rule.policy, "([^/]+)%.lua$") or rule.policy
       end

@@ -83,8 +83,12 @@ M.fields = {
 
 local MANAGED_ONLY = { "paranoia_level", "anomaly_threshold", "exclusions", "inspection_size", "rules_files" }
 
--- The rule's kind, checked: "policy" or "managed" (nil after an error).
-function M.check_rule(rule, rpath, ctx)
+-- The rule's kind, checked: "policy" or "managed" (nil after an error). raw is the rule
+-- as written (a managed name that failed its own check is nil in rule).
+function M.check_rule(rule, raw, rpath, ctx)
+  if rule.managed == nil and type(raw) == "table" and raw.managed ~= nil then
+    return nil -- reported at .managed
+  end
   if rule.policy ~= nil and rule.managed ~= nil then
     fail(ctx, join(rpath, "managed"), "a rule has either policy or managed, not both")
     return nil
