@@ -2,7 +2,7 @@
 # Installs the Debian packages `make bench` needs, only those that are missing
 # (the same way `make deps` does for the build).
 set -euo pipefail
-pkgs="wrk nginx libnginx-mod-http-lua lua-nginx-websocket haproxy openssl procps util-linux curl python3-jwt python3-cryptography"
+pkgs="wrk nginx libnginx-mod-http-lua libnginx-mod-http-modsecurity modsecurity-crs lua-nginx-websocket haproxy openssl procps util-linux curl python3-jwt python3-cryptography"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -7,7 +7,7 @@
 #
 # Knobs (environment): ROUNDS, DURATION (whole s per run), WARMUP (s per gateway), W5_ROUNDS,
 # TLS_ROUNDS, TLS_WARMUP, TLS_DURATION, RELOAD_DURATION, CONNS, PIN (split | none), WORKLOADS
-# ("W1 W5 W5b W2 W3 W4 RELOAD W6 W7 W8 CACHE"), NOISE_MAX, MAX_ATTEMPTS, RETRY_BUDGET, QUIET_WAIT,
+# ("W1 W5 W5b W2 W3 W4 RELOAD W6 W7 W8 CACHE W9"), NOISE_MAX, MAX_ATTEMPTS, RETRY_BUDGET, QUIET_WAIT,
 # W6_CONNS, W6_MESSAGE, W7_CONNS, W7_SOURCES, W7_PER_PROCESS, W7_SETTLE, MOONGATE_BIN, BUILD.
 set -euo pipefail
 
@@ -39,7 +39,7 @@ NOISE_MAX=${NOISE_MAX:-15}
 MAX_ATTEMPTS=${MAX_ATTEMPTS:-3}   # per measured run, while RETRY_BUDGET (s of re-runs) lasts
 RETRY_SPENT=0
 PIN=${PIN:-split}
-WORKLOADS=${WORKLOADS:-"W1 W5 W5b W2 W3 W4 RELOAD W6 W7 W8 CACHE"}
+WORKLOADS=${WORKLOADS:-"W1 W5 W5b W2 W3 W4 RELOAD W6 W7 W8 CACHE W9"}
 WSLOAD=$BUILD/bench/wsload
 # W6: wsload echo connections (each sends a message, waits for the answer, sends the next)
 # and the message; every answer must be the message itself (wsload --expect).
@@ -209,7 +209,7 @@ moongate_tls() {
 
 gw_port() {
     case $1 in
-        moongate) echo $P_MG ;; nginx-lua) echo $P_NG ;; haproxy) echo $P_HA ;; upstream) echo $P_UP ;;
+        moongate) echo $P_MG ;; nginx-lua | nginx-modsec) echo $P_NG ;; haproxy) echo $P_HA ;; upstream) echo $P_UP ;;
     esac
 }
 
@@ -281,7 +281,7 @@ measure_once() {
         json='{"requests":0,"rps":0,"p50_us":0,"p90_us":0,"p99_us":0,"p999_us":0,"max_us":0,"err_connect":0,"err_read":0,"err_write":0,"err_timeout":0,"non2xx":0,"failed_run":true}'
     fi
     local lines=null f
-    if [[ "$w" != W1 && "$w" != W5 && "$w" != W6 && "$w" != W8* && "$w" != CACHE && "$g" != upstream ]]; then   # W1, W5, W6, W8, CACHE keep no log
+    if [[ "$w" != W1 && "$w" != W5 && "$w" != W6 && "$w" != W8* && "$w" != CACHE && "$w" != W9* && "$g" != upstream ]]; then   # W1, W5, W6, W8, CACHE, W9 keep no log
         f=$(log_file "$w" "$g")
         sleep 0.15   # moongate and nginx flush their log buffers every 100 ms
         lines=$(wc -l <"$f")
@@ -359,6 +359,37 @@ alternate() {
     done
     for ((r = 1; r <= rounds; r++)); do
         for s in "${specs[@]}"; do measure "$w" "$r" ${s% *} ${s#* } "$DURATION" "$@"; done
+    done
+}
+
+# ----------------------------------------------------------- W9 managed rules --
+# W9: the OWASP Core Rule Set (paranoia level 1) on moongate (a managed web ACL rule) and
+# on nginx + libnginx-mod-http-modsecurity, the same clean request and the same attack
+# requests (lib/w9_attacks.lua) through each. Both must answer 200 to the clean request
+# and 403 to every attack before anything is measured.
+W9_CLEAN="/bench?q=running+shoes&page=2&sort=price"
+W9_HDRS=(-H "Host: bench.example.test" -H "User-Agent: $W5_UA" -H "Accept: */*")
+start_w9() {
+    "${GW_CPU[@]}" "$MOONGATE" -p "$RUN" -c "$BENCH/conf/moongate-w9.lua" >>"$RUN/logs/moongate.out" 2>&1 &
+    PID[moongate]=$!
+    "${GW_CPU[@]}" nginx -p "$RUN/" -c "$RUN/nginx-w9.conf" -e logs/nginx-gw.error.log \
+        >>"$RUN/logs/nginx-gw.out" 2>&1 &
+    PID[nginx-modsec]=$!
+    wait_port $P_MG moongate; wait_port $P_NG nginx-modsec
+    local g port code
+    for g in moongate nginx-modsec; do
+        port=$(gw_port "$g")
+        code=$(curl -s -o /dev/null -m 5 -w '%{http_code}' "${W9_HDRS[@]}" "http://127.0.0.1:$port$W9_CLEAN" || true)
+        [ "$code" = 200 ] || die "$g: GET $W9_CLEAN answered $code, expected 200"
+        for bad in "/bench?q=1%27%20OR%201%3D1--" "/bench?q=%3Cscript%3Ealert(1)%3C/script%3E" "/bench?file=../../etc/passwd"; do
+            code=$(curl -s -o /dev/null -m 5 -w '%{http_code}' "${W9_HDRS[@]}" "http://127.0.0.1:$port$bad" || true)
+            [ "$code" = 403 ] || die "$g: the rule set let GET $bad through ($code, expected 403)"
+        done
+        code=$(curl -s -o /dev/null -m 5 -w '%{http_code}' -H "Host: bench.example.test" -A "sqlmap/1.7.2#stable" "http://127.0.0.1:$port/bench" || true)
+        [ "$code" = 403 ] || die "$g: the rule set let User-Agent sqlmap through ($code, expected 403)"
+        code=$(curl -s -o /dev/null -m 5 -w '%{http_code}' "${W9_HDRS[@]}" -H "Content-Type: application/json" \
+            --data '{"q":"1 UNION SELECT password FROM users"}' "http://127.0.0.1:$port/bench" || true)
+        [ "$code" = 403 ] || die "$g: the rule set let a JSON body with UNION SELECT through ($code, expected 403)"
     done
 }
 
@@ -749,6 +780,15 @@ if has W8; then
         alternate "W8${a,,}" "$W5_ROUNDS" "$WARMUP" "${W8_SPECS[@]}" -- -H "Authorization: Bearer ${!tok}"
     done
     stop moongate haproxy
+fi
+if has W9; then
+    log "W9 managed rules: OWASP CRS 3.3 (paranoia 1) on moongate and on nginx + ModSecurity, clean and attack traffic"
+    start_w9
+    alternate W9clean "$W5_ROUNDS" "$WARMUP" "moongate http://127.0.0.1:$P_MG$W9_CLEAN" \
+        "nginx-modsec http://127.0.0.1:$P_NG$W9_CLEAN" -- "${W9_HDRS[@]}"
+    BENCH_LIB=$BENCH/lib alternate W9attack "$W5_ROUNDS" "$WARMUP" "moongate http://127.0.0.1:$P_MG/bench" \
+        "nginx-modsec http://127.0.0.1:$P_NG/bench" -- -s "$BENCH/lib/w9_attacks.lua"
+    stop moongate nginx-modsec
 fi
 stop upstream
 

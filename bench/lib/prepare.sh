@@ -10,7 +10,7 @@ prepare_run() {
     mkdir -p "$run/logs" "$run/tls" "$run/policies/bench"
     cp "$bench/conf/upstream.nginx.conf" "$bench/conf/nginx-w1.conf" "$bench/conf/nginx-w2.conf" \
         "$bench/conf/nginx-w5.conf" "$bench/conf/nginx-w5b.conf" "$bench/conf/nginx-w6.conf" \
-        "$bench/conf/nginx-cache.conf" "$run/"
+        "$bench/conf/nginx-cache.conf" "$bench/conf/nginx-w9.conf" "$run/"
     cp "$bench"/conf/waf/*.lua "$bench"/conf/noop/*.lua "$bench"/conf/ws/*.lua "$run/policies/bench/"
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=localhost \
         -keyout "$run/tls/bench.key" -out "$run/tls/bench.crt" >/dev/null 2>&1

@@ -43,11 +43,19 @@ local WORKLOADS = {
       goals = { ["moongate/haproxy"] = 1.0, ["moongate-cache/haproxy"] = 3.0 },
       title = "W8 JWT authorizer, ES256 (P-256): a bearer token verified per request"
         .. " (signature, iss, aud, exp), answered without a backend" },
+    -- W9: the OWASP Core Rule Set on libmodsecurity, moongate's managed rule against nginx's
+    -- ModSecurity connector (conf/moongate-w9.lua, conf/nginx-w9.conf).
+    { id = "W9clean", goals = { ["moongate/nginx-modsec"] = 1.5 },
+      title = "W9 managed rules, clean traffic: OWASP CRS 3.3 at paranoia level 1 (libmodsecurity),"
+        .. " a request it passes, then proxy" },
+    { id = "W9attack", goals = { ["moongate/nginx-modsec"] = 1.5 },
+      title = "W9 managed rules, attack traffic: SQLi, XSS, path traversal, a scanner User-Agent and a"
+        .. " SQLi JSON body in turn (lib/w9_attacks.lua), each blocked with 403" },
 }
-local GATEWAYS = { "moongate", "moongate-cache", "nginx-lua", "haproxy", "upstream", "upstream-1core" }
+local GATEWAYS = { "moongate", "moongate-cache", "nginx-lua", "nginx-modsec", "haproxy", "upstream", "upstream-1core" }
 local LABELS = { ["upstream"] = "upstream (direct)", ["upstream-1core"] = "upstream (wrk, 1 core)",
     ["moongate-cache"] = "moongate, cache on" }
-local OTHERS = { "nginx-lua", "haproxy" }
+local OTHERS = { "nginx-lua", "nginx-modsec", "haproxy" }
 
 local function median(t)
     local s = {}

@@ -24,6 +24,7 @@ local request = require "moongate.request"
 local hooks = require "moongate.hooks"
 local connections = require "moongate.connections"
 local mapping = require "moongate.mapping"
+local waf = require "moongate.waf"
 
 ffi.cdef [[
 int mgw_ffi_runtime_authorized(mgw_req_t *r, const char *principal, size_t pn,
@@ -189,7 +190,11 @@ function M.load_gen(id, text)
       end
     elseif use.hook == "waf" then
       for _, rule in ipairs(use.rules) do
-        bind(rule)
+        if rule.managed then -- evaluated in C (moongate.waf)
+          rule.mod, rule.conf = waf.managed, rule
+        else
+          bind(rule)
+        end
         if rule.broken then
           use.broken = rule.broken
         end

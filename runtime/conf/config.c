@@ -18,6 +18,7 @@
 #include "conf/cacheconf.h"
 #include "conf/jwtconf.h"
 #include "conf/token.h"
+#include "conf/modsec.h"
 #include "conf/valconf.h"
 #include "conf/wsconf.h"
 #include "conf/lfield.h"
@@ -699,6 +700,59 @@ static void build_lua(builder_t *b)
     if (n >= 0) lua_pop(b->L, 1);
 }
 
+static void modsec_free_cb(void *m)
+{
+    mgw_modsec_free(m);
+}
+
+/* Reads the list of strings at t[key] into the generation's pool. */
+static const char **get_strs(builder_t *b, const char *key, int *count)
+{
+    int n = push_list(b, key);
+    *count = n > 0 ? n : 0;
+    const char **v = mgw_pool_calloc(b->g->pool, sizeof(char *) * (size_t)(n > 0 ? n : 1));
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(b->L, -1, i + 1);
+        v[i] = mgw_pool_strdup(b->g->pool, lua_tostring(b->L, -1) ? lua_tostring(b->L, -1) : "");
+        lua_pop(b->L, 1);
+    }
+    if (n >= 0) lua_pop(b->L, 1);
+    return v;
+}
+
+/* The managed rule sets of web ACL rules (conf/modsec.h), compiled once per generation. */
+static void build_waf_managed(builder_t *b)
+{
+    mgw_gen_t *g = b->g;
+    int n = push_list(b, "waf_managed");
+    if (n <= 0) {
+        if (n == 0) lua_pop(b->L, 1);
+        return;
+    }
+    g->waf_managed = mgw_pool_calloc(g->pool, sizeof(mgw_modsec_t *) * (size_t)n);
+    g->nwaf_managed = n;
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(b->L, -1, i + 1);
+        mgw_modsec_conf_t c = {
+            .managed = get_str(b, "managed"),
+            .paranoia_level = (int)get_num(b, "paranoia_level", 1),
+            .anomaly_threshold = (int)get_num(b, "anomaly_threshold", 5),
+            .inspection_size = (uint64_t)get_num(b, "inspection_size", 8192),
+        };
+        c.exclusions = get_strs(b, "exclusions", &c.nexclusions);
+        c.rules_files = get_strs(b, "rules_files", &c.nrules_files);
+        const char *where = get_str(b, "where");
+        char err[2048];
+        g->waf_managed[i] = mgw_modsec_compile(&c, err, sizeof(err));
+        if (g->waf_managed[i])
+            mgw_pool_cleanup_add(g->pool, modsec_free_cb, g->waf_managed[i]);
+        else
+            add_error(b, where ? where : "waf", err);
+        lua_pop(b->L, 1);
+    }
+    lua_pop(b->L, 1);
+}
+
 static void build_gen(builder_t *b, int check_only)
 {
     b->check_only = check_only;
@@ -721,6 +775,7 @@ static void build_gen(builder_t *b, int check_only)
     lua_pop(b->L, 1);
 
     build_lua(b);
+    build_waf_managed(b);
     g->account = get_bucket(b, "throttle", "account");
     g->state_dir = get_str(b, "state_dir");
     g->backend_ca = get_str(b, "backend_ca");

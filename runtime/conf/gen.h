@@ -325,6 +325,10 @@ typedef struct mgw_gen_s {
      * sources and their uses), NULL when the configuration uses none */
     const char *lua_spec;
     size_t lua_spec_len;
+    /* managed rule sets of web ACL rules (conf/modsec.h), indexed by the rules' `managed`
+     * number in lua_spec: shared by every worker, freed with the generation */
+    struct mgw_modsec_s **waf_managed;
+    int nwaf_managed;
     mgw_listen_t *management; /* &listen[nlisten], the management listener, or NULL */
     /* the file whose token every management request must carry (manage.h) */
     const char *management_token_file;

@@ -59,6 +59,9 @@
     XX(WAF_ERROR, "waf.error")                                                                     \
     XX(WAF_RULE, "waf.rule")                                                                       \
     XX(WAF_COUNTED, "waf.counted")                                                                 \
+    XX(WAF_MANAGED_RULE_IDS, "waf.managed.ruleIds")                                                \
+    XX(WAF_MANAGED_MESSAGES, "waf.managed.messages")                                               \
+    XX(WAF_MANAGED_SCORE, "waf.managed.score")                                                     \
     XX(WAF_RESPONSE_CODE, "wafResponseCode")                                                       \
     XX(CONNECTION_ID, "connectionId")                                                              \
     XX(CONNECTED_AT, "connectedAt")                                                                \

@@ -221,6 +221,24 @@ static int find(const mgw_kv_t *kv, int n, mgw_str_t name, mgw_str_t *out)
     return 0;
 }
 
+/* The n strings of v joined by sep, in the request pool; nothing when n is 0. */
+static int join(mgw_req_t *r, const char *const *v, int n, const char *sep, mgw_str_t *out)
+{
+    if (n == 0) return 0;
+    size_t len = 0, sn = strlen(sep);
+    for (int i = 0; i < n; i++)
+        len += strlen(v[i]) + sn;
+    char *p = mgw_pool_alloc(r->pool, len + 1), *q = p;
+    for (int i = 0; i < n; i++) {
+        if (i) q = (char *)memcpy(q, sep, sn) + sn;
+        size_t k = strlen(v[i]);
+        q = (char *)memcpy(q, v[i], k) + k;
+    }
+    *q = '\0';
+    *out = (mgw_str_t){p, (size_t)(q - p)};
+    return 1;
+}
+
 int mgw__hooks_lookup(mgw_req_t *r, int var, mgw_str_t arg, mgw_str_t *out)
 {
     const mgw_lreq_t *l = r->lua;
@@ -249,6 +267,13 @@ int mgw__hooks_lookup(mgw_req_t *r, int var, mgw_str_t arg, mgw_str_t *out)
         return cstr(l->waf_rule, out);
     case MGW_VAR_WAF_COUNTED:
         return cstr(l->waf_counted, out);
+    case MGW_VAR_WAF_MANAGED_RULE_IDS:
+        return l->wafm ? join(r, l->wafm->ids, l->wafm->nmatches, ",", out) : 0;
+    case MGW_VAR_WAF_MANAGED_MESSAGES:
+        return l->wafm ? join(r, l->wafm->messages, l->wafm->nmatches, "; ", out) : 0;
+    case MGW_VAR_WAF_MANAGED_SCORE:
+        return l->wafm ? mgw__req_u64(r, (uint64_t)(l->wafm->score > 0 ? l->wafm->score : 0), out)
+                       : 0;
     case MGW_VAR_WAF_RESPONSE_CODE:
         if (!l->waf_done || l->waf_error) return 0;
         return cstr(l->waf_blocked ? "WAF_BLOCK" : "WAF_ALLOW", out);

@@ -15,6 +15,7 @@
 #ifndef MGW_LUA_INT_H
 #define MGW_LUA_INT_H
 
+#include "conf/modsec.h"
 #include "gw/req_int.h"
 #include "http/http1.h"
 #include "http/proxy.h"
@@ -152,6 +153,8 @@ struct mgw_lreq_s {
     int waf_blocked, waf_done;
     const char *waf_rule, *waf_counted, *waf_error;
     uint64_t waf_latency_ms;
+    /* the last managed rule that ran (ffi_waf.c): $context.waf.managed.* */
+    mgw_modsec_result_t *wafm;
     /* route selection */
     int route_done;
     /* Lua integration: the response Lua produced */

@@ -14,6 +14,7 @@ local policies = require "moongate.config.policies"
 local validation = require "moongate.config.validation"
 local mapping_conf = require "moongate.config.mapping"
 local cache_conf = require "moongate.config.cache"
+local waf_conf = require "moongate.config.waf"
 local quote, show, num, contains, join = lang.quote, lang.show, lang.num, lang.contains, lang.join
 local sorted_keys, string_keys, did_you_mean, fail = lang.sorted_keys, lang.string_keys,
   lang.did_you_mean, lang.fail
@@ -514,11 +515,12 @@ local function check_jwt_authorizer(c, v, path, ctx)
   end
 end
 
-local function check_waf(c, _, path, ctx)
+local function check_waf(c, v, path, ctx)
   local priorities, names = {}, {}
   for i, rule in ipairs(c.rules or {}) do
     if rule then
       local rpath = join(join(path, "rules"), i)
+      waf_conf.check_rule(rule, type(v) == "table" and type(v.rules) == "table" and v.rules[i], rpath, ctx)
       if rule.name == nil and rule.policy then
         rule.name = match(rule.policy, "([^/]+)%.lua$") or rule.policy
       end

@@ -11,6 +11,7 @@ local policies = require "moongate.config.policies"
 local validation = require "moongate.config.validation"
 local mapping_conf = require "moongate.config.mapping"
 local cache_conf = require "moongate.config.cache"
+local waf_conf = require "moongate.config.waf"
 local constants = require "moongate.constants"
 local policy_lib = require "moongate.policy"
 local show = lang.show
@@ -297,6 +298,11 @@ local waf_rule = {
     },
   },
 }
+-- a rule is a policy or a managed rule set (moongate.config.waf: the kinds and their fields)
+waf_rule.fields.policy.required = nil
+for k, f in next, waf_conf.fields do
+  waf_rule.fields[k] = f
+end
 
 local waf = {
   type = "record", description = "the stage's web ACL", post = checks.waf,

@@ -11,6 +11,7 @@ local policies = require "moongate.config.policies"
 local validation = require "moongate.config.validation"
 local mapping_conf = require "moongate.config.mapping"
 local cache_conf = require "moongate.config.cache"
+local waf_conf = require "moongate.config.waf"
 local policy_lib = require "moongate.policy"
 local join, sorted_keys = lang.join, lang.sorted_keys
 local resolve, parse_route_key, parse_target = values.resolve, values.parse_route_key, values.parse_target
@@ -330,9 +331,14 @@ local function shape_policies(out, c, ctx)
       local spath = join(join(api_path, "stages"), ss.name)
       if st.waf then
         local rules = {}
-        for _, rule in ipairs(st.waf.rules) do
-          rules[#rules + 1] = { name = rule.name, priority = rule.priority, action = rule.action,
-            policy = pid(rule._policy), conf = rule.config }
+        for i, rule in ipairs(st.waf.rules) do
+          if rule.managed then
+            rules[#rules + 1] = waf_conf.shape_managed(out, rule, join(join(join(spath, "waf"), "rules"), i),
+              ctx.prefix, watch)
+          else
+            rules[#rules + 1] = { name = rule.name, priority = rule.priority, action = rule.action,
+              policy = pid(rule._policy), conf = rule.config }
+          end
         end
         sort(rules, function(x, y) return x.priority < y.priority end)
         ss.waf = add({ hook = "waf", where = join(spath, "waf"), default_action = st.waf.default_action,

@@ -1,0 +1,136 @@
+-- moongate.config.waf: the kinds of web ACL rules (README "Managed rules"). A rule is
+-- a Lua policy (`policy = "..."`) or a managed rule set (`managed = "owasp-crs"`,
+-- evaluated in C by libmodsecurity: runtime/conf/modsec.c). Each kind is an entry of
+-- KINDS: its schema fields, its check and what the workers get; a new kind (an AWS rule
+-- statement, a rate-based rule) is a new entry.
+local type, ipairs, pairs, tostring = type, ipairs, pairs, tostring
+local format, match, find = string.format, string.match, string.find
+local lang = require "moongate.config.lang"
+local values = require "moongate.config.values"
+local join, fail, quote = lang.join, lang.fail, lang.quote
+
+local M = {}
+
+-- The managed rule sets (runtime/conf/modsec.c's table has the same names).
+M.MANAGED = { "owasp-crs" }
+
+local function exclusion_error(v)
+  if type(v) == "number" then
+    if v ~= math.floor(v) or v < 1 then
+      return "must be a rule id (a positive integer), got " .. tostring(v)
+    end
+    return nil
+  end
+  if type(v) ~= "string" then
+    return "must be a rule id, an id range or a tag, got " .. lang.show(v)
+  end
+  local lo, hi = match(v, "^(%d+)%-(%d+)$")
+  if lo then
+    if #lo > 9 or #hi > 9 or tonumber(lo) > tonumber(hi) then
+      return quote(v) .. " is not an id range (low-high, low <= high)"
+    end
+    return nil
+  end
+  if match(v, "^%d+$") then
+    return #v > 9 and quote(v) .. " is not a rule id" or nil
+  end
+  if #v > 128 or not match(v, "^[%w%-_/%.:]+$") then
+    return quote(v) .. " is not a tag (letters, digits and - _ / . : only)"
+  end
+  return nil
+end
+
+-- Schema fields of a managed rule (added to the web ACL rule's record).
+M.fields = {
+  managed = {
+    type = "string", one_of = M.MANAGED,
+    description = 'a managed rule set evaluated by libmodsecurity: "owasp-crs" (the OWASP Core '
+      .. "Rule Set); a rule has either policy or managed",
+  },
+  paranoia_level = {
+    type = "integer", between = { 1, 4 },
+    description = "CRS paranoia level, 1 (fewest false positives) to 4 (default 1; managed rules)",
+  },
+  anomaly_threshold = {
+    type = "integer", between = { 1, 10000 },
+    description = "CRS inbound anomaly score at which the rule matches (default 5; managed rules)",
+  },
+  exclusions = {
+    type = "list", description = "rules left out: ids (942100), id ranges (\"942100-942199\") or tags "
+      .. '("attack-sqli"; managed rules)',
+    elements = {
+      type = "custom", description = "a rule id, an id range or a tag",
+      validate = function(v)
+        local err = exclusion_error(v)
+        if err then
+          return nil, err
+        end
+        return type(v) == "number" and format("%d", v) or v
+      end,
+    },
+  },
+  inspection_size = {
+    type = "integer", between = { 0, 2 ^ 31 },
+    description = "request body bytes the rules see, from the start (default 8192, as AWS WAF; "
+      .. "managed rules)",
+  },
+  rules_files = {
+    type = "list", elements = { type = "string", non_empty = true, description = "a SecRule file" },
+    description = "extra ModSecurity rule files, relative to the prefix, loaded after the rule set "
+      .. "(managed rules)",
+  },
+}
+
+local MANAGED_ONLY = { "paranoia_level", "anomaly_threshold", "exclusions", "inspection_size", "rules_files" }
+
+-- The rule's kind, checked: "policy" or "managed" (nil after an error). raw is the rule
+-- as written (a managed name that failed its own check is nil in rule).
+function M.check_rule(rule, raw, rpath, ctx)
+  if rule.managed == nil and type(raw) == "table" and raw.managed ~= nil then
+    return nil -- reported at .managed
+  end
+  if rule.policy ~= nil and rule.managed ~= nil then
+    fail(ctx, join(rpath, "managed"), "a rule has either policy or managed, not both")
+    return nil
+  end
+  if rule.managed ~= nil then
+    if rule.action == "allow" then
+      fail(ctx, join(rpath, "action"), 'a managed rule\'s action is "block" or "count"')
+    end
+    if rule.name == nil then
+      rule.name = rule.managed
+    end
+    return "managed"
+  end
+  for _, f in ipairs(MANAGED_ONLY) do
+    if rule[f] ~= nil then
+      fail(ctx, join(rpath, f), "applies only to managed rules (managed = \"owasp-crs\")")
+    end
+  end
+  if rule.policy == nil then
+    fail(ctx, join(rpath, "policy"), 'is required (or managed = "owasp-crs")')
+    return nil
+  end
+  return "policy"
+end
+
+-- What the workers get for a managed rule: the rule set's entry in out.waf_managed
+-- (compiled by runtime/conf/config.c) and the rule's use entry, which names it by index.
+function M.shape_managed(out, rule, where, prefix, watch)
+  out.waf_managed = out.waf_managed or {}
+  local files = {}
+  for i, f in ipairs(rule.rules_files or {}) do
+    files[i] = values.resolve(prefix, f)
+    watch[#watch + 1] = files[i]
+  end
+  local set = {
+    where = where, managed = rule.managed, paranoia_level = rule.paranoia_level or 1,
+    anomaly_threshold = rule.anomaly_threshold or 5, inspection_size = rule.inspection_size or 8192,
+    exclusions = rule.exclusions or {}, rules_files = files,
+  }
+  out.waf_managed[#out.waf_managed + 1] = set
+  return { name = rule.name, priority = rule.priority, action = rule.action,
+    managed = #out.waf_managed - 1 }
+end
+
+return M

@@ -1,0 +1,41 @@
+-- moongate.waf: the managed rules of web ACLs (README "Managed rules"). A managed rule
+-- takes its place in the web ACL's chain (moongate.hooks) like a Lua policy: its inspect
+-- runs the generation's rule set in C (runtime/lua/ffi_waf.c, runtime/conf/modsec.c)
+-- and says whether the rule set blocks the request; the rule's action (block or count)
+-- does the rest. Managed rules run only in the gateway: the busted kit has no
+-- libmodsecurity, so there inspect raises an error.
+local ffi = require "ffi"
+local request = require "moongate.request"
+
+ffi.cdef [[
+int mgw_ffi_waf_managed(mgw_req_t *r, int idx, const char **err);
+]]
+
+local C = ffi.C
+local ffi_string, error = ffi.string, error
+local current, wait = request.current, request.wait
+
+local M = {}
+
+local err_buf = ffi.new("const char *[1]")
+
+-- The inspect of a managed rule; conf is its use entry ({ managed = index }).
+local function inspect(_, conf)
+  local st = current()
+  if st == nil then
+    error("managed rules run only in the gateway (the busted kit has no libmodsecurity)", 2)
+  end
+  local rc = C.mgw_ffi_waf_managed(st.slot.r, conf.managed, err_buf)
+  while rc == 2 do
+    wait(1) -- the request body
+    rc = C.mgw_ffi_waf_managed(st.slot.r, conf.managed, err_buf)
+  end
+  if rc < 0 then
+    error(ffi_string(err_buf[0]), 0)
+  end
+  return rc == 1
+end
+
+M.managed = { inspect = inspect }
+
+return M
