@@ -372,7 +372,9 @@ describe("response caching", function()
         for _, e in ipairs(h.json_log(dir .. "/pets.log")) do
             if e.path == "/prod/pets/logged" then seen[#seen + 1] = e.cache end
         end
-        assert.same({ "MISS", "HIT" }, seen)
+        -- two workers buffer their own lines: the file need not hold them in request order
+        table.sort(seen)
+        assert.same({ "HIT", "MISS" }, seen)
     end)
 
     it("keeps entries over a reload that changes no key setting, and starts empty otherwise", function()
