@@ -152,19 +152,28 @@ local err_code, err_off = ffi.new("int[1]"), ffi.new("size_t[1]")
 local err_text = ffi.new("char[256]")
 
 -- A matcher function(text) -> true | false for pattern, or nil and why.
-function M.regex(pattern)
+-- The compiled pattern (options: PCRE2 compile options), its match data and the
+-- library; or nil and why.
+local function compile(pattern, options)
   local L = lib()
   if not L then
     return nil, "PCRE2 (libpcre2-8.so.0) is not available"
   end
-  local code = L.pcre2_compile_8(pattern, #pattern, ANCHORED + ENDANCHORED, err_code, err_off, nil)
+  local code = L.pcre2_compile_8(pattern, #pattern, options, err_code, err_off, nil)
   if code == nil then
     L.pcre2_get_error_message_8(err_code[0], err_text, 256)
     return nil, format("invalid regular expression at offset %d: %s", tonumber(err_off[0]),
       ffi.string(err_text))
   end
   code = ffi.gc(code, L.pcre2_code_free_8)
-  local md = ffi.gc(L.pcre2_match_data_create_from_pattern_8(code, nil), L.pcre2_match_data_free_8)
+  return code, ffi.gc(L.pcre2_match_data_create_from_pattern_8(code, nil), L.pcre2_match_data_free_8), L
+end
+
+function M.regex(pattern)
+  local code, md, L = compile(pattern, ANCHORED + ENDANCHORED)
+  if not code then
+    return nil, md
+  end
   return function(text)
     return L.pcre2_match_8(code, text, #text, 0, 0, md, nil) >= 0
   end
@@ -175,18 +184,10 @@ end
 -- (b, e: 1-based, e inclusive) for the first match at or after from, or nil; or nil
 -- and why.
 function M.pcre(pattern)
-  local L = lib()
-  if not L then
-    return nil, "PCRE2 (libpcre2-8.so.0) is not available"
+  local code, md, L = compile(pattern, 0)
+  if not code then
+    return nil, md
   end
-  local code = L.pcre2_compile_8(pattern, #pattern, 0, err_code, err_off, nil)
-  if code == nil then
-    L.pcre2_get_error_message_8(err_code[0], err_text, 256)
-    return nil, format("invalid regular expression at offset %d: %s", tonumber(err_off[0]),
-      ffi.string(err_text))
-  end
-  code = ffi.gc(code, L.pcre2_code_free_8)
-  local md = ffi.gc(L.pcre2_match_data_create_from_pattern_8(code, nil), L.pcre2_match_data_free_8)
   return {
     find = function(text, from)
       local rc = L.pcre2_match_8(code, text, #text, from - 1, 0, md, nil)
