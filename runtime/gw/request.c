@@ -942,9 +942,26 @@ static const mgw_stage_t *log_stage(const mgw_req_t *r)
     return api->nstages == 1 ? &api->stages[0] : NULL;
 }
 
+/* The WAF log line of r (README "WAF logs"), when the request is in the sample: one
+ * draw of the worker's generator, none at sample_rate 1. */
+static void waf_log(mgw_req_t *r, const mgw_stage_t *st)
+{
+    const mgw_waflog_t *wl = st->waf_log;
+    if (!(wl->sample_all || mgw__rng(r->from.w) < wl->sample_below) || !ext.hooks ||
+        !ext.hooks->waf_log)
+        return;
+    mgw_buf_t line = r->from.w->log_line; /* the worker's, reused line after line */
+    line.n = 0;
+    if (ext.hooks->waf_log(r, st, &line))
+        mgw_accesslog_append(r->wgen->alog, wl->log_id, line.p, line.n);
+    if (line.cap > 65536) mgw_buf_free(&line); /* after an outsized line */
+    r->from.w->log_line = line;
+}
+
 void mgw__req_free(mgw_req_t *r)
 {
     const mgw_stage_t *st = log_stage(r);
+    if (st && st->waf_log) waf_log(r, st);
     if (st && st->log_id >= 0 && (st->log_format || st->log_policy)) {
         mgw_buf_t line = r->from.w->log_line; /* the worker's, reused line after line */
         line.n = 0;
