@@ -69,11 +69,12 @@ static void counted(mgw_buf_t *b, const char *list)
 static void rule_groups(mgw_buf_t *b, const mgw_waflog_t *wl, const mgw_lreq_t *l)
 {
     mgw_buf_addc(b, '[');
+    int n = 0;
     for (const mgw_wafm_run_t *run = l->wafm_runs; run; run = run->next) {
         const mgw_waflog_managed_t *m = managed(wl, NULL, run->idx);
         const mgw_modsec_result_t *res = run->res;
         if (m == NULL) continue;
-        if (run != l->wafm_runs) mgw_buf_addc(b, ',');
+        if (n++) mgw_buf_addc(b, ',');
         int last = res->blocked && res->nmatches > 0 ? res->nmatches - 1 : -1;
         mgw_buf_adds(b, "{\"ruleGroupId\":");
         jcstr(b, m->group);
