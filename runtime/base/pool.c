@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/utf8.h"
+
 #define ALIGN 16
 #define ALIGN_UP(n) (((n) + (ALIGN - 1)) & ~(size_t)(ALIGN - 1))
 
@@ -247,6 +249,38 @@ void mgw_buf_add_json(mgw_buf_t *b, const char *s, size_t n)
             }
         }
     }
+}
+
+/* The length of the UTF-8 sequence at p (of n bytes) when it is a whole, valid one;
+ * 0 otherwise. */
+static size_t utf8_seq(const char *p, size_t n)
+{
+    unsigned char c = (unsigned char)p[0];
+    size_t k = c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+    return k <= n && mgw_utf8_valid(p, k) ? k : 0;
+}
+
+void mgw_buf_add_json_utf8(mgw_buf_t *b, const char *s, size_t n)
+{
+    if (mgw_utf8_valid(s, n)) {
+        mgw_buf_add_json(b, s, n);
+        return;
+    }
+    /* Valid runs are escaped as they are; each byte that starts no valid sequence
+     * becomes U+FFFD, as a decoder that replaces errors would read it. */
+    size_t run = 0, i = 0;
+    while (i < n) {
+        unsigned char c = (unsigned char)s[i];
+        size_t k = c < 0x80 ? 1 : utf8_seq(s + i, n - i);
+        if (k) {
+            i += k;
+            continue;
+        }
+        mgw_buf_add_json(b, s + run, i - run);
+        mgw_buf_add(b, "\\ufffd", 6);
+        run = ++i;
+    }
+    mgw_buf_add_json(b, s + run, n - run);
 }
 
 void mgw_buf_free(mgw_buf_t *b)

@@ -77,6 +77,9 @@ void mgw_buf_addc(mgw_buf_t *b, char c);
 void mgw_buf_printf(mgw_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends s JSON-escaped (without surrounding quotes). */
 void mgw_buf_add_json(mgw_buf_t *b, const char *s, size_t n);
+/* The same for text that must stay valid UTF-8 whatever s holds (request-controlled
+ * strings in a JSON log): each byte that starts no valid UTF-8 sequence becomes \ufffd. */
+void mgw_buf_add_json_utf8(mgw_buf_t *b, const char *s, size_t n);
 void mgw_buf_free(mgw_buf_t *b);
 
 #endif

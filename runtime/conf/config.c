@@ -269,6 +269,63 @@ static void build_client_cert(builder_t *b, mgw_api_t *api, mgw_stage_t *st)
 
 static void jwt_error(void *b, const char *where, const char *reason);
 
+static const char **get_strs(builder_t *b, const char *key, int *count);
+
+/* The stage's WAF log (README "WAF logs"), shaped by lua/moongate/config/waf.lua; its
+ * file is one of the generation's log files, written by the access-log writer. */
+static const mgw_waflog_t *build_waf_log(builder_t *b, mgw_api_t *api, mgw_stage_t *st,
+                                         int check_only)
+{
+    mgw_pool_t *pool = b->g->pool;
+    mgw_waflog_t *w = mgw_pool_calloc(pool, sizeof(*w));
+    const char *path = get_str(b, "path"), *where = get_str(b, "where");
+    w->log_id = open_log(b, path ? path : "", where ? where : "waf.log.path", check_only);
+    double rate = get_num(b, "sample_rate", 1);
+    w->sample_all = rate >= 1;
+    /* 2^64 * rate, below 2^64 since rate < 1 here */
+    w->sample_below = rate > 0 && rate < 1 ? (uint64_t)(rate * 18446744073709551616.0) : 0;
+    w->webacl_id = mgw_pool_printf(pool, "arn:moongate:wafv2:::webacl/apis.%s.stages.%s.waf",
+                                   api->id, st->name);
+    w->source_id = mgw_pool_printf(pool, "%s:%s", api->id, st->name);
+    w->redact_headers = get_strs(b, "redact_headers", &w->nredact_headers);
+    w->redact_query = get_bool(b, "redact_query", 0);
+    w->redact_uri = get_bool(b, "redact_uri", 0);
+    w->redact_method = get_bool(b, "redact_method", 0);
+    w->keep = get_bool(b, "keep", 1);
+    int n = push_list(b, "filters");
+    if (n > 0) {
+        w->filters = mgw_pool_calloc(pool, sizeof(*w->filters) * (size_t)n);
+        w->nfilters = n;
+        for (int i = 0; i < n; i++) {
+            lua_rawgeti(b->L, -1, i + 1);
+            mgw_waflog_filter_t *f = &w->filters[i];
+            f->keep = get_bool(b, "keep", 1);
+            f->all = get_bool(b, "all", 0);
+            f->actions = (get_bool(b, "allow", 0) ? MGW_WAFLOG_ALLOW : 0) |
+                         (get_bool(b, "block", 0) ? MGW_WAFLOG_BLOCK : 0) |
+                         (get_bool(b, "count", 0) ? MGW_WAFLOG_COUNT : 0);
+            lua_pop(b->L, 1);
+        }
+    }
+    if (n >= 0) lua_pop(b->L, 1);
+    n = push_list(b, "managed");
+    if (n > 0) {
+        w->managed = mgw_pool_calloc(pool, sizeof(*w->managed) * (size_t)n);
+        w->nmanaged = n;
+        for (int i = 0; i < n; i++) {
+            lua_rawgeti(b->L, -1, i + 1);
+            mgw_waflog_managed_t *m = &w->managed[i];
+            m->idx = (int)get_num(b, "index", -1);
+            m->name = get_str(b, "name");
+            m->group = get_str(b, "group");
+            m->count = get_bool(b, "count", 0);
+            lua_pop(b->L, 1);
+        }
+    }
+    if (n >= 0) lua_pop(b->L, 1);
+    return w;
+}
+
 static void build_stage(builder_t *b, mgw_api_t *api, mgw_stage_t *st, int check_only)
 {
     st->api = api;
@@ -287,6 +344,9 @@ static void build_stage(builder_t *b, mgw_api_t *api, mgw_stage_t *st, int check
         st->backend_tls_id = b->g->backend_ca ? b->g->backend_ca : "-";
     }
     st->waf = (int)get_num(b, "waf", 0);
+    lua_getfield(b->L, -1, "waf_log");
+    if (lua_type(b->L, -1) == LUA_TTABLE) st->waf_log = build_waf_log(b, api, st, check_only);
+    lua_pop(b->L, 1);
     mgw__cacheconf_read(b->L, b->g, api, st, check_only, jwt_error, b); /* response caching */
     lua_getfield(b->L, -1, "access_log");
     if (lua_type(b->L, -1) == LUA_TTABLE) {

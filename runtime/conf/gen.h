@@ -154,6 +154,42 @@ typedef struct {
     const char *policy;   /* "stage", "route", "plan-route", ... */
 } mgw_limit_t;
 
+/* WAF log actions, for filters (a request has its action's bit, and COUNT when a count
+ * rule matched). */
+enum { MGW_WAFLOG_ALLOW = 1, MGW_WAFLOG_BLOCK = 2, MGW_WAFLOG_COUNT = 4 };
+
+/* One filter of a WAF log (AWS LoggingFilter): when the request's actions meet the
+ * conditions (all of them, or any), the request is kept or dropped. */
+typedef struct {
+    int keep, all;
+    unsigned actions; /* MGW_WAFLOG_* */
+} mgw_waflog_filter_t;
+
+/* A managed rule of the web ACL, as the WAF log's ruleGroupList names it. */
+typedef struct {
+    int idx; /* into mgw_gen_t.waf_managed */
+    const char *name, *group;
+    int count; /* the rule's action is count */
+} mgw_waflog_managed_t;
+
+/* A stage's WAF log (README "WAF logs"): written by the lua layer (lua/waflog.c) after
+ * the response, through the stage's access-log writer. */
+typedef struct {
+    int log_id;                  /* index into mgw_gen_t.logs */
+    int sample_all;              /* sample_rate 1: no random draw */
+    uint64_t sample_below;       /* else logged when a random 64-bit value is below it */
+    const char *webacl_id;       /* $context.webaclArn */
+    const char *source_id;       /* httpSourceId: "API:STAGE" */
+    const char **redact_headers; /* lower case */
+    int nredact_headers;
+    int redact_query, redact_uri, redact_method;
+    int keep; /* the filters' default behavior */
+    mgw_waflog_filter_t *filters;
+    int nfilters;
+    mgw_waflog_managed_t *managed;
+    int nmanaged;
+} mgw_waflog_t;
+
 typedef struct {
     const char *name;
     mgw_api_t *api;
@@ -166,10 +202,11 @@ typedef struct {
      * route_settings limit ("route") or else the stage's default throttle ("stage"). As
      * in API Gateway, a stage's throttle is a per-route default, not a shared limit. */
     mgw_limit_t *route_limits;
-    int rate_limit_headers;   /* send RateLimit-Policy / RateLimit */
-    int waf;                  /* use number of the stage's web ACL, or 0 */
-    mgw_stage_cache_t *cache; /* the response cache, or NULL (no route pays for it) */
-    int log_policy;           /* use number of the access log's Lua policy, or 0 */
+    int rate_limit_headers;      /* send RateLimit-Policy / RateLimit */
+    int waf;                     /* use number of the stage's web ACL, or 0 */
+    const mgw_waflog_t *waf_log; /* the web ACL's log, or NULL (no request pays for it) */
+    mgw_stage_cache_t *cache;    /* the response cache, or NULL (no route pays for it) */
+    int log_policy;              /* use number of the access log's Lua policy, or 0 */
     /* https backends: the client context (with the stage's client certificate, if any) */
     mgw_tls_ctx_t *backend_tls;
     const char *backend_tls_id; /* identifies it across generations (pool keys) */

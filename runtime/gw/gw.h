@@ -69,6 +69,10 @@ typedef struct mgw_gw_hooks_s {
     int (*log)(mgw_req_t *r, const mgw_stage_t *st, mgw_buf_t *line);
     /* $context values hooks produce (authorizer.*, waf.*, custom.*); 1 when found. */
     int (*lookup)(mgw_req_t *r, int var, mgw_str_t arg, mgw_str_t *out);
+    /* The stage's WAF log (st->waf_log), for a request already sampled: returns 1 when
+     * it wrote r's line (newline included) into line, 0 when r has none (no web ACL ran,
+     * a rule failed, a filter dropped it). */
+    int (*waf_log)(mgw_req_t *r, const mgw_stage_t *st, mgw_buf_t *line);
 } mgw_gw_hooks_t;
 
 /* Handles a request whose head has arrived on a listener of some kind: answers it now

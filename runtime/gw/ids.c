@@ -20,6 +20,11 @@ static uint64_t rng_next(uint64_t s[2])
     return s[1] + y;
 }
 
+uint64_t mgw__rng(mgw_worker_t *w)
+{
+    return rng_next(w->rng);
+}
+
 /* 12 random bytes as 16 base64 characters, the shape of API Gateway's request ids. */
 void mgw__make_id(mgw_worker_t *w, char out[24])
 {

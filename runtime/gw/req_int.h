@@ -201,6 +201,9 @@ enum {
 };
 enum { MGW_PHASE_NEXT, MGW_PHASE_STOP, MGW_PHASE_WAIT };
 
+/* The worker's next pseudo-random 64-bit value (xorshift128+, seeded per worker: cheap,
+ * not for secrets). */
+uint64_t mgw__rng(mgw_worker_t *w);
 /* A new request id: 12 random bytes as 16 base64 characters. */
 void mgw__make_id(mgw_worker_t *w, char out[24]);
 /* ---- gw/ids.c ---- */

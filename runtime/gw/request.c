@@ -942,21 +942,47 @@ static const mgw_stage_t *log_stage(const mgw_req_t *r)
     return api->nstages == 1 ? &api->stages[0] : NULL;
 }
 
+/* Appends line (its n bytes, newline included; nothing when empty) to log log_id and
+ * gives the worker's line buffer back for the next line. */
+static void put_line(mgw_req_t *r, int log_id, mgw_buf_t line)
+{
+    if (line.n) mgw_accesslog_append(r->wgen->alog, log_id, line.p, line.n);
+    if (line.cap > 65536) mgw_buf_free(&line); /* after an outsized line */
+    r->from.w->log_line = line;
+}
+
+/* The worker's line buffer, emptied: lines are built there one after the other. */
+static mgw_buf_t take_line(mgw_req_t *r)
+{
+    mgw_buf_t line = r->from.w->log_line;
+    line.n = 0;
+    return line;
+}
+
+/* The WAF log line of r (README "WAF logs"), when the request is in the sample: one
+ * draw of the worker's generator, none at sample_rate 1. */
+static void waf_log(mgw_req_t *r, const mgw_stage_t *st)
+{
+    const mgw_waflog_t *wl = st->waf_log;
+    if (!(wl->sample_all || mgw__rng(r->from.w) < wl->sample_below) || !ext.hooks ||
+        !ext.hooks->waf_log)
+        return;
+    mgw_buf_t line = take_line(r);
+    if (!ext.hooks->waf_log(r, st, &line)) line.n = 0;
+    put_line(r, wl->log_id, line);
+}
+
 void mgw__req_free(mgw_req_t *r)
 {
     const mgw_stage_t *st = log_stage(r);
+    if (st && st->waf_log) waf_log(r, st);
     if (st && st->log_id >= 0 && (st->log_format || st->log_policy)) {
-        mgw_buf_t line = r->from.w->log_line; /* the worker's, reused line after line */
-        line.n = 0;
+        mgw_buf_t line = take_line(r);
         /* A log policy writes the line itself, or adds $context.custom.* values. */
         if (!(st->log_policy && ext.hooks && ext.hooks->log(r, st, &line)) && st->log_format)
             mgw_template_render(st->log_format, lookup, r, &line);
-        if (line.n) {
-            mgw_buf_addc(&line, '\n');
-            mgw_accesslog_append(r->wgen->alog, st->log_id, line.p, line.n);
-        }
-        if (line.cap > 65536) mgw_buf_free(&line); /* after an outsized line */
-        r->from.w->log_line = line;
+        if (line.n) mgw_buf_addc(&line, '\n');
+        put_line(r, st->log_id, line);
     }
     mgw_pool_destroy(r->pool);
 }

@@ -54,5 +54,11 @@ int mgw_ffi_waf_managed(mgw_req_t *r, int idx, const char **err)
         return -1;
     }
     l->wafm = res;
+    /* kept in evaluation order for the WAF log's ruleGroupList */
+    mgw_wafm_run_t *run = mgw_pool_alloc(r->pool, sizeof(*run)), **tail = &l->wafm_runs;
+    while (*tail)
+        tail = &(*tail)->next;
+    *run = (mgw_wafm_run_t){.idx = idx, .res = res, .next = NULL};
+    *tail = run;
     return res->blocked ? 1 : 0;
 }

@@ -289,6 +289,7 @@ static const mgw_gw_hooks_t hooks = {
     .body_done = mgw__hooks_body_done,
     .log = mgw__hooks_log,
     .lookup = mgw__hooks_lookup,
+    .waf_log = mgw__waflog_line,
 };
 
 static const mgw_integ_ops_t lua_integration = {.name = "lua", .start = mgw__hooks_handle};

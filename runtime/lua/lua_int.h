@@ -128,6 +128,13 @@ typedef struct {
     uint32_t next;   /* the free list: the next free slot's number + 1 */
 } mgw_lslot_t;
 
+/* One managed rule set that ran for a request (ffi_waf.c), in a list in its pool. */
+typedef struct mgw_wafm_run_s {
+    int idx; /* into mgw_gen_t.waf_managed */
+    const mgw_modsec_result_t *res;
+    struct mgw_wafm_run_s *next;
+} mgw_wafm_run_t;
+
 /* What a waiting hook waits for. */
 enum { MGW_WAIT_NONE, MGW_WAIT_HTTP, MGW_WAIT_BODY, MGW_WAIT_WS };
 
@@ -155,6 +162,8 @@ struct mgw_lreq_s {
     uint64_t waf_latency_ms;
     /* the last managed rule that ran (ffi_waf.c): $context.waf.managed.* */
     mgw_modsec_result_t *wafm;
+    /* every managed rule that ran, in order, for the WAF log's ruleGroupList */
+    struct mgw_wafm_run_s *wafm_runs;
     /* route selection */
     int route_done;
     /* Lua integration: the response Lua produced */
@@ -238,6 +247,11 @@ void mgw__hooks_body_done(mgw_req_t *r);
 int mgw__hooks_body_complete(const mgw_req_t *r);
 /* A waiting hook's event happened (HTTP response, body): resume it. */
 void mgw__hooks_wakeup(mgw_req_t *r);
+
+/* ---- waflog.c ---- */
+
+/* The stage's WAF log line of r (gw/gw.h mgw_gw_hooks_t.waf_log). */
+int mgw__waflog_line(mgw_req_t *r, const mgw_stage_t *st, mgw_buf_t *line);
 
 /* Tells the worker's Lua state that connection id ended: the values kept for it go. */
 void mgw__lua_conn_end(mgw_lua_t *ml, const char *id);

@@ -312,6 +312,7 @@ local waf = {
       description = "what happens when no allow or block rule matches",
     },
     rules = { type = "list", default = {}, elements = waf_rule, description = "the rules" },
+    log = waf_conf.log_field, -- moongate.config.waf
   },
 }
 

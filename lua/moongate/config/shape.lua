@@ -129,6 +129,8 @@ local function shape_stage(api_path, name, st, prefix)
       format = log.format,
       where = join(join(stage_path, "access_log"), "format"),
     },
+    waf_log = st.waf and st.waf.log and waf_conf.shape_log(st.waf.log, prefix,
+      join(join(join(stage_path, "waf"), "log"), "path")),
   }
 end
 
@@ -335,6 +337,9 @@ local function shape_policies(out, c, ctx)
           if rule.managed then
             rules[#rules + 1] = waf_conf.shape_managed(out, rule, join(join(join(spath, "waf"), "rules"), i),
               ctx.prefix, watch)
+            if ss.waf_log then
+              waf_conf.shape_log_managed(ss.waf_log, rule, rules[#rules])
+            end
           else
             rules[#rules + 1] = { name = rule.name, priority = rule.priority, action = rule.action,
               policy = pid(rule._policy), conf = rule.config }

@@ -133,4 +133,111 @@ function M.shape_managed(out, rule, where, prefix, watch)
     managed = #out.waf_managed - 1 }
 end
 
+---------------------------------------------------------------------------
+-- The web ACL's log (README "WAF logs"): AWS WAF's LoggingConfiguration, written as
+-- JSON lines in AWS WAF's log format by runtime/lua/waflog.c.
+---------------------------------------------------------------------------
+
+local BEHAVIORS = { "keep", "drop" }
+
+M.log_field = {
+  type = "record",
+  description = "the web ACL's log: one JSON line per request in AWS WAF's log format",
+  fields = {
+    path = {
+      type = "string", required = true, non_empty = true, check = values.log_path_error,
+      description = "log file; relative paths are resolved against the prefix; its directory must exist",
+    },
+    sample_rate = {
+      type = "number", at_least = 0, at_most = 1, default = 1,
+      description = "the share of requests logged, drawn at random per request (1: all, 0: none)",
+    },
+    redacted_fields = {
+      type = "record", default = {},
+      description = "request parts written as \"REDACTED\" (AWS RedactedFields)",
+      fields = {
+        headers = {
+          type = "list", default = {}, max_entries = 100,
+          description = "headers whose values are redacted, by name (any case)",
+          elements = {
+            type = "string", pattern = values.HEADER_TOKEN, normalize = string.lower,
+            pattern_message = "invalid header name: must be an HTTP token",
+            description = "a header name",
+          },
+        },
+        query_string = { type = "boolean", default = false, description = "redact args (the query string)" },
+        uri_path = { type = "boolean", default = false, description = "redact uri (the path)" },
+        method = { type = "boolean", default = false, description = "redact httpMethod" },
+      },
+    },
+    filter = {
+      type = "record", default = {},
+      description = "which requests are logged (AWS LoggingFilter): the first filter whose "
+        .. "conditions a request meets decides, else default_behavior",
+      fields = {
+        default_behavior = {
+          type = "string", one_of = BEHAVIORS, default = "keep",
+          description = "what happens to a request no filter matches",
+        },
+        filters = {
+          type = "list", default = {}, max_entries = 100, description = "the filters, in order",
+          elements = {
+            type = "record", description = "a filter",
+            fields = {
+              behavior = {
+                type = "string", one_of = BEHAVIORS, required = true,
+                description = "keep or drop the requests that meet the conditions",
+              },
+              requirement = {
+                type = "string", one_of = { "meets_all", "meets_any" }, default = "meets_any",
+                description = "whether a request must meet all the conditions or one",
+              },
+              conditions = {
+                type = "list", required = true, non_empty = true, max_entries = 10,
+                description = "the conditions",
+                elements = {
+                  type = "record", description = "a condition",
+                  fields = {
+                    action = {
+                      type = "string", one_of = { "allow", "block", "count" }, required = true,
+                      description = "the request's action (allow, block), or count: a count rule matched",
+                    },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+  },
+}
+
+-- What the workers get for a stage's WAF log (runtime/conf/config.c build_waf_log); the
+-- managed rules are added by shape_log_managed once their rule sets are numbered.
+function M.shape_log(log, prefix, where)
+  local rf, filter = log.redacted_fields or {}, log.filter or {}
+  local filters = {}
+  for i, f in ipairs(filter.filters or {}) do
+    local sf = { keep = f.behavior == "keep", all = f.requirement == "meets_all" }
+    for _, c in ipairs(f.conditions or {}) do
+      sf[c.action] = true
+    end
+    filters[i] = sf
+  end
+  return {
+    path = values.resolve(prefix, log.path), where = where,
+    sample_rate = log.sample_rate or 1,
+    redact_headers = rf.headers or {}, redact_query = rf.query_string == true,
+    redact_uri = rf.uri_path == true, redact_method = rf.method == true,
+    keep = filter.default_behavior ~= "drop", filters = filters, managed = {},
+  }
+end
+
+-- Adds a managed rule's use entry (from shape_managed) to the stage's shaped WAF log.
+function M.shape_log_managed(slog, rule, use)
+  slog.managed[#slog.managed + 1] = { index = use.managed, name = use.name,
+    group = "moongate#" .. rule.managed, count = rule.action == "count" }
+end
+
 return M

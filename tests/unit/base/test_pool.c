@@ -303,6 +303,26 @@ static void test_buf_json(void)
     mgw_buf_free(&b);
 }
 
+/* Request-controlled text: invalid UTF-8 becomes \ufffd, byte by byte; valid text is
+ * escaped exactly as mgw_buf_add_json does. */
+static void test_buf_json_utf8(void)
+{
+    mgw_buf_t b = {0};
+    const char ok[] = "a\"b\n caf\xc3\xa9 \xf0\x9f\x98\x80";
+    mgw_buf_add_json_utf8(&b, ok, sizeof ok - 1);
+    CHECK_STR(b.p, "a\\\"b\\n caf\xc3\xa9 \xf0\x9f\x98\x80");
+    mgw_buf_free(&b);
+
+    /* a lone continuation byte, a truncated sequence, 0xFF, an overlong form, a
+     * surrogate, a sequence cut at the end */
+    const char bad[] = "x\x80y\xc3 \xff\"\xc0\xaf\xed\xa0\x80z\xe2\x82";
+    mgw_buf_add_json_utf8(&b, bad, sizeof bad - 1);
+    CHECK_STR(b.p,
+              "x\\ufffdy\\ufffd \\ufffd\\\"\\ufffd\\ufffd\\ufffd\\ufffd\\ufffdz\\ufffd\\ufffd");
+    CHECK(b.n == strlen(b.p));
+    mgw_buf_free(&b);
+}
+
 int main(void)
 {
     RUN(test_alloc_aligned_and_separate);
@@ -314,5 +334,6 @@ int main(void)
     RUN(test_recycled_pool_is_fresh);
     RUN(test_buf);
     RUN(test_buf_json);
+    RUN(test_buf_json_utf8);
     return DONE();
 }
