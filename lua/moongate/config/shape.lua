@@ -335,6 +335,9 @@ local function shape_policies(out, c, ctx)
           if rule.managed then
             rules[#rules + 1] = waf_conf.shape_managed(out, rule, join(join(join(spath, "waf"), "rules"), i),
               ctx.prefix, watch)
+          elseif rule.rate_based then
+            rules[#rules + 1] = waf_conf.rate.shape(out, rule, join(join(join(spath, "waf"), "rules"), i),
+              join(spath, "waf"))
           else
             rules[#rules + 1] = { name = rule.name, priority = rule.priority, action = rule.action,
               policy = pid(rule._policy), conf = rule.config }
