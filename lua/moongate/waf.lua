@@ -14,7 +14,7 @@ int mgw_ffi_waf_rate(mgw_req_t *r, int idx, const char **err);
 ]]
 
 local C = ffi.C
-local ffi_string, error = ffi.string, error
+local ffi_string, error, rawget, type = ffi.string, error, rawget, type
 local current, wait = request.current, request.wait
 
 local M = {}
@@ -42,12 +42,15 @@ M.managed = { inspect = inspect }
 
 -- The inspect of a rate-based rule (README "Rate-based rules"); conf is its use entry
 -- ({ rate = index }). The request is counted in C, in the counters every worker shares.
-local function rate_inspect(_, conf)
-  local st = current()
-  if st == nil then
+-- The C request comes from the request object itself (its slot, moongate.request), not
+-- from request.current(): coroutine.running() there kept the web ACL's trace from being
+-- compiled whole (the rule cost 8,000 instructions a request instead of 1,900).
+local function rate_inspect(req, conf)
+  local slot = rawget(req, 1)
+  if type(slot) ~= "cdata" or slot.serial ~= rawget(req, 2) then
     error("rate-based rules run only in the gateway (the busted kit has no shared counters)", 2)
   end
-  local rc = C.mgw_ffi_waf_rate(st.slot.r, conf.rate, err_buf)
+  local rc = C.mgw_ffi_waf_rate(slot.r, conf.rate, err_buf)
   if rc < 0 then
     error(ffi_string(err_buf[0]), 0)
   end
