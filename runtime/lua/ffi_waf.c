@@ -234,6 +234,8 @@ int mgw_ffi_waf_rate(mgw_req_t *r, int idx, const char **err)
         return -1;
     }
     const mgw_wafrate_t *rr = &r->gen->waf_rate[idx];
+    /* A scope-down statement (AWS's ScopeDownStatement) goes here, once rule statements
+     * exist: a request out of its scope is neither counted nor matched. */
     mgw_str_t vals[MGW_WAFRATE_MAX_KEYS];
     size_t n = 0;
     for (int i = 0; i < rr->nkeys; i++) {
