@@ -192,6 +192,8 @@ function M.load_gen(id, text)
       for _, rule in ipairs(use.rules) do
         if rule.managed then -- evaluated in C (moongate.waf)
           rule.mod, rule.conf = waf.managed, rule
+        elseif rule.rate then -- counted in C (moongate.waf)
+          rule.mod, rule.conf = waf.rate_based, rule
         else
           bind(rule)
         end

@@ -20,6 +20,7 @@
 #include "conf/token.h"
 #include "conf/modsec.h"
 #include "conf/valconf.h"
+#include "conf/wafrate.h"
 #include "conf/wsconf.h"
 #include "conf/lfield.h"
 
@@ -836,6 +837,7 @@ static void build_gen(builder_t *b, int check_only)
 
     build_lua(b);
     build_waf_managed(b);
+    mgw__wafrate_read(b->L, g, check_only, jwt_error, b); /* rate-based rules */
     g->account = get_bucket(b, "throttle", "account");
     g->state_dir = get_str(b, "state_dir");
     g->backend_ca = get_str(b, "backend_ca");

@@ -366,6 +366,11 @@ typedef struct mgw_gen_s {
      * number in lua_spec: shared by every worker, freed with the generation */
     struct mgw_modsec_s **waf_managed;
     int nwaf_managed;
+    /* rate-based rules of web ACLs (conf/wafrate.h), indexed by the rules' `rate` number
+     * in lua_spec; their counters are shared by every worker and outlive a reload that
+     * keeps the rule */
+    struct mgw_wafrate_s *waf_rate;
+    int nwaf_rate;
     mgw_listen_t *management; /* &listen[nlisten], the management listener, or NULL */
     /* the file whose token every management request must carry (manage.h) */
     const char *management_token_file;

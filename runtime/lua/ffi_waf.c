@@ -1,9 +1,16 @@
 /*
- * Managed rules of web ACLs (README "Managed rules"), called by the rule's inspect in
- * lua/moongate/waf.lua while the web ACL runs: the request goes through the generation's
- * compiled rule set (conf/modsec.c) and the result is kept for $context.waf.managed.*.
- * FFI boundary per STYLE.md rule 9.
+ * The web ACL rules evaluated in C, called by the rules' inspect in lua/moongate/waf.lua
+ * while the web ACL runs. Managed rules (README "Managed rules"): the request goes through
+ * the generation's compiled rule set (conf/modsec.c) and the result is kept for
+ * $context.waf.managed.*. Rate-based rules (README "Rate-based rules"): the request is
+ * counted by its key in the rule's counters (base/ratewin.h), shared by every worker, and
+ * the rules that matched are kept for $context.waf.rateBased and the WAF log
+ * (mgw__waf_rate_matches). FFI boundary per STYLE.md rule 9.
  */
+#include <arpa/inet.h>
+#include <string.h>
+
+#include "base/ratewin.h"
 #include "lua/lua_int.h"
 
 /* Whether a body follows the head (a request without one never waits for it). */
@@ -61,4 +68,212 @@ int mgw_ffi_waf_managed(mgw_req_t *r, int idx, const char **err)
     *run = (mgw_wafm_run_t){.idx = idx, .res = res, .next = NULL};
     *tail = run;
     return res->blocked ? 1 : 0;
+}
+
+/* ---- rate-based rules (README "Rate-based rules") ---- */
+
+/* What reading a key part found. */
+enum { PART_MISSING = 0, PART_FOUND = 1, PART_INVALID = -1 };
+
+typedef int (*part_fn)(mgw_req_t *r, const mgw_wafrate_t *rr, const mgw_rkey_t *k, mgw_str_t *out);
+
+static int found(mgw_str_t v, mgw_str_t *out)
+{
+    *out = v;
+    return v.p ? PART_FOUND : PART_MISSING;
+}
+
+static int part_ip(mgw_req_t *r, const mgw_wafrate_t *rr, const mgw_rkey_t *k, mgw_str_t *out)
+{
+    (void)rr, (void)k;
+    return found(r->from.peer ? (mgw_str_t){r->from.peer, strlen(r->from.peer)} : MGW_NULL_STR,
+                 out);
+}
+
+/*
+ * The first address of the forwarded header, in its canonical text form (AWS WAF reads
+ * only the first). A request without the header is not counted at all, as AWS WAF does
+ * not apply the rule to it; a header whose first item is no address is the fallback's.
+ */
+static int part_forwarded_ip(mgw_req_t *r, const mgw_wafrate_t *rr, const mgw_rkey_t *k,
+                             mgw_str_t *out)
+{
+    (void)k;
+    mgw_str_t v = mgw__req_header(r, rr->forwarded_header.p);
+    if (v.p == NULL) return PART_MISSING;
+    size_t i = 0, end;
+    while (i < v.n && (v.p[i] == ' ' || v.p[i] == '\t'))
+        i++;
+    for (end = i; end < v.n && v.p[end] != ',' && v.p[end] != ' ' && v.p[end] != '\t'; end++)
+        ;
+    char text[64];
+    unsigned char addr[16];
+    if (end - i == 0 || end - i >= sizeof(text)) return PART_INVALID;
+    memcpy(text, v.p + i, end - i);
+    text[end - i] = '\0';
+    int af = memchr(text, ':', end - i) ? AF_INET6 : AF_INET;
+    if (inet_pton(af, text, addr) != 1) return PART_INVALID;
+    char *canon = mgw_pool_alloc(r->pool, INET6_ADDRSTRLEN);
+    inet_ntop(af, addr, canon, INET6_ADDRSTRLEN);
+    *out = (mgw_str_t){canon, strlen(canon)};
+    return PART_FOUND;
+}
+
+static int part_header(mgw_req_t *r, const mgw_wafrate_t *rr, const mgw_rkey_t *k, mgw_str_t *out)
+{
+    (void)rr;
+    return found(mgw__req_header(r, k->name.p), out);
+}
+
+/* The value of cookie k->name in the request's Cookie headers ("a=1; b=2"). */
+static int part_cookie(mgw_req_t *r, const mgw_wafrate_t *rr, const mgw_rkey_t *k, mgw_str_t *out)
+{
+    (void)rr;
+    for (int h = 0; h < r->nheaders; h++) {
+        mgw_str_t name = r->headers[h].name; /* stored lower case */
+        if (name.n != 6 || memcmp(name.p, "cookie", 6) != 0) continue;
+        const char *p = r->headers[h].value.p, *end = p + r->headers[h].value.n;
+        while (p < end) {
+            while (p < end && (*p == ' ' || *p == ';'))
+                p++;
+            const char *semi = memchr(p, ';', (size_t)(end - p)), *e = semi ? semi : end;
+            const char *eq = memchr(p, '=', (size_t)(e - p));
+            if (eq && (size_t)(eq - p) == k->name.n && memcmp(p, k->name.p, k->name.n) == 0) {
+                const char *vs = eq + 1, *ve = e;
+                while (ve > vs && ve[-1] == ' ')
+                    ve--;
+                *out = (mgw_str_t){vs, (size_t)(ve - vs)};
+                return PART_FOUND;
+            }
+            p = e;
+        }
+    }
+    return PART_MISSING;
+}
+
+/* The (raw) value of the first query argument named k->name (percent-decoded names). */
+static int part_query_argument(mgw_req_t *r, const mgw_wafrate_t *rr, const mgw_rkey_t *k,
+                               mgw_str_t *out)
+{
+    (void)rr;
+    const char *p = r->query.p, *end = p ? p + r->query.n : NULL;
+    while (p && p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p)), *e = amp ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(e - p)), *ne = eq ? eq : e;
+        if (mgw__query_name_is(p, (size_t)(ne - p), k->name)) {
+            *out = eq ? (mgw_str_t){eq + 1, (size_t)(e - eq - 1)} : (mgw_str_t){e, 0};
+            return PART_FOUND;
+        }
+        p = e + 1;
+    }
+    return PART_MISSING;
+}
+
+static int part_query_string(mgw_req_t *r, const mgw_wafrate_t *rr, const mgw_rkey_t *k,
+                             mgw_str_t *out)
+{
+    (void)rr, (void)k;
+    return r->query.n ? found(r->query, out) : PART_MISSING;
+}
+
+static int part_http_method(mgw_req_t *r, const mgw_wafrate_t *rr, const mgw_rkey_t *k,
+                            mgw_str_t *out)
+{
+    (void)rr, (void)k;
+    return found(r->method, out);
+}
+
+/* The path as the client sent it (without the query string). */
+static int part_uri_path(mgw_req_t *r, const mgw_wafrate_t *rr, const mgw_rkey_t *k, mgw_str_t *out)
+{
+    (void)rr, (void)k;
+    return found(r->raw_path.p ? r->raw_path : r->path, out);
+}
+
+/* How each kind of key part is read (conf/wafrate.h MGW_RKEY_KINDS). */
+static const part_fn PARTS[MGW_RKEY__COUNT] = {
+    [MGW_RKEY_IP] = part_ip,
+    [MGW_RKEY_FORWARDED_IP] = part_forwarded_ip,
+    [MGW_RKEY_HEADER] = part_header,
+    [MGW_RKEY_COOKIE] = part_cookie,
+    [MGW_RKEY_QUERY_ARGUMENT] = part_query_argument,
+    [MGW_RKEY_QUERY_STRING] = part_query_string,
+    [MGW_RKEY_HTTP_METHOD] = part_http_method,
+    [MGW_RKEY_URI_PATH] = part_uri_path,
+};
+
+/* Records that rule rr matched r (its key's parts in vals). */
+static void add_match(mgw_req_t *r, const mgw_wafrate_t *rr, const mgw_str_t *vals, uint64_t count,
+                      int fallback)
+{
+    mgw_lreq_t *l = mgw__lreq(r);
+    if (l->wafr == NULL)
+        l->wafr = mgw_pool_calloc(r->pool, sizeof(*l->wafr) * (size_t)r->gen->nwaf_rate);
+    if (l->nwafr == r->gen->nwaf_rate) return; /* each rule runs once per request */
+    mgw_waf_rate_value_t *v = NULL;
+    if (rr->nkeys) v = mgw_pool_calloc(r->pool, sizeof(*v) * (size_t)rr->nkeys);
+    for (int i = 0; i < rr->nkeys; i++)
+        v[i] = (mgw_waf_rate_value_t){mgw_wafrate_kind_aws(rr->keys[i].kind), rr->keys[i].name.p,
+                                      vals[i]};
+    l->wafr[l->nwafr++] = (mgw_waf_rate_match_t){
+        .rule = rr->name,
+        .limit = rr->limit,
+        .window_s = rr->window_s,
+        .limit_key = rr->limit_key,
+        .values = v,
+        .nvalues = rr->nkeys,
+        .count = count,
+        .fallback = fallback,
+    };
+}
+
+/*
+ * Rate-based rule idx of the request's generation: builds the request's key from the
+ * rule's key parts, counts the request in the rule's shared counters and says whether the
+ * key is over the limit. A request missing a key part is not counted (as AWS WAF). Returns
+ * 1 (the rule matches: its action applies), 0, or -1 with *err.
+ */
+int mgw_ffi_waf_rate(mgw_req_t *r, int idx, const char **err)
+{
+    if (idx < 0 || idx >= r->gen->nwaf_rate || r->gen->waf_rate[idx].counters == NULL) {
+        *err = "no such rate-based rule";
+        return -1;
+    }
+    const mgw_wafrate_t *rr = &r->gen->waf_rate[idx];
+    /* A scope-down statement (AWS's ScopeDownStatement) goes here, once rule statements
+     * exist: a request out of its scope is neither counted nor matched. */
+    mgw_str_t vals[MGW_WAFRATE_MAX_KEYS];
+    size_t n = 0;
+    for (int i = 0; i < rr->nkeys; i++) {
+        int got = PARTS[rr->keys[i].kind](r, rr, &rr->keys[i], &vals[i]);
+        if (got == PART_MISSING) return 0;
+        if (got == PART_INVALID) {
+            if (!rr->fallback_match) return 0;
+            mgw_str_t v = mgw__req_header(r, rr->forwarded_header.p);
+            for (int j = 0; j < rr->nkeys; j++)
+                vals[j] = j == i ? v : j < i ? vals[j] : MGW_NULL_STR;
+            add_match(r, rr, vals, 0, 1);
+            return 1;
+        }
+        n += 1 + 4 + vals[i].n;
+    }
+    /* the key: each part's kind, length and bytes, so that no two keys read alike */
+    char stack[512], *key = n <= sizeof(stack) ? stack : mgw_pool_alloc(r->pool, n), *q = key;
+    for (int i = 0; i < rr->nkeys; i++) {
+        uint32_t len = (uint32_t)vals[i].n;
+        *q++ = (char)rr->keys[i].kind;
+        memcpy(q, &len, 4);
+        memcpy(q + 4, vals[i].p, vals[i].n);
+        q += 4 + vals[i].n;
+    }
+    uint64_t count = mgw_ratewin_hit(rr->counters, key, n, mgw__now_ms(r));
+    if (count <= rr->limit) return 0;
+    add_match(r, rr, vals, count, 0);
+    return 1;
+}
+
+const mgw_waf_rate_match_t *mgw__waf_rate_matches(mgw_req_t *r, int *n)
+{
+    *n = r->lua ? r->lua->nwafr : 0;
+    return *n ? r->lua->wafr : NULL;
 }

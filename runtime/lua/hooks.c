@@ -274,6 +274,12 @@ int mgw__hooks_lookup(mgw_req_t *r, int var, mgw_str_t arg, mgw_str_t *out)
     case MGW_VAR_WAF_MANAGED_SCORE:
         return l->wafm ? mgw__req_u64(r, (uint64_t)(l->wafm->score > 0 ? l->wafm->score : 0), out)
                        : 0;
+    case MGW_VAR_WAF_RATE_BASED: { /* the rate-based rules that matched, comma-separated */
+        const char *names[l->nwafr ? l->nwafr : 1];
+        for (int i = 0; i < l->nwafr; i++)
+            names[i] = l->wafr[i].rule;
+        return join(r, names, l->nwafr, ",", out);
+    }
     case MGW_VAR_WAF_RESPONSE_CODE:
         if (!l->waf_done || l->waf_error) return 0;
         return cstr(l->waf_blocked ? "WAF_BLOCK" : "WAF_ALLOW", out);

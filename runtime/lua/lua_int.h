@@ -16,6 +16,7 @@
 #define MGW_LUA_INT_H
 
 #include "conf/modsec.h"
+#include "conf/wafrate.h"
 #include "gw/req_int.h"
 #include "http/http1.h"
 #include "http/proxy.h"
@@ -164,6 +165,9 @@ struct mgw_lreq_s {
     mgw_modsec_result_t *wafm;
     /* every managed rule that ran, in order, for the WAF log's ruleGroupList */
     struct mgw_wafm_run_s *wafm_runs;
+    /* the rate-based rules that matched, in order (ffi_waf.c): $context.waf.rateBased */
+    struct mgw_waf_rate_match_s *wafr;
+    int nwafr;
     /* route selection */
     int route_done;
     /* Lua integration: the response Lua produced */
@@ -255,6 +259,36 @@ int mgw__waflog_line(mgw_req_t *r, const mgw_stage_t *st, mgw_buf_t *line);
 
 /* Tells the worker's Lua state that connection id ended: the values kept for it go. */
 void mgw__lua_conn_end(mgw_lua_t *ml, const char *id);
+
+/* ---- ffi_waf.c ---- */
+
+/* One part of the key a rate-based rule counted a request by (AWS WAF log:
+ * rateBasedRuleList[].customValues[]). */
+typedef struct {
+    const char *key;  /* the part's kind as AWS logs it: "HEADER", "COOKIE", "QUERY_ARGUMENT",
+                         "QUERY_STRING", "HTTP_METHOD", "URI_PATH", "IP", "FORWARDED_IP" */
+    const char *name; /* the header, cookie or query argument; NULL for the other kinds */
+    mgw_str_t value;  /* as the request had it (an address in its canonical form) */
+} mgw_waf_rate_value_t;
+
+/* A rate-based rule that matched a request: what the WAF log's rateBasedRuleList says. */
+typedef struct mgw_waf_rate_match_s {
+    const char *rule;      /* rateBasedRuleName */
+    uint64_t limit;        /* maxRateAllowed */
+    int window_s;          /* evaluationWindowSec */
+    const char *limit_key; /* "IP", "FORWARDEDIP", "CONSTANT" or "CUSTOMKEYS" */
+    /* the key's parts: one for IP and FORWARDEDIP (the log's limitValue), none for
+     * CONSTANT, one per custom key for CUSTOMKEYS (customValues) */
+    const mgw_waf_rate_value_t *values;
+    int nvalues;
+    uint64_t count; /* the key's requests in the window, this one included (0: fallback) */
+    int fallback;   /* matched by forwarded_ip.fallback_behavior = "match" (the header held
+                       no valid address), not by the key's rate */
+} mgw_waf_rate_match_t;
+
+/* The rate-based rules that matched r, in the order they ran (block and count actions
+ * alike), in r's pool; *n receives how many (0: NULL). */
+const mgw_waf_rate_match_t *mgw__waf_rate_matches(mgw_req_t *r, int *n);
 
 /* ---- ffi_http.c ---- */
 

@@ -340,6 +340,9 @@ local function shape_policies(out, c, ctx)
             if ss.waf_log then
               waf_conf.shape_log_managed(ss.waf_log, rule, rules[#rules])
             end
+          elseif rule.rate_based then
+            rules[#rules + 1] = waf_conf.rate.shape(out, rule, join(join(join(spath, "waf"), "rules"), i),
+              join(spath, "waf"))
           else
             rules[#rules + 1] = { name = rule.name, priority = rule.priority, action = rule.action,
               policy = pid(rule._policy), conf = rule.config }

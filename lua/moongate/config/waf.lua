@@ -6,6 +6,7 @@
 local type, ipairs, pairs, tostring = type, ipairs, pairs, tostring
 local format, match, find = string.format, string.match, string.find
 local lang = require "moongate.config.lang"
+local waf_rate = require "moongate.config.waf_rate"
 local values = require "moongate.config.values"
 local join, fail, quote = lang.join, lang.fail, lang.quote
 
@@ -81,11 +82,21 @@ M.fields = {
   },
 }
 
-local MANAGED_ONLY = { "paranoia_level", "anomaly_threshold", "exclusions", "inspection_size", "rules_files" }
+-- A rate-based rule (moongate.config.waf_rate) has its own field.
+M.rate = waf_rate
+for k, f in pairs(waf_rate.fields) do
+  M.fields[k] = f
+end
 
--- The rule's kind, checked: "policy" or "managed" (nil after an error). raw is the rule
+local MANAGED_ONLY = { "paranoia_level", "anomaly_threshold", "exclusions", "inspection_size", "rules_files" }
+local NOT_RATE = { "paranoia_level", "anomaly_threshold", "exclusions", "inspection_size", "rules_files", "config" }
+
+-- The rule's kind, checked: "policy", "managed" or "rate_based" (nil after an error). raw is the rule
 -- as written (a managed name that failed its own check is nil in rule).
 function M.check_rule(rule, raw, rpath, ctx)
+  if type(raw) == "table" and raw.rate_based ~= nil then -- "rate_based" (nil: reported at .rate_based)
+    return rule.rate_based and waf_rate.check_rule(rule, rpath, ctx, NOT_RATE) or nil
+  end
   if rule.managed == nil and type(raw) == "table" and raw.managed ~= nil then
     return nil -- reported at .managed
   end
