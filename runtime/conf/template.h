@@ -62,6 +62,7 @@
     XX(WAF_MANAGED_RULE_IDS, "waf.managed.ruleIds")                                                \
     XX(WAF_MANAGED_MESSAGES, "waf.managed.messages")                                               \
     XX(WAF_MANAGED_SCORE, "waf.managed.score")                                                     \
+    XX(WAF_LABELS, "waf.labels")                                                                   \
     XX(WAF_RESPONSE_CODE, "wafResponseCode")                                                       \
     XX(CONNECTION_ID, "connectionId")                                                              \
     XX(CONNECTED_AT, "connectedAt")                                                                \

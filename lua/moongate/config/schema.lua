@@ -312,6 +312,7 @@ local waf = {
       description = "what happens when no allow or block rule matches",
     },
     rules = { type = "list", default = {}, elements = waf_rule, description = "the rules" },
+    default_response = waf_conf.response,
   },
 }
 
