@@ -449,7 +449,7 @@ static void normalize(mgw_pool_t *pool, const unsigned char *in, size_t n, mgw_s
             }
             if (len == 2 && in[i] == '.' && in[i + 1] == '.') {
                 /* drop the previous segment (keep a leading slash) */
-                if (o > 0 && b[o - 1] == '/') o--;
+                if (o > 1 && b[o - 1] == '/') o--;
                 while (o > 0 && b[o - 1] != '/')
                     o--;
                 i = at_end ? j : j + 1;
