@@ -9,6 +9,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "conf/wafstmt.h"
 
+#include <errno.h>
 #include <pcre2.h>
 #include <stdio.h>
 #include <string.h>
@@ -359,7 +360,8 @@ static int c_regex(node_t *n, const mgw_wafstmt_node_conf_t *c, mgw_pool_t *pool
     if (c->file) {
         f = fopen(c->file, "r");
         if (f == NULL) {
-            snprintf(err, errlen, "%s.file: cannot read \"%s\"", c->where, c->file);
+            snprintf(err, errlen, "%s.file: cannot read \"%s\": %s", c->where, c->file,
+                     strerror(errno));
             return -1;
         }
         while (fgets(line, sizeof(line), f))

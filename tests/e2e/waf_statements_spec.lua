@@ -430,6 +430,10 @@ describe("rule statement configuration errors", function()
         fails(rule(BM({ text_transformations = many })),
             ".statement.byte_match.text_transformations: must have at most 10 transformations, got 11")
         fails(rule(BM({ search_string = "" })), ".statement.byte_match.search_string: must not be empty")
+        fails(rule(BM({ field = { body = { size_limit = 0 } } })),
+            ".statement.byte_match.field: body.size_limit must be an integer between 1 and 65536, got 0")
+        fails(rule(BM({ text_transformations = { { priority = 0, type = "LOWERCASE" }, { priority = 0, type = "NONE" } } })),
+            ".statement.byte_match.text_transformations: [2]: priority 0 is used twice")
     end)
 
     it("a statement with no kind or two kinds, an unknown kind, a rule without a name", function()
@@ -451,7 +455,10 @@ describe("rule statement configuration errors", function()
         h.write_file(dir .. "/bad.txt", "# x\n10.0.0.0/8\n10.0.0.256\n")
         fails(rule({ ip_set = { file = "bad.txt" } }),
             '.statement.ip_set.file: ' .. dir .. '/bad.txt:3: "10.0.0.256" is not an IPv4 or IPv6 address')
-        fails(rule({ ip_set = { file = "none.txt" } }), ".statement.ip_set.file: cannot read")
+        fails(rule({ ip_set = { file = "none.txt" } }), '.statement.ip_set.file: cannot read "' .. dir
+            .. '/none.txt": No such file or directory')
+        h.write_file(dir .. "/two.txt", "10.0.0.0/8 10.1.0.0/16\n")
+        fails(rule({ ip_set = { file = "two.txt" } }), ".statement.ip_set.file: " .. dir .. "/two.txt:1: one block per line")
         fails(rule({ ip_set = {} }), ".statement.ip_set.addresses: is required (or file)")
         fails(rule({ ip_set = { addresses = { "1.2.3.4" }, forwarded_ip = { header_name = "x-ff" } } }),
             ".statement.ip_set.forwarded_ip.fallback_behavior: is required")
@@ -465,6 +472,10 @@ describe("rule statement configuration errors", function()
             ".statement.regex_pattern_set.file: " .. dir .. "/p.txt:2: PCRE2 error at offset 2: missing closing parenthesis")
         fails(rule({ regex_pattern_set = { field = "uri_path", patterns = { "ok", "*x" } } }),
             ".statement.regex_pattern_set.patterns[2]: PCRE2 error at offset 0: quantifier does not follow a repeatable item")
+        fails(rule({ regex_pattern_set = { field = "uri_path", file = "nope.txt" } }),
+            '.statement.regex_pattern_set.file: cannot read "' .. dir .. '/nope.txt": No such file or directory')
+        fails(rule({ regex_pattern_set = { field = "uri_path" } }),
+            ".statement.regex_pattern_set.patterns: is required (or file)")
     end)
 
     it("and/or/not: too few statements, nesting deeper than 20 levels, a nested error's path", function()
