@@ -528,30 +528,9 @@ static void t_utf8_unicode(mgw_pool_t *pool, const unsigned char *in, size_t n, 
     done(out, b, o);
 }
 
-const mgw_wafxform_t mgw_wafxforms[] = {
-    {"NONE", t_none},
-    {"COMPRESS_WHITE_SPACE", t_compress_ws},
-    {"HTML_ENTITY_DECODE", t_html_entity},
-    {"LOWERCASE", t_lowercase},
-    {"CMD_LINE", t_cmd_line},
-    {"URL_DECODE", t_url_decode},
-    {"URL_DECODE_UNI", t_url_decode_uni},
-    {"BASE64_DECODE", t_b64},
-    {"BASE64_DECODE_EXT", t_b64_ext},
-    {"HEX_DECODE", t_hex},
-    {"MD5", t_md5},
-    {"REPLACE_COMMENTS", t_replace_comments},
-    {"ESCAPE_SEQ_DECODE", t_escape_seq},
-    {"SQL_HEX_DECODE", t_sql_hex},
-    {"CSS_DECODE", t_css},
-    {"JS_DECODE", t_js},
-    {"NORMALIZE_PATH", t_norm},
-    {"NORMALIZE_PATH_WIN", t_norm_win},
-    {"REMOVE_NULLS", t_remove_nulls},
-    {"REPLACE_NULLS", t_replace_nulls},
-    {"UTF8_TO_UNICODE", t_utf8_unicode},
-    {NULL, NULL},
-};
+#define XX(name, fn) {#name, fn},
+const mgw_wafxform_t mgw_wafxforms[] = {MGW_WAFXFORMS(XX){NULL, NULL}};
+#undef XX
 
 const mgw_wafxform_t *mgw_wafxform_find(const char *name)
 {

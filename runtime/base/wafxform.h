@@ -14,6 +14,34 @@
 #include "base/mem.h"
 #include "base/pool.h"
 
+/*
+ * The transformations: AWS's name and the function of wafxform.c that does it. One list
+ * for C and Lua: tools/gen_constants.c exports the names as constants.WAF_TRANSFORMS,
+ * which the configuration checks against.
+ */
+#define MGW_WAFXFORMS(XX)                                                                          \
+    XX(NONE, t_none)                                                                               \
+    XX(COMPRESS_WHITE_SPACE, t_compress_ws)                                                        \
+    XX(HTML_ENTITY_DECODE, t_html_entity)                                                          \
+    XX(LOWERCASE, t_lowercase)                                                                     \
+    XX(CMD_LINE, t_cmd_line)                                                                       \
+    XX(URL_DECODE, t_url_decode)                                                                   \
+    XX(URL_DECODE_UNI, t_url_decode_uni)                                                           \
+    XX(BASE64_DECODE, t_b64)                                                                       \
+    XX(BASE64_DECODE_EXT, t_b64_ext)                                                               \
+    XX(HEX_DECODE, t_hex)                                                                          \
+    XX(MD5, t_md5)                                                                                 \
+    XX(REPLACE_COMMENTS, t_replace_comments)                                                       \
+    XX(ESCAPE_SEQ_DECODE, t_escape_seq)                                                            \
+    XX(SQL_HEX_DECODE, t_sql_hex)                                                                  \
+    XX(CSS_DECODE, t_css)                                                                          \
+    XX(JS_DECODE, t_js)                                                                            \
+    XX(NORMALIZE_PATH, t_norm)                                                                     \
+    XX(NORMALIZE_PATH_WIN, t_norm_win)                                                             \
+    XX(REMOVE_NULLS, t_remove_nulls)                                                               \
+    XX(REPLACE_NULLS, t_replace_nulls)                                                             \
+    XX(UTF8_TO_UNICODE, t_utf8_unicode)
+
 typedef void (*mgw_wafxform_fn)(mgw_pool_t *pool, const unsigned char *in, size_t n,
                                 mgw_str_t *out);
 

@@ -89,11 +89,8 @@ local managed_fields = {
 -- or_statement and not_statement: `and`, `or` and `not` are Lua keywords)
 ---------------------------------------------------------------------------
 
--- AWS's text transformations (runtime/base/wafxform.c has the same names).
-M.TRANSFORMS = { "NONE", "COMPRESS_WHITE_SPACE", "HTML_ENTITY_DECODE", "LOWERCASE", "CMD_LINE",
-  "URL_DECODE", "URL_DECODE_UNI", "BASE64_DECODE", "BASE64_DECODE_EXT", "HEX_DECODE", "MD5",
-  "REPLACE_COMMENTS", "ESCAPE_SEQ_DECODE", "SQL_HEX_DECODE", "CSS_DECODE", "JS_DECODE",
-  "NORMALIZE_PATH", "NORMALIZE_PATH_WIN", "REMOVE_NULLS", "REPLACE_NULLS", "UTF8_TO_UNICODE" }
+-- AWS's text transformations: runtime/base/wafxform.h's list.
+M.TRANSFORMS = require("moongate.constants").WAF_TRANSFORMS
 
 -- Fields to match: the plain ones are a string, the others a table of one key.
 local PLAIN_FIELDS = { "uri_path", "query_string", "method", "all_query_arguments", "headers",
