@@ -4,7 +4,7 @@
  * regex_pattern_set, sqli_match, xss_match) take each value of their field, run it
  * through their transformations and test it; the first value that matches decides.
  * Nothing here allocates outside the request pool while evaluating, except PCRE2's match
- * data, one per thread.
+ * data, made and freed per value.
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "conf/wafstmt.h"
@@ -327,7 +327,7 @@ static int t_size(const node_t *n, const char *p, size_t len, mgw_pool_t *pool)
     }
 }
 
-/* regex_match, regex_pattern_set: PCRE2 with JIT, one match data per thread */
+/* regex_match, regex_pattern_set: PCRE2 with JIT */
 static void re_free_cb(void *p)
 {
     pcre2_code_free(p);
@@ -398,15 +398,17 @@ static int c_regex(node_t *n, const mgw_wafstmt_node_conf_t *c, mgw_pool_t *pool
     return rc;
 }
 
-static __thread pcre2_match_data *match_data;
-
+/* The match data is made per value (a malloc and a free, small beside a match): one per
+ * thread would outlive its worker thread. */
 static int t_regex(const node_t *n, const char *p, size_t len, mgw_pool_t *pool)
 {
     (void)pool;
-    if (match_data == NULL) match_data = pcre2_match_data_create(1, NULL);
-    for (int i = 0; i < n->nre; i++)
-        if (pcre2_match(n->re[i], (PCRE2_SPTR)p, len, 0, 0, match_data, NULL) >= 0) return 1;
-    return 0;
+    pcre2_match_data *md = pcre2_match_data_create(1, NULL);
+    int hit = 0;
+    for (int i = 0; i < n->nre && !hit; i++)
+        hit = pcre2_match(n->re[i], (PCRE2_SPTR)p, len, 0, 0, md, NULL) >= 0;
+    pcre2_match_data_free(md);
+    return hit;
 }
 
 /* sqli_match, xss_match: libinjection through conf/modsec.c */

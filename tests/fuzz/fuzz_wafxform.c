@@ -18,7 +18,8 @@
 static size_t count(void)
 {
     size_t n = 0;
-    while (mgw_wafxforms[n].name) n++;
+    while (mgw_wafxforms[n].name)
+        n++;
     return n;
 }
 

@@ -9,7 +9,8 @@ static mgw_ipset_t *set_of(const char *const *cidrs)
 {
     char err[256];
     mgw_ipset_t *s = mgw_ipset_new();
-    for (int i = 0; cidrs[i]; i++) CHECK(mgw_ipset_add(s, cidrs[i], strlen(cidrs[i]), err, sizeof(err)) == 0);
+    for (int i = 0; cidrs[i]; i++)
+        CHECK(mgw_ipset_add(s, cidrs[i], strlen(cidrs[i]), err, sizeof(err)) == 0);
     mgw_ipset_seal(s);
     return s;
 }
@@ -66,7 +67,7 @@ static void test_zero_and_full_prefixes(void)
 
 static void test_overlapping_and_adjacent(void)
 {
-    const char *c[] = {"10.0.0.0/16", "10.0.128.0/17", "10.1.0.0/16", "10.0.5.0/24",
+    const char *c[] = {"10.0.0.0/16",   "10.0.128.0/17",   "10.1.0.0/16",   "10.0.5.0/24",
                        "2001:db8::/32", "2001:db8:1::/48", "2001:db9::/32", NULL};
     mgw_ipset_t *s = set_of(c);
     /* 10.0/16 swallows 10.0.128/17 and 10.0.5/24, and is adjacent to 10.1/16 */
@@ -149,8 +150,10 @@ static void test_many_against_linear(void)
         x = x * 1103515245u + 12345u;
         unsigned ip = k % 2 ? x : nets[x % N] | (x >> 24);
         int want = 0;
-        for (int i = 0; i < N && !want; i++) want = (ip & 0xffffff00u) == nets[i];
-        snprintf(a, sizeof(a), "%u.%u.%u.%u", ip >> 24, (ip >> 16) & 255, (ip >> 8) & 255, ip & 255);
+        for (int i = 0; i < N && !want; i++)
+            want = (ip & 0xffffff00u) == nets[i];
+        snprintf(a, sizeof(a), "%u.%u.%u.%u", ip >> 24, (ip >> 16) & 255, (ip >> 8) & 255,
+                 ip & 255);
         if (has(s, a) != want) bad++;
     }
     CHECK(bad == 0);

@@ -22,7 +22,8 @@ static const char *xf(const char *name, const char *in, size_t n)
 static void test_table(void)
 {
     int n = 0;
-    for (const mgw_wafxform_t *t = mgw_wafxforms; t->name; t++) n++;
+    for (const mgw_wafxform_t *t = mgw_wafxforms; t->name; t++)
+        n++;
     CHECK(n == 21);
     CHECK(mgw_wafxform_find("URL_DECODE") != NULL);
     CHECK(mgw_wafxform_find("url_decode") == NULL);
