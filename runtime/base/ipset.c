@@ -192,7 +192,7 @@ static int cmp6(const void *a, const void *b)
 void mgw_ipset_seal(mgw_ipset_t *s)
 {
     size_t o = 0;
-    qsort(s->v4, s->n4, sizeof(r4_t), cmp4);
+    if (s->n4) qsort(s->v4, s->n4, sizeof(r4_t), cmp4); /* v4 is NULL when empty */
     for (size_t i = 0; i < s->n4; i++) {
         if (o > 0 && (s->v4[o - 1].hi == UINT32_MAX || s->v4[i].lo <= s->v4[o - 1].hi + 1)) {
             if (s->v4[i].hi > s->v4[o - 1].hi) s->v4[o - 1].hi = s->v4[i].hi;
@@ -202,7 +202,7 @@ void mgw_ipset_seal(mgw_ipset_t *s)
     }
     s->n4 = o;
     o = 0;
-    qsort(s->v6, s->n6, sizeof(r6_t), cmp6);
+    if (s->n6) qsort(s->v6, s->n6, sizeof(r6_t), cmp6);
     for (size_t i = 0; i < s->n6; i++) {
         if (o > 0 && (s->v6[o - 1].hi == ~(u128)0 || s->v6[i].lo <= s->v6[o - 1].hi + 1)) {
             if (s->v6[i].hi > s->v6[o - 1].hi) s->v6[o - 1].hi = s->v6[i].hi;
