@@ -11,12 +11,12 @@ OPT     ?= -O2
 # link them without LTO. `make LTO=` builds without it.
 LTO     ?= -flto=auto -ffat-lto-objects
 SAN     ?=
-PKGS    := luajit libuv libssl libcrypto modsecurity
+PKGS    := luajit libuv libssl libcrypto modsecurity libpcre2-8
 DEBS    := gcc make pkg-config libluajit2-5.1-dev luajit2 libuv1-dev libssl-dev node-llhttp \
            lua-busted lua-cjson lua-socket curl clang libclang-rt-dev \
            python3-websockets python3-jwt python3-cryptography \
            json-schema-test-suite \
-           libpcre2-8-0 libmodsecurity-dev modsecurity-crs
+           libpcre2-8-0 libpcre2-dev libmodsecurity-dev modsecurity-crs
 
 CFLAGS_COMMON = -std=c11 -D_GNU_SOURCE -g $(OPT) $(SAN) -I$(LLHTTP_INC) \
                 $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \

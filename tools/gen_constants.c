@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "base/wafxform.h"
 #include "conf/gwresp.h"
 #include "conf/template.h"
 #include "gw/req_int.h"
@@ -158,6 +159,13 @@ int main(void)
         printf("  %s = %ld,\n", fields[i].name, fields[i].value);
     printf("}\n");
 
+    static const char *wafxforms[] = {
+#define XX(name, fn) #name,
+        MGW_WAFXFORMS(XX)
+#undef XX
+    };
+    list("WAF_TRANSFORMS", "runtime/base/wafxform.h: MGW_WAFXFORMS, AWS WAF's text transformations",
+         wafxforms, COUNT(wafxforms));
     list("CONTEXT_VARIABLES", "runtime/conf/template.h: MGW_CONTEXT_VARS, every $context variable",
          context_vars, COUNT(context_vars));
     qsort(gwresp_types, COUNT(gwresp_types), sizeof(gwresp_types[0]), by_name);

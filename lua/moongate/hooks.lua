@@ -381,6 +381,12 @@ end
 -- WAF
 ---------------------------------------------------------------------------
 
+-- Adds a matched rule's labels to the request (moongate.waf, loaded on first use: it
+-- binds the gateway's C functions).
+local function add_labels(req, labels)
+  require("moongate.waf").add_labels(req, labels)
+end
+
 -- One rule of a web ACL: returns nil when the evaluation goes on with the next rule,
 -- else the action ("ALLOW", "BLOCK" or "ERROR"); and counted (nil or the names of the
 -- count rules that matched so far), and the error { message, traceback } of a rule that
@@ -391,6 +397,9 @@ local function inspect_rule(rule, req, call, counted)
     return "ERROR", counted, matched
   end
   if matched then
+    if rule.labels then -- a policy or managed rule's (a statement adds its own in C)
+      add_labels(req, rule.labels)
+    end
     local action = rule.action
     if action ~= "count" then
       return action == "block" and "BLOCK" or "ALLOW", counted

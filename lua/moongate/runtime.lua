@@ -190,10 +190,15 @@ function M.load_gen(id, text)
       end
     elseif use.hook == "waf" then
       for _, rule in ipairs(use.rules) do
-        if rule.managed then -- evaluated in C (moongate.waf)
-          rule.mod, rule.conf = waf.managed, rule
-        elseif rule.rate then -- counted in C (moongate.waf)
-          rule.mod, rule.conf = waf.rate_based, rule
+        local ckind
+        for key, mod in pairs(waf.kinds) do
+          if rule[key] then
+            ckind = mod
+            break
+          end
+        end
+        if ckind then -- evaluated in C (moongate.waf)
+          rule.mod, rule.conf = ckind, rule
         else
           bind(rule)
         end
@@ -347,6 +352,17 @@ RUN[HOOK.WAF] = function(st, use)
   local name = rule and rule.name
   local list = counted and concat(counted, ",")
   C.mgw_ffi_runtime_waf(st.slot.r, name, name and #name or 0, list, list and #list or 0)
+  if action == "BLOCK" then
+    local resp
+    if rule then
+      resp = rule.response
+    else
+      resp = use.response
+    end
+    if resp then
+      waf.set_response(st.slot.r, resp)
+    end
+  end
   if action == "ERROR" then
     report(st, HOOK.WAF, use, format("rule %q: %s", name, err.message), err.traceback)
     return ERROR

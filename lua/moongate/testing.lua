@@ -370,7 +370,14 @@ function M.waf(rules, req, default_action)
   check_request(req)
   local list = {}
   for i, r in ipairs(rules) do
-    local use = use_of(r.policy, r.config, "inspect")
+    local use
+    if r.statement or r.managed then
+      -- evaluated in C by the gateway only: its inspect answers the rule's error
+      local waf = require "moongate.waf"
+      use = { mod = r.statement and waf.statement or waf.managed, conf = r }
+    else
+      use = use_of(r.policy, r.config, "inspect")
+    end
     list[i] = {
       mod = use.mod, conf = use.conf, action = r.action or "block",
       name = r.name or (type(r.policy) == "string" and r.policy:match("([^/]+)%.lua$")) or ("rule" .. i),

@@ -19,6 +19,7 @@
 #include "conf/jwtconf.h"
 #include "conf/token.h"
 #include "conf/modsec.h"
+#include "conf/wafstmt.h"
 #include "conf/valconf.h"
 #include "conf/wafrate.h"
 #include "conf/wsconf.h"
@@ -814,6 +815,103 @@ static void build_waf_managed(builder_t *b)
     lua_pop(b->L, 1);
 }
 
+/* Reads the statement nodes of the table on top of the stack (lua/moongate/config/waf.lua
+ * shapes them: a flat list, the root first, children by 0-based index). */
+static void read_stmt_nodes(builder_t *b, mgw_wafstmt_conf_t *c)
+{
+    int n = push_list(b, "nodes");
+    c->nnodes = n > 0 ? n : 0;
+    mgw_wafstmt_node_conf_t *nodes =
+        mgw_pool_calloc(b->g->pool, sizeof(*nodes) * (size_t)(n > 0 ? n : 1));
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(b->L, -1, i + 1);
+        mgw_wafstmt_node_conf_t *nc = &nodes[i];
+        nc->op = get_str(b, "op");
+        nc->where = get_str(b, "where");
+        nc->field = get_str(b, "field");
+        nc->field_name = get_str(b, "field_name");
+        nc->match_scope = get_str(b, "match_scope");
+        nc->oversize = get_str(b, "oversize");
+        nc->size_limit = (uint64_t)get_num(b, "size_limit", 0);
+        nc->transforms = get_strs(b, "transforms", &nc->ntransforms);
+        nc->search = get_lstr(b, "search");
+        nc->constraint = get_str(b, "constraint");
+        nc->size = (uint64_t)get_num(b, "size", 0);
+        nc->values = get_strs(b, "values", &nc->nvalues);
+        nc->file = get_str(b, "file");
+        nc->header = get_str(b, "header");
+        nc->fallback = get_str(b, "fallback");
+        nc->position = get_str(b, "position");
+        nc->scope = get_str(b, "scope");
+        nc->key = get_str(b, "key");
+        int k = push_list(b, "kids");
+        nc->nkids = k > 0 ? k : 0;
+        nc->kids = mgw_pool_calloc(b->g->pool, sizeof(int) * (size_t)(k > 0 ? k : 1));
+        for (int j = 0; j < k; j++) {
+            lua_rawgeti(b->L, -1, j + 1);
+            nc->kids[j] = (int)lua_tointeger(b->L, -1);
+            lua_pop(b->L, 1);
+        }
+        if (k >= 0) lua_pop(b->L, 1);
+        lua_pop(b->L, 1);
+    }
+    if (n >= 0) lua_pop(b->L, 1);
+    c->nodes = nodes;
+}
+
+/* The rule statements of web ACL rules (conf/wafstmt.h), compiled once per generation;
+ * an error names the statement's config path. */
+static void build_waf_statements(builder_t *b)
+{
+    mgw_gen_t *g = b->g;
+    int n = push_list(b, "waf_statements");
+    if (n <= 0) {
+        if (n == 0) lua_pop(b->L, 1);
+        return;
+    }
+    g->waf_statements = mgw_pool_calloc(g->pool, sizeof(mgw_wafstmt_t *) * (size_t)n);
+    g->nwaf_statements = n;
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(b->L, -1, i + 1);
+        mgw_wafstmt_conf_t c = {0};
+        read_stmt_nodes(b, &c);
+        c.labels = get_strs(b, "labels", &c.nlabels);
+        char err[2048];
+        g->waf_statements[i] = mgw_wafstmt_compile(&c, g->pool, err, sizeof(err));
+        if (g->waf_statements[i] == NULL) {
+            mgw_buf_printf(b->errors, "%s: %s\n", g->file, err);
+            b->nerrors++;
+        }
+        lua_pop(b->L, 1);
+    }
+    lua_pop(b->L, 1);
+}
+
+/* The custom block responses of web ACL rules and default actions. */
+static void build_waf_responses(builder_t *b)
+{
+    mgw_gen_t *g = b->g;
+    int n = push_list(b, "waf_responses");
+    if (n <= 0) {
+        if (n == 0) lua_pop(b->L, 1);
+        return;
+    }
+    g->waf_responses = mgw_pool_calloc(g->pool, sizeof(mgw_wafresp_t) * (size_t)n);
+    g->nwaf_responses = n;
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(b->L, -1, i + 1);
+        mgw_wafresp_t *w = &g->waf_responses[i];
+        w->status = (int)get_num(b, "status", 403);
+        w->body = get_lstr(b, "body");
+        mgw_kv_t *kv = get_kvs(b, "headers", &w->nhdrs);
+        w->hdrs = mgw_pool_calloc(g->pool, sizeof(mgw_hdr_t) * (size_t)(w->nhdrs ? w->nhdrs : 1));
+        for (int j = 0; j < w->nhdrs; j++)
+            w->hdrs[j] = (mgw_hdr_t){kv[j].name, kv[j].value};
+        lua_pop(b->L, 1);
+    }
+    lua_pop(b->L, 1);
+}
+
 static void build_gen(builder_t *b, int check_only)
 {
     b->check_only = check_only;
@@ -838,6 +936,8 @@ static void build_gen(builder_t *b, int check_only)
     build_lua(b);
     build_waf_managed(b);
     mgw__wafrate_read(b->L, g, check_only, jwt_error, b); /* rate-based rules */
+    build_waf_statements(b);
+    build_waf_responses(b);
     g->account = get_bucket(b, "throttle", "account");
     g->state_dir = get_str(b, "state_dir");
     g->backend_ca = get_str(b, "backend_ca");

@@ -51,6 +51,15 @@ enum { MGW_LISTEN_API, MGW_LISTEN_MANAGEMENT, MGW_LISTEN__COUNT };
  * (lua/moongate/runtime.lua) holds everything else about them.
  */
 
+/* A web ACL rule's custom block response (AWS CustomResponse): status, headers (the
+ * content type among them) and body, answered instead of the WAF_FILTERED response. */
+typedef struct mgw_wafresp_s {
+    int status;
+    mgw_hdr_t *hdrs;
+    int nhdrs;
+    mgw_str_t body;
+} mgw_wafresp_t;
+
 typedef struct {
     int type;
     /* http */
@@ -371,6 +380,13 @@ typedef struct mgw_gen_s {
      * keeps the rule */
     struct mgw_wafrate_s *waf_rate;
     int nwaf_rate;
+    /* rule statements of web ACL rules (conf/wafstmt.h), indexed by the rules'
+     * `statement` number in lua_spec; and the custom block responses of rules and web
+     * ACLs, indexed by their `response` number */
+    struct mgw_wafstmt_s **waf_statements;
+    int nwaf_statements;
+    struct mgw_wafresp_s *waf_responses;
+    int nwaf_responses;
     mgw_listen_t *management; /* &listen[nlisten], the management listener, or NULL */
     /* the file whose token every management request must carry (manage.h) */
     const char *management_token_file;

@@ -383,3 +383,29 @@ int mgw_modsec_eval(const mgw_modsec_t *m, mgw_pool_t *pool, const mgw_modsec_re
     }
     return 0;
 }
+
+/*
+ * libinjection. libmodsecurity links it in and its shared object exports the C entry
+ * points (nm -D libmodsecurity.so.3: libinjection_sqli, libinjection_xss), which costs a
+ * function call per value; a transaction with a one-rule @detectSQLi set costs the
+ * transaction's allocation and set-up. The references are weak, so a libmodsecurity
+ * built without them links and the statements report that they are unavailable.
+ */
+extern int libinjection_sqli(const char *s, size_t slen, char fingerprint[]) __attribute__((weak));
+extern int libinjection_xss(const char *s, size_t slen) __attribute__((weak));
+
+int mgw_modsec_detect_ok(void)
+{
+    return libinjection_sqli != NULL && libinjection_xss != NULL;
+}
+
+int mgw_modsec_is_sqli(const char *s, size_t n)
+{
+    char fp[8];
+    return libinjection_sqli(s, n, fp) != 0;
+}
+
+int mgw_modsec_is_xss(const char *s, size_t n)
+{
+    return libinjection_xss(s, n) != 0;
+}

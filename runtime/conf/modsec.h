@@ -94,6 +94,16 @@ int mgw_modsec_eval(const mgw_modsec_t *m, mgw_pool_t *pool, const mgw_modsec_re
                     mgw_modsec_result_t *res, const char **err);
 
 /*
+ * libinjection as libmodsecurity carries it (its @detectSQLi and @detectXSS operators),
+ * for the sqli_match and xss_match rule statements (conf/wafstmt.c). mgw_modsec_detect_ok
+ * says whether this libmodsecurity exports them (Debian's 3.0.9 does); the other two
+ * return 1 when s (n bytes) is an injection, 0 when not.
+ */
+int mgw_modsec_detect_ok(void);
+int mgw_modsec_is_sqli(const char *s, size_t n);
+int mgw_modsec_is_xss(const char *s, size_t n);
+
+/*
  * Reads one ModSecurity log message (msg) into res: its rule id and msg text, or the
  * anomaly score that moongate's score rule and CRS's blocking rule report. Exposed for
  * the unit tests.

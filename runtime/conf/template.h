@@ -63,6 +63,7 @@
     XX(WAF_MANAGED_MESSAGES, "waf.managed.messages")                                               \
     XX(WAF_MANAGED_SCORE, "waf.managed.score")                                                     \
     XX(WAF_RATE_BASED, "waf.rateBased")                                                            \
+    XX(WAF_LABELS, "waf.labels")                                                                   \
     XX(WAF_RESPONSE_CODE, "wafResponseCode")                                                       \
     XX(CONNECTION_ID, "connectionId")                                                              \
     XX(CONNECTED_AT, "connectedAt")                                                                \

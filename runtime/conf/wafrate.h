@@ -20,8 +20,8 @@ struct mgw_ratewin_s;
 
 /*
  * The kinds of key parts: XX(ID, config name, AWS WAF log name). runtime/lua/ffi_waf.c has
- * a table indexed by them that reads each from a request; a new kind (AWS's
- * LabelNamespace) is a line here, an entry there and one in waf_rate.lua's KEY_KINDS.
+ * a table indexed by them that reads each from a request; a new kind is a line here, an
+ * entry there and one in waf_rate.lua's KEY_KINDS.
  */
 #define MGW_RKEY_KINDS(XX)                                                                         \
     XX(IP, "ip", "IP")                                                                             \
@@ -31,7 +31,8 @@ struct mgw_ratewin_s;
     XX(QUERY_ARGUMENT, "query_argument", "QUERY_ARGUMENT")                                         \
     XX(QUERY_STRING, "query_string", "QUERY_STRING")                                               \
     XX(HTTP_METHOD, "http_method", "HTTP_METHOD")                                                  \
-    XX(URI_PATH, "uri_path", "URI_PATH")
+    XX(URI_PATH, "uri_path", "URI_PATH")                                                           \
+    XX(LABEL_NAMESPACE, "label_namespace", "LABEL_NAMESPACE")
 
 enum {
 #define XX(id, name, aws) MGW_RKEY_##id,
@@ -43,7 +44,8 @@ enum {
 /* One part of a rule's key. */
 typedef struct {
     int kind;       /* MGW_RKEY_* */
-    mgw_str_t name; /* the header (lower case), cookie or query argument; NULL p for others */
+    mgw_str_t name; /* the header (lower case), cookie, query argument or label namespace
+                       (ending in ':'); NULL p for others */
 } mgw_rkey_t;
 
 /* A rate-based rule, in its generation's pool. */
@@ -58,6 +60,8 @@ typedef struct mgw_wafrate_s {
     int nkeys;
     mgw_str_t forwarded_header; /* lower case; NULL p when no part is forwarded_ip */
     int fallback_match;         /* a forwarded header without a valid address: the rule matches */
+    int scope_down;             /* the rule statement (g->waf_statements) a request must match to
+                                   be counted, or -1 */
     struct mgw_ratewin_s *counters; /* NULL when the generation is only checked */
 } mgw_wafrate_t;
 

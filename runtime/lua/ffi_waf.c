@@ -5,18 +5,53 @@
  * $context.waf.managed.*. Rate-based rules (README "Rate-based rules"): the request is
  * counted by its key in the rule's counters (base/ratewin.h), shared by every worker, and
  * the rules that matched are kept for $context.waf.rateBased and the WAF log
- * (mgw__waf_rate_matches). FFI boundary per STYLE.md rule 9.
+ * (mgw__waf_rate_matches). Rule statements (README "Rule statements"): the compiled
+ * statement (conf/wafstmt.c) is evaluated on the request; labels and custom responses of
+ * every kind are kept here too. FFI boundary per STYLE.md rule 9.
  */
 #include <arpa/inet.h>
 #include <string.h>
 
 #include "base/ratewin.h"
+#include "conf/wafstmt.h"
 #include "lua/lua_int.h"
 
 /* Whether a body follows the head (a request without one never waits for it). */
 static int has_body(const mgw_req_t *r)
 {
     return r->body_mem.p ? r->body_mem.n > 0 : r->chunked || (r->has_length && r->content_length);
+}
+
+/*
+ * Statement s on r: 0 (no match), 1 (match) or 2 (wait for the request body, then call
+ * again; only when s reads the body and the request has one).
+ */
+static int eval_statement(mgw_req_t *r, const mgw_wafstmt_t *s)
+{
+    mgw_lreq_t *l = mgw__lreq(r);
+    mgw_wafstmt_req_t in = {
+        .client_ip = r->from.peer,
+        .method = r->method,
+        .target = r->target,
+        .headers = r->headers,
+        .nheaders = r->nheaders,
+        .labels = (const char *const *)l->waf_labels,
+        .nlabels = l->nwaf_labels,
+    };
+    if (mgw_wafstmt_needs_body(s) && has_body(r)) {
+        if (r->body_mem.p) {
+            in.body = r->body_mem.p;
+            in.body_len = r->body_mem.n;
+        } else if (!mgw__hooks_body_complete(r)) {
+            mgw__req_send_continue(r);
+            l->waiting = MGW_WAIT_BODY;
+            return 2;
+        } else {
+            in.body = r->kept_body.p;
+            in.body_len = r->kept_body.n;
+        }
+    }
+    return mgw_wafstmt_eval(s, &in, r->pool) ? 1 : 0;
 }
 
 /*
@@ -190,6 +225,21 @@ static int part_uri_path(mgw_req_t *r, const mgw_wafrate_t *rr, const mgw_rkey_t
     return found(r->raw_path.p ? r->raw_path : r->path, out);
 }
 
+/* The first label the request has in namespace k->name (which ends in ':'), whole. */
+static int part_label_namespace(mgw_req_t *r, const mgw_wafrate_t *rr, const mgw_rkey_t *k,
+                                mgw_str_t *out)
+{
+    (void)rr;
+    int n;
+    const char *const *labels = mgw__waf_labels(r, &n);
+    for (int i = 0; i < n; i++)
+        if (strncmp(labels[i], k->name.p, k->name.n) == 0) {
+            *out = (mgw_str_t){labels[i], strlen(labels[i])};
+            return PART_FOUND;
+        }
+    return PART_MISSING;
+}
+
 /* How each kind of key part is read (conf/wafrate.h MGW_RKEY_KINDS). */
 static const part_fn PARTS[MGW_RKEY__COUNT] = {
     [MGW_RKEY_IP] = part_ip,
@@ -200,6 +250,7 @@ static const part_fn PARTS[MGW_RKEY__COUNT] = {
     [MGW_RKEY_QUERY_STRING] = part_query_string,
     [MGW_RKEY_HTTP_METHOD] = part_http_method,
     [MGW_RKEY_URI_PATH] = part_uri_path,
+    [MGW_RKEY_LABEL_NAMESPACE] = part_label_namespace,
 };
 
 /* Records that rule rr matched r (its key's parts in vals). */
@@ -240,8 +291,16 @@ int mgw_ffi_waf_rate(mgw_req_t *r, int idx, const char **err)
         return -1;
     }
     const mgw_wafrate_t *rr = &r->gen->waf_rate[idx];
-    /* A scope-down statement (AWS's ScopeDownStatement) goes here, once rule statements
-     * exist: a request out of its scope is neither counted nor matched. */
+    /* AWS's ScopeDownStatement: a request out of its scope is neither counted nor matched */
+    if (rr->scope_down >= 0) {
+        if (rr->scope_down >= r->gen->nwaf_statements ||
+            r->gen->waf_statements[rr->scope_down] == NULL) {
+            *err = "no such scope-down statement";
+            return -1;
+        }
+        int in = eval_statement(r, r->gen->waf_statements[rr->scope_down]);
+        if (in != 1) return in;
+    }
     mgw_str_t vals[MGW_WAFRATE_MAX_KEYS];
     size_t n = 0;
     for (int i = 0; i < rr->nkeys; i++) {
@@ -276,4 +335,75 @@ const mgw_waf_rate_match_t *mgw__waf_rate_matches(mgw_req_t *r, int *n)
 {
     *n = r->lua ? r->lua->nwafr : 0;
     return *n ? r->lua->wafr : NULL;
+}
+
+/* ---- labels ---- */
+
+static void add_label(mgw_req_t *r, mgw_lreq_t *l, const char *s, size_t n)
+{
+    for (int i = 0; i < l->nwaf_labels; i++)
+        if (strlen(l->waf_labels[i]) == n && memcmp(l->waf_labels[i], s, n) == 0) return;
+    if (l->nwaf_labels == l->cap_waf_labels) {
+        int cap = l->cap_waf_labels ? 2 * l->cap_waf_labels : 8;
+        const char **v = mgw_pool_alloc(r->pool, sizeof(char *) * (size_t)cap);
+        if (l->nwaf_labels) memcpy(v, l->waf_labels, sizeof(char *) * (size_t)l->nwaf_labels);
+        l->waf_labels = v;
+        l->cap_waf_labels = cap;
+    }
+    l->waf_labels[l->nwaf_labels++] = mgw_pool_strndup(r->pool, s, n);
+}
+
+const char *const *mgw__waf_labels(mgw_req_t *r, int *n)
+{
+    *n = r->lua ? r->lua->nwaf_labels : 0;
+    return *n ? (const char *const *)r->lua->waf_labels : NULL;
+}
+
+/*
+ * Adds the labels of a rule that matched (a policy or managed rule: a statement rule's
+ * are added by mgw_ffi_waf_statement): s holds them separated by commas. Returns 0.
+ */
+int mgw_ffi_waf_add_labels(mgw_req_t *r, const char *s, size_t n)
+{
+    mgw_lreq_t *l = mgw__lreq(r);
+    const char *end = s + n;
+    while (s < end) {
+        const char *c = memchr(s, ',', (size_t)(end - s));
+        if (c == NULL) c = end;
+        if (c > s) add_label(r, l, s, (size_t)(c - s));
+        s = c + 1;
+    }
+    return 0;
+}
+
+/*
+ * Evaluates rule statement idx of the request's generation. Returns 0 (no match), 1 (a
+ * match: the rule's labels are added and its action applies), 2 (wait for the request
+ * body, then call again) or -1 with *err.
+ */
+int mgw_ffi_waf_statement(mgw_req_t *r, int idx, const char **err)
+{
+    if (idx < 0 || idx >= r->gen->nwaf_statements || r->gen->waf_statements[idx] == NULL) {
+        *err = "no such rule statement";
+        return -1;
+    }
+    const mgw_wafstmt_t *s = r->gen->waf_statements[idx];
+    int rc = eval_statement(r, s);
+    if (rc != 1) return rc;
+    mgw_lreq_t *l = mgw__lreq(r);
+    int n;
+    const char *const *labels = mgw_wafstmt_labels(s, &n);
+    for (int i = 0; i < n; i++)
+        add_label(r, l, labels[i], strlen(labels[i]));
+    return 1;
+}
+
+/* The custom response (index idx of the generation's) that a block of the web ACL
+ * answers: the terminating rule's or the default action's. Returns 0, or -1 when there
+ * is no such response. */
+int mgw_ffi_waf_response(mgw_req_t *r, int idx)
+{
+    if (idx < 0 || idx >= r->gen->nwaf_responses) return -1;
+    mgw__lreq(r)->waf_response = &r->gen->waf_responses[idx];
+    return 0;
 }

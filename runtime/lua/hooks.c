@@ -42,6 +42,15 @@ static int waf_done(mgw_req_t *r, int rc)
     if (rc == MGW_LUA_OK) return MGW_PHASE_NEXT;
     if (rc == MGW_LUA_BLOCK) {
         l->waf_blocked = 1;
+        const mgw_wafresp_t *c = l->waf_response;
+        if (c) {
+            /* the rule's (or the default action's) custom response, as AWS WAF's
+             * CustomResponse: its status, headers and body, no gateway response */
+            mgw__resp_head(r, c->status, c->hdrs, c->nhdrs, (int64_t)c->body.n);
+            mgw__resp_body(r, c->body.p, c->body.n, NULL);
+            mgw__resp_end(r);
+            return MGW_PHASE_STOP;
+        }
         mgw__req_fail(r, MGW_GW_WAF_FILTERED, NULL);
     } else {
         mgw__req_fail(r, MGW_GW_API_CONFIGURATION_ERROR, NULL);
@@ -280,6 +289,8 @@ int mgw__hooks_lookup(mgw_req_t *r, int var, mgw_str_t arg, mgw_str_t *out)
             names[i] = l->wafr[i].rule;
         return join(r, names, l->nwafr, ",", out);
     }
+    case MGW_VAR_WAF_LABELS:
+        return join(r, (const char *const *)l->waf_labels, l->nwaf_labels, ",", out);
     case MGW_VAR_WAF_RESPONSE_CODE:
         if (!l->waf_done || l->waf_error) return 0;
         return cstr(l->waf_blocked ? "WAF_BLOCK" : "WAF_ALLOW", out);

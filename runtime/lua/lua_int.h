@@ -168,6 +168,11 @@ struct mgw_lreq_s {
     /* the rate-based rules that matched, in order (ffi_waf.c): $context.waf.rateBased */
     struct mgw_waf_rate_match_s *wafr;
     int nwafr;
+    /* the labels web ACL rules added (ffi_waf.c), pool strings, in the order added */
+    const char **waf_labels;
+    int nwaf_labels, cap_waf_labels;
+    /* the custom block response of the terminating rule or default action, or NULL */
+    const struct mgw_wafresp_s *waf_response;
     /* route selection */
     int route_done;
     /* Lua integration: the response Lua produced */
@@ -235,6 +240,9 @@ void mgw_lua_register(void);
 mgw_lreq_t *mgw__lreq(mgw_req_t *r);
 
 int mgw__hooks_waf(mgw_req_t *r);
+/* The labels the web ACL's rules added to r (n of them; NULL when none), for the WAF
+ * log; they live as long as r. */
+const char *const *mgw__waf_labels(mgw_req_t *r, int *n);
 /* Route selection: returns MGW_PHASE_NEXT with r->route set (or NULL: the route keys
  * decide), MGW_PHASE_STOP or MGW_PHASE_WAIT. */
 int mgw__hooks_select_route(mgw_req_t *r);

@@ -102,21 +102,69 @@ static void rule_groups(mgw_buf_t *b, const mgw_waflog_t *wl, const mgw_lreq_t *
     mgw_buf_addc(b, ']');
 }
 
-/* labels: [{"name": "..."}] -- filled after h-stmt/h-rate merge, from
- * mgw__waf_labels(r, &n) (the labels the web ACL's rules added). Empty until then. */
+/* labels: [{"name": "..."}], the labels the web ACL's rules added, in order. */
 static void labels(mgw_buf_t *b, mgw_req_t *r)
 {
-    (void)r;
-    mgw_buf_add(b, "[]", 2);
+    int n;
+    const char *const *v = mgw__waf_labels(r, &n);
+    mgw_buf_addc(b, '[');
+    for (int i = 0; i < n; i++) {
+        mgw_buf_adds(b, i ? ",{\"name\":" : "{\"name\":");
+        jcstr(b, v[i]);
+        mgw_buf_addc(b, '}');
+    }
+    mgw_buf_addc(b, ']');
 }
 
-/* rateBasedRuleList -- filled after h-stmt/h-rate merge, from mgw__waf_rate_matches(r,
- * &n) (the rate-based rules whose limit the request's key passed; terminatingRuleType
- * RATE_BASED comes with them). Empty until then. */
+/* rateBasedRuleList: the rate-based rules whose limit the request's key passed (or that
+ * matched by their forwarded-IP fallback), with the key as AWS WAF logs it: limitValue
+ * for IP and FORWARDEDIP, customValues for CUSTOMKEYS. */
 static void rate_based(mgw_buf_t *b, mgw_req_t *r)
 {
-    (void)r;
-    mgw_buf_add(b, "[]", 2);
+    int n;
+    const mgw_waf_rate_match_t *m = mgw__waf_rate_matches(r, &n);
+    mgw_buf_addc(b, '[');
+    for (int i = 0; i < n; i++) {
+        if (i) mgw_buf_addc(b, ',');
+        mgw_buf_adds(b, "{\"rateBasedRuleId\":");
+        jcstr(b, m[i].rule);
+        mgw_buf_adds(b, ",\"rateBasedRuleName\":");
+        jcstr(b, m[i].rule);
+        mgw_buf_printf(
+            b, ",\"limitKey\":\"%s\",\"maxRateAllowed\":%llu,\"evaluationWindowSec\":\"%d\"",
+            m[i].limit_key, (unsigned long long)m[i].limit, m[i].window_s);
+        if (strcmp(m[i].limit_key, "CUSTOMKEYS") == 0) {
+            mgw_buf_adds(b, ",\"customValues\":[");
+            for (int k = 0; k < m[i].nvalues; k++) {
+                const mgw_waf_rate_value_t *v = &m[i].values[k];
+                mgw_buf_adds(b, k ? ",{\"key\":" : "{\"key\":");
+                jcstr(b, v->key);
+                if (v->name) {
+                    mgw_buf_adds(b, ",\"name\":");
+                    jcstr(b, v->name);
+                }
+                mgw_buf_adds(b, ",\"value\":");
+                jstr(b, v->value.p ? v->value.p : "", v->value.n);
+                mgw_buf_addc(b, '}');
+            }
+            mgw_buf_addc(b, ']');
+        } else if (m[i].nvalues > 0) {
+            mgw_buf_adds(b, ",\"limitValue\":");
+            jstr(b, m[i].values[0].value.p ? m[i].values[0].value.p : "", m[i].values[0].value.n);
+        }
+        mgw_buf_addc(b, '}');
+    }
+    mgw_buf_addc(b, ']');
+}
+
+/* Whether the terminating rule is a rate-based rule (it matched, so it is in the list). */
+static int rate_rule(mgw_req_t *r, const char *rule)
+{
+    int n;
+    const mgw_waf_rate_match_t *m = mgw__waf_rate_matches(r, &n);
+    for (int i = 0; i < n; i++)
+        if (strcmp(m[i].rule, rule) == 0) return 1;
+    return 0;
 }
 
 static int redacted(const mgw_waflog_t *wl, mgw_str_t name)
@@ -187,7 +235,8 @@ int mgw__waflog_line(mgw_req_t *r, const mgw_stage_t *st, mgw_buf_t *b)
     jcstr(b, rule ? rule : "Default_Action");
     mgw_buf_adds(b, rule && managed(wl, rule, -1)
                         ? ",\"terminatingRuleType\":\"MANAGED_RULE_GROUP\""
-                        : ",\"terminatingRuleType\":\"REGULAR\"");
+                    : rule && rate_rule(r, rule) ? ",\"terminatingRuleType\":\"RATE_BASED\""
+                                                 : ",\"terminatingRuleType\":\"REGULAR\"");
     mgw_buf_adds(b, block ? ",\"action\":\"BLOCK\"" : ",\"action\":\"ALLOW\"");
     mgw_buf_adds(b, ",\"terminatingRuleMatchDetails\":[],\"httpSourceName\":\"APIGW\","
                     "\"httpSourceId\":");

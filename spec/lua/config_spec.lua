@@ -906,8 +906,12 @@ describe("moongate.config", function()
 
   describe("schema", function()
     it("describes every field", function()
-      local missing = {}
+      local missing, seen = {}, {}
       local function visit(s, path)
+        if seen[s] then
+          return -- a recursive schema (rule statements nest)
+        end
+        seen[s] = true
         if not s.description then
           missing[#missing + 1] = path
         end

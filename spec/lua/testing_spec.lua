@@ -162,6 +162,17 @@ describe("moongate.testing", function()
       assert.matches(":2: attempt to call method 'nope'", d.error, 1, true)
     end)
 
+    it("answers a rule statement's or a managed rule's error: the kit does not evaluate them", function()
+      local d = testing.waf({ { name = "s", statement = { byte_match = { field = "uri_path",
+        search_string = "/x", positional_constraint = "EXACTLY" } }, action = "block" } }, testing.request{})
+      assert.equal(500, d.status)
+      assert.equal("s", d.rule)
+      assert.matches("rule statements run only in the gateway (the busted kit does not evaluate them", d.error, 1, true)
+      d = testing.waf({ { name = "m", managed = "owasp-crs", action = "block" } }, testing.request{})
+      assert.equal(500, d.status)
+      assert.matches("managed rules run only in the gateway", d.error, 1, true)
+    end)
+
     it("validates each rule's configuration", function()
       assert.has_error(function()
         testing.waf({ { policy = match_header, action = "block", config = { nme = "a" } } }, testing.request{})

@@ -516,6 +516,9 @@ local function check_jwt_authorizer(c, v, path, ctx)
 end
 
 local function check_waf(c, v, path, ctx)
+  if c.default_response and c.default_action ~= "block" then
+    fail(ctx, join(path, "default_response"), 'applies only when default_action is "block"')
+  end
   local priorities, names = {}, {}
   for i, rule in ipairs(c.rules or {}) do
     if rule then

@@ -313,6 +313,7 @@ local waf = {
     },
     rules = { type = "list", default = {}, elements = waf_rule, description = "the rules" },
     log = waf_conf.log_field, -- moongate.config.waf
+    default_response = waf_conf.response,
   },
 }
 

@@ -333,24 +333,16 @@ local function shape_policies(out, c, ctx)
       local spath = join(join(api_path, "stages"), ss.name)
       if st.waf then
         local rules = {}
+        local kctx = { pid = pid, prefix = ctx.prefix, watch = watch, acl = join(spath, "waf") }
         for i, rule in ipairs(st.waf.rules) do
-          if rule.managed then
-            rules[#rules + 1] = waf_conf.shape_managed(out, rule, join(join(join(spath, "waf"), "rules"), i),
-              ctx.prefix, watch)
-            if ss.waf_log then
-              waf_conf.shape_log_managed(ss.waf_log, rule, rules[#rules])
-            end
-          elseif rule.rate_based then
-            rules[#rules + 1] = waf_conf.rate.shape(out, rule, join(join(join(spath, "waf"), "rules"), i),
-              join(spath, "waf"))
-          else
-            rules[#rules + 1] = { name = rule.name, priority = rule.priority, action = rule.action,
-              policy = pid(rule._policy), conf = rule.config }
+          rules[#rules + 1] = waf_conf.shape_rule(out, rule, join(join(join(spath, "waf"), "rules"), i), kctx)
+          if rule.managed and ss.waf_log then
+            waf_conf.shape_log_managed(ss.waf_log, rule, rules[#rules])
           end
         end
         sort(rules, function(x, y) return x.priority < y.priority end)
         ss.waf = add({ hook = "waf", where = join(spath, "waf"), default_action = st.waf.default_action,
-          rules = rules })
+          rules = rules, response = waf_conf.shape_response(out, st.waf.default_response) })
       end
       if st.access_log and st.access_log.policy then
         ss.access_log.policy = add({ hook = "log", where = join(spath, "access_log"),

@@ -4,8 +4,9 @@
 -- get: the counting is C's (runtime/base/ratewin.c, runtime/lua/ffi_waf.c), so the rule's
 -- entry in out.waf_rate says everything C needs, and the rule's use entry names it by index.
 --
--- The key is a list of key parts, one kind each (KEY_KINDS: a new kind, e.g. AWS's
--- LabelNamespace, is an entry here and one in ffi_waf.c's table). The aggregate key types
+-- The key is a list of key parts, one kind each (KEY_KINDS: a new kind is an entry here,
+-- a line in conf/wafrate.h and one in ffi_waf.c's table). The scope-down statement
+-- (scope_down) is a rule statement: moongate.config.waf adds the field and shapes it. The aggregate key types
 -- are lists too: "ip" is { ip }, "forwarded_ip" is { forwarded_ip }, "constant" is {}.
 local ipairs, pairs, concat = ipairs, pairs, table.concat
 local format = string.format
@@ -30,6 +31,8 @@ M.KEY_KINDS = {
   uri_path = { aws = "URI_PATH", what = "the request path" },
   ip = { aws = "IP", what = "the client address" },
   forwarded_ip = { aws = "FORWARDED_IP", what = "the first address of forwarded_ip.header_name" },
+  label_namespace = { named = true, aws = "LABEL_NAMESPACE",
+    what = "the first label the request has in namespace name (e.g. \"app:tier:\"), whole" },
 }
 
 -- The aggregate key types (AWS AggregateKeyType) and their log names (limitKey).
@@ -148,26 +151,16 @@ end
 
 M.fields.rate_based.post = M.check
 
--- The kind's checks that involve the rest of the rule (moongate.config.waf's check_rule
--- calls it for a rule with rate_based): one kind per rule, no allow action, no field of
--- another kind (others: those field names).
-function M.check_rule(rule, rpath, ctx, others)
-  if rule.policy ~= nil or rule.managed ~= nil then
-    fail(ctx, join(rpath, "rate_based"), "a rule has one of policy, managed or rate_based")
-    return nil
-  end
-  for _, f in ipairs(others) do
-    if rule[f] ~= nil then
-      fail(ctx, join(rpath, f), "does not apply to rate-based rules")
-    end
-  end
+-- The kind's check of the rest of the rule (moongate.config.waf's KINDS entry; the
+-- table makes sure a rule has one kind and no field of another): no allow action, as in
+-- AWS WAF, and a default name.
+function M.check_rule(rule, rpath, ctx)
   if rule.action == "allow" then
     fail(ctx, join(rpath, "action"), 'a rate-based rule\'s action is "block" or "count" (as in AWS WAF)')
   end
   if rule.name == nil then
     rule.name = "rate-based"
   end
-  return "rate_based"
 end
 
 -- The rule's key as a list of { kind, name } parts (header names in lower case, as
@@ -181,7 +174,13 @@ local function key_parts(c)
   end
   local parts = {}
   for i, k in ipairs(c.custom_keys) do
-    parts[i] = { kind = k.type, name = k.type == "header" and k.name:lower() or k.name }
+    local name = k.name
+    if k.type == "header" then
+      name = name:lower()
+    elseif k.type == "label_namespace" and name:sub(-1) ~= ":" then
+      name = name .. ":"
+    end
+    parts[i] = { kind = k.type, name = name }
   end
   return parts
 end
@@ -208,7 +207,7 @@ function M.shape(out, rule, where, acl)
     forwarded_header = fwd and fwd.header_name:lower(), fallback_match = fwd and fwd.fallback_behavior == "match",
     counter = concat({ acl, rule.name, num(c.limit), num(c.window), concat(spec, ",") }, "|"),
   }
-  return { name = rule.name, priority = rule.priority, action = rule.action, rate = #out.waf_rate - 1 }
+  return { rate = #out.waf_rate - 1 }
 end
 
 return M
