@@ -275,7 +275,8 @@ describe("rate-based rule configuration errors", function()
     it("an unknown key kind, a key without its name, the same key twice", function()
         expect({ priority = 1, action = "block", rate_based = { limit = 10, custom_keys = { { type = "label" } } } },
             '.rate_based.custom_keys[1].type: must be one of "cookie", "forwarded_ip", "header", "http_method", '
-            .. '"ip", "query_argument", "query_string", "uri_path", got "label"')
+            .. '"ip", "label_namespace", "query_argument", "query_string", "uri_path", got "label" '
+            .. '(did you mean "label_namespace"?)')
         expect({ priority = 1, action = "block", rate_based = { limit = 10, custom_keys = { { type = "header" } } } },
             ".rate_based.custom_keys[1].name: is required")
         expect({ priority = 1, action = "block", rate_based = { limit = 10, custom_keys = {
@@ -304,11 +305,15 @@ describe("rate-based rule configuration errors", function()
 
     it("rate_based with policy or managed, a managed field on a rate-based rule", function()
         expect({ priority = 1, action = "block", policy = "p.lua", rate_based = { limit = 10 } },
-            ".rate_based: a rule has one of policy, managed or rate_based")
+            ".rate_based: a rule has exactly one of policy, managed, statement or rate_based; this one has "
+            .. "policy and rate_based")
         expect({ priority = 1, action = "block", managed = "owasp-crs", rate_based = { limit = 10 } },
-            ".rate_based: a rule has one of policy, managed or rate_based")
+            ".rate_based: a rule has exactly one of policy, managed, statement or rate_based; this one has "
+            .. "managed and rate_based")
         expect({ priority = 1, action = "block", paranoia_level = 2, rate_based = { limit = 10 } },
-            ".paranoia_level: does not apply to rate-based rules")
+            ".paranoia_level: applies only to managed rules")
+        expect({ priority = 1, action = "block", config = { a = 1 }, rate_based = { limit = 10 } },
+            ".config: applies only to policy rules (a policy's configuration)")
     end)
 
     it("refuses to start with a bad rate-based rule and says why", function()

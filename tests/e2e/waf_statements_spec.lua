@@ -508,6 +508,7 @@ describe("rule statement configuration errors", function()
 
     it("statement and policy together; statement fields on a policy rule", function()
         fails(rule(BM(), { policy = "p.lua" }),
-            ".statement: a rule has one of policy, managed, statement, not both policy and statement")
+            ".statement: a rule has exactly one of policy, managed, statement or rate_based; this one has "
+            .. "policy and statement")
     end)
 end)

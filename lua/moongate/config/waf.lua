@@ -546,13 +546,16 @@ function M.check_rule(rule, raw, rpath, ctx)
     end
   end
   if #named > 1 then
-    fail(ctx, join(rpath, named[2]), "a rule has one of " .. table.concat(KEYS, ", ") .. ", not both "
-      .. table.concat(named, " and "))
+    fail(ctx, join(rpath, named[2]), "a rule has exactly one of " .. table.concat(KEYS, ", ", 1, #KEYS - 1)
+      .. " or " .. KEYS[#KEYS] .. "; this one has " .. table.concat(named, " and "))
     return nil
   end
   if chosen == nil then
     fail(ctx, join(rpath, "policy"), "is required (or managed = \"owasp-crs\", statement = {...} or rate_based = {...})")
     return nil
+  end
+  if chosen.key ~= "policy" and type(raw) == "table" and raw.config ~= nil then
+    fail(ctx, join(rpath, "config"), "applies only to policy rules (a policy's configuration)")
   end
   for _, kind in ipairs(M.KINDS) do
     if kind ~= chosen then

@@ -133,6 +133,10 @@ function M.check(c, _, path, ctx)
         end
         seen[id] = i
         wants_fwd = wants_fwd or k.type == "forwarded_ip"
+        if k.type == "label_namespace" and k.name and k.name:sub(-1) ~= ":" then
+          fail(ctx, join(join(join(path, "custom_keys"), i), "name"), 'a namespace ends with ":", got '
+            .. quote(k.name))
+        end
         if (k.type == "ip" or k.type == "forwarded_ip") and #keys == 1 then
           fail(ctx, join(join(path, "custom_keys"), i), format('an address alone is aggregate_key_type = %s, '
             .. "not a custom key (custom keys with an address need another key, as in AWS WAF)", quote(k.type)))
@@ -174,13 +178,7 @@ local function key_parts(c)
   end
   local parts = {}
   for i, k in ipairs(c.custom_keys) do
-    local name = k.name
-    if k.type == "header" then
-      name = name:lower()
-    elseif k.type == "label_namespace" and name:sub(-1) ~= ":" then
-      name = name .. ":"
-    end
-    parts[i] = { kind = k.type, name = name }
+    parts[i] = { kind = k.type, name = k.type == "header" and k.name:lower() or k.name }
   end
   return parts
 end
