@@ -43,7 +43,7 @@ static void read_rule(lua_State *L, mgw_gen_t *g, mgw_wafrate_t *rr, int check_o
     rr->limit_key = mgw__lfield_str(L, pool, "limit_key");
     rr->forwarded_header = mgw__lfield_lstr(L, pool, "forwarded_header", MGW_NULL_STR);
     rr->fallback_match = mgw__lfield_bool(L, "fallback_match", 0);
-    rr->scope_down = (int)mgw__lfield_num(L, "scope_down", -1);
+    rr->scope_down = (int)mgw__lfield_num(L, "scope_down", -1) + 1;
     int n = mgw__lfield_list(L, "keys");
     for (int i = 0; i < n; i++) {
         lua_rawgeti(L, -1, i + 1);

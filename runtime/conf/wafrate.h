@@ -60,8 +60,8 @@ typedef struct mgw_wafrate_s {
     int nkeys;
     mgw_str_t forwarded_header; /* lower case; NULL p when no part is forwarded_ip */
     int fallback_match;         /* a forwarded header without a valid address: the rule matches */
-    int scope_down;             /* the rule statement (g->waf_statements) a request must match to
-                                   be counted, or -1 */
+    int scope_down;             /* 1 + the index of the rule statement (g->waf_statements) a request
+                                   must match to be counted; 0: none */
     struct mgw_ratewin_s *counters; /* NULL when the generation is only checked */
 } mgw_wafrate_t;
 

@@ -398,16 +398,27 @@ static int c_regex(node_t *n, const mgw_wafstmt_node_conf_t *c, mgw_pool_t *pool
     return rc;
 }
 
-/* The match data is made per value (a malloc and a free, small beside a match): one per
- * thread would outlive its worker thread. */
+/* PCRE2's allocations for a match come from the request pool (freed with it). */
+static void *pool_malloc(PCRE2_SIZE n, void *pool)
+{
+    return mgw_pool_alloc(pool, n);
+}
+
+static void pool_free(void *p, void *pool)
+{
+    (void)p, (void)pool;
+}
+
+/* The match data comes from the request pool: no malloc per value, and nothing per
+ * thread that would outlive its worker. */
 static int t_regex(const node_t *n, const char *p, size_t len, mgw_pool_t *pool)
 {
-    (void)pool;
-    pcre2_match_data *md = pcre2_match_data_create(1, NULL);
+    pcre2_general_context *gc = pcre2_general_context_create(pool_malloc, pool_free, pool);
+    pcre2_match_data *md = gc ? pcre2_match_data_create(1, gc) : NULL;
+    if (md == NULL) return 0;
     int hit = 0;
     for (int i = 0; i < n->nre && !hit; i++)
         hit = pcre2_match(n->re[i], (PCRE2_SPTR)p, len, 0, 0, md, NULL) >= 0;
-    pcre2_match_data_free(md);
     return hit;
 }
 

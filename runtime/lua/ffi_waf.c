@@ -292,13 +292,13 @@ int mgw_ffi_waf_rate(mgw_req_t *r, int idx, const char **err)
     }
     const mgw_wafrate_t *rr = &r->gen->waf_rate[idx];
     /* AWS's ScopeDownStatement: a request out of its scope is neither counted nor matched */
-    if (rr->scope_down >= 0) {
-        if (rr->scope_down >= r->gen->nwaf_statements ||
-            r->gen->waf_statements[rr->scope_down] == NULL) {
+    if (rr->scope_down > 0) {
+        int sd = rr->scope_down - 1;
+        if (sd >= r->gen->nwaf_statements || r->gen->waf_statements[sd] == NULL) {
             *err = "no such scope-down statement";
             return -1;
         }
-        int in = eval_statement(r, r->gen->waf_statements[rr->scope_down]);
+        int in = eval_statement(r, r->gen->waf_statements[sd]);
         if (in != 1) return in;
     }
     mgw_str_t vals[MGW_WAFRATE_MAX_KEYS];
