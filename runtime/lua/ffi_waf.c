@@ -23,6 +23,27 @@ static int has_body(const mgw_req_t *r)
 }
 
 /*
+ * The request body a rule inspects, in *p and *n: 0 when there (or when the request has
+ * none: *p NULL), 2 when the rule must wait for it (then call again). The client may
+ * wait for "100 Continue" before sending it.
+ */
+static int rule_body(mgw_req_t *r, mgw_lreq_t *l, const char **p, size_t *n)
+{
+    *p = NULL, *n = 0;
+    if (!has_body(r)) return 0;
+    if (r->body_mem.p) {
+        *p = r->body_mem.p, *n = r->body_mem.n;
+    } else if (!mgw__hooks_body_complete(r)) {
+        mgw__req_send_continue(r);
+        l->waiting = MGW_WAIT_BODY;
+        return 2;
+    } else {
+        *p = r->kept_body.p, *n = r->kept_body.n;
+    }
+    return 0;
+}
+
+/*
  * Statement s on r: 0 (no match), 1 (match) or 2 (wait for the request body, then call
  * again; only when s reads the body and the request has one).
  */
@@ -38,19 +59,7 @@ static int eval_statement(mgw_req_t *r, const mgw_wafstmt_t *s)
         .labels = (const char *const *)l->waf_labels,
         .nlabels = l->nwaf_labels,
     };
-    if (mgw_wafstmt_needs_body(s) && has_body(r)) {
-        if (r->body_mem.p) {
-            in.body = r->body_mem.p;
-            in.body_len = r->body_mem.n;
-        } else if (!mgw__hooks_body_complete(r)) {
-            mgw__req_send_continue(r);
-            l->waiting = MGW_WAIT_BODY;
-            return 2;
-        } else {
-            in.body = r->kept_body.p;
-            in.body_len = r->kept_body.n;
-        }
-    }
+    if (mgw_wafstmt_needs_body(s) && rule_body(r, l, &in.body, &in.body_len) == 2) return 2;
     return mgw_wafstmt_eval(s, &in, r->pool) ? 1 : 0;
 }
 
@@ -77,20 +86,7 @@ int mgw_ffi_waf_managed(mgw_req_t *r, int idx, const char **err)
         .headers = r->headers,
         .nheaders = r->nheaders,
     };
-    if (has_body(r) && mgw_modsec_inspection_size(m) > 0) {
-        if (r->body_mem.p) {
-            in.body = r->body_mem.p;
-            in.body_len = r->body_mem.n;
-        } else if (!mgw__hooks_body_complete(r)) {
-            /* The client may wait for "100 Continue" before sending the body. */
-            mgw__req_send_continue(r);
-            l->waiting = MGW_WAIT_BODY;
-            return 2;
-        } else {
-            in.body = r->kept_body.p;
-            in.body_len = r->kept_body.n;
-        }
-    }
+    if (mgw_modsec_inspection_size(m) > 0 && rule_body(r, l, &in.body, &in.body_len) == 2) return 2;
     mgw_modsec_result_t *res = mgw_pool_alloc(r->pool, sizeof(*res));
     if (mgw_modsec_eval(m, r->pool, &in, res, err) != 0) {
         return -1;

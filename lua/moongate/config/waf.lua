@@ -103,22 +103,7 @@ local OVERSIZE = { "CONTINUE", "MATCH", "NO_MATCH" }
 local MAX_DEPTH = 20
 local MAX_BODY = 65536
 
-local function contains(list, v)
-  for _, x in ipairs(list) do
-    if x == v then
-      return true
-    end
-  end
-  return false
-end
-
-local function words(list)
-  local out = {}
-  for i, v in ipairs(list) do
-    out[i] = quote(v)
-  end
-  return table.concat(out, ", ")
-end
+local contains, words = lang.contains, lang.quoted_list
 
 -- field = "uri_path" | { single_header = "name" } | { headers = { match_scope = } } |
 -- { body = { size_limit =, oversize_handling = } } ... -> { name, field_name, ... }
