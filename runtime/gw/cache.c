@@ -34,16 +34,11 @@ static void key_add(mgw_buf_t *k, const char *s, size_t n)
 static void key_query(mgw_buf_t *k, const mgw_req_t *r, mgw_str_t name)
 {
     const char *p = r->query.p, *end = p ? p + r->query.n : NULL;
+    mgw_str_t v;
     int found = 0;
-    while (p && p < end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p)), *e = amp ? amp : end;
-        const char *eq = memchr(p, '=', (size_t)(e - p));
-        const char *ne = eq ? eq : e;
-        if (mgw__query_name_is(p, (size_t)(ne - p), name)) {
-            found = 1;
-            key_add(k, eq ? eq + 1 : "", eq ? (size_t)(e - eq - 1) : 0);
-        }
-        p = e + 1;
+    while (mgw__query_next(&p, end, name, &v)) {
+        found = 1;
+        key_add(k, v.p, v.n);
     }
     if (!found) mgw_buf_addc(k, '-');
 }

@@ -325,8 +325,12 @@ void mgw__cache_end(mgw_req_t *r);
 
 /* ---- gw/validate.c ---- */
 
-/* s (n bytes) percent-decoded as a query string component ('+' is a space) equals want. */
-int mgw__query_name_is(const char *s, size_t n, mgw_str_t want);
+/*
+ * The next query parameter named name in [*p, end) (names percent-decoded, values raw):
+ * 1 with its value in *value (empty when it has no '='), *p moved past it; 0 when none is
+ * left. Walk a query string with p = r->query.p, end = p + r->query.n.
+ */
+int mgw__query_next(const char **p, const char *end, mgw_str_t name, mgw_str_t *value);
 
 /* Request validation of a route that has it (r->route->validation), which the
  * integration phase runs before the integration starts; returns like a phase, and when

@@ -29,7 +29,8 @@ static int blank(mgw_str_t v)
     return 1;
 }
 
-int mgw__query_name_is(const char *s, size_t n, mgw_str_t want)
+/* s (n bytes) percent-decoded as a query string component ('+' is a space) equals want. */
+static int query_name_is(const char *s, size_t n, mgw_str_t want)
 {
     size_t k = 0;
     for (size_t i = 0; i < n; i++, k++) {
@@ -46,19 +47,28 @@ int mgw__query_name_is(const char *s, size_t n, mgw_str_t want)
     return k == want.n;
 }
 
+int mgw__query_next(const char **p, const char *end, mgw_str_t name, mgw_str_t *value)
+{
+    while (*p && *p < end) {
+        const char *s = *p, *amp = memchr(s, '&', (size_t)(end - s)), *e = amp ? amp : end;
+        const char *eq = memchr(s, '=', (size_t)(e - s)), *ne = eq ? eq : e;
+        *p = amp ? amp + 1 : end;
+        if (query_name_is(s, (size_t)(ne - s), name)) {
+            *value = eq ? (mgw_str_t){eq + 1, (size_t)(e - eq - 1)} : (mgw_str_t){e, 0};
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* 1 when the query string has the parameter name with a value that is not blank. */
 static int has_query_param(const mgw_req_t *r, mgw_str_t name)
 {
     const char *p = r->query.p, *end = p ? p + r->query.n : NULL;
-    int found = 0;
-    while (p && p < end && !found) {
-        const char *amp = memchr(p, '&', (size_t)(end - p)), *e = amp ? amp : end;
-        const char *eq = memchr(p, '=', (size_t)(e - p));
-        if (eq && mgw__query_name_is(p, (size_t)(eq - p), name))
-            found = !blank((mgw_str_t){eq + 1, (size_t)(e - eq - 1)});
-        p = e + 1;
-    }
-    return found;
+    mgw_str_t v;
+    while (mgw__query_next(&p, end, name, &v))
+        if (!blank(v)) return 1;
+    return 0;
 }
 
 static int has_param(const mgw_req_t *r, const mgw_vparam_t *vp)

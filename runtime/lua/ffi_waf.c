@@ -188,16 +188,7 @@ static int part_query_argument(mgw_req_t *r, const mgw_wafrate_t *rr, const mgw_
 {
     (void)rr;
     const char *p = r->query.p, *end = p ? p + r->query.n : NULL;
-    while (p && p < end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p)), *e = amp ? amp : end;
-        const char *eq = memchr(p, '=', (size_t)(e - p)), *ne = eq ? eq : e;
-        if (mgw__query_name_is(p, (size_t)(ne - p), k->name)) {
-            *out = eq ? (mgw_str_t){eq + 1, (size_t)(e - eq - 1)} : (mgw_str_t){e, 0};
-            return PART_FOUND;
-        }
-        p = e + 1;
-    }
-    return PART_MISSING;
+    return mgw__query_next(&p, end, k->name, out) ? PART_FOUND : PART_MISSING;
 }
 
 static int part_query_string(mgw_req_t *r, const mgw_wafrate_t *rr, const mgw_rkey_t *k,
