@@ -24,6 +24,7 @@
 #include "conf/wafrate.h"
 #include "conf/wsconf.h"
 #include "conf/lfield.h"
+#include "conf/logsink.h"
 
 #ifndef MGW_LUA_DIR
 #define MGW_LUA_DIR "lua"
@@ -104,26 +105,12 @@ static mgw_template_t *compile(builder_t *b, const char *src, const char *where)
     return t;
 }
 
-static int open_log(builder_t *b, const char *path, const char *where, int check_only)
+static void jwt_error(void *b, const char *where, const char *reason);
+
+/* The log target of the destination shaped at t.sink (conf/logsink.h). */
+static int open_log(builder_t *b, int check_only)
 {
-    mgw_gen_t *g = b->g;
-    for (int i = 0; i < g->nlogs; i++)
-        if (strcmp(g->logs[i].path, path) == 0) return i;
-    int fd = -1;
-    if (!check_only) {
-        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        if (fd < 0) {
-            char msg[512];
-            snprintf(msg, sizeof(msg), "cannot open \"%s\": %s", path, strerror(errno));
-            add_error(b, where, msg);
-            return -1;
-        }
-    }
-    mgw_logfile_t *logs = mgw_pool_alloc(g->pool, sizeof(*logs) * (size_t)(g->nlogs + 1));
-    if (g->nlogs) memcpy(logs, g->logs, sizeof(*logs) * (size_t)g->nlogs);
-    logs[g->nlogs] = (mgw_logfile_t){path, fd};
-    g->logs = logs;
-    return g->nlogs++;
+    return mgw__logsink_open(b->L, b->g, check_only, jwt_error, b);
 }
 
 /* The bucket named name with this limit; the limit itself is part of the bucket's key,
@@ -269,8 +256,6 @@ static void build_client_cert(builder_t *b, mgw_api_t *api, mgw_stage_t *st)
                                          st->client_cert_file);
 }
 
-static void jwt_error(void *b, const char *where, const char *reason);
-
 static const char **get_strs(builder_t *b, const char *key, int *count);
 
 /* The stage's WAF log (README "WAF logs"), shaped by lua/moongate/config/waf.lua; its
@@ -280,8 +265,7 @@ static const mgw_waflog_t *build_waf_log(builder_t *b, mgw_api_t *api, mgw_stage
 {
     mgw_pool_t *pool = b->g->pool;
     mgw_waflog_t *w = mgw_pool_calloc(pool, sizeof(*w));
-    const char *path = get_str(b, "path"), *where = get_str(b, "where");
-    w->log_id = open_log(b, path ? path : "", where ? where : "waf.log.path", check_only);
+    w->log_id = open_log(b, check_only);
     double rate = get_num(b, "sample_rate", 1);
     w->sample_all = rate >= 1;
     /* 2^64 * rate, below 2^64 since rate < 1 here */
@@ -356,14 +340,10 @@ static void build_stage(builder_t *b, mgw_api_t *api, mgw_stage_t *st, int check
         const char *where = get_str(b, "where");
         if (where == NULL) where = "access_log.format";
         const char *format = get_str(b, "format");
-        const char *path = get_str(b, "path");
-        const char *dot = strrchr(where, '.');
-        const char *path_where =
-            mgw_pool_printf(b->g->pool, "%.*s.path", (int)(dot ? dot - where : 0), where);
         st->log_policy = (int)get_num(b, "policy", 0);
         /* A log policy may write whole lines itself: the format is then optional. */
         if (format || !st->log_policy) st->log_format = compile(b, format ? format : "", where);
-        st->log_id = open_log(b, path ? path : "", path_where, check_only);
+        st->log_id = open_log(b, check_only);
     }
     lua_pop(b->L, 1);
 }
@@ -921,6 +901,13 @@ static void build_gen(builder_t *b, int check_only)
     if (g->workers <= 0) g->workers = (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (g->workers <= 0) g->workers = 1;
 
+    lua_getfield(b->L, -1, "error_log");
+    if (lua_istable(b->L, -1)) {
+        g->log_json = get_bool(b, "json", 0);
+        const char *level = get_str(b, "level");
+        g->log_level = mgw_log_level_named(level ? level : "info");
+    }
+    lua_pop(b->L, 1);
     lua_getfield(b->L, -1, "limits");
     g->max_body_size = (uint64_t)get_num(b, "max_body_size", 10485760);
     g->max_header_size = (size_t)get_num(b, "max_header_size", 10240);

@@ -8,6 +8,7 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "conf/apitype.h"
 #include "conf/gwresp.h"
@@ -335,9 +336,18 @@ typedef struct {
     mgw_tls_ctx_t *tls; /* built from the above and the domains */
 } mgw_listen_t;
 
+/* Log destinations (conf/logsink.h): a file, a standard stream, a syslog server. */
+enum { MGW_LOGSINK_FILE, MGW_LOGSINK_STREAM, MGW_LOGSINK_UDP, MGW_LOGSINK_TCP, MGW_LOGSINK_UNIX };
+
 typedef struct {
-    const char *path;
-    int fd;
+    const char *path; /* what makes it one: a file's path, "<stdout>", "<syslog ...>" */
+    int fd;           /* a file's or stream's descriptor; -1 for syslog (sockets are per worker) */
+    int kind;         /* MGW_LOGSINK_* */
+    /* syslog: the server, and each RFC 5424 message's header around its TIMESTAMP */
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    const char *head; /* "<PRI>1 " */
+    const char *tail; /* " HOSTNAME APP-NAME PROCID MSGID - " */
 } mgw_logfile_t;
 
 typedef struct mgw_gen_s {
@@ -357,6 +367,7 @@ typedef struct mgw_gen_s {
     int napis;
     mgw_logfile_t *logs;
     int nlogs;
+    int log_level, log_json; /* the error log's (base/log.h) */
     uint64_t max_body_size;
     size_t max_header_size;
     uint64_t header_timeout_ms, idle_timeout_ms, body_timeout_ms, shutdown_timeout_ms;

@@ -237,6 +237,7 @@ int mgw__reload_start(const char *why, mgw_reload_cb cb, void *ud)
     }
     mgw_gen_unref(R.current);
     R.current = g;
+    mgw_log_configure(g->log_level, g->log_json);
     mgw__manage_set_gen(g);
     watch_stop();
     watch_start(g);
@@ -311,6 +312,7 @@ static int server_start(mgw_worker_t *main_w, mgw_gen_t *gen)
     R.nworkers = mgw_worker_count();
     mgw_gen_ref(gen);
     R.current = gen;
+    mgw_log_configure(gen->log_level, gen->log_json);
     uv_mutex_init(&R.lock);
     uv_async_init(loop, &R.done, done_cb);
     uv_signal_init(loop, &R.sighup);

@@ -151,7 +151,7 @@ describe("moongate.config", function()
       }, api.stages[2].variables)
       assert.is_nil(api.stages[1].access_log)
       assert.same({
-        path = dir .. "/logs/pets.log",
+        sink = { kind = "file", path = dir .. "/logs/pets.log", where = "apis.pets.stages.prod.access_log.path" },
         format = "$context.requestId",
         where = "apis.pets.stages.prod.access_log.format",
       }, api.stages[2].access_log)
@@ -409,7 +409,7 @@ describe("moongate.config", function()
       c.apis.pets.stages.dev.access_log = { path = "logs/a.log", format = "$context.status" }
       local conf, errs = config.validate(c, { prefix = dir })
       assert.is_nil(errs)
-      assert.equal(dir .. "/logs/a.log", conf.apis[1].stages[1].access_log.path)
+      assert.equal(dir .. "/logs/a.log", conf.apis[1].stages[1].access_log.sink.path)
       fails_with('apis.pets.stages.dev.access_log.path: directory "' .. dir .. '/nope" does not exist',
         with(function(x)
           x.apis.pets.stages.dev.access_log = { path = "nope/a.log", format = "x" }
@@ -965,7 +965,7 @@ describe("moongate.config", function()
       assert.is_nil(errs)
       local r = find_by(conf.apis[1].routes, "key", "GET /b")
       assert.equal("B", r.integration.body)
-      assert.equal(dir .. "/logs/x.log", conf.apis[1].stages[1].access_log.path)
+      assert.equal(dir .. "/logs/x.log", conf.apis[1].stages[1].access_log.sink.path)
     end)
 
     it("names the file in validation errors", function()

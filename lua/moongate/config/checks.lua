@@ -15,6 +15,7 @@ local validation = require "moongate.config.validation"
 local mapping_conf = require "moongate.config.mapping"
 local cache_conf = require "moongate.config.cache"
 local waf_conf = require "moongate.config.waf"
+local logsink = require "moongate.config.logsink"
 local quote, show, num, contains, join = lang.quote, lang.show, lang.num, lang.contains, lang.join
 local sorted_keys, string_keys, did_you_mean, fail = lang.sorted_keys, lang.string_keys,
   lang.did_you_mean, lang.fail
@@ -546,6 +547,7 @@ end
 local check_log_use = policy_use("log")
 
 local function check_access_log(c, v, path, ctx)
+  logsink.check(v, path, ctx)
   if v.format == nil and v.policy == nil then
     fail(ctx, join(path, "format"), "is required (unless a log policy writes the lines)")
   end

@@ -12,6 +12,7 @@ local validation = require "moongate.config.validation"
 local mapping_conf = require "moongate.config.mapping"
 local cache_conf = require "moongate.config.cache"
 local waf_conf = require "moongate.config.waf"
+local logsink = require "moongate.config.logsink"
 local constants = require "moongate.constants"
 local policy_lib = require "moongate.policy"
 local show = lang.show
@@ -447,10 +448,9 @@ local stage = {
           description = "a log policy whose log(ctx, conf) returns the line, or $context.custom values for format",
         },
         config = policy_config,
-        path = {
-          type = "string", required = true, non_empty = true, check = log_path_error,
-          description = "log file; relative paths are resolved against the prefix; its directory must exist",
-        },
+        path = logsink.fields.path,
+        stream = logsink.fields.stream,
+        syslog = logsink.fields.syslog,
         format = {
           type = "string", non_empty = true, max_len = 3072, check = template_error,
           description = "$context template of a line (at most 3072 bytes)",
@@ -705,6 +705,19 @@ local root = {
       description = "reload when the configuration file or a policy file changes",
     },
     lua = lua_settings,
+    error_log = {
+      type = "record", default = {}, description = "the error log (standard error)",
+      fields = {
+        format = {
+          type = "string", one_of = { "text", "json" }, default = "text",
+          description = '"text" lines, or "json": one JSON object per line',
+        },
+        level = {
+          type = "string", one_of = { "error", "warn", "info", "debug" }, default = "info",
+          description = "the least severe level written",
+        },
+      },
+    },
     timeouts = {
       type = "record", default = {}, description = "client-side timeouts in seconds",
       fields = {

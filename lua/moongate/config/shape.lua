@@ -12,6 +12,7 @@ local validation = require "moongate.config.validation"
 local mapping_conf = require "moongate.config.mapping"
 local cache_conf = require "moongate.config.cache"
 local waf_conf = require "moongate.config.waf"
+local logsink = require "moongate.config.logsink"
 local policy_lib = require "moongate.policy"
 local join, sorted_keys = lang.join, lang.sorted_keys
 local resolve, parse_route_key, parse_target = values.resolve, values.parse_route_key, values.parse_target
@@ -125,12 +126,11 @@ local function shape_stage(api_path, name, st, prefix)
     },
     rate_limit_headers = st.rate_limit_headers,
     access_log = log and {
-      path = resolve(prefix, log.path),
+      sink = logsink.shape(log, prefix, join(stage_path, "access_log"), "access"),
       format = log.format,
       where = join(join(stage_path, "access_log"), "format"),
     },
-    waf_log = st.waf and st.waf.log and waf_conf.shape_log(st.waf.log, prefix,
-      join(join(join(stage_path, "waf"), "log"), "path")),
+    waf_log = st.waf and st.waf.log and waf_conf.shape_log(st.waf.log, prefix, join(join(stage_path, "waf"), "log")),
   }
 end
 
@@ -246,6 +246,7 @@ local function shape(c, prefix, ctx)
   end
   return {
     workers = c.workers,
+    error_log = { json = c.error_log.format == "json", level = c.error_log.level },
     listen = listen,
     throttle = shape_throttle(c.throttle),
     api_keys = api_keys,

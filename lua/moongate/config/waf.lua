@@ -12,6 +12,7 @@ local format, match, find = string.format, string.match, string.find
 local lang = require "moongate.config.lang"
 local values = require "moongate.config.values"
 local waf_rate = require "moongate.config.waf_rate"
+local logsink = require "moongate.config.logsink"
 local join, fail, quote = lang.join, lang.fail, lang.quote
 
 local M = {}
@@ -585,11 +586,13 @@ local BEHAVIORS = { "keep", "drop" }
 M.log_field = {
   type = "record",
   description = "the web ACL's log: one JSON line per request in AWS WAF's log format",
+  post = function(_, v, path, ctx)
+    logsink.check(v, path, ctx)
+  end,
   fields = {
-    path = {
-      type = "string", required = true, non_empty = true, check = values.log_path_error,
-      description = "log file; relative paths are resolved against the prefix; its directory must exist",
-    },
+    path = logsink.fields.path,
+    stream = logsink.fields.stream,
+    syslog = logsink.fields.syslog,
     sample_rate = {
       type = "number", at_least = 0, at_most = 1, default = 1,
       description = "the share of requests logged, drawn at random per request (1: all, 0: none)",
@@ -668,7 +671,7 @@ function M.shape_log(log, prefix, where)
     filters[i] = sf
   end
   return {
-    path = values.resolve(prefix, log.path), where = where,
+    sink = logsink.shape(log, prefix, where, "waf"),
     sample_rate = log.sample_rate or 1,
     redact_headers = rf.headers or {}, redact_query = rf.query_string == true,
     redact_uri = rf.uri_path == true, redact_method = rf.method == true,
