@@ -139,10 +139,10 @@ void mgw_template_render(const mgw_template_t *t, mgw_var_lookup_cb lookup, void
         } else if (seg->var == MGW_VAR_ERROR_MESSAGE_STRING) {
             /* The quoted form is a JSON string literal whatever the template is. */
             mgw_buf_addc(out, '"');
-            mgw_buf_add_json(out, v.p, v.n);
+            mgw_buf_add_json_utf8(out, v.p, v.n);
             mgw_buf_addc(out, '"');
         } else if (t->json) {
-            mgw_buf_add_json(out, v.p, v.n);
+            mgw_buf_add_json_utf8(out, v.p, v.n);
         } else {
             mgw_buf_add(out, v.p, v.n);
         }

@@ -69,6 +69,19 @@ describe("log destinations", function()
         end
     end)
 
+    it("keeps a JSON line valid UTF-8 when a header is not", function()
+        local gw = gateway({ access_log = { stream = "stdout",
+            format = '{"ua":"$context.identity.userAgent","status":$context.status}' } })
+        local c = h.connect(gw.port)
+        c:send("GET /hello HTTP/1.1\r\nHost: x\r\nUser-Agent: ok \xff\xc3( \xe2\x82\xac end\r\n\r\n")
+        assert.are.equal(200, assert(c:read_response()).status)
+        c:close()
+        assert.truthy(h.wait_for(function() return gw.stdout():find("status", 1, true) end, 10))
+        h.stop_all(gw)
+        local line = gw.stdout():match("[^\n]+")
+        assert.are.equal('{"ua":"ok \\ufffd\\ufffd( \xe2\x82\xac end","status":200}', line)
+    end)
+
     it("writes the error log as JSON lines to standard error, the access log there too", function()
         local gw = gateway({ access_log = { stream = "stderr", format = FORMAT } },
             { error_log = { format = "json" } })
