@@ -360,7 +360,7 @@ describe("WAF log configuration errors", function()
     it("a missing path", function()
         local out, rc, path = check({ sample_rate = 1 })
         assert.equal(1, rc, out)
-        assert.matches(path .. ": " .. WHERE .. ".path: is required", out, 1, true)
+        assert.matches(path .. ": " .. WHERE .. ".path: is required (or stream or syslog)", out, 1, true)
     end)
 
     it("a sample rate outside 0..1", function()
