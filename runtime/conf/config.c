@@ -924,6 +924,7 @@ static void build_tracing(builder_t *b)
     t->service_name = get_str(b, "service_name");
     if (t->service_name == NULL) t->service_name = "moongate";
     t->request_id_header = get_str(b, "request_id_header");
+    if (t->request_id_header) t->request_id_header_len = strlen(t->request_id_header);
     lua_getfield(b->L, -1, "otlp");
     if (lua_type(b->L, -1) == LUA_TTABLE) {
         t->otlp_url = get_str(b, "endpoint");

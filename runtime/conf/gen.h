@@ -345,6 +345,7 @@ typedef struct {
 typedef struct mgw_tracing_s {
     const char *service_name;      /* resource service.name */
     const char *request_id_header; /* lower case; NULL: requestId is not sent */
+    size_t request_id_header_len;
     /* OTLP export (http/otlp.c), off when otlp_url is NULL */
     const char *otlp_url;          /* the collector's endpoint, http:// or https:// */
     uint64_t sample_below;         /* a new trace is sampled when rng < this */

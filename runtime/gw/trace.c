@@ -249,37 +249,59 @@ int mgw__trace_headers(mgw_req_t *r, const uint8_t parent[8], mgw_hdr_t out[3])
     const mgw_tracing_t *conf = r->gen->tracing;
     if (conf && conf->request_id_header) {
         const char *id = mgw__req_id(r);
-        out[n++] = (mgw_hdr_t){{conf->request_id_header, strlen(conf->request_id_header)},
-                               {id, strlen(id)}};
+        out[n++] =
+            (mgw_hdr_t){{conf->request_id_header, conf->request_id_header_len}, {id, strlen(id)}};
     }
     return n;
 }
 
 int mgw__trace_own_header(const mgw_req_t *r, mgw_str_t name)
 {
-    const char *rid = r->gen->tracing ? r->gen->tracing->request_id_header : NULL;
+    const mgw_tracing_t *conf = r->gen->tracing;
     return (name.n == 11 && mgw_str_ieq(name, "traceparent")) ||
            (name.n == 10 && mgw_str_ieq(name, "tracestate")) ||
-           (rid && name.n == strlen(rid) && mgw_str_ieq(name, rid));
+           (conf && conf->request_id_header && name.n == conf->request_id_header_len &&
+            mgw_str_ieq(name, conf->request_id_header));
 }
 
 /* ---- OTLP/HTTP JSON (opentelemetry-proto, trace/v1: Span) ---- */
 
 enum { KIND_INTERNAL = 1, KIND_SERVER = 2, KIND_CLIENT = 3 };
 
-static void attr_str(mgw_buf_t *b, int *first, const char *key, const char *v, size_t n)
+/* v in decimal (no printf: spans are encoded on the worker, per request). */
+static void add_u64(mgw_buf_t *b, unsigned long long v)
 {
-    mgw_buf_printf(b, "%s{\"key\":\"%s\",\"value\":{\"stringValue\":\"", *first ? "" : ",", key);
-    mgw_buf_add_json_utf8(b, v, n);
-    mgw_buf_adds(b, "\"}}");
+    char t[24];
+    int i = sizeof(t);
+    do {
+        t[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    mgw_buf_add(b, t + i, sizeof(t) - (size_t)i);
+}
+
+static void attr_key(mgw_buf_t *b, int *first, const char *key, const char *type)
+{
+    mgw_buf_adds(b, *first ? "{\"key\":\"" : ",{\"key\":\"");
+    mgw_buf_adds(b, key);
+    mgw_buf_adds(b, "\",\"value\":{\"");
+    mgw_buf_adds(b, type);
+    mgw_buf_adds(b, "\":\"");
     *first = 0;
 }
 
-static void attr_int(mgw_buf_t *b, int *first, const char *key, long long v)
+static void attr_str(mgw_buf_t *b, int *first, const char *key, const char *v, size_t n)
 {
-    mgw_buf_printf(b, "%s{\"key\":\"%s\",\"value\":{\"intValue\":\"%lld\"}}", *first ? "" : ",",
-                   key, v);
-    *first = 0;
+    attr_key(b, first, key, "stringValue");
+    mgw_buf_add_json_utf8(b, v, n);
+    mgw_buf_adds(b, "\"}}");
+}
+
+static void attr_int(mgw_buf_t *b, int *first, const char *key, unsigned long long v)
+{
+    attr_key(b, first, key, "intValue");
+    add_u64(b, v);
+    mgw_buf_adds(b, "\"}}");
 }
 
 /* The unix time in nanoseconds of ns, a uv_hrtime() reading taken while r ran. */
@@ -293,16 +315,17 @@ static void span_open(mgw_buf_t *b, const mgw_req_t *r, const uint8_t id[8], con
                       const char *name, size_t name_n, int kind, uint64_t start, uint64_t end)
 {
     const mgw_trace_t *t = r->trace;
-    char hex[33];
+    char hex[32];
+    mgw_buf_adds(b, "{\"traceId\":\"");
     mgw__hex(t->trace_id, 16, hex);
-    hex[32] = '\0';
-    mgw_buf_printf(b, "{\"traceId\":\"%s\",\"spanId\":\"", hex);
+    mgw_buf_add(b, hex, 32);
+    mgw_buf_adds(b, "\",\"spanId\":\"");
     mgw__hex(id, 8, hex);
-    hex[16] = '\0';
-    mgw_buf_adds(b, hex);
+    mgw_buf_add(b, hex, 16);
     if (parent) {
+        mgw_buf_adds(b, "\",\"parentSpanId\":\"");
         mgw__hex(parent, 8, hex);
-        mgw_buf_printf(b, "\",\"parentSpanId\":\"%s", hex);
+        mgw_buf_add(b, hex, 16);
     }
     if (t->tracestate.n) {
         mgw_buf_adds(b, "\",\"traceState\":\"");
@@ -310,10 +333,13 @@ static void span_open(mgw_buf_t *b, const mgw_req_t *r, const uint8_t id[8], con
     }
     mgw_buf_adds(b, "\",\"name\":\"");
     mgw_buf_add_json_utf8(b, name, name_n);
-    mgw_buf_printf(b,
-                   "\",\"kind\":%d,\"startTimeUnixNano\":\"%llu\","
-                   "\"endTimeUnixNano\":\"%llu\",\"attributes\":[",
-                   kind, unix_ns(r, start), unix_ns(r, end));
+    mgw_buf_adds(b, "\",\"kind\":");
+    add_u64(b, (unsigned)kind);
+    mgw_buf_adds(b, ",\"startTimeUnixNano\":\"");
+    add_u64(b, unix_ns(r, start));
+    mgw_buf_adds(b, "\",\"endTimeUnixNano\":\"");
+    add_u64(b, unix_ns(r, end));
+    mgw_buf_adds(b, "\",\"attributes\":[");
 }
 
 /* Closes the attribute list and the span, with an error status when error is set. */
@@ -354,9 +380,12 @@ int mgw__trace_encode(mgw_req_t *r, mgw_buf_t *b, int sep)
         const char *sp = strchr(rt->key, ' ');
         route_path = sp ? sp + 1 : NULL;
         if (route_path) {
-            char *s =
-                mgw_pool_printf(r->pool, "%.*s %s", (int)r->method.n, r->method.p, route_path);
-            name = (mgw_str_t){s, strlen(s)};
+            size_t pn = strlen(route_path);
+            char *s = mgw_pool_alloc(r->pool, r->method.n + 1 + pn);
+            memcpy(s, r->method.p, r->method.n);
+            s[r->method.n] = ' ';
+            memcpy(s + r->method.n + 1, route_path, pn);
+            name = (mgw_str_t){s, r->method.n + 1 + pn};
         }
     }
     if (sep) mgw_buf_addc(b, ',');
@@ -367,13 +396,13 @@ int mgw__trace_encode(mgw_req_t *r, mgw_buf_t *b, int sep)
     attr_str(b, &first, "url.path", r->raw_path.p ? r->raw_path.p : "", r->raw_path.n);
     attr_str(b, &first, "url.scheme", r->from.tls ? "https" : "http", r->from.tls ? 5 : 4);
     if (route_path) attr_str(b, &first, "http.route", route_path, strlen(route_path));
-    attr_int(b, &first, "http.response.status_code", r->status);
+    attr_int(b, &first, "http.response.status_code", (unsigned)r->status);
     if (r->host.n) {
         const char *colon = memchr(r->host.p, ':', r->host.n);
         attr_str(b, &first, "server.address", r->host.p,
                  colon && r->host.p[0] != '[' ? (size_t)(colon - r->host.p) : r->host.n);
     }
-    attr_int(b, &first, "server.port", mgw__req_listen(r)->port);
+    attr_int(b, &first, "server.port", (unsigned)mgw__req_listen(r)->port);
     attr_str(b, &first, "client.address", r->from.peer, strlen(r->from.peer));
     mgw_str_t ua = mgw__req_header(r, "user-agent");
     if (ua.p) attr_str(b, &first, "user_agent.original", ua.p, ua.n);
@@ -420,7 +449,8 @@ int mgw__trace_encode(mgw_req_t *r, mgw_buf_t *b, int sep)
             attr_str(b, &first, "http.request.method", in.p, in.n);
             attr_str(b, &first, "url.full", t->integ_url, strlen(t->integ_url));
         }
-        if (r->integ_status) attr_int(b, &first, "http.response.status_code", r->integ_status);
+        if (r->integ_status)
+            attr_int(b, &first, "http.response.status_code", (unsigned)r->integ_status);
         span_close(b, r->integ_error           ? r->integ_error
                       : r->integ_status >= 500 ? mgw_pool_printf(r->pool, "%d", r->integ_status)
                                                : NULL);

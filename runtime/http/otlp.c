@@ -103,9 +103,11 @@ static void span_sink(mgw_req_t *r)
     const mgw_tracing_t *tc = r->gen->tracing;
     mgw_otlp_t *o = state(r->from.w, tc);
     if (o->gen != r->gen) {
+        /* a reload: the queue goes out with this generation's settings from now on */
         mgw_gen_ref(r->gen);
         mgw_gen_unref(o->gen);
         o->gen = r->gen;
+        uv_timer_start(&o->timer, timer_cb, tc->flush_ms, tc->flush_ms);
     }
     batch_t *bt = o->tail;
     if (bt == NULL || bt->n >= tc->batch_size) bt = new_batch(o, tc);
@@ -226,7 +228,15 @@ static void start_export(mgw_otlp_t *o)
         if (o->deadline - now < timeout) timeout = o->deadline - now;
     }
     batch_t *bt = take(o);
-    if (bt == NULL) return;
+    if (bt == NULL) {
+        /* Nothing waits: a generation the worker no longer serves is let go (its log
+         * files close with its last reference); the next span takes the current one. */
+        if (!o->closing && o->gen != o->w->gen) {
+            mgw_gen_unref(o->gen);
+            o->gen = NULL;
+        }
+        return;
+    }
     mgw_buf_adds(&bt->b, "]}]}]}");
     export_t *x = mgw_calloc(1, sizeof(*x));
     x->o = o;

@@ -91,9 +91,10 @@ static void build_head(mgw_proxy_t *px, const char *method)
         nth = mgw__trace_headers(r, t->integ_id, th);
         for (int i = 0; i < nth; i++)
             cap += th[i].name.n + th[i].value.n + 4;
-        t->integ_url = mgw_pool_printf(r->pool, "%s://%.*s%.*s", px->url.tls ? "https" : "http",
-                                       (int)px->url.authority.n, px->url.authority.p,
-                                       (int)px->url.path.n, px->url.path.p);
+        if (t->exported) /* for its span */
+            t->integ_url = mgw_pool_printf(r->pool, "%s://%.*s%.*s", px->url.tls ? "https" : "http",
+                                           (int)px->url.authority.n, px->url.authority.p,
+                                           (int)px->url.path.n, px->url.path.p);
     }
     mgw_sbuf_t b = {mgw_pool_alloc(r->pool, cap), 0};
     mgw_sbuf_adds(&b, method);

@@ -266,6 +266,7 @@ int main(void)
     tracing.otlp_url = "http://127.0.0.1:4318/v1/traces";
     tracing.sample_all = 1;
     tracing.request_id_header = "x-request-id";
+    tracing.request_id_header_len = 12;
     api.id = "pets";
     stage.name = "prod";
     route.key = "GET /pets/{id}";
