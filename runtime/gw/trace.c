@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/utf8.h"
 #include "gw/req_int.h"
 
 static const char hexdig[] = "0123456789abcdef";
@@ -22,9 +23,7 @@ void mgw__hex(const uint8_t *p, size_t n, char *out)
 /* Lower-case hex only (the specification's HEXDIGLC): 0-15, or -1. */
 static int hexval(char c)
 {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
+    return c >= 'A' && c <= 'F' ? -1 : mgw_hex_digit((unsigned char)c);
 }
 
 /* n bytes from 2n hex digits at s; 0 when all are valid and not all zero, else -1. */
@@ -280,28 +279,44 @@ static void add_u64(mgw_buf_t *b, unsigned long long v)
     mgw_buf_add(b, t + i, sizeof(t) - (size_t)i);
 }
 
-static void attr_key(mgw_buf_t *b, int *first, const char *key, const char *type)
+/* Literal text: its length is known at compile time. */
+#define ADD_LIT(b, lit) mgw_buf_add((b), (lit), sizeof(lit) - 1)
+
+/*
+ * An attribute: prefix is the whole literal ',{"key":"KEY","value":{"TYPE":"' (its
+ * comma left out for the first attribute), so that each attribute costs one copy before
+ * its value. ATTR_STR escapes the value; ATTR_RAW is for values that need no escaping
+ * (ids, addresses, tokens, configuration names); ATTR_INT for integers.
+ */
+#define ATTR_PREFIX(key, type) ",{\"key\":\"" key "\",\"value\":{\"" type "\":\""
+#define ATTR_STR(b, first, key, v, n)                                                              \
+    attr((b), (first), ATTR_PREFIX(key, "stringValue"),                                            \
+         sizeof(ATTR_PREFIX(key, "stringValue")) - 1, (v), (n), 1)
+#define ATTR_RAW(b, first, key, v, n)                                                              \
+    attr((b), (first), ATTR_PREFIX(key, "stringValue"),                                            \
+         sizeof(ATTR_PREFIX(key, "stringValue")) - 1, (v), (n), 0)
+#define ATTR_INT(b, first, key, v)                                                                 \
+    attr_int((b), (first), ATTR_PREFIX(key, "intValue"), sizeof(ATTR_PREFIX(key, "intValue")) - 1, \
+             (v))
+
+static void attr(mgw_buf_t *b, int *first, const char *prefix, size_t n, const char *v, size_t vn,
+                 int escape)
 {
-    mgw_buf_adds(b, *first ? "{\"key\":\"" : ",{\"key\":\"");
-    mgw_buf_adds(b, key);
-    mgw_buf_adds(b, "\",\"value\":{\"");
-    mgw_buf_adds(b, type);
-    mgw_buf_adds(b, "\":\"");
+    mgw_buf_add(b, prefix + *first, n - (size_t)*first);
     *first = 0;
+    if (escape)
+        mgw_buf_add_json_utf8(b, v, vn);
+    else
+        mgw_buf_add(b, v, vn);
+    ADD_LIT(b, "\"}}");
 }
 
-static void attr_str(mgw_buf_t *b, int *first, const char *key, const char *v, size_t n)
+static void attr_int(mgw_buf_t *b, int *first, const char *prefix, size_t n, unsigned long long v)
 {
-    attr_key(b, first, key, "stringValue");
-    mgw_buf_add_json_utf8(b, v, n);
-    mgw_buf_adds(b, "\"}}");
-}
-
-static void attr_int(mgw_buf_t *b, int *first, const char *key, unsigned long long v)
-{
-    attr_key(b, first, key, "intValue");
+    mgw_buf_add(b, prefix + *first, n - (size_t)*first);
+    *first = 0;
     add_u64(b, v);
-    mgw_buf_adds(b, "\"}}");
+    ADD_LIT(b, "\"}}");
 }
 
 /* The unix time in nanoseconds of ns, a uv_hrtime() reading taken while r ran. */
@@ -316,41 +331,41 @@ static void span_open(mgw_buf_t *b, const mgw_req_t *r, const uint8_t id[8], con
 {
     const mgw_trace_t *t = r->trace;
     char hex[32];
-    mgw_buf_adds(b, "{\"traceId\":\"");
+    ADD_LIT(b, "{\"traceId\":\"");
     mgw__hex(t->trace_id, 16, hex);
     mgw_buf_add(b, hex, 32);
-    mgw_buf_adds(b, "\",\"spanId\":\"");
+    ADD_LIT(b, "\",\"spanId\":\"");
     mgw__hex(id, 8, hex);
     mgw_buf_add(b, hex, 16);
     if (parent) {
-        mgw_buf_adds(b, "\",\"parentSpanId\":\"");
+        ADD_LIT(b, "\",\"parentSpanId\":\"");
         mgw__hex(parent, 8, hex);
         mgw_buf_add(b, hex, 16);
     }
     if (t->tracestate.n) {
-        mgw_buf_adds(b, "\",\"traceState\":\"");
+        ADD_LIT(b, "\",\"traceState\":\"");
         mgw_buf_add_json(b, t->tracestate.p, t->tracestate.n);
     }
-    mgw_buf_adds(b, "\",\"name\":\"");
+    ADD_LIT(b, "\",\"name\":\"");
     mgw_buf_add_json_utf8(b, name, name_n);
-    mgw_buf_adds(b, "\",\"kind\":");
+    ADD_LIT(b, "\",\"kind\":");
     add_u64(b, (unsigned)kind);
-    mgw_buf_adds(b, ",\"startTimeUnixNano\":\"");
+    ADD_LIT(b, ",\"startTimeUnixNano\":\"");
     add_u64(b, unix_ns(r, start));
-    mgw_buf_adds(b, "\",\"endTimeUnixNano\":\"");
+    ADD_LIT(b, "\",\"endTimeUnixNano\":\"");
     add_u64(b, unix_ns(r, end));
-    mgw_buf_adds(b, "\",\"attributes\":[");
+    ADD_LIT(b, "\",\"attributes\":[");
 }
 
 /* Closes the attribute list and the span, with an error status when error is set. */
 static void span_close(mgw_buf_t *b, const char *error)
 {
     if (error) {
-        mgw_buf_adds(b, "],\"status\":{\"code\":2,\"message\":\"");
+        ADD_LIT(b, "],\"status\":{\"code\":2,\"message\":\"");
         mgw_buf_add_json_utf8(b, error, strlen(error));
-        mgw_buf_adds(b, "\"}}");
+        ADD_LIT(b, "\"}}");
     } else {
-        mgw_buf_adds(b, "],\"status\":{}}");
+        ADD_LIT(b, "],\"status\":{}}");
     }
 }
 
@@ -364,7 +379,7 @@ static void phase_span(mgw_buf_t *b, mgw_req_t *r, int phase, const char *name, 
     mgw_buf_addc(b, ',');
     span_open(b, r, id, t->span_id, name, strlen(name), KIND_INTERNAL, t->phase_ns[phase][0], e);
     int first = 1;
-    attr_str(b, &first, "moongate.phase", name, strlen(name));
+    ATTR_RAW(b, &first, "moongate.phase", name, strlen(name));
     span_close(b, NULL);
 }
 
@@ -392,29 +407,29 @@ int mgw__trace_encode(mgw_req_t *r, mgw_buf_t *b, int sep)
     span_open(b, r, t->span_id, t->remote ? t->parent_id : NULL, name.p, name.n, KIND_SERVER,
               r->start_ns, end);
     int first = 1;
-    attr_str(b, &first, "http.request.method", r->method.p, r->method.n);
-    attr_str(b, &first, "url.path", r->raw_path.p ? r->raw_path.p : "", r->raw_path.n);
-    attr_str(b, &first, "url.scheme", r->from.tls ? "https" : "http", r->from.tls ? 5 : 4);
-    if (route_path) attr_str(b, &first, "http.route", route_path, strlen(route_path));
-    attr_int(b, &first, "http.response.status_code", (unsigned)r->status);
+    ATTR_RAW(b, &first, "http.request.method", r->method.p, r->method.n);
+    ATTR_STR(b, &first, "url.path", r->raw_path.p ? r->raw_path.p : "", r->raw_path.n);
+    ATTR_RAW(b, &first, "url.scheme", r->from.tls ? "https" : "http", r->from.tls ? 5 : 4);
+    if (route_path) ATTR_STR(b, &first, "http.route", route_path, strlen(route_path));
+    ATTR_INT(b, &first, "http.response.status_code", (unsigned)r->status);
     if (r->host.n) {
         const char *colon = memchr(r->host.p, ':', r->host.n);
-        attr_str(b, &first, "server.address", r->host.p,
+        ATTR_STR(b, &first, "server.address", r->host.p,
                  colon && r->host.p[0] != '[' ? (size_t)(colon - r->host.p) : r->host.n);
     }
-    attr_int(b, &first, "server.port", (unsigned)mgw__req_listen(r)->port);
-    attr_str(b, &first, "client.address", r->from.peer, strlen(r->from.peer));
+    ATTR_INT(b, &first, "server.port", (unsigned)mgw__req_listen(r)->port);
+    ATTR_RAW(b, &first, "client.address", r->from.peer, strlen(r->from.peer));
     mgw_str_t ua = mgw__req_header(r, "user-agent");
-    if (ua.p) attr_str(b, &first, "user_agent.original", ua.p, ua.n);
-    attr_str(b, &first, "network.protocol.version", r->minor ? "1.1" : "1.0", 3);
+    if (ua.p) ATTR_STR(b, &first, "user_agent.original", ua.p, ua.n);
+    ATTR_RAW(b, &first, "network.protocol.version", r->minor ? "1.1" : "1.0", 3);
     const char *rid = mgw__req_id(r);
-    attr_str(b, &first, "moongate.request_id", rid, strlen(rid));
-    if (r->api) attr_str(b, &first, "moongate.api_id", r->api->id, strlen(r->api->id));
-    if (r->stage) attr_str(b, &first, "moongate.stage", r->stage->name, strlen(r->stage->name));
-    if (rt) attr_str(b, &first, "moongate.route_key", rt->key, rt->key_len);
+    ATTR_RAW(b, &first, "moongate.request_id", rid, strlen(rid));
+    if (r->api) ATTR_RAW(b, &first, "moongate.api_id", r->api->id, strlen(r->api->id));
+    if (r->stage) ATTR_RAW(b, &first, "moongate.stage", r->stage->name, strlen(r->stage->name));
+    if (rt) ATTR_STR(b, &first, "moongate.route_key", rt->key, rt->key_len);
     if (r->error_type != MGW_GW_NONE) {
         const char *type = mgw_gwresp_info(r->error_type)->name;
-        attr_str(b, &first, "moongate.error.response_type", type, strlen(type));
+        ATTR_RAW(b, &first, "moongate.error.response_type", type, strlen(type));
     }
     /* A server span is an error for a 5xx only (OTel HTTP semantic conventions). */
     span_close(b, r->status >= 500 ? mgw_pool_printf(r->pool, "%d", r->status) : NULL);
@@ -444,13 +459,13 @@ int mgw__trace_encode(mgw_req_t *r, mgw_buf_t *b, int sep)
         span_open(b, r, t->integ_id, t->span_id, in.p, in.n,
                   t->integ_url ? KIND_CLIENT : KIND_INTERNAL, r->integ_start_ns, e);
         first = 1;
-        attr_str(b, &first, "moongate.integration.type", type, strlen(type));
+        ATTR_RAW(b, &first, "moongate.integration.type", type, strlen(type));
         if (t->integ_url) {
-            attr_str(b, &first, "http.request.method", in.p, in.n);
-            attr_str(b, &first, "url.full", t->integ_url, strlen(t->integ_url));
+            ATTR_RAW(b, &first, "http.request.method", in.p, in.n);
+            ATTR_STR(b, &first, "url.full", t->integ_url, strlen(t->integ_url));
         }
         if (r->integ_status)
-            attr_int(b, &first, "http.response.status_code", (unsigned)r->integ_status);
+            ATTR_INT(b, &first, "http.response.status_code", (unsigned)r->integ_status);
         span_close(b, r->integ_error           ? r->integ_error
                       : r->integ_status >= 500 ? mgw_pool_printf(r->pool, "%d", r->integ_status)
                                                : NULL);

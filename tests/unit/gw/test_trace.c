@@ -185,7 +185,7 @@ static void test_context(void)
     mgw_pool_destroy(r->pool);
 }
 
-static const mgw_json_t *attr(const mgw_json_t *span, const char *key)
+static const mgw_json_t *span_attr(const mgw_json_t *span, const char *key)
 {
     const mgw_json_t *a = mgw_json_get(span, "attributes");
     for (int i = 0; a && i < a->n; i++) {
@@ -238,13 +238,13 @@ static void test_encode(void)
     mgw__hex(t->span_id, 8, sid);
     CHECK_STR(field(s, "spanId"), sid);
     CHECK_STR(field(s, "startTimeUnixNano"), "1700000000000000000");
-    CHECK_STR(attr(s, "url.path")->str, "/pets/\"7\"");
-    CHECK_STR(attr(s, "http.route")->str, "/pets/{id}");
-    CHECK_STR(attr(s, "http.response.status_code")->str, "503");
-    CHECK_STR(attr(s, "server.address")->str, "api.example.test");
-    CHECK_STR(attr(s, "client.address")->str, "192.0.2.1");
-    CHECK_STR(attr(s, "moongate.api_id")->str, "pets");
-    CHECK_STR(attr(s, "moongate.stage")->str, "prod");
+    CHECK_STR(span_attr(s, "url.path")->str, "/pets/\"7\"");
+    CHECK_STR(span_attr(s, "http.route")->str, "/pets/{id}");
+    CHECK_STR(span_attr(s, "http.response.status_code")->str, "503");
+    CHECK_STR(span_attr(s, "server.address")->str, "api.example.test");
+    CHECK_STR(span_attr(s, "client.address")->str, "192.0.2.1");
+    CHECK_STR(span_attr(s, "moongate.api_id")->str, "pets");
+    CHECK_STR(span_attr(s, "moongate.stage")->str, "prod");
     CHECK(mgw_json_get(mgw_json_get(s, "status"), "code")->num == 2); /* a 5xx */
     CHECK_STR(field(c, "name"), "authorizer");
     CHECK_STR(field(c, "parentSpanId"), sid);
