@@ -6,7 +6,7 @@
  * has passed, one export at a time. A full queue drops spans, a failed or slow export
  * drops its batch (timeout_ms bounds it): both are counted and logged at most once a
  * minute. At shutdown, what is queued goes out once the worker's connections are done,
- * within one timeout_ms.
+ * within one timeout_ms and what is left of timeouts.shutdown.
  */
 #include "http/otlp.h"
 
@@ -277,14 +277,22 @@ static void start_export(mgw_otlp_t *o)
 }
 
 /* The loop has run dry (every connection is gone): what is queued goes out now, within
- * one timeout_ms; the loop runs on while it does. */
+ * one timeout_ms and what is left of the shutdown bound; the loop runs on while it does. */
 static void worker_end(mgw_worker_t *w)
 {
     mgw_otlp_t *o = w->otlp;
     if (o == NULL) return;
     uv_close((uv_handle_t *)&o->timer, NULL);
     o->closing = 1;
-    if (o->gen) o->deadline = uv_now(&w->loop) + o->gen->tracing->timeout_ms;
+    if (o->gen) {
+        /* one timeout_ms, and no later than the shutdown's own bound (timeouts.shutdown) */
+        uint64_t left = o->gen->tracing->timeout_ms;
+        if (uv_is_active((uv_handle_t *)&w->shutdown_timer)) {
+            uint64_t due = uv_timer_get_due_in(&w->shutdown_timer);
+            if (due < left) left = due;
+        }
+        o->deadline = uv_now(&w->loop) + left;
+    }
     start_export(o);
 }
 

@@ -396,3 +396,57 @@ describe("tracing with a collector that", function()
         assert.truthy(stderr:find("span%(s%) dropped: export to http://127.0.0.1:%d+/v1/traces failed"), stderr)
     end)
 end)
+
+describe("tracing across reloads", function()
+    it("follows the configuration: a new collector, then tracing off", function()
+        local up = h.start_upstream()
+        local c1 = h.start_upstream(nil, { raw_log = true })
+        local c2 = h.start_upstream(nil, { raw_log = true })
+        local dir = h.tmpdir()
+        local port, mport = h.free_port(), h.free_port()
+        local function conf(tracing)
+            return {
+                workers = 1,
+                listen = { { address = "127.0.0.1", port = port, api = "a" } },
+                management = { port = mport },
+                tracing = tracing,
+                apis = { a = { stages = { ["$default"] = {} },
+                    routes = { ["GET /x"] = { integration = { type = "http", uri = up.origin .. "/x" } } } } },
+            }
+        end
+        local function reload(tracing)
+            h.write_file(dir .. "/gateway.lua", h.config_source(conf(tracing)))
+            local out, rc = h.moongate({ "reload", "-c", dir .. "/gateway.lua", "-p", dir })
+            assert.are.equal(0, rc, out)
+        end
+        local function server_spans(c)
+            local out = {}
+            for _, sp in ipairs(spans_of(c.received())) do
+                if sp.kind == 2 then out[sp.attrs["moongate.request_id"]] = sp end
+            end
+            return out
+        end
+        local gw = h.start_gateway(conf({ service_name = "first",
+            otlp = { endpoint = c1.origin .. "/v1/traces", flush_interval_ms = 50 } }), { dir = dir })
+        local ok, err = pcall(function()
+            local first = h.curl{ gw:url "/x" }.headers["apigw-requestid"]
+            reload({ service_name = "second", otlp = { endpoint = c2.origin .. "/v1/traces", flush_interval_ms = 50 } })
+            local second = h.curl{ gw:url "/x" }.headers["apigw-requestid"]
+            h.wait_for(function() return server_spans(c1)[first] and server_spans(c2)[second] end, 5)
+            assert.are.equal("first", server_spans(c1)[first].service)
+            assert.are.equal("second", server_spans(c2)[second].service)
+            assert.is_nil(server_spans(c1)[second])
+            reload(nil)
+            -- off: the client's trace context goes to the backend as it came
+            local sent = "00-" .. TID .. "-" .. PID .. "-01"
+            local r = h.curl{ gw:url "/x", "-H", "traceparent: " .. sent, "-H", "tracestate: A=1" }
+            assert.are.equal(sent, r:json().headers.traceparent)
+            assert.are.equal("A=1", r:json().headers.tracestate)
+        end)
+        h.stop_all(gw)
+        up:stop()
+        c1:stop()
+        c2:stop()
+        assert(ok, err)
+    end)
+end)
