@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "http/proxy.h"
 #include "lua/lua_int.h"
@@ -151,8 +150,7 @@ int mgw_ffi_http_start(mgw_req_t *r, const mgw_ffi_http_params_t *p, const char 
         for (int i = 0; i < nth; i++) {
             int set = 0;
             for (int j = 0; j < p->nheaders && !set; j++)
-                set = hdrs[j].name.n == th[i].name.n &&
-                      strncasecmp(hdrs[j].name.p, th[i].name.p, th[i].name.n) == 0;
+                set = mgw_str_ieq(hdrs[j].name, th[i].name.p); /* lower case, terminated */
             if (!set) all[nhdrs++] = th[i];
         }
         hdrs = all;
