@@ -20,7 +20,8 @@ return { authorize = function() return { isAuthorized = true } end }
     ["fetch.lua"] = [[
 local http = require "moongate.http"
 return { handle = function(event, conf)
-  local res, err = http.get(conf.url, { timeout = 5 })
+  local own = event.headers["x-own-traceparent"]
+  local res, err = http.get(conf.url, { timeout = 5, headers = own and { traceparent = own } or nil })
   if not res then return { statusCode = 502, body = "fetch failed: " .. err } end
   return { statusCode = 200, headers = { ["content-type"] = "application/json" }, body = res.body }
 end, schema = { type = "record", fields = { url = { type = "string", description = "url" } } } }
@@ -237,6 +238,14 @@ describe("tracing", function()
         assert.are_not.equal(PID, tp.parent_id)
         assert.are.equal("a=1", tp.state)
         assert.are.equal(r.headers["apigw-requestid"], tp.request_id)
+    end)
+
+    it("keeps a traceparent the policy set on its moongate.http call", function()
+        local own = "00-" .. string.rep("ab", 16) .. "-" .. string.rep("cd", 8) .. "-00"
+        local tp = traceparent_of(get("/fetch", { "x-own-traceparent: " .. own }))
+        assert.are.equal(string.rep("ab", 16), tp.trace_id)
+        assert.are.equal(string.rep("cd", 8), tp.parent_id)
+        assert.is_string(tp.request_id) -- the other headers still go
     end)
 
     it("logs the trace id the backend saw, and exports the spans", function()
