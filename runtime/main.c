@@ -16,6 +16,7 @@
 #include "ctl/cli.h"
 #include "ctl/reload.h"
 #include "gw/req_int.h"
+#include "http/otlp.h"
 #include "http/proxy.h"
 #include "http/server.h"
 #include "http/writer.h"
@@ -199,6 +200,7 @@ static const mgw_worker_ops_t lua_worker_ops = {
 static int serve(mgw_gen_t *gen)
 {
     mgw_worker_ops_register(&upstream_worker_ops);    /* http */
+    mgw_worker_ops_register(&mgw__otlp_worker_ops);   /* http: span export, on the pools */
     mgw_worker_ops_register(&lua_worker_ops);         /* lua */
     mgw_worker_ops_register(&mgw__reload_worker_ops); /* ctl: generations, management */
     /* The request core's tables (gw/gw.h): the HTTP/1 response writer and the http

@@ -892,6 +892,40 @@ static void build_waf_responses(builder_t *b)
     lua_pop(b->L, 1);
 }
 
+/* tracing (README "Tracing"): absent, nothing is traced and nothing is on the request path. */
+static void build_tracing(builder_t *b)
+{
+    lua_getfield(b->L, -1, "tracing");
+    if (lua_type(b->L, -1) != LUA_TTABLE) {
+        lua_pop(b->L, 1);
+        return;
+    }
+    mgw_tracing_t *t = mgw_pool_calloc(b->g->pool, sizeof(*t));
+    t->service_name = get_str(b, "service_name");
+    if (t->service_name == NULL) t->service_name = "moongate";
+    t->request_id_header = get_str(b, "request_id_header");
+    if (t->request_id_header) t->request_id_header_len = strlen(t->request_id_header);
+    lua_getfield(b->L, -1, "otlp");
+    if (lua_type(b->L, -1) == LUA_TTABLE) {
+        t->otlp_url = get_str(b, "endpoint");
+        double ratio = get_num(b, "sample_ratio", 1);
+        t->sample_all = ratio >= 1;
+        t->sample_below = ratio <= 0 ? 0 : (uint64_t)(ratio * 18446744073709551616.0);
+        t->batch_size = (int)get_num(b, "batch_size", 512);
+        t->max_queue = (int)get_num(b, "max_queue", 2048);
+        t->flush_ms = (uint64_t)get_num(b, "flush_interval_ms", 1000);
+        t->timeout_ms = (uint64_t)get_num(b, "timeout_ms", 2000);
+        mgw_kv_t *kv = get_kvs(b, "headers", &t->notlp_headers);
+        t->otlp_headers =
+            mgw_pool_calloc(b->g->pool, sizeof(mgw_hdr_t) * (size_t)(t->notlp_headers + 1));
+        for (int i = 0; i < t->notlp_headers; i++)
+            t->otlp_headers[i] = (mgw_hdr_t){kv[i].name, kv[i].value};
+    }
+    lua_pop(b->L, 1);
+    lua_pop(b->L, 1);
+    b->g->tracing = t;
+}
+
 static void build_gen(builder_t *b, int check_only)
 {
     b->check_only = check_only;
@@ -921,6 +955,7 @@ static void build_gen(builder_t *b, int check_only)
     lua_pop(b->L, 1);
 
     build_lua(b);
+    build_tracing(b);
     build_waf_managed(b);
     mgw__wafrate_read(b->L, g, check_only, jwt_error, b); /* rate-based rules */
     build_waf_statements(b);

@@ -350,6 +350,22 @@ typedef struct {
     const char *tail; /* " HOSTNAME APP-NAME PROCID MSGID - " */
 } mgw_logfile_t;
 
+/* The configuration's `tracing` (README "Tracing"): W3C trace context to backends, and
+ * when otlp_url is set, spans exported over OTLP/HTTP JSON. */
+typedef struct mgw_tracing_s {
+    const char *service_name;      /* resource service.name */
+    const char *request_id_header; /* lower case; NULL: requestId is not sent */
+    size_t request_id_header_len;
+    /* OTLP export (http/otlp.c), off when otlp_url is NULL */
+    const char *otlp_url;          /* the collector's endpoint, http:// or https:// */
+    uint64_t sample_below;         /* a new trace is sampled when rng < this */
+    int sample_all;                /* sample_ratio 1: no draw */
+    int batch_size, max_queue;     /* spans per export; spans kept waiting per worker */
+    uint64_t flush_ms, timeout_ms; /* export period; bound on one export */
+    mgw_hdr_t *otlp_headers;       /* sent with every export */
+    int notlp_headers;
+} mgw_tracing_t;
+
 typedef struct mgw_gen_s {
     mgw_pool_t *pool;
     atomic_int refs;
@@ -404,6 +420,8 @@ typedef struct mgw_gen_s {
     int watch;                /* reload when a file of watch_files changes */
     const char **watch_files; /* the configuration file and every policy file */
     int nwatch;
+    /* trace context propagation and span export (README "Tracing"), NULL when off */
+    const struct mgw_tracing_s *tracing;
 } mgw_gen_t;
 
 void mgw_gen_ref(mgw_gen_t *g);

@@ -12,6 +12,8 @@
 #define MGW_CONTEXT_VARS(XX)                                                                       \
     XX(REQUEST_ID, "requestId")                                                                    \
     XX(EXTENDED_REQUEST_ID, "extendedRequestId")                                                   \
+    XX(TRACE_ID, "traceId")                                                                        \
+    XX(SPAN_ID, "spanId")                                                                          \
     XX(API_ID, "apiId")                                                                            \
     XX(STAGE, "stage")                                                                             \
     XX(ROUTE_KEY, "routeKey")                                                                      \

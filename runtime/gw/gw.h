@@ -92,5 +92,8 @@ void mgw_gw_set_handler(int kind, mgw_req_handler_t handler);
 /* The handler of the requests to APIs of protocol (MGW_PROTO_*, not HTTP), called once
  * the API and stage are known (r->api, r->stage), instead of the phases. */
 void mgw_gw_set_protocol(int protocol, mgw_req_handler_t handler);
+/* Where the spans of a request whose trace is exported go when it ends, before its access-log
+ * line (http/otlp.c; NULL: nowhere). */
+void mgw_gw_set_span_sink(mgw_req_handler_t sink);
 
 #endif

@@ -33,6 +33,8 @@ typedef struct mgw_hc_pool_s mgw_hc_pool_t; /* http/client.h */
 typedef struct mgw_lua_s mgw_lua_t;         /* lua_int.h */
 typedef struct mgw_lreq_s mgw_lreq_t;       /* lua_int.h */
 typedef struct mgw_mailbox_s mgw_mailbox_t; /* net/mailbox.h */
+typedef struct mgw_otlp_s mgw_otlp_t;       /* http/otlp.c */
+typedef struct mgw_trace_s mgw_trace_t;     /* below */
 
 /* A worker thread: its loop, its listeners and client connections. The main thread has
  * one too (id 0, net/worker.c), whose loop is the main loop and whose client connections
@@ -57,6 +59,7 @@ struct mgw_worker_s {
     char date[40]; /* the Date header's value, cached per second (mgw__date) */
     time_t date_sec;
     mgw_buf_t log_line; /* access-log lines are built here, one after the other */
+    mgw_otlp_t *otlp;   /* span export (http/otlp.c), NULL until a span is queued */
     int startup_error;
 };
 
@@ -164,9 +167,11 @@ struct mgw_req_s {
     const char *integ_error;
     /* timing */
     uint64_t start_ns;
-    uint64_t start_ms; /* wall clock */
-    char id[24];       /* the gateway's request id: extendedRequestId (requestId unless REST) */
-    char uuid[40];     /* a REST API's requestId, once made (mgw__req_id) */
+    uint64_t start_ms;  /* wall clock */
+    char id[24];        /* the gateway's request id: extendedRequestId (requestId unless REST) */
+    mgw_trace_t *trace; /* its trace context (gw/trace.c): set when tracing is on, else made
+                         * when $context.traceId is asked */
+    char uuid[40];      /* a REST API's requestId, once made (mgw__req_id) */
 };
 
 /* The listener a request arrived on, in the request's own generation (reloads keep the
@@ -308,6 +313,44 @@ uint64_t mgw__now_ms(const mgw_req_t *r);
 
 /* The caller's API key, from where r's API takes it (api_key_source); p NULL when none. */
 mgw_str_t mgw__req_caller_key(const mgw_req_t *r);
+
+/* ---- gw/trace.c ---- */
+
+/* A request's W3C trace context (README "Tracing"), in its arena. */
+struct mgw_trace_s {
+    uint8_t trace_id[16];
+    uint8_t parent_id[8];  /* the caller's span (a continued trace), else zeros */
+    uint8_t span_id[8];    /* the gateway's span (SERVER) */
+    uint8_t integ_id[8];   /* the integration's span (CLIENT): the parent backends see */
+    unsigned remote : 1;   /* continued from a valid traceparent */
+    unsigned sampled : 1;  /* the sampled flag sent on */
+    unsigned exported : 1; /* sampled and an exporter is configured: a span is queued */
+    mgw_str_t tracestate;  /* the caller's, checked (and cut to 512 characters), or empty */
+    const char *integ_url; /* what the http integration called (http/proxy.c) */
+    uint64_t phase_ns[MGW_PHASE__COUNT][2]; /* uv_hrtime() when each phase began, ended */
+};
+
+/* Parses a traceparent value as W3C Trace Context Level 1 says; 0 with the ids and the
+ * flags, or -1 when it is not valid (the caller starts a new trace). */
+int mgw__traceparent_parse(const char *p, size_t n, uint8_t trace_id[16], uint8_t parent_id[8],
+                           uint8_t *flags);
+/* Checks a (combined) tracestate value: 0 with what goes on in *out (in pool; members over
+ * 128 characters, then the last ones, dropped until it fits 512), -1 when invalid. */
+int mgw__tracestate_check(mgw_pool_t *pool, mgw_str_t in, mgw_str_t *out);
+/* r's trace context, made on first use: the caller's when its traceparent is valid, else
+ * a new trace; sampled per the configuration's otlp.sample_ratio. */
+mgw_trace_t *mgw__trace(mgw_req_t *r);
+/* The headers a call made for r carries (traceparent with parent as the parent id,
+ * tracestate, the request id header): fills out (room for 3), returns how many. */
+int mgw__trace_headers(mgw_req_t *r, const uint8_t parent[8], mgw_hdr_t out[3]);
+/* 1 when name is a header mgw__trace_headers writes (the caller's copy is dropped). */
+int mgw__trace_own_header(const mgw_req_t *r, mgw_str_t name);
+/* Appends r's spans (its own, and its WAF, authorizer and integration spans when they ran)
+ * to b as OTLP/HTTP JSON span objects separated by commas (a comma first when sep);
+ * returns how many. */
+int mgw__trace_encode(mgw_req_t *r, mgw_buf_t *b, int sep);
+/* n bytes as 2n lower-case hex digits at out (not terminated). */
+void mgw__hex(const uint8_t *p, size_t n, char *out);
 
 /* ---- gw/cache.c ---- */
 

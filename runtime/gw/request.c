@@ -26,6 +26,7 @@ static struct {
     const mgw_authz_ops_t *authz[MGW_AUTHZ__COUNT];
     mgw_req_handler_t serve[MGW_LISTEN__COUNT];
     mgw_req_handler_t proto[MGW_PROTO__COUNT];
+    mgw_req_handler_t span_sink;
 } ext = {
     .integ = {[MGW_INTEG_MOCK] = &mock_integration},
     .serve = {[MGW_LISTEN_API] = serve_api},
@@ -54,6 +55,11 @@ void mgw_gw_set_hooks(const mgw_gw_hooks_t *hooks)
 void mgw_gw_set_handler(int kind, mgw_req_handler_t handler)
 {
     ext.serve[kind] = handler;
+}
+
+void mgw_gw_set_span_sink(mgw_req_handler_t sink)
+{
+    ext.span_sink = sink;
 }
 
 void mgw_gw_set_protocol(int protocol, mgw_req_handler_t handler)
@@ -155,6 +161,15 @@ static int lookup(void *ud, int var, mgw_str_t arg, mgw_str_t *out)
         return str(mgw__req_id(r), out);
     case MGW_VAR_EXTENDED_REQUEST_ID:
         return str(r->id, out);
+    case MGW_VAR_TRACE_ID:
+    case MGW_VAR_SPAN_ID: { /* made here when tracing is off */
+        const mgw_trace_t *t = mgw__trace(r);
+        size_t n = var == MGW_VAR_TRACE_ID ? 16 : 8;
+        char *s = mgw_pool_alloc(r->pool, 2 * n);
+        mgw__hex(var == MGW_VAR_TRACE_ID ? t->trace_id : t->span_id, n, s);
+        *out = (mgw_str_t){s, 2 * n};
+        return 1;
+    }
     case MGW_VAR_RESOURCE_PATH: { /* the route's path template ("/pets/{id}") */
         const char *sp = r->route ? strchr(r->route->key, ' ') : NULL;
         return sp ? str(sp + 1, out) : 0;
@@ -870,17 +885,27 @@ static int (*const phases[MGW_PHASE__COUNT])(mgw_req_t *r) = {
 #undef XX
 };
 
+/* When the phase that runs began and ended, for its span (a traced request only). */
+static void phase_time(mgw_req_t *r, int end)
+{
+    uint64_t *t = r->trace->phase_ns[r->phase];
+    if (!t[end]) t[end] = uv_hrtime();
+}
+
 void mgw__req_continue(mgw_req_t *r)
 {
     while (r->phase < MGW_PHASE__COUNT) {
+        if (r->trace) phase_time(r, 0);
         int rc = phases[r->phase](r);
         if (rc != MGW_PHASE_NEXT) return; /* answered, or waiting for mgw__req_resume() */
+        if (r->trace) phase_time(r, 1);
         r->phase++;
     }
 }
 
 void mgw__req_resume(mgw_req_t *r)
 {
+    if (r->trace) phase_time(r, 1);
     r->phase++;
     mgw__req_continue(r);
 }
@@ -922,6 +947,7 @@ static void serve_api(mgw_req_t *r)
         }
         return;
     }
+    if (r->gen->tracing) mgw__trace(r);
     r->phase = MGW_PHASE_WAF;
     mgw__req_continue(r);
 }
@@ -974,6 +1000,7 @@ static void waf_log(mgw_req_t *r, const mgw_stage_t *st)
 
 void mgw__req_free(mgw_req_t *r)
 {
+    if (r->trace && r->trace->exported && ext.span_sink) ext.span_sink(r);
     const mgw_stage_t *st = log_stage(r);
     if (st && st->waf_log) waf_log(r, st);
     if (st && st->log_id >= 0 && (st->log_format || st->log_policy)) {

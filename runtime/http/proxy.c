@@ -80,8 +80,22 @@ static void build_head(mgw_proxy_t *px, const char *method)
     mgw_req_t *r = px->r;
     const mgw_client_cert_t *cert =
         r->domain && r->domain->forward_header ? r->from.client_cert : NULL;
+    const mgw_tracing_t *tracing = r->gen->tracing;
+    mgw_hdr_t th[3];
+    int nth = 0;
     size_t cap = 512 + strlen(method) + px->url.path.n + r->query.n + px->url.authority.n +
                  r->head_len + 4 * (size_t)r->nheaders + (cert ? 3 * strlen(cert->pem) + 64 : 0);
+    if (tracing) {
+        /* The backend's parent is the integration's span (README "Tracing"). */
+        mgw_trace_t *t = mgw__trace(r);
+        nth = mgw__trace_headers(r, t->integ_id, th);
+        for (int i = 0; i < nth; i++)
+            cap += th[i].name.n + th[i].value.n + 4;
+        if (t->exported) /* for its span */
+            t->integ_url = mgw_pool_printf(r->pool, "%s://%.*s%.*s", px->url.tls ? "https" : "http",
+                                           (int)px->url.authority.n, px->url.authority.p,
+                                           (int)px->url.path.n, px->url.path.p);
+    }
     mgw_sbuf_t b = {mgw_pool_alloc(r->pool, cap), 0};
     mgw_sbuf_adds(&b, method);
     mgw_sbuf_add(&b, " ", 1);
@@ -103,6 +117,8 @@ static void build_head(mgw_proxy_t *px, const char *method)
         if (r->domain && r->domain->forward_header &&
             mgw_str_ieq(h->name, r->domain->forward_header))
             continue;
+        /* So are the trace context and request id headers, when tracing is on. */
+        if (tracing && mgw__trace_own_header(r, h->name)) continue;
         mgw_sbuf_add(&b, h->name.p, h->name.n);
         mgw_sbuf_add(&b, ": ", 2);
         mgw_sbuf_add(&b, h->value.p, h->value.n);
@@ -119,6 +135,12 @@ static void build_head(mgw_proxy_t *px, const char *method)
                                   : "\r\nx-forwarded-proto: http\r\nx-forwarded-port: ");
     mgw_sbuf_u64(&b, (unsigned)mgw__req_listen(r)->port);
     mgw_sbuf_add(&b, "\r\n", 2);
+    for (int i = 0; i < nth; i++) {
+        mgw_sbuf_add(&b, th[i].name.p, th[i].name.n);
+        mgw_sbuf_add(&b, ": ", 2);
+        mgw_sbuf_add(&b, th[i].value.p, th[i].value.n);
+        mgw_sbuf_add(&b, "\r\n", 2);
+    }
     if (cert) {
         /* The client certificate, URL-encoded PEM (as nginx's $ssl_client_escaped_cert). */
         mgw_sbuf_adds(&b, r->domain->forward_header);

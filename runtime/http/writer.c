@@ -8,6 +8,7 @@
 
 #include "gw/gw.h"
 #include "gw/req_int.h"
+#include "http/otlp.h"
 #include "http/proxy.h"
 #include "http/serialize.h"
 #include "http/server.h"
@@ -124,4 +125,5 @@ void mgw_http_register(void)
 {
     mgw_gw_set_writer(&mgw_http1_writer);
     mgw_gw_set_integration(MGW_INTEG_HTTP, &mgw__proxy_integration);
+    mgw__otlp_register();
 }

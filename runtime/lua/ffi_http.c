@@ -138,8 +138,25 @@ int mgw_ffi_http_start(mgw_req_t *r, const mgw_ffi_http_params_t *p, const char 
         return *err = "url must be an absolute http:// or https:// URL", -1;
     mgw_lhttp_t *call = mgw_pool_calloc(r->pool, sizeof(*call));
     mgw_hc_req_t *q = &call->q;
-    const char *bad = mgw_hc_build(q, r->pool, (mgw_str_t){p->method, p->method_len}, &url,
-                                   p->headers, p->nheaders, (mgw_str_t){p->body, p->body_len});
+    const mgw_hdr_t *hdrs = p->headers;
+    int nhdrs = p->nheaders;
+    if (r->gen->tracing) {
+        /* The trace context and request id go with the call (README "Tracing"), the
+         * gateway's span as the parent, unless the policy set one of them itself. */
+        mgw_hdr_t th[3];
+        int nth = mgw__trace_headers(r, mgw__trace(r)->span_id, th);
+        mgw_hdr_t *all = mgw_pool_alloc(r->pool, sizeof(*all) * (size_t)(nhdrs + nth));
+        if (nhdrs) memcpy(all, hdrs, sizeof(*all) * (size_t)nhdrs);
+        for (int i = 0; i < nth; i++) {
+            int set = 0;
+            for (int j = 0; j < p->nheaders && !set; j++)
+                set = mgw_str_ieq(hdrs[j].name, th[i].name.p); /* lower case, terminated */
+            if (!set) all[nhdrs++] = th[i];
+        }
+        hdrs = all;
+    }
+    const char *bad = mgw_hc_build(q, r->pool, (mgw_str_t){p->method, p->method_len}, &url, hdrs,
+                                   nhdrs, (mgw_str_t){p->body, p->body_len});
     if (bad) return *err = bad, -1;
     mgw_hc_pool_t *pool = mgw__http_pool(r->from.w);
     if (url.tls) {

@@ -564,6 +564,25 @@ local function check_management(c, _, path, ctx)
   end
 end
 
+-- tracing.otlp: a batch must fit in the queue it is taken from.
+local function check_otlp(c, _, path, ctx)
+  if c.batch_size > c.max_queue then
+    fail(ctx, join(path, "batch_size"), format("must be at most max_queue (%s), got %s",
+      num(c.max_queue), num(c.batch_size)))
+  end
+end
+
+-- tracing.request_id_header: not a header the gateway writes itself for other reasons.
+local GATEWAY_HEADERS = { traceparent = true, tracestate = true, host = true, ["content-length"] = true,
+  ["transfer-encoding"] = true, connection = true, ["x-forwarded-for"] = true,
+  ["x-forwarded-proto"] = true, ["x-forwarded-port"] = true }
+local function check_tracing(c, _, path, ctx)
+  if c.request_id_header and GATEWAY_HEADERS[c.request_id_header] then
+    fail(ctx, join(path, "request_id_header"),
+      format("%s is a header the gateway sets itself", quote(c.request_id_header)))
+  end
+end
+
 -- A stage's client certificate: a certificate and key, or one to generate.
 local function check_client_certificate(_, v, path, ctx)
   if type(v) == "table" and (v.generate == true) == (v.certificate ~= nil or v.key ~= nil) then
@@ -610,6 +629,7 @@ M.root, M.api, M.listeners, M.throttle, M.api_key = check_root, check_api, check
 M.authorizer, M.waf, M.access_log, M.management = check_authorizer, check_waf, check_access_log,
   check_management
 M.websocket, M.jwt_authorizer = check_websocket, check_jwt_authorizer
+M.otlp, M.tracing = check_otlp, check_tracing
 M.client_certificate, M.listener_tls, M.domain = check_client_certificate, check_listener_tls,
   check_domain
 

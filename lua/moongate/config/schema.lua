@@ -350,6 +350,50 @@ local management = {
   },
 }
 
+local tracing = {
+  type = "record", post = checks.tracing,
+  description = "W3C trace context to backends and OpenTelemetry span export (off when absent)",
+  fields = {
+    service_name = {
+      type = "string", non_empty = true, default = "moongate",
+      description = "the service.name resource attribute of exported spans",
+    },
+    request_id_header = {
+      type = "string", pattern = HEADER_TOKEN, normalize = lower,
+      pattern_message = "invalid header name: must be an HTTP token",
+      description = "send $context.requestId to backends and moongate.http calls in this header",
+    },
+    otlp = {
+      type = "record", post = checks.otlp,
+      description = "export one span per sampled request over OTLP/HTTP JSON (off when absent)",
+      fields = {
+        endpoint = {
+          type = "string", required = true, check = values.url_error,
+          description = "the collector's traces URL, e.g. http://127.0.0.1:4318/v1/traces",
+        },
+        sample_ratio = {
+          type = "number", between = { 0, 1 }, default = 1,
+          description = "share of new traces sampled (a traceparent's sampled flag decides for continued ones)",
+        },
+        batch_size = { type = "integer", between = { 1, 65536 }, default = 512, description = "most spans per export" },
+        max_queue = {
+          type = "integer", between = { 1, 1048576 }, default = 2048,
+          description = "most spans waiting per worker; more are dropped (and counted)",
+        },
+        flush_interval_ms = {
+          type = "integer", between = { 10, 3600000 }, default = 1000,
+          description = "time between exports of a batch that is not full",
+        },
+        timeout_ms = {
+          type = "integer", between = { 10, 600000 }, default = 2000,
+          description = "bound on one export (connect, send, response)",
+        },
+        headers = headers_map("headers sent with every export (an API key, a tenant)"),
+      },
+    },
+  },
+}
+
 local lua_settings = {
   type = "record", default = {}, description = "how Lua policies run",
   fields = {
@@ -700,6 +744,7 @@ local root = {
       },
     },
     management = management,
+    tracing = tracing,
     watch = {
       type = "boolean", default = false,
       description = "reload when the configuration file or a policy file changes",

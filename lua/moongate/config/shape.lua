@@ -257,6 +257,15 @@ local function shape(c, prefix, ctx)
       header = c.timeouts.header, idle = c.timeouts.idle,
       body = c.timeouts.body, shutdown = c.timeouts.shutdown, send = c.timeouts.send,
     },
+    tracing = c.tracing and {
+      service_name = c.tracing.service_name, request_id_header = c.tracing.request_id_header,
+      otlp = c.tracing.otlp and {
+        endpoint = c.tracing.otlp.endpoint, sample_ratio = c.tracing.otlp.sample_ratio,
+        batch_size = c.tracing.otlp.batch_size, max_queue = c.tracing.otlp.max_queue,
+        flush_interval_ms = c.tracing.otlp.flush_interval_ms, timeout_ms = c.tracing.otlp.timeout_ms,
+        headers = pairs_list(c.tracing.otlp.headers),
+      },
+    },
     domains = map_list(c.domains, function(host, d)
       return shape_domain(host, d, prefix)
     end),
