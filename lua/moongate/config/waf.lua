@@ -12,8 +12,8 @@ local format, match, find = string.format, string.match, string.find
 local lang = require "moongate.config.lang"
 local values = require "moongate.config.values"
 local waf_rate = require "moongate.config.waf_rate"
-local countries = require "moongate.config.countries"
 local join, fail, quote = lang.join, lang.fail, lang.quote
+local countries = require "moongate.config.countries"
 
 local M = {}
 
