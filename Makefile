@@ -16,7 +16,7 @@ DEBS    := gcc make pkg-config libluajit2-5.1-dev luajit2 libuv1-dev libssl-dev 
            lua-busted lua-cjson lua-socket curl clang libclang-rt-dev \
            python3-websockets python3-jwt python3-cryptography \
            json-schema-test-suite \
-           libpcre2-8-0 libpcre2-dev libmodsecurity-dev modsecurity-crs
+           libpcre2-8-0 libpcre2-dev libmodsecurity-dev modsecurity-crs tor-geoipdb
 
 CFLAGS_COMMON = -std=c11 -D_GNU_SOURCE -g $(OPT) $(SAN) -I$(LLHTTP_INC) \
                 $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \

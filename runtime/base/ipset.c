@@ -13,15 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef unsigned __int128 u128;
-
-typedef struct {
-    uint32_t lo, hi;
-} r4_t;
-
-typedef struct {
-    u128 lo, hi;
-} r6_t;
+typedef mgw_u128_t u128;
+typedef mgw_ip4range_t r4_t;
+typedef mgw_ip6range_t r6_t;
 
 struct mgw_ipset_s {
     r4_t *v4;
@@ -51,9 +45,7 @@ static u128 be128(const unsigned char b[16])
     return v;
 }
 
-/* Parses an address: 4 (v4, *v4 set), 6 (v6, *v6 set; a v4-mapped one is returned as 4)
- * or 0. */
-static int parse_addr(const char *p, size_t n, uint32_t *v4, u128 *v6)
+int mgw_ipset_parse_addr(const char *p, size_t n, uint32_t *v4, u128 *v6)
 {
     char buf[INET6_ADDRSTRLEN + 1];
     unsigned char b[16];
@@ -82,7 +74,7 @@ int mgw_ipset_add(mgw_ipset_t *s, const char *cidr, size_t n, char *err, size_t 
     size_t an = slash ? (size_t)(slash - cidr) : n;
     uint32_t a4 = 0;
     u128 a6 = 0;
-    int fam = parse_addr(cidr, an, &a4, &a6);
+    int fam = mgw_ipset_parse_addr(cidr, an, &a4, &a6);
     if (fam == 0) {
         snprintf(err, errlen, "\"%.*s\" is not an IPv4 or IPv6 address", (int)an, cidr);
         return -1;
@@ -218,22 +210,38 @@ size_t mgw_ipset_ranges(const mgw_ipset_t *s)
     return s->n4 + s->n6;
 }
 
-int mgw_ipset_contains(const mgw_ipset_t *s, const char *addr, size_t n)
+/* The last range with lo <= a: [lo, hi) of the search is the candidates. */
+ptrdiff_t mgw_ipset_find4(const r4_t *r, size_t n, uint32_t a)
 {
-    uint32_t a4 = 0;
-    u128 a6 = 0;
-    int fam = parse_addr(addr, n, &a4, &a6);
-    if (fam == 0) return -1;
-    /* the last range with lo <= the address: [lo, hi) of the search is the candidates */
-    size_t lo = 0, hi = fam == 4 ? s->n4 : s->n6;
+    size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int le = fam == 4 ? s->v4[mid].lo <= a4 : s->v6[mid].lo <= a6;
-        if (le)
+        if (r[mid].lo <= a)
             lo = mid + 1;
         else
             hi = mid;
     }
-    if (lo == 0) return 0;
-    return fam == 4 ? a4 <= s->v4[lo - 1].hi : a6 <= s->v6[lo - 1].hi;
+    return lo > 0 && a <= r[lo - 1].hi ? (ptrdiff_t)(lo - 1) : -1;
+}
+
+ptrdiff_t mgw_ipset_find6(const r6_t *r, size_t n, u128 a)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (r[mid].lo <= a)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo > 0 && a <= r[lo - 1].hi ? (ptrdiff_t)(lo - 1) : -1;
+}
+
+int mgw_ipset_contains(const mgw_ipset_t *s, const char *addr, size_t n)
+{
+    uint32_t a4 = 0;
+    u128 a6 = 0;
+    int fam = mgw_ipset_parse_addr(addr, n, &a4, &a6);
+    if (fam == 0) return -1;
+    return (fam == 4 ? mgw_ipset_find4(s->v4, s->n4, a4) : mgw_ipset_find6(s->v6, s->n6, a6)) >= 0;
 }

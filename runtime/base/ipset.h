@@ -7,10 +7,35 @@
 #define MGW_IPSET_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/mem.h"
 
 typedef struct mgw_ipset_s mgw_ipset_t;
+
+/* An IPv6 address as a number (GCC and Clang on 64-bit targets). */
+typedef unsigned __int128 mgw_u128_t;
+
+/* Inclusive address ranges; arrays of them are sorted by lo and disjoint. */
+typedef struct {
+    uint32_t lo, hi;
+} mgw_ip4range_t;
+
+typedef struct {
+    mgw_u128_t lo, hi;
+} mgw_ip6range_t;
+
+/*
+ * Parses a text address (n bytes, no NUL needed): returns 4 with *v4 set (an IPv4-mapped
+ * IPv6 address, ::ffff:a.b.c.d, is returned as its IPv4 address), 6 with *v6 set, or 0
+ * when it is not an address. Also used by the country database (base/geodb.h).
+ */
+int mgw_ipset_parse_addr(const char *p, size_t n, uint32_t *v4, mgw_u128_t *v6);
+
+/* The index of the range of r[0..n) (sorted, disjoint) that holds a, or -1: one binary
+ * search. */
+ptrdiff_t mgw_ipset_find4(const mgw_ip4range_t *r, size_t n, uint32_t a);
+ptrdiff_t mgw_ipset_find6(const mgw_ip6range_t *r, size_t n, mgw_u128_t a);
 
 mgw_ipset_t *mgw_ipset_new(void);
 void mgw_ipset_free(mgw_ipset_t *s);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "base/crypto.h"
+#include "base/geodb.h"
 #include "conf/truststore.h"
 #include "base/err.h"
 #include "base/log.h"
@@ -824,6 +825,7 @@ static void read_stmt_nodes(builder_t *b, mgw_wafstmt_conf_t *c)
         nc->position = get_str(b, "position");
         nc->scope = get_str(b, "scope");
         nc->key = get_str(b, "key");
+        nc->geodb = b->g->geodb;
         int k = push_list(b, "kids");
         nc->nkids = k > 0 ? k : 0;
         nc->kids = mgw_pool_calloc(b->g->pool, sizeof(int) * (size_t)(k > 0 ? k : 1));
@@ -837,6 +839,48 @@ static void read_stmt_nodes(builder_t *b, mgw_wafstmt_conf_t *c)
     }
     if (n >= 0) lua_pop(b->L, 1);
     c->nodes = nodes;
+}
+
+static void geodb_release_cb(void *db)
+{
+    mgw_geodb_release(db);
+}
+
+/*
+ * The country database of geo_match statements (base/geodb.h): lua/moongate/config/waf.lua
+ * gives waf_geo only when a statement needs it, so a configuration without one never reads
+ * the files. Loaded here, on the main thread (start-up, `moongate check`, reloads), never on
+ * a worker's loop; a reload whose files are unchanged shares the loaded one.
+ */
+static void build_waf_geo(builder_t *b)
+{
+    mgw_gen_t *g = b->g;
+    lua_getfield(b->L, -1, "waf_geo");
+    if (lua_type(b->L, -1) != LUA_TTABLE) {
+        lua_pop(b->L, 1);
+        return;
+    }
+    const char *p4 = get_str(b, "ipv4"), *p6 = get_str(b, "ipv6"), *used = get_str(b, "used_by");
+    lua_pop(b->L, 1);
+    mgw_geodb_info_t info;
+    char err[1024], msg[2048];
+    g->geodb = mgw_geodb_get(p4 ? p4 : "", p6 ? p6 : "", &info, err, sizeof(err));
+    if (g->geodb == NULL) {
+        const char *where = info.file == 6 ? "waf_geo.ipv6" : "waf_geo.ipv4";
+        if (info.unreadable)
+            snprintf(msg, sizeof(msg),
+                     "%s (the country database of %s; Debian's is the package tor-geoipdb: "
+                     "apt-get install tor-geoipdb, or set %s to a file in Tor's geoip format)",
+                     err, used ? used : "geo_match", where);
+        else
+            snprintf(msg, sizeof(msg), "%s", err);
+        add_error(b, where, msg);
+        return;
+    }
+    mgw_pool_cleanup_add(g->pool, geodb_release_cb, g->geodb);
+    if (!b->check_only && info.load_ms >= 0)
+        mgw_log_info("%s: waf_geo: loaded %zu IPv4 and %zu IPv6 country ranges in %d ms", g->file,
+                     info.n4, info.n6, info.load_ms);
 }
 
 /* The rule statements of web ACL rules (conf/wafstmt.h), compiled once per generation;
@@ -958,6 +1002,7 @@ static void build_gen(builder_t *b, int check_only)
     build_tracing(b);
     build_waf_managed(b);
     mgw__wafrate_read(b->L, g, check_only, jwt_error, b); /* rate-based rules */
+    build_waf_geo(b);
     build_waf_statements(b);
     build_waf_responses(b);
     g->account = get_bucket(b, "throttle", "account");

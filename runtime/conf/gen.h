@@ -414,6 +414,10 @@ typedef struct mgw_gen_s {
     int nwaf_statements;
     struct mgw_wafresp_s *waf_responses;
     int nwaf_responses;
+    /* the country database (base/geodb.h) of geo_match statements and the WAF log's
+     * country, loaded only when a statement needs it (else NULL); a reference the
+     * generation holds, shared with other generations while the files are unchanged */
+    struct mgw_geodb_s *geodb;
     mgw_listen_t *management; /* &listen[nlisten], the management listener, or NULL */
     /* the file whose token every management request must carry (manage.h) */
     const char *management_token_file;

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/geodb.h"
 #include "base/ipset.h"
 #include "base/wafxform.h"
 #include "conf/modsec.h"
@@ -44,6 +45,9 @@ struct node_s {
     mgw_ipset_t *ips;
     mgw_str_t header;
     int fallback_match, position;
+    /* geo_match: a bit per country code (base/geodb.h's numbers) */
+    const mgw_geodb_t *geo;
+    uint8_t countries[(MGW_GEO_NCODES + 7) / 8];
     /* label_match */
     mgw_str_t key;
     /* and/or/not */
@@ -491,6 +495,13 @@ static mgw_str_t trim(const char *a, const char *e)
     return (mgw_str_t){a, (size_t)(e - a)};
 }
 
+/* The first item of a comma-separated list (a forwarded header's original client). */
+static mgw_str_t first_item(const mgw_str_t *v)
+{
+    const char *e = memchr(v->p, ',', v->n);
+    return trim(v->p, e ? e : v->p + v->n);
+}
+
 /* The forwarded header: a list of addresses separated by commas; the one at position
  * (or any of them). Not an address, or the header missing: the fallback. */
 static int e_ipset(const node_t *n, const mgw_wafstmt_req_t *in, mgw_pool_t *pool)
@@ -518,8 +529,7 @@ static int e_ipset(const node_t *n, const mgw_wafstmt_req_t *in, mgw_pool_t *poo
     }
     mgw_str_t a;
     if (n->position == POS_FIRST) {
-        const char *e = memchr(p, ',', v->n);
-        a = trim(p, e ? e : end);
+        a = first_item(v);
     } else {
         const char *s = end;
         while (s > p && s[-1] != ',')
@@ -528,6 +538,62 @@ static int e_ipset(const node_t *n, const mgw_wafstmt_req_t *in, mgw_pool_t *poo
     }
     rc = mgw_ipset_contains(n->ips, a.p, a.n);
     return rc < 0 ? n->fallback_match : rc;
+}
+
+/* geo_match: the country of the client address, or of the forwarded header's first
+ * address (AWS's ForwardedIPConfig reads only the first). */
+static int c_geo(node_t *n, const mgw_wafstmt_node_conf_t *c, mgw_pool_t *pool, char *err,
+                 size_t errlen)
+{
+    (void)pool;
+    n->geo = c->geodb;
+    if (n->geo == NULL) {
+        snprintf(err, errlen, "%s: no country database was loaded (waf_geo)", c->where);
+        return -1;
+    }
+    if (c->nvalues < 1) {
+        snprintf(err, errlen, "%s.country_codes: is empty", c->where);
+        return -1;
+    }
+    for (int i = 0; i < c->nvalues; i++) {
+        const char *v = c->values[i];
+        if (strlen(v) != 2 || v[0] < 'A' || v[0] > 'Z' || v[1] < 'A' || v[1] > 'Z') {
+            snprintf(err, errlen, "%s.country_codes[%d]: \"%s\" is not a country code", c->where,
+                     i + 1, v);
+            return -1;
+        }
+        int code = MGW_GEO_CODE(v[0], v[1]);
+        n->countries[code / 8] |= (uint8_t)(1u << (code % 8));
+    }
+    if (c->header) {
+        n->header = (mgw_str_t){c->header, strlen(c->header)};
+        n->fallback_match = c->fallback && strcmp(c->fallback, "MATCH") == 0;
+    }
+    return 0;
+}
+
+static int e_geo(const node_t *n, const mgw_wafstmt_req_t *in, mgw_pool_t *pool)
+{
+    (void)pool;
+    mgw_str_t a = MGW_STR("");
+    if (n->header.n == 0) {
+        if (in->client_ip) a = (mgw_str_t){in->client_ip, strlen(in->client_ip)};
+    } else {
+        const mgw_str_t *v = find_header(in, n->header);
+        if (v == NULL) return n->fallback_match;
+        a = first_item(v);
+    }
+    int code = mgw_geodb_lookup(n->geo, a.p, a.n);
+    if (code == MGW_GEO_NOT_ADDRESS) return n->header.n ? n->fallback_match : 0;
+    if (code < 0) return 0; /* no country known: no label, no match */
+    if (in->add_label) {
+        char cc[3], label[40];
+        mgw_geo_code_text(code, cc);
+        int len = snprintf(label, sizeof(label), "awswaf:%s:geo:country:%s",
+                           n->header.n ? "forwardedip" : "clientip", cc);
+        in->add_label(in->ud, label, (size_t)len);
+    }
+    return (n->countries[code / 8] >> (code % 8)) & 1;
 }
 
 /* label_match: LABEL matches a label equal to key or ending in ":key"; NAMESPACE matches
@@ -584,12 +650,19 @@ static int e_not(const node_t *n, const mgw_wafstmt_req_t *in, mgw_pool_t *pool)
 }
 
 static const op_t ops[] = {
-    {"byte_match", 1, c_byte, t_byte, NULL},    {"size_constraint", 1, c_size, t_size, NULL},
-    {"regex_match", 1, c_regex, t_regex, NULL}, {"regex_pattern_set", 1, c_regex, t_regex, NULL},
-    {"sqli_match", 1, c_inject, t_sqli, NULL},  {"xss_match", 1, c_inject, t_xss, NULL},
-    {"ip_set", 0, c_ipset, NULL, e_ipset},      {"label_match", 0, c_label, NULL, e_label},
-    {"and_statement", 0, NULL, NULL, e_and},    {"or_statement", 0, NULL, NULL, e_or},
-    {"not_statement", 0, NULL, NULL, e_not},    {NULL, 0, NULL, NULL, NULL},
+    {"byte_match", 1, c_byte, t_byte, NULL},
+    {"size_constraint", 1, c_size, t_size, NULL},
+    {"regex_match", 1, c_regex, t_regex, NULL},
+    {"regex_pattern_set", 1, c_regex, t_regex, NULL},
+    {"sqli_match", 1, c_inject, t_sqli, NULL},
+    {"xss_match", 1, c_inject, t_xss, NULL},
+    {"ip_set", 0, c_ipset, NULL, e_ipset},
+    {"geo_match", 0, c_geo, NULL, e_geo},
+    {"label_match", 0, c_label, NULL, e_label},
+    {"and_statement", 0, NULL, NULL, e_and},
+    {"or_statement", 0, NULL, NULL, e_or},
+    {"not_statement", 0, NULL, NULL, e_not},
+    {NULL, 0, NULL, NULL, NULL},
 };
 
 /* ---- compile ---- */

@@ -33,12 +33,15 @@ typedef struct {
     mgw_str_t search;
     const char *constraint; /* positional constraint or comparison operator */
     uint64_t size;
-    /* regex_match, regex_pattern_set, ip_set: inline values and/or a file */
+    /* regex_match, regex_pattern_set, ip_set: inline values and/or a file; geo_match:
+     * the country codes */
     const char **values;
     int nvalues;
     const char *file;
-    /* ip_set: the forwarded header (NULL: the client address) */
+    /* ip_set, geo_match: the forwarded header (NULL: the client address) */
     const char *header, *fallback, *position;
+    /* geo_match: the generation's country database */
+    const struct mgw_geodb_s *geodb;
     /* label_match */
     const char *scope, *key;
     /* and/or/not: the children, indices into the node array */
@@ -72,6 +75,10 @@ typedef struct {
     size_t body_len;
     const char *const *labels; /* the labels earlier rules added */
     int nlabels;
+    /* adds a label to the request (geo_match adds the country's when it is evaluated,
+     * whether it matches or not, as AWS does); rules evaluated later see it */
+    void (*add_label)(void *ud, const char *s, size_t n);
+    void *ud;
 } mgw_wafstmt_req_t;
 
 /* Whether the statement inspects the request body (the caller then waits for it). */

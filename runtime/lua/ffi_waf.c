@@ -43,6 +43,8 @@ static int rule_body(mgw_req_t *r, mgw_lreq_t *l, const char **p, size_t *n)
     return 0;
 }
 
+static void stmt_label(void *r, const char *s, size_t n);
+
 /*
  * Statement s on r: 0 (no match), 1 (match) or 2 (wait for the request body, then call
  * again; only when s reads the body and the request has one).
@@ -58,6 +60,8 @@ static int eval_statement(mgw_req_t *r, const mgw_wafstmt_t *s)
         .nheaders = r->nheaders,
         .labels = (const char *const *)l->waf_labels,
         .nlabels = l->nwaf_labels,
+        .add_label = stmt_label,
+        .ud = r,
     };
     if (mgw_wafstmt_needs_body(s) && rule_body(r, l, &in.body, &in.body_len) == 2) return 2;
     return mgw_wafstmt_eval(s, &in, r->pool) ? 1 : 0;
@@ -338,6 +342,12 @@ static void add_label(mgw_req_t *r, mgw_lreq_t *l, const char *s, size_t n)
         l->cap_waf_labels = cap;
     }
     l->waf_labels[l->nwaf_labels++] = mgw_pool_strndup(r->pool, s, n);
+}
+
+/* A label a statement adds while it is evaluated (geo_match's country). */
+static void stmt_label(void *r, const char *s, size_t n)
+{
+    add_label(r, mgw__lreq(r), s, n);
 }
 
 const char *const *mgw__waf_labels(mgw_req_t *r, int *n)

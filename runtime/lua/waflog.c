@@ -9,6 +9,7 @@
  */
 #include <string.h>
 
+#include "base/geodb.h"
 #include "gw/gw.h"
 #include "lua/lua_int.h"
 
@@ -180,8 +181,16 @@ static void http_request(mgw_buf_t *b, const mgw_waflog_t *wl, const mgw_req_t *
 {
     mgw_buf_adds(b, "\"httpRequest\":{\"clientIp\":");
     jcstr(b, r->from.peer ? r->from.peer : "-");
-    /* moongate has no geolocation data: "-", AWS's value when it cannot tell */
-    mgw_buf_adds(b, ",\"country\":\"-\",\"headers\":[");
+    /* the client address's country when the generation has a country database (a
+     * geo_match statement loaded it), else "-", AWS's value when it cannot tell */
+    char cc[3] = "-";
+    int code = r->gen->geodb && r->from.peer
+                   ? mgw_geodb_lookup(r->gen->geodb, r->from.peer, strlen(r->from.peer))
+                   : -1;
+    if (code >= 0) mgw_geo_code_text(code, cc);
+    mgw_buf_adds(b, ",\"country\":\"");
+    mgw_buf_adds(b, cc);
+    mgw_buf_adds(b, "\",\"headers\":[");
     for (int i = 0; i < r->nheaders; i++) {
         mgw_str_t name = r->headers[i].name, value = r->headers[i].value;
         if (i) mgw_buf_addc(b, ',');

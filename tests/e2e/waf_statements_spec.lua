@@ -441,7 +441,7 @@ describe("rule statement configuration errors", function()
         local two = BM()
         two.sqli_match = { field = "body" }
         fails(rule(two), ".statement: must have exactly one statement kind")
-        fails(rule({ geo_match = { country_codes = { "FR" } } }), ".statement.geo_match: unknown key")
+        fails(rule({ asn_match = { asn_list = { 64496 } } }), ".statement.asn_match: unknown key")
         local r = rule(BM())
         r.name = nil
         fails(r, ".name: is required for a statement rule")

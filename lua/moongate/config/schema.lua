@@ -726,6 +726,17 @@ local root = {
       type = "string", check = file_error,
       description = "PEM bundle that https backends' certificates are verified against (default: the system store)",
     },
+    waf_geo = {
+      type = "record", default = {},
+      description = "the country database of geo_match statements, in Tor's geoip format; read only "
+        .. "when a statement needs it",
+      fields = {
+        ipv4 = { type = "string", non_empty = true, default = "/usr/share/tor/geoip",
+          description = "the IPv4 file (Debian's tor-geoipdb), relative to the prefix" },
+        ipv6 = { type = "string", non_empty = true, default = "/usr/share/tor/geoip6",
+          description = "the IPv6 file (Debian's tor-geoipdb), relative to the prefix" },
+      },
+    },
     state_dir = {
       type = "string", non_empty = true, default = "state",
       description = "directory for state that survives restarts (quota counters); created if missing",

@@ -343,7 +343,8 @@ local function shape_policies(out, c, ctx)
       local spath = join(join(api_path, "stages"), ss.name)
       if st.waf then
         local rules = {}
-        local kctx = { pid = pid, prefix = ctx.prefix, watch = watch, acl = join(spath, "waf") }
+        local kctx = { pid = pid, prefix = ctx.prefix, watch = watch, acl = join(spath, "waf"),
+          geo = { ipv4 = resolve(ctx.prefix, c.waf_geo.ipv4), ipv6 = resolve(ctx.prefix, c.waf_geo.ipv6) } }
         for i, rule in ipairs(st.waf.rules) do
           rules[#rules + 1] = waf_conf.shape_rule(out, rule, join(join(join(spath, "waf"), "rules"), i), kctx)
           if rule.managed and ss.waf_log then

@@ -14,6 +14,7 @@ local values = require "moongate.config.values"
 local waf_rate = require "moongate.config.waf_rate"
 local logsink = require "moongate.config.logsink"
 local join, fail, quote = lang.join, lang.fail, lang.quote
+local countries = require "moongate.config.countries"
 
 local M = {}
 
@@ -229,6 +230,12 @@ local function statement_list(kind)
     end }
 end
 
+-- ip_set's and geo_match's forwarded_ip (AWS's IPSetForwardedIPConfig and ForwardedIPConfig)
+local forwarded_header = { type = "string", required = true, pattern = "^[%w!#$%%&'*+.^_`|~-]+$",
+  pattern_message = "must be a header name", description = 'e.g. "x-forwarded-for"' }
+local forwarded_fallback = { type = "string", required = true, one_of = { "MATCH", "NO_MATCH" },
+  description = "the result when the header is missing or holds no valid address" }
+
 statement.fields = {
   byte_match = { type = "record", description = "the field contains a string", fields = {
     field = field, text_transformations = transformations,
@@ -265,12 +272,22 @@ statement.fields = {
       file = file_field("a file of CIDR blocks"),
       forwarded_ip = { type = "record", description = "take the address from a header (AWS ForwardedIPConfig)",
         fields = {
-          header_name = { type = "string", required = true, pattern = "^[%w!#$%%&'*+.^_`|~-]+$",
-            pattern_message = "must be a header name", description = 'e.g. "x-forwarded-for"' },
-          fallback_behavior = { type = "string", required = true, one_of = { "MATCH", "NO_MATCH" },
-            description = "the result when the header is missing or holds no valid address" },
+          header_name = forwarded_header,
+          fallback_behavior = forwarded_fallback,
           position = { type = "string", one_of = { "FIRST", "LAST", "ANY" }, default = "FIRST",
             description = "which address of a comma-separated list" },
+        } },
+    } },
+  geo_match = { type = "record", description = "the client address is in one of some countries "
+    .. "(the country database: waf_geo)", fields = {
+      country_codes = { type = "list", required = true, non_empty = true, max_entries = 250,
+        elements = { type = "string", check = countries.check,
+          description = 'an ISO 3166-1 alpha-2 country code ("US")' },
+        description = "the countries" },
+      forwarded_ip = { type = "record", description = "take the address from a header: its first "
+        .. "address (AWS ForwardedIPConfig)", fields = {
+          header_name = forwarded_header,
+          fallback_behavior = forwarded_fallback,
         } },
     } },
   label_match = { type = "record", description = "an earlier rule added a label", fields = {
@@ -295,7 +312,7 @@ statement.post = function(c, raw, path, ctx)
   end
   if n ~= 1 then
     fail(ctx, path, "must have exactly one statement kind (byte_match, size_constraint, regex_match, "
-      .. "regex_pattern_set, sqli_match, xss_match, ip_set, label_match, and_statement, or_statement, "
+      .. "regex_pattern_set, sqli_match, xss_match, ip_set, geo_match, label_match, and_statement, or_statement, "
       .. format("not_statement), got %d", n))
   end
   if c.label_match and c.label_match.scope == "NAMESPACE" and c.label_match.key
@@ -351,7 +368,7 @@ local function flatten(st, where, nodes, prefix, watch)
   node.transforms = v.text_transformations
   node.search, node.constraint = v.search_string, v.positional_constraint or v.comparison_operator
   node.size = v.size
-  node.values = v.patterns or v.addresses or (v.regex_string and { v.regex_string })
+  node.values = v.patterns or v.addresses or v.country_codes or (v.regex_string and { v.regex_string })
   if v.file then
     node.file = values.resolve(prefix, v.file)
     watch[#watch + 1] = node.file
@@ -419,6 +436,14 @@ local function shape_statement(out, st, where, ctx, labels)
   out.waf_statements = out.waf_statements or {}
   local nodes = {}
   flatten(st, where, nodes, ctx.prefix, ctx.watch)
+  for _, node in ipairs(nodes) do
+    -- the first geo_match makes the gateway load the country database (config.c)
+    if node.op == "geo_match" and not out.waf_geo then
+      out.waf_geo = { ipv4 = ctx.geo.ipv4, ipv6 = ctx.geo.ipv6, used_by = node.where }
+      ctx.watch[#ctx.watch + 1] = ctx.geo.ipv4
+      ctx.watch[#ctx.watch + 1] = ctx.geo.ipv6
+    end
+  end
   out.waf_statements[#out.waf_statements + 1] = { nodes = nodes, labels = labels }
   return #out.waf_statements - 1
 end

@@ -90,6 +90,95 @@ static void test_forwarded_positions(void)
     CHECK(eval(s, "/", NULL, 0, NULL) == 0);
 }
 
+/* The labels a geo_match statement adds, joined with commas. */
+static char geo_labels[256];
+
+static void collect_label(void *ud, const char *s, size_t n)
+{
+    (void)ud;
+    size_t len = strlen(geo_labels);
+    snprintf(geo_labels + len, sizeof(geo_labels) - len, "%s%.*s", len ? "," : "", (int)n, s);
+}
+
+static int eval_geo(const mgw_wafstmt_t *s, const char *client, const char *xff)
+{
+    mgw_pool_t *p = mgw_pool_create(0);
+    mgw_hdr_t h = {MGW_STR("x-forwarded-for"), {xff, xff ? strlen(xff) : 0}};
+    mgw_wafstmt_req_t in = {.client_ip = client,
+                            .method = MGW_STR("GET"),
+                            .target = MGW_STR("/"),
+                            .headers = &h,
+                            .nheaders = xff ? 1 : 0,
+                            .add_label = collect_label};
+    geo_labels[0] = '\0';
+    int rc = mgw_wafstmt_eval(s, &in, p);
+    mgw_pool_destroy(p);
+    return rc;
+}
+
+/* geo_match on the client address and on a forwarded header: the match, the label added
+ * whether it matches or not, no label without a country, the fallback. */
+static void test_geo_match(void)
+{
+    char dir[] = "/tmp/mgw-wafstmt-XXXXXX", p4[64], p6[64], err[512];
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(p4, sizeof(p4), "%s/v4", dir);
+    snprintf(p6, sizeof(p6), "%s/v6", dir);
+    FILE *f = fopen(p4, "w");
+    fputs("2130706432,2147483647,JP\n3325256704,3325256959,US\n3405803776,3405804031,DE\n", f);
+    fclose(f);
+    f = fopen(p6, "w");
+    fputs("2001:db8::,2001:db8:0:ffff:ffff:ffff:ffff:ffff,US\n", f);
+    fclose(f);
+    mgw_geodb_info_t info;
+    mgw_geodb_t *db = mgw_geodb_get(p4, p6, &info, err, sizeof(err));
+    CHECK(db != NULL);
+    const char *codes[] = {"US", "FR"};
+    mgw_wafstmt_node_conf_t n = {
+        .op = "geo_match", .where = "w", .values = codes, .nvalues = 2, .geodb = db};
+    mgw_wafstmt_t *s = compile1(&n, 1, err, sizeof(err));
+    CHECK(s != NULL);
+    CHECK(eval_geo(s, "198.51.100.1", NULL) == 1);
+    CHECK_STR(geo_labels, "awswaf:clientip:geo:country:US");
+    CHECK(eval_geo(s, "127.0.0.1", "198.51.100.1") == 0); /* the header is not asked for */
+    CHECK_STR(geo_labels, "awswaf:clientip:geo:country:JP");
+    CHECK(eval_geo(s, "2001:db8::5", NULL) == 1);
+    CHECK(eval_geo(s, "10.0.0.1", NULL) == 0);
+    CHECK_STR(geo_labels, "");
+    CHECK(eval_geo(s, NULL, NULL) == 0);
+
+    const char *fallbacks[] = {"NO_MATCH", "MATCH"};
+    for (int fb = 0; fb < 2; fb++) {
+        n.header = "x-forwarded-for";
+        n.fallback = fallbacks[fb];
+        s = compile1(&n, 1, err, sizeof(err));
+        CHECK(s != NULL);
+        CHECK(eval_geo(s, "127.0.0.1", " 198.51.100.1 , 203.0.113.1") == 1);
+        CHECK_STR(geo_labels, "awswaf:forwardedip:geo:country:US");
+        CHECK(eval_geo(s, "198.51.100.1", "203.0.113.1, 198.51.100.1") == 0);
+        CHECK_STR(geo_labels, "awswaf:forwardedip:geo:country:DE");
+        CHECK(eval_geo(s, "198.51.100.1", "192.0.2.1") == 0); /* an address without a country */
+        CHECK_STR(geo_labels, "");
+        CHECK(eval_geo(s, "198.51.100.1", NULL) == fb);
+        CHECK(eval_geo(s, "198.51.100.1", "unknown, 198.51.100.1") == fb);
+        CHECK(eval_geo(s, "198.51.100.1", "") == fb);
+        CHECK_STR(geo_labels, "");
+    }
+
+    n.geodb = NULL;
+    CHECK(compile1(&n, 1, err, sizeof(err)) == NULL);
+    CHECK_STR(err, "w: no country database was loaded (waf_geo)");
+    n.geodb = db;
+    const char *bad[] = {"US", "us"};
+    n.values = bad;
+    CHECK(compile1(&n, 1, err, sizeof(err)) == NULL);
+    CHECK_STR(err, "w.country_codes[2]: \"us\" is not a country code");
+    mgw_geodb_release(db);
+    unlink(p4);
+    unlink(p6);
+    rmdir(dir);
+}
+
 static void test_nesting_and_errors(void)
 {
     char err[256];
@@ -133,6 +222,7 @@ int main(void)
     RUN(test_contains_word);
     RUN(test_body_oversize);
     RUN(test_forwarded_positions);
+    RUN(test_geo_match);
     RUN(test_nesting_and_errors);
     mgw_pool_destroy(gp);
     return DONE();
