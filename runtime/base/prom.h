@@ -28,6 +28,8 @@ void mgw_prom_label(mgw_buf_t *b, const char *name, const char *value);
 /* One sample: "name{labels} v" (no braces when labels is empty); labels is a list built
  * with mgw_prom_label (nl bytes). */
 void mgw_prom_u64(mgw_buf_t *b, const char *name, const char *labels, size_t nl, uint64_t v);
+/* The same with a signed value. */
+void mgw_prom_i64(mgw_buf_t *b, const char *name, const char *labels, size_t nl, int64_t v);
 /* The same with the value v / 10^9, written exactly ("1.250000000"): seconds counted in
  * nanoseconds. */
 void mgw_prom_nano(mgw_buf_t *b, const char *name, const char *labels, size_t nl, uint64_t v);

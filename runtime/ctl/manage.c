@@ -6,6 +6,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -186,6 +187,28 @@ static uint64_t resident_bytes(void)
     return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
+/* One certificate of a TLS listener, for moongate_tls_certificate_expiry_seconds. */
+typedef struct {
+    mgw_buf_t *b;
+    int port;
+    time_t now;
+} cert_walk_t;
+
+static void cert_line(void *ud, const char *host, const char *file, int64_t not_after)
+{
+    cert_walk_t *cw = ud;
+    if (not_after == 0) return;
+    char port[16];
+    snprintf(port, sizeof(port), "%d", cw->port);
+    mgw_buf_t lb = {0};
+    mgw_prom_label(&lb, "domain", host ? host : "(default)");
+    mgw_prom_label(&lb, "certificate", file ? file : "");
+    mgw_prom_label(&lb, "port", port);
+    mgw_prom_i64(cw->b, "moongate_tls_certificate_expiry_seconds", lb.p, lb.n,
+                 not_after - (int64_t)cw->now);
+    mgw_buf_free(&lb);
+}
+
 /* The process families of GET /metrics (the request families are gw/metrics.c's). */
 static void render_process(mgw_buf_t *b)
 {
@@ -203,6 +226,15 @@ static void render_process(mgw_buf_t *b)
                     "The configuration generation new requests run on (1 at start-up, one more "
                     "per accepted reload).");
     mgw_prom_u64(b, "moongate_config_generation", "", 0, (uint64_t)g->id);
+    mgw_prom_family(b, "moongate_tls_certificate_expiry_seconds", "gauge",
+                    "Seconds until the notAfter time of each certificate a TLS listener serves "
+                    "(negative once expired), by domain (SNI), certificate file and port.");
+    cert_walk_t cw = {b, 0, time(NULL)};
+    for (int i = 0; i < g->nlisten; i++) {
+        if (g->listen[i].tls == NULL) continue;
+        cw.port = g->listen[i].port;
+        mgw_tls_ctx_each_cert(g->listen[i].tls, cert_line, &cw);
+    }
     mgw_prom_family(b, "moongate_workers", "gauge", "Worker threads.");
     mgw_prom_u64(b, "moongate_workers", "", 0, (uint64_t)mgw_worker_count());
     mgw_prom_family(b, "moongate_open_connections", "gauge",
@@ -223,7 +255,10 @@ static void serve_metrics(mgw_req_t *r)
     mgw_buf_reserve(&body, 65536);
     mgw_metrics_render(mgw__reload_current(), &body);
     render_process(&body);
-    mgw__resp_text(r, 200, MGW_PROM_CONTENT_TYPE, body.p, NULL, 0);
+    mgw_hdr_t h = {MGW_STR("content-type"), MGW_STR(MGW_PROM_CONTENT_TYPE)};
+    mgw__resp_head(r, 200, &h, 1, (int64_t)body.n);
+    mgw__resp_body(r, body.p, body.n, NULL);
+    mgw__resp_end(r);
     mgw_buf_free(&body);
 }
 

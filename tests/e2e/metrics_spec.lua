@@ -277,3 +277,51 @@ describe("GET /metrics", function()
         h.write_file(dir .. "/gateway.lua", h.config_source(config(true)))
     end)
 end)
+
+describe("moongate_tls_certificate_expiry_seconds", function()
+    local gw, dir, pki, tls_port, mport
+
+    lazy_setup(function()
+        pki = h.tmpdir()
+        local out, rc = h.run("sh " .. h.sh_quote(h.root .. "/tests/e2e/tls_certs.sh") .. " " .. h.sh_quote(pki))
+        assert(rc == 0, "tls_certs.sh failed: " .. out)
+        dir = h.tmpdir()
+        tls_port, mport = h.free_port(), h.free_port()
+        h.write_file(dir .. "/token", TOKEN .. "\n")
+        gw = h.start_gateway({
+            workers = 1,
+            listen = { { address = "127.0.0.1", port = tls_port, api = "a",
+                         tls = { certificate = pki .. "/localhost.pem", key = pki .. "/localhost.key" } } },
+            management = { address = "127.0.0.1", port = mport, token_file = dir .. "/token" },
+            domains = { ["other.test"] = { certificate = pki .. "/other.pem", key = pki .. "/other.key",
+                                           mappings = { [""] = "a" } } },
+            apis = { a = { stages = { ["$default"] = {} },
+                           routes = { ["$default"] = { integration = { type = "mock" } } } } },
+        }, { dir = dir, ports = { tls_port, mport } })
+    end)
+
+    lazy_teardown(function()
+        h.stop_all(gw)
+    end)
+
+    -- notAfter of a certificate file as Unix time, from openssl and date.
+    local function not_after(file)
+        local out = h.run("date -d \"$(openssl x509 -noout -enddate -in " .. h.sh_quote(file)
+            .. " | cut -d= -f2)\" +%s")
+        return tonumber((out:gsub("%s+$", "")))
+    end
+
+    it("says the seconds left of the listener's default certificate and of each domain's", function()
+        local r = h.curl({ "http://127.0.0.1:" .. mport .. "/metrics", "-H", "Authorization: Bearer " .. TOKEN })
+        assert.equal(200, r.status)
+        local s = parse(r.body)
+        local now = os.time()
+        for domain, file in pairs({ ["(default)"] = pki .. "/localhost.pem", ["other.test"] = pki .. "/other.pem" }) do
+            local v = s[key("moongate_tls_certificate_expiry_seconds",
+                { domain = domain, certificate = file, port = tostring(tls_port) })]
+            assert.is_not_nil(v, domain)
+            -- the scrape and this test's clock agree within a minute
+            assert.is_true(math.abs(v - (not_after(file) - now)) < 60, domain .. ": " .. tostring(v))
+        end
+    end)
+end)

@@ -27,10 +27,14 @@ static void test_labels_and_samples(void)
     mgw_prom_u64(&b, "g", "", 0, 0);
     mgw_prom_nano(&b, "s", "", 0, 1250000000);
     mgw_prom_nano(&b, "s", "", 0, 7);
+    mgw_prom_i64(&b, "i", "", 0, -86400);
+    mgw_prom_i64(&b, "i", "", 0, 42);
     CHECK_STR(b.p, "m_total{api=\"shop\",route=\"GET /q\\\"x\\\\\"} 18446744073709551615\n"
                    "g 0\n"
                    "s 1.250000000\n"
-                   "s 0.000000007\n");
+                   "s 0.000000007\n"
+                   "i -86400\n"
+                   "i 42\n");
     mgw_buf_free(&lb);
     mgw_buf_free(&b);
 }
