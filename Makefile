@@ -14,7 +14,7 @@ SAN     ?=
 PKGS    := luajit libuv libssl libcrypto modsecurity libpcre2-8
 DEBS    := gcc make pkg-config libluajit2-5.1-dev luajit2 libuv1-dev libssl-dev node-llhttp \
            lua-busted lua-cjson lua-socket curl clang libclang-rt-dev \
-           python3-websockets python3-jwt python3-cryptography \
+           python3-websockets python3-jwt python3-cryptography python3-prometheus-client \
            json-schema-test-suite \
            libpcre2-8-0 libpcre2-dev libmodsecurity-dev modsecurity-crs tor-geoipdb
 
@@ -33,7 +33,7 @@ UNIT_SRC    := $(wildcard tests/unit/*/test_*.c)
 UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 LUA_CONSTANTS := lua/moongate/constants.lua
 
-.PHONY: all build deps run test asan format clean unit bench bench-deps bench-throttle bench-wsload fuzz fuzz-build
+.PHONY: all build deps run test asan format clean unit prometheus bench-metrics bench bench-deps bench-throttle bench-wsload fuzz fuzz-build
 
 # `all` installs what is missing first and then builds in a second make: make resolves
 # a target's rules (llhttp's sources under /usr/share/llhttp among them) before it runs
@@ -91,6 +91,15 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(wildcard tests/unit/*/*.h) 
 
 run: all
 	$(BUILD)/moongate -c conf/gateway.lua
+
+# Debian's Prometheus scraping the gateway `make run` started (README "Metrics"); installs
+# the prometheus package when missing (only here, not in deps).
+prometheus:
+	@BUILD=$(BUILD) bash tools/prometheus.sh
+
+# The time a scrape of 100 APIs x 20 routes takes (README "Metrics"); not a test.
+bench-metrics: all
+	@BUILD=$(BUILD) bash bench/metrics_scrape.sh
 
 # The fuzz targets are built in the second make too (their llhttp objects need deps).
 test: deps

@@ -14,6 +14,7 @@
 #include "conf/token.h"
 #include "conf/truststore.h"
 #include "ctl/cli.h"
+#include "ctl/manage.h"
 #include "ctl/reload.h"
 #include "gw/req_int.h"
 #include "http/otlp.h"
@@ -24,8 +25,6 @@
 #include "net/conn.h"
 #include "net/worker.h"
 #include "ws/ws.h"
-
-#define MGW_VERSION "0.1.0"
 
 static void usage(FILE *f)
 {

@@ -537,6 +537,16 @@ int mgw_tls_ctx_expiry(const mgw_tls_ctx_t *ctx, const char **file)
     return days < 0 ? (int)days - 1 : (int)days;
 }
 
+void mgw_tls_ctx_each_cert(const mgw_tls_ctx_t *ctx,
+                           void (*fn)(void *ud, const char *host, const char *file,
+                                      int64_t not_after),
+                           void *ud)
+{
+    fn(ud, NULL, ctx->def.certificate, (int64_t)ctx->def.not_after);
+    for (int i = 0; i < ctx->nsites; i++)
+        fn(ud, ctx->sites[i].host, ctx->sites[i].certificate, (int64_t)ctx->sites[i].not_after);
+}
+
 /* ---- backends ---- */
 
 mgw_tls_ctx_t *mgw_tls_client_ctx_new(const char *ca_file, const char *certificate, const char *key,

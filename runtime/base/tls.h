@@ -55,6 +55,12 @@ void mgw_tls_ctx_free(mgw_tls_ctx_t *ctx);
 /* Days until the earliest expiry among the context's certificates (negative: expired),
  * and which file it is. */
 int mgw_tls_ctx_expiry(const mgw_tls_ctx_t *ctx, const char **file);
+/* Calls fn for each certificate ctx serves: the default one (host NULL) then each SNI
+ * site's, with its file and its notAfter time (0 when unknown). */
+void mgw_tls_ctx_each_cert(const mgw_tls_ctx_t *ctx,
+                           void (*fn)(void *ud, const char *host, const char *file,
+                                      int64_t not_after),
+                           void *ud);
 
 /*
  * A client context for backends: verifies their certificates against ca_file (NULL: the

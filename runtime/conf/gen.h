@@ -421,6 +421,9 @@ typedef struct mgw_gen_s {
     mgw_listen_t *management; /* &listen[nlisten], the management listener, or NULL */
     /* the file whose token every management request must carry (manage.h) */
     const char *management_token_file;
+    /* the request metrics' table of this generation's series (gw/metrics.h), made before
+     * the generation serves; NULL when none was made (nothing is counted) */
+    struct mgw_gen_metrics_s *metrics;
     int watch;                /* reload when a file of watch_files changes */
     const char **watch_files; /* the configuration file and every policy file */
     int nwatch;

@@ -6,17 +6,22 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "base/crypto.h"
 #include "base/log.h"
+#include "base/prom.h"
 #include "base/rcache.h"
 #include "conf/token.h"
 #include "ctl/reload.h"
+#include "gw/metrics.h"
 #include "gw/req_int.h"
 #include "net/conn.h"
 #include "net/mailbox.h"
+#include "net/worker.h"
 #include "ws/ws.h"
 
 /* An Authorization value: "Bearer " and a token, with room for extra white space. */
@@ -171,6 +176,92 @@ static void serve_cache(mgw_req_t *r)
     mgw_buf_free(&body);
 }
 
+/* The resident set size of the process, from /proc/self/statm; 0 when unknown. */
+static uint64_t resident_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long long size, resident = 0;
+    if (f == NULL) return 0;
+    if (fscanf(f, "%llu %llu", &size, &resident) != 2) resident = 0;
+    fclose(f);
+    return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+/* One certificate of a TLS listener, for moongate_tls_certificate_expiry_seconds. */
+typedef struct {
+    mgw_buf_t *b;
+    int port;
+    time_t now;
+} cert_walk_t;
+
+static void cert_line(void *ud, const char *host, const char *file, int64_t not_after)
+{
+    cert_walk_t *cw = ud;
+    if (not_after == 0) return;
+    char port[16];
+    snprintf(port, sizeof(port), "%d", cw->port);
+    mgw_buf_t lb = {0};
+    mgw_prom_label(&lb, "domain", host ? host : "(default)");
+    mgw_prom_label(&lb, "certificate", file ? file : "");
+    mgw_prom_label(&lb, "port", port);
+    mgw_prom_i64(cw->b, "moongate_tls_certificate_expiry_seconds", lb.p, lb.n,
+                 not_after - (int64_t)cw->now);
+    mgw_buf_free(&lb);
+}
+
+/* The process families of GET /metrics (the request families are gw/metrics.c's). */
+static void render_process(mgw_buf_t *b)
+{
+    const mgw_gen_t *g = mgw__reload_current();
+    mgw_prom_family(b, "moongate_build_info", "gauge",
+                    "Always 1; the version label says which moongate runs.");
+    mgw_prom_u64(b, "moongate_build_info", "version=\"" MGW_VERSION "\"",
+                 strlen("version=\"" MGW_VERSION "\""), 1);
+    mgw_prom_family(b, "moongate_reloads_total", "counter",
+                    "Configuration reloads since start-up, by outcome (success: the new "
+                    "generation serves; failure: it was rejected and the old one kept serving).");
+    mgw_prom_u64(b, "moongate_reloads_total", "outcome=\"success\"", 17, mgw__reload_count(1));
+    mgw_prom_u64(b, "moongate_reloads_total", "outcome=\"failure\"", 17, mgw__reload_count(0));
+    mgw_prom_family(b, "moongate_config_generation", "gauge",
+                    "The configuration generation new requests run on (1 at start-up, one more "
+                    "per accepted reload).");
+    mgw_prom_u64(b, "moongate_config_generation", "", 0, (uint64_t)g->id);
+    mgw_prom_family(b, "moongate_tls_certificate_expiry_seconds", "gauge",
+                    "Seconds until the notAfter time of each certificate a TLS listener serves "
+                    "(negative once expired), by domain (SNI), certificate file and port.");
+    cert_walk_t cw = {b, 0, time(NULL)};
+    for (int i = 0; i < g->nlisten; i++) {
+        if (g->listen[i].tls == NULL) continue;
+        cw.port = g->listen[i].port;
+        mgw_tls_ctx_each_cert(g->listen[i].tls, cert_line, &cw);
+    }
+    mgw_prom_family(b, "moongate_workers", "gauge", "Worker threads.");
+    mgw_prom_u64(b, "moongate_workers", "", 0, (uint64_t)mgw_worker_count());
+    mgw_prom_family(b, "moongate_open_connections", "gauge",
+                    "Client connections open on the API listeners (every worker).");
+    mgw_prom_u64(b, "moongate_open_connections", "", 0, mgw_worker_open_connections());
+    mgw_prom_family(b, "moongate_process_resident_memory_bytes", "gauge",
+                    "Resident memory of the process.");
+    mgw_prom_u64(b, "moongate_process_resident_memory_bytes", "", 0, resident_bytes());
+}
+
+/*
+ * GET /metrics: every family in one buffer, the request families summed over the workers
+ * (gw/metrics.h) then the process's.
+ */
+static void serve_metrics(mgw_req_t *r)
+{
+    mgw_buf_t body = {0};
+    mgw_buf_reserve(&body, 65536);
+    mgw_metrics_render(mgw__reload_current(), &body);
+    render_process(&body);
+    mgw_hdr_t h = {MGW_STR("content-type"), MGW_STR(MGW_PROM_CONTENT_TYPE)};
+    mgw__resp_head(r, 200, &h, 1, (int64_t)body.n);
+    mgw__resp_body(r, body.p, body.n, NULL);
+    mgw__resp_end(r);
+    mgw_buf_free(&body);
+}
+
 /* The request handler of the management listener, called once r's head has arrived. */
 static void serve(mgw_req_t *r)
 {
@@ -210,13 +301,16 @@ static void serve(mgw_req_t *r)
         mgw_buf_adds(&body, "\"}\n");
         mgw__resp_text(r, 200, "application/json", body.p, NULL, 0);
         mgw_buf_free(&body);
+    } else if (is(r, "/metrics") && method_is(r, "GET")) {
+        serve_metrics(r);
     } else if (r->target.n > 7 && memcmp(r->target.p, "/cache/", 7) == 0) {
         serve_cache(r);
     } else if ((id = mgw_ws_connections_path(r, r->target)) != NULL) {
         mgw_ws_connections_serve(r, id, NULL, replies);
     } else {
         mgw__req_fail(r, MGW_GW_RESOURCE_NOT_FOUND,
-                      "Not Found: POST /reload, GET /status, POST|GET|DELETE /@connections/ID, "
+                      "Not Found: POST /reload, GET /status, GET /metrics, "
+                      "POST|GET|DELETE /@connections/ID, "
                       "GET|DELETE /cache/API/STAGE");
     }
 }

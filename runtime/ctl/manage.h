@@ -7,6 +7,7 @@
  *                  or 422 with every error found (the old generation keeps serving),
  *                  or 409 while another reload is under way
  *   GET /status    200 {"status":"running","generation":N,"file":"..."}
+ *   GET /metrics   200, the metrics in the Prometheus text format 0.0.4 (README "Metrics")
  * One request per connection. Its gateway responses (400 for a malformed request, 401,
  * 404) are the gateway's, through mgw__req_fail; no stage's access log records them.
  *
@@ -21,6 +22,9 @@
 #define MGW_MANAGE_H
 
 #include "conf/gen.h"
+
+/* What `moongate --version` and moongate_build_info say. */
+#define MGW_VERSION "0.1.0"
 
 typedef struct mgw_worker_s mgw_worker_t;
 

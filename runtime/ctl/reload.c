@@ -17,6 +17,7 @@
 #include "base/log.h"
 #include "conf/config.h"
 #include "ctl/manage.h"
+#include "gw/metrics.h"
 #include "gw/req_int.h"
 #include "ws/ws.h"
 #include "lua/lua_int.h"
@@ -102,6 +103,7 @@ static struct {
     int closed;
     atomic_int pending; /* workers that have not swapped yet */
     int in_progress, again;
+    uint64_t reloads[2]; /* rejected, accepted (moongate_reloads_total) */
     mgw_reload_cb cb;
     void *ud;
     /* watch = true */
@@ -205,6 +207,7 @@ int mgw__reload_start(const char *why, mgw_reload_cb cb, void *ud)
                           s);
             s += len + (e ? 1 : 0);
         }
+        R.reloads[0]++;
         cb(ud, 0, text);
         mgw_buf_free(&errors);
         return 0;
@@ -215,11 +218,14 @@ int mgw__reload_start(const char *why, mgw_reload_cb cb, void *ud)
     if (bad) {
         mgw_log_error("reload rejected, generation %d keeps serving: %s", R.current->id, bad);
         strcat(buf, "\n");
+        R.reloads[0]++;
         cb(ud, 0, buf);
         mgw_gen_unref(g);
         return 0;
     }
     mgw_jwt_gen_prepare(g); /* before any worker sees it */
+    mgw_metrics_gen_prepare(g);
+    R.reloads[1]++;
     R.in_progress = 1;
     R.cb = cb;
     R.ud = ud;
@@ -307,6 +313,7 @@ static int server_start(mgw_worker_t *main_w, mgw_gen_t *gen)
     }
     mgw_mailbox_kind(MGW_MSG_RELOAD, &reload_kind);
     mgw_jwt_gen_prepare(gen); /* before the workers start */
+    mgw_metrics_gen_prepare(gen);
     uv_loop_t *loop = &main_w->loop;
     R.loop = loop;
     R.nworkers = mgw_worker_count();
@@ -343,6 +350,11 @@ const mgw_gen_t *mgw__reload_current(void)
     return R.current;
 }
 
+uint64_t mgw__reload_count(int accepted)
+{
+    return R.reloads[accepted ? 1 : 0];
+}
+
 /* server_free, after the workers have stopped: drops the main thread's generation. */
 static void server_free(void)
 {
@@ -350,6 +362,7 @@ static void server_free(void)
     mgw__manage_free();
     mgw_gen_unref(R.current);
     R.current = NULL;
+    mgw_metrics_free(); /* every generation is gone: nothing counts any more */
 }
 
 /* The worker's generation: its first one when it starts, retired when its loop has run

@@ -41,6 +41,10 @@ void mgw__reload_worker_stop(mgw_worker_t *w);
 /* The generation new requests get (the main thread's view). */
 const mgw_gen_t *mgw__reload_current(void);
 
+/* The reloads since start-up that were accepted (1) or rejected (0): a configuration
+ * that did not load or could not replace the running one. */
+uint64_t mgw__reload_count(int accepted);
+
 /*
  * Called with the outcome of a reload: ok, and a text for the operator (what was
  * reloaded, or every error found, one per line).

@@ -50,6 +50,9 @@ struct mgw_worker_s {
     uv_tcp_t *listeners;
     int nlisteners;
     mgw_conn_t *conns; /* every open client connection */
+    /* how many: written by the worker only (relaxed stores), read by the main thread's
+     * metrics scrape (mgw_worker_open_connections) */
+    uint64_t nconns;
     mgw_hc_pool_t *hc; /* the HTTP client's connection pools (http/proxy.c) */
     uv_timer_t shutdown_timer;
     uv_check_t accept_check; /* a new batch of accepts per loop iteration */

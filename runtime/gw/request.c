@@ -12,6 +12,7 @@
 #include "base/crypto.h"
 #include "base/log.h"
 #include "gw/gw.h"
+#include "gw/metrics.h"
 #include "gw/req_int.h"
 
 /* ---- the tables the layers above fill in (gw.h) ---- */
@@ -1001,6 +1002,7 @@ static void waf_log(mgw_req_t *r, const mgw_stage_t *st)
 void mgw__req_free(mgw_req_t *r)
 {
     if (r->trace && r->trace->exported && ext.span_sink) ext.span_sink(r);
+    mgw__metrics_request(r);
     const mgw_stage_t *st = log_stage(r);
     if (st && st->waf_log) waf_log(r, st);
     if (st && st->log_id >= 0 && (st->log_format || st->log_policy)) {

@@ -67,6 +67,7 @@ void mgw__conn_close(mgw_conn_t *c)
     else
         c->w->conns = c->next;
     if (c->next) c->next->prev = c->prev;
+    __atomic_store_n(&c->w->nconns, c->w->nconns - 1, __ATOMIC_RELAXED);
     uv_close((uv_handle_t *)&c->timer.t, timer_closed);
     mgw_stream_close(&c->stream);
 }
@@ -227,6 +228,7 @@ void mgw__conn_accept(mgw_worker_t *w, uv_stream_t *server, int listen_idx)
     c->next = w->conns;
     if (w->conns) w->conns->prev = c;
     w->conns = c;
+    __atomic_store_n(&w->nconns, w->nconns + 1, __ATOMIC_RELAXED);
     if (mgw_stream_accept(&c->stream, server) != 0) {
         mgw__conn_close(c);
         return;

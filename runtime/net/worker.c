@@ -237,6 +237,14 @@ int mgw_worker_count(void)
     return nworkers;
 }
 
+uint64_t mgw_worker_open_connections(void)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < nworkers && workers; i++)
+        n += __atomic_load_n(&workers[i].nconns, __ATOMIC_RELAXED);
+    return n;
+}
+
 int mgw_worker_send(int i, mgw_msg_t *msg)
 {
     if (i < 0 || i >= nworkers) return MGW_EINVAL;

@@ -69,6 +69,10 @@ const char *mgw__date(mgw_worker_t *w);
 /* The number of workers of the running server (main thread, from server_start on). */
 int mgw_worker_count(void);
 
+/* The client connections open on the worker threads (main thread, while the server
+ * runs; the management listener's are not counted). */
+uint64_t mgw_worker_open_connections(void);
+
 /*
  * Sends msg to the mailbox of worker i (0 <= i < mgw_worker_count()); any thread, while
  * the server runs. Returns like mgw_mailbox_send: MGW_ECLOSED once the worker has begun
