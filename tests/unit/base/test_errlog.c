@@ -38,7 +38,8 @@ static void test_json(void)
     CHECK(strncmp(line, "{\"time\":\"", 9) == 0);
     CHECK(line[19] == 'T' && line[32] == 'Z'); /* 2026-12-05T01:00:00.123Z */
     CHECK_STR(strstr(line, "\",\"level\""),
-              "\",\"level\":\"error\",\"worker\":0,\"message\":\"a \\\"quoted\\\" \\\\ path\\u000anext\\u0009line\\u0001\"}\n");
+              "\",\"level\":\"error\",\"worker\":0,\"message\":\"a \\\"quoted\\\" \\\\ "
+              "path\\u000anext\\u0009line\\u0001\"}\n");
 }
 
 static void test_json_long_message_stays_json(void)
