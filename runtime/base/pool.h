@@ -53,15 +53,21 @@ static inline void mgw_sbuf_adds(mgw_sbuf_t *b, const char *s)
     mgw_sbuf_add(b, s, __builtin_strlen(s));
 }
 
-static inline void mgw_sbuf_u64(mgw_sbuf_t *b, unsigned long long v)
+/* v's decimal digits, written backwards so that they end at end (24 bytes suffice);
+ * returns where they start. No printf: for numbers written per request or per sample. */
+static inline char *mgw_u64_digits(char *end, unsigned long long v)
 {
-    char t[24];
-    int i = sizeof(t);
     do {
-        t[--i] = (char)('0' + v % 10);
+        *--end = (char)('0' + v % 10);
         v /= 10;
     } while (v);
-    mgw_sbuf_add(b, t + i, sizeof(t) - (size_t)i);
+    return end;
+}
+
+static inline void mgw_sbuf_u64(mgw_sbuf_t *b, unsigned long long v)
+{
+    char t[24], *p = mgw_u64_digits(t + sizeof(t), v);
+    mgw_sbuf_add(b, p, (size_t)(t + sizeof(t) - p));
 }
 
 /* A growable byte buffer on the heap, for output that is built piece by piece. */

@@ -62,12 +62,7 @@ static inline void put(mgw_buf_t *b, const void *p, size_t n)
 /* Decimal digits of v at the end of t[24]; returns where they start. */
 static char *digits(char t[24], uint64_t v)
 {
-    char *p = t + 24;
-    do {
-        *--p = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    return p;
+    return mgw_u64_digits(t + 24, v);
 }
 
 /*

@@ -58,6 +58,7 @@ struct mgw_accesslog_s {
 };
 
 static void flush(mgw_accesslog_t *a, sink_t *s);
+static void tcp_flush(mgw_accesslog_t *a, sink_t *s);
 
 static int is_syslog(const sink_t *s)
 {
@@ -273,10 +274,11 @@ static void tcp_write_cb(uv_write_t *req, int status)
     if (status < 0) tcp_fail(s, status);
     mgw_buf_free(&w->data);
     free(w);
-    if (a->closing && s->tcp)
-        tcp_fail(s, 0); /* the last write is done: close */
-    else if (!a->closing && s->buf.n >= FLUSH_BYTES)
-        flush(a, s);
+    /* closing: what came during this write goes next, then the connection closes */
+    if (s->up && s->buf.n && (a->closing || s->buf.n >= FLUSH_BYTES))
+        tcp_flush(a, s);
+    else if (a->closing && s->tcp)
+        tcp_fail(s, 0);
     free_if_done(a);
 }
 
@@ -456,7 +458,8 @@ void mgw_accesslog_close(mgw_accesslog_t *a)
         sink_t *s = &a->sinks[i];
         if (s->t->kind == MGW_LOGSINK_TCP) {
             if (s->up) tcp_flush(a, s);
-            if (s->tcp && !s->in_flight) tcp_fail(s, 0);
+            if (s->in_flight) continue; /* its write callback sends the rest and closes */
+            if (s->tcp) tcp_fail(s, 0);
         } else if (is_syslog(s)) {
             flush_dgram(s);
         } else if (s->fd >= 0 && s->buf.n) {

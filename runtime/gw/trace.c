@@ -270,13 +270,8 @@ enum { KIND_INTERNAL = 1, KIND_SERVER = 2, KIND_CLIENT = 3 };
 /* v in decimal (no printf: spans are encoded on the worker, per request). */
 static void add_u64(mgw_buf_t *b, unsigned long long v)
 {
-    char t[24];
-    int i = sizeof(t);
-    do {
-        t[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    mgw_buf_add(b, t + i, sizeof(t) - (size_t)i);
+    char t[24], *p = mgw_u64_digits(t + sizeof(t), v);
+    mgw_buf_add(b, p, (size_t)(t + sizeof(t) - p));
 }
 
 /* Literal text: its length is known at compile time. */

@@ -185,6 +185,32 @@ describe("log destinations", function()
         h.stop_all(gw)
     end)
 
+    it("loses no line sent over TCP at a reload: the old connection sends everything, then closes", function()
+        local server = assert(socket.bind("127.0.0.1", 0))
+        local _, port = server:getsockname()
+        server:settimeout(5)
+        local gw = gateway({ access_log = { format = FORMAT, syslog = { server = "tcp://127.0.0.1:" .. port } } },
+            { workers = 1 })
+        local old = assert(server:accept())
+        old:settimeout(5)
+        for i = 1, 50 do get(gw, "/hello?i=" .. i) end
+        gw:signal("HUP") -- the buffered lines go on the old connection, which then closes
+        local got = 0
+        while true do
+            local f = read_frame(old)
+            if not f then break end
+            if parse_syslog(f).body.status == 200 then got = got + 1 end
+        end
+        assert.are.equal(50, got)
+        local new = assert(server:accept()) -- the new generation's connection
+        new:settimeout(5)
+        get(gw, "/hello")
+        assert.are.equal(200, parse_syslog(assert(read_frame(new))).body.status)
+        new:close()
+        server:close()
+        h.stop_all(gw)
+    end)
+
     it("sends datagrams to a unix socket such as /dev/log", function()
         local dir = h.tmpdir()
         local path = dir .. "/log.sock"
