@@ -207,7 +207,7 @@ static void dgram_connect(sink_t *s)
 
 static void flush_dgram(sink_t *s)
 {
-    if (s->down) return;
+    if (s->down || s->buf.n == 0) return;
     struct mmsghdr msgs[BATCH];
     struct iovec iov[BATCH];
     size_t off = 0, len, sent_to = 0;
