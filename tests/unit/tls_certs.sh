@@ -6,7 +6,8 @@
 #   inter2.pem               a second intermediate, revoked by root.crl.pem
 #   trust.pem                truststore: inter + root;  trust2.pem: inter + inter2 + root
 #   default|api|other.pem    server certificates (ECDSA P-256) for default.test (365 days),
-#                            api.test (90 days) and other.test (30 days), each with .key
+#                            api.test (90 days) and other.test (29 days: inside the 30-day
+#                            warning even when the gateway starts in the same second), each with .key
 #   client.pem               CN=client,O=Moongate Test, issued by inter, serial 0xA1B2C3;
 #                            client.chain.pem = client + inter
 #   expired, future, revoked client certificates issued by inter (+ .chain.pem)
@@ -116,7 +117,7 @@ issue root inter2 "$O/CN=Moongate Test Intermediate 2" v3_ca -days 1825
 cat inter.pem root.pem >trust.pem
 cat inter.pem inter2.pem root.pem >trust2.pem
 
-for s in default:365 api:90 other:30; do
+for s in default:365 api:90 other:29; do
     n=${s%%:*}
     ec "$n"
     SAN="$n.test" issue root "$n" "/CN=$n.test" server -days "${s#*:}"
