@@ -210,31 +210,29 @@ size_t mgw_ipset_ranges(const mgw_ipset_t *s)
     return s->n4 + s->n6;
 }
 
-/* The last range with lo <= a: [lo, hi) of the search is the candidates. */
+/* The range holding a: the last range with lo <= a, if a <= its hi; else -1. One body for
+ * both address widths. */
+#define FIND_RANGE(r, n, a)                                                                        \
+    do {                                                                                           \
+        size_t lo_ = 0, hi_ = (n);                                                                 \
+        while (lo_ < hi_) {                                                                        \
+            size_t mid_ = lo_ + (hi_ - lo_) / 2;                                                   \
+            if ((r)[mid_].lo <= (a))                                                               \
+                lo_ = mid_ + 1;                                                                    \
+            else                                                                                   \
+                hi_ = mid_;                                                                        \
+        }                                                                                          \
+        return lo_ > 0 && (a) <= (r)[lo_ - 1].hi ? (ptrdiff_t)(lo_ - 1) : -1;                      \
+    } while (0)
+
 ptrdiff_t mgw_ipset_find4(const r4_t *r, size_t n, uint32_t a)
 {
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (r[mid].lo <= a)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo > 0 && a <= r[lo - 1].hi ? (ptrdiff_t)(lo - 1) : -1;
+    FIND_RANGE(r, n, a);
 }
 
 ptrdiff_t mgw_ipset_find6(const r6_t *r, size_t n, u128 a)
 {
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (r[mid].lo <= a)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo > 0 && a <= r[lo - 1].hi ? (ptrdiff_t)(lo - 1) : -1;
+    FIND_RANGE(r, n, a);
 }
 
 int mgw_ipset_contains(const mgw_ipset_t *s, const char *addr, size_t n)
