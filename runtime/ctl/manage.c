@@ -14,6 +14,7 @@
 #include "base/crypto.h"
 #include "base/log.h"
 #include "base/prom.h"
+#include "base/stat.h"
 #include "base/rcache.h"
 #include "conf/token.h"
 #include "ctl/reload.h"
@@ -247,13 +248,14 @@ static void render_process(mgw_buf_t *b)
 
 /*
  * GET /metrics: every family in one buffer, the request families summed over the workers
- * (gw/metrics.h) then the process's.
+ * (gw/metrics.h), the other layers' families (base/stat.h), then the process's.
  */
 static void serve_metrics(mgw_req_t *r)
 {
     mgw_buf_t body = {0};
     mgw_buf_reserve(&body, 65536);
     mgw_metrics_render(mgw__reload_current(), &body);
+    mgw_stat_render(&body);
     render_process(&body);
     mgw_hdr_t h = {MGW_STR("content-type"), MGW_STR(MGW_PROM_CONTENT_TYPE)};
     mgw__resp_head(r, 200, &h, 1, (int64_t)body.n);

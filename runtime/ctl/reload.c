@@ -15,6 +15,7 @@
 #include "auth/jwt.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "base/stat.h"
 #include "conf/config.h"
 #include "ctl/manage.h"
 #include "gw/metrics.h"
@@ -363,6 +364,7 @@ static void server_free(void)
     mgw_gen_unref(R.current);
     R.current = NULL;
     mgw_metrics_free(); /* every generation is gone: nothing counts any more */
+    mgw_stat_free();
 }
 
 /* The worker's generation: its first one when it starts, retired when its loop has run

@@ -12,6 +12,7 @@
 
 #include "base/err.h"
 #include "base/log.h"
+#include "base/stat.h"
 #include "gw/req_int.h"
 #include "net/conn.h"
 #include "net/mailbox.h"
@@ -184,6 +185,7 @@ static void worker_main(void *arg)
 {
     mgw_worker_t *w = arg;
     mgw_log_set_worker(w->id);
+    mgw_stat_thread(w->id);
     EACH_OPS(worker_start, 0, (w));
     uv_run(&w->loop, UV_RUN_DEFAULT);
     /* Every connection is gone: the layers let go of what requests used (the worker's
@@ -294,6 +296,7 @@ int mgw_server_run(mgw_gen_t *gen)
 {
     signal(SIGPIPE, SIG_IGN);
     nworkers = gen->workers;
+    mgw_stat_init(nworkers + 1);
     /* Open every socket before any thread starts, so a port in use fails the start. */
     int *fds = mgw_calloc((size_t)(nworkers * (gen->nlisten ? gen->nlisten : 1)), sizeof(int));
     for (int i = 0; i < nworkers; i++) {
