@@ -7,8 +7,8 @@
 #
 # Knobs (environment): ROUNDS, DURATION (whole s per run), WARMUP (s per gateway), W5_ROUNDS,
 # TLS_ROUNDS, TLS_WARMUP, TLS_DURATION, RELOAD_DURATION, CONNS, PIN (split | none), WORKLOADS
-# ("W1 W5 W5b W2 W3 W4 RELOAD W6 W7 W8 CACHE W9"), NOISE_MAX, MAX_ATTEMPTS, RETRY_BUDGET, QUIET_WAIT,
-# W6_CONNS, W6_MESSAGE, W7_CONNS, W7_SOURCES, W7_PER_PROCESS, W7_SETTLE, MOONGATE_BIN, BUILD.
+# ("W1 W5 W5b W2 W2obs W3 W4 RELOAD W6 W7 W8 CACHE W9"), NOISE_MAX, MAX_ATTEMPTS, RETRY_BUDGET, QUIET_WAIT,
+# OBS_RATIO, W6_CONNS, W6_MESSAGE, W7_CONNS, W7_SOURCES, W7_PER_PROCESS, W7_SETTLE, MOONGATE_BIN, BUILD.
 set -euo pipefail
 
 BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -35,11 +35,12 @@ else
     RETRY_BUDGET=${RETRY_BUDGET:-75} QUIET_WAIT=${QUIET_WAIT:-20}
 fi
 CONNS=${CONNS:-64}
+OBS_RATIO=${OBS_RATIO:-0.01}   # W2obs: the share of requests whose spans are exported
 NOISE_MAX=${NOISE_MAX:-15}
 MAX_ATTEMPTS=${MAX_ATTEMPTS:-3}   # per measured run, while RETRY_BUDGET (s of re-runs) lasts
 RETRY_SPENT=0
 PIN=${PIN:-split}
-WORKLOADS=${WORKLOADS:-"W1 W5 W5b W2 W3 W4 RELOAD W6 W7 W8 CACHE W9"}
+WORKLOADS=${WORKLOADS:-"W1 W5 W5b W2 W2obs W3 W4 RELOAD W6 W7 W8 CACHE W9"}
 WSLOAD=$BUILD/bench/wsload
 # W6: wsload echo connections (each sends a message, waits for the answer, sends the next)
 # and the message; every answer must be the message itself (wsload --expect).
@@ -64,7 +65,7 @@ W5_BAD=("/bench?q=1%27%20union%20select%20password%20from%20users" "/bench?q=%3C
 W5B_BAD=("x-bench-block: 1" "x-bench-deny: 1")
 
 # Ports (loopback only).
-P_UP=18080 P_MG=18081 P_NG=18082 P_HA=18083 P_MG_TLS=18091 P_NG_TLS=18092 P_HA_TLS=18093
+P_UP=18080 P_MG=18081 P_NG=18082 P_HA=18083 P_MG_OBS=18084 P_MG_MGMT=18185 P_MG_TLS=18091 P_NG_TLS=18092 P_HA_TLS=18093
 
 # CPU placement. split: every gateway on CPU 1, wrk and the upstream on CPU 0 (for
 # the upstream's direct rate, wrk moves to CPU 1 so that client and server each have
@@ -209,7 +210,7 @@ moongate_tls() {
 
 gw_port() {
     case $1 in
-        moongate) echo $P_MG ;; nginx-lua | nginx-modsec) echo $P_NG ;; haproxy) echo $P_HA ;; upstream) echo $P_UP ;;
+        moongate) echo $P_MG ;; moongate-obs) echo $P_MG_OBS ;; nginx-lua | nginx-modsec) echo $P_NG ;; haproxy) echo $P_HA ;; upstream) echo $P_UP ;;
     esac
 }
 
@@ -240,6 +241,7 @@ log_file() {   # log_file WORKLOAD GATEWAY: the access log (W2's, or W5b's own)
     [ "$1" = W5b ] && c=w5b
     case $2 in
         moongate) echo "$RUN/logs/moongate-$c.access.log" ;;
+        moongate-obs) echo "$RUN/logs/moongate-w2obs.access.log" ;;
         nginx-lua) echo "$RUN/logs/nginx-$c.access.log" ;;
         haproxy) echo "$RUN/logs/haproxy-$c.access.log" ;;
     esac
@@ -700,6 +702,32 @@ if has W5b; then
     alternate W5b "$W5_ROUNDS" "$WARMUP" "moongate http://127.0.0.1:$P_MG/bench" \
         "nginx-lua http://127.0.0.1:$P_NG/bench" "haproxy http://127.0.0.1:$P_HA/bench" --
     stop moongate nginx-lua haproxy
+fi
+
+# W2obs: W2 on moongate with and without observability (conf/moongate-w2obs.lua: trace
+# propagation on every request, OTLP export of OBS_RATIO of them to the upstream, which
+# answers 200 to any POST; the metrics scraped every second). Both processes run side by
+# side; the rounds alternate between them.
+if has W2obs; then
+    log "W2obs: W2 with tracing (sample ratio $OBS_RATIO, OTLP export) and a /metrics scrape every second, against W2"
+    sed "s/sample_ratio = 0.01/sample_ratio = $OBS_RATIO/" "$BENCH/conf/moongate-w2obs.lua" >"$RUN/moongate-w2obs.lua"
+    "${GW_CPU[@]}" "$MOONGATE" -p "$RUN" -c "$BENCH/conf/moongate-w2.lua" >>"$RUN/logs/moongate.out" 2>&1 &
+    PID[moongate]=$!
+    "${GW_CPU[@]}" "$MOONGATE" -p "$RUN" -c "$RUN/moongate-w2obs.lua" >>"$RUN/logs/moongate-obs.out" 2>&1 &
+    PID[moongate-obs]=$!
+    wait_port $P_MG moongate; wait_port $P_MG_OBS moongate-obs; wait_port $P_MG_MGMT moongate-obs
+    for g in moongate moongate-obs; do
+        code=$(curl -s -o /dev/null -m 5 -w '%{http_code}' -H "x-api-key: $KEY" "http://127.0.0.1:$(gw_port $g)/bench" || true)
+        [ "$code" = 200 ] || die "$g: GET /bench answered $code, expected 200"
+    done
+    OBS_TOKEN=$(cat "$RUN/state/management.token")
+    metrics=$(curl -s -m 5 -H "Authorization: Bearer $OBS_TOKEN" "http://127.0.0.1:$P_MG_MGMT/metrics" || true)
+    [[ "$metrics" == *'moongate_requests_total{api="bench"'* ]] || die "moongate-obs: GET /metrics did not count the request"
+    ( while :; do curl -s -o /dev/null -m 5 -H "Authorization: Bearer $OBS_TOKEN" "http://127.0.0.1:$P_MG_MGMT/metrics"; sleep 1; done ) &
+    PID[scraper]=$!
+    alternate W2obs "$ROUNDS" "$WARMUP" "moongate http://127.0.0.1:$P_MG/bench" \
+        "moongate-obs http://127.0.0.1:$P_MG_OBS/bench" -- -H "x-api-key: $KEY"
+    stop scraper moongate moongate-obs
 fi
 
 if has W2 || has W3 || has W4 || has RELOAD; then

@@ -24,6 +24,11 @@ end
 local WORKLOADS = {
     { id = "W1", title = "W1 plain proxy: GET /bench through one route, keep-alive both sides" },
     { id = "W2", title = "W2 policy: API key + token bucket + JSON access log (8 variables), then proxy" },
+    -- W2obs: the cost of observability, moongate against itself (conf/moongate-w2obs.lua).
+    { id = "W2obs", subjects = { "moongate-obs" }, against = { "moongate" },
+      goals = { ["moongate-obs/moongate"] = 0.97 }, base_label = "moongate (W2)",
+      title = "W2obs W2 with observability: trace propagation, OTLP export of a sample, /metrics"
+        .. " scraped every second (moongate-obs) against W2 (moongate)" },
     { id = "W3", title = "W3 TLS keep-alive: W2 over TLS 1.3 (ECDSA P-256)" },
     { id = "W4", title = "W4 TLS handshakes: W2 with a new TLS 1.3 connection per request" },
     { id = "W5", title = "W5 WAF rule set: six Lua rules (conf/waf/bench_waf.lua) a clean request passes, then proxy" },
@@ -52,9 +57,9 @@ local WORKLOADS = {
       title = "W9 managed rules, attack traffic: SQLi, XSS, path traversal, a scanner User-Agent and a"
         .. " SQLi JSON body in turn (lib/w9_attacks.lua), each blocked with 403" },
 }
-local GATEWAYS = { "moongate", "moongate-cache", "nginx-lua", "nginx-modsec", "haproxy", "upstream", "upstream-1core" }
+local GATEWAYS = { "moongate", "moongate-cache", "moongate-obs", "nginx-lua", "nginx-modsec", "haproxy", "upstream", "upstream-1core" }
 local LABELS = { ["upstream"] = "upstream (direct)", ["upstream-1core"] = "upstream (wrk, 1 core)",
-    ["moongate-cache"] = "moongate, cache on" }
+    ["moongate-cache"] = "moongate, cache on", ["moongate-obs"] = "moongate, observed" }
 local OTHERS = { "nginx-lua", "nginx-modsec", "haproxy" }
 
 local function median(t)
@@ -251,7 +256,7 @@ for _, wl in ipairs(WORKLOADS) do
         for _, g in ipairs(GATEWAYS) do
             local list = runs_w and runs_w[g]
             local note = notes_for(w, g)
-            local label = LABELS[g] or (g == "moongate" and wl.subjects and "moongate, cache off") or g
+            local label = LABELS[g] or (g == "moongate" and wl.subjects and (wl.base_label or "moongate, cache off")) or g
             if list then
                 local st = gateway_stats(list)
                 st.note = note
@@ -276,7 +281,7 @@ for _, wl in ipairs(WORKLOADS) do
         local mg = runs_w and runs_w.moongate
         for _, subject in ipairs(wl.subjects or { "moongate" }) do
           local sub = runs_w and runs_w[subject]
-          for _, o in ipairs(OTHERS) do
+          for _, o in ipairs(wl.against or OTHERS) do
             local rr = ratio(sub, runs_w and runs_w[o], "rps")
             if rr then
                 local rp = ratio(sub, runs_w[o], "p99_us")
