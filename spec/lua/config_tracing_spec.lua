@@ -53,7 +53,7 @@ describe("config tracing", function()
       { request_id_header = "traceparent" })
     fails_with("tracing.request_id_header: invalid header name: must be an HTTP token",
       { request_id_header = "x request" })
-    fails_with("tracing.sample_ratio: unknown key",
+    fails_with('tracing.sample_ratio: unknown key (did you mean "otlp.sample_ratio"?)',
       { sample_ratio = 0.5 })
   end)
 end)

@@ -309,6 +309,17 @@ function kinds.custom(s, v, path, ctx)
   return value
 end
 
+-- A record field of s that has a field named k: "otlp.sample_ratio" for tracing's
+-- sample_ratio, the key written one level too high.
+local function nested_field(s, k, names)
+  for _, name in ipairs(names) do
+    local f = s.fields[name]
+    if type(f) == "table" and f.type == "record" and f.fields[k] ~= nil then
+      return name .. "." .. k
+    end
+  end
+end
+
 function kinds.record(s, v, path, ctx)
   if type(v) ~= "table" then
     return fail(ctx, path, "must be a table, got " .. show(v))
@@ -316,7 +327,12 @@ function kinds.record(s, v, path, ctx)
   local names = field_names(s)
   for _, k in ipairs(sorted_keys(v)) do
     if type(k) ~= "string" or s.fields[k] == nil then
-      fail(ctx, join(path, k), "unknown key" .. did_you_mean(k, names))
+      local hint = did_you_mean(k, names)
+      local nested = hint == "" and type(k) == "string" and nested_field(s, k, names)
+      if nested then
+        hint = format(" (did you mean %s?)", quote(nested))
+      end
+      fail(ctx, join(path, k), "unknown key" .. hint)
     end
   end
   local out = {}
