@@ -1,8 +1,9 @@
 -- GET /metrics for the security layers (README "Metrics"): web ACL matches and
--- terminating actions, Lua and JWT authorizer outcomes and cache lookups, JWK Set
--- fetches by outcome, and usage-plan quotas. Known traffic, then exact counts summed
--- over two workers; requests that must meet the same worker's cache share one keep-alive
--- connection. The scrape also goes through python3-prometheus-client's parser.
+-- terminating actions (a managed CRS rule counts under its rule's name), Lua and JWT
+-- authorizer outcomes and cache lookups, JWK Set fetches by outcome, and usage-plan
+-- quotas. Known traffic, then exact counts summed over two workers; requests that must
+-- meet the same worker's cache share one keep-alive connection. Counts continue across a
+-- reload, and the scrape goes through python3-prometheus-client's parser.
 local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 package.path = here .. "?.lua;" .. package.path
 local h = require "helpers"
@@ -55,7 +56,7 @@ local function get(conn, path, headers)
 end
 
 describe("GET /metrics: WAF, authorizers, JWK Set fetches, quotas", function()
-    local gw, dir, wport, aport, mport, good, broken, tok, bad_aud
+    local gw, dir, wport, aport, mport, good, broken, tok, bad_aud, config
     local S -- the samples of one scrape after the traffic
 
     local function scrape()
@@ -126,7 +127,7 @@ describe("GET /metrics: WAF, authorizers, JWK Set fetches, quotas", function()
                 positional_constraint = "EXACTLY" } }
         end
         local function mock() return { type = "mock", status = 200, body = "ok" } end
-        gw = h.start_gateway({
+        config = {
             workers = 2,
             listen = { { address = "127.0.0.1", port = wport, api = "w" },
                        { address = "127.0.0.1", port = aport, api = "a" } },
@@ -139,6 +140,7 @@ describe("GET /metrics: WAF, authorizers, JWK Set fetches, quotas", function()
                         { name = "no-bots", priority = 2, action = "block", statement = header_is("x-bot") },
                         { name = "office", priority = 3, action = "allow", statement = header_is("x-office") },
                         { name = "fragile", priority = 4, action = "block", policy = "policies/fragile.lua" },
+                        { name = "crs", priority = 5, action = "count", managed = "owasp-crs" },
                     } } } },
                     routes = { ["GET /w"] = { integration = mock() } },
                 },
@@ -160,11 +162,12 @@ describe("GET /metrics: WAF, authorizers, JWK Set fetches, quotas", function()
                     usage_plans = { gold = { keys = { "carol" }, quota = { limit = 3, period = "day" } } },
                 },
             },
-        }, { dir = dir, ports = { wport, aport, mport } })
+        }
+        gw = h.start_gateway(config, { dir = dir, ports = { wport, aport, mport } })
 
         -- the web ACL: curl, a new connection each (either worker)
-        local function waf(headers)
-            local args = { "http://127.0.0.1:" .. wport .. "/w" }
+        local function waf(headers, query)
+            local args = { "http://127.0.0.1:" .. wport .. "/w" .. (query or "") }
             for _, hd in ipairs(headers) do args[#args + 1] = "-H"; args[#args + 1] = hd end
             return h.curl(args).status
         end
@@ -174,6 +177,7 @@ describe("GET /metrics: WAF, authorizers, JWK Set fetches, quotas", function()
         assert.equal(200, waf({ "x-office: 1", "x-fail: 1" })) -- allowed before fragile runs
         assert.equal(200, waf({}))
         assert.equal(500, waf({ "x-fail: 1" }))
+        assert.equal(200, waf({}, "?q=%27%20OR%201%3D1--")) -- CRS counts it (942100, score >= 5)
 
         -- the Lua authorizer: what must meet the cache on one connection (one worker)
         local c = h.connect(aport)
@@ -210,9 +214,10 @@ describe("GET /metrics: WAF, authorizers, JWK Set fetches, quotas", function()
         assert.equal(3, W("watch", "COUNT"))
         assert.equal(1, W("office", "ALLOW"))
         assert.equal(0, W("fragile", "BLOCK")) -- it failed, it did not match
-        assert.equal(3, W("Default_Action", "ALLOW")) -- two watched, one plain
+        assert.equal(1, W("crs", "COUNT")) -- a managed rule set counts under its rule's name
+        assert.equal(4, W("Default_Action", "ALLOW")) -- two watched, one plain, one CRS counted
         assert.equal(4, WR("BLOCK"))
-        assert.equal(4, WR("ALLOW"))
+        assert.equal(5, WR("ALLOW"))
         assert.equal(1, WR("ERROR"))
     end)
 
@@ -249,6 +254,25 @@ describe("GET /metrics: WAF, authorizers, JWK Set fetches, quotas", function()
     it("counts the requests a usage plan's quota took and refused", function()
         assert.equal(3, Q("counted"))
         assert.equal(1, Q("exceeded"))
+    end)
+
+    it("keeps counting across a reload", function()
+        h.write_file(dir .. "/gateway.lua", h.config_source(config))
+        local r = h.curl({ "http://127.0.0.1:" .. mport .. "/reload", "-X", "POST",
+            "-H", "Authorization: Bearer " .. TOKEN })
+        assert.equal(200, r.status, r.body)
+        assert.equal(403, h.curl({ "http://127.0.0.1:" .. wport .. "/w", "-H", "x-bot: 1" }).status)
+        assert.equal(401, h.curl({ "http://127.0.0.1:" .. aport .. "/lua" }).status)
+        assert.equal(429, h.curl({ "http://127.0.0.1:" .. aport .. "/metered", "-H", "x-api-key: " .. CAROL }).status)
+        local s = prom.parse(scrape())
+        local before = S
+        S = s
+        assert.equal(5, W("no-bots", "BLOCK"))
+        assert.equal(5, WR("BLOCK"))
+        assert.equal(3, A("decide", "unauthorized"))
+        assert.equal(2, Q("exceeded"))
+        assert.equal(3, A("good", "allow")) -- unchanged, still exported
+        S = before
     end)
 
     it("exports families python3-prometheus-client's parser reads", function()
