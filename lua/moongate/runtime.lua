@@ -25,6 +25,7 @@ local hooks = require "moongate.hooks"
 local connections = require "moongate.connections"
 local mapping = require "moongate.mapping"
 local waf = require "moongate.waf"
+local metrics = require "moongate.metrics"
 
 ffi.cdef [[
 int mgw_ffi_runtime_authorized(mgw_req_t *r, const char *principal, size_t pn,
@@ -53,6 +54,8 @@ local type, pairs, ipairs, next, tostring, tonumber =
 local co_yield = coroutine.yield
 local format, concat, sort = string.format, table.concat, table.sort
 local huge = math.huge
+
+local metrics_count = metrics.count
 
 local M = {}
 
@@ -206,10 +209,12 @@ function M.load_gen(id, text)
           use.broken = rule.broken
         end
       end
+      metrics.prepare_waf(use)
     else
       local raw_conf = use.conf
       bind(use)
       if use.hook == "authorize" then
+        metrics.prepare_authorizer(use)
         use.fingerprint = fingerprint({ api = use.api, name = use.name, conf = raw_conf,
           identity_sources = use.identity_sources, kind = use.kind, ttl = use.ttl,
           token_pattern = use.token_pattern, payload_format_version = use.payload_format_version },
@@ -351,7 +356,18 @@ RUN[HOOK.WAF] = function(st, use)
   local action, rule, counted, err = hooks.waf_run(use, st.req, call, true)
   local name = rule and rule.name
   local list = counted and concat(counted, ",")
-  C.mgw_ffi_runtime_waf(st.slot.r, name, name and #name or 0, list, list and #list or 0)
+  local r = st.slot.r
+  C.mgw_ffi_runtime_waf(r, name, name and #name or 0, list, list and #list or 0)
+  -- GET /metrics, from the facts of the WAF log: the terminating action, the rule that
+  -- made it (the default action's when none) and the count rules that matched
+  local match = action == "ERROR" and 0 or rule and rule.stat or use.stat_default
+  metrics_count(r, use.stat[action], match)
+  if counted then
+    local by_name = use.stat_counted
+    for i = 1, #counted do
+      metrics_count(r, by_name[counted[i]] or 0, 0)
+    end
+  end
   if action == "BLOCK" then
     local resp
     if rule then
@@ -389,6 +405,7 @@ RUN[HOOK.AUTHORIZE] = function(st, use)
   local req = st.req
   local auth, key = hooks.authorizer_input(use, req)
   if not auth then
+    metrics_count(st.slot.r, use.stat.unauthorized, 0)
     C.mgw_ffi_runtime_error(st.slot.r, HOOK.AUTHORIZE, key, #key)
     return UNAUTHORIZED
   end
@@ -397,15 +414,19 @@ RUN[HOOK.AUTHORIZE] = function(st, use)
   local c = ttl > 0 and cache_for(use)
   local now = c and now_ms(st.slot.r)
   local hit = c and c.entries[key]
+  local lookup = 0 -- the cache's series: hit, miss, or none without a cache
   if hit and hit.expires > now then
     d = hooks.authorizer_decision(hit.result, auth)
+    lookup = use.stat_hit
   else
+    lookup = c and use.stat_miss or 0
     d = hooks.authorize(use, req, call, auth, c and true)
     -- Allow and deny results are remembered; 401 and failures are not.
     if c and d.result then
       cache_put(c, key, d.result, now_ms(st.slot.r) + ttl * 1000, now)
     end
   end
+  metrics_count(st.slot.r, use.stat[d.outcome] or 0, lookup)
   if d.outcome == "allow" then
     authorized(st, d)
     return OK

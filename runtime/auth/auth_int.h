@@ -13,6 +13,7 @@
 
 #include "auth/jwt.h"
 #include "base/jose.h"
+#include "gw/metrics.h"
 #include "gw/req_int.h"
 #include "http/client.h"
 #include "net/mailbox.h"
@@ -138,6 +139,7 @@ struct mgw_jwt_rt_s {
     mgw_keysrc_t *src;     /* jwks_uri or discovery, else NULL */
     int nslots;            /* worker ids go from 0 to nslots - 1 */
     mgw_tcache_t **caches; /* by worker id, made on the worker's first use */
+    mgw_authz_stat_t stat; /* its GET /metrics series (gw/metrics.h) */
 };
 
 #endif

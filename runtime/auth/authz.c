@@ -125,9 +125,20 @@ static mgw_str_t challenge(mgw_req_t *r, mgw_jwt_err_t err)
     return (mgw_str_t){b.p, b.n};
 }
 
-/* Refuses r for err: 401 UNAUTHORIZED, or 403 ACCESS_DENIED for a missing scope. */
+/* Counts the decision (MGW_AUTHZ_OUT_*) in moongate_authorizer_results_total. */
+static void count(const jreq_t *j, int outcome)
+{
+    if (j->c->rt) mgw_stat_add(j->c->rt->stat.outcome[outcome], 1);
+}
+
+/* Refuses r for err: 401 UNAUTHORIZED, or 403 ACCESS_DENIED for a missing scope. A
+ * refusal for want of keys (the JWK Set could not be fetched) is counted as an error:
+ * the client's token may be good. */
 static int refuse(mgw_req_t *r, jreq_t *j, mgw_jwt_err_t err)
 {
+    count(j, err == MGW_JWT_ESCOPE   ? MGW_AUTHZ_OUT_DENY
+             : err == MGW_JWT_EFETCH ? MGW_AUTHZ_OUT_ERROR
+                                     : MGW_AUTHZ_OUT_UNAUTHORIZED);
     j->err = err;
     j->status = err == MGW_JWT_ESCOPE ? 403 : 401;
     j->latency_ms = mgw__now_ms(r) - j->start_ms;
@@ -146,6 +157,7 @@ static int allow(mgw_req_t *r, jreq_t *j, const mgw_jwt_t *t)
     if (rt->nscopes &&
         mgw_jwt_check_scopes(t, (const char *const *)rt->scopes, rt->nscopes) != MGW_JWT_OK)
         return refuse(r, j, MGW_JWT_ESCOPE);
+    count(j, MGW_AUTHZ_OUT_ALLOW);
     j->tok = t;
     j->status = 200;
     j->latency_ms = mgw__now_ms(r) - j->start_ms;
@@ -249,6 +261,7 @@ static int authorize(mgw_req_t *r)
     if (cache) {
         uint64_t h = mgw__tcache_hash(j->text.p, j->text.n);
         mgw_tok_t *e = mgw__tcache_get(cache, h, j->text.p, j->text.n, r->start_ms);
+        mgw_stat_add(e ? c->rt->stat.hit : c->rt->stat.miss, 1);
         if (e) {
             /* verified before: what the clock and the route decide is checked again */
             mgw__tok_ref(e);

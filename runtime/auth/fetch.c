@@ -14,6 +14,18 @@
 
 #include "auth/auth_int.h"
 #include "base/json.h"
+#include "base/stat.h"
+
+/* GET /metrics: one count per fetch (discovery and the set together) by its outcome, a
+ * fixed list: success, http_error (not 200), parse_error (not a JWK Set, or a discovery
+ * document without one), timeout, connect_error, tls_error, too_large, error (a bad URL,
+ * https without a CA, not HTTP). The source is the configuration's jwks_uri, or its
+ * issuer when the set's URL comes from discovery. A cold path: the series is looked up
+ * at each fetch. */
+static mgw_stat_family_t fetches = {.name = "moongate_jwks_fetches_total",
+                                    .type = "counter",
+                                    .help = "JWK Set fetches of JWT authorizers by outcome.",
+                                    .labels = {"source", "outcome"}};
 
 struct mgw_jwks_fetch_s {
     mgw_hc_req_t q;
@@ -31,6 +43,7 @@ struct mgw_jwks_fetch_s {
     mgw_jwks_t *set;
     char err[600];
     int failed;
+    const char *outcome; /* how it failed (the fetches family's outcome label) */
     mgw_jwks_fetch_cb done;
     void *ud;
 };
@@ -81,6 +94,9 @@ static void step_cb(uv_timer_t *t)
         get(f, f->uri);
         return;
     }
+    const char *outcome = f->set ? "success" : f->outcome ? f->outcome : "error";
+    const char *v[] = {f->t.jwks_uri ? f->t.jwks_uri : f->t.issuer, outcome};
+    mgw_stat_inc(&fetches, v);
     f->done(f->ud, f->set, f->max_age, f->uri, f->set ? NULL : f->err);
     uv_close((uv_handle_t *)&f->later, later_closed);
 }
@@ -130,8 +146,10 @@ static void get(mgw_jwks_fetch_t *f, const char *url)
     f->q.data = f;
     mgw_hc_err_t kind;
     const char *detail = NULL;
-    if (mgw_hc_start(f->hc, &f->q, &kind, &detail) != 0)
+    if (mgw_hc_start(f->hc, &f->q, &kind, &detail) != 0) {
+        f->outcome = kind == MGW_HC_ETLS ? "tls_error" : "connect_error";
         fail(f, "%s: %s", url, detail ? detail : "the connection failed");
+    }
 }
 
 static int on_head(mgw_hc_req_t *q, const mgw_http1_head_t *head, mgw_hdr_t *hdrs, int nhdrs)
@@ -165,12 +183,14 @@ static void discovered(mgw_jwks_fetch_t *f)
     if (mgw_json_parse(f->pool, f->body.p ? f->body.p : "", f->body.n, &doc, why, sizeof(why)) !=
             0 ||
         doc->type != MGW_JSON_OBJECT) {
+        f->outcome = "parse_error";
         fail(f, "%s is not a JSON object%s", f->doc, "");
         return;
     }
     const mgw_json_t *u = mgw_json_get(doc, "jwks_uri");
     mgw_url_t url;
     if (u == NULL || u->type != MGW_JSON_STRING || mgw_url_parse(u->str, u->len, &url) != 0) {
+        f->outcome = "parse_error";
         fail(f, "%s has no jwks_uri that is an http(s) URL%s", f->doc, "");
         return;
     }
@@ -187,6 +207,7 @@ static void on_end(mgw_hc_req_t *q)
     char status[16];
     if (f->status != 200) {
         snprintf(status, sizeof(status), "%d", f->status);
+        f->outcome = "http_error";
         fail(f, "%s answered %s (not 200)", url, status);
         return;
     }
@@ -198,6 +219,7 @@ static void on_end(mgw_hc_req_t *q)
     char why[400];
     f->set = mgw_jwks_parse(f->body.p ? f->body.p : "", f->body.n, &skipped, why, sizeof(why));
     if (f->set == NULL) {
+        f->outcome = "parse_error";
         fail(f, "%s is not a valid JWK Set: %s", url, why);
         return;
     }
@@ -211,16 +233,20 @@ static void on_error(mgw_hc_req_t *q, mgw_hc_err_t kind, const char *detail)
     char d[300];
     switch (kind) {
     case MGW_HC_ETIMEOUT:
+        f->outcome = "timeout";
         snprintf(d, sizeof(d), "no answer within %d ms", MGW_JWKS_TIMEOUT_MS);
         break;
     case MGW_HC_EPROTO:
+        f->outcome = f->too_large ? "too_large" : "error";
         snprintf(d, sizeof(d), "%s",
                  f->too_large ? "larger than 150000 bytes" : "not a valid HTTP response");
         break;
     case MGW_HC_ECONNECT:
+        f->outcome = "connect_error";
         snprintf(d, sizeof(d), "connect to %s:%d failed: %s", q->host, q->port, detail);
         break;
     case MGW_HC_ETLS:
+        f->outcome = "tls_error";
         snprintf(d, sizeof(d), "TLS with %s:%d: %s", q->host, q->port, detail);
         break;
     default:

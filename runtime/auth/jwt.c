@@ -38,6 +38,7 @@ void mgw_jwt_gen_prepare(mgw_gen_t *g)
             rt->nslots = g->workers + 1; /* worker ids: 0 (the main thread), 1..workers */
             rt->caches = mgw_calloc((size_t)rt->nslots, sizeof(mgw_tcache_t *));
             if (c->jwks_uri || c->discovery) rt->src = mgw__keysrc_get(c, rt->nslots);
+            mgw_metrics_authorizer(&rt->stat, api->id, c->name, c->ttl_ms > 0);
             c->rt = rt;
             mgw_pool_cleanup_add(g->pool, rt_free_cb, rt);
         }

@@ -73,8 +73,9 @@ static struct {
 
 /* The series of an API's stages and routes in one generation. */
 typedef struct {
-    char **stage_blk; /* by stage index: worker 0's block */
-    char **route_blk; /* by stage index * (nroutes + 1) + 1 + route idx; 0: no route */
+    char **stage_blk;  /* by stage index: worker 0's block */
+    char **route_blk;  /* by stage index * (nroutes + 1) + 1 + route idx; 0: no route */
+    mgw_stat_t *quota; /* by plan index * 2: requests counted, then refused (base/stat.h) */
 } api_metrics_t;
 
 struct mgw_gen_metrics_s {
@@ -87,6 +88,27 @@ struct mgw_gen_metrics_s {
 };
 
 static const char NONE[] = "(none)";
+
+/* The families of base/stat.h counted here: usage-plan quotas (counted by the throttle
+ * phase, gw/request.c) and authorizers (counted by auth/ and lua/, whose series this file
+ * makes, so that both kinds of authorizer share one family). */
+static mgw_stat_family_t quota_family = {
+    .name = "moongate_quota_requests_total",
+    .type = "counter",
+    .help = "Requests checked against a usage plan's quota: counted (taken from an API key's "
+            "quota) or exceeded (refused with 429).",
+    .labels = {"api", "plan", "result"}};
+static mgw_stat_family_t authz_results = {
+    .name = "moongate_authorizer_results_total",
+    .type = "counter",
+    .help = "Authorizer decisions by outcome (allow, deny, unauthorized, error), from the "
+            "cache or not.",
+    .labels = {"api", "authorizer", "outcome"}};
+static mgw_stat_family_t authz_cache = {
+    .name = "moongate_authorizer_cache_total",
+    .type = "counter",
+    .help = "Authorizer cache lookups (authorizers with a ttl): hit or miss.",
+    .labels = {"api", "authorizer", "result"}};
 
 static uint64_t hash(const char *p, size_t n)
 {
@@ -187,8 +209,37 @@ void mgw_metrics_gen_prepare(mgw_gen_t *g)
                 gm->routes[gm->nroutes++] = rs;
             }
         }
+        am->quota = mgw_pool_calloc(p, sizeof(mgw_stat_t) * 2 * (size_t)(api->nplans + 1));
+        for (int i = 0; i < api->nplans; i++) {
+            if (!api->plans[i].has_quota) continue;
+            const char *counted[] = {api->id, api->plans[i].name, "counted"};
+            const char *refused[] = {api->id, api->plans[i].name, "exceeded"};
+            am->quota[2 * i] = mgw_stat_series(&quota_family, counted);
+            am->quota[2 * i + 1] = mgw_stat_series(&quota_family, refused);
+        }
     }
     g->metrics = gm;
+}
+
+void mgw__metrics_quota(const mgw_req_t *r, const mgw_member_t *m, int ok)
+{
+    const struct mgw_gen_metrics_s *gm = r->gen->metrics;
+    if (gm == NULL) return;
+    const api_metrics_t *am = &gm->apis[m->api - r->gen->apis];
+    mgw_stat_add(am->quota[2 * (m->plan - m->api->plans) + !ok], 1);
+}
+
+void mgw_metrics_authorizer(mgw_authz_stat_t *s, const char *api, const char *name, int cached)
+{
+    static const char *const outcomes[MGW_AUTHZ_OUT__COUNT] = {"allow", "deny", "unauthorized",
+                                                               "error"};
+    for (int i = 0; i < MGW_AUTHZ_OUT__COUNT; i++) {
+        const char *v[] = {api, name, outcomes[i]};
+        s->outcome[i] = mgw_stat_series(&authz_results, v);
+    }
+    const char *hit[] = {api, name, "hit"}, *miss[] = {api, name, "miss"};
+    s->hit = cached ? mgw_stat_series(&authz_cache, hit) : 0;
+    s->miss = cached ? mgw_stat_series(&authz_cache, miss) : 0;
 }
 
 /* The index of the throttle level named name, or -1. */

@@ -20,6 +20,7 @@
 #define MGW_METRICS_H
 
 #include "base/pool.h"
+#include "base/stat.h"
 #include "conf/gen.h"
 
 typedef struct mgw_req_s mgw_req_t;
@@ -33,6 +34,36 @@ void mgw_metrics_gen_prepare(mgw_gen_t *g);
  * gateway response type, throttle level). Requests of the main thread (the management
  * listener's) and requests that got no response status are not counted. */
 void mgw__metrics_request(const mgw_req_t *r);
+
+/*
+ * Authorizer outcomes (moongate_authorizer_results_total's outcome label) and its cache
+ * (moongate_authorizer_cache_total), counted by both kinds of authorizer: the JWT one
+ * (auth/authz.c) and the Lua ones (lua/ffi_metrics.c, for runtime.lua). The families are
+ * defined once, here, for both.
+ */
+enum {
+    MGW_AUTHZ_OUT_ALLOW,        /* the request goes on */
+    MGW_AUTHZ_OUT_DENY,         /* 403: an explicit deny, or a JWT without the route's scope */
+    MGW_AUTHZ_OUT_UNAUTHORIZED, /* 401: no identity, a refused token, "Unauthorized" */
+    MGW_AUTHZ_OUT_ERROR,        /* 500 (a Lua authorizer that failed) or a JWT authorizer
+                                 * without keys to check with (its JWKS could not be fetched) */
+    MGW_AUTHZ_OUT__COUNT
+};
+
+/* One authorizer's series: by outcome, then cache hit and miss (0, the null series, when
+ * its cache is off). */
+typedef struct {
+    mgw_stat_t outcome[MGW_AUTHZ_OUT__COUNT];
+    mgw_stat_t hit, miss;
+} mgw_authz_stat_t;
+
+/* Any thread, off the request path (when a generation is prepared or loaded): fills s
+ * with the series of the authorizer name of API api; cached: it has a cache. */
+void mgw_metrics_authorizer(mgw_authz_stat_t *s, const char *api, const char *name, int cached);
+
+/* Worker thread: counts a request that the quota of m's plan took (ok) or refused
+ * (moongate_quota_requests_total). */
+void mgw__metrics_quota(const mgw_req_t *r, const mgw_member_t *m, int ok);
 
 /* Main thread: appends the request families of g's series, summed over the workers, to
  * b in the Prometheus text format. */

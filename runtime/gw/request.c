@@ -756,6 +756,7 @@ static int phase_throttle(mgw_req_t *r)
         int ok = mgw_quota_take(m->quota, p->quota_period, p->quota_limit, p->quota_offset,
                                 time(NULL), &remaining, &reset_s);
         note_limit(r, "quota", p->quota_limit, period_s[p->quota_period], remaining, reset_s, !ok);
+        mgw__metrics_quota(r, m, ok);
         if (!ok) {
             for (int i = 0; i < n; i++)
                 mgw_bucket_refund(lv[i].bucket);

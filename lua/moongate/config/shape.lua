@@ -353,6 +353,8 @@ local function shape_policies(out, c, ctx)
         end
         sort(rules, function(x, y) return x.priority < y.priority end)
         ss.waf = add({ hook = "waf", where = join(spath, "waf"), default_action = st.waf.default_action,
+          -- its name in GET /metrics, as the WAF log's webaclId ends
+          web_acl = "apis." .. sa.id .. ".stages." .. ss.name .. ".waf",
           rules = rules, response = waf_conf.shape_response(out, st.waf.default_response) })
       end
       if st.access_log and st.access_log.policy then

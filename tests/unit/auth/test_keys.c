@@ -5,10 +5,11 @@
  * that wait for a fetch in flight joining it (single flight) and woken when it ends, a
  * waiter that goes away before, the limit of one unknown-kid fetch per 30 s, the 5 s
  * limit without keys, a failed refresh keeping the last good set, sources shared by
- * equal configurations, and OIDC discovery.
+ * equal configurations, OIDC discovery, and each fetch counted once by its outcome.
  */
 #include "auth/keys.c"
 
+#include "base/stat.h"
 #include "unit.h"
 
 /* A JWK Set of one EC P-256 key (kid "a"), and of that key and an Ed25519 key ("b"). */
@@ -280,6 +281,57 @@ static void test_discovery(void)
     mgw__keysrc_unref(s);
 }
 
+/* GET /metrics: one count per fetch, by the source as configured and the outcome. */
+static int counted(const char *source, const char *outcome)
+{
+    char line[300];
+    snprintf(line, sizeof(line), "moongate_jwks_fetches_total{source=\"%s\",outcome=\"%s\"} 1\n",
+             source, outcome);
+    mgw_buf_t b = {0};
+    mgw_stat_render(&b);
+    int found = b.p && strstr(b.p, line) != NULL;
+    if (!found) printf("#   no line %s", line);
+    mgw_buf_free(&b);
+    return found;
+}
+
+/* Fetches path (or url) once with a new source; returns the source's URL in buf. */
+static void fetch_once(const char *path, const char *url, char *buf, size_t n)
+{
+    mgw_jwt_conf_t c = conf_for(path ? path : "", buf, n);
+    if (url) snprintf(buf, n, "%s", url);
+    mgw_keysrc_t *s = mgw__keysrc_get(&c, 3);
+    mgw__keys_first(s, &w1);
+    run_fetch(s);
+    mgw__keysrc_unref(s);
+}
+
+static void test_fetch_outcomes(void)
+{
+    char url[128], iss[128];
+    fetch_once("/fine", NULL, url, sizeof(url));
+    CHECK(counted(url, "success"));
+    status = 404;
+    fetch_once("/missing", NULL, url, sizeof(url));
+    CHECK(counted(url, "http_error"));
+    status = 200;
+    body = "this is not a JWK Set";
+    fetch_once("/junk", NULL, url, sizeof(url));
+    CHECK(counted(url, "parse_error"));
+    body = ONE;
+    fetch_once(NULL, "http://127.0.0.1:1/keys", url, sizeof(url)); /* nobody listens */
+    CHECK(counted(url, "connect_error"));
+    /* discovery: counted under the issuer, once for both GETs */
+    mgw_jwt_conf_t c = {.name = "d", .where = "apis.t.authorizers.d", .discovery = 1};
+    snprintf(iss, sizeof(iss), "http://127.0.0.1:%d/other-realm", port);
+    c.issuer = iss;
+    mgw_keysrc_t *s = mgw__keysrc_get(&c, 3);
+    mgw__keys_first(s, &w1);
+    run_fetch(s);
+    mgw__keysrc_unref(s);
+    CHECK(counted(iss, "success"));
+}
+
 static void server_closed(uv_handle_t *h)
 {
     (void)h;
@@ -291,6 +343,7 @@ int main(void)
     uv_loop_init(&w2.loop);
     w1.id = 1;
     w2.id = 2;
+    mgw_stat_init(3); /* the main thread counts in cell 0 */
     server_start();
     RUN(test_first_fetch);
     RUN(test_waiters_join_one_fetch);
@@ -298,6 +351,7 @@ int main(void)
     RUN(test_failed_refresh_keeps_the_set);
     RUN(test_no_keys_retry_and_unwait);
     RUN(test_discovery);
+    RUN(test_fetch_outcomes);
     mgw__keysrc_unref(src);
     uv_close((uv_handle_t *)&server, server_closed);
     mgw_hc_pool_close_idle(w1.hc, 1);
@@ -305,5 +359,6 @@ int main(void)
     mgw_hc_pool_free(w1.hc);
     CHECK(uv_loop_close(&w1.loop) == 0);
     CHECK(uv_loop_close(&w2.loop) == 0);
+    mgw_stat_free();
     return DONE();
 }

@@ -13,7 +13,8 @@
 
 static char dir[] = "/tmp/mgw-test-metrics-XXXXXX";
 
-static mgw_gen_t *load(const char *routes)
+/* The generation of api a with routes, and more of a's fields (plans...), prepared. */
+static mgw_gen_t *load_with(const char *routes, const char *more)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/gateway.lua", dir);
@@ -21,8 +22,9 @@ static mgw_gen_t *load(const char *routes)
     fprintf(f,
             "return { workers = 2,\n"
             "  listen = { { port = 18101, api = 'a' } },\n"
-            "  apis = { a = { stages = { ['$default'] = {} }, routes = { %s } } } }\n",
-            routes);
+            "  api_keys = { carol = { value = 'carol-0123456789-key-ca20' } },\n"
+            "  apis = { a = { stages = { ['$default'] = {} }, routes = { %s }, %s } } }\n",
+            routes, more);
     fclose(f);
     mgw_buf_t errors = {0};
     mgw_gen_t *g = NULL;
@@ -30,6 +32,11 @@ static mgw_gen_t *load(const char *routes)
     mgw_buf_free(&errors);
     if (g) mgw_metrics_gen_prepare(g);
     return g;
+}
+
+static mgw_gen_t *load(const char *routes)
+{
+    return load_with(routes, "");
 }
 
 static mgw_worker_t workers[3]; /* ids 0 (the main thread), 1, 2 */
@@ -145,6 +152,50 @@ static void test_counts_summed_over_workers(void)
     mgw_gen_unref(g3);
 }
 
+/* base/stat.h families made here: a plan's quota series (counted and exceeded) by plan
+ * index, plans without a quota have none; an authorizer's series, with cache series only
+ * when it has a cache, found again by their labels. */
+static void test_quota_and_authorizer_series(void)
+{
+    mgw_gen_t *g = load_with("['GET /q'] = { api_key_required = true, integration = { type = "
+                             "'mock' } }",
+                             "usage_plans = { free = { keys = { 'carol' } }, gold = { keys = { "
+                             "'carol' }, quota = { limit = 5, period = 'day' } } }");
+    CHECK(g != NULL);
+    if (!g) return;
+    const api_metrics_t *am = &g->metrics->apis[0];
+    int gold = strcmp(g->apis[0].plans[0].name, "gold") == 0 ? 0 : 1;
+    CHECK(am->quota[2 * gold] != 0 && am->quota[2 * gold + 1] != 0);
+    CHECK(am->quota[2 * (1 - gold)] == 0);
+    mgw_member_t m = {.api = &g->apis[0], .plan = &g->apis[0].plans[gold]};
+    mgw_req_t r;
+    memset(&r, 0, sizeof r);
+    r.gen = g;
+    mgw__metrics_quota(&r, &m, 1);
+    mgw__metrics_quota(&r, &m, 1);
+    mgw__metrics_quota(&r, &m, 0);
+    CHECK(mgw_stat_value(am->quota[2 * gold]) == 2);
+    CHECK(mgw_stat_value(am->quota[2 * gold + 1]) == 1);
+    mgw_buf_t b = {0};
+    mgw_stat_render(&b);
+    CHECK(b.p && strstr(b.p, "\nmoongate_quota_requests_total{api=\"a\",plan=\"gold\","
+                             "result=\"counted\"} 2\n"));
+    mgw_buf_free(&b);
+
+    mgw_authz_stat_t s1, s2, s3;
+    mgw_metrics_authorizer(&s1, "a", "z", 0);
+    CHECK(s1.hit == 0 && s1.miss == 0);
+    for (int i = 0; i < MGW_AUTHZ_OUT__COUNT; i++)
+        CHECK(s1.outcome[i] != 0);
+    CHECK(s1.outcome[MGW_AUTHZ_OUT_ALLOW] != s1.outcome[MGW_AUTHZ_OUT_DENY]);
+    mgw_metrics_authorizer(&s2, "a", "z", 1); /* a reload that turned the cache on */
+    CHECK(s2.outcome[MGW_AUTHZ_OUT_ERROR] == s1.outcome[MGW_AUTHZ_OUT_ERROR]);
+    CHECK(s2.hit != 0 && s2.miss != 0 && s2.hit != s2.miss);
+    mgw_metrics_authorizer(&s3, "b", "z", 1); /* another API's authorizer of that name */
+    CHECK(s3.hit != s2.hit && s3.outcome[0] != s2.outcome[0]);
+    mgw_gen_unref(g);
+}
+
 static void test_bucket(void)
 {
     CHECK(bucket(0) == 0);
@@ -161,7 +212,10 @@ int main(void)
         workers[i].id = i;
     RUN(test_bucket);
     RUN(test_counts_summed_over_workers);
+    mgw_stat_init(3);
+    RUN(test_quota_and_authorizer_series);
     mgw_metrics_free();
+    mgw_stat_free();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) return 1;
