@@ -22,10 +22,20 @@
 #define MAX_CHAIN_DEPTH 4
 #define TICKET_KEY_LIFETIME 3600 /* seconds a ticket key encrypts; it decrypts twice as long */
 
+/* A CA certificate of a truststore, for moongate_tls_truststore_ca_expiry_seconds. */
+typedef struct {
+    char *subject;
+    char fingerprint[17];
+    time_t not_after;
+} ca_info_t;
+
 typedef struct {
     SSL_CTX *ctx;
     char *host;
     char *certificate;
+    char *truststore; /* mtls: the file, and its CA certificates */
+    ca_info_t *cas;
+    int ncas;
     int mtls;
     int check;
     void *data;
@@ -51,6 +61,11 @@ struct mgw_tls_s {
     mgw_tls_check_cb check_cb;
     void *check_ud;
     int done, failed, plain_http;
+    /* why it failed (metrics); cert_refused: the verify callback refused the client's
+     * certificate, for mtls_reason */
+    mgw_tls_failure_t failure;
+    mgw_mtls_reason_t mtls_reason;
+    int cert_refused;
     char error[256];
 };
 
@@ -221,35 +236,130 @@ static SSL_TICKET_RETURN ticket_dec_cb(SSL *ssl, SSL_SESSION *ss, const unsigned
 
 /* ---- verification ---- */
 
-/* The words of API Gateway's execution logs for the common verification failures. */
+/* The common verification failures: the words of API Gateway's execution logs, and the
+ * reason GET /metrics counts. */
+static const struct {
+    int err;
+    mgw_mtls_reason_t reason;
+    const char *words;
+} verify_errors[] = {
+    {X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT, MGW_MTLSR_UNTRUSTED,
+     "Could not find issuer for certificate"},
+    {X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, MGW_MTLSR_UNTRUSTED,
+     "Could not find issuer for certificate"},
+    {X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN, MGW_MTLSR_UNTRUSTED,
+     "Could not find issuer for certificate"},
+    {X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, MGW_MTLSR_UNTRUSTED,
+     "Could not find issuer for certificate"},
+    {X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE, MGW_MTLSR_UNTRUSTED,
+     "Could not find issuer for certificate"},
+    {X509_V_ERR_CERT_HAS_EXPIRED, MGW_MTLSR_EXPIRED, "Certificate has expired"},
+    {X509_V_ERR_CERT_NOT_YET_VALID, MGW_MTLSR_NOT_YET_VALID, "Certificate is not yet valid"},
+    {X509_V_ERR_CERT_REVOKED, MGW_MTLSR_REVOKED, "Certificate has been revoked"},
+    {X509_V_ERR_CERT_CHAIN_TOO_LONG, MGW_MTLSR_CHAIN_TOO_LONG,
+     "Certificate chain is longer than 4"},
+    {X509_V_ERR_CERT_SIGNATURE_FAILURE, MGW_MTLSR_BAD_SIGNATURE,
+     "Certificate signature is invalid"},
+    {X509_V_ERR_CA_KEY_TOO_SMALL, MGW_MTLSR_WEAK, "Certificate key is too weak"},
+    {X509_V_ERR_EE_KEY_TOO_SMALL, MGW_MTLSR_WEAK, "Certificate key is too weak"},
+    {X509_V_ERR_CA_MD_TOO_WEAK, MGW_MTLSR_WEAK, "Certificate signature algorithm is too weak"},
+    {X509_V_ERR_CRL_HAS_EXPIRED, MGW_MTLSR_CRL_EXPIRED, "CRL has expired"},
+};
+
+static int verify_error_at(int err)
+{
+    for (size_t i = 0; i < sizeof(verify_errors) / sizeof(verify_errors[0]); i++)
+        if (verify_errors[i].err == err) return (int)i;
+    return -1;
+}
+
 static const char *verify_reason(int err)
 {
-    switch (err) {
-    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
-    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
-    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
-    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
-    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
-        return "Could not find issuer for certificate";
-    case X509_V_ERR_CERT_HAS_EXPIRED:
-        return "Certificate has expired";
-    case X509_V_ERR_CERT_NOT_YET_VALID:
-        return "Certificate is not yet valid";
-    case X509_V_ERR_CERT_REVOKED:
-        return "Certificate has been revoked";
-    case X509_V_ERR_CERT_CHAIN_TOO_LONG:
-        return "Certificate chain is longer than 4";
-    case X509_V_ERR_CERT_SIGNATURE_FAILURE:
-        return "Certificate signature is invalid";
-    case X509_V_ERR_CA_KEY_TOO_SMALL:
-    case X509_V_ERR_EE_KEY_TOO_SMALL:
-        return "Certificate key is too weak";
-    case X509_V_ERR_CA_MD_TOO_WEAK:
-        return "Certificate signature algorithm is too weak";
-    case X509_V_ERR_CRL_HAS_EXPIRED:
-        return "CRL has expired";
-    }
-    return X509_verify_cert_error_string(err);
+    int i = verify_error_at(err);
+    return i >= 0 ? verify_errors[i].words : X509_verify_cert_error_string(err);
+}
+
+mgw_mtls_reason_t mgw_mtls_reason_of(int verify_error)
+{
+    int i = verify_error_at(verify_error);
+    return i >= 0 ? verify_errors[i].reason : MGW_MTLSR_OTHER;
+}
+
+/* The SSL library's reasons behind the failures a server engine sees; the rest are
+ * MGW_TLSF_OTHER, and alerts the client sent (SSL_AD_REASON_OFFSET + the alert) that are
+ * not here are MGW_TLSF_CLIENT_ALERT. */
+static const struct {
+    int reason;
+    mgw_tls_failure_t failure;
+} ssl_reasons[] = {
+    {SSL_R_HTTP_REQUEST, MGW_TLSF_PLAIN_HTTP},
+    {SSL_R_HTTPS_PROXY_REQUEST, MGW_TLSF_PLAIN_HTTP},
+    {SSL_R_WRONG_VERSION_NUMBER, MGW_TLSF_NOT_TLS},
+    {SSL_R_UNKNOWN_PROTOCOL, MGW_TLSF_NOT_TLS},
+    {SSL_R_PACKET_LENGTH_TOO_LONG, MGW_TLSF_NOT_TLS},
+    {SSL_R_RECORD_LENGTH_MISMATCH, MGW_TLSF_BAD_RECORD},
+    {SSL_R_LENGTH_MISMATCH, MGW_TLSF_BAD_RECORD},
+    {SSL_R_LENGTH_TOO_SHORT, MGW_TLSF_BAD_RECORD},
+    {SSL_R_BAD_PACKET_LENGTH, MGW_TLSF_BAD_RECORD},
+    {SSL_R_BAD_LENGTH, MGW_TLSF_BAD_RECORD},
+    {SSL_R_BAD_RECORD_TYPE, MGW_TLSF_BAD_RECORD},
+    {SSL_R_UNEXPECTED_MESSAGE, MGW_TLSF_BAD_RECORD},
+    {SSL_R_UNEXPECTED_RECORD, MGW_TLSF_BAD_RECORD},
+    {SSL_R_DECRYPTION_FAILED_OR_BAD_RECORD_MAC, MGW_TLSF_BAD_RECORD},
+    {SSL_R_ENCRYPTED_LENGTH_TOO_LONG, MGW_TLSF_BAD_RECORD},
+    {SSL_R_DATA_LENGTH_TOO_LONG, MGW_TLSF_BAD_RECORD},
+    {SSL_R_EXCESSIVE_MESSAGE_SIZE, MGW_TLSF_BAD_RECORD},
+    {SSL_R_UNSUPPORTED_PROTOCOL, MGW_TLSF_PROTOCOL_VERSION},
+    {SSL_R_VERSION_TOO_LOW, MGW_TLSF_PROTOCOL_VERSION},
+    {SSL_R_VERSION_TOO_HIGH, MGW_TLSF_PROTOCOL_VERSION},
+    {SSL_R_TLSV1_ALERT_PROTOCOL_VERSION, MGW_TLSF_PROTOCOL_VERSION},
+    {SSL_R_NO_SHARED_CIPHER, MGW_TLSF_NO_SHARED_CIPHER},
+    {SSL_R_NO_SHARED_GROUPS, MGW_TLSF_NO_SHARED_CIPHER},
+    {SSL_R_NO_SUITABLE_SIGNATURE_ALGORITHM, MGW_TLSF_NO_SHARED_CIPHER},
+    {SSL_R_NO_SHARED_SIGNATURE_ALGORITHMS, MGW_TLSF_NO_SHARED_CIPHER},
+    {SSL_R_TLSV1_ALERT_INSUFFICIENT_SECURITY, MGW_TLSF_NO_SHARED_CIPHER},
+    {SSL_R_NO_APPLICATION_PROTOCOL, MGW_TLSF_NO_ALPN},
+    {SSL_R_TLSV1_ALERT_NO_APPLICATION_PROTOCOL, MGW_TLSF_NO_ALPN},
+    {SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE, MGW_TLSF_CLIENT_CERTIFICATE},
+    {SSL_R_CERTIFICATE_VERIFY_FAILED, MGW_TLSF_CLIENT_CERTIFICATE},
+    {SSL_R_SSLV3_ALERT_BAD_CERTIFICATE, MGW_TLSF_CERTIFICATE_REJECTED},
+    {SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE, MGW_TLSF_CERTIFICATE_REJECTED},
+    {SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED, MGW_TLSF_CERTIFICATE_REJECTED},
+    {SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED, MGW_TLSF_CERTIFICATE_REJECTED},
+    {SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN, MGW_TLSF_CERTIFICATE_REJECTED},
+    {SSL_R_TLSV1_ALERT_UNKNOWN_CA, MGW_TLSF_CERTIFICATE_REJECTED},
+    {SSL_R_TLSV1_ALERT_DECRYPT_ERROR, MGW_TLSF_CERTIFICATE_REJECTED},
+};
+
+mgw_tls_failure_t mgw_tls_failure_of(int ssl_reason)
+{
+    for (size_t i = 0; i < sizeof(ssl_reasons) / sizeof(ssl_reasons[0]); i++)
+        if (ssl_reasons[i].reason == ssl_reason) return ssl_reasons[i].failure;
+    if (ssl_reason >= SSL_AD_REASON_OFFSET && ssl_reason < SSL_AD_REASON_OFFSET + 256)
+        return MGW_TLSF_CLIENT_ALERT;
+    return MGW_TLSF_OTHER;
+}
+
+static const char *const failure_names[] = {
+#define XX(_, name) name,
+    MGW_TLS_FAILURE_MAP(XX)
+#undef XX
+};
+
+static const char *const mtls_reason_names[] = {
+#define XX(_, name) name,
+    MGW_MTLS_REASON_MAP(XX)
+#undef XX
+};
+
+const char *mgw_tls_failure_name(mgw_tls_failure_t f)
+{
+    return (unsigned)f < MGW_TLSF_COUNT ? failure_names[f] : "other";
+}
+
+const char *mgw_mtls_reason_name(mgw_mtls_reason_t r)
+{
+    return (unsigned)r < MGW_MTLSR_COUNT ? mtls_reason_names[r] : "other";
 }
 
 /* RSA keys under 2048 bits, EC keys under 256 bits and SHA-1 (or weaker) signatures. */
@@ -317,6 +427,8 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
     if (ok && t && cert && X509_STORE_CTX_get_error_depth(xs) == 0 &&
         run_check(t, cert, why, sizeof(why)) != 0) {
         X509_STORE_CTX_set_error(xs, X509_V_ERR_CERT_REVOKED);
+        t->cert_refused = 1;
+        t->mtls_reason = MGW_MTLSR_REVOCATION_CHECK;
         char subject[128] = "";
         X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof(subject));
         snprintf(t->error, sizeof(t->error),
@@ -325,6 +437,8 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
         return 0;
     }
     if (!ok && t && t->error[0] == '\0') {
+        t->cert_refused = 1;
+        t->mtls_reason = weak ? MGW_MTLSR_WEAK : mgw_mtls_reason_of(err);
         char subject[128] = "";
         if (cert) X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof(subject));
         /* the reason first: a long subject is what gets cut */
@@ -376,7 +490,10 @@ static int sni_cb(SSL *ssl, int *alert, void *arg)
         }
     }
     if (ctx->reject_unknown_sni) {
-        if (t) snprintf(t->error, sizeof(t->error), "unknown server name \"%.100s\"", name);
+        if (t) {
+            snprintf(t->error, sizeof(t->error), "unknown server name \"%.100s\"", name);
+            t->failure = MGW_TLSF_UNKNOWN_SNI;
+        }
         *alert = SSL_AD_UNRECOGNIZED_NAME;
         return SSL_TLSEXT_ERR_ALERT_FATAL;
     }
@@ -400,13 +517,43 @@ static int load_crls(X509_STORE *store, const char *file)
     return n;
 }
 
+static time_t x509_not_after(const X509 *c)
+{
+    struct tm tm;
+    if (!c || !ASN1_TIME_to_tm(X509_get0_notAfter(c), &tm)) return 0;
+    return timegm(&tm);
+}
+
 static time_t cert_not_after(SSL_CTX *ctx)
 {
-    X509 *c = SSL_CTX_get0_certificate(ctx);
-    if (!c) return 0;
-    struct tm tm;
-    if (!ASN1_TIME_to_tm(X509_get0_notAfter(c), &tm)) return 0;
-    return timegm(&tm);
+    return x509_not_after(SSL_CTX_get0_certificate(ctx));
+}
+
+/* Notes the CA certificates of a site's truststore (its file loaded already), for
+ * mgw_tls_ctx_each_ca: read once here, so that a scrape opens no file. */
+static void load_cas(site_t *s, const char *file)
+{
+    s->truststore = mgw_strdup(file);
+    BIO *b = BIO_new_file(file, "r");
+    X509 *x;
+    while (b && (x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+        s->cas = mgw_realloc(s->cas, sizeof(ca_info_t) * (size_t)(s->ncas + 1));
+        ca_info_t *ca = &s->cas[s->ncas++];
+        char cn[256] = "";
+        const X509_NAME *name = X509_get_subject_name(x);
+        if (X509_NAME_get_text_by_NID((X509_NAME *)name, NID_commonName, cn, sizeof(cn)) <= 0)
+            X509_NAME_oneline(name, cn, sizeof(cn));
+        ca->subject = mgw_strdup(cn);
+        unsigned char md[32];
+        unsigned int len = sizeof(md);
+        X509_digest(x, EVP_sha256(), md, &len);
+        for (unsigned i = 0; i < 8; i++)
+            snprintf(ca->fingerprint + 2 * i, 3, "%02x", md[i]);
+        ca->not_after = x509_not_after(x);
+        X509_free(x);
+    }
+    BIO_free(b);
+    ERR_clear_error(); /* the end of the file is an error in the queue */
 }
 
 static void init_once(void)
@@ -466,6 +613,7 @@ static int site_init(site_t *s, const mgw_tls_site_t *in, mgw_tls_ctx_t *owner, 
         if (in->mtls == MGW_MTLS_REQUIRE) mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
         SSL_CTX_set_verify(ctx, mode, verify_cb);
         SSL_CTX_set_verify_depth(ctx, MAX_CHAIN_DEPTH);
+        load_cas(s, in->truststore);
     }
     if (is_default) SSL_CTX_set_client_hello_cb(ctx, client_hello_cb, owner);
     if (is_default) SSL_CTX_set_tlsext_servername_callback(ctx, sni_cb);
@@ -490,6 +638,10 @@ static void site_free(site_t *s)
     SSL_CTX_free(s->ctx);
     free(s->host);
     free(s->certificate);
+    free(s->truststore);
+    for (int i = 0; i < s->ncas; i++)
+        free(s->cas[i].subject);
+    free(s->cas);
 }
 
 mgw_tls_ctx_t *mgw_tls_ctx_new(const mgw_tls_site_t *def, int reject_unknown_sni, char *err,
@@ -545,6 +697,27 @@ void mgw_tls_ctx_each_cert(const mgw_tls_ctx_t *ctx,
     fn(ud, NULL, ctx->def.certificate, (int64_t)ctx->def.not_after);
     for (int i = 0; i < ctx->nsites; i++)
         fn(ud, ctx->sites[i].host, ctx->sites[i].certificate, (int64_t)ctx->sites[i].not_after);
+}
+
+static void each_ca(const site_t *s,
+                    void (*fn)(void *, const char *, const char *, const char *, const char *,
+                               int64_t),
+                    void *ud)
+{
+    for (int i = 0; i < s->ncas; i++)
+        fn(ud, s->host, s->truststore, s->cas[i].subject, s->cas[i].fingerprint,
+           (int64_t)s->cas[i].not_after);
+}
+
+void mgw_tls_ctx_each_ca(const mgw_tls_ctx_t *ctx,
+                         void (*fn)(void *ud, const char *host, const char *truststore,
+                                    const char *subject, const char *fingerprint,
+                                    int64_t not_after),
+                         void *ud)
+{
+    each_ca(&ctx->def, fn, ud);
+    for (int i = 0; i < ctx->nsites; i++)
+        each_ca(&ctx->sites[i], fn, ud);
 }
 
 /* ---- backends ---- */
@@ -737,6 +910,18 @@ static void set_failure(mgw_tls_t *t, int ssl_err)
 {
     t->failed = 1;
     unsigned long e = ERR_peek_error();
+    int reason = e && ERR_GET_LIB(e) == ERR_LIB_SSL ? ERR_GET_REASON(e) : 0;
+    if (t->cert_refused) {
+        t->failure = MGW_TLSF_CLIENT_CERTIFICATE;
+    } else if (t->failure == MGW_TLSF_OTHER) {
+        t->failure = t->plain_http ? MGW_TLSF_PLAIN_HTTP : mgw_tls_failure_of(reason);
+        if (t->failure == MGW_TLSF_CLIENT_CERTIFICATE) {
+            t->cert_refused = 1;
+            t->mtls_reason = reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE
+                                 ? MGW_MTLSR_NO_CERTIFICATE
+                                 : MGW_MTLSR_OTHER;
+        }
+    }
     if (t->error[0]) {
         /* the verify or SNI callback said why */
     } else if (t->plain_http) {
@@ -818,6 +1003,21 @@ const char *mgw_tls_error(const mgw_tls_t *t)
 int mgw_tls_plain_http(const mgw_tls_t *t)
 {
     return t->plain_http;
+}
+
+mgw_tls_failure_t mgw_tls_failure(const mgw_tls_t *t)
+{
+    return t->failed ? t->failure : MGW_TLSF_OTHER;
+}
+
+mgw_mtls_reason_t mgw_tls_mtls_reason(const mgw_tls_t *t)
+{
+    return t->mtls_reason;
+}
+
+const char *mgw_tls_site_host(const mgw_tls_t *t)
+{
+    return t->site ? t->site->host : NULL;
 }
 
 void *mgw_tls_site_data(const mgw_tls_t *t)

@@ -127,6 +127,80 @@ const char *mgw_tls_sni(const mgw_tls_t *t);
 /* The session was resumed (ticket). */
 int mgw_tls_resumed(const mgw_tls_t *t);
 
+/*
+ * Why a server handshake failed, as GET /metrics counts it (README "Metrics"): a fixed
+ * list of label values. The engine decides all but the last two, which are the
+ * connection's (net/conn.c): the client closed, or took longer than timeouts.header.
+ */
+#define MGW_TLS_FAILURE_MAP(XX)                                                                    \
+    XX(OTHER, "other")                                                                             \
+    XX(PLAIN_HTTP, "plain_http")                 /* an HTTP request, not a ClientHello */          \
+    XX(NOT_TLS, "not_tls")                       /* bytes that are no TLS record */                \
+    XX(BAD_RECORD, "bad_record")                 /* a TLS record out of place or malformed */      \
+    XX(PROTOCOL_VERSION, "protocol_version")     /* no version in common (TLS 1.1 and older) */    \
+    XX(NO_SHARED_CIPHER, "no_shared_cipher")     /* no cipher suite, group or signature scheme */  \
+    XX(NO_ALPN, "no_alpn")                       /* ALPN without http/1.1 */                       \
+    XX(UNKNOWN_SNI, "unknown_sni")               /* unknown_sni = "reject" refused the name */     \
+    XX(CLIENT_CERTIFICATE, "client_certificate") /* mutual TLS refused the client */               \
+    XX(CERTIFICATE_REJECTED, "certificate_rejected") /* the client refused ours (its alert) */     \
+    XX(CLIENT_ALERT, "client_alert")                 /* the client sent another fatal alert */     \
+    XX(CLIENT_CLOSED, "client_closed")                                                             \
+    XX(TIMEOUT, "timeout")
+
+typedef enum {
+#define XX(code, _) MGW_TLSF_##code,
+    MGW_TLS_FAILURE_MAP(XX)
+#undef XX
+        MGW_TLSF_COUNT
+} mgw_tls_failure_t;
+
+/* Why mutual TLS refused a client certificate (MGW_TLSF_CLIENT_CERTIFICATE). */
+#define MGW_MTLS_REASON_MAP(XX)                                                                    \
+    XX(OTHER, "other")                                                                             \
+    XX(NO_CERTIFICATE, "no_certificate") /* mode = "require" and none was sent */                  \
+    XX(UNTRUSTED, "untrusted")           /* no issuer in the truststore */                         \
+    XX(EXPIRED, "expired")                                                                         \
+    XX(NOT_YET_VALID, "not_yet_valid")                                                             \
+    XX(REVOKED, "revoked")                   /* by a CRL */                                        \
+    XX(REVOCATION_CHECK, "revocation_check") /* mtls.revocation refused it (or failed) */          \
+    XX(CHAIN_TOO_LONG, "chain_too_long")                                                           \
+    XX(WEAK, "weak") /* key size or signature algorithm */                                         \
+    XX(BAD_SIGNATURE, "bad_signature")                                                             \
+    XX(CRL_EXPIRED, "crl_expired")
+
+typedef enum {
+#define XX(code, _) MGW_MTLSR_##code,
+    MGW_MTLS_REASON_MAP(XX)
+#undef XX
+        MGW_MTLSR_COUNT
+} mgw_mtls_reason_t;
+
+/* The label value of f or r ("other" out of range). */
+const char *mgw_tls_failure_name(mgw_tls_failure_t f);
+const char *mgw_mtls_reason_name(mgw_mtls_reason_t r);
+/* The failure an OpenSSL reason code of the SSL library stands for (ERR_GET_REASON). */
+mgw_tls_failure_t mgw_tls_failure_of(int ssl_reason);
+/* The mutual-TLS reason an X509_V_ERR_* code stands for. */
+mgw_mtls_reason_t mgw_mtls_reason_of(int verify_error);
+/* Why the engine failed (after MGW_TLS_ERROR; MGW_TLSF_OTHER before). */
+mgw_tls_failure_t mgw_tls_failure(const mgw_tls_t *t);
+/* Why mutual TLS refused the client, when mgw_tls_failure says MGW_TLSF_CLIENT_CERTIFICATE. */
+mgw_mtls_reason_t mgw_tls_mtls_reason(const mgw_tls_t *t);
+/* The host name of the site the client's SNI selected, or NULL for the default site. */
+const char *mgw_tls_site_host(const mgw_tls_t *t);
+
+/*
+ * Calls fn for each CA certificate of each mutual-TLS site's truststore: the default
+ * site (host NULL) then each SNI site's, with the truststore file, the CA's subject CN
+ * (its whole subject when it has no CN), the first 16 hex digits of its SHA-256
+ * fingerprint and its notAfter time (Unix seconds; 0 when unknown).
+ */
+void mgw_tls_ctx_each_ca(const mgw_tls_ctx_t *ctx,
+                         void (*fn)(void *ud, const char *host, const char *truststore,
+                                    const char *subject, const char *fingerprint,
+                                    int64_t not_after),
+                         void *ud);
+
 /* The verified client certificate in pool memory; returns 0, or -1 when there is none. */
 int mgw_tls_client_cert(const mgw_tls_t *t, mgw_pool_t *pool, mgw_client_cert_t *out);
 

@@ -210,6 +210,25 @@ static void cert_line(void *ud, const char *host, const char *file, int64_t not_
     mgw_buf_free(&lb);
 }
 
+/* One CA of a mutual-TLS truststore, for moongate_tls_truststore_ca_expiry_seconds. */
+static void ca_line(void *ud, const char *host, const char *truststore, const char *subject,
+                    const char *fingerprint, int64_t not_after)
+{
+    cert_walk_t *cw = ud;
+    if (not_after == 0) return;
+    char port[16];
+    snprintf(port, sizeof(port), "%d", cw->port);
+    mgw_buf_t lb = {0};
+    mgw_prom_label(&lb, "domain", host ? host : "(default)");
+    mgw_prom_label(&lb, "truststore", truststore);
+    mgw_prom_label(&lb, "ca", subject);
+    mgw_prom_label(&lb, "fingerprint", fingerprint);
+    mgw_prom_label(&lb, "port", port);
+    mgw_prom_i64(cw->b, "moongate_tls_truststore_ca_expiry_seconds", lb.p, lb.n,
+                 not_after - (int64_t)cw->now);
+    mgw_buf_free(&lb);
+}
+
 /* The process families of GET /metrics (the request families are gw/metrics.c's). */
 static void render_process(mgw_buf_t *b)
 {
@@ -235,6 +254,15 @@ static void render_process(mgw_buf_t *b)
         if (g->listen[i].tls == NULL) continue;
         cw.port = g->listen[i].port;
         mgw_tls_ctx_each_cert(g->listen[i].tls, cert_line, &cw);
+    }
+    mgw_prom_family(b, "moongate_tls_truststore_ca_expiry_seconds", "gauge",
+                    "Seconds until the notAfter time of each CA certificate in the truststore "
+                    "of each mutual-TLS domain (negative once expired), by domain, truststore "
+                    "file, CA (subject CN), SHA-256 fingerprint prefix and port.");
+    for (int i = 0; i < g->nlisten; i++) {
+        if (g->listen[i].tls == NULL) continue;
+        cw.port = g->listen[i].port;
+        mgw_tls_ctx_each_ca(g->listen[i].tls, ca_line, &cw);
     }
     mgw_prom_family(b, "moongate_workers", "gauge", "Worker threads.");
     mgw_prom_u64(b, "moongate_workers", "", 0, (uint64_t)mgw_worker_count());

@@ -21,10 +21,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/stat.h"
+
 #define MAX_IDLE_PER_ORIGIN 64
 #define IDLE_MS 30000
 #define MAX_RESPONSE_HEAD 65536
 #define MAX_RESPONSE_HEADERS 100
+/* Origins of a pool that get series of their own; later ones count as origin="(other)",
+ * so that moongate.http calls to ever new hosts cannot grow GET /metrics without end. */
+#define MAX_ORIGIN_SERIES 256
 
 typedef struct hc_origin_s hc_origin_t;
 typedef struct hc_resolve_s hc_resolve_t;
@@ -41,6 +46,9 @@ struct hc_origin_s {
     void *session; /* last TLS session, resumed by the next connection */
     mgw_hc_conn_t *idle;
     int nidle;
+    /* GET /metrics: the origin label ("https://host:port") and its series */
+    char *label;
+    mgw_stat_t st_open, st_idle, st_connects, st_reuses;
 };
 
 /* A client context made by mgw_hc_pool_tls. */
@@ -55,6 +63,7 @@ struct mgw_hc_pool_s {
     hc_origin_t *origins;
     hc_ctx_t *ctxs;
     mgw_hc_stats_t stats;
+    int norigins;
     int draining; /* connections close when their request ends (shutdown) */
 };
 
@@ -86,6 +95,102 @@ static void conn_eof(mgw_hc_conn_t *c, int err);
 static void conn_fail(mgw_hc_conn_t *c, mgw_hc_err_t kind, int uverr, const char *detail);
 static int attach(mgw_hc_pool_t *p, mgw_hc_req_t *q, mgw_hc_err_t *kind, const char **detail);
 
+/* ---- metrics (README "Metrics"): per origin, counted by each worker in its own cells ---- */
+
+static mgw_stat_family_t f_open = {
+    .name = "moongate_upstream_connections",
+    .type = "gauge",
+    .help = "Open connections to each backend origin: connecting, serving a request or idle.",
+    .labels = {"origin"},
+};
+static mgw_stat_family_t f_idle = {
+    .name = "moongate_upstream_idle_connections",
+    .type = "gauge",
+    .help = "Idle keep-alive connections to each backend origin, waiting in the pool.",
+    .labels = {"origin"},
+};
+static mgw_stat_family_t f_connects = {
+    .name = "moongate_upstream_connects_total",
+    .type = "counter",
+    .help = "New connections started to each backend origin (resolve, connect, TLS "
+            "handshake); those that failed are in moongate_upstream_connect_failures_total too.",
+    .labels = {"origin"},
+};
+static mgw_stat_family_t f_reuses = {
+    .name = "moongate_upstream_reuses_total",
+    .type = "counter",
+    .help = "Requests sent on a pooled keep-alive connection to each backend origin.",
+    .labels = {"origin"},
+};
+static mgw_stat_family_t f_connect_failures = {
+    .name = "moongate_upstream_connect_failures_total",
+    .type = "counter",
+    .help = "New connections to each backend origin that failed before the request went "
+            "out, by reason.",
+    .labels = {"origin", "reason"},
+};
+static mgw_stat_family_t f_timeouts = {
+    .name = "moongate_upstream_timeouts_total",
+    .type = "counter",
+    .help = "Requests to each backend origin that timed out, by phase: connect (resolve, "
+            "connect, TLS handshake), response (the head) or body (between two reads).",
+    .labels = {"origin", "phase"},
+};
+
+/* Why a new connection failed: by the kind of failure and, when given, libuv's error. */
+static const struct {
+    mgw_hc_err_t kind;
+    int uv_error; /* 0: any */
+    const char *reason;
+} connect_reasons[] = {
+    {MGW_HC_ERESOLVE, 0, "dns"},
+    {MGW_HC_ETLS, 0, "tls"},
+    {MGW_HC_ETIMEOUT, 0, "timeout"},
+    {MGW_HC_ECONNECT, UV_ECONNREFUSED, "refused"},
+    {MGW_HC_ECONNECT, UV_ETIMEDOUT, "timeout"},
+    {MGW_HC_ECONNECT, UV_ENETUNREACH, "unreachable"},
+    {MGW_HC_ECONNECT, UV_EHOSTUNREACH, "unreachable"},
+    {MGW_HC_ECONNECT, UV_ECONNRESET, "reset"},
+    {MGW_HC_EREAD, UV_ECONNRESET, "reset"},
+    {MGW_HC_ECLOSED, 0, "closed"},
+};
+
+static const char *connect_reason(mgw_hc_err_t kind, int uv_error)
+{
+    for (size_t i = 0; i < sizeof(connect_reasons) / sizeof(connect_reasons[0]); i++)
+        if (connect_reasons[i].kind == kind &&
+            (connect_reasons[i].uv_error == 0 || connect_reasons[i].uv_error == uv_error))
+            return connect_reasons[i].reason;
+    return "other";
+}
+
+static void count_connect_failure(const hc_origin_t *o, mgw_hc_err_t kind, int uv_error)
+{
+    const char *v[] = {o->label, connect_reason(kind, uv_error)};
+    mgw_stat_inc(&f_connect_failures, v);
+}
+
+/* Finds o's series (once per origin and pool: workers' pools exist only after
+ * mgw_stat_init; the CLI's count nothing). */
+static void origin_stats(mgw_hc_pool_t *p, hc_origin_t *o)
+{
+    if (p->norigins++ < MAX_ORIGIN_SERIES) {
+        const char *host = o->host;
+        int v6 = strchr(host, ':') != NULL;
+        size_t n = strlen(host) + 32;
+        o->label = mgw_malloc(n);
+        snprintf(o->label, n, "%s://%s%s%s:%d", o->tls_id ? "https" : "http", v6 ? "[" : "", host,
+                 v6 ? "]" : "", o->port);
+    } else {
+        o->label = mgw_strdup("(other)");
+    }
+    const char *v[] = {o->label};
+    o->st_open = mgw_stat_series(&f_open, v);
+    o->st_idle = mgw_stat_series(&f_idle, v);
+    o->st_connects = mgw_stat_series(&f_connects, v);
+    o->st_reuses = mgw_stat_series(&f_reuses, v);
+}
+
 /* ---- connections ---- */
 
 /* One of the connection's two handles (the stream's socket, the timer) has closed. */
@@ -109,6 +214,7 @@ static void idle_remove(mgw_hc_conn_t *c)
         if (*p == c) {
             *p = c->next_idle;
             o->nidle--;
+            mgw_stat_add(o->st_idle, -1);
             break;
         }
     }
@@ -121,6 +227,7 @@ static void conn_close(mgw_hc_conn_t *c)
     if (c->closing) return;
     c->closing = 1;
     idle_remove(c);
+    mgw_stat_add(c->origin->st_open, -1);
     if (c->resolving) {
         c->resolving->conn = NULL;
         c->resolving = NULL;
@@ -183,10 +290,10 @@ static void s_handshake(mgw_stream_t *s, mgw_tls_t *t)
     if (!c->ready && c->q) conn_ready(c);
 }
 
-static void s_refused(mgw_stream_t *s, const char *why, int plain_http)
+static void s_refused(mgw_stream_t *s, mgw_tls_t *t, int plain_http)
 {
     (void)plain_http;
-    conn_fail(s->data, MGW_HC_ETLS, 0, why);
+    conn_fail(s->data, MGW_HC_ETLS, 0, mgw_tls_error(t));
 }
 
 static void s_drained(mgw_stream_t *s)
@@ -234,6 +341,8 @@ static mgw_hc_conn_t *conn_new(mgw_hc_pool_t *p, hc_origin_t *o, const mgw_hc_re
     c->handles = 2;
     c->parser = mgw_http1_create(0, &hc_response_cbs, c);
     p->stats.opened++;
+    mgw_stat_add(o->st_open, 1);
+    mgw_stat_add(o->st_connects, 1);
     return c;
 }
 
@@ -263,6 +372,7 @@ static void conn_release(mgw_hc_conn_t *c)
     c->next_idle = o->idle;
     o->idle = c;
     o->nidle++;
+    mgw_stat_add(o->st_idle, 1);
     mgw_deadline_set(&c->timer, idle_timeout_cb, IDLE_MS);
     /* Keep reading (a reader's pause ends): EOF or stray bytes close an idle connection. */
     mgw_stream_resume(&c->stream);
@@ -278,6 +388,7 @@ static hc_origin_t *origin_get(mgw_hc_pool_t *p, const char *host, int port, con
     o->host = mgw_strdup(host);
     o->port = port;
     o->tls_id = tls_id ? mgw_strdup(tls_id) : NULL;
+    origin_stats(p, o);
     o->next = p->origins;
     p->origins = o;
     return o;
@@ -306,6 +417,7 @@ void mgw_hc_pool_free(mgw_hc_pool_t *p)
         p->origins = o->next;
         free(o->host);
         free(o->tls_id);
+        free(o->label);
         mgw_tls_session_free(o->session);
         free(o);
     }
@@ -459,6 +571,7 @@ static int attach(mgw_hc_pool_t *p, mgw_hc_req_t *q, mgw_hc_err_t *kind, const c
         idle_remove(c);
         c->reused = 1;
         p->stats.reused++;
+        mgw_stat_add(o->st_reuses, 1);
     } else {
         c = conn_new(p, o, q);
     }
@@ -472,6 +585,7 @@ static int attach(mgw_hc_pool_t *p, mgw_hc_req_t *q, mgw_hc_err_t *kind, const c
     }
     int rc = conn_open(c, kind);
     if (rc == 0) return 0;
+    count_connect_failure(o, *kind, rc);
     conn_close(c);
     q->uv_error = rc;
     *detail = uv_strerror(rc);
@@ -627,6 +741,15 @@ static void conn_fail(mgw_hc_conn_t *c, mgw_hc_err_t kind, int uverr, const char
     }
     int retry = c->reused && !q->got_bytes && !q->retried && q->replayable &&
                 kind != MGW_HC_ETIMEOUT && kind != MGW_HC_ESTALLED;
+    /* Counted: a new connection that never got ready (a pooled one is ready at once),
+     * and a timeout by the phase it cut short. */
+    if (!c->ready) count_connect_failure(c->origin, kind, uverr);
+    if (kind == MGW_HC_ETIMEOUT) {
+        const char *v[] = {c->origin->label, !c->ready     ? "connect"
+                                             : q->got_head ? "body"
+                                                           : "response"};
+        mgw_stat_inc(&f_timeouts, v);
+    }
     conn_close(c);
     if (retry) {
         q->retried = 1;

@@ -6,10 +6,12 @@
 #include "net/conn.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/log.h"
+#include "base/stat.h"
 
 static const mgw_proto_ops_t *accept_handler;
 static mgw_tls_check_cb cert_check;
@@ -38,6 +40,54 @@ void mgw__conn_set_handler(mgw_conn_t *c, const mgw_proto_ops_t *ops, void *data
 int mgw__conn_write(mgw_conn_t *c, const uv_buf_t *bufs, int nbufs, mgw_rbuf_t *ref)
 {
     return mgw_stream_write(&c->stream, bufs, nbufs, ref);
+}
+
+/* ---- TLS handshakes, for GET /metrics ---- */
+
+static mgw_stat_family_t handshakes = {
+    .name = "moongate_tls_handshakes_total",
+    .type = "counter",
+    .help = "TLS handshakes on the API listeners, by port and outcome: success, or why the "
+            "handshake failed (a fixed list, README \"Metrics\").",
+    .labels = {"port", "outcome"},
+};
+static mgw_stat_family_t sessions = {
+    .name = "moongate_tls_sessions_total",
+    .type = "counter",
+    .help = "Successful TLS handshakes on the API listeners, by port, protocol version and "
+            "whether a session ticket resumed them.",
+    .labels = {"port", "version", "resumed"},
+};
+static mgw_stat_family_t mtls_refusals = {
+    .name = "moongate_mtls_refusals_total",
+    .type = "counter",
+    .help = "Client certificates mutual TLS refused (the handshake failed), by port, domain "
+            "and reason.",
+    .labels = {"port", "domain", "reason"},
+};
+
+/*
+ * Counts how c's handshake ended, once: outcome, and when mutual TLS refused the client,
+ * the domain and the reason (t: the engine, or NULL when the connection decided). A
+ * handshake costs far more than the lock-free look-up of its series, so nothing is kept.
+ */
+static void count_handshake(mgw_conn_t *c, mgw_tls_t *t, const char *outcome)
+{
+    if (c->hs_counted) return;
+    c->hs_counted = 1;
+    char port[16];
+    snprintf(port, sizeof(port), "%d", c->w->gen->listen[c->listen_idx].port);
+    const char *hv[] = {port, outcome};
+    mgw_stat_inc(&handshakes, hv);
+    if (t && mgw_tls_failure(t) == MGW_TLSF_CLIENT_CERTIFICATE) {
+        const char *host = mgw_tls_site_host(t);
+        const char *mv[] = {port, host ? host : "(default)",
+                            mgw_mtls_reason_name(mgw_tls_mtls_reason(t))};
+        mgw_stat_inc(&mtls_refusals, mv);
+    } else if (t && mgw_tls_handshake_done(t)) {
+        const char *sv[] = {port, mgw_tls_version(t), mgw_tls_resumed(t) ? "true" : "false"};
+        mgw_stat_inc(&sessions, sv);
+    }
 }
 
 /* ---- lifetime ---- */
@@ -94,7 +144,10 @@ static void timeout_cb(uv_timer_t *t)
 {
     mgw_conn_t *c = t->data;
     if (c->proto->on_timeout(c)) return;
-    if (c->stream.handshaking) mgw_log_info("TLS from %s: handshake timed out", c->peer);
+    if (c->stream.handshaking) {
+        mgw_log_info("TLS from %s: handshake timed out", c->peer);
+        count_handshake(c, NULL, mgw_tls_failure_name(MGW_TLSF_TIMEOUT));
+    }
     mgw__conn_close(c);
 }
 
@@ -145,6 +198,8 @@ static void on_eof(mgw_stream_t *s)
 {
     mgw_conn_t *c = of_stream(s);
     c->eof = 1;
+    if (c->stream.handshaking)
+        count_handshake(c, NULL, mgw_tls_failure_name(MGW_TLSF_CLIENT_CLOSED));
     c->proto->on_eof(c);
 }
 
@@ -153,6 +208,7 @@ static void on_handshake(mgw_stream_t *s, mgw_tls_t *t)
 {
     mgw_conn_t *c = of_stream(s);
     c->tls = 1;
+    count_handshake(c, t, "success");
     c->tls_pool = mgw_pool_create(4096);
     const mgw_domain_t *d = mgw_tls_site_data(t);
     if (d) c->tls_host = mgw_pool_strdup(c->tls_pool, d->host);
@@ -164,10 +220,12 @@ static void on_handshake(mgw_stream_t *s, mgw_tls_t *t)
 }
 
 /* A handshake or record failed: one error-log line, an answer if one makes sense, close. */
-static void on_refused(mgw_stream_t *s, const char *why, int plain_http)
+static void on_refused(mgw_stream_t *s, mgw_tls_t *t, int plain_http)
 {
     mgw_conn_t *c = of_stream(s);
-    mgw_log_info("TLS from %s: %s", c->peer, why);
+    mgw_log_info("TLS from %s: %s", c->peer, mgw_tls_error(t));
+    /* a record that fails after the handshake is not a handshake's outcome */
+    if (s->handshaking) count_handshake(c, t, mgw_tls_failure_name(mgw_tls_failure(t)));
     c->proto->on_tls_refused(c, plain_http);
     mgw__conn_close_after_write(c);
 }

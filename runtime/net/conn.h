@@ -72,8 +72,8 @@ struct mgw_conn_s {
     const char *tls_host;           /* the domain the SNI chose (its checks passed), or NULL */
     mgw_client_cert_t *client_cert; /* the verified client certificate, or NULL */
     /* done: no further request will be read (closing or closing after the writes);
-     * tls: the handshake is over (x-forwarded-proto) */
-    unsigned closing : 1, done : 1, eof : 1, tls : 1;
+     * tls: the handshake is over (x-forwarded-proto); hs_counted: its outcome is counted */
+    unsigned closing : 1, done : 1, eof : 1, tls : 1, hs_counted : 1;
 };
 
 /*

@@ -71,10 +71,11 @@ typedef struct mgw_stream_cbs_s {
     /* TLS: the handshake is over; t is the engine (its outcome: SNI site, client
      * certificate). May be NULL. */
     void (*on_handshake)(mgw_stream_t *s, mgw_tls_t *t);
-    /* TLS: the handshake or a record failed (why: in words). The alert is queued already;
-     * plain_http: the peer spoke plain HTTP, and writes now go out unencrypted so that
-     * the owner can answer in kind. The owner ends the stream. May be NULL (TCP). */
-    void (*on_refused)(mgw_stream_t *s, const char *why, int plain_http);
+    /* TLS: the handshake or a record failed (t: the engine, mgw_tls_error says why in
+     * words and mgw_tls_failure in a label). The alert is queued already; plain_http: the
+     * peer spoke plain HTTP, and writes now go out unencrypted so that the owner can
+     * answer in kind. The owner ends the stream. May be NULL (TCP). */
+    void (*on_refused)(mgw_stream_t *s, mgw_tls_t *t, int plain_http);
     /* A queued write completed (may be NULL). */
     void (*on_progress)(mgw_stream_t *s);
     /* The pending writes fell below MGW_WQ_LOW (may be NULL). */

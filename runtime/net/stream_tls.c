@@ -82,7 +82,7 @@ static void refused(mgw_stream_t *s)
         s->ops = &plain_ops;
     else
         flush(s);
-    if (s->cbs->on_refused) s->cbs->on_refused(s, mgw_tls_error(s->tls), plain_http);
+    if (s->cbs->on_refused) s->cbs->on_refused(s, s->tls, plain_http);
 }
 
 /* Decrypts what arrived (n may be 0: drain what the engine holds) and hands it on. */

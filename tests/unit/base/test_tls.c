@@ -331,6 +331,7 @@ static void test_tls12_accepted_tls11_refused(void)
     CHECK(k.alert == SSL_AD_PROTOCOL_VERSION);
     CHECK(mgw_tls_handshake_done(k.t) == 0);
     CHECK_HAS(mgw_tls_error(k.t), "unsupported protocol");
+    CHECK(mgw_tls_failure(k.t) == MGW_TLSF_PROTOCOL_VERSION);
     CHECK(mgw_tls_plain_http(k.t) == 0);
     conn_close(&k);
     mgw_tls_ctx_free(ctx);
@@ -465,6 +466,7 @@ static void test_sni_reject_unknown(void)
     CHECK(k.server_failed);
     CHECK(k.alert == SSL_AD_UNRECOGNIZED_NAME);
     CHECK_HAS(mgw_tls_error(k.t), "unknown server name \"unknown.test\"");
+    CHECK(mgw_tls_failure(k.t) == MGW_TLSF_UNKNOWN_SNI);
     conn_close(&k);
 
     o.sni = "other.test"; /* known names still work */
@@ -603,6 +605,7 @@ static void rejected(mgw_tls_ctx_t *ctx, const char *name, const char *reason)
     CHECK(mgw_tls_handshake_done(k.t) == 0);
     CHECK_HAS(mgw_tls_error(k.t), "Access denied. Reason: ");
     CHECK_HAS(mgw_tls_error(k.t), reason);
+    CHECK(mgw_tls_failure(k.t) == MGW_TLSF_CLIENT_CERTIFICATE);
     if (ok || !k.server_failed) printf("#   certificate %s was accepted\n", name);
     conn_close(&k);
 }
@@ -820,6 +823,139 @@ static void test_mtls_ca_names(void)
     mgw_tls_ctx_free(ctx);
 }
 
+/* ---- why handshakes fail, for GET /metrics ---- */
+
+/* The client certificate name fails with the mutual-TLS reason want. */
+static void refused_for(mgw_tls_ctx_t *ctx, const char *name, mgw_mtls_reason_t want)
+{
+    conn_t k;
+    CHECK(!try_cert(ctx, name, &k));
+    CHECK(mgw_tls_failure(k.t) == MGW_TLSF_CLIENT_CERTIFICATE);
+    if (mgw_tls_mtls_reason(k.t) != want)
+        printf("#   %s: reason %s, want %s\n", name ? name : "(none)",
+               mgw_mtls_reason_name(mgw_tls_mtls_reason(k.t)), mgw_mtls_reason_name(want));
+    CHECK(mgw_tls_mtls_reason(k.t) == want);
+    conn_close(&k);
+}
+
+static void test_mtls_refusal_reasons(void)
+{
+    mgw_tls_ctx_t *ctx = ctx_mtls(MGW_MTLS_REQUIRE, "trust.pem", "inter.crl.pem");
+    NEED(ctx);
+    refused_for(ctx, NULL, MGW_MTLSR_NO_CERTIFICATE);
+    refused_for(ctx, "rogue", MGW_MTLSR_UNTRUSTED);
+    refused_for(ctx, "expired", MGW_MTLSR_EXPIRED);
+    refused_for(ctx, "future", MGW_MTLSR_NOT_YET_VALID);
+    refused_for(ctx, "revoked", MGW_MTLSR_REVOKED);
+    refused_for(ctx, "weak_rsa", MGW_MTLSR_WEAK);
+    refused_for(ctx, "sha1", MGW_MTLSR_WEAK);
+    conn_t k;
+    CHECK(try_cert(ctx, "client", &k)); /* a success has no failure */
+    CHECK(mgw_tls_failure(k.t) == MGW_TLSF_OTHER);
+    CHECK(mgw_tls_site_host(k.t) == NULL); /* the default site */
+    conn_close(&k);
+    mgw_tls_ctx_free(ctx);
+}
+
+static void test_failure_of_reason(void)
+{
+    /* the engine's failures, by what OpenSSL said */
+    CHECK(mgw_tls_failure_of(SSL_R_NO_SHARED_CIPHER) == MGW_TLSF_NO_SHARED_CIPHER);
+    CHECK(mgw_tls_failure_of(SSL_R_UNSUPPORTED_PROTOCOL) == MGW_TLSF_PROTOCOL_VERSION);
+    CHECK(mgw_tls_failure_of(SSL_R_WRONG_VERSION_NUMBER) == MGW_TLSF_NOT_TLS);
+    CHECK(mgw_tls_failure_of(SSL_R_HTTP_REQUEST) == MGW_TLSF_PLAIN_HTTP);
+    CHECK(mgw_tls_failure_of(SSL_R_NO_APPLICATION_PROTOCOL) == MGW_TLSF_NO_ALPN);
+    CHECK(mgw_tls_failure_of(SSL_R_UNEXPECTED_RECORD) == MGW_TLSF_BAD_RECORD);
+    CHECK(mgw_tls_failure_of(SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) ==
+          MGW_TLSF_CLIENT_CERTIFICATE);
+    /* alerts the client sent: refusing our certificate, or something else */
+    CHECK(mgw_tls_failure_of(SSL_R_TLSV1_ALERT_UNKNOWN_CA) == MGW_TLSF_CERTIFICATE_REJECTED);
+    CHECK(mgw_tls_failure_of(SSL_R_SSLV3_ALERT_BAD_CERTIFICATE) == MGW_TLSF_CERTIFICATE_REJECTED);
+    CHECK(mgw_tls_failure_of(SSL_AD_REASON_OFFSET + SSL_AD_HANDSHAKE_FAILURE) ==
+          MGW_TLSF_CLIENT_ALERT);
+    CHECK(mgw_tls_failure_of(SSL_AD_REASON_OFFSET + SSL_AD_PROTOCOL_VERSION) ==
+          MGW_TLSF_PROTOCOL_VERSION);
+    CHECK(mgw_tls_failure_of(0) == MGW_TLSF_OTHER);
+    CHECK(mgw_tls_failure_of(SSL_R_BAD_SIGNATURE) == MGW_TLSF_OTHER);
+    /* verification errors */
+    CHECK(mgw_mtls_reason_of(X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY) == MGW_MTLSR_UNTRUSTED);
+    CHECK(mgw_mtls_reason_of(X509_V_ERR_CERT_HAS_EXPIRED) == MGW_MTLSR_EXPIRED);
+    CHECK(mgw_mtls_reason_of(X509_V_ERR_CERT_REVOKED) == MGW_MTLSR_REVOKED);
+    CHECK(mgw_mtls_reason_of(X509_V_ERR_CERT_CHAIN_TOO_LONG) == MGW_MTLSR_CHAIN_TOO_LONG);
+    CHECK(mgw_mtls_reason_of(X509_V_ERR_CRL_HAS_EXPIRED) == MGW_MTLSR_CRL_EXPIRED);
+    CHECK(mgw_mtls_reason_of(X509_V_ERR_INVALID_PURPOSE) == MGW_MTLSR_OTHER);
+    /* the label values: distinct, lower case and underscores, "other" out of range */
+    CHECK_STR(mgw_tls_failure_name(MGW_TLSF_CLIENT_CLOSED), "client_closed");
+    CHECK_STR(mgw_tls_failure_name(MGW_TLSF_COUNT), "other");
+    CHECK_STR(mgw_mtls_reason_name(MGW_MTLSR_NO_CERTIFICATE), "no_certificate");
+    CHECK_STR(mgw_mtls_reason_name(MGW_MTLSR_COUNT), "other");
+    for (int i = 0; i < MGW_TLSF_COUNT; i++) {
+        const char *a = mgw_tls_failure_name(i);
+        CHECK(strspn(a, "abcdefghijklmnopqrstuvwxyz_") == strlen(a));
+        for (int j = 0; j < i; j++)
+            CHECK(strcmp(a, mgw_tls_failure_name(j)) != 0);
+    }
+    for (int i = 0; i < MGW_MTLSR_COUNT; i++) {
+        const char *a = mgw_mtls_reason_name(i);
+        CHECK(strspn(a, "abcdefghijklmnopqrstuvwxyz_") == strlen(a));
+        for (int j = 0; j < i; j++)
+            CHECK(strcmp(a, mgw_mtls_reason_name(j)) != 0);
+    }
+}
+
+/* What mgw_tls_ctx_each_ca reports. */
+typedef struct {
+    int n;
+    char subject[4][128], fingerprint[4][32], truststore[4][512];
+    int64_t not_after[4];
+    int default_site;
+} cas_t;
+
+static void ca_seen(void *ud, const char *host, const char *truststore, const char *subject,
+                    const char *fingerprint, int64_t not_after)
+{
+    cas_t *c = ud;
+    if (c->n == 4) return;
+    c->default_site += host == NULL;
+    snprintf(c->subject[c->n], sizeof(c->subject[0]), "%s", subject);
+    snprintf(c->fingerprint[c->n], sizeof(c->fingerprint[0]), "%s", fingerprint);
+    snprintf(c->truststore[c->n], sizeof(c->truststore[0]), "%s", truststore);
+    c->not_after[c->n++] = not_after;
+}
+
+static void test_truststore_cas(void)
+{
+    mgw_tls_ctx_t *ctx = ctx_mtls(MGW_MTLS_REQUIRE, "trust.pem", NULL);
+    NEED(ctx);
+    cas_t c = {0};
+    mgw_tls_ctx_each_ca(ctx, ca_seen, &c);
+    CHECK(c.n == 2); /* trust.pem: the intermediate, then the root */
+    CHECK(c.default_site == 2);
+    CHECK_STR(c.subject[0], "Moongate Test Intermediate");
+    CHECK_STR(c.subject[1], "Moongate Test Root");
+    CHECK_STR(c.truststore[0], P("trust.pem"));
+    /* the fingerprint prefix and notAfter agree with openssl x509 */
+    const char *names[] = {"inter.pem", "root.pem"};
+    for (int i = 0; i < 2 && i < c.n; i++) {
+        char want[17] = "";
+        const char *fp = openssl_x509(names[i], "fingerprint -sha256");
+        for (int o = 0; *fp && o < 16; fp++)
+            if (*fp != ':') want[o++] = (char)(*fp >= 'A' && *fp <= 'F' ? *fp + 32 : *fp);
+        CHECK_STR(c.fingerprint[i], want);
+        struct tm tm = {0};
+        CHECK(strptime(openssl_x509(names[i], "enddate"), "%b %d %H:%M:%S %Y GMT", &tm) != NULL);
+        CHECK(c.not_after[i] == (int64_t)timegm(&tm));
+    }
+    mgw_tls_ctx_free(ctx);
+    /* a context without mutual TLS has none */
+    ctx = ctx_sites(0);
+    NEED(ctx);
+    c.n = 0;
+    mgw_tls_ctx_each_ca(ctx, ca_seen, &c);
+    CHECK(c.n == 0);
+    mgw_tls_ctx_free(ctx);
+}
+
 /* ---- bad input ---- */
 
 static void test_plain_http(void)
@@ -833,6 +969,7 @@ static void test_plain_http(void)
     CHECK(mgw_tls_read(t, buf, sizeof(buf)) == MGW_TLS_ERROR);
     CHECK(mgw_tls_plain_http(t) == 1);
     CHECK_HAS(mgw_tls_error(t), "plain HTTP");
+    CHECK(mgw_tls_failure(t) == MGW_TLSF_PLAIN_HTTP);
     CHECK(mgw_tls_read(t, buf, sizeof(buf)) == MGW_TLS_ERROR); /* and stays failed */
     CHECK(mgw_tls_write(t, "x", 1) == MGW_TLS_ERROR);
     mgw_tls_free(t);
@@ -1225,6 +1362,9 @@ int main(void)
     RUN(test_ticket_does_not_outlive_revocation);
     RUN(test_expiry);
     RUN(test_bad_files);
+    RUN(test_mtls_refusal_reasons);
+    RUN(test_failure_of_reason);
+    RUN(test_truststore_cas);
     if (getenv("MGW_KEEP_PKI"))
         printf("# PKI kept in %s\n", dir);
     else

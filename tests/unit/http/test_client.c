@@ -571,10 +571,26 @@ static void cleanup(void)
     if (dir[0] && system(cmd) != 0) printf("# cannot remove %s\n", dir);
 }
 
+/* The reason label of a failed new connection (GET /metrics). */
+static void test_connect_reason(void)
+{
+    CHECK_STR(connect_reason(MGW_HC_ECONNECT, UV_ECONNREFUSED), "refused");
+    CHECK_STR(connect_reason(MGW_HC_ECONNECT, UV_ETIMEDOUT), "timeout");
+    CHECK_STR(connect_reason(MGW_HC_ECONNECT, UV_EHOSTUNREACH), "unreachable");
+    CHECK_STR(connect_reason(MGW_HC_ECONNECT, UV_EACCES), "other");
+    CHECK_STR(connect_reason(MGW_HC_ERESOLVE, UV_EAI_NONAME), "dns");
+    CHECK_STR(connect_reason(MGW_HC_ETLS, 0), "tls");
+    CHECK_STR(connect_reason(MGW_HC_ETIMEOUT, 0), "timeout");
+    CHECK_STR(connect_reason(MGW_HC_EREAD, UV_ECONNRESET), "reset");
+    CHECK_STR(connect_reason(MGW_HC_EREAD, UV_EPIPE), "other");
+    CHECK_STR(connect_reason(MGW_HC_ECLOSED, UV_EOF), "closed");
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     RUN(test_build_refuses_bad_headers);
+    RUN(test_connect_reason);
     if (make_pki() != 0 || start_server(&plain, NULL, NULL) != 0 ||
         start_server(&tls_ok, "localhost.pem", "localhost.key") != 0 ||
         start_server(&tls_name, "api.pem", "api.key") != 0 ||

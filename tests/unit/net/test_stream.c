@@ -55,12 +55,12 @@ static void own_handshake(mgw_stream_t *s, mgw_tls_t *t)
     if (mgw_tls_handshake_done(t)) o->handshakes++;
 }
 
-static void own_refused(mgw_stream_t *s, const char *why, int plain_http)
+static void own_refused(mgw_stream_t *s, mgw_tls_t *t, int plain_http)
 {
     owner_t *o = s->data;
     o->refusals++;
     o->plain_http = plain_http;
-    snprintf(o->why, sizeof(o->why), "%s", why ? why : "");
+    snprintf(o->why, sizeof(o->why), "%s", mgw_tls_error(t));
 }
 
 static void own_progress(mgw_stream_t *s)
