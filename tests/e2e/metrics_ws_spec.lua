@@ -18,6 +18,22 @@ return { handle = function(event)
   return { statusCode = 200, body = event.requestContext.connectionId }
 end }
 ]],
+    -- pushes "hi" to the connection itself with moongate.connections, then to an id
+    -- that is no connection's
+    ["tell.lua"] = [[
+local connections = require "moongate.connections"
+return { handle = function(event)
+  local ok = connections.send(event.requestContext.connectionId, "hi")
+  local _, _, other = connections.send("AAAAAAAAAAAAAAAA", "hi")
+  return { statusCode = 200, body = tostring(ok) .. " " .. tostring(other) }
+end }
+]],
+    ["wafboom.lua"] = [[
+return { inspect = function(req)
+  if req:header("x-boom") then error("waf boom") end
+  return false
+end }
+]],
     ["boom.lua"] = [[
 return { handle = function() error("boom") end }
 ]],
@@ -30,7 +46,7 @@ end }
 }
 
 describe("GET /metrics: WebSocket and Lua families", function()
-    local gw, dir, p_chat, p_idle, p_http, mport
+    local gw, dir, p_chat, p_idle, p_http, p_more, mport
 
     local function config()
         local ok = { type = "mock", status = 200, body = "ok" }
@@ -41,6 +57,7 @@ describe("GET /metrics: WebSocket and Lua families", function()
                 { address = "127.0.0.1", port = p_chat, api = "chat" },
                 { address = "127.0.0.1", port = p_idle, api = "idle" },
                 { address = "127.0.0.1", port = p_http, api = "scripts" },
+                { address = "127.0.0.1", port = p_more, api = "more" },
             },
             management = { address = "127.0.0.1", port = mport, token_file = dir .. "/token" },
             apis = {
@@ -64,8 +81,18 @@ describe("GET /metrics: WebSocket and Lua families", function()
                         echo = { integration = { type = "mock", status = 200, body = "pong" }, route_response = true },
                     },
                 },
-                scripts = {
+                more = {
+                    protocol = "websocket",
+                    route_selection_expression = "$request.body.action",
                     stages = { ["$default"] = {} },
+                    routes = {
+                        tell = { integration = { type = "lua", handler = "policies/tell.lua" }, route_response = true },
+                    },
+                },
+                scripts = {
+                    stages = { ["$default"] = { waf = { default_action = "allow", rules = {
+                        { name = "boom", priority = 1, action = "block", policy = "policies/wafboom.lua" },
+                    } } } },
                     routes = {
                         ["GET /boom"] = { integration = { type = "lua", handler = "policies/boom.lua" } },
                         ["GET /spin"] = { integration = { type = "lua", handler = "policies/spin.lua" } },
@@ -160,8 +187,8 @@ describe("GET /metrics: WebSocket and Lua families", function()
         end
         h.write_file(dir .. "/token", TOKEN .. "\n")
         os.execute("chmod 600 " .. h.sh_quote(dir .. "/token"))
-        p_chat, p_idle, p_http, mport = h.free_port(), h.free_port(), h.free_port(), h.free_port()
-        gw = h.start_gateway(config(), { dir = dir, ports = { p_chat, p_idle, p_http, mport } })
+        p_chat, p_idle, p_http, p_more, mport = h.free_port(), h.free_port(), h.free_port(), h.free_port(), h.free_port()
+        gw = h.start_gateway(config(), { dir = dir, ports = { p_chat, p_idle, p_http, p_more, mport } })
     end)
 
     lazy_teardown(function()
@@ -269,8 +296,31 @@ describe("GET /metrics: WebSocket and Lua families", function()
         assert.equal(0, value(s, "moongate_websocket_connections", { api = "idle", stage = "$default" }))
     end)
 
+    it("counts pushes from moongate.connections (via lua) and a bad frame's protocol_error", function()
+        local c = open(p_more)
+        c:send(w.frame(1, '{"action":"tell"}'))
+        local op, payload = w.read_message(c)
+        assert.equal(1, op)
+        assert.equal("hi", payload)
+        assert.equal("true 410", select(2, w.read_message(c)))
+        -- an unmasked client frame: 1002
+        c:send(w.frame(1, "x", { mask = false }))
+        expect_close(c, 1002)
+        c:close()
+        wait_value("moongate_websocket_disconnects_total", D("more", "protocol_error"), 1)
+        local s = scrape()
+        assert.equal(1, value(s, "moongate_websocket_messages_total", M("more", "tell", "in")))
+        assert.equal(1, value(s, "moongate_websocket_messages_total", M("more", "tell", "out")))
+        assert.equal(1, value(s, "moongate_websocket_messages_total", M("more", "@connections", "out")))
+        assert.equal(1, value(s, "moongate_websocket_connections_api_total", { method = "POST", status = "200", via = "lua" }))
+        assert.equal(1, value(s, "moongate_websocket_connections_api_total", { method = "POST", status = "410", via = "lua" }))
+        assert.equal(0, value(s, "moongate_websocket_connections", { api = "more", stage = "$default" }))
+    end)
+
     it("counts hook errors and budget stops by policy and hook, exactly", function()
-        local function get(path) return h.curl({ "http://127.0.0.1:" .. p_http .. path }).status end
+        local function get(path, ...)
+            return h.curl({ "http://127.0.0.1:" .. p_http .. path, ... }).status
+        end
         assert.equal(500, get("/boom"))
         assert.equal(500, get("/boom"))
         assert.equal(500, get("/spin"))
@@ -280,6 +330,12 @@ describe("GET /metrics: WebSocket and Lua families", function()
         end
         assert.equal(2, L("moongate_lua_hook_errors_total", "policies/boom.lua"))
         assert.equal(1, L("moongate_lua_budget_stops_total", "policies/spin.lua"))
+        -- a web ACL rule's error counts for the rule's policy
+        assert.is_nil(value(s, "moongate_lua_hook_errors_total", { policy = "policies/wafboom.lua", hook = "waf" }))
+        assert.equal(500, get("/boom", "-H", "x-boom: 1"))
+        assert.equal(1, value(scrape(), "moongate_lua_hook_errors_total", { policy = "policies/wafboom.lua", hook = "waf" }))
+        -- the integration did not run: boom.lua's count stays
+        assert.equal(2, value(scrape(), "moongate_lua_hook_errors_total", { policy = "policies/boom.lua", hook = "integration" }))
         -- a budget stop is not also an error, and an error is not a budget stop
         assert.is_nil(L("moongate_lua_hook_errors_total", "policies/spin.lua"))
         assert.is_nil(L("moongate_lua_budget_stops_total", "policies/boom.lua"))
