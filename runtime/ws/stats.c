@@ -128,9 +128,3 @@ void mgw_ws_count_call(int via, int op, int status)
     }
     mgw_stat_add(h, 1);
 }
-
-/* For tests: the name of cause c. */
-const char *mgw__ws_cause_name(int c)
-{
-    return c >= 0 && c < WS_CAUSE__COUNT ? cause_names[c] : NULL;
-}
