@@ -48,7 +48,8 @@ end }
 describe("GET /metrics: WebSocket and Lua families", function()
     local gw, dir, p_chat, p_idle, p_http, p_more, mport
 
-    local function config()
+    -- without_more: the API "more" is removed (its listener then serves "chat").
+    local function config(without_more)
         local ok = { type = "mock", status = 200, body = "ok" }
         return {
             workers = 2,
@@ -57,7 +58,7 @@ describe("GET /metrics: WebSocket and Lua families", function()
                 { address = "127.0.0.1", port = p_chat, api = "chat" },
                 { address = "127.0.0.1", port = p_idle, api = "idle" },
                 { address = "127.0.0.1", port = p_http, api = "scripts" },
-                { address = "127.0.0.1", port = p_more, api = "more" },
+                { address = "127.0.0.1", port = p_more, api = without_more and "chat" or "more" },
             },
             management = { address = "127.0.0.1", port = mport, token_file = dir .. "/token" },
             apis = {
@@ -81,14 +82,14 @@ describe("GET /metrics: WebSocket and Lua families", function()
                         echo = { integration = { type = "mock", status = 200, body = "pong" }, route_response = true },
                     },
                 },
-                more = {
+                more = not without_more and {
                     protocol = "websocket",
                     route_selection_expression = "$request.body.action",
                     stages = { ["$default"] = {} },
                     routes = {
                         tell = { integration = { type = "lua", handler = "policies/tell.lua" }, route_response = true },
                     },
-                },
+                } or nil,
                 scripts = {
                     stages = { ["$default"] = { waf = { default_action = "allow", rules = {
                         { name = "boom", priority = 1, action = "block", policy = "policies/wafboom.lua" },
@@ -357,5 +358,34 @@ describe("GET /metrics: WebSocket and Lua families", function()
         end
         assert.is_nil(value(s, "moongate_lua_memory_bytes", { worker = "0" }))
         assert.is_nil(value(s, "moongate_lua_memory_bytes", { worker = "3" }))
+    end)
+
+    it("keeps counting across a reload; a connection whose API a reload removed counts api_removed", function()
+        local c = open(p_more)
+        assert.equal(1, value(scrape(), "moongate_websocket_connections", { api = "more", stage = "$default" }))
+        h.write_file(dir .. "/gateway.lua", h.config_source(config(true)))
+        local r = h.curl({ "http://127.0.0.1:" .. mport .. "/reload", "-X", "POST",
+            "-H", "Authorization: Bearer " .. TOKEN })
+        assert.equal(200, r.status, r.body)
+        expect_close(c, 1001, "The API was removed")
+        c:close()
+        wait_value("moongate_websocket_disconnects_total", D("more", "api_removed"), 1)
+        local s = scrape()
+        -- the removed API's series keep their last values
+        assert.equal(0, value(s, "moongate_websocket_connections", { api = "more", stage = "$default" }))
+        assert.equal(1, value(s, "moongate_websocket_messages_total", M("more", "tell", "in")))
+        -- the chat API's series go on where they were
+        assert.equal(3, value(s, "moongate_websocket_messages_total", M("chat", "echo", "in")))
+        local c2 = open(p_chat)
+        assert.equal("pong", say(c2, '{"action":"echo"}'))
+        s = scrape()
+        assert.equal(4, value(s, "moongate_websocket_messages_total", M("chat", "echo", "in")))
+        assert.equal(4, value(s, "moongate_websocket_messages_total", M("chat", "echo", "out")))
+        assert.equal(1, value(s, "moongate_websocket_connections", { api = "chat", stage = "$default" }))
+        c2:send(w.frame(8, "\3\232"))
+        expect_close(c2, 1000)
+        c2:close()
+        wait_value("moongate_websocket_disconnects_total", D("chat", "client_close"), 2)
+        assert.equal(0, value(scrape(), "moongate_websocket_connections", { api = "chat", stage = "$default" }))
     end)
 end)
