@@ -181,6 +181,12 @@ static const mgw_worker_ops_t upstream_worker_ops = {
 static void lua_start(mgw_worker_t *w)
 {
     w->lua = mgw_lua_create(w);
+    mgw_lua_watch(w->lua, w); /* moongate_lua_memory_bytes */
+}
+
+static void lua_end(mgw_worker_t *w)
+{
+    mgw_lua_unwatch(w->lua);
 }
 
 static void lua_free(mgw_worker_t *w)
@@ -192,6 +198,7 @@ static void lua_free(mgw_worker_t *w)
 static const mgw_worker_ops_t lua_worker_ops = {
     .name = "lua",
     .worker_start = lua_start,
+    .worker_end = lua_end,
     .worker_free = lua_free,
 };
 

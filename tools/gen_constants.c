@@ -30,7 +30,7 @@ typedef struct {
 
 static const konst_t hooks[] = {
     K(MGW_HOOK_, WAF),    K(MGW_HOOK_, ROUTE), K(MGW_HOOK_, AUTHORIZE),
-    K(MGW_HOOK_, HANDLE), K(MGW_HOOK_, LOG),
+    K(MGW_HOOK_, HANDLE), K(MGW_HOOK_, LOG),   K(MGW_HOOK_, CHECK_CERT),
 };
 
 static const konst_t codes[] = {

@@ -40,6 +40,8 @@ int mgw_ffi_runtime_error(mgw_req_t *r, int hook, const char *msg, size_t n);
 int mgw_ffi_runtime_log(mgw_req_t *r, int level, const char *msg, size_t n);
 int mgw_ffi_runtime_is_text(const char *p, size_t n);
 int mgw_ffi_runtime_integ_status(mgw_req_t *r, int status);
+int mgw_ffi_runtime_failed(mgw_req_t *r, int hook, int budget, const char *policy, size_t n,
+                           uint32_t *handle);
 ]]
 
 local C = ffi.C
@@ -52,7 +54,7 @@ local ffi_new, ffi_cast = ffi.new, ffi.cast
 local type, pairs, ipairs, next, tostring, tonumber =
   type, pairs, ipairs, next, tostring, tonumber
 local co_yield = coroutine.yield
-local format, concat, sort = string.format, table.concat, table.sort
+local format, concat, sort, find = string.format, table.concat, table.sort, string.find
 local huge = math.huge
 
 local metrics_count = metrics.count
@@ -159,6 +161,7 @@ function M.load_gen(id, text)
     end
   end
   local function bind(u)
+    u.policy_name = spec.policies[u.policy].name -- the metrics' policy label
     local mod = mods[u.policy]
     if mod.broken then
       u.broken = mod.broken
@@ -255,9 +258,27 @@ local function where(use)
   return use.where or "policy"
 end
 
--- Logs a hook failure with the policy's file, line and traceback, and keeps the
--- message for $context (waf.error, authorizer.error, integrationErrorMessage).
-local function report(st, hook, use, msg, tb)
+local handle_buf = ffi_new("uint32_t[1]")
+local BUDGET_EXCEEDED = policy.BUDGET_EXCEEDED
+
+-- Counts a failed hook call of the policy of owner (a use, a web ACL rule or a
+-- transform: the table that names the policy; it keeps the series' handles, so that
+-- only its first failure of each kind looks the series up): in
+-- moongate_lua_budget_stops_total when the budget stopped it, else in
+-- moongate_lua_hook_errors_total.
+local function count_failure(r, hook, owner, msg)
+  local budget = find(msg, BUDGET_EXCEEDED, 1, true) ~= nil
+  local key = budget and "budget_series" or "error_series"
+  local name = owner.policy_name or where(owner)
+  handle_buf[0] = owner[key] or 0
+  C.mgw_ffi_runtime_failed(r, hook, budget and 1 or 0, name, #name, handle_buf)
+  owner[key] = tonumber(handle_buf[0])
+end
+
+-- Logs a hook failure with the policy's file, line and traceback, keeps the message
+-- for $context (waf.error, authorizer.error, integrationErrorMessage) and counts it
+-- for the policy of owner (default: use).
+local function report(st, hook, use, msg, tb, owner)
   local r = st.slot.r
   local text = format("%s: %s", where(use), msg)
   if tb and tb ~= "" then
@@ -265,6 +286,7 @@ local function report(st, hook, use, msg, tb)
   end
   log(r, LOG_ERROR, text)
   C.mgw_ffi_runtime_error(r, hook, msg, #msg)
+  count_failure(r, hook, owner or use, msg)
 end
 
 -- The budget of the hook running now (set before every resume).
@@ -380,7 +402,7 @@ RUN[HOOK.WAF] = function(st, use)
     end
   end
   if action == "ERROR" then
-    report(st, HOOK.WAF, use, format("rule %q: %s", name, err.message), err.traceback)
+    report(st, HOOK.WAF, use, format("rule %q: %s", name, err.message), err.traceback, rule)
     return ERROR
   end
   return action == "BLOCK" and BLOCK or OK
@@ -444,6 +466,26 @@ local hdr_cap = 16
 local hdr_buf = ffi_new("mgw_hdr_t[?]", hdr_cap)
 
 
+-- What a failure of a non-proxy http integration at where counts for: the transform
+-- there (its policy), else a table of the use's kept for where (a template: the
+-- configuration path names it).
+local function mapping_owner(use, where_)
+  local t = use.request_transform
+  if t and t.where == where_ then
+    return t
+  end
+  for _, resp in ipairs(use.responses or {}) do
+    if resp.transform and resp.transform.where == where_ then
+      return resp.transform
+    end
+  end
+  local kept = use.failed_at or {}
+  use.failed_at = kept
+  local o = kept[where_] or { where = where_ }
+  kept[where_] = o
+  return o
+end
+
 -- A non-proxy http integration (moongate.mapping): a backend failure is the proxy's 502
 -- or 504, anything else (a transform, no integration response) a 500.
 local function run_mapping(st, use)
@@ -465,7 +507,8 @@ local function run_mapping(st, use)
       K.GATEWAY_RESPONSE[resp.failure == "timeout" and "INTEGRATION_TIMEOUT" or "INTEGRATION_FAILURE"]
   end
   if resp.error and resp.where then
-    report(st, HOOK.HANDLE, { where = resp.where }, resp.error, resp.traceback)
+    report(st, HOOK.HANDLE, { where = resp.where }, resp.error, resp.traceback,
+      mapping_owner(use, resp.where))
     return nil, ERROR
   end
   return resp
@@ -606,6 +649,7 @@ function M.check_cert(use_id, gen_id, cert)
   elseif d.outcome == "deny" then
     return CERT.DENY, d.reason
   end
+  count_failure(nil, HOOK.CHECK_CERT, use, d.error)
   return CERT.ERROR, where(use) .. ": " .. d.error
 end
 

@@ -272,6 +272,7 @@ typedef struct {
     uint64_t ping_interval_ms;     /* the gateway pings this often (0: never) */
     uint64_t pong_timeout_ms;      /* and closes a connection whose pong does not come */
     size_t send_queue_max;         /* bytes queued to a client before close 1008 */
+    struct mgw_ws_stats_s *stats;  /* by stage index: ws/'s metrics series, or NULL */
 } mgw_ws_conf_t;
 
 struct mgw_api_s {

@@ -226,6 +226,7 @@ int mgw__reload_start(const char *why, mgw_reload_cb cb, void *ud)
     }
     mgw_jwt_gen_prepare(g); /* before any worker sees it */
     mgw_metrics_gen_prepare(g);
+    mgw_ws_gen_prepare(g);
     R.reloads[1]++;
     R.in_progress = 1;
     R.cb = cb;
@@ -315,6 +316,7 @@ static int server_start(mgw_worker_t *main_w, mgw_gen_t *gen)
     mgw_mailbox_kind(MGW_MSG_RELOAD, &reload_kind);
     mgw_jwt_gen_prepare(gen); /* before the workers start */
     mgw_metrics_gen_prepare(gen);
+    mgw_ws_gen_prepare(gen);
     uv_loop_t *loop = &main_w->loop;
     R.loop = loop;
     R.nworkers = mgw_worker_count();

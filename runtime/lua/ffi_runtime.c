@@ -9,6 +9,7 @@
 
 #include "base/utf8.h"
 #include "base/log.h"
+#include "base/stat.h"
 #include "lua/lua_int.h"
 
 static const char *dup_or_null(mgw_req_t *r, const char *s, size_t n)
@@ -114,6 +115,56 @@ int mgw_ffi_runtime_error(mgw_req_t *r, int hook, const char *msg, size_t n)
         l->authz_error = m;
     else if (hook == MGW_HOOK_HANDLE)
         r->integ_error = m;
+    return 0;
+}
+
+static mgw_stat_family_t hook_errors = {
+    .name = "moongate_lua_hook_errors_total",
+    .type = "counter",
+    .help = "Lua hook calls that failed (a script error, a malformed result, a policy that "
+            "failed to load or yielded), budget stops apart, by policy and hook.",
+    .labels = {"policy", "hook"},
+};
+
+static mgw_stat_family_t budget_stops = {
+    .name = "moongate_lua_budget_stops_total",
+    .type = "counter",
+    .help = "Lua hook calls the instruction budget stopped, by policy and hook.",
+    .labels = {"policy", "hook"},
+};
+
+/* The hook label, by MGW_HOOK_*: the configuration's words for the uses. */
+static const char *const hook_names[] = {
+    [MGW_HOOK_WAF] = "waf",
+    [MGW_HOOK_ROUTE] = "route_selection",
+    [MGW_HOOK_AUTHORIZE] = "authorizer",
+    [MGW_HOOK_HANDLE] = "integration",
+    [MGW_HOOK_LOG] = "log",
+    [MGW_HOOK_CHECK_CERT] = "revocation",
+};
+
+/*
+ * Counts a failed hook call of policy (n bytes: the policy file as configured, or the
+ * configuration path of a use without one) in hook (MGW_HOOK_*): in
+ * moongate_lua_budget_stops_total when budget is set, else in
+ * moongate_lua_hook_errors_total. *handle is the series' handle: 0 the first time, when
+ * it is looked up; the caller keeps it for the next failure of the same policy, hook and
+ * kind, which then takes no lookup. r may be NULL (a revocation check). Returns 0.
+ */
+int mgw_ffi_runtime_failed(mgw_req_t *r, int hook, int budget, const char *policy, size_t n,
+                           uint32_t *handle)
+{
+    (void)r;
+    if (*handle == 0) {
+        if (hook < MGW_HOOK_WAF || hook > MGW_HOOK_CHECK_CERT) return 0;
+        char name[256];
+        if (n >= sizeof(name)) n = sizeof(name) - 1;
+        memcpy(name, policy, n);
+        name[n] = '\0';
+        const char *v[] = {name, hook_names[hook]};
+        *handle = mgw_stat_series(budget ? &budget_stops : &hook_errors, v);
+    }
+    mgw_stat_add(*handle, 1);
     return 0;
 }
 

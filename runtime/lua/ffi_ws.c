@@ -37,6 +37,7 @@ static int valid_id(const char *id, size_t n)
 static void call_done(mgw_ws_call_t *call)
 {
     ticket_t *t = call->ud;
+    mgw_ws_count_call(MGW_WS_VIA_LUA, call->op, call->status);
     mgw_req_t *r = t->slot->serial == t->serial ? t->slot->r : NULL;
     free(t);
     call->ud = NULL;
@@ -71,6 +72,7 @@ static int start(mgw_req_t *r, int op, const char *id, size_t idn, const char *d
     l->ws_info = MGW_STR("");
     if (op == MGW_WS_CALL_POST && n > MGW_WS_POST_MAX) {
         l->ws_status = 413; /* refused before the message is copied */
+        mgw_ws_count_call(MGW_WS_VIA_LUA, op, 413);
         return 0;
     }
     mgw_ws_call_t *call = mgw_calloc(1, sizeof(*call));

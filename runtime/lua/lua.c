@@ -17,6 +17,7 @@
 #include "conf/config.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "base/stat.h"
 #include "lua/lua_int.h"
 
 enum { FN_LOAD_GEN, FN_UNLOAD_GEN, FN_CALL, FN_YIELDED, FN_CHECK_CERT, FN_CONN_END, FN__COUNT };
@@ -52,11 +53,57 @@ struct mgw_lua_s {
     runner_t idle[IDLE_RUNNERS];
     int nidle;
     mgw_lslot_t *blocks[SLOT_BLOCKS];
-    uint32_t nslots; /* slots handed out so far (free or taken) */
-    uint32_t free;   /* the first free slot's number + 1; 0: none */
-    int running;     /* hooks being resumed now (a hook's C call may run a loop's work) */
-    ended_t *ended;  /* connections that ended meanwhile, told once none runs */
+    uint32_t nslots;         /* slots handed out so far (free or taken) */
+    uint32_t free;           /* the first free slot's number + 1; 0: none */
+    int running;             /* hooks being resumed now (a hook's C call may run a loop's work) */
+    ended_t *ended;          /* connections that ended meanwhile, told once none runs */
+    uv_timer_t memory_timer; /* mgw_lua_watch's, when watching */
+    mgw_stat_t memory;       /* moongate_lua_memory_bytes{worker} */
+    int watching;
 };
+
+static mgw_stat_family_t memory_family = {
+    .name = "moongate_lua_memory_bytes",
+    .type = "gauge",
+    .help = "Memory held by each worker's LuaJIT state (policies, their data, the per-request "
+            "objects), sampled every second.",
+    .labels = {"worker"},
+};
+
+/* The state's memory into its worker's gauge: lua_gc's count reads a counter the
+ * allocator keeps, it collects nothing. */
+static void memory_sample(mgw_lua_t *ml)
+{
+    int64_t kb = lua_gc(ml->L, LUA_GCCOUNT, 0), b = lua_gc(ml->L, LUA_GCCOUNTB, 0);
+    mgw_stat_set(ml->memory, kb * 1024 + b);
+}
+
+static void memory_cb(uv_timer_t *t)
+{
+    memory_sample(t->data);
+}
+
+void mgw_lua_watch(mgw_lua_t *ml, mgw_worker_t *w)
+{
+    if (ml == NULL || ml->watching) return;
+    char id[16];
+    snprintf(id, sizeof(id), "%d", w->id);
+    const char *v[] = {id};
+    ml->memory = mgw_stat_series(&memory_family, v);
+    memory_sample(ml);
+    uv_timer_init(&w->loop, &ml->memory_timer);
+    ml->memory_timer.data = ml;
+    uv_timer_start(&ml->memory_timer, memory_cb, 1000, 1000);
+    uv_unref((uv_handle_t *)&ml->memory_timer);
+    ml->watching = 1;
+}
+
+void mgw_lua_unwatch(mgw_lua_t *ml)
+{
+    if (ml == NULL || !ml->watching) return;
+    ml->watching = 0;
+    uv_close((uv_handle_t *)&ml->memory_timer, NULL);
+}
 
 mgw_lua_t *mgw_lua_create(mgw_worker_t *w)
 {

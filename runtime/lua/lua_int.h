@@ -28,8 +28,15 @@
  * Lua side never types one in.
  */
 
-/* The hook kinds (constants.HOOK). */
-enum { MGW_HOOK_WAF = 1, MGW_HOOK_ROUTE, MGW_HOOK_AUTHORIZE, MGW_HOOK_HANDLE, MGW_HOOK_LOG };
+/* The hook kinds (constants.HOOK); CHECK_CERT is a revocation check (no request). */
+enum {
+    MGW_HOOK_WAF = 1,
+    MGW_HOOK_ROUTE,
+    MGW_HOOK_AUTHORIZE,
+    MGW_HOOK_HANDLE,
+    MGW_HOOK_LOG,
+    MGW_HOOK_CHECK_CERT
+};
 
 /* What a hook call returns to C (constants.CODE). */
 enum {
@@ -200,6 +207,13 @@ struct mgw_lreq_s {
  * (logged); hooks then fail with a 500. */
 mgw_lua_t *mgw_lua_create(mgw_worker_t *w);
 void mgw_lua_destroy(mgw_lua_t *L);
+/* Worker thread, after mgw_lua_create: moongate_lua_memory_bytes{worker} says how much
+ * memory w's state holds, set now and every second by a timer on w's loop that keeps no
+ * loop alive. */
+void mgw_lua_watch(mgw_lua_t *L, mgw_worker_t *w);
+/* Worker thread, the loop has run dry: closes mgw_lua_watch's timer (the loop's next
+ * run finishes it; mgw_lua_destroy comes after). */
+void mgw_lua_unwatch(mgw_lua_t *L);
 /* Loads the policies of g (g->lua_spec) into the state. Returns 0 or MGW_ECONFIG (logged). */
 int mgw_lua_load_gen(mgw_lua_t *L, const mgw_gen_t *g);
 /* Drops what mgw_lua_load_gen loaded for g. */

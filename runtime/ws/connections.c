@@ -195,6 +195,10 @@ static void run(mgw_worker_t *w, mgw_ws_call_t *call)
         int rc =
             mgw__ws_send(ws, call->binary ? MGW_WS_OP_BINARY : MGW_WS_OP_TEXT, call->data, call->n);
         call->status = rc == 0 ? 200 : rc == -2 ? 429 : 410;
+        if (rc == 0) {
+            const struct mgw_ws_stats_s *st = mgw__ws_stats(ws->api, ws->stage);
+            if (st) mgw_stat_add(st->push, 1);
+        }
         break;
     }
     case MGW_WS_CALL_GET:
@@ -203,7 +207,7 @@ static void run(mgw_worker_t *w, mgw_ws_call_t *call)
         call->status = 200;
         break;
     case MGW_WS_CALL_DELETE:
-        mgw__ws_close(ws, MGW_WS_CLOSE_NORMAL, "");
+        mgw__ws_close(ws, MGW_WS_CLOSE_NORMAL, "", WS_CAUSE_DELETED);
         call->status = 204;
         break;
     default:

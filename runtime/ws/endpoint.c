@@ -23,6 +23,7 @@ typedef struct {
     mgw_req_t *r;        /* NULL once the request has ended */
     mgw_ws_call_t *call; /* NULL once the call is done */
     mgw_worker_t *from;  /* the calling worker, NULL: the main thread */
+    int via;             /* MGW_WS_VIA_*, for the metrics */
     mgw_buf_t body;      /* POST: the message as it arrives */
     int too_large;
 } conn_op_t;
@@ -76,6 +77,7 @@ static void conn_answer(mgw_req_t *r, int status, const mgw_buf_t *info)
 static void conn_done(mgw_ws_call_t *call)
 {
     conn_op_t *op = call->ud;
+    mgw_ws_count_call(op->via, call->op, call->status);
     /* answering may end the request (op_request_gone): op->call keeps op until here */
     if (op->r) conn_answer(op->r, call->status, &call->info);
     op->call = NULL;
@@ -148,13 +150,16 @@ void mgw_ws_connections_serve(mgw_req_t *r, const char *id, mgw_worker_t *from,
              : method_is(r, "GET")    ? MGW_WS_CALL_GET
              : method_is(r, "DELETE") ? MGW_WS_CALL_DELETE
                                       : -1;
+    int via = from ? MGW_WS_VIA_ENDPOINT : MGW_WS_VIA_MANAGEMENT;
     if (op < 0) {
+        mgw_ws_count_call(via, op, 405);
         mgw_hdr_t allow = {MGW_STR("allow"), MGW_STR("POST, GET, DELETE")};
         mgw__resp_text(r, 405, "text/plain", "use POST, GET or DELETE /@connections/ID\n", &allow,
                        1);
         return;
     }
     if (op == MGW_WS_CALL_POST && r->has_length && r->content_length > MGW_WS_POST_MAX) {
+        mgw_ws_count_call(via, op, 413);
         conn_answer(r, 413, NULL);
         return;
     }
@@ -164,6 +169,7 @@ void mgw_ws_connections_serve(mgw_req_t *r, const char *id, mgw_worker_t *from,
     snprintf(call->id, sizeof(call->id), "%s", strlen(id) <= MGW_WS_ID_LEN ? id : "");
     call->reply_to = reply_to;
     op_->from = from;
+    op_->via = via;
     call->done = conn_done;
     call->ud = op_;
     op_->r = r;

@@ -137,7 +137,7 @@ int mgw__ws_send(ws_conn_t *ws, int opcode, const void *p, size_t n)
          * message goes out when nothing waits, larger than the queue or not: the kernel
          * takes what it can, and a client that reads gets it) */
         mgw_log_info("websocket %s from %s: send queue full, closing", ws->id, ws->peer);
-        mgw__ws_close(ws, MGW_WS_CLOSE_POLICY, "Send queue full");
+        mgw__ws_close(ws, MGW_WS_CLOSE_POLICY, "Send queue full", WS_CAUSE_SEND_QUEUE);
         return -2;
     }
     write_frame(ws, opcode, p, n);
@@ -147,10 +147,11 @@ int mgw__ws_send(ws_conn_t *ws, int opcode, const void *p, size_t n)
 }
 
 /* Remembers why the connection ends, unless an earlier reason was recorded. */
-static void set_close(ws_conn_t *ws, int code, const char *reason, size_t n)
+static void set_close(ws_conn_t *ws, int code, const char *reason, size_t n, int cause)
 {
     if (ws->close_code) return;
     ws->close_code = code;
+    ws->cause = cause;
     if (n >= sizeof(ws->close_reason)) n = sizeof(ws->close_reason) - 1;
     memcpy(ws->close_reason, reason, n);
     ws->close_reason[n] = '\0';
@@ -169,10 +170,10 @@ static void send_close(ws_conn_t *ws, int code, const char *reason)
     mgw__conn_close_after_write(ws->c);
 }
 
-void mgw__ws_close(ws_conn_t *ws, int code, const char *reason)
+void mgw__ws_close(ws_conn_t *ws, int code, const char *reason, int cause)
 {
     if (!can_send(ws)) return;
-    set_close(ws, code, reason, strlen(reason));
+    set_close(ws, code, reason, strlen(reason), cause);
     send_close(ws, code, reason);
 }
 
@@ -272,7 +273,13 @@ static void later_cb(uv_timer_t *t)
 
 static void start_disconnect(ws_conn_t *ws)
 {
-    if (!ws->close_code) set_close(ws, MGW_WS_CLOSE_ABNORMAL, "Connection lost", 15);
+    if (!ws->close_code)
+        set_close(ws, MGW_WS_CLOSE_ABNORMAL, "Connection lost", 15, WS_CAUSE_CONNECTION_LOST);
+    const struct mgw_ws_stats_s *st = mgw__ws_stats(ws->api, ws->stage);
+    if (st) {
+        mgw_stat_add(st->open, -1);
+        mgw_stat_add(st->causes[ws->cause], 1);
+    }
     later_t *l = mgw_calloc(1, sizeof(*l));
     l->ws = ws;
     uv_timer_init(&ws->w->loop, &l->t);
@@ -318,6 +325,7 @@ static void on_message(ws_conn_t *ws, const mgw_ws_event_t *e)
     r->content_length = r->body_received = e->n;
     r->body_done = 1;
     ws->busy = r;
+    mgw__ws_count_message(r->api, r->stage, rt, WS_DIR_IN);
     if (rt == NULL) {
         r->error_reason = "No route matches the message and the API has no $default route";
         mgw__req_fail(r, MGW_GW_ACCESS_DENIED, NULL);
@@ -358,7 +366,7 @@ static void ws_data(mgw_conn_t *c, mgw_rbuf_t *rb, const char *p, size_t n)
             break;
         case MGW_WS_EV_CLOSE:
             /* the client's close: answered with its code (none: an empty close) */
-            set_close(ws, e.code, (const char *)e.data, e.n);
+            set_close(ws, e.code, (const char *)e.data, e.n, WS_CAUSE_CLIENT_CLOSE);
             if (can_send(ws)) {
                 ws->closing = 1;
                 send_close(ws, e.code == MGW_WS_CLOSE_NO_STATUS ? 0 : e.code, "");
@@ -368,7 +376,8 @@ static void ws_data(mgw_conn_t *c, mgw_rbuf_t *rb, const char *p, size_t n)
             return;
         case MGW_WS_EV_ERROR:
             mgw_log_info("websocket %s from %s: %s (close %d)", ws->id, ws->peer, e.reason, e.code);
-            mgw__ws_close(ws, e.code, e.reason);
+            mgw__ws_close(ws, e.code, e.reason,
+                          e.code == MGW_WS_CLOSE_TOO_BIG ? WS_CAUSE_TOO_BIG : WS_CAUSE_PROTOCOL);
             return;
         default:
             break;
@@ -389,7 +398,7 @@ static void ws_accept(mgw_conn_t *c)
 static void ws_eof(mgw_conn_t *c)
 {
     ws_conn_t *ws = c->proto_data;
-    set_close(ws, MGW_WS_CLOSE_ABNORMAL, "Connection lost", 15);
+    set_close(ws, MGW_WS_CLOSE_ABNORMAL, "Connection lost", 15, WS_CAUSE_CONNECTION_LOST);
     mgw__conn_close(c);
 }
 
@@ -407,16 +416,17 @@ static int ws_timeout(mgw_conn_t *c)
     const mgw_ws_conf_t *conf = ws->api->ws;
     uint64_t now = uv_now(&ws->w->loop);
     if (conf->max_duration_ms && now >= ws->start_loop + conf->max_duration_ms) {
-        mgw__ws_close(ws, MGW_WS_CLOSE_GOING_AWAY, "Maximum connection duration reached");
+        mgw__ws_close(ws, MGW_WS_CLOSE_GOING_AWAY, "Maximum connection duration reached",
+                      WS_CAUSE_MAX_DURATION);
         return 1;
     }
     if (conf->idle_timeout_ms && now >= ws->active_loop + conf->idle_timeout_ms) {
-        mgw__ws_close(ws, MGW_WS_CLOSE_GOING_AWAY, "Idle timeout");
+        mgw__ws_close(ws, MGW_WS_CLOSE_GOING_AWAY, "Idle timeout", WS_CAUSE_IDLE_TIMEOUT);
         return 1;
     }
     if (ws->ping_due && now >= ws->ping_due) {
         if (ws->pinged) {
-            mgw__ws_close(ws, MGW_WS_CLOSE_GOING_AWAY, "Pong timeout");
+            mgw__ws_close(ws, MGW_WS_CLOSE_GOING_AWAY, "Pong timeout", WS_CAUSE_PONG_TIMEOUT);
             return 1;
         }
         write_frame(ws, MGW_WS_OP_PING, NULL, 0);
@@ -441,7 +451,7 @@ static void ws_shutdown(mgw_conn_t *c)
 {
     ws_conn_t *ws = c->proto_data;
     if (can_send(ws))
-        mgw__ws_close(ws, MGW_WS_CLOSE_GOING_AWAY, "Going away");
+        mgw__ws_close(ws, MGW_WS_CLOSE_GOING_AWAY, "Going away", WS_CAUSE_SHUTDOWN);
     else if (!c->done)
         mgw__conn_close(c);
 }
@@ -573,16 +583,17 @@ static void ev_want_body(mgw_req_t *r)
     (void)r;
 }
 
-/* The error message AWS sends for a message it could not handle. */
-static void send_error(ws_conn_t *ws, mgw_req_t *r)
+/* The error message AWS sends for a message it could not handle; returns as mgw__ws_send. */
+static int send_error(ws_conn_t *ws, mgw_req_t *r)
 {
     const char *m = r->error_message ? r->error_message : mgw_gwresp_info(r->error_type)->message;
     mgw_buf_t b = {0};
     mgw_buf_adds(&b, "{\"message\":\"");
     mgw_buf_add_json(&b, m, strlen(m));
     mgw_buf_printf(&b, "\",\"connectionId\":\"%s\",\"requestId\":\"%s\"}", ws->id, r->id);
-    mgw__ws_send(ws, MGW_WS_OP_TEXT, b.p, b.n);
+    int rc = mgw__ws_send(ws, MGW_WS_OP_TEXT, b.p, b.n);
     mgw_buf_free(&b);
+    return rc;
 }
 
 /* The event is over: its answer goes out, its line is logged, the next message is read. */
@@ -591,12 +602,14 @@ static void event_done(mgw_req_t *r)
     ws_event_t *ev = r->proto_data;
     ws_conn_t *ws = ev->ws;
     if (ev->type == WS_EV_MESSAGE) {
+        int rc = -1;
         if (ev->error)
-            send_error(ws, r);
+            rc = send_error(ws, r);
         else if (ev->out.n)
-            mgw__ws_send(ws,
-                         mgw_utf8_valid(ev->out.p, ev->out.n) ? MGW_WS_OP_TEXT : MGW_WS_OP_BINARY,
-                         ev->out.p, ev->out.n);
+            rc = mgw__ws_send(
+                ws, mgw_utf8_valid(ev->out.p, ev->out.n) ? MGW_WS_OP_TEXT : MGW_WS_OP_BINARY,
+                ev->out.p, ev->out.n);
+        if (rc == 0) mgw__ws_count_message(r->api, r->stage, r->route, WS_DIR_OUT);
         ws->busy = NULL;
     } else {
         ws->disc = NULL;
@@ -745,6 +758,8 @@ static void cw_end(mgw_req_t *r)
     mgw__conn_write(c, &b, 1, NULL);
     ws->c = c;
     ws->connected = 1;
+    const struct mgw_ws_stats_s *st = mgw__ws_stats(ws->api, ws->stage);
+    if (st) mgw_stat_add(st->open, 1);
     /* the TLS handshake's outcome stays with the connection's events */
     ws->tls_pool = c->tls_pool;
     c->tls_pool = NULL;
@@ -756,7 +771,7 @@ static void cw_end(mgw_req_t *r)
     mgw__ws_register(ws);
     int closing = c->w->shutting_down;
     mgw_http_upgrade(r, &ws_handler, ws); /* r may be gone */
-    if (closing) mgw__ws_close(ws, MGW_WS_CLOSE_GOING_AWAY, "Going away");
+    if (closing) mgw__ws_close(ws, MGW_WS_CLOSE_GOING_AWAY, "Going away", WS_CAUSE_SHUTDOWN);
 }
 
 static void cw_want_body(mgw_req_t *r)
@@ -830,7 +845,7 @@ void mgw_ws_generation_changed(mgw_worker_t *w)
             api ? mgw_api_find_stage(api, ws->stage->name, strlen(ws->stage->name)) : NULL;
         if (api == NULL || api->protocol != MGW_PROTO_WEBSOCKET || st == NULL) {
             /* its API or stage is gone: $disconnect runs on the configuration it knew */
-            mgw__ws_close(ws, MGW_WS_CLOSE_GOING_AWAY, "The API was removed");
+            mgw__ws_close(ws, MGW_WS_CLOSE_GOING_AWAY, "The API was removed", WS_CAUSE_API_REMOVED);
             continue;
         }
         mgw_wgen_t *old = ws->wgen;

@@ -76,6 +76,20 @@ void mgw_ws_call_free(mgw_ws_call_t *call);
  * connections move to it, or close (1001) when their API or stage is gone. */
 void mgw_ws_generation_changed(mgw_worker_t *w);
 
+/* ---- metrics (README "Metrics"; ws/stats.c) ---- */
+
+/* Main thread, before any worker sees g (start-up and each reload, after mgw_stat_init):
+ * finds the series of g's websocket APIs (connections, messages by route, disconnects by
+ * cause) and keeps them in each API's websocket settings. */
+void mgw_ws_gen_prepare(mgw_gen_t *g);
+
+/* Where an @connections call came from (moongate_websocket_connections_api_total's via). */
+enum { MGW_WS_VIA_MANAGEMENT, MGW_WS_VIA_ENDPOINT, MGW_WS_VIA_LUA };
+
+/* Any thread: counts an @connections call of op (MGW_WS_CALL_*; -1: another method)
+ * answered with status. */
+void mgw_ws_count_call(int via, int op, int status);
+
 /* ---- what policies see of a WebSocket event request ---- */
 
 /* The connection id of the WebSocket event r (NULL when r is not one). */

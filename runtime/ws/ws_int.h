@@ -5,11 +5,43 @@
 #ifndef MGW_WS_INT_H
 #define MGW_WS_INT_H
 
+#include "base/stat.h"
 #include "net/conn.h"
 #include "ws/frame.h"
 #include "ws/ws.h"
 
 typedef struct ws_conn_s ws_conn_t;
+
+/* Why a connection ended: moongate_websocket_disconnects_total's cause (stats.c has the
+ * names). The first that happens is the one counted, as for the close code. */
+enum {
+    WS_CAUSE_CLIENT_CLOSE,    /* the client's close frame */
+    WS_CAUSE_CONNECTION_LOST, /* no close frame: reset, end of stream, a failed write */
+    WS_CAUSE_IDLE_TIMEOUT,
+    WS_CAUSE_MAX_DURATION,
+    WS_CAUSE_PONG_TIMEOUT,
+    WS_CAUSE_DELETED,     /* DELETE @connections, moongate.connections.close */
+    WS_CAUSE_PROTOCOL,    /* a frame or message the decoder refused (1002, 1007) */
+    WS_CAUSE_TOO_BIG,     /* a frame or message over the limits (1009) */
+    WS_CAUSE_SEND_QUEUE,  /* the client did not read (1008) */
+    WS_CAUSE_SHUTDOWN,    /* the gateway stops */
+    WS_CAUSE_API_REMOVED, /* a reload removed the connection's API or stage */
+    WS_CAUSE__COUNT
+};
+
+/* Directions of moongate_websocket_messages_total. */
+enum { WS_DIR_IN, WS_DIR_OUT };
+
+/*
+ * The series of one stage of a websocket API in one generation (stats.c), made on the
+ * main thread before the generation serves: api->ws->stats[stage index].
+ */
+struct mgw_ws_stats_s {
+    mgw_stat_t open;                    /* moongate_websocket_connections */
+    mgw_stat_t causes[WS_CAUSE__COUNT]; /* moongate_websocket_disconnects_total */
+    mgw_stat_t push;                    /* messages out by @connections (route "@connections") */
+    mgw_stat_t *msg; /* messages: [2 * (route idx + 1) + WS_DIR_*], 0: no route */
+};
 
 /* Event types ($context.eventType). */
 enum { WS_EV_CONNECT, WS_EV_MESSAGE, WS_EV_DISCONNECT };
@@ -51,6 +83,7 @@ struct ws_conn_s {
     mgw_req_t *busy;                  /* the message event under way, or NULL */
     mgw_req_t *disc;                  /* the $disconnect event under way, or NULL */
     int close_code;                   /* $disconnect's disconnectStatusCode */
+    int cause;                        /* WS_CAUSE_*, with close_code */
     char close_reason[128];
     ws_conn_t *hnext;       /* the worker's registry (connections.c) */
     ws_conn_t *next, *prev; /* the worker's list */
@@ -73,6 +106,24 @@ ws_conn_t *mgw__ws_first(mgw_worker_t *w);
 /* The conn_end callback of the Lua layer, or NULL. */
 void mgw__ws_conn_end(ws_conn_t *ws);
 
+/* ---- stats.c ---- */
+
+/* The series of r's API and stage (a WebSocket event's, or a connection's), or NULL when
+ * its generation has none (nothing is counted). */
+static inline const struct mgw_ws_stats_s *mgw__ws_stats(const mgw_api_t *api,
+                                                         const mgw_stage_t *stage)
+{
+    return api->ws->stats ? &api->ws->stats[stage - api->stages] : NULL;
+}
+
+/* Counts a message of route rt (NULL: none matched) in direction dir (WS_DIR_*). */
+static inline void mgw__ws_count_message(const mgw_api_t *api, const mgw_stage_t *stage,
+                                         const mgw_route_t *rt, int dir)
+{
+    const struct mgw_ws_stats_s *st = mgw__ws_stats(api, stage);
+    if (st) mgw_stat_add(st->msg[2 * (rt ? rt->idx + 1 : 0) + dir], 1);
+}
+
 /* ---- server.c ---- */
 
 /* Makes ws/server.c the request core's handler of websocket APIs. */
@@ -84,8 +135,9 @@ extern const mgw_integ_ops_t mgw__ws_connections_integration;
  * closing or gone, or -2 when the client's send queue is full (the connection is then
  * closed with 1008). */
 int mgw__ws_send(ws_conn_t *ws, int opcode, const void *p, size_t n);
-/* Closes the connection with code and reason (our close frame, then the socket). */
-void mgw__ws_close(ws_conn_t *ws, int code, const char *reason);
+/* Closes the connection with code and reason (our close frame, then the socket); cause
+ * (WS_CAUSE_*) is what moongate_websocket_disconnects_total counts. */
+void mgw__ws_close(ws_conn_t *ws, int code, const char *reason, int cause);
 /* The connection's {"connectedAt":..,"identity":{..},"lastActiveAt":..} into out. */
 void mgw__ws_info(const ws_conn_t *ws, mgw_buf_t *out);
 
