@@ -13,6 +13,7 @@ local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 package.path = here .. "?.lua;" .. package.path
 local socket = require "socket"
 local h = require "helpers"
+local prom = require "prom"
 
 local TOKEN = "metrics-net-token"
 
@@ -22,41 +23,11 @@ describe("GET /metrics, network families", function()
 
     local function P(name) return pki .. "/" .. name end
 
-    -- The samples of a scrape, [[name, labels, value], ...], as python3-prometheus-client
-    -- parses them.
+    -- The samples of a scrape, as python3-prometheus-client parses them.
     local function scrape()
-        local r = h.curl({ "http://127.0.0.1:" .. mport .. "/metrics", "-H", "Authorization: Bearer " .. TOKEN })
-        assert.equal(200, r.status, r.body)
-        h.write_file(dir .. "/scrape.txt", r.body)
-        local out, rc = h.run("/usr/bin/python3 " .. h.sh_quote(here .. "metrics_samples.py") .. " "
-            .. h.sh_quote(dir .. "/scrape.txt") .. " 2>&1")
-        assert(rc == 0, out)
-        return h.json_decode(out)
+        return prom.samples(h, dir, prom.scrape(h, mport, TOKEN))
     end
-
-    local function same(a, b)
-        for k, v in pairs(a) do if b[k] ~= v then return false end end
-        for k, v in pairs(b) do if a[k] ~= v then return false end end
-        return true
-    end
-
-    -- The value of the sample name{labels} (exactly those labels), or nil.
-    local function value(samples, name, labels)
-        for _, s in ipairs(samples) do
-            if s[1] == name and same(s[2], labels) then return s[3] end
-        end
-    end
-
-    -- Samples of name whose labels include `labels`.
-    local function matching(samples, name, labels)
-        local found = {}
-        for _, s in ipairs(samples) do
-            local ok = s[1] == name
-            for k, v in pairs(labels) do ok = ok and s[2][k] == v end
-            if ok then found[#found + 1] = s end
-        end
-        return found
-    end
+    local value, matching = prom.value, prom.matching
 
     local function handshakes(s, port, outcome)
         return value(s, "moongate_tls_handshakes_total", { port = tostring(port), outcome = outcome }) or 0
@@ -278,11 +249,11 @@ describe("GET /metrics, network families", function()
                     { domain = "api.test", port = tostring(tls_port), ca = cn, fingerprint = fp })
                 assert.equal(1, #lines, cn)
                 -- the file served: the configured one (no version pinned)
-                assert.equal(P("trust.pem"), lines[1][2].truststore)
+                assert.equal(P("trust.pem"), lines[1].labels.truststore)
                 local out = h.run("date -d " .. h.sh_quote(x509(file, "-enddate"):match("=(.*)$")) .. " +%s")
                 local not_after = tonumber((out:gsub("%s+$", "")))
-                assert.is_true(math.abs(lines[1][3] - (not_after - now)) < 60, cn .. ": " .. lines[1][3])
-                assert.is_true(lines[1][3] > 300 * 86400, cn) -- the test CAs live 5 and 10 years
+                assert.is_true(math.abs(lines[1].value - (not_after - now)) < 60, cn .. ": " .. lines[1].value)
+                assert.is_true(lines[1].value > 300 * 86400, cn) -- the test CAs live 5 and 10 years
             end
         end)
     end)

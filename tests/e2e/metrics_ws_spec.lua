@@ -7,6 +7,7 @@
 local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 package.path = here .. "?.lua;" .. package.path
 local h = require "helpers"
+local prom = require "prom"
 local w = require "ws_helpers"
 local cjson = require "cjson.safe"
 
@@ -105,30 +106,9 @@ describe("GET /metrics: WebSocket and Lua families", function()
 
     -- The scrape's samples, read by the real parser (which fails the test on bad text).
     local function scrape()
-        local r = h.curl({ "http://127.0.0.1:" .. mport .. "/metrics", "-H", "Authorization: Bearer " .. TOKEN })
-        assert.equal(200, r.status)
-        h.write_file(dir .. "/scrape.txt", r.body)
-        local out, rc = h.run("/usr/bin/python3 " .. h.sh_quote(here .. "metrics_samples.py") .. " "
-            .. h.sh_quote(dir .. "/scrape.txt") .. " 2>&1")
-        assert.equal(0, rc, out)
-        return assert(cjson.decode(out))
+        return prom.samples(h, dir, prom.scrape(h, mport, TOKEN))
     end
-
-    -- The value of the sample name with exactly labels (nil: none), and its family's type.
-    local function value(samples, name, labels)
-        for _, s in ipairs(samples) do
-            if s.name == name then
-                local same = true
-                for k, v in pairs(labels) do
-                    if s.labels[k] ~= v then same = false end
-                end
-                for k in pairs(s.labels) do
-                    if labels[k] == nil then same = false end
-                end
-                if same then return s.value, s.type end
-            end
-        end
-    end
+    local value = prom.value
 
     -- Waits until the sample's value is want (a connection's end is counted when the
     -- gateway has closed it, which comes after the client read the close frame).

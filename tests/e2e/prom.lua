@@ -1,7 +1,12 @@
 -- The Prometheus text exposition as the e2e specs read it: samples by a key that names
--- the family and its labels sorted (key), and the TYPE and HELP lines (parse). The
--- format itself is checked by python3-prometheus-client's parser (metrics_parse.py).
+-- the family and its labels sorted (key), and the TYPE and HELP lines (parse); or the
+-- samples as python3-prometheus-client's parser reads them (samples, metrics_samples.py),
+-- looked up with value and matching. The format itself is checked by that parser
+-- (metrics_parse.py, metrics_samples.py).
+local cjson = require "cjson.safe"
+
 local M = {}
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 
 -- "name{a="x",b="y"}" with the labels sorted, the key of a sample in `parse`.
 function M.key(name, labels)
@@ -63,6 +68,44 @@ function M.parse(text)
         end
     end
     return samples, types, helps
+end
+
+-- The body of GET /metrics on the management port, with the token.
+function M.scrape(h, port, token)
+    local r = h.curl({ "http://127.0.0.1:" .. port .. "/metrics", "-H", "Authorization: Bearer " .. token })
+    assert(r.status == 200, "GET /metrics answered " .. tostring(r.status) .. ": " .. tostring(r.body))
+    return r.body
+end
+
+-- The samples of an exposition as python3-prometheus-client's parser reads them:
+-- { { name =, labels =, value =, type = (the family's) }, ... }; the test fails when the
+-- text does not parse. dir is a scratch directory.
+function M.samples(h, dir, text)
+    h.write_file(dir .. "/scrape.txt", text)
+    local out, rc = h.run("/usr/bin/python3 " .. h.sh_quote(here .. "metrics_samples.py") .. " "
+        .. h.sh_quote(dir .. "/scrape.txt") .. " 2>&1")
+    assert(rc == 0, out)
+    return assert(cjson.decode(out))
+end
+
+-- The samples of name whose labels include labels.
+function M.matching(samples, name, labels)
+    local found = {}
+    for _, s in ipairs(samples) do
+        local ok = s.name == name
+        for k, v in pairs(labels) do ok = ok and s.labels[k] == v end
+        if ok then found[#found + 1] = s end
+    end
+    return found
+end
+
+-- The value of the sample name with exactly labels (nil: none), and its family's type.
+function M.value(samples, name, labels)
+    for _, s in ipairs(M.matching(samples, name, labels)) do
+        local extra = false
+        for k in pairs(s.labels) do extra = extra or labels[k] == nil end
+        if not extra then return s.value, s.type end
+    end
 end
 
 return M
