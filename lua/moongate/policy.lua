@@ -142,17 +142,23 @@ local function quoted_end(s, i)
   return n
 end
 
+local TICK_CALL = " " .. TICK .. "();"
+
+-- Appends s[last..i] and a tick to out; the new last.
+local function insert_after(out, s, last, i)
+  out[#out + 1] = sub(s, last, i)
+  out[#out + 1] = TICK_CALL
+  return i + 1
+end
+
 -- Returns source with budget ticks inserted (see the top of this file). The source
--- must already compile: this is a tokenizer with a block stack, not a parser.
+-- must already compile: this is a tokenizer with a block stack, not a parser. No
+-- closure in it: a closure's upvalues make the function's return a UCLO, which LuaJIT
+-- does not compile, and a trace of the scanning loop that ran into it aborted (the JIT
+-- audit, MOONGATE_JIT_AUDIT, logged it when a policy loaded).
 function M.instrument(s)
   local out, last = {}, 1
   local stack, top = {}, 0
-  local call = " " .. TICK .. "();"
-  local function insert_after(i)
-    out[#out + 1] = sub(s, last, i)
-    out[#out + 1] = call
-    last = i + 1
-  end
   local i, n = 1, #s
   while i <= n do
     local c = sub(s, i, i)
@@ -169,7 +175,7 @@ function M.instrument(s)
         elseif word == "do" then
           if stack[top] == "header" then
             stack[top] = "block"
-            insert_after(e)
+            last = insert_after(out, s, last, e)
           else
             top = top + 1
             stack[top] = "block"
@@ -180,7 +186,7 @@ function M.instrument(s)
         elseif word == "repeat" then
           top = top + 1
           stack[top] = "repeat"
-          insert_after(e)
+          last = insert_after(out, s, last, e)
         elseif word == "end" or word == "until" then
           stack[top] = nil
           top = top - 1
@@ -211,7 +217,7 @@ function M.instrument(s)
     elseif c == ")" then
       if stack[top] == "params" then
         stack[top] = "block"
-        insert_after(i)
+        last = insert_after(out, s, last, i)
       end
       i = i + 1
     else
