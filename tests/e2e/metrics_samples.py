@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Parses a Prometheus text exposition (file argument) with python3-prometheus-client's
-parser and prints its samples as a JSON array of {"name", "labels", "value", "type"}
-(type: the family's). Exits 1 with the parser's error when the text does not parse."""
+parser and prints its samples as a JSON array of {"name", "labels", "value", "family",
+"type"} (family and type: the family's, as the parser names it: a counter without _total). Exits 1 with the parser's error when the text does not parse."""
 import json
 import sys
 
@@ -13,7 +13,8 @@ try:
     out = []
     for fam in text_string_to_metric_families(text):
         for s in fam.samples:
-            out.append({"name": s.name, "labels": s.labels, "value": s.value, "type": fam.type})
+            out.append({"name": s.name, "labels": s.labels, "value": s.value,
+                        "family": fam.name, "type": fam.type})
     print(json.dumps(out))
 except Exception as e:  # the parser raises ValueError and others on malformed text
     print("parse error:", e, file=sys.stderr)

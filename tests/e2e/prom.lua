@@ -1,8 +1,8 @@
 -- The Prometheus text exposition as the e2e specs read it: samples by a key that names
 -- the family and its labels sorted (key), and the TYPE and HELP lines (parse); or the
 -- samples as python3-prometheus-client's parser reads them (samples, metrics_samples.py),
--- looked up with value and matching. The format itself is checked by that parser
--- (metrics_parse.py, metrics_samples.py).
+-- looked up with value and matching, or counted per family (families). The format
+-- itself is checked by that parser.
 local cjson = require "cjson.safe"
 
 local M = {}
@@ -78,7 +78,7 @@ function M.scrape(h, port, token)
 end
 
 -- The samples of an exposition as python3-prometheus-client's parser reads them:
--- { { name =, labels =, value =, type = (the family's) }, ... }; the test fails when the
+-- { { name =, labels =, value =, family =, type = (the family's) }, ... }; the test fails when the
 -- text does not parse. dir is a scratch directory.
 function M.samples(h, dir, text)
     h.write_file(dir .. "/scrape.txt", text)
@@ -86,6 +86,18 @@ function M.samples(h, dir, text)
         .. h.sh_quote(dir .. "/scrape.txt") .. " 2>&1")
     assert(rc == 0, out)
     return assert(cjson.decode(out))
+end
+
+-- The families of samples as the parser names them (a counter without _total):
+-- { name = { type =, samples = (how many) } }.
+function M.families(samples)
+    local out = {}
+    for _, s in ipairs(samples) do
+        local f = out[s.family] or { type = s.type, samples = 0 }
+        f.samples = f.samples + 1
+        out[s.family] = f
+    end
+    return out
 end
 
 -- The samples of name whose labels include labels.
