@@ -11,12 +11,13 @@ OPT     ?= -O2
 # link them without LTO. `make LTO=` builds without it.
 LTO     ?= -flto=auto -ffat-lto-objects
 SAN     ?=
-PKGS    := luajit libuv libssl libcrypto modsecurity libpcre2-8
+PKGS    := luajit libuv libssl libcrypto modsecurity libpcre2-8 hiredis
 DEBS    := gcc make pkg-config libluajit2-5.1-dev luajit2 libuv1-dev libssl-dev node-llhttp \
            lua-busted lua-cjson lua-socket curl clang libclang-rt-dev \
            python3-websockets python3-jwt python3-cryptography python3-prometheus-client \
            json-schema-test-suite \
-           libpcre2-8-0 libpcre2-dev libmodsecurity-dev modsecurity-crs tor-geoipdb
+           libpcre2-8-0 libpcre2-dev libmodsecurity-dev modsecurity-crs tor-geoipdb \
+           libhiredis-dev redis-server
 
 CFLAGS_COMMON = -std=c11 -D_GNU_SOURCE -g $(OPT) $(SAN) -I$(LLHTTP_INC) \
                 $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \

@@ -970,6 +970,64 @@ static void build_tracing(builder_t *b)
     b->g->tracing = t;
 }
 
+/* The password of cluster.redis.password_file: its first line, without the line end. */
+static const char *read_password(builder_t *b, const char *path)
+{
+    char line[1024];
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        char why[1200];
+        snprintf(why, sizeof(why), "cannot read \"%s\": %s", path, strerror(errno));
+        add_error(b, "cluster.redis.password_file", why);
+        return NULL;
+    }
+    int ok = fgets(line, sizeof(line), f) != NULL;
+    fclose(f);
+    line[strcspn(line, "\r\n")] = '\0';
+    if (!ok || line[0] == '\0') {
+        char why[1200];
+        snprintf(why, sizeof(why), "\"%s\" is empty: its first line must be the password", path);
+        add_error(b, "cluster.redis.password_file", why);
+        return NULL;
+    }
+    return mgw_pool_strdup(b->g->pool, line);
+}
+
+/* cluster (README "Running a cluster"): absent, the node shares nothing. */
+static void build_cluster(builder_t *b)
+{
+    lua_getfield(b->L, -1, "cluster");
+    if (lua_type(b->L, -1) != LUA_TTABLE) {
+        lua_pop(b->L, 1);
+        return;
+    }
+    mgw_gen_t *g = b->g;
+    mgw_cluster_conf_t *c = mgw_pool_calloc(g->pool, sizeof(*c));
+    c->node_id = get_str(b, "node_id");
+    if (c->node_id == NULL) {
+        char host[256] = "moongate", id[300];
+        gethostname(host, sizeof(host) - 1);
+        host[strcspn(host, ".")] = '\0';
+        snprintf(id, sizeof(id), "%s-%d", host, g->nlisten ? g->listen[0].port : 0);
+        c->node_id = mgw_pool_strdup(g->pool, id);
+    }
+    c->sync_interval_ms = (uint64_t)get_num(b, "sync_interval_ms", 100);
+    c->expected_nodes = (int)get_num(b, "expected_nodes", 0);
+    c->key_prefix = get_str(b, "key_prefix");
+    if (c->key_prefix == NULL) c->key_prefix = "moongate";
+    lua_getfield(b->L, -1, "redis");
+    c->redis_address = get_str(b, "address");
+    if (c->redis_address == NULL) c->redis_address = "127.0.0.1";
+    c->redis_port = (int)get_num(b, "port", 6379);
+    c->redis_database = (int)get_num(b, "database", 0);
+    c->timeout_ms = (uint64_t)get_num(b, "timeout_ms", 500);
+    const char *pw = get_str(b, "password_file");
+    if (pw) c->redis_password = read_password(b, pw);
+    lua_pop(b->L, 1);
+    lua_pop(b->L, 1);
+    g->cluster = c;
+}
+
 static void build_gen(builder_t *b, int check_only)
 {
     b->check_only = check_only;
@@ -1055,6 +1113,7 @@ static void build_gen(builder_t *b, int check_only)
         g->management = &g->listen[g->nlisten];
         g->management->kind = MGW_LISTEN_MANAGEMENT;
     }
+    build_cluster(b); /* after the listeners: the default node_id names the first one's port */
 
     n = push_list(b, "domains");
     g->ndomains = n > 0 ? n : 0;

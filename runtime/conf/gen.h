@@ -367,6 +367,21 @@ typedef struct mgw_tracing_s {
     int notlp_headers;
 } mgw_tracing_t;
 
+/* The configuration's `cluster` (README "Running a cluster"): the Redis server the nodes
+ * share limits, quotas and WebSocket connections through. Read at start-up; a reload that
+ * changes it is logged and takes effect at the next start (cluster/cluster.h). */
+typedef struct mgw_cluster_conf_s {
+    const char *node_id;        /* unique in the cluster */
+    const char *redis_address;  /* IP address or host name */
+    int redis_port;
+    const char *redis_password; /* the first line of password_file, or NULL */
+    int redis_database;
+    uint64_t timeout_ms;        /* a command unanswered this long: Redis is down */
+    uint64_t sync_interval_ms;  /* local shares are settled with Redis this often */
+    int expected_nodes;         /* the fallback divisor; 0: the nodes last seen alive */
+    const char *key_prefix;     /* every key and channel starts with it and ':' */
+} mgw_cluster_conf_t;
+
 typedef struct mgw_gen_s {
     mgw_pool_t *pool;
     atomic_int refs;
@@ -430,6 +445,8 @@ typedef struct mgw_gen_s {
     int nwatch;
     /* trace context propagation and span export (README "Tracing"), NULL when off */
     const struct mgw_tracing_s *tracing;
+    /* the nodes this one shares state with (README "Running a cluster"), NULL: one node */
+    const mgw_cluster_conf_t *cluster;
 } mgw_gen_t;
 
 void mgw_gen_ref(mgw_gen_t *g);

@@ -7,7 +7,7 @@
 # layer and below. Prints TAP, one test per layer.
 set -u
 BUILD=${BUILD:-build}
-LAYERS=(base conf gw net http auth ws lua ctl)
+LAYERS=(base conf gw net http cluster auth ws lua ctl)
 cd "$(dirname "$0")/../.." || exit 2
 
 rank() {

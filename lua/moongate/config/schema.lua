@@ -350,6 +350,65 @@ local management = {
   },
 }
 
+local cluster = {
+  type = "record",
+  description = "share throttles, quotas and WebSocket connections with other nodes through "
+    .. "Redis (one node when absent; read at start-up)",
+  fields = {
+    node_id = {
+      type = "string", pattern = "^[%w._-]+$", max_len = 64,
+      pattern_message = "must be letters, digits, '.', '_' or '-'",
+      description = "this node's name, unique in the cluster (default: the host name and "
+        .. "the first listener's port)",
+    },
+    redis = {
+      type = "record", required = true, description = "the Redis server every node uses",
+      fields = {
+        address = {
+          type = "string", non_empty = true, default = "127.0.0.1",
+          description = "Redis's IP address or host name",
+        },
+        port = { type = "integer", between = { 1, 65535 }, default = 6379, description = "Redis's port" },
+        password_file = {
+          type = "string", non_empty = true,
+          description = "file whose first line is Redis's password (AUTH); none when absent",
+        },
+        tls = {
+          type = "boolean", default = false,
+          check = function(v)
+            if v then
+              return "not supported: this build's hiredis (0.14, Debian bookworm) has no TLS; "
+                .. "keep Redis on a private network or behind a TLS tunnel (stunnel, spiped)"
+            end
+          end,
+          description = "TLS to Redis (not supported by Debian bookworm's hiredis: must be false)",
+        },
+        database = {
+          type = "integer", between = { 0, 15 }, default = 0, description = "the database (SELECT)",
+        },
+        timeout_ms = {
+          type = "integer", between = { 10, 60000 }, default = 500,
+          description = "a connect or command unanswered this long marks Redis down",
+        },
+      },
+    },
+    sync_interval_ms = {
+      type = "integer", between = { 10, 10000 }, default = 100,
+      description = "how often a node settles its local shares of throttles with Redis",
+    },
+    expected_nodes = {
+      type = "integer", between = { 1, 1000 },
+      description = "while Redis is down each node allows limit / expected_nodes (default: the "
+        .. "number of nodes last seen alive)",
+    },
+    key_prefix = {
+      type = "string", pattern = "^[%w._-]+$", max_len = 64, default = "moongate",
+      pattern_message = "must be letters, digits, '.', '_' or '-'",
+      description = "every Redis key and channel moongate uses starts with it and ':'",
+    },
+  },
+}
+
 local tracing = {
   type = "record", post = checks.tracing,
   description = "W3C trace context to backends and OpenTelemetry span export (off when absent)",
@@ -756,6 +815,7 @@ local root = {
     },
     management = management,
     tracing = tracing,
+    cluster = cluster,
     watch = {
       type = "boolean", default = false,
       description = "reload when the configuration file or a policy file changes",

@@ -266,6 +266,15 @@ local function shape(c, prefix, ctx)
         headers = pairs_list(c.tracing.otlp.headers),
       },
     },
+    cluster = c.cluster and {
+      node_id = c.cluster.node_id, sync_interval_ms = c.cluster.sync_interval_ms,
+      expected_nodes = c.cluster.expected_nodes, key_prefix = c.cluster.key_prefix,
+      redis = {
+        address = c.cluster.redis.address, port = c.cluster.redis.port,
+        password_file = c.cluster.redis.password_file and resolve(prefix, c.cluster.redis.password_file),
+        database = c.cluster.redis.database, timeout_ms = c.cluster.redis.timeout_ms,
+      },
+    },
     domains = map_list(c.domains, function(host, d)
       return shape_domain(host, d, prefix)
     end),

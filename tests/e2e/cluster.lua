@@ -1,0 +1,101 @@
+-- The e2e kit for clusters (README "Running a cluster"): a real redis-server on a free
+-- port in a temporary directory, and several moongate nodes that share it. Used by the
+-- cluster_*_spec.lua files:
+--
+--   local cl = require "cluster"
+--   local redis = cl.start_redis()                 -- redis.port, redis:cli(...), redis:stop()
+--   local nodes = cl.start_nodes(3, redis, function(i) return { apis = ... } end)
+--   ... nodes[1]:url("/x") ...
+--   cl.stop_nodes(nodes); redis:stop()
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+package.path = here .. "?.lua;" .. package.path
+local h = require "helpers"
+
+local cl = {}
+
+-- Starts redis-server on a free port (or opts.port: a restart on the same port) with
+-- nothing saved to disk unless opts.persist (then an append-only file in opts.dir, which
+-- a restart with the same dir reads back). opts.password: requirepass.
+-- Returns the process with .port, .dir, :cli(args...) (redis-cli's output) and :ping().
+function cl.start_redis(opts)
+    opts = opts or {}
+    local port = opts.port or h.free_port()
+    local dir = opts.dir or h.tmpdir()
+    local argv = { "redis-server", "--port", tostring(port), "--bind", "127.0.0.1",
+        "--dir", dir, "--save", "", "--appendonly", opts.persist and "yes" or "no",
+        "--appendfsync", "always", "--daemonize", "no", "--protected-mode", "no" }
+    if opts.password then
+        argv[#argv + 1] = "--requirepass"
+        argv[#argv + 1] = opts.password
+    end
+    local p = h.spawn(argv, dir, "redis")
+    p.port, p.dir, p.password = port, dir, opts.password
+    function p.cli(_, ...)
+        local args = { "redis-cli", "-p", tostring(port), "--no-auth-warning" }
+        if p.password then
+            args[#args + 1] = "-a"
+            args[#args + 1] = p.password
+        end
+        for _, a in ipairs({ ... }) do args[#args + 1] = tostring(a) end
+        local quoted = {}
+        for i, a in ipairs(args) do quoted[i] = h.sh_quote(a) end
+        return h.run(table.concat(quoted, " ") .. " 2>&1")
+    end
+    function p.ping()
+        return p:cli("PING"):match("PONG") ~= nil
+    end
+    local ok = h.wait_for(function() return p.exited() == nil and p.ping() end, h.start_timeout)
+    if not ok then
+        p:stop(2)
+        error("redis-server did not start: " .. p.stdout() .. p.stderr(), 2)
+    end
+    return p
+end
+
+-- The `cluster` section for a node named id using redis (extra: more fields, merged).
+function cl.section(redis, id, extra)
+    local c = { node_id = id, redis = { address = "127.0.0.1", port = redis.port } }
+    for k, v in pairs(extra or {}) do c[k] = v end
+    return c
+end
+
+-- Starts n nodes sharing redis: conf_for(i) returns node i's configuration (its
+-- `cluster` section is added when it has none: node_id "node<i>"). Returns the list of
+-- gateway processes (helpers.start_gateway's), node i with .node_id.
+function cl.start_nodes(n, redis, conf_for, opts)
+    local nodes = {}
+    for i = 1, n do
+        local conf = conf_for(i)
+        conf.cluster = conf.cluster or cl.section(redis, "node" .. i)
+        local ok, gw = pcall(h.start_gateway, conf, opts and opts[i])
+        if not ok then
+            cl.stop_nodes(nodes)
+            error(gw, 2)
+        end
+        gw.node_id = conf.cluster.node_id
+        nodes[i] = gw
+    end
+    return nodes
+end
+
+-- Waits until every node's error log says Redis is reachable (bounded); returns true.
+function cl.wait_up(nodes, timeout)
+    return h.wait_for(function()
+        for _, n in ipairs(nodes) do
+            if not n.stderr():find("cluster: Redis at [^\n]* is reachable") then return false end
+        end
+        return true
+    end, timeout or 10)
+end
+
+-- Stops every node (h.stop_all's check: a node that did not exit 0 fails the caller).
+function cl.stop_nodes(nodes)
+    local err
+    for _, n in ipairs(nodes) do
+        local ok, e = pcall(h.stop_all, n)
+        if not ok then err = err or e end
+    end
+    if err then error(err, 2) end
+end
+
+return cl
