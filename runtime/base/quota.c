@@ -194,7 +194,13 @@ mgw_quota_t *mgw_quota_slot(const char *key)
         pthread_mutex_unlock(&lock);
         return NULL;
     }
-    mgw_quota_t *q = mgw_calloc(1, sizeof(*q));
+    /* a cache line of its own: state, others and dirty are read and written together */
+    mgw_quota_t *q = aligned_alloc(64, (sizeof(*q) + 63) / 64 * 64);
+    if (q == NULL) {
+        pthread_mutex_unlock(&lock);
+        return NULL;
+    }
+    memset(q, 0, sizeof(*q));
     q->key = mgw_strdup(key);
     q->first_period = -1;
     q->kind = -1;
