@@ -281,12 +281,14 @@ const char *mgw_quota_key(const mgw_quota_t *q)
 
 int mgw_quota_own(mgw_quota_t *q, int64_t *period, uint64_t *count)
 {
+    /* a load first: most slots of a large table have not changed */
     int changed =
-        atomic_fetch_and_explicit(&q->dirty, ~DIRTY_SYNC, memory_order_relaxed) & DIRTY_SYNC;
+        (atomic_load_explicit(&q->dirty, memory_order_relaxed) & DIRTY_SYNC) &&
+        (atomic_fetch_and_explicit(&q->dirty, ~DIRTY_SYNC, memory_order_relaxed) & DIRTY_SYNC);
     uint64_t s = atomic_load_explicit(&q->state, memory_order_relaxed);
     *period = (int64_t)(s >> COUNT_BITS);
     *count = s & COUNT_MASK;
-    return changed != 0;
+    return changed;
 }
 
 void mgw_quota_mark(mgw_quota_t *q)
