@@ -125,13 +125,6 @@ static void init_once(void)
     st.offset = wall_ms() - mgw_ratewin_now_ms();
 }
 
-static int start(const mgw_gen_t *g)
-{
-    (void)g;
-    init_once();
-    return 0;
-}
-
 static void release_stores(void)
 {
     for (int i = 0; i < st.nstores; i++)
@@ -141,7 +134,9 @@ static void release_stores(void)
     st.nstores = 0;
 }
 
-static void gen(mgw_gen_t *g)
+/* Shares the stores of g's rules and keeps a reference to each (the first generation at
+ * start, then each reload's). */
+static void take_stores(const mgw_gen_t *g)
 {
     init_once();
     mgw_ratewin_t **stores = mgw_calloc((size_t)g->nwaf_rate + 1, sizeof(*stores));
@@ -156,6 +151,17 @@ static void gen(mgw_gen_t *g)
     st.stores = stores;
     st.nstores = n;
     st.next = 0;
+}
+
+static int start(const mgw_gen_t *g)
+{
+    take_stores(g);
+    return 0;
+}
+
+static void gen(mgw_gen_t *g)
+{
+    take_stores(g);
 }
 
 static void settled(const mgw_redis_reply_t *reply, void *ud)

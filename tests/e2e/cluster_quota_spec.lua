@@ -9,10 +9,8 @@ local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 package.path = here .. "?.lua;" .. package.path
 local h = require "helpers"
 local cl = require "cluster"
-local prom = require "prom"
 
 local KEY = "carol-0123456789-key-ca20"
-local TOKEN = "cluster-quota-metrics-token"
 
 -- The sum of every field of every hash whose name matches pattern, and the hashes.
 local function redis_sum(redis, pattern)
@@ -29,11 +27,9 @@ local function redis_sum(redis, pattern)
     return total, hashes
 end
 
--- How many settlements of a part (its keys counter) node n has made.
+-- How many keys node has settled with Redis (family: a part's counter).
 local function synced(node, family)
-    local text = prom.scrape(h, node.mport, TOKEN)
-    local v = prom.parse(text)[family]
-    return tonumber(v) or 0
+    return tonumber(cl.metric(node, family)) or 0
 end
 
 -- Waits until Redis holds total for pattern and then until each of nodes has made two
@@ -72,12 +68,10 @@ end
 
 local function conf_for(dir)
     return function(i)
-        local mport = h.free_port()
-        h.write_file(dir .. "/token", TOKEN .. "\n")
         return {
             workers = 2,
             state_dir = dir .. "/state" .. i,
-            management = { address = "127.0.0.1", port = mport, token_file = dir .. "/token" },
+            listen = { { address = "127.0.0.1", port = h.free_port(), api = "q" } },
             api_keys = { carol = { value = KEY } },
             apis = {
                 q = {
@@ -94,7 +88,7 @@ local function conf_for(dir)
                     usage_plans = { thirty = { keys = { "carol" }, quota = { limit = 30, period = "day" } } },
                 },
             },
-        }, mport
+        }
     end
 end
 
@@ -106,14 +100,7 @@ describe("cluster quotas", function()
     lazy_setup(function()
         dir = h.tmpdir()
         redis = cl.start_redis()
-        local make = conf_for(dir)
-        local mports = {}
-        nodes = cl.start_nodes(3, redis, function(i)
-            local c, mport = make(i)
-            mports[i] = mport
-            return c
-        end)
-        for i, n in ipairs(nodes) do n.mport = mports[i] end
+        nodes = cl.start_nodes(3, redis, conf_for(dir))
         assert(cl.wait_up(nodes), "the nodes did not reach Redis")
     end)
 
