@@ -3,7 +3,8 @@
 -- quota of 30 a day takes requests spread over the nodes and refuses the 31st on every
 -- node with AWS's 429; a restart of Redis without persistence loses no count (each node
 -- writes its own count again); while Redis is down the nodes count alone, with no 5xx.
--- A rate-based rule's limit holds across the nodes too. No timings: a node's view is
+-- A rate-based rule's limit holds across the nodes too, and a node that lost its state
+-- directory takes its count back from Redis. No timings: a node's view is
 -- waited for through Redis's contents and the node's settlement counter in /metrics.
 local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 package.path = here .. "?.lua;" .. package.path
@@ -11,6 +12,7 @@ local h = require "helpers"
 local cl = require "cluster"
 
 local KEY = "carol-0123456789-key-ca20"
+local DAVE = "dave-0123456789ab-key-da7e"
 
 -- The sum of every field of every hash whose name matches pattern, and the hashes.
 local function redis_sum(redis, pattern)
@@ -72,7 +74,7 @@ local function conf_for(dir)
             workers = 2,
             state_dir = dir .. "/state" .. i,
             listen = { { address = "127.0.0.1", port = h.free_port(), api = "q" } },
-            api_keys = { carol = { value = KEY } },
+            api_keys = { carol = { value = KEY }, dave = { value = DAVE } },
             apis = {
                 q = {
                     stages = { ["$default"] = {
@@ -85,7 +87,7 @@ local function conf_for(dir)
                         ["GET /q"] = { api_key_required = true, integration = { type = "mock", body = "q" } },
                         ["GET /w"] = { integration = { type = "mock", body = "w" } },
                     },
-                    usage_plans = { thirty = { keys = { "carol" }, quota = { limit = 30, period = "day" } } },
+                    usage_plans = { thirty = { keys = { "carol", "dave" }, quota = { limit = 30, period = "day" } } },
                 },
             },
         }
@@ -187,5 +189,22 @@ describe("cluster quotas", function()
         end
         -- another user is not limited
         assert.equal(200, h.curl({ nodes[1]:url("/w"), "-H", "X-User: u2" }).status)
+    end)
+
+    it("gives a node that lost its state directory its count back from Redis", function()
+        local DQ = "moongate:quota:*dave*"
+        for _ = 1, 5 do assert.equal(200, get(nodes[1], "/q", DAVE).status) end
+        settle(redis, nodes, DQ, 5, QSYNC)
+        -- node 1 stops, loses its state directory and starts again as node1
+        cl.stop_nodes({ nodes[1] })
+        os.execute("rm -rf " .. h.sh_quote(dir .. "/state1"))
+        nodes[1] = cl.start_nodes(1, redis, conf_for(dir))[1]
+        assert(cl.wait_up({ nodes[1] }), "node 1 did not reach Redis")
+        settle(redis, { nodes[1] }, DQ, 5, QSYNC)
+        -- it took Redis's 5 rather than writing its empty count over them
+        local r = get(nodes[1], "/q", DAVE)
+        assert.equal(200, r.status)
+        assert.matches('^"quota";r=24;', r.headers["ratelimit"] or "")
+        settle(redis, nodes, DQ, 6, QSYNC)
     end)
 end)
