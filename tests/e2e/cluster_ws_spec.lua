@@ -55,9 +55,13 @@ describe("@connections across cluster nodes", function()
 
     lazy_setup(function()
         dir = h.tmpdir()
-        os.execute("mkdir -p " .. h.sh_quote(dir .. "/policies"))
-        for name, src in pairs(POLICIES) do
-            h.write_file(dir .. "/policies/" .. name, src)
+        local node_dirs = {}
+        for i = 1, 3 do
+            node_dirs[i] = { dir = h.tmpdir() } -- each node its own (pid file, logs)
+            os.execute("mkdir -p " .. h.sh_quote(node_dirs[i].dir .. "/policies"))
+            for name, src in pairs(POLICIES) do
+                h.write_file(node_dirs[i].dir .. "/policies/" .. name, src)
+            end
         end
         h.write_file(dir .. "/token", TOKEN .. "\n")
         os.execute("chmod 600 " .. h.sh_quote(dir .. "/token"))
@@ -76,17 +80,18 @@ describe("@connections across cluster nodes", function()
                     chat = {
                         protocol = "websocket",
                         route_selection_expression = "$request.body.action",
+                        stages = { ["$default"] = {} },
                         routes = {
                             whoami = { integration = { type = "lua", handler = "policies/whoami.lua" },
                                 route_response = true },
                         },
                     },
-                    push = { routes = {
+                    push = { stages = { ["$default"] = {} }, routes = {
                         ["GET /push"] = { integration = { type = "lua", handler = "policies/push.lua" } },
                     } },
                 },
             }
-        end, { { dir = dir }, { dir = dir }, { dir = dir } })
+        end, node_dirs)
         assert.truthy(cl.wait_up(nodes), "the nodes did not reach Redis")
     end)
 
@@ -189,11 +194,11 @@ describe("@connections across cluster nodes", function()
         -- the calls count on both sides
         local a, c = scrape(1), scrape(3)
         local F = "moongate_websocket_connections_remote_total"
-        assert.equal(2, prom.value(a, F, { method = "POST", status = "200", direction = "out" }))
+        assert.equal(4, prom.value(a, F, { method = "POST", status = "200", direction = "out" }))
         assert.equal(1, prom.value(a, F, { method = "DELETE", status = "204", direction = "out" }))
         assert.equal(1, prom.value(scrape(2), F, { method = "GET", status = "200", direction = "out" }))
         assert.equal(4, prom.value(c, F, { method = "POST", status = "200", direction = "in" }))
-        assert.equal(1, prom.value(c, F, { method = "GET", status = "200", direction = "in" }))
+        assert.equal(2, prom.value(c, F, { method = "GET", status = "200", direction = "in" }))
         assert.equal(1, prom.value(c, F, { method = "DELETE", status = "204", direction = "in" }))
         assert.equal(1, prom.value(a, "moongate_websocket_connections_api_total",
             { method = "DELETE", status = "204", via = "management" }))
