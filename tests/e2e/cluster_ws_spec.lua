@@ -218,6 +218,24 @@ describe("@connections across cluster nodes", function()
         assert.equal(204, manage(2, "DELETE", id).status)
     end)
 
+    it("answers 503 while the owning node does not answer (SIGSTOP), and 200 again once it runs", function()
+        local out = dir .. "/c5.out"
+        local id = client_on(3, out, 1)
+        assert.equal(200, manage(1, "GET", id).status)
+        nodes[3]:signal("STOP")
+        local ok, r = pcall(manage, 1, "GET", id)
+        nodes[3]:signal("CONT")
+        assert.truthy(ok, r)
+        -- its subscriber is still there (the call is received) but no answer comes back
+        -- within 2 x redis.timeout_ms
+        assert.equal(503, r.status)
+        assert.equal("ServiceUnavailableException", r.headers["x-amzn-errortype"])
+        assert.truthy(h.wait_for(function() return manage(1, "GET", id).status == 200 end, 10))
+        assert.equal(204, manage(1, "DELETE", id).status)
+        assert.truthy(prom.value(scrape(1), "moongate_websocket_connections_remote_total",
+            { method = "GET", status = "503", direction = "out" }) >= 1)
+    end)
+
     it("answers 410 within seconds for the connections of a node killed with -9", function()
         local out = dir .. "/c3.out"
         local id = client_on(3, out, 1)
