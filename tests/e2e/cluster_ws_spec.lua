@@ -1,7 +1,8 @@
 -- @connections across the nodes of a cluster (README "Running a cluster"): three nodes
 -- and a real redis-server; a WebSocket client on node C is reached by @connections calls
--- on node A's and B's management listeners and by moongate.connections in a policy on
--- node A, with AWS's statuses; a node killed with -9 has its connections answer 410
+-- on node A's and B's management listeners, on node B's API endpoint and by
+-- moongate.connections in a policy on node A, with AWS's statuses; an owner that does
+-- not answer gives 503; a node killed with -9 has its connections answer 410
 -- within seconds; with Redis down a call for another node's connection answers 503.
 local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 package.path = here .. "?.lua;" .. package.path
@@ -12,6 +13,7 @@ local prom = require "prom"
 local cjson = require "cjson.safe"
 
 local TOKEN = "cluster-ws-token-0123456789abcdef0123"
+local KEY = "cluster-ws-key-0123456789abcdef"
 
 local POLICIES = {
     ["whoami.lua"] = [[
@@ -76,10 +78,13 @@ describe("@connections across cluster nodes", function()
                     { address = "127.0.0.1", port = p.http, api = "push" },
                 },
                 management = { address = "127.0.0.1", port = p.manage, token_file = dir .. "/token" },
+                api_keys = { pusher = { value = KEY } },
                 apis = {
                     chat = {
                         protocol = "websocket",
                         route_selection_expression = "$request.body.action",
+                        websocket = { connections_endpoint = true },
+                        usage_plans = { ops = { keys = { "pusher" }, stages = { "$default" } } },
                         stages = { ["$default"] = {} },
                         routes = {
                             whoami = { integration = { type = "lua", handler = "policies/whoami.lua" },
@@ -146,10 +151,13 @@ describe("@connections across cluster nodes", function()
 
     it("reaches a client on node C from A and B: POST, GET, Lua send and info, DELETE; then 410", function()
         local out = dir .. "/c1.out"
-        local id = client_on(3, out, 4)
+        local id = client_on(3, out, 5)
         local r = manage(1, "POST", id, "pushed from node A")
         assert.equal(200, r.status)
         assert.equal("", r.body)
+        -- node B's API endpoint (websocket.connections_endpoint)
+        r = w.connections_call(ports[2].chat, "POST", id, "x-api-key: " .. KEY, "from B's endpoint")
+        assert.equal(200, r.status)
 
         r = manage(2, "GET", id)
         assert.equal(200, r.status)
@@ -173,15 +181,16 @@ describe("@connections across cluster nodes", function()
         assert.equal(204, r.status)
         local ev = h.wait_for(function()
             local e = w.events_of(out)
-            return #e >= 7 and e
+            return #e >= 8 and e
         end, 10)
         assert.truthy(ev, "the client did not see its messages and the close")
         assert.same({ event = "message", data = "pushed from node A", binary = false }, ev[3])
-        assert.same({ event = "message", data = "hi from a policy", binary = false }, ev[4])
-        assert.same({ event = "message", data = big_hex(), binary = true }, ev[5])
-        assert.same({ event = "message", data = text, binary = false }, ev[6])
-        assert.equal("closed", ev[7].event)
-        assert.equal(1000, ev[7].code)
+        assert.same({ event = "message", data = "from B's endpoint", binary = false }, ev[4])
+        assert.same({ event = "message", data = "hi from a policy", binary = false }, ev[5])
+        assert.same({ event = "message", data = big_hex(), binary = true }, ev[6])
+        assert.same({ event = "message", data = text, binary = false }, ev[7])
+        assert.equal("closed", ev[8].event)
+        assert.equal(1000, ev[8].code)
 
         -- the connection is gone: every node answers 410, as AWS does
         h.wait_for(function() return manage(2, "GET", id).status == 410 end, 5)
@@ -196,8 +205,12 @@ describe("@connections across cluster nodes", function()
         local F = "moongate_websocket_connections_remote_total"
         assert.equal(4, prom.value(a, F, { method = "POST", status = "200", direction = "out" }))
         assert.equal(1, prom.value(a, F, { method = "DELETE", status = "204", direction = "out" }))
-        assert.equal(1, prom.value(scrape(2), F, { method = "GET", status = "200", direction = "out" }))
-        assert.equal(4, prom.value(c, F, { method = "POST", status = "200", direction = "in" }))
+        local b = scrape(2)
+        assert.equal(1, prom.value(b, F, { method = "GET", status = "200", direction = "out" }))
+        assert.equal(1, prom.value(b, F, { method = "POST", status = "200", direction = "out" }))
+        assert.equal(1, prom.value(b, "moongate_websocket_connections_api_total",
+            { method = "POST", status = "200", via = "endpoint" }))
+        assert.equal(5, prom.value(c, F, { method = "POST", status = "200", direction = "in" }))
         assert.equal(2, prom.value(c, F, { method = "GET", status = "200", direction = "in" }))
         assert.equal(1, prom.value(c, F, { method = "DELETE", status = "204", direction = "in" }))
         assert.equal(1, prom.value(a, "moongate_websocket_connections_api_total",
