@@ -147,6 +147,11 @@ int mgw_cluster_nodes(void)
     return n > 0 ? n : 1;
 }
 
+uv_loop_t *mgw_cluster_loop(void)
+{
+    return cl.loop;
+}
+
 const mgw_cluster_conf_t *mgw_cluster_conf(void)
 {
     return cl.enabled ? &cl.conf : NULL;
