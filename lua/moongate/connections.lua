@@ -16,7 +16,8 @@
 -- "gone" (410: no such connection, or it is closing), "too large" (413: over 128 KB),
 -- "throttled" (429: the client's send queue was full; the connection is closed with
 -- 1008), "invalid connection id" (400), "invalid message" (400: text that is not
--- UTF-8). Misuse (an argument of the wrong type, a call from a log policy or from a
+-- UTF-8), "unavailable" (503: a connection of another node of a cluster that cannot
+-- be reached now: Redis is down, or the node did not answer). Misuse (an argument of the wrong type, a call from a log policy or from a
 -- coroutine the policy made) raises an error. Any hook of any API may call it (an HTTP
 -- API's handler may broadcast). In busted specs, testing.mock_connections records the
 -- calls and answers them.
@@ -46,6 +47,7 @@ M.REASONS = {
   [410] = "gone",
   [413] = "too large",
   [429] = "throttled",
+  [503] = "unavailable",
 }
 
 local function reason(status)

@@ -50,12 +50,11 @@ void mgw__ws_new_id(mgw_worker_t *w, char out[MGW_WS_ID_LEN + 1])
     mgw_base64(b, sizeof(b), out, 1);
 }
 
-/* The index of the worker that owns id (0 .. count-1), or -1 for an id of another process. */
-static int owner_of(const char *id)
+/* The 12 bytes of id into b; 0, or -1 when id is not 16 base64url characters. */
+static int decode(const char *id, uint8_t b[12])
 {
     static const char alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     if (strlen(id) != MGW_WS_ID_LEN) return -1;
-    uint8_t b[12];
     for (int g = 0; g < 4; g++) {
         uint32_t v = 0;
         for (int i = 0; i < 4; i++) {
@@ -67,10 +66,38 @@ static int owner_of(const char *id)
         b[3 * g + 1] = (uint8_t)(v >> 8);
         b[3 * g + 2] = (uint8_t)v;
     }
+    return 0;
+}
+
+/* The index of the worker that owns id (0 .. count-1), or -1 for an id of another process. */
+static int owner_of(const char *id)
+{
+    uint8_t b[12];
+    if (decode(id, b) != 0) return -1;
     pthread_once(&node_once, node_init);
     if (memcmp(b, node, 6) != 0) return -1;
     int worker = b[6] - 1;
     return worker >= 0 && worker < mgw_worker_count() ? worker : -1;
+}
+
+/* 1 when id has the shape of a connection id and names another node than this one. */
+static int of_other_node(const char *id)
+{
+    uint8_t b[12];
+    if (decode(id, b) != 0) return 0;
+    pthread_once(&node_once, node_init);
+    return memcmp(b, node, 6) != 0;
+}
+
+void mgw__ws_node_tag(char out[MGW_WS_TAG_LEN + 1])
+{
+    pthread_once(&node_once, node_init);
+    char id[MGW_WS_ID_LEN + 1];
+    uint8_t b[12] = {0};
+    memcpy(b, node, 6);
+    mgw_base64(b, sizeof(b), id, 1);
+    memcpy(out, id, MGW_WS_TAG_LEN); /* 6 bytes are the first 8 characters */
+    out[MGW_WS_TAG_LEN] = '\0';
 }
 
 /* ---- the registry ---- */
@@ -216,9 +243,21 @@ static void run(mgw_worker_t *w, mgw_ws_call_t *call)
     }
 }
 
-/* Sends call back to its caller's loop, where done runs. */
-static void reply(mgw_ws_call_t *call)
+static void done_posted(void *ud)
 {
+    mgw_ws_call_t *call = ud;
+    call->done(call);
+}
+
+/* Sends call back to its caller's loop, where done runs: through the caller's mailbox,
+ * or for a call of another node (reply_to NULL, made on the main thread by remote.c)
+ * through the cluster's post to the main loop. */
+void mgw__ws_reply(mgw_ws_call_t *call)
+{
+    if (call->reply_to == NULL) {
+        if (mgw_cluster_post(done_posted, call) != 0) mgw_ws_call_free(call); /* shutting down */
+        return;
+    }
     mgw_msg_t *m = mgw_calloc(1, sizeof(*m));
     m->type = MGW_MSG_WS_REPLY;
     m->data = call;
@@ -234,7 +273,7 @@ static void call_run(void *owner, mgw_msg_t *msg)
     mgw_ws_call_t *call = msg->data;
     free(msg);
     run(owner, call);
-    reply(call);
+    mgw__ws_reply(call);
 }
 
 /* The owning worker shut down before the call ran: the connection is gone. */
@@ -243,7 +282,7 @@ static void call_drop(mgw_msg_t *msg)
     mgw_ws_call_t *call = msg->data;
     free(msg);
     call->status = 410;
-    reply(call);
+    mgw__ws_reply(call);
 }
 
 /* MGW_MSG_WS_REPLY, on the caller's loop. */
@@ -267,6 +306,10 @@ static const mgw_msg_kind_t reply_kind = {"ws-reply", reply_run, reply_drop};
 void mgw_ws_call(mgw_worker_t *from, mgw_ws_call_t *call)
 {
     int owner = owner_of(call->id);
+    if (owner < 0 && call->reply_to && mgw_cluster_enabled() && of_other_node(call->id)) {
+        mgw__ws_remote_call(from, call); /* remote.c: through Redis to its node */
+        return;
+    }
     if (owner >= 0 && call->op == MGW_WS_CALL_POST && call->n > MGW_WS_POST_MAX) {
         call->status = 413;
         call->done(call);
@@ -285,7 +328,8 @@ void mgw_ws_call(mgw_worker_t *from, mgw_ws_call_t *call)
     mgw_msg_t *m = mgw_calloc(1, sizeof(*m));
     m->type = MGW_MSG_WS_CALL;
     m->data = call;
-    if (call->reply_to == NULL || mgw_worker_send(owner, m) != 0) {
+    if ((call->reply_to == NULL && (from || !mgw_cluster_enabled())) ||
+        mgw_worker_send(owner, m) != 0) {
         free(m);
         call->status = 410;
         call->done(call);
@@ -296,5 +340,6 @@ void mgw_ws_register(void)
 {
     mgw_mailbox_kind(MGW_MSG_WS_CALL, &call_kind);
     mgw_mailbox_kind(MGW_MSG_WS_REPLY, &reply_kind);
+    mgw_cluster_part_register(&mgw__ws_cluster_part); /* runs only with `cluster` */
     mgw__ws_server_register();
 }

@@ -54,6 +54,7 @@ static void conn_answer(mgw_req_t *r, int status, const mgw_buf_t *info)
         {410, "GoneException", "Gone"},
         {413, "PayloadTooLargeException", "Request Too Long"},
         {429, "LimitExceededException", "Too Many Requests"},
+        {503, "ServiceUnavailableException", "Service Unavailable"},
     };
     if (status == 200 && info && info->n) {
         mgw__resp_text(r, 200, "application/json", info->p, NULL, 0);

@@ -41,6 +41,15 @@ static mgw_stat_family_t calls = {
     .labels = {"method", "status", "via"},
 };
 
+static mgw_stat_family_t remote_calls = {
+    .name = "moongate_websocket_connections_remote_total",
+    .type = "counter",
+    .help = "@connections calls between the nodes of a cluster, by the status answered: out, "
+            "this node's calls for connections of other nodes; in, other nodes' calls served "
+            "here.",
+    .labels = {"method", "status", "direction"},
+};
+
 /* moongate_websocket_disconnects_total's cause, by WS_CAUSE_*. */
 static const char *const cause_names[WS_CAUSE__COUNT] = {
     [WS_CAUSE_CLIENT_CLOSE] = "client_close",  [WS_CAUSE_CONNECTION_LOST] = "connection_lost",
@@ -100,31 +109,46 @@ void mgw_ws_gen_prepare(mgw_gen_t *g)
 
 /* ---- @connections calls ---- */
 
-/* The statuses an @connections call answers (endpoint.c conn_answer); any other is 500. */
-static const int statuses[] = {200, 204, 400, 405, 410, 413, 429, 500};
+/* The statuses an @connections call answers (endpoint.c conn_answer); any other is
+ * counted as the first, 500. */
+static const int statuses[] = {500, 200, 204, 400, 405, 410, 413, 429, 503};
 #define NSTATUS ((int)(sizeof(statuses) / sizeof(statuses[0])))
 static const char *const methods[] = {"POST", "GET", "DELETE", "other"};
 static const char *const vias[] = {"management", "endpoint", "lua"};
 
-/* Found the first time each is counted (any thread: the registry gives every thread the
- * same handle, so a race stores the same value twice). */
-static mgw_stat_t call_series[3][4][NSTATUS];
-
-void mgw_ws_count_call(int via, int op, int status)
+/* Counts a call of op answered with status in series[method][status] of family f,
+ * whose third label is third. Each series is found the first time it is counted (any
+ * thread: the registry gives every thread the same handle, so a race stores the same
+ * value twice). */
+static void count(mgw_stat_t series[4][NSTATUS], mgw_stat_family_t *f, int op, int status,
+                  const char *third)
 {
     int m = op >= MGW_WS_CALL_POST && op <= MGW_WS_CALL_DELETE ? op : 3;
-    int s = NSTATUS - 1;
+    int s = 0; /* 500 */
     for (int i = 0; i < NSTATUS; i++)
         if (statuses[i] == status) s = i;
-    if (via < 0 || via > 2) return;
-    mgw_stat_t *slot = &call_series[via][m][s];
+    mgw_stat_t *slot = &series[m][s];
     mgw_stat_t h = __atomic_load_n(slot, __ATOMIC_RELAXED);
     if (h == 0) {
         char st[8];
         snprintf(st, sizeof(st), "%d", statuses[s]);
-        const char *v[] = {methods[m], st, vias[via]};
-        h = mgw_stat_series(&calls, v);
+        const char *v[] = {methods[m], st, third};
+        h = mgw_stat_series(f, v);
         __atomic_store_n(slot, h, __ATOMIC_RELAXED);
     }
     mgw_stat_add(h, 1);
+}
+
+static mgw_stat_t call_series[3][4][NSTATUS];
+static mgw_stat_t remote_series[2][4][NSTATUS];
+
+void mgw_ws_count_call(int via, int op, int status)
+{
+    if (via >= 0 && via <= 2) count(call_series[via], &calls, op, status, vias[via]);
+}
+
+void mgw__ws_count_remote(int dir, int op, int status)
+{
+    if (dir == WS_DIR_IN || dir == WS_DIR_OUT)
+        count(remote_series[dir], &remote_calls, op, status, dir == WS_DIR_IN ? "in" : "out");
 }

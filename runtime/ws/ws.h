@@ -35,7 +35,9 @@ enum { MGW_WS_CALL_POST, MGW_WS_CALL_GET, MGW_WS_CALL_DELETE };
  * done; mgw_ws_call runs it on the worker that owns the connection and done runs on the
  * caller's loop with status set: 200 (POST), 200 with info (GET), 204 (DELETE), 410 (no
  * such connection, or it is closing), 413 (data over MGW_WS_POST_MAX), 429 (the
- * client's send queue is full: the connection is closed with 1008).
+ * client's send queue is full: the connection is closed with 1008); with `cluster`, a
+ * connection of another node answers from that node through Redis (ws/remote.c), or
+ * 503 when it cannot be reached now (README "Running a cluster").
  * done frees the call (and data, which mgw_ws_call takes over from the caller).
  */
 typedef struct mgw_ws_call_s {
@@ -48,7 +50,9 @@ typedef struct mgw_ws_call_s {
     mgw_buf_t info;          /* GET: {"connectedAt":...,"identity":{...},"lastActiveAt":...} */
     mgw_mailbox_t *reply_to; /* the caller's loop's mailbox; NULL: the caller is the
                               * owning worker's own thread (then done runs before
-                              * mgw_ws_call returns) */
+                              * mgw_ws_call returns), or, from the main thread of a
+                              * cluster node, a call of another node (ws/remote.c:
+                              * done runs on the main loop through mgw_cluster_post) */
     void (*done)(struct mgw_ws_call_s *call);
     void *ud; /* the caller's */
 } mgw_ws_call_t;

@@ -6,6 +6,7 @@
 #define MGW_WS_INT_H
 
 #include "base/stat.h"
+#include "cluster/cluster.h"
 #include "net/conn.h"
 #include "ws/frame.h"
 #include "ws/ws.h"
@@ -106,7 +107,26 @@ ws_conn_t *mgw__ws_first(mgw_worker_t *w);
 /* The conn_end callback of the Lua layer, or NULL. */
 void mgw__ws_conn_end(ws_conn_t *ws);
 
+/* Characters of a node's tag: the first of each of its connection ids (its 6 node bytes). */
+#define MGW_WS_TAG_LEN 8
+/* This node's tag. */
+void mgw__ws_node_tag(char out[MGW_WS_TAG_LEN + 1]);
+/* Sends call, whose outcome is known, back to its caller's loop, where done runs. */
+void mgw__ws_reply(mgw_ws_call_t *call);
+
+/* ---- remote.c (a cluster's other nodes) ---- */
+
+/* Runs call, for a connection of another node, on that node through Redis; done runs on
+ * the caller's loop (synchronously for the answers known at once: 413, Redis down). */
+void mgw__ws_remote_call(mgw_worker_t *from, mgw_ws_call_t *call);
+/* The cluster part of @connections (mgw_ws_register registers it). */
+extern const mgw_cluster_part_t mgw__ws_cluster_part;
+
 /* ---- stats.c ---- */
+
+/* Counts a call for a connection of another node (dir WS_DIR_OUT, on the caller's node)
+ * or of another node for one of this node's (WS_DIR_IN), answered with status. */
+void mgw__ws_count_remote(int dir, int op, int status);
 
 /* The series of r's API and stage (a WebSocket event's, or a connection's), or NULL when
  * its generation has none (nothing is counted). */

@@ -139,8 +139,8 @@ static void test_calls(void)
     mgw_ws_count_call(MGW_WS_VIA_ENDPOINT, MGW_WS_CALL_GET, 299); /* not an answer: 500 */
     mgw_ws_count_call(7, MGW_WS_CALL_GET, 200);                   /* no such origin */
     /* found once, kept */
-    CHECK(call_series[MGW_WS_VIA_MANAGEMENT][MGW_WS_CALL_POST][0] != 0);
-    CHECK(mgw_stat_value(call_series[MGW_WS_VIA_MANAGEMENT][MGW_WS_CALL_POST][0]) == 2);
+    CHECK(call_series[MGW_WS_VIA_MANAGEMENT][MGW_WS_CALL_POST][1] != 0); /* [1]: 200 */
+    CHECK(mgw_stat_value(call_series[MGW_WS_VIA_MANAGEMENT][MGW_WS_CALL_POST][1]) == 2);
     mgw_buf_t b = {0};
     mgw_stat_render(&b);
     CHECK(rendered(&b, "# TYPE moongate_websocket_connections_api_total counter\n"
@@ -157,9 +157,40 @@ static void test_calls(void)
     mgw_stat_free();
 }
 
+/* Calls between cluster nodes: out on the caller, in on the owner; 503 is an answer. */
+static void test_remote(void)
+{
+    mgw_stat_init(2);
+    memset(remote_series, 0, sizeof(remote_series));
+    memset(call_series, 0, sizeof(call_series));
+    mgw__ws_count_remote(WS_DIR_OUT, MGW_WS_CALL_POST, 200);
+    mgw__ws_count_remote(WS_DIR_OUT, MGW_WS_CALL_POST, 503);
+    mgw__ws_count_remote(WS_DIR_IN, MGW_WS_CALL_GET, 410);
+    mgw__ws_count_remote(WS_DIR_IN, MGW_WS_CALL_DELETE, 299); /* not an answer: 500 */
+    mgw__ws_count_remote(5, MGW_WS_CALL_GET, 200);            /* no such direction */
+    mgw_ws_count_call(MGW_WS_VIA_LUA, MGW_WS_CALL_POST, 503);
+    mgw_buf_t b = {0};
+    mgw_stat_render(&b);
+    CHECK(rendered(&b,
+                   "# TYPE moongate_websocket_connections_remote_total counter\n"
+                   "moongate_websocket_connections_remote_total{method=\"POST\",status=\"200\","
+                   "direction=\"out\"} 1\n"
+                   "moongate_websocket_connections_remote_total{method=\"POST\",status=\"503\","
+                   "direction=\"out\"} 1\n"
+                   "moongate_websocket_connections_remote_total{method=\"GET\",status=\"410\","
+                   "direction=\"in\"} 1\n"
+                   "moongate_websocket_connections_remote_total{method=\"DELETE\",status=\"500\","
+                   "direction=\"in\"} 1\n"));
+    CHECK(rendered(&b, "moongate_websocket_connections_api_total{method=\"POST\",status=\"503\","
+                       "via=\"lua\"} 1\n"));
+    mgw_buf_free(&b);
+    mgw_stat_free();
+}
+
 int main(void)
 {
     RUN(test_prepare);
     RUN(test_calls);
+    RUN(test_remote);
     return DONE();
 }
