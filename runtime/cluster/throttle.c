@@ -73,10 +73,11 @@ enum { OUT_OK, OUT_ERROR, OUT_LOST, NOUT };
 
 /* What the part keeps per bucket, by order of creation (base/throttle.h). */
 typedef struct {
-    char key[128]; /* its Redis key */
-    double demand; /* tokens/second, mgw__thr_demand's */
-    int64_t ret;   /* tokens in flight back to Redis */
-    int inflight;  /* a settlement is unanswered */
+    char key[128];    /* its Redis key */
+    double demand;    /* tokens/second, mgw__thr_demand's */
+    int64_t ret;      /* tokens in flight back to Redis */
+    int inflight;     /* a settlement is unanswered */
+    uint64_t sent_ms; /* when the last settlement was sent */
 } slot_t;
 
 static struct {
@@ -223,6 +224,8 @@ static int start(const mgw_gen_t *g)
 
 static void tick(uint64_t now_ms, int up)
 {
+    (void)now_ms; /* the throttle's clock, as in state() */
+    now_ms = mgw_throttle_now() / 1000000;
     uint64_t dt = T.last_ms && now_ms > T.last_ms ? now_ms - T.last_ms : T.tick_ms;
     T.last_ms = now_ms;
     size_t n = mgw_throttle_count();
@@ -260,7 +263,12 @@ static void tick(uint64_t now_ms, int up)
         uint64_t burst = mgw_bucket_burst(b);
         int64_t standby = (int64_t)(burst / (4 * (uint64_t)(T.nodes ? T.nodes : 1)));
         mgw__thr_plan(s->demand, T.tick_ms, burst, standby, have, &ret, &want);
-        if (mode == MGW_BUCKET_SHARED && want == 0 && ret == 0 && takes == 0) continue;
+        /* Nothing to settle; but a share held is reported at least every second, or
+         * Redis would count it as back in the bucket after 3 s (the script's window). */
+        if (!force && mode == MGW_BUCKET_SHARED && want == 0 && ret == 0 && takes == 0 &&
+            (have <= 0 || now_ms - s->sent_ms < 1000))
+            continue;
+        s->sent_ms = now_ms;
         if (ret) ret = mgw_bucket_share_take(b, ret);
         settle(i, b, s, ret, want);
     }
@@ -272,9 +280,17 @@ static void state(int up)
 {
     T.up = up;
     if (up) {
-        /* Every bucket leases a share at the next tick: the shares are rebuilt. */
-        T.force = 1;
+        /* The shares are rebuilt now: every bucket is SHARED with an empty share (a
+         * request is refused for the round trip of its lease, rather than admitted
+         * locally without Redis knowing) and leases one at once. */
         T.logged_error = 0;
+        size_t n = mgw_throttle_count();
+        for (size_t i = 0; i < n; i++) {
+            mgw_bucket_t *b = mgw_throttle_nth(i);
+            if (b && mgw_bucket_mode(b) != MGW_BUCKET_SHARED) mgw_bucket_share_add(b, 0);
+        }
+        T.force = 1;
+        tick(mgw_throttle_now() / 1000000, 1);
         return;
     }
     fall_back();

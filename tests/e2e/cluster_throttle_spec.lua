@@ -11,10 +11,26 @@ local cl = require "cluster"
 local socket = require "socket"
 
 local RATE, BURST = 100, 100
+local TOKEN = "cluster-throttle-token"
+local mdir, mport = h.tmpdir(), h.free_port()
+
+-- Node 1's metrics: the value of a sample (0 when absent).
+local function metric(name, labels)
+    local r = h.curl({ "http://127.0.0.1:" .. mport .. "/metrics", "-H", "Authorization: Bearer " .. TOKEN })
+    assert.equal(200, r.status, r.body)
+    local parts = {}
+    for k, v in pairs(labels) do parts[#parts + 1] = k .. '="' .. v .. '"' end
+    local want = name .. "{" .. table.concat(parts, ",") .. "} "
+    for line in r.body:gmatch("[^\n]+") do
+        if line:sub(1, #want) == want then return tonumber(line:sub(#want + 1)) end
+    end
+    return 0
+end
 
 local function conf(redis, i)
     local port = h.free_port()
     return {
+        management = i == 1 and { address = "127.0.0.1", port = mport, token_file = mdir .. "/token" } or nil,
         workers = 1,
         listen = { { address = "127.0.0.1", port = port, api = "t" } },
         apis = {
@@ -51,6 +67,7 @@ end
 
 describe("cluster throttle", function()
     it("holds a stage limit across three nodes, falls back to a third without Redis, shares again when it returns", function()
+        h.write_file(mdir .. "/token", TOKEN .. "\n")
         local redis = cl.start_redis()
         local nodes = cl.start_nodes(3, redis, function(i) return conf(redis, i) end)
         local ok_all, err = pcall(function()
@@ -65,6 +82,8 @@ describe("cluster throttle", function()
 
             -- shared: 5 s, then Redis is killed
             socket.sleep(5)
+            local shared_mid = metric("moongate_cluster_throttle_buckets", { mode = "shared" })
+            local syncs_ok = metric("moongate_cluster_throttle_syncs_total", { outcome = "ok" })
             local t_kill = socket.gettime()
             redis:stop()
             assert.truthy(h.wait_for(function()
@@ -75,6 +94,8 @@ describe("cluster throttle", function()
             end, 5), "a node did not notice that Redis is gone")
             -- fallback: 3 s (from a second after the kill), then Redis is back on its port
             socket.sleep(math.max(0, t_kill + 4 - socket.gettime()))
+            local shared_down = metric("moongate_cluster_throttle_buckets", { mode = "shared" })
+            local fallback_down = metric("moongate_cluster_throttle_buckets", { mode = "fallback" })
             local t_restart = socket.gettime()
             redis = cl.start_redis({ port = redis.port })
             assert.truthy(h.wait_for(function()
@@ -86,6 +107,7 @@ describe("cluster throttle", function()
             local t_up = socket.gettime()
             -- shared again: 4 s
             socket.sleep(4)
+            local shared_again = metric("moongate_cluster_throttle_buckets", { mode = "shared" })
             local t_end = socket.gettime()
             h.write_file(stop, "")
             assert.truthy(load:wait(20), "the load client did not end")
@@ -97,6 +119,14 @@ describe("cluster throttle", function()
             end
             assert.is_true(#lines > 0, "no responses")
             local t0 = lines[1].t
+
+            -- the metrics: buckets shared, then on the fallback limit, then shared again;
+            -- settlements answered
+            assert.is_true(shared_mid >= 1, "shared buckets while Redis is up: " .. shared_mid)
+            assert.is_true(syncs_ok >= 10, "settlements: " .. syncs_ok)
+            assert.are.equal(0, shared_down)
+            assert.is_true(fallback_down >= 1, "fallback buckets while Redis is down: " .. fallback_down)
+            assert.is_true(shared_again >= 1, "shared buckets when Redis is back: " .. shared_again)
 
             -- no 5xx (nor a lost connection) from start to end, through the outage
             local _, other = count(lines, 0, math.huge)
@@ -138,6 +168,11 @@ describe("cluster throttle", function()
             assert.is_true(admitted >= 0.85 * rate and admitted <= 1.15 * rate + BURST, what)
             assert.is_true(ok[1] >= 0.6 * admitted, what)
         end)
+        if not ok_all then
+            for i, n in ipairs(nodes) do
+                for l in n.stderr():gmatch("[^\n]*cluster[^\n]*") do print("node " .. i .. ": " .. l) end
+            end
+        end
         pcall(function() redis:stop() end)
         cl.stop_nodes(nodes)
         assert(ok_all, err)
