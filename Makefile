@@ -88,7 +88,7 @@ $(BUILD)/test-upstream: tests/e2e/upstream.c
 # fixed data some of them share (e.g. base/jose_vectors.h).
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(wildcard tests/unit/*/*.h) $(RUNTIME_OBJ) $(LLHTTP_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) $< $(filter-out $(BUILD)/runtime/$(subst test_,,$*).o,$(RUNTIME_OBJ)) $(LLHTTP_OBJ) -o $@ $(LDLIBS)
+	$(CC) $(CFLAGS) -fno-lto -Itests/unit $(LDFLAGS) $< $(filter-out $(BUILD)/runtime/$(subst test_,,$*).o,$(RUNTIME_OBJ)) $(LLHTTP_OBJ) -o $@ $(LDLIBS)
 
 run: all
 	$(BUILD)/moongate -c conf/gateway.lua

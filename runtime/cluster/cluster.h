@@ -62,6 +62,10 @@ void mgw_cluster_part_register(const mgw_cluster_part_t *part);
 /* The cluster's worker ops (main.c registers them after the HTTP client's). */
 extern const mgw_worker_ops_t mgw__cluster_worker_ops;
 
+/* Main thread, a new generation is about to serve (ctl/reload.c): the parts' gen, and a
+ * warning when the generation's `cluster` differs from the one the node started with. */
+void mgw_cluster_gen(mgw_gen_t *g);
+
 /* ---- state, any thread ---- */
 
 /* 1 when the configuration has `cluster` (fixed at start-up). */
@@ -90,6 +94,7 @@ int mgw_cluster_cmd(mgw_redis_cb cb, void *ud, int argc, const char **argv, cons
 typedef struct {
     const char *source;
     char sha[41];
+    unsigned loaded; /* the link's, zero in the definition */
 } mgw_redis_script_t;
 
 /*

@@ -371,15 +371,15 @@ typedef struct mgw_tracing_s {
  * share limits, quotas and WebSocket connections through. Read at start-up; a reload that
  * changes it is logged and takes effect at the next start (cluster/cluster.h). */
 typedef struct mgw_cluster_conf_s {
-    const char *node_id;        /* unique in the cluster */
-    const char *redis_address;  /* IP address or host name */
+    const char *node_id;       /* unique in the cluster */
+    const char *redis_address; /* IP address or host name */
     int redis_port;
     const char *redis_password; /* the first line of password_file, or NULL */
     int redis_database;
-    uint64_t timeout_ms;        /* a command unanswered this long: Redis is down */
-    uint64_t sync_interval_ms;  /* local shares are settled with Redis this often */
-    int expected_nodes;         /* the fallback divisor; 0: the nodes last seen alive */
-    const char *key_prefix;     /* every key and channel starts with it and ':' */
+    uint64_t timeout_ms;       /* a command unanswered this long: Redis is down */
+    uint64_t sync_interval_ms; /* local shares are settled with Redis this often */
+    int expected_nodes;        /* the fallback divisor; 0: the nodes last seen alive */
+    const char *key_prefix;    /* every key and channel starts with it and ':' */
 } mgw_cluster_conf_t;
 
 typedef struct mgw_gen_s {

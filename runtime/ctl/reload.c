@@ -16,6 +16,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "base/stat.h"
+#include "cluster/cluster.h"
 #include "conf/config.h"
 #include "ctl/manage.h"
 #include "gw/metrics.h"
@@ -227,6 +228,7 @@ int mgw__reload_start(const char *why, mgw_reload_cb cb, void *ud)
     mgw_jwt_gen_prepare(g); /* before any worker sees it */
     mgw_metrics_gen_prepare(g);
     mgw_ws_gen_prepare(g);
+    mgw_cluster_gen(g); /* the shared parts' view of it; a changed `cluster` is logged */
     R.reloads[1]++;
     R.in_progress = 1;
     R.cb = cb;

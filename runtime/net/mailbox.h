@@ -23,6 +23,7 @@ enum {
     MGW_MSG_WS_CALL,  /* an @connections operation, data: the mgw_ws_call_t (ws/) */
     MGW_MSG_WS_REPLY, /* its outcome, back on the caller's loop (ws/) */
     MGW_MSG_JWKS,     /* a fetch of JWT keys ended, data: the key source (auth/) */
+    MGW_MSG_CLUSTER,  /* a function to run on the main loop (cluster/cluster.h) */
     MGW_MSG__COUNT
 };
 

@@ -10,6 +10,7 @@
 local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 package.path = here .. "?.lua;" .. package.path
 local h = require "helpers"
+local prom = require "prom"
 
 local cl = {}
 
@@ -59,23 +60,42 @@ function cl.section(redis, id, extra)
     return c
 end
 
+cl.TOKEN = "cluster-e2e-token-0123456789abcdef"
+
 -- Starts n nodes sharing redis: conf_for(i) returns node i's configuration (its
--- `cluster` section is added when it has none: node_id "node<i>"). Returns the list of
--- gateway processes (helpers.start_gateway's), node i with .node_id.
+-- `cluster` section is added when it has none: node_id "node<i>"; its management
+-- listener when it has none, on a free port with the token cl.TOKEN). opts[i]: node i's
+-- helpers.start_gateway options. Returns the list of gateway processes
+-- (helpers.start_gateway's), node i with .node_id, .mport and .token.
 function cl.start_nodes(n, redis, conf_for, opts)
     local nodes = {}
     for i = 1, n do
         local conf = conf_for(i)
         conf.cluster = conf.cluster or cl.section(redis, "node" .. i)
-        local ok, gw = pcall(h.start_gateway, conf, opts and opts[i])
+        local o = opts and opts[i] or {}
+        o.dir = o.dir or h.tmpdir()
+        if conf.management == nil then
+            h.write_file(o.dir .. "/token", cl.TOKEN .. "\n")
+            os.execute("chmod 600 " .. h.sh_quote(o.dir .. "/token"))
+            conf.management = { address = "127.0.0.1", port = h.free_port(), token_file = o.dir .. "/token" }
+        end
+        local ok, gw = pcall(h.start_gateway, conf, o)
         if not ok then
             cl.stop_nodes(nodes)
             error(gw, 2)
         end
         gw.node_id = conf.cluster.node_id
+        gw.mport = conf.management.port
+        gw.token = conf.management.token_file == o.dir .. "/token" and cl.TOKEN or nil
         nodes[i] = gw
     end
     return nodes
+end
+
+-- The value of the sample name{labels} in node's GET /metrics (nil: not there).
+function cl.metric(node, name, labels)
+    local samples = prom.parse(prom.scrape(h, node.mport, node.token))
+    return samples[prom.key(name, labels)]
 end
 
 -- Waits until every node's error log says Redis is reachable (bounded); returns true.
