@@ -9,6 +9,7 @@
 
 #include "auth/jwt.h"
 #include "cluster/cluster.h"
+#include "cluster/throttle.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "conf/config.h"
@@ -211,6 +212,8 @@ static int serve(mgw_gen_t *gen)
     mgw_worker_ops_register(&mgw__cluster_worker_ops); /* cluster: the link to Redis */
     mgw_worker_ops_register(&lua_worker_ops);          /* lua */
     mgw_worker_ops_register(&mgw__reload_worker_ops);  /* ctl: generations, management */
+    /* The cluster's parts (cluster/cluster.h): the throttle buckets' shares. */
+    mgw_cluster_part_register(&mgw__cluster_throttle_part);
     /* The request core's tables (gw/gw.h): the HTTP/1 response writer and the http
      * integration; the Lua policy hooks (request bodies among them), the lua integration
      * and the lua authorizer. */
