@@ -160,9 +160,12 @@ static void settled(const mgw_redis_reply_t *reply, void *ud)
                           reply->type == REDIS_REPLY_ERROR ? reply->str : "");
             T.logged_error = 1;
         }
-        /* Redis did not take them: the returned tokens are the node's again. */
+        /* Redis did not take them: the returned tokens are the node's again. A bucket
+         * left with nothing runs on its fallback limit until a settlement succeeds. */
         if (s->ret && mgw_bucket_mode(b) == MGW_BUCKET_SHARED) mgw_bucket_share_add(b, s->ret);
         s->ret = 0;
+        if (mgw_bucket_mode(b) != MGW_BUCKET_SHARED || mgw_bucket_share(b) <= 0)
+            mgw_bucket_fallback(b, (unsigned)mgw_cluster_nodes());
         return;
     }
     mgw_stat_add(T.out[OUT_OK], 1);

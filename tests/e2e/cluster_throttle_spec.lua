@@ -177,4 +177,45 @@ describe("cluster throttle", function()
         cl.stop_nodes(nodes)
         assert(ok_all, err)
     end)
+    it("logs a settlement Redis refuses once and serves on the fallback limit", function()
+        -- a Redis without EVALSHA (renamed away): every settlement is an error reply
+        local port, rdir = h.free_port(), h.tmpdir()
+        local redis = h.spawn({ "redis-server", "--port", tostring(port), "--bind", "127.0.0.1",
+            "--dir", rdir, "--save", "", "--appendonly", "no", "--protected-mode", "no",
+            "--rename-command", "EVALSHA", "" }, rdir, "redis")
+        redis.port = port
+        assert.truthy(h.wait_for(function() return h.port_open(port) end, 10), "redis-server did not start")
+        local nodes = cl.start_nodes(1, redis, function()
+            local c = conf(redis, 2)
+            c.cluster = cl.section(redis, "solo", { expected_nodes = 4 })
+            return c
+        end)
+        local ok_all, err = pcall(function()
+            assert.truthy(cl.wait_up(nodes), "the node did not reach Redis")
+            -- a burst of 100 over 4 nodes: 25 at once, then 25/s
+            local c = h.connect(nodes[1].port, 5)
+            local admitted, other = 0, {}
+            for _ = 1, 40 do
+                assert(c:send("GET /x HTTP/1.1\r\nHost: gw.test\r\n\r\n"))
+                local r = assert(c:read_response())
+                if r.status == 200 then
+                    admitted = admitted + 1
+                elseif r.status ~= 429 then
+                    other[#other + 1] = r.status
+                end
+            end
+            c:close()
+            assert.are.same({}, other)
+            assert.is_true(admitted >= 25 and admitted <= 35, "admitted " .. admitted)
+            assert.truthy(h.wait_for(function()
+                return nodes[1].stderr():find("cluster: the throttle settlement failed in Redis: ERR unknown command", 1, true)
+            end, 5), nodes[1].stderr())
+            socket.sleep(0.5)
+            local _, n = nodes[1].stderr():gsub("the throttle settlement failed", "")
+            assert.are.equal(1, n)
+        end)
+        cl.stop_nodes(nodes)
+        redis:stop()
+        assert(ok_all, err)
+    end)
 end)
