@@ -9,7 +9,9 @@
 
 #include "auth/jwt.h"
 #include "cluster/cluster.h"
+#include "cluster/quota.h"
 #include "cluster/throttle.h"
+#include "cluster/wafrate.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "conf/config.h"
@@ -207,13 +209,14 @@ static const mgw_worker_ops_t lua_worker_ops = {
 /* Serves gen with every layer in place, lowest first (net/worker.h has the order's rules). */
 static int serve(mgw_gen_t *gen)
 {
-    mgw_worker_ops_register(&upstream_worker_ops);     /* http */
-    mgw_worker_ops_register(&mgw__otlp_worker_ops);    /* http: span export, on the pools */
-    mgw_worker_ops_register(&mgw__cluster_worker_ops); /* cluster: the link to Redis */
-    mgw_worker_ops_register(&lua_worker_ops);          /* lua */
-    mgw_worker_ops_register(&mgw__reload_worker_ops);  /* ctl: generations, management */
-    /* The cluster's parts (cluster/cluster.h): the throttle buckets' shares. */
-    mgw_cluster_part_register(&mgw__cluster_throttle_part);
+    mgw_worker_ops_register(&upstream_worker_ops);         /* http */
+    mgw_worker_ops_register(&mgw__otlp_worker_ops);        /* http: span export, on the pools */
+    mgw_worker_ops_register(&mgw__cluster_worker_ops);     /* cluster: the link to Redis */
+    mgw_worker_ops_register(&lua_worker_ops);              /* lua */
+    mgw_worker_ops_register(&mgw__reload_worker_ops);      /* ctl: generations, management */
+    mgw_cluster_part_register(&mgw_cluster_throttle_part); /* cluster: throttle buckets */
+    mgw_cluster_part_register(&mgw_cluster_quota_part);    /* cluster: usage-plan quotas */
+    mgw_cluster_part_register(&mgw_cluster_waf_rate_part); /* cluster: rate-based rules */
     /* The request core's tables (gw/gw.h): the HTTP/1 response writer and the http
      * integration; the Lua policy hooks (request bodies among them), the lua integration
      * and the lua authorizer. */

@@ -20,6 +20,7 @@
 local ffi = require "ffi"
 local base = require "moongate.base"
 local policy = require "moongate.policy"
+local cjson_safe = require "cjson.safe"
 local request = require "moongate.request"
 local hooks = require "moongate.hooks"
 local connections = require "moongate.connections"
@@ -42,6 +43,11 @@ int mgw_ffi_runtime_is_text(const char *p, size_t n);
 int mgw_ffi_runtime_integ_status(mgw_req_t *r, int status);
 int mgw_ffi_runtime_failed(mgw_req_t *r, int hook, int budget, const char *policy, size_t n,
                            uint32_t *handle);
+int mgw_ffi_cluster_get(mgw_req_t *r, const char *ns, size_t nsn, const char *key, size_t kn,
+                        const char **err);
+int mgw_ffi_cluster_result(mgw_req_t *r, mgw_str_t *val);
+int mgw_ffi_cluster_set(const char *ns, size_t nsn, const char *key, size_t kn, const char *val,
+                        size_t vn, uint64_t ttl_ms);
 ]]
 
 local C = ffi.C
@@ -50,7 +56,7 @@ local C = ffi.C
 hooks.set_text_check(function(s)
   return C.mgw_ffi_runtime_is_text(s, #s) == 1
 end)
-local ffi_new, ffi_cast = ffi.new, ffi.cast
+local ffi_new, ffi_cast, ffi_string = ffi.new, ffi.cast, ffi.string
 local type, pairs, ipairs, next, tostring, tonumber =
   type, pairs, ipairs, next, tostring, tonumber
 local co_yield = coroutine.yield
@@ -372,6 +378,38 @@ local function cache_put(c, key, res, expires, now)
   c.entries[key] = { result = res, expires = expires }
 end
 
+-- The shared cache (use.shared_cache, README "Running a cluster"): decisions in Redis,
+-- keyed by a digest of the authorizer's fingerprint and of the identity values, as JSON.
+-- A read waits for Redis at most cluster.sync_interval_ms (then it is a miss).
+local shared_val = ffi_new("mgw_str_t[1]")
+local shared_err = ffi_new("const char *[1]")
+
+local function shared_get(st, use, key, expires)
+  local r = st.slot.r
+  local fp = use.fingerprint
+  local rc = C.mgw_ffi_cluster_get(r, fp, #fp, key, #key, shared_err)
+  if rc == 1 then
+    request.wait(1)
+  end
+  if rc < 0 or C.mgw_ffi_cluster_result(r, shared_val) ~= 1 then
+    return nil
+  end
+  local res = cjson_safe.decode(ffi_string(shared_val[0].p, shared_val[0].n))
+  if type(res) ~= "table" then
+    return nil
+  end
+  cache_put(cache_for(use), key, res, expires, now_ms(r))
+  return { result = res, expires = expires }
+end
+
+local function shared_put(use, key, res, ttl)
+  local text = cjson_safe.encode(res)
+  if text then
+    local fp = use.fingerprint
+    C.mgw_ffi_cluster_set(fp, #fp, key, #key, text, #text, ttl * 1000)
+  end
+end
+
 local RUN = {}
 
 RUN[HOOK.WAF] = function(st, use)
@@ -437,6 +475,9 @@ RUN[HOOK.AUTHORIZE] = function(st, use)
   local now = c and now_ms(st.slot.r)
   local hit = c and c.entries[key]
   local lookup = 0 -- the cache's series: hit, miss, or none without a cache
+  if not (hit and hit.expires > now) and c and use.shared_cache then
+    hit = shared_get(st, use, key, now + ttl * 1000)
+  end
   if hit and hit.expires > now then
     d = hooks.authorizer_decision(hit.result, auth)
     lookup = use.stat_hit
@@ -446,6 +487,9 @@ RUN[HOOK.AUTHORIZE] = function(st, use)
     -- Allow and deny results are remembered; 401 and failures are not.
     if c and d.result then
       cache_put(c, key, d.result, now_ms(st.slot.r) + ttl * 1000, now)
+      if use.shared_cache then
+        shared_put(use, key, d.result, ttl)
+      end
     end
   end
   metrics_count(st.slot.r, use.stat[d.outcome] or 0, lookup)

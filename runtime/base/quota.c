@@ -18,10 +18,19 @@
 #define COUNT_MASK ((1ull << COUNT_BITS) - 1)
 #define MAX_SLOTS 65536
 
-/* state = period index << 40 | count; a new period starts counting from zero. */
+/* Why a slot is dirty: changed since the file last had it, since Redis last had it. */
+#define DIRTY_WAL 1
+#define DIRTY_SYNC 2
+/* others' value that matches no period */
+#define NO_OTHERS UINT64_MAX
+
+/* state = period index << 40 | count; a new period starts counting from zero. others:
+ * the same for what the other nodes of a cluster counted. */
 struct mgw_quota_s {
     _Atomic uint64_t state;
-    _Atomic int dirty;
+    _Atomic uint64_t others;
+    _Atomic int dirty;    /* DIRTY_* bits */
+    int kind;             /* MGW_QUOTA_*, -1: unknown */
     int64_t first_period; /* the period the slot was first used in (-1: not yet) */
     char *key;
 };
@@ -185,13 +194,22 @@ mgw_quota_t *mgw_quota_slot(const char *key)
         pthread_mutex_unlock(&lock);
         return NULL;
     }
-    mgw_quota_t *q = mgw_calloc(1, sizeof(*q));
+    /* a cache line of its own: state, others and dirty are read and written together */
+    mgw_quota_t *q = aligned_alloc(64, (sizeof(*q) + 63) / 64 * 64);
+    if (q == NULL) {
+        pthread_mutex_unlock(&lock);
+        return NULL;
+    }
+    memset(q, 0, sizeof(*q));
     q->key = mgw_strdup(key);
     q->first_period = -1;
+    q->kind = -1;
+    atomic_init(&q->others, NO_OTHERS);
     record_t *r = find_record(key);
     if (r) {
         atomic_init(&q->state, (uint64_t)r->period << COUNT_BITS | (r->count & COUNT_MASK));
         q->first_period = r->first;
+        atomic_init(&q->dirty, DIRTY_SYNC); /* Redis may not have it (cluster/quota.c) */
     }
     slots[nslots++] = q;
     pthread_mutex_unlock(&lock);
@@ -205,18 +223,20 @@ int mgw_quota_take(mgw_quota_t *q, int period, uint64_t limit, uint64_t offset, 
     if (q->first_period < 0) q->first_period = cur; /* benign race: same value */
     uint64_t allowed = limit - (cur == q->first_period && offset < limit ? offset : 0);
     *reset_s = (uint64_t)(mgw_quota_period_end(period, cur) - now);
+    uint64_t o = atomic_load_explicit(&q->others, memory_order_relaxed);
+    uint64_t others = (int64_t)(o >> COUNT_BITS) == cur ? o & COUNT_MASK : 0;
     uint64_t s = atomic_load_explicit(&q->state, memory_order_relaxed);
     for (;;) {
         uint64_t count = (int64_t)(s >> COUNT_BITS) == cur ? s & COUNT_MASK : 0;
-        if (count >= allowed) {
+        if (count + others >= allowed) {
             *remaining = 0;
             return 0;
         }
         uint64_t next = (uint64_t)cur << COUNT_BITS | (count + 1);
         if (atomic_compare_exchange_weak_explicit(&q->state, &s, next, memory_order_relaxed,
                                                   memory_order_relaxed)) {
-            *remaining = allowed - count - 1;
-            atomic_store_explicit(&q->dirty, 1, memory_order_relaxed);
+            *remaining = allowed - count - others - 1;
+            atomic_store_explicit(&q->dirty, DIRTY_WAL | DIRTY_SYNC, memory_order_relaxed);
             return 1;
         }
     }
@@ -225,7 +245,87 @@ int mgw_quota_take(mgw_quota_t *q, int period, uint64_t limit, uint64_t offset, 
 void mgw_quota_refund(mgw_quota_t *q)
 {
     atomic_fetch_sub_explicit(&q->state, 1, memory_order_relaxed);
-    atomic_store_explicit(&q->dirty, 1, memory_order_relaxed);
+    atomic_store_explicit(&q->dirty, DIRTY_WAL | DIRTY_SYNC, memory_order_relaxed);
+}
+
+/* ---- counts of other nodes ---- */
+
+void mgw_quota_set_kind(mgw_quota_t *q, int kind)
+{
+    q->kind = kind;
+}
+
+int mgw_quota_kind(const mgw_quota_t *q)
+{
+    return q->kind;
+}
+
+int mgw_quota_nslots(void)
+{
+    pthread_mutex_lock(&lock);
+    int n = nslots;
+    pthread_mutex_unlock(&lock);
+    return n;
+}
+
+mgw_quota_t *mgw_quota_at(int i)
+{
+    /* slots below a count read under the lock are set and never change */
+    return i >= 0 && i < MAX_SLOTS ? slots[i] : NULL;
+}
+
+const char *mgw_quota_key(const mgw_quota_t *q)
+{
+    return q->key;
+}
+
+int mgw_quota_own(mgw_quota_t *q, int64_t *period, uint64_t *count)
+{
+    /* a load first: most slots of a large table have not changed */
+    int changed =
+        (atomic_load_explicit(&q->dirty, memory_order_relaxed) & DIRTY_SYNC) &&
+        (atomic_fetch_and_explicit(&q->dirty, ~DIRTY_SYNC, memory_order_relaxed) & DIRTY_SYNC);
+    uint64_t s = atomic_load_explicit(&q->state, memory_order_relaxed);
+    *period = (int64_t)(s >> COUNT_BITS);
+    *count = s & COUNT_MASK;
+    return changed;
+}
+
+void mgw_quota_mark(mgw_quota_t *q)
+{
+    atomic_fetch_or_explicit(&q->dirty, DIRTY_SYNC, memory_order_relaxed);
+}
+
+void mgw_quota_mark_all(void)
+{
+    pthread_mutex_lock(&lock);
+    for (int i = 0; i < nslots; i++)
+        mgw_quota_mark(slots[i]);
+    pthread_mutex_unlock(&lock);
+}
+
+void mgw_quota_set_others(mgw_quota_t *q, int64_t period, uint64_t count)
+{
+    if (count > COUNT_MASK) count = COUNT_MASK;
+    atomic_store_explicit(&q->others, (uint64_t)period << COUNT_BITS | count, memory_order_relaxed);
+}
+
+uint64_t mgw_quota_others(const mgw_quota_t *q, int64_t period)
+{
+    uint64_t o = atomic_load_explicit(&q->others, memory_order_relaxed);
+    return (int64_t)(o >> COUNT_BITS) == period ? o & COUNT_MASK : 0;
+}
+
+void mgw_quota_adopt(mgw_quota_t *q, int64_t period, uint64_t n)
+{
+    uint64_t s = atomic_load_explicit(&q->state, memory_order_relaxed), next;
+    do {
+        uint64_t count = (int64_t)(s >> COUNT_BITS) == period ? s & COUNT_MASK : 0;
+        if ((int64_t)(s >> COUNT_BITS) > period) return; /* a later period began meanwhile */
+        next = (uint64_t)period << COUNT_BITS | ((count + n) & COUNT_MASK);
+    } while (!atomic_compare_exchange_weak_explicit(&q->state, &s, next, memory_order_relaxed,
+                                                    memory_order_relaxed));
+    atomic_fetch_or_explicit(&q->dirty, DIRTY_WAL, memory_order_relaxed);
 }
 
 /*
@@ -262,7 +362,8 @@ void mgw_quota_flush(void)
     if (wal_bytes > COMPACT_BYTES) compact_live();
     for (int i = 0; i < nslots; i++) {
         mgw_quota_t *q = slots[i];
-        if (!atomic_exchange_explicit(&q->dirty, 0, memory_order_relaxed)) continue;
+        if (!(atomic_fetch_and_explicit(&q->dirty, ~DIRTY_WAL, memory_order_relaxed) & DIRTY_WAL))
+            continue;
         uint64_t s = atomic_load_explicit(&q->state, memory_order_relaxed);
         char line[1024];
         int n = format_record(line, sizeof(line), q->key, (int64_t)(s >> COUNT_BITS),

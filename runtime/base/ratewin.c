@@ -23,6 +23,7 @@
 typedef struct {
     _Alignas(64) _Atomic uint64_t key; /* the key's hash; 0: never used */
     _Atomic uint64_t sub[RING];        /* sub-window e is at sub[e % RING] */
+    _Atomic uint64_t others;           /* shared stores: the other nodes' count, tagged as a sub */
 } slot_t;
 
 struct mgw_ratewin_s {
@@ -31,7 +32,10 @@ struct mgw_ratewin_s {
     int refs; /* under the registry's lock */
     uint64_t sub_ms;
     uint64_t limit;
-    slot_t *slots; /* MGW_RATEWIN_SLOTS */
+    uint64_t offset_ms;     /* added to every now_ms (shared stores: wall clock) */
+    _Atomic uint64_t *hits; /* shared stores: a bit per place hit since last reported */
+    slot_t *slots;          /* MGW_RATEWIN_SLOTS */
+    uint32_t scan;          /* where mgw_ratewin_changed goes on from */
 };
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -147,6 +151,7 @@ void mgw_ratewin_release(mgw_ratewin_t *w)
     pthread_mutex_unlock(&registry_lock);
     if (!last) return;
     munmap(w->slots, sizeof(slot_t) * MGW_RATEWIN_SLOTS);
+    free((void *)w->hits);
     free(w->name);
     free(w);
 }
@@ -201,9 +206,11 @@ static slot_t *find(mgw_ratewin_t *w, uint64_t h, uint64_t e, uint64_t left, int
         if (atomic_compare_exchange_strong(&target->key, &k, h)) {
             /* Another key's old counts go (a request of that key counted at this very
              * instant may land here: one request, once). */
-            if (k != 0)
+            if (k != 0) {
                 for (int i = 0; i < RING; i++)
                     atomic_store_explicit(&target->sub[i], 0, memory_order_relaxed);
+                atomic_store_explicit(&target->others, 0, memory_order_relaxed);
+            }
             return target;
         }
         if (k == h) return target; /* another thread took it for the same key */
@@ -218,8 +225,24 @@ static uint64_t hash_key(const void *key, size_t n)
     return h ? h : 1;
 }
 
+/* What the other nodes counted for s's key, when it was set this sub-window or the last. */
+static uint64_t others_of(const slot_t *s, uint64_t e)
+{
+    uint64_t v = atomic_load_explicit(&s->others, memory_order_relaxed), tag = v >> COUNT_BITS;
+    return tag == (e & TAG_MASK) || tag == ((e - 1) & TAG_MASK) ? v & COUNT_MASK : 0;
+}
+
+/* Notes place i as hit (a shared store's): one load when it already is. */
+static void note_hit(mgw_ratewin_t *w, size_t i)
+{
+    uint64_t bit = 1ull << (i & 63);
+    if (!(atomic_load_explicit(&w->hits[i >> 6], memory_order_relaxed) & bit))
+        atomic_fetch_or_explicit(&w->hits[i >> 6], bit, memory_order_relaxed);
+}
+
 uint64_t mgw_ratewin_hit(mgw_ratewin_t *w, const void *key, size_t n, uint64_t now_ms)
 {
+    now_ms += w->offset_ms;
     uint64_t e = now_ms / w->sub_ms, left = w->sub_ms - now_ms % w->sub_ms;
     slot_t *s = find(w, hash_key(key, n), e, left, 1);
     if (s == NULL) return 0;
@@ -232,18 +255,23 @@ uint64_t mgw_ratewin_hit(mgw_ratewin_t *w, const void *key, size_t n, uint64_t n
             nv = tag << COUNT_BITS | 1;
     } while (!atomic_compare_exchange_weak_explicit(c, &v, nv, memory_order_relaxed,
                                                     memory_order_relaxed));
-    return count_of(s, e, left, w->sub_ms);
+    if (w->hits == NULL) return count_of(s, e, left, w->sub_ms);
+    note_hit(w, (size_t)(s - w->slots));
+    return count_of(s, e, left, w->sub_ms) + others_of(s, e);
 }
 
 uint64_t mgw_ratewin_count(mgw_ratewin_t *w, const void *key, size_t n, uint64_t now_ms)
 {
+    now_ms += w->offset_ms;
     uint64_t e = now_ms / w->sub_ms, left = w->sub_ms - now_ms % w->sub_ms;
     slot_t *s = find(w, hash_key(key, n), e, left, 0);
-    return s ? count_of(s, e, left, w->sub_ms) : 0;
+    if (s == NULL) return 0;
+    return count_of(s, e, left, w->sub_ms) + (w->hits ? others_of(s, e) : 0);
 }
 
 uint64_t mgw_ratewin_keys(mgw_ratewin_t *w, uint64_t now_ms)
 {
+    now_ms += w->offset_ms;
     uint64_t e = now_ms / w->sub_ms, left = w->sub_ms - now_ms % w->sub_ms, n = 0;
     for (size_t i = 0; i < MGW_RATEWIN_SLOTS; i++) {
         const slot_t *s = &w->slots[i];
@@ -252,4 +280,94 @@ uint64_t mgw_ratewin_keys(mgw_ratewin_t *w, uint64_t now_ms)
         if (count_of(s, e, left, w->sub_ms) || count_of(s, e, w->sub_ms, w->sub_ms)) n++;
     }
     return n;
+}
+
+/* ---- sharing with other nodes ---- */
+
+void mgw_ratewin_seed(const uint64_t k[2])
+{
+    pthread_mutex_lock(&registry_lock);
+    sip_key[0] = k[0];
+    sip_key[1] = k[1];
+    pthread_mutex_unlock(&registry_lock);
+}
+
+void mgw_ratewin_share(mgw_ratewin_t *w, uint64_t offset_ms)
+{
+    if (w->hits) return;
+    w->offset_ms = offset_ms;
+    w->hits = mgw_calloc(MGW_RATEWIN_SLOTS / 64, sizeof(*w->hits));
+}
+
+mgw_ratewin_t *mgw_ratewin_ref(mgw_ratewin_t *w)
+{
+    pthread_mutex_lock(&registry_lock);
+    w->refs++;
+    pthread_mutex_unlock(&registry_lock);
+    return w;
+}
+
+const char *mgw_ratewin_name(const mgw_ratewin_t *w)
+{
+    return w->name;
+}
+
+uint64_t mgw_ratewin_sub_ms(const mgw_ratewin_t *w)
+{
+    return w->sub_ms;
+}
+
+/* This node's requests in sub-window e of slot s. */
+static uint64_t sub_count(const slot_t *s, uint64_t e)
+{
+    uint64_t v = atomic_load_explicit(&s->sub[e % RING], memory_order_relaxed);
+    return (v >> COUNT_BITS) == (e & TAG_MASK) ? v & COUNT_MASK : 0;
+}
+
+int mgw_ratewin_changed(mgw_ratewin_t *w, uint64_t now_ms, mgw_ratewin_own_t *out, int max)
+{
+    if (w->hits == NULL) return 0;
+    now_ms += w->offset_ms;
+    uint64_t e = now_ms / w->sub_ms, left = w->sub_ms - now_ms % w->sub_ms;
+    int n = 0;
+    uint32_t words = MGW_RATEWIN_SLOTS / 64, next = w->scan;
+    for (uint32_t i = 0; i < words && n < max; i++) {
+        uint32_t wi = (w->scan + i) % words;
+        uint64_t bits = atomic_exchange_explicit(&w->hits[wi], 0, memory_order_relaxed), again = 0;
+        while (bits) {
+            int b = __builtin_ctzll(bits);
+            bits &= bits - 1;
+            const slot_t *s = &w->slots[wi * 64 + (uint32_t)b];
+            mgw_ratewin_own_t *o = &out[n];
+            o->slot = wi * 64 + (uint32_t)b;
+            o->hash = atomic_load_explicit(&s->key, memory_order_relaxed);
+            o->sub = e;
+            o->own[0] = sub_count(s, e);
+            o->own[1] = sub_count(s, e - 1);
+            if (o->hash == 0) continue;
+            /* a key this node counts in the window is settled again (the others' change) */
+            if (count_of(s, e, left, w->sub_ms)) again |= 1ull << b;
+            if (++n == max) break;
+        }
+        /* a word left unfinished is where the next call begins */
+        next = bits ? wi : (wi + 1) % words;
+        if (bits | again)
+            atomic_fetch_or_explicit(&w->hits[wi], bits | again, memory_order_relaxed);
+    }
+    w->scan = next;
+    return n;
+}
+
+void mgw_ratewin_mark(mgw_ratewin_t *w, const mgw_ratewin_own_t *o)
+{
+    if (w->hits) note_hit(w, o->slot);
+}
+
+void mgw_ratewin_set_others(mgw_ratewin_t *w, const mgw_ratewin_own_t *o, uint64_t count)
+{
+    slot_t *s = &w->slots[o->slot % MGW_RATEWIN_SLOTS];
+    if (atomic_load_explicit(&s->key, memory_order_relaxed) != o->hash) return;
+    if (count > COUNT_MASK) count = COUNT_MASK;
+    atomic_store_explicit(&s->others, (o->sub & TAG_MASK) << COUNT_BITS | count,
+                          memory_order_relaxed);
 }

@@ -58,6 +58,47 @@ uint64_t mgw_ratewin_count(mgw_ratewin_t *w, const void *key, size_t n, uint64_t
 /* The number of keys that count at now_ms (made a request in the last 1.1 windows). */
 uint64_t mgw_ratewin_keys(mgw_ratewin_t *w, uint64_t now_ms);
 
+/*
+ * ---- sharing with other nodes (cluster/wafrate.c, README "Running a cluster") ----
+ * A shared store lines its sub-windows up on the wall clock (every now_ms gets offset_ms
+ * added: wall clock minus the monotonic one), notes which keys requests hit, and adds to
+ * each count what the other nodes counted for the key, as last set by the main thread
+ * (a value older than one sub-window is not used). A store that is not shared pays one
+ * add and one well-predicted branch per request.
+ */
+
+/* Makes w shared (before any request counts in it; a second call changes nothing). */
+void mgw_ratewin_share(mgw_ratewin_t *w, uint64_t offset_ms);
+/* Sets the key of the keyed hash (before any store counts): nodes that share stores must
+ * hash keys alike. */
+void mgw_ratewin_seed(const uint64_t k[2]);
+/* A new reference to w (release it with mgw_ratewin_release). */
+mgw_ratewin_t *mgw_ratewin_ref(mgw_ratewin_t *w);
+/* The name w was made with, and its sub-window in milliseconds. */
+const char *mgw_ratewin_name(const mgw_ratewin_t *w);
+uint64_t mgw_ratewin_sub_ms(const mgw_ratewin_t *w);
+
+/* A key of a shared store as mgw_ratewin_changed reports it. */
+typedef struct {
+    uint32_t slot;   /* where the store keeps it */
+    uint64_t hash;   /* the key's hash: the same on every node */
+    uint64_t sub;    /* the current sub-window: (now_ms + offset_ms) / sub_ms */
+    uint64_t own[2]; /* this node's requests in sub-window sub and in sub - 1 */
+} mgw_ratewin_own_t;
+
+/*
+ * Up to max keys of shared store w to settle, with this node's counts at now_ms (the
+ * monotonic clock): the keys requests hit since they were last reported, and again each
+ * call the keys this node still counts in the window (their others' count changes).
+ * Calls go on where the last one stopped. Returns the number written to out. Main thread.
+ */
+int mgw_ratewin_changed(mgw_ratewin_t *w, uint64_t now_ms, mgw_ratewin_own_t *out, int max);
+/* Notes key o as hit again (its counts could not be sent). */
+void mgw_ratewin_mark(mgw_ratewin_t *w, const mgw_ratewin_own_t *o);
+/* Sets what the other nodes counted for o's key in the window ending in sub-window o->sub
+ * (nothing when the store's place no longer holds that key). */
+void mgw_ratewin_set_others(mgw_ratewin_t *w, const mgw_ratewin_own_t *o, uint64_t count);
+
 /* Milliseconds on the monotonic clock. */
 uint64_t mgw_ratewin_now_ms(void);
 

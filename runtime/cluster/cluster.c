@@ -147,6 +147,11 @@ int mgw_cluster_nodes(void)
     return n > 0 ? n : 1;
 }
 
+uv_loop_t *mgw_cluster_loop(void)
+{
+    return cl.loop;
+}
+
 const mgw_cluster_conf_t *mgw_cluster_conf(void)
 {
     return cl.enabled ? &cl.conf : NULL;
@@ -184,8 +189,8 @@ static void update_state(void)
     } else {
         mgw_stat_add(cl.s_down, 1);
         const char *why = cl.cmd.why[0] ? cl.cmd.why : cl.sub.why;
-        mgw_log_error("cluster: Redis at %s is unreachable (%s): each node keeps limit / %d "
-                      "locally until it is back",
+        mgw_log_error("cluster: Redis at %s is unreachable (%s): this node throttles at "
+                      "limit / %d and counts quotas and rate rules alone until it is back",
                       cl.where, why, mgw_cluster_nodes());
     }
     EACH_PART(state, (up));

@@ -83,6 +83,9 @@ size_t mgw_cluster_key(char *out, size_t cap, const char *name);
 
 /* ---- commands, main thread ---- */
 
+/* The main loop (for a part's own timers). */
+uv_loop_t *mgw_cluster_loop(void);
+
 /*
  * Sends a command (argc arguments; lens NULL: C strings). cb runs once (see
  * mgw_redis_cb); cb may be NULL (fire and forget). Returns 0, or MGW_ECLOSED when Redis is

@@ -316,7 +316,7 @@ static void stop(void)
     }
 }
 
-const mgw_cluster_part_t mgw__cluster_throttle_part = {
+const mgw_cluster_part_t mgw_cluster_throttle_part = {
     .name = "throttle",
     .start = start,
     .tick = tick,

@@ -20,7 +20,7 @@
 
 #include "cluster/cluster.h"
 
-extern const mgw_cluster_part_t mgw__cluster_throttle_part;
+extern const mgw_cluster_part_t mgw_cluster_throttle_part;
 
 /*
  * The share arithmetic, pure: the demand estimate after a tick (tokens/second, an average

@@ -453,6 +453,7 @@ static void build_plans(builder_t *b, mgw_api_t *api)
                 snprintf(name, sizeof(name), "quota|%s|%s|%s|%s", api->id, plan->name, id,
                          periods[plan->quota_period]);
                 m->quota = mgw_quota_slot(name);
+                if (m->quota) mgw_quota_set_kind(m->quota, plan->quota_period);
             }
         }
         if (nk >= 0) lua_pop(b->L, 1);

@@ -144,7 +144,7 @@ typedef struct mgw_wafm_run_s {
 } mgw_wafm_run_t;
 
 /* What a waiting hook waits for. */
-enum { MGW_WAIT_NONE, MGW_WAIT_HTTP, MGW_WAIT_BODY, MGW_WAIT_WS };
+enum { MGW_WAIT_NONE, MGW_WAIT_HTTP, MGW_WAIT_BODY, MGW_WAIT_WS, MGW_WAIT_CLUSTER };
 
 typedef struct mgw_lhttp_s mgw_lhttp_t;
 typedef struct mgw_ws_call_s mgw_ws_call_t; /* ws/ws.h */
@@ -198,6 +198,9 @@ struct mgw_lreq_s {
     /* the @connections call in flight (ffi_ws.c), and the last one's outcome */
     mgw_ws_call_t *ws;
     int ws_status;
+    /* a shared cache read (ffi_cluster.c): in flight, and its answer */
+    int kv_wait, kv_found;
+    mgw_str_t kv_val;
     mgw_str_t ws_info;
 };
 
@@ -271,6 +274,8 @@ int mgw__hooks_lookup(mgw_req_t *r, int var, mgw_str_t arg, mgw_str_t *out);
 void mgw__hooks_body_done(mgw_req_t *r);
 /* 1 when the request body has fully arrived (bodyless requests included). */
 int mgw__hooks_body_complete(const mgw_req_t *r);
+/* The shared cache's mailbox kind (ffi_cluster.c). */
+void mgw__lkv_register(void);
 /* A waiting hook's event happened (HTTP response, body): resume it. */
 void mgw__hooks_wakeup(mgw_req_t *r);
 

@@ -24,6 +24,7 @@ enum {
     MGW_MSG_WS_REPLY, /* its outcome, back on the caller's loop (ws/) */
     MGW_MSG_JWKS,     /* a fetch of JWT keys ended, data: the key source (auth/) */
     MGW_MSG_CLUSTER,  /* a function to run on the main loop (cluster/cluster.h) */
+    MGW_MSG_LUA_KV,   /* a shared cache read's answer, back on its worker (lua/ffi_cluster.c) */
     MGW_MSG__COUNT
 };
 

@@ -471,6 +471,11 @@ local function check_authorizer(c, v, path, ctx)
         "must not be empty when ttl > 0 (the cache is keyed by them); set ttl = 0 to call the authorizer on every request")
     end
   end
+  if c.shared_cache and (c.ttl or 0) == 0 then
+    fail(ctx, join(path, "shared_cache"), "needs ttl > 0 (it shares the cache that ttl keeps)")
+  elseif c.shared_cache and not (type(ctx.raw) == "table" and ctx.raw.cluster) then
+    fail(ctx, join(path, "shared_cache"), "needs cluster (decisions are shared through its Redis)")
+  end
   check_lua_use(c, v, path, ctx)
 end
 

@@ -180,6 +180,10 @@ local lua_authorizer = {
       type = "integer", between = { 0, 3600 }, default = 300,
       description = "seconds a decision is cached per identity (0: no cache)",
     },
+    shared_cache = {
+      type = "boolean", default = false,
+      description = "with cluster: cached decisions are shared with the other nodes through Redis",
+    },
     token_pattern = {
       type = "string", check = lua_pattern_error,
       description = "TOKEN: a Lua pattern the token must match (else 401 without running the policy)",

@@ -332,7 +332,7 @@ local function shape_policies(out, c, ctx)
           where = join(join(api_path, "authorizers"), r.authorizer),
           policy = pid(az._policy), conf = az.config, kind = az.kind,
           identity_sources = az.identity_sources, ttl = az.ttl, token_pattern = az.token_pattern,
-          scopes = r.scopes or {},
+          shared_cache = az.shared_cache or nil, scopes = r.scopes or {},
           payload_format_version = payload_format(az.payload_format_version, a.protocol),
           rest = a.protocol == "rest" or nil,
         })

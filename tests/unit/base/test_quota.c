@@ -632,6 +632,85 @@ static void test_live_compaction_keeps_everything(void)
     teardown(dir);
 }
 
+/* Other nodes' counts (cluster/quota.c) -------------------------------------------------- */
+
+static void test_others_count_against_the_limit(void)
+{
+    char *dir = setup();
+    mgw_quota_t *q = mgw_quota_slot("cl|day");
+    int64_t day = mgw_quota_period(MGW_QUOTA_DAY, MON_2024);
+    uint64_t remaining, reset_s;
+    CHECK(mgw_quota_others(q, day) == 0);
+    mgw_quota_set_others(q, day, 6);
+    CHECK(mgw_quota_others(q, day) == 6);
+    CHECK(mgw_quota_take(q, MGW_QUOTA_DAY, 10, 0, MON_2024, &remaining, &reset_s) == 1);
+    CHECK(remaining == 3); /* 10 - 6 others - 1 */
+    CHECK(take_all(q, MGW_QUOTA_DAY, 10, 0, MON_2024, 100) == 3);
+    /* The others' count of another period does not apply: the next day starts afresh. */
+    CHECK(mgw_quota_others(q, day + 1) == 0);
+    CHECK(take_all(q, MGW_QUOTA_DAY, 10, 0, MON_2024 + DAY, 100) == 10);
+    /* Others over the limit: nothing is admitted, remaining is 0, not an underflow. */
+    mgw_quota_t *o = mgw_quota_slot("cl2|day");
+    mgw_quota_set_others(o, day, 50);
+    CHECK(mgw_quota_take(o, MGW_QUOTA_DAY, 10, 0, MON_2024, &remaining, &reset_s) == 0);
+    CHECK(remaining == 0);
+    teardown(dir);
+}
+
+static void test_own_reports_changes(void)
+{
+    char *dir = setup();
+    mgw_quota_t *q = mgw_quota_slot("own|day");
+    mgw_quota_set_kind(q, MGW_QUOTA_DAY);
+    CHECK(mgw_quota_kind(q) == MGW_QUOTA_DAY);
+    CHECK(mgw_quota_nslots() == 1 && mgw_quota_at(0) == q && mgw_quota_at(1) == NULL);
+    CHECK_STR(mgw_quota_key(q), "own|day");
+    int64_t period;
+    uint64_t count;
+    CHECK(mgw_quota_own(q, &period, &count) == 0); /* never used */
+    CHECK(take_all(q, MGW_QUOTA_DAY, 10, 0, MON_2024, 4) == 4);
+    CHECK(mgw_quota_own(q, &period, &count) == 1);
+    CHECK(period == mgw_quota_period(MGW_QUOTA_DAY, MON_2024) && count == 4);
+    CHECK(mgw_quota_own(q, &period, &count) == 0); /* reported once */
+    mgw_quota_refund(q);
+    CHECK(mgw_quota_own(q, &period, &count) == 1 && count == 3);
+    mgw_quota_mark(q);
+    CHECK(mgw_quota_own(q, &period, &count) == 1);
+    mgw_quota_mark_all();
+    CHECK(mgw_quota_own(q, &period, &count) == 1);
+    /* Reporting to Redis and appending to the file are apart: each sees the change. */
+    CHECK(open_dir(dir) == 0);
+    CHECK(take_all(q, MGW_QUOTA_DAY, 10, 0, MON_2024, 1) == 1);
+    CHECK(mgw_quota_own(q, &period, &count) == 1 && count == 4);
+    mgw_quota_flush();
+    char *text = read_text(wal_of(dir));
+    CHECK(count_lines(text) == 1);
+    teardown(dir);
+}
+
+static void test_adopt_and_replayed_slots_report(void)
+{
+    char *dir = setup();
+    CHECK(open_dir(dir) == 0);
+    mgw_quota_t *q = mgw_quota_slot("adopt|day");
+    int64_t day = mgw_quota_period(MGW_QUOTA_DAY, MON_2024);
+    CHECK(take_all(q, MGW_QUOTA_DAY, 10, 0, MON_2024, 2) == 2);
+    mgw_quota_adopt(q, day, 3); /* Redis knew 5 of this node's */
+    CHECK(take_all(q, MGW_QUOTA_DAY, 10, 0, MON_2024, 100) == 5);
+    mgw_quota_adopt(q, day - 1, 3); /* an older period's: ignored */
+    int64_t period;
+    uint64_t count;
+    mgw_quota_own(q, &period, &count);
+    CHECK(period == day && count == 10);
+    mgw_quota_flush();
+    /* After a restart a replayed slot reads as changed, so that Redis gets its count. */
+    reset_state();
+    CHECK(open_dir(dir) == 0);
+    q = mgw_quota_slot("adopt|day");
+    CHECK(mgw_quota_own(q, &period, &count) == 1 && count == 10 && period == day);
+    teardown(dir);
+}
+
 int main(void)
 {
     RUN(test_day_boundaries);
@@ -650,6 +729,9 @@ int main(void)
     RUN(test_binary_file);
     RUN(test_open_creates_dir);
     RUN(test_live_compaction_keeps_everything);
+    RUN(test_others_count_against_the_limit);
+    RUN(test_own_reports_changes);
+    RUN(test_adopt_and_replayed_slots_report);
     reset_state();
     return DONE();
 }

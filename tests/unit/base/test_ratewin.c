@@ -194,6 +194,88 @@ static void test_threads_count_exactly(void)
     mgw_ratewin_release(w);
 }
 
+/* Shared stores (cluster/wafrate.c): sub-windows on the wall clock, the keys hit reported
+ * once each, and the others' counts added while fresh. */
+static void test_shared_store(void)
+{
+    mgw_ratewin_t *w = mgw_ratewin_get("shared", MIN, 10);
+    uint64_t sub = mgw_ratewin_sub_ms(w), off = 5 * sub + 123;
+    CHECK(sub == MIN / 10);
+    CHECK_STR(mgw_ratewin_name(w), "shared");
+    mgw_ratewin_own_t o[4];
+    CHECK(mgw_ratewin_changed(w, T0, o, 4) == 0); /* not shared: nothing noted */
+    mgw_ratewin_share(w, off);
+    mgw_ratewin_share(w, 7); /* the first offset stays */
+    for (int i = 0; i < 3; i++)
+        mgw_ratewin_hit(w, "a", 1, T0);
+    mgw_ratewin_hit(w, "b", 1, T0);
+    CHECK(mgw_ratewin_changed(w, T0, o, 4) == 2);
+    uint64_t e = (T0 + off) / sub;
+    int ia = o[0].own[0] == 3 ? 0 : 1;
+    CHECK(o[ia].own[0] == 3 && o[ia].own[1] == 0 && o[ia].sub == e);
+    CHECK(o[1 - ia].own[0] == 1);
+    CHECK(o[0].hash != o[1].hash && o[0].hash && o[1].hash);
+    /* Keys counted in the window are reported at every call (their others change). */
+    CHECK(mgw_ratewin_changed(w, T0, o, 4) == 2);
+    /* The others' count adds to this node's while fresh (this sub-window or the next). */
+    mgw_ratewin_set_others(w, &o[ia], 20);
+    CHECK(mgw_ratewin_count(w, "a", 1, T0) == 23);
+    CHECK(mgw_ratewin_hit(w, "a", 1, T0 + sub) == 24);
+    CHECK(mgw_ratewin_count(w, "a", 1, T0 + 2 * sub) == 4); /* stale: left out */
+    CHECK(mgw_ratewin_count(w, "b", 1, T0) == 1);
+    /* A hit in the next sub-window: both sub-windows' own counts are reported. */
+    CHECK(mgw_ratewin_changed(w, T0 + sub, o, 4) == 2);
+    ia = o[0].own[1] == 3 ? 0 : 1;
+    CHECK(o[ia].own[0] == 1 && o[ia].own[1] == 3 && o[ia].sub == e + 1);
+    /* Out of the window: no longer reported. */
+    CHECK(mgw_ratewin_changed(w, T0 + 2 * MIN, o, 4) == 2);
+    CHECK(mgw_ratewin_changed(w, T0 + 2 * MIN, o, 4) == 0);
+    CHECK(mgw_ratewin_changed(w, T0 + sub, o, 4) == 0);
+    ia = 0;
+    mgw_ratewin_hit(w, "a", 1, T0 + sub);
+    CHECK(mgw_ratewin_changed(w, T0 + sub, o, 4) == 1);
+    /* mark: reported again; max bounds a call and the rest comes next time. */
+    mgw_ratewin_mark(w, &o[0]);
+    char key[16];
+    for (int i = 0; i < 9; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        mgw_ratewin_hit(w, key, strlen(key), T0 + sub);
+    }
+    /* (the ten keys in three calls of at most 4: each call goes on where the last stopped) */
+    uint64_t seen[12];
+    int got = 0;
+    for (int i = 0; i < 3; i++) {
+        int n = mgw_ratewin_changed(w, T0 + sub, o, 4);
+        CHECK(n == 4);
+        for (int j = 0; j < n; j++) {
+            int dup = 0;
+            for (int k = 0; k < got; k++)
+                dup |= seen[k] == o[j].hash;
+            if (!dup && got < 12) seen[got++] = o[j].hash;
+        }
+    }
+    CHECK(got == 10);
+    /* A new reference to the same store. */
+    mgw_ratewin_t *r = mgw_ratewin_ref(w);
+    CHECK(r == w);
+    mgw_ratewin_release(r);
+    mgw_ratewin_release(w);
+}
+
+/* Two stores seeded alike hash a key alike (two nodes of a cluster). */
+static void test_seed(void)
+{
+    static const uint64_t k[2] = {0x0123456789abcdefull, 0xfedcba9876543210ull};
+    mgw_ratewin_seed(k);
+    mgw_ratewin_t *w = mgw_ratewin_get("seeded", MIN, 10);
+    mgw_ratewin_share(w, 0);
+    mgw_ratewin_hit(w, "x", 1, T0);
+    mgw_ratewin_own_t o;
+    CHECK(mgw_ratewin_changed(w, T0, &o, 1) == 1);
+    CHECK(o.hash == siphash("x", 1, k));
+    mgw_ratewin_release(w);
+}
+
 int main(void)
 {
     RUN(test_counts_one_key);
@@ -205,5 +287,7 @@ int main(void)
     RUN(test_registry);
     RUN(test_flood_keeps_keys_over_the_limit);
     RUN(test_threads_count_exactly);
+    RUN(test_shared_store);
+    RUN(test_seed);
     return DONE();
 }

@@ -1,0 +1,127 @@
+-- The shared authorizer cache (README "Running a cluster", shared_cache): a decision one
+-- node's Lua authorizer made is a cache hit on another node; identity values never reach
+-- Redis; Redis down, every node still authorizes; the configuration errors.
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+package.path = here .. "?.lua;" .. package.path
+local h = require "helpers"
+local cl = require "cluster"
+
+-- The token says what the authorizer decides; every run is counted in the context.
+local POLICY = [[
+local M = {}
+function M.authorize(req, conf, auth)
+  local token = auth.identity_source[1]
+  return { isAuthorized = token:sub(1, 5) ~= "deny-", context = { who = token:sub(-4) } }
+end
+return M
+]]
+
+local function conf(shared)
+    return {
+        listen = { { address = "127.0.0.1", port = h.free_port(), api = "a" } },
+        apis = { a = {
+            stages = { ["$default"] = {} },
+            authorizers = { decide = { type = "lua", policy = "decide.lua",
+                identity_sources = { "$request.header.x-token" }, ttl = 300, shared_cache = shared } },
+            routes = { ["GET /x"] = { authorizer = "decide",
+                integration = { type = "mock", body = "ok" } } },
+        } },
+    }
+end
+
+local function start(n, redis, shared)
+    local opts = {}
+    for i = 1, n do
+        opts[i] = { dir = h.tmpdir() }
+        h.write_file(opts[i].dir .. "/decide.lua", POLICY)
+    end
+    return cl.start_nodes(n, redis, function() return conf(shared) end, opts)
+end
+
+local function get(node, token)
+    return h.curl({ node:url("/x"), "-H", "x-token: " .. token }).status
+end
+
+local function cache(node, result)
+    return cl.metric(node, "moongate_authorizer_cache_total",
+        { api = "a", authorizer = "decide", result = result }) or 0
+end
+
+describe("shared authorizer cache #e2e", function()
+    it("makes one node's decision a hit on the others, allow and deny alike", function()
+        local redis = cl.start_redis()
+        local nodes = start(3, redis, true)
+        local ok, err = pcall(function()
+            assert.truthy(cl.wait_up(nodes), nodes[1].stderr())
+            assert.equal(200, get(nodes[1], "alice-token-1234"))
+            assert.equal(403, get(nodes[1], "deny-mallory-0000"))
+            assert.equal(2, cache(nodes[1], "miss"))
+            -- the writes are fire-and-forget: wait until Redis has both
+            assert.truthy(h.wait_for(function()
+                local n = 0
+                for _ in redis:cli("KEYS", "moongate:authz:*"):gmatch("%S+") do n = n + 1 end
+                return n >= 2
+            end, 5), redis:cli("KEYS", "*"))
+            for i = 2, 3 do
+                assert.equal(200, get(nodes[i], "alice-token-1234"))
+                assert.equal(403, get(nodes[i], "deny-mallory-0000"))
+                assert.equal(2, cache(nodes[i], "hit"))
+                assert.equal(0, cache(nodes[i], "miss"))
+            end
+            -- a token no node has seen runs the authorizer
+            assert.equal(200, get(nodes[2], "bob-token-5678"))
+            assert.equal(1, cache(nodes[2], "miss"))
+
+            -- nothing in Redis names a token
+            local dump = ""
+            for key in redis:cli("KEYS", "moongate:authz:*"):gmatch("%S+") do
+                dump = dump .. key .. " " .. redis:cli("GET", key)
+            end
+            assert.falsy(dump:find("alice", 1, true), dump)
+            assert.falsy(dump:find("mallory", 1, true), dump)
+            assert.truthy(dump:find('"allowed":true', 1, true), dump)
+
+            -- Redis gone: every node authorizes by itself
+            redis:stop()
+            assert.truthy(h.wait_for(function()
+                return nodes[3].stderr():find("is unreachable", 1, true)
+            end, 5))
+            assert.equal(200, get(nodes[3], "carol-token-9999"))
+            assert.equal(1, cache(nodes[3], "miss"))
+        end)
+        pcall(cl.stop_nodes, nodes)
+        redis:stop()
+        assert(ok, err)
+    end)
+
+    it("keeps each node's cache its own without shared_cache", function()
+        local redis = cl.start_redis()
+        local nodes = start(2, redis, false)
+        local ok, err = pcall(function()
+            assert.truthy(cl.wait_up(nodes), nodes[1].stderr())
+            assert.equal(200, get(nodes[1], "alice-token-1234"))
+            assert.equal(200, get(nodes[2], "alice-token-1234"))
+            assert.equal(1, cache(nodes[2], "miss"))
+            assert.equal("", redis:cli("KEYS", "moongate:authz:*"):gsub("%s+", ""))
+        end)
+        pcall(cl.stop_nodes, nodes)
+        redis:stop()
+        assert(ok, err)
+    end)
+
+    it("refuses shared_cache without cluster or without a cache", function()
+        local dir = h.tmpdir()
+        h.write_file(dir .. "/decide.lua", POLICY)
+        local c = conf(true)
+        local path = h.write_file(dir .. "/gateway.lua", h.config_source(c))
+        local out, code = h.moongate({ "check", "-c", path, "-p", dir })
+        assert.are_not.equal(0, code)
+        assert.truthy(out:find("apis.a.authorizers.decide.shared_cache: needs cluster", 1, true), out)
+        c.cluster = { node_id = "a", redis = {} }
+        c.apis.a.authorizers.decide.ttl = 0
+        path = h.write_file(dir .. "/gateway.lua", h.config_source(c))
+        out, code = h.moongate({ "check", "-c", path, "-p", dir })
+        assert.are_not.equal(0, code)
+        assert.truthy(out:find("apis.a.authorizers.decide.shared_cache: needs ttl > 0", 1, true), out)
+    end)
+end)
