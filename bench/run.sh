@@ -7,7 +7,7 @@
 #
 # Knobs (environment): ROUNDS, DURATION (whole s per run), WARMUP (s per gateway), W5_ROUNDS,
 # TLS_ROUNDS, TLS_WARMUP, TLS_DURATION, RELOAD_DURATION, CONNS, PIN (split | none), WORKLOADS
-# ("W1 W5 W5b W2 W2obs W3 W4 RELOAD W6 W7 W8 CACHE W9"), NOISE_MAX, MAX_ATTEMPTS, RETRY_BUDGET, QUIET_WAIT,
+# ("W1 W5 W5b W2 W2obs W10 W3 W4 RELOAD W6 W7 W8 CACHE W9"), NOISE_MAX, MAX_ATTEMPTS, RETRY_BUDGET, QUIET_WAIT,
 # OBS_RATIO, W6_CONNS, W6_MESSAGE, W7_CONNS, W7_SOURCES, W7_PER_PROCESS, W7_SETTLE, MOONGATE_BIN, BUILD.
 set -euo pipefail
 
@@ -40,7 +40,7 @@ NOISE_MAX=${NOISE_MAX:-15}
 MAX_ATTEMPTS=${MAX_ATTEMPTS:-3}   # per measured run, while RETRY_BUDGET (s of re-runs) lasts
 RETRY_SPENT=0
 PIN=${PIN:-split}
-WORKLOADS=${WORKLOADS:-"W1 W5 W5b W2 W2obs W3 W4 RELOAD W6 W7 W8 CACHE W9"}
+WORKLOADS=${WORKLOADS:-"W1 W5 W5b W2 W2obs W10 W3 W4 RELOAD W6 W7 W8 CACHE W9"}
 WSLOAD=$BUILD/bench/wsload
 # W6: wsload echo connections (each sends a message, waits for the answer, sends the next)
 # and the message; every answer must be the message itself (wsload --expect).
@@ -65,7 +65,7 @@ W5_BAD=("/bench?q=1%27%20union%20select%20password%20from%20users" "/bench?q=%3C
 W5B_BAD=("x-bench-block: 1" "x-bench-deny: 1")
 
 # Ports (loopback only).
-P_UP=18080 P_MG=18081 P_NG=18082 P_HA=18083 P_MG_OBS=18084 P_MG_MGMT=18185 P_MG_TLS=18091 P_NG_TLS=18092 P_HA_TLS=18093
+P_UP=18080 P_MG=18081 P_NG=18082 P_HA=18083 P_MG_OBS=18084 P_MG_MGMT=18185 P_MG_CL=18086 P_MG_CL2=18087 P_MG_CL3=18088 P_REDIS=18189 P_MG_TLS=18091 P_NG_TLS=18092 P_HA_TLS=18093
 
 # CPU placement. split: every gateway on CPU 1, wrk and the upstream on CPU 0 (for
 # the upstream's direct rate, wrk moves to CPU 1 so that client and server each have
@@ -210,7 +210,7 @@ moongate_tls() {
 
 gw_port() {
     case $1 in
-        moongate) echo $P_MG ;; moongate-obs) echo $P_MG_OBS ;; nginx-lua | nginx-modsec) echo $P_NG ;; haproxy) echo $P_HA ;; upstream) echo $P_UP ;;
+        moongate) echo $P_MG ;; moongate-obs) echo $P_MG_OBS ;; moongate-cl) echo $P_MG_CL ;; nginx-lua | nginx-modsec) echo $P_NG ;; haproxy) echo $P_HA ;; upstream) echo $P_UP ;;
     esac
 }
 
@@ -242,6 +242,7 @@ log_file() {   # log_file WORKLOAD GATEWAY: the access log (W2's, or W5b's own)
     case $2 in
         moongate) echo "$RUN/logs/moongate-$c.access.log" ;;
         moongate-obs) echo "$RUN/logs/moongate-w2obs.access.log" ;;
+        moongate-cl) echo "$RUN/logs/moongate-w10.access.log" ;;
         nginx-lua) echo "$RUN/logs/nginx-$c.access.log" ;;
         haproxy) echo "$RUN/logs/haproxy-$c.access.log" ;;
     esac
@@ -728,6 +729,49 @@ if has W2obs; then
     alternate W2obs "$ROUNDS" "$WARMUP" "moongate http://127.0.0.1:$P_MG/bench" \
         "moongate-obs http://127.0.0.1:$P_MG_OBS/bench" -- -H "x-api-key: $KEY"
     stop scraper moongate moongate-obs
+fi
+
+# W10: W2 on moongate with and without cluster throttling (conf/moongate-w10.lua: the
+# stage's bucket shared by three nodes through one redis-server; wrk loads node 1, the
+# others idle). The cluster's node and the plain W2 run side by side; the rounds
+# alternate between them.
+if has W10; then
+    if ! command -v redis-server >/dev/null; then
+        log "W10: skipped, no redis-server (make deps)"
+    else
+        log "W10: W2 with the stage's throttle shared by 3 nodes through Redis, against W2"
+        "${GW_CPU[@]}" redis-server --port $P_REDIS --bind 127.0.0.1 --save "" --appendonly no \
+            --protected-mode no --dir "$RUN" >>"$RUN/logs/redis.out" 2>&1 &
+        PID[redis]=$!
+        wait_port $P_REDIS redis
+        for n in 2 3; do
+            sed -e "s/port = 18086/port = $((P_MG_CL + n - 1))/" -e "s/w10-1/w10-$n/" \
+                -e "s/moongate-w10.access.log/moongate-w10-$n.access.log/" \
+                "$BENCH/conf/moongate-w10.lua" >"$RUN/moongate-w10-$n.lua"
+        done
+        "${GW_CPU[@]}" "$MOONGATE" -p "$RUN" -c "$BENCH/conf/moongate-w2.lua" >>"$RUN/logs/moongate.out" 2>&1 &
+        PID[moongate]=$!
+        "${GW_CPU[@]}" "$MOONGATE" -p "$RUN" -c "$BENCH/conf/moongate-w10.lua" >>"$RUN/logs/moongate-cl.out" 2>&1 &
+        PID[moongate-cl]=$!
+        "${GW_CPU[@]}" "$MOONGATE" -p "$RUN" -c "$RUN/moongate-w10-2.lua" >>"$RUN/logs/moongate-cl2.out" 2>&1 &
+        PID[moongate-cl2]=$!
+        "${GW_CPU[@]}" "$MOONGATE" -p "$RUN" -c "$RUN/moongate-w10-3.lua" >>"$RUN/logs/moongate-cl3.out" 2>&1 &
+        PID[moongate-cl3]=$!
+        wait_port $P_MG moongate; wait_port $P_MG_CL moongate-cl
+        wait_port $P_MG_CL2 moongate-cl2; wait_port $P_MG_CL3 moongate-cl3
+        for g in moongate moongate-cl; do
+            code=$(curl -s -o /dev/null -m 5 -w '%{http_code}' -H "x-api-key: $KEY" "http://127.0.0.1:$(gw_port $g)/bench" || true)
+            [ "$code" = 200 ] || die "$g: GET /bench answered $code, expected 200"
+        done
+        i=0
+        until grep -q "is reachable" "$RUN/logs/moongate-cl.out"; do
+            [ $i -lt 50 ] || die "moongate-cl: Redis is not reachable (see $RUN/logs/moongate-cl.out)"
+            sleep 0.1; i=$((i + 1))
+        done
+        alternate W10 "$ROUNDS" "$WARMUP" "moongate http://127.0.0.1:$P_MG/bench" \
+            "moongate-cl http://127.0.0.1:$P_MG_CL/bench" -- -H "x-api-key: $KEY"
+        stop moongate moongate-cl moongate-cl2 moongate-cl3 redis
+    fi
 fi
 
 if has W2 || has W3 || has W4 || has RELOAD; then

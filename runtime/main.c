@@ -10,6 +10,7 @@
 #include "auth/jwt.h"
 #include "cluster/cluster.h"
 #include "cluster/quota.h"
+#include "cluster/throttle.h"
 #include "cluster/wafrate.h"
 #include "base/err.h"
 #include "base/log.h"
@@ -213,6 +214,7 @@ static int serve(mgw_gen_t *gen)
     mgw_worker_ops_register(&mgw__cluster_worker_ops);     /* cluster: the link to Redis */
     mgw_worker_ops_register(&lua_worker_ops);              /* lua */
     mgw_worker_ops_register(&mgw__reload_worker_ops);      /* ctl: generations, management */
+    mgw_cluster_part_register(&mgw_cluster_throttle_part); /* cluster: throttle buckets */
     mgw_cluster_part_register(&mgw_cluster_quota_part);    /* cluster: usage-plan quotas */
     mgw_cluster_part_register(&mgw_cluster_waf_rate_part); /* cluster: rate-based rules */
     /* The request core's tables (gw/gw.h): the HTTP/1 response writer and the http

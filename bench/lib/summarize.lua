@@ -29,6 +29,11 @@ local WORKLOADS = {
       goals = { ["moongate-obs/moongate"] = 0.97 }, base_label = "moongate (W2)",
       title = "W2obs W2 with observability: trace propagation, OTLP export of a sample, /metrics"
         .. " scraped every second (moongate-obs) against W2 (moongate)" },
+    -- W10: the cost of cluster-wide throttling, moongate against itself (conf/moongate-w10.lua).
+    { id = "W10", subjects = { "moongate-cl" }, against = { "moongate" },
+      goals = { ["moongate-cl/moongate"] = 0.9 }, base_label = "moongate (W2)",
+      title = "W10 W2 with cluster throttling: the stage's bucket shared by 3 nodes through Redis"
+        .. " (moongate-cl) against W2 (moongate)" },
     { id = "W3", title = "W3 TLS keep-alive: W2 over TLS 1.3 (ECDSA P-256)" },
     { id = "W4", title = "W4 TLS handshakes: W2 with a new TLS 1.3 connection per request" },
     { id = "W5", title = "W5 WAF rule set: six Lua rules (conf/waf/bench_waf.lua) a clean request passes, then proxy" },

@@ -7,7 +7,15 @@
  * Buckets live in one region allocated at start-up for the life of the process and are
  * found by a key string. Configuration keys include the limit itself, so a reload keeps
  * the state of every bucket whose limit did not change and starts a changed one afresh.
- * The interface is small on purpose: a Redis-backed store can sit behind it later.
+ * The interface is small on purpose: a Redis-backed store sits behind it in a cluster.
+ *
+ * In a cluster (cluster/throttle.c) a bucket's limit is cluster-wide. Its mode says how
+ * a take is decided: LOCAL, the GCRA above with the configured limit (no cluster: the
+ * only mode, and the only one a take pays for is one relaxed load of the mode, on the
+ * bucket's first cache line); SHARED, a local share of tokens leased from Redis (a take
+ * is one compare-and-swap on the share); FALLBACK, the GCRA with limit / divisor while
+ * Redis is unreachable. The cluster's part moves buckets between modes and settles the
+ * shares on the main thread; a request never waits for it.
  */
 #ifndef MGW_THROTTLE_H
 #define MGW_THROTTLE_H
@@ -45,6 +53,34 @@ void mgw_bucket_refund(mgw_bucket_t *b);
 /* The bucket's limits. */
 double mgw_bucket_rate(const mgw_bucket_t *b);
 uint64_t mgw_bucket_burst(const mgw_bucket_t *b);
+
+/* ---- cluster mode: the cluster's part, main thread unless said ---- */
+
+enum { MGW_BUCKET_LOCAL = 0, MGW_BUCKET_SHARED = 1, MGW_BUCKET_FALLBACK = 2 };
+
+/* Buckets made from now on (and every existing one) start in FALLBACK with limit /
+ * divisor (divisor >= 1): they become SHARED when their first lease arrives. */
+void mgw_throttle_cluster(unsigned divisor);
+/* How many buckets exist; mgw_throttle_nth(i) for i below it is one of them, in order of
+ * creation (NULL for a moment while another thread makes it). */
+size_t mgw_throttle_count(void);
+mgw_bucket_t *mgw_throttle_nth(size_t i);
+/* The bucket's cluster-wide name: 32 hex digits of its key and limit, the same on every
+ * node with the same configuration; out has room for 33 bytes. */
+void mgw_bucket_id(const mgw_bucket_t *b, char out[33]);
+int mgw_bucket_mode(const mgw_bucket_t *b);
+/* FALLBACK with limit / divisor, a full local bucket. */
+void mgw_bucket_fallback(mgw_bucket_t *b, unsigned divisor);
+/* FALLBACK: 1 when a take reached the bucket since it fell back. */
+int mgw_bucket_fallback_used(const mgw_bucket_t *b);
+/* Attempts (admitted or not) in SHARED since the last call; resets them. */
+uint64_t mgw_bucket_demand(mgw_bucket_t *b);
+/* The tokens of the local share (SHARED). */
+int64_t mgw_bucket_share(const mgw_bucket_t *b);
+/* Takes up to n tokens out of the local share (to give back); returns how many. */
+int64_t mgw_bucket_share_take(mgw_bucket_t *b, int64_t n);
+/* Adds n leased tokens to the share and makes the bucket SHARED. */
+void mgw_bucket_share_add(mgw_bucket_t *b, int64_t n);
 
 /* Monotonic nanoseconds: the clock buckets run on. */
 uint64_t mgw_throttle_now(void);

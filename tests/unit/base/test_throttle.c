@@ -532,6 +532,128 @@ static void test_region_full(void)
     CHECK(mgw_throttle_bucket("fresh|10|5", 10, 10, 5) != NULL);
 }
 
+/* ---- cluster mode (cluster/throttle.c moves buckets between modes) ---- */
+
+/* mgw_throttle_cluster puts every bucket in FALLBACK: the GCRA with limit / divisor,
+ * burst rounded up, a full local bucket; buckets made afterwards start there too. */
+static void test_cluster_fallback_divides_the_limit(void)
+{
+    mgw_bucket_t *old = bucket("cl-old|30|10", 30, 10);
+    CHECK(mgw_bucket_mode(old) == MGW_BUCKET_LOCAL);
+    CHECK(drain(old, T0, 100) == 10);
+    mgw_throttle_cluster(3);
+    CHECK(mgw_bucket_mode(old) == MGW_BUCKET_FALLBACK);
+    CHECK(mgw_bucket_fallback_used(old) == 0);
+    CHECK(drain(old, T0, 100) == 4); /* ceil(10 / 3), full again */
+    CHECK(mgw_bucket_fallback_used(old) == 1);
+    CHECK(drain(old, T0 + SEC, 100) == 4);            /* 10/s for a second, capped at the burst */
+    CHECK(drain(old, T0 + SEC + 300 * MS, 100) == 3); /* 10/s: 3 in 300 ms */
+    mgw_bucket_t *fresh = bucket("cl-new|30|10", 30, 10);
+    CHECK(mgw_bucket_mode(fresh) == MGW_BUCKET_FALLBACK);
+    CHECK(drain(fresh, T0, 100) == 4);
+    /* the limit the rate headers show is still the configured one */
+    CHECK(mgw_bucket_rate(fresh) == 30);
+    CHECK(mgw_bucket_burst(fresh) == 10);
+    /* the demand is only counted in SHARED */
+    CHECK(mgw_bucket_demand(fresh) == 0);
+}
+
+/* A lease makes the bucket SHARED: it admits exactly the share, whatever the clock,
+ * counts every attempt as demand, and a refund goes back to the share. */
+static void test_cluster_shared_takes_the_share(void)
+{
+    mgw_bucket_t *b = bucket("cl-share|100|50", 100, 50);
+    mgw_bucket_share_add(b, 3);
+    CHECK(mgw_bucket_mode(b) == MGW_BUCKET_SHARED);
+    mgw_take_t t;
+    CHECK(mgw_bucket_take(b, T0, &t) == 1);
+    CHECK(t.remaining == 2);
+    CHECK(mgw_bucket_take(b, T0 + 10 * SEC, &t) == 1);
+    mgw_bucket_refund(b);
+    CHECK(mgw_bucket_share(b) == 2);
+    CHECK(drain(b, T0 + 20 * SEC, 100) == 2);
+    CHECK(mgw_bucket_take(b, T0, &t) == 0);
+    CHECK(t.remaining == 0);
+    CHECK(t.retry_after_ms == 11); /* about one interval of the cluster-wide rate */
+    CHECK(mgw_bucket_share(b) == 0);
+    /* 2 + 3 taken (one refunded) + 2 refusals */
+    CHECK(mgw_bucket_demand(b) == 6);
+    CHECK(mgw_bucket_demand(b) == 0);
+    mgw_bucket_peek(b, T0, &t);
+    CHECK(t.remaining == 0);
+    /* another lease adds to what is left */
+    mgw_bucket_share_add(b, 5);
+    mgw_bucket_share_add(b, 2);
+    mgw_bucket_peek(b, T0, &t);
+    CHECK(t.remaining == 7);
+    /* giving back takes at most what is there */
+    CHECK(mgw_bucket_share_take(b, 4) == 4);
+    CHECK(mgw_bucket_share_take(b, 10) == 3);
+    CHECK(mgw_bucket_share_take(b, 10) == 0);
+    CHECK(mgw_bucket_take(b, T0, &t) == 0);
+    /* Redis goes away: FALLBACK again, a full local bucket, the share dropped */
+    mgw_bucket_share_add(b, 9);
+    mgw_bucket_fallback(b, 2);
+    CHECK(mgw_bucket_mode(b) == MGW_BUCKET_FALLBACK);
+    CHECK(mgw_bucket_share(b) == 0);
+    CHECK(drain(b, T0, 100) == 25);
+    mgw_bucket_refund(b);
+    CHECK(drain(b, T0, 100) == 1);
+}
+
+/* Concurrent takes on a share admit exactly the share. */
+static void *take_share_thread(void *p)
+{
+    mgw_take_t t;
+    long n = 0;
+    for (int i = 0; i < 100000; i++)
+        n += mgw_bucket_take(p, T0, &t);
+    return (void *)n;
+}
+
+static void test_cluster_shared_threads(void)
+{
+    mgw_bucket_t *b = bucket("cl-threads|1000|1000", 1000, 1000);
+    mgw_bucket_share_add(b, 123456);
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&th[i], NULL, take_share_thread, b);
+    long n = 0;
+    for (int i = 0; i < 4; i++) {
+        void *r;
+        pthread_join(th[i], &r);
+        n += (long)r;
+    }
+    CHECK(n == 123456);
+    CHECK(mgw_bucket_share(b) == 0);
+    CHECK(mgw_bucket_demand(b) == 400000);
+}
+
+/* Every bucket is listed once, in order of creation; ids are stable and distinct. */
+static void test_cluster_listing_and_ids(void)
+{
+    size_t before = mgw_throttle_count();
+    mgw_bucket_t *a = bucket("cl-list-a|5|5", 5, 5);
+    mgw_bucket_t *b = bucket("cl-list-b|5|5", 5, 5);
+    CHECK(bucket("cl-list-a|5|5", 5, 5) == a);
+    CHECK(mgw_throttle_count() == before + 2);
+    CHECK(mgw_throttle_nth(before) == a);
+    CHECK(mgw_throttle_nth(before + 1) == b);
+    char ia[33], ib[33], ia2[33];
+    mgw_bucket_id(a, ia);
+    mgw_bucket_id(b, ib);
+    mgw_bucket_id(a, ia2);
+    CHECK(strlen(ia) == 32);
+    CHECK(strcmp(ia, ia2) == 0);
+    CHECK(strcmp(ia, ib) != 0);
+    /* the same key with another limit is another bucket with another id */
+    mgw_bucket_t *c = bucket("cl-list-a|5|5", 5, 6);
+    char ic[33];
+    mgw_bucket_id(c, ic);
+    CHECK(strcmp(ia, ic) != 0);
+    atomic_store(&cluster_divisor, 0); /* the other tests run without a cluster */
+}
+
 int main(void)
 {
     mgw_throttle_init(4096);
@@ -554,6 +676,10 @@ int main(void)
     RUN(test_threads_frozen_clock);
     RUN(test_threads_create_same_bucket);
     RUN(test_threads_real_clock);
+    RUN(test_cluster_fallback_divides_the_limit);
+    RUN(test_cluster_shared_takes_the_share);
+    RUN(test_cluster_shared_threads);
+    RUN(test_cluster_listing_and_ids);
     RUN(test_region_full);
     return DONE();
 }
