@@ -215,7 +215,10 @@ static void link_lost(link_t *l, const char *why)
     l->pending = 0;
     l->connected = 0;
     if (why && why[0]) snprintf(l->why, sizeof(l->why), "%s", why);
-    if (cl.stopping) return; /* leaving: nothing to tell */
+    if (cl.stopping) { /* leaving: nothing to tell; the last one ends shutdown's bound */
+        if (cl.cmd.ac == NULL && cl.sub.ac == NULL) uv_timer_stop(&cl.bound);
+        return;
+    }
     update_state();
     uv_timer_start(&l->retry, retry_cb, l->backoff_ms, 0);
     l->backoff_ms = l->backoff_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : l->backoff_ms * 2;
@@ -657,17 +660,13 @@ static void server_stop(void)
     if (cl.mailbox) mgw_mailbox_close(cl.mailbox);
 }
 
+/* Shutdown's bound on closing the connections: what is still open is freed now. */
 static void bound_cb(uv_timer_t *t)
 {
     (void)t;
     link_t *links[] = {&cl.cmd, &cl.sub};
-    for (int i = 0; i < 2; i++) {
-        if (links[i]->ac == NULL) continue;
-        redisAsyncContext *ac = links[i]->ac;
-        links[i]->ac = NULL;
-        ac->data = NULL;
-        redisAsyncFree(ac);
-    }
+    for (int i = 0; i < 2; i++)
+        link_drop(links[i], "shutting down");
 }
 
 static void forget_node_cb(const mgw_redis_reply_t *r, void *ud)
@@ -692,11 +691,21 @@ static void server_free(void)
     uv_close((uv_handle_t *)&cl.watch, NULL);
     uv_close((uv_handle_t *)&cl.cmd.retry, NULL);
     uv_close((uv_handle_t *)&cl.sub.retry, NULL);
+    /* A connected link closes once its answers are in (on_disconnect, then link_lost
+     * stops the bound when both are gone); one still connecting is freed at once (hiredis
+     * calls no disconnect callback for it). The bound ends whatever is left: a poll that
+     * libuv stopped on an error, which the adapter does not pass on, would otherwise
+     * stay open for good. */
     uv_timer_init(cl.loop, &cl.bound);
     uv_timer_start(&cl.bound, bound_cb, cl.conf.timeout_ms, 0);
-    uv_unref((uv_handle_t *)&cl.bound); /* the connections keep the loop; the bound ends them */
-    if (cl.cmd.ac) redisAsyncDisconnect(cl.cmd.ac);
-    if (cl.sub.ac) redisAsyncDisconnect(cl.sub.ac);
+    link_t *links[] = {&cl.cmd, &cl.sub};
+    for (int i = 0; i < 2; i++) {
+        if (links[i]->ac && links[i]->connected)
+            redisAsyncDisconnect(links[i]->ac);
+        else
+            link_drop(links[i], "shutting down");
+    }
+    if (cl.cmd.ac == NULL && cl.sub.ac == NULL) uv_timer_stop(&cl.bound);
     uv_run(cl.loop, UV_RUN_DEFAULT);
     uv_close((uv_handle_t *)&cl.bound, NULL);
     uv_run(cl.loop, UV_RUN_DEFAULT);

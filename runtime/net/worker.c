@@ -276,9 +276,20 @@ static void signal_cb(uv_signal_t *s, int signum)
 }
 
 /* The main loop has ended and the layers have let go of the main thread's worker. */
+static void name_handle(uv_handle_t *h, void *arg)
+{
+    mgw_buf_t *b = arg;
+    mgw_buf_printf(b, " %s%s", uv_handle_type_name(h->type), uv_is_closing(h) ? "(closing)" : "");
+}
+
 static void main_end(void)
 {
-    uv_loop_close(&main_w.loop);
+    if (uv_loop_close(&main_w.loop) != 0) { /* a layer left a handle open: say which */
+        mgw_buf_t b = {0};
+        uv_walk(&main_w.loop, name_handle, &b);
+        mgw_log_warn("the main loop ends with handles open:%.*s", (int)b.n, b.p ? b.p : "");
+        mgw_buf_free(&b);
+    }
     mgw__rbuf_drain(); /* the management connections' read buffers */
     mgw_buf_free(&main_w.log_line);
     memset(&main_w, 0, sizeof(main_w));
