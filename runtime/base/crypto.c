@@ -41,6 +41,17 @@ size_t mgw_base64(const void *data, size_t n, char *out, int url)
     return len;
 }
 
+void mgw_hex(const void *data, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    const uint8_t *p = data;
+    for (size_t i = 0; i < n; i++) {
+        *out++ = digits[p[i] >> 4];
+        *out++ = digits[p[i] & 15];
+    }
+    *out = '\0';
+}
+
 int mgw_hex32(const char *hex, uint8_t out[32])
 {
     for (int i = 0; i < 32; i++) {

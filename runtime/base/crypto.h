@@ -12,6 +12,8 @@ void mgw_sha1(const void *data, size_t n, uint8_t out[20]);
 /* Writes n bytes as base64 (url: the URL-safe alphabet, no padding) and a NUL into out,
  * which has room for 4 * ((n + 2) / 3) + 1 bytes; returns the length written. */
 size_t mgw_base64(const void *data, size_t n, char *out, int url);
+/* Writes n bytes as 2n lower-case hex digits and a NUL into out (2n + 1 bytes). */
+void mgw_hex(const void *data, size_t n, char *out);
 /* Decodes 64 hex digits into 32 bytes; returns 0 or -1. */
 int mgw_hex32(const char *hex, uint8_t out[32]);
 /* Fills out with n bytes from OpenSSL's CSPRNG; returns 0, or -1 when it failed. */

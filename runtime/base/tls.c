@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "base/castore.h"
+#include "base/crypto.h"
 #include "base/mem.h"
 
 #define CIPHERS                                                                                    \
@@ -391,8 +392,7 @@ static int run_check(mgw_tls_t *t, X509 *cert, char *reason, size_t n)
     unsigned int len = sizeof(md);
     char fp[65];
     X509_digest(cert, EVP_sha256(), md, &len);
-    for (unsigned i = 0; i < 32; i++)
-        snprintf(fp + 2 * i, 3, "%02x", md[i]);
+    mgw_hex(md, 32, fp);
     mgw_pool_t *pool = mgw_pool_create(4096);
     mgw_client_cert_t info;
     cert_info(cert, pool, &info);
@@ -547,8 +547,7 @@ static void load_cas(site_t *s, const char *file)
         unsigned char md[32];
         unsigned int len = sizeof(md);
         X509_digest(x, EVP_sha256(), md, &len);
-        for (unsigned i = 0; i < 8; i++)
-            snprintf(ca->fingerprint + 2 * i, 3, "%02x", md[i]);
+        mgw_hex(md, 8, ca->fingerprint);
         ca->not_after = x509_not_after(x);
         X509_free(x);
     }

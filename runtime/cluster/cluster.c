@@ -395,8 +395,7 @@ int mgw_cluster_eval(mgw_redis_script_t *script, mgw_redis_cb cb, void *ud, int 
     if (script->sha[0] == '\0') {
         uint8_t d[20];
         mgw_sha1(script->source, strlen(script->source), d);
-        for (int i = 0; i < 20; i++)
-            snprintf(script->sha + 2 * i, 3, "%02x", d[i]);
+        mgw_hex(d, 20, script->sha);
     }
     if (script->loaded != cl.epoch) { /* once per connection, before its first EVALSHA */
         send_cmd(&cl.cmd, NULL, NULL, NULL, 3, (const char *[]){"SCRIPT", "LOAD", script->source},
@@ -540,10 +539,11 @@ static void post_run(void *owner, mgw_msg_t *msg)
     free(p);
 }
 
+/* Queued when the mailbox closed (shutdown, on the main thread): it runs now, so that a
+ * worker waiting for its answer gets one (the link is there until server_free). */
 static void post_drop(mgw_msg_t *msg)
 {
-    free(msg->data); /* the fn never runs; its ud was the sender's to own until it ran */
-    free(msg);
+    post_run(NULL, msg);
 }
 
 static const mgw_msg_kind_t post_kind = {"cluster-post", post_run, post_drop};

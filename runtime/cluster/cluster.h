@@ -121,8 +121,9 @@ int mgw_cluster_publish(const char *channel, const void *msg, size_t n, mgw_redi
 
 /* ---- from other threads ---- */
 
-/* Any thread: runs fn(ud) on the main loop. Returns 0, or MGW_ECLOSED when the cluster is
- * off or shutting down (fn does not run; ud stays the caller's). */
+/* Any thread: runs fn(ud) on the main loop (a post still queued when shutdown closes the
+ * main loop's mailbox runs then). Returns 0, or MGW_ECLOSED when the cluster is off or
+ * shutting down (fn does not run; ud stays the caller's). */
 int mgw_cluster_post(void (*fn)(void *ud), void *ud);
 
 #endif

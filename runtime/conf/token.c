@@ -85,10 +85,7 @@ int mgw_manage_token_generate(const char *path, char *err, size_t errlen)
         return -1;
     }
     char text[2 * sizeof(raw) + 1];
-    for (size_t i = 0; i < sizeof(raw); i++) {
-        text[2 * i] = "0123456789abcdef"[raw[i] >> 4];
-        text[2 * i + 1] = "0123456789abcdef"[raw[i] & 15];
-    }
+    mgw_hex(raw, sizeof(raw), text);
     text[sizeof(text) - 1] = '\n';
     /* Written to a file of our own and linked into place, so that nobody ever reads a
      * half-written token, and a token someone made meanwhile is not overwritten. */

@@ -21,19 +21,14 @@
  * ":" + the 64 of key's, so that identity values never reach Redis. */
 static char *entry_key(const char *ns, size_t nsn, const char *key, size_t kn)
 {
-    static const char hex[] = "0123456789abcdef";
     uint8_t d[32];
-    char *out = mgw_malloc(6 + 16 + 1 + 64 + 1), *p = out;
-    memcpy(p, "authz:", 6);
-    p += 6;
+    char *out = mgw_malloc(6 + 16 + 1 + 64 + 1);
+    memcpy(out, "authz:", 6);
     mgw_sha256(ns, nsn, d);
-    for (int i = 0; i < 8; i++)
-        *p++ = hex[d[i] >> 4], *p++ = hex[d[i] & 15];
-    *p++ = ':';
+    mgw_hex(d, 8, out + 6);
+    out[22] = ':';
     mgw_sha256(key, kn, d);
-    for (int i = 0; i < 32; i++)
-        *p++ = hex[d[i] >> 4], *p++ = hex[d[i] & 15];
-    *p = '\0';
+    mgw_hex(d, 32, out + 23);
     return out;
 }
 
