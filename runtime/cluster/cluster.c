@@ -490,11 +490,14 @@ static mgw_redis_script_t beat_script = {
 static void beat_cb(const mgw_redis_reply_t *r, void *ud)
 {
     (void)ud;
+    static int logged; /* an error reply is said once until a heartbeat succeeds */
     if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
-        if (r && r->type == REDIS_REPLY_ERROR)
+        if (r && r->type == REDIS_REPLY_ERROR && !logged)
             mgw_log_warn("cluster: heartbeat: %.*s", (int)r->len, r->str);
+        logged |= r && r->type == REDIS_REPLY_ERROR;
         return;
     }
+    logged = 0;
     atomic_store_explicit(&cl.nodes, (int)r->integer, memory_order_relaxed);
     mgw_stat_set(cl.s_nodes, r->integer);
 }

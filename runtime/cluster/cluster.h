@@ -102,8 +102,9 @@ typedef struct {
 
 /*
  * Runs script with nkeys keys followed by the other arguments (argc in all, lens NULL: C
- * strings): EVALSHA, and EVAL when Redis does not know the script yet (after a restart).
- * Returns as mgw_cluster_cmd.
+ * strings): EVALSHA, after a SCRIPT LOAD once per connection. A script flushed from a live
+ * connection (SCRIPT FLUSH) answers that call with NOSCRIPT, and the next call loads it
+ * again. Returns as mgw_cluster_cmd.
  */
 int mgw_cluster_eval(mgw_redis_script_t *script, mgw_redis_cb cb, void *ud, int nkeys, int argc,
                      const char **argv, const size_t *lens);

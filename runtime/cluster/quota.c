@@ -79,6 +79,7 @@ typedef struct {
 static struct {
     int busy;            /* a batch is in Redis */
     int next;            /* the slot the turn goes on from */
+    int changed_from;    /* the slot the scan for changed ones goes on from */
     int failing;         /* the last batch failed (logged once until one succeeds) */
     unsigned char *seen; /* per slot: settled once since start-up */
     int nseen;
@@ -213,12 +214,16 @@ static void fill(time_t now)
 {
     int n = mgw_quota_nslots();
     st.n = 0;
-    for (int i = 0; i < n && st.n < BATCH; i++) {
+    /* from where the last full batch stopped: busy low slots cannot starve the others */
+    int j = 0;
+    for (; j < n && st.n < BATCH; j++) {
+        int i = (st.changed_from + j) % n;
         mgw_quota_t *q = mgw_quota_at(i);
         int64_t period;
         uint64_t count;
         if (mgw_quota_own(q, &period, &count)) add(i, q, period, count, 1, now);
     }
+    st.changed_from = n ? (st.changed_from + j) % n : 0;
     int budget = BATCH - st.n;
     if (budget > n) budget = n;
     for (int j = 0; j < budget && st.n < BATCH; j++) {
@@ -254,17 +259,18 @@ static void state(int up)
 static void stop(void)
 {
     /* The last counts, if Redis is there (the file has them anyway). */
-    if (st.busy || !mgw_cluster_up()) return;
-    st.n = 0;
-    time_t now = time(NULL);
-    int n = mgw_quota_nslots();
-    for (int i = 0; i < n && st.n < BATCH; i++) {
-        mgw_quota_t *q = mgw_quota_at(i);
-        int64_t period;
-        uint64_t count;
-        if (seen(i) && mgw_quota_own(q, &period, &count)) add(i, q, period, count, 1, now);
+    if (!st.busy && mgw_cluster_up()) {
+        st.n = 0;
+        time_t now = time(NULL);
+        int n = mgw_quota_nslots();
+        for (int i = 0; i < n && st.n < BATCH; i++) {
+            mgw_quota_t *q = mgw_quota_at(i);
+            int64_t period;
+            uint64_t count;
+            if (seen(i) && mgw_quota_own(q, &period, &count)) add(i, q, period, count, 1, now);
+        }
+        if (st.n) send_batch(NULL);
     }
-    if (st.n) send_batch(NULL);
     free(st.seen);
     st.seen = NULL;
     st.nseen = 0;

@@ -244,6 +244,13 @@ typedef struct {
     char from[MGW_WS_TAG_LEN + 1];
 } asker_t;
 
+/* A call and its asker in one block (the call first), so that mgw_ws_call_free frees
+ * both, also on the paths that free a call without running its done (shutdown). */
+typedef struct {
+    mgw_ws_call_t call;
+    asker_t asker;
+} served_t;
+
 /* The call ran (main thread): its outcome goes back to the asking node. */
 static void served(mgw_ws_call_t *call)
 {
@@ -256,8 +263,7 @@ static void served(mgw_ws_call_t *call)
     channel_name(name, sizeof(name), a->from);
     mgw_cluster_publish(name, msg.p, msg.n, NULL, NULL); /* nobody there: the asker is gone */
     mgw_buf_free(&msg);
-    free(a);
-    mgw_ws_call_free(call);
+    mgw_ws_call_free(call); /* the asker with it */
 }
 
 /* A call on this node's channel: "Q rid op binary id from\n" + message. */
@@ -272,8 +278,9 @@ static void serve(const char *msg, size_t n)
         sscanf(line, "Q %" SCNu64 " %d %d %16s %8s", &rid, &op, &binary, id, from) != 5 ||
         strlen(id) != MGW_WS_ID_LEN || strlen(from) != MGW_WS_TAG_LEN)
         return;
-    mgw_ws_call_t *call = mgw_calloc(1, sizeof(*call));
-    asker_t *a = mgw_calloc(1, sizeof(*a));
+    served_t *sv = mgw_calloc(1, sizeof(*sv));
+    mgw_ws_call_t *call = &sv->call;
+    asker_t *a = &sv->asker;
     a->rid = rid;
     memcpy(a->from, from, sizeof(from));
     call->op = op;
