@@ -62,9 +62,10 @@ local WORKLOADS = {
       title = "W9 managed rules, attack traffic: SQLi, XSS, path traversal, a scanner User-Agent and a"
         .. " SQLi JSON body in turn (lib/w9_attacks.lua), each blocked with 403" },
 }
-local GATEWAYS = { "moongate", "moongate-cache", "moongate-obs", "nginx-lua", "nginx-modsec", "haproxy", "upstream", "upstream-1core" }
+local GATEWAYS = { "moongate", "moongate-cache", "moongate-obs", "moongate-cl", "nginx-lua", "nginx-modsec", "haproxy", "upstream", "upstream-1core" }
 local LABELS = { ["upstream"] = "upstream (direct)", ["upstream-1core"] = "upstream (wrk, 1 core)",
-    ["moongate-cache"] = "moongate, cache on", ["moongate-obs"] = "moongate, observed" }
+    ["moongate-cache"] = "moongate, cache on", ["moongate-obs"] = "moongate, observed",
+    ["moongate-cl"] = "moongate, cluster" }
 local OTHERS = { "nginx-lua", "nginx-modsec", "haproxy" }
 
 local function median(t)

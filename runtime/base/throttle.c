@@ -27,6 +27,7 @@ struct mgw_bucket_s {
     /* SHARED: the tokens leased from Redis */
     _Alignas(64) _Atomic int64_t share;
     _Atomic uint64_t demand; /* takes in SHARED since the part last looked */
+    _Atomic uint32_t exact;  /* checked in Redis per request (mgw_bucket_set_exact) */
 };
 
 static mgw_bucket_t *region;
@@ -222,6 +223,19 @@ void mgw_bucket_refund(mgw_bucket_t *b)
         atomic_fetch_sub_explicit(&b->tat,
                                   atomic_load_explicit(&b->interval_ns, memory_order_relaxed),
                                   memory_order_relaxed);
+}
+
+void mgw_bucket_set_exact(mgw_bucket_t *b)
+{
+    atomic_store_explicit(&b->exact, 1, memory_order_relaxed);
+    /* leased a moment ago, by a part that had not seen the mark yet */
+    if (atomic_load_explicit(&b->mode, memory_order_relaxed) == MGW_BUCKET_SHARED)
+        mgw_bucket_fallback(b, atomic_load_explicit(&cluster_divisor, memory_order_relaxed));
+}
+
+int mgw_bucket_exact(const mgw_bucket_t *b)
+{
+    return (int)atomic_load_explicit(&b->exact, memory_order_relaxed);
 }
 
 double mgw_bucket_rate(const mgw_bucket_t *b)

@@ -15,7 +15,9 @@
  * bucket's first cache line); SHARED, a local share of tokens leased from Redis (a take
  * is one compare-and-swap on the share); FALLBACK, the GCRA with limit / divisor while
  * Redis is unreachable. The cluster's part moves buckets between modes and settles the
- * shares on the main thread; a request never waits for it.
+ * shares on the main thread; a request never waits for it. An exact bucket
+ * (mgw_bucket_set_exact) is never leased: it stays in FALLBACK, which decides only when
+ * Redis, asked by each request, is down or late.
  */
 #ifndef MGW_THROTTLE_H
 #define MGW_THROTTLE_H
@@ -50,6 +52,14 @@ int mgw_bucket_take(mgw_bucket_t *b, uint64_t now_ns, mgw_take_t *t);
 void mgw_bucket_peek(const mgw_bucket_t *b, uint64_t now_ns, mgw_take_t *t);
 /* Gives back the token of a successful take (a later level refused the request). */
 void mgw_bucket_refund(mgw_bucket_t *b);
+/*
+ * Marks b exact (its limit's `exact = true`; the key given to mgw_throttle_bucket must say
+ * so, so that an exact and a leased bucket of one limit are two buckets): in a cluster each
+ * request asks Redis (cluster/exact.c); the bucket itself keeps the local fallback, used
+ * while Redis is down or late. Without a cluster it changes nothing.
+ */
+void mgw_bucket_set_exact(mgw_bucket_t *b);
+int mgw_bucket_exact(const mgw_bucket_t *b);
 /* The bucket's limits. */
 double mgw_bucket_rate(const mgw_bucket_t *b);
 uint64_t mgw_bucket_burst(const mgw_bucket_t *b);

@@ -66,7 +66,8 @@ static mgw_stat_family_t syncs = {.name = "moongate_cluster_throttle_syncs_total
 static mgw_stat_family_t buckets = {.name = "moongate_cluster_throttle_buckets",
                                     .type = "gauge",
                                     .help = "Throttle buckets by mode: shared (a share leased "
-                                            "from Redis) or fallback (limit / nodes, locally).",
+                                            "from Redis), fallback (limit / nodes, locally) or "
+                                            "exact (asked of Redis per request).",
                                     .labels = {"mode"}};
 
 enum { OUT_OK, OUT_ERROR, OUT_LOST, NOUT };
@@ -88,7 +89,7 @@ static struct {
     int nodes;     /* mgw_cluster_nodes() at the tick */
     int up, force; /* force: settle every bucket at the next tick (Redis came back) */
     int logged_error;
-    mgw_stat_t out[NOUT], mode_shared, mode_fallback;
+    mgw_stat_t out[NOUT], mode_shared, mode_fallback, mode_exact;
 } T;
 
 double mgw__thr_demand(double prev, uint64_t takes, uint64_t tick_ms)
@@ -124,6 +125,7 @@ static void stats(void)
         T.out[i] = mgw_stat_series(&syncs, (const char *const[]){names[i]});
     T.mode_shared = mgw_stat_series(&buckets, (const char *const[]){"shared"});
     T.mode_fallback = mgw_stat_series(&buckets, (const char *const[]){"fallback"});
+    T.mode_exact = mgw_stat_series(&buckets, (const char *const[]){"exact"});
     stat_ready = 1;
 }
 
@@ -233,12 +235,17 @@ static void tick(uint64_t now_ms, int up)
     T.last_ms = now_ms;
     size_t n = mgw_throttle_count();
     grow(n);
-    int64_t shared = 0, fallback = 0;
+    int64_t shared = 0, fallback = 0, exact = 0;
     if (!up) {
         /* The nodes last seen alive may have changed: the fallback limit follows. */
         if ((unsigned)mgw_cluster_nodes() != T.divisor) fall_back();
+        for (size_t i = 0; i < n; i++) {
+            mgw_bucket_t *b = mgw_throttle_nth(i);
+            if (b && mgw_bucket_exact(b)) exact++;
+        }
         mgw_stat_set(T.mode_shared, 0);
-        mgw_stat_set(T.mode_fallback, (int64_t)n);
+        mgw_stat_set(T.mode_fallback, (int64_t)n - exact);
+        mgw_stat_set(T.mode_exact, exact);
         return;
     }
     T.nodes = mgw_cluster_nodes();
@@ -247,6 +254,10 @@ static void tick(uint64_t now_ms, int up)
     for (size_t i = 0; i < n; i++) {
         mgw_bucket_t *b = mgw_throttle_nth(i);
         if (b == NULL) continue;
+        if (mgw_bucket_exact(b)) {
+            exact++; /* asked per request (cluster/exact.c), never leased */
+            continue;
+        }
         slot_t *s = &T.slots[i];
         int mode = mgw_bucket_mode(b);
         if (mode == MGW_BUCKET_SHARED)
@@ -277,6 +288,7 @@ static void tick(uint64_t now_ms, int up)
     }
     mgw_stat_set(T.mode_shared, shared);
     mgw_stat_set(T.mode_fallback, fallback);
+    mgw_stat_set(T.mode_exact, exact);
 }
 
 static void state(int up)
@@ -290,7 +302,8 @@ static void state(int up)
         size_t n = mgw_throttle_count();
         for (size_t i = 0; i < n; i++) {
             mgw_bucket_t *b = mgw_throttle_nth(i);
-            if (b && mgw_bucket_mode(b) != MGW_BUCKET_SHARED) mgw_bucket_share_add(b, 0);
+            if (b && !mgw_bucket_exact(b) && mgw_bucket_mode(b) != MGW_BUCKET_SHARED)
+                mgw_bucket_share_add(b, 0);
         }
         T.force = 1;
         tick(mgw_throttle_now() / 1000000, 1);

@@ -114,25 +114,41 @@ static int open_log(builder_t *b, int check_only)
     return mgw__logsink_open(b->L, b->g, check_only, jwt_error, b);
 }
 
-/* The bucket named name with this limit; the limit itself is part of the bucket's key,
- * so that an unchanged limit keeps its state across reloads. */
-static mgw_bucket_t *make_bucket(builder_t *b, const char *name, double rate, uint64_t burst)
+/* A throttle limit: t[key] = { rate =, burst =, exact = }. */
+typedef struct {
+    double rate;
+    uint64_t burst;
+    int exact;
+} limit_t;
+
+/* The bucket named name with limit l; the limit itself is part of the bucket's key, so
+ * that an unchanged limit keeps its state across reloads (and an exact limit is a bucket
+ * of its own: base/throttle.h). */
+static mgw_bucket_t *make_bucket(builder_t *b, const char *name, const limit_t *l)
 {
     char k[1024];
-    int n = snprintf(k, sizeof(k), "%s|%.17g|%llu", name, rate, (unsigned long long)burst);
-    mgw_bucket_t *bk = mgw_throttle_bucket(k, (size_t)n, rate, burst);
-    if (bk == NULL) add_error(b, name, "too many throttle buckets");
+    int n = snprintf(k, sizeof(k), "%s|%.17g|%llu%s", name, l->rate, (unsigned long long)l->burst,
+                     l->exact ? "|exact" : "");
+    mgw_bucket_t *bk = mgw_throttle_bucket(k, (size_t)n, l->rate, l->burst);
+    if (bk == NULL) {
+        add_error(b, name, "too many throttle buckets");
+    } else if (l->exact) {
+        mgw_bucket_set_exact(bk);
+        b->g->exact_limits = 1;
+    }
     return bk;
 }
 
-/* Reads t[key] = { rate =, burst = } of the table on top of the stack: 1 when present. */
-static int get_limit(builder_t *b, const char *key, double *rate, uint64_t *burst)
+/* Reads t[key] = { rate =, burst =, exact = } of the table on top of the stack: 1 when
+ * present. */
+static int get_limit(builder_t *b, const char *key, limit_t *l)
 {
     lua_getfield(b->L, -1, key);
     int found = lua_type(b->L, -1) == LUA_TTABLE;
     if (found) {
-        *rate = get_num(b, "rate", 1);
-        *burst = (uint64_t)get_num(b, "burst", 0);
+        l->rate = get_num(b, "rate", 1);
+        l->burst = (uint64_t)get_num(b, "burst", 0);
+        l->exact = get_bool(b, "exact", 0);
     }
     lua_pop(b->L, 1);
     return found;
@@ -141,9 +157,8 @@ static int get_limit(builder_t *b, const char *key, double *rate, uint64_t *burs
 /* The bucket for t[key] of the table on top of the stack, or NULL when absent. */
 static mgw_bucket_t *get_bucket(builder_t *b, const char *key, const char *name)
 {
-    double rate;
-    uint64_t burst;
-    return get_limit(b, key, &rate, &burst) ? make_bucket(b, name, rate, burst) : NULL;
+    limit_t l;
+    return get_limit(b, key, &l) ? make_bucket(b, name, &l) : NULL;
 }
 
 static int route_idx(builder_t *b, const char *key)
@@ -182,14 +197,13 @@ static mgw_limit_t *get_route_limits(builder_t *b, const char *name, const char 
         lua_pop(b->L, 1);
     }
     if (n >= 0) lua_pop(b->L, 1);
-    double rate;
-    uint64_t burst;
-    if (default_key == NULL || !get_limit(b, default_key, &rate, &burst)) return out;
+    limit_t l;
+    if (default_key == NULL || !get_limit(b, default_key, &l)) return out;
     if (out == NULL) out = route_limits_alloc(b);
     for (int idx = 0; idx < b->nroutes; idx++) {
         if (out[idx].bucket) continue;
         snprintf(full, sizeof(full), "%s|%s", name, b->routes[idx]->key);
-        out[idx] = (mgw_limit_t){make_bucket(b, full, rate, burst), default_policy};
+        out[idx] = (mgw_limit_t){make_bucket(b, full, &l), default_policy};
     }
     return out;
 }

@@ -405,6 +405,7 @@ typedef struct mgw_gen_s {
     uint64_t header_timeout_ms, idle_timeout_ms, body_timeout_ms, shutdown_timeout_ms;
     uint64_t send_timeout_ms;   /* a client that takes none of a response for this long is closed */
     mgw_bucket_t *account;      /* gateway-wide limit, or NULL */
+    int exact_limits;           /* some limit has exact = true (base/throttle.h) */
     const char *backend_ca;     /* CA bundle for https backends, NULL: the system store */
     mgw_tls_ctx_t *backend_tls; /* client context without a client certificate */
     mgw_apikey_t *keys;         /* sorted by digest */

@@ -4,13 +4,15 @@
  * pointers: the response writer of client connections (http/), the integration types
  * (mock here, http by http/, lua by lua/), the authorizer types (lua by lua/, jwt by auth/),
  * the policy hooks (lua/; none registered: no Lua) and the request handler of each
- * listener kind (API listeners: the gateway's phases; the management listener: ctl/).
+ * listener kind (API listeners: the gateway's phases; the management listener: ctl/) and
+ * the store of exact throttle limits (cluster/).
  * A new integration, authorizer or listener kind is a new entry, not a new branch.
  */
 #ifndef MGW_GW_H
 #define MGW_GW_H
 
 #include "base/pool.h"
+#include "base/throttle.h"
 #include "conf/gen.h"
 #include "gw/writer.h"
 
@@ -75,6 +77,30 @@ typedef struct mgw_gw_hooks_s {
     int (*waf_log)(mgw_req_t *r, const mgw_stage_t *st, mgw_buf_t *line);
 } mgw_gw_hooks_t;
 
+/* Most throttle levels a request can have (account, stage-shared, route, plan, plan-route). */
+#define MGW_LIMITS_MAX 5
+
+/* What the store of exact limits answered (mgw_exact_ops_t.check). */
+typedef struct {
+    int decided; /* 0: no answer in time (Redis down, late, an error): decide locally */
+    int refused; /* decided: the index of the bucket that refused, or -1 (all admitted) */
+    /* decided: per bucket in order, its state after this request (remaining, reset_ms);
+     * the refusing one's retry_after_ms; nothing after it (none was taken: all or none) */
+    mgw_take_t take[MGW_LIMITS_MAX];
+} mgw_exact_t;
+
+/* Throttle limits decided per request by a shared store (cluster/exact.c: Redis), for
+ * the buckets marked exact (base/throttle.h mgw_bucket_set_exact). */
+typedef struct mgw_exact_ops_s {
+    /*
+     * Takes a token from each of the n buckets b (at most MGW_LIMITS_MAX), or from none.
+     * Returns 0 when the answer comes later: done(r, arg, answer) runs on r's worker, not
+     * at all when r ends first; or -1 when it cannot ask now (the buckets decide locally).
+     */
+    int (*check)(mgw_req_t *r, mgw_bucket_t *const *b, int n,
+                 void (*done)(mgw_req_t *r, void *arg, const mgw_exact_t *answer), void *arg);
+} mgw_exact_ops_t;
+
 /* Handles a request whose head has arrived on a listener of some kind: answers it now
  * or later (through mgw__resp_* or mgw__req_fail). */
 typedef void (*mgw_req_handler_t)(mgw_req_t *r);
@@ -87,6 +113,8 @@ void mgw_gw_set_integration(int type, const mgw_integ_ops_t *ops);
 void mgw_gw_set_authorizer(int type, const mgw_authz_ops_t *ops);
 /* The policy hooks (NULL: none; a stage or API that uses one then fails its requests). */
 void mgw_gw_set_hooks(const mgw_gw_hooks_t *hooks);
+/* The store of exact limits (NULL: none; exact buckets are then local ones). */
+void mgw_gw_set_exact(const mgw_exact_ops_t *ops);
 /* The handler of the requests that arrive on listeners of kind (MGW_LISTEN_*). */
 void mgw_gw_set_handler(int kind, mgw_req_handler_t handler);
 /* The handler of the requests to APIs of protocol (MGW_PROTO_*, not HTTP), called once

@@ -301,8 +301,6 @@ void mgw__req_abort(mgw_req_t *r);
 int mgw__req_u64(mgw_req_t *r, uint64_t v, mgw_str_t *out);
 /* The value of a $context variable (see template.h) for r; 1 when it has one. */
 int mgw__req_lookup(mgw_req_t *r, int var, mgw_str_t arg, mgw_str_t *out);
-/* Most throttle levels a request can have (account, stage-shared, route, plan, plan-route). */
-#define MGW_LIMITS_MAX 5
 /* Fills lv with the throttle levels that apply to r, in the order they are taken, for the
  * caller's plan membership m (or NULL); returns how many. */
 int mgw__req_limits(const mgw_req_t *r, const mgw_member_t *m, mgw_limit_t lv[MGW_LIMITS_MAX]);

@@ -28,6 +28,7 @@ static struct {
     mgw_req_handler_t serve[MGW_LISTEN__COUNT];
     mgw_req_handler_t proto[MGW_PROTO__COUNT];
     mgw_req_handler_t span_sink;
+    const mgw_exact_ops_t *exact;
 } ext = {
     .integ = {[MGW_INTEG_MOCK] = &mock_integration},
     .serve = {[MGW_LISTEN_API] = serve_api},
@@ -36,6 +37,11 @@ static struct {
 void mgw_gw_set_writer(const mgw_writer_ops_t *writer)
 {
     ext.writer = writer;
+}
+
+void mgw_gw_set_exact(const mgw_exact_ops_t *ops)
+{
+    ext.exact = ops;
 }
 
 void mgw_gw_set_integration(int type, const mgw_integ_ops_t *ops)
@@ -718,15 +724,132 @@ int mgw__req_limits(const mgw_req_t *r, const mgw_member_t *m, mgw_limit_t lv[MG
     return n;
 }
 
+/* Records the state of level l after a take (ok) or a refusal, for the RateLimit headers. */
+static void note_take(mgw_req_t *r, const mgw_limit_t *l, const mgw_take_t *t, int ok)
+{
+    uint64_t burst = mgw_bucket_burst(l->bucket);
+    uint64_t window = (uint64_t)((double)burst / mgw_bucket_rate(l->bucket) + 0.999);
+    note_limit(r, l->policy, burst, window, t->remaining,
+               ceil_s(ok ? t->reset_ms : t->retry_after_ms), !ok);
+}
+
+/* Gives back the tokens of the levels of lv in taken (bit i: lv[i]). */
+static void refund_levels(const mgw_limit_t *lv, int n, unsigned taken)
+{
+    for (int i = 0; i < n; i++)
+        if (taken >> i & 1) mgw_bucket_refund(lv[i].bucket);
+}
+
+/* Answers 429 THROTTLED, a token of the refusing level being t->retry_after_ms away. */
+static int throttled(mgw_req_t *r, const mgw_take_t *t)
+{
+    r->retry_after_s = ceil_s(t->retry_after_ms) ? ceil_s(t->retry_after_ms) : 1;
+    mgw__req_fail(r, MGW_GW_THROTTLED, NULL);
+    return MGW_PHASE_STOP;
+}
+
+/*
+ * Takes a token at each level of lv in mask; on a refusal gives back what it took and
+ * the levels of taken (taken before), and answers 429. Returns MGW_PHASE_NEXT or STOP.
+ */
+static int take_levels(mgw_req_t *r, const mgw_limit_t *lv, int n, unsigned mask, unsigned taken)
+{
+    uint64_t now = mgw_throttle_now();
+    for (int i = 0; i < n; i++) {
+        if (!(mask >> i & 1)) continue;
+        mgw_take_t t;
+        int ok = mgw_bucket_take(lv[i].bucket, now, &t);
+        note_take(r, &lv[i], &t, ok);
+        if (!ok) {
+            refund_levels(lv, n, taken);
+            return throttled(r, &t);
+        }
+        taken |= 1u << i;
+    }
+    return MGW_PHASE_NEXT;
+}
+
+/* The plan's quota, once every level admitted r; a refusal gives back the levels of
+ * taken (those decided here: a token an exact level took in Redis stays spent). */
+static int take_quota(mgw_req_t *r, const mgw_member_t *m, const mgw_limit_t *lv, int n,
+                      unsigned taken)
+{
+    static const uint64_t period_s[] = {86400, 7 * 86400, 31 * 86400};
+    if (!(m && m->quota)) return MGW_PHASE_NEXT;
+    const mgw_plan_t *p = m->plan;
+    uint64_t remaining, reset_s;
+    int ok = mgw_quota_take(m->quota, p->quota_period, p->quota_limit, p->quota_offset,
+                            time(NULL), &remaining, &reset_s);
+    note_limit(r, "quota", p->quota_limit, period_s[p->quota_period], remaining, reset_s, !ok);
+    mgw__metrics_quota(r, m, ok);
+    if (ok) return MGW_PHASE_NEXT;
+    refund_levels(lv, n, taken);
+    r->retry_after_s = reset_s ? reset_s : 1;
+    mgw__req_fail(r, MGW_GW_QUOTA_EXCEEDED, NULL);
+    return MGW_PHASE_STOP;
+}
+
+/* A throttle phase waiting for the store of exact limits (gw.h mgw_exact_ops_t). */
+typedef struct {
+    mgw_limit_t lv[MGW_LIMITS_MAX];
+    int n;
+    unsigned exact; /* the levels the store decides; the others are taken */
+    const mgw_member_t *m;
+} exact_wait_t;
+
+static void exact_done(mgw_req_t *r, void *arg, const mgw_exact_t *a)
+{
+    exact_wait_t *w = arg;
+    if (r->resp_started) return; /* answered meanwhile */
+    unsigned taken = ((1u << w->n) - 1) & ~w->exact;
+    if (!a->decided) {
+        /* no answer in time: the exact levels' local fallback decides */
+        if (take_levels(r, w->lv, w->n, w->exact, taken) != MGW_PHASE_NEXT) return;
+        taken |= w->exact;
+    } else {
+        for (int i = 0, k = 0; i < w->n; i++) {
+            if (!(w->exact >> i & 1)) continue;
+            if (k == a->refused) {
+                note_take(r, &w->lv[i], &a->take[k], 0);
+                refund_levels(w->lv, w->n, taken);
+                throttled(r, &a->take[k]);
+                return;
+            }
+            note_take(r, &w->lv[i], &a->take[k++], 1);
+        }
+    }
+    if (take_quota(r, w->m, w->lv, w->n, taken) == MGW_PHASE_NEXT) mgw__req_resume(r);
+}
+
+/* Asks the store of exact limits for the levels of exact, the others being taken; returns
+ * MGW_PHASE_WAIT, or what the local buckets decide when it cannot ask now. */
+static int ask_exact(mgw_req_t *r, const mgw_member_t *m, const mgw_limit_t *lv, int n,
+                     unsigned exact)
+{
+    unsigned taken = ((1u << n) - 1) & ~exact;
+    exact_wait_t *w = mgw_pool_alloc(r->pool, sizeof(*w));
+    mgw_bucket_t *b[MGW_LIMITS_MAX];
+    int k = 0;
+    memcpy(w->lv, lv, sizeof(*lv) * (size_t)n);
+    w->n = n;
+    w->exact = exact;
+    w->m = m;
+    for (int i = 0; i < n; i++)
+        if (exact >> i & 1) b[k++] = lv[i].bucket;
+    if (ext.exact->check(r, b, k, exact_done, w) == 0) return MGW_PHASE_WAIT;
+    if (take_levels(r, lv, n, exact, taken) != MGW_PHASE_NEXT) return MGW_PHASE_STOP;
+    return take_quota(r, m, lv, n, taken | exact);
+}
+
 /*
  * Throttling: the account, stage-shared, route (its route_settings limit or the stage's
  * default), plan and plan route buckets, then the plan's quota. A request takes a token
  * at every level only if it passes them all: a refusal gives back what the levels before
- * it took.
+ * it took. Exact levels (in a cluster) are asked of Redis last, all at once, once the
+ * others admitted the request.
  */
 static int phase_throttle(mgw_req_t *r)
 {
-    static const uint64_t period_s[] = {86400, 7 * 86400, 31 * 86400};
     const mgw_member_t *m;
     if (identify_key(r, &m) != 0) return MGW_PHASE_STOP;
 
@@ -734,38 +857,13 @@ static int phase_throttle(mgw_req_t *r)
     int n = mgw__req_limits(r, m, lv);
     if (n == 0 && !(m && m->quota)) return MGW_PHASE_NEXT;
 
-    uint64_t now = mgw_throttle_now();
-    for (int i = 0; i < n; i++) {
-        mgw_take_t t;
-        uint64_t burst = mgw_bucket_burst(lv[i].bucket);
-        uint64_t window = (uint64_t)((double)burst / mgw_bucket_rate(lv[i].bucket) + 0.999);
-        int ok = mgw_bucket_take(lv[i].bucket, now, &t);
-        note_limit(r, lv[i].policy, burst, window, t.remaining,
-                   ceil_s(ok ? t.reset_ms : t.retry_after_ms), !ok);
-        if (!ok) {
-            while (i-- > 0)
-                mgw_bucket_refund(lv[i].bucket);
-            r->retry_after_s = ceil_s(t.retry_after_ms) ? ceil_s(t.retry_after_ms) : 1;
-            mgw__req_fail(r, MGW_GW_THROTTLED, NULL);
-            return MGW_PHASE_STOP;
-        }
-    }
-    if (m && m->quota) {
-        const mgw_plan_t *p = m->plan;
-        uint64_t remaining, reset_s;
-        int ok = mgw_quota_take(m->quota, p->quota_period, p->quota_limit, p->quota_offset,
-                                time(NULL), &remaining, &reset_s);
-        note_limit(r, "quota", p->quota_limit, period_s[p->quota_period], remaining, reset_s, !ok);
-        mgw__metrics_quota(r, m, ok);
-        if (!ok) {
-            for (int i = 0; i < n; i++)
-                mgw_bucket_refund(lv[i].bucket);
-            r->retry_after_s = reset_s ? reset_s : 1;
-            mgw__req_fail(r, MGW_GW_QUOTA_EXCEEDED, NULL);
-            return MGW_PHASE_STOP;
-        }
-    }
-    return MGW_PHASE_NEXT;
+    unsigned all = (1u << n) - 1, exact = 0;
+    if (r->gen->exact_limits && ext.exact)
+        for (int i = 0; i < n; i++)
+            if (mgw_bucket_exact(lv[i].bucket)) exact |= 1u << i;
+    if (take_levels(r, lv, n, all & ~exact, 0) != MGW_PHASE_NEXT) return MGW_PHASE_STOP;
+    if (exact) return ask_exact(r, m, lv, n, exact);
+    return take_quota(r, m, lv, n, all);
 }
 
 void mgw__req_send_continue(mgw_req_t *r)

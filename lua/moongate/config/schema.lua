@@ -88,6 +88,11 @@ local throttle_settings = {
       type = "integer", between = { 0, 1e9 }, required = true,
       description = "bucket capacity: requests allowed at once after an idle period",
     },
+    exact = {
+      type = "boolean", default = false,
+      description = "in a cluster, every request asks Redis (precise for small limits, a round trip"
+        .. " per request) instead of spending a local share of tokens leased from it",
+    },
   },
 }
 throttle_settings.post = check_throttle

@@ -81,7 +81,7 @@ local function shape_websocket(w)
 end
 
 local function shape_throttle(t)
-  return t and { rate = t.rate, burst = t.burst }
+  return t and { rate = t.rate, burst = t.burst, exact = t.exact }
 end
 
 local function shape_route_settings(rs)
