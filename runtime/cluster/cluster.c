@@ -487,17 +487,25 @@ static mgw_redis_script_t beat_script = {
               "return redis.call('ZCARD', KEYS[1])\n",
 };
 
+void mgw_cluster_failed(mgw_cluster_once_t *once, const char *what, const mgw_redis_reply_t *reply)
+{
+    if (reply == NULL || once->failing) return;
+    once->failing = 1;
+    if (reply->type == REDIS_REPLY_ERROR)
+        mgw_log_error("cluster: %s failed in Redis: %.*s", what, (int)reply->len, reply->str);
+    else
+        mgw_log_error("cluster: %s failed in Redis: unexpected reply", what);
+}
+
 static void beat_cb(const mgw_redis_reply_t *r, void *ud)
 {
     (void)ud;
-    static int logged; /* an error reply is said once until a heartbeat succeeds */
+    static mgw_cluster_once_t once;
     if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
-        if (r && r->type == REDIS_REPLY_ERROR && !logged)
-            mgw_log_warn("cluster: heartbeat: %.*s", (int)r->len, r->str);
-        logged |= r && r->type == REDIS_REPLY_ERROR;
+        mgw_cluster_failed(&once, "the heartbeat", r);
         return;
     }
-    logged = 0;
+    mgw_cluster_ok(&once);
     atomic_store_explicit(&cl.nodes, (int)r->integer, memory_order_relaxed);
     mgw_stat_set(cl.s_nodes, r->integer);
 }

@@ -120,6 +120,22 @@ void mgw_cluster_subscribe(const char *channel, void (*cb)(const char *msg, size
  * nodes that received it. Returns as mgw_cluster_cmd. */
 int mgw_cluster_publish(const char *channel, const void *msg, size_t n, mgw_redis_cb cb, void *ud);
 
+/*
+ * A kind of call whose failures are logged once: mgw_cluster_failed logs "cluster: <what>
+ * failed in Redis: <the error reply's message, or "unexpected reply">" the first time
+ * after a success (nothing for reply NULL: the link logs Redis going down), and
+ * mgw_cluster_ok re-arms it.
+ */
+typedef struct {
+    int failing;
+} mgw_cluster_once_t;
+
+void mgw_cluster_failed(mgw_cluster_once_t *once, const char *what, const mgw_redis_reply_t *reply);
+static inline void mgw_cluster_ok(mgw_cluster_once_t *once)
+{
+    once->failing = 0;
+}
+
 /* ---- from other threads ---- */
 
 /* Any thread: runs fn(ud) on the main loop (a post still queued when shutdown closes the

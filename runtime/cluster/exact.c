@@ -51,6 +51,7 @@ enum { OUT_ALLOWED, OUT_THROTTLED, OUT_LATE, OUT_ERROR, OUT_DOWN, NOUT };
 
 static mgw_stat_t out[NOUT];
 static int stat_ready;
+static mgw_cluster_once_t failing; /* checks answered with an error (main loop) */
 
 /* A check in flight: made on the worker, sent from the main loop, answered on the worker. */
 typedef struct ticket_s {
@@ -62,7 +63,7 @@ typedef struct ticket_s {
     mgw_mailbox_t *reply_to;
     mgw_msg_t msg; /* the answer's */
     int n;
-    char key[MGW_LIMITS_MAX][96];
+    char key[MGW_LIMITS_MAX][128]; /* key_prefix (at most 64) + ":thrx:" + 32 */
     char rate[MGW_LIMITS_MAX][32], burst[MGW_LIMITS_MAX][24];
     mgw_exact_t answer;
     /* main loop: the checks waiting for Redis, in order of sending (one bound for all) */
@@ -190,7 +191,12 @@ static void replied(const mgw_redis_reply_t *reply, void *ud)
     if (!t->answered) {
         unlink_ticket(t);
         int outcome = parse(t, reply);
-        if (outcome == OUT_ERROR) t->answer.decided = 0;
+        if (outcome == OUT_ERROR) {
+            t->answer.decided = 0;
+            mgw_cluster_failed(&failing, "an exact throttle check", reply);
+        } else {
+            mgw_cluster_ok(&failing);
+        }
         answer(t, outcome);
     }
     unref(t); /* the Redis call's */
@@ -205,8 +211,7 @@ static void send_main(void *ud)
         argv[t->n + 2 * k] = t->rate[k];
         argv[t->n + 2 * k + 1] = t->burst[k];
     }
-    if (!X.started ||
-        mgw_cluster_eval(&gcra_script, replied, t, t->n, 3 * t->n, argv, NULL) != 0) {
+    if (!X.started || mgw_cluster_eval(&gcra_script, replied, t, t->n, 3 * t->n, argv, NULL) != 0) {
         unref(t); /* no call: its reference */
         answer(t, OUT_DOWN);
         return;

@@ -77,11 +77,11 @@ typedef struct {
 } item_t;
 
 static struct {
-    int busy;            /* a batch is in Redis */
-    int next;            /* the slot the turn goes on from */
-    int changed_from;    /* the slot the scan for changed ones goes on from */
-    int failing;         /* the last batch failed (logged once until one succeeds) */
-    unsigned char *seen; /* per slot: settled once since start-up */
+    int busy;                   /* a batch is in Redis */
+    int next;                   /* the slot the turn goes on from */
+    int changed_from;           /* the slot the scan for changed ones goes on from */
+    mgw_cluster_once_t failing; /* batches answered with an error */
+    unsigned char *seen;        /* per slot: settled once since start-up */
     int nseen;
     item_t items[BATCH];
     int n;
@@ -138,18 +138,14 @@ static void settled(const mgw_redis_reply_t *reply, void *ud)
     int ok = reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == (size_t)st.n * 2;
     mgw_stat_inc(&syncs, (const char *const[]){ok ? "ok" : "error"});
     if (!ok) {
-        /* (no answer: the link says Redis is down; a wrong answer is logged once) */
-        if (reply && !st.failing)
-            mgw_log_error("cluster: quota settlement failed: %s",
-                          reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
-        if (reply) st.failing = 1;
+        mgw_cluster_failed(&st.failing, "the quota settlement", reply);
         for (int i = 0; i < st.n; i++)
             if (st.items[i].changed || st.items[i].first)
                 mgw_quota_mark(mgw_quota_at(st.items[i].slot));
         st.n = 0;
         return;
     }
-    st.failing = 0;
+    mgw_cluster_ok(&st.failing);
     mgw_stat_add(mgw_stat_series(&synced, NULL), st.n);
     for (int i = 0; i < st.n; i++) {
         const item_t *it = &st.items[i];

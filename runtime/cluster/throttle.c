@@ -86,9 +86,9 @@ static struct {
     size_t nslots;
     uint64_t tick_ms, last_ms;
     unsigned divisor;
-    int nodes;     /* mgw_cluster_nodes() at the tick */
-    int up, force; /* force: settle every bucket at the next tick (Redis came back) */
-    int logged_error;
+    int nodes;                  /* mgw_cluster_nodes() at the tick */
+    int up, force;              /* force: settle every bucket at the next tick (Redis came back) */
+    mgw_cluster_once_t failing; /* settlements answered with an error */
     mgw_stat_t out[NOUT], mode_shared, mode_fallback, mode_exact;
 } T;
 
@@ -156,12 +156,7 @@ static void settled(const mgw_redis_reply_t *reply, void *ud)
     }
     if (reply->type != REDIS_REPLY_INTEGER) {
         mgw_stat_add(T.out[OUT_ERROR], 1);
-        if (!T.logged_error) {
-            mgw_log_error("cluster: the throttle settlement failed in Redis: %.*s",
-                          reply->type == REDIS_REPLY_ERROR ? (int)reply->len : 0,
-                          reply->type == REDIS_REPLY_ERROR ? reply->str : "");
-            T.logged_error = 1;
-        }
+        mgw_cluster_failed(&T.failing, "the throttle settlement", reply);
         /* Redis did not take them: the returned tokens are the node's again. A bucket
          * left with nothing runs on its fallback limit until a settlement succeeds. */
         if (s->ret && mgw_bucket_mode(b) == MGW_BUCKET_SHARED) mgw_bucket_share_add(b, s->ret);
@@ -171,6 +166,7 @@ static void settled(const mgw_redis_reply_t *reply, void *ud)
         return;
     }
     mgw_stat_add(T.out[OUT_OK], 1);
+    mgw_cluster_ok(&T.failing);
     s->ret = 0;
     /* Redis went down after sending this: the bucket stays in FALLBACK. */
     if (!T.up) return;
@@ -298,7 +294,7 @@ static void state(int up)
         /* The shares are rebuilt now: every bucket is SHARED with an empty share (a
          * request is refused for the round trip of its lease, rather than admitted
          * locally without Redis knowing) and leases one at once. */
-        T.logged_error = 0;
+        mgw_cluster_ok(&T.failing);
         size_t n = mgw_throttle_count();
         for (size_t i = 0; i < n; i++) {
             mgw_bucket_t *b = mgw_throttle_nth(i);

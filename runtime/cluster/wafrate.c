@@ -79,7 +79,8 @@ static struct {
     int nstores;
     int next;        /* the store the next tick begins with */
     uint64_t offset; /* wall clock - monotonic clock, ms */
-    int busy, failing;
+    int busy;
+    mgw_cluster_once_t failing; /* batches answered with an error */
     item_t items[BATCH];
     int n;
 } st;
@@ -170,11 +171,10 @@ static void settled(const mgw_redis_reply_t *reply, void *ud)
     st.busy = 0;
     int ok = reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == (size_t)st.n;
     mgw_stat_inc(&syncs, (const char *const[]){ok ? "ok" : "error"});
-    /* (no answer: the link says Redis is down; a wrong answer is logged once) */
-    if (!ok && reply && !st.failing)
-        mgw_log_error("cluster: rate-based rule settlement failed: %s",
-                      reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
-    if (ok || reply) st.failing = !ok;
+    if (ok)
+        mgw_cluster_ok(&st.failing);
+    else
+        mgw_cluster_failed(&st.failing, "the rate-based rule settlement", reply);
     if (ok) mgw_stat_add(mgw_stat_series(&synced, NULL), st.n);
     for (int i = 0; i < st.n; i++) {
         item_t *it = &st.items[i];

@@ -778,8 +778,8 @@ static int take_quota(mgw_req_t *r, const mgw_member_t *m, const mgw_limit_t *lv
     if (!(m && m->quota)) return MGW_PHASE_NEXT;
     const mgw_plan_t *p = m->plan;
     uint64_t remaining, reset_s;
-    int ok = mgw_quota_take(m->quota, p->quota_period, p->quota_limit, p->quota_offset,
-                            time(NULL), &remaining, &reset_s);
+    int ok = mgw_quota_take(m->quota, p->quota_period, p->quota_limit, p->quota_offset, time(NULL),
+                            &remaining, &reset_s);
     note_limit(r, "quota", p->quota_limit, period_s[p->quota_period], remaining, reset_s, !ok);
     mgw__metrics_quota(r, m, ok);
     if (ok) return MGW_PHASE_NEXT;

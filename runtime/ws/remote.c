@@ -53,7 +53,8 @@ static struct {
     char tag[MGW_WS_TAG_LEN + 1]; /* this node's */
     uint64_t up_since_ms;         /* Redis came back then (0: the first connect) */
     uint64_t presence_ms;         /* the presence key was last set then */
-    int was_up, started, error_logged;
+    int was_up, started;
+    mgw_cluster_once_t failing; /* calls answered with an error, once until Redis is back */
 } rm;
 
 static uint64_t now_ms(void)
@@ -148,11 +149,8 @@ static void sent(const mgw_redis_reply_t *reply, void *ud)
     if (call == NULL) return; /* the answer came first */
     int gone = reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 0 &&
                (rm.up_since_ms == 0 || now_ms() - rm.up_since_ms >= GRACE_MS);
-    if (reply && reply->type == REDIS_REPLY_ERROR && !rm.error_logged) {
-        rm.error_logged = 1; /* once until Redis comes back */
-        mgw_log_warn("cluster: @connections call for another node failed in Redis: %.*s",
-                     (int)reply->len, reply->str);
-    }
+    if (reply && reply->type == REDIS_REPLY_ERROR)
+        mgw_cluster_failed(&rm.failing, "an @connections call for another node", reply);
     finish(call, gone ? 410 : 503);
 }
 
@@ -354,7 +352,7 @@ static void part_state(int up)
     if (up) {
         if (rm.was_up) rm.up_since_ms = now_ms(); /* a reconnect: see GRACE_MS */
         rm.was_up = 1;
-        rm.error_logged = 0;
+        mgw_cluster_ok(&rm.failing);
         set_presence();
     } else {
         expire(UINT64_MAX);

@@ -312,6 +312,19 @@ describe("moongate.config", function()
       end))
     end)
 
+    it("takes exact = true on throttle limits, a boolean and false by default", function()
+      local conf = assert(config.validate(with(function(c)
+        c.throttle = { rate = 1, burst = 2 }
+        c.apis.pets.stages.prod.throttle = { rate = 0.1, burst = 5, exact = true }
+      end), { source = SOURCE }))
+      assert.is_false(conf.throttle.exact)
+      local prod = find_by(find_by(conf.apis, "id", "pets").stages, "name", "prod")
+      assert.is_true(prod.throttle.exact)
+      fails_with('apis.pets.stages.prod.shared_throttle.exact: must be a boolean, got "yes"', with(function(c)
+        c.apis.pets.stages.prod.shared_throttle = { rate = 1, burst = 1, exact = "yes" }
+      end))
+    end)
+
     it("checks domain host names and base paths", function()
       fails_with('domains["a b"]: invalid host name: only letters, digits, "-" and "." are allowed', with(function(c)
         c.domains = { ["a b"] = { mappings = { [""] = "pets" } } }

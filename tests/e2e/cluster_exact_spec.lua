@@ -171,4 +171,39 @@ describe("cluster exact limits", function()
         pcall(function() redis:stop() end)
         assert(ok_all, err)
     end)
+
+    it("forgets a request whose client left while it waited for Redis, and serves the next", function()
+        local redis = cl.start_redis()
+        local ok_all, err = pcall(with_cluster, 1, redis, function(i)
+            -- the bound 2 s, the watchdog 5 s: a stopped Redis holds the requests
+            return conf(redis, i, { expected_nodes = 1, sync_interval_ms = 2000, redis = {
+                address = "127.0.0.1", port = redis.port, timeout_ms = 5000 } })
+        end, function(nodes)
+            assert.truthy(cl.wait_up(nodes), "the node did not reach Redis")
+            redis:signal("STOP")
+            local ok_stopped, e = pcall(function()
+                -- three clients send a request and leave while it waits
+                for _ = 1, 3 do
+                    local c = h.connect(nodes[1].port, 10)
+                    assert(c:send("GET /x HTTP/1.1\r\nHost: t\r\n\r\n"))
+                    c:close()
+                end
+                h.sleep(0.3)
+            end)
+            redis:signal("CONT")
+            assert(ok_stopped, e)
+            -- Redis answers the three for nobody (their tokens are spent: the checks were
+            -- on their way); the node serves on, from Redis
+            assert.truthy(h.wait_for(function()
+                return (cl.metric(nodes[1], "moongate_cluster_throttle_exact_total", { outcome = "allowed" }) or 0) >= 3
+            end, 5))
+            local conn = h.connect(nodes[1].port, 10)
+            local r = get(conn)
+            assert.equal(200, r.status, r.body)
+            assert.equal('"stage";r=2;t=40', r.headers["ratelimit"])
+            conn:close()
+        end)
+        pcall(function() redis:stop() end)
+        assert(ok_all, err)
+    end)
 end)

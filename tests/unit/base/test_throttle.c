@@ -558,6 +558,27 @@ static void test_cluster_fallback_divides_the_limit(void)
     CHECK(mgw_bucket_demand(fresh) == 0);
 }
 
+/* An exact bucket is marked so; marked while SHARED (a lease that came before the mark),
+ * it drops the share and runs on its fallback, the limit / divisor it decides with when
+ * Redis does not answer. */
+static void test_cluster_exact_mark(void)
+{
+    mgw_bucket_t *b = bucket("cl-exact|6|6|exact", 6, 6);
+    CHECK(mgw_bucket_exact(b) == 0);
+    mgw_bucket_share_add(b, 5);
+    CHECK(mgw_bucket_mode(b) == MGW_BUCKET_SHARED);
+    mgw_bucket_set_exact(b);
+    CHECK(mgw_bucket_exact(b) == 1);
+    CHECK(mgw_bucket_mode(b) == MGW_BUCKET_FALLBACK);
+    CHECK(mgw_bucket_share(b) == 0);
+    CHECK(drain(b, T0, 100) == 2); /* ceil(6 / 3): the divisor of mgw_throttle_cluster(3) */
+    /* marking again changes nothing */
+    mgw_bucket_set_exact(b);
+    CHECK(mgw_bucket_mode(b) == MGW_BUCKET_FALLBACK);
+    CHECK(drain(b, T0, 100) == 0);
+    CHECK(mgw_bucket_exact(bucket("cl-exact|6|6", 6, 6)) == 0);
+}
+
 /* A lease makes the bucket SHARED: it admits exactly the share, whatever the clock,
  * counts every attempt as demand, and a refund goes back to the share. */
 static void test_cluster_shared_takes_the_share(void)
@@ -678,6 +699,7 @@ int main(void)
     RUN(test_threads_real_clock);
     RUN(test_cluster_fallback_divides_the_limit);
     RUN(test_cluster_shared_takes_the_share);
+    RUN(test_cluster_exact_mark);
     RUN(test_cluster_shared_threads);
     RUN(test_cluster_listing_and_ids);
     RUN(test_region_full);
