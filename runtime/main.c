@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "auth/jwt.h"
+#include "cluster/ask.h"
 #include "cluster/cluster.h"
 #include "cluster/exact.h"
 #include "cluster/quota.h"
@@ -218,7 +219,9 @@ static int serve(mgw_gen_t *gen)
     mgw_cluster_part_register(&mgw_cluster_throttle_part); /* cluster: throttle buckets */
     mgw_cluster_part_register(&mgw_cluster_quota_part);    /* cluster: usage-plan quotas */
     mgw_cluster_part_register(&mgw_cluster_waf_rate_part); /* cluster: rate-based rules */
+    mgw_cluster_part_register(&mgw_cluster_ask_part);      /* cluster: requests asking Redis */
     mgw_cluster_part_register(&mgw_cluster_exact_part);    /* cluster: exact throttle limits */
+    mgw_cluster_ask_register();
     mgw_cluster_exact_register();
     /* The request core's tables (gw/gw.h): the HTTP/1 response writer and the http
      * integration; the Lua policy hooks (request bodies among them), the lua integration
