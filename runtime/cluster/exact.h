@@ -5,9 +5,9 @@
  * check on its worker; the check goes to the main loop (mgw_cluster_post), runs one
  * script there (the generic cell rate algorithm on Redis's clock, over every exact bucket
  * of the request at once: a token from each or from none) and the answer comes back
- * through the worker's mailbox (cluster/ask.h). An answer later than cluster.sync_interval_ms, an error
- * or Redis down leave the decision to the bucket's local fallback (limit / nodes), so a
- * slow Redis adds at most sync_interval_ms to a request. Each bucket is one string,
+ * through the worker's mailbox (cluster/ask.h). An answer later than cluster.sync_interval_ms, an
+ * error or Redis down leave the decision to the bucket's local fallback (limit / nodes), so a slow
+ * Redis adds at most sync_interval_ms to a request. Each bucket is one string,
  * "<key_prefix>:thrx:<bucket id>", that expires once the bucket would be full again.
  */
 #ifndef MGW_CLUSTER_EXACT_H

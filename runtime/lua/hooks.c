@@ -319,5 +319,4 @@ void mgw_lua_register(void)
     mgw_gw_set_integration(MGW_INTEG_LUA, &lua_integration);
     mgw_gw_set_authorizer(MGW_AUTHZ_LUA, &lua_authorizer);
     mgw__lws_register();
-    mgw__lkv_register();
 }

@@ -275,7 +275,6 @@ void mgw__hooks_body_done(mgw_req_t *r);
 /* 1 when the request body has fully arrived (bodyless requests included). */
 int mgw__hooks_body_complete(const mgw_req_t *r);
 /* The shared cache's mailbox kind (ffi_cluster.c). */
-void mgw__lkv_register(void);
 /* A waiting hook's event happened (HTTP response, body): resume it. */
 void mgw__hooks_wakeup(mgw_req_t *r);
 

@@ -24,7 +24,6 @@ enum {
     MGW_MSG_WS_REPLY, /* its outcome, back on the caller's loop (ws/) */
     MGW_MSG_JWKS,     /* a fetch of JWT keys ended, data: the key source (auth/) */
     MGW_MSG_CLUSTER,  /* a function to run on the main loop (cluster/cluster.h) */
-    MGW_MSG_LUA_KV,   /* a shared cache read's answer, back on its worker (lua/ffi_cluster.c) */
     MGW_MSG_ASK,      /* a request's call to Redis answered, back on its worker (cluster/ask.h) */
     MGW_MSG__COUNT
 };
