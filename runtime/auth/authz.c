@@ -9,11 +9,14 @@
  * claims for $context.authorizer.claims.NAME, Lua and the usage-plan key.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "auth/auth_int.h"
+#include "base/crypto.h"
 #include "base/utf8.h"
+#include "cluster/ask.h"
 
 /* What the authorizer keeps for one request (r->authz), in r's arena. */
 typedef struct {
@@ -29,6 +32,7 @@ typedef struct {
     uint64_t start_ms, latency_ms;
     mgw_keywait_t wait; /* waiting for a fetch of keys */
     int waited;         /* it did: no second wait */
+    char *shared_key;   /* shared_cache: the token's key in Redis, once asked (r's arena) */
 } jreq_t;
 
 static int is_hs(mgw_jwa_t a)
@@ -201,6 +205,104 @@ static const mgw_jwk_t *find_key(mgw_req_t *r, jreq_t *j, mgw_jwt_err_t *err, in
     return NULL;
 }
 
+/* ---- shared_cache: verified tokens in the cluster's Redis (README "Running a cluster") ---- */
+
+/*
+ * A token verified by one node is good on every node with the same authorizer: Redis
+ * holds "<prefix>:jwt:<16 hex digits of the authorizer's digest>:<SHA-256 of the token>"
+ * = the time (ms) until which it is good, with that expiry. A worker's miss asks Redis
+ * (bounded by cluster.sync_interval_ms, cluster/ask.h) before it verifies the signature;
+ * on a hit the token is parsed and its claims and times checked as on a local hit.
+ */
+typedef struct {
+    mgw_ask_t ask;
+    char key[160];     /* a copy of jreq_t.shared_key: the main loop never reads r */
+    uint64_t until_ms; /* found: the token is good until then */
+} shared_get_t;
+
+static int shared_send(mgw_ask_t *a)
+{
+    shared_get_t *g = (shared_get_t *)a;
+    return mgw_cluster_cmd(mgw_ask_replied, a, 2, (const char *[]){"GET", g->key}, NULL);
+}
+
+static void shared_keep(mgw_ask_t *a, const mgw_redis_reply_t *reply)
+{
+    shared_get_t *g = (shared_get_t *)a;
+    if (reply->type == REDIS_REPLY_STRING && reply->len < 24) {
+        char num[24];
+        memcpy(num, reply->str, reply->len);
+        num[reply->len] = 0;
+        g->until_ms = strtoull(num, NULL, 10);
+    }
+}
+
+static void shared_done(mgw_req_t *r, mgw_ask_t *a);
+
+static const mgw_ask_ops_t shared_ops = {
+    .send = shared_send, .keep = shared_keep, .done = shared_done};
+
+/* Starts asking Redis for j's token; 1 when r now waits. */
+static int shared_ask(mgw_req_t *r, jreq_t *j)
+{
+    uint8_t d[32];
+    char name[6 + 16 + 1 + 64 + 1];
+    memcpy(name, "jwt:", 4);
+    mgw_hex(j->c->digest, 8, name + 4);
+    name[20] = ':';
+    mgw_sha256(j->text.p, j->text.n, d);
+    mgw_hex(d, 32, name + 21);
+    shared_get_t *g = mgw_calloc(1, sizeof(*g));
+    g->ask.ops = &shared_ops;
+    /* key_prefix (at most 64) + ":" + name */
+    mgw_cluster_key(g->key, sizeof(g->key), name);
+    j->shared_key = mgw_pool_strdup(r->pool, g->key);
+    return mgw_ask_start(r, &g->ask) == 0;
+}
+
+/* Writes j's verified token (good until until_ms) to Redis, not waiting. */
+static void share(mgw_req_t *r, jreq_t *j, uint64_t until_ms)
+{
+    uint64_t now = r->start_ms; /* the wall clock, as until_ms */
+    if (until_ms <= now) return;
+    char val[24], px[24];
+    snprintf(val, sizeof(val), "%llu", (unsigned long long)until_ms);
+    snprintf(px, sizeof(px), "%llu", (unsigned long long)(until_ms - now));
+    mgw_cluster_send(5, (const char *[]){"SET", j->shared_key, val, "PX", px}, NULL);
+}
+
+static int verify(mgw_req_t *r, jreq_t *j);
+
+/* Redis's answer for r's token: a hit is checked as a local hit is (and cached locally),
+ * a miss (or no answer in time) verifies the token here. */
+static void shared_done(mgw_req_t *r, mgw_ask_t *a)
+{
+    shared_get_t *g = (shared_get_t *)a;
+    jreq_t *j = r->authz;
+    if (r->resp_started) return; /* answered meanwhile */
+    const mgw_jwt_conf_t *c = j->c;
+    int hit = a->outcome == MGW_ASK_ANSWERED && g->until_ms > r->start_ms;
+    mgw_stat_add(hit ? c->rt->stat.hit : c->rt->stat.miss, 1);
+    int rc;
+    if (hit) {
+        mgw_jwt_rules_t rules = {c->issuer, c->audiences, c->naudiences, c->leeway_s};
+        mgw_jwt_err_t err = mgw_jwt_check_claims(j->t, &rules, (int64_t)(r->start_ms / 1000));
+        if (err != MGW_JWT_OK) {
+            refuse(r, j, err);
+            return;
+        }
+        mgw_tcache_t *cache = cache_of(c, r->from.w);
+        uint64_t until = r->start_ms + c->ttl_ms;
+        j->entry->until_ms = g->until_ms < until ? g->until_ms : until;
+        mgw__tok_ref(j->entry);
+        mgw__tcache_put(cache, j->entry);
+        rc = allow(r, j, j->t);
+    } else {
+        rc = verify(r, j);
+    }
+    if (rc == MGW_PHASE_NEXT) mgw__req_resume(r);
+}
+
 /* Checks the parsed token j->t: algorithm, key, signature, claims; caches it. */
 static int verify(mgw_req_t *r, jreq_t *j)
 {
@@ -231,6 +333,7 @@ static int verify(mgw_req_t *r, jreq_t *j)
         j->entry->until_ms = until;
         mgw__tok_ref(j->entry);
         mgw__tcache_put(cache, j->entry);
+        if (j->shared_key) share(r, j, until);
     }
     return allow(r, j, t);
 }
@@ -261,7 +364,8 @@ static int authorize(mgw_req_t *r)
     if (cache) {
         uint64_t h = mgw__tcache_hash(j->text.p, j->text.n);
         mgw_tok_t *e = mgw__tcache_get(cache, h, j->text.p, j->text.n, r->start_ms);
-        mgw_stat_add(e ? c->rt->stat.hit : c->rt->stat.miss, 1);
+        /* a miss with shared_cache is counted once Redis answered */
+        if (e || !c->shared_cache) mgw_stat_add(e ? c->rt->stat.hit : c->rt->stat.miss, 1);
         if (e) {
             /* verified before: what the clock and the route decide is checked again */
             mgw__tok_ref(e);
@@ -276,6 +380,12 @@ static int authorize(mgw_req_t *r)
         mgw_pool_cleanup_add(r->pool, mgw__tok_unref, j->entry);
         err = mgw_jwt_parse(j->entry->pool, j->entry->text.p, j->entry->text.n, &j->entry->jwt);
         j->t = &j->entry->jwt;
+        if (err == MGW_JWT_OK && c->shared_cache) {
+            if (shared_ask(r, j)) return MGW_PHASE_WAIT;
+            mgw_stat_add(c->rt->stat.miss, 1); /* Redis down: not asked */
+        } else if (c->shared_cache) {
+            mgw_stat_add(c->rt->stat.miss, 1);
+        }
     } else {
         err = mgw_jwt_parse(r->pool, j->text.p, j->text.n, &j->parsed);
         j->t = &j->parsed;

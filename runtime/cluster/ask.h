@@ -8,8 +8,9 @@
  * The caller's struct begins with an mgw_ask_t and its ops: send makes the call on the
  * main loop (with mgw_ask_replied as its callback), keep reads what the worker needs out
  * of the reply there (hiredis frees it afterwards), done goes on with the request on its
- * worker. An ask is used once; the cluster frees it (ops->free first) when the request,
- * the call and the answer are all done with it.
+ * worker; send and keep never touch the request (it may have ended: they work on copies
+ * in the caller's struct). An ask is used once; the cluster frees it (ops->free first) when the
+ * request, the call and the answer are all done with it.
  */
 #ifndef MGW_CLUSTER_ASK_H
 #define MGW_CLUSTER_ASK_H

@@ -101,9 +101,13 @@ typedef struct mgw_jwt_conf_s {
     int id_query;           /* the token is in the query string (else in a header) */
     const char *id_name;    /* that header (lower case) or query parameter */
     size_t id_name_len;
-    int64_t leeway_s;        /* clock skew allowed on exp, nbf and iat */
-    uint32_t algorithms;     /* 1 << mgw_jwa_t for each algorithm accepted */
-    uint64_t ttl_ms;         /* verified tokens are cached this long (0: no cache) */
+    int64_t leeway_s;    /* clock skew allowed on exp, nbf and iat */
+    uint32_t algorithms; /* 1 << mgw_jwa_t for each algorithm accepted */
+    uint64_t ttl_ms;     /* verified tokens are cached this long (0: no cache) */
+    int shared_cache;    /* ...and shared through the cluster's Redis */
+    /* what a verified token depends on (API, name, issuer, audiences, key sources and
+     * their keys, algorithms, leeway, identity source): the shared cache's namespace */
+    uint8_t digest[32];
     const char *usage_claim; /* usage_identifier_claim, or NULL */
     struct mgw_jwt_rt_s *rt; /* the auth layer's state, made before the generation
                               * serves (auth/jwt.h mgw_jwt_gen_prepare) */

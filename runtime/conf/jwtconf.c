@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/crypto.h"
 #include "base/jose.h"
 #include "base/tls.h"
 #include "conf/lfield.h"
@@ -72,8 +73,10 @@ static void jwks_unref_cb(void *set)
     mgw_jwks_unref(set);
 }
 
-/* jwks_file: parsed now; a set without one usable signing key is an error too. */
-static void read_jwks_file(mgw_pool_t *pool, mgw_jwt_conf_t *j, mgw_conf_error_cb errf, void *ud)
+/* jwks_file: parsed now; a set without one usable signing key is an error too. Its text
+ * goes into *digest_in. */
+static void read_jwks_file(mgw_pool_t *pool, mgw_jwt_conf_t *j, mgw_buf_t *digest_in,
+                           mgw_conf_error_cb errf, void *ud)
 {
     char where[512], err[512];
     snprintf(where, sizeof(where), "%s.jwks_file", j->where);
@@ -83,6 +86,7 @@ static void read_jwks_file(mgw_pool_t *pool, mgw_jwt_conf_t *j, mgw_conf_error_c
         errf(ud, where, err);
         return;
     }
+    mgw_buf_add(digest_in, text, n + 1);
     int skipped = 0;
     char why[400];
     mgw_jwks_t *set = mgw_jwks_parse(text, n, &skipped, why, sizeof(why));
@@ -143,6 +147,9 @@ static void read_one(lua_State *L, mgw_pool_t *pool, mgw_api_t *api, mgw_jwt_con
     j->leeway_s = (int64_t)mgw__lfield_num(L, "leeway", 0);
     j->ttl_ms = (uint64_t)(mgw__lfield_num(L, "ttl", 300) * 1000);
     j->usage_claim = mgw__lfield_str(L, pool, "usage_identifier_claim");
+    lua_getfield(L, -1, "shared_cache");
+    j->shared_cache = lua_toboolean(L, -1);
+    lua_pop(L, 1);
 
     const char *src = mgw__lfield_str(L, pool, "identity_source");
     static const char hdr[] = "$request.header.", query[] = "$request.querystring.";
@@ -183,6 +190,19 @@ static void read_one(lua_State *L, mgw_pool_t *pool, mgw_api_t *api, mgw_jwt_con
     j->algorithms = listed & ((secret_file ? hs : 0) | (jwks ? ~hs : 0));
     j->algorithms &= ~(1u << MGW_JWA_NONE);
 
+    /* the digest of what a verified token depends on, NUL between the parts; the key
+     * files' contents are added when they are read */
+    mgw_buf_t d = {0};
+    char nums[64];
+    const char *parts[] = {api->id, j->name, j->issuer, j->jwks_uri ? j->jwks_uri : "", j->id_name};
+    for (size_t i = 0; i < sizeof(parts) / sizeof(*parts); i++)
+        mgw_buf_add(&d, parts[i], strlen(parts[i]) + 1);
+    for (int i = 0; i < j->naudiences; i++)
+        mgw_buf_add(&d, j->audiences[i], strlen(j->audiences[i]) + 1);
+    int nn = snprintf(nums, sizeof(nums), "%d|%u|%lld|%d", j->id_query, (unsigned)j->algorithms,
+                      (long long)j->leeway_s, j->discovery);
+    mgw_buf_add(&d, nums, (size_t)nn + 1);
+
     if (j->backend_ca && (j->jwks_uri || j->discovery)) {
         /* the CA bundle loads as the key sources will load it (auth/keys.c) */
         char where[512], err[512];
@@ -191,8 +211,11 @@ static void read_one(lua_State *L, mgw_pool_t *pool, mgw_api_t *api, mgw_jwt_con
         if (tls == NULL) errf(ud, where, err);
         mgw_tls_ctx_free(tls);
     }
-    if (j->jwks_file) read_jwks_file(pool, j, errf, ud);
+    if (j->jwks_file) read_jwks_file(pool, j, &d, errf, ud);
     if (secret_file) read_secret(pool, j, secret_file, errf, ud);
+    if (j->secret) mgw_buf_add(&d, j->secret, j->secret_len);
+    mgw_sha256(d.p, d.n, j->digest);
+    mgw_buf_free(&d);
 }
 
 void mgw__jwt_read(lua_State *L, mgw_pool_t *pool, mgw_api_t *api, mgw_conf_error_cb err, void *ud)

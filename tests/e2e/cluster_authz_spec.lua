@@ -1,6 +1,7 @@
--- The shared authorizer cache (README "Running a cluster", shared_cache): a decision one
--- node's Lua authorizer made is a cache hit on another node; identity values never reach
--- Redis; Redis down, every node still authorizes; the configuration errors.
+-- The shared authorizer caches (README "Running a cluster", shared_cache): a decision one
+-- node's Lua authorizer made, or a token one node's JWT authorizer verified, is a cache
+-- hit on another node; identity values and tokens never reach Redis; Redis down, every
+-- node still authorizes; the configuration errors.
 local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 package.path = here .. "?.lua;" .. package.path
 local h = require "helpers"
@@ -124,4 +125,110 @@ describe("shared authorizer cache #e2e", function()
         assert.are_not.equal(0, code)
         assert.truthy(out:find("apis.a.authorizers.decide.shared_cache: needs ttl > 0", 1, true), out)
     end)
+
+    describe("of a JWT authorizer", function()
+        local PYTHON, MINT = "/usr/bin/python3", h.root .. "/tests/e2e/jwt_mint.py"
+        local cjson = require "cjson"
+
+        -- RS256 keys (a jwks_file each node reads from its own directory) and tokens.
+        local function keys_and_tokens(requests)
+            local keys = h.tmpdir() .. "/keys"
+            local out, rc = h.run(PYTHON .. " " .. h.sh_quote(MINT) .. " keys " .. h.sh_quote(keys) .. " 2>&1")
+            assert(rc == 0, out)
+            local req = h.write_file(keys .. "/requests.json", cjson.encode(requests))
+            out, rc = h.run(PYTHON .. " " .. h.sh_quote(MINT) .. " mint " .. h.sh_quote(keys) .. " <" .. h.sh_quote(req) .. " 2>&1")
+            assert(rc == 0, out)
+            return keys, cjson.decode(out)
+        end
+
+        local function jwt_conf(keys, shared)
+            return {
+                listen = { { address = "127.0.0.1", port = h.free_port(), api = "a" } },
+                apis = { a = {
+                    stages = { ["$default"] = {} },
+                    authorizers = { jwt = { type = "jwt", issuer = "https://idp.test/realm", audience = { "pets" },
+                        jwks_file = keys .. "/jwks.json", shared_cache = shared } },
+                    routes = {
+                        ["GET /x"] = { authorizer = "jwt", integration = { type = "mock", body = "ok" } },
+                        ["GET /admin"] = { authorizer = "jwt", scopes = { "admin" },
+                            integration = { type = "mock", body = "ok" } },
+                    },
+                } },
+            }
+        end
+
+        local function jget(node, token, path)
+            local r = h.curl({ node:url(path or "/x"), "-H", "Authorization: Bearer " .. token })
+            return r.status, r.headers["www-authenticate"]
+        end
+
+        local function jcache(node, result)
+            return cl.metric(node, "moongate_authorizer_cache_total",
+                { api = "a", authorizer = "jwt", result = result }) or 0
+        end
+
+        it("makes a token one node verified a hit on the others, and nothing else", function()
+            local keys, T = keys_and_tokens({
+                good = { alg = "RS256", key = "rsa", kid = "rsa" },
+                other = { alg = "RS256", key = "rsa", kid = "rsa", header = { n = 2 } },
+                third = { alg = "RS256", key = "rsa", kid = "rsa", header = { n = 3 } },
+            })
+            -- one byte of the signature changed: never verified, so never shared
+            local forged = T.good:sub(1, -3) .. (T.good:sub(-2, -2) == "A" and "B" or "A") .. T.good:sub(-1)
+            local redis = cl.start_redis()
+            local nodes = cl.start_nodes(2, redis, function() return jwt_conf(keys, true) end)
+            local ok, err = pcall(function()
+                assert.truthy(cl.wait_up(nodes), nodes[1].stderr())
+                assert.equal(200, jget(nodes[1], T.good))
+                assert.equal(1, jcache(nodes[1], "miss"))
+                assert.truthy(h.wait_for(function()
+                    return redis:cli("KEYS", "moongate:jwt:*"):find("moongate:jwt:%x+:%x+") ~= nil
+                end, 5), redis:cli("KEYS", "*"))
+                -- node 2: a hit from Redis (no signature check), then its own cache
+                assert.equal(200, jget(nodes[2], T.good))
+                assert.equal(200, jget(nodes[2], T.good))
+                assert.equal(2, jcache(nodes[2], "hit"))
+                assert.equal(0, jcache(nodes[2], "miss"))
+                -- the route's scopes still apply to a shared token
+                local status, www = jget(nodes[2], T.good, "/admin")
+                assert.equal(403, status)
+                assert.truthy(www:find("insufficient_scope", 1, true), www)
+                -- a token no node verified is verified here; a forged one is refused
+                assert.equal(200, jget(nodes[2], T.other))
+                assert.equal(1, jcache(nodes[2], "miss"))
+                status, www = jget(nodes[2], forged)
+                assert.equal(401, status)
+                assert.truthy(www:find("signature", 1, true), www)
+                -- Redis holds digests and times, no token; it expires with the token
+                for key in redis:cli("KEYS", "moongate:jwt:*"):gmatch("%S+") do
+                    assert.falsy(key:find(T.good:sub(1, 20), 1, true), key)
+                    local until_ms = tonumber(redis:cli("GET", key):match("%d+"))
+                    assert.truthy(until_ms and until_ms > os.time() * 1000, key)
+                    local ttl = tonumber(redis:cli("PTTL", key):match("%-?%d+"))
+                    assert.truthy(ttl > 0 and ttl <= 300000, key .. " pttl " .. tostring(ttl))
+                end
+
+                -- Redis gone: each node verifies by itself
+                redis:stop()
+                assert.truthy(h.wait_for(function()
+                    return nodes[2].stderr():find("is unreachable", 1, true)
+                end, 5))
+                assert.equal(200, jget(nodes[2], T.third))
+                assert.equal(3, jcache(nodes[2], "miss")) -- other, forged, third
+            end)
+            pcall(cl.stop_nodes, nodes)
+            pcall(function() redis:stop() end)
+            assert(ok, err)
+        end)
+
+        it("refuses shared_cache without cluster", function()
+            local keys = keys_and_tokens({})
+            local dir = h.tmpdir()
+            local path = h.write_file(dir .. "/gateway.lua", h.config_source(jwt_conf(keys, true)))
+            local out, code = h.moongate({ "check", "-c", path, "-p", dir })
+            assert.are_not.equal(0, code)
+            assert.truthy(out:find("apis.a.authorizers.jwt.shared_cache: needs cluster (verified tokens are shared through its Redis)", 1, true), out)
+        end)
+    end)
 end)
+

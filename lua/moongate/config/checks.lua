@@ -451,6 +451,16 @@ end
 -- Authorizers, WAF, access log, management, TLS
 ---------------------------------------------------------------------------
 
+-- An authorizer's shared_cache (README "Running a cluster"): it shares the cache ttl keeps,
+-- through the cluster's Redis.
+local function check_shared_cache(c, path, ctx, what)
+  if c.shared_cache and (c.ttl or 0) == 0 then
+    fail(ctx, join(path, "shared_cache"), "needs ttl > 0 (it shares the cache that ttl keeps)")
+  elseif c.shared_cache and not (type(ctx.raw) == "table" and ctx.raw.cluster) then
+    fail(ctx, join(path, "shared_cache"), "needs cluster (" .. what .. " are shared through its Redis)")
+  end
+end
+
 local check_lua_use = policy_use("authorizer")
 
 local function check_authorizer(c, v, path, ctx)
@@ -471,11 +481,7 @@ local function check_authorizer(c, v, path, ctx)
         "must not be empty when ttl > 0 (the cache is keyed by them); set ttl = 0 to call the authorizer on every request")
     end
   end
-  if c.shared_cache and (c.ttl or 0) == 0 then
-    fail(ctx, join(path, "shared_cache"), "needs ttl > 0 (it shares the cache that ttl keeps)")
-  elseif c.shared_cache and not (type(ctx.raw) == "table" and ctx.raw.cluster) then
-    fail(ctx, join(path, "shared_cache"), "needs cluster (decisions are shared through its Redis)")
-  end
+  check_shared_cache(c, path, ctx, "decisions")
   check_lua_use(c, v, path, ctx)
 end
 
@@ -519,6 +525,7 @@ local function check_jwt_authorizer(c, v, path, ctx)
   if c.algorithms and not has_hs and v.secret_file ~= nil and not jwks then
     fail(ctx, join(path, "algorithms"), "has no HS algorithm, and secret_file is the only key source")
   end
+  check_shared_cache(c, path, ctx, "verified tokens")
 end
 
 local function check_waf(c, v, path, ctx)

@@ -258,6 +258,10 @@ local jwt_authorizer = {
       type = "integer", between = { 0, 3600 }, default = 300,
       description = "seconds a verified token is remembered per worker (its exp earlier; 0: no cache)",
     },
+    shared_cache = {
+      type = "boolean", default = false,
+      description = "with cluster: verified tokens are shared with the other nodes through Redis",
+    },
     usage_identifier_claim = {
       type = "string", non_empty = true,
       description = "a claim whose value is the caller's API key for usage plans (as usageIdentifierKey)",

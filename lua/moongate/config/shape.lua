@@ -151,6 +151,7 @@ local function shape_jwt(api_path, a, routes, prefix)
         backend_ca = file(az.backend_ca), discovery = az.discovery,
         identity_source = az.identity_source, leeway = az.leeway, algorithms = az.algorithms,
         ttl = az.ttl, usage_identifier_claim = az.usage_identifier_claim,
+        shared_cache = az.shared_cache or nil,
       }
       index[name] = #list
     end
