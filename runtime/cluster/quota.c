@@ -41,7 +41,9 @@
 #include "cluster/cluster.h"
 
 #define BATCH 256
-#define KEY_MAX 600
+/* "<key_prefix>:quota:" (at most 71) + a slot's key (at most 511: base/quota.c's WAL) +
+ * ":" + the period index */
+#define KEY_MAX 608
 /* a period's hash outlives the period by a day: nodes' clocks differ a little */
 #define SLACK_S 86400
 
@@ -90,8 +92,9 @@ static struct {
 static mgw_stat_family_t syncs = {
     .name = "moongate_cluster_quota_syncs_total",
     .type = "counter",
-    .help = "Quota settlements with Redis (a script call for up to 256 quota keys), by result",
-    .labels = {"result"},
+    .help = "Quota settlements with Redis (a script call for up to 256 quota keys), by outcome "
+            "(ok, error)",
+    .labels = {"outcome"},
 };
 static mgw_stat_family_t synced = {
     .name = "moongate_cluster_quota_keys_synced_total",

@@ -40,6 +40,8 @@
 #include "conf/wafrate.h"
 
 #define BATCH 256
+/* "<key_prefix>:wafrate:" (at most 73) + a counter name (at most COUNTER_MAX) + ":" + 16 */
+#define COUNTER_MAX 200
 #define KEY_MAX 320
 
 /* KEYS: a hash per key of a store. ARGV: this node's id, the current sub-window, the
@@ -89,8 +91,8 @@ static mgw_stat_family_t syncs = {
     .name = "moongate_cluster_waf_rate_syncs_total",
     .type = "counter",
     .help = "Rate-based rule settlements with Redis (a script call for up to 256 keys), by "
-            "result",
-    .labels = {"result"},
+            "outcome (ok, error)",
+    .labels = {"outcome"},
 };
 static mgw_stat_family_t synced = {
     .name = "moongate_cluster_waf_rate_keys_synced_total",
@@ -199,10 +201,19 @@ static void send_batch(void)
     const char **argv = mgw_malloc(sizeof(char *) * (size_t)argc);
     char *text = mgw_malloc((size_t)n * (KEY_MAX + 48) + 128);
     char *keys = text, *vals = text + (size_t)n * KEY_MAX, *fixed = vals + (size_t)n * 48;
+    /* a counter name longer than COUNTER_MAX is named by its digest (the same on every node) */
+    const char *counter = mgw_ratewin_name(w);
+    char digest[3 + 32 + 1];
+    if (strlen(counter) > COUNTER_MAX) {
+        uint8_t d[32];
+        mgw_sha256(counter, strlen(counter), d);
+        memcpy(digest, "h-", 2);
+        mgw_hex(d, 16, digest + 2);
+        counter = digest;
+    }
     for (int i = 0; i < n; i++) {
         char name[KEY_MAX];
-        snprintf(name, sizeof(name), "wafrate:%s:%016" PRIx64, mgw_ratewin_name(w),
-                 st.items[i].o.hash);
+        snprintf(name, sizeof(name), "wafrate:%s:%016" PRIx64, counter, st.items[i].o.hash);
         mgw_cluster_key(keys + (size_t)i * KEY_MAX, KEY_MAX, name);
         argv[k++] = keys + (size_t)i * KEY_MAX;
     }
