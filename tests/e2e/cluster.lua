@@ -98,14 +98,33 @@ function cl.metric(node, name, labels)
     return samples[prom.key(name, labels)]
 end
 
--- Waits until every node's error log says Redis is reachable (bounded); returns true.
-function cl.wait_up(nodes, timeout)
+-- How many times node's error log says Redis is reachable (state "reachable") or
+-- unreachable ("unreachable").
+function cl.told(node, state)
+    local n = 0
+    for _ in node.stderr():gmatch("cluster: Redis at [^\n]* is " .. state .. " ") do n = n + 1 end
+    return n
+end
+
+-- Waits until every node's error log has said Redis is reachable at least times times
+-- (default 1; bounded); returns true.
+function cl.wait_up(nodes, timeout, times)
     return h.wait_for(function()
         for _, n in ipairs(nodes) do
-            if not n.stderr():find("cluster: Redis at [^\n]* is reachable") then return false end
+            if cl.told(n, "reachable") < (times or 1) then return false end
         end
         return true
     end, timeout or 10)
+end
+
+-- Waits until every node's error log says Redis is unreachable (bounded); returns true.
+function cl.wait_down(nodes, timeout)
+    return h.wait_for(function()
+        for _, n in ipairs(nodes) do
+            if cl.told(n, "unreachable") < 1 then return false end
+        end
+        return true
+    end, timeout or 5)
 end
 
 -- Stops every node (h.stop_all's check: a node that did not exit 0 fails the caller).

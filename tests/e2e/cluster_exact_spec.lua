@@ -111,12 +111,7 @@ describe("cluster exact limits", function()
             -- Redis gone: each node decides alone, with a third of the burst (2), no 5xx
             close_all(conns)
             redis:stop()
-            assert.truthy(h.wait_for(function()
-                for _, n in ipairs(nodes) do
-                    if not n.stderr():find("cluster: Redis at [^\n]* is unreachable") then return false end
-                end
-                return true
-            end, 5), "a node did not notice that Redis is gone")
+            assert.truthy(cl.wait_down(nodes), "a node did not notice that Redis is gone")
             conns = connect_all(nodes)
             ok, refused, remaining, other = spread(conns, 15)
             assert.are.same({}, other)
@@ -126,14 +121,7 @@ describe("cluster exact limits", function()
             -- Redis back, empty: the cluster-wide bucket is full again
             close_all(conns)
             redis = cl.start_redis({ port = redis.port })
-            assert.truthy(h.wait_for(function()
-                for _, n in ipairs(nodes) do
-                    local k = 0
-                    for _ in n.stderr():gmatch("cluster: Redis at [^\n]* is reachable") do k = k + 1 end
-                    if k < 2 then return false end
-                end
-                return true
-            end, 10), "a node did not reach Redis again")
+            assert.truthy(cl.wait_up(nodes, 10, 2), "a node did not reach Redis again")
             conns = connect_all(nodes)
             ok, refused, remaining, other = spread(conns, 12)
             assert.are.same({}, other)

@@ -61,13 +61,6 @@ local function hit(node)
     return h.curl({ node:url("/w"), "-H", "X-User: u1" })
 end
 
--- Counts how many times each node's error log says Redis is reachable.
-local function ups(node)
-    local n = 0
-    for _ in node.stderr():gmatch("cluster: Redis at [^\n]* is reachable") do n = n + 1 end
-    return n
-end
-
 local function conf_for(dir)
     return function(i)
         return {
@@ -144,10 +137,10 @@ describe("cluster quotas", function()
         -- Redis comes back empty (no persistence) on the same port: the nodes write their
         -- counts again (10 + 10 + 5), nothing is lost.
         local before = {}
-        for i, n in ipairs(nodes) do before[i] = ups(n) end
+        for i, n in ipairs(nodes) do before[i] = cl.told(n, "reachable") end
         redis = cl.start_redis({ port = redis.port, dir = redis.dir })
         assert(h.wait_for(function()
-            for i, n in ipairs(nodes) do if ups(n) <= before[i] then return false end end
+            for i, n in ipairs(nodes) do if cl.told(n, "reachable") <= before[i] then return false end end
             return true
         end, 15), "the nodes did not reach Redis again")
         settle(redis, nodes, QUOTA, 25, QSYNC)

@@ -59,11 +59,6 @@ local function count(lines, t1, t2)
     return ok, other
 end
 
-local function reachable_count(node)
-    local n = 0
-    for _ in node.stderr():gmatch("cluster: Redis at [^\n]* is reachable") do n = n + 1 end
-    return n
-end
 
 describe("cluster throttle", function()
     it("holds a stage limit across three nodes, falls back to a third without Redis, shares again when it returns", function()
@@ -86,24 +81,14 @@ describe("cluster throttle", function()
             local syncs_ok = metric("moongate_cluster_throttle_syncs_total", { outcome = "ok" })
             local t_kill = socket.gettime()
             redis:stop()
-            assert.truthy(h.wait_for(function()
-                for _, n in ipairs(nodes) do
-                    if not n.stderr():find("cluster: Redis at [^\n]* is unreachable") then return false end
-                end
-                return true
-            end, 5), "a node did not notice that Redis is gone")
+            assert.truthy(cl.wait_down(nodes), "a node did not notice that Redis is gone")
             -- fallback: 3 s (from a second after the kill), then Redis is back on its port
             socket.sleep(math.max(0, t_kill + 4 - socket.gettime()))
             local shared_down = metric("moongate_cluster_throttle_buckets", { mode = "shared" })
             local fallback_down = metric("moongate_cluster_throttle_buckets", { mode = "fallback" })
             local t_restart = socket.gettime()
             redis = cl.start_redis({ port = redis.port })
-            assert.truthy(h.wait_for(function()
-                for _, n in ipairs(nodes) do
-                    if reachable_count(n) < 2 then return false end
-                end
-                return true
-            end, 10), "a node did not reach Redis again")
+            assert.truthy(cl.wait_up(nodes, 10, 2), "a node did not reach Redis again")
             local t_up = socket.gettime()
             -- shared again: 4 s
             socket.sleep(4)
