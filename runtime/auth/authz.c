@@ -380,7 +380,9 @@ static int authorize(mgw_req_t *r)
         mgw_pool_cleanup_add(r->pool, mgw__tok_unref, j->entry);
         err = mgw_jwt_parse(j->entry->pool, j->entry->text.p, j->entry->text.n, &j->entry->jwt);
         j->t = &j->entry->jwt;
-        if (err == MGW_JWT_OK && c->shared_cache) {
+        /* a token of an algorithm this authorizer refuses never reached Redis: no round
+         * trip for it (verify refuses it first thing) */
+        if (err == MGW_JWT_OK && c->shared_cache && (c->algorithms & (1u << j->t->alg))) {
             if (shared_ask(r, j)) return MGW_PHASE_WAIT;
             mgw_stat_add(c->rt->stat.miss, 1); /* Redis down: not asked */
         } else if (c->shared_cache) {
