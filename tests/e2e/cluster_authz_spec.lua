@@ -43,9 +43,11 @@ local function get(node, token)
     return h.curl({ node:url("/x"), "-H", "x-token: " .. token }).status
 end
 
-local function cache(node, result)
+-- The authorizer's cache lookups (result "hit" or "miss") on node; authorizer "decide"
+-- unless named.
+local function cache(node, result, authorizer)
     return cl.metric(node, "moongate_authorizer_cache_total",
-        { api = "a", authorizer = "decide", result = result }) or 0
+        { api = "a", authorizer = authorizer or "decide", result = result }) or 0
 end
 
 describe("shared authorizer cache #e2e", function()
@@ -162,10 +164,7 @@ describe("shared authorizer cache #e2e", function()
             return r.status, r.headers["www-authenticate"]
         end
 
-        local function jcache(node, result)
-            return cl.metric(node, "moongate_authorizer_cache_total",
-                { api = "a", authorizer = "jwt", result = result }) or 0
-        end
+        local function jcache(node, result) return cache(node, result, "jwt") end
 
         it("makes a token one node verified a hit on the others, and nothing else", function()
             local keys, T = keys_and_tokens({

@@ -194,4 +194,45 @@ describe("cluster exact limits", function()
         pcall(function() redis:stop() end)
         assert(ok_all, err)
     end)
+
+    it("takes a token from every exact level of a request or from none", function()
+        local redis = cl.start_redis()
+        local ok_all, err = pcall(with_cluster, 1, redis, function(i)
+            local c = conf(redis, i)
+            -- two exact levels on /x: the stage's shared limit (4) and the route's own (6)
+            c.apis.t.stages["$default"] = {
+                shared_throttle = { rate = RATE, burst = 4, exact = true },
+                throttle = { rate = RATE, burst = BURST, exact = true },
+            }
+            return c
+        end, function(nodes)
+            assert.truthy(cl.wait_up(nodes), "the node did not reach Redis")
+            local conn = h.connect(nodes[1].port, 10)
+            local function state()
+                local out = {}
+                for key in redis:cli("--scan", "--pattern", "moongate:thrx:*"):gmatch("%S+") do
+                    out[key] = redis:cli("GET", key)
+                end
+                return out
+            end
+            for k = 1, 4 do
+                local r = get(conn)
+                assert.equal(200, r.status, "request " .. k)
+            end
+            -- both levels are in Redis; the shared one is empty, the route's has 2 left
+            local before = state()
+            local n = 0
+            for _ in pairs(before) do n = n + 1 end
+            assert.equal(2, n)
+            local r = get(conn)
+            assert.equal(429, r.status)
+            assert.truthy((r.headers["ratelimit"] or ""):find('^"stage%-shared";r=0'), r.headers["ratelimit"])
+            -- the refusal took nothing: neither key moved
+            assert.are.same(before, state())
+            conn:close()
+        end)
+        pcall(function() redis:stop() end)
+        assert(ok_all, err)
+    end)
 end)
+
