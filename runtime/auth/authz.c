@@ -14,7 +14,6 @@
 #include <strings.h>
 
 #include "auth/auth_int.h"
-#include "base/crypto.h"
 #include "base/utf8.h"
 #include "cluster/ask.h"
 
@@ -216,8 +215,8 @@ static const mgw_jwk_t *find_key(mgw_req_t *r, jreq_t *j, mgw_jwt_err_t *err, in
  */
 typedef struct {
     mgw_ask_t ask;
-    char key[160];     /* a copy of jreq_t.shared_key: the main loop never reads r */
-    uint64_t until_ms; /* found: the token is good until then */
+    char key[MGW_CLUSTER_DIGEST_KEY]; /* a copy of jreq_t.shared_key: the main loop never reads r */
+    uint64_t until_ms;                /* found: the token is good until then */
 } shared_get_t;
 
 static int shared_send(mgw_ask_t *a)
@@ -245,17 +244,9 @@ static const mgw_ask_ops_t shared_ops = {
 /* Starts asking Redis for j's token; 1 when r now waits. */
 static int shared_ask(mgw_req_t *r, jreq_t *j)
 {
-    uint8_t d[32];
-    char name[6 + 16 + 1 + 64 + 1];
-    memcpy(name, "jwt:", 4);
-    mgw_hex(j->c->digest, 8, name + 4);
-    name[20] = ':';
-    mgw_sha256(j->text.p, j->text.n, d);
-    mgw_hex(d, 32, name + 21);
     shared_get_t *g = mgw_calloc(1, sizeof(*g));
     g->ask.ops = &shared_ops;
-    /* key_prefix (at most 64) + ":" + name */
-    mgw_cluster_key(g->key, sizeof(g->key), name);
+    mgw_cluster_digest_key(g->key, "jwt", j->c->digest, j->text.p, j->text.n);
     j->shared_key = mgw_pool_strdup(r->pool, g->key);
     return mgw_ask_start(r, &g->ask) == 0;
 }

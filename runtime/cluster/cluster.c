@@ -164,6 +164,20 @@ size_t mgw_cluster_key(char *out, size_t cap, const char *name)
     return (size_t)n < cap ? (size_t)n : cap ? cap - 1 : 0;
 }
 
+void mgw_cluster_digest_key(char out[MGW_CLUSTER_DIGEST_KEY], const char *kind,
+                            const uint8_t ns[32], const void *id, size_t n)
+{
+    /* kind is a short literal: "<prefix (at most 64)>:<kind>:" leaves room for the rest */
+    uint8_t d[32];
+    char name[16 + 1 + 16 + 1 + 64 + 1];
+    int k = snprintf(name, 18, "%s:", kind);
+    mgw_hex(ns, 8, name + k);
+    name[k + 16] = ':';
+    mgw_sha256(id, n, d);
+    mgw_hex(d, 32, name + k + 17);
+    mgw_cluster_key(out, MGW_CLUSTER_DIGEST_KEY, name);
+}
+
 void mgw_cluster_part_register(const mgw_cluster_part_t *part)
 {
     if (cl.nparts < MAX_PARTS) cl.parts[cl.nparts++] = part;

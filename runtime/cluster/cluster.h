@@ -80,6 +80,12 @@ int mgw_cluster_nodes(void);
 const mgw_cluster_conf_t *mgw_cluster_conf(void);
 /* Writes "<key_prefix>:<name>" into out (cap bytes, truncated); returns its length. */
 size_t mgw_cluster_key(char *out, size_t cap, const char *name);
+/* The key of a shared cache's entry that names no secret: "<key_prefix>:<kind>:" + 16 hex
+ * digits of ns (the cache's digest) + ":" + the 64 of id's SHA-256 (the token or identity,
+ * n bytes). out has MGW_CLUSTER_DIGEST_KEY bytes. */
+#define MGW_CLUSTER_DIGEST_KEY 176
+void mgw_cluster_digest_key(char out[MGW_CLUSTER_DIGEST_KEY], const char *kind,
+                            const uint8_t ns[32], const void *id, size_t n);
 
 /* ---- commands, main thread ---- */
 

@@ -17,25 +17,20 @@
 #include "cluster/cluster.h"
 #include "lua/lua_int.h"
 
-/* The key of entry key (kn bytes) of cache ns: "authz:" + 16 hex digits of ns's SHA-256 +
- * ":" + the 64 of key's, so that identity values never reach Redis. */
-static char *entry_key(const char *ns, size_t nsn, const char *key, size_t kn)
+/* The Redis key of entry key (kn bytes) of cache ns (nsn bytes): digests only, so that
+ * identity values never reach Redis. */
+static void entry_key(char out[MGW_CLUSTER_DIGEST_KEY], const char *ns, size_t nsn, const char *key,
+                      size_t kn)
 {
     uint8_t d[32];
-    char *out = mgw_malloc(6 + 16 + 1 + 64 + 1);
-    memcpy(out, "authz:", 6);
     mgw_sha256(ns, nsn, d);
-    mgw_hex(d, 8, out + 6);
-    out[22] = ':';
-    mgw_sha256(key, kn, d);
-    mgw_hex(d, 32, out + 23);
-    return out;
+    mgw_cluster_digest_key(out, "authz", d, key, kn);
 }
 
 /* A read in flight (cluster/ask.h). */
 typedef struct {
     mgw_ask_t ask;
-    char *key; /* entry_key's */
+    char key[MGW_CLUSTER_DIGEST_KEY]; /* entry_key's */
     /* the answer */
     char *val;
     size_t vn;
@@ -44,18 +39,14 @@ typedef struct {
 
 static void get_free(mgw_ask_t *a)
 {
-    kv_get_t *g = (kv_get_t *)a;
-    free(g->key);
-    free(g->val);
+    free(((kv_get_t *)a)->val);
 }
 
 /* Main loop: the GET. */
 static int get_send(mgw_ask_t *a)
 {
     kv_get_t *g = (kv_get_t *)a;
-    char key[512];
-    mgw_cluster_key(key, sizeof(key), g->key);
-    return mgw_cluster_cmd(mgw_ask_replied, a, 2, (const char *[]){"GET", key}, NULL);
+    return mgw_cluster_cmd(mgw_ask_replied, a, 2, (const char *[]){"GET", g->key}, NULL);
 }
 
 /* Main loop: the value, when there is one (anything else is a miss). */
@@ -100,7 +91,7 @@ int mgw_ffi_cluster_get(mgw_req_t *r, const char *ns, size_t nsn, const char *ke
     l->kv_found = 0;
     kv_get_t *g = mgw_calloc(1, sizeof(*g));
     g->ask.ops = &get_ops;
-    g->key = entry_key(ns, nsn, key, kn);
+    entry_key(g->key, ns, nsn, key, kn);
     if (mgw_ask_start(r, &g->ask) != 0) return 0; /* Redis down: a miss now */
     l->kv_wait = 1;
     l->waiting = MGW_WAIT_CLUSTER;
@@ -121,9 +112,8 @@ int mgw_ffi_cluster_set(const char *ns, size_t nsn, const char *key, size_t kn, 
                         size_t vn, uint64_t ttl_ms)
 {
     if (!mgw_cluster_up()) return 0;
-    char *name = entry_key(ns, nsn, key, kn), full[512], px[24];
-    mgw_cluster_key(full, sizeof(full), name);
-    free(name);
+    char full[MGW_CLUSTER_DIGEST_KEY], px[24];
+    entry_key(full, ns, nsn, key, kn);
     snprintf(px, sizeof(px), "%llu", (unsigned long long)ttl_ms);
     mgw_cluster_send(5, (const char *[]){"SET", full, val, "PX", px},
                      (const size_t[]){3, strlen(full), vn, 2, strlen(px)});

@@ -53,7 +53,7 @@ static struct {
     char tag[MGW_WS_TAG_LEN + 1]; /* this node's */
     uint64_t up_since_ms;         /* Redis came back then (0: the first connect) */
     uint64_t presence_ms;         /* the presence key was last set then */
-    int was_up, started;
+    int was_up;
     mgw_cluster_once_t failing; /* calls answered with an error, once until Redis is back */
 } rm;
 
@@ -319,12 +319,10 @@ static void set_presence(void)
 static int part_start(const mgw_gen_t *g)
 {
     (void)g;
-    if (!mgw_cluster_enabled()) return 0;
     mgw__ws_node_tag(rm.tag);
     char name[64];
     channel_name(name, sizeof(name), rm.tag);
     mgw_cluster_subscribe(name, receive, NULL);
-    rm.started = 1;
     return 0;
 }
 
@@ -340,7 +338,6 @@ static void expire(uint64_t before_ms)
 static void part_tick(uint64_t now, int up)
 {
     (void)now;
-    if (!rm.started) return;
     uint64_t t = now_ms();
     expire(t);
     if (up && t - rm.presence_ms >= PRESENCE_EVERY_MS) set_presence();
@@ -348,7 +345,6 @@ static void part_tick(uint64_t now, int up)
 
 static void part_state(int up)
 {
-    if (!rm.started) return;
     if (up) {
         if (rm.was_up) rm.up_since_ms = now_ms(); /* a reconnect: see GRACE_MS */
         rm.was_up = 1;
@@ -361,14 +357,12 @@ static void part_state(int up)
 
 static void part_stop(void)
 {
-    if (!rm.started) return;
     expire(UINT64_MAX);
     char name[64], key[128];
     presence_name(name, sizeof(name), rm.tag);
     mgw_cluster_key(key, sizeof(key), name);
     const char *argv[] = {"DEL", key};
     mgw_cluster_cmd(NULL, NULL, 2, argv, NULL); /* its connections answer 410 at once */
-    rm.started = 0;
 }
 
 const mgw_cluster_part_t mgw__ws_cluster_part = {

@@ -127,6 +127,15 @@ function cl.wait_down(nodes, timeout)
     end, timeout or 5)
 end
 
+-- Ends a test whose body ran in pcall (ok, err): stops the nodes, then redis (when
+-- given), then fails with the body's error first, else when a node did not exit 0.
+function cl.finish(nodes, redis, ok, err)
+    local ok_stop, err_stop = pcall(cl.stop_nodes, nodes)
+    if redis then pcall(function() redis:stop() end) end
+    assert(ok, err)
+    assert(ok_stop, err_stop)
+end
+
 -- Stops every node (h.stop_all's check: a node that did not exit 0 fails the caller).
 function cl.stop_nodes(nodes)
     local err

@@ -81,9 +81,7 @@ local function with_cluster(n, redis, conf_for, body)
             for l in node.stderr():gmatch("[^\n]*cluster[^\n]*") do print("node " .. i .. ": " .. l) end
         end
     end
-    local ok_stop, err_stop = pcall(cl.stop_nodes, nodes)
-    assert(ok_all, err)
-    assert(ok_stop, err_stop)
+    cl.finish(nodes, nil, ok_all, err)
 end
 
 describe("cluster exact limits", function()

@@ -16,11 +16,7 @@ local TOKEN = "cluster-ws-token-0123456789abcdef0123"
 local KEY = "cluster-ws-key-0123456789abcdef"
 
 local POLICIES = {
-    ["whoami.lua"] = [[
-return { handle = function(event)
-  return { statusCode = 200, body = event.requestContext.connectionId }
-end }
-]],
+    ["whoami.lua"] = w.WHOAMI_POLICY,
     -- moongate.connections on the connection in x-id: x-op "text" sends a text message,
     -- "big" a binary message of 131,072 bytes (every byte value), "info" asks for its
     -- information; the outcome comes back as JSON.
@@ -113,13 +109,7 @@ describe("@connections across cluster nodes", function()
 
     -- An @connections call on node i's management listener.
     local function manage(i, method, id, body)
-        local args = { "http://127.0.0.1:" .. ports[i].manage .. "/prod/@connections/" .. id,
-            "-X", method, "-H", "Authorization: Bearer " .. TOKEN }
-        if body then
-            args[#args + 1] = "--data-binary"
-            args[#args + 1] = body
-        end
-        return h.curl(args)
+        return w.connections_call(ports[i].manage, method, id, "Authorization: Bearer " .. TOKEN, body, "/prod")
     end
 
     -- moongate.connections in a policy on node i.

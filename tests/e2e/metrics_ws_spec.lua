@@ -14,11 +14,7 @@ local cjson = require "cjson.safe"
 local TOKEN = "metrics-ws-token-0123456789abcdef"
 
 local POLICIES = {
-    ["whoami.lua"] = [[
-return { handle = function(event)
-  return { statusCode = 200, body = event.requestContext.connectionId }
-end }
-]],
+    ["whoami.lua"] = w.WHOAMI_POLICY,
     -- pushes "hi" to the connection itself with moongate.connections, then to an id
     -- that is no connection's
     ["tell.lua"] = [[

@@ -36,10 +36,11 @@ function w.ws_background(port, steps, file, path, args)
     os.execute(client_cmd(port, steps, args, path) .. " > " .. h.sh_quote(file) .. " 2>&1 &")
 end
 
--- An @connections call on the API's own endpoint with curl: method, connection id, an
--- optional header line ("name: value") and an optional body; returns h.curl's result.
-function w.connections_call(port, method, id, header, body)
-    local args = { "http://127.0.0.1:" .. port .. "/@connections/" .. id, "-X", method }
+-- An @connections call with curl: on the API's own endpoint, or with base = "/STAGE" on
+-- the management listener; method, connection id, an optional header line ("name:
+-- value") and an optional body; returns h.curl's result.
+function w.connections_call(port, method, id, header, body, base)
+    local args = { "http://127.0.0.1:" .. port .. (base or "") .. "/@connections/" .. id, "-X", method }
     if body then
         args[#args + 1] = "--data-binary"
         args[#args + 1] = body
@@ -50,6 +51,13 @@ function w.connections_call(port, method, id, header, body)
     end
     return h.curl(args)
 end
+
+-- A Lua handler answering with its connection's id (route_response = true).
+w.WHOAMI_POLICY = [[
+return { handle = function(event)
+  return { statusCode = 200, body = event.requestContext.connectionId }
+end }
+]]
 
 function w.events_of(file)
     return decode_lines(h.read_file(file))
