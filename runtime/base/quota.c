@@ -223,8 +223,7 @@ int mgw_quota_take(mgw_quota_t *q, int period, uint64_t limit, uint64_t offset, 
     if (q->first_period < 0) q->first_period = cur; /* benign race: same value */
     uint64_t allowed = limit - (cur == q->first_period && offset < limit ? offset : 0);
     *reset_s = (uint64_t)(mgw_quota_period_end(period, cur) - now);
-    uint64_t o = atomic_load_explicit(&q->others, memory_order_relaxed);
-    uint64_t others = (int64_t)(o >> COUNT_BITS) == cur ? o & COUNT_MASK : 0;
+    uint64_t others = mgw_quota_others(q, cur);
     uint64_t s = atomic_load_explicit(&q->state, memory_order_relaxed);
     for (;;) {
         uint64_t count = (int64_t)(s >> COUNT_BITS) == cur ? s & COUNT_MASK : 0;
