@@ -294,13 +294,32 @@ end
 
 -- The result an authorizer cache keeps: { simple = bool, allowed = bool (simple), policy =
 -- doc (IAM), principal_id, context = {k = string}, usage_identifier_key }.
-local function as_result(simple, what, ctx, principal, key)
+function M.authorizer_result(simple, what, ctx, principal, key)
   if simple then
     return { simple = true, allowed = what, context = ctx, principal_id = principal,
              usage_identifier_key = key }
   end
   return { simple = false, policy = what, context = ctx, principal_id = principal,
            usage_identifier_key = key }
+end
+
+-- A kept result's parts, as run_authorizer returns them.
+function M.result_values(res)
+  local what = res.policy
+  if res.simple then
+    what = res.allowed
+  end
+  return res.simple, what, res.context, res.principal_id, res.usage_identifier_key
+end
+
+-- The outcome of a checked result for the request of auth: "allow" or "deny", and
+-- whether a deny is explicit (a Deny statement of an IAM policy).
+function M.authorizer_outcome(simple, what, auth)
+  if simple then
+    return what and "allow" or "deny", false
+  end
+  local effect = M.evaluate_policy(what, auth.method_arn)
+  return effect == "allow" and "allow" or "deny", effect == "deny"
 end
 
 local function copy(t)
@@ -317,28 +336,17 @@ end
 -- The decision from a checked result; its context is the request's own copy (hooks may
 -- change it without touching a cached result).
 local function decide(simple, what, ctx, principal, key, auth)
-  local outcome, explicit_deny
-  if simple then
-    outcome = what and "allow" or "deny"
-  else
-    local effect = M.evaluate_policy(what, auth.method_arn)
-    outcome = effect == "allow" and "allow" or "deny"
-    explicit_deny = effect == "deny" or nil
-  end
-  -- every field in one constructor (and room for result): growing a table re-allocates it
+  local outcome, explicit_deny = M.authorizer_outcome(simple, what, auth)
   return {
     context = copy(ctx), principal_id = principal, usage_identifier_key = key, outcome = outcome,
-    status = outcome == "allow" and 200 or 403, explicit_deny = explicit_deny, result = false,
+    status = outcome == "allow" and 200 or 403, explicit_deny = explicit_deny or nil,
   }
 end
 
 -- The decision for one request from a (possibly cached) result.
 function M.authorizer_decision(res, auth)
-  local what = res.policy
-  if res.simple then
-    what = res.allowed
-  end
-  return decide(res.simple, what, res.context, res.principal_id, res.usage_identifier_key, auth)
+  local simple, what, ctx, principal, key = M.result_values(res)
+  return decide(simple, what, ctx, principal, key, auth)
 end
 
 -- error("Unauthorized") (with or without a position) means 401.
@@ -347,10 +355,31 @@ local function is_unauthorized(err)
   return type(msg) == "string" and (msg == "Unauthorized" or find(msg, "^[^\n]-:%d+: Unauthorized$") ~= nil)
 end
 
+-- Runs an authorizer use's policy with auth (its third argument, authorizer_input's):
+-- the checked result (simple, what, ctx, principal, key: true and isAuthorized's value,
+-- or false and the IAM policy document; the context as {k = string}, the principal id,
+-- the usage identifier key), or nil, "unauthorized" or "error", the message and the
+-- traceback. call is how the policy function is run (M.call or the runtime's).
+function M.run_authorizer(use, req, call, auth)
+  local ok, v = call(use.mod.authorize, req, use.conf, auth)
+  if not ok then
+    if is_unauthorized(v) then
+      return nil, "unauthorized", "Unauthorized"
+    end
+    return nil, "error", v.message, v.traceback
+  end
+  local simple, what, ctx, principal, key = check_result(v)
+  if simple == nil then
+    return nil, "error", "malformed authorizer result: " .. what
+  end
+  return simple, what, ctx, principal, key
+end
+
 -- Runs an authorizer use for req: { outcome = "allow" | "unauthorized" | "deny" |
 -- "error", status, context, principal_id, usage_identifier_key, explicit_deny,
--- error (message), traceback, result (with remember: what may be cached) }. call is
--- how the hook function is run (M.call or the runtime's equivalent).
+-- error (message), traceback, result (with remember: what may be cached) }: the busted
+-- kit's view (the runtime takes run_authorizer's values as they are). call is how the
+-- hook function is run (M.call or the runtime's equivalent).
 function M.authorize(use, req, call, auth, remember)
   if not auth then
     local why
@@ -359,20 +388,14 @@ function M.authorize(use, req, call, auth, remember)
       return { outcome = "unauthorized", status = 401, error = why }
     end
   end
-  local ok, v = call(use.mod.authorize, req, use.conf, auth)
-  if not ok then
-    if is_unauthorized(v) then
-      return { outcome = "unauthorized", status = 401, error = "Unauthorized" }
-    end
-    return { outcome = "error", status = 500, error = v.message, traceback = v.traceback }
-  end
-  local simple, what, ctx, principal, key = check_result(v)
+  local simple, what, ctx, principal, key = M.run_authorizer(use, req, call, auth)
   if simple == nil then
-    return { outcome = "error", status = 500, error = "malformed authorizer result: " .. what }
+    return { outcome = what, status = what == "unauthorized" and 401 or 500, error = ctx,
+             traceback = principal }
   end
   local d = decide(simple, what, ctx, principal, key, auth)
   if remember then
-    d.result = as_result(simple, what, ctx, principal, key)
+    d.result = M.authorizer_result(simple, what, ctx, principal, key)
   end
   return d
 end

@@ -34,6 +34,7 @@ int mgw_ffi_req_set_header(mgw_req_t *r, const char *name, size_t nn, const char
 int mgw_ffi_req_context(mgw_req_t *r, const char *name, size_t n, mgw_str_t *out);
 int mgw_ffi_req_time(mgw_req_t *r, uint64_t *epoch_ms);
 int mgw_ffi_req_jwt_claims(mgw_req_t *r, mgw_kv_t *out, int max);
+int mgw_ffi_req_authorizer(mgw_req_t *r, mgw_kv_t *out, int max);
 int mgw_ffi_req_jwt_scopes(mgw_req_t *r, mgw_str_t *out, int max);
 ]]
 
@@ -323,6 +324,28 @@ local function jwt(self)
   return t
 end
 
+-- The context a Lua authorizer allowed the request with, kept on the object (hooks may
+-- change it); nil (not kept) before one has.
+local function lua_authorizer(self)
+  local r = cptr(self, 3)
+  local n = C.mgw_ffi_req_authorizer(r, list_buf, list_cap)
+  if n < 0 then
+    return nil
+  end
+  if n > list_cap then
+    list_cap = n
+    list_buf = ffi_new("mgw_kv_t[?]", list_cap)
+    n = C.mgw_ffi_req_authorizer(r, list_buf, list_cap)
+  end
+  local t = {}
+  for i = 0, n - 1 do
+    t[ffi_string(list_buf[i].name.p, list_buf[i].name.n)] =
+      ffi_string(list_buf[i].value.p, list_buf[i].value.n)
+  end
+  rawset(self, "authorizer", t)
+  return t
+end
+
 Ffi.__index = function(self, k)
   local m = Ffi[k]
   if m ~= nil then
@@ -333,7 +356,10 @@ Ffi.__index = function(self, k)
   end
   if k == "authorizer" then
     local t = jwt(self)
-    return t and t.claims
+    if t then
+      return t.claims
+    end
+    return lua_authorizer(self)
   end
   if FIELDS[k] then
     return field(self, k)

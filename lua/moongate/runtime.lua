@@ -328,17 +328,17 @@ local function kv_array(t, keep)
   return kv_buf, n
 end
 
-local function authorized(st, d)
-  local context = d.context or {}
+-- The authorizer allowed the request: C keeps the principal, the context (as
+-- $context.authorizer.KEY, and what req.authorizer reads) and the usage identifier key.
+local function authorized(st, context, p, k)
   local ctx, n, keep = nil, 0, nil
   if next(context) ~= nil then
     keep = {}
     ctx, n = kv_array(context, keep)
   end
-  local p, k = d.principal_id, d.usage_identifier_key
   C.mgw_ffi_runtime_authorized(st.slot.r, p, p and #p or 0, ctx, n, k, k and #k or 0)
-  st.req.authorizer = context
-  local id = st.req.connection_id
+  -- (read only on a WebSocket API: on others the field is a C call that finds nothing)
+  local id = st.use.websocket and st.req.connection_id
   if id then
     -- a WebSocket $connect: every later event of the connection shows the result as
     -- requestContext.authorizer ({ principalId, context keys... }, as AWS does)
@@ -462,48 +462,54 @@ RUN[HOOK.ROUTE] = function(st, use)
 end
 
 RUN[HOOK.AUTHORIZE] = function(st, use)
-  local req = st.req
+  local req, r = st.req, st.slot.r
   local auth, key = hooks.authorizer_input(use, req)
   if not auth then
-    metrics_count(st.slot.r, use.stat.unauthorized, 0)
-    C.mgw_ffi_runtime_error(st.slot.r, HOOK.AUTHORIZE, key, #key)
+    metrics_count(r, use.stat.unauthorized, 0)
+    C.mgw_ffi_runtime_error(r, HOOK.AUTHORIZE, key, #key)
     return UNAUTHORIZED
   end
-  local d
   local ttl = use.ttl or 0
   local c = ttl > 0 and cache_for(use)
-  local now = c and now_ms(st.slot.r)
+  local now = c and now_ms(r)
   local hit = c and c.entries[key]
   local lookup = 0 -- the cache's series: hit, miss, or none without a cache
   if not (hit and hit.expires > now) and c and use.shared_cache then
     hit = shared_get(st, use, key, now + ttl * 1000)
   end
+  -- the checked result, kept or from the policy (no decision table: hooks.run_authorizer)
+  local simple, what, ctx, principal, ukey
   if hit and hit.expires > now then
-    d = hooks.authorizer_decision(hit.result, auth)
+    simple, what, ctx, principal, ukey = hooks.result_values(hit.result)
     lookup = use.stat_hit
   else
     lookup = c and use.stat_miss or 0
-    d = hooks.authorize(use, req, call, auth, c and true)
+    simple, what, ctx, principal, ukey = hooks.run_authorizer(use, req, call, auth)
+    if simple == nil then -- what: "unauthorized" or "error"; ctx, principal: why, traceback
+      metrics_count(r, use.stat[what] or 0, lookup)
+      if what == "unauthorized" then
+        C.mgw_ffi_runtime_error(r, HOOK.AUTHORIZE, ctx, #ctx)
+        return UNAUTHORIZED
+      end
+      report(st, HOOK.AUTHORIZE, use, ctx, principal)
+      return ERROR
+    end
     -- Allow and deny results are remembered; 401 and failures are not.
-    if c and d.result then
-      cache_put(c, key, d.result, now_ms(st.slot.r) + ttl * 1000, now)
+    if c then
+      local res = hooks.authorizer_result(simple, what, ctx, principal, ukey)
+      cache_put(c, key, res, now_ms(r) + ttl * 1000, now)
       if use.shared_cache then
-        shared_put(use, key, d.result, ttl)
+        shared_put(use, key, res, ttl)
       end
     end
   end
-  metrics_count(st.slot.r, use.stat[d.outcome] or 0, lookup)
-  if d.outcome == "allow" then
-    authorized(st, d)
+  local outcome, explicit_deny = hooks.authorizer_outcome(simple, what, auth)
+  metrics_count(r, use.stat[outcome] or 0, lookup)
+  if outcome == "allow" then
+    authorized(st, ctx, principal, ukey)
     return OK
-  elseif d.outcome == "unauthorized" then
-    C.mgw_ffi_runtime_error(st.slot.r, HOOK.AUTHORIZE, d.error, #d.error)
-    return UNAUTHORIZED
-  elseif d.outcome == "deny" then
-    return DENY, d.explicit_deny and 1 or 0
   end
-  report(st, HOOK.AUTHORIZE, use, d.error, d.traceback)
-  return ERROR
+  return DENY, explicit_deny and 1 or 0
 end
 
 local hdr_cap = 16

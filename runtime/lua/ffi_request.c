@@ -214,3 +214,14 @@ int mgw_ffi_req_jwt_scopes(mgw_req_t *r, mgw_str_t *out, int max)
     const mgw_jwt_t *t = mgw_jwt_req_token(r);
     return t ? mgw_jwt_scopes(t, out, max) : -1;
 }
+
+/* The context a Lua authorizer allowed r with (count-then-fill), or -1 when no Lua
+ * authorizer has allowed it. req.authorizer reads it when first asked: the authorizer
+ * hook makes no Lua table for it. */
+int mgw_ffi_req_authorizer(mgw_req_t *r, mgw_kv_t *out, int max)
+{
+    const mgw_lreq_t *l = r->lua;
+    if (l == NULL || l->authz_status != 200) return -1;
+    for (int i = 0; i < l->nauthz && i < max; i++) out[i] = l->authz[i];
+    return l->nauthz;
+}

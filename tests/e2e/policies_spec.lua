@@ -109,7 +109,11 @@ return { handle = function(event, conf, req)
 end }
 ]],
     ["custom_log.lua"] = [[
-return { log = function(ctx) return { tenant = ctx.request:header("x-tenant") or "none", st = ctx.status } end }
+-- who: the Lua authorizer's context as later hooks see it (req.authorizer)
+return { log = function(ctx)
+  local a = ctx.request.authorizer
+  return { tenant = ctx.request:header("x-tenant") or "none", st = ctx.status, who = a and a.token or "none" }
+end }
 ]],
 }
 
@@ -146,7 +150,7 @@ describe("Lua policies", function()
                                     .. '"principal":"$context.authorizer.principalId","token":"$context.authorizer.token",'
                                     .. '"authzStatus":"$context.authorizer.status","authzError":"$context.authorizer.error",'
                                     .. '"integrationError":"$context.integrationErrorMessage",'
-                                    .. '"tenant":"$context.custom.tenant","route":"$context.routeKey"}',
+                                    .. '"tenant":"$context.custom.tenant","who":"$context.custom.who","route":"$context.routeKey"}',
                                 policy = "policies/custom_log.lua",
                             },
                             waf = {
@@ -339,7 +343,7 @@ describe("Lua policies", function()
             local e = h.wait_for(function()
                 return h.find_entry(h.json_log(dir .. "/logs/access.log"), "id", r.headers["apigw-requestid"])
             end, 5)
-            assert.same({ "alice", "200" }, { e.token, e.authzStatus })
+            assert.same({ "alice", "200", "alice" }, { e.token, e.authzStatus, e.who })
         end)
 
         it("cache decisions per identity for the TTL, and not with ttl = 0", function()
@@ -403,6 +407,7 @@ describe("Lua policies", function()
             end, 5)
             assert.equal("acme", e.tenant)
             assert.equal("GET /v1", e.route)
+            assert.equal("none", e.who) -- no authorizer: req.authorizer is nil
         end)
     end)
 end)

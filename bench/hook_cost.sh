@@ -1,22 +1,31 @@
 #!/bin/bash
-# What one rate-based WAF rule adds per request (docs-rate.md, README "Rate-based rules"):
-# callgrind's instruction count of the gateway (workers = 1, a mock integration) per
-# request, for a stage without a web ACL, with one no-op Lua rule, and with one rate-based
-# rule (limit 2,000,000,000: never matches). Each: start under callgrind, 300 warm-up
-# requests, zero the counts, N keep-alive requests (curl), dump. Not part of `make bench`.
-#   bash bench/waf_rate_cost.sh            # N=2000
+# What one hook adds per request: callgrind's instruction count of the gateway
+# (workers = 1, a mock integration) per request, for each of KINDS (default: all):
+#   none   a stage without a web ACL or authorizer (the base)
+#   noop   one no-op Lua WAF rule (README "Web application firewall")
+#   rate   one rate-based WAF rule, limit 2,000,000,000: never matches ("Rate-based rules")
+#   authz  one no-op Lua REQUEST authorizer without a cache (ttl = 0: it runs every time)
+# Each: start under callgrind, 600 warm-up requests, zero the counts, N keep-alive
+# requests (curl), dump. Not part of `make bench`; bench/README cites its figures.
+#   bash bench/hook_cost.sh                    # N=2000
+#   KINDS="none authz" N=4000 bash bench/hook_cost.sh
 set -eu
 BIN=${MOONGATE_BIN:-$(cd "$(dirname "$0")/.." && pwd)/build/moongate}
 N=${N:-2000}
 PORT=${PORT:-18181}
+KINDS=${KINDS:-none noop rate authz}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 echo 'return { inspect = function() return false end }' >"$dir/noop_rule.lua"
-for kind in none noop rate; do
+echo 'local ALLOW = { isAuthorized = true } return { authorize = function() return ALLOW end }' >"$dir/noop_authz.lua"
+for kind in $KINDS; do
+    waf='' route=''
     case $kind in
-    none) waf='' ;;
+    none) ;;
     noop) waf="waf = { rules = { { priority = 1, name = \"noop\", policy = \"$dir/noop_rule.lua\", action = \"block\" } } }," ;;
     rate) waf='waf = { rules = { { priority = 1, name = "rl", action = "block", rate_based = { limit = 2000000000 } } } },' ;;
+    authz) route='authorizer = "noop",' ;;
+    *) echo "hook_cost.sh: unknown kind $kind (none, noop, rate, authz)" >&2; exit 2 ;;
     esac
     cat >"$dir/$kind.lua" <<CONF
 return {
@@ -24,7 +33,8 @@ return {
   listen = { { address = "127.0.0.1", port = $PORT, api = "bench" } },
   apis = { bench = {
     stages = { ["\$default"] = { $waf } },
-    routes = { ["GET /bench"] = { integration = { type = "mock", status = 200 } } },
+    authorizers = { noop = { type = "lua", kind = "REQUEST", policy = "$dir/noop_authz.lua", ttl = 0 } },
+    routes = { ["GET /bench"] = { $route integration = { type = "mock", status = 200 } } },
   } },
 }
 CONF
@@ -32,10 +42,11 @@ done
 urls() { for _ in $(seq "$1"); do echo "url = \"http://127.0.0.1:$PORT/bench\""; echo 'output = "/dev/null"'; done; }
 urls 300 >"$dir/warm.cfg"
 urls "$N" >"$dir/load.cfg"
-for kind in none noop rate; do
+for kind in $KINDS; do
     valgrind --tool=callgrind --callgrind-out-file="$dir/cg.$kind.%p" "$BIN" -c "$dir/$kind.lua" >"$dir/$kind.out" 2>&1 &
     pid=$!
     for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/bench" && break; sleep 0.5; done
+    curl -s -K "$dir/warm.cfg"
     curl -s -K "$dir/warm.cfg"
     callgrind_control -z $pid >/dev/null 2>&1
     codes=$(curl -s -K "$dir/load.cfg" -w '%{http_code}\n' | sort | uniq -c | tr -s ' \n' ' ')
