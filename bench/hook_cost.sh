@@ -4,6 +4,8 @@
 #   none   a stage without a web ACL or authorizer (the base)
 #   noop   one no-op Lua WAF rule (README "Web application firewall")
 #   rate   one rate-based WAF rule, limit 2,000,000,000: never matches ("Rate-based rules")
+#   fields one Lua WAF rule that reads four request fields (W5's: source_ip, method,
+#          path, query_string) and matches nothing
 #   authz  one no-op Lua REQUEST authorizer without a cache (ttl = 0: it runs every time)
 # Each: start under callgrind, 600 warm-up requests, zero the counts, N keep-alive
 # requests (curl), dump. Not part of `make bench`; bench/README cites its figures.
@@ -13,19 +15,21 @@ set -eu
 BIN=${MOONGATE_BIN:-$(cd "$(dirname "$0")/.." && pwd)/build/moongate}
 N=${N:-2000}
 PORT=${PORT:-18181}
-KINDS=${KINDS:-none noop rate authz}
+KINDS=${KINDS:-none noop fields rate authz}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 echo 'return { inspect = function() return false end }' >"$dir/noop_rule.lua"
+echo 'return { inspect = function(req) return not (req.source_ip and req.method and req.path and req.query_string) end }' >"$dir/fields_rule.lua"
 echo 'local ALLOW = { isAuthorized = true } return { authorize = function() return ALLOW end }' >"$dir/noop_authz.lua"
 for kind in $KINDS; do
     waf='' route=''
     case $kind in
     none) ;;
     noop) waf="waf = { rules = { { priority = 1, name = \"noop\", policy = \"$dir/noop_rule.lua\", action = \"block\" } } }," ;;
+    fields) waf="waf = { rules = { { priority = 1, name = \"fields\", policy = \"$dir/fields_rule.lua\", action = \"block\" } } }," ;;
     rate) waf='waf = { rules = { { priority = 1, name = "rl", action = "block", rate_based = { limit = 2000000000 } } } },' ;;
     authz) route='authorizer = "noop",' ;;
-    *) echo "hook_cost.sh: unknown kind $kind (none, noop, rate, authz)" >&2; exit 2 ;;
+    *) echo "hook_cost.sh: unknown kind $kind (none, noop, fields, rate, authz)" >&2; exit 2 ;;
     esac
     cat >"$dir/$kind.lua" <<CONF
 return {

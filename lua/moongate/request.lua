@@ -1,6 +1,6 @@
 -- moongate.request: the request object hooks receive, in two backings with one API.
 --
---   request.from_slot(s)  the runtime's: backed by the C request through the FFI
+--   request.from_slot(s, kept)  the runtime's: backed by the C request through the FFI
 --                         (runtime/lua/ffi_request.c), read lazily when a script asks
 --   request.new{ ... }    the busted kit's: backed by a plain table (see testing.lua)
 --
@@ -46,6 +46,7 @@ local co_running = coroutine.running
 local lower, gsub, find, char, match, gmatch, sub =
   string.lower, string.gsub, string.find, string.char, string.match, string.gmatch, string.sub
 local concat = table.concat
+local table_clear = require "table.clear"
 
 local M = {}
 
@@ -243,6 +244,12 @@ local list_buf = ffi_new("mgw_kv_t[?]", list_cap)
 local Ffi = {}
 add_common(Ffi)
 
+-- The runtime's request object is { slot, serial, kept }. kept is its slot's table,
+-- reused request after request (from_slot clears it): the fields read once (FIXED), ctx
+-- and the values made when first asked live there. Kept on the object itself, they grew
+-- a hash part per request, and LuaJIT's re-hashes at the first, second, third and fifth
+-- named key cost more than the C calls they save. kept is read only after cptr: an
+-- object used after its request ended errors, it never sees the next request's values.
 local function cptr(self, level)
   local slot = rawget(self, 1)
   if slot == nil or slot.serial ~= rawget(self, 2) then
@@ -251,20 +258,19 @@ local function cptr(self, level)
   return slot.r
 end
 
-local function field(self, k)
-  local r = cptr(self, 2)
+local function field(r, kept, k)
   if C.mgw_ffi_req_field(r, FIELDS[k], str_buf) ~= 0 then
     return nil
   end
   local v = ffi_string(str_buf[0].p, str_buf[0].n)
   if FIXED[k] then
-    rawset(self, k, v)
+    kept[k] = v
   end
   return v
 end
 
 -- The client certificate of a mutual-TLS connection, or false without one.
-local function client_cert(self)
+local function client_cert(self, kept)
   local pem = self:context("identity.clientCert.clientCertPem")
   local cert = false
   if pem then
@@ -277,18 +283,17 @@ local function client_cert(self)
       not_after = self:context("identity.clientCert.validity.notAfter"),
     }
   end
-  rawset(self, "client_cert", cert)
+  kept.client_cert = cert
   return cert
 end
 
 local scope_cap = 16
 local scope_buf = ffi_new("mgw_str_t[?]", scope_cap)
 
--- The token a JWT authorizer allowed the request with: { claims, scopes }, kept on the
--- object with its claims as the object's authorizer; nil (not kept: the authorizer may
--- not have run yet) without one.
-local function jwt(self)
-  local r = cptr(self, 3)
+-- The token a JWT authorizer allowed the request with: { claims, scopes }, kept with
+-- its claims as the object's authorizer; nil (not kept: the authorizer may not have run
+-- yet) without one.
+local function jwt(r, kept)
   local n = C.mgw_ffi_req_jwt_claims(r, list_buf, list_cap)
   if n < 0 then
     return nil
@@ -317,17 +322,16 @@ local function jwt(self)
     end
   end
   local t = { claims = claims, scopes = scopes }
-  rawset(self, "jwt", t)
-  if rawget(self, "authorizer") == nil then
-    rawset(self, "authorizer", claims)
+  kept.jwt = t
+  if kept.authorizer == nil then
+    kept.authorizer = claims
   end
   return t
 end
 
--- The context a Lua authorizer allowed the request with, kept on the object (hooks may
--- change it); nil (not kept) before one has.
-local function lua_authorizer(self)
-  local r = cptr(self, 3)
+-- The context a Lua authorizer allowed the request with, kept (hooks may change it);
+-- nil (not kept) before one has.
+local function lua_authorizer(r, kept)
   local n = C.mgw_ffi_req_authorizer(r, list_buf, list_cap)
   if n < 0 then
     return nil
@@ -342,7 +346,7 @@ local function lua_authorizer(self)
     t[ffi_string(list_buf[i].name.p, list_buf[i].name.n)] =
       ffi_string(list_buf[i].value.p, list_buf[i].value.n)
   end
-  rawset(self, "authorizer", t)
+  kept.authorizer = t
   return t
 end
 
@@ -351,29 +355,35 @@ Ffi.__index = function(self, k)
   if m ~= nil then
     return m
   end
+  local r = cptr(self, 2)
+  local kept = rawget(self, 3)
+  local v = kept[k]
+  if v ~= nil then
+    return v or nil -- false: looked for, there is none (client_cert)
+  end
   if k == "jwt" then
-    return jwt(self)
+    return jwt(r, kept)
   end
   if k == "authorizer" then
-    local t = jwt(self)
+    local t = jwt(r, kept)
     if t then
       return t.claims
     end
-    return lua_authorizer(self)
+    return lua_authorizer(r, kept)
   end
   if FIELDS[k] then
-    return field(self, k)
+    return field(r, kept, k)
   end
   if k == "r" then
-    return cptr(self, 2)
+    return r
   end
   if k == "ctx" then -- made when first used
     local t = {}
-    rawset(self, "ctx", t)
+    kept.ctx = t
     return t
   end
   if k == "client_cert" then
-    return client_cert(self) or nil
+    return client_cert(self, kept) or nil
   end
   return nil
 end
@@ -439,10 +449,12 @@ function Ffi:header_lists()
 end
 
 function Ffi:query_params()
-  local q = rawget(self, "_query")
+  cptr(self, 2)
+  local kept = rawget(self, 3)
+  local q = kept._query
   if q == nil then
     q = M.parse_query(self.query_string)
-    rawset(self, "_query", q)
+    kept._query = q
   end
   return q
 end
@@ -453,22 +465,25 @@ function Ffi:path_params()
 end
 
 function Ffi:stage_variables()
-  local v = rawget(self, "_stage_variables")
+  local r = cptr(self, 2)
+  local kept = rawget(self, 3)
+  local v = kept._stage_variables
   if v == nil then
-    local buf, n = list(cptr(self, 2), C.mgw_ffi_req_stage_variables)
+    local buf, n = list(r, C.mgw_ffi_req_stage_variables)
     v = kv_table(buf, n, false)
-    rawset(self, "_stage_variables", v)
+    kept._stage_variables = v
   end
   return v
 end
 
 -- The whole request body; waits (yielding the hook) until it has arrived.
 function Ffi:body()
-  local b = rawget(self, "_body")
+  local r = cptr(self, 2)
+  local kept = rawget(self, 3)
+  local b = kept._body
   if b ~= nil then
     return b
   end
-  local r = cptr(self, 2)
   local rc = C.mgw_ffi_req_body(r, str_buf, err_buf)
   while rc == 1 do
     M.wait(2)
@@ -478,7 +493,7 @@ function Ffi:body()
     error(ffi_string(err_buf[0]), 2)
   end
   b = ffi_string(str_buf[0].p, str_buf[0].n)
-  rawset(self, "_body", b)
+  kept._body = b
   return b
 end
 
@@ -510,12 +525,13 @@ function Ffi:time_epoch()
   return tonumber(u64_buf[0])
 end
 
--- The request object for the C request in slot (an mgw_lslot_t *): { slot, serial }
--- (an array part only: one allocation, where two hash fields cost two). It works while
--- the slot's serial is the one it was made with: once the request ended, a use raises
--- an error, not a crash.
-function M.from_slot(slot)
-  return setmetatable({ slot, slot.serial }, Ffi)
+-- The request object for the C request in slot (an mgw_lslot_t *): { slot, serial,
+-- kept } (an array part only: one allocation, where two hash fields cost two; kept is
+-- the slot's own table, emptied here). It works while the slot's serial is the one it
+-- was made with: once the request ended, a use raises an error, not a crash.
+function M.from_slot(slot, kept)
+  table_clear(kept)
+  return setmetatable({ slot, slot.serial, kept }, Ffi)
 end
 
 ---------------------------------------------------------------------------

@@ -633,13 +633,13 @@ end)
 local function state(s)
   local st = states[s]
   if st == nil then
-    st = { slot = ffi_cast("mgw_lslot_t *", s) }
+    st = { slot = ffi_cast("mgw_lslot_t *", s), kept = {} }
     states[s] = st
   end
   local slot = st.slot
   local serial = slot.serial
   if st.serial ~= serial then
-    st.serial, st.req = serial, request.from_slot(slot)
+    st.serial, st.req = serial, request.from_slot(slot, st.kept)
   end
   return st
 end

@@ -103,9 +103,25 @@ return { handle = function(event, conf, req)
     out.r = ok and "worked" or tostring(err)
     ok, err = pcall(function() return last:context("requestId") end)
     out.context = ok and "worked" or tostring(err)
+    ok, err = pcall(function() return last.path end) -- read (and kept) while it was live
+    out.path = ok and "worked" or tostring(err)
+    ok, err = pcall(function() return last.ctx end)
+    out.ctx = ok and "worked" or tostring(err)
   end
   last = req
+  local _ = req.path, req.ctx
   return out
+end }
+]],
+    ["fresh.lua"] = [[
+-- Reports what it reads, then marks the request: the next request (which takes the same
+-- slot of the worker's Lua state) must see its own values, not these.
+local cjson = require "cjson"
+return { handle = function(event, conf, req)
+  local out = { before = req.ctx.mark or "none", path = req.path, v = req:query_params().v,
+                vars = req:stage_variables().color or "none" }
+  req.ctx.mark = req.path
+  return { statusCode = 200, body = cjson.encode(out) }
 end }
 ]],
     ["custom_log.lua"] = [[
@@ -190,6 +206,7 @@ describe("Lua policies", function()
                         ["GET /plain"] = { integration = { type = "lua", handler = "policies/plain.lua" } },
                         ["GET /yields"] = { integration = { type = "lua", handler = "policies/yields.lua" } },
                         ["GET /stale"] = { integration = { type = "lua", handler = "policies/stale.lua" } },
+                        ["GET /fresh/{x}"] = { integration = { type = "lua", handler = "policies/fresh.lua" } },
                         ["GET /v1"] = { integration = { type = "mock", body = "v1" } },
                         ["GET /v2"] = { integration = { type = "mock", body = "v2" } },
                     },
@@ -271,6 +288,16 @@ describe("Lua policies", function()
             assert.equal(200, get("/plain").status)
         end)
 
+        it("see only their own request's fields, ctx and query (nothing left from the one before)", function()
+            local first = get("/fresh/a?v=1"):json()
+            assert.same({ before = "none", path = "/fresh/a", v = "1", vars = "none" }, first)
+            for _, x in ipairs({ "b", "c" }) do
+                local r = get("/fresh/" .. x .. "?v=" .. x)
+                assert.equal(200, r.status)
+                assert.same({ before = "none", path = "/fresh/" .. x, v = x, vars = "none" }, r:json())
+            end
+        end)
+
         it("refuse a request object kept past its request (an error in the policy, not a crash)", function()
             get("/stale")
             for _ = 1, 3 do
@@ -281,6 +308,8 @@ describe("Lua policies", function()
                 assert.matches(why, out.header, 1, true)
                 assert.matches(why, out.r, 1, true)
                 assert.matches(why, out.context, 1, true)
+                assert.matches(why, out.path, 1, true)
+                assert.matches(why, out.ctx, 1, true)
             end
             assert.equal(200, get("/plain").status)
         end)
