@@ -7,6 +7,8 @@
 #   fields one Lua WAF rule that reads four request fields (W5's: source_ip, method,
 #          path, query_string) and matches nothing
 #   authz  one no-op Lua REQUEST authorizer without a cache (ttl = 0: it runs every time)
+#   alog   W2's JSON access log (the base of log)
+#   log    the same access log with a no-op log policy (returns nil: the line is written)
 # Each: start under callgrind, 600 warm-up requests, zero the counts, N keep-alive
 # requests (curl), dump. Not part of `make bench`; bench/README cites its figures.
 #   bash bench/hook_cost.sh                    # N=2000
@@ -15,11 +17,12 @@ set -eu
 BIN=${MOONGATE_BIN:-$(cd "$(dirname "$0")/.." && pwd)/build/moongate}
 N=${N:-2000}
 PORT=${PORT:-18181}
-KINDS=${KINDS:-none noop fields rate authz}
+KINDS=${KINDS:-none noop fields rate authz alog log}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 echo 'return { inspect = function() return false end }' >"$dir/noop_rule.lua"
 echo 'return { inspect = function(req) return not (req.source_ip and req.method and req.path and req.query_string) end }' >"$dir/fields_rule.lua"
+echo 'return { log = function() return nil end }' >"$dir/noop_log.lua"
 echo 'local ALLOW = { isAuthorized = true } return { authorize = function() return ALLOW end }' >"$dir/noop_authz.lua"
 for kind in $KINDS; do
     waf='' route=''
@@ -29,7 +32,11 @@ for kind in $KINDS; do
     fields) waf="waf = { rules = { { priority = 1, name = \"fields\", policy = \"$dir/fields_rule.lua\", action = \"block\" } } }," ;;
     rate) waf='waf = { rules = { { priority = 1, name = "rl", action = "block", rate_based = { limit = 2000000000 } } } },' ;;
     authz) route='authorizer = "noop",' ;;
-    *) echo "hook_cost.sh: unknown kind $kind (none, noop, fields, rate, authz)" >&2; exit 2 ;;
+    alog | log)
+        policy=''
+        [ "$kind" = log ] && policy="policy = \"$dir/noop_log.lua\","
+        waf="access_log = { path = \"$dir/access.log\", $policy format = '{\"requestId\":\"\$context.requestId\",\"ip\":\"\$context.identity.sourceIp\",\"requestTime\":\"\$context.requestTime\",\"httpMethod\":\"\$context.httpMethod\",\"routeKey\":\"\$context.routeKey\",\"status\":\"\$context.status\",\"responseLength\":\"\$context.responseLength\",\"responseLatency\":\"\$context.responseLatency\"}' }," ;;
+    *) echo "hook_cost.sh: unknown kind $kind (none, noop, fields, rate, authz, alog, log)" >&2; exit 2 ;;
     esac
     cat >"$dir/$kind.lua" <<CONF
 return {
