@@ -222,6 +222,7 @@ int mgw_ffi_req_authorizer(mgw_req_t *r, mgw_kv_t *out, int max)
 {
     const mgw_lreq_t *l = r->lua;
     if (l == NULL || l->authz_status != 200) return -1;
-    for (int i = 0; i < l->nauthz && i < max; i++) out[i] = l->authz[i];
+    for (int i = 0; i < l->nauthz && i < max; i++)
+        out[i] = l->authz[i];
     return l->nauthz;
 }

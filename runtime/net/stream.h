@@ -108,8 +108,14 @@ struct mgw_stream_s {
     mgw_tls_t *tls;
     mgw_rbuf_t *plain; /* the buffer being decrypted into */
     mgw_gen_t *gen;    /* what the TLS context lives in (SNI sites): held while handshaking */
-    /* stopped: read_stop; done: no more reading (shut down or closing) */
-    unsigned reading : 1, stopped : 1, paused : 1, eof : 1, done : 1, closing : 1, handshaking : 1;
+    /* reading in arrival order (stream.c): the implementation's read callback, the
+     * loop's reader the socket is in (NULL: libuv reads it) */
+    uv_read_cb read_cb;
+    struct mgw_reader_s *reader;
+    /* stopped: read_stop; done: no more reading (shut down or closing); missed: the
+     * socket may hold bytes no event will announce (reading stopped meanwhile) */
+    unsigned reading : 1, stopped : 1, paused : 1, eof : 1, done : 1, closing : 1, handshaking : 1,
+        missed : 1;
 };
 
 /* What makes a stream TLS: a server engine on ctx, or with host a client engine. */

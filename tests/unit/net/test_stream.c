@@ -6,9 +6,13 @@
  * progress and drained), pause and resume (the bytes held meanwhile), read_stop and
  * read_start, shutdown and EOF, close. TLS: the handshake, data both ways, a pause that
  * leaves records decrypted inside the engine, close_notify both ways, a plain-HTTP
- * refusal answered in plain text, garbage refused with an alert. The PKI is made by
+ * refusal answered in plain text, garbage refused with an alert. Reading: two streams on
+ * one loop are read in the order their bytes arrived, and a socket holding more than an
+ * event's share is read to its end. The PKI is made by
  * tls_certs.sh, as in tests/unit/base/test_tls.c.
  */
+/* two full buffers per event, so that a test can see a socket queued again */
+#define READS_MAX 2
 #include "net/stream.c"
 
 #include <arpa/inet.h>
@@ -34,7 +38,11 @@ typedef struct {
     int reads, eofs, handshakes, refusals, plain_http, progress, drained, shutdowns, closes;
     size_t take; /* pause_read takes this many bytes, then pauses (0: takes everything) */
     char why[256];
+    char id; /* when set, each read appends it to order */
 } owner_t;
+
+static char order[64];
+static size_t norder;
 
 static void own_read(mgw_stream_t *s, mgw_rbuf_t *rb, const char *p, size_t n)
 {
@@ -42,6 +50,7 @@ static void own_read(mgw_stream_t *s, mgw_rbuf_t *rb, const char *p, size_t n)
     owner_t *o = s->data;
     o->reads++;
     mgw_buf_add(&o->got, p, n);
+    if (o->id && norder < sizeof(order) - 1) order[norder++] = o->id;
 }
 
 static void own_eof(mgw_stream_t *s)
@@ -366,6 +375,84 @@ static void test_tcp_read_stop(void)
     watch_t w = {.o = &o, .fd = fd, .want_owner = 5};
     CHECK(run_until(got_enough, &w, NULL));
     CHECK(buf_is(&o.got, "later"));
+    CHECK(close_pair(&o, fd));
+}
+
+/* Reading: two streams of one loop are read in the order their bytes arrived (an
+ * edge-triggered set; libuv's level-triggered watchers would read them in the order of
+ * the loop's previous turn, a then b every time). */
+typedef struct {
+    owner_t *a, *b;
+    size_t want;
+} two_t;
+
+static int both_got(void *arg)
+{
+    two_t *t = arg;
+    return t->a->got.n >= t->want && t->b->got.n >= t->want;
+}
+
+static void test_tcp_arrival_order(void)
+{
+    owner_t a, b;
+    int fa = open_pair(&a, NULL, 0);
+    CHECK(fa >= 0);
+    if (fa < 0) return;
+    memset(&b, 0, sizeof(b));
+    accepted = 0;
+    accepting = &b;
+    mgw_stream_init(&b.s, &loop, &cbs, &b, NULL);
+    struct sockaddr_in sa;
+    int len = sizeof(sa);
+    uv_tcp_getsockname(&listener, (struct sockaddr *)&sa, &len);
+    int fb = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    CHECK(connect(fb, (struct sockaddr *)&sa, sizeof(sa)) == 0 || errno == EINPROGRESS);
+    CHECK(run_until(is_accepted, NULL, NULL));
+    mgw_stream_read_start(&b.s);
+    a.id = 'a';
+    b.id = 'b';
+    norder = 0;
+    two_t t = {.a = &a, .b = &b};
+    const char *rounds[] = {"ab", "ba", "ab", "ba"};
+    for (int r = 0; r < 4; r++) {
+        int b_first = rounds[r][0] == 'b';
+        CHECK(peer_write(b_first ? fb : fa, "x", 1) == 0);
+        CHECK(peer_write(b_first ? fa : fb, "x", 1) == 0);
+        t.want = (size_t)r + 1;
+        CHECK(run_until(both_got, &t, NULL));
+    }
+    order[norder] = 0;
+    CHECK(strcmp(order, "abbaabba") == 0);
+    if (strcmp(order, "abbaabba") != 0) printf("# read order %s\n", order);
+    close(fb);
+    mgw_stream_close(&b.s);
+    run_until(is_closed, &b, NULL);
+    mgw_buf_free(&b.got);
+    CHECK(close_pair(&a, fa));
+}
+
+/* More than an event's share (two full buffers here) waiting in the socket: the stream
+ * is queued again and reads it all without the peer sending more. */
+static void test_tcp_long_read(void)
+{
+    owner_t o;
+    int fd = open_pair(&o, NULL, 0);
+    CHECK(fd >= 0);
+    if (fd < 0) return;
+    int big = 4 * 1024 * 1024, sfd;
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
+    if (uv_fileno((uv_handle_t *)&o.s.tcp, &sfd) == 0)
+        setsockopt(sfd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+    size_t total = 3 * MGW_RBUF_SIZE + 1000;
+    char *data = malloc(total);
+    for (size_t i = 0; i < total; i++)
+        data[i] = (char)('a' + i % 26);
+    CHECK(peer_write(fd, data, total) == 0);
+    watch_t w = {.o = &o, .fd = fd, .want_owner = total};
+    CHECK(run_until(got_enough, &w, NULL));
+    CHECK(o.got.n == total && memcmp(o.got.p, data, total) == 0);
+    CHECK(o.reads >= 4);
+    free(data);
     CHECK(close_pair(&o, fd));
 }
 
@@ -716,6 +803,8 @@ int main(void)
     RUN(test_tcp_read_stop);
     RUN(test_tcp_shutdown_eof);
     RUN(test_tcp_close);
+    RUN(test_tcp_arrival_order);
+    RUN(test_tcp_long_read);
     if (make_pki() != 0) {
         printf("not ok - make_pki\n");
         unit_failed++;
