@@ -269,6 +269,29 @@ local function field(r, kept, k)
   return v
 end
 
+-- A count-then-fill list of r (fill: an mgw_ffi_req_* reader) in the shared buffer: the
+-- buffer and the count (-1 when fill says there is none).
+local function list(r, fill)
+  local n = fill(r, list_buf, list_cap)
+  if n > list_cap then
+    list_cap = n
+    list_buf = ffi_new("mgw_kv_t[?]", list_cap)
+    n = fill(r, list_buf, list_cap)
+  end
+  return list_buf, n
+end
+
+local function kv_table(buf, n, join)
+  local out = {}
+  for i = 0, n - 1 do
+    local k = ffi_string(buf[i].name.p, buf[i].name.n)
+    local v = ffi_string(buf[i].value.p, buf[i].value.n)
+    local old = join and out[k]
+    out[k] = old and (old .. "," .. v) or v
+  end
+  return out
+end
+
 -- The client certificate of a mutual-TLS connection, or false without one.
 local function client_cert(self, kept)
   local pem = self:context("identity.clientCert.clientCertPem")
@@ -294,20 +317,11 @@ local scope_buf = ffi_new("mgw_str_t[?]", scope_cap)
 -- its claims as the object's authorizer; nil (not kept: the authorizer may not have run
 -- yet) without one.
 local function jwt(r, kept)
-  local n = C.mgw_ffi_req_jwt_claims(r, list_buf, list_cap)
+  local buf, n = list(r, C.mgw_ffi_req_jwt_claims)
   if n < 0 then
     return nil
   end
-  if n > list_cap then
-    list_cap = n
-    list_buf = ffi_new("mgw_kv_t[?]", list_cap)
-    n = C.mgw_ffi_req_jwt_claims(r, list_buf, list_cap)
-  end
-  local claims = {}
-  for i = 0, n - 1 do
-    claims[ffi_string(list_buf[i].name.p, list_buf[i].name.n)] =
-      ffi_string(list_buf[i].value.p, list_buf[i].value.n)
-  end
+  local claims = kv_table(buf, n, false)
   local scopes
   local ns = C.mgw_ffi_req_jwt_scopes(r, scope_buf, scope_cap)
   if ns > scope_cap then
@@ -332,20 +346,11 @@ end
 -- The context a Lua authorizer allowed the request with, kept (hooks may change it);
 -- nil (not kept) before one has.
 local function lua_authorizer(r, kept)
-  local n = C.mgw_ffi_req_authorizer(r, list_buf, list_cap)
+  local buf, n = list(r, C.mgw_ffi_req_authorizer)
   if n < 0 then
     return nil
   end
-  if n > list_cap then
-    list_cap = n
-    list_buf = ffi_new("mgw_kv_t[?]", list_cap)
-    n = C.mgw_ffi_req_authorizer(r, list_buf, list_cap)
-  end
-  local t = {}
-  for i = 0, n - 1 do
-    t[ffi_string(list_buf[i].name.p, list_buf[i].name.n)] =
-      ffi_string(list_buf[i].value.p, list_buf[i].value.n)
-  end
+  local t = kv_table(buf, n, false)
   kept.authorizer = t
   return t
 end
@@ -399,27 +404,6 @@ function Ffi:header(name)
 end
 
 -- Calls fill(r, buf, max) count-then-fill; returns buf and the count.
-local function list(r, fill)
-  local n = fill(r, list_buf, list_cap)
-  if n > list_cap then
-    list_cap = n
-    list_buf = ffi_new("mgw_kv_t[?]", list_cap)
-    n = fill(r, list_buf, list_cap)
-  end
-  return list_buf, n
-end
-
-local function kv_table(buf, n, join)
-  local out = {}
-  for i = 0, n - 1 do
-    local k = ffi_string(buf[i].name.p, buf[i].name.n)
-    local v = ffi_string(buf[i].value.p, buf[i].value.n)
-    local old = join and out[k]
-    out[k] = old and (old .. "," .. v) or v
-  end
-  return out
-end
-
 local function fill_headers(r, buf, max)
   return C.mgw_ffi_req_headers(r, ffi_cast("mgw_hdr_t *", buf), max)
 end

@@ -136,22 +136,16 @@ static int is_accepted(void *arg)
 }
 
 /*
- * Starts a loop and a listener, initializes o's stream (TLS with tls) and accepts the
- * peer's connection into it; returns the peer's non-blocking socket, or -1.
- * rcvbuf > 0 shrinks the peer's receive buffer (backpressure).
+ * Initializes o's stream (TLS with tls) on the loop and accepts a new peer connection to
+ * the listener into it; returns the peer's non-blocking socket, or -1. rcvbuf > 0
+ * shrinks the peer's receive buffer (backpressure).
  */
-static int open_pair(owner_t *o, const mgw_stream_tls_opts_t *tls, int rcvbuf)
+static int connect_peer(owner_t *o, const mgw_stream_tls_opts_t *tls, int rcvbuf)
 {
     memset(o, 0, sizeof(*o));
     accepted = 0;
     accepting = o;
-    if (uv_loop_init(&loop) != 0) return -1;
     struct sockaddr_in sa;
-    uv_ip4_addr("127.0.0.1", 0, &sa);
-    uv_tcp_init(&loop, &listener);
-    if (uv_tcp_bind(&listener, (const struct sockaddr *)&sa, 0) != 0 ||
-        uv_listen((uv_stream_t *)&listener, 8, on_connection) != 0)
-        return -1;
     int len = sizeof(sa);
     uv_tcp_getsockname(&listener, (struct sockaddr *)&sa, &len);
     mgw_stream_init(&o->s, &loop, &cbs, o, tls);
@@ -167,6 +161,19 @@ static int open_pair(owner_t *o, const mgw_stream_tls_opts_t *tls, int rcvbuf)
     }
     mgw_stream_read_start(&o->s);
     return fd;
+}
+
+/* Starts a loop and a listener, and a first stream as connect_peer does. */
+static int open_pair(owner_t *o, const mgw_stream_tls_opts_t *tls, int rcvbuf)
+{
+    if (uv_loop_init(&loop) != 0) return -1;
+    struct sockaddr_in sa;
+    uv_ip4_addr("127.0.0.1", 0, &sa);
+    uv_tcp_init(&loop, &listener);
+    if (uv_tcp_bind(&listener, (const struct sockaddr *)&sa, 0) != 0 ||
+        uv_listen((uv_stream_t *)&listener, 8, on_connection) != 0)
+        return -1;
+    return connect_peer(o, tls, rcvbuf);
 }
 
 static int is_closed(void *arg)
@@ -398,17 +405,8 @@ static void test_tcp_arrival_order(void)
     int fa = open_pair(&a, NULL, 0);
     CHECK(fa >= 0);
     if (fa < 0) return;
-    memset(&b, 0, sizeof(b));
-    accepted = 0;
-    accepting = &b;
-    mgw_stream_init(&b.s, &loop, &cbs, &b, NULL);
-    struct sockaddr_in sa;
-    int len = sizeof(sa);
-    uv_tcp_getsockname(&listener, (struct sockaddr *)&sa, &len);
-    int fb = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    CHECK(connect(fb, (struct sockaddr *)&sa, sizeof(sa)) == 0 || errno == EINPROGRESS);
-    CHECK(run_until(is_accepted, NULL, NULL));
-    mgw_stream_read_start(&b.s);
+    int fb = connect_peer(&b, NULL, 0);
+    CHECK(fb >= 0);
     a.id = 'a';
     b.id = 'b';
     norder = 0;
