@@ -351,13 +351,17 @@ function h.start_gateway(conf, opts)
     return p
 end
 
--- Stops the gateway and then the upstream (either may be nil) and raises an error,
--- with the gateway's stderr, when the gateway did not exit 0: a crash or a
--- sanitizer report at shutdown then fails the block instead of passing unseen.
-function h.stop_all(gw, up)
+-- Stops the gateway and then every other process given (upstreams, key servers; any may
+-- be nil) and raises an error, with the gateway's stderr, when the gateway did not exit
+-- 0: a crash or a sanitizer report at shutdown then fails the block instead of passing
+-- unseen.
+function h.stop_all(gw, ...)
     local rc, killed
     if gw then rc, killed = gw:stop() end
-    if up then up:stop() end
+    for i = 1, select("#", ...) do
+        local p = select(i, ...)
+        if p then p:stop() end
+    end
     if gw and (rc ~= 0 or killed) then
         error(string.format("moongate exited with status %s%s; stderr:\n%s", tostring(rc),
             killed and " after SIGKILL" or "", gw.stderr()), 2)
