@@ -25,17 +25,17 @@ echo 'return { inspect = function(req) return not (req.source_ip and req.method 
 echo 'return { log = function() return nil end }' >"$dir/noop_log.lua"
 echo 'local ALLOW = { isAuthorized = true } return { authorize = function() return ALLOW end }' >"$dir/noop_authz.lua"
 for kind in $KINDS; do
-    waf='' route=''
+    stage='' route=''
     case $kind in
     none) ;;
-    noop) waf="waf = { rules = { { priority = 1, name = \"noop\", policy = \"$dir/noop_rule.lua\", action = \"block\" } } }," ;;
-    fields) waf="waf = { rules = { { priority = 1, name = \"fields\", policy = \"$dir/fields_rule.lua\", action = \"block\" } } }," ;;
-    rate) waf='waf = { rules = { { priority = 1, name = "rl", action = "block", rate_based = { limit = 2000000000 } } } },' ;;
+    noop) stage="waf = { rules = { { priority = 1, name = \"noop\", policy = \"$dir/noop_rule.lua\", action = \"block\" } } }," ;;
+    fields) stage="waf = { rules = { { priority = 1, name = \"fields\", policy = \"$dir/fields_rule.lua\", action = \"block\" } } }," ;;
+    rate) stage='waf = { rules = { { priority = 1, name = "rl", action = "block", rate_based = { limit = 2000000000 } } } },' ;;
     authz) route='authorizer = "noop",' ;;
     alog | log)
         policy=''
         [ "$kind" = log ] && policy="policy = \"$dir/noop_log.lua\","
-        waf="access_log = { path = \"$dir/access.log\", $policy format = '{\"requestId\":\"\$context.requestId\",\"ip\":\"\$context.identity.sourceIp\",\"requestTime\":\"\$context.requestTime\",\"httpMethod\":\"\$context.httpMethod\",\"routeKey\":\"\$context.routeKey\",\"status\":\"\$context.status\",\"responseLength\":\"\$context.responseLength\",\"responseLatency\":\"\$context.responseLatency\"}' }," ;;
+        stage="access_log = { path = \"$dir/access.log\", $policy format = '{\"requestId\":\"\$context.requestId\",\"ip\":\"\$context.identity.sourceIp\",\"requestTime\":\"\$context.requestTime\",\"httpMethod\":\"\$context.httpMethod\",\"routeKey\":\"\$context.routeKey\",\"status\":\"\$context.status\",\"responseLength\":\"\$context.responseLength\",\"responseLatency\":\"\$context.responseLatency\"}' }," ;;
     *) echo "hook_cost.sh: unknown kind $kind (none, noop, fields, rate, authz, alog, log)" >&2; exit 2 ;;
     esac
     cat >"$dir/$kind.lua" <<CONF
@@ -43,7 +43,7 @@ return {
   workers = 1,
   listen = { { address = "127.0.0.1", port = $PORT, api = "bench" } },
   apis = { bench = {
-    stages = { ["\$default"] = { $waf } },
+    stages = { ["\$default"] = { $stage } },
     authorizers = { noop = { type = "lua", kind = "REQUEST", policy = "$dir/noop_authz.lua", ttl = 0 } },
     routes = { ["GET /bench"] = { $route integration = { type = "mock", status = 200 } } },
   } },

@@ -343,12 +343,6 @@ local function decide(simple, what, ctx, principal, key, auth)
   }
 end
 
--- The decision for one request from a (possibly cached) result.
-function M.authorizer_decision(res, auth)
-  local simple, what, ctx, principal, key = M.result_values(res)
-  return decide(simple, what, ctx, principal, key, auth)
-end
-
 -- error("Unauthorized") (with or without a position) means 401.
 local function is_unauthorized(err)
   local msg = type(err) == "table" and err.message or err

@@ -337,8 +337,7 @@ local function authorized(st, context, p, k)
     ctx, n = kv_array(context, keep)
   end
   C.mgw_ffi_runtime_authorized(st.slot.r, p, p and #p or 0, ctx, n, k, k and #k or 0)
-  -- (read only on a WebSocket API: on others the field is a C call that finds nothing)
-  local id = st.use.websocket and st.req.connection_id
+  local id = st.req.connection_id
   if id then
     -- a WebSocket $connect: every later event of the connection shows the result as
     -- requestContext.authorizer ({ principalId, context keys... }, as AWS does)

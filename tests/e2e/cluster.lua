@@ -127,9 +127,15 @@ function cl.wait_down(nodes, timeout)
     end, timeout or 5)
 end
 
--- Ends a test whose body ran in pcall (ok, err): stops the nodes, then redis (when
--- given), then fails with the body's error first, else when a node did not exit 0.
+-- Ends a test whose body ran in pcall (ok, err): prints the nodes' cluster log lines when
+-- it failed, stops the nodes, then redis (when given), then fails with the body's error
+-- first, else when a node did not exit 0.
 function cl.finish(nodes, redis, ok, err)
+    if not ok then -- what the nodes said about the cluster, to tell why
+        for i, n in ipairs(nodes) do
+            for l in n.stderr():gmatch("[^\n]*cluster[^\n]*") do print("node " .. i .. ": " .. l) end
+        end
+    end
     local ok_stop, err_stop = pcall(cl.stop_nodes, nodes)
     if redis then pcall(function() redis:stop() end) end
     assert(ok, err)

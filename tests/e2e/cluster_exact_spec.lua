@@ -75,13 +75,7 @@ end
 
 local function with_cluster(n, redis, conf_for, body)
     local nodes = cl.start_nodes(n, redis, conf_for)
-    local ok_all, err = pcall(body, nodes)
-    if not ok_all then
-        for i, node in ipairs(nodes) do
-            for l in node.stderr():gmatch("[^\n]*cluster[^\n]*") do print("node " .. i .. ": " .. l) end
-        end
-    end
-    cl.finish(nodes, nil, ok_all, err)
+    cl.finish(nodes, nil, pcall(body, nodes))
 end
 
 describe("cluster exact limits", function()

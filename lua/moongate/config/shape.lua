@@ -335,7 +335,7 @@ local function shape_policies(out, c, ctx)
           identity_sources = az.identity_sources, ttl = az.ttl, token_pattern = az.token_pattern,
           shared_cache = az.shared_cache or nil, scopes = r.scopes or {},
           payload_format_version = payload_format(az.payload_format_version, a.protocol),
-          rest = a.protocol == "rest" or nil, websocket = a.protocol == "websocket" or nil,
+          rest = a.protocol == "rest" or nil,
         })
       end
       if r.integration.type == "lua" then
