@@ -292,6 +292,15 @@ local function kv_table(buf, n, join)
   return out
 end
 
+-- A count-then-fill list of r (fill) as { name = value }, or nil when fill says there is
+-- none (the authorizers' contexts before one has allowed the request).
+local function kv_of(r, fill)
+  local buf, n = list(r, fill)
+  if n >= 0 then
+    return kv_table(buf, n, false)
+  end
+end
+
 -- The client certificate of a mutual-TLS connection, or false without one.
 local function client_cert(self, kept)
   local pem = self:context("identity.clientCert.clientCertPem")
@@ -317,11 +326,10 @@ local scope_buf = ffi_new("mgw_str_t[?]", scope_cap)
 -- its claims as the object's authorizer; nil (not kept: the authorizer may not have run
 -- yet) without one.
 local function jwt(r, kept)
-  local buf, n = list(r, C.mgw_ffi_req_jwt_claims)
-  if n < 0 then
+  local claims = kv_of(r, C.mgw_ffi_req_jwt_claims)
+  if claims == nil then
     return nil
   end
-  local claims = kv_table(buf, n, false)
   local scopes
   local ns = C.mgw_ffi_req_jwt_scopes(r, scope_buf, scope_cap)
   if ns > scope_cap then
@@ -346,11 +354,7 @@ end
 -- The context a Lua authorizer allowed the request with, kept (hooks may change it);
 -- nil (not kept) before one has.
 local function lua_authorizer(r, kept)
-  local buf, n = list(r, C.mgw_ffi_req_authorizer)
-  if n < 0 then
-    return nil
-  end
-  local t = kv_table(buf, n, false)
+  local t = kv_of(r, C.mgw_ffi_req_authorizer)
   kept.authorizer = t
   return t
 end
